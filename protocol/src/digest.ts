@@ -1,0 +1,35 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { canonicalJson } from './canonical-json.js';
+import { toHex, utf8 } from './encoding.js';
+
+/** Lowercase hex SHA-256 of bytes (64 characters): the content address of a blob. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return toHex(sha256(bytes));
+}
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Signing domains. A signature made for one purpose can never be replayed as another because
+ * the domain string is part of the signed digest.
+ */
+export const SIGNING_DOMAINS = {
+  authChallenge: 'flotilla/v1/auth-challenge',
+  update: 'flotilla/v1/update',
+  task: 'flotilla/v1/task',
+  manifest: 'flotilla/v1/adapter-manifest',
+  roundLog: 'flotilla/v1/round-log',
+} as const;
+
+export type SigningDomain = (typeof SIGNING_DOMAINS)[keyof typeof SIGNING_DOMAINS];
+
+/** SHA-256( utf8(domain) || 0x00 || utf8(canonicalJson(payload)) ): what ed25519 signs. */
+export function domainDigest(domain: SigningDomain, payload: unknown): Uint8Array {
+  const head = utf8(domain);
+  const body = utf8(canonicalJson(payload));
+  const message = new Uint8Array(head.length + 1 + body.length);
+  message.set(head, 0);
+  message[head.length] = 0;
+  message.set(body, head.length + 1);
+  return sha256(message);
+}

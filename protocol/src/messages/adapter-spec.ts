@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+/**
+ * How a device adapts the frozen base: `lora` trains A and B, `ffa-lora` freezes A (drawn from
+ * `seed`) and trains only B so that averaging B is exact, `bias` trains only the bias terms.
+ */
+export const AdapterModeSchema = z.enum(['lora', 'ffa-lora', 'bias']);
+export type AdapterMode = z.infer<typeof AdapterModeSchema>;
+
+export const AdapterSpecSchema = z.object({
+  mode: AdapterModeSchema,
+  /** Names of the tfjs dense layers to adapt. */
+  targetModules: z.array(z.string().min(1).max(128)).min(1).max(256),
+  /** LoRA rank. */
+  r: z.number().int().min(1).max(1024),
+  /** LoRA alpha; the update is scaled by alpha / r. */
+  alpha: z.number().positive(),
+  /** Seed for initialising A (and for the frozen A of ffa-lora); shared by the whole fleet. */
+  seed: z.number().int().nonnegative(),
+});
+export type AdapterSpec = z.infer<typeof AdapterSpecSchema>;

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { AdapterSpecSchema } from './adapter-spec.js';
+import { TrainingPlanSchema } from './round-plan.js';
+import { DigestSchema, EpochMsSchema, PublicKeySchema, SignatureSchema, TaskIdSchema } from './primitives.js';
+
+/**
+ * Round parameters. Names follow the field's vocabulary: Bonawitz et al. 2019 (goal count,
+ * over-selection, pace steering) and Flower (`min_fit_clients` -> `minReports`).
+ */
+export const RoundParamsSchema = z.object({
+  /** Updates the round aims to collect. */
+  goalCount: z.number().int().min(1),
+  /** Selected devices = ceil(goalCount * overSelection). Default 1.3. */
+  overSelection: z.number().min(1).default(1.3),
+  /** Selection succeeds once this fraction of goalCount has checked in. */
+  minGoalFraction: z.number().gt(0).max(1).default(0.8),
+  /** Milliseconds selection may wait for devices before the round is abandoned. */
+  selectionTimeoutMs: z.number().int().positive().default(30_000),
+  /** Milliseconds from plan to reporting deadline. */
+  reportingDeadlineMs: z.number().int().positive().default(60_000),
+  /** Quorum: fewest accepted updates for the round to commit (Flower's min_fit_clients). */
+  minReports: z.number().int().min(1),
+  /** Milliseconds the round still accepts updates after goalCount is reached. */
+  acceptWindowMs: z.number().int().nonnegative().default(0),
+  /** Base pace-steering delay in ms; jittered ±50%. */
+  retryAfterMs: z.number().int().positive().default(5_000),
+  /** Rounds to run before the task stops scheduling (0 = unbounded). */
+  maxRounds: z.number().int().nonnegative().default(0),
+  training: TrainingPlanSchema,
+  maxSteps: z.number().int().positive().default(200),
+  maxSeconds: z.number().positive().default(60),
+  validationTolerance: z.number().nonnegative().default(0.05),
+  quantization: z.enum(['none', 'int8']).default('none'),
+});
+export type RoundParams = z.infer<typeof RoundParamsSchema>;
+
+export const StrategyConfigSchema = z.object({
+  name: z.enum([
+    'fedavg',
+    'fedavgm',
+    'fedadam',
+    'fedyogi',
+    'fedadagrad',
+    'median',
+    'trimmed-mean',
+    'krum',
+    'multi-krum',
+    'bulyan',
+    'norm-bounding',
+  ]),
+  /** Byzantine devices tolerated (Krum, Multi-Krum, Bulyan). */
+  byzantine: z.number().int().nonnegative().default(0),
+  /** Fraction trimmed from each end per coordinate (trimmed mean). */
+  beta: z.number().min(0).lt(0.5).default(0.1),
+  /** Updates kept by Multi-Krum. */
+  keep: z.number().int().positive().optional(),
+  /** Server learning rate and moments for the server optimizers. */
+  serverLearningRate: z.number().positive().default(1),
+  serverMomentum: z.number().min(0).lt(1).default(0.9),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.99),
+  tau: z.number().positive().default(1e-3),
+  /** L2 bound for norm bounding. */
+  normBound: z.number().positive().optional(),
+  /** LoRA aggregation rule: ffa (exact for ffa-lora), fedit (A and B separately), product. */
+  loraRule: z.enum(['ffa', 'fedit', 'product']).default('fedit'),
+});
+export type StrategyConfig = z.infer<typeof StrategyConfigSchema>;
+
+export const DpPolicySchema = z.object({
+  /** Gaussian noise multiplier z: noise std on the average is z * C / m. 0 disables noise. */
+  noiseMultiplier: z.number().nonnegative(),
+  /** δ of the (ε, δ) guarantee. */
+  delta: z.number().gt(0).lt(1),
+  /** Promotion is refused once ε would exceed this budget. */
+  epsilonBudget: z.number().positive(),
+  /** Devices in the population, for the sampling rate q = selected / population. */
+  populationSize: z.number().int().positive(),
+  adaptiveClip: z
+    .object({
+      targetUnclippedQuantile: z.number().gt(0).lt(1).default(0.5),
+      learningRate: z.number().positive().default(0.2),
+      /** Noise std of the unclipped-count; defaults to m / 20 (Andrew et al. 2021). */
+      clippedCountStddev: z.number().nonnegative().optional(),
+    })
+    .optional(),
+});
+export type DpPolicy = z.infer<typeof DpPolicySchema>;
+
+export const AuditPolicySchema = z.object({
+  /** Modified z-score (MAD) above which an update norm is an outlier. Default 3.5 (Iglewicz–Hoaglin). */
+  madThreshold: z.number().positive().default(3.5),
+  /** Cosine to the aggregate below which an update is flagged. */
+  minCosine: z.number().min(-1).max(1).default(-0.2),
+  /** Fraction of flagged updates above which the candidate is rejected. */
+  maxFlaggedFraction: z.number().min(0).max(1).default(0.34),
+  /** Largest per-module ‖ΔW‖/‖W‖ drift allowed. */
+  maxModuleDrift: z.number().positive().default(1),
+  /** Largest holdout accuracy drop allowed against the current adapter (absolute). */
+  maxAccuracyDrop: z.number().min(0).max(1).default(0.02),
+});
+export type AuditPolicy = z.infer<typeof AuditPolicySchema>;
+
+export const TaskPolicySchema = z.object({
+  /** Modules devices may touch; an update naming any other is refused. */
+  allowedModules: z.array(z.string()).min(1),
+  /** Global L2 clip bound C on each delta. */
+  clipNorm: z.number().positive(),
+  /** Largest upload in bytes. */
+  maxBlobBytes: z.number().int().positive(),
+  strategy: StrategyConfigSchema,
+  dp: DpPolicySchema.optional(),
+  audit: AuditPolicySchema,
+});
+export type TaskPolicy = z.infer<typeof TaskPolicySchema>;
+
+/** A task: what a fleet trains. Registered by an operator, signed by the coordinator. */
+export const TaskDefinitionSchema = z.object({
+  taskId: TaskIdSchema,
+  description: z.string().max(2000).default(''),
+  baseModel: z.object({
+    /** Digest of the base model bundle (tfjs model.json with weights embedded). */
+    digest: DigestSchema,
+    format: z.literal('tfjs-layers-bundle'),
+    bytes: z.number().int().positive(),
+  }),
+  adapter: AdapterSpecSchema,
+  rounds: RoundParamsSchema,
+  policy: TaskPolicySchema,
+  createdAt: EpochMsSchema,
+});
+export type TaskDefinition = z.infer<typeof TaskDefinitionSchema>;
+export type TaskDefinitionInput = z.input<typeof TaskDefinitionSchema>;
+
+export const SignedTaskSchema = z.object({
+  task: TaskDefinitionSchema,
+  coordinatorKey: PublicKeySchema,
+  signature: SignatureSchema,
+});
+export type SignedTask = z.infer<typeof SignedTaskSchema>;

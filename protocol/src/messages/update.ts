@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import {
+  DeviceIdSchema,
+  DigestSchema,
+  EpochMsSchema,
+  NonceSchema,
+  ProtocolVersionSchema,
+  RoundIdSchema,
+  SignatureSchema,
+  TaskIdSchema,
+} from './primitives.js';
+
+/** What a device reports about the work behind an update. */
+export const TelemetrySchema = z.object({
+  trainingMs: z.number().nonnegative(),
+  steps: z.number().int().nonnegative(),
+  examples: z.number().int().nonnegative(),
+  stepsPerSecond: z.number().nonnegative(),
+  bytesUp: z.number().int().nonnegative(),
+  bytesDown: z.number().int().nonnegative(),
+  /** CPU-seconds times the configured power figure, in joules. */
+  estimatedEnergyJ: z.number().nonnegative(),
+  /** tfjs backend that trained: 'tensorflow', 'wasm', 'cpu', 'webgl'. */
+  backend: z.string().max(32),
+  holdout: z
+    .object({
+      lossBefore: z.number(),
+      lossAfter: z.number(),
+      accuracyBefore: z.number(),
+      accuracyAfter: z.number(),
+    })
+    .optional(),
+});
+export type Telemetry = z.infer<typeof TelemetrySchema>;
+
+/**
+ * The signed part of an update: everything the coordinator acts on. The signature covers the
+ * `flotilla/v1/update` domain digest of the canonical JSON of this object.
+ */
+export const UpdateMetadataSchema = z.object({
+  protocolVersion: ProtocolVersionSchema,
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  nonce: NonceSchema,
+  deviceId: DeviceIdSchema,
+  /** SHA-256 of the safetensors delta already uploaded with `PUT /blobs/:sha256`. */
+  blobDigest: DigestSchema,
+  blobBytes: z.number().int().positive(),
+  /** Adapter version the delta was trained from. */
+  adapterVersion: z.number().int().nonnegative(),
+  /** Training examples behind the delta: the FedAvg weight. */
+  numExamples: z.number().int().positive(),
+  /** The device's own measure of the delta's global L2 norm after clipping. */
+  reportedNorm: z.number().nonnegative(),
+  /** Whether clipping scaled the delta down. */
+  clipped: z.boolean(),
+  quantization: z.enum(['none', 'int8']),
+  telemetry: TelemetrySchema,
+  createdAt: EpochMsSchema,
+});
+export type UpdateMetadata = z.infer<typeof UpdateMetadataSchema>;
+
+/**
+ * update:submit — sent by a selected device after uploading its blob.
+ * Ack: `UpdateReceipt` once the acceptance is durable, or an error whose code is the refusal reason.
+ */
+export const UpdateSubmissionSchema = z.object({
+  metadata: UpdateMetadataSchema,
+  signature: SignatureSchema,
+});
+export type UpdateSubmission = z.infer<typeof UpdateSubmissionSchema>;
+
+export const UpdateReceiptSchema = z.object({
+  roundId: RoundIdSchema,
+  blobDigest: DigestSchema,
+  /** Global L2 norm the coordinator recomputed from the blob. */
+  norm: z.number().nonnegative(),
+  acceptedAt: EpochMsSchema,
+});
+export type UpdateReceipt = z.infer<typeof UpdateReceiptSchema>;
+
+/**
+ * update:skip — sent by a selected device that will not send an update (its validation gate
+ * refused it, or its budget ran out). Ack: `{ recorded: true }`.
+ */
+export const UpdateSkipSchema = z.object({
+  roundId: RoundIdSchema,
+  reason: z.enum(['validation-gate', 'budget-exhausted', 'no-data', 'error']),
+  detail: z.string().max(500),
+  telemetry: z.lazy(() => TelemetrySchema).optional(),
+});
+export type UpdateSkip = z.infer<typeof UpdateSkipSchema>;
