@@ -4,13 +4,6 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../coordinator/src/shared/embedded-redis.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** URL of the private redis-server for integration tests (unix:// or the given REDIS_URL). */
-    redisUrl: string;
-  }
-}
-
 let redis: EmbeddedRedis | undefined;
 let dataDir: string | undefined;
 

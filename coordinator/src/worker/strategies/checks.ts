@@ -1,0 +1,68 @@
+import { FlotillaError } from '@flotilla/protocol';
+import type { WeightedUpdate } from './types.js';
+
+/** Throws unless there is at least one update, all of one length, with finite weights >= 0. */
+export function checkUpdates(
+  updates: readonly WeightedUpdate[],
+  options: { minCount?: number } = {},
+): number {
+  const minCount = options.minCount ?? 1;
+  const first = updates[0];
+  if (first === undefined || updates.length < minCount) {
+    throw new FlotillaError(
+      'BAD_REQUEST',
+      `aggregation needs at least ${minCount} update(s), got ${updates.length}`,
+    );
+  }
+  const length = first.values.length;
+  updates.forEach((update, index) => {
+    if (update.values.length !== length) {
+      throw new FlotillaError(
+        'SHAPE_MISMATCH',
+        `update ${index} has ${update.values.length} values, update 0 has ${length}`,
+      );
+    }
+    checkWeight(update.weight, index);
+  });
+  return length;
+}
+
+export function checkWeight(weight: number, index?: number): void {
+  if (!Number.isFinite(weight) || weight < 0) {
+    const who = index === undefined ? 'weight' : `weight of update ${index}`;
+    throw new FlotillaError('BAD_REQUEST', `${who} must be finite and >= 0, got ${weight}`);
+  }
+}
+
+/**
+ * Checked on the output rather than on every input: one pass over the model instead of one per
+ * update, and any NaN/Inf in an input that influenced the result shows up here.
+ */
+export function checkFinite(values: Float32Array, what: string): Float32Array {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw new FlotillaError('NON_FINITE', `${what} has a non-finite value at index ${i}`);
+    }
+  }
+  return values;
+}
+
+/** L2 norm with float64 accumulation. */
+export function l2Norm(values: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] ?? 0;
+    sum += v * v;
+  }
+  return Math.sqrt(sum);
+}
+
+/** Squared Euclidean distance with float64 accumulation. */
+export function squaredDistance(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    sum += d * d;
+  }
+  return sum;
+}

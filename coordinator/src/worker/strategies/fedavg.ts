@@ -1,0 +1,16 @@
+// Weighted FedAvg (McMahan et al. 2017): the example-weighted mean of the deltas.
+import { checkUpdates } from './checks.js';
+import { StreamingFedAvg } from './streaming-fedavg.js';
+import type { AggregationResult, WeightedUpdate } from './types.js';
+
+/** Weighted mean of all updates (weights = example counts); see `StreamingFedAvg` for the kernel. */
+export function aggregateFedAvg(updates: readonly WeightedUpdate[]): AggregationResult {
+  const length = checkUpdates(updates);
+  const mean = new StreamingFedAvg({ length });
+  for (const update of updates) mean.add(update.values, update.weight);
+  return {
+    values: mean.result(),
+    selected: updates.map((_, index) => index),
+    details: { totalWeight: mean.totalWeight, kernel: mean.usesSimd ? 'wasm-simd' : 'scalar' },
+  };
+}
