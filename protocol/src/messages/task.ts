@@ -125,6 +125,14 @@ export const TaskDefinitionSchema = z.object({
     bytes: z.number().int().positive(),
   }),
   adapter: AdapterSpecSchema,
+  /**
+   * Input/output sizes of each adaptable dense layer (tfjs kernel [in, out]), so the coordinator
+   * can check delta shapes: `lora_A` [r, in], `lora_B` [out, r], bias [out]. Required by the
+   * coordinator for every target module.
+   */
+  moduleShapes: z
+    .record(z.string(), z.object({ in: z.number().int().positive(), out: z.number().int().positive() }))
+    .optional(),
   rounds: RoundParamsSchema,
   policy: TaskPolicySchema,
   createdAt: EpochMsSchema,

@@ -1,0 +1,163 @@
+import type { AdapterSpec } from '@flotilla/protocol';
+import { FlotillaError, loraTensorNames } from '@flotilla/protocol';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/backend.js';
+import { createAdaptedModel } from './adapted-model.js';
+
+function mlp(): tf.LayersModel {
+  const model = tf.sequential();
+  model.add(tf.layers.flatten({ inputShape: [3, 4] }));
+  model.add(tf.layers.dense({ units: 8, activation: 'relu', name: 'hidden' }));
+  model.add(tf.layers.dropout({ rate: 0.5 }));
+  model.add(tf.layers.dense({ units: 5, activation: 'tanh', name: 'mid' }));
+  model.add(tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' }));
+  return model;
+}
+
+const spec = (mode: AdapterSpec['mode']): AdapterSpec => ({
+  mode,
+  targetModules: ['hidden', 'head'],
+  r: 2,
+  alpha: 4,
+  seed: 11,
+});
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? Infinity);
+}
+
+describe('adapted model', () => {
+  beforeAll(async () => {
+    await initBackend({ prefer: 'cpu', logger: () => undefined });
+  });
+
+  it.each(['lora', 'ffa-lora', 'bias'] as const)(
+    'equals the base while B (or the bias offset) is zero: %s',
+    (mode) => {
+      const base = mlp();
+      const adapted = createAdaptedModel({ base, spec: spec(mode) });
+      const x = tf.randomNormal([7, 3, 4], 0, 1, 'float32', 5);
+      const expected = base.predict(x) as tf.Tensor;
+      const got = adapted.predict(x);
+      expect(got.shape).toEqual([7, 3]);
+      expect(maxAbsDiff(got, expected)).toBeLessThanOrEqual(1e-6);
+      // logits are the pre-softmax values: softmax(logits) must give the same output.
+      const viaLogits = tf.tidy(() => tf.softmax(adapted.logits(x)));
+      expect(maxAbsDiff(viaLogits, expected)).toBeLessThanOrEqual(1e-6);
+      tf.dispose([x, expected, got, viaLogits]);
+      adapted.dispose();
+      base.dispose();
+    },
+  );
+
+  it('names and shapes tensors the PEFT way and draws the same A for the same seed', () => {
+    const base = mlp();
+    const a = createAdaptedModel({ base, spec: spec('ffa-lora') });
+    const b = createAdaptedModel({ base, spec: spec('ffa-lora') });
+    const shapes = a.adapterShapes();
+    expect(shapes.get(loraTensorNames('hidden').a)).toEqual([2, 12]);
+    expect(shapes.get(loraTensorNames('hidden').b)).toEqual([8, 2]);
+    expect(shapes.get(loraTensorNames('head').a)).toEqual([2, 5]);
+    expect(shapes.get(loraTensorNames('head').b)).toEqual([3, 2]);
+    const ta = a.adapterTensors().get(loraTensorNames('hidden').a);
+    const tb = b.adapterTensors().get(loraTensorNames('hidden').a);
+    expect(ta?.values).toEqual(tb?.values);
+    // kaiming_uniform(a=√5) bound is 1/√in = 1/√12.
+    for (const v of ta?.values ?? []) expect(Math.abs(v)).toBeLessThanOrEqual(1 / Math.sqrt(12));
+    expect(a.trainableVariables()).toHaveLength(2);
+    a.dispose();
+    b.dispose();
+    base.dispose();
+  });
+
+  it('custom gradients equal tfjs autodiff gradients to 1e-5', () => {
+    const base = mlp();
+    for (const mode of ['lora', 'ffa-lora', 'bias'] as const) {
+      const custom = createAdaptedModel({ base, spec: spec(mode), gradients: 'custom' });
+      const reference = createAdaptedModel({ base, spec: spec(mode), gradients: 'autodiff' });
+      // Random non-zero B and bias offsets so every gradient path carries signal.
+      const random = new Map(
+        [...custom.adapterTensors()].map(([name, t], i) => [
+          name,
+          {
+            shape: t.shape,
+            values: tf.tidy(
+              () => tf.randomNormal(t.shape, 0, 0.5, 'float32', 100 + i).dataSync() as Float32Array,
+            ),
+          },
+        ]),
+      );
+      if (mode === 'ffa-lora')
+        for (const [name, t] of custom.adapterTensors()) if (name.includes('lora_A')) random.set(name, t);
+      custom.loadAdapterTensors(random);
+      reference.loadAdapterTensors(random);
+      const x = tf.randomNormal([6, 3, 4], 0, 1, 'float32', 9);
+      const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3);
+      const lossOf = (m: typeof custom) => () =>
+        tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, m.logits(x));
+      const g1 = tf.variableGrads(lossOf(custom), custom.trainableVariables());
+      const g2 = tf.variableGrads(lossOf(reference), reference.trainableVariables());
+      const names1 = [...custom.trainableVariableMap().entries()];
+      const names2 = new Map(reference.trainableVariableMap());
+      expect(names1.length).toBeGreaterThan(0);
+      for (const [name, variable] of names1) {
+        const other = names2.get(name);
+        const grad1 = g1.grads[variable.name];
+        const grad2 = other === undefined ? undefined : g2.grads[other.name];
+        if (grad1 === undefined || grad2 === undefined) throw new Error(`no gradient for ${name}`);
+        expect(maxAbsDiff(grad1, grad2)).toBeLessThanOrEqual(1e-5);
+        expect(tf.tidy(() => tf.max(tf.abs(grad2)).dataSync()[0] ?? 0)).toBeGreaterThan(0);
+      }
+      tf.dispose([x, labels, g1.value, g2.value, ...Object.values(g1.grads), ...Object.values(g2.grads)]);
+      custom.dispose();
+      reference.dispose();
+    }
+    base.dispose();
+  });
+
+  it('validates loaded tensors and refuses non-zero deltas on a frozen A', () => {
+    const base = mlp();
+    const adapted = createAdaptedModel({ base, spec: spec('ffa-lora') });
+    const tensors = adapted.adapterTensors();
+    const names = loraTensorNames('hidden');
+    const wrong = new Map(tensors);
+    wrong.set(names.b, { shape: [2, 8], values: new Float32Array(16) });
+    expect(() => adapted.loadAdapterTensors(wrong)).toThrow(
+      expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+    );
+    const missing = new Map(tensors);
+    missing.delete(names.b);
+    expect(() => adapted.loadAdapterTensors(missing)).toThrow(
+      expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+    );
+    expect(() =>
+      adapted.applyDelta(new Map([[names.a, { shape: [2, 12], values: new Float32Array(24).fill(0.1) }]])),
+    ).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
+    const bDelta = new Float32Array(16).fill(0.25);
+    adapted.applyDelta(new Map([[names.b, { shape: [8, 2], values: bDelta }]]));
+    expect(adapted.adapterTensors().get(names.b)?.values).toEqual(bDelta);
+    adapted.dispose();
+    base.dispose();
+  });
+
+  it('refuses unknown modules and unsupported layers with BAD_REQUEST', () => {
+    const base = mlp();
+    expect(() => createAdaptedModel({ base, spec: { ...spec('lora'), targetModules: ['nope'] } })).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST' }),
+    );
+    const conv = tf.sequential();
+    conv.add(tf.layers.conv1d({ inputShape: [8, 2], filters: 2, kernelSize: 3 }));
+    conv.add(tf.layers.flatten());
+    conv.add(tf.layers.dense({ units: 2, name: 'out' }));
+    let caught: unknown;
+    try {
+      createAdaptedModel({ base: conv, spec: { ...spec('lora'), targetModules: ['out'] } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(FlotillaError.is(caught, 'BAD_REQUEST')).toBe(true);
+    conv.dispose();
+    base.dispose();
+  });
+});

@@ -1,0 +1,458 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  AdapterPromotedSchema,
+  AuthChallengeSchema,
+  AuthResultSchema,
+  CheckInResultSchema,
+  FlotillaError,
+  NotSelectedSchema,
+  PROTOCOL_VERSION,
+  RoundClosedSchema,
+  RoundPlanSchema,
+  SIGNING_DOMAINS,
+  WireErrorSchema,
+  signPayload,
+  type AuthResult,
+  type Eligibility,
+  type RoundPlan,
+} from '@flotilla/protocol';
+import { z } from 'zod';
+import { AdapterStore } from '../cache/adapter-store.js';
+import { MemoryBlobCache, type BlobCache } from '../cache/blob-cache.js';
+import { DeviceArtifacts } from './artifacts.js';
+import { DeviceTimers } from './device-timers.js';
+import { CoordinatorHttp } from './http-client.js';
+import { submitUntilAnswered } from './submit-update.js';
+import { silentLogger, type DeviceLogger } from './logger.js';
+import { DEFAULT_BUDGET, DEFAULT_ELIGIBILITY, type FlotillaDeviceOptions } from './options.js';
+import { runRound, type PendingUpdate } from './round.js';
+import { AckLostError, callWithAck, type AckEmitter } from './socket-call.js';
+
+/** Connection refusals that retrying cannot fix. */
+const FATAL_CONNECT_CODES = new Set(['UNKNOWN_DEVICE', 'REVOKED_DEVICE', 'VERSION_MISMATCH', 'UNAUTHORIZED']);
+
+export type DeviceStopReason = 'stopped' | 'max-rounds' | 'fatal';
+
+/**
+ * A device taking part in a task's rounds. `start()` connects, authenticates (answering the
+ * coordinator's challenge, pinning its key) and loops: check in, wait for a plan, train with the
+ * injected trainer, clip, upload, sign, submit; it catches its adapter up after every absence and
+ * on every `adapter:promoted`. See docs/protocol.md for the wire behaviour.
+ *
+ * @example
+ * ```ts
+ * const store = new FileKeyStore({ dir: '.flotilla/device' });
+ * const keys = await loadOrCreateDeviceKeys(store);
+ * await enrollDevice({ url, token, deviceId: 'phone-17', keys });
+ * const device = new FlotillaDevice({
+ *   url, deviceId: 'phone-17', keys, taskId: 'mnist-lora', keyStore: store,
+ *   cacheDir: '.flotilla/cache',
+ *   trainer: new TfjsTrainer({ data: { train, holdout } }),
+ *   onUpdateAccepted: ({ receipt }) => console.log('accepted, norm', receipt?.norm),
+ * });
+ * await device.start();
+ * ```
+ */
+export class FlotillaDevice {
+  private readonly options: FlotillaDeviceOptions;
+  private readonly logger: DeviceLogger;
+  private readonly controller = new AbortController();
+  private readonly timers = new DeviceTimers();
+  private socket: Socket | null = null;
+  private session: AuthResult | null = null;
+  private coordinatorKey: string | null;
+  private artifacts: DeviceArtifacts | null = null;
+  private store: AdapterStore | null = null;
+  private phase: 'idle' | 'waiting' | 'busy' = 'idle';
+  /** Counts check-ins, so that a stale plan-wait timer does not act on a later check-in. */
+  private checkInSeq = 0;
+  private needsSync = true;
+  /** Compute class of the latest eligibility report: picks the precision of adapter downloads. */
+  private computeClass: Eligibility['computeClass'];
+  private roundsDone = 0;
+  private stopReason: DeviceStopReason | null = null;
+  private resolveStopped: (reason: DeviceStopReason) => void = () => undefined;
+  /** Resolves once the device has stopped, with the reason. */
+  readonly stopped: Promise<DeviceStopReason>;
+
+  constructor(options: FlotillaDeviceOptions) {
+    this.options = options;
+    this.logger = options.logger ?? silentLogger;
+    this.coordinatorKey = options.coordinatorKey ?? null;
+    const eligibility = options.eligibility;
+    this.computeClass =
+      eligibility !== undefined && typeof eligibility !== 'function'
+        ? eligibility.computeClass
+        : DEFAULT_ELIGIBILITY.computeClass;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    options.signal?.addEventListener('abort', () => this.stop(), { once: true });
+  }
+
+  /** The adapter version in service (0 before any). */
+  get adapterVersion(): number {
+    return this.store?.current.version ?? 0;
+  }
+
+  /** The adapter store (current and previous adapter), available after `start()`. */
+  get adapters(): AdapterStore | null {
+    return this.store;
+  }
+
+  /** Number of rounds finished (accepted, refused or skipped). */
+  get rounds(): number {
+    return this.roundsDone;
+  }
+
+  /** Connects; resolves after the first successful authentication, rejects on a fatal refusal. */
+  async start(): Promise<void> {
+    if (this.socket) throw new FlotillaError('BAD_REQUEST', 'device already started');
+    const { options } = this;
+    if (this.coordinatorKey === null && options.keyStore)
+      this.coordinatorKey = await options.keyStore.loadCoordinatorKey();
+    const cache = await this.openCache();
+    this.store = new AdapterStore({ cache, taskId: options.taskId });
+    await this.store.load();
+    const http = new CoordinatorHttp({
+      url: options.url,
+      sessionToken: () => this.session?.sessionToken ?? null,
+      signal: this.controller.signal,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
+    });
+    this.artifacts = new DeviceArtifacts({
+      taskId: options.taskId,
+      cache,
+      store: this.store,
+      fetcher: http,
+      coordinatorKey: () => this.coordinatorKey,
+      computeClass: () => this.computeClass,
+      logger: this.logger,
+    });
+    const firstAuth = this.timers.untilSession(null);
+    const socket: Socket = io(options.url, {
+      auth: { deviceId: options.deviceId, protocolVersion: PROTOCOL_VERSION },
+      transports: ['websocket'],
+      reconnectionDelay: options.reconnectDelayMs ?? 1000,
+      reconnectionDelayMax: Math.max(5000, options.reconnectDelayMs ?? 1000),
+    });
+    this.socket = socket;
+    this.attach(socket, http);
+    await firstAuth;
+    if (!this.session)
+      throw new FlotillaError(
+        'UNAUTHORIZED',
+        `device stopped before authenticating (${this.stopReason ?? ''})`,
+      );
+  }
+
+  /** Disconnects and aborts any training in progress. Idempotent. */
+  stop(reason: DeviceStopReason = 'stopped'): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.controller.abort(new FlotillaError('ROUND_CLOSED', `device stopped (${reason})`));
+    this.timers.close();
+    this.socket?.disconnect();
+    this.resolveStopped(reason);
+  }
+
+  private attach(socket: Socket, http: CoordinatorHttp): void {
+    socket.on('auth:challenge', (payload: unknown) => void this.answerChallenge(payload));
+    socket.on('round:plan', (payload: unknown) => this.onPlan(payload, http));
+    socket.on('round:not-selected', (payload: unknown) => {
+      const parsed = NotSelectedSchema.safeParse(payload);
+      if (!parsed.success || parsed.data.taskId !== this.options.taskId || this.phase !== 'waiting') return;
+      this.phase = 'idle';
+      this.scheduleCheckIn(parsed.data.retryAfterMs);
+    });
+    socket.on('round:closed', (payload: unknown) => {
+      const parsed = RoundClosedSchema.safeParse(payload);
+      if (parsed.success) this.logger.debug({ ...parsed.data }, 'round closed');
+    });
+    socket.on('adapter:promoted', (payload: unknown) => {
+      const parsed = AdapterPromotedSchema.safeParse(payload);
+      if (!parsed.success || parsed.data.taskId !== this.options.taskId) return;
+      if (parsed.data.version <= this.adapterVersion) return;
+      this.needsSync = true;
+      if (this.phase !== 'busy') void this.syncAdapter();
+    });
+    socket.on('error', (payload: unknown) => {
+      const parsed = WireErrorSchema.safeParse(payload);
+      if (parsed.success) this.logger.warn({ ...parsed.data }, 'coordinator reported an error');
+    });
+    socket.on('disconnect', (reason) => {
+      this.session = null;
+      this.needsSync = true;
+      if (this.phase === 'waiting') this.phase = 'idle';
+      this.logger.info({ reason }, 'disconnected');
+      // After a server-side disconnect socket.io does not reconnect by itself.
+      if (!this.stopReason && !socket.active)
+        this.schedule(() => socket.connect(), this.options.reconnectDelayMs ?? 1000);
+    });
+    socket.on('connect_error', (error: Error & { data?: unknown }) => {
+      const wire = WireErrorSchema.safeParse(error.data);
+      if (wire.success && FATAL_CONNECT_CODES.has(wire.data.code)) {
+        this.fail(
+          new FlotillaError('UNAUTHORIZED', `connection refused: ${wire.data.code}: ${wire.data.message}`),
+        );
+        return;
+      }
+      this.logger.debug({ message: error.message }, 'connection attempt failed');
+      if (!this.stopReason && !socket.active)
+        this.schedule(() => socket.connect(), this.options.reconnectDelayMs ?? 1000);
+    });
+  }
+
+  private async answerChallenge(payload: unknown): Promise<void> {
+    const socket = this.socket;
+    const challenge = AuthChallengeSchema.safeParse(payload);
+    if (!socket || !challenge.success) return;
+    const offered = challenge.data.coordinatorKey;
+    if (this.coordinatorKey === null) {
+      this.coordinatorKey = offered;
+      await this.options.keyStore?.saveCoordinatorKey(offered);
+      this.logger.info({ coordinatorKey: offered }, 'pinned the coordinator key on first use');
+      this.emitSafely(() => this.options.onCoordinatorKeyPinned?.(offered));
+    } else if (this.coordinatorKey !== offered) {
+      this.fail(
+        new FlotillaError(
+          'BAD_SIGNATURE',
+          'the coordinator key differs from the pinned key: refusing to continue',
+        ),
+      );
+      return;
+    }
+    const signature = signPayload(
+      SIGNING_DOMAINS.authChallenge,
+      { deviceId: this.options.deviceId, nonce: challenge.data.nonce, coordinatorKey: offered },
+      this.options.keys.secretKey,
+    );
+    try {
+      this.session = await callWithAck(
+        socket as AckEmitter,
+        'auth:response',
+        { signature },
+        AuthResultSchema,
+        this.ackTimeout(),
+      );
+    } catch (error) {
+      // A refused signature means the enrolled key is not ours: retrying cannot help.
+      if (FlotillaError.is(error, 'BAD_SIGNATURE')) this.fail(error);
+      else this.reportError(error, false);
+      return;
+    }
+    this.logger.info({ deviceId: this.options.deviceId }, 'authenticated');
+    this.timers.sessionOpened();
+    await this.afterAuthentication();
+  }
+
+  private async afterAuthentication(): Promise<void> {
+    if (this.needsSync && this.phase !== 'busy') await this.syncAdapter();
+    // While busy, the round in progress resumes by itself (its submit loop waits for this session).
+    if (this.phase === 'idle') await this.checkIn();
+  }
+
+  private async syncAdapter(): Promise<void> {
+    const artifacts = this.artifacts;
+    if (!artifacts || !this.session) return;
+    const before = this.adapterVersion;
+    try {
+      const result = await artifacts.syncLatest();
+      this.needsSync = false;
+      if (result.status === 'updated' && result.route)
+        this.emitSafely(() =>
+          this.options.onAdapterChanged?.({
+            version: result.adapter.version,
+            previousVersion: before,
+            route: result.route ?? 'full',
+          }),
+        );
+      if (result.status === 'refused')
+        this.emitSafely(() => this.options.onAdapterRefused?.({ reason: result.reason ?? '' }));
+    } catch (error) {
+      this.reportError(error, false);
+    }
+  }
+
+  private async checkIn(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || !this.session || this.stopReason || this.phase !== 'idle') return;
+    this.phase = 'waiting';
+    const seq = ++this.checkInSeq;
+    try {
+      const result = await callWithAck(
+        socket as AckEmitter,
+        'checkin',
+        {
+          taskId: this.options.taskId,
+          eligibility: await this.eligibility(),
+          budget: this.options.budget ?? DEFAULT_BUDGET,
+          adapterVersion: this.adapterVersion,
+        },
+        CheckInResultSchema,
+        this.ackTimeout(),
+      );
+      if (result.status === 'retry') {
+        this.phase = 'idle';
+        this.logger.debug({ reason: result.reason, retryAfterMs: result.retryAfterMs }, 'check-in deferred');
+        this.scheduleCheckIn(result.retryAfterMs);
+      } else {
+        this.schedule(() => {
+          if (this.phase === 'waiting' && this.checkInSeq === seq) {
+            this.phase = 'idle';
+            void this.checkIn();
+          }
+        }, this.options.planWaitMs ?? 120_000);
+      }
+    } catch (error) {
+      if (this.phase === 'waiting') this.phase = 'idle';
+      if (error instanceof AckLostError) return; // re-auth after reconnect checks in again
+      this.reportError(error, false);
+      this.scheduleCheckIn(this.options.reconnectDelayMs ?? 1000);
+    }
+  }
+
+  private onPlan(payload: unknown, http: CoordinatorHttp): void {
+    const parsed = RoundPlanSchema.safeParse(payload);
+    if (!parsed.success) {
+      this.logger.warn({ issue: parsed.error.issues[0]?.message }, 'ignored a malformed round plan');
+      return;
+    }
+    const plan = parsed.data;
+    if (plan.taskId !== this.options.taskId) return;
+    if (this.phase === 'busy') {
+      this.logger.debug({ roundId: plan.roundId }, 'plan ignored: already working on a round');
+      return;
+    }
+    void this.train(plan, http);
+  }
+
+  private async train(plan: RoundPlan, http: CoordinatorHttp): Promise<void> {
+    const artifacts = this.artifacts;
+    if (!artifacts) return;
+    this.phase = 'busy';
+    this.emitSafely(() => this.options.onRound?.(plan));
+    const outcome = await runRound({
+      plan,
+      options: this.options,
+      artifacts,
+      http,
+      logger: this.logger,
+      signal: this.controller.signal,
+    });
+    if (outcome.kind === 'skip') {
+      this.emitSafely(() =>
+        this.options.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }),
+      );
+      await this.whenAuthenticated(plan.deadline);
+      if (this.socket && this.session)
+        await callWithAck(
+          this.socket as AckEmitter,
+          'update:skip',
+          outcome.skip,
+          z.unknown(),
+          this.ackTimeout(),
+        ).catch((error: unknown) => this.reportError(error, false));
+      this.finishRound();
+      return;
+    }
+    await this.submit(outcome.pending);
+  }
+
+  /** Uploads (unless already done) and submits the pending update; keeps it pending on a lost ack. */
+  private async submit(pending: PendingUpdate): Promise<void> {
+    const { plan } = pending;
+    const result = await submitUntilAnswered(pending, {
+      connection: async (deadline) => {
+        await this.whenAuthenticated(deadline);
+        return this.socket && this.session ? this.socket : null;
+      },
+      isStopped: () => this.stopReason !== null,
+      ackTimeoutMs: this.ackTimeout(),
+      retryDelayMs: this.options.reconnectDelayMs ?? 1000,
+      signal: this.controller.signal,
+    });
+    if (result.kind === 'accepted') {
+      this.emitSafely(() =>
+        this.options.onUpdateAccepted?.({ plan, receipt: result.receipt, duplicate: result.duplicate }),
+      );
+    } else {
+      this.logger.warn(
+        { roundId: plan.roundId, code: result.code, message: result.message },
+        'update refused',
+      );
+      this.emitSafely(() =>
+        this.options.onUpdateRefused?.({ plan, code: result.code, message: result.message }),
+      );
+    }
+    this.finishRound();
+  }
+
+  private finishRound(): void {
+    this.phase = 'idle';
+    this.roundsDone++;
+    if (this.options.maxRounds !== undefined && this.roundsDone >= this.options.maxRounds) {
+      this.stop('max-rounds');
+      return;
+    }
+    if (this.needsSync) void this.syncAdapter().then(() => this.checkIn());
+    else void this.checkIn();
+  }
+
+  /** Resolves when a session exists, the deadline passes or the device stops. */
+  private whenAuthenticated(deadline: number): Promise<void> {
+    if (this.session || this.stopReason) return Promise.resolve();
+    return this.timers.untilSession(deadline);
+  }
+
+  private async eligibility(): Promise<Eligibility> {
+    const e = this.options.eligibility ?? DEFAULT_ELIGIBILITY;
+    const current = typeof e === 'function' ? await e() : e;
+    this.computeClass = current.computeClass;
+    return current;
+  }
+
+  private async openCache(): Promise<BlobCache> {
+    if (this.options.cache) return this.options.cache;
+    if (this.options.cacheDir === undefined) return new MemoryBlobCache();
+    // Loaded lazily so that browser bundles never pull in node:fs.
+    const { FileBlobCache } = await import('../cache/file-blob-cache.js');
+    return new FileBlobCache({ dir: this.options.cacheDir });
+  }
+
+  private scheduleCheckIn(delayMs: number): void {
+    this.schedule(() => void this.checkIn(), delayMs);
+  }
+
+  private schedule(action: () => void, delayMs: number): void {
+    if (!this.stopReason) this.timers.schedule(action, delayMs);
+  }
+
+  private ackTimeout(): number {
+    return this.options.ackTimeoutMs ?? 30_000;
+  }
+
+  private fail(error: Error): void {
+    this.reportError(error, true);
+    this.stop('fatal');
+  }
+
+  private reportError(error: unknown, fatal: boolean): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(
+      { code: FlotillaError.is(err) ? err.code : undefined, message: err.message, fatal },
+      'device error',
+    );
+    this.emitSafely(() => this.options.onError?.(err, fatal));
+  }
+
+  private emitSafely(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.logger.error(
+        { message: error instanceof Error ? error.message : String(error) },
+        'event callback threw',
+      );
+    }
+  }
+}

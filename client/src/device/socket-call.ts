@@ -1,0 +1,76 @@
+import { ERROR_CODES, FlotillaError, WireErrorSchema, type ErrorCode } from '@flotilla/protocol';
+import { z } from 'zod';
+
+const AckEnvelopeSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), data: z.unknown() }),
+  z.object({ ok: z.literal(false), error: WireErrorSchema }),
+]);
+
+/** The part of a socket.io client socket the runtime calls; typed loosely and validated with zod. */
+export interface AckEmitter {
+  readonly connected: boolean;
+  timeout(ms: number): {
+    emit(event: string, payload: unknown, ack: (error: Error | null, result: unknown) => void): void;
+  };
+  once(event: 'disconnect', listener: () => void): unknown;
+  off(event: 'disconnect', listener: () => void): unknown;
+}
+
+/** The ack was an error answer from the coordinator (as opposed to a timeout or a lost connection). */
+export class AckError extends FlotillaError {}
+
+/** The request may or may not have reached the coordinator: the connection dropped or the ack timed out. */
+export class AckLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AckLostError';
+  }
+}
+
+/**
+ * Emits `event` and resolves with the validated `data` of an `{ ok: true }` ack. Rejects with
+ * AckError for `{ ok: false }`, and AckLostError when not connected, on disconnect or after
+ * `timeoutMs`. Never emits while disconnected, so nothing is buffered to replay before re-auth.
+ */
+export function callWithAck<T extends z.ZodType>(
+  socket: AckEmitter,
+  event: string,
+  payload: unknown,
+  dataSchema: T,
+  timeoutMs: number,
+): Promise<z.infer<T>> {
+  return new Promise((resolve, reject) => {
+    if (!socket.connected) {
+      reject(new AckLostError(`not connected: ${event} not sent`));
+      return;
+    }
+    let settled = false;
+    const onDisconnect = () =>
+      finish(() => reject(new AckLostError(`disconnected while waiting for the ${event} ack`)));
+    const finish = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      socket.off('disconnect', onDisconnect);
+      action();
+    };
+    socket.once('disconnect', onDisconnect);
+    socket.timeout(timeoutMs).emit(event, payload, (error, result) => {
+      finish(() => {
+        if (error) return reject(new AckLostError(`no ${event} ack within ${timeoutMs} ms`));
+        const parsed = AckEnvelopeSchema.safeParse(result);
+        if (!parsed.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack`));
+        if (parsed.data.ok) {
+          const data = dataSchema.safeParse(parsed.data.data);
+          if (!data.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack data`));
+          return resolve(data.data);
+        }
+        const wire = parsed.data.error;
+        reject(new AckError(isKnownCode(wire.code) ? wire.code : 'INTERNAL', wire.message));
+      });
+    });
+  });
+}
+
+function isKnownCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}

@@ -1,0 +1,105 @@
+import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
+import type * as tf from '@tensorflow/tfjs';
+import { createAdaptedModel } from '../adapters/adapted-model.js';
+import { initBackend, type BackendName } from '../backend/backend.js';
+import { loadBaseModel } from '../model/base-bundle.js';
+import type { ReplayMix } from '../replay/mix-replay.js';
+import { datasetSize, type LocalDataset } from '../training/dataset.js';
+import { trainLocally } from '../training/train-locally.js';
+import { validationGate } from '../training/validation-gate.js';
+import type { TrainContext, TrainOutcome, Trainer } from './trainer.js';
+
+/** The local data a round trains on: train split and a holdout the validation gate scores. */
+export interface LocalData {
+  train: LocalDataset;
+  holdout: LocalDataset;
+  /** Replayed past examples mixed into training (see `mixReplay`). */
+  replay?: ReplayMix;
+}
+
+export interface TfjsTrainerOptions {
+  /** The device's data, fixed or asked for at the start of every round. */
+  data: LocalData | ((plan: RoundPlan) => LocalData | Promise<LocalData>);
+  /** tfjs backend tried first (tensorflow, then wasm, then cpu are tried anyway). Default 'tensorflow'. */
+  preferBackend?: BackendName;
+  /** Seed of the batch shuffle; mixed with the round number so rounds differ. Default 0. */
+  seed?: number;
+}
+
+/**
+ * The default trainer: loads the base bundle (kept across rounds while its digest stays the
+ * same), wraps it with the plan's adapter (`createAdaptedModel`), loads the adapter version the
+ * plan starts from, trains within the plan's budget (`trainLocally`) and applies the validation
+ * gate on the local holdout: a failing update is a skip with reason `validation-gate`.
+ */
+export class TfjsTrainer implements Trainer {
+  private base: { digest: string; model: tf.LayersModel } | null = null;
+
+  constructor(private readonly options: TfjsTrainerOptions) {}
+
+  async train(plan: RoundPlan, context: TrainContext): Promise<TrainOutcome> {
+    const backend = await initBackend({
+      ...(this.options.preferBackend ? { prefer: this.options.preferBackend } : {}),
+      logger: (line) => context.logger.info({}, line),
+    });
+    const data = typeof this.options.data === 'function' ? await this.options.data(plan) : this.options.data;
+    const examples = datasetSize(data.train);
+    if (examples === 0)
+      return { kind: 'skip', reason: 'no-data', detail: 'no local training examples', backend: backend.name };
+    const base = await this.baseModel(context.baseModel);
+    const model = createAdaptedModel({ base, spec: plan.adapter.spec });
+    try {
+      if (context.adapter.size > 0) model.loadAdapterTensors(context.adapter);
+      context.signal.throwIfAborted();
+      const secondsLeft = Math.max(0.001, (plan.deadline - Date.now()) / 1000);
+      const result = trainLocally({
+        model,
+        data: data.train,
+        holdout: data.holdout,
+        plan: plan.training,
+        budget: { maxSteps: plan.budget.maxSteps, maxSeconds: Math.min(plan.budget.maxSeconds, secondsLeft) },
+        seed: ((this.options.seed ?? 0) + plan.roundNumber) >>> 0,
+        ...(data.replay ? { replay: data.replay } : {}),
+      });
+      const gate = validationGate({
+        lossBefore: result.holdout.lossBefore,
+        lossAfter: result.holdout.lossAfter,
+        tolerance: plan.validationTolerance,
+      });
+      if (!gate.pass)
+        return {
+          kind: 'skip',
+          reason: 'validation-gate',
+          detail: gate.reason,
+          steps: result.steps,
+          backend: backend.name,
+          holdout: result.holdout,
+        };
+      return {
+        kind: 'update',
+        delta: result.delta,
+        numExamples: examples,
+        steps: result.steps,
+        backend: backend.name,
+        holdout: result.holdout,
+      };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  /** Releases the cached base model. */
+  dispose(): void {
+    this.base?.model.dispose();
+    this.base = null;
+  }
+
+  private async baseModel(bytes: Uint8Array): Promise<tf.LayersModel> {
+    const digest = sha256Hex(bytes);
+    if (this.base?.digest === digest) return this.base.model;
+    this.dispose();
+    const model = await loadBaseModel(bytes);
+    this.base = { digest, model };
+    return model;
+  }
+}

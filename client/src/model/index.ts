@@ -1,0 +1,2 @@
+export * from './base-bundle.js';
+export * from './seeded-rng.js';

@@ -1,0 +1,2 @@
+export * from './int8.js';
+export * from './wire.js';

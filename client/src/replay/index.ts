@@ -1,0 +1,2 @@
+export * from './mix-replay.js';
+export * from './replay-buffer.js';

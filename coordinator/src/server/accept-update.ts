@@ -1,0 +1,122 @@
+import type { Redis } from 'ioredis';
+import {
+  FlotillaError,
+  SIGNING_DOMAINS,
+  isCompatibleProtocol,
+  sha256Hex,
+  verifyPayload,
+  type UpdateReceipt,
+  type UpdateSubmission,
+} from '@flotilla/protocol';
+import type { BlobStore } from '../shared/blob-store/index.js';
+import type { RedisKeys } from '../shared/keys.js';
+import type { TaskRegistry } from '../shared/task-registry.js';
+import type { AcceptedUpdate } from './accepted-update.js';
+import type { DeviceRegistry } from './device-registry.js';
+import type { RoundEvents } from './round-events.js';
+import type { RoundStore } from './round-store.js';
+import { validateDeltaBlob } from './update-validator.js';
+
+export interface AcceptUpdateDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  rounds: RoundStore;
+  tasks: TaskRegistry;
+  devices: DeviceRegistry;
+  blobs: BlobStore;
+  events: RoundEvents;
+}
+
+function roundNumberOf(roundId: string): number {
+  return Number(roundId.slice(roundId.lastIndexOf(':') + 1));
+}
+
+/**
+ * Runs every acceptance check on an `update:submit` from the authenticated `deviceId` and stores
+ * the update atomically with its counters. Resolves only once the acceptance is durable in Redis;
+ * throws FlotillaError with the refusal reason otherwise (the caller records the refusal).
+ */
+export async function acceptUpdate(
+  deps: AcceptUpdateDeps,
+  deviceId: string,
+  submission: UpdateSubmission,
+): Promise<{ receipt: UpdateReceipt; record: AcceptedUpdate; count: number }> {
+  const { metadata } = submission;
+  if (!isCompatibleProtocol(metadata.protocolVersion))
+    throw new FlotillaError('VERSION_MISMATCH', `protocol ${metadata.protocolVersion} is not supported`);
+  if (metadata.deviceId !== deviceId)
+    throw new FlotillaError('FORBIDDEN', 'update names a device other than the authenticated one');
+  const round = await deps.rounds.current(metadata.taskId);
+  if (!round) throw new FlotillaError('NO_ACTIVE_ROUND', `task ${metadata.taskId} has no round`);
+  if (metadata.roundId !== round.roundId) {
+    const submitted = roundNumberOf(metadata.roundId);
+    if (metadata.roundId.startsWith(`${metadata.taskId}:`) && submitted < round.roundNumber)
+      throw new FlotillaError(
+        'STALE_ROUND',
+        `round ${metadata.roundId} is over; the current round is ${round.roundId}`,
+      );
+    throw new FlotillaError('NO_ACTIVE_ROUND', `round ${metadata.roundId} is not open`);
+  }
+  if (metadata.nonce !== round.nonce)
+    throw new FlotillaError('NONCE_MISMATCH', 'nonce does not match the round plan');
+  if (round.state !== 'REPORTING' || !round.plan)
+    throw new FlotillaError('ROUND_CLOSED', `round ${round.roundId} is ${round.state}`);
+  const plan = round.plan;
+  if (!(await deps.rounds.isSelected(round.roundId, deviceId)))
+    throw new FlotillaError('NOT_SELECTED', `device was not selected for round ${round.roundId}`);
+  const device = await deps.devices.getDevice(deviceId);
+  if (device?.status !== 'active') throw new FlotillaError('REVOKED_DEVICE', 'device is not enrolled');
+  if (!verifyPayload(SIGNING_DOMAINS.update, metadata, submission.signature, device.publicKey))
+    throw new FlotillaError('BAD_SIGNATURE', 'update signature does not verify with the enrolled key');
+  const now = Date.now();
+  if (now > plan.deadline || (round.closeAt !== undefined && now > round.closeAt))
+    throw new FlotillaError('ROUND_CLOSED', 'the reporting deadline has passed');
+  if (await deps.rounds.hasResponded(round.roundId, deviceId))
+    throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
+  if (metadata.adapterVersion !== plan.adapter.version)
+    throw new FlotillaError(
+      'STALE_ROUND',
+      `update trained from version ${metadata.adapterVersion}, plan is ${plan.adapter.version}`,
+    );
+  if (metadata.blobBytes > plan.budget.maxUploadBytes)
+    throw new FlotillaError(
+      'BLOB_TOO_LARGE',
+      `blob of ${metadata.blobBytes} bytes exceeds ${plan.budget.maxUploadBytes}`,
+    );
+  const bytes = await deps.blobs.get(metadata.blobDigest);
+  if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded`);
+  if (bytes.length !== metadata.blobBytes || sha256Hex(bytes) !== metadata.blobDigest)
+    throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
+  const signed = await deps.tasks.getTask(metadata.taskId);
+  if (!signed) throw new FlotillaError('NOT_FOUND', `task ${metadata.taskId} not found`);
+  const { norm } = validateDeltaBlob(bytes, signed.task, plan);
+
+  const acceptedAt = Date.now();
+  const record: AcceptedUpdate = {
+    updateId: `${round.roundId}:${metadata.blobDigest.slice(0, 16)}:${deps.events.pseudonymize(deviceId).slice(4, 16)}`,
+    deviceId,
+    devicePseudonym: deps.events.pseudonymize(deviceId),
+    blobDigest: metadata.blobDigest,
+    blobBytes: metadata.blobBytes,
+    numExamples: metadata.numExamples,
+    norm,
+    reportedNorm: metadata.reportedNorm,
+    clipped: metadata.clipped,
+    quantization: metadata.quantization,
+    signature: submission.signature,
+    acceptedAt,
+  };
+  const result = await deps.rounds.accept(round.roundId, deviceId, JSON.stringify(record), acceptedAt);
+  if (result.status !== 'OK') {
+    const code =
+      result.status === 'NOT_SELECTED' || result.status === 'DUPLICATE_UPDATE'
+        ? result.status
+        : 'ROUND_CLOSED';
+    throw new FlotillaError(code, `update refused: ${code}`);
+  }
+  return {
+    receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt },
+    record,
+    count: result.count,
+  };
+}

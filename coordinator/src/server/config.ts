@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+/** Coordinator process configuration, from flags (first) or environment variables. */
+export const CoordinatorConfigSchema = z.object({
+  /** REDIS_URL; absent: a private embedded redis-server under `<stateDir>/redis`. */
+  redisUrl: z.string().optional(),
+  /** FLOTILLA_PREFIX, default `flotilla`. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('flotilla'),
+  /** FLOTILLA_STATE_DIR, default `.flotilla`. */
+  stateDir: z.string().default('.flotilla'),
+  /** FLOTILLA_HOST, default 127.0.0.1. */
+  host: z.string().default('127.0.0.1'),
+  /** FLOTILLA_PORT, default 8787 (0 = any free port). */
+  port: z.coerce.number().int().min(0).max(65535).default(8787),
+  /** FLOTILLA_OPERATOR_TOKEN: bearer token of the operator routes. */
+  operatorToken: z.string().min(16).optional(),
+  /** FLOTILLA_ON_RESTART: resume (default) or abandon the round in flight. */
+  onRestart: z.enum(['resume', 'abandon']).default('resume'),
+  /** FLOTILLA_BLOB_STORE: local (default, `<stateDir>/blobs`) or redis. */
+  blobStore: z.enum(['local', 'redis']).default('local'),
+  /** LOG_LEVEL, default info. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
+
+export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'redis-url': { type: 'string' },
+      prefix: { type: 'string' },
+      'state-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'operator-token': { type: 'string' },
+      'on-restart': { type: 'string' },
+      'blob-store': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  return CoordinatorConfigSchema.parse({
+    redisUrl: values['redis-url'] ?? env.REDIS_URL,
+    prefix: values.prefix ?? env.FLOTILLA_PREFIX,
+    stateDir: values['state-dir'] ?? env.FLOTILLA_STATE_DIR,
+    host: values.host ?? env.FLOTILLA_HOST,
+    port: values.port ?? env.FLOTILLA_PORT,
+    operatorToken: values['operator-token'] ?? env.FLOTILLA_OPERATOR_TOKEN,
+    onRestart: values['on-restart'] ?? env.FLOTILLA_ON_RESTART,
+    blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,
+    logLevel: values['log-level'] ?? env.LOG_LEVEL,
+  });
+}

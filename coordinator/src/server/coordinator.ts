@@ -1,0 +1,249 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { Server } from 'socket.io';
+import {
+  FlotillaError,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type SignedTask,
+  type SigningKeyPair,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import { AdapterRegistry } from '../shared/adapter-registry.js';
+import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
+import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
+import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
+import { DEFAULT_PREFIX, redisKeys, type RedisKeys } from '../shared/keys.js';
+import { aggregateQueue } from '../shared/queues.js';
+import { redisOptionsFromUrl } from '../shared/redis-connection.js';
+import { subscribeRoundOutcomes } from '../shared/round-outcomes.js';
+import { TaskRegistry } from '../shared/task-registry.js';
+import { DeviceRegistry } from './device-registry.js';
+import { registerTask } from './register-task.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
+import { loggingRoundEvents, roundLogEvents, type RoundEvents } from './round-events.js';
+import { RoundManager, type RoundOps } from './round-manager.js';
+import { RoundStore } from './round-store.js';
+import { SessionStore } from './sessions.js';
+import { createHttpHandler } from './http-server.js';
+import { attachFleetSockets, type FleetServer, type SocketData, type SocketStats } from './socket-server.js';
+
+/** Options of `createCoordinator`. */
+export interface CoordinatorOptions {
+  /** `redis://…` or `unix:///…/redis.sock`. */
+  redisUrl: string;
+  /** Redis key prefix (also BullMQ's). Default `flotilla`. */
+  prefix?: string;
+  /** Directory for keys (`keys/coordinator.json`) and, by default, blobs (`blobs/`). */
+  stateDir: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Blob store: a local directory (default `<stateDir>/blobs`) or Redis. */
+  blobStore?: { kind: 'local'; dir?: string } | { kind: 'redis' };
+  /** The coordinator's signing key. Default: loaded or created under `<stateDir>/keys`. */
+  signingKey?: SigningKeyPair;
+  /** A round in REPORTING found at start: resume it (default) or abandon it. */
+  onRestart?: 'resume' | 'abandon';
+  /** Bearer token for operator routes (`/api/admin/*`, base-model uploads). None: routes refused. */
+  operatorToken?: string;
+  /** pino logger; default a silent one. */
+  logger?: Logger;
+  /** Per-connection socket rate limit. Default 20 msg/s, burst 100. */
+  rateLimit?: RateLimitOptions;
+  /** Global cap on device uploads in bytes (per-task `policy.maxBlobBytes` applies too). Default 64 MiB. */
+  maxDeviceBlobBytes?: number;
+  /** Cap on operator uploads (base models) in bytes. Default 1 GiB. */
+  maxOperatorBlobBytes?: number;
+  /** Lifetime of session tokens in ms. Default 1 h. */
+  sessionTtlMs?: number;
+  /** Largest socket.io message in bytes. Default 64 KiB (tensors never travel over the socket). */
+  maxHttpBufferSize?: number;
+  /**
+   * The signed round log every round event is appended to (Redis stream + JSONL mirror, default
+   * `defaultRoundLogPath(stateDir)`); `false` logs round events to pino only.
+   */
+  roundLog?: { filePath?: string } | false;
+  /** Overrides where round events go (tests, embedding). */
+  roundEvents?: RoundEvents;
+}
+
+export interface Coordinator {
+  url: string;
+  port: number;
+  prefix: string;
+  keys: RedisKeys;
+  coordinatorKey: SigningKeyPair;
+  redis: Redis;
+  blobs: BlobStore;
+  devices: DeviceRegistry;
+  tasks: TaskRegistry;
+  adapters: AdapterRegistry;
+  rounds: RoundStore;
+  stats: SocketStats;
+  /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
+  createTask(input: TaskDefinitionInput): Promise<SignedTask>;
+  close(): Promise<void>;
+}
+
+export async function createCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const keys = redisKeys(prefix);
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const redisOptions = redisOptionsFromUrl(options.redisUrl);
+  const redis = new Redis(redisOptions);
+  // Connected before anything subscribes: a SUBSCRIBE racing the ready check's INFO breaks the connection.
+  const sub = new Redis({ ...redisOptions, lazyConnect: true });
+  await sub.connect();
+  const coordinatorKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
+  const pseudonymSecret = await loadOrCreatePseudonymSecret(options.stateDir);
+  const events =
+    options.roundEvents ??
+    (options.roundLog === false
+      ? loggingRoundEvents(logger, pseudonymSecret)
+      : roundLogEvents(
+          logger,
+          openRoundLog({
+            redis,
+            prefix,
+            filePath: options.roundLog?.filePath ?? defaultRoundLogPath(options.stateDir),
+            signingKey: coordinatorKey,
+            pseudonymSecret,
+          }),
+        ));
+  const blobs =
+    options.blobStore?.kind === 'redis'
+      ? openBlobStore({ kind: 'redis', redis, prefix })
+      : openBlobStore({ kind: 'local', dir: options.blobStore?.dir ?? join(options.stateDir, 'blobs') });
+  const devices = new DeviceRegistry({ redis, prefix });
+  const tasks = new TaskRegistry({ redis, prefix, signingKey: coordinatorKey });
+  const adapters = new AdapterRegistry({ redis, prefix });
+  const rounds = new RoundStore(redis, keys);
+  const sessions = new SessionStore(redis, prefix, options.sessionTtlMs ?? 3_600_000);
+  const queue = aggregateQueue(redisOptions, prefix);
+
+  const httpServer = createServer();
+  const io: FleetServer = new Server<
+    ClientToServerEvents,
+    ServerToClientEvents,
+    Record<string, never>,
+    SocketData
+  >(httpServer, {
+    maxHttpBufferSize: options.maxHttpBufferSize ?? 64 * 1024,
+    serveClient: false,
+  });
+  const late: { manager?: RoundManager } = {};
+  function requireManager(): RoundManager {
+    if (!late.manager) throw new FlotillaError('INTERNAL', 'coordinator is starting');
+    return late.manager;
+  }
+  // The socket layer and the round manager need each other; the socket side reaches it late.
+  const roundsProxy: RoundOps = {
+    checkIn: (deviceId, checkIn, task) => requireManager().checkIn(deviceId, checkIn, task),
+    afterResponse: (roundId) => requireManager().afterResponse(roundId),
+  };
+  const acceptDeps = { redis, keys, rounds, tasks, devices, blobs, events };
+  const { fleet, stats } = attachFleetSockets({
+    io,
+    devices,
+    sessions,
+    tasks,
+    rounds: roundsProxy,
+    accept: acceptDeps,
+    events,
+    coordinatorKey,
+    logger,
+    rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+  });
+  const manager = new RoundManager({
+    redis,
+    keys,
+    rounds,
+    tasks,
+    adapters,
+    queue,
+    events,
+    logger,
+    fleet,
+    onRestart: options.onRestart ?? 'resume',
+  });
+  late.manager = manager;
+
+  async function createTask(input: TaskDefinitionInput): Promise<SignedTask> {
+    const signed = await registerTask({ tasks, blobs, task: input });
+    await manager.onTaskCreated(signed.task.taskId);
+    return signed;
+  }
+
+  httpServer.on(
+    'request',
+    createHttpHandler({
+      blobs,
+      tasks,
+      adapters,
+      devices,
+      sessions,
+      operatorToken: options.operatorToken,
+      coordinatorPublicKey: coordinatorKey.publicKey,
+      maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
+      maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
+      createTask: (input) => createTask(input as TaskDefinitionInput),
+      logger,
+    }),
+  );
+
+  const unsubscribe = await subscribeRoundOutcomes(sub, prefix, (outcome) => {
+    manager
+      .applyOutcome(outcome)
+      .catch((error: unknown) => logger.error({ err: error, roundId: outcome.roundId }, 'outcome failed'));
+  });
+  const tasksChannel = keys.tasksChannel();
+  sub.on('message', (channel: string, taskId: string) => {
+    if (channel !== tasksChannel) return;
+    manager
+      .onTaskCreated(taskId)
+      .catch((error: unknown) => logger.error({ err: error, taskId }, 'opening a new task failed'));
+  });
+  await sub.subscribe(tasksChannel);
+  await manager.start();
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = httpServer.address() as AddressInfo;
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  logger.info({ url }, 'coordinator listening');
+
+  return {
+    url,
+    port: address.port,
+    prefix,
+    keys,
+    coordinatorKey,
+    redis,
+    blobs,
+    devices,
+    tasks,
+    adapters,
+    rounds,
+    stats,
+    createTask,
+    async close() {
+      manager.stop();
+      await unsubscribe().catch(() => undefined);
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+      });
+      await queue.close();
+      sub.disconnect();
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { DeviceIdSchema, FlotillaError, PublicKeySchema } from '@flotilla/protocol';
+import { redisKeys, type RedisKeys } from '../shared/keys.js';
+
+export const DeviceRecordSchema = z.object({
+  deviceId: DeviceIdSchema,
+  publicKey: PublicKeySchema,
+  status: z.enum(['active', 'revoked']),
+  enrolledAt: z.number().int(),
+  /** How the device was enrolled. */
+  via: z.enum(['token', 'operator']),
+  revokedAt: z.number().int().optional(),
+});
+export type DeviceRecord = z.infer<typeof DeviceRecordSchema>;
+
+export interface DeviceRegistryOptions {
+  redis: Redis;
+  /** Key prefix, default `flotilla`. */
+  prefix?: string;
+}
+
+function sha256HexOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+// Consumes a one-time token and enrolls the device in one step, so a token enrolls exactly one device.
+const ENROLL_WITH_TOKEN = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'BAD_TOKEN' end
+local existing = redis.call('GET', KEYS[2])
+if existing then return 'EXISTS' end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 'OK'
+`;
+
+/** Enrolled devices: one-time enrollment tokens, direct key registration, revocation. */
+export class DeviceRegistry {
+  private readonly redis: Redis;
+  private readonly keys: RedisKeys;
+
+  constructor(options: DeviceRegistryOptions) {
+    this.redis = options.redis;
+    this.keys = redisKeys(options.prefix);
+  }
+
+  /**
+   * Issues a one-time enrollment token (returned once; only its SHA-256 is stored).
+   * @param ttlMs lifetime in ms, default 24 h.
+   */
+  async createEnrollmentToken(
+    options: { ttlMs?: number } = {},
+  ): Promise<{ token: string; expiresAt: number }> {
+    const ttlMs = options.ttlMs ?? 86_400_000;
+    const token = randomBytes(32).toString('base64url');
+    const expiresAt = Date.now() + ttlMs;
+    await this.redis.set(
+      this.keys.enrollToken(sha256HexOf(token)),
+      JSON.stringify({ expiresAt }),
+      'PX',
+      ttlMs,
+    );
+    return { token, expiresAt };
+  }
+
+  /** A device presents a token and its public key. UNAUTHORIZED for an unknown/used/expired token. */
+  async enrollWithToken(input: {
+    token: string;
+    deviceId: string;
+    publicKey: string;
+  }): Promise<DeviceRecord> {
+    const record = this.newRecord(input.deviceId, input.publicKey, 'token');
+    const result = await this.redis.eval(
+      ENROLL_WITH_TOKEN,
+      3,
+      this.keys.enrollToken(sha256HexOf(input.token)),
+      this.keys.device(record.deviceId),
+      this.keys.devices(),
+      JSON.stringify(record),
+      record.deviceId,
+    );
+    if (result === 'BAD_TOKEN')
+      throw new FlotillaError('UNAUTHORIZED', 'enrollment token unknown, used or expired');
+    if (result === 'EXISTS')
+      throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
+    return record;
+  }
+
+  /** Operator registers a public key directly (replaces a revoked enrollment, refuses an active one). */
+  async registerDevice(input: { deviceId: string; publicKey: string }): Promise<DeviceRecord> {
+    const record = this.newRecord(input.deviceId, input.publicKey, 'operator');
+    const existing = await this.getDevice(record.deviceId);
+    if (existing?.status === 'active')
+      throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
+    await this.redis
+      .multi()
+      .set(this.keys.device(record.deviceId), JSON.stringify(record))
+      .sadd(this.keys.devices(), record.deviceId)
+      .exec();
+    return record;
+  }
+
+  async revokeDevice(deviceId: string): Promise<DeviceRecord> {
+    const existing = await this.getDevice(deviceId);
+    if (!existing) throw new FlotillaError('UNKNOWN_DEVICE', `device ${deviceId} is not enrolled`);
+    const revoked: DeviceRecord = { ...existing, status: 'revoked', revokedAt: Date.now() };
+    await this.redis.set(this.keys.device(deviceId), JSON.stringify(revoked));
+    return revoked;
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | null> {
+    if (!DeviceIdSchema.safeParse(deviceId).success) return null;
+    const raw = await this.redis.get(this.keys.device(deviceId));
+    if (raw === null) return null;
+    const parsed = DeviceRecordSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    const ids = (await this.redis.smembers(this.keys.devices())).sort();
+    const records = await Promise.all(ids.map((id) => this.getDevice(id)));
+    return records.filter((r): r is DeviceRecord => r !== null);
+  }
+
+  private newRecord(deviceId: string, publicKey: string, via: DeviceRecord['via']): DeviceRecord {
+    const parsed = DeviceRecordSchema.safeParse({
+      deviceId,
+      publicKey,
+      status: 'active',
+      enrolledAt: Date.now(),
+      via,
+    });
+    if (!parsed.success)
+      throw new FlotillaError('BAD_REQUEST', `invalid enrollment: ${parsed.error.message}`);
+    return parsed.data;
+  }
+}

@@ -1,0 +1,24 @@
+export { createCoordinator, type Coordinator, type CoordinatorOptions } from './coordinator.js';
+export { CoordinatorConfigSchema, readCoordinatorConfig, type CoordinatorConfig } from './config.js';
+export { runCoordinator, type RunningCoordinator } from './run-coordinator.js';
+export {
+  DeviceRegistry,
+  DeviceRecordSchema,
+  type DeviceRecord,
+  type DeviceRegistryOptions,
+} from './device-registry.js';
+export {
+  RoundStore,
+  RoundRecordSchema,
+  ROUND_STATES,
+  type RoundRecord,
+  type RoundState,
+} from './round-store.js';
+export { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
+export { validateDeltaBlob, int8ScaleKey, NORM_TOLERANCE } from './update-validator.js';
+export { loggingRoundEvents, type RoundEvents, type CoordinatorRoundEvent } from './round-events.js';
+export { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
+export type { SocketStats } from './socket-server.js';
+export { buildAggregateJob, buildRoundPlan, jitter } from './round-plan-builder.js';
+export type { FleetChannel } from './round-manager.js';
+export { registerTask } from './register-task.js';

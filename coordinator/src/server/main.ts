@@ -1,0 +1,18 @@
+// Entry point: `node --import tsx coordinator/src/server/main.ts [--port 8787] [--state-dir .flotilla]`.
+import { readCoordinatorConfig } from './config.js';
+import { runCoordinator } from './run-coordinator.js';
+
+const config = readCoordinatorConfig(process.argv.slice(2), process.env);
+const running = await runCoordinator(config);
+let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`coordinator: ${signal}, shutting down\n`);
+  running.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.once('SIGINT', () => shutdown('SIGINT'));
+process.once('SIGTERM', () => shutdown('SIGTERM'));

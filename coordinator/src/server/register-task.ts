@@ -1,0 +1,37 @@
+import {
+  FlotillaError,
+  TaskDefinitionSchema,
+  type SignedTask,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import type { BlobStore } from '../shared/blob-store/index.js';
+import type { TaskRegistry } from '../shared/task-registry.js';
+
+/**
+ * Registers a task the way the coordinator accepts it: every target module has `moduleShapes`
+ * and is allowed by the policy, and the base model blob is in the store with the stated size.
+ * Usable without a running coordinator (CLI): a running one opens the first round when it hears
+ * of the task.
+ */
+export async function registerTask(input: {
+  tasks: TaskRegistry;
+  blobs: BlobStore;
+  task: TaskDefinitionInput;
+}): Promise<SignedTask> {
+  const parsed = TaskDefinitionSchema.safeParse(input.task);
+  if (!parsed.success)
+    throw new FlotillaError('BAD_REQUEST', `invalid task: ${parsed.error.issues[0]?.message ?? ''}`);
+  const task = parsed.data;
+  for (const module of task.adapter.targetModules) {
+    if (!task.moduleShapes?.[module])
+      throw new FlotillaError('BAD_REQUEST', `moduleShapes lacks target module ${module}`);
+    if (!task.policy.allowedModules.includes(module))
+      throw new FlotillaError('BAD_REQUEST', `target module ${module} is not in policy.allowedModules`);
+  }
+  const size = await input.blobs.size(task.baseModel.digest);
+  if (size === null)
+    throw new FlotillaError('BLOB_MISSING', 'upload the base model with PUT /blobs/:sha256 first');
+  if (size !== task.baseModel.bytes)
+    throw new FlotillaError('BAD_REQUEST', `base model is ${size} bytes, task says ${task.baseModel.bytes}`);
+  return input.tasks.createTask(task);
+}

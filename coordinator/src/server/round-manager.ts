@@ -1,0 +1,393 @@
+import { randomBytes } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import type {
+  CheckIn,
+  CheckInResult,
+  RoundClosed,
+  RoundPlan,
+  ServerToClientEvents,
+  SignedTask,
+  TaskDefinition,
+} from '@flotilla/protocol';
+import type { Redis } from 'ioredis';
+import type { AdapterRegistry } from '../shared/adapter-registry.js';
+import type { RedisKeys } from '../shared/keys.js';
+import { aggregateJobId, type AggregateJobData } from '../shared/queues.js';
+import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
+import type { TaskRegistry } from '../shared/task-registry.js';
+import type { RoundEvents } from './round-events.js';
+import {
+  buildAggregateJob,
+  buildRoundPlan,
+  jitter,
+  roundOpenedEvent,
+  shuffle,
+} from './round-plan-builder.js';
+import { TERMINAL_STATES, type RoundRecord, type RoundStore } from './round-store.js';
+
+/** How the server reaches devices; implemented by the socket layer. */
+export interface FleetChannel {
+  toDevice<E extends keyof ServerToClientEvents>(
+    deviceId: string,
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+  broadcast<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+  isOnline(deviceId: string): boolean;
+}
+
+/** What the socket layer needs from the round manager. */
+export type RoundOps = Pick<RoundManager, 'checkIn' | 'afterResponse'>;
+
+export interface RoundManagerDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  rounds: RoundStore;
+  tasks: TaskRegistry;
+  adapters: AdapterRegistry;
+  queue: Queue<AggregateJobData>;
+  events: RoundEvents;
+  logger: Logger;
+  fleet: FleetChannel;
+  /** What to do with a round found in flight at start: resume it or abandon it. */
+  onRestart: 'resume' | 'abandon';
+}
+
+/**
+ * The round state machine. Every state lives in Redis; this object only holds timers, which
+ * `start()` re-arms from the stored deadlines after a restart.
+ */
+export class RoundManager {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly deps: RoundManagerDeps) {}
+
+  private log(roundId: string) {
+    return this.deps.logger.child({ roundId });
+  }
+
+  /** Resumes (or abandons) every task's round in flight and opens rounds where none is open. */
+  async start(): Promise<void> {
+    for (const signed of await this.deps.tasks.listTasks()) await this.recover(signed);
+  }
+
+  stop(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private arm(name: string, atMs: number, fn: () => Promise<void>): void {
+    const existing = this.timers.get(name);
+    if (existing) clearTimeout(existing);
+    const delay = Math.max(0, atMs - Date.now());
+    const timer = setTimeout(() => {
+      this.timers.delete(name);
+      if (this.closed) return;
+      fn().catch((error: unknown) =>
+        this.deps.logger.error({ err: error, timer: name }, 'round timer failed'),
+      );
+    }, delay);
+    this.timers.set(name, timer);
+  }
+
+  private async recover(signed: SignedTask): Promise<void> {
+    const round = await this.deps.rounds.current(signed.task.taskId);
+    if (!round) return this.openRound(signed.task);
+    const log = this.log(round.roundId);
+    switch (round.state) {
+      case 'SELECTING':
+        // The waiting devices' sockets died with the old process; they check in again.
+        await this.deps.redis.del(this.deps.keys.roundWaiting(round.roundId));
+        this.arm(`${round.roundId}:selection`, round.selectionDeadline, () =>
+          this.selectionTimeout(round.roundId),
+        );
+        log.info('resumed round in SELECTING');
+        return;
+      case 'CONFIGURING':
+        return this.abandon(round, 'coordinator restarted during configuration');
+      case 'REPORTING':
+        if (this.deps.onRestart === 'abandon')
+          return this.abandon(round, 'coordinator restarted (onRestart=abandon)');
+        log.info({ accepted: round.acceptedCount }, 'resumed round in REPORTING');
+        return this.armReporting(round);
+      case 'AGGREGATING': {
+        const outcome = await readRoundOutcome(this.deps.redis, this.deps.keys.prefix, round.roundId);
+        if (outcome) return this.applyOutcome(outcome);
+        // Idempotent: the job id is deterministic.
+        await this.enqueueAggregation(round);
+        return;
+      }
+      default:
+        return this.openNext(signed.task, round);
+    }
+  }
+
+  /** A task registered elsewhere (CLI, another process): open its first round if it has none. */
+  async onTaskCreated(taskId: string): Promise<void> {
+    const signed = await this.deps.tasks.getTask(taskId);
+    if (signed && !(await this.deps.rounds.current(taskId))) await this.openRound(signed.task);
+  }
+
+  /** Opens the next round of `task` unless maxRounds is reached. */
+  async openRound(task: TaskDefinition, previous: RoundRecord | null = null): Promise<void> {
+    if (this.closed) return;
+    const roundNumber = (previous?.roundNumber ?? 0) + 1;
+    if (task.rounds.maxRounds > 0 && roundNumber > task.rounds.maxRounds) {
+      this.deps.logger.info({ taskId: task.taskId }, 'task reached maxRounds; no more rounds');
+      return;
+    }
+    const { rounds } = task;
+    const now = Date.now();
+    const record: RoundRecord = {
+      roundId: `${task.taskId}:${roundNumber}`,
+      taskId: task.taskId,
+      roundNumber,
+      state: 'SELECTING',
+      nonce: randomBytes(32).toString('hex'),
+      openedAt: now,
+      selectionDeadline: now + rounds.selectionTimeoutMs,
+      goalCount: rounds.goalCount,
+      minReports: rounds.minReports,
+      acceptWindowMs: rounds.acceptWindowMs,
+      targetSelect: Math.ceil(rounds.goalCount * rounds.overSelection),
+      minSelect: Math.max(rounds.minReports, Math.ceil(rounds.goalCount * rounds.minGoalFraction)),
+      acceptedCount: 0,
+      skippedCount: 0,
+      selectedCount: 0,
+    };
+    if (!(await this.deps.rounds.create(record))) return;
+    this.log(record.roundId).info({ roundNumber }, 'round opened (SELECTING)');
+    this.arm(`${record.roundId}:selection`, record.selectionDeadline, () =>
+      this.selectionTimeout(record.roundId),
+    );
+  }
+
+  private async openNext(task: TaskDefinition, previous: RoundRecord): Promise<void> {
+    const fresh = await this.deps.tasks.getTask(task.taskId);
+    await this.openRound(fresh?.task ?? task, previous);
+  }
+
+  /** A device asks for work. */
+  async checkIn(deviceId: string, checkIn: CheckIn, task: TaskDefinition): Promise<CheckInResult> {
+    const retry = (reason: Extract<CheckInResult, { status: 'retry' }>['reason']): CheckInResult => ({
+      status: 'retry',
+      retryAfterMs: jitter(task.rounds.retryAfterMs),
+      reason,
+    });
+    const { eligibility, budget } = checkIn;
+    if (
+      !eligibility.charging ||
+      !eligibility.unmeteredNetwork ||
+      eligibility.freeStorageBytes < task.baseModel.bytes
+    )
+      return retry('not-eligible');
+    if (budget.maxBytes < task.policy.maxBlobBytes || budget.maxSeconds < 1) return retry('budget-too-small');
+    const round = await this.deps.rounds.current(task.taskId);
+    if (!round) return retry('no-open-round');
+    if (round.state === 'REPORTING' && (await this.deps.rounds.isSelected(round.roundId, deviceId))) {
+      if (await this.deps.rounds.hasResponded(round.roundId, deviceId)) return retry('already-participated');
+      // A selected device that reconnected (e.g. after a coordinator restart) gets its plan again.
+      const plan = round.plan;
+      if (plan) setImmediate(() => this.deps.fleet.toDevice(deviceId, 'round:plan', plan));
+      return { status: 'waiting' };
+    }
+    if (round.state !== 'SELECTING')
+      return retry(round.state === 'REPORTING' ? 'round-full' : 'no-open-round');
+    await this.deps.rounds.addWaiting(round.roundId, deviceId);
+    setImmediate(() => {
+      this.maybeSelect(round.roundId, false).catch((error: unknown) =>
+        this.log(round.roundId).error({ err: error }, 'selection failed'),
+      );
+    });
+    return { status: 'waiting' };
+  }
+
+  private async onlineWaiting(roundId: string): Promise<string[]> {
+    return (await this.deps.rounds.waiting(roundId)).filter((id) => this.deps.fleet.isOnline(id));
+  }
+
+  private async selectionTimeout(roundId: string): Promise<void> {
+    await this.maybeSelect(roundId, true);
+  }
+
+  /** Selects when targetSelect devices wait, or at the timeout when at least minSelect do. */
+  private async maybeSelect(roundId: string, timedOut: boolean): Promise<void> {
+    const round = await this.deps.rounds.get(roundId);
+    if (round?.state !== 'SELECTING') return;
+    const waiting = await this.onlineWaiting(roundId);
+    if (!timedOut && waiting.length < round.targetSelect) return;
+    if (timedOut && waiting.length < round.minSelect)
+      return this.abandon(
+        round,
+        `selection timeout: ${waiting.length} of ${round.minSelect} devices checked in`,
+      );
+    if (!(await this.deps.rounds.transition(roundId, ['SELECTING'], 'CONFIGURING'))) return;
+    const timer = this.timers.get(`${roundId}:selection`);
+    if (timer) clearTimeout(timer);
+    const shuffled = shuffle(waiting);
+    const selected = shuffled.slice(0, round.targetSelect);
+    const notSelected = shuffled.slice(round.targetSelect);
+    const signed = await this.deps.tasks.getTask(round.taskId);
+    if (!signed) return this.abandon(round, 'task disappeared');
+    const plan = await this.buildPlan(round, signed.task);
+    await this.deps.rounds.setSelected(roundId, selected);
+    const ok = await this.deps.rounds.transition(roundId, ['CONFIGURING'], 'REPORTING', {
+      plan: JSON.stringify(plan),
+      deadline: plan.deadline,
+      selectedCount: selected.length,
+    });
+    if (!ok) return;
+    const log = this.log(roundId);
+    log.info({ selected: selected.length, waiting: waiting.length }, 'round selected (REPORTING)');
+    await this.deps.events.append(roundOpenedEvent(round, plan, signed.task));
+    await this.deps.events.append({
+      type: 'round.selected',
+      taskId: round.taskId,
+      roundId,
+      devices: selected.map((d) => this.deps.events.pseudonymize(d)),
+      eligible: waiting.length,
+    });
+    for (const deviceId of selected) this.deps.fleet.toDevice(deviceId, 'round:plan', plan);
+    for (const deviceId of notSelected)
+      this.deps.fleet.toDevice(deviceId, 'round:not-selected', {
+        taskId: round.taskId,
+        retryAfterMs: jitter(signed.task.rounds.retryAfterMs),
+      });
+    const fresh = await this.deps.rounds.get(roundId);
+    if (fresh) this.armReporting(fresh);
+  }
+
+  private async buildPlan(round: RoundRecord, task: TaskDefinition): Promise<RoundPlan> {
+    const version = await this.deps.adapters.latestVersion(task.taskId);
+    const manifest = version > 0 ? await this.deps.adapters.getManifest(task.taskId, version) : null;
+    const clipOverride = await this.deps.redis.get(this.deps.keys.clipNorm(task.taskId));
+    return buildRoundPlan({
+      round,
+      task,
+      version,
+      adapterDigest: manifest?.manifest.adapter.f32.digest ?? null,
+      clipOverride,
+    });
+  }
+
+  private async enqueueAggregation(round: RoundRecord): Promise<void> {
+    const data = buildAggregateJob(round, Object.values(await this.deps.rounds.updates(round.roundId)));
+    await this.deps.queue.add('aggregate', data, { jobId: aggregateJobId(round.roundId) });
+    this.log(round.roundId).info(
+      { updates: data.updates.length },
+      'round closed (AGGREGATING); aggregation job enqueued',
+    );
+  }
+
+  private armReporting(round: RoundRecord): void {
+    const at = Math.min(round.deadline ?? Date.now(), round.closeAt ?? Number.POSITIVE_INFINITY);
+    this.arm(`${round.roundId}:reporting`, at, () => this.endReporting(round.roundId, false));
+  }
+
+  /** Called after an update or skip is durable: may close the round early. */
+  async afterResponse(roundId: string): Promise<void> {
+    const round = await this.deps.rounds.get(roundId);
+    if (round?.state !== 'REPORTING') return;
+    const everyoneAnswered = round.acceptedCount + round.skippedCount >= round.selectedCount;
+    if (everyoneAnswered) return this.endReporting(roundId, true);
+    if (round.closeAt !== undefined) this.armReporting(round);
+  }
+
+  /** Deadline, accept window, or everyone answered: close with quorum, else abandon. */
+  private async endReporting(roundId: string, everyoneAnswered: boolean): Promise<void> {
+    const round = await this.deps.rounds.get(roundId);
+    if (round?.state !== 'REPORTING') return;
+    if (
+      !everyoneAnswered &&
+      Date.now() < Math.min(round.deadline ?? 0, round.closeAt ?? Number.POSITIVE_INFINITY)
+    ) {
+      this.armReporting(round);
+      return;
+    }
+    if (round.acceptedCount < round.minReports)
+      return this.abandon(round, `quorum missed: ${round.acceptedCount} of ${round.minReports} updates`);
+    if (!(await this.deps.rounds.transition(roundId, ['REPORTING'], 'AGGREGATING', { closedAt: Date.now() })))
+      return;
+    const timer = this.timers.get(`${roundId}:reporting`);
+    if (timer) clearTimeout(timer);
+    await this.deps.events.append({
+      type: 'round.closed',
+      taskId: round.taskId,
+      roundId,
+      accepted: round.acceptedCount,
+      refused: Number((await this.deps.redis.hget(this.deps.keys.round(roundId), 'refusedCount')) ?? 0),
+      minReports: round.minReports,
+      reason: round.acceptedCount >= round.goalCount ? 'goal-reached' : 'deadline',
+    });
+    await this.enqueueAggregation(round);
+    this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
+  }
+
+  async abandon(round: RoundRecord, reason: string): Promise<void> {
+    const ok = await this.deps.rounds.transition(
+      round.roundId,
+      ['SELECTING', 'CONFIGURING', 'REPORTING'],
+      'ABANDONED',
+      {
+        reason,
+        closedAt: Date.now(),
+      },
+    );
+    if (!ok) return;
+    for (const suffix of ['selection', 'reporting']) {
+      const t = this.timers.get(`${round.roundId}:${suffix}`);
+      if (t) clearTimeout(t);
+    }
+    this.log(round.roundId).warn({ reason }, 'round abandoned');
+    await this.deps.events.append({
+      type: 'round.abandoned',
+      taskId: round.taskId,
+      roundId: round.roundId,
+      accepted: round.acceptedCount,
+      minReports: round.minReports,
+      reason,
+    });
+    const closed: RoundClosed = {
+      roundId: round.roundId,
+      taskId: round.taskId,
+      state: 'ABANDONED',
+      reason: reason.slice(0, 500),
+    };
+    this.deps.fleet.broadcast('round:closed', closed);
+    const signed = await this.deps.tasks.getTask(round.taskId);
+    if (signed) await this.openNext(signed.task, round);
+  }
+
+  /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */
+  async applyOutcome(outcome: RoundOutcome): Promise<void> {
+    const round = await this.deps.rounds.get(outcome.roundId);
+    if (!round || TERMINAL_STATES.includes(round.state)) return;
+    const ok = await this.deps.rounds.transition(outcome.roundId, ['AGGREGATING'], outcome.decision, {
+      reason: outcome.reasons.join('; ').slice(0, 2000),
+      decidedAt: Date.now(),
+    });
+    if (!ok) return;
+    this.log(outcome.roundId).info({ decision: outcome.decision, version: outcome.version }, 'round decided');
+    const reason = outcome.reasons.join('; ').slice(0, 500);
+    this.deps.fleet.broadcast('round:closed', {
+      roundId: outcome.roundId,
+      taskId: outcome.taskId,
+      state: outcome.decision,
+      ...(reason ? { reason } : {}),
+    });
+    if (outcome.decision === 'COMMITTED' && outcome.version !== null && outcome.manifestDigest !== null)
+      this.deps.fleet.broadcast('adapter:promoted', {
+        taskId: outcome.taskId,
+        version: outcome.version,
+        manifestDigest: outcome.manifestDigest,
+      });
+    const signed = await this.deps.tasks.getTask(round.taskId);
+    if (signed) await this.openNext(signed.task, round);
+  }
+}

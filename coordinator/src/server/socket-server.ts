@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import type { Server, Socket } from 'socket.io';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import {
+  AuthResponseSchema,
+  CheckInSchema,
+  FlotillaError,
+  HelloSchema,
+  SIGNING_DOMAINS,
+  UpdateSkipSchema,
+  UpdateSubmissionSchema,
+  isCompatibleProtocol,
+  toBase64,
+  toWireError,
+  verifyPayload,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type SigningKeyPair,
+} from '@flotilla/protocol';
+import type { TaskRegistry } from '../shared/task-registry.js';
+import type { DeviceRegistry } from './device-registry.js';
+import type { FleetChannel, RoundOps } from './round-manager.js';
+import type { RoundEvents } from './round-events.js';
+import type { SessionStore } from './sessions.js';
+import { acceptUpdate, type AcceptUpdateDeps } from './accept-update.js';
+import { TokenBucket, type RateLimitOptions } from './rate-limiter.js';
+
+export interface SocketData {
+  deviceId: string;
+  publicKey: string;
+  challenge: string;
+  authenticated: boolean;
+}
+
+export type FleetServer = Server<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
+type FleetSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type AckFn = (result: unknown) => void;
+
+export interface SocketDeps {
+  io: FleetServer;
+  devices: DeviceRegistry;
+  sessions: SessionStore;
+  tasks: TaskRegistry;
+  rounds: RoundOps;
+  accept: AcceptUpdateDeps;
+  events: RoundEvents;
+  coordinatorKey: SigningKeyPair;
+  logger: Logger;
+  rateLimit: RateLimitOptions;
+}
+
+/** Counters the tests and /metrics read. */
+export interface SocketStats {
+  /** Messages that arrived without an ack callback and were dropped. */
+  droppedWithoutAck: number;
+  /** Messages answered with BAD_REQUEST. */
+  badRequests: number;
+  rateLimited: number;
+}
+
+function refuse(
+  code: FlotillaError['code'],
+  message: string,
+): Error & { data: { code: string; message: string } } {
+  return Object.assign(new Error(message), { data: { code, message } });
+}
+
+const KNOWN_EVENTS = new Set(['auth:response', 'checkin', 'update:submit', 'update:skip']);
+
+/** Wires the handshake, the challenge and the device events onto `io`. Returns the fleet channel. */
+export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; stats: SocketStats } {
+  const { io, logger } = deps;
+  const online = new Map<string, number>();
+  const stats: SocketStats = { droppedWithoutAck: 0, badRequests: 0, rateLimited: 0 };
+
+  io.use((socket, next) => {
+    const hello = HelloSchema.safeParse(socket.handshake.auth);
+    if (!hello.success)
+      return next(refuse('BAD_REQUEST', 'handshake auth must be { deviceId, protocolVersion }'));
+    if (!isCompatibleProtocol(hello.data.protocolVersion))
+      return next(refuse('VERSION_MISMATCH', `protocol ${hello.data.protocolVersion} is not supported`));
+    deps.devices
+      .getDevice(hello.data.deviceId)
+      .then((device) => {
+        if (!device) return next(refuse('UNKNOWN_DEVICE', 'device is not enrolled'));
+        if (device.status !== 'active')
+          return next(refuse('REVOKED_DEVICE', 'device enrollment was revoked'));
+        socket.data.deviceId = device.deviceId;
+        socket.data.publicKey = device.publicKey;
+        socket.data.challenge = randomBytes(32).toString('hex');
+        socket.data.authenticated = false;
+        next();
+      })
+      .catch(() => next(refuse('INTERNAL', 'internal error')));
+  });
+
+  io.on('connection', (socket: FleetSocket) => {
+    const bucket = new TokenBucket(deps.rateLimit);
+    const log = logger.child({ deviceId: socket.data.deviceId });
+
+    /** Validates and dispatches one message; every path answers through the ack exactly once. */
+    const handle = <S extends z.ZodType>(
+      event: string,
+      schema: S,
+      needsAuth: boolean,
+      run: (payload: z.infer<S>) => Promise<unknown>,
+    ) => {
+      socket.on(event as keyof ClientToServerEvents, (...args: unknown[]) => {
+        const ack = args[args.length - 1];
+        if (typeof ack !== 'function') {
+          stats.droppedWithoutAck += 1;
+          return;
+        }
+        const reply = ack as AckFn;
+        if (!bucket.take()) {
+          stats.rateLimited += 1;
+          reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
+          return;
+        }
+        if (args.length !== 2) {
+          stats.badRequests += 1;
+          reply({
+            ok: false,
+            error: { code: 'BAD_REQUEST', message: `${event} takes one payload and an ack` },
+          });
+          return;
+        }
+        const parsed = schema.safeParse(args[0]);
+        if (!parsed.success) {
+          stats.badRequests += 1;
+          reply({
+            ok: false,
+            error: {
+              code: 'BAD_REQUEST',
+              message: `invalid ${event}: ${parsed.error.issues[0]?.message ?? 'schema'}`,
+            },
+          });
+          return;
+        }
+        if (needsAuth && !socket.data.authenticated) {
+          reply({ ok: false, error: { code: 'UNAUTHORIZED', message: 'answer auth:challenge first' } });
+          return;
+        }
+        run(parsed.data)
+          .then((data) => reply({ ok: true, data }))
+          .catch((error: unknown) => {
+            if (!(error instanceof FlotillaError)) log.error({ err: error, event }, 'handler failed');
+            reply({ ok: false, error: toWireError(error) });
+          });
+      });
+    };
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN_EVENTS.has(event)) return;
+      const ack = args[args.length - 1];
+      if (typeof ack !== 'function') {
+        stats.droppedWithoutAck += 1;
+        return;
+      }
+      stats.badRequests += 1;
+      (ack as AckFn)({ ok: false, error: { code: 'BAD_REQUEST', message: 'unknown event' } });
+    });
+
+    handle('auth:response', AuthResponseSchema, false, async ({ signature }) => {
+      if (socket.data.authenticated) throw new FlotillaError('BAD_REQUEST', 'already authenticated');
+      const payload = {
+        deviceId: socket.data.deviceId,
+        nonce: socket.data.challenge,
+        coordinatorKey: toBase64(deps.coordinatorKey.publicKey),
+      };
+      if (!verifyPayload(SIGNING_DOMAINS.authChallenge, payload, signature, socket.data.publicKey)) {
+        log.warn('bad challenge signature; closing');
+        setTimeout(() => {
+          socket.emit('error', { code: 'BAD_SIGNATURE', message: 'challenge signature does not verify' });
+          socket.disconnect(true);
+        }, 20);
+        throw new FlotillaError('BAD_SIGNATURE', 'challenge signature does not verify');
+      }
+      socket.data.authenticated = true;
+      await socket.join([`device:${socket.data.deviceId}`, 'fleet']);
+      online.set(socket.data.deviceId, (online.get(socket.data.deviceId) ?? 0) + 1);
+      const session = await deps.sessions.create(socket.data.deviceId);
+      return { deviceId: socket.data.deviceId, ...session };
+    });
+
+    handle('checkin', CheckInSchema, true, async (checkIn) => {
+      const signed = await deps.tasks.getTask(checkIn.taskId);
+      if (!signed) throw new FlotillaError('NOT_FOUND', `task ${checkIn.taskId} not found`);
+      return deps.rounds.checkIn(socket.data.deviceId, checkIn, signed.task);
+    });
+
+    handle('update:submit', UpdateSubmissionSchema, true, async (submission) => {
+      const { metadata } = submission;
+      try {
+        const { receipt, record, count } = await acceptUpdate(deps.accept, socket.data.deviceId, submission);
+        const plan = (await deps.accept.rounds.get(metadata.roundId))?.plan;
+        await deps.events.append({
+          type: 'update.accepted',
+          taskId: metadata.taskId,
+          roundId: metadata.roundId,
+          device: record.devicePseudonym,
+          blobDigest: record.blobDigest,
+          norm: record.norm,
+          clipBound: plan?.clipNorm ?? 1,
+          clipped: record.clipped,
+          bytes: record.blobBytes,
+          numExamples: record.numExamples,
+        });
+        log.info({ roundId: metadata.roundId, count }, 'update accepted');
+        void deps.rounds
+          .afterResponse(metadata.roundId)
+          .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
+        return receipt;
+      } catch (error) {
+        const wire = toWireError(error);
+        const round = await deps.accept.rounds.get(metadata.roundId).catch(() => null);
+        if (round) {
+          await deps.accept.redis.hincrby(deps.accept.keys.round(round.roundId), 'refusedCount', 1);
+          await deps.events.append({
+            type: 'update.refused',
+            taskId: round.taskId,
+            roundId: round.roundId,
+            device: deps.events.pseudonymize(socket.data.deviceId),
+            reason: wire.code,
+            message: wire.message.slice(0, 2000),
+            blobDigest: metadata.blobDigest,
+            norm: null,
+            clipBound: round.plan?.clipNorm ?? null,
+            clipped: metadata.clipped,
+            bytes: metadata.blobBytes,
+          });
+        }
+        log.info({ roundId: metadata.roundId, code: wire.code }, 'update refused');
+        throw error;
+      }
+    });
+
+    handle('update:skip', UpdateSkipSchema, true, async (skip) => {
+      const status = await deps.accept.rounds.skip(
+        skip.roundId,
+        socket.data.deviceId,
+        JSON.stringify({ reason: skip.reason, detail: skip.detail, at: Date.now() }),
+      );
+      if (status !== 'OK')
+        throw new FlotillaError(
+          status === 'NOT_SELECTED' || status === 'DUPLICATE_UPDATE' ? status : 'ROUND_CLOSED',
+          `skip refused: ${status}`,
+        );
+      void deps.rounds
+        .afterResponse(skip.roundId)
+        .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
+      return { recorded: true as const };
+    });
+
+    socket.emit('auth:challenge', {
+      nonce: socket.data.challenge,
+      coordinatorKey: toBase64(deps.coordinatorKey.publicKey),
+      serverTime: Date.now(),
+    });
+
+    socket.on('disconnect', () => {
+      if (!socket.data.authenticated) return;
+      const n = (online.get(socket.data.deviceId) ?? 1) - 1;
+      if (n <= 0) online.delete(socket.data.deviceId);
+      else online.set(socket.data.deviceId, n);
+    });
+  });
+
+  const fleet: FleetChannel = {
+    toDevice(deviceId, event, ...args) {
+      io.to(`device:${deviceId}`).emit(event, ...args);
+    },
+    broadcast(event, ...args) {
+      io.to('fleet').emit(event, ...args);
+    },
+    isOnline: (deviceId) => (online.get(deviceId) ?? 0) > 0,
+  };
+  return { fleet, stats };
+}

@@ -1,0 +1,96 @@
+import {
+  FlotillaError,
+  decodeSafetensors,
+  parseAdapterTensorName,
+  tensorToFloat32,
+  type RoundPlan,
+  type TaskDefinition,
+} from '@flotilla/protocol';
+
+/** Relative tolerance on the clip bound: float32 clipping on the device may overshoot by rounding. */
+export const NORM_TOLERANCE = 1e-6;
+
+/** Metadata key holding the per-tensor dequantisation scale of an I8 tensor (decimal string). */
+export function int8ScaleKey(tensorName: string): string {
+  return `scale:${tensorName}`;
+}
+
+export interface ValidatedDelta {
+  /** Global L2 norm over every tensor, recomputed here (float64 accumulation). */
+  norm: number;
+  tensorCount: number;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * Checks a delta blob (safetensors) against the round's adapter: PEFT tensor names, shapes
+ * (`lora_A` [r, in], `lora_B` [out, r], bias [out]), only allowed modules, finite values and the
+ * clip bound. int8 tensors are dequantised with `scale:<name>` before the norm is taken.
+ */
+export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan: RoundPlan): ValidatedDelta {
+  const file = decodeSafetensors(bytes, { maxHeaderBytes: 1_000_000 });
+  const spec = plan.adapter.spec;
+  const allowed = new Set(task.policy.allowedModules);
+  const targets = new Set(spec.targetModules);
+  const seen = new Set<string>();
+  let sumSquares = 0;
+  for (const [name, entry] of file.tensors) {
+    const parsed = parseAdapterTensorName(name);
+    if (!parsed)
+      throw new FlotillaError('SHAPE_MISMATCH', `tensor ${name} is not a PEFT adapter tensor name`);
+    if (!allowed.has(parsed.module) || !targets.has(parsed.module))
+      throw new FlotillaError(
+        'MODULE_NOT_ALLOWED',
+        `module ${parsed.module} may not be updated in this task`,
+      );
+    const dims = task.moduleShapes?.[parsed.module];
+    if (!dims) throw new FlotillaError('SHAPE_MISMATCH', `no shape registered for module ${parsed.module}`);
+    const kindAllowed = spec.mode === 'bias' ? parsed.kind === 'bias' : parsed.kind !== 'bias';
+    if (!kindAllowed)
+      throw new FlotillaError(
+        'SHAPE_MISMATCH',
+        `${parsed.kind} tensors are not part of a ${spec.mode} adapter`,
+      );
+    const expected =
+      parsed.kind === 'lora_A'
+        ? [spec.r, dims.in]
+        : parsed.kind === 'lora_B'
+          ? [dims.out, spec.r]
+          : [dims.out];
+    if (!sameShape(entry.shape, expected))
+      throw new FlotillaError(
+        'SHAPE_MISMATCH',
+        `${name} has shape [${entry.shape.join(', ')}], expected [${expected.join(', ')}]`,
+      );
+    let scale = 1;
+    if (entry.dtype === 'I8') {
+      const raw = file.metadata[int8ScaleKey(name)];
+      scale = raw === undefined ? Number.NaN : Number(raw);
+      if (!Number.isFinite(scale))
+        throw new FlotillaError('CORRUPT_FILE', `int8 tensor ${name} has no finite ${int8ScaleKey(name)}`);
+    } else if (entry.dtype === 'I32') {
+      throw new FlotillaError('CORRUPT_FILE', `${name}: I32 is not a delta dtype`);
+    }
+    const values = tensorToFloat32(entry);
+    for (const v of values) {
+      const x = v * scale;
+      if (!Number.isFinite(x)) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Infinity`);
+      sumSquares += x * x;
+    }
+    seen.add(`${parsed.module}/${parsed.kind}`);
+  }
+  for (const module of spec.targetModules) {
+    const required =
+      spec.mode === 'bias' ? ['bias'] : spec.mode === 'ffa-lora' ? ['lora_B'] : ['lora_A', 'lora_B'];
+    for (const kind of required)
+      if (!seen.has(`${module}/${kind}`))
+        throw new FlotillaError('SHAPE_MISMATCH', `missing ${kind} tensor of module ${module}`);
+  }
+  const norm = Math.sqrt(sumSquares);
+  if (norm > plan.clipNorm * (1 + NORM_TOLERANCE))
+    throw new FlotillaError('NORM_EXCEEDED', `delta L2 norm ${norm} exceeds the clip bound ${plan.clipNorm}`);
+  return { norm, tensorCount: file.tensors.size };
+}

@@ -1,0 +1,65 @@
+import type { Redis } from 'ioredis';
+import { FlotillaError, SignedManifestSchema, type SignedManifest } from '@flotilla/protocol';
+import { redisKeys, type RedisKeys } from './keys.js';
+
+// Promotes version N only if the latest is N-1 and N is not stored yet: one version, one promotion.
+const PUT_MANIFEST = `
+local latest = tonumber(redis.call('GET', KEYS[2]) or '0')
+local version = tonumber(ARGV[1])
+if version ~= latest + 1 then return latest end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return latest end
+redis.call('SET', KEYS[2], ARGV[1])
+return -1
+`;
+
+export interface AdapterRegistryOptions {
+  redis: Redis;
+  /** Key prefix, default `flotilla`. */
+  prefix?: string;
+}
+
+/** Signed adapter manifests per task, versioned 1, 2, 3… */
+export class AdapterRegistry {
+  private readonly redis: Redis;
+  private readonly keys: RedisKeys;
+
+  constructor(options: AdapterRegistryOptions) {
+    this.redis = options.redis;
+    this.keys = redisKeys(options.prefix);
+  }
+
+  /** Latest promoted version, 0 when none. */
+  async latestVersion(taskId: string): Promise<number> {
+    const raw = await this.redis.get(this.keys.adapterLatest(taskId));
+    return raw === null ? 0 : Number(raw);
+  }
+
+  async getManifest(taskId: string, version: number): Promise<SignedManifest | null> {
+    const raw = await this.redis.hget(this.keys.adapterManifests(taskId), String(version));
+    return raw === null ? null : SignedManifestSchema.parse(JSON.parse(raw));
+  }
+
+  /** Stores a manifest as the next version; throws BAD_REQUEST if its version is not latest + 1. */
+  async putManifest(signed: SignedManifest): Promise<void> {
+    const parsed = SignedManifestSchema.parse(signed);
+    const { taskId, version } = parsed.manifest;
+    const result = await this.redis.eval(
+      PUT_MANIFEST,
+      2,
+      this.keys.adapterManifests(taskId),
+      this.keys.adapterLatest(taskId),
+      String(version),
+      JSON.stringify(parsed),
+    );
+    if (result !== -1)
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        `version ${version} of ${taskId} is not next after ${String(result)}`,
+      );
+  }
+
+  async listVersions(taskId: string): Promise<number[]> {
+    const fields = await this.redis.hkeys(this.keys.adapterManifests(taskId));
+    return fields.map(Number).sort((a, b) => a - b);
+  }
+}

@@ -1,0 +1,141 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import { summarizeRoundLog, verifyRoundLog, type RecomputeAggregate } from '@flotilla/protocol';
+import { readRoundLog } from './round-log/stream.js';
+
+// Read-only HTTP API for governance auditors, mounted by the coordinator server:
+//   GET /api/audit/records?from=<seq>&limit=<n>  records in chain order, `next` to page on
+//   GET /api/audit/verify                        verifyRoundLog over the whole stream, with the head
+//   GET /api/audit/rounds/:n                     summary of round number n (every task)
+// Bearer auditor token; anything but GET is 405 (the log is append-only, and not from here).
+
+export interface AuditApiDeps {
+  redis: Redis;
+  /** Redis key prefix; default in Flotilla `flotilla`. */
+  prefix: string;
+  /** Accepted auditor bearer tokens (compared in constant time). */
+  auditorTokens: readonly string[];
+  /** The coordinator's first round-log key (base64); default: the first record's keyId. */
+  trustedKey?: string;
+  /** Recomputes retained aggregates during /verify. */
+  recompute?: RecomputeAggregate;
+}
+
+const PREFIX = '/api/audit/';
+/** Records per page: default 100, at most 1000. */
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(JSON.stringify(body));
+}
+
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  send(res, status, { error: { code, message } }, headers);
+}
+
+const digestOf = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+
+function authorized(req: IncomingMessage, tokens: readonly string[]): boolean {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
+  const presented = digestOf(header.slice('Bearer '.length).trim());
+  // Hashing first gives equal-length buffers, so the comparison time does not depend on the token.
+  let match = false;
+  for (const token of tokens)
+    if (token.length > 0 && timingSafeEqual(presented, digestOf(token))) match = true;
+  return match;
+}
+
+function intParam(value: string | null, fallback: number): number | null {
+  if (value === null || value === '') return fallback;
+  return /^\d{1,12}$/.test(value) ? Number(value) : null;
+}
+
+/** Handles `/api/audit/...`; returns false (touching nothing) for any other path. */
+export async function handleAuditRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: AuditApiDeps,
+): Promise<boolean> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (!url.pathname.startsWith(PREFIX)) return false;
+  if (req.method !== 'GET') {
+    sendError(res, 405, 'FORBIDDEN', 'the audit API is read-only: only GET is allowed', { allow: 'GET' });
+    return true;
+  }
+  if (!authorized(req, deps.auditorTokens)) {
+    sendError(res, 401, 'UNAUTHORIZED', 'an auditor bearer token is required', {
+      'www-authenticate': 'Bearer',
+    });
+    return true;
+  }
+  try {
+    await route(url, res, deps);
+  } catch {
+    sendError(res, 500, 'INTERNAL', 'internal error');
+  }
+  return true;
+}
+
+async function route(url: URL, res: ServerResponse, deps: AuditApiDeps): Promise<void> {
+  const path = url.pathname.slice(PREFIX.length);
+  if (path === 'records') {
+    const from = intParam(url.searchParams.get('from'), 0);
+    const limit = intParam(url.searchParams.get('limit'), DEFAULT_LIMIT);
+    if (from === null || limit === null || limit < 1 || limit > MAX_LIMIT) {
+      sendError(res, 400, 'BAD_REQUEST', `from must be a seq and limit 1-${MAX_LIMIT}`);
+      return;
+    }
+    const records = await readRoundLog(deps.redis, deps.prefix, { from, limit: limit + 1 });
+    const page = records.slice(0, limit);
+    send(res, 200, { records: page, next: records.length > limit ? (records[limit]?.seq ?? null) : null });
+    return;
+  }
+  if (path === 'verify') {
+    const records = await readRoundLog(deps.redis, deps.prefix);
+    const first = records[0];
+    const trustedKey = deps.trustedKey ?? first?.keyId ?? '';
+    const result = await verifyRoundLog(records, {
+      trustedKey,
+      ...(deps.recompute ? { recompute: deps.recompute } : {}),
+    });
+    const last = records.at(-1);
+    send(res, 200, {
+      ...result,
+      trustedKey,
+      trustedKeySource: deps.trustedKey ? 'configured' : 'first-record',
+      head: last ? { seq: last.seq, hash: last.hash } : null,
+    });
+    return;
+  }
+  const round = /^rounds\/(\d{1,12})$/.exec(path);
+  if (round?.[1] !== undefined) {
+    const n = Number(round[1]);
+    const summary = summarizeRoundLog(await readRoundLog(deps.redis, deps.prefix), { round: n });
+    if (summary.rounds.length === 0) {
+      sendError(res, 404, 'NOT_FOUND', `no round number ${n} in the log`);
+      return;
+    }
+    send(res, 200, summary);
+    return;
+  }
+  sendError(res, 404, 'NOT_FOUND', `no audit resource ${url.pathname}`);
+}

@@ -1,0 +1,20 @@
+import type { Redis } from 'ioredis';
+import { LocalDirBlobStore } from './local-dir-blob-store.js';
+import { RedisBlobStore } from './redis-blob-store.js';
+import type { BlobStore } from './types.js';
+
+export type { BlobStore } from './types.js';
+export { LocalDirBlobStore, type LocalDirBlobStoreOptions } from './local-dir-blob-store.js';
+export { RedisBlobStore, type RedisBlobStoreOptions } from './redis-blob-store.js';
+
+/** Which blob store to use: a local directory, or Redis (shared by several machines). */
+export type BlobStoreConfig =
+  { kind: 'local'; dir: string } | { kind: 'redis'; redis: Redis; prefix?: string };
+
+export function openBlobStore(config: BlobStoreConfig): BlobStore {
+  if (config.kind === 'local') return new LocalDirBlobStore({ dir: config.dir });
+  return new RedisBlobStore({
+    redis: config.redis,
+    ...(config.prefix !== undefined ? { prefix: config.prefix } : {}),
+  });
+}

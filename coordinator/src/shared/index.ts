@@ -1,0 +1,35 @@
+export * from './keys.js';
+export * from './blob-store/index.js';
+export * from './queues.js';
+export * from './round-outcomes.js';
+export * from './task-registry.js';
+export * from './adapter-registry.js';
+export * from './coordinator-key.js';
+export { redisOptionsFromUrl } from './redis-connection.js';
+export {
+  startEmbeddedRedis,
+  redisServerAvailable,
+  type EmbeddedRedis,
+  type EmbeddedRedisOptions,
+} from './embedded-redis.js';
+export { startTsWorker } from './ts-worker.js';
+export {
+  openRoundLog,
+  defaultRoundLogPath,
+  roundLogKeys,
+  readRoundLog,
+  readRoundLogLines,
+  syncMirror,
+  exportRoundLog,
+  readRoundLogFile,
+  retainedDeltaDigests,
+  pseudonymizeDevice,
+  pseudonymSecretPath,
+  loadOrCreatePseudonymSecret as loadOrCreateRoundLogSecret,
+  auditVerifyCommand,
+  auditShowCommand,
+  auditExportCommand,
+  type OpenRoundLogOptions,
+  type RoundLogWriter,
+  type CommandResult,
+} from './round-log/index.js';

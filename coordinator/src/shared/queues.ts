@@ -1,0 +1,51 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+import { DigestSchema, RoundIdSchema, TaskIdSchema } from '@flotilla/protocol';
+import { DEFAULT_PREFIX } from './keys.js';
+
+/** The BullMQ queue the server fills on round close and the worker drains. */
+export const AGGREGATE_QUEUE = 'aggregate';
+
+/** One accepted update, by reference: the worker reads the blob from the blob store. */
+export const AggregateUpdateRefSchema = z.object({
+  updateId: z.string().min(1),
+  /** Keyed hash of the device id (never the id itself). */
+  devicePseudonym: z.string().min(1),
+  blobDigest: DigestSchema,
+  /** FedAvg weight. */
+  numExamples: z.number().int().positive(),
+  /** Global L2 norm recomputed by the coordinator from the blob. */
+  norm: z.number().nonnegative(),
+  /** Whether the device reported that clipping scaled its delta down. */
+  clipped: z.boolean(),
+});
+export type AggregateUpdateRef = z.infer<typeof AggregateUpdateRefSchema>;
+
+/** Job data of `aggregate`: references only, never tensors. */
+export const AggregateJobDataSchema = z.object({
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  roundNumber: z.number().int().nonnegative(),
+  /** Adapter version the round trained from. */
+  parentVersion: z.number().int().nonnegative(),
+  /** L2 clip bound the round enforced. */
+  clipNorm: z.number().positive(),
+  updates: z.array(AggregateUpdateRefSchema),
+});
+export type AggregateJobData = z.infer<typeof AggregateJobDataSchema>;
+
+/**
+ * Deterministic job id `round:<roundId>:aggregate`; BullMQ refuses ':' in custom ids, so every
+ * ':' becomes '-': `round-<taskId>-<n>-aggregate`. Adding the same job twice is a no-op.
+ */
+export function aggregateJobId(roundId: string): string {
+  return `round:${roundId}:aggregate`.replaceAll(':', '-');
+}
+
+/** The `aggregate` queue under `${prefix}` (BullMQ's key prefix). */
+export function aggregateQueue(
+  connection: ConnectionOptions,
+  prefix: string = DEFAULT_PREFIX,
+): Queue<AggregateJobData> {
+  return new Queue<AggregateJobData>(AGGREGATE_QUEUE, { connection, prefix });
+}

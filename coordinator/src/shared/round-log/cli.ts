@@ -1,0 +1,166 @@
+import type { Redis } from 'ioredis';
+import {
+  renderRoundLogSummary,
+  summarizeRoundLog,
+  verifyRoundLog,
+  type RecomputeAggregate,
+  type RoundLogProblem,
+} from '@flotilla/protocol';
+import { exportRoundLog, readRoundLogFile, type RoundLogFileContents } from './file.js';
+
+// The `flotilla audit verify|show|export` commands as functions: the CLI prints `output` and
+// exits with `exitCode`. They never throw for a bad or missing file: an auditor gets a verdict.
+
+export interface CommandResult {
+  exitCode: number;
+  output: string;
+}
+
+export interface AuditVerifyOptions {
+  /** JSONL round log. */
+  file: string;
+  /** Print `{ ok, records, firstBad, problems, trustedKey, trustedKeySource, recomputed }` as JSON. */
+  json: boolean;
+  /** The coordinator's first public key (base64), pinned by the auditor; default the first record's keyId. */
+  trustedKey?: string;
+  /** A head obtained independently, to detect records removed from the end. */
+  expectedHead?: { seq: number; hash: string };
+  /** Recomputes retained aggregates (wired to the strategies by the CLI). */
+  recompute?: RecomputeAggregate;
+}
+
+const MAX_LISTED = 20;
+
+async function load(file: string): Promise<RoundLogFileContents | string> {
+  try {
+    return await readRoundLogFile(file);
+  } catch (error) {
+    return `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+function firstKeyId(records: readonly unknown[]): string | null {
+  const first = records[0];
+  if (typeof first !== 'object' || first === null) return null;
+  const keyId = (first as { keyId?: unknown }).keyId;
+  return typeof keyId === 'string' ? keyId : null;
+}
+
+export async function auditVerifyCommand(options: AuditVerifyOptions): Promise<CommandResult> {
+  const contents = await load(options.file);
+  if (typeof contents === 'string') {
+    const problems: RoundLogProblem[] = [{ seq: null, code: 'PARSE', message: contents }];
+    return report(
+      options,
+      { ok: false, records: 0, firstBad: null, problems, recomputed: 0 },
+      null,
+      'none',
+      [],
+    );
+  }
+  const { records, corruptLines, lineOf } = contents;
+  const pinned = options.trustedKey;
+  const trustedKey = pinned ?? firstKeyId(records) ?? '';
+  const result = await verifyRoundLog(records, {
+    trustedKey,
+    ...(options.recompute ? { recompute: options.recompute } : {}),
+    ...(options.expectedHead ? { expectedHead: options.expectedHead } : {}),
+  });
+  // A corrupt line is a PARSE problem naming the line, rather than a schema error about `null`.
+  const corruptAt = new Set(corruptLines.map((c) => c.position));
+  const problems: RoundLogProblem[] = [
+    ...corruptLines.map((c) => ({
+      seq: c.position,
+      code: 'PARSE' as const,
+      message: `line ${c.line} is not valid JSON: ${c.message}`,
+    })),
+    ...result.problems.filter((p) => !(p.code === 'SCHEMA' && p.seq !== null && corruptAt.has(p.seq))),
+  ].sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
+  const verdict = { ...result, problems, ok: problems.length === 0 };
+  return report(options, verdict, trustedKey, pinned ? 'pinned' : 'first-record', lineOf);
+}
+
+function report(
+  options: AuditVerifyOptions,
+  result: {
+    ok: boolean;
+    records: number;
+    firstBad: number | null;
+    problems: RoundLogProblem[];
+    recomputed: number;
+  },
+  trustedKey: string | null,
+  trustedKeySource: 'pinned' | 'first-record' | 'none',
+  lineOf: number[],
+): CommandResult {
+  const exitCode = result.ok ? 0 : 1;
+  if (options.json) {
+    const { ok, records, firstBad, problems, recomputed } = result;
+    return {
+      exitCode,
+      output: `${JSON.stringify({ ok, records, firstBad, problems, trustedKey, trustedKeySource, recomputed }, null, 2)}\n`,
+    };
+  }
+  const lines: string[] = [];
+  const keyNote =
+    trustedKeySource === 'first-record'
+      ? `trusted key ${trustedKey ?? ''} taken from the first record (not pinned: pass --key <coordinator public key> to pin it)`
+      : trustedKeySource === 'pinned'
+        ? `trusted key ${trustedKey ?? ''} (pinned)`
+        : 'no trusted key';
+  const where = (seq: number | null) =>
+    seq === null ? 'log' : `record ${seq}${lineOf[seq] !== undefined ? ` (line ${lineOf[seq]})` : ''}`;
+  if (result.ok) {
+    lines.push(`PASS: ${result.records} records verified: chain, signatures, sequence, time and round rules`);
+    if (result.recomputed > 0)
+      lines.push(`${result.recomputed} aggregates recomputed from retained deltas and matched`);
+  } else {
+    const first = result.problems[0];
+    lines.push(
+      `FAIL: first bad ${where(result.firstBad ?? first?.seq ?? null)}: ${first?.code ?? ''}: ${first?.message ?? ''}`,
+    );
+    for (const problem of result.problems.slice(1, MAX_LISTED))
+      lines.push(`  ${where(problem.seq)}: ${problem.code}: ${problem.message}`);
+    if (result.problems.length > MAX_LISTED)
+      lines.push(`  … and ${result.problems.length - MAX_LISTED} more (use --json)`);
+  }
+  lines.push(keyNote);
+  return { exitCode, output: `${lines.join('\n')}\n` };
+}
+
+export interface AuditShowOptions {
+  file: string;
+  /** Only this round number; default all. */
+  round?: number;
+  json: boolean;
+}
+
+export async function auditShowCommand(options: AuditShowOptions): Promise<CommandResult> {
+  const contents = await load(options.file);
+  if (typeof contents === 'string') return { exitCode: 1, output: `${contents}\n` };
+  const summary = summarizeRoundLog(
+    contents.records,
+    options.round === undefined ? {} : { round: options.round },
+  );
+  if (options.json) return { exitCode: 0, output: `${JSON.stringify(summary, null, 2)}\n` };
+  return { exitCode: 0, output: renderRoundLogSummary(summary) };
+}
+
+export interface AuditExportOptions {
+  redis: Redis;
+  /** Redis key prefix; default in Flotilla `flotilla`. */
+  prefix: string;
+  toFile: string;
+}
+
+export async function auditExportCommand(options: AuditExportOptions): Promise<CommandResult> {
+  try {
+    const count = await exportRoundLog(options.redis, options.prefix, options.toFile);
+    return { exitCode: 0, output: `exported ${count} round-log records to ${options.toFile}\n` };
+  } catch (error) {
+    return {
+      exitCode: 1,
+      output: `export failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    };
+  }
+}

@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+
+/** Redis keys of the round log, all under `${prefix}:roundlog:`. */
+export function roundLogKeys(prefix: string) {
+  return {
+    /** String JSON `{ seq, hash, ts, keyId }` of the last record: the WATCHed head. */
+    head: `${prefix}:roundlog:head`,
+    /** Stream of records; entry id `0-<seq+1>`, field `record` = the record's JSON. */
+    stream: `${prefix}:roundlog:stream`,
+    /** Sorted set: retained delta blob digest, score = retained until (epoch ms). */
+    retained: `${prefix}:roundlog:retained`,
+  };
+}
+
+/** Stream entry id of a seq; ids encode the seq so a reader can resume after any seq. */
+export function streamIdOf(seq: number): string {
+  return `0-${seq + 1}`;
+}
+
+/** Default JSONL mirror path under a state directory (`.flotilla` → `.flotilla/audit/round-log.jsonl`). */
+export function defaultRoundLogPath(stateDir: string): string {
+  return join(stateDir, 'audit', 'round-log.jsonl');
+}

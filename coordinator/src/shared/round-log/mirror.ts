@@ -1,0 +1,115 @@
+import { mkdir, open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Redis } from 'ioredis';
+import { FlotillaError } from '@flotilla/protocol';
+import { readRoundLogLines } from './stream.js';
+
+// The JSONL mirror. Any writer may call `syncMirror` after an append; under an exclusive lock
+// file it appends every stream entry after the file's last seq, so the file is always a prefix
+// of the stream in chain order no matter how appends from several processes interleave.
+
+export interface MirrorOptions {
+  redis: Redis;
+  prefix: string;
+  filePath: string;
+  /** A lock file older than this is taken over (its holder died); ms, default 30000. */
+  lockStaleMs?: number;
+  /** Give up waiting for the lock after this long; ms, default 15000. */
+  lockTimeoutMs?: number;
+}
+
+const CHUNK = 64 * 1024;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function acquireLock(lockPath: string, staleMs: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const info = await stat(lockPath).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > staleMs) await unlink(lockPath).catch(() => undefined);
+    if (Date.now() > deadline)
+      throw new FlotillaError('INTERNAL', `timed out waiting for the round-log mirror lock ${lockPath}`);
+    await sleep(2 + Math.random() * 10);
+  }
+}
+
+/**
+ * The seq of the file's last complete line, after cutting off a torn last line (a crash during
+ * a write leaves a line without its newline; it is re-mirrored from the stream).
+ */
+async function lastMirroredSeq(handle: FileHandle, filePath: string): Promise<number> {
+  const { size } = await handle.stat();
+  let tail = Buffer.alloc(0);
+  let position = size;
+  let lastNewline = -1;
+  let lineStart = -1;
+  while (position > 0) {
+    const length = Math.min(CHUNK, position);
+    position -= length;
+    const chunk = Buffer.alloc(length);
+    await handle.read(chunk, 0, length, position);
+    tail = Buffer.concat([chunk, tail]);
+    // Indices are into `tail`, which always ends at the end of the file.
+    lastNewline = tail.lastIndexOf(0x0a);
+    if (lastNewline < 0) continue;
+    const previous = lastNewline > 0 ? tail.lastIndexOf(0x0a, lastNewline - 1) : -1;
+    if (previous >= 0) {
+      lineStart = previous + 1;
+      break;
+    }
+    if (position === 0) lineStart = 0;
+  }
+  const validEnd = lastNewline < 0 ? 0 : position + lastNewline + 1;
+  if (validEnd < size) await handle.truncate(validEnd);
+  if (lastNewline < 0) return -1;
+  const line = tail.subarray(Math.max(0, lineStart), lastNewline).toString('utf8');
+  try {
+    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+    if (typeof seq === 'number' && Number.isInteger(seq)) return seq;
+  } catch {
+    // reported below
+  }
+  throw new FlotillaError(
+    'CORRUPT_FILE',
+    `the last line of ${filePath} is not a round-log record; run flotilla audit verify`,
+  );
+}
+
+/** Appends to the JSONL file every stream record it lacks; returns how many lines were written. */
+export async function syncMirror(options: MirrorOptions): Promise<number> {
+  await mkdir(dirname(options.filePath), { recursive: true });
+  const lockPath = `${options.filePath}.lock`;
+  await acquireLock(lockPath, options.lockStaleMs ?? 30_000, options.lockTimeoutMs ?? 15_000);
+  try {
+    const handle = await open(options.filePath, 'a+');
+    try {
+      const after = await lastMirroredSeq(handle, options.filePath);
+      const lines = await readRoundLogLines(options.redis, options.prefix, after);
+      if (lines.length === 0) return 0;
+      let expected = after + 1;
+      for (const { seq } of lines) {
+        if (seq !== expected)
+          throw new FlotillaError(
+            'INTERNAL',
+            `round-log stream has seq ${seq} where ${expected} was expected`,
+          );
+        expected++;
+      }
+      await handle.appendFile(lines.map(({ line }) => `${line}\n`).join(''));
+      await handle.sync();
+      return lines.length;
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+  }
+}

@@ -1,0 +1,227 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyPairFromSeed, toBase64, verifyRoundLog, type RoundLogEvent } from '@flotilla/protocol';
+import { testRedisUrl, uniquePrefix } from '../../../../test-support/redis.js';
+import { redisOptionsFromUrl } from '../redis-connection.js';
+import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
+import { readRoundLog } from './stream.js';
+import { openRoundLog } from './writer.js';
+import { retainedDeltaDigests } from './retention.js';
+
+const key1 = keyPairFromSeed(new Uint8Array(32).fill(3));
+const key2 = keyPairFromSeed(new Uint8Array(32).fill(4));
+const secret = new Uint8Array(32).fill(5);
+const digest = (n: number) => n.toString(16).padStart(64, '0');
+
+let dir: string;
+const connections: Redis[] = [];
+function connect(): Redis {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  connections.push(redis);
+  return redis;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flotilla-round-log-'));
+});
+afterAll(async () => {
+  await Promise.all(connections.map((c) => c.quit()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function opened(n: number): RoundLogEvent {
+  return {
+    type: 'round.opened',
+    taskId: 'demo',
+    roundId: `demo:${n}`,
+    goalCount: 2,
+    minReports: 1,
+    clipNorm: 1,
+    parentVersion: 0,
+    deadline: 1,
+    dp: null,
+  };
+}
+
+describe('RoundLogWriter', () => {
+  it('two writers on two connections appending 200 records interleaved make one valid chain and an identical mirror', async () => {
+    const prefix = uniquePrefix('rlog-concurrent');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    const writers = [connect(), connect()].map((redis) =>
+      openRoundLog({ redis, prefix, filePath, signingKey: key1, pseudonymSecret: secret }),
+    );
+    const appended = await Promise.all(
+      Array.from(
+        { length: 200 },
+        (_, i) => writers[i % 2]?.append(opened(i)) ?? Promise.reject(new Error('writer')),
+      ),
+    );
+    expect(new Set(appended.map((r) => r.seq)).size).toBe(200);
+
+    const stream = await readRoundLog(connect(), prefix);
+    expect(stream.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    const verdict = await verifyRoundLog(stream, { trustedKey: toBase64(key1.publicKey) });
+    expect(verdict).toMatchObject({ ok: true, records: 200, firstBad: null });
+    const roundsInLog = stream.map((r) => (r.event.type === 'round.opened' ? r.event.roundId : '')).sort();
+    expect(roundsInLog).toEqual(Array.from({ length: 200 }, (_, i) => `demo:${i}`).sort());
+
+    const fileLines = readFileSync(filePath, 'utf8').trimEnd().split('\n');
+    expect(fileLines).toEqual(stream.map((r) => JSON.stringify(r)));
+    const cli = await auditVerifyCommand({
+      file: filePath,
+      json: true,
+      trustedKey: toBase64(key1.publicKey),
+    });
+    expect(cli.exitCode).toBe(0);
+    expect(JSON.parse(cli.output)).toMatchObject({ ok: true, records: 200, firstBad: null, problems: [] });
+  });
+
+  it('follows a key rotation, and refuses a writer still holding the old key', async () => {
+    const prefix = uniquePrefix('rlog-rotate');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    const redis = connect();
+    const writer = openRoundLog({ redis, prefix, filePath, signingKey: key1, pseudonymSecret: secret });
+    const stale = openRoundLog({
+      redis: connect(),
+      prefix,
+      filePath,
+      signingKey: key1,
+      pseudonymSecret: secret,
+    });
+    await writer.append(opened(1));
+    const rotation = await writer.rotateKey(key2, 'annual rotation');
+    expect(rotation.event).toEqual({
+      type: 'key.rotated',
+      previousKeyId: toBase64(key1.publicKey),
+      newKeyId: toBase64(key2.publicKey),
+      reason: 'annual rotation',
+    });
+    expect(rotation.keyId).toBe(toBase64(key1.publicKey));
+    const after = await writer.append(opened(2));
+    expect(after.keyId).toBe(toBase64(key2.publicKey));
+    await expect(stale.append(opened(3))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    await expect(writer.append(rotation.event)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+
+    const result = await auditVerifyCommand({
+      file: filePath,
+      json: false,
+      trustedKey: toBase64(key1.publicKey),
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toMatch(/^PASS: 3 records verified/);
+    expect(result.output).toContain('(pinned)');
+  });
+
+  it('pseudonymizes, pins retained deltas, and catches a torn mirror line up from the stream', async () => {
+    const prefix = uniquePrefix('rlog-retain');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    let clock = 1_000_000;
+    const writer = openRoundLog({
+      redis: connect(),
+      prefix,
+      filePath,
+      signingKey: key1,
+      pseudonymSecret: secret,
+      retainDeltas: { ttlMs: 60_000 },
+      now: () => clock,
+    });
+    const device = writer.pseudonymize('pixel-7-lab-0042');
+    expect(device).toMatch(/^dev_[0-9a-f]{32}$/);
+    await writer.append(opened(1));
+    await writer.append({
+      type: 'update.accepted',
+      taskId: 'demo',
+      roundId: 'demo:1',
+      device,
+      blobDigest: digest(1),
+      norm: 0.9,
+      clipBound: 1,
+      clipped: false,
+      bytes: 10,
+      numExamples: 5,
+    });
+    await writer.append({
+      type: 'round.closed',
+      taskId: 'demo',
+      roundId: 'demo:1',
+      accepted: 1,
+      refused: 0,
+      minReports: 1,
+      reason: 'deadline',
+    });
+    // A crash mid-write leaves a torn line; the next sync truncates it and re-mirrors.
+    appendFileSync(filePath, '{"seq":3,"ts":');
+    clock += 1000;
+    const aggregation = await writer.append({
+      type: 'aggregation',
+      taskId: 'demo',
+      roundId: 'demo:1',
+      strategy: 'fedavg',
+      strategyOptions: {},
+      loraRule: 'ffa-lora',
+      participants: [{ device, blobDigest: digest(1), weight: 5 }],
+      clipNorm: 1,
+      noiseMultiplier: 0,
+      epsilon: null,
+      delta: null,
+      aggregateDigest: digest(99),
+      deltasRetainedUntil: null,
+    });
+    expect(aggregation.event).toMatchObject({ deltasRetainedUntil: 1_001_000 + 60_000 });
+    expect(await retainedDeltaDigests(connect(), prefix, 1_001_000)).toEqual([digest(1)]);
+    expect(await retainedDeltaDigests(connect(), prefix, 1_061_001)).toEqual([]);
+    expect(readFileSync(filePath, 'utf8')).not.toContain('pixel-7-lab-0042');
+
+    const recomputed = await auditVerifyCommand({ file: filePath, json: true, recompute: () => digest(99) });
+    expect(JSON.parse(recomputed.output)).toMatchObject({
+      ok: true,
+      records: 4,
+      recomputed: 1,
+      trustedKeySource: 'first-record',
+    });
+    const shown = await auditShowCommand({ file: filePath, json: false, round: 1 });
+    expect(shown.output).toContain('round demo:1 (closed)');
+    expect(shown.output).toContain('aggregation fedavg (ffa-lora), 1 participants');
+
+    const exported = join(dir, `${prefix}-export.jsonl`);
+    expect(await auditExportCommand({ redis: connect(), prefix, toFile: exported })).toEqual({
+      exitCode: 0,
+      output: `exported 4 round-log records to ${exported}\n`,
+    });
+    expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
+  });
+});
+
+describe('auditVerifyCommand on a damaged file', () => {
+  it('names a corrupt line instead of crashing, and fails on a missing file', async () => {
+    const prefix = uniquePrefix('rlog-corrupt');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    const writer = openRoundLog({
+      redis: connect(),
+      prefix,
+      filePath,
+      signingKey: key1,
+      pseudonymSecret: secret,
+    });
+    for (let i = 0; i < 3; i++) await writer.append(opened(i));
+    const lines = readFileSync(filePath, 'utf8').split('\n');
+    lines[1] = '{"seq":1, this is not json';
+    const damaged = join(dir, `${prefix}-damaged.jsonl`);
+    writeFileSync(damaged, lines.join('\n'));
+    const text = await auditVerifyCommand({ file: damaged, json: false });
+    expect(text.exitCode).toBe(1);
+    expect(text.output).toMatch(/^FAIL: first bad record 1 \(line 2\): PARSE: line 2 is not valid JSON/);
+    expect(text.output).toContain('taken from the first record');
+    const json = JSON.parse((await auditVerifyCommand({ file: damaged, json: true })).output) as {
+      ok: boolean;
+      firstBad: number;
+    };
+    expect(json).toMatchObject({ ok: false, firstBad: 1 });
+    const missing = await auditVerifyCommand({ file: join(dir, 'nope.jsonl'), json: false });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.output).toMatch(/^FAIL/);
+  });
+});

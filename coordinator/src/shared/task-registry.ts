@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import {
+  FlotillaError,
+  SignedTaskSchema,
+  SIGNING_DOMAINS,
+  TaskDefinitionSchema,
+  signPayload,
+  toBase64,
+  type SignedTask,
+  type SigningKeyPair,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import { redisKeys, type RedisKeys } from './keys.js';
+
+export interface TaskRegistryOptions {
+  redis: Redis;
+  /** Key prefix, default `flotilla`. */
+  prefix?: string;
+  /** The coordinator key that signs tasks (`flotilla/v1/task` domain). */
+  signingKey: SigningKeyPair;
+}
+
+/** Tasks in Redis, each stored as the SignedTask devices fetch. */
+export class TaskRegistry {
+  private readonly redis: Redis;
+  private readonly keys: RedisKeys;
+  private readonly signingKey: SigningKeyPair;
+
+  constructor(options: TaskRegistryOptions) {
+    this.redis = options.redis;
+    this.keys = redisKeys(options.prefix);
+    this.signingKey = options.signingKey;
+  }
+
+  /**
+   * Validates, signs and stores a new task (BAD_REQUEST if the id exists), then announces it on
+   * `${prefix}:task-created`. Prefer `registerTask` (server), which also checks module shapes and
+   * the base model blob.
+   */
+  async createTask(input: TaskDefinitionInput): Promise<SignedTask> {
+    const parsed = TaskDefinitionSchema.safeParse(input);
+    if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `invalid task: ${parsed.error.message}`);
+    const task = parsed.data;
+    const signed: SignedTask = {
+      task,
+      coordinatorKey: toBase64(this.signingKey.publicKey),
+      signature: signPayload(SIGNING_DOMAINS.task, task, this.signingKey.secretKey),
+    };
+    const created = await this.redis.set(this.keys.task(task.taskId), JSON.stringify(signed), 'NX');
+    if (created !== 'OK') throw new FlotillaError('BAD_REQUEST', `task ${task.taskId} already exists`);
+    await this.redis.zadd(this.keys.tasks(), task.createdAt, task.taskId);
+    // A running coordinator opens the task's first round when it hears of it.
+    await this.redis.publish(this.keys.tasksChannel(), task.taskId);
+    return signed;
+  }
+
+  async getTask(taskId: string): Promise<SignedTask | null> {
+    const raw = await this.redis.get(this.keys.task(taskId));
+    if (raw === null) return null;
+    return SignedTaskSchema.parse(JSON.parse(raw));
+  }
+
+  async listTasks(): Promise<SignedTask[]> {
+    const ids = await this.redis.zrange(this.keys.tasks(), 0, -1);
+    const tasks = await Promise.all(ids.map((id) => this.getTask(id)));
+    return tasks.filter((t): t is SignedTask => t !== null);
+  }
+}

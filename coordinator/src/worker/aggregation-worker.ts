@@ -1,0 +1,180 @@
+import { join } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { FlotillaError, type SigningKeyPair } from '@flotilla/protocol';
+import { AdapterRegistry } from '../shared/adapter-registry.js';
+import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
+import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
+import { DEFAULT_PREFIX } from '../shared/keys.js';
+import { AGGREGATE_QUEUE, AggregateJobDataSchema, type AggregateJobData } from '../shared/queues.js';
+import { redisOptionsFromUrl } from '../shared/redis-connection.js';
+import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
+import { TaskRegistry } from '../shared/task-registry.js';
+import { processAggregateJob, type AggregateJobDeps } from './job/process-aggregate-job.js';
+import { ThreadedCompute } from './job/threaded-compute.js';
+import { workerRoundLog, type RoundLogAppender } from './job/worker-round-log.js';
+
+export interface AggregationWorkerOptions {
+  redisUrl: string;
+  /** Redis key and BullMQ prefix. Default `flotilla`. */
+  prefix?: string;
+  /** State directory shared with the coordinator (keys, local blobs). */
+  stateDir: string;
+  /** Must match the coordinator's: a local directory (default `<stateDir>/blobs`) or Redis. */
+  blobStore?: { kind: 'local'; dir?: string } | { kind: 'redis' };
+  /** Coordinator key that signs manifests. Default: `<stateDir>/keys/coordinator.json`. */
+  signingKey?: SigningKeyPair;
+  /** Where the worker's round-log records go (the coordinator's signed, hash-chained log). */
+  roundLog: RoundLogAppender;
+  /** Server-holdout evaluation of a candidate adapter (tfjs), plugged in by the caller. */
+  evaluate?: AggregateJobDeps['evaluate'];
+  /** Seed for reproducible DP noise (simulations). Default: platform CSPRNG. */
+  noiseSeed?: string;
+  /** Jobs processed at once. Default 1. */
+  concurrency?: number;
+  /** Run the math in a worker thread. Default true. */
+  useThread?: boolean;
+  logger?: Logger;
+  /** Called after each decided round. */
+  onOutcome?: (outcome: RoundOutcome) => void;
+  /**
+   * BullMQ job lock in ms: a worker that dies holding a job loses it after this long, and the
+   * stalled-job check hands the job to another worker. Default 30_000 (BullMQ's).
+   */
+  lockDurationMs?: number;
+  /** How often (ms) this worker looks for stalled jobs. Default 30_000 (BullMQ's). */
+  stalledIntervalMs?: number;
+  /**
+   * Test only (crash-recovery tests): pause this many ms inside the job, after the aggregation
+   * record is written and before the audit, so a test can kill the process mid-job. Default 0.
+   */
+  testDelayMs?: number;
+}
+
+export interface AggregationWorker {
+  worker: Worker<AggregateJobData, RoundOutcome>;
+  blobs: BlobStore;
+  close(): Promise<void>;
+}
+
+// Input that retrying cannot fix: fail the job at once with its reason (BullMQ UnrecoverableError).
+const UNRECOVERABLE = new Set(['BAD_REQUEST', 'NOT_FOUND', 'CORRUPT_FILE', 'SHAPE_MISMATCH']);
+
+const MAX_REASON = 2000;
+
+/**
+ * A job that will not be tried again still owes the server a decision, or its round would wait in
+ * AGGREGATING forever: record and publish REJECTED with the failure as the reason.
+ */
+async function rejectFailedRound(
+  deps: AggregateJobDeps,
+  roundLog: RoundLogAppender,
+  data: unknown,
+  reason: string,
+): Promise<void> {
+  const parsed = AggregateJobDataSchema.safeParse(data);
+  if (!parsed.success) return;
+  const { taskId, roundId } = parsed.data;
+  if ((await readRoundOutcome(deps.redis, deps.prefix, roundId)) !== null) return;
+  const reasons = [reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason];
+  await roundLog.append({ type: 'rejection', taskId, roundId, reasons });
+  await publishRoundOutcome(deps.redis, deps.prefix, {
+    taskId,
+    roundId,
+    decision: 'REJECTED',
+    version: null,
+    manifestDigest: null,
+    reasons,
+  });
+}
+
+/** Starts a BullMQ worker on the `aggregate` queue. */
+export async function startAggregationWorker(options: AggregationWorkerOptions): Promise<AggregationWorker> {
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const connection = redisOptionsFromUrl(options.redisUrl);
+  const redis = new Redis(connection);
+  const blobs =
+    options.blobStore?.kind === 'redis'
+      ? openBlobStore({ kind: 'redis', redis, prefix })
+      : openBlobStore({ kind: 'local', dir: options.blobStore?.dir ?? join(options.stateDir, 'blobs') });
+  const signingKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
+  const threaded = options.useThread === false ? null : new ThreadedCompute();
+  const deps: AggregateJobDeps = {
+    redis,
+    prefix,
+    blobs,
+    tasks: new TaskRegistry({ redis, prefix, signingKey }),
+    adapters: new AdapterRegistry({ redis, prefix }),
+    signingKey,
+    roundLog: workerRoundLog(options.roundLog),
+    ...(options.evaluate ? { evaluate: options.evaluate } : {}),
+    ...(options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {}),
+    ...(threaded ? { compute: (input, seed) => threaded.run(input, seed) } : {}),
+    ...(options.testDelayMs
+      ? {
+          afterAggregation: async (roundId: string) => {
+            options.logger?.warn({ roundId, ms: options.testDelayMs }, 'test delay');
+            await new Promise((resolve) => setTimeout(resolve, options.testDelayMs));
+          },
+        }
+      : {}),
+  };
+  const worker = new Worker<AggregateJobData, RoundOutcome>(
+    AGGREGATE_QUEUE,
+    async (job: Job<AggregateJobData, RoundOutcome>) => {
+      const started = Date.now();
+      try {
+        const outcome = await processAggregateJob(job.data, deps, job.timestamp);
+        options.logger?.info(
+          {
+            roundId: outcome.roundId,
+            decision: outcome.decision,
+            version: outcome.version,
+            ms: Date.now() - started,
+          },
+          'round decided',
+        );
+        options.onOutcome?.(outcome);
+        return outcome;
+      } catch (error) {
+        options.logger?.error(
+          { roundId: (job.data as { roundId?: string }).roundId, err: error },
+          'aggregation failed',
+        );
+        const unrecoverable = error instanceof FlotillaError && UNRECOVERABLE.has(error.code);
+        if (unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+          const code = error instanceof FlotillaError ? error.code : 'INTERNAL';
+          const message = error instanceof Error ? error.message : String(error);
+          await rejectFailedRound(
+            deps,
+            options.roundLog,
+            job.data,
+            `aggregation failed (${code}): ${message}`,
+          ).catch((failure: unknown) =>
+            options.logger?.error({ err: failure }, 'could not publish the failed round as REJECTED'),
+          );
+        }
+        if (unrecoverable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+        throw error;
+      }
+    },
+    {
+      connection,
+      prefix,
+      concurrency: options.concurrency ?? 1,
+      ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
+      ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
+    },
+  );
+  await worker.waitUntilReady();
+  return {
+    worker,
+    blobs,
+    async close() {
+      await worker.close();
+      await threaded?.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// Public surface of the worker: the aggregation math (usable offline by researchers and auditors)
+// and the BullMQ job processor.
+export * from './strategies/index.js';
+export * from './privacy/index.js';
+export * from './lora/index.js';
+export * from './audit/index.js';
+export { computeRound, type ComputeRoundInput, type ComputeRoundResult } from './job/compute-round.js';
+export { loadUpdates, type LoadedUpdate, type ExcludedUpdate } from './job/load-updates.js';
+export { promoteAdapter, type PromotionInput, type Promotion } from './promotion/promote-adapter.js';
+export { addTensors, subtractTensors } from './promotion/tensor-math.js';
+export {
+  startAggregationWorker,
+  type AggregationWorker,
+  type AggregationWorkerOptions,
+} from './aggregation-worker.js';

@@ -1,0 +1,172 @@
+import { FlotillaError, type TaskDefinition } from '@flotilla/protocol';
+import { aggregateLora, type LoraAggregationResult, type TensorMap } from '../lora/lora-rules.js';
+import {
+  aggregate,
+  isServerOptimizer,
+  type AggregationConfig,
+  type ServerOptimizerState,
+} from '../strategies/index.js';
+import {
+  RdpAccountant,
+  addGaussianNoise,
+  adaptiveNoiseSplit,
+  noiseStdOnAverage,
+  noisedUnclippedFraction,
+  updateClipNorm,
+  type RandomSource,
+  type RdpAccountantState,
+} from '../privacy/index.js';
+
+/** Strategies whose output is a (weighted) mean, for which z·C/m noise gives the stated DP guarantee. */
+const DP_COMPATIBLE = new Set<AggregationConfig['name']>([
+  'fedavg',
+  'fedavgm',
+  'fedadam',
+  'fedyogi',
+  'fedadagrad',
+  'norm-bounding',
+]);
+
+export interface ComputeRoundInput {
+  task: TaskDefinition;
+  /** Adapter the round started from. */
+  current: TensorMap;
+  /** Decoded deltas with their weights, device norms and clipped flags. */
+  updates: Array<{ delta: TensorMap; numExamples: number; norm: number; clipped: boolean }>;
+  /** Clip norm the round enforced. */
+  clipNorm: number;
+  optimizerState: ServerOptimizerState | undefined;
+  accountant: RdpAccountantState | undefined;
+  rng: RandomSource;
+}
+
+export interface ComputeRoundResult {
+  adapter: TensorMap;
+  lora: Omit<LoraAggregationResult, 'adapter'>;
+  strategy: string;
+  /** Indices of updates that influenced the result. */
+  selected: number[];
+  details: Record<string, number | string | number[]>;
+  optimizerState: ServerOptimizerState | undefined;
+  privacy: {
+    noiseMultiplier: number;
+    noiseStd: number;
+    clipNorm: number;
+    nextClipNorm: number;
+    epsilon: number;
+    delta: number;
+    /** Accountant after charging this round (persist only if the adapter is released). */
+    accountant: RdpAccountantState;
+  } | null;
+}
+
+/**
+ * The math of one round: the configured strategy under the task's LoRA rule, Gaussian noise on
+ * the average when DP is on (z·C/m with m the number of updates; DP uses uniform weights, as in
+ * DP-FedAvg, McMahan et al. 2018, so the sensitivity of the average is C/m), the RDP accountant
+ * step with q = goalCount / populationSize, and the adaptive clip norm for the next round.
+ */
+export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
+  const { task } = input;
+  const config: AggregationConfig = task.policy.strategy;
+  const dp = task.policy.dp;
+  const m = input.updates.length;
+  if (m === 0) throw new FlotillaError('BAD_REQUEST', 'no usable updates to aggregate');
+  if (dp && dp.noiseMultiplier > 0) {
+    if (!DP_COMPATIBLE.has(config.name)) {
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        `differential privacy is defined here for mean-type strategies, not ${config.name}`,
+      );
+    }
+    if (config.loraRule === 'product') {
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        'differential privacy needs the fedit or ffa LoRA rule: the product rule changes the sensitivity',
+      );
+    }
+  }
+
+  let noiseMultiplier = dp?.noiseMultiplier ?? 0;
+  let countStddev = 0;
+  if (dp?.adaptiveClip && noiseMultiplier > 0) {
+    [countStddev, noiseMultiplier] = adaptiveNoiseSplit({
+      noiseMultiplier,
+      numSampledClients: m,
+      ...(dp.adaptiveClip.clippedCountStddev !== undefined
+        ? { clippedCountStddev: dp.adaptiveClip.clippedCountStddev }
+        : {}),
+    });
+  }
+  const noiseStd = dp ? noiseStdOnAverage({ noiseMultiplier, clipNorm: input.clipNorm, numUpdates: m }) : 0;
+  const weights = input.updates.map((u) => (dp ? 1 : u.numExamples));
+
+  let optimizerState = input.optimizerState;
+  let selected: number[] = [];
+  let details: Record<string, number | string | number[]> = {};
+  const combine = (vectors: Float32Array[]): Float32Array => {
+    const weighted = vectors.map((values, i) => ({ values, weight: weights[i] ?? 1 }));
+    if (!dp || noiseStd === 0) {
+      const { result, state } = aggregate(config, weighted, optimizerState);
+      optimizerState = state ?? optimizerState;
+      selected = result.selected;
+      details = result.details;
+      return result.values;
+    }
+    // Noise goes on the mean; a server optimizer then treats the noised mean as its pseudo-gradient.
+    const mean = aggregate(
+      { ...config, name: config.name === 'norm-bounding' ? 'norm-bounding' : 'fedavg' },
+      weighted,
+    );
+    const noised = addGaussianNoise(mean.result.values, noiseStd, input.rng);
+    selected = mean.result.selected;
+    details = { ...mean.result.details, noiseStd };
+    if (!isServerOptimizer(config.name)) return noised;
+    const { result, state } = aggregate(config, [{ values: noised, weight: 1 }], optimizerState);
+    optimizerState = state ?? optimizerState;
+    return result.values;
+  };
+
+  const lora = aggregateLora({
+    rule: config.loraRule,
+    current: input.current,
+    deltas: input.updates.map((u) => u.delta),
+    weights,
+    combine,
+  });
+
+  let privacy: ComputeRoundResult['privacy'] = null;
+  if (dp) {
+    const accountant = input.accountant ? RdpAccountant.fromJSON(input.accountant) : new RdpAccountant();
+    const q = Math.min(1, task.rounds.goalCount / dp.populationSize);
+    accountant.step({ q, noiseMultiplier: dp.noiseMultiplier });
+    const { epsilon } = accountant.getEpsilon(dp.delta);
+    let nextClipNorm = input.clipNorm;
+    if (dp.adaptiveClip) {
+      const fraction = noisedUnclippedFraction({
+        // The coordinator sees post-clip norms; a device-reported clip means the pre-clip norm exceeded C.
+        norms: input.updates.map((u) => (u.clipped ? input.clipNorm * 2 : u.norm)),
+        clipNorm: input.clipNorm,
+        clippedCountStddev: countStddev,
+        rng: input.rng,
+      });
+      nextClipNorm = updateClipNorm({
+        clipNorm: input.clipNorm,
+        unclippedFraction: fraction,
+        targetUnclippedQuantile: dp.adaptiveClip.targetUnclippedQuantile,
+        learningRate: dp.adaptiveClip.learningRate,
+      });
+    }
+    privacy = {
+      noiseMultiplier: dp.noiseMultiplier,
+      noiseStd,
+      clipNorm: input.clipNorm,
+      nextClipNorm,
+      epsilon,
+      delta: dp.delta,
+      accountant: accountant.toJSON(),
+    };
+  }
+  const { adapter, ...loraInfo } = lora;
+  return { adapter, lora: loraInfo, strategy: config.name, selected, details, optimizerState, privacy };
+}

@@ -1,0 +1,77 @@
+import { FlotillaError, decodeDeltaFile, sha256Hex, type ErrorCode } from '@flotilla/protocol';
+import type { BlobStore } from '../../shared/blob-store/index.js';
+import type { AggregateUpdateRef } from '../../shared/queues.js';
+import type { TensorMap } from '../promotion/tensor-math.js';
+
+export interface LoadedUpdate {
+  ref: AggregateUpdateRef;
+  delta: TensorMap;
+}
+
+export interface ExcludedUpdate {
+  ref: AggregateUpdateRef;
+  code: ErrorCode;
+  reason: string;
+}
+
+/**
+ * Fetches and decodes every referenced delta. A bad update (missing or corrupt blob, wrong names
+ * or shapes, NaN or Inf) is excluded with a reason; it never poisons the round.
+ */
+export async function loadUpdates(options: {
+  refs: AggregateUpdateRef[];
+  blobs: BlobStore;
+  /** The adapter the round started from: the names and shapes every delta must have. */
+  expected: TensorMap;
+  /** Tensors devices do not train (FFA-LoRA's A): absent from a delta means a zero delta. */
+  frozen?: ReadonlySet<string>;
+}): Promise<{ loaded: LoadedUpdate[]; excluded: ExcludedUpdate[] }> {
+  const loaded: LoadedUpdate[] = [];
+  const excluded: ExcludedUpdate[] = [];
+  for (const ref of options.refs) {
+    try {
+      loaded.push({
+        ref,
+        delta: await loadOne(ref, options.blobs, options.expected, options.frozen ?? new Set()),
+      });
+    } catch (error) {
+      const code = error instanceof FlotillaError ? error.code : 'INTERNAL';
+      excluded.push({ ref, code, reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return { loaded, excluded };
+}
+
+async function loadOne(
+  ref: AggregateUpdateRef,
+  blobs: BlobStore,
+  expected: TensorMap,
+  frozen: ReadonlySet<string>,
+): Promise<TensorMap> {
+  const bytes = await blobs.get(ref.blobDigest);
+  if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${ref.blobDigest} is not in the blob store`);
+  if (sha256Hex(bytes) !== ref.blobDigest)
+    throw new FlotillaError('DIGEST_MISMATCH', `blob ${ref.blobDigest} is corrupt`);
+  const file = decodeDeltaFile(bytes).tensors;
+  for (const name of file.keys()) {
+    if (!expected.has(name))
+      throw new FlotillaError('SHAPE_MISMATCH', `delta has tensor ${name}, which the adapter does not`);
+  }
+  for (const [name, tensor] of expected) {
+    let got = file.get(name);
+    // A frozen tensor (FFA-LoRA's A) is not sent: its delta is zero by construction.
+    if (!got && frozen.has(name)) {
+      got = { shape: [...tensor.shape], values: new Float32Array(tensor.values.length) };
+      file.set(name, got);
+    }
+    if (!got) throw new FlotillaError('SHAPE_MISMATCH', `delta lacks tensor ${name}`);
+    if (got.shape.join(',') !== tensor.shape.join(',')) {
+      throw new FlotillaError(
+        'SHAPE_MISMATCH',
+        `${name} has shape [${got.shape.join(', ')}], expected [${tensor.shape.join(', ')}]`,
+      );
+    }
+    if (!got.values.every(Number.isFinite)) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
+  }
+  return file;
+}

@@ -1,0 +1,2 @@
+export * from './lora-rules.js';
+export * from './linear-algebra.js';

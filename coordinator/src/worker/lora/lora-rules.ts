@@ -1,0 +1,285 @@
+import { FlotillaError, parseAdapterTensorName, type NamedTensor } from '@flotilla/protocol';
+import { flattenTensors, unflattenTensors } from '../strategies/flatten.js';
+import { jacobiSvd, matrix, multiply, thinQr, transpose, type Matrix } from './linear-algebra.js';
+
+/**
+ * How LoRA deltas are combined:
+ * - `ffa`: A is frozen and identical on every device (FFA-LoRA, Sun et al. 2024), so averaging B
+ *   is exactly averaging the products. Refused when A deltas are non-zero.
+ * - `fedit`: A and B averaged separately (FedIT, Zhang et al. 2024). Inexact: mean(B)·mean(A) ≠
+ *   mean(B·A); the relative error is reported.
+ * - `product`: average the full-rank products B_i·A_i exactly, then re-factor to rank r by a
+ *   truncated SVD; the relative truncation error is reported.
+ */
+export type LoraRule = 'ffa' | 'fedit' | 'product';
+
+export type TensorMap = Map<string, NamedTensor>;
+
+/**
+ * The configured strategy over one flattened vector per device (weights, DP noise and any server
+ * optimizer bound in). It is called once per round so that selection-based strategies (Krum,
+ * Bulyan) pick the same devices for every tensor.
+ */
+export type CombineVectors = (vectors: Float32Array[]) => Float32Array;
+
+export interface LoraAggregationInput {
+  rule: LoraRule;
+  /** Adapter the round started from (version n). */
+  current: TensorMap;
+  /** One delta per device (adapter after local training minus `current`), same names and shapes. */
+  deltas: TensorMap[];
+  /** FedAvg weights (examples per device), used for the exactness diagnostics only. */
+  weights: number[];
+  combine: CombineVectors;
+}
+
+export interface LoraAggregationResult {
+  /** Adapter version n+1. */
+  adapter: TensorMap;
+  rule: LoraRule;
+  /** fedit: ‖mean(BA) − mean(B)·mean(A)‖_F / ‖mean(BA)‖_F (weighted means), worst module. */
+  feditRelativeError: number | null;
+  /** product: ‖W − B'A'‖_F / ‖W‖_F after the rank-r truncation, worst module. */
+  truncationRelativeError: number | null;
+}
+
+interface LoraModule {
+  module: string;
+  aName: string;
+  bName: string;
+}
+
+function loraModules(current: TensorMap): LoraModule[] {
+  const modules = new Map<string, Partial<LoraModule>>();
+  for (const name of current.keys()) {
+    const parsed = parseAdapterTensorName(name);
+    if (!parsed || parsed.kind === 'bias') continue;
+    const entry = modules.get(parsed.module) ?? { module: parsed.module };
+    if (parsed.kind === 'lora_A') entry.aName = name;
+    else entry.bName = name;
+    modules.set(parsed.module, entry);
+  }
+  return [...modules.values()]
+    .map((m) => {
+      if (!m.aName || !m.bName || !m.module) {
+        throw new FlotillaError('SHAPE_MISMATCH', `module ${m.module ?? '?'} lacks lora_A or lora_B`);
+      }
+      return { module: m.module, aName: m.aName, bName: m.bName };
+    })
+    .sort((x, y) => (x.module < y.module ? -1 : x.module > y.module ? 1 : 0));
+}
+
+function tensorOf(map: TensorMap, name: string): NamedTensor {
+  const tensor = map.get(name);
+  if (!tensor) throw new FlotillaError('SHAPE_MISMATCH', `missing tensor ${name}`);
+  return tensor;
+}
+
+function addInto(base: NamedTensor, delta: Float32Array): NamedTensor {
+  const values = new Float32Array(base.values.length);
+  for (let i = 0; i < values.length; i++) values[i] = (base.values[i] ?? 0) + (delta[i] ?? 0);
+  return { shape: [...base.shape], values };
+}
+
+function toMatrix(t: NamedTensor): Matrix {
+  const [rows = 0, cols = 0] = t.shape;
+  return matrix(rows, cols, t.values);
+}
+
+function weightedMean(vectors: Float32Array[], weights: number[]): Float32Array {
+  const total = weights.reduce((s, w) => s + w, 0);
+  const acc = new Float64Array(vectors[0]?.length ?? 0);
+  vectors.forEach((v, k) => {
+    const w = (weights[k] ?? 0) / total;
+    for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] ?? 0) + w * (v[i] ?? 0);
+  });
+  return Float32Array.from(acc);
+}
+
+export function aggregateLora(input: LoraAggregationInput): LoraAggregationResult {
+  if (input.deltas.length === 0) throw new FlotillaError('BAD_REQUEST', 'no deltas to aggregate');
+  if (input.weights.length !== input.deltas.length)
+    throw new FlotillaError('BAD_REQUEST', 'one weight per delta is required');
+  const modules = loraModules(input.current);
+  if (input.rule === 'product' && modules.length > 0) return aggregateProducts(input, modules);
+
+  if (input.rule === 'ffa') {
+    for (const m of modules) {
+      if (input.deltas.some((d) => tensorOf(d, m.aName).values.some((v) => v !== 0))) {
+        throw new FlotillaError(
+          'BAD_REQUEST',
+          `ffa rule: module ${m.module} has a non-zero lora_A delta (A must stay frozen)`,
+        );
+      }
+    }
+  }
+  const { layout } = flattenTensors(input.current);
+  const combined = input.combine(input.deltas.map((d) => flattenTensors(d, { expected: layout }).values));
+  const step = unflattenTensors(combined, layout);
+  const adapter: TensorMap = new Map();
+  for (const [name, tensor] of input.current) adapter.set(name, addInto(tensor, tensorOf(step, name).values));
+  if (input.rule === 'ffa')
+    return { adapter, rule: 'ffa', feditRelativeError: null, truncationRelativeError: null };
+
+  let worst = 0;
+  for (const m of modules) {
+    const exact = meanProductDelta(input.current, input.deltas, input.weights, m);
+    const meanA = addInto(
+      tensorOf(input.current, m.aName),
+      weightedMean(
+        input.deltas.map((d) => tensorOf(d, m.aName).values),
+        input.weights,
+      ),
+    );
+    const meanB = addInto(
+      tensorOf(input.current, m.bName),
+      weightedMean(
+        input.deltas.map((d) => tensorOf(d, m.bName).values),
+        input.weights,
+      ),
+    );
+    const approx = multiply(toMatrix(meanB), toMatrix(meanA));
+    worst = Math.max(worst, relativeDifference(exact, approx.data));
+  }
+  return {
+    adapter,
+    rule: 'fedit',
+    feditRelativeError: modules.length > 0 ? worst : 0,
+    truncationRelativeError: null,
+  };
+}
+
+/**
+ * Weighted mean over devices of vec(B_i·A_i − B·A) for one module, row-major [out, in]: the same
+ * arithmetic as `weightedMean` over `productOf`, but streamed, so B·A is computed once and only
+ * one device's product is held at a time (100 devices × 24 modules took seconds otherwise).
+ */
+function meanProductDelta(
+  current: TensorMap,
+  deltas: TensorMap[],
+  weights: number[],
+  m: LoraModule,
+): Float32Array {
+  const a0 = tensorOf(current, m.aName);
+  const b0 = tensorOf(current, m.bName);
+  const base = multiply(toMatrix(b0), toMatrix(a0));
+  const total = weights.reduce((s, w) => s + w, 0);
+  const acc = new Float64Array(base.data.length);
+  deltas.forEach((delta, k) => {
+    const trained = multiply(
+      toMatrix(addInto(b0, tensorOf(delta, m.bName).values)),
+      toMatrix(addInto(a0, tensorOf(delta, m.aName).values)),
+    );
+    const w = (weights[k] ?? 0) / total;
+    for (let i = 0; i < acc.length; i++)
+      acc[i] = (acc[i] ?? 0) + w * Math.fround((trained.data[i] ?? 0) - (base.data[i] ?? 0));
+  });
+  return Float32Array.from(acc);
+}
+
+/** vec(B_i·A_i − B·A) for one device and module, row-major [out, in]. */
+function productOf(current: TensorMap, delta: TensorMap, m: LoraModule): Float32Array {
+  const a0 = tensorOf(current, m.aName);
+  const b0 = tensorOf(current, m.bName);
+  const base = multiply(toMatrix(b0), toMatrix(a0));
+  const trained = multiply(
+    toMatrix(addInto(b0, tensorOf(delta, m.bName).values)),
+    toMatrix(addInto(a0, tensorOf(delta, m.aName).values)),
+  );
+  const out = new Float32Array(base.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = (trained.data[i] ?? 0) - (base.data[i] ?? 0);
+  return out;
+}
+
+/**
+ * product rule: each device's vector is [vec(B_i A_i − B A) per module…, other tensors' deltas],
+ * combined once; then W = B·A + combined part is re-factored to rank r per module.
+ */
+function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): LoraAggregationResult {
+  const loraNames = new Set(modules.flatMap((m) => [m.aName, m.bName]));
+  const others = new Map([...input.current].filter(([name]) => !loraNames.has(name)));
+  const { layout: otherLayout } = flattenTensors(others);
+  const sizes = modules.map(
+    (m) =>
+      (tensorOf(input.current, m.bName).shape[0] ?? 0) * (tensorOf(input.current, m.aName).shape[1] ?? 0),
+  );
+  const productLength = sizes.reduce((s, n) => s + n, 0);
+  const vectors = input.deltas.map((d) => {
+    const rest = flattenTensors(new Map([...d].filter(([name]) => !loraNames.has(name))), {
+      expected: otherLayout,
+    }).values;
+    const v = new Float32Array(productLength + rest.length);
+    let offset = 0;
+    modules.forEach((m) => {
+      const p = productOf(input.current, d, m);
+      v.set(p, offset);
+      offset += p.length;
+    });
+    v.set(rest, offset);
+    return v;
+  });
+  const combined = input.combine(vectors);
+  const adapter: TensorMap = new Map();
+  let offset = 0;
+  let worst = 0;
+  modules.forEach((m, k) => {
+    const a0 = tensorOf(input.current, m.aName);
+    const b0 = tensorOf(input.current, m.bName);
+    const w = multiply(toMatrix(b0), toMatrix(a0));
+    for (let i = 0; i < w.data.length; i++) w.data[i] = (w.data[i] ?? 0) + (combined[offset + i] ?? 0);
+    offset += sizes[k] ?? 0;
+    const { a, b, relativeError } = refactorToRank(w, a0.shape[0] ?? 0);
+    worst = Math.max(worst, relativeError);
+    adapter.set(m.aName, { shape: [a.rows, a.cols], values: Float32Array.from(a.data) });
+    adapter.set(m.bName, { shape: [b.rows, b.cols], values: Float32Array.from(b.data) });
+  });
+  const restStep = unflattenTensors(combined.slice(offset), otherLayout);
+  for (const [name, tensor] of others) adapter.set(name, addInto(tensor, tensorOf(restStep, name).values));
+  return { adapter, rule: 'product', feditRelativeError: null, truncationRelativeError: worst };
+}
+
+function relativeDifference(exact: Float32Array, approx: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < exact.length; i++) {
+    const e = exact[i] ?? 0;
+    num += (e - (approx[i] ?? 0)) ** 2;
+    den += e * e;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+/**
+ * Best rank-r factorisation W ≈ B'·A' (Eckart–Young): B' = U_r·√S_r [out, r], A' = √S_r·V_rᵀ
+ * [r, in]. The SVD is taken of the small triangular factor of a thin QR of W (or Wᵀ when W is
+ * wide), so the cost is O(p·q²) rather than a full dense SVD.
+ */
+export function refactorToRank(w: Matrix, rank: number): { a: Matrix; b: Matrix; relativeError: number } {
+  const tall = w.rows >= w.cols;
+  const m = tall ? w : transpose(w);
+  // m [p, q] with p ≥ q: m = Q R, SVD(R) = U_r S Vᵀ, so m = (Q U_r) S Vᵀ.
+  const { q, r } = thinQr(m);
+  const svd = jacobiSvd(r);
+  const qu = multiply(q, svd.u);
+  const k = Math.min(rank, svd.s.length);
+  const left = matrix(m.rows, rank);
+  const right = matrix(rank, m.cols);
+  for (let j = 0; j < k; j++) {
+    const root = Math.sqrt(svd.s[j] ?? 0);
+    for (let i = 0; i < m.rows; i++) left.data[i * rank + j] = (qu.data[i * qu.cols + j] ?? 0) * root;
+    for (let i = 0; i < m.cols; i++)
+      right.data[j * m.cols + i] = (svd.v.data[i * svd.v.cols + j] ?? 0) * root;
+  }
+  // Rank-r truncation error by Eckart–Young: sqrt(Σ_{j>r} s_j²) / sqrt(Σ s_j²).
+  let kept = 0;
+  let total = 0;
+  svd.s.forEach((s, j) => {
+    total += s * s;
+    if (j < k) kept += s * s;
+  });
+  const relativeError = total === 0 ? 0 : Math.sqrt(Math.max(0, total - kept) / total);
+  // For W = left·right: B' = left [out, r], A' = right [r, in]; transposed case swaps the roles.
+  return tall
+    ? { b: left, a: right, relativeError }
+    : { b: transpose(right), a: transpose(left), relativeError };
+}

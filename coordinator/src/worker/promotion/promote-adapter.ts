@@ -1,0 +1,118 @@
+import {
+  SIGNING_DOMAINS,
+  adapterConfigFromSpec,
+  canonicalJson,
+  encodeFloat32Tensors,
+  manifestDigest,
+  sha256Hex,
+  signPayload,
+  toBase64,
+  utf8,
+  type AdapterManifest,
+  type ArtifactSet,
+  type SignedManifest,
+  type SigningKeyPair,
+  type TaskDefinition,
+} from '@flotilla/protocol';
+import type { AdapterRegistry } from '../../shared/adapter-registry.js';
+import type { BlobStore } from '../../shared/blob-store/index.js';
+import { subtractTensors, type TensorMap } from './tensor-math.js';
+
+export interface PromotionInput {
+  task: TaskDefinition;
+  parentVersion: number;
+  parentAdapter: TensorMap;
+  adapter: TensorMap;
+  /** Round that produced the adapter; null for a rollback. */
+  roundId: string | null;
+  aggregation: AdapterManifest['aggregation'];
+  metrics: Record<string, number>;
+  audit: AdapterManifest['audit'];
+  privacy: AdapterManifest['privacy'];
+  rollbackOf: number | null;
+  /** Deterministic timestamp (the round's close time), so a retried job signs identical bytes. */
+  createdAt: number;
+  blobs: BlobStore;
+  registry: AdapterRegistry;
+  signingKey: SigningKeyPair;
+}
+
+export interface Promotion {
+  signed: SignedManifest;
+  manifestDigest: string;
+  /** False when a retried job found its own promotion already stored. */
+  created: boolean;
+}
+
+async function storeBlob(blobs: BlobStore, bytes: Uint8Array): Promise<{ digest: string; bytes: number }> {
+  const digest = sha256Hex(bytes);
+  if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+  return { digest, bytes: bytes.length };
+}
+
+/** Writes the tensors in F32 and F16 so devices fetch the precision their hardware class asks for. */
+async function storeArtifactSet(
+  blobs: BlobStore,
+  tensors: TensorMap,
+  metadata: Record<string, string>,
+): Promise<ArtifactSet> {
+  const f32 = await storeBlob(blobs, encodeFloat32Tensors(tensors, metadata, 'F32'));
+  const f16 = await storeBlob(blobs, encodeFloat32Tensors(tensors, metadata, 'F16'));
+  return { f32, f16 };
+}
+
+/**
+ * Promotes `adapter` as version parentVersion + 1: content-addressed artifacts (full adapter and
+ * delta from the parent, F32 and F16), the PEFT adapter_config.json, and a manifest signed with the
+ * coordinator key. Idempotent: a retried job that finds its version already promoted with the
+ * same manifest returns it with `created: false`.
+ */
+export async function promoteAdapter(input: PromotionInput): Promise<Promotion> {
+  const version = input.parentVersion + 1;
+  const { task } = input;
+  const metadata = { 'flotilla.task': task.taskId, 'flotilla.version': String(version) };
+  const adapter = await storeArtifactSet(input.blobs, input.adapter, metadata);
+  // Version 0 is the seeded initial adapter every device can rebuild, so a delta always exists.
+  const delta = await storeArtifactSet(input.blobs, subtractTensors(input.adapter, input.parentAdapter), {
+    ...metadata,
+    'flotilla.parent': String(input.parentVersion),
+  });
+  const config = adapterConfigFromSpec(task.adapter, task.baseModel.digest);
+  const configBlob = await storeBlob(input.blobs, utf8(JSON.stringify(config, null, 2)));
+  const manifest: AdapterManifest = {
+    taskId: task.taskId,
+    version,
+    parentVersion: input.parentVersion,
+    roundId: input.roundId,
+    baseModelDigest: task.baseModel.digest,
+    spec: task.adapter,
+    adapter,
+    delta,
+    adapterConfigDigest: configBlob.digest,
+    aggregation: input.aggregation,
+    metrics: input.metrics,
+    audit: input.audit,
+    policyDigest: sha256Hex(utf8(canonicalJson(task.policy))),
+    privacy: input.privacy,
+    expectedCost: { fullBytes: adapter.f32.bytes, deltaBytes: delta.f32.bytes },
+    rollbackOf: input.rollbackOf,
+    createdAt: input.createdAt,
+  };
+  const signed: SignedManifest = {
+    manifest,
+    coordinatorKey: toBase64(input.signingKey.publicKey),
+    signature: signPayload(SIGNING_DOMAINS.manifest, manifest, input.signingKey.secretKey),
+  };
+  const digest = manifestDigest(manifest);
+  const existing = await input.registry.getManifest(task.taskId, version);
+  if (existing) {
+    if (manifestDigest(existing.manifest) === digest)
+      return { signed: existing, manifestDigest: digest, created: false };
+    // The same round already promoted this version (a retry after a crash, whose recomputed
+    // candidate differs only by fresh DP noise): that promotion stands.
+    if (input.roundId !== null && existing.manifest.roundId === input.roundId)
+      return { signed: existing, manifestDigest: manifestDigest(existing.manifest), created: false };
+  }
+  await input.registry.putManifest(signed);
+  return { signed, manifestDigest: digest, created: true };
+}

@@ -1,0 +1,132 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex, toBase64, verifyRoundLog, type RoundPlan } from '@flotilla/protocol';
+import { readRoundLog } from '../src/shared/round-log/index.js';
+import { aggregateJobId, AGGREGATE_QUEUE, AggregateJobDataSchema } from '../src/shared/queues.js';
+import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { testRedisUrl } from '../../test-support/redis.js';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+describe('a full round with 10 devices', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator();
+    await createTestTask(tc.coordinator, { rounds: { goalCount: 10, overSelection: 1, minReports: 8 } });
+    devices = await connectFleet(tc.coordinator, 10);
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+    redis.disconnect();
+  });
+
+  it('selects all 10, accepts every update, enqueues a job holding exactly those updates, then commits', async () => {
+    const checkins = await Promise.all(devices.map((d) => d.checkIn('test-task')));
+    for (const ack of checkins) expect(ack).toEqual({ ok: true, data: { status: 'waiting' } });
+    const plans = await Promise.all(devices.map((d) => d.waitForPlan()));
+    const roundId = 'test-task:1';
+    for (const plan of plans) {
+      expect(plan.roundId).toBe(roundId);
+      expect(plan.clipNorm).toBe(1);
+      expect(plan.adapter).toMatchObject({
+        version: 0,
+        digest: null,
+        spec: { r: 2, targetModules: ['dense'] },
+      });
+    }
+    // Norms 0.05, 0.10, …, 0.50: every one within the clip bound 1.
+    const blobs = devices.map((_, i) => loraDelta(0.05 * (i + 1)));
+    const acks = await Promise.all(
+      devices.map((d, i) => d.report(plans[i] as RoundPlan, blobs[i] as Uint8Array)),
+    );
+    acks.forEach((ack, i) => {
+      expect(ack.ok).toBe(true);
+      if (ack.ok) expect(ack.data.norm).toBeCloseTo(0.05 * (i + 1), 6);
+    });
+
+    const queue = new Queue(AGGREGATE_QUEUE, {
+      connection: redisOptionsFromUrl(testRedisUrl()),
+      prefix: tc.coordinator.prefix,
+    });
+    const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 8000, 'aggregate job');
+    await queue.close();
+    expect(job.id).toBe('round-test-task-1-aggregate');
+    const data = AggregateJobDataSchema.parse(job.data);
+    expect(data).toMatchObject({
+      taskId: 'test-task',
+      roundId,
+      roundNumber: 1,
+      parentVersion: 0,
+      clipNorm: 1,
+    });
+    expect(data.updates).toHaveLength(10);
+    const byDigest = new Map(data.updates.map((u) => [u.blobDigest, u]));
+    devices.forEach((d, i) => {
+      const blob = blobs[i] ?? new Uint8Array();
+      const ref = byDigest.get(sha256Hex(blob));
+      expect(ref, d.deviceId).toBeDefined();
+      expect(ref?.numExamples).toBe(10 + i);
+      expect(ref?.norm).toBeCloseTo(0.05 * (i + 1), 6);
+      expect(ref?.devicePseudonym).toMatch(/^dev_[0-9a-f]{32}$/);
+      expect(ref?.devicePseudonym).not.toContain(d.deviceId);
+    });
+    const round = await tc.coordinator.rounds.get(roundId);
+    expect(round?.state).toBe('AGGREGATING');
+    expect(round?.acceptedCount).toBe(10);
+
+    // The worker's decision arrives over pub/sub: the round commits and the fleet hears of it.
+    const promoted = new Promise((resolve) => devices[0]?.socket?.once('adapter:promoted', resolve));
+    await publishRoundOutcome(redis, tc.coordinator.prefix, {
+      taskId: 'test-task',
+      roundId,
+      decision: 'COMMITTED',
+      version: 1,
+      manifestDigest: 'a'.repeat(64),
+      reasons: [],
+    });
+    expect(await promoted).toEqual({ taskId: 'test-task', version: 1, manifestDigest: 'a'.repeat(64) });
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get(roundId))?.state === 'COMMITTED',
+      5000,
+      'COMMITTED',
+    );
+    await waitFor(() => (devices[0]?.closed.length ?? 0) >= 2, 3000, 'round:closed COMMITTED');
+    expect(devices[0]?.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'COMMITTED']);
+    const next = await waitFor(
+      async () => {
+        const current = await tc.coordinator.rounds.current('test-task');
+        return current?.roundId === 'test-task:2' ? current : null;
+      },
+      5000,
+      'next round',
+    );
+    expect(next.roundId).toBe('test-task:2');
+    expect(next.state).toBe('SELECTING');
+
+    // Every round event went into the signed round log, which verifies against the coordinator key.
+    const records = await readRoundLog(redis, tc.coordinator.prefix);
+    const types = records.map((r) => r.event.type);
+    expect(types.filter((t) => t === 'update.accepted')).toHaveLength(10);
+    expect(types).toEqual(expect.arrayContaining(['round.opened', 'round.selected', 'round.closed']));
+    const accepted = records.flatMap((r) => (r.event.type === 'update.accepted' ? [r.event.device] : []));
+    expect(new Set(accepted)).toEqual(new Set(data.updates.map((u) => u.devicePseudonym)));
+    const verdict = await verifyRoundLog(records, {
+      trustedKey: toBase64(tc.coordinator.coordinatorKey.publicKey),
+    });
+    expect(verdict.problems).toEqual([]);
+    expect(verdict.ok).toBe(true);
+  });
+});

@@ -1,0 +1,96 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoundPlan } from '@flotilla/protocol';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+const EVENTS = [
+  'auth:response',
+  'checkin',
+  'update:submit',
+  'update:skip',
+  'no-such-event',
+  'round:plan',
+] as const;
+
+/** Payloads near the real schemas (right keys, wrong values) plus arbitrary JSON. */
+const payload = fc.oneof(
+  fc.anything({ maxDepth: 3 }),
+  fc.record({
+    taskId: fc.string(),
+    eligibility: fc.anything(),
+    budget: fc.anything(),
+    adapterVersion: fc.integer(),
+  }),
+  fc.record({
+    metadata: fc.dictionary(fc.string(), fc.jsonValue()),
+    signature: fc.string({ maxLength: 100 }),
+  }),
+  fc.record({ roundId: fc.string(), reason: fc.string(), detail: fc.integer() }),
+  fc.record({ signature: fc.oneof(fc.string(), fc.integer()) }),
+);
+
+describe('fuzzed socket messages', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({ rateLimit: { perSecond: 5000, burst: 5000 } });
+    await createTestTask(tc.coordinator, {
+      rounds: { goalCount: 3, overSelection: 1, minReports: 3, reportingDeadlineMs: 20_000 },
+    });
+    devices = await connectFleet(tc.coordinator, 4, 'fz');
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  it('answers 1,000 malformed messages with error acks, drops ack-less ones, and the round still closes', async () => {
+    const [fuzzer, ...honest] = devices as [TestDevice, ...TestDevice[]];
+    await Promise.all(honest.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
+
+    const samples = fc.sample(fc.tuple(fc.constantFrom(...EVENTS), payload), { numRuns: 1000, seed: 42 });
+    let answered = 0;
+    for (let i = 0; i < samples.length; i += 50) {
+      const batch = samples.slice(i, i + 50);
+      const acks = await Promise.all(batch.map(([event, body]) => fuzzer.emit(event, body)));
+      for (const ack of acks) {
+        expect(ack.ok).toBe(false);
+        if (!ack.ok) expect(['BAD_REQUEST', 'UNAUTHORIZED']).toContain(ack.error.code);
+        answered += 1;
+      }
+    }
+    expect(answered).toBe(1000);
+    // Wrong arity and no ack callback at all.
+    expect(await fuzzer.socket?.timeout(2000).emitWithAck('checkin', 1, 2, 3)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+    for (let i = 0; i < 20; i++) fuzzer.socket?.emit('update:submit', { garbage: i });
+    await waitFor(() => tc.coordinator.stats.droppedWithoutAck >= 20, 3000, 'dropped count');
+    // A frame over maxHttpBufferSize (64 KiB) ends that connection only.
+    fuzzer.socket?.emit('checkin', { taskId: 'x'.repeat(70_000) });
+    await waitFor(() => fuzzer.socket?.connected === false, 3000, 'oversized frame disconnects');
+
+    const acks = await Promise.all(
+      honest.map((d, i) => d.report(plans[i] as RoundPlan, loraDelta(0.1 * (i + 1)))),
+    );
+    for (const ack of acks) expect(ack.ok).toBe(true);
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
+      5000,
+      'round closes',
+    );
+    const health = await fetch(`${tc.coordinator.url}/healthz`);
+    expect(health.status).toBe(200);
+  });
+});

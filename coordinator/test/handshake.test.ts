@@ -1,0 +1,80 @@
+import { io } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectFleet,
+  createTestTask,
+  startTestCoordinator,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+describe('handshake and per-connection limits', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({ rateLimit: { perSecond: 0.5, burst: 3 } });
+    await createTestTask(tc.coordinator);
+    devices = await connectFleet(tc.coordinator, 1, 'hs');
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  async function connectError(auth: unknown): Promise<unknown> {
+    const socket = io(tc.coordinator.url, {
+      auth: auth as Record<string, unknown>,
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    try {
+      return await new Promise((resolve) =>
+        socket.once('connect_error', (e: Error & { data?: unknown }) => resolve(e.data)),
+      );
+    } finally {
+      socket.disconnect();
+    }
+  }
+
+  it('refuses a protocol version mismatch and a malformed hello', async () => {
+    const enrolled = (devices[0] as TestDevice).deviceId;
+    expect(await connectError({ deviceId: enrolled, protocolVersion: '2.0' })).toEqual({
+      code: 'VERSION_MISMATCH',
+      message: 'protocol 2.0 is not supported',
+    });
+    expect(await connectError({ deviceId: 'bad id with spaces', protocolVersion: '1.0' })).toMatchObject({
+      code: 'BAD_REQUEST',
+    });
+  });
+
+  it('answers UNAUTHORIZED before the challenge is answered', async () => {
+    const socket = io(tc.coordinator.url, {
+      auth: { deviceId: (devices[0] as TestDevice).deviceId, protocolVersion: '1.0' },
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    await new Promise((resolve) => socket.once('auth:challenge', resolve));
+    const ack: unknown = await socket.timeout(3000).emitWithAck('checkin', {
+      taskId: 'test-task',
+      eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'low' },
+      budget: { maxSeconds: 10, maxBytes: 1e7 },
+      adapterVersion: 0,
+    });
+    expect(ack).toEqual({
+      ok: false,
+      error: { code: 'UNAUTHORIZED', message: 'answer auth:challenge first' },
+    });
+    socket.disconnect();
+  });
+
+  it('rate-limits one connection (burst 3 including auth:response, then 0.5 message/s)', async () => {
+    const device = (await connectFleet(tc.coordinator, 1, 'rl'))[0] as TestDevice;
+    devices.push(device);
+    const acks = await Promise.all(Array.from({ length: 5 }, () => device.checkIn('nope')));
+    const codes = acks.map((a) => (a.ok ? 'OK' : a.error.code));
+    expect(codes.filter((c) => c === 'NOT_FOUND')).toHaveLength(2);
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(3);
+    expect(tc.coordinator.stats.rateLimited).toBe(3);
+  });
+});

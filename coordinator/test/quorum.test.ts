@@ -1,0 +1,112 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoundPlan } from '@flotilla/protocol';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+describe('quorum missed', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    tc = await startTestCoordinator({ logger: pino({ level: 'info' }, sink) });
+    await createTestTask(tc.coordinator, {
+      rounds: {
+        goalCount: 3,
+        overSelection: 1,
+        minReports: 2,
+        reportingDeadlineMs: 1500,
+        selectionTimeoutMs: 1000,
+        maxRounds: 3,
+      },
+    });
+    devices = await connectFleet(tc.coordinator, 3, 'q');
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  it('abandons a round below minReports at the deadline, logs it, and opens the next round', async () => {
+    await Promise.all(devices.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(devices.map((d) => d.waitForPlan()));
+    const [d0, d1] = devices as [TestDevice, TestDevice];
+    expect((await d0.report(plans[0] as RoundPlan, loraDelta(0.2))).ok).toBe(true);
+    expect(
+      await d1.emit('update:skip', {
+        roundId: 'test-task:1',
+        reason: 'validation-gate',
+        detail: 'holdout got worse',
+      }),
+    ).toEqual({
+      ok: true,
+      data: { recorded: true },
+    });
+    const round = await waitFor(
+      async () => {
+        const r = await tc.coordinator.rounds.get('test-task:1');
+        return r?.state === 'ABANDONED' ? r : null;
+      },
+      5000,
+      'ABANDONED',
+    );
+    expect(round.reason).toBe('quorum missed: 1 of 2 updates');
+    await waitFor(() => d0.closed.length > 0, 3000, 'round:closed');
+    expect(d0.closed[0]).toEqual({
+      roundId: 'test-task:1',
+      taskId: 'test-task',
+      state: 'ABANDONED',
+      reason: 'quorum missed: 1 of 2 updates',
+    });
+    expect(lines.some((l) => l.roundId === 'test-task:1' && l.msg === 'round abandoned')).toBe(true);
+    expect(
+      lines.some(
+        (l) =>
+          l.roundId === 'test-task:1' &&
+          (l.event as { type?: string } | undefined)?.type === 'round.abandoned',
+      ),
+    ).toBe(true);
+    await waitFor(
+      async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
+      3000,
+      'next round',
+    );
+  });
+
+  it('abandons a round whose selection times out, and stops at maxRounds', async () => {
+    const r2 = await waitFor(
+      async () => {
+        const r = await tc.coordinator.rounds.get('test-task:2');
+        return r?.state === 'ABANDONED' ? r : null;
+      },
+      5000,
+      'round 2 abandoned',
+    );
+    expect(r2.reason).toBe('selection timeout: 0 of 3 devices checked in');
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get('test-task:3'))?.state === 'ABANDONED',
+      5000,
+      'round 3 abandoned',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:3');
+    const checkin = await (devices[0] as TestDevice).checkIn('test-task');
+    expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'no-open-round' });
+  });
+});

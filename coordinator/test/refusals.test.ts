@@ -1,0 +1,223 @@
+import nacl from 'tweetnacl';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSafetensors, loraTensorNames, sha256Hex, type RoundPlan } from '@flotilla/protocol';
+import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { testRedisUrl } from '../../test-support/redis.js';
+import {
+  MODULE,
+  RANK,
+  SHAPES,
+  TestDevice,
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+} from './support/fleet.js';
+
+function errorCode(ack: { ok: boolean; error?: { code: string } }): string | undefined {
+  return ack.ok ? 'OK' : ack.error?.code;
+}
+
+/** An int8 LoRA delta: every value q·scale with q = 100; dequantised norm = 100·scale·√14. */
+function int8Delta(scale: number): Uint8Array {
+  const names = loraTensorNames(MODULE);
+  const a = new Uint8Array(RANK * SHAPES.in).fill(100);
+  const b = new Uint8Array(SHAPES.out * RANK).fill(100);
+  return encodeSafetensors({
+    tensors: new Map([
+      [names.a, { dtype: 'I8' as const, shape: [RANK, SHAPES.in], data: a }],
+      [names.b, { dtype: 'I8' as const, shape: [SHAPES.out, RANK], data: b }],
+    ]),
+    metadata: { [`scale:${names.a}`]: String(scale), [`scale:${names.b}`]: String(scale) },
+  });
+}
+
+describe('refusals, each with its reason code, while honest devices finish the round', () => {
+  let tc: TestCoordinator;
+  let honest: TestDevice[];
+  let plan: RoundPlan;
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator();
+    await createTestTask(tc.coordinator, {
+      rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 4000 },
+    });
+    honest = await connectFleet(tc.coordinator, 4, 'honest');
+    await Promise.all(honest.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
+    plan = plans[0] as RoundPlan;
+  });
+  afterAll(async () => {
+    for (const d of honest) d.disconnect();
+    await tc.stop();
+    redis.disconnect();
+  });
+
+  it('refuses an unenrolled device, a bad challenge signature and a version mismatch at the handshake', async () => {
+    const stranger = new TestDevice(tc.coordinator.url, 'stranger');
+    expect(errorCode(await stranger.connect())).toBe('UNKNOWN_DEVICE');
+    stranger.disconnect();
+
+    const impostor = new TestDevice(tc.coordinator.url, 'impostor');
+    await tc.coordinator.devices.registerDevice({ deviceId: 'impostor', publicKey: impostor.publicKey });
+    const ack = await impostor.connect({ signWith: nacl.sign.keyPair().secretKey });
+    expect(errorCode(ack)).toBe('BAD_SIGNATURE');
+    await waitFor(() => impostor.socket?.connected === false, 3000, 'server closes the connection');
+    expect(impostor.errors).toEqual([
+      { code: 'BAD_SIGNATURE', message: 'challenge signature does not verify' },
+    ]);
+
+    const revoked = new TestDevice(tc.coordinator.url, 'revoked');
+    await tc.coordinator.devices.registerDevice({ deviceId: 'revoked', publicKey: revoked.publicKey });
+    await tc.coordinator.devices.revokeDevice('revoked');
+    expect(errorCode(await revoked.connect())).toBe('REVOKED_DEVICE');
+    revoked.disconnect();
+  });
+
+  it('refuses uploads with a wrong digest or over the size cap, and without a token', async () => {
+    const device = honest[0] as TestDevice;
+    const bytes = loraDelta(0.3);
+    const wrong = await device.upload(bytes, sha256Hex(new Uint8Array([1, 2, 3])));
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe('DIGEST_MISMATCH');
+
+    const big = new Uint8Array(5000).fill(7);
+    const tooBig = await device.upload(big);
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('BLOB_TOO_LARGE');
+    expect(await tc.coordinator.blobs.has(sha256Hex(big))).toBe(false);
+
+    const anonymous = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(bytes)}`, {
+      method: 'PUT',
+      body: Buffer.from(bytes),
+    });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('refuses forged, malformed-tensor, over-norm and non-finite updates, then accepts the honest ones', async () => {
+    const [h0, h1, h2] = honest as [TestDevice, TestDevice, TestDevice];
+    const good = loraDelta(0.4);
+    await h0.upload(good);
+    // Forged: signed with a key that is not the enrolled one.
+    expect(errorCode(await h0.submit(h0.metadata(plan, good), nacl.sign.keyPair().secretKey))).toBe(
+      'BAD_SIGNATURE',
+    );
+    // Another device's name in the metadata.
+    expect(
+      errorCode(await h1.submit(h1.metadata(plan, good, { deviceId: h0.deviceId }), h1.keys.secretKey)),
+    ).toBe('FORBIDDEN');
+    // Norm over the clip bound 1 (recomputed from the blob, whatever the device reports).
+    expect(errorCode(await h0.report(plan, loraDelta(1.5), { reportedNorm: 0.9 }))).toBe('NORM_EXCEEDED');
+    // int8: 100 · 0.001 · √14 ≈ 0.374 is fine; 100 · 0.01 · √14 ≈ 3.74 is not.
+    expect(errorCode(await h0.report(plan, int8Delta(0.01), { quantization: 'int8' }))).toBe('NORM_EXCEEDED');
+    const names = loraTensorNames(MODULE);
+    const nanBytes = encodeSafetensors({
+      tensors: new Map([
+        [
+          names.a,
+          {
+            dtype: 'F32' as const,
+            shape: [RANK, SHAPES.in],
+            data: new Uint8Array(new Float32Array(RANK * SHAPES.in).fill(Number.NaN).buffer),
+          },
+        ],
+        [
+          names.b,
+          {
+            dtype: 'F32' as const,
+            shape: [SHAPES.out, RANK],
+            data: new Uint8Array(new Float32Array(SHAPES.out * RANK).buffer),
+          },
+        ],
+      ]),
+    });
+    expect(errorCode(await h0.report(plan, nanBytes))).toBe('NON_FINITE');
+    const wrongShape = encodeSafetensors({
+      tensors: new Map([
+        [
+          names.a,
+          { dtype: 'F32' as const, shape: [SHAPES.in, RANK], data: new Uint8Array(4 * RANK * SHAPES.in) },
+        ],
+        [
+          names.b,
+          { dtype: 'F32' as const, shape: [SHAPES.out, RANK], data: new Uint8Array(4 * SHAPES.out * RANK) },
+        ],
+      ]),
+    });
+    expect(errorCode(await h0.report(plan, wrongShape))).toBe('SHAPE_MISMATCH');
+    const otherModule = loraDelta(
+      0.2,
+      new Map([['base_model.model.secret.lora_A.weight', { shape: [RANK, 4], values: new Float32Array(8) }]]),
+    );
+    expect(errorCode(await h0.report(plan, otherModule))).toBe('MODULE_NOT_ALLOWED');
+    expect(errorCode(await h0.report(plan, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])))).toBe(
+      'CORRUPT_FILE',
+    );
+    // Signed digest of a blob never uploaded.
+    expect(
+      errorCode(await h0.submit(h0.metadata(plan, good, { blobDigest: sha256Hex(new Uint8Array([9])) }))),
+    ).toBe('BLOB_MISSING');
+    expect(errorCode(await h0.submit(h0.metadata(plan, good, { nonce: 'b'.repeat(64) })))).toBe(
+      'NONCE_MISMATCH',
+    );
+
+    // Honest updates: plain, int8, and one exactly at the bound (f32 rounding within the 1e-6 tolerance).
+    expect(errorCode(await h0.report(plan, good))).toBe('OK');
+    const q = await h1.report(plan, int8Delta(0.001), { quantization: 'int8' });
+    expect(errorCode(q)).toBe('OK');
+    if (q.ok) expect(q.data.norm).toBeCloseTo(100 * 0.001 * Math.sqrt(14), 6);
+    expect(errorCode(await h2.report(plan, loraDelta(1)))).toBe('OK');
+    // Replay of an accepted update (same nonce, same device).
+    expect(errorCode(await h0.submit(h0.metadata(plan, good)))).toBe('DUPLICATE_UPDATE');
+  });
+
+  it('refuses a device that was not selected', async () => {
+    const late = (await connectFleet(tc.coordinator, 1, 'latecomer'))[0] as TestDevice;
+    const checkin = await late.checkIn('test-task');
+    expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'round-full' });
+    expect(errorCode(await late.report(plan, loraDelta(0.1)))).toBe('NOT_SELECTED');
+    late.disconnect();
+  });
+
+  it('closes at the deadline with quorum, refuses the late update, and refuses replays in the next round', async () => {
+    const h3 = honest[3] as TestDevice;
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get(plan.roundId))?.state === 'AGGREGATING',
+      8000,
+      'close',
+    );
+    const late = await h3.report(plan, loraDelta(0.2));
+    expect(errorCode(late)).toBe('ROUND_CLOSED');
+    const round = await tc.coordinator.rounds.get(plan.roundId);
+    expect(round?.acceptedCount).toBe(3);
+
+    await publishRoundOutcome(redis, tc.coordinator.prefix, {
+      taskId: 'test-task',
+      roundId: plan.roundId,
+      decision: 'REJECTED',
+      version: null,
+      manifestDigest: null,
+      reasons: ['audit: too many outliers'],
+    });
+    await waitFor(
+      async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
+      5000,
+      'round 2',
+    );
+    expect((await tc.coordinator.rounds.get(plan.roundId))?.state).toBe('REJECTED');
+    const h0 = honest[0] as TestDevice;
+    const old = loraDelta(0.4);
+    // Round 1's update replayed into round 2: stale round id, or round 2's id with round 1's nonce.
+    expect(errorCode(await h0.submit(h0.metadata(plan, old)))).toBe('STALE_ROUND');
+    expect(errorCode(await h0.submit(h0.metadata(plan, old, { roundId: 'test-task:2' })))).toBe(
+      'NONCE_MISMATCH',
+    );
+    await waitFor(() => h0.closed.length >= 2, 3000, 'round:closed REJECTED');
+    expect(h0.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'REJECTED']);
+  });
+});

@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildCoordinator {
+  child: ChildProcess;
+  pid: number;
+  url: string;
+  logs: string[];
+  /** Sends SIGKILL to this child's pid and waits for it to exit. */
+  kill(): Promise<void>;
+}
+
+/** Runs `node --import tsx coordinator/src/server/main.ts` with the given flags until it listens. */
+export async function startChildCoordinator(args: string[], timeoutMs = 30_000): Promise<ChildCoordinator> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('coordinator child did not start');
+  const logs: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      process.kill(pid, 'SIGKILL');
+      reject(new Error(`coordinator did not start: ${logs.join('\n')}`));
+    }, timeoutMs);
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const line of parts) {
+        logs.push(line);
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; url?: string };
+          if (parsed.msg === 'coordinator listening' && parsed.url) {
+            clearTimeout(timer);
+            resolve(parsed.url);
+          }
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`coordinator exited with ${String(code)}: ${logs.join('\n')}`));
+    });
+  });
+  return {
+    child,
+    pid,
+    url,
+    logs,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nacl from 'tweetnacl';
+import { io, type Socket } from 'socket.io-client';
+import {
+  PROTOCOL_VERSION,
+  SIGNING_DOMAINS,
+  encodeFloat32Tensors,
+  loraTensorNames,
+  sha256Hex,
+  signPayload,
+  toBase64,
+  type Ack,
+  type AuthChallenge,
+  type AuthResult,
+  type CheckIn,
+  type RoundClosed,
+  type RoundPlan,
+  type SigningKeyPair,
+  type TaskDefinitionInput,
+  type UpdateMetadata,
+} from '@flotilla/protocol';
+import {
+  createCoordinator,
+  type Coordinator,
+  type CoordinatorOptions,
+} from '../../src/server/coordinator.js';
+import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
+
+export const MODULE = 'dense';
+/** Layer sizes of the test task: a dense layer with 4 inputs and 3 outputs, LoRA rank 2. */
+export const SHAPES = { in: 4, out: 3 };
+export const RANK = 2;
+
+export interface TestCoordinator {
+  coordinator: Coordinator;
+  stateDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestCoordinator(
+  options: Partial<CoordinatorOptions> = {},
+): Promise<TestCoordinator> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'flotilla-coord-'));
+  const coordinator = await createCoordinator({
+    redisUrl: testRedisUrl(),
+    prefix: uniquePrefix('coord'),
+    operatorToken: 'operator-token-for-tests-0123456789',
+    rateLimit: { perSecond: 1000, burst: 2000 },
+    ...options,
+    stateDir,
+  });
+  return {
+    coordinator,
+    stateDir,
+    async stop() {
+      await coordinator.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type RoundsInput = Partial<NonNullable<TaskDefinitionInput['rounds']>>;
+
+/** Uploads a stand-in base model blob and registers a LoRA task on module `dense`. */
+export async function createTestTask(
+  coordinator: Coordinator,
+  options: { taskId?: string; rounds?: RoundsInput; clipNorm?: number; maxBlobBytes?: number } = {},
+) {
+  const base = new Uint8Array(randomBytes(256));
+  const digest = sha256Hex(base);
+  await coordinator.blobs.put(digest, base);
+  return coordinator.createTask({
+    taskId: options.taskId ?? 'test-task',
+    baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.length },
+    adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
+    moduleShapes: { [MODULE]: SHAPES },
+    rounds: {
+      goalCount: 3,
+      minReports: 2,
+      selectionTimeoutMs: 3_000,
+      reportingDeadlineMs: 4_000,
+      retryAfterMs: 500,
+      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      ...options.rounds,
+    },
+    policy: {
+      allowedModules: [MODULE],
+      clipNorm: options.clipNorm ?? 1,
+      maxBlobBytes: options.maxBlobBytes ?? 4096,
+      strategy: { name: 'fedavg' },
+      audit: {},
+    },
+    createdAt: Date.now(),
+  });
+}
+
+/**
+ * A LoRA delta for the test task whose global L2 norm is exactly `norm`: every one of the
+ * n = r·in + out·r values is norm/√n, so Σx² = norm² (up to f32 rounding of each value).
+ */
+export function loraDelta(
+  norm: number,
+  extra: Map<string, { shape: number[]; values: Float32Array }> = new Map(),
+) {
+  const names = loraTensorNames(MODULE);
+  const n = RANK * SHAPES.in + SHAPES.out * RANK;
+  const v = norm / Math.sqrt(n);
+  const tensors = new Map([
+    [names.a, { shape: [RANK, SHAPES.in], values: new Float32Array(RANK * SHAPES.in).fill(v) }],
+    [names.b, { shape: [SHAPES.out, RANK], values: new Float32Array(SHAPES.out * RANK).fill(v) }],
+    ...extra,
+  ]);
+  return encodeFloat32Tensors(tensors);
+}
+
+export const ELIGIBLE: Omit<CheckIn, 'taskId'> = {
+  eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'medium' },
+  budget: { maxSeconds: 60, maxBytes: 1e7 },
+  adapterVersion: 0,
+};
+
+/** A device written from docs/protocol.md: tweetnacl keys, socket.io-client, fetch. */
+export class TestDevice {
+  readonly keys: SigningKeyPair = nacl.sign.keyPair();
+  socket: Socket | null = null;
+  session: AuthResult | null = null;
+  readonly plans: RoundPlan[] = [];
+  readonly closed: RoundClosed[] = [];
+  readonly errors: unknown[] = [];
+
+  constructor(
+    readonly url: string,
+    readonly deviceId: string,
+  ) {}
+
+  get publicKey(): string {
+    return toBase64(this.keys.publicKey);
+  }
+
+  /** Connects and answers the challenge (with `signWith` = another key to forge). */
+  async connect(options: { signWith?: Uint8Array; reconnection?: boolean } = {}): Promise<Ack<AuthResult>> {
+    const socket = io(this.url, {
+      auth: { deviceId: this.deviceId, protocolVersion: PROTOCOL_VERSION },
+      transports: ['websocket'],
+      reconnection: options.reconnection ?? false,
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 500,
+    });
+    this.socket = socket;
+    socket.on('round:plan', (plan: RoundPlan) => this.plans.push(plan));
+    socket.on('round:closed', (c: RoundClosed) => this.closed.push(c));
+    socket.on('error', (e: unknown) => this.errors.push(e));
+    const challengeAndAnswer = (challenge: AuthChallenge) =>
+      socket.timeout(5000).emitWithAck('auth:response', {
+        signature: signPayload(
+          SIGNING_DOMAINS.authChallenge,
+          { deviceId: this.deviceId, nonce: challenge.nonce, coordinatorKey: challenge.coordinatorKey },
+          options.signWith ?? this.keys.secretKey,
+        ),
+      }) as Promise<Ack<AuthResult>>;
+    const result = await new Promise<Ack<AuthResult>>((resolve, reject) => {
+      socket.on('auth:challenge', (challenge: AuthChallenge) => {
+        challengeAndAnswer(challenge).then((ack) => {
+          if (ack.ok) this.session = ack.data;
+          resolve(ack);
+        }, reject);
+      });
+      socket.once('connect_error', (error: Error & { data?: unknown }) => {
+        resolve({
+          ok: false,
+          error: (error.data as { code: string; message: string } | undefined) ?? {
+            code: 'CONNECT',
+            message: error.message,
+          },
+        });
+      });
+    });
+    return result;
+  }
+
+  async emit<T = unknown>(event: string, payload: unknown): Promise<Ack<T>> {
+    if (!this.socket) throw new Error('not connected');
+    return (await this.socket.timeout(5000).emitWithAck(event, payload)) as Ack<T>;
+  }
+
+  checkIn(taskId: string) {
+    return this.emit<{ status: string }>('checkin', { taskId, ...ELIGIBLE });
+  }
+
+  async waitForPlan(roundId?: string, timeoutMs = 8000): Promise<RoundPlan> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const plan = this.plans.find((p) => roundId === undefined || p.roundId === roundId);
+      if (plan) return plan;
+      if (Date.now() > deadline) throw new Error(`${this.deviceId}: no plan`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async upload(bytes: Uint8Array, digest = sha256Hex(bytes)): Promise<Response> {
+    return fetch(`${this.url}/blobs/${digest}`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${this.session?.sessionToken ?? ''}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: Buffer.from(bytes),
+    });
+  }
+
+  metadata(plan: RoundPlan, bytes: Uint8Array, overrides: Partial<UpdateMetadata> = {}): UpdateMetadata {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      taskId: plan.taskId,
+      roundId: plan.roundId,
+      nonce: plan.nonce,
+      deviceId: this.deviceId,
+      blobDigest: sha256Hex(bytes),
+      blobBytes: bytes.length,
+      adapterVersion: plan.adapter.version,
+      numExamples: 10 + Number(this.deviceId.replace(/\D/g, '') || 0),
+      reportedNorm: 0.5,
+      clipped: false,
+      quantization: 'none',
+      telemetry: {
+        trainingMs: 10,
+        steps: 1,
+        examples: 10,
+        stepsPerSecond: 100,
+        bytesUp: bytes.length,
+        bytesDown: 0,
+        estimatedEnergyJ: 0.1,
+        backend: 'cpu',
+      },
+      createdAt: Date.now(),
+      ...overrides,
+    };
+  }
+
+  submit(metadata: UpdateMetadata, secretKey: Uint8Array = this.keys.secretKey) {
+    return this.emit<{ norm: number; roundId: string }>('update:submit', {
+      metadata,
+      signature: signPayload(SIGNING_DOMAINS.update, metadata, secretKey),
+    });
+  }
+
+  /** Uploads `bytes` and submits them for `plan`. */
+  async report(plan: RoundPlan, bytes: Uint8Array, overrides: Partial<UpdateMetadata> = {}) {
+    const res = await this.upload(bytes);
+    if (res.status !== 201 && res.status !== 200)
+      throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+    return this.submit(this.metadata(plan, bytes, overrides));
+  }
+
+  disconnect(): void {
+    this.socket?.disconnect();
+  }
+}
+
+/** Enrolls `count` devices by operator registration and connects them. */
+export async function connectFleet(
+  coordinator: Coordinator,
+  count: number,
+  label = 'dev',
+): Promise<TestDevice[]> {
+  const devices = Array.from({ length: count }, (_, i) => new TestDevice(coordinator.url, `${label}-${i}`));
+  for (const d of devices)
+    await coordinator.devices.registerDevice({ deviceId: d.deviceId, publicKey: d.publicKey });
+  const acks = await Promise.all(devices.map((d) => d.connect()));
+  for (const ack of acks) if (!ack.ok) throw new Error(`connect failed: ${JSON.stringify(ack)}`);
+  return devices;
+}
+
+export async function waitFor<T>(
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 8000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

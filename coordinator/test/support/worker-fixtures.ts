@@ -1,0 +1,236 @@
+// Fixtures for the aggregation-worker integration tests: a fake dense base model (no tfjs),
+// tasks, deltas in a LocalDirBlobStore, an in-memory round log that validates every event, and
+// the job processor's dependencies on a unique Redis prefix.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import {
+  RoundLogEventSchema,
+  encodeBaseBundle,
+  encodeFloat32Tensors,
+  generateSigningKeyPair,
+  globalL2Norm,
+  sha256Hex,
+  type AdapterSpec,
+  type NamedTensor,
+  type RoundLogEvent,
+  type SigningKeyPair,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import { AdapterRegistry } from '../../src/shared/adapter-registry.js';
+import { LocalDirBlobStore } from '../../src/shared/blob-store/index.js';
+import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queues.js';
+import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
+import { TaskRegistry } from '../../src/shared/task-registry.js';
+import type { AggregateJobDeps } from '../../src/worker/job/process-aggregate-job.js';
+import { workerRoundLog, type RoundLogAppender } from '../../src/worker/job/worker-round-log.js';
+import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
+
+export type TensorMap = Map<string, NamedTensor>;
+
+/** Round-log appender that keeps events in memory after validating each with the protocol schema. */
+export class MemoryRoundLog implements RoundLogAppender {
+  readonly events: RoundLogEvent[] = [];
+  append(event: RoundLogEvent): Promise<unknown> {
+    const parsed = RoundLogEventSchema.parse(event);
+    this.events.push(parsed);
+    return Promise.resolve(parsed);
+  }
+  ofType<T extends RoundLogEvent['type']>(type: T): Array<Extract<RoundLogEvent, { type: T }>> {
+    return this.events.filter((e): e is Extract<RoundLogEvent, { type: T }> => e.type === type);
+  }
+}
+
+/**
+ * A tfjs-layers-bundle of a fake dense model: for each module `<m>/kernel` [in, out] and
+ * `<m>/bias` [out], float32, every kernel entry `kernelValue` and every bias entry `biasValue`.
+ */
+export function fakeBaseBundle(options: {
+  modules: Record<string, { in: number; out: number }>;
+  kernelValue?: number;
+  biasValue?: number;
+}): Uint8Array {
+  const weightSpecs: Array<{ name: string; shape: number[]; dtype: 'float32' }> = [];
+  const chunks: Float32Array[] = [];
+  for (const [module, shape] of Object.entries(options.modules)) {
+    weightSpecs.push({ name: `${module}/kernel`, shape: [shape.in, shape.out], dtype: 'float32' });
+    chunks.push(new Float32Array(shape.in * shape.out).fill(options.kernelValue ?? 0.5));
+    weightSpecs.push({ name: `${module}/bias`, shape: [shape.out], dtype: 'float32' });
+    chunks.push(new Float32Array(shape.out).fill(options.biasValue ?? 1));
+  }
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Float32Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
+  }
+  return encodeBaseBundle({
+    modelTopology: { class_name: 'Sequential', config: { name: 'fake-dense' } },
+    weightSpecs,
+    weightData: new Uint8Array(all.buffer),
+  });
+}
+
+export interface WorkerTestEnv {
+  redis: Redis;
+  prefix: string;
+  dir: string;
+  blobs: LocalDirBlobStore;
+  signingKey: SigningKeyPair;
+  tasks: TaskRegistry;
+  adapters: AdapterRegistry;
+  log: MemoryRoundLog;
+  deps: AggregateJobDeps;
+  close(): void;
+}
+
+/** A fresh prefix, temp blob dir and in-process job dependencies (math in-process, no thread). */
+export function workerTestEnv(
+  label: string,
+  options: { noiseSeed?: string; dir?: string; signingKey?: SigningKeyPair } = {},
+): WorkerTestEnv {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  const prefix = uniquePrefix(label);
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
+  const blobs = new LocalDirBlobStore({ dir: join(dir, 'blobs') });
+  const signingKey = options.signingKey ?? generateSigningKeyPair();
+  const tasks = new TaskRegistry({ redis, prefix, signingKey });
+  const adapters = new AdapterRegistry({ redis, prefix });
+  const log = new MemoryRoundLog();
+  const deps: AggregateJobDeps = {
+    redis,
+    prefix,
+    blobs,
+    tasks,
+    adapters,
+    signingKey,
+    roundLog: workerRoundLog(log),
+    ...(options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {}),
+  };
+  return {
+    redis,
+    prefix,
+    dir,
+    blobs,
+    signingKey,
+    tasks,
+    adapters,
+    log,
+    deps,
+    close() {
+      redis.disconnect();
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TaskOptions {
+  taskId: string;
+  adapter: AdapterSpec;
+  modules: Record<string, { in: number; out: number }>;
+  goalCount?: number;
+  minReports?: number;
+  clipNorm?: number;
+  strategy?: TaskDefinitionInput['policy']['strategy'];
+  dp?: TaskDefinitionInput['policy']['dp'];
+  audit?: TaskDefinitionInput['policy']['audit'];
+  kernelValue?: number;
+  biasValue?: number;
+}
+
+/** Stores the fake base bundle and registers (signs) the task; createdAt is fixed so tasks are reproducible. */
+export async function createTestTask(env: Pick<WorkerTestEnv, 'blobs' | 'tasks'>, options: TaskOptions) {
+  const base = fakeBaseBundle({
+    modules: options.modules,
+    ...(options.kernelValue !== undefined ? { kernelValue: options.kernelValue } : {}),
+    ...(options.biasValue !== undefined ? { biasValue: options.biasValue } : {}),
+  });
+  const baseDigest = sha256Hex(base);
+  if (!(await env.blobs.has(baseDigest))) await env.blobs.put(baseDigest, base);
+  const modules = Object.keys(options.modules);
+  const input: TaskDefinitionInput = {
+    taskId: options.taskId,
+    baseModel: { digest: baseDigest, format: 'tfjs-layers-bundle', bytes: base.length },
+    adapter: options.adapter,
+    moduleShapes: options.modules,
+    rounds: {
+      goalCount: options.goalCount ?? 5,
+      minReports: options.minReports ?? 2,
+      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+    },
+    policy: {
+      allowedModules: modules,
+      clipNorm: options.clipNorm ?? 10,
+      maxBlobBytes: 64 * 1024 * 1024,
+      strategy: options.strategy ?? { name: 'fedavg' },
+      ...(options.dp ? { dp: options.dp } : {}),
+      audit: options.audit ?? {},
+    },
+    createdAt: 1_700_000_000_000,
+  };
+  return env.tasks.createTask(input);
+}
+
+/** Encodes a delta (F32 safetensors), stores it, and returns its job reference (norm computed here). */
+export async function storeDelta(
+  blobs: LocalDirBlobStore,
+  delta: TensorMap,
+  ref: { updateId: string; numExamples: number; clipped?: boolean },
+): Promise<AggregateUpdateRef> {
+  const bytes = encodeFloat32Tensors(delta, {}, 'F32');
+  const digest = sha256Hex(bytes);
+  if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+  const norm = globalL2Norm([...delta.values()].map((t) => t.values));
+  return {
+    updateId: ref.updateId,
+    devicePseudonym: `dev_${sha256Hex(new TextEncoder().encode(ref.updateId)).slice(0, 32)}`,
+    blobDigest: digest,
+    numExamples: ref.numExamples,
+    norm: Number.isFinite(norm) ? norm : 0,
+    clipped: ref.clipped ?? false,
+  };
+}
+
+/** A delta with the same names and shapes as `like`, values from `valueAt(name, index)`. */
+export function deltaLike(like: TensorMap, valueAt: (name: string, index: number) => number): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [name, tensor] of like) {
+    out.set(name, {
+      shape: [...tensor.shape],
+      values: Float32Array.from(tensor.values, (_, i) => valueAt(name, i)),
+    });
+  }
+  return out;
+}
+
+export function jobData(options: {
+  taskId: string;
+  roundNumber: number;
+  parentVersion: number;
+  clipNorm?: number;
+  updates: AggregateUpdateRef[];
+}): AggregateJobData {
+  return {
+    taskId: options.taskId,
+    roundId: `${options.taskId}:${options.roundNumber}`,
+    roundNumber: options.roundNumber,
+    parentVersion: options.parentVersion,
+    clipNorm: options.clipNorm ?? 10,
+    updates: options.updates,
+  };
+}
+
+/** Deterministic pseudo-random numbers in [-1, 1) for test data (mulberry32). */
+export function testRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}

@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlotillaError, sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
+import { registerTask } from '../src/server/register-task.js';
+import { TaskRegistry } from '../src/shared/task-registry.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { testRedisUrl } from '../../test-support/redis.js';
+import { MODULE, SHAPES, startTestCoordinator, waitFor, type TestCoordinator } from './support/fleet.js';
+
+function taskInput(taskId: string, digest: string, bytes: number): TaskDefinitionInput {
+  return {
+    taskId,
+    baseModel: { digest, format: 'tfjs-layers-bundle', bytes },
+    adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
+    moduleShapes: { [MODULE]: SHAPES },
+    rounds: {
+      goalCount: 2,
+      minReports: 1,
+      selectionTimeoutMs: 30_000,
+      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+    },
+    policy: {
+      allowedModules: [MODULE],
+      clipNorm: 1,
+      maxBlobBytes: 4096,
+      strategy: { name: 'fedavg' },
+      audit: {},
+    },
+    createdAt: Date.now(),
+  };
+}
+
+describe('task registration', () => {
+  let tc: TestCoordinator;
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  const base = new Uint8Array(randomBytes(128));
+  const digest = sha256Hex(base);
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator();
+    await tc.coordinator.blobs.put(digest, base);
+  });
+  afterAll(async () => {
+    await tc.stop();
+    redis.disconnect();
+  });
+
+  it('refuses a task without module shapes, with a module outside the policy, or without its base blob', async () => {
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'OK',
+        (e: unknown) => (FlotillaError.is(e) ? e.code : 'THROWN'),
+      );
+    const noShapes = { ...taskInput('a', digest, base.length), moduleShapes: {} };
+    expect(await codeOf(tc.coordinator.createTask(noShapes))).toBe('BAD_REQUEST');
+    const outside = taskInput('b', digest, base.length);
+    outside.policy = { ...outside.policy, allowedModules: ['other'] };
+    expect(await codeOf(tc.coordinator.createTask(outside))).toBe('BAD_REQUEST');
+    expect(await codeOf(tc.coordinator.createTask(taskInput('c', 'e'.repeat(64), 10)))).toBe('BLOB_MISSING');
+    expect(await codeOf(tc.coordinator.createTask(taskInput('d', digest, base.length + 1)))).toBe(
+      'BAD_REQUEST',
+    );
+    expect(await tc.coordinator.tasks.listTasks()).toEqual([]);
+  });
+
+  it('opens the first round of a task registered by another process (the CLI path), once', async () => {
+    // A separate registry on its own connection, as `flotilla tasks create` would use.
+    const cli = new TaskRegistry({
+      redis,
+      prefix: tc.coordinator.prefix,
+      signingKey: tc.coordinator.coordinatorKey,
+    });
+    const signed = await registerTask({
+      tasks: cli,
+      blobs: tc.coordinator.blobs,
+      task: taskInput('cli-task', digest, base.length),
+    });
+    expect(signed.task.taskId).toBe('cli-task');
+    const round = await waitFor(() => tc.coordinator.rounds.current('cli-task'), 5000, 'first round');
+    expect(round).toMatchObject({ roundId: 'cli-task:1', state: 'SELECTING', targetSelect: 3, minSelect: 2 });
+    await expect(
+      registerTask({
+        tasks: cli,
+        blobs: tc.coordinator.blobs,
+        task: taskInput('cli-task', digest, base.length),
+      }),
+    ).rejects.toThrow(/already exists/);
+    const again = await tc.coordinator.rounds.get('cli-task:1');
+    expect(again?.nonce).toBe(round.nonce);
+  });
+});

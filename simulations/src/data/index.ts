@@ -1,0 +1,5 @@
+export * from './dataset.js';
+export * from './mnist.js';
+export * from './shift.js';
+export * from './synthetic.js';
+export * from './domains.js';

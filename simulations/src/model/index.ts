@@ -1,0 +1,4 @@
+export * from './mlp.js';
+export * from './evaluate.js';
+export * from './base-model.js';
+export * from './centralized.js';

@@ -1,0 +1,3 @@
+export * from './partition.js';
+export * from './statistics.js';
+export * from './scheme.js';

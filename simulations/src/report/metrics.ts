@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/** What one round produced, as the simulation runner records it. */
+export const RoundMetricsSchema = z.object({
+  /** Round number, 1-based. */
+  round: z.number().int().min(0),
+  /** Test accuracy of the adapter in force after the round, in [0, 1] (null if not evaluated). */
+  accuracy: z.number().min(0).max(1).nullable(),
+  /** Mean test cross-entropy, nats per example (null if not evaluated). */
+  loss: z.number().nonnegative().nullable(),
+  /** Updates accepted into the aggregate. */
+  participants: z.number().int().nonnegative(),
+  /** Updates refused, by refusal reason (error code or 'late', 'dropped', …). */
+  refused: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  /** Bytes uploaded by devices this round. */
+  bytesUp: z.number().nonnegative(),
+  /** Bytes downloaded by devices this round. */
+  bytesDown: z.number().nonnegative(),
+  /** Cumulative ε spent after this round (null without DP). */
+  epsilon: z.number().nonnegative().nullable(),
+  decision: z.enum(['COMMITTED', 'REJECTED', 'ABANDONED']),
+  /** Why the worker decided as it did (audit reasons). */
+  reasons: z.array(z.string()).default([]),
+  /** Durations in ms by phase (e.g. selection, reporting, aggregation, total). */
+  timings: z.record(z.string(), z.number().nonnegative()).default({}),
+});
+export type RoundMetrics = z.infer<typeof RoundMetricsSchema>;
+export type RoundMetricsInput = z.input<typeof RoundMetricsSchema>;
+
+/** One labelled run (a scenario) of a report; several runs make a comparison. */
+export const RunMetricsSchema = z.object({
+  label: z.string().min(1),
+  metrics: z.array(RoundMetricsSchema),
+});
+export type RunMetrics = z.infer<typeof RunMetricsSchema>;
+
+/** Everything a report shows. */
+export const ReportInputSchema = z.object({
+  title: z.string().min(1),
+  /** The tfjs backend that ran the devices (and the base model), e.g. 'wasm'. */
+  backend: z.string().min(1),
+  description: z.string().default(''),
+  runs: z.array(RunMetricsSchema).min(1),
+  /** Reference accuracies drawn as horizontal lines (base model clean/shifted, centralized). */
+  baselines: z.array(z.object({ label: z.string().min(1), accuracy: z.number().min(0).max(1) })).default([]),
+  /** Extra facts listed in the report (key -> value). */
+  facts: z.record(z.string(), z.string()).default({}),
+});
+export type ReportInput = z.infer<typeof ReportInputSchema>;
+export type ReportInputRaw = z.input<typeof ReportInputSchema>;

@@ -1,0 +1,38 @@
+import type { Scenario } from '../scenario/schema.js';
+
+/** What the main thread gives a device host. */
+export interface HostSetup {
+  url: string;
+  taskId: string;
+  coordinatorKey: string;
+  scenario: Scenario;
+  devices: Array<{
+    deviceId: string;
+    /** base64 32-byte ed25519 seed of the device key (a simulation secret). */
+    seedKey: string;
+    /** Indices into the shifted-domain training pool. */
+    trainIndices: number[];
+    holdoutIndices: number[];
+    byzantine: boolean;
+    straggler: boolean;
+    /** Seed of the device's batch order. */
+    seed: number;
+  }>;
+}
+
+/** Main thread -> host. */
+export type HostMessage =
+  | { type: 'round'; index: number; participants: string[]; dropouts: string[] }
+  | { type: 'bytes' }
+  | { type: 'stop' };
+
+/** Host -> main thread. */
+export type HostEvent =
+  | { type: 'ready'; devices: number }
+  | { type: 'selected'; deviceId: string; roundId: string }
+  | { type: 'accepted'; deviceId: string; roundId: string }
+  | { type: 'refused'; deviceId: string; roundId: string; code: string }
+  | { type: 'skipped'; deviceId: string; roundId: string; reason: string }
+  | { type: 'bytes'; up: number; down: number }
+  | { type: 'error'; deviceId: string; message: string; fatal: boolean }
+  | { type: 'stopped' };

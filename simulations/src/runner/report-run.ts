@@ -1,0 +1,58 @@
+import { writeReport, type WrittenReport } from '../report/write.js';
+import type { SimulationResult } from './run-simulation.js';
+
+/** Writes metrics (JSON, CSV) and the report (Markdown, HTML, SVG plots) of one run. */
+export function reportRun(outDir: string, result: SimulationResult): WrittenReport {
+  const { scenario } = result;
+  return writeReport(outDir, {
+    title: `Flotilla simulation: ${scenario.name}`,
+    backend: result.backend,
+    description: scenario.description,
+    runs: [{ label: scenario.name, metrics: result.metrics }],
+    baselines: [
+      { label: 'base model, clean digits', accuracy: result.base.cleanAccuracy },
+      { label: 'base model, shifted digits', accuracy: result.base.shiftedAccuracy },
+    ],
+    facts: {
+      seed: String(scenario.seed),
+      devices: String(scenario.devices),
+      'devices per round': String(scenario.devicesPerRound),
+      partition:
+        scenario.partition.scheme +
+        (scenario.partition.alpha !== undefined ? ` (alpha ${scenario.partition.alpha})` : ''),
+      adapter: `${scenario.adapter.mode} r=${scenario.adapter.r} on ${scenario.adapter.targetModules.join(', ')}`,
+      strategy: scenario.strategy.name,
+      'base model digest': result.base.digest,
+      'round log': result.roundLogPath,
+    },
+  });
+}
+
+/** A fixed-width summary table of the rounds for the terminal. */
+export function summaryTable(result: SimulationResult): string {
+  const rows = result.metrics.map((m) => [
+    String(m.round),
+    m.accuracy === null ? '-' : `${(100 * m.accuracy).toFixed(1)}%`,
+    m.loss === null ? '-' : m.loss.toFixed(3),
+    String(m.participants),
+    Object.entries(m.refused ?? {})
+      .map(([k, v]) => `${k}:${v}`)
+      .join(' ') || '-',
+    `${(m.bytesUp / 1024).toFixed(0)}/${(m.bytesDown / 1024).toFixed(0)}`,
+    m.epsilon === null ? '-' : m.epsilon.toFixed(3),
+    m.decision,
+  ]);
+  const header = [
+    'round',
+    'accuracy',
+    'loss',
+    'accepted',
+    'refused/skipped',
+    'KiB up/down',
+    'epsilon',
+    'decision',
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,98 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listBuiltinScenarios, loadScenario, loadScenarioFile, parseScenario } from './load.js';
+
+const REQUIRED_BUILTINS = [
+  'attack-fedavg',
+  'attack-krum',
+  'attack-trimmed-mean',
+  'demo',
+  'dirichlet-0.1',
+  'dp-z0.5',
+  'dp-z1.0',
+  'dp-z2.0',
+  'ffa-lora',
+  'full',
+  'iid',
+  'lora',
+];
+
+describe('built-in scenarios', () => {
+  it('are all present and all parse', () => {
+    const names = listBuiltinScenarios();
+    for (const name of REQUIRED_BUILTINS) expect(names).toContain(name);
+    for (const name of names) {
+      const scenario = loadScenario(name);
+      expect(scenario.name).toBe(name);
+    }
+  });
+
+  it('demo is small: about 20 devices and 10 rounds', () => {
+    const demo = loadScenario('demo');
+    expect(demo.devices).toBe(20);
+    expect(demo.rounds).toBe(10);
+    expect(demo.partition.maxExamplesPerDevice).toBeLessThanOrEqual(200);
+    expect(demo.training.maxSteps).toBeLessThanOrEqual(20);
+  });
+
+  it('the attack and dp scenarios say what they test', () => {
+    const krum = loadScenario('attack-krum');
+    expect(krum.strategy.name).toBe('krum');
+    expect(krum.behaviour).toMatchObject({ byzantineFraction: 0.2, attack: 'sign-flip' });
+    expect(loadScenario('dp-z2.0').dp?.noiseMultiplier).toBe(2);
+    expect(loadScenario('full').adapter.mode).toBe('full');
+  });
+});
+
+describe('parseScenario', () => {
+  it('fills defaults from a minimal file, in YAML or JSON', () => {
+    const fromYaml = parseScenario('name: tiny\n');
+    const fromJson = parseScenario('{"name": "tiny"}');
+    expect(fromJson).toEqual(fromYaml);
+    expect(fromYaml).toMatchObject({
+      seed: 1,
+      dataset: 'mnist-rotated',
+      devices: 20,
+      partition: { scheme: 'iid', maxExamplesPerDevice: 200 },
+      adapter: { mode: 'ffa-lora', r: 16, targetModules: ['hidden', 'out'] },
+      strategy: { name: 'fedavg', beta: 0.1, loraRule: 'fedit' },
+      behaviour: { attack: 'none', byzantineFraction: 0, offlineRounds: [] },
+      clipNorm: 1,
+    });
+    expect(fromYaml.dp).toBeUndefined();
+  });
+
+  it('names the bad field in its errors', () => {
+    expect(() => parseScenario('name: x\ntraining: { learningRate: -1 }')).toThrow(
+      /training\.learningRate: /,
+    );
+    expect(() => parseScenario('name: x\npartition: { scheme: dirichlet }')).toThrow(
+      /partition\.alpha: is required/,
+    );
+    expect(() => parseScenario('name: x\npartition: { scheme: shards }')).toThrow(
+      /partition\.shardsPerDevice/,
+    );
+    expect(() => parseScenario('name: x\ndevices: 5\ndevicesPerRound: 6')).toThrow(
+      /devicesPerRound: must be <= devices/,
+    );
+    expect(() => parseScenario('name: x\nstrategy: { name: nope }')).toThrow(/strategy\.name: /);
+    expect(() => parseScenario('name: x\nbehaviour: { byzantineFraction: 0.2 }')).toThrow(
+      /behaviour\.attack/,
+    );
+    expect(() => parseScenario('name: x\ntypo: 1')).toThrow(/typo/);
+    expect(() => parseScenario('seed: 1')).toThrow(/name: /);
+    expect(() => parseScenario('name: [unclosed')).toThrow(/not valid YAML/);
+  });
+
+  it('reads files and reports missing ones', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-scenario-'));
+    const path = join(dir, 'mine.json');
+    writeFileSync(path, JSON.stringify({ name: 'mine', rounds: 3, dp: { noiseMultiplier: 1 } }));
+    const scenario = loadScenario(path);
+    expect(scenario.rounds).toBe(3);
+    expect(scenario.dp).toEqual({ noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 10 });
+    expect(() => loadScenarioFile(join(dir, 'missing.yaml'))).toThrow(/cannot be read/);
+  });
+});

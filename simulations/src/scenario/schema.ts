@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { StrategyConfigSchema } from '@flotilla/protocol';
+
+/**
+ * A simulation scenario: what data, how it is split over devices, how devices behave, what the
+ * fleet trains and how the coordinator aggregates. Every field has a default except `name`, so a
+ * scenario file states only what it changes.
+ */
+export const ScenarioPartitionSchema = z
+  .object({
+    scheme: z.enum(['iid', 'dirichlet', 'shards', 'quantity-skew']).default('iid'),
+    /** Dirichlet concentration α (dirichlet only). */
+    alpha: z.number().positive().optional(),
+    /** Shards, hence classes, per device (shards only). */
+    shardsPerDevice: z.number().int().min(1).optional(),
+    /** Lognormal σ of device sizes (quantity-skew only). Default 1. */
+    sigma: z.number().nonnegative().optional(),
+    /** Fewest examples per device (dirichlet, quantity-skew). Default 1. */
+    minPerDevice: z.number().int().min(1).default(1),
+    /** Most training examples a device keeps (keeps simulated training cheap). Default 200. */
+    maxExamplesPerDevice: z.number().int().min(1).default(200),
+    /** Share of a device's examples kept back as its local validation holdout. Default 0.2. */
+    holdoutFraction: z.number().min(0).lt(1).default(0.2),
+  })
+  .strict();
+
+export const ScenarioDataSchema = z
+  .object({
+    /** Rotation of the shifted domain, degrees (mnist-rotated). Default 35. */
+    rotationDeg: z.number().min(-180).max(180).default(35),
+    /** Pixel noise std of the shifted domain (mnist-noisy). Default 0.35. */
+    noiseStd: z.number().nonnegative().default(0.35),
+    /** Drift of the shifted domain in [0, 1] (synthetic). Default 0.5. */
+    drift: z.number().min(0).max(1).default(0.5),
+    /** Examples per synthetic domain. Default 6000. */
+    syntheticExamples: z.number().int().min(100).default(6000),
+    /** Feature dimension of the synthetic task. Default 32. */
+    syntheticDim: z.number().int().min(2).default(32),
+  })
+  .strict();
+
+export const ScenarioModelSchema = z
+  .object({
+    /** Units of the hidden dense layer ('hidden'). Default 128. */
+    hidden: z.number().int().min(1).max(4096).default(128),
+    /** Base-model pre-training epochs on the clean domain. Default 3. */
+    baseEpochs: z.number().int().min(1).max(50).default(3),
+  })
+  .strict();
+
+export const ScenarioAdapterSchema = z
+  .object({
+    /** 'full' fine-tunes every weight (baseline); the others follow the protocol's AdapterSpec. */
+    mode: z.enum(['lora', 'ffa-lora', 'bias', 'full']).default('ffa-lora'),
+    r: z.number().int().min(1).max(1024).default(16),
+    alpha: z.number().positive().default(32),
+    targetModules: z.array(z.string().min(1)).min(1).default(['hidden', 'out']),
+  })
+  .strict();
+
+export const ScenarioTrainingSchema = z
+  .object({
+    epochs: z.number().int().min(1).max(100).default(1),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    learningRate: z.number().positive().default(0.03),
+    optimizer: z.enum(['sgd', 'adam']).default('adam'),
+    /** Local optimizer steps per round. Default 20. */
+    maxSteps: z.number().int().min(1).default(20),
+    /** FedProx μ (0 = plain local training). Default 0. */
+    fedProxMu: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+export const ScenarioDpSchema = z
+  .object({
+    /** Gaussian noise multiplier z (noise std on the average z·C/m). */
+    noiseMultiplier: z.number().nonnegative(),
+    /** δ of the (ε, δ) guarantee. Default 1e-5. */
+    delta: z.number().gt(0).lt(1).default(1e-5),
+    /** Promotion stops once ε would exceed this. Default 10. */
+    epsilonBudget: z.number().positive().default(10),
+    adaptiveClip: z
+      .object({
+        targetUnclippedQuantile: z.number().gt(0).lt(1).default(0.5),
+        learningRate: z.number().positive().default(0.2),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const ScenarioBehaviourSchema = z
+  .object({
+    /** Probability a selected device drops out of a round. Default 0. */
+    dropoutProbability: z.number().min(0).max(1).default(0),
+    /** Fraction of devices that are slow. Default 0. */
+    stragglerFraction: z.number().min(0).max(1).default(0),
+    /** Extra delay of a straggler per round, ms. Default 0. */
+    stragglerDelayMs: z.number().int().nonnegative().default(0),
+    /** Rounds (1-based) during which every device is offline, e.g. to test catch-up. Default []. */
+    offlineRounds: z.array(z.number().int().min(1)).default([]),
+    /** Fraction of devices that are Byzantine. Default 0. */
+    byzantineFraction: z.number().min(0).max(1).default(0),
+    attack: z.enum(['none', 'sign-flip', 'scaling', 'gaussian', 'label-flip']).default('none'),
+    /** Attack strength (s for sign-flip, λ for scaling, σ for gaussian). */
+    attackScale: z.number().positive().optional(),
+  })
+  .strict();
+
+export const ScenarioSchema = z
+  .object({
+    name: z.string().min(1).max(128),
+    description: z.string().max(2000).default(''),
+    seed: z.number().int().nonnegative().default(1),
+    dataset: z.enum(['mnist-rotated', 'mnist-noisy', 'synthetic']).default('mnist-rotated'),
+    data: ScenarioDataSchema.prefault({}),
+    partition: ScenarioPartitionSchema.prefault({}),
+    /** Devices in the fleet. */
+    devices: z.number().int().min(1).max(100_000).default(20),
+    /** Updates a round aims for (goalCount). */
+    devicesPerRound: z.number().int().min(1).default(10),
+    /** Quorum for a round to commit. */
+    minReports: z.number().int().min(1).default(5),
+    rounds: z.number().int().min(1).max(10_000).default(10),
+    model: ScenarioModelSchema.prefault({}),
+    adapter: ScenarioAdapterSchema.prefault({}),
+    training: ScenarioTrainingSchema.prefault({}),
+    strategy: StrategyConfigSchema.prefault({ name: 'fedavg' }),
+    dp: ScenarioDpSchema.optional(),
+    /** Global L2 clip bound C of every delta. Default 1. */
+    clipNorm: z.number().positive().default(1),
+    behaviour: ScenarioBehaviourSchema.prefault({}),
+  })
+  .strict()
+  .superRefine((scenario, ctx) => {
+    if (scenario.devicesPerRound > scenario.devices) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['devicesPerRound'],
+        message: `must be <= devices (${scenario.devices})`,
+      });
+    }
+    if (scenario.minReports > scenario.devicesPerRound) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minReports'],
+        message: `must be <= devicesPerRound (${scenario.devicesPerRound})`,
+      });
+    }
+    const { partition } = scenario;
+    if (partition.scheme === 'dirichlet' && partition.alpha === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['partition', 'alpha'],
+        message: 'is required for the dirichlet scheme',
+      });
+    }
+    if (partition.scheme === 'shards' && partition.shardsPerDevice === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['partition', 'shardsPerDevice'],
+        message: 'is required for the shards scheme',
+      });
+    }
+    if (scenario.behaviour.byzantineFraction > 0 && scenario.behaviour.attack === 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['behaviour', 'attack'],
+        message: 'byzantineFraction > 0 needs an attack',
+      });
+    }
+  });
+
+export type Scenario = z.infer<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;

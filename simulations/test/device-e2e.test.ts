@@ -1,0 +1,416 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket as NetSocket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SIGNING_DOMAINS,
+  decodeDeltaFile,
+  encodeFloat32Tensors,
+  generateSigningKeyPair,
+  globalL2Norm,
+  sha256Hex,
+  signPayload,
+  toBase64,
+  type AdapterManifest,
+  type RoundPlan,
+  type UpdateReceipt,
+} from '@flotilla/protocol';
+import {
+  FlotillaDevice,
+  MemoryBlobCache,
+  MemoryKeyStore,
+  TfjsTrainer,
+  enrollDevice,
+  initBackend,
+  serializeBaseModel,
+  type DeviceLogger,
+  type LocalDataset,
+  type Trainer,
+} from '@flotilla/client';
+import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+
+const TASK = 'device-e2e';
+const OPERATOR = 'operator-token-for-device-e2e-0123456789';
+const CLIP = 0.05;
+const CLASSES = 3;
+const FEATURES = 4;
+
+/** A TCP proxy that can cut every connection through it and drop the frame carrying a receipt. */
+async function startProxy(targetPort: number) {
+  const pairs = new Set<[NetSocket, NetSocket]>();
+  const state = { connections: 0, dropNextReceipt: false, droppedReceipts: 0 };
+  const cut = () => {
+    for (const [a, b] of pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    pairs.clear();
+  };
+  const server: Server = createServer((client) => {
+    state.connections++;
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: [NetSocket, NetSocket] = [client, upstream];
+    pairs.add(pair);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      // Server-to-client websocket frames are unmasked, so the ack's JSON is visible here.
+      if (state.dropNextReceipt && chunk.includes('acceptedAt')) {
+        state.dropNextReceipt = false;
+        state.droppedReceipts++;
+        cut();
+        return;
+      }
+      client.write(chunk);
+    });
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(pair);
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    state,
+    cut,
+    close: () => {
+      cut();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Gaussian blobs: class c centred on 2·e_c; device `skew` holds 70% of its examples in class `skew`. */
+function localData(skew: number, n: number, seed: number): LocalDataset {
+  let s = seed;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const xs = new Float32Array(n * FEATURES);
+  const ys = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = rand() < 0.7 ? skew : Math.floor(rand() * CLASSES);
+    ys[i] = label;
+    for (let f = 0; f < FEATURES; f++) xs[i * FEATURES + f] = (f === label ? 2 : 0) + (rand() - 0.5);
+  }
+  return { xs, ys, featureShape: [FEATURES] };
+}
+
+function recordingLogger(lines: string[]): DeviceLogger {
+  const push = (_fields: Record<string, unknown>, message: string) => lines.push(message);
+  return { debug: push, info: push, warn: push, error: push };
+}
+
+describe('devices against the real coordinator', () => {
+  let coordinator: Coordinator;
+  let stateDir: string;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'flotilla-device-e2e-'));
+    coordinator = await createCoordinator({
+      redisUrl: testRedisUrl(),
+      prefix: uniquePrefix('device-e2e'),
+      stateDir,
+      operatorToken: OPERATOR,
+      rateLimit: { perSecond: 1000, burst: 2000 },
+    });
+    proxy = await startProxy(coordinator.port);
+    await initBackend({ prefer: 'cpu', logger: () => undefined });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ name: 'hidden', inputShape: [FEATURES], units: 8, activation: 'relu' }),
+        tf.layers.dense({ name: 'head', units: CLASSES, activation: 'softmax' }),
+      ],
+    });
+    const base = await serializeBaseModel(model);
+    model.dispose();
+    const digest = sha256Hex(base);
+    await coordinator.blobs.put(digest, base);
+    await coordinator.createTask({
+      taskId: TASK,
+      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.byteLength },
+      adapter: { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 7 },
+      moduleShapes: { hidden: { in: FEATURES, out: 8 }, head: { in: 8, out: CLASSES } },
+      rounds: {
+        goalCount: 3,
+        overSelection: 1,
+        minReports: 3,
+        selectionTimeoutMs: 1_500,
+        reportingDeadlineMs: 25_000,
+        retryAfterMs: 300,
+        training: { epochs: 2, batchSize: 8, learningRate: 0.5, fedProxMu: 0, optimizer: 'sgd' },
+        maxSteps: 20,
+        maxSeconds: 10,
+        validationTolerance: 10,
+      },
+      policy: {
+        allowedModules: ['hidden', 'head'],
+        clipNorm: CLIP,
+        maxBlobBytes: 64 * 1024,
+        strategy: { name: 'fedavg' },
+        audit: {},
+      },
+      createdAt: Date.now(),
+    });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await coordinator.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('three devices with different data complete a round; a device cut off mid-round resubmits', async () => {
+    const accepted = new Map<
+      string,
+      { receipt: UpdateReceipt | null; duplicate: boolean; plan: RoundPlan }
+    >();
+    const refused: string[] = [];
+    const logs = new Map<string, string[]>();
+    const puts = new Map<string, number>();
+    const devices: FlotillaDevice[] = [];
+    // The round closes once every selected device answered; the others hold back until the
+    // flaky device is through, so that its re-submission still meets an open round.
+    let flakyDone: () => void = () => undefined;
+    const flakyFinished = new Promise<void>((resolve) => (flakyDone = resolve));
+
+    for (let i = 0; i < 3; i++) {
+      const deviceId = `e2e-device-${i}`;
+      const keys = generateSigningKeyPair();
+      const { token } = (await (
+        await fetch(`${coordinator.url}/api/admin/enrollment-tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).json()) as { token: string };
+      const enrolled = await enrollDevice({ url: coordinator.url, token, deviceId, keys });
+      expect(enrolled.coordinatorKey).toBe(toBase64(coordinator.coordinatorKey.publicKey));
+
+      const tfjs = new TfjsTrainer({
+        data: { train: localData(i, 48, 100 + i), holdout: localData(i, 24, 200 + i) },
+        preferBackend: 'cpu',
+      });
+      const flaky = i === 2;
+      // Device 2 loses its connection while training, and later loses the ack of its submission.
+      const trainer: Trainer = flaky
+        ? {
+            train: async (plan, context) => {
+              const outcome = await tfjs.train(plan, context);
+              proxy.cut();
+              await new Promise((r) => setTimeout(r, 300));
+              proxy.state.dropNextReceipt = true;
+              return outcome;
+            },
+          }
+        : {
+            train: async (plan, context) => {
+              await flakyFinished;
+              return tfjs.train(plan, context);
+            },
+          };
+      const lines: string[] = [];
+      logs.set(deviceId, lines);
+      const device = new FlotillaDevice({
+        url: flaky ? proxy.url : coordinator.url,
+        deviceId,
+        keys,
+        taskId: TASK,
+        trainer,
+        keyStore: new MemoryKeyStore({ coordinatorKey: enrolled.coordinatorKey }),
+        maxRounds: 1,
+        reconnectDelayMs: 200,
+        ackTimeoutMs: 10_000,
+        logger: recordingLogger(lines),
+        fetch: (url, init) => {
+          if (init?.method === 'PUT') puts.set(deviceId, (puts.get(deviceId) ?? 0) + 1);
+          return fetch(url, init);
+        },
+        onUpdateAccepted: ({ receipt, duplicate, plan }) => {
+          accepted.set(deviceId, { receipt, duplicate, plan });
+          if (flaky) flakyDone();
+        },
+        onUpdateRefused: ({ code }) => {
+          refused.push(`${deviceId}:${code}`);
+          if (flaky) flakyDone();
+        },
+        onSkip: ({ reason, detail }) => refused.push(`${deviceId}:skip:${reason}:${detail}`),
+      });
+      devices.push(device);
+    }
+
+    await Promise.all(devices.map((d) => d.start()));
+    const reasons = await Promise.race([
+      Promise.all(devices.map((d) => d.stopped)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('devices did not finish')), 50_000),
+      ),
+    ]);
+    expect(reasons).toEqual(['max-rounds', 'max-rounds', 'max-rounds']);
+    expect(refused).toEqual([]);
+    expect([...accepted.keys()].sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
+
+    const roundId = accepted.get('e2e-device-0')?.plan.roundId ?? '';
+    const stored = await coordinator.rounds.updates(roundId);
+    const records = Object.values(stored).map(
+      (json) =>
+        JSON.parse(json) as { deviceId: string; norm: number; blobDigest: string; numExamples: number },
+    );
+    expect(records.map((r) => r.deviceId).sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
+    const digests = new Set<string>();
+    for (const record of records) {
+      // The coordinator's recomputed norm, and our own recomputation from the stored blob.
+      expect(record.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+      const blob = await coordinator.blobs.get(record.blobDigest);
+      expect(blob).not.toBeNull();
+      const { tensors } = decodeDeltaFile(blob ?? new Uint8Array());
+      const norm = globalL2Norm([...tensors.values()].map((t) => t.values));
+      expect(norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+      // LoRA on two modules: A and B of each, PEFT names.
+      expect([...tensors.keys()].sort()).toEqual([
+        'base_model.model.head.lora_A.weight',
+        'base_model.model.head.lora_B.weight',
+        'base_model.model.hidden.lora_A.weight',
+        'base_model.model.hidden.lora_B.weight',
+      ]);
+      expect(record.numExamples).toBe(48);
+      digests.add(record.blobDigest);
+    }
+    // Different local data gives different deltas.
+    expect(digests.size).toBe(3);
+
+    for (const id of ['e2e-device-0', 'e2e-device-1']) {
+      const receipt = accepted.get(id)?.receipt;
+      expect(receipt?.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+      expect(accepted.get(id)?.duplicate).toBe(false);
+    }
+    // The flaky device: cut off mid-round, re-authenticated, its receipt lost; the re-submission
+    // answered DUPLICATE_UPDATE, which counts as accepted. Its blob went up exactly once.
+    expect(proxy.state.droppedReceipts).toBe(1);
+    expect(accepted.get('e2e-device-2')?.duplicate).toBe(true);
+    expect(puts.get('e2e-device-2')).toBe(1);
+    expect(logs.get('e2e-device-2')?.filter((l) => l === 'authenticated').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a device that was away catches up over HTTP along signed deltas and refuses a forged version', async () => {
+    const taskId = 'device-e2e-catchup';
+    const signed = await coordinator.tasks.getTask(TASK);
+    if (!signed) throw new Error('task missing');
+    await coordinator.createTask({ ...signed.task, taskId, createdAt: Date.now() });
+    const shapes = new Map([
+      ['base_model.model.hidden.lora_A.weight', [2, FEATURES]],
+      ['base_model.model.hidden.lora_B.weight', [8, 2]],
+      ['base_model.model.head.lora_A.weight', [2, 8]],
+      ['base_model.model.head.lora_B.weight', [CLASSES, 2]],
+    ]);
+    // Version v holds v·(i+1)/8 at element i; the delta from v-1 holds (i+1)/8. Dyadic: exact in f32.
+    const tensorsAt = (v: number) =>
+      new Map(
+        [...shapes].map(([name, shape]) => {
+          const n = shape.reduce((a, b) => a * b, 1);
+          return [name, { shape, values: Float32Array.from({ length: n }, (_, i) => (v * (i + 1)) / 8) }];
+        }),
+      );
+    const put = async (bytes: Uint8Array) => {
+      const digest = sha256Hex(bytes);
+      await coordinator.blobs.put(digest, bytes);
+      return { digest, bytes: bytes.byteLength };
+    };
+    const promote = async (version: number, signer = coordinator.coordinatorKey) => {
+      const full = encodeFloat32Tensors(tensorsAt(version));
+      const delta = encodeFloat32Tensors(tensorsAt(1));
+      const adapter = {
+        f32: await put(full),
+        f16: await put(encodeFloat32Tensors(tensorsAt(version), {}, 'F16')),
+      };
+      const deltaSet = {
+        f32: await put(delta),
+        f16: await put(encodeFloat32Tensors(tensorsAt(1), {}, 'F16')),
+      };
+      const manifest: AdapterManifest = {
+        taskId,
+        version,
+        parentVersion: version - 1,
+        roundId: null,
+        baseModelDigest: signed.task.baseModel.digest,
+        spec: signed.task.adapter,
+        adapter,
+        delta: version === 1 ? null : deltaSet,
+        adapterConfigDigest: sha256Hex(new Uint8Array([version])),
+        aggregation: { strategy: 'fedavg', loraRule: 'fedit', participants: 3 },
+        metrics: {},
+        audit: { decision: 'promote', reasons: [] },
+        policyDigest: sha256Hex(new Uint8Array([0])),
+        privacy: null,
+        // Full costs more than any delta chain here, so the chain is the cheaper route.
+        expectedCost: { fullBytes: 10 * full.byteLength, deltaBytes: delta.byteLength },
+        rollbackOf: null,
+        createdAt: Date.now(),
+      };
+      await coordinator.adapters.putManifest({
+        manifest,
+        coordinatorKey: toBase64(coordinator.coordinatorKey.publicKey),
+        signature: signPayload(SIGNING_DOMAINS.manifest, manifest, signer.secretKey),
+      });
+    };
+
+    const keys = generateSigningKeyPair();
+    await coordinator.devices.registerDevice({ deviceId: 'e2e-away', publicKey: toBase64(keys.publicKey) });
+    const cache = new MemoryBlobCache();
+    const changes: Array<{ version: number; route: string }> = [];
+    const refusals: string[] = [];
+    const session = async () => {
+      const device = new FlotillaDevice({
+        url: coordinator.url,
+        deviceId: 'e2e-away',
+        keys,
+        taskId,
+        trainer: {
+          train: () => Promise.resolve({ kind: 'skip', reason: 'no-data', detail: 'not training here' }),
+        },
+        coordinatorKey: toBase64(coordinator.coordinatorKey.publicKey),
+        eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'high' },
+        cache,
+        onAdapterChanged: ({ version, route }) => changes.push({ version, route }),
+        onAdapterRefused: ({ reason }) => refusals.push(reason),
+      });
+      await device.start();
+      for (let i = 0; i < 200 && changes.length + refusals.length === seen; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      seen = changes.length + refusals.length;
+      const adapter = device.adapters?.current;
+      device.stop();
+      return adapter;
+    };
+    let seen = 0;
+
+    await promote(1);
+    const first = await session();
+    expect(changes).toEqual([{ version: 1, route: 'full' }]);
+    expect(first?.version).toBe(1);
+
+    await promote(2);
+    await promote(3);
+    const second = await session();
+    expect(changes[1]).toEqual({ version: 3, route: 'delta-chain' });
+    const expected = tensorsAt(3);
+    for (const [name, tensor] of second?.tensors ?? [])
+      expect(Array.from(tensor.values)).toEqual(Array.from(expected.get(name)?.values ?? []));
+    expect(second?.tensors.size).toBe(4);
+
+    // Version 4 signed by a key that is not the pinned coordinator key.
+    await promote(4, generateSigningKeyPair());
+    const third = await session();
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/^BAD_SIGNATURE/);
+    expect(third?.version).toBe(3);
+  });
+});
