@@ -20,6 +20,9 @@ const PREFIX = 'base_model.model.';
  *   drawn from `SeededRandom(seed ^ fnv1a(module))`; B [out, r] = 0, so the adapted model starts
  *   equal to the base.
  * - `bias`: an additive offset to each target module's bias, [out] = 0.
+ * - `full`: an additive offset to the kernel in PEFT/PyTorch layout [out, in] = 0 (the tfjs
+ *   kernel [in, out] becomes W + offsetᵀ) and a bias offset [out] = 0. `r` and `alpha` are ignored.
+ * In every mode version 0 leaves the adapted model equal to the base.
  */
 export function initialAdapterTensors(
   spec: AdapterSpec,
@@ -29,7 +32,13 @@ export function initialAdapterTensors(
   for (const module of spec.targetModules) {
     const shape = moduleShapes[module];
     if (!shape) throw new RangeError(`no shape known for target module "${module}"`);
-    if (spec.mode === 'bias') {
+    if (spec.mode === 'full') {
+      tensors.set(`${PREFIX}${module}.weight`, {
+        shape: [shape.out, shape.in],
+        values: new Float32Array(shape.out * shape.in),
+      });
+    }
+    if (spec.mode === 'bias' || spec.mode === 'full') {
       tensors.set(`${PREFIX}${module}.bias`, { shape: [shape.out], values: new Float32Array(shape.out) });
       continue;
     }

@@ -6,10 +6,12 @@ import {
   AdapterConfigSchema,
   biasTensorName,
   FlotillaAdapterConfigSchema,
+  FLOTILLA_FULL_PEFT_TYPE,
   loraTensorNames,
   parseAdapterConfig,
   parseAdapterTensorName,
   PEFT_PREFIX,
+  weightTensorName,
 } from './peft.js';
 
 const DIGEST = 'ab'.repeat(32);
@@ -22,6 +24,11 @@ describe('PEFT tensor names', () => {
       b: 'base_model.model.dense_1.lora_B.weight',
     });
     expect(biasTensorName('dense_1')).toBe('base_model.model.dense_1.bias');
+    expect(weightTensorName('dense_1')).toBe('base_model.model.dense_1.weight');
+    expect(parseAdapterTensorName('base_model.model.dense_1.weight')).toEqual({
+      module: 'dense_1',
+      kind: 'weight',
+    });
     // A name as PEFT writes it for a Llama attention projection.
     expect(parseAdapterTensorName('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')).toEqual({
       module: 'model.layers.0.self_attn.q_proj',
@@ -32,9 +39,9 @@ describe('PEFT tensor names', () => {
   it.each([
     'dense_1.lora_A.weight',
     'base_model.model.lora_A.weight',
-    'base_model.model.dense.lora_C.weight',
-    'base_model.model.dense.weight',
+    'base_model.model.weight',
     'base_model.model.dense.lora_A.weight.extra',
+    'base_model.model.dense.weight.extra',
     '',
   ])('returns null for a non-adapter name %j', (name) => {
     expect(parseAdapterTensorName(name)).toBeNull();
@@ -43,12 +50,29 @@ describe('PEFT tensor names', () => {
   it('refuses an empty module', () => {
     expect(() => loraTensorNames('')).toThrow(FlotillaError);
     expect(() => biasTensorName('')).toThrow(FlotillaError);
+    expect(() => weightTensorName('')).toThrow(FlotillaError);
+  });
+
+  it('refuses a weight name that would read back as a LoRA factor', () => {
+    expect(() => weightTensorName('dense.lora_A')).toThrow(FlotillaError);
+    expect(() => weightTensorName('dense.lora_B')).toThrow(FlotillaError);
+    expect(() => weightTensorName('lora_A')).toThrow(FlotillaError);
+    // Any other module name is fine, even one that looks like a misspelt factor.
+    expect(parseAdapterTensorName('base_model.model.dense.lora_C.weight')).toEqual({
+      module: 'dense.lora_C',
+      kind: 'weight',
+    });
+    // Not a suffix: allowed, and it reads back.
+    expect(parseAdapterTensorName(weightTensorName('dense.lora_A.x'))).toEqual({
+      module: 'dense.lora_A.x',
+      kind: 'weight',
+    });
   });
 
   it('parse inverts every name builder, for any module (dots, newlines, suffix look-alikes)', () => {
     const moduleArb = fc.oneof(
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
-      fc.constantFrom('x.lora_A.weight', 'a.bias', 'a\nb', 'layers.0.mlp'),
+      fc.constantFrom('x.lora_A.weight', 'a.bias', 'a.weight', 'a.bias.weight', 'a\nb', 'layers.0.mlp'),
     );
     fc.assert(
       fc.property(moduleArb, (module) => {
@@ -56,6 +80,8 @@ describe('PEFT tensor names', () => {
         expect(parseAdapterTensorName(a)).toEqual({ module, kind: 'lora_A' });
         expect(parseAdapterTensorName(b)).toEqual({ module, kind: 'lora_B' });
         expect(parseAdapterTensorName(biasTensorName(module))).toEqual({ module, kind: 'bias' });
+        if (!/(?:^|\.)lora_[AB]$/s.test(module))
+          expect(parseAdapterTensorName(weightTensorName(module))).toEqual({ module, kind: 'weight' });
       }),
       { numRuns: 300 },
     );
@@ -146,6 +172,30 @@ describe('adapter_config.json', () => {
         flotilla: { mode: 'dora', seed: 1, baseModelDigest: DIGEST },
       },
     ],
+    [
+      'a full-mode section under peft_type LORA',
+      {
+        peft_type: 'LORA',
+        r: 8,
+        lora_alpha: 16,
+        target_modules: ['q'],
+        flotilla: { mode: 'full', seed: 1, baseModelDigest: DIGEST },
+      },
+    ],
+    [
+      'peft_type FLOTILLA_FULL without a full-mode section',
+      { peft_type: 'FLOTILLA_FULL', r: 8, lora_alpha: 16, target_modules: ['q'] },
+    ],
+    [
+      'an unknown offset kind',
+      {
+        peft_type: 'LORA',
+        r: 8,
+        lora_alpha: 16,
+        target_modules: ['q'],
+        flotilla: { mode: 'bias', seed: 1, baseModelDigest: DIGEST, offsets: ['lora_A'] },
+      },
+    ],
   ])('refuses %s with CORRUPT_FILE', (_name, input) => {
     const text = typeof input === 'string' ? input : JSON.stringify(input);
     try {
@@ -177,15 +227,34 @@ describe('adapter_config.json', () => {
       init_lora_weights: true,
       inference_mode: true,
       base_model_name_or_path: `sha256:${DIGEST}`,
-      flotilla: { mode: 'ffa-lora', seed: 7, baseModelDigest: DIGEST },
+      flotilla: { mode: 'ffa-lora', seed: 7, baseModelDigest: DIGEST, offsets: [] },
     });
     // It survives its own file format.
     expect(FlotillaAdapterConfigSchema.parse(parseAdapterConfig(JSON.stringify(config)))).toEqual(config);
   });
 
-  it('adapterConfigFromSpec: bias mode trains all biases; a bad digest is refused', () => {
+  it('adapterConfigFromSpec: bias offsets are not PEFT biases; a bad digest is refused', () => {
     const spec = { mode: 'bias' as const, targetModules: ['dense_1'], r: 1, alpha: 1, seed: 0 };
-    expect(adapterConfigFromSpec(spec, DIGEST).bias).toBe('all');
+    const config = adapterConfigFromSpec(spec, DIGEST);
+    // PEFT's 'all' would load the offsets as absolute biases.
+    expect(config.bias).toBe('none');
+    expect(config.peft_type).toBe('LORA');
+    expect(config.flotilla.offsets).toEqual(['bias']);
     expect(() => adapterConfigFromSpec(spec, 'AB'.repeat(32))).toThrow(FlotillaError);
+  });
+
+  it('adapterConfigFromSpec: a full-mode adapter is marked as not a PEFT LoRA file', () => {
+    const spec = { mode: 'full' as const, targetModules: ['hidden', 'out'], r: 16, alpha: 32, seed: 3 };
+    const config = adapterConfigFromSpec(spec, DIGEST);
+    expect(FLOTILLA_FULL_PEFT_TYPE).toBe('FLOTILLA_FULL');
+    expect(config.peft_type).toBe('FLOTILLA_FULL');
+    expect(config.bias).toBe('none');
+    expect(config.flotilla).toEqual({
+      mode: 'full',
+      seed: 3,
+      baseModelDigest: DIGEST,
+      offsets: ['weight', 'bias'],
+    });
+    expect(FlotillaAdapterConfigSchema.parse(parseAdapterConfig(JSON.stringify(config)))).toEqual(config);
   });
 });

@@ -44,4 +44,11 @@ describe('initialAdapterTensors', () => {
     const t = initialAdapterTensors({ ...spec, mode: 'bias' }, { hidden: { in: 784, out: 128 } });
     expect([...t.keys()]).toEqual(['base_model.model.hidden.bias']);
   });
+
+  it('uses zero kernel [out, in] and bias [out] offsets in full mode, whatever r is', () => {
+    const t = initialAdapterTensors({ ...spec, mode: 'full', r: 999 }, { hidden: { in: 3, out: 2 } });
+    expect([...t.keys()].sort()).toEqual(['base_model.model.hidden.bias', 'base_model.model.hidden.weight']);
+    expect(t.get('base_model.model.hidden.weight')).toEqual({ shape: [2, 3], values: new Float32Array(6) });
+    expect(t.get('base_model.model.hidden.bias')).toEqual({ shape: [2], values: new Float32Array(2) });
+  });
 });

@@ -2,8 +2,8 @@ import { FlotillaError } from '@flotilla/protocol';
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * The adapted dense layer  y = x·W + b + s·(x·Aᵀ)·Bᵀ  with W [in, out] (tfjs layout), b [out],
- * A [r, in], B [out, r] (PEFT layout), s = alpha / r.
+ * The adapted dense layer  y = x·(W + Dᵀ) + b + s·(x·Aᵀ)·Bᵀ  with W [in, out] (tfjs layout), b [out],
+ * A [r, in], B [out, r], D [out, in] (PEFT layout; D is full mode's kernel offset), s = alpha / r.
  *
  * Why a custom gradient: autodiff of matMul produces matMuls with transpose flags, and the wasm
  * backend runs those 8–15x slower than an explicit transpose followed by a plain matMul. Every
@@ -21,11 +21,13 @@ export interface AdaptedDenseArgs {
   bias: tf.Tensor1D | null;
   /** LoRA factors, or null for a layer without LoRA. */
   lora: { a: tf.Tensor2D; b: tf.Tensor2D; scale: number } | null;
+  /** Full mode's additive kernel offset D [out, in] (PEFT layout), or null. */
+  kernelOffset: tf.Tensor2D | null;
   /** Which inputs need gradients; anything not listed is treated as a constant. */
-  grad: { x: boolean; bias: boolean; a: boolean; b: boolean };
+  grad: { x: boolean; bias: boolean; a: boolean; b: boolean; offset: boolean };
 }
 
-type Key = 'x' | 'bias' | 'a' | 'b';
+type Key = 'x' | 'bias' | 'a' | 'b' | 'offset';
 
 /** Pre-activation output [n, out] of the adapted dense layer, with hand-written gradients. */
 export function adaptedDense(args: AdaptedDenseArgs): tf.Tensor2D {
@@ -36,11 +38,15 @@ export function adaptedDense(args: AdaptedDenseArgs): tf.Tensor2D {
     tensors.a = lora.a;
     tensors.b = lora.b;
   }
-  const keys = (['x', 'bias', 'a', 'b'] as const).filter((k) => args.grad[k] && tensors[k] !== undefined);
+  if (args.kernelOffset !== null) tensors.offset = args.kernelOffset;
+  const keys = (['x', 'bias', 'a', 'b', 'offset'] as const).filter(
+    (k) => args.grad[k] && tensors[k] !== undefined,
+  );
   if (keys.length === 0) {
     return denseValue({
       x: args.x,
-      kernel,
+      kernel:
+        args.kernelOffset === null ? kernel : tf.add<tf.Tensor2D>(kernel, tf.transpose(args.kernelOffset)),
       bias: args.bias ?? undefined,
       a: lora?.a,
       b: lora?.b,
@@ -59,7 +65,10 @@ export function adaptedDense(args: AdaptedDenseArgs): tf.Tensor2D {
     const bias = get('bias') as tf.Tensor1D | undefined;
     const a = get('a') as tf.Tensor2D | undefined;
     const b = get('b') as tf.Tensor2D | undefined;
-    const { y, xa } = denseValue({ x, kernel, bias, a, b, scale: lora?.scale ?? 0 });
+    const offset = get('offset') as tf.Tensor2D | undefined;
+    // Effective kernel W + Dᵀ [in, out]; its transpose Wᵀ + D [out, in] is what dx needs.
+    const effective = offset === undefined ? kernel : tf.add<tf.Tensor2D>(kernel, tf.transpose(offset));
+    const { y, xa } = denseValue({ x, kernel: effective, bias, a, b, scale: lora?.scale ?? 0 });
     save(xa === null ? [x] : [x, xa]);
     return {
       value: y,
@@ -77,7 +86,7 @@ export function adaptedDense(args: AdaptedDenseArgs): tf.Tensor2D {
         return keys.map((k) => {
           switch (k) {
             case 'x': {
-              const dx = tf.matMul(dy, kernelT);
+              const dx = tf.matMul(dy, offset === undefined ? kernelT : tf.add(kernelT, offset));
               return g !== null && a !== undefined ? tf.add(dx, tf.mul(tf.matMul(g, a), scale)) : dx;
             }
             case 'bias':
@@ -86,6 +95,8 @@ export function adaptedDense(args: AdaptedDenseArgs): tf.Tensor2D {
               return tf.mul(tf.matMul(tf.transpose(need(g)), savedX), scale);
             case 'b': // dB = s·dyᵀ·(x·Aᵀ)  [out, r]
               return tf.mul(tf.matMul(tf.transpose(dy), need(savedXa)), scale);
+            case 'offset': // dD = (xᵀ·dy)ᵀ = dyᵀ·x  [out, in]
+              return tf.matMul(tf.transpose(dy), savedX);
           }
         });
       },
@@ -118,7 +129,11 @@ function denseValue(args: {
 
 /** The same layer written with plain ops, differentiated by tfjs autodiff (reference and baseline). */
 export function plainDense(args: AdaptedDenseArgs): tf.Tensor2D {
-  let y: tf.Tensor2D = tf.matMul(args.x, args.kernel);
+  const kernel =
+    args.kernelOffset === null
+      ? args.kernel
+      : tf.add<tf.Tensor2D>(args.kernel, tf.transpose(args.kernelOffset));
+  let y: tf.Tensor2D = tf.matMul(args.x, kernel);
   if (args.bias !== null) y = tf.add(y, args.bias);
   if (args.lora !== null) {
     const { a, b, scale } = args.lora;

@@ -1,5 +1,5 @@
 import type { AdapterSpec } from '@flotilla/protocol';
-import { FlotillaError, loraTensorNames } from '@flotilla/protocol';
+import { FlotillaError, biasTensorName, loraTensorNames, weightTensorName } from '@flotilla/protocol';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/backend.js';
@@ -32,8 +32,8 @@ describe('adapted model', () => {
     await initBackend({ prefer: 'cpu', logger: () => undefined });
   });
 
-  it.each(['lora', 'ffa-lora', 'bias'] as const)(
-    'equals the base while B (or the bias offset) is zero: %s',
+  it.each(['lora', 'ffa-lora', 'bias', 'full'] as const)(
+    'equals the base while B (or the bias/kernel offset) is zero: %s',
     (mode) => {
       const base = mlp();
       const adapted = createAdaptedModel({ base, spec: spec(mode) });
@@ -73,7 +73,7 @@ describe('adapted model', () => {
 
   it('custom gradients equal tfjs autodiff gradients to 1e-5', () => {
     const base = mlp();
-    for (const mode of ['lora', 'ffa-lora', 'bias'] as const) {
+    for (const mode of ['lora', 'ffa-lora', 'bias', 'full'] as const) {
       const custom = createAdaptedModel({ base, spec: spec(mode), gradients: 'custom' });
       const reference = createAdaptedModel({ base, spec: spec(mode), gradients: 'autodiff' });
       // Random non-zero B and bias offsets so every gradient path carries signal.
@@ -113,6 +113,91 @@ describe('adapted model', () => {
       custom.dispose();
       reference.dispose();
     }
+    base.dispose();
+  });
+
+  it('full mode: the kernel offset [out, in] is added transposed to the tfjs kernel', () => {
+    const base = mlp();
+    const adapted = createAdaptedModel({ base, spec: spec('full') });
+    const shapes = adapted.adapterShapes();
+    expect([...shapes.keys()].sort()).toEqual(
+      [
+        weightTensorName('hidden'),
+        biasTensorName('hidden'),
+        weightTensorName('head'),
+        biasTensorName('head'),
+      ].sort(),
+    );
+    expect(shapes.get(weightTensorName('hidden'))).toEqual([8, 12]); // [out, in]
+    expect(shapes.get(biasTensorName('hidden'))).toEqual([8]);
+    const offsets = new Map(
+      [...shapes].map(([name, shape], i) => [
+        name,
+        {
+          shape,
+          values: tf.tidy(() => tf.randomNormal(shape, 0, 0.3, 'float32', 40 + i).dataSync() as Float32Array),
+        },
+      ]),
+    );
+    adapted.loadAdapterTensors(offsets);
+    // Reference: a copy of the base whose own weights are set to W + offsetᵀ and b + offset by
+    // tfjs itself (layer.setWeights), independent of the adapted forward pass.
+    const reference = mlp();
+    reference.setWeights(base.getWeights());
+    for (const module of ['hidden', 'head']) {
+      const layer = reference.getLayer(module);
+      const [w, b] = layer.getWeights();
+      const d = offsets.get(weightTensorName(module));
+      const db = offsets.get(biasTensorName(module));
+      if (!w || !b || !d || !db) throw new Error('missing weights');
+      const adaptedWeights = tf.tidy(() => [
+        tf.add(w, tf.transpose(tf.tensor2d(d.values, [d.shape[0] ?? 0, d.shape[1] ?? 0]))),
+        tf.add(b, tf.tensor1d(db.values)),
+      ]);
+      layer.setWeights(adaptedWeights);
+      tf.dispose(adaptedWeights);
+    }
+    const x = tf.randomNormal([5, 3, 4], 0, 1, 'float32', 3);
+    const expected = reference.predict(x) as tf.Tensor;
+    const got = adapted.predict(x);
+    expect(maxAbsDiff(got, expected)).toBeLessThanOrEqual(1e-5);
+    tf.dispose([x, expected, got]);
+    adapted.dispose();
+    reference.dispose();
+    base.dispose();
+  });
+
+  it('full mode: training moves only the offsets; the base weights stay bitwise equal', () => {
+    const base = mlp();
+    const before = base.getWeights().map((w) => Float32Array.from(w.dataSync()));
+    const adapted = createAdaptedModel({ base, spec: spec('full') });
+    const start = adapted.adapterTensors();
+    const x = tf.randomNormal([6, 3, 4], 0, 1, 'float32', 21);
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3);
+    const optimizer = tf.train.adam(0.05);
+    for (let step = 0; step < 5; step++) {
+      optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, adapted.logits(x)),
+        false,
+        adapted.trainableVariables(),
+      );
+    }
+    optimizer.dispose();
+    const after = base.getWeights().map((w) => Float32Array.from(w.dataSync()));
+    expect(after).toEqual(before);
+    const trained = adapted.adapterTensors();
+    expect([...trained.keys()].sort()).toEqual([...start.keys()].sort());
+    for (const name of [weightTensorName('hidden'), weightTensorName('head'), biasTensorName('head')]) {
+      expect(trained.get(name)?.values.some((v) => v !== 0)).toBe(true);
+    }
+    // applyDelta adds in PEFT layout: applying −(trained) brings every offset back to zero.
+    const negated = new Map(
+      [...trained].map(([name, t]) => [name, { shape: t.shape, values: t.values.map((v) => -v) }]),
+    );
+    adapted.applyDelta(negated);
+    for (const t of adapted.adapterTensors().values()) expect(t.values.every((v) => v === 0)).toBe(true);
+    tf.dispose([x, labels]);
+    adapted.dispose();
     base.dispose();
   });
 

@@ -1,5 +1,11 @@
 import type { AdapterSpec } from '@flotilla/protocol';
-import { FlotillaError, biasTensorName, initialLoraA, loraTensorNames } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  biasTensorName,
+  initialLoraA,
+  loraTensorNames,
+  weightTensorName,
+} from '@flotilla/protocol';
 import * as tf from '@tensorflow/tfjs';
 import { adaptedDense, plainDense } from './adapted-dense.js';
 import type { NamedTensor, NamedTensorMap } from './adapter-tensors.js';
@@ -31,7 +37,10 @@ export interface AdaptedModel {
   logits(x: tf.Tensor): tf.Tensor2D;
   /** What the adapted base outputs, [n, outputs]. */
   predict(x: tf.Tensor): tf.Tensor2D;
-  /** Every adapter tensor by PEFT name (copies): lora_A [r, in], lora_B [out, r], bias offset [out]. */
+  /**
+   * Every adapter tensor by PEFT name (copies): lora_A [r, in], lora_B [out, r], bias offset [out],
+   * full mode's kernel offset [out, in] (PEFT layout: the adapted tfjs kernel is W + offsetᵀ).
+   */
   adapterTensors(): NamedTensorMap;
   /** PEFT name → shape of every adapter tensor. */
   adapterShapes(): Map<string, number[]>;
@@ -42,7 +51,10 @@ export interface AdaptedModel {
    * must be all zeros, else BAD_REQUEST.
    */
   applyDelta(delta: ReadonlyMap<string, NamedTensor>): void;
-  /** The variables local training updates (lora: A and B; ffa-lora: B; bias: bias offsets). */
+  /**
+   * The variables local training updates (lora: A and B; ffa-lora: B; bias: bias offsets; full:
+   * kernel offsets [out, in] and bias offsets). The base's own weights are never among them.
+   */
   trainableVariables(): tf.Variable[];
   /** PEFT name → trainable variable. */
   trainableVariableMap(): Map<string, tf.Variable>;
@@ -55,6 +67,8 @@ interface ModuleState {
   a: tf.Variable<tf.Rank.R2> | null;
   b: tf.Variable<tf.Rank.R2> | null;
   biasOffset: tf.Variable<tf.Rank.R1> | null;
+  /** Full mode's kernel offset D [out, in]; the layer computes x·(W + Dᵀ). */
+  kernelOffset: tf.Variable<tf.Rank.R2> | null;
 }
 
 /**
@@ -90,8 +104,24 @@ export function createAdaptedModel(options: CreateAdaptedModelOptions): AdaptedM
     const transposed = kernelT.get(module);
     if (step === undefined || transposed === undefined) continue;
     const [inFeatures, outFeatures] = step.kernel.shape;
-    const state: ModuleState = { step, kernelT: transposed, a: null, b: null, biasOffset: null };
-    if (spec.mode === 'bias') {
+    const state: ModuleState = {
+      step,
+      kernelT: transposed,
+      a: null,
+      b: null,
+      biasOffset: null,
+      kernelOffset: null,
+    };
+    if (spec.mode === 'full') {
+      // Zero offsets: version 0 equals the base. Stored in PEFT layout so that trained deltas
+      // (variable − snapshot) come out in the wire layout without a transpose.
+      const name = weightTensorName(module);
+      state.kernelOffset = tf.tidy(() => tf.variable<tf.Rank.R2>(tf.zeros([outFeatures, inFeatures]), true));
+      shapes.set(name, [outFeatures, inFeatures]);
+      trainable.set(name, state.kernelOffset);
+      variables.set(name, state.kernelOffset);
+    }
+    if (spec.mode === 'bias' || spec.mode === 'full') {
       const name = biasTensorName(module);
       state.biasOffset = tf.tidy(() => tf.variable<tf.Rank.R1>(tf.zeros([outFeatures]), true));
       shapes.set(name, [outFeatures]);
@@ -133,11 +163,13 @@ export function createAdaptedModel(options: CreateAdaptedModelOptions): AdaptedM
       kernelT: transposed,
       bias,
       lora,
+      kernelOffset: state?.kernelOffset ?? null,
       grad: {
         x: inputNeedsGrad,
         bias: state?.biasOffset != null,
         a: spec.mode === 'lora' && lora !== null,
         b: lora !== null,
+        offset: state?.kernelOffset != null,
       },
     };
     const custom = gradients === 'custom' || (gradients === 'auto' && tf.getBackend() === 'wasm');

@@ -3,7 +3,9 @@ import {
   AdapterConfigSchema,
   FlotillaAdapterConfigSchema,
   decodeSafetensors,
+  biasTensorName,
   loraTensorNames,
+  weightTensorName,
 } from '@flotilla/protocol';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +70,61 @@ describe('PEFT export/import', () => {
       expect.objectContaining({ code: 'BAD_REQUEST' }),
     );
     [source, target, other].forEach((m) => m.dispose());
+    model.dispose();
+  });
+
+  it('full mode: round-trips [out, in] kernel offsets and bias offsets under peft_type FLOTILLA_FULL', () => {
+    const model = base();
+    const fullSpec: AdapterSpec = {
+      mode: 'full',
+      targetModules: ['hidden', 'head'],
+      r: 1,
+      alpha: 1,
+      seed: 0,
+    };
+    const source = createAdaptedModel({ base: model, spec: fullSpec });
+    const w = Float32Array.from({ length: 60 }, (_, i) => (i % 7) / 10 - 0.3);
+    const b = Float32Array.from({ length: 6 }, (_, i) => i / 10);
+    source.applyDelta(
+      new Map([
+        [weightTensorName('hidden'), { shape: [6, 10], values: w }],
+        [biasTensorName('hidden'), { shape: [6], values: b }],
+      ]),
+    );
+    const exported = exportAdapter(source, { baseModelDigest: DIGEST });
+    const file = decodeSafetensors(exported.safetensors);
+    expect([...file.tensors.keys()].sort()).toEqual([
+      'base_model.model.head.bias',
+      'base_model.model.head.weight',
+      'base_model.model.hidden.bias',
+      'base_model.model.hidden.weight',
+    ]);
+    expect(file.tensors.get(weightTensorName('hidden'))?.shape).toEqual([6, 10]); // [out, in]
+    expect(file.tensors.get(weightTensorName('head'))?.shape).toEqual([2, 6]);
+    const json: unknown = JSON.parse(JSON.stringify(exported.config));
+    expect(FlotillaAdapterConfigSchema.parse(json)).toMatchObject({
+      peft_type: 'FLOTILLA_FULL',
+      bias: 'none',
+      flotilla: { mode: 'full', offsets: ['weight', 'bias'] },
+    });
+
+    const target = createAdaptedModel({ base: model, spec: fullSpec });
+    const loaded = importAdapter(target, exported.safetensors, json);
+    expect(loaded.get(weightTensorName('hidden'))?.values).toEqual(w);
+    for (const [name, t] of source.adapterTensors())
+      expect(target.adapterTensors().get(name)?.values).toEqual(t.values);
+    const x = tf.randomNormal([3, 10], 0, 1, 'float32', 8);
+    const y1 = source.predict(x);
+    const y2 = target.predict(x);
+    expect(Array.from(y2.dataSync())).toEqual(Array.from(y1.dataSync()));
+    tf.dispose([x, y1, y2]);
+
+    // A LoRA model must not take a full-mode file.
+    const lora = createAdaptedModel({ base: model, spec });
+    expect(() => importAdapter(lora, exported.safetensors, json)).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST' }),
+    );
+    [source, target, lora].forEach((m) => m.dispose());
     model.dispose();
   });
 });

@@ -32,6 +32,30 @@ function roundNumberOf(roundId: string): number {
 }
 
 /**
+ * A device whose ack was lost re-submits the same signed update, possibly after the round closed
+ * (its update may have been the one that closed it). It must learn that the update was accepted,
+ * so this is checked before the round's state: DUPLICATE_UPDATE for the identical signed update,
+ * whatever the round's state now.
+ */
+async function refuseResubmission(
+  deps: AcceptUpdateDeps,
+  deviceId: string,
+  submission: UpdateSubmission,
+): Promise<void> {
+  const { metadata } = submission;
+  if (!metadata.roundId.startsWith(`${metadata.taskId}:`)) return;
+  const stored = await deps.rounds.acceptedUpdate(metadata.roundId, deviceId);
+  if (stored?.signature !== submission.signature || stored.blobDigest !== metadata.blobDigest) return;
+  const device = await deps.devices.getDevice(deviceId);
+  if (!device || !verifyPayload(SIGNING_DOMAINS.update, metadata, submission.signature, device.publicKey))
+    return;
+  throw new FlotillaError(
+    'DUPLICATE_UPDATE',
+    `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
+  );
+}
+
+/**
  * Runs every acceptance check on an `update:submit` from the authenticated `deviceId` and stores
  * the update atomically with its counters. Resolves only once the acceptance is durable in Redis;
  * throws FlotillaError with the refusal reason otherwise (the caller records the refusal).
@@ -46,6 +70,7 @@ export async function acceptUpdate(
     throw new FlotillaError('VERSION_MISMATCH', `protocol ${metadata.protocolVersion} is not supported`);
   if (metadata.deviceId !== deviceId)
     throw new FlotillaError('FORBIDDEN', 'update names a device other than the authenticated one');
+  await refuseResubmission(deps, deviceId, submission);
   const round = await deps.rounds.current(metadata.taskId);
   if (!round) throw new FlotillaError('NO_ACTIVE_ROUND', `task ${metadata.taskId} has no round`);
   if (metadata.roundId !== round.roundId) {

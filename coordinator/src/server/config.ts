@@ -22,6 +22,12 @@ export const CoordinatorConfigSchema = z.object({
   onRestart: z.enum(['resume', 'abandon']).default('resume'),
   /** FLOTILLA_BLOB_STORE: local (default, `<stateDir>/blobs`) or redis. */
   blobStore: z.enum(['local', 'redis']).default('local'),
+  /** FLOTILLA_LEASE_TTL_MS: round-driver lease between coordinator processes, default 4000 ms. */
+  leaseTtlMs: z.coerce.number().int().min(100).optional(),
+  /** FLOTILLA_PRESENCE_TTL_MS: device presence without a refresh, default 15000 ms. */
+  presenceTtlMs: z.coerce.number().int().min(300).optional(),
+  /** FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS: a PUT receiving no byte for this long is answered 408. Default 30 000. */
+  uploadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
   /** LOG_LEVEL, default info. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -40,6 +46,9 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'on-restart': { type: 'string' },
       'blob-store': { type: 'string' },
       'log-level': { type: 'string' },
+      'upload-idle-timeout-ms': { type: 'string' },
+      'lease-ttl-ms': { type: 'string' },
+      'presence-ttl-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -53,5 +62,8 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     onRestart: values['on-restart'] ?? env.FLOTILLA_ON_RESTART,
     blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,
     logLevel: values['log-level'] ?? env.LOG_LEVEL,
+    uploadIdleTimeoutMs: values['upload-idle-timeout-ms'] ?? env.FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS,
+    leaseTtlMs: values['lease-ttl-ms'] ?? env.FLOTILLA_LEASE_TTL_MS,
+    presenceTtlMs: values['presence-ttl-ms'] ?? env.FLOTILLA_PRESENCE_TTL_MS,
   });
 }

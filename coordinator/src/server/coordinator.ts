@@ -24,9 +24,13 @@ import { TaskRegistry } from '../shared/task-registry.js';
 import { DeviceRegistry } from './device-registry.js';
 import { registerTask } from './register-task.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimitOptions } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents, type RoundEvents } from './round-events.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
 import { RoundStore } from './round-store.js';
+import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
+import { FleetPresence } from './presence.js';
+import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
 import { createHttpHandler } from './http-server.js';
 import { attachFleetSockets, type FleetServer, type SocketData, type SocketStats } from './socket-server.js';
@@ -55,6 +59,10 @@ export interface CoordinatorOptions {
   logger?: Logger;
   /** Per-connection socket rate limit. Default 20 msg/s, burst 100. */
   rateLimit?: RateLimitOptions;
+  /** Per-device socket bounds and challenge timeout. Default: 4 pending, 1 authenticated, 10 s. */
+  connectionLimits?: Partial<ConnectionLimitOptions>;
+  /** Milliseconds an upload may stall (no byte received) before it is answered 408. Default 30 000. */
+  uploadIdleTimeoutMs?: number;
   /** Global cap on device uploads in bytes (per-task `policy.maxBlobBytes` applies too). Default 64 MiB. */
   maxDeviceBlobBytes?: number;
   /** Cap on operator uploads (base models) in bytes. Default 1 GiB. */
@@ -70,6 +78,23 @@ export interface CoordinatorOptions {
   roundLog?: { filePath?: string } | false;
   /** Overrides where round events go (tests, embedding). */
   roundEvents?: RoundEvents;
+  /**
+   * socket.io adapter: `redis-streams` (default) lets any number of coordinator processes on the
+   * same Redis and prefix serve one fleet; `memory` is socket.io's in-process adapter.
+   */
+  socketAdapter?: 'redis-streams' | 'memory';
+  /**
+   * socket.io connection-state recovery window in ms (redis-streams adapter only; rooms and missed
+   * packets survive a reconnect to any process). Default 0 (off): see cluster-adapter.ts.
+   */
+  recoveryWindowMs?: number;
+  /**
+   * Round-driver lease in ms: one process drives the round state machines; when it dies another
+   * takes over after at most this long (plus ttl/3). Default 4000.
+   */
+  leaseTtlMs?: number;
+  /** How long a process vouches for a device's socket without a refresh, in ms. Default 15_000. */
+  presenceTtlMs?: number;
 }
 
 export interface Coordinator {
@@ -85,6 +110,10 @@ export interface Coordinator {
   adapters: AdapterRegistry;
   rounds: RoundStore;
   stats: SocketStats;
+  /** The round-driver lease (true `holds()` on the one process that drives the rounds). */
+  lease: RoundLease;
+  /** Fleet-wide presence of devices' sockets. */
+  presence: FleetPresence;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
   close(): Promise<void>;
@@ -98,6 +127,10 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   const redis = new Redis(redisOptions);
   // Connected before anything subscribes: a SUBSCRIBE racing the ready check's INFO breaks the connection.
   const sub = new Redis({ ...redisOptions, lazyConnect: true });
+  // ioredis reconnects by itself (commands queue meanwhile); without a listener every failed
+  // reconnect attempt during a Redis restart is printed as an unhandled error event.
+  for (const connection of [redis, sub])
+    connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   await sub.connect();
   const coordinatorKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
   const pseudonymSecret = await loadOrCreatePseudonymSecret(options.stateDir);
@@ -122,11 +155,42 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   const devices = new DeviceRegistry({ redis, prefix });
   const tasks = new TaskRegistry({ redis, prefix, signingKey: coordinatorKey });
   const adapters = new AdapterRegistry({ redis, prefix });
-  const rounds = new RoundStore(redis, keys);
+  const late: { manager?: RoundManager } = {};
+  const lease = new RoundLease({
+    redis,
+    keys,
+    logger,
+    ...(options.leaseTtlMs !== undefined ? { ttlMs: options.leaseTtlMs } : {}),
+    onAcquired: async () => {
+      await late.manager?.start();
+    },
+    onLost: () => late.manager?.suspend(),
+  });
+  const rounds = new RoundStore(
+    redis,
+    keys,
+    lease.fence((operation, roundId) =>
+      logger.warn({ operation, roundId }, 'round write refused: stale fencing token'),
+    ),
+  );
+  const presence = new FleetPresence({
+    redis,
+    keys,
+    logger,
+    ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}),
+  });
   const sessions = new SessionStore(redis, prefix, options.sessionTtlMs ?? 3_600_000);
   const queue = aggregateQueue(redisOptions, prefix);
 
   const httpServer = createServer();
+  const cluster: ClusterAdapter | null =
+    options.socketAdapter === 'memory'
+      ? null
+      : redisStreamsAdapter({
+          redisOptions,
+          keys,
+          ...(options.recoveryWindowMs !== undefined ? { recoveryWindowMs: options.recoveryWindowMs } : {}),
+        });
   const io: FleetServer = new Server<
     ClientToServerEvents,
     ServerToClientEvents,
@@ -135,8 +199,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   >(httpServer, {
     maxHttpBufferSize: options.maxHttpBufferSize ?? 64 * 1024,
     serveClient: false,
+    ...cluster?.serverOptions,
   });
-  const late: { manager?: RoundManager } = {};
   function requireManager(): RoundManager {
     if (!late.manager) throw new FlotillaError('INTERNAL', 'coordinator is starting');
     return late.manager;
@@ -158,6 +222,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     coordinatorKey,
     logger,
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+    connectionLimits: { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits },
+    presence,
   });
   const manager = new RoundManager({
     redis,
@@ -170,6 +236,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     logger,
     fleet,
     onRestart: options.onRestart ?? 'resume',
+    lease,
   });
   late.manager = manager;
 
@@ -191,6 +258,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       coordinatorPublicKey: coordinatorKey.publicKey,
       maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
       maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
+      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
       createTask: (input) => createTask(input as TaskDefinitionInput),
       logger,
     }),
@@ -202,14 +270,28 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       .catch((error: unknown) => logger.error({ err: error, roundId: outcome.roundId }, 'outcome failed'));
   });
   const tasksChannel = keys.tasksChannel();
-  sub.on('message', (channel: string, taskId: string) => {
-    if (channel !== tasksChannel) return;
+  const nudgesChannel = keys.driverNudges();
+  sub.on('message', (channel: string, message: string) => {
+    if (channel === tasksChannel)
+      manager
+        .onTaskCreated(message)
+        .catch((error: unknown) => logger.error({ err: error, taskId: message }, 'opening a new task failed'));
+    if (channel !== nudgesChannel || !lease.holds()) return;
+    let nudge;
+    try {
+      nudge = DriverNudgeSchema.safeParse(JSON.parse(message));
+    } catch {
+      return;
+    }
+    if (!nudge.success) return;
     manager
-      .onTaskCreated(taskId)
-      .catch((error: unknown) => logger.error({ err: error, taskId }, 'opening a new task failed'));
+      .onNudge(nudge.data)
+      .catch((error: unknown) => logger.error({ err: error, nudge: nudge.data }, 'nudge failed'));
   });
-  await sub.subscribe(tasksChannel);
-  await manager.start();
+  await sub.subscribe(tasksChannel, nudgesChannel);
+  presence.start();
+  // A lone coordinator (or the first of a fleet) takes the lease here and resumes the rounds.
+  await lease.start();
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -233,14 +315,19 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     adapters,
     rounds,
     stats,
+    lease,
+    presence,
     createTask,
     async close() {
       manager.stop();
+      await lease.stop();
       await unsubscribe().catch(() => undefined);
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => {
         void io.close(() => resolve());
       });
+      cluster?.close();
+      await presence.stop();
       await queue.close();
       sub.disconnect();
       await redis.quit().catch(() => undefined);

@@ -28,6 +28,11 @@ export interface HttpDeps {
   maxOperatorBlobBytes: number;
   /** Global cap on device uploads, bytes; per-task policy caps apply below it. */
   maxDeviceBlobBytes: number;
+  /**
+   * Milliseconds an upload may go without receiving a byte before it is answered 408 and its
+   * connection closed (a stalled or slow-loris PUT must not hold a socket and a temp file).
+   */
+  uploadIdleTimeoutMs: number;
   /** Creates a task and opens its first round. */
   createTask: (input: unknown) => Promise<unknown>;
   logger: Logger;
@@ -99,6 +104,41 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/**
+ * The request body as an iterable that gives up after `idleMs` without a chunk: the client is
+ * answered 408 (connection closed), and the iteration then fails, so the blob store drops its
+ * temp file. The timer is refreshed per chunk, so a slow but moving upload is not cut.
+ */
+async function* idleBoundedBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  idleMs: number,
+): AsyncGenerator<Uint8Array> {
+  const timer = setTimeout(() => {
+    if (res.headersSent) {
+      req.destroy();
+      return;
+    }
+    const text = JSON.stringify({
+      error: { code: 'BAD_REQUEST', message: `upload stalled: no bytes for ${idleMs} ms` },
+    });
+    res.writeHead(408, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      connection: 'close',
+    });
+    res.end(text, () => req.destroy());
+  }, idleMs);
+  try {
+    for await (const chunk of req as AsyncIterable<Uint8Array>) {
+      timer.refresh();
+      yield chunk;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function bearer(req: IncomingMessage): string | null {
   const header = req.headers.authorization;
   if (!header?.startsWith('Bearer ')) return null;
@@ -148,11 +188,17 @@ export function createHttpHandler(deps: HttpDeps) {
       return;
     }
     try {
-      const { bytes } = await deps.blobs.putStream(digest, req as AsyncIterable<Uint8Array>, {
-        maxBytes: cap,
-      });
+      const body = idleBoundedBody(req, res, deps.uploadIdleTimeoutMs);
+      const { bytes } = await deps.blobs.putStream(digest, body, { maxBytes: cap });
       sendJson(res, 201, { digest, bytes, stored: true });
     } catch (error) {
+      // A stalled upload was already answered 408; its connection is gone.
+      if (res.headersSent) return;
+      if (!(error instanceof FlotillaError) && req.readableAborted) {
+        // The client closed before sending content-length bytes: its input, not our fault.
+        sendError(res, new FlotillaError('BAD_REQUEST', 'upload ended before content-length'), true);
+        return;
+      }
       const tooLarge = FlotillaError.is(error, 'BLOB_TOO_LARGE');
       sendError(res, error, tooLarge);
       if (tooLarge) req.resume();

@@ -37,7 +37,17 @@ export interface FleetChannel {
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void;
-  isOnline(deviceId: string): boolean;
+  /** Fleet-wide: true when the device holds an authenticated socket on any coordinator process. */
+  isOnline(deviceId: string): Promise<boolean>;
+}
+
+/**
+ * Leadership among coordinator processes (see round-lease.ts): only the lease holder drives the
+ * state machines; the others forward what their sockets saw with a nudge.
+ */
+export interface RoundDriverLease {
+  holds(): boolean;
+  nudge(nudge: { kind: 'select' | 'response'; roundId: string }): Promise<void>;
 }
 
 /** What the socket layer needs from the round manager. */
@@ -53,8 +63,10 @@ export interface RoundManagerDeps {
   events: RoundEvents;
   logger: Logger;
   fleet: FleetChannel;
-  /** What to do with a round found in flight at start: resume it or abandon it. */
+  /** What to do with a round found in flight at start (or at a takeover): resume it or abandon it. */
   onRestart: 'resume' | 'abandon';
+  /** Absent: this process always drives (a lone coordinator). */
+  lease?: RoundDriverLease;
 }
 
 /**
@@ -78,8 +90,25 @@ export class RoundManager {
 
   stop(): void {
     this.closed = true;
+    this.suspend();
+  }
+
+  /** Drops every timer (the lease moved to another process, which re-arms them from Redis). */
+  suspend(): void {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** True when this process drives the round state machines. */
+  leads(): boolean {
+    return this.deps.lease?.holds() ?? true;
+  }
+
+  /** A follower saw something the driver must act on: pass it on. */
+  private forward(kind: 'select' | 'response', roundId: string): void {
+    this.deps.lease
+      ?.nudge({ kind, roundId })
+      .catch((error: unknown) => this.log(roundId).error({ err: error }, 'nudge failed'));
   }
 
   private arm(name: string, atMs: number, fn: () => Promise<void>): void {
@@ -88,7 +117,7 @@ export class RoundManager {
     const delay = Math.max(0, atMs - Date.now());
     const timer = setTimeout(() => {
       this.timers.delete(name);
-      if (this.closed) return;
+      if (this.closed || !this.leads()) return;
       fn().catch((error: unknown) =>
         this.deps.logger.error({ err: error, timer: name }, 'round timer failed'),
       );
@@ -102,8 +131,7 @@ export class RoundManager {
     const log = this.log(round.roundId);
     switch (round.state) {
       case 'SELECTING':
-        // The waiting devices' sockets died with the old process; they check in again.
-        await this.deps.redis.del(this.deps.keys.roundWaiting(round.roundId));
+        // Waiting devices of a dead process drop out of the fleet-wide presence; others still wait.
         this.arm(`${round.roundId}:selection`, round.selectionDeadline, () =>
           this.selectionTimeout(round.roundId),
         );
@@ -115,7 +143,9 @@ export class RoundManager {
         if (this.deps.onRestart === 'abandon')
           return this.abandon(round, 'coordinator restarted (onRestart=abandon)');
         log.info({ accepted: round.acceptedCount }, 'resumed round in REPORTING');
-        return this.armReporting(round);
+        this.armReporting(round);
+        // Everyone may have answered while no process drove.
+        return this.afterResponse(round.roundId);
       case 'AGGREGATING': {
         const outcome = await readRoundOutcome(this.deps.redis, this.deps.keys.prefix, round.roundId);
         if (outcome) return this.applyOutcome(outcome);
@@ -130,6 +160,8 @@ export class RoundManager {
 
   /** A task registered elsewhere (CLI, another process): open its first round if it has none. */
   async onTaskCreated(taskId: string): Promise<void> {
+    // The driver hears of every new task on the tasks channel.
+    if (!this.leads()) return;
     const signed = await this.deps.tasks.getTask(taskId);
     if (signed && !(await this.deps.rounds.current(taskId))) await this.openRound(signed.task);
   }
@@ -209,7 +241,16 @@ export class RoundManager {
   }
 
   private async onlineWaiting(roundId: string): Promise<string[]> {
-    return (await this.deps.rounds.waiting(roundId)).filter((id) => this.deps.fleet.isOnline(id));
+    const waiting = await this.deps.rounds.waiting(roundId);
+    const online = await Promise.all(waiting.map((id) => this.deps.fleet.isOnline(id)));
+    return waiting.filter((_, i) => online[i] === true);
+  }
+
+  /** A follower's nudge, handled by the driver. */
+  async onNudge(nudge: { kind: 'select' | 'response'; roundId: string }): Promise<void> {
+    if (!this.leads()) return;
+    if (nudge.kind === 'select') return this.maybeSelect(nudge.roundId, false);
+    return this.afterResponse(nudge.roundId);
   }
 
   private async selectionTimeout(roundId: string): Promise<void> {
@@ -218,6 +259,7 @@ export class RoundManager {
 
   /** Selects when targetSelect devices wait, or at the timeout when at least minSelect do. */
   private async maybeSelect(roundId: string, timedOut: boolean): Promise<void> {
+    if (!this.leads()) return this.forward('select', roundId);
     const round = await this.deps.rounds.get(roundId);
     if (round?.state !== 'SELECTING') return;
     const waiting = await this.onlineWaiting(roundId);
@@ -236,7 +278,7 @@ export class RoundManager {
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (!signed) return this.abandon(round, 'task disappeared');
     const plan = await this.buildPlan(round, signed.task);
-    await this.deps.rounds.setSelected(roundId, selected);
+    if (!(await this.deps.rounds.setSelected(roundId, selected))) return;
     const ok = await this.deps.rounds.transition(roundId, ['CONFIGURING'], 'REPORTING', {
       plan: JSON.stringify(plan),
       deadline: plan.deadline,
@@ -278,7 +320,12 @@ export class RoundManager {
 
   private async enqueueAggregation(round: RoundRecord): Promise<void> {
     const data = buildAggregateJob(round, Object.values(await this.deps.rounds.updates(round.roundId)));
-    await this.deps.queue.add('aggregate', data, { jobId: aggregateJobId(round.roundId) });
+    // Transient failures (a Redis blip, a slow disk) are retried; the worker publishes REJECTED after the last attempt.
+    await this.deps.queue.add('aggregate', data, {
+      jobId: aggregateJobId(round.roundId),
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+    });
     this.log(round.roundId).info(
       { updates: data.updates.length },
       'round closed (AGGREGATING); aggregation job enqueued',
@@ -292,6 +339,7 @@ export class RoundManager {
 
   /** Called after an update or skip is durable: may close the round early. */
   async afterResponse(roundId: string): Promise<void> {
+    if (!this.leads()) return this.forward('response', roundId);
     const round = await this.deps.rounds.get(roundId);
     if (round?.state !== 'REPORTING') return;
     const everyoneAnswered = round.acceptedCount + round.skippedCount >= round.selectedCount;
@@ -366,6 +414,8 @@ export class RoundManager {
 
   /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */
   async applyOutcome(outcome: RoundOutcome): Promise<void> {
+    // Every process hears the outcome; the driver applies it (a new driver reads it back on takeover).
+    if (!this.leads()) return;
     const round = await this.deps.rounds.get(outcome.roundId);
     if (!round || TERMINAL_STATES.includes(round.state)) return;
     const ok = await this.deps.rounds.transition(outcome.roundId, ['AGGREGATING'], outcome.decision, {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
+import { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
 
 export const ROUND_STATES = [
   'SELECTING',
@@ -47,22 +48,42 @@ export const RoundRecordSchema = z.object({
 });
 export type RoundRecord = z.infer<typeof RoundRecordSchema>;
 
+// Fencing (scale-out): when the store is fenced, the last KEYS entry is the round driver's lock
+// and ARGV[1] the writer's fencing token. A writer whose lease expired (or was taken over) holds
+// a token that no longer matches the lock's value, so its write is refused (-1) atomically with it.
+const FENCE_CHECK = `
+local function fenced(lockIndex)
+  if #KEYS < lockIndex then return false end
+  return redis.call('GET', KEYS[lockIndex]) ~= ARGV[1]
+end
+`;
+
 // Creates a round once: a second opener (e.g. two notifications of one new task) changes nothing.
-const CREATE = `
+const CREATE = `${FENCE_CHECK}
+if fenced(3) then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('SET', KEYS[2], ARGV[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #KEYS >= 3 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
+redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `;
 
-// Moves a round from one of the states in ARGV[1] (comma separated) to ARGV[2], setting extra fields.
-const TRANSITION = `
+// Moves a round from one of the states in ARGV[2] (comma separated) to ARGV[3], setting extra fields.
+const TRANSITION = `${FENCE_CHECK}
+if fenced(2) then return -1 end
 local st = redis.call('HGET', KEYS[1], 'state')
 local ok = false
-for s in string.gmatch(ARGV[1], '[^,]+') do if s == st then ok = true end end
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == st then ok = true end end
 if not ok then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'state', ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #KEYS >= 2 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
+return 1
+`;
+
+const SET_SELECTED = `${FENCE_CHECK}
+if fenced(2) then return -1 end
+for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
 return 1
 `;
 
@@ -95,11 +116,35 @@ redis.call('HINCRBY', KEYS[1], 'skippedCount', 1)
 return 'OK'
 `;
 
+/**
+ * Fencing of the round store's state-machine writes (create, transition, selection): `lockKey` is
+ * the round driver's lease key and `token()` this process's fencing token ('' when it holds none).
+ */
+export interface RoundFence {
+  lockKey: string;
+  token(): string;
+  /** Called when a write was refused because the token is stale (the lease moved on). */
+  onFenced?(operation: string, roundId: string): void;
+}
+
 export class RoundStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    /** Without a fence, writes are unconditional (a single coordinator process, or tests). */
+    private readonly fence?: RoundFence,
   ) {}
+
+  /** [extra KEYS, token ARGV] of a fenced write. */
+  private fenceArgs(): { keys: string[]; token: string } {
+    return this.fence ? { keys: [this.fence.lockKey], token: this.fence.token() } : { keys: [], token: '' };
+  }
+
+  private checkFenced(result: unknown, operation: string, roundId: string): boolean {
+    if (result !== -1) return false;
+    this.fence?.onFenced?.(operation, roundId);
+    return true;
+  }
 
   async get(roundId: string): Promise<RoundRecord | null> {
     const raw = await this.redis.hgetall(this.keys.round(roundId));
@@ -112,23 +157,30 @@ export class RoundStore {
     return roundId === null ? null : this.get(roundId);
   }
 
-  /** Creates the round and makes it the task's current one; false if that round id already exists. */
+  /** Creates the round and makes it the task's current one; false if that round id already exists (or fenced). */
   async create(record: RoundRecord): Promise<boolean> {
     const args: string[] = [];
     for (const [k, v] of Object.entries(record))
       if (v !== undefined) args.push(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    const fence = this.fenceArgs();
     const created = await this.redis.eval(
       CREATE,
-      2,
+      2 + fence.keys.length,
       this.keys.round(record.roundId),
       this.keys.currentRound(record.taskId),
+      ...fence.keys,
+      fence.token,
       record.roundId,
       ...args,
     );
+    this.checkFenced(created, 'create', record.roundId);
     return created === 1;
   }
 
-  /** Atomic compare-and-set of the state; false when the round was not in one of `from`. */
+  /**
+   * Atomic compare-and-set of the state; false when the round was not in one of `from`, or when
+   * the store is fenced and this process's token is stale.
+   */
   async transition(
     roundId: string,
     from: readonly RoundState[],
@@ -136,14 +188,18 @@ export class RoundStore {
     fields: Record<string, string | number> = {},
   ): Promise<boolean> {
     const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
+    const fence = this.fenceArgs();
     const result = await this.redis.eval(
       TRANSITION,
-      1,
+      1 + fence.keys.length,
       this.keys.round(roundId),
+      ...fence.keys,
+      fence.token,
       from.join(','),
       to,
       ...args,
     );
+    this.checkFenced(result, `transition to ${to}`, roundId);
     return result === 1;
   }
 
@@ -156,9 +212,19 @@ export class RoundStore {
     return this.redis.smembers(this.keys.roundWaiting(roundId));
   }
 
-  async setSelected(roundId: string, deviceIds: string[]): Promise<void> {
-    if (deviceIds.length === 0) return;
-    await this.redis.sadd(this.keys.roundSelected(roundId), ...deviceIds);
+  /** Records the selected devices; false when the write was fenced off (stale driver). */
+  async setSelected(roundId: string, deviceIds: string[]): Promise<boolean> {
+    if (deviceIds.length === 0) return true;
+    const fence = this.fenceArgs();
+    const result = await this.redis.eval(
+      SET_SELECTED,
+      1 + fence.keys.length,
+      this.keys.roundSelected(roundId),
+      ...fence.keys,
+      fence.token,
+      ...deviceIds,
+    );
+    return !this.checkFenced(result, 'select', roundId);
   }
 
   async isSelected(roundId: string, deviceId: string): Promise<boolean> {
@@ -200,6 +266,14 @@ export class RoundStore {
       deviceId,
       recordJson,
     )) as string;
+  }
+
+  /** The accepted update of `deviceId` in the round, or null. */
+  async acceptedUpdate(roundId: string, deviceId: string): Promise<AcceptedUpdate | null> {
+    const raw = await this.redis.hget(this.keys.roundUpdates(roundId), deviceId);
+    if (raw === null) return null;
+    const parsed = AcceptedUpdateSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
   }
 
   /** Accepted update records, deviceId -> JSON. */

@@ -25,9 +25,12 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
     host: config.host,
     port: config.port,
     onRestart: config.onRestart,
+    uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
     logger,
     ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),
+    ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
+    ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
   });
   return {
     coordinator,

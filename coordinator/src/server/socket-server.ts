@@ -21,10 +21,18 @@ import {
 import type { TaskRegistry } from '../shared/task-registry.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { FleetChannel, RoundOps } from './round-manager.js';
+import type { FleetPresence } from './presence.js';
 import type { RoundEvents } from './round-events.js';
 import type { SessionStore } from './sessions.js';
 import { acceptUpdate, type AcceptUpdateDeps } from './accept-update.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limiter.js';
+import {
+  ConnectionGuard,
+  DEFAULT_CONNECTION_LIMITS,
+  type CloseSocket,
+  type ConnectionGuardStats,
+  type ConnectionLimitOptions,
+} from './connection-guard.js';
 
 export interface SocketData {
   deviceId: string;
@@ -53,6 +61,10 @@ export interface SocketDeps {
   coordinatorKey: SigningKeyPair;
   logger: Logger;
   rateLimit: RateLimitOptions;
+  /** Per-device socket bounds and the challenge timeout. Default `DEFAULT_CONNECTION_LIMITS`. */
+  connectionLimits?: ConnectionLimitOptions;
+  /** Fleet-wide presence (Redis), so any coordinator process can tell who is online. */
+  presence: FleetPresence;
 }
 
 /** Counters the tests and /metrics read. */
@@ -62,6 +74,8 @@ export interface SocketStats {
   /** Messages answered with BAD_REQUEST. */
   badRequests: number;
   rateLimited: number;
+  /** Sockets closed by the per-device bounds and the challenge timeout. */
+  connections: ConnectionGuardStats;
 }
 
 function refuse(
@@ -76,8 +90,14 @@ const KNOWN_EVENTS = new Set(['auth:response', 'checkin', 'update:submit', 'upda
 /** Wires the handshake, the challenge and the device events onto `io`. Returns the fleet channel. */
 export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; stats: SocketStats } {
   const { io, logger } = deps;
-  const online = new Map<string, number>();
-  const stats: SocketStats = { droppedWithoutAck: 0, badRequests: 0, rateLimited: 0 };
+  const { presence } = deps;
+  const guard = new ConnectionGuard(deps.connectionLimits ?? DEFAULT_CONNECTION_LIMITS);
+  const stats: SocketStats = {
+    droppedWithoutAck: 0,
+    badRequests: 0,
+    rateLimited: 0,
+    connections: guard.stats,
+  };
 
   io.use((socket, next) => {
     const hello = HelloSchema.safeParse(socket.handshake.auth);
@@ -103,6 +123,13 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
   io.on('connection', (socket: FleetSocket) => {
     const bucket = new TokenBucket(deps.rateLimit);
     const log = logger.child({ deviceId: socket.data.deviceId });
+    const closeSocket: CloseSocket = (code, message) => {
+      socket.emit('error', { code, message });
+      socket.disconnect(true);
+    };
+    // A socket restored by connection-state recovery is already authenticated.
+    if (socket.data.authenticated) guard.authenticate(socket.data.deviceId, socket.id, closeSocket);
+    else guard.admit(socket.data.deviceId, socket.id, closeSocket);
 
     /** Validates and dispatches one message; every path answers through the ack exactly once. */
     const handle = <S extends z.ZodType>(
@@ -183,8 +210,9 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
         throw new FlotillaError('BAD_SIGNATURE', 'challenge signature does not verify');
       }
       socket.data.authenticated = true;
+      guard.authenticate(socket.data.deviceId, socket.id, closeSocket);
       await socket.join([`device:${socket.data.deviceId}`, 'fleet']);
-      online.set(socket.data.deviceId, (online.get(socket.data.deviceId) ?? 0) + 1);
+      await presence.add(socket.data.deviceId);
       const session = await deps.sessions.create(socket.data.deviceId);
       return { deviceId: socket.data.deviceId, ...session };
     });
@@ -265,10 +293,11 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
     });
 
     socket.on('disconnect', () => {
+      guard.release(socket.data.deviceId, socket.id);
       if (!socket.data.authenticated) return;
-      const n = (online.get(socket.data.deviceId) ?? 1) - 1;
-      if (n <= 0) online.delete(socket.data.deviceId);
-      else online.set(socket.data.deviceId, n);
+      presence
+        .remove(socket.data.deviceId)
+        .catch((error: unknown) => log.warn({ err: error }, 'presence not withdrawn'));
     });
   });
 
@@ -279,7 +308,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
     broadcast(event, ...args) {
       io.to('fleet').emit(event, ...args);
     },
-    isOnline: (deviceId) => (online.get(deviceId) ?? 0) > 0,
+    isOnline: (deviceId) => presence.isOnline(deviceId),
   };
   return { fleet, stats };
 }

@@ -6,6 +6,8 @@ import {
   encodeFloat32Tensors,
   encodeSafetensors,
   loraTensorNames,
+  weightTensorName,
+  type AdapterSpec,
   type RoundPlan,
 } from '@flotilla/protocol';
 import { validateDeltaBlob } from './update-validator.js';
@@ -88,5 +90,68 @@ describe('validateDeltaBlob', () => {
       ]),
     );
     expect(codeOf(() => validateDeltaBlob(inf, task, plan))).toBe('NON_FINITE');
+  });
+
+  describe('full mode', () => {
+    // A non-square module (in 3, out 2) so that [out, in] and [in, out] differ.
+    const fullTask = TaskDefinitionSchema.parse({
+      ...task,
+      adapter: { mode: 'full', targetModules: ['d'], r: 1, alpha: 1, seed: 0 },
+      moduleShapes: { d: { in: 3, out: 2 } },
+    });
+    const planFor = (spec: AdapterSpec): RoundPlan => ({ ...plan, adapter: { ...plan.adapter, spec } });
+    const fullPlan = planFor(fullTask.adapter);
+    type Entry = [string, { shape: number[]; values: Float32Array }];
+    const weight = (shape: number[], values: number[]): Entry => [
+      weightTensorName('d'),
+      { shape, values: new Float32Array(values) },
+    ];
+    const bias = (values: number[]): Entry => [
+      biasTensorName('d'),
+      { shape: [2], values: new Float32Array(values) },
+    ];
+
+    it('accepts weight [out, in] + bias [out] and takes the norm over both: [3, 0, …] and [0, 4] give 5', () => {
+      const bytes = encodeFloat32Tensors(new Map([weight([2, 3], [0, 3, 0, 0, 0, 0]), bias([0, 4])]));
+      expect(validateDeltaBlob(bytes, fullTask, fullPlan)).toEqual({ norm: 5, tensorCount: 2 });
+      expect(codeOf(() => validateDeltaBlob(bytes, fullTask, { ...fullPlan, clipNorm: 4.99 }))).toBe(
+        'NORM_EXCEEDED',
+      );
+    });
+
+    it('refuses the tfjs layout [in, out], a missing weight or bias, and LoRA factors', () => {
+      const transposed = encodeFloat32Tensors(new Map([weight([3, 2], [0, 0, 0, 0, 0, 0]), bias([0, 0])]));
+      expect(codeOf(() => validateDeltaBlob(transposed, fullTask, fullPlan))).toBe('SHAPE_MISMATCH');
+      const noBias = encodeFloat32Tensors(new Map([weight([2, 3], [0, 0, 0, 0, 0, 0])]));
+      expect(codeOf(() => validateDeltaBlob(noBias, fullTask, fullPlan))).toBe('SHAPE_MISMATCH');
+      const noWeight = encodeFloat32Tensors(new Map([bias([0, 0])]));
+      expect(codeOf(() => validateDeltaBlob(noWeight, fullTask, fullPlan))).toBe('SHAPE_MISMATCH');
+      const withLora = encodeFloat32Tensors(
+        new Map([
+          weight([2, 3], [0, 0, 0, 0, 0, 0]),
+          bias([0, 0]),
+          [names.b, { shape: [2, 1], values: new Float32Array(2) }],
+        ]),
+      );
+      expect(codeOf(() => validateDeltaBlob(withLora, fullTask, fullPlan))).toBe('SHAPE_MISMATCH');
+    });
+
+    it.each(['lora', 'ffa-lora', 'bias'] as const)('refuses weight tensors in %s mode', (mode) => {
+      const spec: AdapterSpec = { mode, targetModules: ['d'], r: 1, alpha: 1, seed: 0 };
+      const modeTask = TaskDefinitionSchema.parse({ ...fullTask, adapter: spec });
+      const tensors = new Map([weight([2, 3], [0, 0, 0, 0, 0, 0]), bias([0, 0])]);
+      if (mode !== 'bias') {
+        tensors.set(names.a, { shape: [1, 3], values: new Float32Array(3) });
+        tensors.set(names.b, { shape: [2, 1], values: new Float32Array(2) });
+        tensors.delete(biasTensorName('d'));
+      }
+      const bytes = encodeFloat32Tensors(tensors);
+      expect(codeOf(() => validateDeltaBlob(bytes, modeTask, planFor(spec)))).toBe('SHAPE_MISMATCH');
+      // The same file without the weight tensor is a valid delta of that mode.
+      tensors.delete(weightTensorName('d'));
+      expect(codeOf(() => validateDeltaBlob(encodeFloat32Tensors(tensors), modeTask, planFor(spec)))).toBe(
+        'OK',
+      );
+    });
   });
 });

@@ -3,6 +3,8 @@ import {
   decodeSafetensors,
   parseAdapterTensorName,
   tensorToFloat32,
+  type AdapterMode,
+  type AdapterTensorKind,
   type RoundPlan,
   type TaskDefinition,
 } from '@flotilla/protocol';
@@ -21,13 +23,23 @@ export interface ValidatedDelta {
   tensorCount: number;
 }
 
+/** Tensor kinds each adapter mode may send, and those it must send for every target module. */
+const MODE_KINDS: Record<AdapterMode, { allowed: AdapterTensorKind[]; required: AdapterTensorKind[] }> = {
+  lora: { allowed: ['lora_A', 'lora_B'], required: ['lora_A', 'lora_B'] },
+  // A is frozen: its (zero) delta may be sent or left out.
+  'ffa-lora': { allowed: ['lora_A', 'lora_B'], required: ['lora_B'] },
+  bias: { allowed: ['bias'], required: ['bias'] },
+  full: { allowed: ['weight', 'bias'], required: ['weight', 'bias'] },
+};
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /**
  * Checks a delta blob (safetensors) against the round's adapter: PEFT tensor names, shapes
- * (`lora_A` [r, in], `lora_B` [out, r], bias [out]), only allowed modules, finite values and the
+ * (`lora_A` [r, in], `lora_B` [out, r], bias [out], full mode's kernel offset `weight` [out, in]),
+ * only the tensor kinds of the adapter's mode, only allowed modules, finite values and the
  * clip bound. int8 tensors are dequantised with `scale:<name>` before the norm is taken.
  */
 export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan: RoundPlan): ValidatedDelta {
@@ -48,8 +60,7 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
       );
     const dims = task.moduleShapes?.[parsed.module];
     if (!dims) throw new FlotillaError('SHAPE_MISMATCH', `no shape registered for module ${parsed.module}`);
-    const kindAllowed = spec.mode === 'bias' ? parsed.kind === 'bias' : parsed.kind !== 'bias';
-    if (!kindAllowed)
+    if (!MODE_KINDS[spec.mode].allowed.includes(parsed.kind))
       throw new FlotillaError(
         'SHAPE_MISMATCH',
         `${parsed.kind} tensors are not part of a ${spec.mode} adapter`,
@@ -59,7 +70,9 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
         ? [spec.r, dims.in]
         : parsed.kind === 'lora_B'
           ? [dims.out, spec.r]
-          : [dims.out];
+          : parsed.kind === 'weight'
+            ? [dims.out, dims.in]
+            : [dims.out];
     if (!sameShape(entry.shape, expected))
       throw new FlotillaError(
         'SHAPE_MISMATCH',
@@ -83,9 +96,7 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
     seen.add(`${parsed.module}/${parsed.kind}`);
   }
   for (const module of spec.targetModules) {
-    const required =
-      spec.mode === 'bias' ? ['bias'] : spec.mode === 'ffa-lora' ? ['lora_B'] : ['lora_A', 'lora_B'];
-    for (const kind of required)
+    for (const kind of MODE_KINDS[spec.mode].required)
       if (!seen.has(`${module}/${kind}`))
         throw new FlotillaError('SHAPE_MISMATCH', `missing ${kind} tensor of module ${module}`);
   }

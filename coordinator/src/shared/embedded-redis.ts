@@ -10,6 +10,12 @@ export interface EmbeddedRedisOptions {
   dataDir: string;
   /** Milliseconds to wait for the server to answer PING. Default 10000. */
   startTimeoutMs?: number;
+  /**
+   * Unix socket to listen on (at most ~100 bytes). Given, a restart on the same `dataDir` and
+   * socket keeps the URL, so clients reconnect to the restarted server; `stop()` leaves its
+   * directory alone. Default: `redis.sock` in a new temp directory that `stop()` removes.
+   */
+  socketPath?: string;
 }
 
 export interface EmbeddedRedis {
@@ -53,8 +59,8 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   if (!redisServerAvailable()) throw new Error(REDIS_INSTALL_HINT);
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const sockDir = socketDir();
-  const sockPath = join(sockDir, 'redis.sock');
+  const sockDir = options.socketPath === undefined ? socketDir() : null;
+  const sockPath = options.socketPath ?? join(sockDir ?? '', 'redis.sock');
   const child: ChildProcess = spawn(
     'redis-server',
     [
@@ -99,11 +105,12 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     url: `unix://${sockPath}`,
     pid,
     async stop() {
-      if (child.exitCode === null) {
+      // A child killed by a signal has exitCode null but a signalCode: it is already gone.
+      if (child.exitCode === null && child.signalCode === null) {
         process.kill(pid, 'SIGTERM');
         await exited;
       }
-      rmSync(sockDir, { recursive: true, force: true });
+      if (sockDir !== null) rmSync(sockDir, { recursive: true, force: true });
     },
   };
 }

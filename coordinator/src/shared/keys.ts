@@ -47,6 +47,20 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     adapterLatest: (taskId: string) => `${p}:task:${taskId}:adapter-latest`,
     /** String: blob bytes (Redis blob store). */
     blob: (digest: string) => `${p}:blob:${digest}`,
+    /** String: fencing token of the coordinator that drives the round state machines; PX lease. */
+    driverLock: () => `${p}:round-driver:lock`,
+    /** String: JSON { token, host, pid } of the lease holder (lets a same-host restart take over a dead holder's lease at once). */
+    driverHolder: () => `${p}:round-driver:holder`,
+    /** Counter: INCR'd on every lease acquisition; the fencing tokens. */
+    driverFence: () => `${p}:round-driver:fence`,
+    /** Pub/sub channel: followers ask the driver to look at a round or a task (JSON nudge). */
+    driverNudges: () => `${p}:round-driver:nudges`,
+    /** Hash: coordinator process id -> epoch ms until which it holds a socket of the device; PX TTL. */
+    presence: (deviceId: string) => `${p}:presence:${deviceId}`,
+    /** Stream of the socket.io Redis streams adapter (broadcasts between coordinator processes). */
+    socketStream: () => `${p}:socket.io`,
+    /** Key prefix of socket.io sessions kept for connection-state recovery. */
+    socketSessionPrefix: () => `${p}:socket.io:session:`,
   };
 }
 

@@ -94,6 +94,8 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const connection = redisOptionsFromUrl(options.redisUrl);
   const redis = new Redis(connection);
+  // Reconnects by itself; without a listener each failed attempt prints an unhandled error event.
+  redis.on('error', (error: Error) => options.logger?.warn({ err: error.message }, 'redis connection error'));
   const blobs =
     options.blobStore?.kind === 'redis'
       ? openBlobStore({ kind: 'redis', redis, prefix })

@@ -13,3 +13,5 @@ export {
   type AggregationWorker,
   type AggregationWorkerOptions,
 } from './aggregation-worker.js';
+export { runWorker, type RunningWorker } from './run-worker.js';
+export { readWorkerConfig, WorkerConfigSchema, type WorkerConfig } from './worker-config.js';

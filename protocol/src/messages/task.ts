@@ -68,8 +68,11 @@ export const StrategyConfigSchema = z.object({
 export type StrategyConfig = z.infer<typeof StrategyConfigSchema>;
 
 export const DpPolicySchema = z.object({
-  /** Gaussian noise multiplier z: noise std on the average is z * C / m. 0 disables noise. */
-  noiseMultiplier: z.number().nonnegative(),
+  /**
+   * Gaussian noise multiplier z > 0: noise std on the average is z * C / m. (Without noise ε is
+   * infinite; to train without DP, omit `dp`.)
+   */
+  noiseMultiplier: z.number().positive(),
   /** δ of the (ε, δ) guarantee. */
   delta: z.number().gt(0).lt(1),
   /** Promotion is refused once ε would exceed this budget. */

@@ -1,5 +1,9 @@
 import { Command } from 'commander';
+import { registerAdapters } from './commands/adapters.js';
 import { registerAggregate } from './commands/aggregate.js';
+import { registerAudit } from './commands/audit.js';
+import { registerServices } from './commands/services.js';
+import { registerDevice } from './commands/device.js';
 import { registerDevices } from './commands/devices.js';
 import { registerKeys } from './commands/keys.js';
 import { registerPrivacy } from './commands/privacy.js';
@@ -15,10 +19,14 @@ export function buildProgram(): Command {
     .option('--config <file>', 'configuration file (YAML or JSON); also FLOTILLA_CONFIG')
     .showHelpAfterError();
   registerDemo(program);
+  registerServices(program);
   registerSimulate(program);
+  registerAudit(program);
+  registerAdapters(program);
   registerPrivacy(program);
   registerAggregate(program);
   registerKeys(program);
+  registerDevice(program);
   registerDevices(program);
   registerTasks(program);
   return program;

@@ -113,6 +113,7 @@ function startDevices(scenario: Scenario): FlotillaDevice[] {
           roundId: plan.roundId,
           reason: detail === 'simulated dropout' ? 'dropped' : reason,
         }),
+      onAdapterChanged: ({ version }) => post({ type: 'adapter', deviceId: device.deviceId, version }),
       onError: (error, fatal) =>
         post({ type: 'error', deviceId: device.deviceId, message: error.message, fatal }),
     });

@@ -34,5 +34,6 @@ export type HostEvent =
   | { type: 'refused'; deviceId: string; roundId: string; code: string }
   | { type: 'skipped'; deviceId: string; roundId: string; reason: string }
   | { type: 'bytes'; up: number; down: number }
+  | { type: 'adapter'; deviceId: string; version: number }
   | { type: 'error'; deviceId: string; message: string; fatal: boolean }
   | { type: 'stopped' };

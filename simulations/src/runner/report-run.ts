@@ -20,7 +20,12 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
       partition:
         scenario.partition.scheme +
         (scenario.partition.alpha !== undefined ? ` (alpha ${scenario.partition.alpha})` : ''),
-      adapter: `${scenario.adapter.mode} r=${scenario.adapter.r} on ${scenario.adapter.targetModules.join(', ')}`,
+      // r means nothing without low-rank factors (bias offsets, full fine-tuning).
+      adapter: `${scenario.adapter.mode}${
+        scenario.adapter.mode === 'lora' || scenario.adapter.mode === 'ffa-lora'
+          ? ` r=${scenario.adapter.r}`
+          : ''
+      } on ${scenario.adapter.targetModules.join(', ')}`,
       strategy: scenario.strategy.name,
       'base model digest': result.base.digest,
       'round log': result.roundLogPath,

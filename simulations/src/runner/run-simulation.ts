@@ -97,14 +97,27 @@ function deviceShares(scenario: Scenario, pool: Dataset): HostSetup['devices'] {
 class RoundEventTally {
   refused: Record<string, number> = {};
   accepted = 0;
+  /** Adapter version each device serves. */
+  readonly versions = new Map<string, number>();
   record(event: HostEvent): void {
-    if (event.type === 'refused') this.refused[event.code] = (this.refused[event.code] ?? 0) + 1;
+    if (event.type === 'adapter') this.versions.set(event.deviceId, event.version);
+    else if (event.type === 'refused') this.refused[event.code] = (this.refused[event.code] ?? 0) + 1;
     else if (event.type === 'skipped') this.refused[event.reason] = (this.refused[event.reason] ?? 0) + 1;
     else if (event.type === 'accepted') this.accepted++;
   }
   reset(): void {
     this.refused = {};
     this.accepted = 0;
+  }
+  /**
+   * Waits until every device serves `version` (they fetch it on `adapter:promoted`), so the
+   * traffic of a promotion is counted in the round that caused it, the same way in every run.
+   */
+  async untilAllServe(version: number, devices: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const caughtUp = () => [...this.versions.values()].filter((v) => v >= version).length;
+    while (caughtUp() < devices && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -113,11 +126,11 @@ async function evaluateAdapter(
   env: SimEnvironment,
   test: LocalDataset,
 ): Promise<{ accuracy: number; loss: number }> {
-  const model = createAdaptedModel({ base: base.model, spec: env.task.task.adapter });
+  const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
   try {
-    const version = await env.coordinator.adapters.latestVersion(env.task.task.taskId);
+    const version = await env.coordinator.adapters.latestVersion(env.taskId);
     if (version > 0) {
-      const signed = await env.coordinator.adapters.getManifest(env.task.task.taskId, version);
+      const signed = await env.coordinator.adapters.getManifest(env.taskId, version);
       const bytes = signed ? await env.coordinator.blobs.get(signed.manifest.adapter.f32.digest) : null;
       if (bytes) model.loadAdapterTensors(decodeFloat32Tensors(bytes).tensors);
     }
@@ -147,7 +160,7 @@ function cleanAccuracy(base: BaseModel, domains: Domains): number {
  */
 async function awaitRound(env: SimEnvironment, previousRoundId: string | null, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
-  const taskId = env.task.task.taskId;
+  const taskId = env.taskId;
   let roundId: string | null = null;
   for (;;) {
     if (roundId === null) {
@@ -196,7 +209,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     stateDir: options.stateDir,
     ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     evaluate: (adapter) => {
-      const model = createAdaptedModel({ base: base.model, spec: env.task.task.adapter });
+      const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
       try {
         if (adapter.size > 0) model.loadAdapterTensors(adapter);
         const { accuracy, loss } = evaluateModel(model, holdout);
@@ -211,7 +224,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
   const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), shares.length));
   const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({
     url: env.coordinator.url,
-    taskId: env.task.task.taskId,
+    taskId: env.taskId,
     coordinatorKey: coordinatorKeyOf(env),
     scenario,
     devices: shares.filter((_, i) => i % threads === t),
@@ -224,6 +237,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     });
   }
   const fleet = await SimulatedFleet.start(setups, (event) => tally.record(event));
+  await env.registerTask();
   const progress =
     options.progress === false ? null : createProgressBar({ total: scenario.rounds, label: scenario.name });
   const metrics: RoundMetricsInput[] = [];
@@ -264,9 +278,10 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         round.roundId,
       );
       if (outcome?.version) {
-        const signed = await env.coordinator.adapters.getManifest(env.task.task.taskId, outcome.version);
+        const signed = await env.coordinator.adapters.getManifest(env.taskId, outcome.version);
         if (signed?.manifest.privacy) epsilon = signed.manifest.privacy.epsilon;
       }
+      if (outcome?.version) await tally.untilAllServe(outcome.version, shares.length, 60_000);
       const evaluation = await evaluateAdapter(base, env, shiftedTest);
       const bytes = await fleet.takeBytes();
       metrics.push({
@@ -298,7 +313,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       cleanAccuracy: cleanAccuracy(base, domains),
       shiftedAccuracy: start.accuracy,
     },
-    taskId: env.task.task.taskId,
+    taskId: env.taskId,
     coordinatorKey: coordinatorKeyOf(env),
     roundLogPath: env.roundLogPath,
   };

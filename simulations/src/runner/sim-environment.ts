@@ -26,7 +26,10 @@ export interface SimEnvironment {
   worker: AggregationWorker;
   redisUrl: string;
   prefix: string;
-  task: SignedTask;
+  /** The task definition; registered (and its first round opened) by `registerTask`. */
+  taskInput: TaskDefinitionInput;
+  taskId: string;
+  registerTask(): Promise<SignedTask>;
   roundLog: RoundLogWriter;
   /** The JSONL mirror of the round log. */
   roundLogPath: string;
@@ -49,9 +52,6 @@ export function taskFromScenario(
   base: BaseModel,
   moduleShapes: Record<string, { in: number; out: number }>,
 ): TaskDefinitionInput {
-  if (scenario.adapter.mode === 'full') {
-    throw new Error('adapter mode "full" is simulated by the centralized baseline only in this version');
-  }
   return {
     taskId:
       scenario.name
@@ -75,7 +75,9 @@ export function taskFromScenario(
       // same ones in every run with the same seed.
       overSelection: 1,
       minGoalFraction: 1,
-      selectionTimeoutMs: 15_000,
+      // Long enough for every scheduled device to check in on a loaded machine; only rounds in
+      // which the scenario takes devices offline wait it out.
+      selectionTimeoutMs: 60_000,
       reportingDeadlineMs: 120_000,
       minReports: scenario.minReports,
       acceptWindowMs: 0,
@@ -170,13 +172,15 @@ export async function startEnvironment(options: StartEnvironmentOptions): Promis
       throw new Error(`base model has no dense layer "${module}"`);
     moduleShapes[module] = { in: inputs, out: outputs };
   }
-  const task = await coordinator.createTask(taskFromScenario(options.scenario, options.base, moduleShapes));
+  const taskInput = taskFromScenario(options.scenario, options.base, moduleShapes);
   return {
     coordinator,
     worker,
     redisUrl,
     prefix,
-    task,
+    taskInput,
+    taskId: taskInput.taskId,
+    registerTask: () => coordinator.createTask(taskInput),
     roundLog,
     roundLogPath,
     async stop() {

@@ -16,9 +16,11 @@ export { l2Norm, cosineSimilarity, leaveOneOutCosines, type TensorList } from '.
 export {
   loraModuleDrift,
   biasModuleDrift,
+  fullModuleDrift,
   type ModuleDrift,
   type LoraDriftInput,
   type BiasDriftInput,
+  type FullDriftInput,
 } from './module-drift.js';
 export {
   compareOnHoldout,

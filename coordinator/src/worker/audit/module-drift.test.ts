@@ -1,6 +1,6 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
-import { biasModuleDrift, loraModuleDrift } from './module-drift.js';
+import { biasModuleDrift, fullModuleDrift, loraModuleDrift } from './module-drift.js';
 
 describe('loraModuleDrift', () => {
   it('hand-computed 2x2 example', () => {
@@ -77,5 +77,28 @@ describe('biasModuleDrift', () => {
     expect(
       biasModuleDrift({ module: 'z', delta: Float32Array.from([0]), base: Float32Array.from([0]) }).drift,
     ).toBe(0);
+  });
+});
+
+describe('fullModuleDrift', () => {
+  it('is ‖ΔW‖_F / ‖W‖_F: ΔW = [[0, 3, 0], [4, 0, 0]] (5) against W all twos (√24)', () => {
+    const drift = fullModuleDrift({
+      module: 'hidden',
+      delta: Float32Array.from([0, 3, 0, 4, 0, 0]),
+      base: new Float32Array(6).fill(2),
+    });
+    expect(drift).toMatchObject({ module: 'hidden', kind: 'full' });
+    expect(drift.deltaNorm).toBeCloseTo(5, 12);
+    expect(drift.baseNorm).toBeCloseTo(Math.sqrt(24), 12);
+    expect(drift.drift).toBeCloseTo(5 / Math.sqrt(24), 12);
+  });
+
+  it('is 0 for the zero offset of version 0 and refuses a size mismatch', () => {
+    expect(
+      fullModuleDrift({ module: 'm', delta: new Float32Array(4), base: new Float32Array(4).fill(1) }).drift,
+    ).toBe(0);
+    expect(() =>
+      fullModuleDrift({ module: 'm', delta: new Float32Array(3), base: new Float32Array(4) }),
+    ).toThrow(FlotillaError);
   });
 });

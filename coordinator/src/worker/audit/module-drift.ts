@@ -4,7 +4,7 @@ import { FlotillaError } from '@flotilla/protocol';
 export interface ModuleDrift {
   /** Target module name (e.g. `dense_1`). */
   module: string;
-  kind: 'lora' | 'bias';
+  kind: 'lora' | 'bias' | 'full';
   /** ‖ΔW‖_F (for bias, ‖Δb‖_2). */
   deltaNorm: number;
   /** ‖W‖_F of the base weight (for bias, ‖b‖_2). */
@@ -108,4 +108,26 @@ export function biasModuleDrift(input: BiasDriftInput): ModuleDrift {
   const deltaNorm = Math.sqrt(sumOfSquares(input.delta));
   const baseNorm = Math.sqrt(sumOfSquares(input.base));
   return { module: input.module, kind: 'bias', deltaNorm, baseNorm, drift: ratio(deltaNorm, baseNorm) };
+}
+
+/** Inputs of {@link fullModuleDrift}. */
+export interface FullDriftInput {
+  module: string;
+  /** The kernel offset ΔW: out·in values (full mode sends [out, in]; the norm ignores layout). */
+  delta: Float32Array;
+  /** The base kernel W: out·in values in any layout (tfjs: [in, out]). */
+  base: Float32Array;
+}
+
+/** ‖ΔW‖_F / ‖W‖_F for one fully fine-tuned module (full mode's kernel offset). */
+export function fullModuleDrift(input: FullDriftInput): ModuleDrift {
+  if (input.delta.length !== input.base.length) {
+    throw new FlotillaError(
+      'SHAPE_MISMATCH',
+      `${input.module}: kernel offset has ${input.delta.length} values, base kernel has ${input.base.length}`,
+    );
+  }
+  const deltaNorm = Math.sqrt(sumOfSquares(input.delta));
+  const baseNorm = Math.sqrt(sumOfSquares(input.base));
+  return { module: input.module, kind: 'full', deltaNorm, baseNorm, drift: ratio(deltaNorm, baseNorm) };
 }

@@ -1,11 +1,11 @@
 import { bundleFloat32Weights, type TaskDefinition } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
-import { biasModuleDrift, loraModuleDrift, type ModuleDrift } from '../audit/index.js';
+import { biasModuleDrift, fullModuleDrift, loraModuleDrift, type ModuleDrift } from '../audit/index.js';
 import type { TensorMap } from '../promotion/tensor-math.js';
 
 /**
  * Per-module drift of a candidate adapter from the frozen base: ‖(alpha/r)·B·A‖_F / ‖W‖_F for
- * LoRA, ‖Δb‖ / ‖b‖ for bias offsets. Base weights come from the task's base bundle (tfjs names
+ * LoRA, ‖Δb‖ / ‖b‖ for bias offsets, ‖ΔW‖_F / ‖W‖_F for full mode's kernel offset. Base weights come from the task's base bundle (tfjs names
  * `<module>/kernel` and `<module>/bias`); an unreadable bundle yields no drift figures.
  */
 export async function moduleDriftOf(
@@ -28,6 +28,13 @@ export async function moduleDriftOf(
       const offset = adapter.get(`${prefix}.bias`);
       const base = weights.get(`${module}/bias`);
       if (offset && base) drift.push(biasModuleDrift({ module, delta: offset.values, base: base.values }));
+      continue;
+    }
+    if (task.adapter.mode === 'full') {
+      const offset = adapter.get(`${prefix}.weight`);
+      const kernel = weights.get(`${module}/kernel`);
+      if (offset && kernel)
+        drift.push(fullModuleDrift({ module, delta: offset.values, base: kernel.values }));
       continue;
     }
     const a = adapter.get(`${prefix}.lora_A.weight`);

@@ -95,4 +95,57 @@ describe('aggregateLora', () => {
       aggregateLora({ rule: 'ffa', current: start, deltas: [withA], combine: mean, weights: [1] }),
     ).toThrow(/lora_A/);
   });
+
+  it.each(['ffa', 'fedit', 'product'] as const)(
+    'full-mode kernel and bias offsets aggregate as plain tensors under the %s rule',
+    (rule) => {
+      const W = 'base_model.model.dense.weight';
+      const WB = 'base_model.model.dense.bias';
+      // Kernel offset [out 2, in 3] and bias [2]; deltas of two devices, weighted 1 : 3.
+      const start = tensors({
+        [W]: [
+          [2, 3],
+          [1, 1, 1, 1, 1, 1],
+        ],
+        [WB]: [[2], [0, 0]],
+      });
+      const fullDeltas = [
+        tensors({
+          [W]: [
+            [2, 3],
+            [4, 0, 0, 0, 0, -4],
+          ],
+          [WB]: [[2], [8, 0]],
+        }),
+        tensors({
+          [W]: [
+            [2, 3],
+            [0, 0, 4, 0, 0, 0],
+          ],
+          [WB]: [[2], [0, 4]],
+        }),
+      ];
+      const weighted = (vectors: Float32Array[]): Float32Array => {
+        const out = new Float32Array(vectors[0]?.length ?? 0);
+        vectors.forEach((v, k) =>
+          v.forEach((x, i) => (out[i] = (out[i] ?? 0) + x * (k === 0 ? 0.25 : 0.75))),
+        );
+        return out;
+      };
+      const result = aggregateLora({
+        rule,
+        current: start,
+        deltas: fullDeltas,
+        combine: weighted,
+        weights: [1, 3],
+      });
+      // start + 0.25·Δ₁ + 0.75·Δ₂, by hand.
+      expect(Array.from(result.adapter.get(W)?.values ?? [])).toEqual([2, 1, 4, 1, 1, 0]);
+      expect(result.adapter.get(W)?.shape).toEqual([2, 3]);
+      expect(Array.from(result.adapter.get(WB)?.values ?? [])).toEqual([2, 3]);
+      // No LoRA module: nothing inexact to report, nothing truncated.
+      expect(result.feditRelativeError ?? 0).toBe(0);
+      expect(result.truncationRelativeError ?? 0).toBe(0);
+    },
+  );
 });

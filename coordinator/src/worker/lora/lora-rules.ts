@@ -53,7 +53,8 @@ function loraModules(current: TensorMap): LoraModule[] {
   const modules = new Map<string, Partial<LoraModule>>();
   for (const name of current.keys()) {
     const parsed = parseAdapterTensorName(name);
-    if (!parsed || parsed.kind === 'bias') continue;
+    // Bias offsets and full mode's kernel offsets are plain tensors: averaged as they are.
+    if (!parsed || (parsed.kind !== 'lora_A' && parsed.kind !== 'lora_B')) continue;
     const entry = modules.get(parsed.module) ?? { module: parsed.module };
     if (parsed.kind === 'lora_A') entry.aName = name;
     else entry.bName = name;

@@ -1,0 +1,200 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RoundClosed } from '@flotilla/protocol';
+import type { CoordinatorRoundEvent } from '../round-events.js';
+
+/** Where gauges read their value at scrape time (each is optional; a missing one reads 0). */
+export interface MetricsSources {
+  /** Distinct devices with an authenticated socket on this process. */
+  connectedDevices?: () => number;
+  /** BullMQ job counts of the `aggregate` queue by state (waiting, active, delayed, failed). */
+  queueCounts?: () => Promise<Record<string, number>>;
+  /** ε spent per task (from the round log's aggregation records). */
+  epsilonSpent?: () => Promise<ReadonlyMap<string, number>>;
+}
+
+export interface FlotillaMetricsOptions {
+  /** Registry to register into. Default: a fresh one (so several coordinators in one process do not clash). */
+  registry?: Registry;
+  /** Also collect Node process metrics (`flotilla_process_*`, `flotilla_nodejs_*`). Default true. */
+  processMetrics?: boolean;
+  sources?: MetricsSources;
+}
+
+/** Queue states reported by `flotilla_aggregate_queue_jobs`. */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * The coordinator's Prometheus metrics (prom-client). Names and meanings are listed in
+ * docs/operations.md. Counters are per process: a fleet served by several coordinators sums
+ * them in PromQL.
+ */
+export class FlotillaMetrics {
+  readonly registry: Registry;
+  private sources: MetricsSources;
+  /** Epoch ms at which a round entered AGGREGATING, until its outcome arrives. */
+  private readonly closedAt = new Map<string, number>();
+
+  readonly roundsTotal: Counter<'task' | 'outcome'>;
+  readonly roundTransitions: Counter<'task' | 'state'>;
+  readonly updatesAccepted: Counter<'task'>;
+  readonly updatesRefused: Counter<'task' | 'reason'>;
+  readonly updateNormRatio: Histogram<'task'>;
+  readonly socketConnections: Counter;
+  readonly socketDisconnections: Counter;
+  readonly connectedDevices: Gauge;
+  readonly blobBytesReceived: Counter;
+  readonly blobBytesSent: Counter;
+  readonly aggregationSeconds: Histogram<'task' | 'outcome'>;
+  readonly queueJobs: Gauge<'state'>;
+  readonly epsilonSpent: Gauge<'task'>;
+
+  constructor(options: FlotillaMetricsOptions = {}) {
+    const registry = options.registry ?? new Registry();
+    this.registry = registry;
+    this.sources = options.sources ?? {};
+    const registers = [registry];
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'flotilla_' });
+    // Arrow functions keep `this`: prom-client calls collect() with the metric as `this`.
+    const sources = () => this.sources;
+
+    this.roundsTotal = new Counter({
+      name: 'flotilla_rounds_total',
+      help: 'Rounds finished, by outcome: committed, rejected (by the worker) or abandoned (quorum/fault).',
+      labelNames: ['task', 'outcome'],
+      registers,
+    });
+    this.roundTransitions = new Counter({
+      name: 'flotilla_round_transitions_total',
+      help: 'Round state changes observed by this coordinator, by the state entered.',
+      labelNames: ['task', 'state'],
+      registers,
+    });
+    this.updatesAccepted = new Counter({
+      name: 'flotilla_updates_accepted_total',
+      help: 'Updates accepted durably into a round.',
+      labelNames: ['task'],
+      registers,
+    });
+    this.updatesRefused = new Counter({
+      name: 'flotilla_updates_refused_total',
+      help: 'Updates refused, by reason (the error code the device received, e.g. NORM_EXCEEDED).',
+      labelNames: ['task', 'reason'],
+      registers,
+    });
+    this.updateNormRatio = new Histogram({
+      name: 'flotilla_update_norm_ratio',
+      help: 'L2 norm of each accepted update divided by the clip bound it was checked against.',
+      labelNames: ['task'],
+      buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1, 1.01],
+      registers,
+    });
+    this.socketConnections = new Counter({
+      name: 'flotilla_socket_connections_total',
+      help: 'socket.io connections admitted by the handshake (before the challenge).',
+      registers,
+    });
+    this.socketDisconnections = new Counter({
+      name: 'flotilla_socket_disconnections_total',
+      help: 'socket.io connections closed.',
+      registers,
+    });
+    this.connectedDevices = new Gauge({
+      name: 'flotilla_connected_devices',
+      help: 'Distinct devices with an authenticated socket on this coordinator.',
+      registers,
+      collect() {
+        this.set(sources().connectedDevices?.() ?? 0);
+      },
+    });
+    this.blobBytesReceived = new Counter({
+      name: 'flotilla_blob_bytes_received_total',
+      help: 'Bytes of blobs stored through PUT /blobs/:sha256 (device deltas, operator uploads).',
+      registers,
+    });
+    this.blobBytesSent = new Counter({
+      name: 'flotilla_blob_bytes_sent_total',
+      help: 'Bytes of blob bodies served by GET /blobs/:sha256 (full or ranged).',
+      registers,
+    });
+    this.aggregationSeconds = new Histogram({
+      name: 'flotilla_aggregation_duration_seconds',
+      help: 'Time from a round closing (AGGREGATING) to the worker outcome reaching this coordinator.',
+      labelNames: ['task', 'outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.queueJobs = new Gauge({
+      name: 'flotilla_aggregate_queue_jobs',
+      help: 'Jobs in the BullMQ aggregate queue, by state (waiting + active + delayed is the queue depth).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const counts = (await sources().queueCounts?.()) ?? {};
+        for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+    this.epsilonSpent = new Gauge({
+      name: 'flotilla_privacy_epsilon_spent',
+      help: 'Differential-privacy ε spent so far per task (at the task δ), from the round log.',
+      labelNames: ['task'],
+      registers,
+      async collect() {
+        const spent = (await sources().epsilonSpent?.()) ?? new Map<string, number>();
+        for (const [task, epsilon] of spent) this.set({ task }, epsilon);
+      },
+    });
+  }
+
+  /** Sets (or replaces) where gauges read from; the coordinator calls it once it is wired. */
+  setSources(sources: MetricsSources): void {
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  /** Counts a round event the coordinator appends (accepted/refused updates, opened, closed, abandoned). */
+  observeRoundEvent(event: CoordinatorRoundEvent): void {
+    const task = event.taskId;
+    switch (event.type) {
+      case 'update.accepted':
+        this.updatesAccepted.inc({ task });
+        if (event.clipBound > 0) this.updateNormRatio.observe({ task }, event.norm / event.clipBound);
+        return;
+      case 'update.refused':
+        this.updatesRefused.inc({ task, reason: event.reason });
+        return;
+      case 'round.opened':
+        this.roundTransitions.inc({ task, state: 'REPORTING' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * Counts a round leaving REPORTING or AGGREGATING, as broadcast to the fleet (`round:closed`,
+   * sent only after the state change is stored). `now` in epoch ms.
+   */
+  observeRoundClosed(closed: RoundClosed, now: number = Date.now()): { aggregationSeconds: number | null } {
+    const task = closed.taskId;
+    this.roundTransitions.inc({ task, state: closed.state });
+    if (closed.state === 'AGGREGATING') {
+      this.closedAt.set(closed.roundId, now);
+      return { aggregationSeconds: null };
+    }
+    this.roundsTotal.inc({ task, outcome: closed.state.toLowerCase() });
+    const started = this.closedAt.get(closed.roundId);
+    this.closedAt.delete(closed.roundId);
+    if (started === undefined || closed.state === 'ABANDONED') return { aggregationSeconds: null };
+    const seconds = Math.max(0, now - started) / 1000;
+    this.aggregationSeconds.observe({ task, outcome: closed.state.toLowerCase() }, seconds);
+    return { aggregationSeconds: seconds };
+  }
+
+  /** Text exposition (Prometheus 0.0.4). */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,115 @@
+import type { Redis } from 'ioredis';
+import {
+  summarizeRoundLog,
+  verifyRoundLog,
+  type RoundLogRecord,
+  type RoundLogSummary,
+  type VerifyRoundLogResult,
+} from '@flotilla/protocol';
+import { readRoundLog } from '../../shared/round-log/index.js';
+
+export interface RoundLogFollowerOptions {
+  redis: Redis;
+  /** Redis key prefix. */
+  prefix: string;
+  /** Pinned first round-log key (base64); default the first record's key. */
+  trustedKey?: string;
+  /**
+   * Re-verify the whole chain at most this often, in ms, and only when new records arrived.
+   * A verification is O(records) signature checks. Default 2000.
+   */
+  verifyEveryMs?: number;
+}
+
+/** Chain status as the dashboard shows it. */
+export interface ChainStatus {
+  /** Records in the log now. */
+  records: number;
+  /** The log's head now. */
+  head: { seq: number; hash: string } | null;
+  /** Result of the latest verification (hash chain, signatures, round semantics); null before the first. */
+  verified: {
+    ok: boolean;
+    /** Last seq covered by that verification (null: the log was empty). */
+    through: number | null;
+    firstBad: number | null;
+    problems: Array<{ seq: number | null; code: string; message: string }>;
+    /** Epoch ms. */
+    at: number;
+  } | null;
+  trustedKeySource: 'configured' | 'first-record';
+}
+
+/**
+ * Follows the signed round log in Redis incrementally (only records after the last seen seq are
+ * read), and caches what the dashboard and /metrics derive from it: the summary, ε per task and
+ * the chain verification (re-run when the head moved, at most every `verifyEveryMs`).
+ */
+export class RoundLogFollower {
+  private records: RoundLogRecord[] = [];
+  private summaryCache: { seq: number; summary: RoundLogSummary } | null = null;
+  private verified: ChainStatus['verified'] = null;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(private readonly options: RoundLogFollowerOptions) {}
+
+  /** Reads the records appended since the last call (concurrent callers share one read). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.readNew().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  private async readNew(): Promise<void> {
+    const last = this.records.at(-1);
+    const fresh = await readRoundLog(this.options.redis, this.options.prefix, {
+      from: last ? last.seq + 1 : 0,
+    });
+    if (fresh.length > 0) this.records = this.records.concat(fresh);
+  }
+
+  get headSeq(): number {
+    return this.records.at(-1)?.seq ?? -1;
+  }
+
+  summary(): RoundLogSummary {
+    const seq = this.headSeq;
+    if (this.summaryCache?.seq !== seq) this.summaryCache = { seq, summary: summarizeRoundLog(this.records) };
+    return this.summaryCache.summary;
+  }
+
+  /** Latest ε per task (the accountant's running total, so the last aggregation record wins). */
+  epsilonByTask(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const point of this.summary().epsilonOverTime) out.set(point.taskId, point.epsilon);
+    return out;
+  }
+
+  /** The chain status, re-verified when records were added and `verifyEveryMs` has passed. */
+  async chainStatus(now: number = Date.now()): Promise<ChainStatus> {
+    const records = this.records;
+    const last = records.at(-1);
+    const through = last?.seq ?? null;
+    const stale = this.verified === null || this.verified.through !== through;
+    const due = now - (this.verified?.at ?? 0) >= (this.options.verifyEveryMs ?? 2000);
+    if (stale && due) {
+      const trustedKey = this.options.trustedKey ?? records[0]?.keyId ?? '';
+      const result: VerifyRoundLogResult =
+        records.length === 0
+          ? { ok: true, records: 0, firstBad: null, problems: [], recomputed: 0 }
+          : await verifyRoundLog(records, { trustedKey });
+      this.verified = {
+        ok: result.ok,
+        through,
+        firstBad: result.firstBad,
+        problems: result.problems.slice(0, 20),
+        at: now,
+      };
+    }
+    return {
+      records: records.length,
+      head: last ? { seq: last.seq, hash: last.hash } : null,
+      verified: this.verified,
+      trustedKeySource: this.options.trustedKey ? 'configured' : 'first-record',
+    };
+  }
+}

@@ -1,0 +1,144 @@
+import type { FlowProducer, Job } from 'bullmq';
+import { z } from 'zod';
+import { DigestSchema, RoundIdSchema, type StrategyConfig } from '@flotilla/protocol';
+import { AggregateUpdateRefSchema, type AggregateUpdateRef } from './queues.js';
+
+/** Queue of the child jobs: each sums one shard of a round's updates. */
+export const SHARD_SUM_QUEUE = 'aggregate-shard-sum';
+/** Queue of the parent jobs: each combines its children's shard sums into the weighted mean. */
+export const COMBINE_QUEUE = 'aggregate-combine';
+
+/** Rounds with at least this many updates aggregate hierarchically (when the strategy decomposes). */
+export const DEFAULT_HIERARCHICAL_THRESHOLD = 200;
+/** Updates per shard (per child job). */
+export const DEFAULT_SHARD_SIZE = 100;
+
+export interface HierarchicalOptions {
+  /** Fewest updates for which a round aggregates in two stages. Default 200. */
+  threshold?: number;
+  /** Updates per child job. Default 100. */
+  shardSize?: number;
+}
+
+/** Child job data: references to the shard's updates, never tensors. */
+export const ShardSumJobDataSchema = z.object({
+  roundId: RoundIdSchema,
+  shardIndex: z.number().int().nonnegative(),
+  /** `examples`: FedAvg weights n_k; `uniform`: weight 1 (DP-FedAvg). */
+  weighting: z.enum(['examples', 'uniform']),
+  /** Tensor name -> shape every delta must have (the adapter's). */
+  expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
+  /** Tensors devices do not send (FFA-LoRA's A): a zero delta. */
+  frozen: z.array(z.string()).default([]),
+  updates: z.array(AggregateUpdateRefSchema).min(1),
+});
+export type ShardSumJobData = z.infer<typeof ShardSumJobDataSchema>;
+
+export const ExcludedRefSchema = z.object({ updateId: z.string(), code: z.string(), reason: z.string() });
+
+/** Child return value: the shard's Σ w·x blob (content address) and Σ w. */
+export const ShardSumResultSchema = z.object({
+  shardIndex: z.number().int().nonnegative(),
+  sumDigest: DigestSchema.nullable(),
+  totalWeight: z.number().nonnegative(),
+  count: z.number().int().nonnegative(),
+  excluded: z.array(ExcludedRefSchema),
+});
+export type ShardSumResult = z.infer<typeof ShardSumResultSchema>;
+
+export const CombineJobDataSchema = z.object({
+  roundId: RoundIdSchema,
+  shards: z.number().int().positive(),
+});
+export type CombineJobData = z.infer<typeof CombineJobDataSchema>;
+
+/** Parent return value: the weighted mean delta blob (f32 safetensors) and what went into it. */
+export const CombineResultSchema = z.object({
+  meanDigest: DigestSchema,
+  totalWeight: z.number().positive(),
+  count: z.number().int().positive(),
+  excluded: z.array(ExcludedRefSchema),
+});
+export type CombineResult = z.infer<typeof CombineResultSchema>;
+
+/**
+ * Whether a strategy's aggregate is a function of Σ w_k x_k and Σ w_k alone: FedAvg, and the
+ * server optimizers (FedAvgM, FedAdam, FedYogi, FedAdagrad) that step on the FedAvg mean.
+ * Coordinate median, trimmed mean, Krum, Multi-Krum and Bulyan need every update at once (order
+ * statistics, pairwise distances), so they run in one stage; so does norm bounding, whose
+ * per-update clip and zeroing decisions go to the round log. The LoRA `product` rule averages
+ * B·A products rather than the tensors, so it does not decompose either.
+ */
+export function decomposes(strategy: Pick<StrategyConfig, 'name' | 'loraRule'>): boolean {
+  if (strategy.loraRule === 'product') return false;
+  return ['fedavg', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad'].includes(strategy.name);
+}
+
+export function shouldAggregateHierarchically(options: {
+  strategy: Pick<StrategyConfig, 'name' | 'loraRule'>;
+  updateCount: number;
+  hierarchical?: HierarchicalOptions;
+}): boolean {
+  const threshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
+  return decomposes(options.strategy) && options.updateCount >= threshold;
+}
+
+/** Splits refs, sorted by blob digest so float sums do not depend on arrival order, into shards. */
+export function planShards(refs: readonly AggregateUpdateRef[], shardSize: number): AggregateUpdateRef[][] {
+  if (!Number.isInteger(shardSize) || shardSize < 1) throw new RangeError(`shardSize must be >= 1, got ${shardSize}`);
+  const sorted = [...refs].sort((a, b) => (a.blobDigest < b.blobDigest ? -1 : a.blobDigest > b.blobDigest ? 1 : 0));
+  const shards: AggregateUpdateRef[][] = [];
+  for (let i = 0; i < sorted.length; i += shardSize) shards.push(sorted.slice(i, i + shardSize));
+  return shards;
+}
+
+/** BullMQ refuses ':' in custom job ids. */
+const jobId = (...parts: string[]) => parts.join(':').replaceAll(':', '-');
+
+/**
+ * Adds the two-stage FedAvg of one round as a BullMQ flow, atomically: one `shard-sum` child per
+ * shard, and the `combine` parent, which BullMQ runs only when every child has completed. Job ids
+ * are deterministic (`round-<roundId>-shard-<i>`, `round-<roundId>-combine`), so adding the same
+ * round twice changes nothing. A child that fails for good fails the parent.
+ */
+export async function addHierarchicalFedAvgFlow(
+  flows: FlowProducer,
+  options: {
+    roundId: string;
+    updates: readonly AggregateUpdateRef[];
+    expectedShapes: Record<string, number[]>;
+    frozen?: string[];
+    weighting: ShardSumJobData['weighting'];
+    /** Updates per child job. Default 100. */
+    shardSize?: number;
+    /** Attempts per child job. Default 3. */
+    attempts?: number;
+  },
+): Promise<Job<CombineJobData, CombineResult>> {
+  const shards = planShards(options.updates, options.shardSize ?? DEFAULT_SHARD_SIZE);
+  const node = await flows.add({
+    name: 'combine',
+    queueName: COMBINE_QUEUE,
+    data: CombineJobDataSchema.parse({ roundId: options.roundId, shards: shards.length }),
+    opts: { jobId: jobId('round', options.roundId, 'combine') },
+    children: shards.map((updates, shardIndex) => ({
+      name: 'shard-sum',
+      queueName: SHARD_SUM_QUEUE,
+      data: ShardSumJobDataSchema.parse({
+        roundId: options.roundId,
+        shardIndex,
+        weighting: options.weighting,
+        expectedShapes: options.expectedShapes,
+        frozen: options.frozen ?? [],
+        updates,
+      }),
+      opts: {
+        jobId: jobId('round', options.roundId, 'shard', String(shardIndex)),
+        attempts: options.attempts ?? 3,
+        backoff: { type: 'exponential', delay: 500 },
+        failParentOnFailure: true,
+      },
+    })),
+  });
+  return node.job as Job<CombineJobData, CombineResult>;
+}

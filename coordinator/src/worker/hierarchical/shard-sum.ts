@@ -1,0 +1,115 @@
+// Hierarchical FedAvg, the math: a weighted mean decomposes into partial sums,
+//   mean = (Σ_shards Σ_{k∈shard} w_k x_k) / (Σ_shards Σ_{k∈shard} w_k),
+// so shards can be summed by different workers and combined by one. Pure functions, no I/O.
+import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
+import type { TensorMap } from '../promotion/tensor-math.js';
+
+/** One decoded delta (tensor name -> shape and f32 values) and its FedAvg weight. */
+export interface WeightedDelta {
+  delta: TensorMap;
+  /** Non-negative, finite (examples, or 1 under DP's uniform weighting). */
+  weight: number;
+}
+
+/** Σ w_k x_k per tensor in float64, with Σ w_k and the number of updates folded in. */
+export interface ShardSum {
+  sums: Map<string, { shape: number[]; values: Float64Array }>;
+  totalWeight: number;
+  count: number;
+}
+
+const HI = 'hi/';
+const LO = 'lo/';
+
+/** Folds `updates` into one shard sum; every delta must have the same tensor names and shapes. */
+export function sumShard(updates: readonly WeightedDelta[]): ShardSum {
+  const sums: ShardSum['sums'] = new Map();
+  let totalWeight = 0;
+  for (const [index, { delta, weight }] of updates.entries()) {
+    if (!Number.isFinite(weight) || weight < 0)
+      throw new FlotillaError('BAD_REQUEST', `weight must be finite and >= 0, got ${weight}`);
+    if (index === 0)
+      for (const [name, tensor] of delta)
+        sums.set(name, { shape: [...tensor.shape], values: new Float64Array(tensor.values.length) });
+    if (delta.size !== sums.size)
+      throw new FlotillaError('SHAPE_MISMATCH', `delta has ${delta.size} tensors, expected ${sums.size}`);
+    for (const [name, tensor] of delta) {
+      const out = sums.get(name)?.values;
+      const values = tensor.values;
+      if (out?.length !== values.length)
+        throw new FlotillaError('SHAPE_MISMATCH', `${name} is missing from a delta or has another size`);
+      for (let i = 0; i < values.length; i++) out[i] = (out[i] ?? 0) + weight * (values[i] ?? 0);
+    }
+    totalWeight += weight;
+  }
+  return { sums, totalWeight, count: updates.length };
+}
+
+/**
+ * A shard sum as a safetensors blob. float64 sums are kept to ~48 bits as two f32 tensors per
+ * name, `hi/<name>` = f32(s) and `lo/<name>` = f32(s − hi), so combining shards loses no more
+ * than a single-stage float64 fold would; Σw and the count travel in the metadata.
+ */
+export function encodeShardSum(sum: ShardSum, metadata: Record<string, string> = {}): Uint8Array {
+  const tensors = new Map<string, { shape: number[]; values: Float32Array }>();
+  for (const [name, { shape, values }] of sum.sums) {
+    const hi = Float32Array.from(values);
+    const lo = new Float32Array(values.length);
+    for (let i = 0; i < values.length; i++) lo[i] = (values[i] ?? 0) - (hi[i] ?? 0);
+    tensors.set(`${HI}${name}`, { shape, values: hi });
+    tensors.set(`${LO}${name}`, { shape, values: lo });
+  }
+  return encodeFloat32Tensors(
+    tensors,
+    { ...metadata, 'flotilla.totalWeight': String(sum.totalWeight), 'flotilla.count': String(sum.count) },
+    'F32',
+  );
+}
+
+export function decodeShardSum(bytes: Uint8Array): ShardSum {
+  const { tensors, metadata } = decodeFloat32Tensors(bytes);
+  const totalWeight = Number(metadata['flotilla.totalWeight']);
+  const count = Number(metadata['flotilla.count']);
+  if (!Number.isFinite(totalWeight) || !Number.isInteger(count))
+    throw new FlotillaError('CORRUPT_FILE', 'shard sum lacks flotilla.totalWeight or flotilla.count');
+  const sums: ShardSum['sums'] = new Map();
+  for (const [key, hi] of tensors) {
+    if (!key.startsWith(HI)) continue;
+    const name = key.slice(HI.length);
+    const lo = tensors.get(`${LO}${name}`);
+    if (lo?.values.length !== hi.values.length)
+      throw new FlotillaError('CORRUPT_FILE', `shard sum lacks ${LO}${name}`);
+    const values = new Float64Array(hi.values.length);
+    for (let i = 0; i < values.length; i++) values[i] = (hi.values[i] ?? 0) + (lo.values[i] ?? 0);
+    sums.set(name, { shape: [...hi.shape], values });
+  }
+  return { sums, totalWeight, count };
+}
+
+/** The weighted mean of every update of every shard, rounded once to f32. */
+export function combineShardSums(shards: readonly ShardSum[]): { mean: TensorMap; totalWeight: number; count: number } {
+  const first = shards.find((s) => s.count > 0);
+  if (!first) throw new FlotillaError('BAD_REQUEST', 'no updates in any shard');
+  const acc = new Map<string, { shape: number[]; values: Float64Array }>();
+  for (const [name, { shape, values }] of first.sums)
+    acc.set(name, { shape, values: new Float64Array(values.length) });
+  let totalWeight = 0;
+  let count = 0;
+  for (const shard of shards) {
+    if (shard.count === 0) continue;
+    for (const [name, target] of acc) {
+      const part = shard.sums.get(name);
+      if (part?.values.length !== target.values.length)
+        throw new FlotillaError('SHAPE_MISMATCH', `shard lacks ${name} or has another shape`);
+      for (let i = 0; i < part.values.length; i++)
+        target.values[i] = (target.values[i] ?? 0) + (part.values[i] ?? 0);
+    }
+    totalWeight += shard.totalWeight;
+    count += shard.count;
+  }
+  if (!(totalWeight > 0)) throw new FlotillaError('BAD_REQUEST', 'weighted mean of zero total weight');
+  const mean: TensorMap = new Map();
+  for (const [name, { shape, values }] of acc)
+    mean.set(name, { shape, values: Float32Array.from(values, (v) => v / totalWeight) });
+  return { mean, totalWeight, count };
+}

@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
+import { redisOptionsFromUrl } from '../shared/redis-connection.js';
+import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
+import { startAggregationWorker, type AggregationWorker } from './aggregation-worker.js';
+import type { WorkerConfig } from './worker-config.js';
+
+export interface RunningWorker {
+  worker: AggregationWorker;
+  logger: Logger;
+  /** Finishes the job in hand, then closes every connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A worker process's setup: the coordinator's key and pseudonym secret from the shared state
+ * directory, the signed round log, and the BullMQ worker. Used by `main.ts` and `flotilla worker`.
+ */
+export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<RunningWorker> {
+  const log = logger ?? pino({ level: config.logLevel, base: { proc: 'worker', pid: process.pid } });
+  const stateDir = resolve(config.stateDir);
+  // Same state directory as the coordinator: the same key signs manifests and round-log records,
+  // and the same secret pseudonymizes devices.
+  const signingKey = loadOrCreateCoordinatorKey(stateDir);
+  const pseudonymSecret = await loadOrCreatePseudonymSecret(stateDir);
+  const logRedis = new Redis(redisOptionsFromUrl(config.redisUrl));
+  const roundLog = openRoundLog({
+    redis: logRedis,
+    prefix: config.prefix,
+    filePath: defaultRoundLogPath(stateDir),
+    signingKey,
+    pseudonymSecret,
+    onMirrorError: (error) => log.warn({ err: error }, 'round-log mirror not updated'),
+  });
+  const worker = await startAggregationWorker({
+    redisUrl: config.redisUrl,
+    prefix: config.prefix,
+    stateDir,
+    blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
+    signingKey,
+    roundLog,
+    logger: log,
+    ...(config.noiseSeed !== undefined ? { noiseSeed: config.noiseSeed } : {}),
+    ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+    ...(config.lockDurationMs !== undefined ? { lockDurationMs: config.lockDurationMs } : {}),
+    ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
+    ...(config.testDelayMs ? { testDelayMs: config.testDelayMs } : {}),
+  });
+  worker.worker.on('failed', (job, error) =>
+    log.error({ jobId: job?.id, err: error }, 'aggregate job failed'),
+  );
+  log.info({ prefix: config.prefix, stateDir, blobStore: config.blobStore }, 'worker ready');
+  return {
+    worker,
+    logger: log,
+    async stop() {
+      await worker.close();
+      await logRedis.quit();
+    },
+  };
+}

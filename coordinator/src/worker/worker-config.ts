@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { FlotillaError } from '@flotilla/protocol';
+
+const optionalPositiveInt = z.coerce.number().int().positive().optional();
+
+/** Worker process configuration, from environment variables (see `main.ts`). */
+export const WorkerConfigSchema = z.object({
+  /**
+   * REDIS_URL (required): the coordinator's Redis. Unlike the coordinator, the worker never starts
+   * its own: a private Redis would hold no jobs.
+   */
+  redisUrl: z.string().min(1),
+  /** FLOTILLA_PREFIX: Redis key and BullMQ prefix, default `flotilla` (must match the coordinator's). */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('flotilla'),
+  /** FLOTILLA_STATE_DIR, default `.flotilla`: the coordinator's (key, pseudonym secret, blobs, round log). */
+  stateDir: z.string().min(1).default('.flotilla'),
+  /** FLOTILLA_BLOB_STORE: `local` (default, `<stateDir>/blobs`) or `redis`; must match the coordinator's. */
+  blobStore: z.enum(['local', 'redis']).default('local'),
+  /** LOG_LEVEL, default info. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** FLOTILLA_NOISE_SEED: seed for reproducible DP noise (simulations only). Default: CSPRNG. */
+  noiseSeed: z.string().min(1).optional(),
+  /** FLOTILLA_LOCK_DURATION_MS: BullMQ job lock (ms). Default 30_000. */
+  lockDurationMs: optionalPositiveInt,
+  /** FLOTILLA_STALLED_INTERVAL_MS: stalled-job check period (ms). Default 30_000. */
+  stalledIntervalMs: optionalPositiveInt,
+  /** FLOTILLA_WORKER_CONCURRENCY: jobs processed at once. Default 1. */
+  concurrency: optionalPositiveInt,
+  /**
+   * FLOTILLA_TEST_DELAY_MS — TEST ONLY (crash-recovery tests): pause inside each job after the
+   * aggregation record, so a test can kill the process mid-job. Never set it in production.
+   */
+  testDelayMs: z.coerce.number().int().nonnegative().optional(),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+const blankToUndefined = (value: string | undefined): string | undefined =>
+  value === undefined || value.trim() === '' ? undefined : value;
+
+/**
+ * Reads the worker's configuration from the environment. Throws FlotillaError('BAD_REQUEST') with
+ * a message meant for an operator (missing REDIS_URL, malformed values).
+ */
+export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
+  const redisUrl = blankToUndefined(env.REDIS_URL);
+  if (redisUrl === undefined) {
+    throw new FlotillaError(
+      'BAD_REQUEST',
+      "REDIS_URL is required: the worker must share the coordinator's Redis (e.g. redis://127.0.0.1:6379 or unix:///path/to/redis.sock, as the coordinator uses)",
+    );
+  }
+  const parsed = WorkerConfigSchema.safeParse({
+    redisUrl,
+    prefix: blankToUndefined(env.FLOTILLA_PREFIX),
+    stateDir: blankToUndefined(env.FLOTILLA_STATE_DIR),
+    blobStore: blankToUndefined(env.FLOTILLA_BLOB_STORE),
+    logLevel: blankToUndefined(env.LOG_LEVEL),
+    noiseSeed: blankToUndefined(env.FLOTILLA_NOISE_SEED),
+    lockDurationMs: blankToUndefined(env.FLOTILLA_LOCK_DURATION_MS),
+    stalledIntervalMs: blankToUndefined(env.FLOTILLA_STALLED_INTERVAL_MS),
+    concurrency: blankToUndefined(env.FLOTILLA_WORKER_CONCURRENCY),
+    testDelayMs: blankToUndefined(env.FLOTILLA_TEST_DELAY_MS),
+  });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new FlotillaError('BAD_REQUEST', `invalid worker configuration: ${issues}`);
+  }
+  return parsed.data;
+}

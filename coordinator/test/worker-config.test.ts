@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { FlotillaError } from '@flotilla/protocol';
+import { readWorkerConfig } from '../src/worker/worker-config.js';
+
+describe('readWorkerConfig (worker process environment)', () => {
+  it('requires REDIS_URL and says why', () => {
+    for (const env of [{}, { REDIS_URL: '  ' }]) {
+      expect(() => readWorkerConfig(env)).toThrow(FlotillaError);
+      expect(() => readWorkerConfig(env)).toThrow(
+        /REDIS_URL is required: the worker must share the coordinator's Redis/,
+      );
+    }
+  });
+
+  it('applies the documented defaults', () => {
+    expect(readWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'flotilla',
+      stateDir: '.flotilla',
+      blobStore: 'local',
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable, numbers included', () => {
+    expect(
+      readWorkerConfig({
+        REDIS_URL: 'unix:///tmp/r.sock',
+        FLOTILLA_PREFIX: 'fleet-a',
+        FLOTILLA_STATE_DIR: '/var/lib/flotilla',
+        FLOTILLA_BLOB_STORE: 'redis',
+        LOG_LEVEL: 'debug',
+        FLOTILLA_NOISE_SEED: 'run-7',
+        FLOTILLA_LOCK_DURATION_MS: '2000',
+        FLOTILLA_STALLED_INTERVAL_MS: '1000',
+        FLOTILLA_WORKER_CONCURRENCY: '2',
+        FLOTILLA_TEST_DELAY_MS: '0',
+      }),
+    ).toEqual({
+      redisUrl: 'unix:///tmp/r.sock',
+      prefix: 'fleet-a',
+      stateDir: '/var/lib/flotilla',
+      blobStore: 'redis',
+      logLevel: 'debug',
+      noiseSeed: 'run-7',
+      lockDurationMs: 2000,
+      stalledIntervalMs: 1000,
+      concurrency: 2,
+      testDelayMs: 0,
+    });
+  });
+
+  it('names each malformed variable', () => {
+    expect(() =>
+      readWorkerConfig({
+        REDIS_URL: 'redis://h',
+        FLOTILLA_BLOB_STORE: 's3',
+        FLOTILLA_LOCK_DURATION_MS: '-5',
+      }),
+    ).toThrow(/invalid worker configuration: blobStore: .*; lockDurationMs: /);
+    expect(() => readWorkerConfig({ REDIS_URL: 'redis://h', FLOTILLA_PREFIX: 'a b' })).toThrow(/prefix/);
+  });
+});

@@ -1,0 +1,212 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  decodeFloat32Tensors,
+  encodeFloat32Tensors,
+  initialAdapterTensors,
+  sha256Hex,
+  type AdapterSpec,
+} from '@flotilla/protocol';
+import type { AggregateUpdateRef } from '../src/shared/queues.js';
+import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
+import {
+  createTestTask,
+  deltaLike,
+  jobData,
+  storeDelta,
+  testRandom,
+  workerTestEnv,
+  type TensorMap,
+  type WorkerTestEnv,
+} from './support/worker-fixtures.js';
+
+const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
+const MODULES = { hidden: { in: 4, out: 16 } };
+const BIAS = 'base_model.model.hidden.bias';
+
+const envs: WorkerTestEnv[] = [];
+afterAll(() => {
+  for (const env of envs) env.close();
+});
+function env(label: string): WorkerTestEnv {
+  const e = workerTestEnv(label);
+  envs.push(e);
+  return e;
+}
+
+const v0 = initialAdapterTensors(SPEC, MODULES);
+/** Honest deltas: one shared direction, scaled a little per device, plus small noise. */
+function honestDeltas(count: number, seed: number): TensorMap[] {
+  const rand = testRandom(seed);
+  const direction = Array.from({ length: MODULES.hidden.out }, () => 0.05 * rand());
+  return Array.from({ length: count }, (_, k) =>
+    deltaLike(v0, (_, i) => (direction[i] ?? 0) * (1 + 0.05 * k) + 0.002 * rand()),
+  );
+}
+
+function values(map: TensorMap): Float32Array {
+  const t = map.get(BIAS);
+  if (!t) throw new Error('no bias tensor');
+  return t.values;
+}
+
+/** Garbage bytes stored under their own digest: the blob is intact but not a safetensors file. */
+async function garbageRef(e: WorkerTestEnv, id: string): Promise<AggregateUpdateRef> {
+  const bytes = new TextEncoder().encode(`not a safetensors file ${id}`);
+  const digest = sha256Hex(bytes);
+  await e.blobs.put(digest, bytes);
+  return {
+    updateId: id,
+    devicePseudonym: `dev_${id}`,
+    blobDigest: digest,
+    numExamples: 5,
+    norm: 0.1,
+    clipped: false,
+  };
+}
+
+/** A valid delta whose stored file was then damaged on disk (bit rot): its digest no longer matches. */
+async function bitRotRef(e: WorkerTestEnv, id: string, delta: TensorMap): Promise<AggregateUpdateRef> {
+  const ref = await storeDelta(e.blobs, delta, { updateId: id, numExamples: 5 });
+  const bytes = encodeFloat32Tensors(delta, {}, 'F32');
+  bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+  writeFileSync(join(e.dir, 'blobs', ref.blobDigest.slice(0, 2), ref.blobDigest), bytes);
+  return ref;
+}
+
+describe('aggregation worker: bad updates and audit rejections', () => {
+  it('excludes a corrupt blob, a NaN delta, a wrong shape and a missing blob, and commits from the good ones', async () => {
+    const e = env('wk-excl');
+    await createTestTask(e, { taskId: 'excl', adapter: SPEC, modules: MODULES, minReports: 3 });
+    const good = honestDeltas(4, 3);
+    const weights = [4, 8, 12, 16];
+    const goodRefs = await Promise.all(
+      good.map((d, k) => storeDelta(e.blobs, d, { updateId: `good${k}`, numExamples: weights[k] ?? 1 })),
+    );
+    const nan = deltaLike(v0, (_, i) => (i === 3 ? Number.NaN : 0.01));
+    const wrongShape: TensorMap = new Map([[BIAS, { shape: [8], values: new Float32Array(8).fill(0.01) }]]);
+    const bad = [
+      await garbageRef(e, 'corrupt'),
+      await bitRotRef(
+        e,
+        'rotten',
+        deltaLike(v0, () => 0.02),
+      ),
+      await storeDelta(e.blobs, nan, { updateId: 'nan', numExamples: 5 }),
+      await storeDelta(e.blobs, wrongShape, { updateId: 'shape', numExamples: 5 }),
+      { ...(goodRefs[0] as AggregateUpdateRef), updateId: 'missing', blobDigest: 'ab'.repeat(32) },
+    ];
+    const [g0, g1, g2, g3] = goodRefs as [
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+    ];
+    const [b0, b1, b2, b3, b4] = bad as [
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+      AggregateUpdateRef,
+    ];
+    const outcome = await processAggregateJob(
+      jobData({
+        taskId: 'excl',
+        roundNumber: 1,
+        parentVersion: 0,
+        updates: [b0, g0, b1, g1, b2, g2, b3, g3, b4],
+      }),
+      e.deps,
+      1_700_000_200_000,
+    );
+    expect(outcome.decision).toBe('COMMITTED');
+    expect(outcome.version).toBe(1);
+    const text = outcome.reasons.join('\n');
+    expect(text).toMatch(/update corrupt excluded \(CORRUPT_FILE\)/);
+    expect(text).toMatch(/update rotten excluded \(DIGEST_MISMATCH\)/);
+    expect(text).toMatch(/update nan excluded \(NON_FINITE\): .*NaN/);
+    expect(text).toMatch(/update shape excluded \(SHAPE_MISMATCH\): .*\[8\].*\[16\]/);
+    expect(text).toMatch(/update missing excluded \(BLOB_MISSING\)/);
+    for (const ref of goodRefs) expect(text).not.toContain(`update ${ref.updateId} excluded`);
+
+    const signed = await e.adapters.getManifest('excl', 1);
+    expect(signed?.manifest.aggregation.participants).toBe(4);
+    const bytes = await e.blobs.get(signed?.manifest.adapter.f32.digest ?? '');
+    if (!bytes) throw new Error('adapter blob missing');
+    const adapter = values(decodeFloat32Tensors(bytes).tensors);
+    const total = weights.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < adapter.length; i++) {
+      const mean = good.reduce((sum, d, k) => sum + (weights[k] ?? 0) * (values(d)[i] ?? 0), 0) / total;
+      expect(Math.abs((adapter[i] ?? NaN) - mean)).toBeLessThan(1e-7);
+    }
+    expect(e.log.ofType('aggregation')[0]?.participants).toHaveLength(4);
+  });
+
+  it('rejects the round when exclusions leave fewer usable updates than the quorum', async () => {
+    const e = env('wk-quorum');
+    await createTestTask(e, { taskId: 'quorum', adapter: SPEC, modules: MODULES, minReports: 3 });
+    const good = honestDeltas(2, 5);
+    const refs = [
+      ...(await Promise.all(
+        good.map((d, k) => storeDelta(e.blobs, d, { updateId: `ok${k}`, numExamples: 3 })),
+      )),
+      await garbageRef(e, 'junk'),
+      await storeDelta(
+        e.blobs,
+        deltaLike(v0, () => Number.POSITIVE_INFINITY),
+        { updateId: 'inf', numExamples: 3 },
+      ),
+    ];
+    const outcome = await processAggregateJob(
+      jobData({ taskId: 'quorum', roundNumber: 1, parentVersion: 0, updates: refs }),
+      e.deps,
+      1_700_000_300_000,
+    );
+    expect(outcome).toMatchObject({ decision: 'REJECTED', version: null, manifestDigest: null });
+    expect(outcome.reasons[0]).toBe('only 2 usable update(s), quorum is 3');
+    expect(outcome.reasons.join('\n')).toMatch(/update junk excluded \(CORRUPT_FILE\)/);
+    expect(outcome.reasons.join('\n')).toMatch(/update inf excluded \(NON_FINITE\)/);
+    expect(await e.adapters.listVersions('quorum')).toEqual([]);
+    expect(e.log.events.map((ev) => ev.type)).toEqual(['rejection']);
+  });
+
+  it('rejects a candidate with a sign-flipped and a 100x-scaled update under a strict audit policy', async () => {
+    const e = env('wk-audit');
+    await createTestTask(e, {
+      taskId: 'audit',
+      adapter: SPEC,
+      modules: MODULES,
+      minReports: 3,
+      clipNorm: 100,
+      audit: { maxFlaggedFraction: 0, maxModuleDrift: 100 },
+    });
+    const honest = honestDeltas(6, 9);
+    const base = honest[0] ?? v0;
+    const flipped = deltaLike(base, (_, i) => -(values(base)[i] ?? 0));
+    const scaled = deltaLike(base, (_, i) => 100 * (values(base)[i] ?? 0));
+    const refs = await Promise.all([
+      ...honest.map((d, k) => storeDelta(e.blobs, d, { updateId: `h${k}`, numExamples: 10 })),
+      storeDelta(e.blobs, flipped, { updateId: 'flip', numExamples: 10 }),
+      storeDelta(e.blobs, scaled, { updateId: 'boost', numExamples: 10 }),
+    ]);
+    const outcome = await processAggregateJob(
+      jobData({ taskId: 'audit', roundNumber: 1, parentVersion: 0, clipNorm: 100, updates: refs }),
+      e.deps,
+      1_700_000_400_000,
+    );
+    expect(outcome).toMatchObject({ decision: 'REJECTED', version: null, manifestDigest: null });
+    const flipLabel = refs[6]?.devicePseudonym ?? '?';
+    const boostLabel = refs[7]?.devicePseudonym ?? '?';
+    const text = outcome.reasons.join('\n');
+    expect(text).toMatch(/2 of 8 updates flagged \(25%, limit 0%\)/);
+    expect(text).toContain(`${flipLabel}: points away from the mean of the other updates`);
+    expect(text).toContain(`${boostLabel}: norm`);
+    expect(text).toMatch(/is a MAD outlier/);
+    for (const ref of refs.slice(0, 6)) expect(text).not.toContain(`${ref.devicePseudonym}:`);
+    expect(await e.adapters.listVersions('audit')).toEqual([]);
+    expect(await e.adapters.getManifest('audit', 1)).toBeNull();
+    expect(e.log.events.map((ev) => ev.type)).toEqual(['aggregation', 'audit', 'rejection']);
+    expect(e.log.ofType('audit')[0]?.decision).toBe('fail');
+  });
+});

@@ -1,0 +1,242 @@
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  SIGNING_DOMAINS,
+  decodeFloat32Tensors,
+  initialAdapterTensors,
+  manifestDigest,
+  toBase64,
+  verifyPayload,
+  type AdapterSpec,
+} from '@flotilla/protocol';
+import { redisKeys } from '../src/shared/keys.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { readRoundOutcome, subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
+import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
+import { testRedisUrl } from '../../test-support/redis.js';
+import {
+  createTestTask,
+  deltaLike,
+  jobData,
+  storeDelta,
+  testRandom,
+  workerTestEnv,
+  type TensorMap,
+  type WorkerTestEnv,
+} from './support/worker-fixtures.js';
+
+const ENQUEUED_AT = 1_700_000_100_000;
+const envs: WorkerTestEnv[] = [];
+afterAll(() => {
+  for (const env of envs) env.close();
+});
+function env(label: string): WorkerTestEnv {
+  const e = workerTestEnv(label);
+  envs.push(e);
+  return e;
+}
+
+async function blobTensors(e: WorkerTestEnv, digest: string): Promise<TensorMap> {
+  const bytes = await e.blobs.get(digest);
+  if (!bytes) throw new Error(`blob ${digest} missing`);
+  return decodeFloat32Tensors(bytes).tensors;
+}
+
+function get(map: TensorMap, name: string): Float32Array {
+  const t = map.get(name);
+  if (!t) throw new Error(`no tensor ${name}`);
+  return t.values;
+}
+
+describe('aggregation worker: promotion', () => {
+  it('promotes version 1 from 5 FedAvg LoRA deltas (fedit): signed manifest, F32/F16 adapter, delta, COMMITTED', async () => {
+    const e = env('wk-promo');
+    const spec: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
+    const modules = { hidden: { in: 4, out: 3 } };
+    const { task } = await createTestTask(e, {
+      taskId: 'promo',
+      adapter: spec,
+      modules,
+      strategy: { name: 'fedavg', loraRule: 'fedit' },
+    });
+    const v0 = initialAdapterTensors(spec, modules);
+    const rand = testRandom(11);
+    // Correlated honest deltas: a shared direction plus a little per-device noise.
+    const direction = deltaLike(v0, () => 0.05 * rand());
+    const weights = [10, 20, 30, 15, 25];
+    const perDevice = weights.map((_, k) =>
+      deltaLike(direction, (name, i) => (get(direction, name)[i] ?? 0) * (1 + 0.1 * k) + 0.002 * rand()),
+    );
+    const refs = await Promise.all(
+      perDevice.map((d, k) => storeDelta(e.blobs, d, { updateId: `u${k}`, numExamples: weights[k] ?? 1 })),
+    );
+
+    const sub = new Redis(redisOptionsFromUrl(testRedisUrl()));
+    const heard: RoundOutcome[] = [];
+    const unsubscribe = await subscribeRoundOutcomes(sub, e.prefix, (o) => heard.push(o));
+    const data = jobData({ taskId: 'promo', roundNumber: 1, parentVersion: 0, updates: refs });
+    const outcome = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+
+    expect(outcome.decision).toBe('COMMITTED');
+    expect(outcome.version).toBe(1);
+    expect(await e.adapters.listVersions('promo')).toEqual([1]);
+    const signed = await e.adapters.getManifest('promo', 1);
+    if (!signed) throw new Error('no manifest');
+    const { manifest } = signed;
+    expect(
+      verifyPayload(SIGNING_DOMAINS.manifest, manifest, signed.signature, toBase64(e.signingKey.publicKey)),
+    ).toBe(true);
+    expect(signed.coordinatorKey).toBe(toBase64(e.signingKey.publicKey));
+    expect(outcome.manifestDigest).toBe(manifestDigest(manifest));
+    expect(manifest).toMatchObject({
+      taskId: 'promo',
+      version: 1,
+      parentVersion: 0,
+      roundId: 'promo:1',
+      baseModelDigest: task.baseModel.digest,
+      aggregation: { strategy: 'fedavg', loraRule: 'fedit', participants: 5 },
+      createdAt: ENQUEUED_AT,
+      rollbackOf: null,
+      privacy: null,
+    });
+
+    // Hand-computed: v1 = v0 + Σ w_k Δ_k / Σ w_k, per tensor (fedit averages A and B separately).
+    const total = weights.reduce((a, b) => a + b, 0);
+    const adapter = await blobTensors(e, manifest.adapter.f32.digest);
+    const f16 = await blobTensors(e, manifest.adapter.f16.digest);
+    const delta = await blobTensors(e, manifest.delta?.f32.digest ?? '');
+    expect([...adapter.keys()].sort()).toEqual([...v0.keys()].sort());
+    for (const [name, init] of v0) {
+      const got = get(adapter, name);
+      const half = get(f16, name);
+      const d = get(delta, name);
+      expect(adapter.get(name)?.shape).toEqual(init.shape);
+      for (let i = 0; i < init.values.length; i++) {
+        let mean = 0;
+        perDevice.forEach((p, k) => (mean += (weights[k] ?? 0) * (get(p, name)[i] ?? 0)));
+        const expected = (init.values[i] ?? 0) + mean / total;
+        expect(Math.abs((got[i] ?? NaN) - expected)).toBeLessThan(1e-6);
+        // F16: relative rounding 2^-11, plus the smallest subnormal.
+        expect(Math.abs((half[i] ?? NaN) - expected)).toBeLessThanOrEqual(
+          Math.abs(expected) * 2 ** -11 + 6e-8,
+        );
+        expect(d[i]).toBe(Math.fround((got[i] ?? 0) - (init.values[i] ?? 0)));
+      }
+    }
+
+    const stored = await readRoundOutcome(e.redis, e.prefix, 'promo:1');
+    expect(stored).toEqual(outcome);
+    const deadline = Date.now() + 5_000;
+    while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(heard).toEqual([
+      expect.objectContaining({
+        decision: 'COMMITTED',
+        version: 1,
+        manifestDigest: manifestDigest(manifest),
+      }),
+    ]);
+    await unsubscribe();
+    sub.disconnect();
+
+    expect(e.log.events.map((ev) => ev.type)).toEqual(['aggregation', 'audit', 'promotion']);
+    const promotion = e.log.ofType('promotion')[0];
+    expect(promotion).toMatchObject({
+      version: 1,
+      parentVersion: 0,
+      manifestDigest: manifestDigest(manifest),
+      adapterDigest: manifest.adapter.f32.digest,
+    });
+    const participants = e.log.ofType('aggregation')[0]?.participants ?? [];
+    expect(new Map(participants.map((p) => [p.blobDigest, p.weight]))).toEqual(
+      new Map(refs.map((r) => [r.blobDigest, r.numExamples])),
+    );
+  });
+
+  it('reproduces the NVFlare hello-numpy-sag end_to_end_three_rounds vector (bias mode, 2 clients, 3 rounds)', async () => {
+    const VectorSchema = z.object({
+      cases: z.array(z.object({ name: z.string() }).loose()),
+    });
+    const CaseSchema = z.object({
+      name: z.literal('end_to_end_three_rounds'),
+      initial: z.array(z.array(z.number())),
+      each_client_adds: z.number(),
+      clients: z.number().int(),
+      rounds: z.number().int(),
+      expected: z.array(z.array(z.number())),
+    });
+    const file = VectorSchema.parse(
+      JSON.parse(readFileSync('/work/shared/vectors/aggregation-published.json', 'utf8')),
+    );
+    const vector = CaseSchema.parse(file.cases.find((c) => c.name === 'end_to_end_three_rounds'));
+    const initial = vector.initial.flat();
+    const expected = vector.expected.flat();
+    const outputs = initial.length;
+
+    const e = env('wk-nvflare');
+    const spec: AdapterSpec = { mode: 'bias', targetModules: ['dense'], r: 1, alpha: 1, seed: 0 };
+    await createTestTask(e, {
+      taskId: 'sag',
+      adapter: spec,
+      modules: { dense: { in: 2, out: outputs } },
+      goalCount: vector.clients,
+      minReports: vector.clients,
+      // Bias offsets of 3 on a base bias of 1 drift by 3: allow it, this vector is about the sums.
+      audit: { maxModuleDrift: 10 },
+    });
+    const v0 = initialAdapterTensors(spec, { dense: { in: 2, out: outputs } });
+    const ones = deltaLike(v0, () => vector.each_client_adds);
+    for (let round = 1; round <= vector.rounds; round++) {
+      const refs = [];
+      for (let c = 0; c < vector.clients; c++)
+        refs.push(await storeDelta(e.blobs, ones, { updateId: `r${round}c${c}`, numExamples: 1 }));
+      const outcome = await processAggregateJob(
+        jobData({ taskId: 'sag', roundNumber: round, parentVersion: round - 1, updates: refs }),
+        e.deps,
+        ENQUEUED_AT + round,
+      );
+      expect(outcome).toMatchObject({ decision: 'COMMITTED', version: round });
+    }
+    expect(await e.adapters.listVersions('sag')).toEqual([1, 2, 3]);
+    const v3 = await e.adapters.getManifest('sag', 3);
+    const adapter = await blobTensors(e, v3?.manifest.adapter.f32.digest ?? '');
+    const bias = get(adapter, 'base_model.model.dense.bias');
+    const start = get(v0, 'base_model.model.dense.bias');
+    for (let i = 0; i < outputs; i++)
+      expect((bias[i] ?? NaN) - (start[i] ?? NaN)).toBe((expected[i] ?? NaN) - (initial[i] ?? NaN));
+  });
+
+  it('is idempotent: the same job processed again yields the same manifest and one version', async () => {
+    const e = env('wk-idem');
+    const spec: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
+    const modules = { hidden: { in: 3, out: 8 } };
+    await createTestTask(e, { taskId: 'idem', adapter: spec, modules, minReports: 2 });
+    const v0 = initialAdapterTensors(spec, modules);
+    const refs = await Promise.all(
+      [1, 2, 3].map((k) =>
+        storeDelta(
+          e.blobs,
+          deltaLike(v0, (_, i) => 0.01 * k + 0.001 * i),
+          {
+            updateId: `i${k}`,
+            numExamples: k,
+          },
+        ),
+      ),
+    );
+    const data = jobData({ taskId: 'idem', roundNumber: 1, parentVersion: 0, updates: refs });
+    const first = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    // A BullMQ retry after the decision was stored.
+    const second = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    expect(second).toEqual(first);
+    // A retry after a crash between promotion and storing the decision: everything is recomputed.
+    await e.redis.del(redisKeys(e.prefix).roundOutcome('idem:1'));
+    const third = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    expect(first.decision).toBe('COMMITTED');
+    expect(third.manifestDigest).toBe(first.manifestDigest);
+    expect(third.version).toBe(1);
+    expect(await e.adapters.listVersions('idem')).toEqual([1]);
+    expect(await e.adapters.latestVersion('idem')).toBe(1);
+  });
+});

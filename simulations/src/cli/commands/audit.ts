@@ -1,0 +1,104 @@
+import { Redis } from 'ioredis';
+import type { Command } from 'commander';
+import {
+  auditExportCommand,
+  auditShowCommand,
+  auditVerifyCommand,
+  redisOptionsFromUrl,
+  type CommandResult,
+} from '@flotilla/coordinator/shared';
+import { ConfigError, loadConfig } from '../config.js';
+import { parseNumberOption, runCommand } from '../output.js';
+
+function emit(result: CommandResult): number {
+  process.stdout.write(result.output.endsWith('\n') ? result.output : `${result.output}\n`);
+  return result.exitCode;
+}
+
+/** `flotilla audit verify|show|export`: the round log, for auditors. */
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('verify and read the signed, hash-chained round log');
+  audit
+    .command('verify')
+    .description(
+      'check chain, signatures, order, quorum before promotion, clip bounds and the ε budget; exit 0 on PASS, 1 on FAIL',
+    )
+    .argument('<file>', 'round log (JSONL), e.g. .flotilla/audit/round-log.jsonl')
+    .option(
+      '--key <base64>',
+      "the coordinator's public key you trust (default: the first record's signer, reported as unpinned)",
+    )
+    .option('--head <seq:hash>', 'a head you obtained independently, to detect records cut from the end')
+    .option('--json', 'print { ok, records, firstBad, problems }')
+    .action((file: string, flags: { key?: string; head?: string; json?: boolean }) =>
+      runCommand(async () => {
+        let expectedHead: { seq: number; hash: string } | undefined;
+        if (flags.head) {
+          const [seq, hash] = flags.head.split(':');
+          if (!hash || !/^[0-9a-f]{64}$/.test(hash))
+            throw new ConfigError('--head: expected <seq>:<64 hex hash>');
+          expectedHead = {
+            seq: parseNumberOption(
+              'head',
+              seq ?? '',
+              (n) => Number.isInteger(n) && n >= 0,
+              'a record number',
+            ),
+            hash,
+          };
+        }
+        return emit(
+          await auditVerifyCommand({
+            file,
+            json: flags.json === true,
+            ...(flags.key ? { trustedKey: flags.key } : {}),
+            ...(expectedHead ? { expectedHead } : {}),
+          }),
+        );
+      }),
+    );
+  audit
+    .command('show')
+    .description('summarise the history, or one round')
+    .argument('<file>', 'round log (JSONL)')
+    .option('--round <n>', 'one round number')
+    .option('--json', 'print JSON')
+    .action((file: string, flags: { round?: string; json?: boolean }) =>
+      runCommand(async () =>
+        emit(
+          await auditShowCommand({
+            file,
+            json: flags.json === true,
+            ...(flags.round !== undefined
+              ? {
+                  round: parseNumberOption(
+                    'round',
+                    flags.round,
+                    (n) => Number.isInteger(n) && n >= 0,
+                    'a round number',
+                  ),
+                }
+              : {}),
+          }),
+        ),
+      ),
+    );
+  audit
+    .command('export')
+    .description('write the round log from Redis (the source of truth) to a JSONL file')
+    .requiredOption('--out <file>', 'destination')
+    .action((flags: { out: string }) =>
+      runCommand(async () => {
+        const config = loadConfig(program.opts<{ config?: string }>());
+        if (!config.redisUrl)
+          throw new ConfigError('redisUrl: export reads the log from Redis (REDIS_URL or --config)');
+        const redis = new Redis(redisOptionsFromUrl(config.redisUrl));
+        try {
+          const result = await auditExportCommand({ redis, prefix: config.prefix, toFile: flags.out });
+          return emit(result);
+        } finally {
+          redis.disconnect();
+        }
+      }),
+    );
+}

@@ -1,0 +1,111 @@
+import type { Command } from 'commander';
+import { CoordinatorConfigSchema, runCoordinator } from '@flotilla/coordinator/server';
+import { WorkerConfigSchema, runWorker } from '@flotilla/coordinator/worker';
+import { ConfigError, describeIssues, loadConfig } from '../config.js';
+import { runCommand } from '../output.js';
+
+interface ServiceFlags {
+  stateDir?: string;
+  redisUrl?: string;
+  prefix?: string;
+  host?: string;
+  port?: string;
+  logLevel?: string;
+  withWorker?: boolean;
+  onRestart?: string;
+}
+
+/** Resolves when SIGINT or SIGTERM arrives. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+function commonFlags(command: Command): Command {
+  return command
+    .option('--state-dir <dir>', 'keys, blobs, embedded Redis data and the round log (FLOTILLA_STATE_DIR)')
+    .option('--redis-url <url>', 'redis://host:port or unix:///path.sock (REDIS_URL)')
+    .option('--prefix <prefix>', 'Redis key and queue prefix (FLOTILLA_PREFIX)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (FLOTILLA_LOG_LEVEL)');
+}
+
+/** `flotilla coordinator` and `flotilla worker`: the two long-running processes. */
+export function registerServices(program: Command): void {
+  commonFlags(program.command('coordinator'))
+    .description(
+      'run the coordinator (socket.io + HTTP); a private redis-server is started when no REDIS_URL is set',
+    )
+    .option('--host <host>', 'interface to listen on (FLOTILLA_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'port (FLOTILLA_PORT, default 8787; 0 picks one)')
+    .option('--on-restart <policy>', 'resume or abandon the round in flight after a restart', 'resume')
+    .option('--with-worker', 'also run an aggregation worker in this process')
+    .action((flags: ServiceFlags) =>
+      runCommand(async () => {
+        const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
+        const parsed = CoordinatorConfigSchema.safeParse({ ...config, onRestart: flags.onRestart });
+        if (!parsed.success) throw new ConfigError(describeIssues('coordinator config', parsed.error));
+        const running = await runCoordinator(parsed.data);
+        const redisUrl = config.redisUrl ?? running.embeddedRedis?.url ?? '';
+        process.stdout.write(`coordinator listening on ${running.coordinator.url}\n`);
+        process.stdout.write(
+          `redis ${redisUrl}${running.embeddedRedis ? ' (private; point workers at it with REDIS_URL)' : ''}\n`,
+        );
+        const worker = flags.withWorker
+          ? await runWorker(
+              WorkerConfigSchema.parse({
+                redisUrl,
+                prefix: config.prefix,
+                stateDir: config.stateDir,
+                logLevel: config.logLevel,
+              }),
+            )
+          : null;
+        const signal = await untilSignal();
+        process.stderr.write(`flotilla: ${signal}, stopping\n`);
+        await worker?.stop();
+        await running.stop();
+      }),
+    );
+  commonFlags(program.command('worker'))
+    .description("run an aggregation worker on the coordinator's Redis (REDIS_URL is required)")
+    .action((flags: ServiceFlags) =>
+      runCommand(async () => {
+        const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
+        if (!config.redisUrl) {
+          throw new ConfigError(
+            "redisUrl: the worker needs the coordinator's Redis (--redis-url or REDIS_URL; `flotilla coordinator` prints it)",
+          );
+        }
+        const parsed = WorkerConfigSchema.safeParse({
+          redisUrl: config.redisUrl,
+          prefix: config.prefix,
+          stateDir: config.stateDir,
+          logLevel: config.logLevel,
+        });
+        if (!parsed.success) throw new ConfigError(describeIssues('worker config', parsed.error));
+        const running = await runWorker(parsed.data);
+        const signal = await untilSignal();
+        process.stderr.write(`flotilla: ${signal}, finishing the job in hand\n`);
+        await running.stop();
+      }),
+    );
+}
+
+function globalFlags(program: Command): { config?: string } {
+  return program.opts<{ config?: string }>();
+}
+
+function pick(flags: ServiceFlags): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries({
+      stateDir: flags.stateDir,
+      redisUrl: flags.redisUrl,
+      prefix: flags.prefix,
+      host: flags.host,
+      port: flags.port,
+      logLevel: flags.logLevel,
+    }).filter(([, value]) => value !== undefined),
+  );
+}

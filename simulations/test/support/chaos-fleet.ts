@@ -1,0 +1,258 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import {
+  generateSigningKeyPair,
+  loraTensorNames,
+  sha256Hex,
+  type RoundPlan,
+  type SigningKeyPair,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+import {
+  FlotillaDevice,
+  MemoryBlobCache,
+  type TrainContext,
+  type TrainOutcome,
+  type Trainer,
+} from '@flotilla/client';
+
+// Real devices (FlotillaDevice) with a trainer that needs no tfjs: the fault tests exercise the
+// protocol, reconnection and durability, not learning.
+
+export const MODULE = 'dense';
+/** The chaos task's only adapted layer: 4 inputs, 3 outputs, LoRA rank 2. */
+export const SHAPES = { in: 4, out: 3 };
+export const RANK = 2;
+export const OPERATOR = 'operator-token-for-chaos-tests-0123456789';
+
+/** A stand-in base model: the trainer below never reads it, devices only verify its digest. */
+export function baseBlob(): { bytes: Uint8Array; digest: string } {
+  const bytes = new Uint8Array(randomBytes(256));
+  return { bytes, digest: sha256Hex(bytes) };
+}
+
+export function chaosTask(
+  taskId: string,
+  base: { bytes: Uint8Array; digest: string },
+  rounds: Partial<NonNullable<TaskDefinitionInput['rounds']>>,
+): TaskDefinitionInput {
+  return {
+    taskId,
+    baseModel: { digest: base.digest, format: 'tfjs-layers-bundle', bytes: base.bytes.length },
+    adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 3 },
+    moduleShapes: { [MODULE]: SHAPES },
+    rounds: {
+      goalCount: 4,
+      overSelection: 1,
+      minReports: 3,
+      selectionTimeoutMs: 20_000,
+      reportingDeadlineMs: 30_000,
+      retryAfterMs: 300,
+      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      ...rounds,
+    },
+    policy: {
+      allowedModules: [MODULE],
+      clipNorm: 1,
+      maxBlobBytes: 4096,
+      strategy: { name: 'fedavg' },
+      audit: {},
+    },
+    createdAt: Date.now(),
+  };
+}
+
+export interface FastTrainerOptions {
+  /** Distinguishes the devices' deltas. */
+  index: number;
+  /** Awaited before training (e.g. held until the coordinator was restarted). */
+  before?: (plan: RoundPlan) => Promise<void>;
+  /** Returns true when the device should vanish in this round (it is then stopped by `onDrop`). */
+  dropsOut?: (plan: RoundPlan) => boolean;
+  onDrop?: (plan: RoundPlan) => void;
+}
+
+/** A LoRA delta of norm ≈ 0.02·(index+1) in a few microseconds. */
+export class FastTrainer implements Trainer {
+  constructor(private readonly options: FastTrainerOptions) {}
+
+  async train(plan: RoundPlan, context: TrainContext): Promise<TrainOutcome> {
+    await this.options.before?.(plan);
+    if (this.options.dropsOut?.(plan)) {
+      this.options.onDrop?.(plan);
+      // Gone: no update, no skip. The device's stop (or the deadline) aborts the signal.
+      await new Promise<void>((resolve) => {
+        if (context.signal.aborted) resolve();
+        context.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      return { kind: 'skip', reason: 'error', detail: 'dropped out' };
+    }
+    const names = loraTensorNames(MODULE);
+    const v = 0.005 * (this.options.index + 1);
+    return {
+      kind: 'update',
+      delta: new Map([
+        [names.a, { shape: [RANK, SHAPES.in], values: new Float32Array(RANK * SHAPES.in).fill(v) }],
+        [names.b, { shape: [SHAPES.out, RANK], values: new Float32Array(SHAPES.out * RANK).fill(-v) }],
+      ]),
+      numExamples: 10 + this.options.index,
+      steps: 1,
+    };
+  }
+}
+
+/** What one device saw, for assertions. */
+export interface DeviceRecord {
+  accepted: string[];
+  refused: Array<{ roundId: string; code: string }>;
+  authentications: number;
+  errors: string[];
+}
+
+export interface ChaosDevice {
+  id: string;
+  keys: SigningKeyPair;
+  device: FlotillaDevice;
+  record: DeviceRecord;
+}
+
+/** Starts a FlotillaDevice (in-memory cache, fast reconnects) recording what it experiences. */
+export async function startChaosDevice(options: {
+  url: string;
+  id: string;
+  keys: SigningKeyPair;
+  taskId: string;
+  trainer: Trainer;
+  record?: DeviceRecord;
+}): Promise<ChaosDevice> {
+  const record: DeviceRecord = options.record ?? {
+    accepted: [],
+    refused: [],
+    authentications: 0,
+    errors: [],
+  };
+  const device = new FlotillaDevice({
+    url: options.url,
+    deviceId: options.id,
+    keys: options.keys,
+    taskId: options.taskId,
+    trainer: options.trainer,
+    cache: new MemoryBlobCache(),
+    ackTimeoutMs: 3000,
+    reconnectDelayMs: 250,
+    planWaitMs: 5000,
+    retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 1000 },
+    logger: {
+      debug: () => undefined,
+      info: (_f, message) => {
+        if (message === 'authenticated') record.authentications++;
+      },
+      warn: () => undefined,
+      error: (fields, message) => record.errors.push(JSON.stringify({ message, ...fields })),
+    },
+    onUpdateAccepted: ({ plan }) => record.accepted.push(plan.roundId),
+    onUpdateRefused: ({ plan, code }) => record.refused.push({ roundId: plan.roundId, code }),
+  });
+  await device.start();
+  return { id: options.id, keys: options.keys, device, record };
+}
+
+export function newKeys(): SigningKeyPair {
+  return generateSigningKeyPair();
+}
+
+export async function waitUntil<T>(
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const COORDINATOR_MAIN = fileURLToPath(new URL('../../../coordinator/src/server/main.ts', import.meta.url));
+
+export interface CoordinatorProcess {
+  pid: number;
+  url: string;
+  logs: string[];
+  /** SIGKILL to this child's pid, then waits for its exit. */
+  kill(): Promise<void>;
+}
+
+/** `node --import tsx coordinator/src/server/main.ts <args>`, resolved once it listens. */
+export async function spawnCoordinator(args: string[], timeoutMs = 30_000): Promise<CoordinatorProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', COORDINATOR_MAIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('coordinator did not start');
+  const logs: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      process.kill(pid, 'SIGKILL');
+      reject(new Error(`coordinator did not start:\n${logs.join('\n')}`));
+    }, timeoutMs);
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        logs.push(line);
+        if (!line.includes('coordinator listening')) continue;
+        const parsed = JSON.parse(line) as { url?: string };
+        if (parsed.url) {
+          clearTimeout(timer);
+          resolve(parsed.url);
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`coordinator exited with ${String(code)}:\n${logs.join('\n')}`));
+    });
+  });
+  return {
+    pid,
+    url,
+    logs,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Resident set size of a process in bytes, from /proc/<pid>/status (Linux). */
+export async function residentBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match?.[1]) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
+}
