@@ -72,7 +72,7 @@ describe('end-to-end simulation', () => {
 
   it('leaves a round log that verifies against the coordinator key and names no raw device id', async () => {
     const lines = readFileSync(first.roundLogPath, 'utf8').trim().split('\n');
-    const records: unknown[] = lines.map((line) => JSON.parse(line));
+    const records = lines.map((line): unknown => JSON.parse(line));
     const report = await verifyRoundLog(records, { trustedKey: first.coordinatorKey });
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);

@@ -22,7 +22,7 @@ export const CoordinatorConfigSchema = z.object({
   onRestart: z.enum(['resume', 'abandon']).default('resume'),
   /** FLOTILLA_BLOB_STORE: local (default, `<stateDir>/blobs`) or redis. */
   blobStore: z.enum(['local', 'redis']).default('local'),
-  /** FLOTILLA_LEASE_TTL_MS: round-driver lease between coordinator processes, default 4000 ms. */
+  /** FLOTILLA_LEASE_TTL_MS: round-driver lease between coordinator processes, default 10000 ms. */
   leaseTtlMs: z.coerce.number().int().min(100).optional(),
   /** FLOTILLA_PRESENCE_TTL_MS: device presence without a refresh, default 15000 ms. */
   presenceTtlMs: z.coerce.number().int().min(300).optional(),

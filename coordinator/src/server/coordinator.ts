@@ -26,6 +26,7 @@ import { registerTask } from './register-task.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimitOptions } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents, type RoundEvents } from './round-events.js';
+import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
 import { RoundStore } from './round-store.js';
 import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
@@ -90,7 +91,7 @@ export interface CoordinatorOptions {
   recoveryWindowMs?: number;
   /**
    * Round-driver lease in ms: one process drives the round state machines; when it dies another
-   * takes over after at most this long (plus ttl/3). Default 4000.
+   * takes over after at most this long (plus ttl/3). Default 10_000 (a restart on the same host takes a dead holder's lease at once).
    */
   leaseTtlMs?: number;
   /** How long a process vouches for a device's socket without a refresh, in ms. Default 15_000. */
@@ -260,6 +261,19 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
       uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
       createTask: (input) => createTask(input as TaskDefinitionInput),
+      rollback: (taskId, request) =>
+        rollbackAdapter(
+          {
+            tasks,
+            adapters,
+            blobs,
+            signingKey: coordinatorKey,
+            roundEvents: events,
+            announce: (promoted) => fleet.broadcast('adapter:promoted', promoted),
+          },
+          taskId,
+          request,
+        ),
       logger,
     }),
   );
@@ -275,7 +289,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     if (channel === tasksChannel)
       manager
         .onTaskCreated(message)
-        .catch((error: unknown) => logger.error({ err: error, taskId: message }, 'opening a new task failed'));
+        .catch((error: unknown) =>
+          logger.error({ err: error, taskId: message }, 'opening a new task failed'),
+        );
     if (channel !== nudgesChannel || !lease.holds()) return;
     let nudge;
     try {

@@ -1,3 +1,4 @@
+import { RollbackRequestSchema, type RollbackRequest } from './rollback.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -35,6 +36,8 @@ export interface HttpDeps {
   uploadIdleTimeoutMs: number;
   /** Creates a task and opens its first round. */
   createTask: (input: unknown) => Promise<unknown>;
+  /** Promotes an older version's content as a new version (see rollback.ts). */
+  rollback: (taskId: string, request: RollbackRequest) => Promise<unknown>;
   logger: Logger;
 }
 
@@ -293,6 +296,12 @@ export function createHttpHandler(deps: HttpDeps) {
     if (revoke && method === 'DELETE') {
       requireOperator(req);
       return sendJson(res, 200, await deps.devices.revokeDevice(decodeURIComponent(revoke[1] ?? '')));
+    }
+    const rollback = /^\/api\/admin\/tasks\/([^/]+)\/rollback$/.exec(path);
+    if (rollback && method === 'POST') {
+      requireOperator(req);
+      const body = parseBody(RollbackRequestSchema, await readJson(req));
+      return sendJson(res, 201, await deps.rollback(decodeURIComponent(rollback[1] ?? ''), body));
     }
     if (path === '/api/admin/tasks' && method === 'POST') {
       requireOperator(req);

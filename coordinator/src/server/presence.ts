@@ -35,11 +35,14 @@ export class FleetPresence {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) =>
-        this.options.logger.warn({ err: error }, 'presence refresh failed'),
-      );
-    }, Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(
+      () => {
+        this.refresh().catch((error: unknown) =>
+          this.options.logger.warn({ err: error }, 'presence refresh failed'),
+        );
+      },
+      Math.max(100, Math.floor(this.ttlMs / 3)),
+    );
   }
 
   /** Devices with a socket on this process. */

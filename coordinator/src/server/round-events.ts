@@ -10,6 +10,7 @@ export type CoordinatorRoundEvent = RoundLogEventOf<
   | 'update.refused'
   | 'round.closed'
   | 'round.abandoned'
+  | 'rollback'
 >;
 
 /** Where round events go: the signed round log when configured, else the structured log. */
@@ -23,7 +24,7 @@ export interface RoundEvents {
 export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array): RoundEvents {
   return {
     append(event) {
-      logger.info({ roundId: event.roundId, event }, event.type);
+      logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
       return Promise.resolve();
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(pseudonymSecret, deviceId),
@@ -37,11 +38,14 @@ export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array):
 export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEvents {
   return {
     async append(event) {
-      logger.info({ roundId: event.roundId, event }, event.type);
+      logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
       try {
         await writer.append(event);
       } catch (error) {
-        logger.error({ err: error, roundId: event.roundId, type: event.type }, 'round log append failed');
+        logger.error(
+          { err: error, roundId: 'roundId' in event ? event.roundId : undefined, type: event.type },
+          'round log append failed',
+        );
       }
     },
     pseudonymize: (deviceId) => writer.pseudonymize(deviceId),

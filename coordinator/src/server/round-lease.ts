@@ -6,7 +6,7 @@ import type { RedisKeys } from '../shared/keys.js';
 import type { RoundFence } from './round-store.js';
 
 /** Default lease length in ms: how long a dead driver blocks a takeover. */
-export const DEFAULT_LEASE_TTL_MS = 4_000;
+export const DEFAULT_LEASE_TTL_MS = 10_000;
 
 // Takes the lease only when nobody holds it (or it still carries ARGV[3], a holder known to be
 // dead); every acquisition gets the next fencing token.
@@ -59,7 +59,7 @@ export interface RoundLeaseOptions {
   redis: Redis;
   keys: RedisKeys;
   logger: Logger;
-  /** Lease length in ms (renewed every ttl/3 while alive). Default 4000. */
+  /** Lease length in ms (renewed every ttl/3 while alive). Default 10_000. */
   ttlMs?: number;
   /** Runs after each acquisition, with the new fencing token (e.g. resume the rounds in flight). */
   onAcquired(token: number): Promise<void>;

@@ -136,7 +136,8 @@ export class RoundManager {
           this.selectionTimeout(round.roundId),
         );
         log.info('resumed round in SELECTING');
-        return;
+        // Check-ins (and their nudges) may have arrived while no process drove.
+        return this.maybeSelect(round.roundId, false);
       case 'CONFIGURING':
         return this.abandon(round, 'coordinator restarted during configuration');
       case 'REPORTING':

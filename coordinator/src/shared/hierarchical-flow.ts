@@ -85,8 +85,11 @@ export function shouldAggregateHierarchically(options: {
 
 /** Splits refs, sorted by blob digest so float sums do not depend on arrival order, into shards. */
 export function planShards(refs: readonly AggregateUpdateRef[], shardSize: number): AggregateUpdateRef[][] {
-  if (!Number.isInteger(shardSize) || shardSize < 1) throw new RangeError(`shardSize must be >= 1, got ${shardSize}`);
-  const sorted = [...refs].sort((a, b) => (a.blobDigest < b.blobDigest ? -1 : a.blobDigest > b.blobDigest ? 1 : 0));
+  if (!Number.isInteger(shardSize) || shardSize < 1)
+    throw new RangeError(`shardSize must be >= 1, got ${shardSize}`);
+  const sorted = [...refs].sort((a, b) =>
+    a.blobDigest < b.blobDigest ? -1 : a.blobDigest > b.blobDigest ? 1 : 0,
+  );
   const shards: AggregateUpdateRef[][] = [];
   for (let i = 0; i < sorted.length; i += shardSize) shards.push(sorted.slice(i, i + shardSize));
   return shards;

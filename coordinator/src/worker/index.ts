@@ -6,8 +6,8 @@ export * from './lora/index.js';
 export * from './audit/index.js';
 export { computeRound, type ComputeRoundInput, type ComputeRoundResult } from './job/compute-round.js';
 export { loadUpdates, type LoadedUpdate, type ExcludedUpdate } from './job/load-updates.js';
-export { promoteAdapter, type PromotionInput, type Promotion } from './promotion/promote-adapter.js';
-export { addTensors, subtractTensors } from './promotion/tensor-math.js';
+export { promoteAdapter, type PromotionInput, type Promotion } from '../shared/promotion/promote-adapter.js';
+export { addTensors, subtractTensors } from '../shared/promotion/tensor-math.js';
 export {
   startAggregationWorker,
   type AggregationWorker,

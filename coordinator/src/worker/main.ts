@@ -16,14 +16,15 @@ try {
   process.exit(2);
 }
 
-const { stop, logger } = await runWorker(config);
+const running = await runWorker(config);
+const { logger } = running;
 
 let stopping = false;
 const shutdown = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'worker stopping: finishing the job in hand');
-  stop().then(
+  running.stop().then(
     () => {
       logger.info('worker stopped');
       process.exit(0);

@@ -13,7 +13,7 @@ import {
 } from '../../shared/hierarchical-flow.js';
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
 import { loadUpdates } from '../job/load-updates.js';
-import type { TensorMap } from '../promotion/tensor-math.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
 
 export interface HierarchicalWorkersOptions {
@@ -65,8 +65,16 @@ export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<S
   const sum = sumShard(
     loaded.map((u) => ({ delta: u.delta, weight: job.weighting === 'uniform' ? 1 : u.ref.numExamples })),
   );
-  const bytes = encodeShardSum(sum, { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) });
-  return { ...base, sumDigest: await putByDigest(blobs, bytes), totalWeight: sum.totalWeight, count: sum.count };
+  const bytes = encodeShardSum(sum, {
+    'flotilla.round': job.roundId,
+    'flotilla.shard': String(job.shardIndex),
+  });
+  return {
+    ...base,
+    sumDigest: await putByDigest(blobs, bytes),
+    totalWeight: sum.totalWeight,
+    count: sum.count,
+  };
 }
 
 /** Parent: every child is done; add their sums (in shard order) and divide by Σ w. */
@@ -91,7 +99,11 @@ export async function processCombine(
   const excluded = results.flatMap((r) => r.excluded);
   if (sums.length === 0) throw new FlotillaError('BAD_REQUEST', `no usable update in round ${job.roundId}`);
   const { mean, totalWeight, count } = combineShardSums(sums);
-  const bytes = encodeFloat32Tensors(mean, { 'flotilla.round': job.roundId, 'flotilla.stage': 'hierarchical' }, 'F32');
+  const bytes = encodeFloat32Tensors(
+    mean,
+    { 'flotilla.round': job.roundId, 'flotilla.stage': 'hierarchical' },
+    'F32',
+  );
   return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
 }
 
@@ -108,7 +120,9 @@ function failHard(error: unknown): never {
  * processes may run them: BullMQ hands each shard to one of them, and the parent to one once all
  * its children have completed.
  */
-export async function startHierarchicalWorkers(options: HierarchicalWorkersOptions): Promise<HierarchicalWorkers> {
+export async function startHierarchicalWorkers(
+  options: HierarchicalWorkersOptions,
+): Promise<HierarchicalWorkers> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const { blobs, logger } = options;
   const shardWorker = new Worker(

@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { aggregateFedAvg } from '../strategies/fedavg.js';
 import { flattenTensors } from '../strategies/flatten.js';
 import { decomposes } from '../../shared/hierarchical-flow.js';
-import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type WeightedDelta } from './shard-sum.js';
+import {
+  combineShardSums,
+  decodeShardSum,
+  encodeShardSum,
+  sumShard,
+  type WeightedDelta,
+} from './shard-sum.js';
 
 function delta(a: number[], b: number[]): WeightedDelta['delta'] {
   return new Map([
@@ -21,7 +27,9 @@ describe('shard sums', () => {
     const x2 = { delta: delta([5, 6, 7, 8], [1, 1, 0.5]), weight: 3 };
     const x3 = { delta: delta([-2, 0, 0, 0], [0, 2, 2]), weight: 4 };
     const shards = [sumShard([x1, x2]), sumShard([x3])];
-    const { mean, totalWeight, count } = combineShardSums(shards.map((s) => decodeShardSum(encodeShardSum(s))));
+    const { mean, totalWeight, count } = combineShardSums(
+      shards.map((s) => decodeShardSum(encodeShardSum(s))),
+    );
     expect(totalWeight).toBe(8);
     expect(count).toBe(3);
     expect([...(mean.get('a')?.values ?? [])]).toEqual([1, 2.5, 3, 3.5]);
@@ -47,29 +55,39 @@ describe('shard sums', () => {
       weight: fc.integer({ min: 1, max: 1000 }),
     });
     fc.assert(
-      fc.property(fc.array(update, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 8 }), (ups, size) => {
-        const deltas = ups.map((u) => ({ delta: delta(u.values.slice(0, 4), u.values.slice(4)), weight: u.weight }));
-        const shards = [];
-        for (let i = 0; i < deltas.length; i += size) shards.push(sumShard(deltas.slice(i, i + size)));
-        const { mean } = combineShardSums(shards.map((s) => decodeShardSum(encodeShardSum(s))));
-        const single = aggregateFedAvg(
-          deltas.map((d) => ({ values: flattenTensors(d.delta).values, weight: d.weight })),
-        );
-        const hier = flattenTensors(mean).values;
-        for (let i = 0; i < hier.length; i++)
-          expect(Math.abs((hier[i] ?? 0) - (single.values[i] ?? 0))).toBeLessThanOrEqual(
-            1e-6 * Math.max(1, Math.abs(single.values[i] ?? 0)),
+      fc.property(
+        fc.array(update, { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 1, max: 8 }),
+        (ups, size) => {
+          const deltas = ups.map((u) => ({
+            delta: delta(u.values.slice(0, 4), u.values.slice(4)),
+            weight: u.weight,
+          }));
+          const shards = [];
+          for (let i = 0; i < deltas.length; i += size) shards.push(sumShard(deltas.slice(i, i + size)));
+          const { mean } = combineShardSums(shards.map((s) => decodeShardSum(encodeShardSum(s))));
+          const single = aggregateFedAvg(
+            deltas.map((d) => ({ values: flattenTensors(d.delta).values, weight: d.weight })),
           );
-      }),
+          const hier = flattenTensors(mean).values;
+          for (let i = 0; i < hier.length; i++)
+            expect(Math.abs((hier[i] ?? 0) - (single.values[i] ?? 0))).toBeLessThanOrEqual(
+              1e-6 * Math.max(1, Math.abs(single.values[i] ?? 0)),
+            );
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it('refuses deltas of different layouts', () => {
     const other = new Map([['a', { shape: [4], values: new Float32Array(4) }]]);
-    expect(() => sumShard([{ delta: delta([0, 0, 0, 0], [0, 0, 0]), weight: 1 }, { delta: other, weight: 1 }])).toThrow(
-      /tensors/,
-    );
+    expect(() =>
+      sumShard([
+        { delta: delta([0, 0, 0, 0], [0, 0, 0]), weight: 1 },
+        { delta: other, weight: 1 },
+      ]),
+    ).toThrow(/tensors/);
   });
 
   it('says which strategies decompose into shard sums', () => {

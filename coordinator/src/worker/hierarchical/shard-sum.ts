@@ -2,7 +2,7 @@
 //   mean = (Σ_shards Σ_{k∈shard} w_k x_k) / (Σ_shards Σ_{k∈shard} w_k),
 // so shards can be summed by different workers and combined by one. Pure functions, no I/O.
 import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
-import type { TensorMap } from '../promotion/tensor-math.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
 /** One decoded delta (tensor name -> shape and f32 values) and its FedAvg weight. */
 export interface WeightedDelta {
@@ -87,7 +87,11 @@ export function decodeShardSum(bytes: Uint8Array): ShardSum {
 }
 
 /** The weighted mean of every update of every shard, rounded once to f32. */
-export function combineShardSums(shards: readonly ShardSum[]): { mean: TensorMap; totalWeight: number; count: number } {
+export function combineShardSums(shards: readonly ShardSum[]): {
+  mean: TensorMap;
+  totalWeight: number;
+  count: number;
+} {
   const first = shards.find((s) => s.count > 0);
   if (!first) throw new FlotillaError('BAD_REQUEST', 'no updates in any shard');
   const acc = new Map<string, { shape: number[]; values: Float64Array }>();

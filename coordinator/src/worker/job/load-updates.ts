@@ -1,7 +1,7 @@
 import { FlotillaError, decodeDeltaFile, sha256Hex, type ErrorCode } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
-import type { TensorMap } from '../promotion/tensor-math.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
 export interface LoadedUpdate {
   ref: AggregateUpdateRef;

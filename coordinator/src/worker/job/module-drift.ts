@@ -1,7 +1,7 @@
 import { bundleFloat32Weights, type TaskDefinition } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import { biasModuleDrift, fullModuleDrift, loraModuleDrift, type ModuleDrift } from '../audit/index.js';
-import type { TensorMap } from '../promotion/tensor-math.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
 /**
  * Per-module drift of a candidate adapter from the frozen base: ‖(alpha/r)·B·A‖_F / ‖W‖_F for

@@ -7,6 +7,7 @@ import {
   type SignedManifest,
 } from '@flotilla/protocol';
 import { ConfigError, loadConfig } from '../config.js';
+import { OperatorClient } from '../operator-client.js';
 import { EXIT, printData, runCommand } from '../output.js';
 
 async function fetchManifest(
@@ -92,6 +93,38 @@ export function registerAdapters(program: Command): void {
           true,
         );
         return valid ? EXIT.ok : EXIT.failed;
+      }),
+    );
+  adapters
+    .command('rollback')
+    .description(
+      "promote an older version's content again, as a new signed version (operator token required)",
+    )
+    .requiredOption('--task <id>', 'task id')
+    .requiredOption('--to <version>', 'the version whose content becomes current')
+    .requiredOption('--reason <text>', 'why; recorded in the manifest and the round log')
+    .option('--json', 'print JSON')
+    .action((flags: { task: string; to: string; reason: string; json?: boolean }) =>
+      runCommand(async () => {
+        const toVersion = Number(flags.to);
+        if (!(Number.isInteger(toVersion) && toVersion > 0))
+          throw new ConfigError(`--to: expected a version number, got "${flags.to}"`);
+        const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
+        const signed = SignedManifestSchema.parse(
+          await client.request('POST', `/api/admin/tasks/${encodeURIComponent(flags.task)}/rollback`, {
+            toVersion,
+            reason: flags.reason,
+          }),
+        );
+        printData(
+          {
+            version: signed.manifest.version,
+            rollbackOf: signed.manifest.rollbackOf,
+            adapter: signed.manifest.adapter.f32.digest,
+            manifestDigest: manifestDigest(signed.manifest),
+          },
+          flags.json === true,
+        );
       }),
     );
 }

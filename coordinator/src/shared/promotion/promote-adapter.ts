@@ -14,8 +14,8 @@ import {
   type SigningKeyPair,
   type TaskDefinition,
 } from '@flotilla/protocol';
-import type { AdapterRegistry } from '../../shared/adapter-registry.js';
-import type { BlobStore } from '../../shared/blob-store/index.js';
+import type { AdapterRegistry } from '../adapter-registry.js';
+import type { BlobStore } from '../blob-store/index.js';
 import { subtractTensors, type TensorMap } from './tensor-math.js';
 
 export interface PromotionInput {
@@ -70,13 +70,12 @@ async function storeArtifactSet(
 export async function promoteAdapter(input: PromotionInput): Promise<Promotion> {
   const version = input.parentVersion + 1;
   const { task } = input;
-  const metadata = { 'flotilla.task': task.taskId, 'flotilla.version': String(version) };
+  // Content only (no version numbers): the same tensors always get the same address, so a
+  // rollback re-promotes exactly the old blob.
+  const metadata = { 'flotilla.task': task.taskId };
   const adapter = await storeArtifactSet(input.blobs, input.adapter, metadata);
   // Version 0 is the seeded initial adapter every device can rebuild, so a delta always exists.
-  const delta = await storeArtifactSet(input.blobs, subtractTensors(input.adapter, input.parentAdapter), {
-    ...metadata,
-    'flotilla.parent': String(input.parentVersion),
-  });
+  const delta = await storeArtifactSet(input.blobs, subtractTensors(input.adapter, input.parentAdapter), metadata);
   const config = adapterConfigFromSpec(task.adapter, task.baseModel.digest);
   const configBlob = await storeBlob(input.blobs, utf8(JSON.stringify(config, null, 2)));
   const manifest: AdapterManifest = {
