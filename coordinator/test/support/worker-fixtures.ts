@@ -19,7 +19,7 @@ import {
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { AdapterRegistry } from '../../src/shared/adapter-registry.js';
-import { LocalDirBlobStore } from '../../src/shared/blob-store/index.js';
+import { LocalDirBlobStore, type BlobStore } from '../../src/shared/blob-store/index.js';
 import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
 import { TaskRegistry } from '../../src/shared/task-registry.js';
@@ -142,7 +142,7 @@ export interface TaskOptions {
 }
 
 /** Stores the fake base bundle and registers (signs) the task; createdAt is fixed so tasks are reproducible. */
-export async function createTestTask(env: Pick<WorkerTestEnv, 'blobs' | 'tasks'>, options: TaskOptions) {
+export async function createTestTask(env: { blobs: BlobStore; tasks: TaskRegistry }, options: TaskOptions) {
   const base = fakeBaseBundle({
     modules: options.modules,
     ...(options.kernelValue !== undefined ? { kernelValue: options.kernelValue } : {}),
