@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -34,6 +34,22 @@ import { FleetPresence } from './presence.js';
 import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
 import { createHttpHandler } from './http-server.js';
+import {
+  DashboardSource,
+  handleDashboardRequest,
+  handleStaticRequest,
+  type StaticMount,
+} from './dashboard/index.js';
+import {
+  FlotillaMetrics,
+  QUEUE_STATES,
+  RoundLogFollower,
+  handleMetricsRequest,
+  observeFleetChannel,
+  observeRoundEvents,
+  observeSockets,
+} from './metrics/index.js';
+import { handleAuditRequest } from '../shared/audit-api.js';
 import { attachFleetSockets, type FleetServer, type SocketData, type SocketStats } from './socket-server.js';
 
 /** Options of `createCoordinator`. */
@@ -91,11 +107,22 @@ export interface CoordinatorOptions {
   recoveryWindowMs?: number;
   /**
    * Round-driver lease in ms: one process drives the round state machines; when it dies another
-   * takes over after at most this long (plus ttl/3). Default 10_000 (a restart on the same host takes a dead holder's lease at once).
+   * takes over after at most this long (plus ttl/3). Default 10_000. A restart on the same host
+   * takes a dead holder's lease at once.
    */
   leaseTtlMs?: number;
   /** How long a process vouches for a device's socket without a refresh, in ms. Default 15_000. */
   presenceTtlMs?: number;
+  /** Bearer tokens of auditors: read-only dashboard and `/api/audit/*`. Default none. */
+  auditorTokens?: string[];
+  /** Prometheus metrics served at `/metrics`. Default: a fresh registry (with process metrics). */
+  metrics?: FlotillaMetrics;
+  /** Bearer token required on `/metrics`. Default none: open (the server binds 127.0.0.1 by default). */
+  metricsToken?: string;
+  /** `/dashboard` options (stream check interval in ms, default 1000); `false` turns it off. */
+  dashboard?: { streamIntervalMs?: number; historyLimit?: number } | false;
+  /** Directories served read-only under URL prefixes, e.g. the browser device page at `/device/`. */
+  staticMounts?: StaticMount[];
 }
 
 export interface Coordinator {
@@ -115,6 +142,8 @@ export interface Coordinator {
   lease: RoundLease;
   /** Fleet-wide presence of devices' sockets. */
   presence: FleetPresence;
+  /** The Prometheus metrics behind `/metrics`. */
+  metrics: FlotillaMetrics;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
   close(): Promise<void>;
@@ -135,7 +164,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   await sub.connect();
   const coordinatorKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
   const pseudonymSecret = await loadOrCreatePseudonymSecret(options.stateDir);
-  const events =
+  const metrics = options.metrics ?? new FlotillaMetrics();
+  const loggedEvents =
     options.roundEvents ??
     (options.roundLog === false
       ? loggingRoundEvents(logger, pseudonymSecret)
@@ -149,6 +179,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
             pseudonymSecret,
           }),
         ));
+  const events = observeRoundEvents(loggedEvents, metrics);
   const blobs =
     options.blobStore?.kind === 'redis'
       ? openBlobStore({ kind: 'redis', redis, prefix })
@@ -235,7 +266,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     queue,
     events,
     logger,
-    fleet,
+    fleet: observeFleetChannel(fleet, metrics, logger),
     onRestart: options.onRestart ?? 'resume',
     lease,
   });
@@ -247,36 +278,94 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     return signed;
   }
 
-  httpServer.on(
-    'request',
-    createHttpHandler({
-      blobs,
-      tasks,
-      adapters,
-      devices,
-      sessions,
-      operatorToken: options.operatorToken,
-      coordinatorPublicKey: coordinatorKey.publicKey,
-      maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
-      maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
-      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
-      createTask: (input) => createTask(input as TaskDefinitionInput),
-      rollback: (taskId, request) =>
-        rollbackAdapter(
-          {
+  const roundLogView = new RoundLogFollower({ redis, prefix });
+  metrics.setSources({
+    connectedDevices: observeSockets(io, metrics),
+    queueCounts: () => queue.getJobCounts(...QUEUE_STATES),
+    epsilonSpent: async () => {
+      await roundLogView.refresh();
+      return roundLogView.epsilonByTask();
+    },
+  });
+  const closing = new AbortController();
+  const dashboard =
+    options.dashboard === false
+      ? null
+      : {
+          source: new DashboardSource({
+            redis,
+            keys,
             tasks,
             adapters,
-            blobs,
-            signingKey: coordinatorKey,
-            roundEvents: events,
-            announce: (promoted) => fleet.broadcast('adapter:promoted', promoted),
-          },
-          taskId,
-          request,
-        ),
-      logger,
-    }),
-  );
+            devices,
+            roundLog: roundLogView,
+            connectedDevices: () => presence.localCount,
+            isOnline: (deviceId) => presence.isOnline(deviceId),
+            ...(options.dashboard?.historyLimit !== undefined
+              ? { historyLimit: options.dashboard.historyLimit }
+              : {}),
+          }),
+          operatorToken: options.operatorToken,
+          auditorTokens: options.auditorTokens ?? [],
+          ...(options.dashboard?.streamIntervalMs !== undefined
+            ? { streamIntervalMs: options.dashboard.streamIntervalMs }
+            : {}),
+          signal: closing.signal,
+          logger,
+        };
+  // /metrics, /dashboard, /api/audit and static mounts first; everything else to the HTTP routes.
+  async function operatorSurfaces(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    return (
+      (await handleMetricsRequest(req, res, {
+        metrics,
+        ...(options.metricsToken !== undefined ? { token: options.metricsToken } : {}),
+      })) ||
+      (dashboard !== null && (await handleDashboardRequest(req, res, dashboard))) ||
+      (await handleAuditRequest(req, res, { redis, prefix, auditorTokens: options.auditorTokens ?? [] })) ||
+      (await handleStaticRequest(req, res, options.staticMounts ?? []))
+    );
+  }
+  const httpRoutes = createHttpHandler({
+    blobs,
+    tasks,
+    adapters,
+    devices,
+    sessions,
+    operatorToken: options.operatorToken,
+    coordinatorPublicKey: coordinatorKey.publicKey,
+    maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
+    maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
+    uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
+    createTask: (input) => createTask(input as TaskDefinitionInput),
+    rollback: (taskId, request) =>
+      rollbackAdapter(
+        {
+          tasks,
+          adapters,
+          blobs,
+          signingKey: coordinatorKey,
+          roundEvents: events,
+          announce: (promoted) => fleet.broadcast('adapter:promoted', promoted),
+        },
+        taskId,
+        request,
+      ),
+    onBlobBytes: (direction, bytes) =>
+      (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
+    logger,
+  });
+  httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    operatorSurfaces(req, res).then(
+      (handled) => {
+        if (!handled) httpRoutes(req, res);
+      },
+      (error: unknown) => {
+        logger.error({ err: error, url: req.url }, 'operator route failed');
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      },
+    );
+  });
 
   const unsubscribe = await subscribeRoundOutcomes(sub, prefix, (outcome) => {
     manager
@@ -333,11 +422,13 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     stats,
     lease,
     presence,
+    metrics,
     createTask,
     async close() {
       manager.stop();
       await lease.stop();
       await unsubscribe().catch(() => undefined);
+      closing.abort();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => {
         void io.close(() => resolve());

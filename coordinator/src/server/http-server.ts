@@ -38,6 +38,8 @@ export interface HttpDeps {
   createTask: (input: unknown) => Promise<unknown>;
   /** Promotes an older version's content as a new version (see rollback.ts). */
   rollback: (taskId: string, request: RollbackRequest) => Promise<unknown>;
+  /** Called with the bytes of each blob stored ('in') or served ('out'), for /metrics. */
+  onBlobBytes?: (direction: 'in' | 'out', bytes: number) => void;
   logger: Logger;
 }
 
@@ -193,6 +195,7 @@ export function createHttpHandler(deps: HttpDeps) {
     try {
       const body = idleBoundedBody(req, res, deps.uploadIdleTimeoutMs);
       const { bytes } = await deps.blobs.putStream(digest, body, { maxBytes: cap });
+      deps.onBlobBytes?.('in', bytes);
       sendJson(res, 201, { digest, bytes, stored: true });
     } catch (error) {
       // A stalled upload was already answered 408; its connection is gone.
@@ -245,11 +248,13 @@ export function createHttpHandler(deps: HttpDeps) {
         'content-length': end - start + 1,
       });
       res.end(head ? undefined : part);
+      if (part) deps.onBlobBytes?.('out', part.length);
       return;
     }
     const bytes = head ? null : await deps.blobs.get(digest);
     res.writeHead(200, { ...headers, 'content-length': size });
     res.end(bytes ?? undefined);
+    if (bytes) deps.onBlobBytes?.('out', bytes.length);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -20,5 +20,14 @@ export { loggingRoundEvents, type RoundEvents, type CoordinatorRoundEvent } from
 export { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
 export type { SocketStats } from './socket-server.js';
 export { buildAggregateJob, buildRoundPlan, jitter } from './round-plan-builder.js';
-export type { FleetChannel } from './round-manager.js';
+export type { FleetChannel, RoundDriverLease } from './round-manager.js';
+export {
+  RoundLease,
+  DriverNudgeSchema,
+  DEFAULT_LEASE_TTL_MS,
+  type DriverNudge,
+  type RoundLeaseOptions,
+} from './round-lease.js';
+export { FleetPresence, DEFAULT_PRESENCE_TTL_MS, type FleetPresenceOptions } from './presence.js';
+export type { RoundFence } from './round-store.js';
 export { registerTask } from './register-task.js';

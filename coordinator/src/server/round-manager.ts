@@ -241,10 +241,11 @@ export class RoundManager {
     return { status: 'waiting' };
   }
 
-  private async onlineWaiting(roundId: string): Promise<string[]> {
+  /** The waiting devices, and those of them online fleet-wide. */
+  private async onlineWaiting(roundId: string): Promise<{ all: number; online: string[] }> {
     const waiting = await this.deps.rounds.waiting(roundId);
     const online = await Promise.all(waiting.map((id) => this.deps.fleet.isOnline(id)));
-    return waiting.filter((_, i) => online[i] === true);
+    return { all: waiting.length, online: waiting.filter((_, i) => online[i] === true) };
   }
 
   /** A follower's nudge, handled by the driver. */
@@ -263,8 +264,14 @@ export class RoundManager {
     if (!this.leads()) return this.forward('select', roundId);
     const round = await this.deps.rounds.get(roundId);
     if (round?.state !== 'SELECTING') return;
-    const waiting = await this.onlineWaiting(roundId);
-    if (!timedOut && waiting.length < round.targetSelect) return;
+    const { all, online: waiting } = await this.onlineWaiting(roundId);
+    if (!timedOut && waiting.length < round.targetSelect) {
+      // Enough devices wait but some are not seen online (another process's presence refresh
+      // running late): look again shortly instead of waiting for the next check-in.
+      if (all >= round.targetSelect)
+        this.arm(`${roundId}:reselect`, Date.now() + 1000, () => this.maybeSelect(roundId, false));
+      return;
+    }
     if (timedOut && waiting.length < round.minSelect)
       return this.abandon(
         round,
@@ -389,7 +396,7 @@ export class RoundManager {
       },
     );
     if (!ok) return;
-    for (const suffix of ['selection', 'reporting']) {
+    for (const suffix of ['selection', 'reselect', 'reporting']) {
       const t = this.timers.get(`${round.roundId}:${suffix}`);
       if (t) clearTimeout(t);
     }

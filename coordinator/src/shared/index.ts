@@ -33,3 +33,4 @@ export {
   type RoundLogWriter,
   type CommandResult,
 } from './round-log/index.js';
+export * from './hierarchical-flow.js';

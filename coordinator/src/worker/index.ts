@@ -15,3 +15,18 @@ export {
 } from './aggregation-worker.js';
 export { runWorker, type RunningWorker } from './run-worker.js';
 export { readWorkerConfig, WorkerConfigSchema, type WorkerConfig } from './worker-config.js';
+export {
+  startHierarchicalWorkers,
+  processShardSum,
+  processCombine,
+  type HierarchicalWorkers,
+  type HierarchicalWorkersOptions,
+} from './hierarchical/hierarchical-workers.js';
+export {
+  sumShard,
+  combineShardSums,
+  encodeShardSum,
+  decodeShardSum,
+  type ShardSum,
+  type WeightedDelta,
+} from './hierarchical/shard-sum.js';

@@ -146,7 +146,10 @@ export function fuzzMessages(count: number, seed: number): FuzzMessage[] {
     ),
   });
   const valid = schemaValid.map((m): FuzzMessage => ({ ...m, extra: [] }));
-  const message: fc.Arbitrary<FuzzMessage> = fc.oneof({ weight: 3, arbitrary: malformed }, { weight: 1, arbitrary: valid });
+  const message: fc.Arbitrary<FuzzMessage> = fc.oneof(
+    { weight: 3, arbitrary: malformed },
+    { weight: 1, arbitrary: valid },
+  );
   return fc.sample(message, { numRuns: count, seed });
 }
 

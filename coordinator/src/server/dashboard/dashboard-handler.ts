@@ -32,7 +32,7 @@ export interface DashboardDeps {
 
 const ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
 /** The only files /dashboard/assets/ serves. */
-const ASSETS = new Set(['dashboard.js', 'dashboard.css', 'charts.js']);
+const ASSETS = new Set(['dashboard.js', 'views.js', 'charts.js', 'dashboard.css']);
 
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 

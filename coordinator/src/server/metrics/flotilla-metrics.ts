@@ -36,6 +36,7 @@ export class FlotillaMetrics {
 
   readonly roundsTotal: Counter<'task' | 'outcome'>;
   readonly roundTransitions: Counter<'task' | 'state'>;
+  readonly rollbacks: Counter<'task'>;
   readonly updatesAccepted: Counter<'task'>;
   readonly updatesRefused: Counter<'task' | 'reason'>;
   readonly updateNormRatio: Histogram<'task'>;
@@ -67,6 +68,12 @@ export class FlotillaMetrics {
       name: 'flotilla_round_transitions_total',
       help: 'Round state changes observed by this coordinator, by the state entered.',
       labelNames: ['task', 'state'],
+      registers,
+    });
+    this.rollbacks = new Counter({
+      name: 'flotilla_adapter_rollbacks_total',
+      help: "Operator rollbacks: a new adapter version re-promoting an older version's content.",
+      labelNames: ['task'],
       registers,
     });
     this.updatesAccepted = new Counter({
@@ -163,6 +170,9 @@ export class FlotillaMetrics {
         return;
       case 'round.opened':
         this.roundTransitions.inc({ task, state: 'REPORTING' });
+        return;
+      case 'rollback':
+        this.rollbacks.inc({ task });
         return;
       default:
         return;

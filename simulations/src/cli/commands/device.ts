@@ -2,9 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { generateSigningKeyPair } from '@flotilla/protocol';
 import { readKeyFile, writeKeyFile } from '@flotilla/protocol/node';
-import { FlotillaDevice, TfjsTrainer, enrollDevice } from '@flotilla/client';
-import { loadDomains } from '../../data/domains.js';
-import { subsetDataset, type Dataset } from '../../data/dataset.js';
+import type { Dataset } from '../../data/dataset.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
 
@@ -20,7 +18,11 @@ interface DeviceFlags {
   cacheDir?: string;
 }
 
-function localData(name: string, shard: string, seed: number): { train: Dataset; holdout: Dataset } {
+async function localData(
+  name: string,
+  shard: string,
+  seed: number,
+): Promise<{ train: Dataset; holdout: Dataset }> {
   if (name !== 'mnist-rotated' && name !== 'mnist-noisy' && name !== 'synthetic') {
     throw new ConfigError(`--data: expected mnist-rotated, mnist-noisy or synthetic, got "${name}"`);
   }
@@ -29,6 +31,9 @@ function localData(name: string, shard: string, seed: number): { train: Dataset;
   const count = Number(match?.[2]);
   if (!match || !(count >= 1 && index >= 0 && index < count))
     throw new ConfigError(`--shard: expected i/n with 0 <= i < n, got "${shard}"`);
+  // tfjs and the datasets load only for this command, so other commands start fast.
+  const { loadDomains } = await import('../../data/domains.js');
+  const { subsetDataset } = await import('../../data/dataset.js');
   const pool = loadDomains({ dataset: name, seed }).shifted.train;
   const mine = Array.from({ length: pool.n }, (_, i) => i).filter((i) => i % count === index);
   const holdout = Math.floor(mine.length * 0.2);
@@ -61,6 +66,7 @@ export function registerDevice(program: Command): void {
     .action((flags: DeviceFlags) =>
       runCommand(async () => {
         const config = loadConfig(program.opts<{ config?: string }>());
+        const { FlotillaDevice, TfjsTrainer, enrollDevice } = await import('@flotilla/client');
         if (!existsSync(flags.keyFile)) writeKeyFile(flags.keyFile, generateSigningKeyPair());
         const keys = readKeyFile(flags.keyFile);
         if (flags.enrollToken) {
@@ -73,7 +79,7 @@ export function registerDevice(program: Command): void {
           process.stdout.write(`enrolled ${enrolled.deviceId}; coordinator key ${enrolled.coordinatorKey}\n`);
         }
         const seed = parseNumberOption('seed', flags.seed, Number.isInteger, 'a whole number');
-        const { train, holdout } = localData(flags.data, flags.shard, seed);
+        const { train, holdout } = await localData(flags.data, flags.shard, seed);
         const toLocal = (d: Dataset) => ({ xs: d.xs, ys: d.ys, featureShape: [d.dim] });
         const stopped = new AbortController();
         process.once('SIGINT', () => stopped.abort());

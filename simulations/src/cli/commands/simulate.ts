@@ -3,8 +3,6 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { auditVerifyCommand } from '@flotilla/coordinator/shared';
 import { loadScenario } from '../../scenario/load.js';
-import { reportRun, summaryTable } from '../../runner/report-run.js';
-import { runSimulation } from '../../runner/run-simulation.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { EXIT, runCommand } from '../output.js';
 
@@ -24,6 +22,9 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
   // Each run starts from an empty state so its round log holds exactly this run.
   rmSync(join(stateDir, 'audit'), { recursive: true, force: true });
   rmSync(join(stateDir, 'redis'), { recursive: true, force: true });
+  // The runner pulls in tfjs: load it only when a simulation actually runs.
+  const { runSimulation } = await import('../../runner/run-simulation.js');
+  const { reportRun, summaryTable } = await import('../../runner/report-run.js');
   const seeded = flags.seed !== undefined ? { ...scenario, seed: Number(flags.seed) } : scenario;
   process.stderr.write(
     `flotilla: simulating "${seeded.name}" (${seeded.devices} devices, ${seeded.rounds} rounds, seed ${seeded.seed})\n`,

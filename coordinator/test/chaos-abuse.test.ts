@@ -1,0 +1,358 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Socket } from 'socket.io-client';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ERROR_CODES,
+  SIGNING_DOMAINS,
+  sha256Hex,
+  signPayload,
+  toBase64,
+  verifyRoundLog,
+  type Ack,
+  type RoundPlan,
+} from '@flotilla/protocol';
+import { redisKeys } from '../src/shared/keys.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+  readRoundLog,
+} from '../src/shared/round-log/index.js';
+import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { MODULE, SHAPES, TestDevice, loraDelta, waitFor } from './support/fleet.js';
+import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
+
+const OPERATOR = 'operator-token-for-chaos-abuse-0123456789';
+const TASK = 'abuse-task';
+const FUZZ_CONNECTIONS = 20;
+const FUZZ_MESSAGES = 10_000;
+const UPLOAD_IDLE_MS = 1500;
+const KNOWN_CODES = new Set<string>(ERROR_CODES);
+
+async function operator(url: string, path: string, method: string, body: unknown) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status, `${method} ${path}`).toBeLessThan(300);
+  return res;
+}
+
+const codeOf = (ack: Ack<unknown>) => (ack.ok ? 'OK' : ack.error.code);
+
+/** Sends `messages` over `sockets`, `batch` at a time per socket with a pause between batches. */
+async function fuzz(sockets: Socket[], messages: ReturnType<typeof fuzzMessages>) {
+  const codes = new Map<string, number>();
+  let unanswered = 0;
+  let okAcks = 0;
+  const perSocket = Math.ceil(messages.length / sockets.length);
+  await Promise.all(
+    sockets.map(async (socket, s) => {
+      const mine = messages.slice(s * perSocket, (s + 1) * perSocket);
+      for (let i = 0; i < mine.length; i += 50) {
+        const acks = await Promise.all(
+          mine.slice(i, i + 50).map(async (m) => {
+            try {
+              return (await socket
+                .timeout(15_000)
+                .emitWithAck(m.event, m.payload, ...m.extra)) as Ack<unknown>;
+            } catch {
+              return null;
+            }
+          }),
+        );
+        for (const ack of acks) {
+          if (ack === null) unanswered++;
+          else if (ack.ok) okAcks++;
+          else codes.set(ack.error.code, (codes.get(ack.error.code) ?? 0) + 1);
+        }
+        await new Promise((r) => setTimeout(r, 400));
+      }
+    }),
+  );
+  return { codes, unanswered, okAcks };
+}
+
+// Abuse from enrolled-but-hostile devices and strangers while four honest devices run a round
+// against a coordinator child process. Everything is refused with a reason, the coordinator's
+// memory stays bounded and the honest round commits.
+describe('chaos: abuse during an honest round', () => {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-abuse-'));
+  const sockets: Socket[] = [];
+  const honest: TestDevice[] = [];
+  let child: ChildCoordinator | null = null;
+  let worker: AggregationWorker | null = null;
+
+  afterAll(async () => {
+    for (const s of sockets) s.disconnect();
+    for (const d of honest) d.disconnect();
+    await worker?.close();
+    await child?.kill();
+    rmSync(stateDir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  it('refuses fuzz, forgeries, replays, bad blobs, stalled uploads and floods; memory bounded; round commits', async () => {
+    const started = Date.now();
+    const prefix = uniquePrefix('chaos-abuse');
+    const port = await freePort();
+    child = await startChildCoordinator([
+      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
+      ...['--port', String(port), '--operator-token', OPERATOR],
+      ...['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
+    ]);
+    const url = child.url;
+    const base = new Uint8Array(randomBytes(300));
+    await fetch(`${url}/blobs/${sha256Hex(base)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${OPERATOR}` },
+      body: base,
+    });
+    await operator(url, '/api/admin/tasks', 'POST', {
+      taskId: TASK,
+      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
+      adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
+      moduleShapes: { [MODULE]: SHAPES },
+      rounds: {
+        goalCount: 4,
+        overSelection: 1,
+        minReports: 3,
+        selectionTimeoutMs: 60_000,
+        reportingDeadlineMs: 80_000,
+        maxRounds: 1,
+        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      },
+      policy: {
+        allowedModules: [MODULE],
+        clipNorm: 1,
+        maxBlobBytes: 4096,
+        strategy: { name: 'fedavg' },
+        audit: {},
+      },
+      createdAt: Date.now(),
+    });
+    const signingKey = loadOrCreateCoordinatorKey(stateDir);
+    worker = await startAggregationWorker({
+      redisUrl: testRedisUrl(),
+      prefix,
+      stateDir,
+      signingKey,
+      roundLog: openRoundLog({
+        redis,
+        prefix,
+        filePath: defaultRoundLogPath(stateDir),
+        signingKey,
+        pseudonymSecret: await loadOrCreatePseudonymSecret(stateDir),
+      }),
+      useThread: false,
+    });
+
+    // Four honest devices, selected for round 1.
+    for (let i = 0; i < 4; i++) {
+      const d = new TestDevice(url, `honest-${i}`);
+      await operator(url, '/api/admin/devices', 'POST', { deviceId: d.deviceId, publicKey: d.publicKey });
+      expect((await d.connect()).ok).toBe(true);
+      honest.push(d);
+    }
+    await Promise.all(honest.map((d) => d.checkIn(TASK)));
+    const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
+    const [h0, h1, h2, h3] = honest as [TestDevice, TestDevice, TestDevice, TestDevice];
+
+    // Hostile but enrolled identities.
+    const attackers = Array.from(
+      { length: FUZZ_CONNECTIONS + 2 },
+      (_, i) => new TestDevice(url, `mallory-${i}`),
+    );
+    for (const a of attackers)
+      await operator(url, '/api/admin/devices', 'POST', { deviceId: a.deviceId, publicKey: a.publicKey });
+    const fuzzers = attackers.slice(0, FUZZ_CONNECTIONS);
+    const [m0, flooded] = attackers.slice(FUZZ_CONNECTIONS) as [TestDevice, TestDevice];
+    for (const a of [...fuzzers, m0]) expect((await a.connect()).ok).toBe(true);
+    const rssBefore = await residentBytes(child.pid);
+
+    // 1. 10,000 fuzzed messages over 20 authenticated connections, while the honest round runs.
+    const messages = fuzzMessages(FUZZ_MESSAGES, 20261122);
+    const fuzzing = fuzz(
+      fuzzers.map((a) => a.socket).filter((s): s is Socket => s !== null),
+      messages,
+    );
+
+    // 2. Forged and replayed signatures.
+    const impostor = new TestDevice(url, h0.deviceId);
+    const forgedKey = new TestDevice(url, 'x').keys.secretKey;
+    expect(codeOf(await impostor.connect({ signWith: forgedKey }))).toBe('BAD_SIGNATURE');
+    // A challenge answer captured earlier (another nonce), replayed on a new connection.
+    const replayer = openSocket(url, h1.deviceId, null);
+    sockets.push(replayer.socket);
+    expect(await challenged(replayer.socket)).toBe(true);
+    const stale = signPayload(
+      SIGNING_DOMAINS.authChallenge,
+      { deviceId: h1.deviceId, nonce: 'f'.repeat(64), coordinatorKey: toBase64(signingKey.publicKey) },
+      h1.keys.secretKey,
+    );
+    const replayed = (await replayer.socket
+      .timeout(5000)
+      .emitWithAck('auth:response', { signature: stale })) as Ack<unknown>;
+    expect(codeOf(replayed)).toBe('BAD_SIGNATURE');
+    const goodBlob = loraDelta(0.2);
+    expect((await h0.upload(goodBlob)).status).toBe(201);
+    const h0Metadata = h0.metadata(plans[0] as RoundPlan, goodBlob);
+    const h0Signature = signPayload(SIGNING_DOMAINS.update, h0Metadata, h0.keys.secretKey);
+    // The honest device's signed update, replayed by an attacker as is, and re-addressed.
+    expect(codeOf(await m0.emit('update:submit', { metadata: h0Metadata, signature: h0Signature }))).toBe(
+      'FORBIDDEN',
+    );
+    expect(
+      codeOf(
+        await m0.emit('update:submit', {
+          metadata: { ...h0Metadata, deviceId: m0.deviceId },
+          signature: h0Signature,
+        }),
+      ),
+    ).toBe('NOT_SELECTED');
+    // A selected device's update signed with the wrong key.
+    expect(codeOf(await h2.submit(h2.metadata(plans[2] as RoundPlan, goodBlob), forgedKey))).toBe(
+      'BAD_SIGNATURE',
+    );
+
+    // 3. Oversized, mismatched and truncated blobs.
+    const token = m0.session?.sessionToken ?? '';
+    const big = new Uint8Array(randomBytes(10_000));
+    const declared = await fetch(`${url}/blobs/${sha256Hex(big)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+      body: big,
+    });
+    expect(declared.status).toBe(413);
+    const chunked = await fetch(`${url}/blobs/${sha256Hex(big)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 10; i++) controller.enqueue(big.subarray(i * 1000, (i + 1) * 1000));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    const small = new Uint8Array(randomBytes(1000));
+    const mismatch = await fetch(`${url}/blobs/${'0'.repeat(64)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+      body: small,
+    });
+    expect(mismatch.status).toBe(400);
+    const head = (digest: string, length: number) =>
+      `PUT /blobs/${digest} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\n` +
+      `content-type: application/octet-stream\r\ncontent-length: ${length}\r\n\r\n`;
+    const truncated = await rawRequest({
+      port,
+      head: head(sha256Hex(small), 1000),
+      body: small.subarray(0, 400),
+      then: 'end',
+      timeoutMs: 10_000,
+    });
+    expect(truncated.closedAfterMs).not.toBeNull();
+    expect(truncated.response).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${url}/blobs/${sha256Hex(small)}`, { method: 'HEAD' })).status).toBe(404);
+    // A truncated safetensors file that hashes correctly is stored, then refused at submission.
+    const cut = goodBlob.subarray(0, goodBlob.length - 7);
+    expect((await h3.upload(cut)).status).toBe(201);
+    expect(codeOf(await h3.submit(h3.metadata(plans[3] as RoundPlan, cut)))).toBe('CORRUPT_FILE');
+
+    // 4. Slow uploads that never finish: answered 408 and closed after the idle timeout.
+    const stalls = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        rawRequest({
+          port,
+          head: head(sha256Hex(small), 1000),
+          body: small.subarray(0, 10),
+          then: 'stall',
+          timeoutMs: 20_000,
+        }),
+      ),
+    );
+    for (const stall of stalls) {
+      expect(stall.response).toMatch(/^HTTP\/1\.1 408/);
+      expect(stall.closedAfterMs).toBeGreaterThanOrEqual(UPLOAD_IDLE_MS - 50);
+      expect(stall.closedAfterMs).toBeLessThan(UPLOAD_IDLE_MS + 5000);
+    }
+
+    // 5. Floods of connections under one identity.
+    // 200 sockets claiming an honest device's id, never answering: at most 4 stay pending.
+    const unanswered = Array.from({ length: 200 }, () => openSocket(url, h0.deviceId, null));
+    sockets.push(...unanswered.map((u) => u.socket));
+    await Promise.all(unanswered.map((u) => challenged(u.socket)));
+    await waitFor(() => unanswered.filter((u) => u.socket.connected).length <= 4, 10_000, 'pending bound');
+    const rateLimitedClosures = unanswered.filter((u) =>
+      u.errors.some((e) => (e as { code?: string }).code === 'RATE_LIMITED'),
+    ).length;
+    expect(rateLimitedClosures).toBeGreaterThanOrEqual(196);
+    // 200 sockets of one attacker that does hold its key: only the newest authenticated one stays.
+    const keyed = Array.from({ length: 200 }, () =>
+      openSocket(url, flooded.deviceId, flooded.keys.secretKey),
+    );
+    sockets.push(...keyed.map((k) => k.socket));
+    await Promise.all(keyed.map((k) => k.authenticated));
+    await waitFor(() => keyed.filter((k) => k.socket.connected).length <= 1, 10_000, 'authenticated bound');
+    // The honest device under attack kept its connection throughout.
+    expect(h0.socket?.connected).toBe(true);
+
+    const fuzzed = await fuzzing;
+    const rssAfterAbuse = await residentBytes(child.pid);
+
+    // The honest round: three reports (one device already spent its refusal), it commits.
+    const acks = await Promise.all([
+      h0.submit(h0Metadata),
+      h1.report(plans[1] as RoundPlan, loraDelta(0.3)),
+      h2.report(plans[2] as RoundPlan, loraDelta(0.4)),
+      h3.report(plans[3] as RoundPlan, loraDelta(0.5)),
+    ]);
+    for (const ack of acks) expect(codeOf(ack)).toBe('OK');
+    const keys = redisKeys(prefix);
+    await waitFor(
+      async () => (await redis.hget(keys.round(`${TASK}:1`), 'state')) === 'COMMITTED',
+      30_000,
+      'commit',
+    );
+
+    // Every fuzz message was answered, with a known refusal code; none was accepted.
+    expect(fuzzed.unanswered).toBe(0);
+    expect(fuzzed.okAcks).toBe(0);
+    const total = [...fuzzed.codes.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(FUZZ_MESSAGES);
+    for (const code of fuzzed.codes.keys()) expect(KNOWN_CODES.has(code), code).toBe(true);
+    expect(fuzzed.codes.get('BAD_REQUEST') ?? 0).toBeGreaterThan(1000);
+    // Schema-valid fuzz reached the handlers behind validation.
+    for (const code of ['NOT_FOUND', 'FORBIDDEN', 'ROUND_CLOSED'])
+      expect(fuzzed.codes.get(code) ?? 0, code).toBeGreaterThan(0);
+    const growth = rssAfterAbuse - rssBefore;
+    expect(growth).toBeLessThan(150 * 1024 ** 2);
+
+    const records = await readRoundLog(redis, prefix);
+    const refusals = records.flatMap((r) => (r.event.type === 'update.refused' ? [r.event.reason] : []));
+    expect(refusals).toEqual(expect.arrayContaining(['BAD_SIGNATURE', 'CORRUPT_FILE']));
+    const verdict = await verifyRoundLog(records, { trustedKey: toBase64(signingKey.publicKey) });
+    expect(verdict.problems).toEqual([]);
+    console.info(
+      `[chaos] abuse: ${FUZZ_MESSAGES} fuzz msgs over ${FUZZ_CONNECTIONS} sockets -> ` +
+        `${JSON.stringify(Object.fromEntries(fuzzed.codes))}; 10 stalled PUTs closed in ` +
+        `${Math.min(...stalls.map((s) => s.closedAfterMs ?? 0))}-${Math.max(...stalls.map((s) => s.closedAfterMs ?? 0))} ms; ` +
+        `200-socket floods: ${rateLimitedClosures} pending closed RATE_LIMITED, ` +
+        `${keyed.filter((k) => k.socket.connected).length} authenticated left; ` +
+        `RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfterAbuse / 2 ** 20).toFixed(1)} MiB; ` +
+        `round committed; ${Date.now() - started} ms`,
+    );
+  }, 90_000);
+});

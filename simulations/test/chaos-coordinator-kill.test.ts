@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toBase64, verifyRoundLog } from '@flotilla/protocol';
+import {
+  AGGREGATE_QUEUE,
+  AggregateJobDataSchema,
+  aggregateJobId,
+  defaultRoundLogPath,
+  loadOrCreateRoundLogSecret,
+  openRoundLog,
+  readRoundLog,
+  redisKeys,
+  redisOptionsFromUrl,
+  loadOrCreateCoordinatorKey,
+} from '@flotilla/coordinator/shared';
+import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import {
+  FastTrainer,
+  OPERATOR,
+  baseBlob,
+  chaosTask,
+  freePort,
+  newKeys,
+  spawnCoordinator,
+  startChaosDevice,
+  waitUntil,
+  type ChaosDevice,
+  type CoordinatorProcess,
+} from './support/chaos-fleet.js';
+
+const TASK = 'chaos-kill';
+const DEVICES = 6;
+
+async function operator(url: string, path: string, method: string, body: BodyInit, json = true) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${OPERATOR}`,
+      ...(json ? { 'content-type': 'application/json' } : {}),
+    },
+    body,
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+// SIGKILL of the coordinator process while real devices are in the middle of a round. The devices
+// reconnect on their own (socket.io reconnection, new challenge, new session), the acknowledged
+// updates survive in Redis, the round completes after the restart and the next one runs.
+describe('chaos: SIGKILL of the coordinator with real devices', () => {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  const processes: CoordinatorProcess[] = [];
+  const devices: ChaosDevice[] = [];
+  const dirs: string[] = [];
+  let worker: AggregationWorker | null = null;
+
+  afterAll(async () => {
+    for (const d of devices) d.device.stop();
+    await worker?.close();
+    for (const p of processes) await p.kill();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  it('loses no acknowledged update; devices resume on their own; round 1 and round 2 commit', async () => {
+    const started = Date.now();
+    const prefix = uniquePrefix('chaos-kill');
+    const keys = redisKeys(prefix);
+    const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-kill-'));
+    dirs.push(stateDir);
+    const port = await freePort();
+    const args = [
+      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
+      ...['--port', String(port), '--operator-token', OPERATOR],
+    ];
+    const first = await spawnCoordinator(args);
+    processes.push(first);
+    const url = first.url;
+
+    const base = baseBlob();
+    await operator(url, `/blobs/${base.digest}`, 'PUT', Buffer.from(base.bytes), false);
+    const task = chaosTask(TASK, base, {
+      goalCount: DEVICES,
+      minReports: 4,
+      reportingDeadlineMs: 60_000,
+      maxRounds: 2,
+    });
+    await operator(url, '/api/admin/tasks', 'POST', JSON.stringify(task));
+
+    const signingKey = loadOrCreateCoordinatorKey(stateDir);
+    const logRedis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+    const roundLog = openRoundLog({
+      redis: logRedis,
+      prefix,
+      filePath: defaultRoundLogPath(stateDir),
+      signingKey,
+      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
+    });
+    worker = await startAggregationWorker({
+      redisUrl: testRedisUrl(),
+      prefix,
+      stateDir,
+      signingKey,
+      roundLog,
+      useThread: false,
+    });
+
+    // Devices 2..5 hold their round-1 training until the coordinator has been killed and restarted.
+    let release: () => void = () => undefined;
+    const restarted = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < DEVICES; i++) {
+      const id = `kill-dev-${i}`;
+      const keys = newKeys();
+      await operator(
+        url,
+        '/api/admin/devices',
+        'POST',
+        JSON.stringify({ deviceId: id, publicKey: toBase64(keys.publicKey) }),
+      );
+      const trainer = new FastTrainer({
+        index: i,
+        before: (plan) => (i >= 2 && plan.roundNumber === 1 ? restarted : Promise.resolve()),
+      });
+      devices.push(await startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
+    }
+
+    // Two updates acknowledged, four devices mid-training: kill -9.
+    await waitUntil(async () => (await redis.hlen(keys.roundUpdates(`${TASK}:1`))) >= 2, 20_000, '2 acks');
+    await waitUntil(() => devices.slice(0, 2).every((d) => d.record.accepted.length === 1), 5000, 'acks');
+    await first.kill();
+    const acknowledged = devices.slice(0, 2).map((d) => d.id);
+    expect((await redis.hkeys(keys.roundUpdates(`${TASK}:1`))).sort()).toEqual(acknowledged);
+    const authsBefore = devices.map((d) => d.record.authentications);
+
+    const second = await spawnCoordinator(args);
+    processes.push(second);
+    release();
+
+    const committed = async (roundId: string) =>
+      waitUntil(
+        async () => {
+          const state = await redis.hget(keys.round(roundId), 'state');
+          if (state === 'ABANDONED' || state === 'REJECTED') throw new Error(`${roundId} ${state}`);
+          return state === 'COMMITTED';
+        },
+        45_000,
+        `${roundId} COMMITTED`,
+      );
+    await committed(`${TASK}:1`);
+    // Every device re-authenticated by itself on the new process.
+    await waitUntil(
+      () => devices.every((d, i) => d.record.authentications > (authsBefore[i] ?? 0)),
+      15_000,
+      'every device re-authenticated',
+    );
+    const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(testRedisUrl()), prefix });
+    const job = await queue.getJob(aggregateJobId(`${TASK}:1`));
+    await queue.close();
+    const data = AggregateJobDataSchema.parse(job?.data);
+    expect(data.updates).toHaveLength(DEVICES);
+    expect(Number(await redis.hget(keys.round(`${TASK}:1`), 'acceptedCount'))).toBe(DEVICES);
+
+    // The devices go on to the next round with the promoted adapter, on their own.
+    await committed(`${TASK}:2`);
+    expect(Number(await redis.get(keys.adapterLatest(TASK)))).toBe(2);
+    await waitUntil(() => devices.every((d) => d.record.accepted.length === 2), 10_000, 'round 2 acks');
+    for (const d of devices) {
+      expect(d.record.accepted).toEqual([`${TASK}:1`, `${TASK}:2`]);
+      expect(d.record.refused).toEqual([]);
+    }
+
+    const records = await readRoundLog(redis, prefix);
+    const verdict = await verifyRoundLog(records, { trustedKey: toBase64(signingKey.publicKey) });
+    expect(verdict.problems).toEqual([]);
+    expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(2);
+    logRedis.disconnect();
+    console.info(
+      `[chaos] coordinator SIGKILL: ${DEVICES} devices, 2 acks before the kill, restart ` +
+        `${second.pid}, rounds 1-2 committed in ${Date.now() - started} ms`,
+    );
+  }, 90_000);
+});

@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toBase64, type RoundPlan } from '@flotilla/protocol';
+import {
+  loadOrCreateRoundLogSecret,
+  openRoundLog,
+  defaultRoundLogPath,
+  redisOptionsFromUrl,
+} from '@flotilla/coordinator/shared';
+import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
+import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import {
+  FastTrainer,
+  OPERATOR,
+  baseBlob,
+  chaosTask,
+  newKeys,
+  startChaosDevice,
+  waitUntil,
+  type ChaosDevice,
+  type DeviceRecord,
+} from './support/chaos-fleet.js';
+
+const TASK = 'chaos-dropout';
+const DEVICES = 10;
+/** Devices that vanish after selection: round 1 loses 30%, round 2 60%, round 3 none. */
+const DROPS: Record<number, number> = { 1: 3, 2: 6, 3: 0 };
+
+// Selected devices that go silent (connection gone, no update, no skip). With quorum the round
+// commits at its deadline; without, it is abandoned and the next round opens.
+describe('chaos: dropouts among selected devices', () => {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  let coordinator: Coordinator | null = null;
+  let worker: AggregationWorker | null = null;
+  const live = new Map<string, ChaosDevice>();
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-dropout-'));
+
+  afterAll(async () => {
+    for (const d of live.values()) d.device.stop();
+    await worker?.close();
+    await coordinator?.close();
+    rmSync(stateDir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  it('commits with 30% dropped, abandons with 60% dropped, then the next round commits', async () => {
+    const started = Date.now();
+    const prefix = uniquePrefix('chaos-dropout');
+    const c = await createCoordinator({
+      redisUrl: testRedisUrl(),
+      prefix,
+      stateDir,
+      operatorToken: OPERATOR,
+    });
+    coordinator = c;
+    const signingKey = c.coordinatorKey;
+    const roundLog = openRoundLog({
+      redis: c.redis,
+      prefix,
+      filePath: defaultRoundLogPath(stateDir),
+      signingKey,
+      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
+    });
+    worker = await startAggregationWorker({
+      redisUrl: testRedisUrl(),
+      prefix,
+      stateDir,
+      signingKey,
+      roundLog,
+      useThread: false,
+    });
+    const base = baseBlob();
+    await c.blobs.put(base.digest, base.bytes);
+    await c.createTask(
+      chaosTask(TASK, base, {
+        goalCount: DEVICES,
+        minReports: 6,
+        reportingDeadlineMs: 3000,
+        maxRounds: 3,
+      }),
+    );
+
+    const records = new Map<string, DeviceRecord>();
+    const keysOf = new Map(Array.from({ length: DEVICES }, (_, i) => [`drop-dev-${i}`, newKeys()]));
+    // The last DROPS[round] devices vanish once selected, and come back once that round is over.
+    const start = async (i: number): Promise<void> => {
+      const id = `drop-dev-${i}`;
+      const keys = keysOf.get(id);
+      if (!keys) throw new Error(id);
+      const trainer = new FastTrainer({
+        index: i,
+        dropsOut: (plan: RoundPlan) => i >= DEVICES - (DROPS[plan.roundNumber] ?? 0),
+        onDrop: (plan: RoundPlan) => {
+          live.get(id)?.device.stop();
+          live.delete(id);
+          void waitUntil(
+            async () => (await c.rounds.get(plan.roundId))?.state !== 'REPORTING',
+            20_000,
+            `${plan.roundId} over`,
+          ).then(() => start(i));
+        },
+      });
+      const record = records.get(id);
+      const device = await startChaosDevice({
+        url: c.url,
+        id,
+        keys,
+        taskId: TASK,
+        trainer,
+        ...(record ? { record } : {}),
+      });
+      records.set(id, device.record);
+      live.set(id, device);
+    };
+    for (let i = 0; i < DEVICES; i++) {
+      const keys = keysOf.get(`drop-dev-${i}`);
+      if (keys)
+        await c.devices.registerDevice({ deviceId: `drop-dev-${i}`, publicKey: toBase64(keys.publicKey) });
+      await start(i);
+    }
+
+    const finalState = (roundId: string) =>
+      waitUntil(
+        async () => {
+          const round = await c.rounds.get(roundId);
+          return round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state) ? round : null;
+        },
+        30_000,
+        `${roundId} decided`,
+      );
+    const r1 = await finalState(`${TASK}:1`);
+    expect(r1.state).toBe('COMMITTED');
+    expect(r1.selectedCount).toBe(DEVICES);
+    expect(r1.acceptedCount).toBe(DEVICES - 3);
+
+    const r2 = await finalState(`${TASK}:2`);
+    expect(r2.state).toBe('ABANDONED');
+    expect(r2.acceptedCount).toBe(DEVICES - 6);
+    expect(r2.reason).toBe(`quorum missed: ${DEVICES - 6} of 6 updates`);
+
+    // The next round opened at once, and with everyone back it commits.
+    const r3 = await finalState(`${TASK}:3`);
+    expect(r3.state).toBe('COMMITTED');
+    expect(r3.acceptedCount).toBe(DEVICES);
+    expect(await c.adapters.latestVersion(TASK)).toBe(2);
+    console.info(
+      `[chaos] dropout: round 1 COMMITTED ${r1.acceptedCount}/${DEVICES}, round 2 ABANDONED ` +
+        `${r2.acceptedCount}/${DEVICES} (quorum 6), round 3 COMMITTED ${r3.acceptedCount}/${DEVICES}, ` +
+        `in ${Date.now() - started} ms`,
+    );
+  }, 90_000);
+});

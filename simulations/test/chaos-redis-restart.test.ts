@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toBase64, verifyRoundLog } from '@flotilla/protocol';
+import {
+  auditVerifyCommand,
+  defaultRoundLogPath,
+  loadOrCreateRoundLogSecret,
+  openRoundLog,
+  readRoundLog,
+  redisOptionsFromUrl,
+  startEmbeddedRedis,
+  type EmbeddedRedis,
+} from '@flotilla/coordinator/shared';
+import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
+import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import {
+  FastTrainer,
+  OPERATOR,
+  baseBlob,
+  chaosTask,
+  newKeys,
+  startChaosDevice,
+  waitUntil,
+  type ChaosDevice,
+} from './support/chaos-fleet.js';
+
+const TASK = 'chaos-redis';
+const DEVICES = 4;
+
+// Redis (AOF on, appendfsync everysec) is killed with SIGKILL in the middle of round 2 and
+// restarted on the same data directory and socket. Promoted adapters, the round in flight and the
+// signed round log come back; coordinator, worker and devices carry on without a restart.
+describe('chaos: Redis SIGKILL and restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-redis-'));
+  const sockDir = mkdtempSync(join(tmpdir(), 'flr-'));
+  const servers: EmbeddedRedis[] = [];
+  const devices: ChaosDevice[] = [];
+  let coordinator: Coordinator | null = null;
+  let worker: AggregationWorker | null = null;
+  let probe: Redis | null = null;
+
+  afterAll(async () => {
+    for (const d of devices) d.device.stop();
+    await worker?.close();
+    await coordinator?.close();
+    probe?.disconnect();
+    for (const s of servers) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(sockDir, { recursive: true, force: true });
+  });
+
+  it('keeps adapters, the round in flight and a verifiable round log; rounds 2 and 3 commit', async () => {
+    const started = Date.now();
+    const redisOptions = { dataDir: join(dir, 'redis'), socketPath: join(sockDir, 'redis.sock') };
+    const first = await startEmbeddedRedis(redisOptions);
+    servers.push(first);
+    const stateDir = join(dir, 'state');
+    const prefix = 'chaos-redis';
+    const c = await createCoordinator({ redisUrl: first.url, prefix, stateDir, operatorToken: OPERATOR });
+    coordinator = c;
+    const roundLog = openRoundLog({
+      redis: c.redis,
+      prefix,
+      filePath: defaultRoundLogPath(stateDir),
+      signingKey: c.coordinatorKey,
+      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
+    });
+    worker = await startAggregationWorker({
+      redisUrl: first.url,
+      prefix,
+      stateDir,
+      signingKey: c.coordinatorKey,
+      roundLog,
+      useThread: false,
+    });
+    const base = baseBlob();
+    await c.blobs.put(base.digest, base.bytes);
+    await c.createTask(
+      chaosTask(TASK, base, { goalCount: DEVICES, minReports: 3, reportingDeadlineMs: 30_000, maxRounds: 3 }),
+    );
+
+    let release: () => void = () => undefined;
+    const restarted = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < DEVICES; i++) {
+      const keys = newKeys();
+      const id = `redis-dev-${i}`;
+      await c.devices.registerDevice({ deviceId: id, publicKey: toBase64(keys.publicKey) });
+      const trainer = new FastTrainer({
+        index: i,
+        // Round 2: one update goes in before the crash, the others wait for the restart.
+        before: (plan) => (plan.roundNumber === 2 && i > 0 ? restarted : Promise.resolve()),
+      });
+      devices.push(await startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
+    }
+
+    probe = new Redis(redisOptionsFromUrl(first.url));
+    probe.on('error', () => undefined); // expected while Redis is down
+    const p = probe;
+    const stateOf = (roundId: string) => p.hget(`${prefix}:round:${roundId}`, 'state');
+    await waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
+    await waitUntil(async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1, 20_000, 'r2 ack');
+    const manifestBefore = await c.adapters.getManifest(TASK, 1);
+    const logBefore = await readRoundLog(p, prefix);
+
+    // appendfsync everysec: wait past one fsync period, then crash Redis hard.
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(first.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    const downAt = Date.now();
+    const second = await startEmbeddedRedis(redisOptions);
+    servers.push(second);
+    expect(second.url).toBe(first.url);
+    const outageMs = Date.now() - downAt + 500;
+
+    expect(await c.adapters.latestVersion(TASK)).toBe(1);
+    expect(await c.adapters.getManifest(TASK, 1)).toEqual(manifestBefore);
+    expect(await stateOf(`${TASK}:2`)).toBe('REPORTING');
+    expect(await p.hkeys(`${prefix}:round:${TASK}:2:updates`)).toEqual(['redis-dev-0']);
+    const logAfter = await readRoundLog(p, prefix);
+    expect(logAfter.slice(0, logBefore.length)).toEqual(logBefore);
+    const trustedKey = toBase64(c.coordinatorKey.publicKey);
+    expect((await verifyRoundLog(logAfter, { trustedKey })).problems).toEqual([]);
+
+    release();
+    await waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
+    expect(await stateOf(`${TASK}:2`)).toBe('COMMITTED');
+    expect(await c.adapters.latestVersion(TASK)).toBe(3);
+    for (const d of devices) expect(d.record.refused).toEqual([]);
+
+    const records = await readRoundLog(p, prefix);
+    const verdict = await verifyRoundLog(records, { trustedKey });
+    expect(verdict.problems).toEqual([]);
+    expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(3);
+    await roundLog.syncMirror();
+    const audit = await auditVerifyCommand({ file: defaultRoundLogPath(stateDir), json: true, trustedKey });
+    expect(JSON.parse(audit.output)).toMatchObject({ ok: true, records: records.length });
+    expect(audit.exitCode).toBe(0);
+    console.info(
+      `[chaos] redis SIGKILL: outage ${outageMs} ms, ${logBefore.length} log records kept, ` +
+        `${records.length} after rounds 2-3, audit verify ok, in ${Date.now() - started} ms`,
+    );
+  }, 90_000);
+});

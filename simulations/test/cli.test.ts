@@ -1,0 +1,134 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
+
+const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function flotilla(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error && typeof error.code === 'number' ? error.code : error ? 1 : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('flotilla CLI', () => {
+  it('privacy epsilon reproduces the TF Privacy MNIST setting (q=256/60000, z=1.1, 60 epochs, δ=1e-5)', async () => {
+    const { code, stdout } = await flotilla([
+      'privacy',
+      'epsilon',
+      '--sampling-rate',
+      String(256 / 60000),
+      '--noise-multiplier',
+      '1.1',
+      '--steps',
+      '14063',
+      '--delta',
+      '1e-5',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout) as { epsilon: number; order: number };
+    // dp-published.json `tfp_mnist_256_1.1_60ep`: eps 2.596655528688368 at order 8.1.
+    expect(out.epsilon).toBeCloseTo(2.596655528688368, 6);
+    expect(out.order).toBe(8.1);
+  });
+
+  it('privacy noise solves back the noise multiplier', async () => {
+    const { code, stdout } = await flotilla([
+      'privacy',
+      'noise',
+      '--target-epsilon',
+      '2.596655528688368',
+      '--sampling-rate',
+      String(256 / 60000),
+      '--steps',
+      '14063',
+      '--delta',
+      '1e-5',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as { noiseMultiplier: number }).noiseMultiplier).toBeCloseTo(1.1, 4);
+  });
+
+  it('names the bad option and exits 2', async () => {
+    const { code, stderr } = await flotilla([
+      'privacy',
+      'epsilon',
+      '--sampling-rate',
+      '2',
+      '--noise-multiplier',
+      '1',
+      '--steps',
+      '1',
+      '--delta',
+      '1e-5',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--sampling-rate');
+  });
+
+  it('aggregate reproduces the published weighted FedAvg vector on files', async () => {
+    // aggregation-published.json `fedavg_weighted` (Flower fedavgm_test.py), weights n = [1, 2].
+    const a = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const b = Float32Array.from([29, 23, 19, 17, 13, 11, 7, 5, 3, 2]);
+    writeFileSync(
+      join(dir, 'a.safetensors'),
+      encodeFloat32Tensors(new Map([['w', { shape: [10], values: a }]])),
+    );
+    writeFileSync(
+      join(dir, 'b.safetensors'),
+      encodeFloat32Tensors(new Map([['w', { shape: [10], values: b }]])),
+    );
+    const out = join(dir, 'mean.safetensors');
+    const { code } = await flotilla([
+      'aggregate',
+      '--strategy',
+      'fedavg',
+      '--weights',
+      '1,2',
+      join(dir, 'a.safetensors'),
+      join(dir, 'b.safetensors'),
+      '--out',
+      out,
+    ]);
+    expect(code).toBe(0);
+    const values = Array.from(
+      decodeFloat32Tensors(new Uint8Array(readFileSync(out))).tensors.get('w')?.values ?? [],
+    );
+    const expected = [19.666667, 16.0, 13.666667, 12.666667, 10.333333, 9.333333, 7.0, 6.0, 5.0, 4.666667];
+    values.forEach((v, i) => expect(v).toBeCloseTo(expected[i] ?? Number.NaN, 5));
+  });
+
+  it('audit verify fails with exit 1 on a file that is not a round log', async () => {
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"seq":0}\nnot json\n');
+    const { code, stdout } = await flotilla(['audit', 'verify', bad, '--json']);
+    expect(code).toBe(1);
+    expect((JSON.parse(stdout) as { ok: boolean }).ok).toBe(false);
+  });
+
+  it('refuses a config file with an unknown field, naming it', async () => {
+    const config = join(dir, 'flotilla.yaml');
+    writeFileSync(config, 'stateDir: x\nport: 99999\n');
+    const { code, stderr } = await flotilla(['--config', config, 'devices', 'list']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('port');
+  });
+});
