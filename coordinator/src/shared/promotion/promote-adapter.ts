@@ -3,6 +3,7 @@ import {
   adapterConfigFromSpec,
   canonicalJson,
   encodeFloat32Tensors,
+  encodeInt8Delta,
   manifestDigest,
   sha256Hex,
   signPayload,
@@ -10,6 +11,7 @@ import {
   utf8,
   type AdapterManifest,
   type ArtifactSet,
+  type Int8Tensor,
   type SignedManifest,
   type SigningKeyPair,
   type TaskDefinition,
@@ -50,15 +52,39 @@ async function storeBlob(blobs: BlobStore, bytes: Uint8Array): Promise<{ digest:
   return { digest, bytes: bytes.length };
 }
 
-/** Writes the tensors in F32 and F16 so devices fetch the precision their hardware class asks for. */
+/**
+ * Symmetric per-tensor int8 with round-to-nearest (not stochastic: a retried job must produce
+ * the same bytes): scale = max|x| / 127, q = round(x / scale).
+ */
+function quantizeInt8(tensors: TensorMap): Map<string, Int8Tensor> {
+  const out = new Map<string, Int8Tensor>();
+  for (const [name, tensor] of tensors) {
+    let max = 0;
+    for (const v of tensor.values) max = Math.max(max, Math.abs(v));
+    const scale = max / 127;
+    const quantized = new Int8Array(tensor.values.length);
+    if (scale > 0)
+      for (let i = 0; i < quantized.length; i++) quantized[i] = Math.round((tensor.values[i] ?? 0) / scale);
+    out.set(name, { shape: [...tensor.shape], quantized, scale });
+  }
+  return out;
+}
+
+/**
+ * Writes the tensors in F32 and F16 (and int8 when the task quantizes) so devices fetch the
+ * precision their hardware class asks for.
+ */
 async function storeArtifactSet(
   blobs: BlobStore,
   tensors: TensorMap,
   metadata: Record<string, string>,
+  withInt8: boolean,
 ): Promise<ArtifactSet> {
   const f32 = await storeBlob(blobs, encodeFloat32Tensors(tensors, metadata, 'F32'));
   const f16 = await storeBlob(blobs, encodeFloat32Tensors(tensors, metadata, 'F16'));
-  return { f32, f16 };
+  if (!withInt8) return { f32, f16 };
+  const int8 = await storeBlob(blobs, encodeInt8Delta(quantizeInt8(tensors), metadata));
+  return { f32, f16, int8 };
 }
 
 /**
@@ -73,9 +99,15 @@ export async function promoteAdapter(input: PromotionInput): Promise<Promotion> 
   // Content only (no version numbers): the same tensors always get the same address, so a
   // rollback re-promotes exactly the old blob.
   const metadata = { 'flotilla.task': task.taskId };
-  const adapter = await storeArtifactSet(input.blobs, input.adapter, metadata);
+  const withInt8 = task.rounds.quantization === 'int8';
+  const adapter = await storeArtifactSet(input.blobs, input.adapter, metadata, withInt8);
   // Version 0 is the seeded initial adapter every device can rebuild, so a delta always exists.
-  const delta = await storeArtifactSet(input.blobs, subtractTensors(input.adapter, input.parentAdapter), metadata);
+  const delta = await storeArtifactSet(
+    input.blobs,
+    subtractTensors(input.adapter, input.parentAdapter),
+    metadata,
+    withInt8,
+  );
   const config = adapterConfigFromSpec(task.adapter, task.baseModel.digest);
   const configBlob = await storeBlob(input.blobs, utf8(JSON.stringify(config, null, 2)));
   const manifest: AdapterManifest = {
