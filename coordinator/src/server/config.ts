@@ -18,6 +18,8 @@ export const CoordinatorConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8787),
   /** FLOTILLA_OPERATOR_TOKEN: bearer token of the operator routes. */
   operatorToken: z.string().min(16).optional(),
+  /** FLOTILLA_AUDITOR_TOKEN: bearer token of the read-only auditor API and dashboard view. */
+  auditorToken: z.string().min(16).optional(),
   /** FLOTILLA_ON_RESTART: resume (default) or abandon the round in flight. */
   onRestart: z.enum(['resume', 'abandon']).default('resume'),
   /** FLOTILLA_BLOB_STORE: local (default, `<stateDir>/blobs`) or redis. */
@@ -43,6 +45,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       host: { type: 'string' },
       port: { type: 'string' },
       'operator-token': { type: 'string' },
+      'auditor-token': { type: 'string' },
       'on-restart': { type: 'string' },
       'blob-store': { type: 'string' },
       'log-level': { type: 'string' },
@@ -59,6 +62,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     host: values.host ?? env.FLOTILLA_HOST,
     port: values.port ?? env.FLOTILLA_PORT,
     operatorToken: values['operator-token'] ?? env.FLOTILLA_OPERATOR_TOKEN,
+    auditorToken: values['auditor-token'] ?? env.FLOTILLA_AUDITOR_TOKEN,
     onRestart: values['on-restart'] ?? env.FLOTILLA_ON_RESTART,
     blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,
     logLevel: values['log-level'] ?? env.LOG_LEVEL,

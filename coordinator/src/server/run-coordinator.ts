@@ -29,6 +29,7 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
     blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
     logger,
     ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),
+    ...(config.auditorToken ? { auditorTokens: [config.auditorToken] } : {}),
     ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
     ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
   });

@@ -149,3 +149,29 @@ describe('aggregateLora', () => {
     },
   );
 });
+
+describe('aggregateLora under the ffa rule with a noisy combine', () => {
+  it('never lets the combination (e.g. DP noise) touch the frozen A', () => {
+    const current = tensors({
+      [A]: [
+        [1, 2],
+        [0.5, -0.5],
+      ],
+      [B]: [[1, 1], [0]],
+    });
+    const deltas = [
+      tensors({
+        [A]: [
+          [1, 2],
+          [0, 0],
+        ],
+        [B]: [[1, 1], [1]],
+      }),
+    ];
+    // A combine that adds +10 to every coordinate it is given, standing in for noise.
+    const noisy = (vectors: Float32Array[]) => (vectors[0] ?? new Float32Array()).map((v) => v + 10);
+    const result = aggregateLora({ rule: 'ffa', current, deltas, combine: noisy, weights: [1] });
+    expect(Array.from(result.adapter.get(A)?.values ?? [])).toEqual([0.5, -0.5]);
+    expect(Array.from(result.adapter.get(B)?.values ?? [])).toEqual([11]);
+  });
+});

@@ -114,11 +114,24 @@ export function aggregateLora(input: LoraAggregationInput): LoraAggregationResul
       }
     }
   }
-  const { layout } = flattenTensors(input.current);
-  const combined = input.combine(input.deltas.map((d) => flattenTensors(d, { expected: layout }).values));
+  // FFA-LoRA's A is public and frozen: it is left out of the combination entirely, so neither a
+  // strategy nor DP noise ever touches it (noise on A would spend no privacy but ruin the model).
+  const frozen = new Set(input.rule === 'ffa' ? modules.map((m) => m.aName) : []);
+  const trainable = (map: TensorMap): TensorMap => new Map([...map].filter(([name]) => !frozen.has(name)));
+  const { layout } = flattenTensors(trainable(input.current));
+  const combined = input.combine(
+    input.deltas.map((d) => flattenTensors(trainable(d), { expected: layout }).values),
+  );
   const step = unflattenTensors(combined, layout);
   const adapter: TensorMap = new Map();
-  for (const [name, tensor] of input.current) adapter.set(name, addInto(tensor, tensorOf(step, name).values));
+  for (const [name, tensor] of input.current) {
+    adapter.set(
+      name,
+      frozen.has(name)
+        ? { shape: [...tensor.shape], values: tensor.values.slice() }
+        : addInto(tensor, tensorOf(step, name).values),
+    );
+  }
   if (input.rule === 'ffa')
     return { adapter, rule: 'ffa', feditRelativeError: null, truncationRelativeError: null };
 

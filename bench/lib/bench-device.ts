@@ -1,0 +1,219 @@
+// A raw protocol device for load generation (after coordinator/test/support/fleet.ts): socket.io
+// handshake + challenge, check-in, HTTP blob upload, signed update submission. Signing goes through
+// node:crypto so that thousands of simulated devices do not measure tweetnacl in the load generator.
+import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+import {
+  PROTOCOL_VERSION,
+  SIGNING_DOMAINS,
+  domainDigest,
+  toBase64,
+  type Ack,
+  type AuthChallenge,
+  type AuthResult,
+  type RoundClosed,
+  type RoundPlan,
+  type SigningDomain,
+  type UpdateMetadata,
+} from '@flotilla/protocol';
+
+/** DER prefix of an ed25519 PKCS#8 private key (RFC 8410); the 32-byte seed follows it. */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** An ed25519 signer equivalent to `signPayload` (ed25519 signatures are deterministic). */
+export class NativeSigner {
+  private readonly key: KeyObject;
+  readonly publicKey: string;
+
+  constructor(seed: Uint8Array) {
+    this.key = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, Buffer.from(seed)]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const spki = createPublicKey(this.key).export({ format: 'der', type: 'spki' });
+    this.publicKey = toBase64(new Uint8Array(spki.subarray(spki.length - 32)));
+  }
+
+  sign(domain: SigningDomain, payload: unknown): string {
+    return toBase64(new Uint8Array(cryptoSign(null, domainDigest(domain, payload), this.key)));
+  }
+}
+
+/** A delta file ready to upload: safetensors bytes, their SHA-256 (hex) and global L2 norm. */
+export interface DeltaBlob {
+  bytes: Uint8Array;
+  digest: string;
+  norm: number;
+}
+
+export interface PromotedEvent {
+  taskId: string;
+  version: number;
+  manifestDigest: string;
+}
+
+export class BenchDevice {
+  socket: Socket | null = null;
+  session: AuthResult | null = null;
+  readonly plans: RoundPlan[] = [];
+  /** performance.now() at each `round:closed` and `adapter:promoted` this device received. */
+  readonly closed: Array<{ at: number; event: RoundClosed }> = [];
+  readonly promoted: Array<{ at: number; event: PromotedEvent }> = [];
+
+  constructor(
+    readonly url: string,
+    readonly deviceId: string,
+    readonly signer: NativeSigner,
+  ) {}
+
+  /** Connects and answers the challenge; rejects on refusal or after `timeoutMs`. */
+  connect(timeoutMs = 30_000): Promise<void> {
+    const socket = io(this.url, {
+      auth: { deviceId: this.deviceId, protocolVersion: PROTOCOL_VERSION },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: timeoutMs,
+    });
+    this.socket = socket;
+    socket.on('round:plan', (plan: RoundPlan) => this.plans.push(plan));
+    socket.on('round:closed', (event: RoundClosed) => this.closed.push({ at: performance.now(), event }));
+    socket.on('adapter:promoted', (event: PromotedEvent) =>
+      this.promoted.push({ at: performance.now(), event }),
+    );
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.deviceId}: connect timed out`)), timeoutMs);
+      socket.once('auth:challenge', (challenge: AuthChallenge) => {
+        const signature = this.signer.sign(SIGNING_DOMAINS.authChallenge, {
+          deviceId: this.deviceId,
+          nonce: challenge.nonce,
+          coordinatorKey: challenge.coordinatorKey,
+        });
+        (
+          socket.timeout(timeoutMs).emitWithAck('auth:response', { signature }) as Promise<Ack<AuthResult>>
+        ).then(
+          (ack) => {
+            clearTimeout(timer);
+            if (!ack.ok) return reject(new Error(`${this.deviceId}: ${ack.error.code} ${ack.error.message}`));
+            this.session = ack.data;
+            resolve();
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
+      });
+      socket.once('connect_error', (error: Error) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.deviceId}: connect_error ${error.message}`));
+      });
+    });
+  }
+
+  async emit<T>(event: string, payload: unknown, timeoutMs = 60_000): Promise<Ack<T>> {
+    if (this.socket === null) throw new Error(`${this.deviceId}: not connected`);
+    return (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as Ack<T>;
+  }
+
+  checkIn(taskId: string): Promise<Ack<{ status: string }>> {
+    return this.emit('checkin', {
+      taskId,
+      eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e10, computeClass: 'medium' },
+      budget: { maxSeconds: 600, maxBytes: 1e9 },
+      adapterVersion: 0,
+    });
+  }
+
+  async upload(bytes: Uint8Array, digest: string): Promise<void> {
+    const res = await fetch(`${this.url}/blobs/${digest}`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${this.session?.sessionToken ?? ''}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: Buffer.from(bytes),
+    });
+    if (res.status !== 201 && res.status !== 200)
+      throw new Error(`${this.deviceId}: upload ${res.status} ${await res.text()}`);
+  }
+
+  metadata(plan: RoundPlan, bytes: Uint8Array, digest: string, norm: number): UpdateMetadata {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      taskId: plan.taskId,
+      roundId: plan.roundId,
+      nonce: plan.nonce,
+      deviceId: this.deviceId,
+      blobDigest: digest,
+      blobBytes: bytes.length,
+      adapterVersion: plan.adapter.version,
+      numExamples: 32,
+      reportedNorm: norm,
+      clipped: false,
+      quantization: 'none',
+      telemetry: {
+        trainingMs: 10,
+        steps: 1,
+        examples: 32,
+        stepsPerSecond: 100,
+        bytesUp: bytes.length,
+        bytesDown: 0,
+        estimatedEnergyJ: 0.1,
+        backend: 'cpu',
+      },
+      createdAt: Date.now(),
+    };
+  }
+
+  /**
+   * Uploads the blob and submits it for `plan`. Returns the submit ack, the timings (ms) of the
+   * whole report (upload + submit) and of the `update:submit` round trip alone, and when it was acked.
+   */
+  async report(
+    plan: RoundPlan,
+    blob: DeltaBlob,
+  ): Promise<{ ack: Ack<unknown>; reportMs: number; submitMs: number; ackedAt: number }> {
+    const { bytes, digest, norm } = blob;
+    const t0 = performance.now();
+    await this.upload(bytes, digest);
+    const metadata = this.metadata(plan, bytes, digest, norm);
+    const t1 = performance.now();
+    const ack = await this.emit('update:submit', {
+      metadata,
+      signature: this.signer.sign(SIGNING_DOMAINS.update, metadata),
+    });
+    const ackedAt = performance.now();
+    return { ack, reportMs: ackedAt - t0, submitMs: ackedAt - t1, ackedAt };
+  }
+
+  disconnect(): void {
+    this.socket?.disconnect();
+    this.socket = null;
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight; stops starting new items after `deadline`. */
+export async function withConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  deadline: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<Array<PromiseSettledResult<R> | undefined>> {
+  const results: Array<PromiseSettledResult<R> | undefined> = new Array<undefined>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length && Date.now() < deadline) {
+      const index = next++;
+      const item = items[index] as T;
+      try {
+        results[index] = { status: 'fulfilled', value: await work(item, index) };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}

@@ -1,0 +1,99 @@
+// Parent side of the coordinator child: start it, send IPC commands, stop it by its pid.
+import { fileURLToPath } from 'node:url';
+import { sleep } from './measure.js';
+import { startTsChild, type BenchChild } from './child.js';
+import {
+  CoordinatorReplySchema,
+  MemorySchema,
+  ReadyLineSchema,
+  type CoordinatorCommandInput,
+  type Memory,
+} from './coordinator-ipc.js';
+
+const SCRIPT = fileURLToPath(new URL('../children/coordinator-child.ts', import.meta.url));
+
+export interface CoordinatorHandle {
+  url: string;
+  pid: number;
+  call(command: CoordinatorCommandInput, timeoutMs?: number): Promise<unknown>;
+  memory(): Promise<Memory>;
+  /** SIGTERM to the child's pid (SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+export interface StartCoordinatorOptions {
+  redisUrl: string;
+  prefix: string;
+  stateDir: string;
+  /** `coordinator` (createCoordinator) or `worker` (startAggregationWorker only). Default coordinator. */
+  role?: 'coordinator' | 'worker';
+  /** With role `coordinator`: also run the aggregation worker in the same process. Default false. */
+  worker?: boolean;
+  /** Install node:crypto's ed25519 verifier in the child (the coordinator's main.ts does not). */
+  nativeEd25519: boolean;
+}
+
+export async function startCoordinatorChild(options: StartCoordinatorOptions): Promise<CoordinatorHandle> {
+  const args = ['--redis-url', options.redisUrl, '--prefix', options.prefix, '--state-dir', options.stateDir];
+  const role = options.role ?? 'coordinator';
+  args.push('--role', role === 'coordinator' && options.worker === true ? 'both' : role);
+  if (options.nativeEd25519) args.push('--native-ed25519');
+  const child: BenchChild = startTsChild(SCRIPT, args, {
+    // BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the child (all threads) on exit.
+    nodeArgs: [
+      '--expose-gc',
+      ...(process.env.BENCH_CPU_PROF_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+        : []),
+    ],
+    env: { LOG_LEVEL: 'silent', FLOTILLA_LOG_LEVEL: 'silent' },
+  });
+  const deadline = Date.now() + 60_000;
+  let ready: { url: string } | null = null;
+  while (ready === null) {
+    const line = child.stdoutLines.find((l) => l.startsWith('BENCH_READY '));
+    if (line !== undefined) ready = ReadyLineSchema.parse(JSON.parse(line.slice('BENCH_READY '.length)));
+    else if (child.child.exitCode !== null || Date.now() > deadline) {
+      await child.stop('SIGKILL');
+      throw new Error(`coordinator child did not start: ${child.stderr.join('').slice(-2000)}`);
+    } else await sleep(50);
+  }
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  child.child.on('message', (raw: unknown) => {
+    const reply = CoordinatorReplySchema.safeParse(raw);
+    if (!reply.success) return;
+    const waiter = pending.get(reply.data.id);
+    if (waiter === undefined) return;
+    pending.delete(reply.data.id);
+    if (reply.data.ok) waiter.resolve(reply.data.data);
+    else waiter.reject(new Error(reply.data.error));
+  });
+  let nextId = 1;
+  const call = (command: CoordinatorCommandInput, timeoutMs = 120_000): Promise<unknown> => {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`coordinator command ${command.cmd} timed out`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      child.child.send({ ...command, id });
+    });
+  };
+  return {
+    url: ready.url,
+    pid: child.pid,
+    call,
+    memory: async () => MemorySchema.parse(await call({ cmd: 'memory' })),
+    stop: () => child.stop('SIGTERM'),
+  };
+}

@@ -1,0 +1,230 @@
+// Coordinator ingest: devices in this process, the coordinator (createCoordinator with its signed
+// round log, Redis in a private redis-server) in a child process. Measures accepted updates per
+// second end to end, ack latency, and connections held with the coordinator's memory per connection.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedRedis } from '@flotilla/coordinator/shared';
+import { withConcurrency, type BenchDevice } from '../lib/bench-device.js';
+import { startCoordinatorChild, type CoordinatorHandle } from '../lib/coordinator-handle.js';
+import {
+  LORA_100K,
+  benchTask,
+  deltaParams,
+  enrollDevices,
+  makeDeltaBlobs,
+  runReportingRound,
+  type RoundRun,
+} from '../lib/fleet.js';
+import { sleep } from '../lib/measure.js';
+import type { BenchRow, SectionResult } from '../lib/report.js';
+
+export interface IngestOptions {
+  quick: boolean;
+}
+
+type Verifier = 'tweetnacl' | 'native';
+
+interface ConnectionLevel {
+  target: number;
+  held: number;
+  connectSeconds: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  rssPerConnectionBytes: number;
+  heapPerConnectionBytes: number;
+  failures: number;
+}
+
+/** Opens authenticated connections level by level (cumulative), sampling the child's memory at each. */
+async function holdConnections(
+  coordinator: CoordinatorHandle,
+  levels: readonly number[],
+  perLevelMs: number,
+): Promise<{ baseline: { rss: number; heapUsed: number }; levels: ConnectionLevel[] }> {
+  const max = Math.max(...levels);
+  // One shared key: the challenge still differs per connection, and key generation is not under test.
+  const devices = await enrollDevices(coordinator, {
+    label: 'hold',
+    count: max,
+    sharedSeed: randomBytes(32),
+  });
+  await sleep(500);
+  const baseline = await coordinator.memory();
+  const open: BenchDevice[] = [];
+  const results: ConnectionLevel[] = [];
+  try {
+    for (const target of levels) {
+      const t0 = performance.now();
+      const batch = devices.slice(open.length, target);
+      const settled = await withConcurrency(batch, 100, Date.now() + perLevelMs, (d) =>
+        d.connect(perLevelMs),
+      );
+      batch.forEach((d, i) => {
+        if (settled[i]?.status === 'fulfilled') open.push(d);
+        else d.disconnect();
+      });
+      const connectSeconds = (performance.now() - t0) / 1000;
+      await sleep(1000);
+      const held = open.filter((d) => d.socket?.connected === true).length;
+      const memory = await coordinator.memory();
+      results.push({
+        target,
+        held,
+        connectSeconds,
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        rssPerConnectionBytes: held > 0 ? (memory.rss - baseline.rss) / held : Number.NaN,
+        heapPerConnectionBytes: held > 0 ? (memory.heapUsed - baseline.heapUsed) / held : Number.NaN,
+        failures: batch.length - settled.filter((s) => s?.status === 'fulfilled').length,
+      });
+      if (held < target) break;
+    }
+  } finally {
+    for (const d of devices) d.disconnect();
+  }
+  return { baseline, levels: results };
+}
+
+export async function runIngest(options: IngestOptions): Promise<SectionResult> {
+  const count = options.quick ? 50 : 400;
+  const concurrency = 32;
+  const levels = options.quick ? [1000] : [1000, 5000, 10000];
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-ingest-'));
+  const redis = await startEmbeddedRedis({ dataDir: join(dir, 'redis') });
+  const runs: Partial<Record<Verifier, RoundRun>> = {};
+  let connections: Awaited<ReturnType<typeof holdConnections>> | null = null;
+  try {
+    const blobs = makeDeltaBlobs(count, LORA_100K);
+    for (const verifier of ['tweetnacl', 'native'] as const) {
+      const coordinator = await startCoordinatorChild({
+        redisUrl: redis.url,
+        prefix: `bench-${verifier}-${randomBytes(3).toString('hex')}`,
+        stateDir: join(dir, verifier),
+        nativeEd25519: verifier === 'native',
+      });
+      try {
+        await coordinator.call({ cmd: 'create-task', task: benchTask('ingest', count, LORA_100K) });
+        const devices = await enrollDevices(coordinator, { label: `up-${verifier}`, count });
+        try {
+          runs[verifier] = await runReportingRound({
+            devices,
+            blobs,
+            taskId: 'ingest',
+            concurrency,
+            timeoutMs: options.quick ? 60_000 : 180_000,
+          });
+        } finally {
+          for (const d of devices) d.disconnect();
+        }
+      } finally {
+        await coordinator.stop();
+      }
+    }
+    // Connections in a fresh coordinator, so the baseline holds no garbage from the rounds above.
+    const coordinator = await startCoordinatorChild({
+      redisUrl: redis.url,
+      prefix: `bench-hold-${randomBytes(3).toString('hex')}`,
+      stateDir: join(dir, 'hold'),
+      nativeEd25519: true,
+    });
+    try {
+      connections = await holdConnections(coordinator, levels, options.quick ? 45_000 : 90_000);
+    } finally {
+      await coordinator.stop();
+    }
+  } finally {
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const base = runs.tweetnacl;
+  const native = runs.native;
+  const rows: BenchRow[] = [];
+  if (base && native) {
+    rows.push(
+      {
+        section: 'ingest',
+        measure: `accepted updates/s, ${count} devices x ${deltaParams(LORA_100K).toLocaleString('en-US')} params, ${concurrency} in flight`,
+        ours: base.acceptedPerSecond,
+        oursUnit: 'updates/s',
+        reference: native.acceptedPerSecond,
+        referenceUnit: 'updates/s',
+        referenceName: 'same, coordinator with installNativeEd25519()',
+        ratio: base.acceptedPerSecond / native.acceptedPerSecond,
+        ratioMeaning: 'default / native-ed25519 coordinator',
+        note:
+          base.accepted === count && native.accepted === count
+            ? 'default = what coordinator/src/server/main.ts runs today (tweetnacl verification)'
+            : `refused: ${[...base.refused, ...native.refused].slice(0, 3).join('; ')}`,
+      },
+      {
+        section: 'ingest',
+        measure: 'update:submit ack latency p50',
+        ours: base.submitAckMs.p50,
+        oursUnit: 'ms',
+        reference: native.submitAckMs.p50,
+        referenceUnit: 'ms',
+        referenceName: 'native-ed25519 coordinator',
+        ratio: base.submitAckMs.p50 / native.submitAckMs.p50,
+        ratioMeaning: 'default / native',
+      },
+      {
+        section: 'ingest',
+        measure: 'update:submit ack latency p99',
+        ours: base.submitAckMs.p99,
+        oursUnit: 'ms',
+        reference: native.submitAckMs.p99,
+        referenceUnit: 'ms',
+        referenceName: 'native-ed25519 coordinator',
+        ratio: base.submitAckMs.p99 / native.submitAckMs.p99,
+        ratioMeaning: 'default / native',
+      },
+      {
+        section: 'ingest',
+        measure: 'report latency p50 / p99 (upload + submit)',
+        ours: base.reportMs.p50,
+        oursUnit: 'ms',
+        reference: base.reportMs.p99,
+        referenceUnit: 'ms',
+        referenceName: 'p99, same run',
+        ratio: base.reportMs.p99 / base.reportMs.p50,
+        ratioMeaning: 'p99 / p50',
+      },
+    );
+  }
+  const held = connections?.levels ?? [];
+  const baselineRss = connections?.baseline.rss ?? Number.NaN;
+  for (const level of held) {
+    rows.push({
+      section: 'ingest',
+      measure: `connections held (target ${level.target.toLocaleString('en-US')}), heap per connection`,
+      ours: level.heapPerConnectionBytes / 1024,
+      oursUnit: 'KiB',
+      reference: level.rssBytes / 1024 / 1024,
+      referenceUnit: 'MiB',
+      referenceName: `coordinator RSS (${(baselineRss / 1024 / 1024).toFixed(0)} MiB before)`,
+      ratio: level.held / level.target,
+      ratioMeaning: `held / target (${level.held} in ${level.connectSeconds.toFixed(1)} s)`,
+    });
+  }
+  // RSS does not shrink after the enrolment garbage, so the per-connection RSS is the slope between
+  // the first and the last level rather than the difference to the baseline.
+  const first = held[0];
+  const last = held[held.length - 1];
+  if (first !== undefined && last !== undefined && last.held > first.held) {
+    const slope = (last.rssBytes - first.rssBytes) / (last.held - first.held);
+    rows.push({
+      section: 'ingest',
+      measure: `RSS per connection, ${first.held.toLocaleString('en-US')} -> ${last.held.toLocaleString('en-US')} connections`,
+      ours: slope / 1024,
+      oursUnit: 'KiB',
+      reference: (last.heapUsedBytes - first.heapUsedBytes) / (last.held - first.held) / 1024,
+      referenceUnit: 'KiB',
+      referenceName: 'JS heap per connection, same levels',
+      ratio: slope / ((last.heapUsedBytes - first.heapUsedBytes) / (last.held - first.held)),
+      ratioMeaning: 'RSS / heap growth',
+    });
+  }
+  return { rows, details: { devices: count, concurrency, layout: LORA_100K, runs, connections } };
+}

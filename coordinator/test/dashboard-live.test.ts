@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+} from '../src/shared/round-log/index.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
+import { testRedisUrl } from '../../test-support/redis.js';
+import {
+  MODULE,
+  RANK,
+  SHAPES,
+  connectFleet,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+const OPERATOR = 'operator-token-for-tests-0123456789';
+const AUDITOR = 'auditor-token-for-dashboard-tests-0123';
+const TASK = 'dash-task';
+const SCREENSHOTS = new URL('../../test-results/', import.meta.url);
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/dashboard`);
+  await page.fill('#token', token);
+  await page.click('#login button[type=submit]');
+}
+
+describe('the dashboard in Chromium while a round runs', () => {
+  let tc: TestCoordinator;
+  let worker: AggregationWorker;
+  let browser: Browser | null = null;
+  let devices: TestDevice[] = [];
+  const logRedis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({
+      operatorToken: OPERATOR,
+      auditorTokens: [AUDITOR],
+      dashboard: { streamIntervalMs: 250 },
+    });
+    const { coordinator, stateDir } = tc;
+    worker = await startAggregationWorker({
+      redisUrl: testRedisUrl(),
+      prefix: coordinator.prefix,
+      stateDir,
+      signingKey: coordinator.coordinatorKey,
+      useThread: false,
+      noiseSeed: 'dashboard-test',
+      roundLog: openRoundLog({
+        redis: logRedis,
+        prefix: coordinator.prefix,
+        filePath: defaultRoundLogPath(stateDir),
+        signingKey: coordinator.coordinatorKey,
+        pseudonymSecret: await loadOrCreatePseudonymSecret(stateDir),
+      }),
+    });
+    const base = new Uint8Array(256).map((_, i) => (i * 37) % 251);
+    const digest = sha256Hex(base);
+    await coordinator.blobs.put(digest, base);
+    await coordinator.createTask({
+      taskId: TASK,
+      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.length },
+      adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
+      moduleShapes: { [MODULE]: SHAPES },
+      rounds: {
+        goalCount: 3,
+        overSelection: 1,
+        minReports: 2,
+        selectionTimeoutMs: 30_000,
+        reportingDeadlineMs: 30_000,
+        retryAfterMs: 500,
+        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      },
+      policy: {
+        allowedModules: [MODULE],
+        clipNorm: 1,
+        maxBlobBytes: 4096,
+        strategy: { name: 'fedavg' },
+        dp: { noiseMultiplier: 0.5, delta: 1e-5, epsilonBudget: 100, populationSize: 10 },
+        audit: {},
+      },
+      createdAt: Date.now(),
+    });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const d of devices) d.disconnect();
+    await worker.close();
+    await tc.stop();
+    logRedis.disconnect();
+  });
+
+  it('shows the fleet, a round progressing to its decision, refusals by reason, ε and the audit chain', async () => {
+    if (!browser) throw new Error('no browser');
+    const { coordinator } = tc;
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    const offsite: string[] = [];
+    page.on('request', (request) => {
+      if (!request.url().startsWith(coordinator.url)) offsite.push(request.url());
+    });
+
+    await signIn(page, coordinator.url, 'not-the-token-at-all-0000');
+    await expect.poll(() => page.textContent('#login-error')).toBe('That token was refused.');
+    await page.fill('#token', OPERATOR);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('[data-testid=round-state]');
+    expect(await page.textContent('[data-testid=role]')).toBe('operator');
+    expect(await page.textContent('[data-testid=round-state]')).toBe('SELECTING');
+    expect(await page.textContent('[data-testid=countdown]')).toMatch(/^selection closes in \d+\.\d s$/);
+    await expect.poll(() => page.textContent('[data-testid=live]')).toBe('live');
+
+    devices = await connectFleet(coordinator, 4);
+    const [a, b, c] = devices as [TestDevice, TestDevice, TestDevice];
+    for (const d of [a, b, c]) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const roundId = `${TASK}:1`;
+    const [planA, planB, planC] = (await Promise.all([a, b, c].map((d) => d.waitForPlan(roundId)))) as [
+      RoundPlan,
+      RoundPlan,
+      RoundPlan,
+    ];
+    await expect.poll(() => page.textContent('[data-testid=round-state]')).toBe('REPORTING');
+    await expect.poll(() => page.textContent('[data-testid=fleet-connected]')).toBe('4');
+    expect(await page.textContent('[data-testid=fleet-eligible]')).toBe('3');
+    expect(await page.textContent('[data-testid=countdown]')).toMatch(/^reporting closes in \d+\.\d s$/);
+
+    expect(await a.report(planA, loraDelta(0.3))).toMatchObject({ ok: true });
+    await expect.poll(() => page.textContent('[data-testid=round-accepted]')).toBe('1');
+    await page.screenshot({ path: new URL('dashboard-reporting.png', SCREENSHOTS).pathname });
+    expect(await b.report(planB, loraDelta(0.6))).toMatchObject({ ok: true });
+    expect(await c.report(planC, loraDelta(2))).toMatchObject({
+      ok: false,
+      error: { code: 'NORM_EXCEEDED' },
+    });
+    expect(await c.emit('update:skip', { roundId, reason: 'error', detail: 'refused' })).toMatchObject({
+      ok: true,
+    });
+
+    // The worker decides; the page follows the round to its decision and the next round opens.
+    const decided = await waitFor(
+      async () => {
+        const state = (await coordinator.rounds.get(roundId))?.state;
+        return state === 'COMMITTED' || state === 'REJECTED' ? state : null;
+      },
+      30_000,
+      'worker decision',
+    );
+    const row = page.locator('[data-testid=history-row][data-round="1"]');
+    await expect.poll(() => row.getAttribute('data-state'), { timeout: 10_000 }).toBe(decided);
+    expect(await row.textContent()).toContain('NORM_EXCEEDED×1');
+    await expect.poll(() => page.textContent('[data-testid=round-id]')).toBe('#2');
+    expect(await page.textContent('[data-testid=round-state]')).toBe('SELECTING');
+    await expect
+      .poll(() => page.textContent('[data-testid=chain-status]'), { timeout: 10_000 })
+      .toBe('verified');
+    // Every record so far (9 for this round: opened, selected, 2 accepted, refused, closed,
+    // aggregation, audit, decision) verified, up to the head.
+    const records = await coordinator.redis.xlen(`${coordinator.prefix}:roundlog:stream`);
+    expect(records).toBe(9);
+    await expect
+      .poll(() => page.textContent('[data-testid=chain-detail]'), { timeout: 10_000 })
+      .toContain(`verified through #${records - 1}`);
+    if (decided === 'COMMITTED') expect(await page.textContent('[data-testid=adapters]')).toContain('v1');
+    // ε was charged for the noisy round: the privacy chart has a point.
+    expect(await page.locator('svg[aria-label="privacy spent"] circle').count()).toBe(1);
+    expect(await page.locator('svg[aria-label="update norms"] circle').count()).toBe(2);
+    await page.screenshot({ path: new URL('dashboard-live.png', SCREENSHOTS).pathname, fullPage: true });
+    // Operators can issue an enrollment token from the page.
+    await page.click('[data-testid=operator] button');
+    await expect
+      .poll(() => page.textContent('[data-testid=enrollment-token]'))
+      .toMatch(/^token [A-Za-z0-9_-]{43} \(expires /);
+    expect(offsite).toEqual([]);
+
+    // Auditors: read-only, no device ids anywhere.
+    const auditorPage = await context.newPage();
+    await signIn(auditorPage, coordinator.url, AUDITOR);
+    await auditorPage.waitForSelector('[data-testid=round-state]');
+    expect(await auditorPage.textContent('[data-testid=role]')).toBe('auditor (read-only)');
+    expect(await auditorPage.locator('[data-testid=operator]').count()).toBe(0);
+    expect(await auditorPage.textContent('body')).not.toContain('dev-0');
+    await auditorPage.screenshot({
+      path: new URL('dashboard-auditor.png', SCREENSHOTS).pathname,
+      fullPage: true,
+    });
+    await context.close();
+
+    const asAuditor = await fetch(`${coordinator.url}/dashboard/api/state`, {
+      headers: { authorization: `Bearer ${AUDITOR}` },
+    });
+    const text = await asAuditor.text();
+    expect(JSON.parse(text)).toMatchObject({ role: 'auditor' });
+    expect(text).not.toContain('dev-0');
+    expect((await fetch(`${coordinator.url}/dashboard/api/state`)).status).toBe(401);
+  }, 90_000);
+});

@@ -1,0 +1,177 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
+import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+import { parsePrometheusText, sampleValue, type MetricFamily } from './metrics-text-parser.js';
+
+const TASK = 'test-task';
+const ROUND = `${TASK}:1`;
+
+/** pino's JSON lines, kept in memory. */
+function memoryLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+async function scrape(url: string): Promise<Map<string, MetricFamily>> {
+  const res = await fetch(`${url}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/plain');
+  return parsePrometheusText(await res.text());
+}
+
+describe('/metrics on a coordinator running a round', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+  const { logger, lines } = memoryLogger();
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({ logger });
+    await createTestTask(tc.coordinator, {
+      rounds: { goalCount: 3, overSelection: 1, minReports: 2, selectionTimeoutMs: 60_000 },
+    });
+    devices = await connectFleet(tc.coordinator, 3);
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  it('counts exactly what the devices did: 2 accepted, refusals by reason, bytes, outcome, sockets', async () => {
+    const [a, b, c] = devices as [TestDevice, TestDevice, TestDevice];
+    const before = await scrape(tc.coordinator.url);
+    expect(sampleValue(before, 'flotilla_connected_devices')).toBe(3);
+    expect(sampleValue(before, 'flotilla_socket_connections_total')).toBe(3);
+    expect(sampleValue(before, 'flotilla_updates_accepted_total', { task: TASK })).toBeUndefined();
+
+    for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const plans = await Promise.all(devices.map((d) => d.waitForPlan(ROUND)));
+    const [planA, planB, planC] = plans as [RoundPlan, RoundPlan, RoundPlan];
+    // Clip bound 1: norms 0.3 and 0.6 pass, 2.0 is refused with NORM_EXCEEDED.
+    const blobA = loraDelta(0.3);
+    const blobB = loraDelta(0.6);
+    const blobC = loraDelta(2);
+    expect(await a.report(planA, blobA)).toMatchObject({ ok: true });
+    expect(await b.report(planB, blobB)).toMatchObject({ ok: true });
+    expect(await c.report(planC, blobC)).toMatchObject({ ok: false, error: { code: 'NORM_EXCEEDED' } });
+    // A second submission of an accepted update: DUPLICATE_UPDATE.
+    expect(await a.submit(a.metadata(planA, blobA))).toMatchObject({
+      ok: false,
+      error: { code: 'DUPLICATE_UPDATE' },
+    });
+    // One download of an accepted blob, in full.
+    const download = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(blobA)}`);
+    expect((await download.arrayBuffer()).byteLength).toBe(blobA.length);
+    // The refused device gives up: everyone answered, the round closes with 2 of quorum 2.
+    expect(
+      await c.emit('update:skip', { roundId: ROUND, reason: 'error', detail: 'update refused' }),
+    ).toMatchObject({
+      ok: true,
+    });
+    // The fleet hears of the close (and the metrics count it) right after the job is enqueued.
+    const mid = await waitFor(
+      async () => {
+        const families = await scrape(tc.coordinator.url);
+        const closed = sampleValue(families, 'flotilla_round_transitions_total', {
+          task: TASK,
+          state: 'AGGREGATING',
+        });
+        return closed === 1 ? families : null;
+      },
+      8000,
+      'round closed',
+    );
+    expect((await tc.coordinator.rounds.get(ROUND))?.state).toBe('AGGREGATING');
+    expect(sampleValue(mid, 'flotilla_updates_accepted_total', { task: TASK })).toBe(2);
+    expect(sampleValue(mid, 'flotilla_updates_refused_total', { task: TASK, reason: 'NORM_EXCEEDED' })).toBe(
+      1,
+    );
+    expect(
+      sampleValue(mid, 'flotilla_updates_refused_total', { task: TASK, reason: 'DUPLICATE_UPDATE' }),
+    ).toBe(1);
+    expect(sampleValue(mid, 'flotilla_round_transitions_total', { task: TASK, state: 'REPORTING' })).toBe(1);
+    expect(sampleValue(mid, 'flotilla_round_transitions_total', { task: TASK, state: 'AGGREGATING' })).toBe(
+      1,
+    );
+    // Three uploads (the duplicate re-used the stored blob), one full download.
+    expect(sampleValue(mid, 'flotilla_blob_bytes_received_total')).toBe(
+      blobA.length + blobB.length + blobC.length,
+    );
+    expect(sampleValue(mid, 'flotilla_blob_bytes_sent_total')).toBe(blobA.length);
+    // No worker runs here: the job waits in the queue.
+    expect(sampleValue(mid, 'flotilla_aggregate_queue_jobs', { state: 'waiting' })).toBe(1);
+    // Accepted norm ratios 0.3 and 0.6 (clip bound 1): one at or below 0.5, both at or below 0.75.
+    expect(sampleValue(mid, 'flotilla_update_norm_ratio_bucket', { task: TASK, le: '0.5' })).toBe(1);
+    expect(sampleValue(mid, 'flotilla_update_norm_ratio_bucket', { task: TASK, le: '0.75' })).toBe(2);
+
+    // The worker's decision arrives over pub/sub: COMMITTED, with an aggregation time.
+    await publishRoundOutcome(tc.coordinator.redis, tc.coordinator.prefix, {
+      taskId: TASK,
+      roundId: ROUND,
+      decision: 'COMMITTED',
+      version: null,
+      manifestDigest: null,
+      reasons: [],
+    });
+    await waitFor(
+      async () =>
+        sampleValue(await scrape(tc.coordinator.url), 'flotilla_rounds_total', {
+          task: TASK,
+          outcome: 'committed',
+        }) === 1,
+      8000,
+      'commit counted',
+    );
+    expect((await tc.coordinator.rounds.get(ROUND))?.state).toBe('COMMITTED');
+    a.disconnect();
+    await waitFor(
+      async () => sampleValue(await scrape(tc.coordinator.url), 'flotilla_connected_devices') === 2,
+      5000,
+      'disconnect counted',
+    );
+    const after = await scrape(tc.coordinator.url);
+    expect(sampleValue(after, 'flotilla_rounds_total', { task: TASK, outcome: 'committed' })).toBe(1);
+    expect(sampleValue(after, 'flotilla_rounds_total', { task: TASK, outcome: 'abandoned' })).toBeUndefined();
+    expect(
+      sampleValue(after, 'flotilla_aggregation_duration_seconds_count', { task: TASK, outcome: 'committed' }),
+    ).toBe(1);
+    expect(
+      sampleValue(after, 'flotilla_aggregation_duration_seconds_sum', { task: TASK, outcome: 'committed' }),
+    ).toBeGreaterThan(0);
+    expect(sampleValue(after, 'flotilla_socket_disconnections_total')).toBe(1);
+
+    // Cross-check the text against prom-client's own view of the registry.
+    for (const metric of await tc.coordinator.metrics.registry.getMetricsAsJSON()) {
+      // Process counters (CPU seconds…) move between two reads; Flotilla's own must not.
+      if (String(metric.type) !== 'counter' || /^flotilla_(process|nodejs)_/.test(metric.name)) continue;
+      for (const v of metric.values)
+        expect(sampleValue(after, metric.name, v.labels as Record<string, string>), metric.name).toBe(
+          v.value,
+        );
+    }
+
+    // Structured logs: every round-scoped line carries the round id.
+    for (const msg of ['update accepted', 'update refused', 'round decided', 'aggregation outcome applied']) {
+      const matching = lines.filter((l) => l.msg === msg);
+      expect(matching.length, msg).toBeGreaterThan(0);
+      for (const line of matching) expect(line.roundId, msg).toBe(ROUND);
+    }
+  });
+});

@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '@flotilla/protocol';
+import { AdapterRegistry } from '../src/shared/adapter-registry.js';
+import { redisKeys } from '../src/shared/keys.js';
+import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/shared/queues.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { readRoundOutcome } from '../src/shared/round-outcomes.js';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { FailoverDevice } from './support/failover-device.js';
+import { MODULE, SHAPES, loraDelta, waitFor } from './support/fleet.js';
+
+const OPERATOR = 'operator-token-for-scale-test-0123456';
+const TASK = 'scale-task';
+const PER_SIDE = 3;
+
+async function operator(url: string, path: string, body: unknown): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('two coordinator processes and two worker processes on one Redis', () => {
+  const url = testRedisUrl();
+  const redis = new Redis(redisOptionsFromUrl(url));
+  const prefix = uniquePrefix('scale');
+  const keys = redisKeys(prefix);
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-scale-'));
+  const coordinators: ChildCoordinator[] = [];
+  const workers: ChildWorker[] = [];
+  let devices: FailoverDevice[] = [];
+
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    for (const c of coordinators) await c.kill();
+    for (const w of workers) await w.kill();
+    rmSync(stateDir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  async function startCoordinator(): Promise<ChildCoordinator> {
+    const child = await startChildCoordinator([
+      ...['--redis-url', url, '--prefix', prefix, '--state-dir', stateDir],
+      ...['--port', String(await freePort()), '--operator-token', OPERATOR],
+      ...['--blob-store', 'redis', '--lease-ttl-ms', '3000'],
+    ]);
+    coordinators.push(child);
+    return child;
+  }
+
+  async function reportAll(
+    roundId: string,
+    who: FailoverDevice[],
+    blobs: Map<string, Uint8Array>,
+  ): Promise<string[]> {
+    const acked: string[] = [];
+    await Promise.all(
+      who.map(async (d, i) => {
+        const plan = await d.waitForPlan(roundId, 20_000).catch(async (error: unknown) => {
+          // Say where it stuck: the round's state and who the driver saw online.
+          const round = await redis.hmget(keys.round(roundId), 'state', 'selectedCount', 'fence');
+          const presence = await redis.hgetall(keys.presence(d.deviceId));
+          throw new Error(
+            `${String(error)}; round [state, selected, fence] ${JSON.stringify(round)}; presence ${JSON.stringify(presence)} at ${Date.now()}`,
+          );
+        });
+        const bytes = loraDelta(0.05 * (i + 1) + 0.01 * devices.indexOf(d));
+        blobs.set(d.deviceId, bytes);
+        const ack = await d.report(plan, bytes, 10 + devices.indexOf(d));
+        expect(ack, `${d.deviceId} via ${d.url}`).toMatchObject({ ok: true });
+        acked.push(sha256Hex(bytes));
+      }),
+    );
+    return acked;
+  }
+
+  async function aggregateJobDigests(roundId: string): Promise<string[]> {
+    const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(url), prefix });
+    try {
+      const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 15_000, `job of ${roundId}`);
+      return AggregateJobDataSchema.parse(job.data)
+        .updates.map((u) => u.blobDigest)
+        .sort();
+    } finally {
+      await queue.close();
+    }
+  }
+
+  async function outcomeOf(roundId: string) {
+    return waitFor(() => readRoundOutcome(redis, prefix, roundId), 30_000, `outcome of ${roundId}`);
+  }
+
+  it('commits a round fed through both processes, then survives a SIGKILL of the driver mid-round', async () => {
+    const a = await startCoordinator();
+    const b = await startCoordinator();
+    const workerEnv = {
+      REDIS_URL: url,
+      FLOTILLA_PREFIX: prefix,
+      FLOTILLA_STATE_DIR: stateDir,
+      FLOTILLA_BLOB_STORE: 'redis',
+      LOG_LEVEL: 'info',
+    };
+    workers.push(spawnChildWorker(workerEnv), spawnChildWorker(workerEnv));
+    await Promise.all(workers.map((w) => w.waitForLog('worker ready')));
+
+    // The first process took the round-driver lease; the second follows.
+    const holder = (await redis.get(keys.driverHolder())) ?? '';
+    expect(JSON.parse(holder)).toMatchObject({ pid: a.pid });
+
+    const base = new Uint8Array(randomBytes(300));
+    const put = await fetch(`${b.url}/blobs/${sha256Hex(base)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${OPERATOR}` },
+      body: base,
+    });
+    expect(put.status).toBe(201);
+    // Registered through the follower: the driver hears of it on the tasks channel.
+    const created = await operator(b.url, '/api/admin/tasks', {
+      taskId: TASK,
+      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
+      adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
+      moduleShapes: { [MODULE]: SHAPES },
+      rounds: {
+        goalCount: 2 * PER_SIDE,
+        overSelection: 1,
+        minReports: 2 * PER_SIDE - 1,
+        selectionTimeoutMs: 20_000,
+        reportingDeadlineMs: 30_000,
+        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      },
+      policy: {
+        allowedModules: [MODULE],
+        clipNorm: 1,
+        maxBlobBytes: 4096,
+        strategy: { name: 'fedavg' },
+        audit: {},
+      },
+      createdAt: Date.now(),
+    });
+    expect(created.status).toBe(201);
+    await waitFor(() => redis.get(keys.currentRound(TASK)), 5000, 'round 1 opened');
+
+    devices = Array.from(
+      { length: 2 * PER_SIDE },
+      (_, i) =>
+        new FailoverDevice(
+          i < PER_SIDE ? [a.url, b.url] : [b.url, a.url],
+          `sd-${i < PER_SIDE ? 'a' : 'b'}${i}`,
+        ),
+    );
+    for (const d of devices) {
+      const token = (await (
+        await operator(a.url, '/api/admin/enrollment-tokens', { ttlMs: 60_000 })
+      ).json()) as {
+        token: string;
+      };
+      const enroll = await fetch(`${b.url}/api/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: token.token, deviceId: d.deviceId, publicKey: d.publicKey }),
+      });
+      expect(enroll.status).toBe(201);
+      await d.connect();
+    }
+    const onA = devices.slice(0, PER_SIDE);
+    const onB = devices.slice(PER_SIDE);
+    expect(onA.every((d) => d.url === a.url) && onB.every((d) => d.url === b.url)).toBe(true);
+
+    // Round 1: selection waits for all six; three checked in on the follower, whose nudges and
+    // fleet-wide presence let the driver select them; their plans cross over the adapter.
+    for (const d of devices)
+      expect(await d.checkIn(TASK)).toMatchObject({ ok: true, data: { status: 'waiting' } });
+    const blobs1 = new Map<string, Uint8Array>();
+    const acked1 = await reportAll(`${TASK}:1`, devices, blobs1);
+    expect(await aggregateJobDigests(`${TASK}:1`)).toEqual(acked1.sort());
+    const outcome1 = await outcomeOf(`${TASK}:1`);
+    expect(outcome1).toMatchObject({ decision: 'COMMITTED', version: 1 });
+    await waitFor(
+      () => devices.every((d) => d.closed.some((c) => c.roundId === `${TASK}:1` && c.state === 'COMMITTED')),
+      10_000,
+      'every device told of the commit',
+    );
+
+    // Round 2: everyone is selected; one device per side reports, then the driver is SIGKILLed.
+    await waitFor(async () => (await redis.get(keys.currentRound(TASK))) === `${TASK}:2`, 10_000, 'round 2');
+    for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const blobs2 = new Map<string, Uint8Array>();
+    const early = [onA[0], onB[0]].filter((d): d is FailoverDevice => d !== undefined);
+    const ackedEarly = await reportAll(`${TASK}:2`, early, blobs2);
+    await a.kill();
+
+    // A's devices fail over to B; B takes the lease over (fresh fencing token) and resumes the round.
+    await waitFor(() => onA.every((d) => d.connected && d.url === b.url), 15_000, 'failover to B');
+    const takenOver = await waitFor(
+      async () => {
+        const raw = await redis.get(keys.driverHolder());
+        const parsed = raw === null ? null : (JSON.parse(raw) as { pid: number; token: number });
+        return parsed?.pid === b.pid ? parsed : null;
+      },
+      10_000,
+      'lease taken over by B',
+    );
+    expect(takenOver.token).toBeGreaterThan(1);
+    expect(await redis.hkeys(keys.roundUpdates(`${TASK}:2`))).toEqual(
+      expect.arrayContaining(early.map((d) => d.deviceId)),
+    );
+    const rest = devices.filter((d) => !early.includes(d));
+    for (const d of rest) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const ackedLate = await reportAll(`${TASK}:2`, rest, blobs2);
+
+    const digests2 = await aggregateJobDigests(`${TASK}:2`);
+    expect(digests2).toEqual([...ackedEarly, ...ackedLate].sort());
+    const outcome2 = await outcomeOf(`${TASK}:2`);
+    expect(outcome2).toMatchObject({ decision: 'COMMITTED', version: 2 });
+    const manifest = await new AdapterRegistry({ redis, prefix }).getManifest(TASK, 2);
+    expect(manifest?.manifest.aggregation.participants).toBe(2 * PER_SIDE);
+    expect(await redis.hget(keys.round(`${TASK}:2`), 'state')).toBe('COMMITTED');
+    // The commit was written under B's token: the dead driver's token is fenced off.
+    expect(await redis.hget(keys.round(`${TASK}:2`), 'fence')).toBe(String(takenOver.token));
+  });
+});
