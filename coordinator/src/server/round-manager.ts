@@ -1,22 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { Queue } from 'bullmq';
-import type { Logger } from 'pino';
 import type {
   CheckIn,
   CheckInResult,
   RoundClosed,
   RoundPlan,
-  ServerToClientEvents,
   SignedTask,
   TaskDefinition,
 } from '@flotilla/protocol';
-import type { Redis } from 'ioredis';
-import type { AdapterRegistry } from '../shared/adapter-registry.js';
-import type { RedisKeys } from '../shared/keys.js';
-import { aggregateJobId, type AggregateJobData } from '../shared/queues.js';
+import { aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
-import type { TaskRegistry } from '../shared/task-registry.js';
-import type { RoundEvents } from './round-events.js';
 import {
   buildAggregateJob,
   buildRoundPlan,
@@ -24,50 +16,13 @@ import {
   roundOpenedEvent,
   shuffle,
 } from './round-plan-builder.js';
-import { TERMINAL_STATES, type RoundRecord, type RoundStore } from './round-store.js';
+import { TERMINAL_STATES, type RoundRecord } from './round-store.js';
+import type { RoundManagerDeps } from './round-manager-deps.js';
 
-/** How the server reaches devices; implemented by the socket layer. */
-export interface FleetChannel {
-  toDevice<E extends keyof ServerToClientEvents>(
-    deviceId: string,
-    event: E,
-    ...args: Parameters<ServerToClientEvents[E]>
-  ): void;
-  broadcast<E extends keyof ServerToClientEvents>(
-    event: E,
-    ...args: Parameters<ServerToClientEvents[E]>
-  ): void;
-  /** Fleet-wide: true when the device holds an authenticated socket on any coordinator process. */
-  isOnline(deviceId: string): Promise<boolean>;
-}
-
-/**
- * Leadership among coordinator processes (see round-lease.ts): only the lease holder drives the
- * state machines; the others forward what their sockets saw with a nudge.
- */
-export interface RoundDriverLease {
-  holds(): boolean;
-  nudge(nudge: { kind: 'select' | 'response'; roundId: string }): Promise<void>;
-}
+export type { FleetChannel, RoundDriverLease, RoundManagerDeps } from './round-manager-deps.js';
 
 /** What the socket layer needs from the round manager. */
 export type RoundOps = Pick<RoundManager, 'checkIn' | 'afterResponse'>;
-
-export interface RoundManagerDeps {
-  redis: Redis;
-  keys: RedisKeys;
-  rounds: RoundStore;
-  tasks: TaskRegistry;
-  adapters: AdapterRegistry;
-  queue: Queue<AggregateJobData>;
-  events: RoundEvents;
-  logger: Logger;
-  fleet: FleetChannel;
-  /** What to do with a round found in flight at start (or at a takeover): resume it or abandon it. */
-  onRestart: 'resume' | 'abandon';
-  /** Absent: this process always drives (a lone coordinator). */
-  lease?: RoundDriverLease;
-}
 
 /**
  * The round state machine. Every state lives in Redis; this object only holds timers, which

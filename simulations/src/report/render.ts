@@ -71,10 +71,12 @@ export interface RunSummary {
 export function summarizeRun(run: RunMetrics): RunSummary {
   const accuracies = run.metrics.map((m) => m.accuracy).filter((a): a is number => a !== null);
   const epsilons = run.metrics.map((m) => m.epsilon).filter((e): e is number => e !== null);
-  const count = (decision: string) => run.metrics.filter((m) => m.decision === decision).length;
+  // Round 0 is the starting point (base model, initial adapter), not a round that was decided.
+  const rounds = run.metrics.filter((m) => m.round > 0);
+  const count = (decision: string) => rounds.filter((m) => m.decision === decision).length;
   return {
     label: run.label,
-    rounds: run.metrics.length,
+    rounds: rounds.length,
     committed: count('COMMITTED'),
     rejected: count('REJECTED'),
     abandoned: count('ABANDONED'),
