@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyRoundLog } from '@flotilla/protocol';
+import { LocalDirBlobStore } from '@flotilla/coordinator/shared';
+import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import { parseScenario } from '../src/scenario/load.js';
 import { runSimulation, type SimulationResult } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
@@ -73,9 +75,16 @@ describe('end-to-end simulation', () => {
   it('leaves a round log that verifies against the coordinator key and names no raw device id', async () => {
     const lines = readFileSync(first.roundLogPath, 'utf8').trim().split('\n');
     const records = lines.map((line): unknown => JSON.parse(line));
-    const report = await verifyRoundLog(records, { trustedKey: first.coordinatorKey });
+    // Recompute every aggregate from the retained deltas, as `flotilla audit verify --blobs` does.
+    const blobs = new LocalDirBlobStore({ dir: join(dirname(dirname(first.roundLogPath)), 'blobs') });
+    const report = await verifyRoundLog(records, {
+      trustedKey: first.coordinatorKey,
+      recompute: (record) => recomputeAggregateDigest(record.event, blobs),
+    });
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
+    const committed = first.metrics.filter((m) => m.round > 0 && m.decision === 'COMMITTED').length;
+    expect(report.recomputed).toBe(committed);
     const text = lines.join('\n');
     for (let i = 0; i < scenario.devices; i++)
       expect(text).not.toContain(`device-${String(i).padStart(4, '0')}`);

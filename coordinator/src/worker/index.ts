@@ -30,3 +30,4 @@ export {
   type ShardSum,
   type WeightedDelta,
 } from './hierarchical/shard-sum.js';
+export { recomputeAggregateDigest, encodeAggregate } from './job/aggregate-digest.js';

@@ -135,6 +135,8 @@ export async function startEnvironment(options: StartEnvironmentOptions): Promis
     filePath: roundLogPath,
     signingKey,
     pseudonymSecret: await loadOrCreateRoundLogSecret(options.stateDir),
+    // A simulation keeps every delta in its blob directory, so auditors can recompute aggregates.
+    retainDeltas: { ttlMs: 30 * 24 * 3600 * 1000 },
   });
   const coordinator = await createCoordinator({
     redisUrl,

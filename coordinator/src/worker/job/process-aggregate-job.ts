@@ -3,7 +3,6 @@ import { AggregateJobDataSchema, type AggregateJobData } from '../../shared/queu
 import {
   FlotillaError,
   decodeFloat32Tensors,
-  encodeFloat32Tensors,
   initialAdapterTensors,
   sha256Hex,
   type SigningKeyPair,
@@ -21,6 +20,7 @@ import { promoteAdapter } from '../../shared/promotion/promote-adapter.js';
 import { subtractTensors, type TensorMap } from '../../shared/promotion/tensor-math.js';
 import { computeRound, type ComputeRoundInput, type ComputeRoundResult } from './compute-round.js';
 import { loadUpdates } from './load-updates.js';
+import { encodeAggregate } from './aggregate-digest.js';
 import { readWorkerState, writeWorkerState } from './worker-state.js';
 import type { WorkerRoundLog } from './worker-round-log.js';
 import { moduleDriftOf } from './module-drift.js';
@@ -130,7 +130,9 @@ export async function processAggregateJob(
     ? await deps.compute(input, seed)
     : computeRound({ ...input, rng: seed === null ? createCryptoRng() : createSeededRng(seed) });
   const aggregateDelta = subtractTensors(result.adapter, current);
-  const aggregateBytes = encodeFloat32Tensors(aggregateDelta, { 'flotilla.round': job.roundId }, 'F32');
+  // The logged aggregate is the strategy's own output where there is one (ffa, fedit), so an
+  // auditor can recompute it bit for bit from the retained deltas (`aggregateDigestOf`).
+  const aggregateBytes = encodeAggregate(result.lora.step ?? aggregateDelta, job.roundId);
   const aggregateDigest = sha256Hex(aggregateBytes);
   if (!(await deps.blobs.has(aggregateDigest))) await deps.blobs.put(aggregateDigest, aggregateBytes);
 

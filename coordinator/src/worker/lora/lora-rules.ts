@@ -41,6 +41,12 @@ export interface LoraAggregationResult {
   feditRelativeError: number | null;
   /** product: ‖W − B'A'‖_F / ‖W‖_F after the rank-r truncation, worst module. */
   truncationRelativeError: number | null;
+  /**
+   * ffa and fedit: the combined step over the trainable tensors, exactly as the strategy returned
+   * it (what an auditor recomputes from retained deltas). Null for the product rule, whose step
+   * lives in product space.
+   */
+  step: TensorMap | null;
 }
 
 interface LoraModule {
@@ -133,7 +139,7 @@ export function aggregateLora(input: LoraAggregationInput): LoraAggregationResul
     );
   }
   if (input.rule === 'ffa')
-    return { adapter, rule: 'ffa', feditRelativeError: null, truncationRelativeError: null };
+    return { adapter, rule: 'ffa', feditRelativeError: null, truncationRelativeError: null, step };
 
   let worst = 0;
   for (const m of modules) {
@@ -160,6 +166,7 @@ export function aggregateLora(input: LoraAggregationInput): LoraAggregationResul
     rule: 'fedit',
     feditRelativeError: modules.length > 0 ? worst : 0,
     truncationRelativeError: null,
+    step,
   };
 }
 
@@ -249,7 +256,7 @@ function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): 
   });
   const restStep = unflattenTensors(combined.slice(offset), otherLayout);
   for (const [name, tensor] of others) adapter.set(name, addInto(tensor, tensorOf(restStep, name).values));
-  return { adapter, rule: 'product', feditRelativeError: null, truncationRelativeError: worst };
+  return { adapter, rule: 'product', feditRelativeError: null, truncationRelativeError: worst, step: null };
 }
 
 function relativeDifference(exact: Float32Array, approx: Float64Array): number {

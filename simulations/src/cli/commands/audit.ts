@@ -1,12 +1,14 @@
 import { Redis } from 'ioredis';
 import type { Command } from 'commander';
 import {
+  LocalDirBlobStore,
   auditExportCommand,
   auditShowCommand,
   auditVerifyCommand,
   redisOptionsFromUrl,
   type CommandResult,
 } from '@flotilla/coordinator/shared';
+import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
 
@@ -29,8 +31,12 @@ export function registerAudit(program: Command): void {
       "the coordinator's public key you trust (default: the first record's signer, reported as unpinned)",
     )
     .option('--head <seq:hash>', 'a head you obtained independently, to detect records cut from the end')
+    .option(
+      '--blobs <dir>',
+      'blob directory holding retained deltas: recompute those aggregates and compare digests',
+    )
     .option('--json', 'print { ok, records, firstBad, problems }')
-    .action((file: string, flags: { key?: string; head?: string; json?: boolean }) =>
+    .action((file: string, flags: { key?: string; head?: string; blobs?: string; json?: boolean }) =>
       runCommand(async () => {
         let expectedHead: { seq: number; hash: string } | undefined;
         if (flags.head) {
@@ -47,10 +53,12 @@ export function registerAudit(program: Command): void {
             hash,
           };
         }
+        const blobs = flags.blobs ? new LocalDirBlobStore({ dir: flags.blobs }) : null;
         return emit(
           await auditVerifyCommand({
             file,
             json: flags.json === true,
+            ...(blobs ? { recompute: (record) => recomputeAggregateDigest(record.event, blobs) } : {}),
             ...(flags.key ? { trustedKey: flags.key } : {}),
             ...(expectedHead ? { expectedHead } : {}),
           }),

@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { auditVerifyCommand } from '@flotilla/coordinator/shared';
+import { LocalDirBlobStore, auditVerifyCommand } from '@flotilla/coordinator/shared';
+import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { EXIT, runCommand } from '../output.js';
@@ -45,10 +46,13 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
   process.stdout.write(
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
   );
+  // Verify as an auditor would, recomputing every aggregate from the retained deltas.
+  const blobs = new LocalDirBlobStore({ dir: join(stateDir, 'blobs') });
   const verify = await auditVerifyCommand({
     file: result.roundLogPath,
     json: false,
     trustedKey: result.coordinatorKey,
+    recompute: (record) => recomputeAggregateDigest(record.event, blobs),
   });
   process.stdout.write(`round log ${result.roundLogPath}: ${verify.output.trim()}\n`);
   return verify.exitCode === 0 ? EXIT.ok : EXIT.failed;

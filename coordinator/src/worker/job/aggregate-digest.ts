@@ -1,0 +1,60 @@
+import {
+  FlotillaError,
+  StrategyConfigSchema,
+  decodeDeltaFile,
+  encodeFloat32Tensors,
+  sha256Hex,
+  type RoundLogEventOf,
+} from '@flotilla/protocol';
+import type { BlobStore } from '../../shared/blob-store/index.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import {
+  aggregate,
+  flattenTensors,
+  isServerOptimizer,
+  unflattenTensors,
+  type TensorLayout,
+} from '../strategies/index.js';
+
+/** The bytes behind an aggregation record's `aggregateDigest`: F32 safetensors of the aggregate. */
+export function encodeAggregate(aggregateTensors: TensorMap, roundId: string): Uint8Array {
+  return encodeFloat32Tensors(aggregateTensors, { 'flotilla.round': roundId }, 'F32');
+}
+
+/**
+ * Recomputes an aggregation record's digest from the retained participant deltas, with the same
+ * strategy code the worker ran. Returns null when the log alone cannot determine the result:
+ * Gaussian noise was added, a server optimizer carried state, or the product LoRA rule ran.
+ * Throws BLOB_MISSING when a retained delta is gone (an auditor must hear of it).
+ */
+export async function recomputeAggregateDigest(
+  record: RoundLogEventOf<'aggregation'>,
+  blobs: BlobStore,
+): Promise<string | null> {
+  if (record.noiseMultiplier > 0 || record.loraRule === 'product') return null;
+  const options = record.strategyOptions;
+  const config = StrategyConfigSchema.safeParse({
+    name: record.strategy,
+    ...(typeof options.byzantine === 'number' ? { byzantine: options.byzantine } : {}),
+    ...(typeof options.beta === 'number' ? { beta: options.beta } : {}),
+    ...(typeof options.keep === 'number' ? { keep: options.keep } : {}),
+    ...(typeof options.serverLearningRate === 'number'
+      ? { serverLearningRate: options.serverLearningRate }
+      : {}),
+    ...(typeof options.normBound === 'number' ? { normBound: options.normBound } : {}),
+  });
+  if (!config.success || isServerOptimizer(config.data.name)) return null;
+  let layout: TensorLayout | undefined;
+  const updates = [];
+  for (const participant of record.participants) {
+    const bytes = await blobs.get(participant.blobDigest);
+    if (!bytes)
+      throw new FlotillaError('BLOB_MISSING', `retained delta ${participant.blobDigest} is missing`);
+    const flat = flattenTensors(decodeDeltaFile(bytes).tensors, layout ? { expected: layout } : {});
+    layout = flat.layout;
+    updates.push({ values: flat.values, weight: participant.weight });
+  }
+  if (!layout) return null;
+  const { result } = aggregate(config.data, updates);
+  return sha256Hex(encodeAggregate(unflattenTensors(result.values, layout), record.roundId));
+}

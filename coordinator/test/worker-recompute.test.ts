@@ -1,0 +1,115 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { initialAdapterTensors, type AdapterSpec, type TaskDefinitionInput } from '@flotilla/protocol';
+import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
+import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
+import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
+import {
+  createTestTask,
+  deltaLike,
+  jobData,
+  storeDelta,
+  testRandom,
+  workerTestEnv,
+  type WorkerTestEnv,
+} from './support/worker-fixtures.js';
+
+// An auditor holding the retained deltas re-runs the aggregation from the round log alone
+// (strategy, options, participants and weights) and must land on the logged digest.
+const envs: WorkerTestEnv[] = [];
+afterAll(() => {
+  for (const env of envs) env.close();
+});
+
+async function aggregationOf(options: {
+  label: string;
+  spec: AdapterSpec;
+  strategy: TaskDefinitionInput['policy']['strategy'];
+  dp?: TaskDefinitionInput['policy']['dp'];
+  devices: number;
+}) {
+  const env = workerTestEnv(options.label, options.dp ? { noiseSeed: 'recompute' } : {});
+  envs.push(env);
+  const modules = { hidden: { in: 5, out: 4 } };
+  const { task } = await createTestTask(env, {
+    taskId: options.label,
+    adapter: options.spec,
+    modules,
+    goalCount: options.devices,
+    minReports: 2,
+    strategy: options.strategy,
+    ...(options.dp ? { dp: options.dp } : {}),
+    audit: {
+      madThreshold: 100,
+      minCosine: -1,
+      maxFlaggedFraction: 1,
+      maxModuleDrift: 1e9,
+      maxAccuracyDrop: 1,
+    },
+  });
+  const initial = initialAdapterTensors(task.adapter, modules);
+  // FFA-LoRA devices send only what they train: B (A stays the shared seed).
+  const sent = new Map(
+    [...initial].filter(([name]) => options.spec.mode !== 'ffa-lora' || !name.endsWith('lora_A.weight')),
+  );
+  const random = testRandom(11);
+  const refs = [];
+  for (let i = 0; i < options.devices; i++) {
+    refs.push(
+      await storeDelta(
+        env.blobs,
+        deltaLike(sent, () => 0.05 * random()),
+        { updateId: `u${i}`, numExamples: 10 + i },
+      ),
+    );
+  }
+  const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
+  await processAggregateJob(
+    jobData({ taskId: task.taskId, roundNumber: 1, parentVersion: 0, updates: refs }),
+    deps,
+    1,
+  );
+  const [event] = env.log.ofType('aggregation');
+  if (!event) throw new Error('no aggregation record');
+  return { env, event };
+}
+
+describe('recomputing a logged aggregate from retained deltas', () => {
+  it('reproduces the digest of weighted FedAvg under the fedit rule', async () => {
+    const { env, event } = await aggregationOf({
+      label: 'rc-fedit',
+      spec: { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      strategy: { name: 'fedavg', loraRule: 'fedit' },
+      devices: 5,
+    });
+    expect(event.deltasRetainedUntil).not.toBeNull();
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBe(event.aggregateDigest);
+  });
+
+  it('reproduces Multi-Krum under the ffa rule, and any changed weight changes the digest', async () => {
+    const { env, event } = await aggregationOf({
+      label: 'rc-ffa',
+      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      strategy: { name: 'multi-krum', loraRule: 'ffa', byzantine: 1, keep: 3 },
+      devices: 6,
+    });
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBe(event.aggregateDigest);
+    const kept = event.participants.findIndex((p) => p.weight > 0);
+    const forged = {
+      ...event,
+      participants: event.participants.map((p, i) => (i === kept ? { ...p, weight: p.weight + 1 } : p)),
+    };
+    expect(await recomputeAggregateDigest(forged, env.blobs)).not.toBe(event.aggregateDigest);
+  });
+
+  it('declines (null) when Gaussian noise makes the log alone insufficient', async () => {
+    const { env, event } = await aggregationOf({
+      label: 'rc-dp',
+      spec: { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 3 },
+      strategy: { name: 'fedavg', loraRule: 'fedit' },
+      dp: { noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 100, populationSize: 100 },
+      devices: 4,
+    });
+    expect(event.noiseMultiplier).toBe(1);
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBeNull();
+  });
+});
