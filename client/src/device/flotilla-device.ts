@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { AdapterStore } from '../cache/adapter-store.js';
 import { MemoryBlobCache, type BlobCache } from '../cache/blob-cache.js';
 import { DeviceArtifacts } from './artifacts.js';
+import { DeviceEventReporter } from './device-events.js';
 import { DeviceTimers } from './device-timers.js';
 import { CoordinatorHttp } from './http-client.js';
 import { submitUntilAnswered } from './submit-update.js';
@@ -56,6 +57,7 @@ export type DeviceStopReason = 'stopped' | 'max-rounds' | 'fatal';
 export class FlotillaDevice {
   private readonly options: FlotillaDeviceOptions;
   private readonly logger: DeviceLogger;
+  private readonly events: DeviceEventReporter;
   private readonly controller = new AbortController();
   private readonly timers = new DeviceTimers();
   private socket: Socket | null = null;
@@ -78,6 +80,7 @@ export class FlotillaDevice {
   constructor(options: FlotillaDeviceOptions) {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
+    this.events = new DeviceEventReporter(this.logger, options);
     this.coordinatorKey = options.coordinatorKey ?? null;
     const eligibility = options.eligibility;
     this.computeClass =
@@ -211,7 +214,7 @@ export class FlotillaDevice {
       this.coordinatorKey = offered;
       await this.options.keyStore?.saveCoordinatorKey(offered);
       this.logger.info({ coordinatorKey: offered }, 'pinned the coordinator key on first use');
-      this.emitSafely(() => this.options.onCoordinatorKeyPinned?.(offered));
+      this.events.emit((e) => e.onCoordinatorKeyPinned?.(offered));
     } else if (this.coordinatorKey !== offered) {
       this.fail(
         new FlotillaError(
@@ -237,7 +240,7 @@ export class FlotillaDevice {
     } catch (error) {
       // A refused signature means the enrolled key is not ours: retrying cannot help.
       if (FlotillaError.is(error, 'BAD_SIGNATURE')) this.fail(error);
-      else this.reportError(error, false);
+      else this.events.error(error, false);
       return;
     }
     this.logger.info({ deviceId: this.options.deviceId }, 'authenticated');
@@ -259,17 +262,17 @@ export class FlotillaDevice {
       const result = await artifacts.syncLatest();
       this.needsSync = false;
       if (result.status === 'updated' && result.route)
-        this.emitSafely(() =>
-          this.options.onAdapterChanged?.({
+        this.events.emit((e) =>
+          e.onAdapterChanged?.({
             version: result.adapter.version,
             previousVersion: before,
             route: result.route ?? 'full',
           }),
         );
       if (result.status === 'refused')
-        this.emitSafely(() => this.options.onAdapterRefused?.({ reason: result.reason ?? '' }));
+        this.events.emit((e) => e.onAdapterRefused?.({ reason: result.reason ?? '' }));
     } catch (error) {
-      this.reportError(error, false);
+      this.events.error(error, false);
     }
   }
 
@@ -306,7 +309,7 @@ export class FlotillaDevice {
     } catch (error) {
       if (this.phase === 'waiting') this.phase = 'idle';
       if (error instanceof AckLostError) return; // re-auth after reconnect checks in again
-      this.reportError(error, false);
+      this.events.error(error, false);
       this.scheduleCheckIn(this.options.reconnectDelayMs ?? 1000);
     }
   }
@@ -330,7 +333,7 @@ export class FlotillaDevice {
     const artifacts = this.artifacts;
     if (!artifacts) return;
     this.phase = 'busy';
-    this.emitSafely(() => this.options.onRound?.(plan));
+    this.events.emit((e) => e.onRound?.(plan));
     const outcome = await runRound({
       plan,
       options: this.options,
@@ -340,9 +343,7 @@ export class FlotillaDevice {
       signal: this.controller.signal,
     });
     if (outcome.kind === 'skip') {
-      this.emitSafely(() =>
-        this.options.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }),
-      );
+      this.events.emit((e) => e.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }));
       await this.whenAuthenticated(plan.deadline);
       if (this.socket && this.session)
         await callWithAck(
@@ -351,7 +352,7 @@ export class FlotillaDevice {
           outcome.skip,
           z.unknown(),
           this.ackTimeout(),
-        ).catch((error: unknown) => this.reportError(error, false));
+        ).catch((error: unknown) => this.events.error(error, false));
       this.finishRound();
       return;
     }
@@ -372,17 +373,15 @@ export class FlotillaDevice {
       signal: this.controller.signal,
     });
     if (result.kind === 'accepted') {
-      this.emitSafely(() =>
-        this.options.onUpdateAccepted?.({ plan, receipt: result.receipt, duplicate: result.duplicate }),
+      this.events.emit((e) =>
+        e.onUpdateAccepted?.({ plan, receipt: result.receipt, duplicate: result.duplicate }),
       );
     } else {
       this.logger.warn(
         { roundId: plan.roundId, code: result.code, message: result.message },
         'update refused',
       );
-      this.emitSafely(() =>
-        this.options.onUpdateRefused?.({ plan, code: result.code, message: result.message }),
-      );
+      this.events.emit((e) => e.onUpdateRefused?.({ plan, code: result.code, message: result.message }));
     }
     this.finishRound();
   }
@@ -432,27 +431,7 @@ export class FlotillaDevice {
   }
 
   private fail(error: Error): void {
-    this.reportError(error, true);
+    this.events.error(error, true);
     this.stop('fatal');
-  }
-
-  private reportError(error: unknown, fatal: boolean): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    this.logger.error(
-      { code: FlotillaError.is(err) ? err.code : undefined, message: err.message, fatal },
-      'device error',
-    );
-    this.emitSafely(() => this.options.onError?.(err, fatal));
-  }
-
-  private emitSafely(call: () => void): void {
-    try {
-      call();
-    } catch (error) {
-      this.logger.error(
-        { message: error instanceof Error ? error.message : String(error) },
-        'event callback threw',
-      );
-    }
   }
 }
