@@ -24,14 +24,16 @@ import {
   OPERATOR,
   baseBlob,
   chaosTask,
-  freePort,
   newKeys,
-  spawnCoordinator,
   startChaosDevice,
   waitUntil,
   type ChaosDevice,
-  type CoordinatorProcess,
 } from './support/chaos-fleet.js';
+import {
+  freePort,
+  startChildCoordinator,
+  type ChildCoordinator,
+} from '../../coordinator/test/support/child-coordinator.js';
 
 const TASK = 'chaos-kill';
 const DEVICES = 6;
@@ -54,7 +56,7 @@ async function operator(url: string, path: string, method: string, body: BodyIni
 // updates survive in Redis, the round completes after the restart and the next one runs.
 describe('chaos: SIGKILL of the coordinator with real devices', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  const processes: CoordinatorProcess[] = [];
+  const processes: ChildCoordinator[] = [];
   const devices: ChaosDevice[] = [];
   const dirs: string[] = [];
   let worker: AggregationWorker | null = null;
@@ -78,7 +80,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
       ...['--port', String(port), '--operator-token', OPERATOR],
     ];
-    const first = await spawnCoordinator(args);
+    const first = await startChildCoordinator(args);
     processes.push(first);
     const url = first.url;
 
@@ -137,7 +139,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     expect((await redis.hkeys(keys.roundUpdates(`${TASK}:1`))).sort()).toEqual(acknowledged);
     const authsBefore = devices.map((d) => d.record.authentications);
 
-    const second = await spawnCoordinator(args);
+    const second = await startChildCoordinator(args);
     processes.push(second);
     release();
 

@@ -1,7 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import {
   generateSigningKeyPair,
   loraTensorNames,
@@ -175,84 +172,4 @@ export async function waitUntil<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const COORDINATOR_MAIN = fileURLToPath(new URL('../../../coordinator/src/server/main.ts', import.meta.url));
-
-export interface CoordinatorProcess {
-  pid: number;
-  url: string;
-  logs: string[];
-  /** SIGKILL to this child's pid, then waits for its exit. */
-  kill(): Promise<void>;
-}
-
-/** `node --import tsx coordinator/src/server/main.ts <args>`, resolved once it listens. */
-export async function spawnCoordinator(args: string[], timeoutMs = 30_000): Promise<CoordinatorProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', COORDINATOR_MAIN, ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('coordinator did not start');
-  const logs: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.kill(pid, 'SIGKILL');
-      reject(new Error(`coordinator did not start:\n${logs.join('\n')}`));
-    }, timeoutMs);
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        logs.push(line);
-        if (!line.includes('coordinator listening')) continue;
-        const parsed = JSON.parse(line) as { url?: string };
-        if (parsed.url) {
-          clearTimeout(timer);
-          resolve(parsed.url);
-        }
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`coordinator exited with ${String(code)}:\n${logs.join('\n')}`));
-    });
-  });
-  return {
-    pid,
-    url,
-    logs,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-      await exited;
-    },
-  };
-}
-
-/** Resident set size of a process in bytes, from /proc/<pid>/status (Linux). */
-export async function residentBytes(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  if (!match?.[1]) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(match[1]) * 1024;
 }
