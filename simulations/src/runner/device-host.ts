@@ -2,10 +2,11 @@
 // FlotillaDevice (socket.io + HTTP) training with the real tfjs trainer; the main thread tells
 // the host which devices may take part in each round and collects what they report.
 import { parentPort, workerData } from 'node:worker_threads';
+import { scenarioDomains, toLocalDataset } from './scenario-data.js';
 import { fromBase64, keyPairFromSeed, type Eligibility, type RoundPlan } from '@flotilla/protocol';
-import { FlotillaDevice, TfjsTrainer, type LocalData } from '@flotilla/client';
-import { subsetDataset, type Dataset } from '../data/dataset.js';
-import { loadDomains } from '../data/domains.js';
+import { FlotillaDevice, TfjsTrainer } from '@flotilla/client';
+import { subsetDataset } from '../data/dataset.js';
+
 import { labelFlipAttack } from '../attacks/attacks.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -32,10 +33,6 @@ function post(event: HostEvent): void {
   port?.postMessage(event);
 }
 
-function toLocal(data: Dataset): LocalData['train'] {
-  return { xs: data.xs, ys: data.ys, featureShape: [data.dim] };
-}
-
 /** Counts request and response bytes, so the runner can report traffic per round. */
 const countingFetch = async (input: string, init?: RequestInit): Promise<Response> => {
   const body = init?.body;
@@ -53,15 +50,7 @@ const countingFetch = async (input: string, init?: RequestInit): Promise<Respons
 };
 
 function startDevices(scenario: Scenario): FlotillaDevice[] {
-  const domains = loadDomains({
-    dataset: scenario.dataset,
-    seed: scenario.seed,
-    rotationDeg: scenario.data.rotationDeg,
-    noiseStd: scenario.data.noiseStd,
-    drift: scenario.data.drift,
-    syntheticExamples: scenario.data.syntheticExamples,
-    syntheticDim: scenario.data.syntheticDim,
-  });
+  const domains = scenarioDomains(scenario);
   const pool = domains.shifted.train;
   const root = createRng(scenario.seed);
   return setup.devices.map((device) => {
@@ -71,7 +60,7 @@ function startDevices(scenario: Scenario): FlotillaDevice[] {
       train = { ...train, ys: labelFlipAttack(train.ys, { numClasses: train.numClasses }) };
     }
     const inner = new TfjsTrainer({
-      data: { train: toLocal(train), holdout: toLocal(holdout) },
+      data: { train: toLocalDataset(train), holdout: toLocalDataset(holdout) },
       seed: device.seed,
     });
     const trainer = new SimulatedTrainer(inner, {

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { scenarioDomains, toLocalDataset } from './scenario-data.js';
 import { readRoundOutcome, type RoundOutcome } from '@flotilla/coordinator/shared';
 import { decodeFloat32Tensors, toBase64, keyPairFromSeed } from '@flotilla/protocol';
 import {
@@ -8,7 +9,7 @@ import {
   initBackend,
   type LocalDataset,
 } from '@flotilla/client';
-import { loadDomains, type Domains } from '../data/domains.js';
+import type { Domains } from '../data/domains.js';
 import type { Dataset } from '../data/dataset.js';
 import { capPartition, partitionExamples } from '../partition/index.js';
 import { chooseByzantineDevices } from '../attacks/attacks.js';
@@ -45,10 +46,6 @@ export interface SimulationResult {
   coordinatorKey: string;
   /** The round log's JSONL mirror (verify it with `flotilla audit verify`). */
   roundLogPath: string;
-}
-
-function toLocal(data: Dataset): LocalDataset {
-  return { xs: data.xs, ys: data.ys, featureShape: [data.dim] };
 }
 
 /** Splits each device's examples into training and a local holdout (for its validation gate). */
@@ -147,7 +144,7 @@ function cleanAccuracy(base: BaseModel, domains: Domains): number {
     spec: { mode: 'bias', targetModules: ['out'], r: 1, alpha: 1, seed: 0 },
   });
   try {
-    return evaluateModel(model, toLocal(domains.clean.test)).accuracy;
+    return evaluateModel(model, toLocalDataset(domains.clean.test)).accuracy;
   } finally {
     model.dispose();
   }
@@ -183,15 +180,7 @@ async function awaitRound(env: SimEnvironment, previousRoundId: string | null, t
 export async function runSimulation(options: RunSimulationOptions): Promise<SimulationResult> {
   const { scenario } = options;
   const backend = await initBackend({ logger: () => undefined });
-  const domains: Domains = loadDomains({
-    dataset: scenario.dataset,
-    seed: scenario.seed,
-    rotationDeg: scenario.data.rotationDeg,
-    noiseStd: scenario.data.noiseStd,
-    drift: scenario.data.drift,
-    syntheticExamples: scenario.data.syntheticExamples,
-    syntheticDim: scenario.data.syntheticDim,
-  });
+  const domains: Domains = scenarioDomains(scenario);
   const base = await getBaseModel({
     stateDir: options.cacheDir ?? options.stateDir,
     config: {
@@ -201,8 +190,8 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       epochs: scenario.model.baseEpochs,
     },
   });
-  const shiftedTest = toLocal(domains.shifted.test);
-  const holdout = toLocal(domains.shifted.holdout);
+  const shiftedTest = toLocalDataset(domains.shifted.test);
+  const holdout = toLocalDataset(domains.shifted.holdout);
   const env = await startEnvironment({
     scenario,
     base,

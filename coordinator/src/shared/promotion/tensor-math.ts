@@ -2,32 +2,32 @@ import { FlotillaError, type NamedTensor } from '@flotilla/protocol';
 
 export type TensorMap = Map<string, NamedTensor>;
 
-/** a − b per tensor; both maps must hold the same names and shapes. */
-export function subtractTensors(a: TensorMap, b: TensorMap): TensorMap {
+/** `op(a, b)` element by element for every tensor of `a`; `b` must hold the same names and sizes. */
+function elementwise(
+  a: TensorMap,
+  b: TensorMap,
+  verb: string,
+  op: (x: number, y: number) => number,
+): TensorMap {
   const out: TensorMap = new Map();
   for (const [name, left] of a) {
     const right = b.get(name);
     if (!right || right.values.length !== left.values.length) {
-      throw new FlotillaError('SHAPE_MISMATCH', `cannot subtract: ${name} differs between the two adapters`);
+      throw new FlotillaError('SHAPE_MISMATCH', `cannot ${verb}: ${name} differs between the two adapters`);
     }
     const values = new Float32Array(left.values.length);
-    for (let i = 0; i < values.length; i++) values[i] = (left.values[i] ?? 0) - (right.values[i] ?? 0);
+    for (let i = 0; i < values.length; i++) values[i] = op(left.values[i] ?? 0, right.values[i] ?? 0);
     out.set(name, { shape: [...left.shape], values });
   }
   return out;
 }
 
+/** a − b per tensor; both maps must hold the same names and shapes. */
+export function subtractTensors(a: TensorMap, b: TensorMap): TensorMap {
+  return elementwise(a, b, 'subtract', (x, y) => x - y);
+}
+
 /** a + b per tensor. */
 export function addTensors(a: TensorMap, b: TensorMap): TensorMap {
-  const out: TensorMap = new Map();
-  for (const [name, left] of a) {
-    const right = b.get(name);
-    if (!right || right.values.length !== left.values.length) {
-      throw new FlotillaError('SHAPE_MISMATCH', `cannot add: ${name} differs between the two adapters`);
-    }
-    const values = new Float32Array(left.values.length);
-    for (let i = 0; i < values.length; i++) values[i] = (left.values[i] ?? 0) + (right.values[i] ?? 0);
-    out.set(name, { shape: [...left.shape], values });
-  }
-  return out;
+  return elementwise(a, b, 'add', (x, y) => x + y);
 }
