@@ -1,5 +1,7 @@
 import { FlotillaError, parseAdapterTensorName, type NamedTensor } from '@flotilla/protocol';
 import { flattenTensors, unflattenTensors } from '../strategies/flatten.js';
+import { updateAllocator } from '../strategies/kernel-arena.js';
+import { accumulatorFootprint } from '../strategies/streaming-fedavg.js';
 import { jacobiSvd, matrix, multiply, thinQr, transpose, type Matrix } from './linear-algebra.js';
 
 /**
@@ -124,9 +126,10 @@ export function aggregateLora(input: LoraAggregationInput): LoraAggregationResul
   // strategy nor DP noise ever touches it (noise on A would spend no privacy but ruin the model).
   const frozen = new Set(input.rule === 'ffa' ? modules.map((m) => m.aName) : []);
   const trainable = (map: TensorMap): TensorMap => new Map([...map].filter(([name]) => !frozen.has(name)));
-  const { layout } = flattenTensors(trainable(input.current));
+  const { layout, values: currentValues } = flattenTensors(trainable(input.current));
+  const allocate = allocatorFor(input.deltas.length, currentValues.length);
   const combined = input.combine(
-    input.deltas.map((d) => flattenTensors(trainable(d), { expected: layout }).values),
+    input.deltas.map((d) => flattenTensors(trainable(d), { expected: layout, allocate }).values),
   );
   const step = unflattenTensors(combined, layout);
   const adapter: TensorMap = new Map();
@@ -225,11 +228,12 @@ function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): 
       (tensorOf(input.current, m.bName).shape[0] ?? 0) * (tensorOf(input.current, m.aName).shape[1] ?? 0),
   );
   const productLength = sizes.reduce((s, n) => s + n, 0);
+  const allocate = allocatorFor(input.deltas.length, productLength + flattenTensors(others).values.length);
   const vectors = input.deltas.map((d) => {
     const rest = flattenTensors(new Map([...d].filter(([name]) => !loraNames.has(name))), {
       expected: otherLayout,
     }).values;
-    const v = new Float32Array(productLength + rest.length);
+    const v = allocate(productLength + rest.length);
     let offset = 0;
     modules.forEach((m) => {
       const p = productOf(input.current, d, m);
@@ -257,6 +261,14 @@ function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): 
   const restStep = unflattenTensors(combined.slice(offset), otherLayout);
   for (const [name, tensor] of others) adapter.set(name, addInto(tensor, tensorOf(restStep, name).values));
   return { adapter, rule: 'product', feditRelativeError: null, truncationRelativeError: worst, step: null };
+}
+
+/**
+ * The copy that flattens each device's delta writes it into memory the FedAvg kernel reads in
+ * place, with room for the accumulator (see kernel-arena.ts); the JS heap past wasm32's 4 GiB.
+ */
+function allocatorFor(count: number, length: number): (length: number) => Float32Array {
+  return updateAllocator(count, length, accumulatorFootprint(length));
 }
 
 function relativeDifference(exact: Float32Array, approx: Float64Array): number {

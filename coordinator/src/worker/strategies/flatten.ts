@@ -20,10 +20,11 @@ export interface NamedTensor {
 /**
  * Concatenates named tensors in code-unit order of their names, so every update of one adapter
  * flattens the same way. With `expected`, throws SHAPE_MISMATCH unless the layouts are identical.
+ * `allocate` provides the output vector (e.g. from a kernel arena); default a new Float32Array.
  */
 export function flattenTensors(
   map: ReadonlyMap<string, NamedTensor>,
-  options: { expected?: TensorLayout } = {},
+  options: { expected?: TensorLayout; allocate?: (length: number) => Float32Array } = {},
 ): { values: Float32Array; layout: TensorLayout } {
   const names = [...map.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const layout: TensorLayout = [];
@@ -42,7 +43,7 @@ export function flattenTensors(
     offset += length;
   }
   if (options.expected !== undefined) assertSameLayout(layout, options.expected);
-  const values = new Float32Array(offset);
+  const values = options.allocate?.(offset) ?? new Float32Array(offset);
   for (const slot of layout) {
     const tensor = map.get(slot.name);
     if (tensor !== undefined) values.set(tensor.values, slot.offset);

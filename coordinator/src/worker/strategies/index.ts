@@ -40,7 +40,14 @@ export type {
   StrategyExtensions,
   WeightedUpdate,
 } from './types.js';
-export { StreamingFedAvg, type StreamingFedAvgOptions, type AddOptions } from './streaming-fedavg.js';
+export {
+  StreamingFedAvg,
+  accumulatorFootprint,
+  type StreamingFedAvgOptions,
+  type AddOptions,
+  type BatchEntry,
+} from './streaming-fedavg.js';
+export { KernelArena, updateAllocator } from './kernel-arena.js';
 export { simdAvailable } from './simd-kernel.js';
 export { measureFedAvgThroughput, type ThroughputOptions, type ThroughputReport } from './throughput.js';
 export {

@@ -1,128 +1,116 @@
 /**
- * A hand-assembled WebAssembly SIMD kernel for the FedAvg hot loop: `acc[i] += w * x[i]` with an
- * f64 accumulator and f32 input (WebAssembly core spec 2.0, fixed-width SIMD proposal). There is no
- * wat2wasm at build time, so the module bytes are written out below with the text format alongside.
+ * Hand-assembled WebAssembly SIMD kernels for the FedAvg hot loop: `acc[i] += Σ_j w_j · x_j[i]`
+ * with an f64 accumulator and f32 inputs (core spec 2.0 fixed-width SIMD).
  *
  * Why f64 accumulation: an f32 running sum over n updates loses ~sqrt(n)·2⁻²⁴ relative precision
- * per coordinate (and n·2⁻²⁴ in the worst case), which is already ~1e-6 at n = 100. Promoting each
- * f32x4 to two f64x2 keeps the sum exact to ~1e-16 and the final result within one f32 rounding of
- * the f64 reference; the loop stays memory-bound because the input is streamed once per update.
+ * per coordinate (n·2⁻²⁴ in the worst case), already ~1e-6 at n = 100. Promoting each pair of f32
+ * lanes to f64x2 keeps the sum within ~1e-16 and the final result within one f32 rounding of the
+ * f64 reference.
+ *
+ * Why a group kernel: with one input per call every update loads and stores the accumulator once.
+ * `axpyGroup` folds GROUP inputs per accumulator load/store, in input order, so it gives bit for
+ * bit the sums of GROUP consecutive `axpy` calls with a quarter of the accumulator traffic.
  */
+import { F64, I32, V128, assembleModule, op, simdOp, type WasmFunction } from './wasm-encoding.js';
 
-/** Bytes of the module. Exports `memory` (1 page initially) and `axpy(accPtr, xPtr, count, w)`. */
-function kernelBytes(): Uint8Array<ArrayBuffer> {
-  const simd = (op: number): number[] => (op < 0x80 ? [0xfd, op] : [0xfd, (op & 0x7f) | 0x80, op >> 7]);
-  const localGet = (i: number): number[] => [0x20, i];
-  const v128Load = (offset: number): number[] => [...simd(0x00), 4, offset];
-  const v128Store = (offset: number): number[] => [...simd(0x0b), 4, offset];
-  const load64Zero = (offset: number): number[] => [...simd(0x5d), 3, offset];
-  const promoteLow = simd(0x5f);
-  const f64x2Mul = simd(0xf2);
-  const f64x2Add = simd(0xf0);
-  // One f64x2 lane pair: acc[off] = acc[off] + promote(x[xOff..xOff+2]) * w
-  const lanePair = (accOffset: number, xOffset: number): number[] => [
-    ...localGet(0),
-    ...localGet(0),
-    ...v128Load(accOffset),
-    ...localGet(1),
-    ...load64Zero(xOffset),
-    ...promoteLow,
-    ...localGet(4),
-    ...f64x2Mul,
-    ...f64x2Add,
-    ...v128Store(accOffset),
-  ];
-  // (func $axpy (param $acc i32) (param $x i32) (param $count i32) (param $w f64)
-  //   (local $wv v128) (local $end i32)
-  //   $end = $x + $count * 4 ; $wv = f64x2.splat $w
-  //   block  (br_if 0 (i32.ge_u $x $end))
-  //     loop  <8 floats: four lane pairs>  $acc += 32*2 ; $x += 16*2 ; br_if 0 (i32.lt_u $x $end)
-  // `count` must be a multiple of 8; the caller handles the tail.
-  const body = [
-    // locals: 1 x v128, 1 x i32
-    2,
-    1,
-    0x7b,
-    1,
-    0x7f,
-    ...localGet(1),
-    ...localGet(2),
-    0x41,
-    2,
-    0x74, // i32.shl
-    0x6a, // i32.add
-    0x21,
-    5, // local.set $end
-    ...localGet(3),
-    ...simd(0x14), // f64x2.splat
-    0x21,
-    4,
-    0x02,
-    0x40, // block
-    ...localGet(1),
-    ...localGet(5),
-    0x4f, // i32.ge_u
-    0x0d,
-    0, // br_if 0
-    0x03,
-    0x40, // loop
-    ...lanePair(0, 0),
-    ...lanePair(16, 8),
-    ...lanePair(32, 16),
-    ...lanePair(48, 24),
-    ...localGet(0),
-    0x41,
-    0xc0,
-    0x00, // i32.const 64
-    0x6a,
-    0x21,
-    0,
-    ...localGet(1),
-    0x41,
-    0x20, // i32.const 32
-    0x6a,
-    0x22,
-    1, // local.tee $x
-    ...localGet(5),
-    0x49, // i32.lt_u
-    0x0d,
-    0, // br_if 0
-    0x0b, // end loop
-    0x0b, // end block
-    0x0b, // end func
-  ];
-  const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
-  const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-  const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7c, 0]), // type: (i32 i32 i32 f64) -> ()
-    ...section(3, [1, 0]), // function 0 has type 0
-    ...section(5, [1, 0x00, 1]), // memory: min 1 page, no max
-    ...section(7, [2, ...name('axpy'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
-  ];
-  return Uint8Array.from(bytes);
-}
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0);
-  return out;
-}
-
-/** Floats the kernel consumes per loop iteration; counts passed to `axpy` must be multiples of it. */
+/** Floats the kernels consume per loop iteration; counts passed in must be multiples of it. */
 export const KERNEL_LANES = 8;
+/** Inputs folded per `axpyGroup` call. */
+export const GROUP = 4;
+
+/**
+ * `(acc, count, x_0 … x_{n-1}, w_0 … w_{n-1})`: for `count` floats, acc (f64) += Σ_j w_j · x_j,
+ * adding the terms in input order. The loop body handles 8 floats as four f64x2 lane pairs.
+ */
+function axpyFunction(name: string, inputs: number): WasmFunction {
+  const [acc, count] = [0, 1];
+  const input = (j: number): number => 2 + j;
+  const weight = (j: number): number => 2 + inputs + j;
+  const splat = (j: number): number => 2 + 2 * inputs + j;
+  const end = 2 + 3 * inputs;
+  const term = (j: number, pair: number): number[] => [
+    ...op.localGet(input(j)),
+    ...simdOp.v128Load64Zero(pair * 8),
+    ...simdOp.f64x2PromoteLowF32x4,
+    ...op.localGet(splat(j)),
+    ...simdOp.f64x2Mul,
+    ...simdOp.f64x2Add,
+  ];
+  const lanePair = (pair: number): number[] => [
+    ...op.localGet(acc),
+    ...op.localGet(acc),
+    ...simdOp.v128Load(pair * 16),
+    ...Array.from({ length: inputs }, (_, j) => term(j, pair)).flat(),
+    ...simdOp.v128Store(pair * 16),
+  ];
+  const advance = (local: number, bytes: number): number[] => [
+    ...op.localGet(local),
+    ...op.i32Const(bytes),
+    ...op.i32Add,
+    ...op.localSet(local),
+  ];
+  const code = [
+    // end = x_0 + count * 4; splat_j = f64x2.splat(w_j)
+    ...op.localGet(input(0)),
+    ...op.localGet(count),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.localSet(end),
+    ...Array.from({ length: inputs }, (_, j) => [
+      ...op.localGet(weight(j)),
+      ...simdOp.f64x2Splat,
+      ...op.localSet(splat(j)),
+    ]).flat(),
+    // if (x_0 < end) do { four lane pairs; acc += 64; x_j += 32 } while (x_0 < end)
+    ...op.block,
+    ...op.localGet(input(0)),
+    ...op.localGet(end),
+    ...op.i32GeU,
+    ...op.brIf(0),
+    ...op.loop,
+    ...[0, 1, 2, 3].flatMap(lanePair),
+    ...advance(acc, 64),
+    ...Array.from({ length: inputs }, (_, j) => advance(input(j), 32)).flat(),
+    ...op.localGet(input(0)),
+    ...op.localGet(end),
+    ...op.i32LtU,
+    ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+  ];
+  return {
+    name,
+    params: [I32, I32, ...Array<number>(inputs).fill(I32), ...Array<number>(inputs).fill(F64)],
+    locals: [
+      [inputs, V128],
+      [1, I32],
+    ],
+    code,
+  };
+}
+
+function kernelBytes(): Uint8Array<ArrayBuffer> {
+  return assembleModule([axpyFunction('axpy', 1), axpyFunction('axpyGroup', GROUP)]);
+}
 
 export interface SimdKernel {
   memory: WebAssembly.Memory;
-  /** `acc[i] += w * x[i]` for `count` elements; `accPtr` is 16-byte aligned f64, `xPtr` f32. */
-  axpy(accPtr: number, xPtr: number, count: number, w: number): void;
+  /** `acc[i] += w * x[i]` for `count` elements (a multiple of KERNEL_LANES); pointers are bytes. */
+  axpy(accPtr: number, count: number, xPtr: number, w: number): void;
+  /** `acc[i] += w0·x0[i] + w1·x1[i] + w2·x2[i] + w3·x3[i]`, added in that order (GROUP = 4). */
+  axpyGroup(
+    accPtr: number,
+    count: number,
+    x0: number,
+    x1: number,
+    x2: number,
+    x3: number,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+  ): void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -148,9 +136,5 @@ export function instantiateSimdKernel(): SimdKernel | null {
   const module = simdModule();
   if (module === null) return null;
   const instance = new WebAssembly.Instance(module, {});
-  const { memory, axpy } = instance.exports as unknown as {
-    memory: WebAssembly.Memory;
-    axpy: (accPtr: number, xPtr: number, count: number, w: number) => void;
-  };
-  return { memory, axpy };
+  return instance.exports as unknown as SimdKernel;
 }
