@@ -1,4 +1,6 @@
+import { StrategyConfigSchema } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
+import { aggregate, KernelArena } from '../strategies/index.js';
 import { aggregateLora, refactorToRank, type TensorMap } from './lora-rules.js';
 import { jacobiSvd, matrix, multiply } from './linear-algebra.js';
 
@@ -173,5 +175,34 @@ describe('aggregateLora under the ffa rule with a noisy combine', () => {
     const result = aggregateLora({ rule: 'ffa', current, deltas, combine: noisy, weights: [1] });
     expect(Array.from(result.adapter.get(A)?.values ?? [])).toEqual([0.5, -0.5]);
     expect(Array.from(result.adapter.get(B)?.values ?? [])).toEqual([11]);
+  });
+});
+
+describe('aggregateLora and the FedAvg kernel', () => {
+  it('hands the strategy vectors that live in the kernel arena, for every rule', () => {
+    const current = tensors({ [A]: [[1, 1], [0]], [B]: [[1, 1], [0]], [BIAS]: [[2], [1, 1]] });
+    const deltas = [1, 2, 3, 4, 5].map((k) =>
+      tensors({ [A]: [[1, 1], [0]], [B]: [[1, 1], [k]], [BIAS]: [[2], [k, -k]] }),
+    );
+    for (const rule of ['ffa', 'fedit', 'product'] as const) {
+      let readInPlace: unknown = null;
+      const result = aggregateLora({
+        rule,
+        current,
+        deltas,
+        weights: [1, 1, 1, 1, 1],
+        combine: (vectors) => {
+          expect(vectors.every((v) => KernelArena.of(v) !== null)).toBe(true);
+          const { result: fedavg } = aggregate(StrategyConfigSchema.parse({ name: 'fedavg' }), [
+            ...vectors.map((values) => ({ values, weight: 1 })),
+          ]);
+          readInPlace = fedavg.details.readInPlace;
+          return fedavg.values;
+        },
+      });
+      expect(readInPlace).toBe(5);
+      // mean of k = 3 on B and on the bias's first value (A is frozen or zero)
+      expect(Array.from(result.adapter.get(BIAS)?.values ?? [])).toEqual([4, -2]);
+    }
   });
 });
