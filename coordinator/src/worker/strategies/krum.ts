@@ -2,7 +2,7 @@
 // Tolerant Gradient Descent"), with Flower's neighbour count max(1, n - f - 2) so small rounds work.
 import { FlotillaError } from '@flotilla/protocol';
 import { checkFinite, checkUpdates, squaredDistance } from './checks.js';
-import { StreamingFedAvg } from './streaming-fedavg.js';
+import { weightedMean } from './streaming-fedavg.js';
 import type { AggregationResult, WeightedUpdate } from './types.js';
 
 /** Symmetric n×n matrix of squared L2 distances, row-major, float64. */
@@ -85,10 +85,11 @@ function meanOf(
   weighting: 'weighted' | 'uniform',
   length: number,
 ): Float32Array {
-  const mean = new StreamingFedAvg({ length });
-  for (const index of kept) {
+  const entries = kept.flatMap((index) => {
     const update = updates[index];
-    if (update !== undefined) mean.add(update.values, weighting === 'weighted' ? update.weight : 1);
-  }
-  return mean.result();
+    return update === undefined
+      ? []
+      : [{ values: update.values, weight: weighting === 'weighted' ? update.weight : 1 }];
+  });
+  return weightedMean(length, entries).values;
 }

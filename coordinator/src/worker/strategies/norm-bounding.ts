@@ -3,7 +3,7 @@
 // update over the bound (zeroing_factory) with its weight still in the denominator by default.
 import { FlotillaError } from '@flotilla/protocol';
 import { checkUpdates, l2Norm } from './checks.js';
-import { StreamingFedAvg } from './streaming-fedavg.js';
+import { weightedMean, type BatchEntry } from './streaming-fedavg.js';
 import type { AggregationResult, WeightedUpdate } from './types.js';
 
 export interface NormBoundingOptions {
@@ -29,7 +29,7 @@ export function aggregateNormBounded(
   }
   const mode = options.mode ?? 'clip';
   const keepWeight = options.zeroedStayInDenominator ?? true;
-  const mean = new StreamingFedAvg({ length });
+  const entries: BatchEntry[] = [];
   const selected: number[] = [];
   const zeroed: number[] = [];
   let clippedCount = 0;
@@ -37,18 +37,19 @@ export function aggregateNormBounded(
     const norm = l2Norm(update.values);
     if (mode === 'zero' && !(norm <= normBound)) {
       zeroed.push(index);
-      if (keepWeight) mean.add(update.values, update.weight, { scale: 0 });
+      if (keepWeight) entries.push({ values: update.values, weight: update.weight, scale: 0 });
       return;
     }
     const scale = mode === 'clip' && norm > normBound ? normBound / norm : 1;
     if (scale < 1) clippedCount++;
     selected.push(index);
-    mean.add(update.values, update.weight, { scale });
+    entries.push({ values: update.values, weight: update.weight, scale });
   });
-  const values = mean.count === 0 ? new Float32Array(length) : mean.result();
+  const mean = entries.length === 0 ? null : weightedMean(length, entries);
+  const values = mean?.values ?? new Float32Array(length);
   return {
     values,
     selected,
-    details: { mode, normBound, clippedCount, zeroed, totalWeight: mean.totalWeight },
+    details: { mode, normBound, clippedCount, zeroed, totalWeight: mean?.totalWeight ?? 0 },
   };
 }

@@ -202,6 +202,34 @@ export class StreamingFedAvg {
   }
 }
 
+export interface WeightedMean {
+  values: Float32Array;
+  totalWeight: number;
+  usesSimd: boolean;
+  /** Entries the kernel read in place from their arena. */
+  readInPlace: number;
+}
+
+/**
+ * The weighted mean of `entries` folded as one batch. When they live in a kernel arena the
+ * accumulator goes there too (so the kernel reads them in place) and is given back afterwards.
+ */
+export function weightedMean(length: number, entries: readonly BatchEntry[]): WeightedMean {
+  const arena = entries[0] === undefined ? null : KernelArena.of(entries[0].values);
+  const mean = new StreamingFedAvg({ length, ...(arena ? { arena } : {}) });
+  try {
+    mean.addAll(entries);
+    return {
+      values: mean.result(),
+      totalWeight: mean.totalWeight,
+      usesSimd: mean.usesSimd,
+      readInPlace: mean.inPlaceCount,
+    };
+  } finally {
+    mean.release();
+  }
+}
+
 /** Bytes of arena an accumulator of `length` values takes (staging included). */
 export function accumulatorFootprint(length: number): number {
   return KernelArena.footprint(length, 8) + GROUP * KernelArena.footprint(CHUNK_FLOATS, 4);
