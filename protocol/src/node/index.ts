@@ -3,3 +3,4 @@
 export { installNativeEd25519, nativeEd25519Verify } from './ed25519.js';
 export { writeKeyFile, readKeyFile, KeyFileSchema, KEY_FILE_MODE, type KeyFile } from './key-file.js';
 export { sha256FileHex, createSha256Stream, Sha256Stream } from './sha256-file.js';
+export { installNativeSha256, nativeSha256 } from './sha256.js';
