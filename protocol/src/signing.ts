@@ -38,9 +38,30 @@ export function ed25519VerifierName(): string {
   return activeVerifierName;
 }
 
+/** Raw ed25519 signing of `message` with a tweetnacl-format 64-byte secret key. */
+export type Ed25519Sign = (message: Uint8Array, secretKey: Uint8Array) => Uint8Array;
+
+const tweetnaclSign: Ed25519Sign = (message, secretKey) => nacl.sign.detached(message, secretKey);
+
+let activeSign: Ed25519Sign = tweetnaclSign;
+let activeSignerName = 'tweetnacl';
+
+/**
+ * Replaces the ed25519 signer (Node: node:crypto, ~100x faster than tweetnacl's 4 ms here). RFC
+ * 8032 signatures are deterministic, so every implementation gives the same bytes.
+ */
+export function setEd25519Signer(name: string, sign: Ed25519Sign): void {
+  activeSign = sign;
+  activeSignerName = name;
+}
+
+export function ed25519SignerName(): string {
+  return activeSignerName;
+}
+
 /** Signs the domain-separated digest of `payload`; returns a base64 signature (64 bytes). */
 export function signPayload(domain: SigningDomain, payload: unknown, secretKey: Uint8Array): string {
-  return toBase64(nacl.sign.detached(domainDigest(domain, payload), secretKey));
+  return toBase64(activeSign(domainDigest(domain, payload), secretKey));
 }
 
 /**
@@ -72,4 +93,4 @@ export function verifyPayload(
   return activeVerify(digest, signature, publicKey);
 }
 
-export { tweetnaclVerify };
+export { tweetnaclVerify, tweetnaclSign };

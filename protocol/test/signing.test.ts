@@ -7,11 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex, SIGNING_DOMAINS } from '../src/digest.js';
 import { fromHex, toBase64 } from '../src/encoding.js';
 import { UpdateMetadataSchema, type UpdateMetadata } from '../src/messages/update.js';
-import { installNativeEd25519, nativeEd25519Verify } from '../src/node/index.js';
+import { installNativeEd25519, nativeEd25519Sign, nativeEd25519Verify } from '../src/node/index.js';
 import {
+  ed25519SignerName,
   ed25519VerifierName,
   keyPairFromSeed,
+  setEd25519Signer,
   setEd25519Verifier,
+  tweetnaclSign,
   signPayload,
   tweetnaclVerify,
   verifyPayload,
@@ -35,7 +38,44 @@ const verifiers = [
   ['node:crypto', nativeEd25519Verify],
 ] as const;
 
-afterEach(() => setEd25519Verifier('tweetnacl', tweetnaclVerify));
+afterEach(() => {
+  setEd25519Verifier('tweetnacl', tweetnaclVerify);
+  setEd25519Signer('tweetnacl', tweetnaclSign);
+});
+
+describe('ed25519 signers', () => {
+  it('node:crypto signs RFC 8032 test 1 to its published signature', () => {
+    const { secretKey } = keyPairFromSeed(fromHex(RFC8032_TEST1.secretKey));
+    expect(Buffer.from(nativeEd25519Sign(new Uint8Array(0), secretKey)).toString('hex')).toBe(
+      RFC8032_TEST1.signature,
+    );
+  });
+
+  it('node:crypto and tweetnacl give the same bytes for any key and message', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (seed, msg) => {
+          const { secretKey } = keyPairFromSeed(seed);
+          expect(Array.from(nativeEd25519Sign(msg, secretKey))).toEqual(
+            Array.from(tweetnaclSign(msg, secretKey)),
+          );
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(() => nativeEd25519Sign(new Uint8Array(1), new Uint8Array(32))).toThrow(/64 bytes/);
+  });
+
+  it('installNativeEd25519 makes signPayload use node:crypto, with unchanged signatures', () => {
+    const { secretKey } = keyPairFromSeed(new Uint8Array(32).fill(5));
+    const before = signPayload(SIGNING_DOMAINS.task, { n: 1 }, secretKey);
+    installNativeEd25519();
+    expect(ed25519SignerName()).toBe('node:crypto');
+    expect(signPayload(SIGNING_DOMAINS.task, { n: 1 }, secretKey)).toBe(before);
+  });
+});
 
 describe('ed25519 verifiers', () => {
   it('RFC 8032 test 1 (empty message) verifies with both, and both signers produce its signature', () => {
