@@ -73,7 +73,6 @@ async function clusterRound(processes: number) {
           prefix,
           stateDir,
           worker: false,
-          nativeEd25519: true,
         }),
       );
     const first = children[0] as CoordinatorHandle;
@@ -148,7 +147,6 @@ async function heldConnections(count: number) {
     prefix: 'conn',
     stateDir: join(dir, 'state-conn'),
     worker: false,
-    nativeEd25519: true,
   });
   const devices = Array.from({ length: count }, (_, i) => {
     const seed = new Uint8Array(32);

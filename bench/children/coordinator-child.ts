@@ -5,8 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
-import { installNativeEd25519 } from '@flotilla/protocol/node';
+import { sha256Hex, useIsomorphicCrypto, type TaskDefinitionInput } from '@flotilla/protocol';
 import { createCoordinator } from '@flotilla/coordinator/server';
 import {
   defaultRoundLogPath,
@@ -29,7 +28,7 @@ const { values } = parseArgs({
     prefix: { type: 'string' },
     'state-dir': { type: 'string' },
     role: { type: 'string', default: 'coordinator' },
-    'native-ed25519': { type: 'boolean', default: false },
+    'isomorphic-crypto': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -49,7 +48,6 @@ if (
   );
   process.exit(2);
 }
-if (values['native-ed25519']) installNativeEd25519();
 
 const signingKey = loadOrCreateCoordinatorKey(stateDir);
 const logRedis = new Redis(redisOptionsFromUrl(redisUrl));
@@ -79,6 +77,8 @@ const coordinator =
           pseudonymize: (deviceId) => roundLog.pseudonymize(deviceId),
         },
       });
+// createCoordinator installs node:crypto; the comparison run puts the portable code back.
+if (values['isomorphic-crypto']) useIsomorphicCrypto();
 const worker =
   role !== 'coordinator'
     ? await startAggregationWorker({ redisUrl, prefix, stateDir, signingKey, roundLog })

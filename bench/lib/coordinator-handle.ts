@@ -29,15 +29,18 @@ export interface StartCoordinatorOptions {
   role?: 'coordinator' | 'worker';
   /** With role `coordinator`: also run the aggregation worker in the same process. Default false. */
   worker?: boolean;
-  /** Install node:crypto's ed25519 verifier in the child (the coordinator's main.ts does not). */
-  nativeEd25519: boolean;
+  /**
+   * `node` (default): node:crypto, as createCoordinator installs it; `isomorphic`: tweetnacl and
+   * @noble/hashes put back after the coordinator starts, to measure what node:crypto buys.
+   */
+  crypto?: 'node' | 'isomorphic';
 }
 
 export async function startCoordinatorChild(options: StartCoordinatorOptions): Promise<CoordinatorHandle> {
   const args = ['--redis-url', options.redisUrl, '--prefix', options.prefix, '--state-dir', options.stateDir];
   const role = options.role ?? 'coordinator';
   args.push('--role', role === 'coordinator' && options.worker === true ? 'both' : role);
-  if (options.nativeEd25519) args.push('--native-ed25519');
+  if (options.crypto === 'isomorphic') args.push('--isomorphic-crypto');
   const child: BenchChild = startTsChild(SCRIPT, args, {
     // BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the child (all threads) on exit.
     nodeArgs: [

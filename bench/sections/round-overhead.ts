@@ -111,7 +111,6 @@ export async function runRoundOverhead(
       redisUrl: redis.url,
       prefix: `bench-round-${randomBytes(3).toString('hex')}`,
       stateDir: join(dir, 'state'),
-      nativeEd25519: false,
     };
     const coordinator = await startCoordinatorChild({ ...common, role: 'coordinator' });
     // The worker is its own process, as in production; it reads the key the coordinator created.

@@ -7,7 +7,10 @@ export type Sha256 = (bytes: Uint8Array) => Uint8Array;
 
 // @noble/hashes runs everywhere; Node processes swap in node:crypto (about 20x faster on large
 // blobs) with `installNativeSha256` from `@flotilla/protocol/node`.
-let activeSha256: Sha256 = sha256;
+/** The isomorphic implementation (@noble/hashes). */
+export const nobleSha256: Sha256 = (bytes) => sha256(bytes);
+
+let activeSha256: Sha256 = nobleSha256;
 let activeSha256Name = '@noble/hashes';
 
 /** Replaces the SHA-256 behind `sha256Hex` and `domainDigest` in this process. */

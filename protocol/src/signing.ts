@@ -1,5 +1,5 @@
 import nacl from 'tweetnacl';
-import { domainDigest, type SigningDomain } from './digest.js';
+import { domainDigest, nobleSha256, setSha256, type SigningDomain } from './digest.js';
 import { fromBase64, toBase64 } from './encoding.js';
 
 /** An ed25519 key pair in tweetnacl's format: 32-byte public key, 64-byte secret key (seed || public). */
@@ -94,3 +94,10 @@ export function verifyPayload(
 }
 
 export { tweetnaclVerify, tweetnaclSign };
+
+/** Back to the isomorphic implementations (tweetnacl, @noble/hashes): for benchmarks and tests. */
+export function useIsomorphicCrypto(): void {
+  setEd25519Verifier('tweetnacl', tweetnaclVerify);
+  setEd25519Signer('tweetnacl', tweetnaclSign);
+  setSha256('@noble/hashes', nobleSha256);
+}
