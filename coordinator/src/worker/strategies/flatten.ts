@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, type NamedTensor } from '@flotilla/protocol';
 
 /** Where one named tensor sits in a flattened vector (row-major values of `shape`). */
 export interface TensorSlot {
@@ -12,10 +12,7 @@ export interface TensorSlot {
 
 export type TensorLayout = TensorSlot[];
 
-export interface NamedTensor {
-  shape: number[];
-  values: Float32Array;
-}
+export type { NamedTensor };
 
 /**
  * Concatenates named tensors in code-unit order of their names, so every update of one adapter
