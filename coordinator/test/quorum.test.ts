@@ -12,6 +12,9 @@ import {
   type TestDevice,
 } from './support/fleet.js';
 
+/** Short enough to tell from the 7-day default, long enough not to expire during the test. */
+const RETENTION_MS = 10 * 60 * 1000;
+
 describe('quorum missed', () => {
   let tc: TestCoordinator;
   let devices: TestDevice[];
@@ -25,7 +28,10 @@ describe('quorum missed', () => {
         done();
       },
     });
-    tc = await startTestCoordinator({ logger: pino({ level: 'info' }, sink) });
+    tc = await startTestCoordinator({
+      logger: pino({ level: 'info' }, sink),
+      roundRetentionMs: RETENTION_MS,
+    });
     await createTestTask(tc.coordinator, {
       rounds: {
         goalCount: 3,
@@ -108,5 +114,24 @@ describe('quorum missed', () => {
     expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:3');
     const checkin = await (devices[0] as TestDevice).checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'no-open-round' });
+  });
+
+  it('gives decided rounds the retention expiry once the next round opens, never the current one', async () => {
+    const { redis, keys } = tc.coordinator;
+    const ttls = async (roundId: string): Promise<number[]> =>
+      Promise.all(
+        [keys.round, keys.roundWaiting, keys.roundSelected, keys.roundUpdates, keys.roundSkips].map((key) =>
+          redis.pttl(key(roundId)),
+        ),
+      );
+    // Round 1 had check-ins, a selection, an update and a skip: all five keys exist and expire.
+    for (const ttl of await ttls('test-task:1')) {
+      expect(ttl).toBeGreaterThan(RETENTION_MS - 60_000);
+      expect(ttl).toBeLessThanOrEqual(RETENTION_MS);
+    }
+    expect(await redis.pttl(keys.round('test-task:2'))).toBeGreaterThan(0);
+    // The task's latest round has no expiry (-1): a restart must always find it.
+    expect(await redis.pttl(keys.round('test-task:3'))).toBe(-1);
+    expect(await redis.pttl(keys.currentRound('test-task'))).toBe(-1);
   });
 });

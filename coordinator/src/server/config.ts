@@ -22,6 +22,8 @@ export const CoordinatorConfigSchema = z.object({
   auditorToken: z.string().min(16).optional(),
   /** FLOTILLA_ON_RESTART: resume (default) or abandon the round in flight. */
   onRestart: z.enum(['resume', 'abandon']).default('resume'),
+  /** FLOTILLA_ROUND_RETENTION_HOURS: a decided round's Redis keys expire this long after the next round opens (default 168 = 7 days; 0 = never). */
+  roundRetentionHours: z.coerce.number().min(0).default(168),
   /** FLOTILLA_BLOB_STORE: local (default, `<stateDir>/blobs`) or redis. */
   blobStore: z.enum(['local', 'redis']).default('local'),
   /** FLOTILLA_LEASE_TTL_MS: round-driver lease between coordinator processes, default 10000 ms. */
@@ -47,6 +49,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'operator-token': { type: 'string' },
       'auditor-token': { type: 'string' },
       'on-restart': { type: 'string' },
+      'round-retention-hours': { type: 'string' },
       'blob-store': { type: 'string' },
       'log-level': { type: 'string' },
       'upload-idle-timeout-ms': { type: 'string' },
@@ -64,6 +67,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     operatorToken: values['operator-token'] ?? env.FLOTILLA_OPERATOR_TOKEN,
     auditorToken: values['auditor-token'] ?? env.FLOTILLA_AUDITOR_TOKEN,
     onRestart: values['on-restart'] ?? env.FLOTILLA_ON_RESTART,
+    roundRetentionHours: values['round-retention-hours'] ?? env.FLOTILLA_ROUND_RETENTION_HOURS,
     blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,
     logLevel: values['log-level'] ?? env.LOG_LEVEL,
     uploadIdleTimeoutMs: values['upload-idle-timeout-ms'] ?? env.FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS,

@@ -29,7 +29,7 @@ import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimitOptions } from './connec
 import { loggingRoundEvents, roundLogEvents, type RoundEvents } from './round-events.js';
 import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
-import { RoundStore } from './round-store.js';
+import { DEFAULT_ROUND_RETENTION_MS, RoundStore } from './round-store.js';
 import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
 import { FleetPresence } from './presence.js';
 import { DriverNudgeSchema, RoundLease } from './round-lease.js';
@@ -71,6 +71,11 @@ export interface CoordinatorOptions {
   signingKey?: SigningKeyPair;
   /** A round in REPORTING found at start: resume it (default) or abandon it. */
   onRestart?: 'resume' | 'abandon';
+  /**
+   * Expiry of a decided round's Redis keys, set when the task's next round opens. Default 7 days
+   * (`DEFAULT_ROUND_RETENTION_MS`); 0 keeps them forever. The round log is not affected.
+   */
+  roundRetentionMs?: number;
   /** Bearer token for operator routes (`/api/admin/*`, base-model uploads). None: routes refused. */
   operatorToken?: string;
   /** pino logger; default a silent one. */
@@ -209,6 +214,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     lease.fence((operation, roundId) =>
       logger.warn({ operation, roundId }, 'round write refused: stale fencing token'),
     ),
+    options.roundRetentionMs ?? DEFAULT_ROUND_RETENTION_MS,
   );
   const presence = new FleetPresence({
     redis,

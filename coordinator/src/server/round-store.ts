@@ -16,6 +16,13 @@ export const ROUND_STATES = [
 export type RoundState = (typeof ROUND_STATES)[number];
 export const TERMINAL_STATES: readonly RoundState[] = ['COMMITTED', 'REJECTED', 'ABANDONED'];
 
+/**
+ * How long a decided round's keys stay in Redis once the task's next round opens: 7 days. The
+ * signed round log is the permanent record; without an expiry a busy fleet's Redis grows by the
+ * round hashes, selection sets and update records of every round ever run.
+ */
+export const DEFAULT_ROUND_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
 /** The round hash `${prefix}:round:<roundId>`, as read back from Redis. */
 export const RoundRecordSchema = z.object({
   roundId: z.string(),
@@ -133,6 +140,8 @@ export class RoundStore {
     private readonly keys: RedisKeys,
     /** Without a fence, writes are unconditional (a single coordinator process, or tests). */
     private readonly fence?: RoundFence,
+    /** Expiry (ms) set on a decided round's keys when the next round opens; 0 keeps them forever. */
+    private readonly retentionMs: number = 0,
   ) {}
 
   /** [extra KEYS, token ARGV] of a fenced write. */
@@ -159,6 +168,7 @@ export class RoundStore {
 
   /** Creates the round and makes it the task's current one; false if that round id already exists (or fenced). */
   async create(record: RoundRecord): Promise<boolean> {
+    const previous = await this.redis.get(this.keys.currentRound(record.taskId));
     const args: string[] = [];
     for (const [k, v] of Object.entries(record))
       if (v !== undefined) args.push(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -174,7 +184,20 @@ export class RoundStore {
       ...args,
     );
     this.checkFenced(created, 'create', record.roundId);
+    if (created === 1 && previous !== null && previous !== record.roundId) await this.expire(previous);
     return created === 1;
+  }
+
+  /** Sets the retention expiry on every key of a decided round (never on one still running). */
+  private async expire(roundId: string): Promise<void> {
+    if (this.retentionMs <= 0) return;
+    const state = await this.redis.hget(this.keys.round(roundId), 'state');
+    if (!TERMINAL_STATES.some((s) => s === state)) return;
+    const k = this.keys;
+    const keys = [k.round, k.roundWaiting, k.roundSelected, k.roundUpdates, k.roundSkips, k.roundOutcome];
+    const multi = this.redis.multi();
+    for (const key of keys) multi.pexpire(key(roundId), this.retentionMs);
+    await multi.exec();
   }
 
   /**

@@ -25,6 +25,7 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
     host: config.host,
     port: config.port,
     onRestart: config.onRestart,
+    roundRetentionMs: config.roundRetentionHours * 60 * 60 * 1000,
     uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
     logger,

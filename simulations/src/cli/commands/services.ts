@@ -13,6 +13,7 @@ interface ServiceFlags {
   logLevel?: string;
   withWorker?: boolean;
   onRestart?: string;
+  roundRetentionHours?: string;
 }
 
 /** Resolves when SIGINT or SIGTERM arrives. */
@@ -40,11 +41,19 @@ export function registerServices(program: Command): void {
     .option('--host <host>', 'interface to listen on (FLOTILLA_HOST, default 127.0.0.1)')
     .option('--port <port>', 'port (FLOTILLA_PORT, default 8787; 0 picks one)')
     .option('--on-restart <policy>', 'resume or abandon the round in flight after a restart', 'resume')
+    .option(
+      '--round-retention-hours <hours>',
+      "keep a decided round's Redis keys this long after the next round opens; 0 = forever (FLOTILLA_ROUND_RETENTION_HOURS, default 168)",
+    )
     .option('--with-worker', 'also run an aggregation worker in this process')
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
-        const parsed = CoordinatorConfigSchema.safeParse({ ...config, onRestart: flags.onRestart });
+        const parsed = CoordinatorConfigSchema.safeParse({
+          ...config,
+          onRestart: flags.onRestart,
+          roundRetentionHours: flags.roundRetentionHours ?? process.env.FLOTILLA_ROUND_RETENTION_HOURS,
+        });
         if (!parsed.success) throw new ConfigError(describeIssues('coordinator config', parsed.error));
         const running = await runCoordinator(parsed.data);
         const redisUrl = config.redisUrl ?? running.embeddedRedis?.url ?? '';
