@@ -64,6 +64,12 @@ describe('a full round with 10 devices', () => {
     const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 8000, 'aggregate job');
     await queue.close();
     expect(job.id).toBe('round-test-task-1-aggregate');
+    // Retried with backoff; dropped by BullMQ after 7 days (completed) or 30 days (failed).
+    expect(job.opts).toMatchObject({
+      attempts: 5,
+      removeOnComplete: { age: 604_800 },
+      removeOnFail: { age: 2_592_000 },
+    });
     const data = AggregateJobDataSchema.parse(job.data);
     expect(data).toMatchObject({
       taskId: 'test-task',

@@ -7,7 +7,7 @@ import type {
   SignedTask,
   TaskDefinition,
 } from '@flotilla/protocol';
-import { aggregateJobId } from '../shared/queues.js';
+import { AGGREGATE_JOB_RETENTION, aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
 import {
   buildAggregateJob,
@@ -288,6 +288,7 @@ export class RoundManager {
       jobId: aggregateJobId(round.roundId),
       attempts: 5,
       backoff: { type: 'exponential', delay: 1000 },
+      ...AGGREGATE_JOB_RETENTION,
     });
     this.log(round.roundId).info(
       { updates: data.updates.length },

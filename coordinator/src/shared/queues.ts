@@ -42,6 +42,17 @@ export function aggregateJobId(roundId: string): string {
   return `round:${roundId}:aggregate`.replaceAll(':', '-');
 }
 
+/**
+ * How long BullMQ keeps finished aggregate jobs (seconds): completed ones as long as a decided
+ * round's keys (7 days), failed ones 30 days for post-mortems. Without it every job's data (one
+ * reference per update) stays in Redis forever. The worker's stored round outcome, not the job,
+ * is what makes a re-enqueued round a no-op.
+ */
+export const AGGREGATE_JOB_RETENTION = {
+  removeOnComplete: { age: 7 * 24 * 60 * 60 },
+  removeOnFail: { age: 30 * 24 * 60 * 60 },
+} as const;
+
 /** The `aggregate` queue under `${prefix}` (BullMQ's key prefix). */
 export function aggregateQueue(
   connection: ConnectionOptions,
