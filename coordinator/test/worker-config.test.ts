@@ -60,4 +60,25 @@ describe('readWorkerConfig (worker process environment)', () => {
     ).toThrow(/invalid worker configuration: blobStore: .*; lockDurationMs: /);
     expect(() => readWorkerConfig({ REDIS_URL: 'redis://h', FLOTILLA_PREFIX: 'a b' })).toThrow(/prefix/);
   });
+
+  it('reads the hierarchical-round thresholds and says what a bad one must be', () => {
+    expect(
+      readWorkerConfig({
+        REDIS_URL: 'redis://h',
+        FLOTILLA_HIERARCHICAL_THRESHOLD: '0',
+        FLOTILLA_SHARD_SIZE: '50',
+      }),
+    ).toMatchObject({ hierarchicalThreshold: 0, shardSize: 50 });
+    const bad = (env: Record<string, string>) => () => readWorkerConfig({ REDIS_URL: 'redis://h', ...env });
+    expect(bad({ FLOTILLA_HIERARCHICAL_THRESHOLD: 'lots' })).toThrow(
+      /hierarchicalThreshold: FLOTILLA_HIERARCHICAL_THRESHOLD must be a number of updates \(0 = never\)/,
+    );
+    expect(bad({ FLOTILLA_HIERARCHICAL_THRESHOLD: '-1' })).toThrow(
+      /FLOTILLA_HIERARCHICAL_THRESHOLD must be >= 0/,
+    );
+    expect(bad({ FLOTILLA_SHARD_SIZE: '0' })).toThrow(
+      /shardSize: FLOTILLA_SHARD_SIZE must be a whole number/,
+    );
+    expect(bad({ FLOTILLA_SHARD_SIZE: '2.5' })).toThrow(/FLOTILLA_SHARD_SIZE must be a whole number/);
+  });
 });

@@ -25,6 +25,7 @@ import {
   jobData,
   storeDelta,
   testRandom,
+  until,
   workerTestEnv,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
@@ -40,16 +41,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Task and 6 updates under `env`; the same calls on another env give the same inputs. */
 async function seedRound(env: WorkerTestEnv) {

@@ -14,6 +14,7 @@ import {
   deltaLike,
   jobData,
   storeDelta,
+  until,
   workerTestEnv,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
@@ -25,16 +26,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
   it('decides queued rounds, and turns a job that cannot succeed into a REJECTED round with the reason', async () => {

@@ -7,6 +7,11 @@ import { AggregateUpdateRefSchema, type AggregateUpdateRef } from './queues.js';
 export const SHARD_SUM_QUEUE = 'aggregate-shard-sum';
 /** Queue of the parent jobs: each combines its children's shard sums into the weighted mean. */
 export const COMBINE_QUEUE = 'aggregate-combine';
+/**
+ * Queue of the audit's second pass: each job compares its shard's updates with the round's sum
+ * and aggregate (cosines for the drift audit), so no process holds every update at once.
+ */
+export const SHARD_STATS_QUEUE = 'aggregate-shard-stats';
 
 /** Rounds with at least this many updates aggregate hierarchically (when the strategy decomposes). */
 export const DEFAULT_HIERARCHICAL_THRESHOLD = 200;
@@ -14,7 +19,7 @@ export const DEFAULT_HIERARCHICAL_THRESHOLD = 200;
 export const DEFAULT_SHARD_SIZE = 100;
 
 export interface HierarchicalOptions {
-  /** Fewest updates for which a round aggregates in two stages. Default 200. */
+  /** Fewest updates for which a round aggregates in two stages. Default 200; 0 = never. */
   threshold?: number;
   /** Updates per child job. Default 100. */
   shardSize?: number;
@@ -40,11 +45,46 @@ export const ExcludedRefSchema = z.object({ updateId: z.string(), code: z.string
 export const ShardSumResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
   sumDigest: DigestSchema.nullable(),
+  /**
+   * Σ n_k·x_k (example weights) for the audit's leave-one-out means; the same blob as `sumDigest`
+   * under `examples` weighting, and null when the shard has no usable update.
+   */
+  auditSumDigest: DigestSchema.nullable(),
   totalWeight: z.number().nonnegative(),
   count: z.number().int().nonnegative(),
   excluded: z.array(ExcludedRefSchema),
 });
 export type ShardSumResult = z.infer<typeof ShardSumResultSchema>;
+
+/** Second-pass child data: the shard's usable updates and the round-wide blobs they are compared with. */
+export const ShardStatsJobDataSchema = z.object({
+  roundId: RoundIdSchema,
+  shardIndex: z.number().int().nonnegative(),
+  expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
+  frozen: z.array(z.string()).default([]),
+  updates: z.array(AggregateUpdateRefSchema).min(1),
+  /** Usable updates in the whole round (a lone update has no leave-one-out mean). */
+  roundCount: z.number().int().positive(),
+  /** Σ n_k·x_k over every usable update of the round (shard-sum encoding, float64 as hi/lo f32). */
+  auditSumDigest: DigestSchema,
+  /** The candidate aggregate delta (F32 safetensors, the adapter's tensor names). */
+  aggregateDigest: DigestSchema,
+});
+export type ShardStatsJobData = z.infer<typeof ShardStatsJobDataSchema>;
+
+/** Second-pass child return value: each update's cosines, in the shard's order. */
+export const ShardStatsResultSchema = z.object({
+  shardIndex: z.number().int().nonnegative(),
+  updates: z.array(
+    z.object({
+      updateId: z.string(),
+      blobDigest: DigestSchema,
+      cosine: z.number(),
+      leaveOneOutCosine: z.number().nullable(),
+    }),
+  ),
+});
+export type ShardStatsResult = z.infer<typeof ShardStatsResultSchema>;
 
 export const CombineJobDataSchema = z.object({
   roundId: RoundIdSchema,
@@ -80,7 +120,7 @@ export function shouldAggregateHierarchically(options: {
   hierarchical?: HierarchicalOptions;
 }): boolean {
   const threshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
-  return decomposes(options.strategy) && options.updateCount >= threshold;
+  return threshold > 0 && decomposes(options.strategy) && options.updateCount >= threshold;
 }
 
 /** Splits refs, sorted by blob digest so float sums do not depend on arrival order, into shards. */
@@ -97,6 +137,13 @@ export function planShards(refs: readonly AggregateUpdateRef[], shardSize: numbe
 
 /** BullMQ refuses ':' in custom job ids. */
 const jobId = (...parts: string[]) => parts.join(':').replaceAll(':', '-');
+
+/** Deterministic id of a round's shard job (`sum` or `stats` pass): re-adding it is a no-op. */
+export function shardJobId(roundId: string, pass: 'sum' | 'stats', shardIndex: number): string {
+  return pass === 'sum'
+    ? jobId('round', roundId, 'shard', String(shardIndex))
+    : jobId('round', roundId, 'stats', String(shardIndex));
+}
 
 /**
  * Adds the two-stage FedAvg of one round as a BullMQ flow, atomically: one `shard-sum` child per
@@ -136,7 +183,7 @@ export async function addHierarchicalFedAvgFlow(
         updates,
       }),
       opts: {
-        jobId: jobId('round', options.roundId, 'shard', String(shardIndex)),
+        jobId: shardJobId(options.roundId, 'sum', shardIndex),
         attempts: options.attempts ?? 3,
         backoff: { type: 'exponential', delay: 500 },
         failParentOnFailure: true,

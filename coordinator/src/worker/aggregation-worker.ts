@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { FlotillaError, type SigningKeyPair } from '@flotilla/protocol';
@@ -7,12 +7,15 @@ import { AdapterRegistry } from '../shared/adapter-registry.js';
 import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
 import { DEFAULT_PREFIX } from '../shared/keys.js';
+import { SHARD_STATS_QUEUE, SHARD_SUM_QUEUE, type HierarchicalOptions } from '../shared/hierarchical-flow.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, type AggregateJobData } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
 import { TaskRegistry } from '../shared/task-registry.js';
 import { processAggregateJob, type AggregateJobDeps } from './job/process-aggregate-job.js';
 import { ThreadedCompute } from './job/threaded-compute.js';
+import { bullmqRoundSteps } from './job/bullmq-round-steps.js';
+import { startHierarchicalWorkers } from './hierarchical/hierarchical-workers.js';
 import { workerRoundLog, type RoundLogAppender } from './job/worker-round-log.js';
 
 export interface AggregationWorkerOptions {
@@ -33,6 +36,14 @@ export interface AggregationWorkerOptions {
   noiseSeed?: string;
   /** Jobs processed at once. Default 1. */
   concurrency?: number;
+  /**
+   * Large rounds of strategies that decompose into sums aggregate in shard jobs, which this
+   * process also runs (as does every worker process). Thresholds default to 200 updates and
+   * shards of 100; `threshold: 0` keeps every round in one stage.
+   */
+  hierarchical?: HierarchicalOptions;
+  /** Shard jobs processed at once by this process. Default 1. */
+  shardConcurrency?: number;
   /** Run the math in a worker thread. Default true. */
   useThread?: boolean;
   logger?: Logger;
@@ -113,6 +124,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     ...(options.evaluate ? { evaluate: options.evaluate } : {}),
     ...(options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {}),
     ...(threaded ? { compute: (input, seed) => threaded.run(input, seed) } : {}),
+    ...(options.hierarchical ? { hierarchical: options.hierarchical } : {}),
     ...(options.testDelayMs
       ? {
           afterAggregation: async (roundId: string) => {
@@ -122,12 +134,28 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
         }
       : {}),
   };
+  const lockOptions = {
+    ...(options.lockDurationMs !== undefined ? { lockDurationMs: options.lockDurationMs } : {}),
+    ...(options.stalledIntervalMs !== undefined ? { stalledIntervalMs: options.stalledIntervalMs } : {}),
+  };
+  const shardWorkers = await startHierarchicalWorkers({
+    connection,
+    prefix,
+    blobs,
+    ...lockOptions,
+    ...(options.shardConcurrency !== undefined ? { concurrency: options.shardConcurrency } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const shardQueues = new Map(
+    [SHARD_SUM_QUEUE, SHARD_STATS_QUEUE].map((name) => [name, new Queue(name, { connection, prefix })]),
+  );
   const worker = new Worker<AggregateJobData, RoundOutcome>(
     AGGREGATE_QUEUE,
-    async (job: Job<AggregateJobData, RoundOutcome>) => {
+    async (job: Job<AggregateJobData, RoundOutcome>, token?: string) => {
       const started = Date.now();
       try {
-        const outcome = await processAggregateJob(job.data, deps, job.timestamp);
+        const steps = bullmqRoundSteps(job, token, shardQueues);
+        const outcome = await processAggregateJob(job.data, deps, job.timestamp, steps);
         options.logger?.info(
           {
             roundId: outcome.roundId,
@@ -140,6 +168,8 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
         options.onOutcome?.(outcome);
         return outcome;
       } catch (error) {
+        // Parked until its shard jobs complete: not a failure, BullMQ runs the job again then.
+        if (error instanceof WaitingChildrenError) throw error;
         options.logger?.error(
           { roundId: (job.data as { roundId?: string }).roundId, err: error },
           'aggregation failed',
@@ -175,6 +205,8 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     blobs,
     async close() {
       await worker.close();
+      await shardWorkers.close();
+      await Promise.all([...shardQueues.values()].map((q) => q.close()));
       await threaded?.close();
       redis.disconnect();
     },

@@ -17,11 +17,10 @@ export { runWorker, type RunningWorker } from './run-worker.js';
 export { readWorkerConfig, WorkerConfigSchema, type WorkerConfig } from './worker-config.js';
 export {
   startHierarchicalWorkers,
-  processShardSum,
-  processCombine,
   type HierarchicalWorkers,
   type HierarchicalWorkersOptions,
 } from './hierarchical/hierarchical-workers.js';
+export { processShardSum, processCombine, processShardStats } from './hierarchical/shard-jobs.js';
 export {
   sumShard,
   combineShardSums,

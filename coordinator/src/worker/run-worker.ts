@@ -2,6 +2,13 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
+import {
+  DEFAULT_HIERARCHICAL_THRESHOLD,
+  DEFAULT_SHARD_SIZE,
+  SHARD_STATS_QUEUE,
+  SHARD_SUM_QUEUE,
+} from '../shared/hierarchical-flow.js';
+import { AGGREGATE_QUEUE } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from './aggregation-worker.js';
@@ -44,6 +51,10 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
     logger: log,
     ...(config.noiseSeed !== undefined ? { noiseSeed: config.noiseSeed } : {}),
     ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+    hierarchical: {
+      ...(config.hierarchicalThreshold !== undefined ? { threshold: config.hierarchicalThreshold } : {}),
+      ...(config.shardSize !== undefined ? { shardSize: config.shardSize } : {}),
+    },
     ...(config.lockDurationMs !== undefined ? { lockDurationMs: config.lockDurationMs } : {}),
     ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
     ...(config.testDelayMs ? { testDelayMs: config.testDelayMs } : {}),
@@ -51,7 +62,17 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
   worker.worker.on('failed', (job, error) =>
     log.error({ jobId: job?.id, err: error }, 'aggregate job failed'),
   );
-  log.info({ prefix: config.prefix, stateDir, blobStore: config.blobStore }, 'worker ready');
+  log.info(
+    {
+      prefix: config.prefix,
+      stateDir,
+      blobStore: config.blobStore,
+      hierarchicalThreshold: config.hierarchicalThreshold ?? DEFAULT_HIERARCHICAL_THRESHOLD,
+      shardSize: config.shardSize ?? DEFAULT_SHARD_SIZE,
+      queues: [AGGREGATE_QUEUE, SHARD_SUM_QUEUE, SHARD_STATS_QUEUE],
+    },
+    'worker ready',
+  );
   return {
     worker,
     logger: log,

@@ -30,6 +30,21 @@ export const WorkerConfigSchema = z.object({
   /** FLOTILLA_WORKER_CONCURRENCY: jobs processed at once. Default 1. */
   concurrency: optionalPositiveInt,
   /**
+   * FLOTILLA_HIERARCHICAL_THRESHOLD: rounds with at least this many updates aggregate in shard
+   * jobs when their strategy decomposes into sums (docs/scaling.md). Default 200; 0 = never.
+   */
+  hierarchicalThreshold: z.coerce
+    .number({ error: 'FLOTILLA_HIERARCHICAL_THRESHOLD must be a number of updates (0 = never)' })
+    .int({ error: 'FLOTILLA_HIERARCHICAL_THRESHOLD must be a whole number of updates (0 = never)' })
+    .nonnegative({ error: 'FLOTILLA_HIERARCHICAL_THRESHOLD must be >= 0 (0 = never)' })
+    .optional(),
+  /** FLOTILLA_SHARD_SIZE: updates summed per shard job. Default 100. */
+  shardSize: z.coerce
+    .number({ error: 'FLOTILLA_SHARD_SIZE must be a number of updates' })
+    .int({ error: 'FLOTILLA_SHARD_SIZE must be a whole number of updates, >= 1' })
+    .positive({ error: 'FLOTILLA_SHARD_SIZE must be a whole number of updates, >= 1' })
+    .optional(),
+  /**
    * FLOTILLA_TEST_DELAY_MS — TEST ONLY (crash-recovery tests): pause inside each job after the
    * aggregation record, so a test can kill the process mid-job. Never set it in production.
    */
@@ -62,6 +77,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     lockDurationMs: blankToUndefined(env.FLOTILLA_LOCK_DURATION_MS),
     stalledIntervalMs: blankToUndefined(env.FLOTILLA_STALLED_INTERVAL_MS),
     concurrency: blankToUndefined(env.FLOTILLA_WORKER_CONCURRENCY),
+    hierarchicalThreshold: blankToUndefined(env.FLOTILLA_HIERARCHICAL_THRESHOLD),
+    shardSize: blankToUndefined(env.FLOTILLA_SHARD_SIZE),
     testDelayMs: blankToUndefined(env.FLOTILLA_TEST_DELAY_MS),
   });
   if (!parsed.success) {

@@ -234,3 +234,14 @@ export function testRandom(seed: number): () => number {
     return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
   };
 }
+
+/** Polls `probe` every 50 ms until it returns non-null; throws naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -2,6 +2,7 @@ import { AuditPolicySchema } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
 import { RdpAccountant } from '../privacy/accountant.js';
 import { auditRound } from './audit-round.js';
+import { cosineSimilarity, l2Norm, leaveOneOutCosine } from './cosine.js';
 import { honestRound, meanOf, scaled } from './audit-fixtures.fixture.js';
 
 const policy = AuditPolicySchema.parse({});
@@ -95,6 +96,33 @@ describe('auditRound', () => {
     expect(result.reasons).toContain('module dense_1 (lora) drifted 1.5 from the base, above the limit 1');
     expect(result.reasons.some((r) => r.includes('holdout accuracy 90.00% -> 80.00%'))).toBe(true);
     expect(result.summary.maxModuleDrift?.module).toBe('dense_1');
+  });
+
+  it('gives the same findings from precomputed similarities as from the updates', () => {
+    const updates = honestRound(12, 'precomputed');
+    updates[2] = scaled(updates[2] ?? [], -1);
+    updates[9] = scaled(updates[9] ?? [], 100);
+    const weights = updates.map((_, i) => 1 + (i % 4));
+    const aggregate = meanOf(updates);
+    const norms = updates.map((u) => l2Norm(u));
+    const labels = updates.map((_, i) => `device-${i}`);
+    const direct = auditRound({ updates, aggregate, norms, weights, labels }, policy);
+    // The shard jobs' route: one Σ w·u (summed here by hand), then each update against it.
+    const total = aggregate.map((t, k) => {
+      const acc = new Float64Array(t.length);
+      updates.forEach((u, i) => u[k]?.forEach((v, j) => (acc[j] = (acc[j] ?? 0) + (weights[i] ?? 0) * v)));
+      return acc;
+    });
+    const similarities = updates.map((u, i) => ({
+      cosine: cosineSimilarity(u, aggregate),
+      leaveOneOutCosine: leaveOneOutCosine(u, total, weights[i] ?? 0),
+    }));
+    const viaScalars = auditRound({ similarities, aggregate, norms, labels }, policy);
+    expect(viaScalars.reasons).toEqual(direct.reasons);
+    expect(viaScalars.findings).toEqual(direct.findings);
+    expect(direct.findings.filter((f) => f.lowCosine).map((f) => f.index)).toEqual([2]);
+    expect(direct.findings.filter((f) => f.normOutlier).map((f) => f.index)).toEqual([9]);
+    expect(() => auditRound({ updates, similarities, aggregate, norms }, policy)).toThrow(/not both/);
   });
 
   it('rejects empty or non-finite input', () => {

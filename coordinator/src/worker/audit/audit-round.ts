@@ -1,13 +1,18 @@
 import { FlotillaError, type AuditPolicy } from '@flotilla/protocol';
-import { cosineSimilarity, l2Norm, leaveOneOutCosines, type TensorList } from './cosine.js';
+import { l2Norm, updateSimilarities, type TensorList, type UpdateSimilarity } from './cosine.js';
 import { compareOnHoldout, type HoldoutComparison, type HoldoutMetrics } from './holdout.js';
 import type { ModuleDrift } from './module-drift.js';
 import { median, modifiedZScores, summarizeNorms, type NormSummary } from './norm-stats.js';
 
 /** Everything the drift audit looks at for one round's candidate. */
 export interface AuditRoundInput {
-  /** Each accepted update's tensors (same order and sizes as `aggregate`). */
-  updates: readonly TensorList[];
+  /** Each accepted update's tensors (same order and sizes as `aggregate`). Or give `similarities`. */
+  updates?: readonly TensorList[];
+  /**
+   * Each accepted update's cosines, computed elsewhere (a hierarchical round's shard jobs), in
+   * place of `updates`; then `norms` is required.
+   */
+  similarities?: readonly UpdateSimilarity[];
   /** Names for the reasons (e.g. pseudonyms or update ids). Default `update #<index>`. */
   labels?: readonly string[];
   /** Update norms to screen (e.g. the reported pre-clip norms). Default: L2 norms of `updates`. */
@@ -64,16 +69,16 @@ function allFinite(tensors: TensorList): boolean {
   return tensors.every((t) => t.every((v) => Number.isFinite(v)));
 }
 
-function findingsFor(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
-  const { updates, aggregate } = input;
-  const norms = input.norms ?? updates.map((u) => l2Norm(u));
-  if (norms.length !== updates.length)
+function findingsFor(
+  input: AuditRoundInput,
+  similarities: readonly UpdateSimilarity[],
+  policy: AuditPolicy,
+): UpdateFinding[] {
+  const norms = input.norms ?? input.updates?.map((u) => l2Norm(u)) ?? [];
+  if (norms.length !== similarities.length)
     throw new FlotillaError('BAD_REQUEST', 'one norm per update is required');
   const scores = modifiedZScores(norms);
-  const loo = leaveOneOutCosines(updates, input.weights);
-  return updates.map((u, index) => {
-    const cosine = cosineSimilarity(u, aggregate);
-    const leaveOneOutCosine = loo[index] ?? null;
+  return similarities.map(({ cosine, leaveOneOutCosine }, index) => {
     const modifiedZ = scores[index] ?? 0;
     return {
       index,
@@ -113,17 +118,25 @@ function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number
 export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditResult {
   const failures: string[] = [];
   const passes: string[] = [];
-  const { updates } = input;
+  if (input.updates !== undefined && input.similarities !== undefined)
+    throw new FlotillaError('BAD_REQUEST', 'give the updates or their similarities, not both');
+  const updates = input.updates ?? [];
+  const given = input.similarities ?? [];
+  const updateCount = input.updates?.length ?? given.length;
   let findings: UpdateFinding[] = [];
 
-  if (updates.length === 0) failures.push('no updates to audit');
+  if (updateCount === 0) failures.push('no updates to audit');
   else if (
     !updates.every(allFinite) ||
+    !given.every((s) => Number.isFinite(s.cosine) && Number.isFinite(s.leaveOneOutCosine ?? 0)) ||
     !allFinite(input.aggregate) ||
     !(input.norms ?? []).every((n) => Number.isFinite(n))
   ) {
     failures.push('an update, its norm or the aggregate contains NaN or infinite values');
-  } else findings = findingsFor(input, policy);
+  } else {
+    const similarities = input.similarities ?? updateSimilarities(updates, input.aggregate, input.weights);
+    findings = findingsFor(input, similarities, policy);
+  }
 
   const flagged = findings.filter((f) => f.normOutlier || f.lowCosine);
   const flaggedFraction = findings.length === 0 ? 0 : flagged.length / findings.length;
@@ -172,7 +185,7 @@ export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditRe
     reasons: [...failures, ...flagLines, ...passes],
     findings,
     summary: {
-      updateCount: updates.length,
+      updateCount,
       flaggedCount: flagged.length,
       flaggedFraction,
       norms,

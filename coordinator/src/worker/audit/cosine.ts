@@ -39,6 +39,37 @@ export function cosineSimilarity(a: TensorList, b: TensorList): number {
   return Math.max(-1, Math.min(1, dot / Math.sqrt(aa * bb)));
 }
 
+/** Σ w_k·u_k per tensor in float64: what each leave-one-out mean is taken from. */
+export function weightedTotal(updates: readonly TensorList[], weights?: readonly number[]): Float64Array[] {
+  const first = updates[0] ?? [];
+  const total = first.map((t) => new Float64Array(t.length));
+  updates.forEach((u, i) => {
+    const w = weights?.[i] ?? 1;
+    u.forEach((t, k) => {
+      const acc = total[k];
+      if (acc !== undefined) for (let j = 0; j < t.length; j++) acc[j] = (acc[j] ?? 0) + w * (t[j] ?? 0);
+    });
+  });
+  return total;
+}
+
+/**
+ * Cosine of one update (weight `weight`) to the others, given `total` = Σ w_k·u_k over every
+ * update, including this one: the others' sum is total − w·u, and its scale does not matter for
+ * a cosine. Shard jobs call this with a total summed by other workers.
+ */
+export function leaveOneOutCosine(
+  update: TensorList,
+  total: readonly Float64Array[],
+  weight: number,
+): number {
+  const others = total.map((acc, k) => {
+    const t = update[k] ?? new Float32Array(acc.length);
+    return Float32Array.from(acc, (value, j) => value - weight * (t[j] ?? 0));
+  });
+  return cosineSimilarity(update, others);
+}
+
 /**
  * Cosine of each update to the (weighted) mean of the OTHER updates. With few devices, a
  * sign-flipped update pulls the aggregate towards itself, so its cosine to the aggregate
@@ -60,22 +91,27 @@ export function leaveOneOutCosines(
     );
   }
   for (const u of updates) checkSameLayout(u, first);
-  const weightOf = (i: number): number => weights?.[i] ?? 1;
-  const total = first.map((t) => new Float64Array(t.length));
-  updates.forEach((u, i) => {
-    const w = weightOf(i);
-    u.forEach((t, k) => {
-      const acc = total[k];
-      if (acc !== undefined) for (let j = 0; j < t.length; j++) acc[j] = (acc[j] ?? 0) + w * (t[j] ?? 0);
-    });
-  });
-  return updates.map((u, i) => {
-    const w = weightOf(i);
-    // The others' sum is total − w·u; its scale does not matter for a cosine.
-    const others = total.map((acc, k) => {
-      const t = u[k] ?? new Float32Array(acc.length);
-      return Float32Array.from(acc, (value, j) => value - w * (t[j] ?? 0));
-    });
-    return cosineSimilarity(u, others);
-  });
+  const total = weightedTotal(updates, weights);
+  return updates.map((u, i) => leaveOneOutCosine(u, total, weights?.[i] ?? 1));
+}
+
+/** An update's cosines, as the audit screens them. */
+export interface UpdateSimilarity {
+  /** Cosine to the candidate aggregate. */
+  cosine: number;
+  /** Cosine to the weighted mean of the other updates; null with a single update. */
+  leaveOneOutCosine: number | null;
+}
+
+/** {@link UpdateSimilarity} of every update, from the updates themselves. */
+export function updateSimilarities(
+  updates: readonly TensorList[],
+  aggregate: TensorList,
+  weights?: readonly number[],
+): UpdateSimilarity[] {
+  const loo = leaveOneOutCosines(updates, weights);
+  return updates.map((u, i) => ({
+    cosine: cosineSimilarity(u, aggregate),
+    leaveOneOutCosine: loo[i] ?? null,
+  }));
 }

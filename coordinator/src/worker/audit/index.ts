@@ -12,7 +12,16 @@ export {
   type ModifiedZOptions,
   type MadOutlierOptions,
 } from './norm-stats.js';
-export { l2Norm, cosineSimilarity, leaveOneOutCosines, type TensorList } from './cosine.js';
+export {
+  l2Norm,
+  cosineSimilarity,
+  leaveOneOutCosine,
+  leaveOneOutCosines,
+  updateSimilarities,
+  weightedTotal,
+  type TensorList,
+  type UpdateSimilarity,
+} from './cosine.js';
 export {
   loraModuleDrift,
   biasModuleDrift,

@@ -86,22 +86,18 @@ export function decodeShardSum(bytes: Uint8Array): ShardSum {
   return { sums, totalWeight, count };
 }
 
-/** The weighted mean of every update of every shard, rounded once to f32. */
-export function combineShardSums(shards: readonly ShardSum[]): {
-  mean: TensorMap;
-  totalWeight: number;
-  count: number;
-} {
+/** Σ over shards of their sums, still in float64 (what the audit's leave-one-out means start from). */
+export function addShardSums(shards: readonly ShardSum[]): ShardSum {
   const first = shards.find((s) => s.count > 0);
   if (!first) throw new FlotillaError('BAD_REQUEST', 'no updates in any shard');
-  const acc = new Map<string, { shape: number[]; values: Float64Array }>();
+  const sums: ShardSum['sums'] = new Map();
   for (const [name, { shape, values }] of first.sums)
-    acc.set(name, { shape, values: new Float64Array(values.length) });
+    sums.set(name, { shape, values: new Float64Array(values.length) });
   let totalWeight = 0;
   let count = 0;
   for (const shard of shards) {
     if (shard.count === 0) continue;
-    for (const [name, target] of acc) {
+    for (const [name, target] of sums) {
       const part = shard.sums.get(name);
       if (part?.values.length !== target.values.length)
         throw new FlotillaError('SHAPE_MISMATCH', `shard lacks ${name} or has another shape`);
@@ -111,9 +107,39 @@ export function combineShardSums(shards: readonly ShardSum[]): {
     totalWeight += shard.totalWeight;
     count += shard.count;
   }
+  return { sums, totalWeight, count };
+}
+
+/** The weighted mean of every update of every shard, rounded once to f32. */
+export function combineShardSums(shards: readonly ShardSum[]): {
+  mean: TensorMap;
+  totalWeight: number;
+  count: number;
+} {
+  const { sums, totalWeight, count } = addShardSums(shards);
   if (!(totalWeight > 0)) throw new FlotillaError('BAD_REQUEST', 'weighted mean of zero total weight');
   const mean: TensorMap = new Map();
-  for (const [name, { shape, values }] of acc)
+  for (const [name, { shape, values }] of sums)
     mean.set(name, { shape, values: Float32Array.from(values, (v) => v / totalWeight) });
   return { mean, totalWeight, count };
+}
+
+/**
+ * The two-stage mean of `deltas` (in aggregation order) summed in consecutive shards of
+ * `counts[i]` updates, through the same blob encoding the shard jobs use: bit for bit what a
+ * hierarchical round computed, for an auditor re-running it from the round log.
+ */
+export function hierarchicalMean(deltas: readonly WeightedDelta[], counts: readonly number[]): TensorMap {
+  if (counts.reduce((a, b) => a + b, 0) !== deltas.length)
+    throw new FlotillaError(
+      'BAD_REQUEST',
+      `shard counts cover ${counts.join('+')} updates, not ${deltas.length}`,
+    );
+  const shards: ShardSum[] = [];
+  let start = 0;
+  for (const count of counts) {
+    if (count > 0) shards.push(decodeShardSum(encodeShardSum(sumShard(deltas.slice(start, start + count)))));
+    start += count;
+  }
+  return combineShardSums(shards).mean;
 }

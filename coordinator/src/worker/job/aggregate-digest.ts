@@ -8,6 +8,7 @@ import {
 } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { hierarchicalMean } from '../hierarchical/shard-sum.js';
 import {
   aggregate,
   flattenTensors,
@@ -25,6 +26,8 @@ export function encodeAggregate(aggregateTensors: TensorMap, roundId: string): U
  * Recomputes an aggregation record's digest from the retained participant deltas, with the same
  * strategy code the worker ran. Returns null when the log alone cannot determine the result:
  * Gaussian noise was added, a server optimizer carried state, or the product LoRA rule ran.
+ * A hierarchical round (`hierarchicalShardCounts` in the strategy options) is re-run in the
+ * same shards, so its digest is reproduced too.
  * Throws BLOB_MISSING when a retained delta is gone (an auditor must hear of it).
  */
 export async function recomputeAggregateDigest(
@@ -46,15 +49,24 @@ export async function recomputeAggregateDigest(
   if (!config.success || isServerOptimizer(config.data.name)) return null;
   let layout: TensorLayout | undefined;
   const updates = [];
+  const deltas = [];
   for (const participant of record.participants) {
     const bytes = await blobs.get(participant.blobDigest);
     if (!bytes)
       throw new FlotillaError('BLOB_MISSING', `retained delta ${participant.blobDigest} is missing`);
-    const flat = flattenTensors(decodeDeltaFile(bytes).tensors, layout ? { expected: layout } : {});
+    const delta = decodeDeltaFile(bytes).tensors;
+    const flat = flattenTensors(delta, layout ? { expected: layout } : {});
     layout = flat.layout;
     updates.push({ values: flat.values, weight: participant.weight });
+    deltas.push({ delta, weight: participant.weight });
   }
   if (!layout) return null;
+  // A hierarchical round's sums were grouped by shard: re-run them grouped the same way.
+  const counts = options.hierarchicalShardCounts;
+  if (typeof counts === 'string')
+    return sha256Hex(
+      encodeAggregate(hierarchicalMean(deltas, counts.split(',').map(Number)), record.roundId),
+    );
   const { result } = aggregate(config.data, updates);
   return sha256Hex(encodeAggregate(unflattenTensors(result.values, layout), record.roundId));
 }

@@ -1,4 +1,5 @@
 import { FlotillaError, type TaskDefinition } from '@flotilla/protocol';
+import { decomposes } from '../../shared/hierarchical-flow.js';
 import { aggregateLora, type LoraAggregationResult, type TensorMap } from '../lora/lora-rules.js';
 import {
   aggregate,
@@ -31,8 +32,13 @@ export interface ComputeRoundInput {
   task: TaskDefinition;
   /** Adapter the round started from. */
   current: TensorMap;
-  /** Decoded deltas with their weights, device norms and clipped flags. */
-  updates: Array<{ delta: TensorMap; numExamples: number; norm: number; clipped: boolean }>;
+  /** Decoded deltas with their weights, device norms and clipped flags (no deltas with `mean`). */
+  updates: Array<{ delta?: TensorMap; numExamples: number; norm: number; clipped: boolean }>;
+  /**
+   * The updates' weighted mean delta (uniform weights under DP), summed by shard jobs: the
+   * strategy then runs on it alone. Only for strategies that decompose into sums.
+   */
+  mean?: TensorMap;
   /** Clip norm the round enforced. */
   clipNorm: number;
   optimizerState: ServerOptimizerState | undefined;
@@ -100,12 +106,13 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   }
   const noiseStd = dp ? noiseStdOnAverage({ noiseMultiplier, clipNorm: input.clipNorm, numUpdates: m }) : 0;
   const weights = input.updates.map((u) => (dp ? 1 : u.numExamples));
+  const { deltas, combineWeights } = strategyInputs(input, weights);
 
   let optimizerState = input.optimizerState;
   let selected: number[] = [];
   let details: Record<string, number | string | number[]> = {};
   const combine = (vectors: Float32Array[]): Float32Array => {
-    const weighted = vectors.map((values, i) => ({ values, weight: weights[i] ?? 1 }));
+    const weighted = vectors.map((values, i) => ({ values, weight: combineWeights[i] ?? 1 }));
     if (!dp || noiseStd === 0) {
       const { result, state } = aggregate(config, weighted, optimizerState);
       optimizerState = state ?? optimizerState;
@@ -130,10 +137,15 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   const lora = aggregateLora({
     rule: config.loraRule,
     current: input.current,
-    deltas: input.updates.map((u) => u.delta),
-    weights,
+    deltas,
+    weights: combineWeights,
     combine,
   });
+  if (input.mean) {
+    // Every update went into the mean; fedit's exactness diagnostic needs each device's B·A.
+    selected = input.updates.map((_, index) => index);
+    lora.feditRelativeError = null;
+  }
 
   let privacy: ComputeRoundResult['privacy'] = null;
   if (dp) {
@@ -169,4 +181,24 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   }
   const { adapter, ...loraInfo } = lora;
   return { adapter, lora: loraInfo, strategy: config.name, selected, details, optimizerState, privacy };
+}
+
+/** The deltas the strategy sees and their weights: every update's, or the one presummed mean. */
+function strategyInputs(
+  input: Omit<ComputeRoundInput, 'rng'>,
+  weights: number[],
+): { deltas: TensorMap[]; combineWeights: number[] } {
+  if (input.mean) {
+    if (!decomposes(input.task.policy.strategy))
+      throw new FlotillaError(
+        'INTERNAL',
+        `${input.task.policy.strategy.name} cannot run on a presummed mean`,
+      );
+    return { deltas: [input.mean], combineWeights: [1] };
+  }
+  const deltas = input.updates.map((u, i) => {
+    if (!u.delta) throw new FlotillaError('INTERNAL', `update ${i} has no delta and no mean was given`);
+    return u.delta;
+  });
+  return { deltas, combineWeights: weights };
 }

@@ -11,6 +11,8 @@ export interface WorkerRoundLog {
     loaded: AggregateUpdateRef[];
     result: ComputeRoundResult;
     aggregateDigest: string;
+    /** Set when shard jobs summed the updates: shard size, and each shard's usable updates in order. */
+    hierarchical?: { shardSize: number; counts: number[] };
   }): Promise<void>;
   audit(entry: { task: TaskDefinition; job: AggregateJobData; audit: AuditResult }): Promise<void>;
   promotion(entry: {
@@ -38,7 +40,7 @@ export function workerRoundLog(
   options: { retainedUntil?: (job: AggregateJobData) => number | null } = {},
 ): WorkerRoundLog {
   return {
-    async aggregation({ task, job, loaded, result, aggregateDigest }) {
+    async aggregation({ task, job, loaded, result, aggregateDigest, hierarchical }) {
       const selected = new Set(result.selected);
       await log.append({
         type: 'aggregation',
@@ -53,6 +55,14 @@ export function workerRoundLog(
           normBound: task.policy.strategy.normBound ?? null,
           feditRelativeError: result.lora.feditRelativeError,
           truncationRelativeError: result.lora.truncationRelativeError,
+          // Float sums depend on how the updates were grouped; the auditor's recompute follows it.
+          ...(hierarchical
+            ? {
+                hierarchicalShards: hierarchical.counts.length,
+                hierarchicalShardSize: hierarchical.shardSize,
+                hierarchicalShardCounts: hierarchical.counts.join(','),
+              }
+            : {}),
         },
         loraRule: result.lora.rule,
         participants: loaded.map((ref, i) => ({

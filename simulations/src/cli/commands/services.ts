@@ -14,6 +14,18 @@ interface ServiceFlags {
   withWorker?: boolean;
   onRestart?: string;
   roundRetentionHours?: string;
+  hierarchicalThreshold?: string;
+  shardSize?: string;
+}
+
+/** Hierarchical-round thresholds: flags first, then the worker's environment variables. */
+function shardFlags(flags: ServiceFlags): { hierarchicalThreshold?: string; shardSize?: string } {
+  const threshold = flags.hierarchicalThreshold ?? process.env.FLOTILLA_HIERARCHICAL_THRESHOLD;
+  const shardSize = flags.shardSize ?? process.env.FLOTILLA_SHARD_SIZE;
+  return {
+    ...(threshold !== undefined ? { hierarchicalThreshold: threshold } : {}),
+    ...(shardSize !== undefined ? { shardSize } : {}),
+  };
 }
 
 /** Resolves when SIGINT or SIGTERM arrives. */
@@ -68,6 +80,7 @@ export function registerServices(program: Command): void {
                 prefix: config.prefix,
                 stateDir: config.stateDir,
                 logLevel: config.logLevel,
+                ...shardFlags({}),
               }),
             )
           : null;
@@ -78,7 +91,14 @@ export function registerServices(program: Command): void {
       }),
     );
   commonFlags(program.command('worker'))
-    .description("run an aggregation worker on the coordinator's Redis (REDIS_URL is required)")
+    .description(
+      "run an aggregation worker on the coordinator's Redis (REDIS_URL is required); it also runs the shard jobs of large rounds",
+    )
+    .option(
+      '--hierarchical-threshold <updates>',
+      'rounds with at least this many updates aggregate in shard jobs when the strategy decomposes into sums; 0 = never (FLOTILLA_HIERARCHICAL_THRESHOLD, default 200)',
+    )
+    .option('--shard-size <updates>', 'updates summed per shard job (FLOTILLA_SHARD_SIZE, default 100)')
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
@@ -92,6 +112,7 @@ export function registerServices(program: Command): void {
           prefix: config.prefix,
           stateDir: config.stateDir,
           logLevel: config.logLevel,
+          ...shardFlags(flags),
         });
         if (!parsed.success) throw new ConfigError(describeIssues('worker config', parsed.error));
         const running = await runWorker(parsed.data);

@@ -1,0 +1,140 @@
+// What each job of a hierarchical round does, I/O included (blob store in, content addresses
+// out). The BullMQ wiring is in hierarchical-workers.ts; the math in shard-sum.ts and shard-stats.ts.
+import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
+import type { BlobStore } from '../../shared/blob-store/index.js';
+import {
+  CombineJobDataSchema,
+  ShardStatsJobDataSchema,
+  ShardSumJobDataSchema,
+  ShardSumResultSchema,
+  type CombineResult,
+  type ShardStatsResult,
+  type ShardSumResult,
+} from '../../shared/hierarchical-flow.js';
+import type { AggregateUpdateRef } from '../../shared/queues.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { flattenTensors } from '../strategies/flatten.js';
+import { loadUpdates } from '../job/load-updates.js';
+import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
+import { flattenShardSum, shardSimilarities } from './shard-stats.js';
+
+/** Stores bytes under their SHA-256 (once) and returns the digest. */
+export async function putByDigest(blobs: BlobStore, bytes: Uint8Array): Promise<string> {
+  const digest = sha256Hex(bytes);
+  if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+  return digest;
+}
+
+export async function getBlob(blobs: BlobStore, digest: string, what: string): Promise<Uint8Array> {
+  const bytes = await blobs.get(digest);
+  if (!bytes) throw new FlotillaError('BLOB_MISSING', `${what} ${digest} is missing`);
+  return bytes;
+}
+
+/** Loads a shard's deltas, checked against the adapter's names and shapes (zeros stand for frozen tensors). */
+function loadShard(
+  job: { expectedShapes: Record<string, number[]>; frozen: string[]; updates: AggregateUpdateRef[] },
+  blobs: BlobStore,
+) {
+  // Only names and shapes are checked against `expected`.
+  const expected: TensorMap = new Map(
+    Object.entries(job.expectedShapes).map(([name, shape]) => [
+      name,
+      { shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) },
+    ]),
+  );
+  return loadUpdates({ refs: job.updates, blobs, expected, frozen: new Set(job.frozen) });
+}
+
+/** Child: load and validate the shard's deltas (bad ones excluded with a reason), sum them. */
+export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<ShardSumResult> {
+  const parsed = ShardSumJobDataSchema.safeParse(raw);
+  if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `malformed shard job: ${parsed.error.message}`);
+  const job = parsed.data;
+  const { loaded, excluded } = await loadShard(job, blobs);
+  const base = {
+    shardIndex: job.shardIndex,
+    excluded: excluded.map((e) => ({ updateId: e.ref.updateId, code: e.code, reason: e.reason })),
+  };
+  if (loaded.length === 0)
+    return { ...base, sumDigest: null, auditSumDigest: null, totalWeight: 0, count: 0 };
+  const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
+  const byExamples = loaded.map((u) => ({ delta: u.delta, weight: u.ref.numExamples }));
+  const examplesSum = sumShard(byExamples);
+  const auditSumDigest = await putByDigest(blobs, encodeShardSum(examplesSum, metadata));
+  // DP-FedAvg weighs every update 1; the audit still weighs by examples, as in one stage.
+  const sum =
+    job.weighting === 'uniform' ? sumShard(byExamples.map((u) => ({ ...u, weight: 1 }))) : examplesSum;
+  const sumDigest =
+    sum === examplesSum ? auditSumDigest : await putByDigest(blobs, encodeShardSum(sum, metadata));
+  return { ...base, sumDigest, auditSumDigest, totalWeight: sum.totalWeight, count: sum.count };
+}
+
+/** The shard sums behind `digests` (null: an empty shard), decoded in the given order. */
+export async function loadShardSums(
+  blobs: BlobStore,
+  digests: ReadonlyArray<string | null>,
+): Promise<ShardSum[]> {
+  const sums: ShardSum[] = [];
+  for (const digest of digests)
+    if (digest !== null) sums.push(decodeShardSum(await getBlob(blobs, digest, 'shard sum')));
+  return sums;
+}
+
+/** Parent: every child is done; add their sums (in shard order) and divide by Σ w. */
+export async function processCombine(
+  raw: unknown,
+  childValues: Record<string, unknown>,
+  blobs: BlobStore,
+): Promise<CombineResult> {
+  const job = CombineJobDataSchema.parse(raw);
+  const results = Object.values(childValues)
+    .map((v) => ShardSumResultSchema.parse(v))
+    .sort((a, b) => a.shardIndex - b.shardIndex);
+  if (results.length !== job.shards)
+    throw new FlotillaError('INTERNAL', `${results.length} of ${job.shards} shard sums are in`);
+  const sums = await loadShardSums(
+    blobs,
+    results.map((r) => r.sumDigest),
+  );
+  const excluded = results.flatMap((r) => r.excluded);
+  if (sums.length === 0) throw new FlotillaError('BAD_REQUEST', `no usable update in round ${job.roundId}`);
+  const { mean, totalWeight, count } = combineShardSums(sums);
+  const bytes = encodeFloat32Tensors(
+    mean,
+    { 'flotilla.round': job.roundId, 'flotilla.stage': 'hierarchical' },
+    'F32',
+  );
+  return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
+}
+
+/** Second-pass child: the shard's updates against the round's sum and the candidate aggregate. */
+export async function processShardStats(raw: unknown, blobs: BlobStore): Promise<ShardStatsResult> {
+  const parsed = ShardStatsJobDataSchema.safeParse(raw);
+  if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `malformed stats job: ${parsed.error.message}`);
+  const job = parsed.data;
+  const { loaded, excluded } = await loadShard(job, blobs);
+  // These updates loaded in the first pass; one that no longer does must not vanish from the audit.
+  const first = excluded[0];
+  if (first)
+    throw new FlotillaError(first.code, `update ${first.ref.updateId} no longer loads: ${first.reason}`);
+  const total = flattenShardSum(decodeShardSum(await getBlob(blobs, job.auditSumDigest, 'round sum')));
+  const aggregate = flattenTensors(
+    decodeFloat32Tensors(await getBlob(blobs, job.aggregateDigest, 'aggregate')).tensors,
+  ).values;
+  const similarities = shardSimilarities({
+    updates: loaded.map((u) => ({ values: flattenTensors(u.delta).values, numExamples: u.ref.numExamples })),
+    total,
+    aggregate,
+    roundCount: job.roundCount,
+  });
+  return {
+    shardIndex: job.shardIndex,
+    updates: loaded.map((u, i) => ({
+      updateId: u.ref.updateId,
+      blobDigest: u.ref.blobDigest,
+      cosine: similarities[i]?.cosine ?? Number.NaN,
+      leaveOneOutCosine: similarities[i]?.leaveOneOutCosine ?? null,
+    })),
+  };
+}

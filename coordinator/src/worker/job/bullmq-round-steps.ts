@@ -1,0 +1,68 @@
+import type { Job, Queue } from 'bullmq';
+import { FlotillaError } from '@flotilla/protocol';
+import { HierarchicalProgressSchema, type RoundJobSteps } from './round-steps.js';
+
+/** Attempts per shard job; transient failures (a Redis blip, a slow disk) are retried with backoff. */
+const SHARD_ATTEMPTS = 3;
+
+/**
+ * {@link RoundJobSteps} on a real BullMQ job, BullMQ's "process step jobs" pattern: children are
+ * added with `parent` = this job and deterministic ids, then `moveToWaitingChildren(token)` parks
+ * the job until they complete. A child that fails for good is ignored rather than failing the
+ * parent (`ignoreDependencyOnFailure`), so the job still runs and rejects the round with the
+ * child's reason instead of leaving it undecided.
+ * @param queues the shard queues by name (same connection and prefix as the job's queue).
+ */
+export function bullmqRoundSteps(
+  job: Job,
+  token: string | undefined,
+  queues: ReadonlyMap<string, Queue>,
+): RoundJobSteps {
+  const raw: unknown = (job.data as { hierarchical?: unknown }).hierarchical;
+  const parsed = raw === undefined ? null : HierarchicalProgressSchema.safeParse(raw);
+  if (parsed && !parsed.success)
+    throw new FlotillaError('BAD_REQUEST', `malformed hierarchical progress: ${parsed.error.message}`);
+  const queueOf = (name: string): Queue => {
+    const queue = queues.get(name);
+    if (!queue) throw new FlotillaError('INTERNAL', `no queue ${name}`);
+    return queue;
+  };
+  // Child keys read `<prefix>:<queue>:<jobId>`.
+  const ofQueue = <T>(entries: Record<string, T>, name: string): T[] =>
+    Object.entries(entries)
+      .filter(([key]) => key.startsWith(`${queueOf(name).qualifiedName}:`))
+      .map(([, value]) => value);
+  return {
+    progress: parsed?.data ?? null,
+    async save(progress) {
+      await job.updateData({ ...(job.data as object), hierarchical: progress });
+    },
+    async addChildren(queueName, children) {
+      if (job.id === undefined) throw new FlotillaError('INTERNAL', 'the aggregate job has no id');
+      const parent = { id: job.id, queue: job.queueQualifiedName };
+      await queueOf(queueName).addBulk(
+        children.map((child) => ({
+          name: queueName,
+          data: child.data,
+          opts: {
+            jobId: child.jobId,
+            parent,
+            attempts: SHARD_ATTEMPTS,
+            backoff: { type: 'exponential', delay: 500 },
+            ignoreDependencyOnFailure: true,
+          },
+        })),
+      );
+    },
+    async waitForChildren() {
+      if (token === undefined) throw new FlotillaError('INTERNAL', 'no lock token to wait for children with');
+      return job.moveToWaitingChildren(token);
+    },
+    async childrenValues(queueName) {
+      return ofQueue(await job.getChildrenValues(), queueName);
+    },
+    async failedChildren(queueName) {
+      return ofQueue(await job.getIgnoredChildrenFailures(), queueName);
+    },
+  };
+}

@@ -1,0 +1,191 @@
+// A large round whose strategy decomposes into sums, aggregated by shard jobs so no process holds
+// every update: (1) `shard-sum` children each sum a shard of deltas; (2) this job combines the
+// sums into the weighted mean and runs the strategy on it (server optimizer, DP noise, LoRA rule);
+// (3) `shard-stats` children compare each update with the round's sum and the candidate, for the
+// drift audit; (4) the shared tail records, audits and promotes (finish-round.ts).
+import { WaitingChildrenError } from 'bullmq';
+import { FlotillaError, encodeFloat32Tensors } from '@flotilla/protocol';
+import {
+  DEFAULT_SHARD_SIZE,
+  SHARD_STATS_QUEUE,
+  SHARD_SUM_QUEUE,
+  ShardStatsResultSchema,
+  ShardSumResultSchema,
+  planShards,
+  shardJobId,
+  type ShardStatsJobData,
+  type ShardSumJobData,
+  type ShardSumResult,
+} from '../../shared/hierarchical-flow.js';
+import type { AggregateUpdateRef } from '../../shared/queues.js';
+import type { RoundOutcome } from '../../shared/round-outcomes.js';
+import { subtractTensors } from '../../shared/promotion/tensor-math.js';
+import { getBlob, loadShardSums, putByDigest } from '../hierarchical/shard-jobs.js';
+import { addShardSums, combineShardSums, encodeShardSum } from '../hierarchical/shard-sum.js';
+import { decide, finishRound, type RoundContext } from './finish-round.js';
+import { frozenTensors, runCompute } from './round-inputs.js';
+import { decodeCandidate, encodeCandidate } from './round-candidate.js';
+import type { HierarchicalProgress, RoundJobSteps } from './round-steps.js';
+
+export type { RoundJobSteps } from './round-steps.js';
+
+const byDigest = (a: AggregateUpdateRef, b: AggregateUpdateRef): number =>
+  a.blobDigest < b.blobDigest ? -1 : a.blobDigest > b.blobDigest ? 1 : 0;
+
+/** Saves progress first, then (re-)adds that step's children, then parks the job until they are done. */
+async function awaitChildren(
+  steps: RoundJobSteps,
+  progress: HierarchicalProgress,
+  queueName: string,
+  children: Array<{ jobId: string; data: unknown }>,
+): Promise<void> {
+  // Saved before the children exist: a run that dies in between re-adds the same ids (a no-op)
+  // instead of recomputing what the children were given.
+  await steps.save(progress);
+  await steps.addChildren(queueName, children);
+  if (await steps.waitForChildren()) throw new WaitingChildrenError();
+}
+
+/** Every child of `queueName` completed, or the round fails with the children's reasons. */
+async function allResults(steps: RoundJobSteps, queueName: string, expected: number): Promise<unknown[]> {
+  const values = await steps.childrenValues(queueName);
+  if (values.length === expected) return values;
+  const failed = await steps.failedChildren(queueName);
+  throw new FlotillaError(
+    'INTERNAL',
+    `${values.length} of ${expected} ${queueName} jobs completed${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`,
+  );
+}
+
+export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSteps): Promise<RoundOutcome> {
+  const { deps, task, job, current } = ctx;
+  const shardSize = steps.progress?.shardSize ?? deps.hierarchical?.shardSize ?? DEFAULT_SHARD_SIZE;
+  const shards = planShards(job.updates, shardSize);
+  const expectedShapes = Object.fromEntries([...current].map(([name, t]) => [name, [...t.shape]]));
+  const frozen = [...frozenTensors(task, current)];
+  let progress: HierarchicalProgress = steps.progress ?? {
+    step: 'summing',
+    shards: shards.length,
+    shardSize,
+  };
+
+  if (progress.step === 'summing') {
+    await awaitChildren(
+      steps,
+      progress,
+      SHARD_SUM_QUEUE,
+      shards.map((updates, shardIndex) => ({
+        jobId: shardJobId(job.roundId, 'sum', shardIndex),
+        data: {
+          roundId: job.roundId,
+          shardIndex,
+          weighting: task.policy.dp ? 'uniform' : 'examples',
+          expectedShapes,
+          frozen,
+          updates,
+        } satisfies ShardSumJobData,
+      })),
+    );
+  }
+  const sums = (await allResults(steps, SHARD_SUM_QUEUE, progress.shards))
+    .map((v) => ShardSumResultSchema.parse(v))
+    .sort((a, b) => a.shardIndex - b.shardIndex);
+  const { loaded, exclusions } = usableUpdates(job.updates, sums);
+  if (loaded.length < task.rounds.minReports) {
+    const reasons = [
+      `only ${loaded.length} usable update(s), quorum is ${task.rounds.minReports}`,
+      ...exclusions,
+    ];
+    return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
+  }
+
+  if (progress.step === 'summing') {
+    const { mean } = combineShardSums(
+      await loadShardSums(
+        deps.blobs,
+        sums.map((s) => s.sumDigest),
+      ),
+    );
+    const result = await runCompute(deps, job.roundId, {
+      task,
+      current,
+      updates: loaded.map((u) => ({ numExamples: u.numExamples, norm: u.norm, clipped: u.clipped })),
+      mean,
+      clipNorm: job.clipNorm,
+      optimizerState: ctx.state.optimizer,
+      accountant: ctx.state.accountant,
+    });
+    const auditSum = addShardSums(
+      await loadShardSums(
+        deps.blobs,
+        sums.map((s) => s.auditSumDigest),
+      ),
+    );
+    const aggregate = subtractTensors(result.adapter, current);
+    const statsShards = planShards(loaded, progress.shardSize);
+    progress = {
+      ...progress,
+      step: 'auditing',
+      candidateDigest: await putByDigest(deps.blobs, encodeCandidate(result)),
+      auditSumDigest: await putByDigest(
+        deps.blobs,
+        encodeShardSum(auditSum, { 'flotilla.round': job.roundId }),
+      ),
+      aggregateDigest: await putByDigest(deps.blobs, encodeFloat32Tensors(aggregate, {}, 'F32')),
+      statsShards: statsShards.length,
+    };
+    const { auditSumDigest, aggregateDigest } = progress;
+    await awaitChildren(
+      steps,
+      progress,
+      SHARD_STATS_QUEUE,
+      statsShards.map((updates, shardIndex) => ({
+        jobId: shardJobId(job.roundId, 'stats', shardIndex),
+        data: {
+          roundId: job.roundId,
+          shardIndex,
+          expectedShapes,
+          frozen,
+          updates,
+          roundCount: loaded.length,
+          auditSumDigest,
+          aggregateDigest,
+        } satisfies ShardStatsJobData,
+      })),
+    );
+  }
+
+  const stats = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
+    .map((v) => ShardStatsResultSchema.parse(v))
+    .sort((a, b) => a.shardIndex - b.shardIndex)
+    .flatMap((r) => r.updates);
+  if (stats.length !== loaded.length || stats.some((s, i) => s.updateId !== loaded[i]?.updateId))
+    throw new FlotillaError('INTERNAL', 'the audit pass does not cover the aggregated updates in order');
+  const result = decodeCandidate(await getBlob(deps.blobs, progress.candidateDigest, 'round candidate'));
+  return finishRound(ctx, {
+    loaded,
+    exclusions,
+    result,
+    perUpdate: {
+      similarities: stats.map((s) => ({ cosine: s.cosine, leaveOneOutCosine: s.leaveOneOutCosine })),
+    },
+    hierarchical: { shardSize: progress.shardSize, counts: sums.map((s) => s.count) },
+  });
+}
+
+/** The refs the shard jobs could load, in aggregation order, and why the others were left out. */
+function usableUpdates(
+  refs: readonly AggregateUpdateRef[],
+  sums: readonly ShardSumResult[],
+): { loaded: AggregateUpdateRef[]; exclusions: string[] } {
+  // Reasons in the job's order, as a single-stage round lists them.
+  const position = new Map(refs.map((r, i) => [r.updateId, i]));
+  const excluded = sums
+    .flatMap((s) => s.excluded)
+    .sort((a, b) => (position.get(a.updateId) ?? 0) - (position.get(b.updateId) ?? 0));
+  const dropped = new Set(excluded.map((e) => e.updateId));
+  return {
+    loaded: refs.filter((r) => !dropped.has(r.updateId)).sort(byDigest),
+    exclusions: excluded.map((e) => `update ${e.updateId} excluded (${e.code}): ${e.reason}`),
+  };
+}
