@@ -19,6 +19,7 @@ import { readRoundOutcome, type RoundOutcome } from '../src/shared/round-outcome
 import { startAggregationWorker } from '../src/worker/aggregation-worker.js';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
+import type { RoundJobSteps } from '../src/worker/job/round-steps.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
   MemoryRoundLog,
@@ -35,7 +36,7 @@ import {
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
 const MODULES = { hidden: { in: 6, out: 5 } };
-/** 14 updates with a threshold of 12 and shards of 5: three shard jobs per pass (5, 5, 4). */
+/** 15 updates (one lost) with a threshold of 12 and shards of 5: three shard jobs per pass. */
 const HONEST = 12;
 const HIERARCHICAL = { threshold: 12, shardSize: 5 };
 const connection = redisOptionsFromUrl(testRedisUrl());
@@ -84,6 +85,15 @@ async function seedRound(
     const updateId = k === HONEST ? 'flip' : k === HONEST + 1 ? 'big' : `h${k}`;
     refs.push(await storeDelta(env.blobs, delta, { updateId, numExamples: 10 + 3 * k }));
   }
+  // A blob that never arrived: excluded with its reason, the round goes on.
+  refs.push({
+    updateId: 'lost',
+    devicePseudonym: 'dev_lost',
+    blobDigest: 'f'.repeat(64),
+    numExamples: 9,
+    norm: 1,
+    clipped: false,
+  });
   return jobData({ taskId: 'big', roundNumber: 1, parentVersion: 0, updates: refs });
 }
 
@@ -148,16 +158,18 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
     expect(outcome).toMatchObject({ decision: 'COMMITTED', version: 1 });
     expect(reference).toMatchObject({ decision: 'COMMITTED', version: 1 });
     expect(outcome.reasons).toEqual(reference.reasons);
+    expect(outcome.reasons).toContain(
+      `update lost excluded (BLOB_MISSING): blob ${'f'.repeat(64)} is not in the blob store`,
+    );
     const hierarchical = await adapterOf(env, 1);
     const oneStage = await adapterOf(single, 1);
     // Independent reference: v0 + Σ n_k Δ_k / Σ n_k in float64, from the stored deltas.
     const v0 = initialAdapterTensors(SPEC, MODULES);
+    const usable = data.updates.filter((u) => u.updateId !== 'lost');
     const deltas = await Promise.all(
-      data.updates.map(async (u) =>
-        decodeFloat32Tensors((await env.blobs.get(u.blobDigest)) ?? new Uint8Array()),
-      ),
+      usable.map(async (u) => decodeFloat32Tensors((await env.blobs.get(u.blobDigest)) ?? new Uint8Array())),
     );
-    const total = data.updates.reduce((s, u) => s + u.numExamples, 0);
+    const total = usable.reduce((s, u) => s + u.numExamples, 0);
     let worst = 0;
     let differing = 0;
     for (const [name, init] of v0) {
@@ -165,9 +177,7 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
       const s = oneStage.get(name)?.values ?? new Float32Array();
       for (let i = 0; i < init.values.length; i++) {
         let acc = 0;
-        data.updates.forEach(
-          (u, k) => (acc += u.numExamples * (deltas[k]?.tensors.get(name)?.values[i] ?? 0)),
-        );
+        usable.forEach((u, k) => (acc += u.numExamples * (deltas[k]?.tensors.get(name)?.values[i] ?? 0)));
         const mean = acc / total;
         const exact = (init.values[i] ?? 0) + mean;
         // Both round a float64 mean m to f32, then add it to v0 in f32: two round-to-nearest
@@ -207,6 +217,23 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
     });
     expect(await recomputeAggregateDigest(record, env.blobs)).toBe(record.aggregateDigest);
     expect(log.ofType('promotion')).toHaveLength(1);
+  });
+
+  it('fails the job with the reasons of shard jobs that failed for good', async () => {
+    const env = freshEnv('hier-fail');
+    const data = await seedRound(env, { name: 'fedavg' });
+    // A job past its sum step whose third child failed after its retries (BullMQ ignored it).
+    const steps: RoundJobSteps = {
+      progress: { step: 'summing', shards: 3, shardSize: 5 },
+      save: () => Promise.resolve(),
+      addChildren: () => Promise.resolve(),
+      waitForChildren: () => Promise.resolve(false),
+      childrenValues: () => Promise.resolve([{}, {}]),
+      failedChildren: (queue) => Promise.resolve(queue === SHARD_SUM_QUEUE ? ['disk full'] : []),
+    };
+    await expect(
+      processAggregateJob(data, { ...env.deps, hierarchical: HIERARCHICAL }, 0, steps),
+    ).rejects.toThrow('2 of 3 aggregate-shard-sum jobs completed; failed: disk full');
   });
 
   it('runs a coordinate-median round above the threshold in one stage', async () => {

@@ -1,5 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import { FlotillaError } from '@flotilla/protocol';
+import { AGGREGATE_JOB_RETENTION } from '../../shared/queues.js';
 import { HierarchicalProgressSchema, type RoundJobSteps } from './round-steps.js';
 
 /** Attempts per shard job; transient failures (a Redis blip, a slow disk) are retried with backoff. */
@@ -50,6 +51,8 @@ export function bullmqRoundSteps(
             attempts: SHARD_ATTEMPTS,
             backoff: { type: 'exponential', delay: 500 },
             ignoreDependencyOnFailure: true,
+            // Kept as long as their round's aggregate job; the parent holds their return values.
+            ...AGGREGATE_JOB_RETENTION,
           },
         })),
       );
