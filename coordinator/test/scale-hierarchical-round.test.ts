@@ -19,7 +19,6 @@ import { readRoundOutcome, type RoundOutcome } from '../src/shared/round-outcome
 import { startAggregationWorker } from '../src/worker/aggregation-worker.js';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
-import type { RoundJobSteps } from '../src/worker/job/round-steps.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
   MemoryRoundLog,
@@ -122,10 +121,13 @@ async function runThroughQueue(env: WorkerTestEnv, data: AggregateJobData, worke
   const queue = aggregateQueue(connection, env.prefix);
   cleanups.push(() => queue.close());
   const job = await queue.add('aggregate', data, { jobId: aggregateJobId(data.roundId), attempts: 2 });
-  await until('the round', 30_000, async () => ((await job.getState()) === 'completed' ? true : null));
+  const state = await until('the round', 30_000, async () => {
+    const now = await job.getState();
+    return now === 'completed' || now === 'failed' ? now : null;
+  });
   const outcome = await readRoundOutcome(env.redis, env.prefix, data.roundId);
   if (!outcome) throw new Error('no outcome');
-  return { outcome, log };
+  return { outcome, log, state };
 }
 
 async function completedShardJobs(env: WorkerTestEnv) {
@@ -147,7 +149,8 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
   it('sums and audits a FedAvg round in shard jobs and decides as one stage does', async () => {
     const env = freshEnv('hier-round');
     const data = await seedRound(env, { name: 'fedavg', loraRule: 'fedit' });
-    const { outcome, log } = await runThroughQueue(env, data);
+    const { outcome, log, state } = await runThroughQueue(env, data);
+    expect(state).toBe('completed');
     expect(await completedShardJobs(env)).toEqual({ [SHARD_SUM_QUEUE]: 3, [SHARD_STATS_QUEUE]: 3 });
 
     // The same round in one stage: the job processor without BullMQ steps, on its own prefix.
@@ -219,21 +222,29 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
     expect(log.ofType('promotion')).toHaveLength(1);
   });
 
-  it('fails the job with the reasons of shard jobs that failed for good', async () => {
-    const env = freshEnv('hier-fail');
+  it('rejects the round, not parks it, when a shard job fails for good', async () => {
+    const env = freshEnv('hier-lost');
     const data = await seedRound(env, { name: 'fedavg' });
-    // A job past its sum step whose third child failed after its retries (BullMQ ignored it).
-    const steps: RoundJobSteps = {
-      progress: { step: 'summing', shards: 3, shardSize: 5 },
-      save: () => Promise.resolve(),
-      addChildren: () => Promise.resolve(),
-      waitForChildren: () => Promise.resolve(false),
-      childrenValues: () => Promise.resolve([{}, {}]),
-      failedChildren: (queue) => Promise.resolve(queue === SHARD_SUM_QUEUE ? ['disk full'] : []),
-    };
-    await expect(
-      processAggregateJob(data, { ...env.deps, hierarchical: HIERARCHICAL }, 0, steps),
-    ).rejects.toThrow('2 of 3 aggregate-shard-sum jobs completed; failed: disk full');
+    // Hold the audit pass until a delta that the sum pass read has gone from the blob store.
+    const stats = new Queue(SHARD_STATS_QUEUE, { connection, prefix: env.prefix });
+    cleanups.push(() => stats.close());
+    await stats.pause();
+    const run = runThroughQueue(env, data, 1);
+    await until('the audit pass', 20_000, async () => ((await stats.getWaitingCount()) === 3 ? true : null));
+    const gone = data.updates[0]?.blobDigest ?? '';
+    rmSync(join(env.dir, 'blobs', gone.slice(0, 2), gone));
+    await stats.resume();
+    // Its stats job fails 3 times and is ignored; the aggregate job fails on both of its
+    // attempts (the retry must not wait for the failed child again), then rejects the round.
+    const { outcome, log, state } = await run;
+    expect(state).toBe('failed');
+    expect(outcome.decision).toBe('REJECTED');
+    expect(outcome.reasons).toEqual([
+      expect.stringMatching(
+        /^aggregation failed \(INTERNAL\): 2 of 3 aggregate-shard-stats jobs completed; failed: .*no longer loads/,
+      ),
+    ]);
+    expect(log.ofType('promotion')).toEqual([]);
   });
 
   it('runs a coordinate-median round above the threshold in one stage', async () => {

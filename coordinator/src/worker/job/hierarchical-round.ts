@@ -32,16 +32,28 @@ export type { RoundJobSteps } from './round-steps.js';
 const byDigest = (a: AggregateUpdateRef, b: AggregateUpdateRef): number =>
   a.blobDigest < b.blobDigest ? -1 : a.blobDigest > b.blobDigest ? 1 : 0;
 
-/** Saves progress first, then (re-)adds that step's children, then parks the job until they are done. */
+/** Why a step cannot finish: some of its children failed for good (BullMQ ignored them). */
+function childFailure(queueName: string, done: number, expected: number, failed: string[]): FlotillaError {
+  const why = failed.length > 0 ? `; failed: ${failed.join('; ')}` : '';
+  return new FlotillaError('INTERNAL', `${done} of ${expected} ${queueName} jobs completed${why}`);
+}
+
+/**
+ * Saves progress, (re-)adds that step's children, then parks the job until they are done. Saved
+ * before the children exist: a run that dies in between re-adds the same ids (a no-op) instead of
+ * recomputing what the children were given. Never re-adds after a child failed for good: BullMQ
+ * would count the failed child as pending again and park the job forever.
+ */
 async function awaitChildren(
   steps: RoundJobSteps,
   progress: HierarchicalProgress,
   queueName: string,
   children: Array<{ jobId: string; data: unknown }>,
 ): Promise<void> {
-  // Saved before the children exist: a run that dies in between re-adds the same ids (a no-op)
-  // instead of recomputing what the children were given.
   await steps.save(progress);
+  const failed = await steps.failedChildren(queueName);
+  if (failed.length > 0)
+    throw childFailure(queueName, (await steps.childrenValues(queueName)).length, children.length, failed);
   await steps.addChildren(queueName, children);
   if (await steps.waitForChildren()) throw new WaitingChildrenError();
 }
@@ -50,11 +62,7 @@ async function awaitChildren(
 async function allResults(steps: RoundJobSteps, queueName: string, expected: number): Promise<unknown[]> {
   const values = await steps.childrenValues(queueName);
   if (values.length === expected) return values;
-  const failed = await steps.failedChildren(queueName);
-  throw new FlotillaError(
-    'INTERNAL',
-    `${values.length} of ${expected} ${queueName} jobs completed${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`,
-  );
+  throw childFailure(queueName, values.length, expected, await steps.failedChildren(queueName));
 }
 
 export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSteps): Promise<RoundOutcome> {
@@ -99,6 +107,7 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
     return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
   }
 
+  const statsShards = planShards(loaded, progress.shardSize);
   if (progress.step === 'summing') {
     const { mean } = combineShardSums(
       await loadShardSums(
@@ -122,7 +131,6 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
       ),
     );
     const aggregate = subtractTensors(result.adapter, current);
-    const statsShards = planShards(loaded, progress.shardSize);
     progress = {
       ...progress,
       step: 'auditing',
@@ -134,27 +142,27 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
       aggregateDigest: await putByDigest(deps.blobs, encodeFloat32Tensors(aggregate, {}, 'F32')),
       statsShards: statsShards.length,
     };
-    const { auditSumDigest, aggregateDigest } = progress;
-    await awaitChildren(
-      steps,
-      progress,
-      SHARD_STATS_QUEUE,
-      statsShards.map((updates, shardIndex) => ({
-        jobId: shardJobId(job.roundId, 'stats', shardIndex),
-        data: {
-          roundId: job.roundId,
-          shardIndex,
-          expectedShapes,
-          frozen,
-          updates,
-          roundCount: loaded.length,
-          auditSumDigest,
-          aggregateDigest,
-        } satisfies ShardStatsJobData,
-      })),
-    );
   }
-
+  // Also on resume: children lost to a crash before they were added are added now.
+  const { auditSumDigest, aggregateDigest } = progress;
+  await awaitChildren(
+    steps,
+    progress,
+    SHARD_STATS_QUEUE,
+    statsShards.map((updates, shardIndex) => ({
+      jobId: shardJobId(job.roundId, 'stats', shardIndex),
+      data: {
+        roundId: job.roundId,
+        shardIndex,
+        expectedShapes,
+        frozen,
+        updates,
+        roundCount: loaded.length,
+        auditSumDigest,
+        aggregateDigest,
+      } satisfies ShardStatsJobData,
+    })),
+  );
   const stats = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
     .map((v) => ShardStatsResultSchema.parse(v))
     .sort((a, b) => a.shardIndex - b.shardIndex)
