@@ -3,6 +3,7 @@ import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } fro
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { FlotillaError, type SigningKeyPair } from '@flotilla/protocol';
+import { installNativeEd25519, installNativeSha256 } from '@flotilla/protocol/node';
 import { AdapterRegistry } from '../shared/adapter-registry.js';
 import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
@@ -102,6 +103,10 @@ async function rejectFailedRound(
 
 /** Starts a BullMQ worker on the `aggregate` queue. */
 export async function startAggregationWorker(options: AggregationWorkerOptions): Promise<AggregationWorker> {
+  // node:crypto hashes every loaded delta ~20x faster than @noble/hashes and signs round-log
+  // records and manifests ~100x faster than tweetnacl, with byte-identical results.
+  installNativeEd25519();
+  installNativeSha256();
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const connection = redisOptionsFromUrl(options.redisUrl);
   const redis = new Redis(connection);
