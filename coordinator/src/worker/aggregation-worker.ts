@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
+import { FlowProducer, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { FlotillaError, type SigningKeyPair } from '@flotilla/protocol';
@@ -8,7 +8,7 @@ import { AdapterRegistry } from '../shared/adapter-registry.js';
 import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
 import { DEFAULT_PREFIX } from '../shared/keys.js';
-import { SHARD_STATS_QUEUE, SHARD_SUM_QUEUE, type HierarchicalOptions } from '../shared/hierarchical-flow.js';
+import type { HierarchicalOptions } from '../shared/hierarchical-flow.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, type AggregateJobData } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
@@ -151,15 +151,14 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     ...(options.shardConcurrency !== undefined ? { concurrency: options.shardConcurrency } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const shardQueues = new Map(
-    [SHARD_SUM_QUEUE, SHARD_STATS_QUEUE].map((name) => [name, new Queue(name, { connection, prefix })]),
-  );
+  // Adds a large round's shard jobs under its aggregate job (see bullmq-round-steps.ts).
+  const flows = new FlowProducer({ connection, prefix });
   const worker = new Worker<AggregateJobData, RoundOutcome>(
     AGGREGATE_QUEUE,
     async (job: Job<AggregateJobData, RoundOutcome>, token?: string) => {
       const started = Date.now();
       try {
-        const steps = bullmqRoundSteps(job, token, shardQueues);
+        const steps = bullmqRoundSteps(job, token, flows);
         const outcome = await processAggregateJob(job.data, deps, job.timestamp, steps);
         options.logger?.info(
           {
@@ -211,7 +210,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     async close() {
       await worker.close();
       await shardWorkers.close();
-      await Promise.all([...shardQueues.values()].map((q) => q.close()));
+      await flows.close();
       await threaded?.close();
       redis.disconnect();
     },

@@ -1,4 +1,4 @@
-import type { Job, Queue } from 'bullmq';
+import type { FlowProducer, Job } from 'bullmq';
 import { FlotillaError } from '@flotilla/protocol';
 import { AGGREGATE_JOB_RETENTION } from '../../shared/queues.js';
 import { HierarchicalProgressSchema, type RoundJobSteps } from './round-steps.js';
@@ -7,31 +7,23 @@ import { HierarchicalProgressSchema, type RoundJobSteps } from './round-steps.js
 const SHARD_ATTEMPTS = 3;
 
 /**
- * {@link RoundJobSteps} on a real BullMQ job, BullMQ's "process step jobs" pattern: children are
- * added with `parent` = this job and deterministic ids, then `moveToWaitingChildren(token)` parks
- * the job until they complete. A child that fails for good is ignored rather than failing the
- * parent (`ignoreDependencyOnFailure`), so the job still runs and rejects the round with the
- * child's reason instead of leaving it undecided.
- * @param queues the shard queues by name (same connection and prefix as the job's queue).
+ * {@link RoundJobSteps} on a real BullMQ job, BullMQ's "process step jobs" pattern: a
+ * `FlowProducer` adds the children in one transaction with `parent` = this job and deterministic
+ * ids, then `moveToWaitingChildren(token)` parks the job until they complete. A child that fails
+ * for good is ignored rather than failing the parent (`ignoreDependencyOnFailure`), so the job
+ * still runs and rejects the round with the child's reason instead of leaving it undecided.
+ * @param flows a flow producer on the job's connection and prefix.
  */
-export function bullmqRoundSteps(
-  job: Job,
-  token: string | undefined,
-  queues: ReadonlyMap<string, Queue>,
-): RoundJobSteps {
+export function bullmqRoundSteps(job: Job, token: string | undefined, flows: FlowProducer): RoundJobSteps {
   const raw: unknown = (job.data as { hierarchical?: unknown }).hierarchical;
   const parsed = raw === undefined ? null : HierarchicalProgressSchema.safeParse(raw);
   if (parsed && !parsed.success)
     throw new FlotillaError('BAD_REQUEST', `malformed hierarchical progress: ${parsed.error.message}`);
-  const queueOf = (name: string): Queue => {
-    const queue = queues.get(name);
-    if (!queue) throw new FlotillaError('INTERNAL', `no queue ${name}`);
-    return queue;
-  };
-  // Child keys read `<prefix>:<queue>:<jobId>`.
-  const ofQueue = <T>(entries: Record<string, T>, name: string): T[] =>
+  // `<prefix>:aggregate` -> `<prefix>:<queue>`, the start of the children's keys.
+  const prefix = job.queueQualifiedName.slice(0, job.queueQualifiedName.lastIndexOf(':'));
+  const ofQueue = <T>(entries: Record<string, T>, queueName: string): T[] =>
     Object.entries(entries)
-      .filter(([key]) => key.startsWith(`${queueOf(name).qualifiedName}:`))
+      .filter(([key]) => key.startsWith(`${prefix}:${queueName}:`))
       .map(([, value]) => value);
   return {
     progress: parsed?.data ?? null,
@@ -41,9 +33,11 @@ export function bullmqRoundSteps(
     async addChildren(queueName, children) {
       if (job.id === undefined) throw new FlotillaError('INTERNAL', 'the aggregate job has no id');
       const parent = { id: job.id, queue: job.queueQualifiedName };
-      await queueOf(queueName).addBulk(
+      await flows.addBulk(
         children.map((child) => ({
           name: queueName,
+          queueName,
+          prefix,
           data: child.data,
           opts: {
             jobId: child.jobId,
