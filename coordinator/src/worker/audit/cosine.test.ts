@@ -31,4 +31,28 @@ describe('cosine', () => {
     // For update 2 the others are 3·(1,0) + (0,1): cosine with (-1,0) is -3/sqrt(10)
     expect(loo[2]).toBeCloseTo(-3 / Math.sqrt(10), 7);
   });
+
+  it('equals the cosine to the explicitly built weighted mean of the others', () => {
+    // Deterministic pseudo-random updates over two tensors of different sizes.
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const updates = Array.from({ length: 6 }, () => [
+      Float32Array.from({ length: 5 }, next),
+      Float32Array.from({ length: 3 }, next),
+    ]);
+    const weights = [1, 4, 2, 7, 3, 5];
+    const loo = leaveOneOutCosines(updates, weights);
+    updates.forEach((u, i) => {
+      const others = u.map((tensor, k) =>
+        Float32Array.from(tensor, (_, j) => {
+          let sum = 0;
+          updates.forEach((v, m) => {
+            if (m !== i) sum += (weights[m] ?? 0) * (v[k]?.[j] ?? 0);
+          });
+          return sum;
+        }),
+      );
+      expect(loo[i]).toBeCloseTo(cosineSimilarity(u, others), 6);
+    });
+  });
 });

@@ -19,6 +19,12 @@ export function l2Norm(tensors: TensorList): number {
   return Math.sqrt(sum);
 }
 
+/** dot / (|a|·|b|) clamped to [-1, 1] (rounding can step past it); 0 when either side is all zeros. */
+function cosineFromSums(dot: number, aa: number, bb: number): number {
+  if (aa === 0 || bb === 0) return 0;
+  return Math.max(-1, Math.min(1, dot / Math.sqrt(aa * bb)));
+}
+
 /** Cosine similarity over all tensors (float64 accumulation); 0 when either side is all zeros. */
 export function cosineSimilarity(a: TensorList, b: TensorList): number {
   checkSameLayout(a, b);
@@ -35,8 +41,7 @@ export function cosineSimilarity(a: TensorList, b: TensorList): number {
       bb += y * y;
     }
   });
-  if (aa === 0 || bb === 0) return 0;
-  return Math.max(-1, Math.min(1, dot / Math.sqrt(aa * bb)));
+  return cosineFromSums(dot, aa, bb);
 }
 
 /** Σ w_k·u_k per tensor in float64: what each leave-one-out mean is taken from. */
@@ -63,11 +68,23 @@ export function leaveOneOutCosine(
   total: readonly Float64Array[],
   weight: number,
 ): number {
-  const others = total.map((acc, k) => {
-    const t = update[k] ?? new Float32Array(acc.length);
-    return Float32Array.from(acc, (value, j) => value - weight * (t[j] ?? 0));
+  if (update.length !== total.length || update.some((t, k) => t.length !== total[k]?.length))
+    throw new FlotillaError('SHAPE_MISMATCH', 'the update and the round total must have the same tensors');
+  // One pass, no copy of the others' sum: this runs once per update over the whole model.
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  update.forEach((t, k) => {
+    const acc = total[k] ?? new Float64Array(t.length);
+    for (let i = 0; i < t.length; i++) {
+      const x = t[i] ?? 0;
+      const y = (acc[i] ?? 0) - weight * x;
+      dot += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
   });
-  return cosineSimilarity(update, others);
+  return cosineFromSums(dot, aa, bb);
 }
 
 /**
