@@ -208,8 +208,8 @@ export async function runRoundOverhead(
       ratio: fedit.toAllPromotedMs / ffaSame.toAllPromotedMs,
       ratioMeaning: 'fedit / ffa round overhead',
       note:
-        'the FedIT exactness diagnostic (worker/lora/lora-rules.ts meanProductDelta) multiplies B_i·A_i ' +
-        '(out x in) for every update: O(N·out·in·r) in a JS loop; 3125 x 3125 x 16 per update here',
+        'the FedIT exactness diagnostic (worker/lora/fedit-error.ts) takes r x r Gram blocks of the ' +
+        'factors, O((out + in)·(N·r)²), instead of forming B_i·A_i (out x in) per update; 3125 x 3125, r 16 here',
     });
   }
   return { rows, details: { levels, runs } };
