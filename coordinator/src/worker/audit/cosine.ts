@@ -28,10 +28,12 @@ function cosineFromSums(dot: number, aa: number, bb: number): number {
 /** Cosine similarity over all tensors (float64 accumulation); 0 when either side is all zeros. */
 export function cosineSimilarity(a: TensorList, b: TensorList): number {
   checkSameLayout(a, b);
+  // Plain loops: a callback that updated these sums would keep them in a heap context (10x slower).
   let dot = 0;
   let aa = 0;
   let bb = 0;
-  a.forEach((ta, k) => {
+  for (let k = 0; k < a.length; k++) {
+    const ta = a[k] ?? new Float32Array(0);
     const tb = b[k] ?? ta;
     for (let i = 0; i < ta.length; i++) {
       const x = ta[i] ?? 0;
@@ -40,7 +42,7 @@ export function cosineSimilarity(a: TensorList, b: TensorList): number {
       aa += x * x;
       bb += y * y;
     }
-  });
+  }
   return cosineFromSums(dot, aa, bb);
 }
 
@@ -74,7 +76,8 @@ export function leaveOneOutCosine(
   let dot = 0;
   let aa = 0;
   let bb = 0;
-  update.forEach((t, k) => {
+  for (let k = 0; k < update.length; k++) {
+    const t = update[k] ?? new Float32Array(0);
     const acc = total[k] ?? new Float64Array(t.length);
     for (let i = 0; i < t.length; i++) {
       const x = t[i] ?? 0;
@@ -83,7 +86,7 @@ export function leaveOneOutCosine(
       aa += x * x;
       bb += y * y;
     }
-  });
+  }
   return cosineFromSums(dot, aa, bb);
 }
 
