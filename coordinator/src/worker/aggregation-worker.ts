@@ -118,6 +118,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
       : openBlobStore({ kind: 'local', dir: options.blobStore?.dir ?? join(options.stateDir, 'blobs') });
   const signingKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
   const threaded = options.useThread === false ? null : new ThreadedCompute();
+  threaded?.start();
   const deps: AggregateJobDeps = {
     redis,
     prefix,

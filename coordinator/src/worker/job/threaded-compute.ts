@@ -47,6 +47,14 @@ export class ThreadedCompute {
     this.pending.clear();
   }
 
+  /**
+   * Starts the thread now, so its module loading (about a second) happens while the worker is
+   * idle rather than in the first round's critical path.
+   */
+  start(): void {
+    if (!this.closed) this.thread();
+  }
+
   /** `seed` makes the DP noise reproducible; null draws it from the platform CSPRNG. */
   run(input: Omit<ComputeRoundInput, 'rng'>, seed: string | null): Promise<ComputeRoundResult> {
     if (this.closed) return Promise.reject(new FlotillaError('INTERNAL', 'the compute thread is closed'));
