@@ -14,7 +14,31 @@ export const DEFAULT_RECOVERY_WINDOW_MS = 0;
 export interface ClusterAdapter {
   /** socket.io server options: the adapter and connection-state recovery. */
   serverOptions: Partial<ServerOptions>;
-  close(): void;
+  /** Lets session saves in flight land (at most a second), then drops the connection. */
+  close(): Promise<void>;
+}
+
+/** Longest a close waits for session saves in flight. */
+const CLOSE_GRACE_MS = 1_000;
+
+/**
+ * The adapter saves a disconnected socket's session with a SET it never awaits or catches, so one
+ * that meets a closed connection (a device dropping while its coordinator shuts down) would be an
+ * unhandled rejection. Every SET gets a handler here, and close() can wait for those in flight.
+ */
+function trackSets(client: Redis): Set<Promise<unknown>> {
+  const pending = new Set<Promise<unknown>>();
+  const original = client.set.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  Object.assign(client, {
+    set: (...args: unknown[]) => {
+      const reply = original(...args);
+      pending.add(reply);
+      const settle = () => pending.delete(reply);
+      reply.then(settle, settle);
+      return reply;
+    },
+  });
+  return pending;
 }
 
 /**
@@ -33,6 +57,10 @@ export function redisStreamsAdapter(options: {
   recoveryWindowMs?: number;
 }): ClusterAdapter {
   const client = new Redis(options.redisOptions);
+  // It reconnects by itself, and the coordinator's main connection already logs Redis outages;
+  // without a listener ioredis prints every failed attempt as an unhandled error event.
+  client.on('error', () => undefined);
+  const pendingSets = trackSets(client);
   const recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
   const adapter = createAdapter(client, {
     streamName: options.keys.socketStream(),
@@ -51,6 +79,12 @@ export function redisStreamsAdapter(options: {
           }
         : {}),
     },
-    close: () => client.disconnect(),
+    async close() {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
+      await Promise.race([Promise.allSettled([...pendingSets]), grace]);
+      clearTimeout(timer);
+      client.disconnect();
+    },
   };
 }

@@ -19,4 +19,11 @@ describe('readCoordinatorConfig', () => {
       /roundRetentionHours/,
     );
   });
+
+  it('connection-state recovery is off unless a window is given', () => {
+    expect(readCoordinatorConfig([], {}).recoveryWindowMs).toBeUndefined();
+    expect(readCoordinatorConfig([], { FLOTILLA_RECOVERY_WINDOW_MS: '30000' }).recoveryWindowMs).toBe(30_000);
+    expect(readCoordinatorConfig(['--recovery-window-ms', '5000'], {}).recoveryWindowMs).toBe(5_000);
+    expect(() => readCoordinatorConfig(['--recovery-window-ms=-1'], {})).toThrow(/recoveryWindowMs/);
+  });
 });

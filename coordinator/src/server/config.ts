@@ -30,6 +30,8 @@ export const CoordinatorConfigSchema = z.object({
   leaseTtlMs: z.coerce.number().int().min(100).optional(),
   /** FLOTILLA_PRESENCE_TTL_MS: device presence without a refresh, default 15000 ms. */
   presenceTtlMs: z.coerce.number().int().min(300).optional(),
+  /** FLOTILLA_RECOVERY_WINDOW_MS: socket.io connection-state recovery window; default 0 (off). */
+  recoveryWindowMs: z.coerce.number().int().min(0).optional(),
   /** FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS: a PUT receiving no byte for this long is answered 408. Default 30 000. */
   uploadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
   /** LOG_LEVEL, default info. */
@@ -55,6 +57,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'upload-idle-timeout-ms': { type: 'string' },
       'lease-ttl-ms': { type: 'string' },
       'presence-ttl-ms': { type: 'string' },
+      'recovery-window-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -73,5 +76,6 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     uploadIdleTimeoutMs: values['upload-idle-timeout-ms'] ?? env.FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS,
     leaseTtlMs: values['lease-ttl-ms'] ?? env.FLOTILLA_LEASE_TTL_MS,
     presenceTtlMs: values['presence-ttl-ms'] ?? env.FLOTILLA_PRESENCE_TTL_MS,
+    recoveryWindowMs: values['recovery-window-ms'] ?? env.FLOTILLA_RECOVERY_WINDOW_MS,
   });
 }

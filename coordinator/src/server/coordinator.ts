@@ -440,11 +440,14 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       await lease.stop();
       await unsubscribe().catch(() => undefined);
       closing.abort();
-      io.disconnectSockets(true);
+      // This process's sockets only: through the cluster adapter a plain disconnectSockets would
+      // reach every coordinator's devices. Synchronous, so no socket is left for io.close() to
+      // end as "server shutting down", whose session the adapter would save after its client closed.
+      io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => {
         void io.close(() => resolve());
       });
-      cluster?.close();
+      await cluster?.close();
       await presence.stop();
       await queue.close();
       sub.disconnect();

@@ -33,6 +33,7 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
     ...(config.auditorToken ? { auditorTokens: [config.auditorToken] } : {}),
     ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
     ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
+    ...(config.recoveryWindowMs !== undefined ? { recoveryWindowMs: config.recoveryWindowMs } : {}),
   });
   return {
     coordinator,
