@@ -1,0 +1,120 @@
+// What `createCoordinator` takes and what it returns; the wiring is in coordinator.ts.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { SignedTask, SigningKeyPair, TaskDefinitionInput } from '@flotilla/protocol';
+import type { AdapterRegistry } from '../shared/adapter-registry.js';
+import type { BlobStore } from '../shared/blob-store/index.js';
+import type { RedisKeys } from '../shared/keys.js';
+import type { TaskRegistry } from '../shared/task-registry.js';
+import type { ConnectionLimitOptions } from './connection-guard.js';
+import type { StaticMount } from './dashboard/index.js';
+import type { DeviceRegistry } from './device-registry.js';
+import type { FlotillaMetrics } from './metrics/index.js';
+import type { FleetPresence } from './presence.js';
+import type { RateLimitOptions } from './rate-limiter.js';
+import type { RoundEvents } from './round-events.js';
+import type { RoundLease } from './round-lease.js';
+import type { RoundStore } from './round-store.js';
+import type { SocketStats } from './socket-server.js';
+
+/** Options of `createCoordinator`. */
+export interface CoordinatorOptions {
+  /** `redis://…` or `unix:///…/redis.sock`. */
+  redisUrl: string;
+  /** Redis key prefix (also BullMQ's). Default `flotilla`. */
+  prefix?: string;
+  /** Directory for keys (`keys/coordinator.json`) and, by default, blobs (`blobs/`). */
+  stateDir: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Blob store: a local directory (default `<stateDir>/blobs`) or Redis. */
+  blobStore?: { kind: 'local'; dir?: string } | { kind: 'redis' };
+  /** The coordinator's signing key. Default: loaded or created under `<stateDir>/keys`. */
+  signingKey?: SigningKeyPair;
+  /** A round in REPORTING found at start: resume it (default) or abandon it. */
+  onRestart?: 'resume' | 'abandon';
+  /**
+   * Expiry of a decided round's Redis keys, set when the task's next round opens. Default 7 days
+   * (`DEFAULT_ROUND_RETENTION_MS`); 0 keeps them forever. The round log is not affected.
+   */
+  roundRetentionMs?: number;
+  /** Bearer token for operator routes (`/api/admin/*`, base-model uploads). None: routes refused. */
+  operatorToken?: string;
+  /** pino logger; default a silent one. */
+  logger?: Logger;
+  /** Per-connection socket rate limit. Default 20 msg/s, burst 100. */
+  rateLimit?: RateLimitOptions;
+  /** Per-device socket bounds and challenge timeout. Default: 4 pending, 1 authenticated, 10 s. */
+  connectionLimits?: Partial<ConnectionLimitOptions>;
+  /** Milliseconds an upload may stall (no byte received) before it is answered 408. Default 30 000. */
+  uploadIdleTimeoutMs?: number;
+  /** Global cap on device uploads in bytes (per-task `policy.maxBlobBytes` applies too). Default 64 MiB. */
+  maxDeviceBlobBytes?: number;
+  /** Cap on operator uploads (base models) in bytes. Default 1 GiB. */
+  maxOperatorBlobBytes?: number;
+  /** Lifetime of session tokens in ms. Default 1 h. */
+  sessionTtlMs?: number;
+  /** Largest socket.io message in bytes. Default 64 KiB (tensors never travel over the socket). */
+  maxHttpBufferSize?: number;
+  /**
+   * The signed round log every round event is appended to (Redis stream + JSONL mirror, default
+   * `defaultRoundLogPath(stateDir)`); `false` logs round events to pino only.
+   */
+  roundLog?: { filePath?: string } | false;
+  /** Overrides where round events go (tests, embedding). */
+  roundEvents?: RoundEvents;
+  /**
+   * socket.io adapter: `redis-streams` (default) lets any number of coordinator processes on the
+   * same Redis and prefix serve one fleet; `memory` is socket.io's in-process adapter.
+   */
+  socketAdapter?: 'redis-streams' | 'memory';
+  /**
+   * socket.io connection-state recovery window in ms (redis-streams adapter only; rooms and missed
+   * packets survive a reconnect to any process). Default 0 (off): see cluster-adapter.ts.
+   */
+  recoveryWindowMs?: number;
+  /**
+   * Round-driver lease in ms: one process drives the round state machines; when it dies another
+   * takes over after at most this long (plus ttl/3). Default 10_000. A restart on the same host
+   * takes a dead holder's lease at once.
+   */
+  leaseTtlMs?: number;
+  /** How long a process vouches for a device's socket without a refresh, in ms. Default 15_000. */
+  presenceTtlMs?: number;
+  /** Bearer tokens of auditors: read-only dashboard and `/api/audit/*`. Default none. */
+  auditorTokens?: string[];
+  /** Prometheus metrics served at `/metrics`. Default: a fresh registry (with process metrics). */
+  metrics?: FlotillaMetrics;
+  /** Bearer token required on `/metrics`. Default none: open (the server binds 127.0.0.1 by default). */
+  metricsToken?: string;
+  /** `/dashboard` options (stream check interval in ms, default 1000); `false` turns it off. */
+  dashboard?: { streamIntervalMs?: number; historyLimit?: number } | false;
+  /** Directories served read-only under URL prefixes, e.g. the browser device page at `/device/`. */
+  staticMounts?: StaticMount[];
+}
+
+export interface Coordinator {
+  url: string;
+  port: number;
+  prefix: string;
+  keys: RedisKeys;
+  coordinatorKey: SigningKeyPair;
+  redis: Redis;
+  blobs: BlobStore;
+  devices: DeviceRegistry;
+  tasks: TaskRegistry;
+  adapters: AdapterRegistry;
+  rounds: RoundStore;
+  stats: SocketStats;
+  /** The round-driver lease (true `holds()` on the one process that drives the rounds). */
+  lease: RoundLease;
+  /** Fleet-wide presence of devices' sockets. */
+  presence: FleetPresence;
+  /** The Prometheus metrics behind `/metrics`. */
+  metrics: FlotillaMetrics;
+  /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
+  createTask(input: TaskDefinitionInput): Promise<SignedTask>;
+  close(): Promise<void>;
+}
