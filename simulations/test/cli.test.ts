@@ -1,10 +1,13 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 
 const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
@@ -130,5 +133,65 @@ describe('flotilla CLI', () => {
     const { code, stderr } = await flotilla(['--config', config, 'devices', 'list']);
     expect(code).toBe(2);
     expect(stderr).toContain('port');
+  });
+
+  it('checks the scale-out flags of flotilla coordinator before starting anything', async () => {
+    const { code, stderr } = await flotilla(['coordinator', '--lease-ttl-ms', '50', '--state-dir', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('leaseTtlMs');
+    const blobStore = await flotilla(['coordinator', '--blob-store', 's3', '--state-dir', dir]);
+    expect(blobStore.code).toBe(2);
+    expect(blobStore.stderr).toContain('blobStore');
+  });
+
+  it('flotilla coordinator --blob-store redis keeps blobs in the shared Redis', async () => {
+    const prefix = uniquePrefix('cli');
+    const token = 'operator-token-for-the-cli-test-01';
+    const child = spawn(
+      process.execPath,
+      [BIN, 'coordinator', '--port', '0', '--state-dir', join(dir, 'coord'), '--prefix', prefix],
+      {
+        env: {
+          ...process.env,
+          REDIS_URL: testRedisUrl(),
+          FLOTILLA_OPERATOR_TOKEN: token,
+          FLOTILLA_BLOB_STORE: 'redis',
+          FLOTILLA_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const redis = new Redis(testRedisUrl());
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 30_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /coordinator listening on (\S+)/.exec(out);
+          if (match?.[1]) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`coordinator exited ${code}: ${out}`)));
+      });
+      const bytes = new Uint8Array([1, 2, 3, 4, 5]);
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      const put = await fetch(`${url}/blobs/${digest}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+      expect(put.status).toBe(201);
+      expect(await redis.exists(`${prefix}:blob:${digest}`)).toBe(1);
+    } finally {
+      redis.disconnect();
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        process.kill(child.pid, 'SIGTERM');
+        await exited;
+      }
+    }
   });
 });

@@ -16,7 +16,25 @@ interface ServiceFlags {
   roundRetentionHours?: string;
   hierarchicalThreshold?: string;
   shardSize?: string;
+  blobStore?: string;
+  leaseTtlMs?: string;
+  presenceTtlMs?: string;
+  recoveryWindowMs?: string;
 }
+
+/** What several coordinators and workers on one Redis need alike: flags first, then the environment. */
+function clusterFlags(flags: ServiceFlags) {
+  const env = process.env;
+  return {
+    blobStore: flags.blobStore ?? env.FLOTILLA_BLOB_STORE,
+    leaseTtlMs: flags.leaseTtlMs ?? env.FLOTILLA_LEASE_TTL_MS,
+    presenceTtlMs: flags.presenceTtlMs ?? env.FLOTILLA_PRESENCE_TTL_MS,
+    recoveryWindowMs: flags.recoveryWindowMs ?? env.FLOTILLA_RECOVERY_WINDOW_MS,
+  };
+}
+
+const BLOB_STORE_HELP =
+  'where deltas and adapters live: local (<state-dir>/blobs) or redis, which every coordinator and worker on the Redis can reach (FLOTILLA_BLOB_STORE, default local)';
 
 /** Hierarchical-round thresholds: flags first, then the worker's environment variables. */
 function shardFlags(flags: ServiceFlags): { hierarchicalThreshold?: string; shardSize?: string } {
@@ -57,6 +75,19 @@ export function registerServices(program: Command): void {
       '--round-retention-hours <hours>',
       "keep a decided round's Redis keys this long after the next round opens; 0 = forever (FLOTILLA_ROUND_RETENTION_HOURS, default 168)",
     )
+    .option('--blob-store <kind>', BLOB_STORE_HELP)
+    .option(
+      '--lease-ttl-ms <ms>',
+      'round-driver lease between coordinator processes; a dead driver is replaced within ttl + ttl/3 (FLOTILLA_LEASE_TTL_MS, default 10000)',
+    )
+    .option(
+      '--presence-ttl-ms <ms>',
+      "how long a process vouches for a device's socket without a refresh (FLOTILLA_PRESENCE_TTL_MS, default 15000)",
+    )
+    .option(
+      '--recovery-window-ms <ms>',
+      'socket.io connection-state recovery window; 0 = off (FLOTILLA_RECOVERY_WINDOW_MS, default 0; docs/scaling.md)',
+    )
     .option('--with-worker', 'also run an aggregation worker in this process')
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
@@ -65,6 +96,7 @@ export function registerServices(program: Command): void {
           ...config,
           onRestart: flags.onRestart,
           roundRetentionHours: flags.roundRetentionHours ?? process.env.FLOTILLA_ROUND_RETENTION_HOURS,
+          ...clusterFlags(flags),
         });
         if (!parsed.success) throw new ConfigError(describeIssues('coordinator config', parsed.error));
         const running = await runCoordinator(parsed.data);
@@ -79,6 +111,7 @@ export function registerServices(program: Command): void {
                 redisUrl,
                 prefix: config.prefix,
                 stateDir: config.stateDir,
+                blobStore: parsed.data.blobStore,
                 logLevel: config.logLevel,
                 ...shardFlags({}),
               }),
@@ -99,6 +132,7 @@ export function registerServices(program: Command): void {
       'rounds with at least this many updates aggregate in shard jobs when the strategy decomposes into sums; 0 = never (FLOTILLA_HIERARCHICAL_THRESHOLD, default 200)',
     )
     .option('--shard-size <updates>', 'updates summed per shard job (FLOTILLA_SHARD_SIZE, default 100)')
+    .option('--blob-store <kind>', `${BLOB_STORE_HELP}; must match the coordinators'`)
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
@@ -111,6 +145,7 @@ export function registerServices(program: Command): void {
           redisUrl: config.redisUrl,
           prefix: config.prefix,
           stateDir: config.stateDir,
+          blobStore: clusterFlags(flags).blobStore,
           logLevel: config.logLevel,
           ...shardFlags(flags),
         });
