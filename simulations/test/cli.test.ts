@@ -142,6 +142,9 @@ describe('flotilla CLI', () => {
     const blobStore = await flotilla(['coordinator', '--blob-store', 's3', '--state-dir', dir]);
     expect(blobStore.code).toBe(2);
     expect(blobStore.stderr).toContain('blobStore');
+    const onRestart = await flotilla(['coordinator', '--state-dir', dir], { FLOTILLA_ON_RESTART: 'retry' });
+    expect(onRestart.code).toBe(2);
+    expect(onRestart.stderr).toContain('onRestart');
   });
 
   it('flotilla coordinator --blob-store redis keeps blobs in the shared Redis', async () => {

@@ -70,7 +70,10 @@ export function registerServices(program: Command): void {
     )
     .option('--host <host>', 'interface to listen on (FLOTILLA_HOST, default 127.0.0.1)')
     .option('--port <port>', 'port (FLOTILLA_PORT, default 8787; 0 picks one)')
-    .option('--on-restart <policy>', 'resume or abandon the round in flight after a restart', 'resume')
+    .option(
+      '--on-restart <policy>',
+      'resume or abandon the round in flight after a restart (FLOTILLA_ON_RESTART, default resume)',
+    )
     .option(
       '--round-retention-hours <hours>',
       "keep a decided round's Redis keys this long after the next round opens; 0 = forever (FLOTILLA_ROUND_RETENTION_HOURS, default 168)",
@@ -94,7 +97,7 @@ export function registerServices(program: Command): void {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
         const parsed = CoordinatorConfigSchema.safeParse({
           ...config,
-          onRestart: flags.onRestart,
+          onRestart: flags.onRestart ?? process.env.FLOTILLA_ON_RESTART,
           roundRetentionHours: flags.roundRetentionHours ?? process.env.FLOTILLA_ROUND_RETENTION_HOURS,
           ...clusterFlags(flags),
         });
