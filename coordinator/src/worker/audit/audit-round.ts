@@ -1,4 +1,5 @@
 import { FlotillaError, type AuditPolicy } from '@flotilla/protocol';
+import { firstNonFinite } from '../strategies/checks.js';
 import { l2Norm, updateSimilarities, type TensorList, type UpdateSimilarity } from './cosine.js';
 import { compareOnHoldout, type HoldoutComparison, type HoldoutMetrics } from './holdout.js';
 import type { ModuleDrift } from './module-drift.js';
@@ -66,7 +67,7 @@ export interface AuditResult {
 const num = (x: number): string => (Number.isFinite(x) ? String(Number(x.toPrecision(4))) : String(x));
 
 function allFinite(tensors: TensorList): boolean {
-  return tensors.every((t) => t.every((v) => Number.isFinite(v)));
+  return tensors.every((t) => firstNonFinite(t) < 0);
 }
 
 function findingsFor(

@@ -3,13 +3,13 @@ import { FlotillaError } from '@flotilla/protocol';
 /** An update or aggregate: its tensors in a fixed order (e.g. sorted tensor names), flattened. */
 export type TensorList = readonly Float32Array[];
 
-function checkSameLayout(a: TensorList, b: TensorList): void {
-  if (a.length !== b.length || a.some((t, k) => t.length !== b[k]?.length)) {
-    throw new FlotillaError(
-      'SHAPE_MISMATCH',
-      'updates and aggregate must have the same tensors with the same sizes',
-    );
-  }
+function checkSameLayout(
+  a: ReadonlyArray<{ length: number }>,
+  b: ReadonlyArray<{ length: number }>,
+  what = 'updates and aggregate',
+): void {
+  if (a.length !== b.length || a.some((t, k) => t.length !== b[k]?.length))
+    throw new FlotillaError('SHAPE_MISMATCH', `${what} must have the same tensors with the same sizes`);
 }
 
 /** L2 norm over all tensors (float64 accumulation). */
@@ -70,8 +70,7 @@ export function leaveOneOutCosine(
   total: readonly Float64Array[],
   weight: number,
 ): number {
-  if (update.length !== total.length || update.some((t, k) => t.length !== total[k]?.length))
-    throw new FlotillaError('SHAPE_MISMATCH', 'the update and the round total must have the same tensors');
+  checkSameLayout(update, total, 'the update and the round total');
   // One pass, no copy of the others' sum: this runs once per update over the whole model.
   let dot = 0;
   let aa = 0;

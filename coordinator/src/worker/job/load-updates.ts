@@ -2,6 +2,7 @@ import { FlotillaError, decodeDeltaFile, sha256Hex, type ErrorCode } from '@flot
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { firstNonFinite } from '../strategies/checks.js';
 
 export interface LoadedUpdate {
   ref: AggregateUpdateRef;
@@ -71,13 +72,7 @@ async function loadOne(
         `${name} has shape [${got.shape.join(', ')}], expected [${tensor.shape.join(', ')}]`,
       );
     }
-    if (!allFinite(got.values)) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
+    if (firstNonFinite(got.values) >= 0) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
   }
   return file;
-}
-
-/** A loop, not `every(Number.isFinite)`: a callback per element costs several times the check. */
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
 }

@@ -155,8 +155,8 @@ export function aggregateLora(input: LoraAggregationInput): LoraAggregationResul
 
 /**
  * FedIT's inexactness, worst module; null when the diagnostic would cost more than the budget
- * (a very large round of wide modules): it is a report, not a
- * decision, and must not hold the round up for minutes.
+ * (a very large round of wide modules): it is a report, not a decision, and must not hold the
+ * round up for minutes.
  */
 function worstFeditError(input: LoraAggregationInput, modules: LoraModule[]): number | null {
   const shapes = modules.map((m) => {
@@ -185,6 +185,7 @@ function worstFeditError(input: LoraAggregationInput, modules: LoraModule[]): nu
   }
   return worst;
 }
+
 /** vec(B_i·A_i − B·A) for one device and module, row-major [out, in]. */
 function productOf(current: TensorMap, delta: TensorMap, m: LoraModule): Float32Array {
   const a0 = tensorOf(current, m.aName);

@@ -22,29 +22,37 @@ interface ServiceFlags {
   recoveryWindowMs?: string;
 }
 
-/** What several coordinators and workers on one Redis need alike: flags first, then the environment. */
-function clusterFlags(flags: ServiceFlags) {
-  const env = process.env;
-  return {
-    blobStore: flags.blobStore ?? env.FLOTILLA_BLOB_STORE,
-    leaseTtlMs: flags.leaseTtlMs ?? env.FLOTILLA_LEASE_TTL_MS,
-    presenceTtlMs: flags.presenceTtlMs ?? env.FLOTILLA_PRESENCE_TTL_MS,
-    recoveryWindowMs: flags.recoveryWindowMs ?? env.FLOTILLA_RECOVERY_WINDOW_MS,
-  };
+type EnvNames = Partial<Record<keyof ServiceFlags, string>>;
+
+/** Coordinator settings `flotilla coordinator` takes as flags, and their environment variables. */
+const COORDINATOR_ENV: EnvNames = {
+  onRestart: 'FLOTILLA_ON_RESTART',
+  roundRetentionHours: 'FLOTILLA_ROUND_RETENTION_HOURS',
+  blobStore: 'FLOTILLA_BLOB_STORE',
+  leaseTtlMs: 'FLOTILLA_LEASE_TTL_MS',
+  presenceTtlMs: 'FLOTILLA_PRESENCE_TTL_MS',
+  recoveryWindowMs: 'FLOTILLA_RECOVERY_WINDOW_MS',
+};
+
+/** Worker settings: the hierarchical-round thresholds and the blob store. */
+const WORKER_ENV: EnvNames = {
+  hierarchicalThreshold: 'FLOTILLA_HIERARCHICAL_THRESHOLD',
+  shardSize: 'FLOTILLA_SHARD_SIZE',
+  blobStore: 'FLOTILLA_BLOB_STORE',
+};
+
+/** Each named setting from its flag, else its environment variable; unset ones are left out. */
+function flagsOrEnv(flags: ServiceFlags, names: EnvNames): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [key, envName] of Object.entries(names)) {
+    const value = flags[key as keyof ServiceFlags] ?? (envName ? process.env[envName] : undefined);
+    if (typeof value === 'string') values[key] = value;
+  }
+  return values;
 }
 
 const BLOB_STORE_HELP =
   'where deltas and adapters live: local (<state-dir>/blobs) or redis, which every coordinator and worker on the Redis can reach (FLOTILLA_BLOB_STORE, default local)';
-
-/** Hierarchical-round thresholds: flags first, then the worker's environment variables. */
-function shardFlags(flags: ServiceFlags): { hierarchicalThreshold?: string; shardSize?: string } {
-  const threshold = flags.hierarchicalThreshold ?? process.env.FLOTILLA_HIERARCHICAL_THRESHOLD;
-  const shardSize = flags.shardSize ?? process.env.FLOTILLA_SHARD_SIZE;
-  return {
-    ...(threshold !== undefined ? { hierarchicalThreshold: threshold } : {}),
-    ...(shardSize !== undefined ? { shardSize } : {}),
-  };
-}
 
 /** Resolves when SIGINT or SIGTERM arrives. */
 function untilSignal(): Promise<string> {
@@ -97,9 +105,7 @@ export function registerServices(program: Command): void {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
         const parsed = CoordinatorConfigSchema.safeParse({
           ...config,
-          onRestart: flags.onRestart ?? process.env.FLOTILLA_ON_RESTART,
-          roundRetentionHours: flags.roundRetentionHours ?? process.env.FLOTILLA_ROUND_RETENTION_HOURS,
-          ...clusterFlags(flags),
+          ...flagsOrEnv(flags, COORDINATOR_ENV),
         });
         if (!parsed.success) throw new ConfigError(describeIssues('coordinator config', parsed.error));
         const running = await runCoordinator(parsed.data);
@@ -114,9 +120,9 @@ export function registerServices(program: Command): void {
                 redisUrl,
                 prefix: config.prefix,
                 stateDir: config.stateDir,
-                blobStore: parsed.data.blobStore,
                 logLevel: config.logLevel,
-                ...shardFlags({}),
+                ...flagsOrEnv({}, WORKER_ENV),
+                blobStore: parsed.data.blobStore,
               }),
             )
           : null;
@@ -148,9 +154,8 @@ export function registerServices(program: Command): void {
           redisUrl: config.redisUrl,
           prefix: config.prefix,
           stateDir: config.stateDir,
-          blobStore: clusterFlags(flags).blobStore,
           logLevel: config.logLevel,
-          ...shardFlags(flags),
+          ...flagsOrEnv(flags, WORKER_ENV),
         });
         if (!parsed.success) throw new ConfigError(describeIssues('worker config', parsed.error));
         const running = await runWorker(parsed.data);
