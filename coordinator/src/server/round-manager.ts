@@ -242,14 +242,8 @@ export class RoundManager {
     if (!signed) return this.abandon(round, 'task disappeared');
     const plan = await this.buildPlan(round, signed.task);
     if (!(await this.deps.rounds.setSelected(roundId, selected))) return;
-    const ok = await this.deps.rounds.transition(roundId, ['CONFIGURING'], 'REPORTING', {
-      plan: JSON.stringify(plan),
-      deadline: plan.deadline,
-      selectedCount: selected.length,
-    });
-    if (!ok) return;
-    const log = this.log(roundId);
-    log.info({ selected: selected.length, waiting: waiting.length }, 'round selected (REPORTING)');
+    // Logged before the plan is stored: once a round has a plan, updates (and refusals) naming it
+    // can be logged, and each of them must follow its round's `round.opened` in the log.
     await this.deps.events.append(roundOpenedEvent(round, plan, signed.task));
     await this.deps.events.append({
       type: 'round.selected',
@@ -258,6 +252,14 @@ export class RoundManager {
       devices: selected.map((d) => this.deps.events.pseudonymize(d)),
       eligible: waiting.length,
     });
+    const ok = await this.deps.rounds.transition(roundId, ['CONFIGURING'], 'REPORTING', {
+      plan: JSON.stringify(plan),
+      deadline: plan.deadline,
+      selectedCount: selected.length,
+    });
+    if (!ok) return;
+    const log = this.log(roundId);
+    log.info({ selected: selected.length, waiting: waiting.length }, 'round selected (REPORTING)');
     for (const deviceId of selected) this.deps.fleet.toDevice(deviceId, 'round:plan', plan);
     for (const deviceId of notSelected)
       this.deps.fleet.toDevice(deviceId, 'round:not-selected', {

@@ -248,7 +248,10 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       } catch (error) {
         const wire = toWireError(error);
         const round = await deps.accept.rounds.get(metadata.roundId).catch(() => null);
-        if (round) {
+        // Only a round with a plan was opened in the round log (round.opened is appended before
+        // the plan is stored): a refusal naming a round still in selection, or abandoned there,
+        // is not logged, or the log would hold an event of a round it never opened.
+        if (round?.plan) {
           await deps.accept.redis.hincrby(deps.accept.keys.round(round.roundId), 'refusedCount', 1);
           await deps.events.append({
             type: 'update.refused',

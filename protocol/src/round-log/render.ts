@@ -5,6 +5,12 @@ function iso(ts: number | null): string {
 }
 
 function renderRound(round: RoundSummary): string[] {
+  if (round.openedAt === null)
+    return [
+      `round ${round.roundId} (abandoned before any plan)`,
+      `  quorum ${round.minReports}, nothing selected or accepted`,
+      `  abandoned: ${round.abandonReason ?? '-'}`,
+    ];
   const lines = [
     `round ${round.roundId} (${round.status}) opened ${iso(round.openedAt)}`,
     `  goal ${round.goalCount}, quorum ${round.minReports}, clip norm ${round.clipNorm}, selected ${round.selected.length}`,

@@ -7,10 +7,13 @@ export interface RoundSummary {
   roundId: string;
   roundNumber: number;
   status: 'open' | 'closed' | 'abandoned';
-  openedAt: number;
-  goalCount: number;
+  /** Epoch ms of `round.opened`; null for a round abandoned before any plan (no `round.opened`). */
+  openedAt: number | null;
+  /** Null for a round abandoned before any plan. */
+  goalCount: number | null;
   minReports: number;
-  clipNorm: number;
+  /** Null for a round abandoned before any plan. */
+  clipNorm: number | null;
   /** Pseudonyms selected. */
   selected: string[];
   accepted: number;
@@ -89,6 +92,29 @@ function inRound(roundId: string, round: number | undefined): boolean {
   return round === undefined || roundNumberOf(roundId) === round;
 }
 
+function emptyRound(taskId: string, roundId: string): RoundSummary {
+  return {
+    taskId,
+    roundId,
+    roundNumber: roundNumberOf(roundId),
+    status: 'open',
+    openedAt: null,
+    goalCount: null,
+    minReports: 0,
+    clipNorm: null,
+    selected: [],
+    accepted: 0,
+    clipped: 0,
+    acceptedBytes: 0,
+    acceptedExamples: 0,
+    refusedByReason: {},
+    abandonReason: null,
+    aggregation: null,
+    audit: null,
+    outcome: null,
+  };
+}
+
 /** Builds an auditor's summary of a log (it does not verify it: run `verifyRoundLog` for that). */
 export function summarizeRoundLog(
   records: readonly unknown[],
@@ -152,24 +178,11 @@ export function summarizeRoundLog(
     if (!inRound(event.roundId, wanted)) continue;
     if (event.type === 'round.opened') {
       rounds.set(event.roundId, {
-        taskId: event.taskId,
-        roundId: event.roundId,
-        roundNumber: roundNumberOf(event.roundId),
-        status: 'open',
+        ...emptyRound(event.taskId, event.roundId),
         openedAt: ts,
         goalCount: event.goalCount,
         minReports: event.minReports,
         clipNorm: event.clipNorm,
-        selected: [],
-        accepted: 0,
-        clipped: 0,
-        acceptedBytes: 0,
-        acceptedExamples: 0,
-        refusedByReason: {},
-        abandonReason: null,
-        aggregation: null,
-        audit: null,
-        outcome: null,
       });
       continue;
     }
@@ -193,9 +206,17 @@ export function summarizeRoundLog(
         if (round) round.status = 'closed';
         break;
       case 'round.abandoned':
-        if (!round) break;
-        round.status = 'abandoned';
-        round.abandonReason = event.reason;
+        if (round) {
+          round.status = 'abandoned';
+          round.abandonReason = event.reason;
+        } else
+          // Abandoned before any plan was made: the round has no `round.opened`.
+          rounds.set(event.roundId, {
+            ...emptyRound(event.taskId, event.roundId),
+            status: 'abandoned',
+            minReports: event.minReports,
+            abandonReason: event.reason,
+          });
         break;
       case 'aggregation':
         if (event.epsilon !== null)

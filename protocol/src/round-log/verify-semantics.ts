@@ -1,4 +1,4 @@
-import type { RoundLogEvent, RoundLogEventOf } from './events.js';
+import { roundNumberOf, type RoundLogEvent, type RoundLogEventOf } from './events.js';
 
 // Round rules the chain must obey beyond its cryptography: what an auditor asks of a round.
 // The state is built only from records already seen, so a problem is always reported at the
@@ -22,7 +22,8 @@ type Code =
   | 'VERSION';
 
 interface RoundState {
-  opened: RoundLogEventOf<'round.opened'>;
+  /** Null for a round abandoned before any plan was made (it never had a `round.opened`). */
+  opened: RoundLogEventOf<'round.opened'> | null;
   status: 'open' | 'closed' | 'abandoned';
   acceptedDigests: Set<string>;
   closedAccepted: number | null;
@@ -33,10 +34,30 @@ interface RoundState {
 export interface SemanticState {
   rounds: Map<string, RoundState>;
   latestVersion: Map<string, number>;
+  /** Per task, the highest round number begun so far (rounds begin in increasing order). */
+  latestRound: Map<string, number>;
 }
 
 export function createSemanticState(): SemanticState {
-  return { rounds: new Map(), latestVersion: new Map() };
+  return { rounds: new Map(), latestVersion: new Map(), latestRound: new Map() };
+}
+
+/** A round begins (opened, or abandoned before any plan): its id must be new and its number the task's next. */
+function beginRound(
+  state: SemanticState,
+  event: RoundLogEventOf<'round.opened' | 'round.abandoned'>,
+  fail: (code: Code, message: string) => void,
+): void {
+  const latest = state.latestRound.get(event.taskId) ?? 0;
+  const number = roundNumberOf(event.roundId);
+  if (!event.roundId.startsWith(`${event.taskId}:`))
+    fail('UNKNOWN_ROUND', `round ${event.roundId} does not belong to task ${event.taskId}`);
+  else if (number <= latest)
+    fail(
+      'ROUND_STATE',
+      `round ${event.roundId} begins after round ${latest} of its task: rounds go in order`,
+    );
+  state.latestRound.set(event.taskId, Math.max(latest, number));
 }
 
 function within(value: number, bound: number, tolerance: number): boolean {
@@ -54,7 +75,8 @@ export function checkRoundSemantics(
   };
   if (event.type === 'round.opened') {
     if (state.rounds.has(event.roundId)) fail('DUPLICATE_ROUND', `round ${event.roundId} is opened twice`);
-    else
+    else {
+      beginRound(state, event, fail);
       state.rounds.set(event.roundId, {
         opened: event,
         status: 'open',
@@ -63,6 +85,7 @@ export function checkRoundSemantics(
         aggregation: null,
         promoted: false,
       });
+    }
     return problems;
   }
   if (event.type === 'key.rotated' || event.type === 'policy.changed') return problems;
@@ -77,8 +100,27 @@ export function checkRoundSemantics(
   }
 
   const round = state.rounds.get(event.roundId);
+  if (!round && event.type === 'round.abandoned' && event.accepted === 0) {
+    // Abandoned before any plan was made (selection timed out, a restart during configuration):
+    // nothing was opened, so nothing else of this round may follow.
+    beginRound(state, event, fail);
+    state.rounds.set(event.roundId, {
+      opened: null,
+      status: 'abandoned',
+      acceptedDigests: new Set(),
+      closedAccepted: null,
+      aggregation: null,
+      promoted: false,
+    });
+    return problems;
+  }
   if (!round) {
     fail('UNKNOWN_ROUND', `${event.type} for round ${event.roundId}, which was never opened in this log`);
+    return problems;
+  }
+  const opened = round.opened;
+  if (opened === null) {
+    fail('ROUND_STATE', `${event.type} for round ${event.roundId}, which was abandoned before it opened`);
     return problems;
   }
   switch (event.type) {
@@ -93,25 +135,25 @@ export function checkRoundSemantics(
           'CLIP',
           `update from ${event.device} has norm ${event.norm} above its clip bound ${event.clipBound}`,
         );
-      if (!within(event.clipBound, round.opened.clipNorm, NORM_TOLERANCE))
+      if (!within(event.clipBound, opened.clipNorm, NORM_TOLERANCE))
         fail(
           'CLIP',
-          `update from ${event.device} was checked against ${event.clipBound}, above the round's clip norm ${round.opened.clipNorm}`,
+          `update from ${event.device} was checked against ${event.clipBound}, above the round's clip norm ${opened.clipNorm}`,
         );
       round.acceptedDigests.add(event.blobDigest);
       break;
     case 'round.closed':
       if (round.status !== 'open')
         fail('ROUND_STATE', `round ${event.roundId} is closed while ${round.status}`);
-      if (event.minReports !== round.opened.minReports)
+      if (event.minReports !== opened.minReports)
         fail(
           'QUORUM',
-          `round ${event.roundId} closes with quorum ${event.minReports}, it opened with ${round.opened.minReports}`,
+          `round ${event.roundId} closes with quorum ${event.minReports}, it opened with ${opened.minReports}`,
         );
-      if (event.accepted < round.opened.minReports)
+      if (event.accepted < opened.minReports)
         fail(
           'QUORUM',
-          `round ${event.roundId} closed with ${event.accepted} accepted updates, quorum is ${round.opened.minReports}`,
+          `round ${event.roundId} closed with ${event.accepted} accepted updates, quorum is ${opened.minReports}`,
         );
       round.status = 'closed';
       round.closedAccepted = event.accepted;
@@ -130,12 +172,12 @@ export function checkRoundSemantics(
             'UNKNOWN_PARTICIPANT',
             `aggregation of ${event.roundId} uses blob ${participant.blobDigest}, not an accepted update of that round`,
           );
-      if (round.opened.dp !== null && event.epsilon === null)
+      if (opened.dp !== null && event.epsilon === null)
         fail('DP_MISSING', `round ${event.roundId} has a privacy budget but its aggregation reports no ε`);
       round.aggregation = event;
       break;
     case 'promotion':
-      checkPromotion(state, round, event, fail);
+      checkPromotion(state, round, opened, event, fail);
       break;
   }
   return problems;
@@ -144,6 +186,7 @@ export function checkRoundSemantics(
 function checkPromotion(
   state: SemanticState,
   round: RoundState,
+  opened: RoundLogEventOf<'round.opened'>,
   event: RoundLogEventOf<'promotion'>,
   fail: (code: Code, message: string) => void,
 ): void {
@@ -154,13 +197,13 @@ function checkPromotion(
       'PROMOTION',
       `promotion of version ${event.version} from round ${event.roundId}, which was never closed`,
     );
-  else if ((round.closedAccepted ?? 0) < round.opened.minReports)
+  else if ((round.closedAccepted ?? 0) < opened.minReports)
     fail('QUORUM', `promotion from round ${event.roundId}, which closed without quorum`);
   if (round.promoted) fail('PROMOTION', `round ${event.roundId} is promoted twice`);
   const aggregation = round.aggregation;
   if (aggregation === null)
     fail('PROMOTION', `promotion from round ${event.roundId}, which has no aggregation record`);
-  const dp = round.opened.dp;
+  const dp = opened.dp;
   if (
     dp !== null &&
     aggregation?.epsilon != null &&

@@ -1,23 +1,15 @@
-import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json.js';
 import { toBase64 } from '../encoding.js';
-import { keyPairFromSeed, setEd25519Verifier, type SigningKeyPair } from '../signing.js';
+import { keyPairFromSeed, type SigningKeyPair } from '../signing.js';
 import type { RoundLogEvent } from './events.js';
 import { ROUND_LOG_GENESIS_HASH, buildRoundLogRecord, type RoundLogRecord } from './record.js';
 import { verifyRoundLog, verifyRoundLogSync } from './verify.js';
 
-// node:crypto's ed25519 (RFC 8032, same results as tweetnacl) keeps the property tests fast.
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-setEd25519Verifier('node-test', (message, signature, publicKey) =>
-  nodeVerify(
-    null,
-    message,
-    createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' }),
-    signature,
-  ),
-);
+// Installs node:crypto's ed25519 verifier (same results as tweetnacl): keeps the property tests fast.
+import '../../test/support/round-log-fixtures.js';
 
 const keyA = keyPairFromSeed(new Uint8Array(32).fill(1));
 const keyB = keyPairFromSeed(new Uint8Array(32).fill(2));

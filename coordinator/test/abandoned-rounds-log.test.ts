@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PROTOCOL_VERSION,
+  sha256Hex,
+  toBase64,
+  verifyRoundLog,
+  type RoundLogSummary,
+  type RoundPlan,
+} from '@flotilla/protocol';
+import { auditShowCommand, auditVerifyCommand } from '../src/shared/round-log/cli.js';
+import { defaultRoundLogPath, readRoundLog } from '../src/shared/round-log/index.js';
+import type { DashboardSnapshot } from '../src/server/dashboard/dashboard-snapshot.js';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+// An operator's honest run in which rounds end without aggregation at every stage: round 1 times
+// out in selection before any device checked in, round 2 times out in selection with one device
+// waiting (and a device submitting an update for it meanwhile), round 3 is selected and misses its
+// quorum at the deadline. The log of such a run must verify, and every view of it (audit show,
+// the auditor API, the dashboard's chain status) must show the abandoned rounds.
+
+const AUDITOR = 'auditor-token-abandoned-rounds-0123456789';
+
+describe('rounds abandoned before any check-in, in selection and in reporting', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({ auditorTokens: [AUDITOR] });
+    devices = await connectFleet(tc.coordinator, 3, 'ab');
+    await createTestTask(tc.coordinator, {
+      rounds: {
+        goalCount: 3,
+        overSelection: 1,
+        minReports: 2,
+        selectionTimeoutMs: 600,
+        reportingDeadlineMs: 1500,
+        maxRounds: 3,
+      },
+    });
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  const abandoned = (roundId: string) =>
+    waitFor(
+      async () => {
+        const round = await tc.coordinator.rounds.get(roundId);
+        return round?.state === 'ABANDONED' ? round : null;
+      },
+      8000,
+      `${roundId} ABANDONED`,
+    );
+
+  it('logs every abandoned round so that the log verifies and every view shows them', async () => {
+    const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
+    expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 0 of 3 devices checked in');
+
+    // Round 2: one device waits; another names the round in an update before it has any plan.
+    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    expect((await d0.checkIn('test-task')).ok).toBe(true);
+    const bytes = loraDelta(0.2);
+    expect((await d1.upload(bytes)).status).toBeLessThan(300);
+    const early = await d1.submit(
+      d1.metadata(
+        {
+          taskId: 'test-task',
+          roundId: 'test-task:2',
+          nonce: randomBytes(32).toString('hex'),
+          adapter: { version: 0 },
+        } as RoundPlan,
+        bytes,
+        { protocolVersion: PROTOCOL_VERSION, blobDigest: sha256Hex(bytes) },
+      ),
+    );
+    expect(early.ok).toBe(false);
+    expect((await abandoned('test-task:2')).reason).toBe('selection timeout: 1 of 3 devices checked in');
+
+    // Round 3: all three are selected, one reports, the deadline passes without quorum.
+    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:3'))?.state, 3000, 'round 3');
+    await Promise.all(devices.map((d) => d.checkIn('test-task')));
+    const plan = await d2.waitForPlan('test-task:3');
+    expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
+    expect((await abandoned('test-task:3')).reason).toBe('quorum missed: 1 of 2 updates');
+
+    const records = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+    const trustedKey = toBase64(tc.coordinator.coordinatorKey.publicKey);
+    const verdict = await verifyRoundLog(records, { trustedKey });
+    expect(verdict.problems).toEqual([]);
+    expect(verdict.ok).toBe(true);
+    const types = records.map((r) => `${r.event.type}${'roundId' in r.event ? ` ${r.event.roundId}` : ''}`);
+    expect(types.filter((t) => t.startsWith('round.abandoned'))).toEqual([
+      'round.abandoned test-task:1',
+      'round.abandoned test-task:2',
+      'round.abandoned test-task:3',
+    ]);
+
+    // The mirror file, as an auditor receives it: audit verify and audit show.
+    const file = defaultRoundLogPath(tc.stateDir);
+    await waitFor(async () => {
+      const show = await auditShowCommand({ file, json: true });
+      return (JSON.parse(show.output) as RoundLogSummary).records === records.length;
+    });
+    const verify = await auditVerifyCommand({ file, json: false, trustedKey });
+    expect(verify.output).toMatch(/^PASS/);
+    expect(verify.exitCode).toBe(0);
+    const summary = JSON.parse((await auditShowCommand({ file, json: true })).output) as RoundLogSummary;
+    expect(summary.rounds.map((r) => [r.roundId, r.status, r.abandonReason])).toEqual([
+      ['test-task:1', 'abandoned', 'selection timeout: 0 of 3 devices checked in'],
+      ['test-task:2', 'abandoned', 'selection timeout: 1 of 3 devices checked in'],
+      ['test-task:3', 'abandoned', 'quorum missed: 1 of 2 updates'],
+    ]);
+    expect(summary.rounds[0]).toMatchObject({ openedAt: null, selected: [], accepted: 0, minReports: 2 });
+    expect(summary.rounds[2]).toMatchObject({ accepted: 1, minReports: 2, goalCount: 3 });
+    const text = (await auditShowCommand({ file, json: false, round: 1 })).output;
+    expect(text).toContain('round test-task:1 (abandoned before any plan)');
+    expect(text).toContain('abandoned: selection timeout: 0 of 3 devices checked in');
+
+    // The auditor API answers for the abandoned round, and the dashboard's chain status is OK.
+    const auth = { headers: { authorization: `Bearer ${AUDITOR}` } };
+    const api = await fetch(`${tc.coordinator.url}/api/audit/rounds/1`, auth);
+    expect(api.status).toBe(200);
+    const one = (await api.json()) as RoundLogSummary;
+    expect(one.rounds).toHaveLength(1);
+    expect(one.rounds[0]).toMatchObject({ roundId: 'test-task:1', status: 'abandoned' });
+    const apiVerify = (await (await fetch(`${tc.coordinator.url}/api/audit/verify`, auth)).json()) as {
+      ok: boolean;
+    };
+    expect(apiVerify.ok).toBe(true);
+    const state = await waitFor(
+      async () => {
+        const res = await fetch(`${tc.coordinator.url}/dashboard/api/state`, auth);
+        const snapshot = (await res.json()) as DashboardSnapshot;
+        return snapshot.chain.verified?.through === records.at(-1)?.seq ? snapshot : null;
+      },
+      8000,
+      'dashboard chain status',
+    );
+    expect(state.chain.verified?.problems).toEqual([]);
+    expect(state.chain.verified?.ok).toBe(true);
+  });
+});

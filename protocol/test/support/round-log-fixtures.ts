@@ -1,0 +1,195 @@
+// Builders for round-log tests: signed, chained records of plausible events, and a verifier call
+// with a pinned key. A "tampered" log here is always re-signed with the coordinator's own key, so
+// its chain and signatures are valid and only the round rules can catch it.
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { toBase64 } from '../../src/encoding.js';
+import { keyPairFromSeed, setEd25519Verifier, type SigningKeyPair } from '../../src/signing.js';
+import type { RoundLogEvent, RoundLogEventOf } from '../../src/round-log/events.js';
+import {
+  ROUND_LOG_GENESIS_HASH,
+  buildRoundLogRecord,
+  type RoundLogRecord,
+} from '../../src/round-log/record.js';
+import { verifyRoundLogSync, type VerifyRoundLogResult } from '../../src/round-log/verify.js';
+
+// node:crypto's ed25519 (RFC 8032, same results as tweetnacl) keeps the tests fast.
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+setEd25519Verifier('node-test', (message, signature, publicKey) =>
+  nodeVerify(
+    null,
+    message,
+    createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' }),
+    signature,
+  ),
+);
+
+export const coordinatorKey = keyPairFromSeed(new Uint8Array(32).fill(1));
+export const pub = (key: SigningKeyPair): string => toBase64(key.publicKey);
+export const digest = (n: number): string => n.toString(16).padStart(64, '0');
+export const dev = (n: number): string => `dev_${n.toString(16).padStart(32, 'a')}`;
+
+export const TASK = 'mnist-lora';
+export const roundOf = (n: number): string => `${TASK}:${n}`;
+
+/** The DP promise of the fixture task: z = 2, budget ε = 8 at δ = 1e-5. */
+export const DP = { epsilonBudget: 8, delta: 1e-5, noiseMultiplier: 2 } as const;
+
+export function opened(
+  n: number,
+  overrides: Partial<RoundLogEventOf<'round.opened'>> = {},
+): RoundLogEventOf<'round.opened'> {
+  return {
+    type: 'round.opened',
+    taskId: TASK,
+    roundId: roundOf(n),
+    goalCount: 3,
+    minReports: 2,
+    clipNorm: 1,
+    parentVersion: 0,
+    deadline: 1_700_000_600_000,
+    dp: { ...DP },
+    ...overrides,
+  };
+}
+
+export function selected(n: number, devices: number[]): RoundLogEventOf<'round.selected'> {
+  return {
+    type: 'round.selected',
+    taskId: TASK,
+    roundId: roundOf(n),
+    devices: devices.map(dev),
+    eligible: 9,
+  };
+}
+
+export function accepted(n: number, device: number, norm = 0.5): RoundLogEventOf<'update.accepted'> {
+  return {
+    type: 'update.accepted',
+    taskId: TASK,
+    roundId: roundOf(n),
+    device: dev(device),
+    blobDigest: digest(1000 * n + device),
+    norm,
+    clipBound: 1,
+    clipped: norm >= 1,
+    bytes: 4096,
+    numExamples: 100 + device,
+  };
+}
+
+export function refused(
+  n: number,
+  device: number,
+  reason = 'NORM_EXCEEDED',
+): RoundLogEventOf<'update.refused'> {
+  return {
+    type: 'update.refused',
+    taskId: TASK,
+    roundId: roundOf(n),
+    device: dev(device),
+    reason,
+    message: 'refused',
+    blobDigest: digest(5000 + device),
+    norm: null,
+    clipBound: 1,
+    clipped: false,
+    bytes: 4096,
+  };
+}
+
+export function closed(
+  n: number,
+  counts: { accepted: number; refused?: number },
+  reason: 'goal-reached' | 'deadline' = 'goal-reached',
+): RoundLogEventOf<'round.closed'> {
+  return {
+    type: 'round.closed',
+    taskId: TASK,
+    roundId: roundOf(n),
+    accepted: counts.accepted,
+    refused: counts.refused ?? 0,
+    minReports: 2,
+    reason,
+  };
+}
+
+export function abandoned(
+  n: number,
+  accepted: number,
+  reason = 'quorum missed',
+): RoundLogEventOf<'round.abandoned'> {
+  return { type: 'round.abandoned', taskId: TASK, roundId: roundOf(n), accepted, minReports: 2, reason };
+}
+
+export function aggregation(
+  n: number,
+  devices: number[],
+  privacy: { epsilon: number | null; noiseMultiplier?: number; delta?: number | null },
+): RoundLogEventOf<'aggregation'> {
+  return {
+    type: 'aggregation',
+    taskId: TASK,
+    roundId: roundOf(n),
+    strategy: 'fedavg',
+    strategyOptions: {},
+    loraRule: 'ffa',
+    participants: devices.map((d) => ({ device: dev(d), blobDigest: digest(1000 * n + d), weight: 1 })),
+    clipNorm: 1,
+    noiseMultiplier: privacy.noiseMultiplier ?? (privacy.epsilon === null ? 0 : DP.noiseMultiplier),
+    epsilon: privacy.epsilon,
+    delta: privacy.delta !== undefined ? privacy.delta : privacy.epsilon === null ? null : DP.delta,
+    aggregateDigest: digest(9000 + n),
+    deltasRetainedUntil: null,
+  };
+}
+
+export function audit(n: number, decision: 'pass' | 'fail'): RoundLogEventOf<'audit'> {
+  return { type: 'audit', taskId: TASK, roundId: roundOf(n), decision, findings: [], metrics: {} };
+}
+
+export function promotion(n: number, version: number): RoundLogEventOf<'promotion'> {
+  return {
+    type: 'promotion',
+    taskId: TASK,
+    roundId: roundOf(n),
+    version,
+    parentVersion: version - 1,
+    manifestDigest: digest(7000 + version),
+    adapterDigest: digest(8000 + version),
+  };
+}
+
+export function rejection(n: number, reason = 'drift'): RoundLogEventOf<'rejection'> {
+  return { type: 'rejection', taskId: TASK, roundId: roundOf(n), reasons: [reason] };
+}
+
+/** Signs and chains the events with the coordinator key, one second apart. */
+export function signedLog(
+  events: readonly RoundLogEvent[],
+  key: SigningKeyPair = coordinatorKey,
+): RoundLogRecord[] {
+  const out: RoundLogRecord[] = [];
+  let prevHash = ROUND_LOG_GENESIS_HASH;
+  events.forEach((event, seq) => {
+    const record = buildRoundLogRecord({
+      seq,
+      ts: 1_700_000_000_000 + seq * 1000,
+      prevHash,
+      event,
+      signingKey: key,
+    });
+    out.push(record);
+    prevHash = record.hash;
+  });
+  return out;
+}
+
+/** Verifies a log with the coordinator key pinned (JSON round trip, as from a file). */
+export function verifyEvents(events: readonly RoundLogEvent[]): VerifyRoundLogResult {
+  const records = JSON.parse(JSON.stringify(signedLog(events))) as unknown[];
+  return verifyRoundLogSync(records, { trustedKey: pub(coordinatorKey) });
+}
+
+/** Problems as `[seq, code]` pairs, for compact assertions. */
+export const problemsOf = (result: VerifyRoundLogResult): Array<[number | null, string]> =>
+  result.problems.map((p) => [p.seq, p.code]);
