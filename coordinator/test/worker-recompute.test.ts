@@ -26,6 +26,10 @@ async function aggregationOf(options: {
   strategy: TaskDefinitionInput['policy']['strategy'];
   dp?: TaskDefinitionInput['policy']['dp'];
   devices: number;
+  /** FFA-LoRA devices may send A's zero delta: which ones do. */
+  sendZeroA?: (device: number) => boolean;
+  /** FFA-LoRA devices that (wrongly) change A: which ones do. */
+  changeA?: (device: number) => boolean;
 }) {
   const env = workerTestEnv(options.label, options.dp ? { noiseSeed: 'recompute' } : {});
   envs.push(env);
@@ -54,13 +58,16 @@ async function aggregationOf(options: {
   const random = testRandom(11);
   const refs = [];
   for (let i = 0; i < options.devices; i++) {
-    refs.push(
-      await storeDelta(
-        env.blobs,
-        deltaLike(sent, () => 0.05 * random()),
-        { updateId: `u${i}`, numExamples: 10 + i },
-      ),
-    );
+    const delta = deltaLike(sent, () => 0.05 * random());
+    const a = options.changeA?.(i) ? 0.01 : options.sendZeroA?.(i) ? 0 : null;
+    if (a !== null)
+      for (const [name, tensor] of initial)
+        if (name.endsWith('lora_A.weight'))
+          delta.set(name, {
+            shape: [...tensor.shape],
+            values: new Float32Array(tensor.values.length).fill(a),
+          });
+    refs.push(await storeDelta(env.blobs, delta, { updateId: `u${i}`, numExamples: 10 + i }));
   }
   const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
   await processAggregateJob(
@@ -99,6 +106,44 @@ describe('recomputing a logged aggregate from retained deltas', () => {
       participants: event.participants.map((p, i) => (i === kept ? { ...p, weight: p.weight + 1 } : p)),
     };
     expect(await recomputeAggregateDigest(forged, env.blobs)).not.toBe(event.aggregateDigest);
+  });
+
+  it('reproduces an FFA-LoRA adapter aggregated under the default rule (no loraRule named)', async () => {
+    // The policy names no rule (fedit by default): A is still frozen, so the step is B's alone
+    // and the log says ffa, the rule that really ran.
+    const { env, event } = await aggregationOf({
+      label: 'rc-ffa-default',
+      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      strategy: { name: 'fedavg' },
+      devices: 4,
+    });
+    expect(event.loraRule).toBe('ffa');
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBe(event.aggregateDigest);
+  });
+
+  it('reproduces an FFA-LoRA round in which some devices sent their zero lora_A delta', async () => {
+    const { env, event } = await aggregationOf({
+      label: 'rc-ffa-zero-a',
+      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      strategy: { name: 'trimmed-mean', loraRule: 'fedit', beta: 0.2 },
+      devices: 5,
+      sendZeroA: (i) => i % 2 === 0,
+    });
+    expect(event.loraRule).toBe('ffa');
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBe(event.aggregateDigest);
+  });
+
+  it('excludes an FFA-LoRA update that changes the frozen A, and the round goes on without it', async () => {
+    const { env, event } = await aggregationOf({
+      label: 'rc-ffa-moved-a',
+      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      strategy: { name: 'fedavg' },
+      devices: 4,
+      changeA: (i) => i === 1,
+    });
+    expect(event.participants).toHaveLength(3);
+    expect(env.log.ofType('rejection')).toEqual([]);
+    expect(await recomputeAggregateDigest(event, env.blobs)).toBe(event.aggregateDigest);
   });
 
   it('declines (null) when Gaussian noise makes the log alone insufficient', async () => {

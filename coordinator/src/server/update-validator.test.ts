@@ -92,6 +92,28 @@ describe('validateDeltaBlob', () => {
     expect(codeOf(() => validateDeltaBlob(inf, task, plan))).toBe('NON_FINITE');
   });
 
+  it('in ffa-lora mode takes lora_A as its zero delta or not at all, and refuses any change to it', () => {
+    const ffaPlan = { ...plan, adapter: { ...plan.adapter, spec: { ...task.adapter, mode: 'ffa-lora' } } };
+    const withA = (a: number[]) =>
+      encodeFloat32Tensors(
+        new Map([
+          [names.a, { shape: [1, 2], values: new Float32Array(a) }],
+          [names.b, { shape: [2, 1], values: new Float32Array([0, 4]) }],
+        ]),
+      );
+    const onlyB = encodeFloat32Tensors(
+      new Map([[names.b, { shape: [2, 1], values: new Float32Array([0, 4]) }]]),
+    );
+    const ffaTask = { ...task, adapter: ffaPlan.adapter.spec } as typeof task;
+    expect(validateDeltaBlob(onlyB, ffaTask, ffaPlan as RoundPlan).norm).toBe(4);
+    expect(validateDeltaBlob(withA([0, 0]), ffaTask, ffaPlan as RoundPlan).norm).toBe(4);
+    expect(codeOf(() => validateDeltaBlob(withA([0, 1e-7]), ffaTask, ffaPlan as RoundPlan))).toBe(
+      'BAD_REQUEST',
+    );
+    // In lora mode A is trained: the same delta is fine.
+    expect(validateDeltaBlob(withA([3, 0]), task, plan).norm).toBe(5);
+  });
+
   describe('full mode', () => {
     // A non-square module (in 3, out 2) so that [out, in] and [in, out] differ.
     const fullTask = TaskDefinitionSchema.parse({

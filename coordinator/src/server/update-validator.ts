@@ -93,6 +93,12 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
       if (!Number.isFinite(x)) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Infinity`);
       sumSquares += x * x;
     }
+    // FFA-LoRA's A is frozen: what a device may send for it is its zero delta, nothing else.
+    if (spec.mode === 'ffa-lora' && parsed.kind === 'lora_A' && values.some((v) => v !== 0))
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        `${name} is frozen in an ffa-lora adapter: send its zero delta or leave it out`,
+      );
     seen.add(`${parsed.module}/${parsed.kind}`);
   }
   for (const module of spec.targetModules) {

@@ -3,6 +3,7 @@ import {
   StrategyConfigSchema,
   decodeDeltaFile,
   encodeFloat32Tensors,
+  parseAdapterTensorName,
   sha256Hex,
   type RoundLogEventOf,
 } from '@flotilla/protocol';
@@ -17,9 +18,20 @@ import {
   type TensorLayout,
 } from '../strategies/index.js';
 
-/** The bytes behind an aggregation record's `aggregateDigest`: F32 safetensors of the aggregate. */
+/**
+ * The bytes behind an aggregation record's `aggregateDigest`: F32 safetensors of the aggregate
+ * step, i.e. the strategy's output over the tensors devices train: every tensor of the
+ * participants' deltas, except `lora_A` under the `ffa` rule (A is frozen, so it is not part of
+ * the step, whether a device sent its zero delta or left it out). Metadata `flotilla.round`.
+ */
 export function encodeAggregate(aggregateTensors: TensorMap, roundId: string): Uint8Array {
   return encodeFloat32Tensors(aggregateTensors, { 'flotilla.round': roundId }, 'F32');
+}
+
+/** The tensors of a delta that take part in the aggregate (see {@link encodeAggregate}). */
+function trainedTensors(delta: TensorMap, loraRule: string): TensorMap {
+  if (loraRule !== 'ffa') return delta;
+  return new Map([...delta].filter(([name]) => parseAdapterTensorName(name)?.kind !== 'lora_A'));
 }
 
 /**
@@ -54,7 +66,7 @@ export async function recomputeAggregateDigest(
     const bytes = await blobs.get(participant.blobDigest);
     if (!bytes)
       throw new FlotillaError('BLOB_MISSING', `retained delta ${participant.blobDigest} is missing`);
-    const delta = decodeDeltaFile(bytes).tensors;
+    const delta = trainedTensors(decodeDeltaFile(bytes).tensors, record.loraRule);
     const flat = flattenTensors(delta, layout ? { expected: layout } : {});
     layout = flat.layout;
     updates.push({ values: flat.values, weight: participant.weight });

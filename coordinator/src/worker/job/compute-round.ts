@@ -1,6 +1,11 @@
 import { FlotillaError, type TaskDefinition } from '@flotilla/protocol';
 import { decomposes } from '../../shared/hierarchical-flow.js';
-import { aggregateLora, type LoraAggregationResult, type TensorMap } from '../lora/lora-rules.js';
+import {
+  aggregateLora,
+  effectiveLoraRule,
+  type LoraAggregationResult,
+  type TensorMap,
+} from '../lora/lora-rules.js';
 import {
   aggregate,
   isServerOptimizer,
@@ -135,7 +140,7 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   };
 
   const lora = aggregateLora({
-    rule: config.loraRule,
+    rule: effectiveLoraRule(task.adapter.mode, config.loraRule),
     current: input.current,
     deltas,
     weights: combineWeights,

@@ -66,6 +66,9 @@ async function loadOne(
       file.set(name, got);
     }
     if (!got) throw new FlotillaError('SHAPE_MISMATCH', `delta lacks tensor ${name}`);
+    // Refused on arrival too; an update that got past it is excluded here, the round goes on.
+    if (frozen.has(name) && got.values.some((v) => v !== 0))
+      throw new FlotillaError('BAD_REQUEST', `${name} is frozen, but the delta changes it`);
     if (got.shape.join(',') !== tensor.shape.join(',')) {
       throw new FlotillaError(
         'SHAPE_MISMATCH',

@@ -1,4 +1,9 @@
-import { FlotillaError, parseAdapterTensorName, type NamedTensor } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  parseAdapterTensorName,
+  type AdapterMode,
+  type NamedTensor,
+} from '@flotilla/protocol';
 import { flattenTensors, unflattenTensors } from '../strategies/flatten.js';
 import { updateAllocator } from '../strategies/kernel-arena.js';
 import { accumulatorFootprint } from '../strategies/streaming-fedavg.js';
@@ -18,6 +23,16 @@ export const FEDIT_DIAGNOSTIC_MAX_COST = 2e9;
  *   truncated SVD; the relative truncation error is reported.
  */
 export type LoraRule = 'ffa' | 'fedit' | 'product';
+
+/**
+ * The rule that really runs for an adapter, and that the round log records. An ffa-lora adapter's
+ * A is frozen (devices train only B, and a non-zero A delta is refused), so `fedit`, named or by
+ * default, would compute exactly what `ffa` computes: `ffa` runs, which also keeps A out of the
+ * strategy and out of DP noise. Every other combination runs the configured rule.
+ */
+export function effectiveLoraRule(mode: AdapterMode, configured: LoraRule): LoraRule {
+  return mode === 'ffa-lora' && configured === 'fedit' ? 'ffa' : configured;
+}
 
 export type TensorMap = Map<string, NamedTensor>;
 
