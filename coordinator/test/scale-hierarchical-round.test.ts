@@ -62,8 +62,10 @@ function freshEnv(label: string): WorkerTestEnv {
 async function seedRound(
   env: WorkerTestEnv,
   strategy: TaskDefinitionInput['policy']['strategy'],
+  weighting?: TaskDefinitionInput['policy']['weighting'],
 ): Promise<AggregateJobData> {
   await createTestTask(env, {
+    ...(weighting ? { weighting } : {}),
     taskId: 'big',
     adapter: SPEC,
     modules: MODULES,
@@ -220,6 +222,32 @@ describe('hierarchical rounds in the aggregation pipeline', () => {
     });
     expect(await recomputeAggregateDigest(record, env.blobs)).toBe(record.aggregateDigest);
     expect(log.ofType('promotion')).toHaveLength(1);
+  });
+
+  it("weighs the shard sums with the task's capped weights, as one stage does", async () => {
+    const env = freshEnv('hier-capped');
+    const capped = { rule: 'capped', cap: 25 } as const;
+    const data = await seedRound(env, { name: 'fedavg', loraRule: 'fedit' }, capped);
+    const { outcome, log } = await runThroughQueue(env, data);
+    expect(outcome).toMatchObject({ decision: 'COMMITTED', version: 1 });
+    expect(await completedShardJobs(env)).toEqual({ [SHARD_SUM_QUEUE]: 3, [SHARD_STATS_QUEUE]: 3 });
+    const single = freshEnv('hier-capped-single');
+    await seedRound(single, { name: 'fedavg', loraRule: 'fedit' }, capped);
+    await processAggregateJob(data, single.deps, 1_700_000_000_000);
+
+    // numExamples 10 + 3k, capped at 25: 10, 13, …, 22, then 25 for every larger claim.
+    const record = log.ofType('aggregation')[0] as RoundLogEventOf<'aggregation'>;
+    const claims = new Map(data.updates.map((u) => [u.blobDigest, u.numExamples]));
+    for (const p of record.participants) expect(p.weight).toBe(Math.min(claims.get(p.blobDigest) ?? NaN, 25));
+    expect(record.strategyOptions).toMatchObject({ weighting: 'capped', weightCap: 25 });
+    expect(single.log.ofType('aggregation')[0]?.participants).toEqual(record.participants);
+    expect(await recomputeAggregateDigest(record, env.blobs)).toBe(record.aggregateDigest);
+    const digestOf = async (e: WorkerTestEnv) =>
+      (await e.adapters.getManifest('big', 1))?.manifest.adapter.f32.digest;
+    expect(await digestOf(env)).toBe(await digestOf(single));
+    // The audit's leave-one-out means use the same weights in both pipelines.
+    expect(log.ofType('audit')[0]?.metrics).toEqual(single.log.ofType('audit')[0]?.metrics);
+    expect(flagsOf(log)).toEqual(flagsOf(single.log));
   });
 
   it('rejects the round, not parks it, when a shard job fails for good', async () => {

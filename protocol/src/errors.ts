@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'MODULE_NOT_ALLOWED',
   'NON_FINITE',
   'NORM_EXCEEDED',
+  // update weighting
+  'EXAMPLES_EXCEEDED',
   // worker and policy
   'PRIVACY_BUDGET_EXHAUSTED',
   'AUDIT_REJECTED',

@@ -66,6 +66,15 @@ export class TfjsTrainer implements Trainer {
         lossAfter: result.holdout.lossAfter,
         tolerance: plan.validationTolerance,
       });
+      if (result.examples === 0)
+        return {
+          kind: 'skip',
+          reason: 'budget-exhausted',
+          detail: 'no training step fit in the round budget',
+          steps: 0,
+          backend: backend.name,
+          holdout: result.holdout,
+        };
       if (!gate.pass)
         return {
           kind: 'skip',
@@ -78,7 +87,9 @@ export class TfjsTrainer implements Trainer {
       return {
         kind: 'update',
         delta: result.delta,
-        numExamples: examples,
+        // The examples the delta rests on: all of them once an epoch completed, else those the
+        // step budget reached (never more than maxSteps × batchSize, the coordinator's default cap).
+        numExamples: Math.min(examples, result.examples),
         steps: result.steps,
         backend: backend.name,
         holdout: result.holdout,

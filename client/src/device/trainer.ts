@@ -23,7 +23,11 @@ export interface TrainedUpdate {
   kind: 'update';
   /** Trained adapter minus `context.adapter`, with the same names and shapes. */
   delta: NamedTensors;
-  /** Local examples behind the delta: the FedAvg weight. Must be ≥ 1. */
+  /**
+   * Distinct local examples the delta was trained on: the FedAvg weight, at most the plan's
+   * `budget.maxSteps × training.batchSize` (the coordinator refuses more with `EXAMPLES_EXCEEDED`
+   * unless the task sets another `policy.maxExamplesPerUpdate`). Must be ≥ 1.
+   */
   numExamples: number;
   /** Optimizer steps taken. */
   steps: number;

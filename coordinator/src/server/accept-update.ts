@@ -3,6 +3,7 @@ import {
   FlotillaError,
   SIGNING_DOMAINS,
   isCompatibleProtocol,
+  maxExamplesPerUpdate,
   sha256Hex,
   verifyPayload,
   type UpdateReceipt,
@@ -103,6 +104,14 @@ export async function acceptUpdate(
       'STALE_ROUND',
       `update trained from version ${metadata.adapterVersion}, plan is ${plan.adapter.version}`,
     );
+  const signed = await deps.tasks.getTask(metadata.taskId);
+  if (!signed) throw new FlotillaError('NOT_FOUND', `task ${metadata.taskId} not found`);
+  const maxExamples = maxExamplesPerUpdate(signed.task);
+  if (metadata.numExamples > maxExamples)
+    throw new FlotillaError(
+      'EXAMPLES_EXCEEDED',
+      `update claims ${metadata.numExamples} examples; the task allows at most ${maxExamples} per update`,
+    );
   if (metadata.blobBytes > plan.budget.maxUploadBytes)
     throw new FlotillaError(
       'BLOB_TOO_LARGE',
@@ -112,8 +121,6 @@ export async function acceptUpdate(
   if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded`);
   if (bytes.length !== metadata.blobBytes || sha256Hex(bytes) !== metadata.blobDigest)
     throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
-  const signed = await deps.tasks.getTask(metadata.taskId);
-  if (!signed) throw new FlotillaError('NOT_FOUND', `task ${metadata.taskId} not found`);
   const { norm } = validateDeltaBlob(bytes, signed.task, plan);
 
   const acceptedAt = Date.now();

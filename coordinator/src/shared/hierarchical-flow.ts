@@ -1,6 +1,6 @@
 import type { FlowProducer, Job } from 'bullmq';
 import { z } from 'zod';
-import { DigestSchema, RoundIdSchema, type StrategyConfig } from '@flotilla/protocol';
+import { DigestSchema, RoundIdSchema, UpdateWeightingSchema, type StrategyConfig } from '@flotilla/protocol';
 import { AggregateUpdateRefSchema, type AggregateUpdateRef } from './queues.js';
 
 /** Queue of the child jobs: each sums one shard of a round's updates. */
@@ -29,8 +29,10 @@ export interface HierarchicalOptions {
 export const ShardSumJobDataSchema = z.object({
   roundId: RoundIdSchema,
   shardIndex: z.number().int().nonnegative(),
-  /** `examples`: FedAvg weights n_k; `uniform`: weight 1 (DP-FedAvg). */
+  /** `examples`: the task's weights w_k (`updateWeighting`); `uniform`: weight 1 (DP-FedAvg). */
   weighting: z.enum(['examples', 'uniform']),
+  /** The task's `policy.weighting`: how `numExamples` becomes w_k. Default `{ rule: 'examples' }`. */
+  updateWeighting: UpdateWeightingSchema.default({ rule: 'examples' }),
   /** Tensor name -> shape every delta must have (the adapter's). */
   expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   /** Tensors devices do not send (FFA-LoRA's A): a zero delta. */
@@ -46,8 +48,8 @@ export const ShardSumResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
   sumDigest: DigestSchema.nullable(),
   /**
-   * Σ n_k·x_k (example weights) for the audit's leave-one-out means; the same blob as `sumDigest`
-   * under `examples` weighting, and null when the shard has no usable update.
+   * Σ w_k·x_k (the task's weights, before DP's uniform rule) for the audit's leave-one-out means;
+   * the same blob as `sumDigest` under `examples` weighting, and null when the shard has no usable update.
    */
   auditSumDigest: DigestSchema.nullable(),
   totalWeight: z.number().nonnegative(),
@@ -63,9 +65,11 @@ export const ShardStatsJobDataSchema = z.object({
   expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   frozen: z.array(z.string()).default([]),
   updates: z.array(AggregateUpdateRefSchema).min(1),
+  /** The task's `policy.weighting`, as in the shard-sum jobs. Default `{ rule: 'examples' }`. */
+  updateWeighting: UpdateWeightingSchema.default({ rule: 'examples' }),
   /** Usable updates in the whole round (a lone update has no leave-one-out mean). */
   roundCount: z.number().int().positive(),
-  /** Σ n_k·x_k over every usable update of the round (shard-sum encoding, float64 as hi/lo f32). */
+  /** Σ w_k·x_k over every usable update of the round (shard-sum encoding, float64 as hi/lo f32). */
   auditSumDigest: DigestSchema,
   /** The candidate aggregate delta (F32 safetensors, the adapter's tensor names). */
   aggregateDigest: DigestSchema,
@@ -160,6 +164,8 @@ export async function addHierarchicalFedAvgFlow(
     expectedShapes: Record<string, number[]>;
     frozen?: string[];
     weighting: ShardSumJobData['weighting'];
+    /** The task's `policy.weighting`. Default `{ rule: 'examples' }`. */
+    updateWeighting?: ShardSumJobData['updateWeighting'];
     /** Updates per child job. Default 100. */
     shardSize?: number;
     /** Attempts per child job. Default 3. */
@@ -179,6 +185,7 @@ export async function addHierarchicalFedAvgFlow(
         roundId: options.roundId,
         shardIndex,
         weighting: options.weighting,
+        ...(options.updateWeighting ? { updateWeighting: options.updateWeighting } : {}),
         expectedShapes: options.expectedShapes,
         frozen: options.frozen ?? [],
         updates,

@@ -4,6 +4,7 @@ import {
   SignedTaskSchema,
   SIGNING_DOMAINS,
   TaskDefinitionSchema,
+  defaultMaxExamplesPerUpdate,
   signPayload,
   toBase64,
   type SignedTask,
@@ -35,12 +36,21 @@ export class TaskRegistry {
   /**
    * Validates, signs and stores a new task (BAD_REQUEST if the id exists), then announces it on
    * `${prefix}:task-created`. Prefer `registerTask` (server), which also checks module shapes and
-   * the base model blob.
+   * the base model blob. An absent `policy.maxExamplesPerUpdate` is stored as its default.
    */
   async createTask(input: TaskDefinitionInput): Promise<SignedTask> {
     const parsed = TaskDefinitionSchema.safeParse(input);
     if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `invalid task: ${parsed.error.message}`);
-    const task = parsed.data;
+    // The default examples cap is written into the signed task, so devices and auditors read the
+    // number the coordinator enforces instead of re-deriving it.
+    const task = {
+      ...parsed.data,
+      policy: {
+        ...parsed.data.policy,
+        maxExamplesPerUpdate:
+          parsed.data.policy.maxExamplesPerUpdate ?? defaultMaxExamplesPerUpdate(parsed.data.rounds),
+      },
+    };
     const signed: SignedTask = {
       task,
       coordinatorKey: toBase64(this.signingKey.publicKey),

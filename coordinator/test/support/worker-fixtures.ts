@@ -137,6 +137,7 @@ export interface TaskOptions {
   strategy?: TaskDefinitionInput['policy']['strategy'];
   dp?: TaskDefinitionInput['policy']['dp'];
   audit?: TaskDefinitionInput['policy']['audit'];
+  weighting?: TaskDefinitionInput['policy']['weighting'];
   kernelValue?: number;
   biasValue?: number;
 }
@@ -167,6 +168,7 @@ export async function createTestTask(env: { blobs: BlobStore; tasks: TaskRegistr
       maxBlobBytes: 64 * 1024 * 1024,
       strategy: options.strategy ?? { name: 'fedavg' },
       ...(options.dp ? { dp: options.dp } : {}),
+      ...(options.weighting ? { weighting: options.weighting } : {}),
       audit: options.audit ?? {},
     },
     createdAt: 1_700_000_000_000,

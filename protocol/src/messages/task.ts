@@ -104,6 +104,22 @@ export const AuditPolicySchema = z.object({
 });
 export type AuditPolicy = z.infer<typeof AuditPolicySchema>;
 
+/**
+ * How the aggregate weighs each accepted update (McMahan et al. 2017 weigh by examples). The
+ * device states `numExamples` itself, so the weight is a claim: `maxExamplesPerUpdate` refuses
+ * claims past what the round's budget allows, and `equal` / `capped` bound one device's share
+ * further. Under differential privacy every update weighs 1 whatever the rule (DP-FedAvg).
+ */
+export const UpdateWeightingSchema = z.discriminatedUnion('rule', [
+  /** weight = numExamples (≤ `maxExamplesPerUpdate`, refused above it). */
+  z.object({ rule: z.literal('examples') }),
+  /** weight = 1 for every update. */
+  z.object({ rule: z.literal('equal') }),
+  /** weight = min(numExamples, cap); `cap` in examples. */
+  z.object({ rule: z.literal('capped'), cap: z.number().int().positive() }),
+]);
+export type UpdateWeighting = z.infer<typeof UpdateWeightingSchema>;
+
 export const TaskPolicySchema = z.object({
   /** Modules devices may touch; an update naming any other is refused. */
   allowedModules: z.array(z.string()).min(1),
@@ -111,6 +127,15 @@ export const TaskPolicySchema = z.object({
   clipNorm: z.number().positive(),
   /** Largest upload in bytes. */
   maxBlobBytes: z.number().int().positive(),
+  /**
+   * Largest `numExamples` one update may claim, in examples; an update claiming more is refused
+   * with `EXAMPLES_EXCEEDED`. Default (`defaultMaxExamplesPerUpdate`): `rounds.maxSteps ×
+   * rounds.training.batchSize`, the most examples a device can train on within the round's
+   * budget. The coordinator writes the default into the task when it registers it.
+   */
+  maxExamplesPerUpdate: z.number().int().positive().optional(),
+  /** How updates are weighed in the aggregate. Default `{ rule: 'examples' }`. */
+  weighting: UpdateWeightingSchema.default({ rule: 'examples' }),
   strategy: StrategyConfigSchema,
   dp: DpPolicySchema.optional(),
   audit: AuditPolicySchema,

@@ -1,6 +1,12 @@
 // What each job of a hierarchical round does, I/O included (blob store in, content addresses
 // out). The BullMQ wiring is in hierarchical-workers.ts; the math in shard-sum.ts and shard-stats.ts.
-import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  decodeFloat32Tensors,
+  encodeFloat32Tensors,
+  sha256Hex,
+  updateWeight,
+} from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import {
   CombineJobDataSchema,
@@ -59,10 +65,13 @@ export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<S
   if (loaded.length === 0)
     return { ...base, sumDigest: null, auditSumDigest: null, totalWeight: 0, count: 0 };
   const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
-  const byExamples = loaded.map((u) => ({ delta: u.delta, weight: u.ref.numExamples }));
+  const byExamples = loaded.map((u) => ({
+    delta: u.delta,
+    weight: updateWeight(job.updateWeighting, u.ref.numExamples),
+  }));
   const examplesSum = sumShard(byExamples);
   const auditSumDigest = await putByDigest(blobs, encodeShardSum(examplesSum, metadata));
-  // DP-FedAvg weighs every update 1; the audit still weighs by examples, as in one stage.
+  // DP-FedAvg weighs every update 1; the audit still weighs by the task's weights, as in one stage.
   const sum =
     job.weighting === 'uniform' ? sumShard(byExamples.map((u) => ({ ...u, weight: 1 }))) : examplesSum;
   const sumDigest =
@@ -123,7 +132,10 @@ export async function processShardStats(raw: unknown, blobs: BlobStore): Promise
     decodeFloat32Tensors(await getBlob(blobs, job.aggregateDigest, 'aggregate')).tensors,
   ).values;
   const similarities = shardSimilarities({
-    updates: loaded.map((u) => ({ values: flattenTensors(u.delta).values, numExamples: u.ref.numExamples })),
+    updates: loaded.map((u) => ({
+      values: flattenTensors(u.delta).values,
+      weight: updateWeight(job.updateWeighting, u.ref.numExamples),
+    })),
     total,
     aggregate,
     roundCount: job.roundCount,

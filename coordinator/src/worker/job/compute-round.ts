@@ -1,4 +1,4 @@
-import { FlotillaError, type TaskDefinition } from '@flotilla/protocol';
+import { FlotillaError, aggregationWeight, type TaskDefinition } from '@flotilla/protocol';
 import { decomposes } from '../../shared/hierarchical-flow.js';
 import {
   aggregateLora,
@@ -37,7 +37,10 @@ export interface ComputeRoundInput {
   task: TaskDefinition;
   /** Adapter the round started from. */
   current: TensorMap;
-  /** Decoded deltas with their weights, device norms and clipped flags (no deltas with `mean`). */
+  /**
+   * Decoded deltas with the examples they claim (weighed by `aggregationWeight` under the task's
+   * policy), device norms and clipped flags (no deltas with `mean`).
+   */
   updates: Array<{ delta?: TensorMap; numExamples: number; norm: number; clipped: boolean }>;
   /**
    * The updates' weighted mean delta (uniform weights under DP), summed by shard jobs: the
@@ -110,7 +113,7 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
     });
   }
   const noiseStd = dp ? noiseStdOnAverage({ noiseMultiplier, clipNorm: input.clipNorm, numUpdates: m }) : 0;
-  const weights = input.updates.map((u) => (dp ? 1 : u.numExamples));
+  const weights = input.updates.map((u) => aggregationWeight(task.policy, u.numExamples));
   const { deltas, combineWeights } = strategyInputs(input, weights);
 
   let optimizerState = input.optimizerState;

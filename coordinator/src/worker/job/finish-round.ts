@@ -1,7 +1,7 @@
 // The tail every round shares, whether it aggregated in one stage or in shard jobs: the
 // aggregation record, the drift audit, then promotion of version n+1 or rejection, and the
 // published decision.
-import { sha256Hex, type TaskDefinition } from '@flotilla/protocol';
+import { sha256Hex, updateWeight, type TaskDefinition } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
 import { publishRoundOutcome, type RoundOutcome } from '../../shared/round-outcomes.js';
 import { redisKeys } from '../../shared/keys.js';
@@ -73,7 +73,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
       ...input.perUpdate,
       labels: loaded.map((u) => u.devicePseudonym),
       norms: loaded.map((u) => u.norm),
-      weights: loaded.map((u) => u.numExamples),
+      weights: loaded.map((u) => updateWeight(task.policy.weighting, u.numExamples)),
       aggregate: [flattenTensors(aggregateDelta).values],
       moduleDrift: await moduleDriftOf(deps.blobs, task, result.adapter),
       ...(holdout ? { holdout } : {}),

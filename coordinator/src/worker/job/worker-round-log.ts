@@ -1,4 +1,10 @@
-import type { RoundLogEvent, SignedManifest, TaskDefinition } from '@flotilla/protocol';
+import {
+  aggregationWeight,
+  maxExamplesPerUpdate,
+  type RoundLogEvent,
+  type SignedManifest,
+  type TaskDefinition,
+} from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
 import type { AuditResult } from '../audit/index.js';
 import type { ComputeRoundResult } from './compute-round.js';
@@ -53,6 +59,10 @@ export function workerRoundLog(
           keep: task.policy.strategy.keep ?? null,
           serverLearningRate: task.policy.strategy.serverLearningRate,
           normBound: task.policy.strategy.normBound ?? null,
+          // How `numExamples` became each participant's weight (DP weighs every update 1).
+          weighting: task.policy.dp ? 'equal' : task.policy.weighting.rule,
+          weightCap: task.policy.weighting.rule === 'capped' ? task.policy.weighting.cap : null,
+          maxExamplesPerUpdate: maxExamplesPerUpdate(task),
           feditRelativeError: result.lora.feditRelativeError,
           truncationRelativeError: result.lora.truncationRelativeError,
           // Float sums depend on how the updates were grouped; the auditor's recompute follows it.
@@ -68,7 +78,8 @@ export function workerRoundLog(
         participants: loaded.map((ref, i) => ({
           device: ref.devicePseudonym,
           blobDigest: ref.blobDigest,
-          weight: selected.size === 0 || selected.has(i) ? (task.policy.dp ? 1 : ref.numExamples) : 0,
+          weight:
+            selected.size === 0 || selected.has(i) ? aggregationWeight(task.policy, ref.numExamples) : 0,
         })),
         clipNorm: job.clipNorm,
         noiseMultiplier: result.privacy?.noiseMultiplier ?? 0,

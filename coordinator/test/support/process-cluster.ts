@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { sha256Hex, type RoundLogEvent, type TaskDefinitionInput } from '@flotilla/protocol';
+import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
+import { redisKeys, type RedisKeys } from '../../src/shared/keys.js';
+import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
+import { readRoundOutcome, type RoundOutcome } from '../../src/shared/round-outcomes.js';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+  readRoundLog,
+} from '../../src/shared/round-log/index.js';
+import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
+import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
+import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
+import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
+
+export const OPERATOR_TOKEN = 'operator-token-for-process-tests-0123';
+
+/**
+ * Coordinator processes (`coordinator/src/server/main.ts`, each its own pid) on one Redis,
+ * prefix and state directory, plus an in-process aggregation worker that retains deltas so
+ * aggregates can be recomputed. Every child is stopped by its own pid in `stop()`.
+ */
+export class ProcessCluster {
+  readonly redisUrl = testRedisUrl();
+  readonly redis = new Redis(redisOptionsFromUrl(this.redisUrl));
+  readonly prefix: string;
+  readonly keys: RedisKeys;
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'flotilla-proc-'));
+  readonly coordinators: ChildCoordinator[] = [];
+  worker: AggregationWorker | null = null;
+  private logRedis: Redis | null = null;
+
+  constructor(label: string) {
+    this.prefix = uniquePrefix(label);
+    this.keys = redisKeys(this.prefix);
+  }
+
+  /** Starts one more coordinator process with `extra` flags. */
+  async startCoordinator(extra: string[] = []): Promise<ChildCoordinator> {
+    const child = await startChildCoordinator([
+      ...['--redis-url', this.redisUrl, '--prefix', this.prefix, '--state-dir', this.stateDir],
+      ...['--port', String(await freePort()), '--operator-token', OPERATOR_TOKEN],
+      ...extra,
+    ]);
+    this.coordinators.push(child);
+    return child;
+  }
+
+  /** An aggregation worker in this process, signing with the coordinators' key, retaining deltas for 1 h. */
+  async startWorker(): Promise<AggregationWorker> {
+    const signingKey = loadOrCreateCoordinatorKey(this.stateDir);
+    this.logRedis = new Redis(redisOptionsFromUrl(this.redisUrl));
+    const roundLog = openRoundLog({
+      redis: this.logRedis,
+      prefix: this.prefix,
+      filePath: defaultRoundLogPath(this.stateDir),
+      signingKey,
+      pseudonymSecret: await loadOrCreatePseudonymSecret(this.stateDir),
+      retainDeltas: { ttlMs: 3_600_000 },
+    });
+    this.worker = await startAggregationWorker({
+      redisUrl: this.redisUrl,
+      prefix: this.prefix,
+      stateDir: this.stateDir,
+      signingKey,
+      roundLog,
+      useThread: false,
+      logger: pino({ level: 'silent' }),
+    });
+    return this.worker;
+  }
+
+  /** An operator request to `url` (default: the first coordinator). */
+  async operator(method: string, path: string, body?: unknown, url = this.url(0)): Promise<Response> {
+    return fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  }
+
+  url(index: number): string {
+    const child = this.coordinators[index];
+    if (!child) throw new Error(`no coordinator ${index}`);
+    return child.url;
+  }
+
+  /**
+   * Uploads a stand-in base model and registers a LoRA task on module `dense` (4 → 3, r = 2)
+   * through the operator API, with an audit that never rejects, so outcomes depend on the policy
+   * under test only.
+   */
+  async createTask(
+    taskId: string,
+    options: {
+      rounds?: Partial<TaskDefinitionInput['rounds']>;
+      policy?: Partial<TaskDefinitionInput['policy']>;
+    } = {},
+  ): Promise<void> {
+    const base = new Uint8Array(randomBytes(256));
+    const put = await fetch(`${this.url(0)}/blobs/${sha256Hex(base)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+      body: Buffer.from(base),
+    });
+    if (put.status !== 201 && put.status !== 200) throw new Error(`base upload: ${put.status}`);
+    const res = await this.operator('POST', '/api/admin/tasks', {
+      taskId,
+      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
+      adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
+      moduleShapes: { [MODULE]: SHAPES },
+      rounds: {
+        goalCount: 4,
+        overSelection: 1,
+        minGoalFraction: 1,
+        minReports: 3,
+        selectionTimeoutMs: 30_000,
+        reportingDeadlineMs: 30_000,
+        retryAfterMs: 500,
+        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+        ...options.rounds,
+      },
+      policy: {
+        allowedModules: [MODULE],
+        clipNorm: 1,
+        maxBlobBytes: 4096,
+        strategy: { name: 'fedavg' },
+        audit: {
+          madThreshold: 1e6,
+          minCosine: -1,
+          maxFlaggedFraction: 1,
+          maxModuleDrift: 1e9,
+          maxAccuracyDrop: 1,
+        },
+        ...options.policy,
+      },
+      createdAt: Date.now(),
+    });
+    if (res.status !== 201) throw new Error(`task: ${res.status} ${await res.text()}`);
+  }
+
+  /** Registers devices `<label>-0…` through the operator API and connects each to `url`. */
+  async enrollAndConnect(label: string, count: number, url = this.url(0)): Promise<TestDevice[]> {
+    const devices = Array.from({ length: count }, (_, i) => new TestDevice(url, `${label}-${i}`));
+    for (const d of devices) {
+      const res = await this.operator('POST', '/api/admin/devices', {
+        deviceId: d.deviceId,
+        publicKey: d.publicKey,
+      });
+      if (res.status !== 201) throw new Error(`register ${d.deviceId}: ${res.status} ${await res.text()}`);
+      const ack = await d.connect();
+      if (!ack.ok) throw new Error(`connect ${d.deviceId}: ${JSON.stringify(ack)}`);
+    }
+    return devices;
+  }
+
+  async outcome(roundId: string, timeoutMs = 30_000): Promise<RoundOutcome> {
+    return waitFor(
+      () => readRoundOutcome(this.redis, this.prefix, roundId),
+      timeoutMs,
+      `outcome of ${roundId}`,
+    );
+  }
+
+  /** Events of the signed round log (Redis stream), optionally of one round. */
+  async events(roundId?: string): Promise<RoundLogEvent[]> {
+    const records = await readRoundLog(this.redis, this.prefix);
+    return records
+      .map((r) => r.event)
+      .filter((e) => roundId === undefined || ('roundId' in e && e.roundId === roundId));
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.coordinators) await child.kill();
+    await this.worker?.close();
+    this.logRedis?.disconnect();
+    this.redis.disconnect();
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
