@@ -32,13 +32,24 @@ function roundNumberOf(roundId: string): number {
   return Number(roundId.slice(roundId.lastIndexOf(':') + 1));
 }
 
+/** `details.kind` of the DUPLICATE_UPDATE that acknowledges an accepted update once more. */
+const RESUBMISSION = 'resubmission';
+
+/**
+ * True for the DUPLICATE_UPDATE answering the identical signed update re-sent after a lost ack:
+ * an acceptance acknowledged again, not a refusal (nothing is logged or counted as refused).
+ */
+export function isAcknowledgedResubmission(error: unknown): error is FlotillaError {
+  return FlotillaError.is(error, 'DUPLICATE_UPDATE') && error.details?.kind === RESUBMISSION;
+}
+
 /**
  * A device whose ack was lost re-submits the same signed update, possibly after the round closed
  * (its update may have been the one that closed it). It must learn that the update was accepted,
  * so this is checked before the round's state: DUPLICATE_UPDATE for the identical signed update,
- * whatever the round's state now.
+ * whatever the round's state now (`isAcknowledgedResubmission` tells it from a refusal).
  */
-async function refuseResubmission(
+async function acknowledgeResubmission(
   deps: AcceptUpdateDeps,
   deviceId: string,
   submission: UpdateSubmission,
@@ -53,6 +64,7 @@ async function refuseResubmission(
   throw new FlotillaError(
     'DUPLICATE_UPDATE',
     `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
+    { kind: RESUBMISSION, roundId: metadata.roundId },
   );
 }
 
@@ -71,7 +83,7 @@ export async function acceptUpdate(
     throw new FlotillaError('VERSION_MISMATCH', `protocol ${metadata.protocolVersion} is not supported`);
   if (metadata.deviceId !== deviceId)
     throw new FlotillaError('FORBIDDEN', 'update names a device other than the authenticated one');
-  await refuseResubmission(deps, deviceId, submission);
+  await acknowledgeResubmission(deps, deviceId, submission);
   const round = await deps.rounds.current(metadata.taskId);
   if (!round) throw new FlotillaError('NO_ACTIVE_ROUND', `task ${metadata.taskId} has no round`);
   if (metadata.roundId !== round.roundId) {
@@ -140,6 +152,8 @@ export async function acceptUpdate(
   };
   const result = await deps.rounds.accept(round.roundId, deviceId, JSON.stringify(record), acceptedAt);
   if (result.status !== 'OK') {
+    // Two identical submissions raced past the first check: the second is the resubmission.
+    if (result.status === 'DUPLICATE_UPDATE') await acknowledgeResubmission(deps, deviceId, submission);
     const code =
       result.status === 'NOT_SELECTED' || result.status === 'DUPLICATE_UPDATE'
         ? result.status

@@ -163,6 +163,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
     connectionLimits: { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits },
     presence,
+    onResubmission: (task) => metrics.updatesResubmitted.inc({ task }),
   });
   const manager = new RoundManager({
     redis,

@@ -24,7 +24,7 @@ import type { FleetChannel, RoundOps } from './round-manager.js';
 import type { FleetPresence } from './presence.js';
 import type { RoundEvents } from './round-events.js';
 import type { SessionStore } from './sessions.js';
-import { acceptUpdate, type AcceptUpdateDeps } from './accept-update.js';
+import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limiter.js';
 import {
   ConnectionGuard,
@@ -65,6 +65,8 @@ export interface SocketDeps {
   connectionLimits?: ConnectionLimitOptions;
   /** Fleet-wide presence (Redis), so any coordinator process can tell who is online. */
   presence: FleetPresence;
+  /** Called when an accepted update is acknowledged again after a lost ack (for /metrics). */
+  onResubmission?: (taskId: string) => void;
 }
 
 /** Counters the tests and /metrics read. */
@@ -74,6 +76,8 @@ export interface SocketStats {
   /** Messages answered with BAD_REQUEST. */
   badRequests: number;
   rateLimited: number;
+  /** Re-submissions of an accepted update answered DUPLICATE_UPDATE (acceptances, not refusals). */
+  resubmissions: number;
   /** Sockets closed by the per-device bounds and the challenge timeout. */
   connections: ConnectionGuardStats;
 }
@@ -96,6 +100,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
     droppedWithoutAck: 0,
     badRequests: 0,
     rateLimited: 0,
+    resubmissions: 0,
     connections: guard.stats,
   };
 
@@ -246,6 +251,14 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
           .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
         return receipt;
       } catch (error) {
+        if (isAcknowledgedResubmission(error)) {
+          // The device learns its update was accepted: counted apart, never as a refusal.
+          stats.resubmissions += 1;
+          deps.onResubmission?.(metadata.taskId);
+          await deps.accept.redis.hincrby(deps.accept.keys.round(metadata.roundId), 'resubmittedCount', 1);
+          log.info({ roundId: metadata.roundId }, 'accepted update acknowledged again');
+          throw error;
+        }
         const wire = toWireError(error);
         const round = await deps.accept.rounds.get(metadata.roundId).catch(() => null);
         // Only a round with a plan was opened in the round log (round.opened is appended before

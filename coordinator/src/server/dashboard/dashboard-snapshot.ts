@@ -28,6 +28,11 @@ export interface DashboardRound {
   accepted: number;
   skipped: number;
   refused: number;
+  /**
+   * Accepted updates acknowledged again after a lost ack (answered DUPLICATE_UPDATE): part of
+   * `accepted`, never of `refused`.
+   */
+  resubmitted: number;
   /** Refusals by error code, from the round log (empty when no round log is kept). */
   refusedByReason: Record<string, number>;
   /** L2 norms of the accepted updates, as recomputed by the coordinator. */

@@ -42,6 +42,7 @@ const StoredRoundSchema = RoundRecordSchema.extend({
   closedAt: z.coerce.number().optional(),
   decidedAt: z.coerce.number().optional(),
   refusedCount: z.coerce.number().int().default(0),
+  resubmittedCount: z.coerce.number().int().default(0),
 });
 
 /** Builds dashboard snapshots from Redis (round store, registries) and the round log. */
@@ -180,6 +181,7 @@ export class DashboardSource {
       accepted: r.acceptedCount,
       skipped: r.skippedCount,
       refused: r.refusedCount,
+      resubmitted: r.resubmittedCount,
       refusedByReason: refusedByRound.get(roundId) ?? {},
       norms: norms.sort((a, b) => a - b),
       clipNorm: r.plan?.clipNorm ?? null,

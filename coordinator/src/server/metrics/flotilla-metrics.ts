@@ -39,6 +39,7 @@ export class FlotillaMetrics {
   readonly rollbacks: Counter<'task'>;
   readonly updatesAccepted: Counter<'task'>;
   readonly updatesRefused: Counter<'task' | 'reason'>;
+  readonly updatesResubmitted: Counter<'task'>;
   readonly updateNormRatio: Histogram<'task'>;
   readonly socketConnections: Counter;
   readonly socketDisconnections: Counter;
@@ -86,6 +87,12 @@ export class FlotillaMetrics {
       name: 'flotilla_updates_refused_total',
       help: 'Updates refused, by reason (the error code the device received, e.g. NORM_EXCEEDED).',
       labelNames: ['task', 'reason'],
+      registers,
+    });
+    this.updatesResubmitted = new Counter({
+      name: 'flotilla_updates_resubmitted_total',
+      help: 'Re-submissions of an already accepted update (its ack was lost), answered DUPLICATE_UPDATE: acceptances acknowledged again, not refusals; the update counts once in flotilla_updates_accepted_total.',
+      labelNames: ['task'],
       registers,
     });
     this.updateNormRatio = new Histogram({

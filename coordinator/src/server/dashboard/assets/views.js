@@ -124,6 +124,7 @@ function currentPanel(task, now) {
       { class: 'muted' },
       h('span', { 'data-testid': 'round-accepted' }, `${r.accepted}`),
       ` of ${r.goalCount} updates (quorum ${r.minReports}) · checked in ${r.checkedIn} · selected ${r.selected} · skipped ${r.skipped} · refused ${r.refused}`,
+      r.resubmitted > 0 ? ` · ${r.resubmitted} ack(s) re-sent after a lost ack` : '',
     ),
     r.reason ? h('div', { class: 'muted' }, r.reason) : null,
   );
