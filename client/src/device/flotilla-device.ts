@@ -134,7 +134,7 @@ export class FlotillaDevice {
     const firstAuth = this.timers.untilSession(null);
     const socket: Socket = io(options.url, {
       auth: { deviceId: options.deviceId, protocolVersion: PROTOCOL_VERSION },
-      transports: ['websocket'],
+      ...(options.transports ? { transports: options.transports } : {}),
       reconnectionDelay: options.reconnectDelayMs ?? 1000,
       reconnectionDelayMax: Math.max(5000, options.reconnectDelayMs ?? 1000),
     });
@@ -159,6 +159,15 @@ export class FlotillaDevice {
   }
 
   private attach(socket: Socket, http: CoordinatorHttp): void {
+    // Which transport carries the session, and when it is upgraded: the first thing to check
+    // when a proxy on the way refuses WebSocket or long-polling.
+    socket.io.on('open', () => {
+      const { engine } = socket.io;
+      this.logger.info({ transport: engine.transport.name }, 'connected');
+      engine.on('upgrade', (transport: { name: string }) =>
+        this.logger.info({ transport: transport.name }, 'transport upgraded'),
+      );
+    });
     socket.on('auth:challenge', (payload: unknown) => void this.answerChallenge(payload));
     socket.on('round:plan', (payload: unknown) => this.onPlan(payload, http));
     socket.on('round:not-selected', (payload: unknown) => {

@@ -74,6 +74,13 @@ export interface FlotillaDeviceOptions extends FlotillaDeviceEvents {
   retry?: BackoffOptions;
   /** Milliseconds to wait for a socket ack. Default 30 000. */
   ackTimeoutMs?: number;
+  /**
+   * socket.io transports, in the order tried. Default: socket.io-client's own, long-polling
+   * first and then an upgrade to WebSocket, which gets through proxies that refuse WebSocket.
+   * `['websocket']` skips the polling handshake (one round trip less; no sticky sessions needed
+   * behind a load balancer); `['polling']` never upgrades.
+   */
+  transports?: Array<'polling' | 'websocket'>;
   /** Milliseconds between reconnection attempts (socket.io's reconnectionDelay). Default 1000. */
   reconnectDelayMs?: number;
   /** Milliseconds to wait for a plan after a `waiting` check-in before checking in again. Default 120 000. */

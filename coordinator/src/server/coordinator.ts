@@ -34,6 +34,7 @@ import { FleetPresence } from './presence.js';
 import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
 import { createHttpHandler } from './http-server.js';
+import { createRequestListener } from './http-entry.js';
 import { DashboardSource, handleDashboardRequest, handleStaticRequest } from './dashboard/index.js';
 import {
   FlotillaMetrics,
@@ -262,19 +263,15 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
     logger,
   });
-  httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    operatorSurfaces(req, res).then(
-      (handled) => {
-        if (!handled) httpRoutes(req, res);
-      },
-      (error: unknown) => {
-        logger.error({ err: error, url: req.url }, 'operator route failed');
-        if (!res.headersSent) res.writeHead(500).end();
-        else res.destroy();
-      },
-    );
-  });
-
+  httpServer.on(
+    'request',
+    createRequestListener({
+      enginePath: `${io.path()}/`,
+      surfaces: operatorSurfaces,
+      routes: httpRoutes,
+      logger,
+    }),
+  );
   const unsubscribe = await subscribeRoundOutcomes(sub, prefix, (outcome) => {
     manager
       .applyOutcome(outcome)
@@ -310,6 +307,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     httpServer.once('error', reject);
     httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
+  // Once listening, the server reports accept failures (EMFILE…) as 'error' events; unheard,
+  // one would be thrown.
+  httpServer.on('error', (error: Error) => logger.error({ err: error }, 'http server error'));
   const address = httpServer.address() as AddressInfo;
   const host = options.host ?? '127.0.0.1';
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;

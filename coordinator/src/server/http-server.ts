@@ -150,6 +150,15 @@ function bearer(req: IncomingMessage): string | null {
   return header.slice('Bearer '.length).trim();
 }
 
+/** A percent-encoded path segment, decoded; malformed encoding is the client's error (400). */
+function pathParam(segment: string | undefined): string {
+  try {
+    return decodeURIComponent(segment ?? '');
+  } catch {
+    throw new FlotillaError('BAD_REQUEST', 'malformed percent-encoding in the path');
+  }
+}
+
 function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success)
@@ -300,13 +309,13 @@ export function createHttpHandler(deps: HttpDeps) {
     const revoke = /^\/api\/admin\/devices\/([^/]+)$/.exec(path);
     if (revoke && method === 'DELETE') {
       requireOperator(req);
-      return sendJson(res, 200, await deps.devices.revokeDevice(decodeURIComponent(revoke[1] ?? '')));
+      return sendJson(res, 200, await deps.devices.revokeDevice(pathParam(revoke[1])));
     }
     const rollback = /^\/api\/admin\/tasks\/([^/]+)\/rollback$/.exec(path);
     if (rollback && method === 'POST') {
       requireOperator(req);
       const body = parseBody(RollbackRequestSchema, await readJson(req));
-      return sendJson(res, 201, await deps.rollback(decodeURIComponent(rollback[1] ?? ''), body));
+      return sendJson(res, 201, await deps.rollback(pathParam(rollback[1]), body));
     }
     if (path === '/api/admin/tasks' && method === 'POST') {
       requireOperator(req);
@@ -315,13 +324,13 @@ export function createHttpHandler(deps: HttpDeps) {
     if (method === 'GET') {
       const task = /^\/api\/tasks\/([^/]+)$/.exec(path);
       if (task) {
-        const signed = await deps.tasks.getTask(decodeURIComponent(task[1] ?? ''));
+        const signed = await deps.tasks.getTask(pathParam(task[1]));
         if (!signed) throw new FlotillaError('NOT_FOUND', 'task not found');
         return sendJson(res, 200, signed);
       }
       const manifest = /^\/api\/tasks\/([^/]+)\/adapters\/(latest|\d+)\/manifest$/.exec(path);
       if (manifest) {
-        const taskId = decodeURIComponent(manifest[1] ?? '');
+        const taskId = pathParam(manifest[1]);
         const version =
           manifest[2] === 'latest' ? await deps.adapters.latestVersion(taskId) : Number(manifest[2]);
         const signed = version > 0 ? await deps.adapters.getManifest(taskId, version) : null;

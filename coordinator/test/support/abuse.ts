@@ -205,14 +205,16 @@ export function challenged(socket: Socket, timeoutMs = 10_000): Promise<boolean>
 }
 
 /**
- * A raw HTTP/1.1 request on its own TCP connection: writes `head` then `body`, then either ends
- * (FIN), or stalls (keeps the socket open without sending more). Resolves with whatever the
- * server answered and how long until it closed the connection.
+ * A raw HTTP/1.1 request on its own TCP connection: writes `head` then `body` (an array is sent
+ * piece by piece, `pauseMs` apart), then either ends (FIN), or stalls (keeps the socket open
+ * without sending more). Resolves with whatever the server answered and how long until it
+ * closed the connection.
  */
 export function rawRequest(options: {
   port: number;
   head: string;
-  body: Uint8Array;
+  body: Uint8Array | Uint8Array[];
+  pauseMs?: number;
   then: 'end' | 'stall';
   timeoutMs: number;
 }): Promise<{ response: string; closedAfterMs: number | null }> {
@@ -231,9 +233,16 @@ export function rawRequest(options: {
       resolve({ response, closedAfterMs: Date.now() - started });
     });
     socket.on('connect', () => {
-      socket.write(options.head);
-      socket.write(options.body);
-      if (options.then === 'end') socket.end();
+      void (async () => {
+        socket.write(options.head);
+        const pieces = Array.isArray(options.body) ? options.body : [options.body];
+        for (const [i, piece] of pieces.entries()) {
+          if (i > 0) await new Promise((r) => setTimeout(r, options.pauseMs ?? 0));
+          if (socket.destroyed) return;
+          socket.write(piece);
+        }
+        if (options.then === 'end') socket.end();
+      })();
     });
   });
 }

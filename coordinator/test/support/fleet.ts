@@ -27,6 +27,14 @@ import {
   type Coordinator,
   type CoordinatorOptions,
 } from '../../src/server/coordinator.js';
+import type { Redis } from 'ioredis';
+import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+} from '../../src/shared/round-log/index.js';
+import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
 export const MODULE = 'dense';
@@ -64,17 +72,21 @@ export async function startTestCoordinator(
 
 export type RoundsInput = Partial<NonNullable<TaskDefinitionInput['rounds']>>;
 
-/** Uploads a stand-in base model blob and registers a LoRA task on module `dense`. */
-export async function createTestTask(
-  coordinator: Coordinator,
-  options: { taskId?: string; rounds?: RoundsInput; clipNorm?: number; maxBlobBytes?: number } = {},
-) {
-  const base = new Uint8Array(randomBytes(256));
-  const digest = sha256Hex(base);
-  await coordinator.blobs.put(digest, base);
-  return coordinator.createTask({
+export interface TestTaskOptions {
+  taskId?: string;
+  rounds?: RoundsInput;
+  clipNorm?: number;
+  maxBlobBytes?: number;
+}
+
+/** The test task: LoRA rank 2 on module `dense` over a stand-in base model, FedAvg, clip 1. */
+export function testTaskDefinition(
+  base: { digest: string; bytes: number },
+  options: TestTaskOptions = {},
+): TaskDefinitionInput {
+  return {
     taskId: options.taskId ?? 'test-task',
-    baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.length },
+    baseModel: { digest: base.digest, format: 'tfjs-layers-bundle', bytes: base.bytes },
     adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
     moduleShapes: { [MODULE]: SHAPES },
     rounds: {
@@ -94,6 +106,59 @@ export async function createTestTask(
       audit: {},
     },
     createdAt: Date.now(),
+  };
+}
+
+/** Uploads a stand-in base model blob and registers a LoRA task on module `dense`. */
+export async function createTestTask(coordinator: Coordinator, options: TestTaskOptions = {}) {
+  const base = new Uint8Array(randomBytes(256));
+  const digest = sha256Hex(base);
+  await coordinator.blobs.put(digest, base);
+  return coordinator.createTask(testTaskDefinition({ digest, bytes: base.length }, options));
+}
+
+/** The same over HTTP, as an operator does it against a coordinator process. */
+export async function createTestTaskOverHttp(
+  url: string,
+  operatorToken: string,
+  options: TestTaskOptions = {},
+): Promise<void> {
+  const base = new Uint8Array(randomBytes(256));
+  const digest = sha256Hex(base);
+  const auth = { authorization: `Bearer ${operatorToken}` };
+  const put = await fetch(`${url}/blobs/${digest}`, { method: 'PUT', headers: auth, body: base });
+  if (put.status !== 201) throw new Error(`base upload: ${put.status} ${await put.text()}`);
+  const created = await fetch(`${url}/api/admin/tasks`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify(testTaskDefinition({ digest, bytes: base.length }, options)),
+  });
+  if (created.status !== 201) throw new Error(`task: ${created.status} ${await created.text()}`);
+}
+
+/**
+ * An in-process aggregation worker for a coordinator (process) on `stateDir`: same key, same
+ * pseudonym secret, appending to the same signed round log.
+ */
+export async function startRoundLogWorker(options: {
+  redis: Redis;
+  prefix: string;
+  stateDir: string;
+}): Promise<AggregationWorker> {
+  const signingKey = loadOrCreateCoordinatorKey(options.stateDir);
+  return startAggregationWorker({
+    redisUrl: testRedisUrl(),
+    prefix: options.prefix,
+    stateDir: options.stateDir,
+    signingKey,
+    roundLog: openRoundLog({
+      redis: options.redis,
+      prefix: options.prefix,
+      filePath: defaultRoundLogPath(options.stateDir),
+      signingKey,
+      pseudonymSecret: await loadOrCreatePseudonymSecret(options.stateDir),
+    }),
+    useThread: false,
   });
 }
 
@@ -140,11 +205,21 @@ export class TestDevice {
     return toBase64(this.keys.publicKey);
   }
 
-  /** Connects and answers the challenge (with `signWith` = another key to forge). */
-  async connect(options: { signWith?: Uint8Array; reconnection?: boolean } = {}): Promise<Ack<AuthResult>> {
+  /**
+   * Connects and answers the challenge (with `signWith` = another key to forge). `transports`:
+   * default `['websocket']`; `null` leaves socket.io-client's own default (polling, then upgrade).
+   */
+  async connect(
+    options: {
+      signWith?: Uint8Array;
+      reconnection?: boolean;
+      transports?: Array<'polling' | 'websocket'> | null;
+    } = {},
+  ): Promise<Ack<AuthResult>> {
+    const transports = options.transports === undefined ? ['websocket'] : options.transports;
     const socket = io(this.url, {
       auth: { deviceId: this.deviceId, protocolVersion: PROTOCOL_VERSION },
-      transports: ['websocket'],
+      ...(transports === null ? {} : { transports }),
       reconnection: options.reconnection ?? false,
       reconnectionDelay: 200,
       reconnectionDelayMax: 500,

@@ -106,6 +106,8 @@ export interface DeviceRecord {
   refused: Array<{ roundId: string; code: string }>;
   authentications: number;
   errors: string[];
+  /** The transport of each connection, then of each upgrade, in order (`polling`, `websocket`). */
+  transports: string[];
 }
 
 export interface ChaosDevice {
@@ -123,12 +125,15 @@ export async function startChaosDevice(options: {
   taskId: string;
   trainer: Trainer;
   record?: DeviceRecord;
+  /** socket.io transports; default: the client's own (polling, then upgrade). */
+  transports?: Array<'polling' | 'websocket'>;
 }): Promise<ChaosDevice> {
   const record: DeviceRecord = options.record ?? {
     accepted: [],
     refused: [],
     authentications: 0,
     errors: [],
+    transports: [],
   };
   const device = new FlotillaDevice({
     url: options.url,
@@ -141,10 +146,16 @@ export async function startChaosDevice(options: {
     reconnectDelayMs: 250,
     planWaitMs: 5000,
     retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 1000 },
+    ...(options.transports ? { transports: options.transports } : {}),
     logger: {
       debug: () => undefined,
-      info: (_f, message) => {
+      info: (fields, message) => {
         if (message === 'authenticated') record.authentications++;
+        if (
+          (message === 'connected' || message === 'transport upgraded') &&
+          typeof fields.transport === 'string'
+        )
+          record.transports.push(fields.transport);
       },
       warn: () => undefined,
       error: (fields, message) => record.errors.push(JSON.stringify({ message, ...fields })),

@@ -69,7 +69,10 @@ export async function handleStaticRequest(
   try {
     relative = decodeURIComponent(path.slice(mount.urlPrefix.length)) || (mount.index ?? 'index.html');
   } catch {
-    notFound(res);
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'malformed percent-encoding in the path' } }),
+    );
     return true;
   }
   const root = resolve(mount.dir);

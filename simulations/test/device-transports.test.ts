@@ -1,0 +1,119 @@
+// FlotillaDevice on each socket.io transport choice against a coordinator process: its default
+// (socket.io's own: long-polling, then the upgrade to WebSocket), polling only, and WebSocket
+// only. Each completes a round that a worker promotes, and catches up to the new version.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisKeys, redisOptionsFromUrl } from '@flotilla/coordinator/shared';
+import type { AggregationWorker } from '@flotilla/coordinator/worker';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import {
+  FastTrainer,
+  OPERATOR,
+  baseBlob,
+  chaosTask,
+  newKeys,
+  startChaosDevice,
+  waitUntil,
+  type ChaosDevice,
+} from './support/chaos-fleet.js';
+import {
+  freePort,
+  startChildCoordinator,
+  type ChildCoordinator,
+} from '../../coordinator/test/support/child-coordinator.js';
+import { startRoundLogWorker } from '../../coordinator/test/support/fleet.js';
+
+const TASK = 'transports';
+
+async function operator(url: string, path: string, method: string, body: BodyInit, json = true) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${OPERATOR}`, ...(json ? { 'content-type': 'application/json' } : {}) },
+    body,
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+describe('FlotillaDevice transports', () => {
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-transports-'));
+  const devices: ChaosDevice[] = [];
+  let coordinator: ChildCoordinator | null = null;
+  let worker: AggregationWorker | null = null;
+
+  afterAll(async () => {
+    for (const d of devices) d.device.stop();
+    await worker?.close();
+    await coordinator?.kill();
+    rmSync(stateDir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  it('default options (polling, then WebSocket), polling only and WebSocket only each complete a round', async () => {
+    const prefix = uniquePrefix('transports');
+    coordinator = await startChildCoordinator([
+      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
+      ...['--port', String(await freePort()), '--operator-token', OPERATOR],
+    ]);
+    const { url } = coordinator;
+    const base = baseBlob();
+    await operator(url, `/blobs/${base.digest}`, 'PUT', Buffer.from(base.bytes), false);
+    await operator(
+      url,
+      '/api/admin/tasks',
+      'POST',
+      JSON.stringify(chaosTask(TASK, base, { goalCount: 3, minReports: 3, maxRounds: 1 })),
+    );
+    worker = await startRoundLogWorker({ redis, prefix, stateDir });
+
+    const choices: Array<Array<'polling' | 'websocket'> | undefined> = [
+      undefined,
+      ['polling'],
+      ['websocket'],
+    ];
+    for (const [index, transports] of choices.entries()) {
+      const id = `transport-${index}`;
+      const keys = newKeys();
+      await operator(
+        url,
+        '/api/admin/devices',
+        'POST',
+        JSON.stringify({ deviceId: id, publicKey: Buffer.from(keys.publicKey).toString('base64') }),
+      );
+      devices.push(
+        await startChaosDevice({
+          url,
+          id,
+          keys,
+          taskId: TASK,
+          trainer: new FastTrainer({ index }),
+          ...(transports ? { transports } : {}),
+        }),
+      );
+    }
+    await waitUntil(
+      async () => (await redis.hget(redisKeys(prefix).round(`${TASK}:1`), 'state')) === 'COMMITTED',
+      60_000,
+      'round 1 committed',
+    );
+    // Every device's update was in it, and every device swapped in the promoted version.
+    for (const d of devices) expect(d.record.accepted).toEqual([`${TASK}:1`]);
+    for (const d of devices) expect(d.record.refused).toEqual([]);
+    await waitUntil(
+      () => devices.every((d) => d.device.adapterVersion === 1),
+      20_000,
+      'version 1 everywhere',
+    );
+
+    const [stock, pollingOnly, websocketOnly] = devices.map((d) => d.record.transports);
+    // The default starts on long-polling and upgrades; the others keep the one they were given.
+    expect(stock?.[0]).toBe('polling');
+    await waitUntil(() => stock?.includes('websocket'), 10_000, 'upgrade of the default device');
+    expect(pollingOnly).toEqual(['polling']);
+    expect(websocketOnly).toEqual(['websocket']);
+  }, 120_000);
+});
