@@ -8,6 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { processAlive, redisServerPids } from '../../coordinator/test/support/child-coordinator.js';
+import { waitUntil } from './support/chaos-fleet.js';
 
 const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
@@ -28,6 +30,47 @@ function flotilla(
       },
     );
   });
+}
+
+/** `flotilla coordinator --port 0 …` until it prints its URL; `stop()` sends SIGTERM to its pid. */
+async function startCliCoordinator(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ url: string; pid: number; output: () => string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'coordinator', '--port', '0', ...args], {
+    env: { ...process.env, FLOTILLA_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('flotilla coordinator did not start');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGTERM');
+    await exited;
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 30_000);
+      child.stdout.on('data', () => {
+        const match = /coordinator listening on (\S+)/.exec(out);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`coordinator exited ${code}: ${out}`));
+      });
+    });
+    return { url, pid, output: () => out, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 describe('flotilla CLI', () => {
@@ -150,38 +193,16 @@ describe('flotilla CLI', () => {
   it('flotilla coordinator --blob-store redis keeps blobs in the shared Redis', async () => {
     const prefix = uniquePrefix('cli');
     const token = 'operator-token-for-the-cli-test-01';
-    const child = spawn(
-      process.execPath,
-      [BIN, 'coordinator', '--port', '0', '--state-dir', join(dir, 'coord'), '--prefix', prefix],
-      {
-        env: {
-          ...process.env,
-          REDIS_URL: testRedisUrl(),
-          FLOTILLA_OPERATOR_TOKEN: token,
-          FLOTILLA_BLOB_STORE: 'redis',
-          FLOTILLA_LOG_LEVEL: 'warn',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const coordinator = await startCliCoordinator(['--state-dir', join(dir, 'coord'), '--prefix', prefix], {
+      REDIS_URL: testRedisUrl(),
+      FLOTILLA_OPERATOR_TOKEN: token,
+      FLOTILLA_BLOB_STORE: 'redis',
+    });
     const redis = new Redis(testRedisUrl());
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 30_000);
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /coordinator listening on (\S+)/.exec(out);
-          if (match?.[1]) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`coordinator exited ${code}: ${out}`)));
-      });
       const bytes = new Uint8Array([1, 2, 3, 4, 5]);
       const digest = createHash('sha256').update(bytes).digest('hex');
-      const put = await fetch(`${url}/blobs/${digest}`, {
+      const put = await fetch(`${coordinator.url}/blobs/${digest}`, {
         method: 'PUT',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
         body: bytes,
@@ -190,11 +211,62 @@ describe('flotilla CLI', () => {
       expect(await redis.exists(`${prefix}:blob:${digest}`)).toBe(1);
     } finally {
       redis.disconnect();
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        process.kill(child.pid, 'SIGTERM');
-        await exited;
-      }
+      await coordinator.stop();
     }
+  });
+
+  it('a SIGKILLed flotilla coordinator leaves no private redis-server behind', async () => {
+    const stateDir = join(dir, 'orphan');
+    // No REDIS_URL: the command starts its own redis-server under <state-dir>/redis.
+    const coordinator = await startCliCoordinator(['--state-dir', stateDir], { REDIS_URL: undefined });
+    const dataDir = join(stateDir, 'redis');
+    const [pid] = redisServerPids(dataDir);
+    try {
+      expect(pid, coordinator.output()).toBeDefined();
+      process.kill(coordinator.pid, 'SIGKILL');
+      await waitUntil(() => pid !== undefined && !processAlive(pid), 20_000, `redis-server ${pid} to exit`);
+      expect(redisServerPids(dataDir)).toEqual([]);
+    } finally {
+      await coordinator.stop();
+      if (pid !== undefined && processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('flotilla coordinator protects /metrics with --metrics-token or FLOTILLA_METRICS_TOKEN', async () => {
+    const token = 'metrics-token-for-the-cli-test-0123';
+    const common = ['--redis-url', testRedisUrl(), '--state-dir', join(dir, 'metrics')];
+    const byFlag = await startCliCoordinator([
+      ...common,
+      '--prefix',
+      uniquePrefix('cli-m'),
+      '--metrics-token',
+      token,
+    ]);
+    const byEnv = await startCliCoordinator([...common, '--prefix', uniquePrefix('cli-m')], {
+      FLOTILLA_METRICS_TOKEN: token,
+    });
+    const open = await startCliCoordinator([...common, '--prefix', uniquePrefix('cli-m')]);
+    try {
+      for (const { url } of [byFlag, byEnv]) {
+        const anonymous = await fetch(`${url}/metrics`);
+        expect(anonymous.status).toBe(401);
+        expect(anonymous.headers.get('www-authenticate')).toBe('Bearer');
+        expect(
+          (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } }))
+            .status,
+        ).toBe(401);
+        const scraped = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+        expect(scraped.status).toBe(200);
+        expect(await scraped.text()).toContain('flotilla_rounds_total');
+      }
+      // Without a token /metrics stays open, as documented.
+      expect((await fetch(`${open.url}/metrics`)).status).toBe(200);
+    } finally {
+      await Promise.all([byFlag.stop(), byEnv.stop(), open.stop()]);
+    }
+    // A token too short to be a secret is refused before anything starts.
+    const short = await flotilla(['coordinator', ...common, '--metrics-token', 'short']);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('metricsToken');
   });
 });

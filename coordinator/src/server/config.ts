@@ -20,6 +20,8 @@ export const CoordinatorConfigSchema = z.object({
   operatorToken: z.string().min(16).optional(),
   /** FLOTILLA_AUDITOR_TOKEN: bearer token of the read-only auditor API and dashboard view. */
   auditorToken: z.string().min(16).optional(),
+  /** FLOTILLA_METRICS_TOKEN: bearer token Prometheus must send to `/metrics`; absent, `/metrics` is open. */
+  metricsToken: z.string().min(16).optional(),
   /** FLOTILLA_ON_RESTART: resume (default) or abandon the round in flight. */
   onRestart: z.enum(['resume', 'abandon']).default('resume'),
   /** FLOTILLA_ROUND_RETENTION_HOURS: a decided round's Redis keys expire this long after the next round opens (default 168 = 7 days; 0 = never). */
@@ -50,6 +52,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       port: { type: 'string' },
       'operator-token': { type: 'string' },
       'auditor-token': { type: 'string' },
+      'metrics-token': { type: 'string' },
       'on-restart': { type: 'string' },
       'round-retention-hours': { type: 'string' },
       'blob-store': { type: 'string' },
@@ -69,6 +72,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     port: values.port ?? env.FLOTILLA_PORT,
     operatorToken: values['operator-token'] ?? env.FLOTILLA_OPERATOR_TOKEN,
     auditorToken: values['auditor-token'] ?? env.FLOTILLA_AUDITOR_TOKEN,
+    metricsToken: values['metrics-token'] ?? env.FLOTILLA_METRICS_TOKEN,
     onRestart: values['on-restart'] ?? env.FLOTILLA_ON_RESTART,
     roundRetentionHours: values['round-retention-hours'] ?? env.FLOTILLA_ROUND_RETENTION_HOURS,
     blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,

@@ -19,6 +19,7 @@ import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '
 import { DEFAULT_PREFIX, redisKeys } from '../shared/keys.js';
 import { aggregateQueue } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
+import { logFailures } from '../shared/failure-guards.js';
 import { subscribeRoundOutcomes } from '../shared/round-outcomes.js';
 import { TaskRegistry } from '../shared/task-registry.js';
 import { DeviceRegistry } from './device-registry.js';
@@ -121,6 +122,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   });
   const sessions = new SessionStore(redis, prefix, options.sessionTtlMs ?? 3_600_000);
   const queue = aggregateQueue(redisOptions, prefix);
+  queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'aggregate queue error'));
 
   const httpServer = createServer();
   const cluster: ClusterAdapter | null =
@@ -279,7 +281,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   });
   const tasksChannel = keys.tasksChannel();
   const nudgesChannel = keys.driverNudges();
-  sub.on('message', (channel: string, message: string) => {
+  // ioredis calls 'message' listeners from its socket's data handler: a throw would be uncaught.
+  const onMessage = (channel: string, message: string): void => {
     if (channel === tasksChannel)
       manager
         .onTaskCreated(message)
@@ -297,7 +300,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     manager
       .onNudge(nudge.data)
       .catch((error: unknown) => logger.error({ err: error, nudge: nudge.data }, 'nudge failed'));
-  });
+  };
+  sub.on('message', logFailures(logger, 'pub/sub message handler', onMessage));
   await sub.subscribe(tasksChannel, nudgesChannel);
   presence.start();
   // A lone coordinator (or the first of a fleet) takes the lease here and resumes the rounds.

@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../shared/embedded-redis.js';
 import type { CoordinatorConfig } from './config.js';
 import { createCoordinator, type Coordinator } from './coordinator.js';
+import { installProcessGuard } from '../shared/failure-guards.js';
+import { FlotillaMetrics } from './metrics/index.js';
 
 export interface RunningCoordinator {
   coordinator: Coordinator;
@@ -17,30 +19,48 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
   const embeddedRedis = config.redisUrl
     ? null
     : await startEmbeddedRedis({ dataDir: join(stateDir, 'redis') });
+  if (embeddedRedis)
+    logger.info(
+      { url: embeddedRedis.url, pid: embeddedRedis.pid, supervisorPid: embeddedRedis.supervisorPid },
+      'embedded redis-server started',
+    );
   const redisUrl = config.redisUrl ?? embeddedRedis?.url ?? '';
-  const coordinator = await createCoordinator({
-    redisUrl,
-    prefix: config.prefix,
-    stateDir,
-    host: config.host,
-    port: config.port,
-    onRestart: config.onRestart,
-    roundRetentionMs: config.roundRetentionHours * 60 * 60 * 1000,
-    uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
-    blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
-    logger,
-    ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),
-    ...(config.auditorToken ? { auditorTokens: [config.auditorToken] } : {}),
-    ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
-    ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
-    ...(config.recoveryWindowMs !== undefined ? { recoveryWindowMs: config.recoveryWindowMs } : {}),
-  });
+  const metrics = new FlotillaMetrics();
+  let coordinator: Coordinator;
+  try {
+    coordinator = await createCoordinator({
+      metrics,
+      redisUrl,
+      prefix: config.prefix,
+      stateDir,
+      host: config.host,
+      port: config.port,
+      onRestart: config.onRestart,
+      roundRetentionMs: config.roundRetentionHours * 60 * 60 * 1000,
+      uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+      blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
+      logger,
+      ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),
+      ...(config.auditorToken ? { auditorTokens: [config.auditorToken] } : {}),
+      ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
+      ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
+      ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
+      ...(config.recoveryWindowMs !== undefined ? { recoveryWindowMs: config.recoveryWindowMs } : {}),
+    });
+  } catch (error) {
+    await embeddedRedis?.stop();
+    throw error;
+  }
+  // Once serving, the process logs what escapes its handlers and keeps running
+  // (failure-guards.ts); a failed start still ends it.
+  const guard = installProcessGuard({ logger, onCaught: (kind) => metrics.uncaughtErrors.inc({ kind }) });
   return {
     coordinator,
     embeddedRedis,
     async stop() {
       await coordinator.close();
       await embeddedRedis?.stop();
+      guard.uninstall();
     },
   };
 }

@@ -24,6 +24,7 @@ import type { FleetChannel, RoundOps } from './round-manager.js';
 import type { FleetPresence } from './presence.js';
 import type { RoundEvents } from './round-events.js';
 import type { SessionStore } from './sessions.js';
+import { logFailures } from '../shared/failure-guards.js';
 import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
 import { TokenBucket, type RateLimitOptions } from './rate-limiter.js';
 import {
@@ -125,7 +126,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       .catch(() => next(refuse('INTERNAL', 'internal error')));
   });
 
-  io.on('connection', (socket: FleetSocket) => {
+  const onConnection = (socket: FleetSocket): void => {
     const bucket = new TokenBucket(deps.rateLimit);
     const log = logger.child({ deviceId: socket.data.deviceId });
     const closeSocket: CloseSocket = (code, message) => {
@@ -143,7 +144,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       needsAuth: boolean,
       run: (payload: z.infer<S>) => Promise<unknown>,
     ) => {
-      socket.on(event as keyof ClientToServerEvents, (...args: unknown[]) => {
+      const listener = (...args: unknown[]): void => {
         const ack = args[args.length - 1];
         if (typeof ack !== 'function') {
           stats.droppedWithoutAck += 1;
@@ -185,7 +186,8 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
             if (!(error instanceof FlotillaError)) log.error({ err: error, event }, 'handler failed');
             reply({ ok: false, error: toWireError(error) });
           });
-      });
+      };
+      socket.on(event as keyof ClientToServerEvents, logFailures(log, `${event} handler`, listener));
     };
 
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -208,10 +210,11 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       };
       if (!verifyPayload(SIGNING_DOMAINS.authChallenge, payload, signature, socket.data.publicKey)) {
         log.warn('bad challenge signature; closing');
-        setTimeout(() => {
+        const close = () => {
           socket.emit('error', { code: 'BAD_SIGNATURE', message: 'challenge signature does not verify' });
           socket.disconnect(true);
-        }, 20);
+        };
+        setTimeout(logFailures(log, 'closing a socket after a bad signature', close), 20);
         throw new FlotillaError('BAD_SIGNATURE', 'challenge signature does not verify');
       }
       socket.data.authenticated = true;
@@ -308,14 +311,18 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       serverTime: Date.now(),
     });
 
-    socket.on('disconnect', () => {
+    const onDisconnect = () => {
       guard.release(socket.data.deviceId, socket.id);
       if (!socket.data.authenticated) return;
       presence
         .remove(socket.data.deviceId)
         .catch((error: unknown) => log.warn({ err: error }, 'presence not withdrawn'));
-    });
-  });
+    };
+    socket.on('disconnect', logFailures(log, 'socket disconnect handler', onDisconnect));
+  };
+  // socket.io calls 'connection' and event listeners from process.nextTick, outside any try of
+  // its own: each is wrapped so that a throw is logged instead of ending the process.
+  io.on('connection', logFailures(logger, 'socket connection handler', onConnection));
 
   const fleet: FleetChannel = {
     toDevice(deviceId, event, ...args) {

@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createConnection } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 
 /** Options for a private redis-server child process. */
 export interface EmbeddedRedisOptions {
@@ -21,8 +23,11 @@ export interface EmbeddedRedisOptions {
 export interface EmbeddedRedis {
   /** `unix:///…/redis.sock` */
   url: string;
+  /** redis-server's pid. */
   pid: number;
-  /** Stops the child by its own pid and waits for it to exit. */
+  /** The pid of the supervisor between this process and redis-server. */
+  supervisorPid: number;
+  /** Stops redis-server (through its supervisor) and waits for both to exit. */
   stop(): Promise<void>;
 }
 
@@ -55,60 +60,120 @@ function pingOnce(path: string): Promise<boolean> {
   });
 }
 
+/** The supervisor between Flotilla and redis-server (see its header): plain JavaScript, run by node. */
+const SUPERVISOR = fileURLToPath(new URL('./redis-supervisor.mjs', import.meta.url));
+
+/** How long `stop()` waits for redis-server (and its supervisor) to exit before SIGKILL, in ms. */
+const STOP_TIMEOUT_MS = 15_000;
+
+/** Reads the supervisor's `{"pid":…}` line; rejects if it exits first. */
+function redisPidOf(supervisor: ChildProcess, stderr: () => string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const newline = buffer.indexOf('\n');
+      if (newline < 0) return;
+      supervisor.stdout?.off('data', onData);
+      const line = buffer.slice(0, newline);
+      let value: unknown = null;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        // reported below
+      }
+      const parsed = z.object({ pid: z.number().int().positive() }).safeParse(value);
+      if (parsed.success) resolve(parsed.data.pid);
+      else reject(new Error(`the redis supervisor said ${line}`));
+    };
+    supervisor.stdout?.on('data', onData);
+    supervisor.once('exit', () => reject(new Error(`redis-server did not start: ${stderr().trim()}`)));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a private redis-server (unix socket only, AOF on) that cannot outlive this process: it
+ * runs under a small supervisor (`redis-supervisor.mjs`) that stops it as soon as this process
+ * is gone, even after a SIGKILL or a crash, because the supervisor's stdin pipe then closes.
+ */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   if (!redisServerAvailable()) throw new Error(REDIS_INSTALL_HINT);
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const sockDir = options.socketPath === undefined ? socketDir() : null;
   const sockPath = options.socketPath ?? join(sockDir ?? '', 'redis.sock');
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      '0',
-      '--unixsocket',
-      sockPath,
-      '--unixsocketperm',
-      '700',
-      '--dir',
-      dataDir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const redisArgs = [
+    '--port',
+    '0',
+    '--unixsocket',
+    sockPath,
+    '--unixsocketperm',
+    '700',
+    '--dir',
+    dataDir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
+  // stdin stays open and unwritten for the whole life of this process: its closing is the signal.
+  const supervisor: ChildProcess = spawn(process.execPath, [SUPERVISOR, ...redisArgs], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  supervisor.stdin?.on('error', () => undefined);
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('redis-server did not start');
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  supervisor.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((done) => supervisor.once('exit', () => done()));
+  const running = () => supervisor.exitCode === null && supervisor.signalCode === null;
+  const killAll = (pid: number | null) => {
+    if (pid !== null && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (running() && supervisor.pid !== undefined) process.kill(supervisor.pid, 'SIGKILL');
+  };
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  while (!(existsSync(sockPath) && (await pingOnce(sockPath)))) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited at start: ${stderr.trim()}`);
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      throw new Error(`redis-server did not answer PING within the start timeout: ${stderr.trim()}`);
+  let pid: number | null = null;
+  try {
+    pid = await redisPidOf(supervisor, () => stderr);
+    while (!(existsSync(sockPath) && (await pingOnce(sockPath)))) {
+      if (!running()) throw new Error(`redis-server exited at start: ${stderr.trim()}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not answer PING within the start timeout: ${stderr.trim()}`);
+      await new Promise((r) => setTimeout(r, 25));
     }
-    await new Promise((r) => setTimeout(r, 25));
+  } catch (error) {
+    killAll(pid);
+    if (sockDir !== null) rmSync(sockDir, { recursive: true, force: true });
+    throw error;
   }
+  const redisPid = pid;
 
   return {
     url: `unix://${sockPath}`,
-    pid,
+    pid: redisPid,
+    supervisorPid: supervisor.pid ?? 0,
     async stop() {
-      // A child killed by a signal has exitCode null but a signalCode: it is already gone.
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(pid, 'SIGTERM');
+      // Closing the pipe is what a crash of this process would do: the supervisor stops
+      // redis-server (SIGTERM, AOF flushed) and exits after it.
+      if (running()) {
+        supervisor.stdin?.end();
+        const timer = setTimeout(() => killAll(redisPid), STOP_TIMEOUT_MS);
         await exited;
+        clearTimeout(timer);
       }
       if (sockDir !== null) rmSync(sockDir, { recursive: true, force: true });
     },

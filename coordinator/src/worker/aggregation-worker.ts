@@ -204,6 +204,11 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
       ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
     },
   );
+  // BullMQ reports lost connections and failed lock renewals as 'error' events.
+  worker.on('error', (error: Error) =>
+    options.logger?.warn({ err: error.message }, 'aggregate worker error'),
+  );
+  flows.on('error', (error: Error) => options.logger?.warn({ err: error.message }, 'flow producer error'));
   await worker.waitUntilReady();
   return {
     worker,

@@ -9,6 +9,7 @@ import {
   SHARD_SUM_QUEUE,
 } from '../shared/hierarchical-flow.js';
 import { AGGREGATE_QUEUE } from '../shared/queues.js';
+import { installProcessGuard } from '../shared/failure-guards.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from './aggregation-worker.js';
@@ -33,6 +34,7 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
   const signingKey = loadOrCreateCoordinatorKey(stateDir);
   const pseudonymSecret = await loadOrCreatePseudonymSecret(stateDir);
   const logRedis = new Redis(redisOptionsFromUrl(config.redisUrl));
+  logRedis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
   const roundLog = openRoundLog({
     redis: logRedis,
     prefix: config.prefix,
@@ -59,6 +61,8 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
     ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
     ...(config.testDelayMs ? { testDelayMs: config.testDelayMs } : {}),
   });
+  // Once running, the worker logs what escapes its handlers and keeps running (failure-guards.ts).
+  const guard = installProcessGuard({ logger: log });
   worker.worker.on('failed', (job, error) =>
     log.error({ jobId: job?.id, err: error }, 'aggregate job failed'),
   );
@@ -79,6 +83,7 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
     async stop() {
       await worker.close();
       await logRedis.quit();
+      guard.uninstall();
     },
   };
 }

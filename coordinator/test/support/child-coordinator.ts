@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -26,12 +27,19 @@ export interface ChildCoordinator {
   kill(): Promise<void>;
 }
 
-/** Runs `node --import tsx coordinator/src/server/main.ts` with the given flags until it listens. */
-export async function startChildCoordinator(args: string[], timeoutMs = 30_000): Promise<ChildCoordinator> {
+/**
+ * Runs `node --import tsx coordinator/src/server/main.ts` with the given flags until it listens.
+ * `env` is laid over this process's environment (`undefined` removes a variable).
+ */
+export async function startChildCoordinator(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Record<string, string | undefined> = {},
+): Promise<ChildCoordinator> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('coordinator child did not start');
@@ -76,4 +84,35 @@ export async function startChildCoordinator(args: string[], timeoutMs = 30_000):
       await exited;
     },
   };
+}
+
+/**
+ * Pids of the live redis-server processes working in `dataDir` (Linux /proc: redis-server
+ * rewrites its command line, but `--dir` makes it chdir there).
+ */
+export function redisServerPids(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'redis-server') continue;
+      if (readlinkSync(`/proc/${entry}/cwd`) === dataDir && processAlive(Number(entry)))
+        pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** True while `pid` names a live process (a zombie, exited but not reaped, counts as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name: Z is a zombie, X dead.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }

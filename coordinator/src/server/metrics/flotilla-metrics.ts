@@ -46,6 +46,7 @@ export class FlotillaMetrics {
   readonly connectedDevices: Gauge;
   readonly blobBytesReceived: Counter;
   readonly blobBytesSent: Counter;
+  readonly uncaughtErrors: Counter<'kind'>;
   readonly aggregationSeconds: Histogram<'task' | 'outcome'>;
   readonly queueJobs: Gauge<'state'>;
   readonly epsilonSpent: Gauge<'task'>;
@@ -128,6 +129,12 @@ export class FlotillaMetrics {
     this.blobBytesSent = new Counter({
       name: 'flotilla_blob_bytes_sent_total',
       help: 'Bytes of blob bodies served by GET /blobs/:sha256 (full or ranged).',
+      registers,
+    });
+    this.uncaughtErrors = new Counter({
+      name: 'flotilla_uncaught_errors_total',
+      help: 'Errors that escaped every handler and were caught by the last-resort process guard (a bug: see the error log).',
+      labelNames: ['kind'],
       registers,
     });
     this.aggregationSeconds = new Histogram({

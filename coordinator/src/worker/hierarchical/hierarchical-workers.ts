@@ -76,6 +76,9 @@ export async function startHierarchicalWorkers(
     opts,
   );
   const all = [shardWorker, statsWorker, combineWorker];
+  // BullMQ reports lost connections and failed lock renewals as 'error' events.
+  for (const w of all)
+    w.on('error', (error: Error) => logger?.warn({ err: error.message }, 'shard worker error'));
   await Promise.all(all.map((w) => w.waitUntilReady()));
   return {
     shardWorker,

@@ -20,6 +20,7 @@ interface ServiceFlags {
   leaseTtlMs?: string;
   presenceTtlMs?: string;
   recoveryWindowMs?: string;
+  metricsToken?: string;
 }
 
 type EnvNames = Partial<Record<keyof ServiceFlags, string>>;
@@ -32,6 +33,7 @@ const COORDINATOR_ENV: EnvNames = {
   leaseTtlMs: 'FLOTILLA_LEASE_TTL_MS',
   presenceTtlMs: 'FLOTILLA_PRESENCE_TTL_MS',
   recoveryWindowMs: 'FLOTILLA_RECOVERY_WINDOW_MS',
+  metricsToken: 'FLOTILLA_METRICS_TOKEN',
 };
 
 /** Worker settings: the hierarchical-round thresholds and the blob store. */
@@ -98,6 +100,10 @@ export function registerServices(program: Command): void {
     .option(
       '--recovery-window-ms <ms>',
       'socket.io connection-state recovery window; 0 = off (FLOTILLA_RECOVERY_WINDOW_MS, default 0; docs/scaling.md)',
+    )
+    .option(
+      '--metrics-token <token>',
+      'bearer token Prometheus must send to /metrics, at least 16 characters; unset, /metrics is open (FLOTILLA_METRICS_TOKEN)',
     )
     .option('--with-worker', 'also run an aggregation worker in this process')
     .action((flags: ServiceFlags) =>
