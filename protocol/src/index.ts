@@ -18,6 +18,7 @@ export * from './seeded-random.js';
 export * from './adapter-init.js';
 export * from './manifest-digest.js';
 export * from './round-log/index.js';
+export * from './privacy/index.js';
 export * from './delta-file.js';
 export * from './peft.js';
 export * from './safetensors/index.js';

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,27 +10,11 @@ import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { processAlive, redisServerPids } from '../../coordinator/test/support/child-coordinator.js';
 import { waitUntil } from './support/chaos-fleet.js';
+import { flotilla } from './support/flotilla-cli.js';
 
 const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function flotilla(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error && typeof error.code === 'number' ? error.code : error ? 1 : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 /** `flotilla coordinator --port 0 …` until it prints its URL; `stop()` sends SIGTERM to its pid. */
 async function startCliCoordinator(

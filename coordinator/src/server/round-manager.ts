@@ -9,6 +9,7 @@ import type {
 } from '@flotilla/protocol';
 import { AGGREGATE_JOB_RETENTION, aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
+import { readTaskStop } from '../shared/task-stop.js';
 import {
   buildAggregateJob,
   buildRoundPlan,
@@ -122,12 +123,17 @@ export class RoundManager {
     if (signed && !(await this.deps.rounds.current(taskId))) await this.openRound(signed.task);
   }
 
-  /** Opens the next round of `task` unless maxRounds is reached. */
+  /** Opens the next round of `task` unless maxRounds is reached or the worker stopped the task. */
   async openRound(task: TaskDefinition, previous: RoundRecord | null = null): Promise<void> {
     if (this.closed) return;
     const roundNumber = (previous?.roundNumber ?? 0) + 1;
     if (task.rounds.maxRounds > 0 && roundNumber > task.rounds.maxRounds) {
       this.deps.logger.info({ taskId: task.taskId }, 'task reached maxRounds; no more rounds');
+      return;
+    }
+    const stop = await readTaskStop(this.deps.redis, this.deps.keys.prefix, task.taskId);
+    if (stop !== null) {
+      this.deps.logger.info({ taskId: task.taskId, reason: stop.reason }, 'task stopped; no more rounds');
       return;
     }
     const { rounds } = task;

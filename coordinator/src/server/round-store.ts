@@ -194,7 +194,15 @@ export class RoundStore {
     const state = await this.redis.hget(this.keys.round(roundId), 'state');
     if (!TERMINAL_STATES.some((s) => s === state)) return;
     const k = this.keys;
-    const keys = [k.round, k.roundWaiting, k.roundSelected, k.roundUpdates, k.roundSkips, k.roundOutcome];
+    const keys = [
+      k.round,
+      k.roundWaiting,
+      k.roundSelected,
+      k.roundUpdates,
+      k.roundSkips,
+      k.roundOutcome,
+      k.roundCandidate,
+    ];
     const multi = this.redis.multi();
     for (const key of keys) multi.pexpire(key(roundId), this.retentionMs);
     await multi.exec();

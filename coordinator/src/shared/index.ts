@@ -2,6 +2,7 @@ export * from './keys.js';
 export * from './blob-store/index.js';
 export * from './queues.js';
 export * from './round-outcomes.js';
+export * from './task-stop.js';
 export * from './task-registry.js';
 export * from './adapter-registry.js';
 export * from './coordinator-key.js';
@@ -29,6 +30,8 @@ export {
   auditVerifyCommand,
   auditShowCommand,
   auditExportCommand,
+  epsilonFromLogCommand,
+  type EpsilonFromLogOptions,
   type OpenRoundLogOptions,
   type RoundLogWriter,
   type CommandResult,

@@ -23,6 +23,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     tasks: () => `${p}:tasks`,
     /** String: round id of the task's latest round. */
     currentRound: (taskId: string) => `${p}:task:${taskId}:current-round`,
+    /** String: JSON { reason, roundId, at } written by the worker when the task must stop (task-stop.ts). */
+    taskStop: (taskId: string) => `${p}:task:${taskId}:stop`,
     /** String: clip norm override written by the worker (adaptive clipping). */
     clipNorm: (taskId: string) => `${p}:task:${taskId}:clip-norm`,
     /** Hash: round state (see server/round-store.ts). */
@@ -35,6 +37,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     roundUpdates: (roundId: string) => `${p}:round:${roundId}:updates`,
     /** Hash: deviceId -> skip record JSON. */
     roundSkips: (roundId: string) => `${p}:round:${roundId}:skips`,
+    /** String: digest of the round's noised candidate (DP rounds), so a retried job reuses it. */
+    roundCandidate: (roundId: string) => `${p}:round:${roundId}:candidate`,
     /** String: RoundOutcome JSON stored by the worker. */
     roundOutcome: (roundId: string) => `${p}:round:${roundId}:outcome`,
     /** Pub/sub channel for round outcomes. */

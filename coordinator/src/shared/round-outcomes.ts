@@ -12,6 +12,16 @@ export const RoundOutcomeSchema = z.object({
   version: z.number().int().positive().nullable(),
   manifestDigest: DigestSchema.nullable(),
   reasons: z.array(z.string()),
+  /**
+   * DP tasks: ε spent by the task after this round (its noised aggregate charged whether promoted
+   * or not), at δ; null without DP. Absent in outcomes stored before it was added.
+   */
+  privacy: z
+    .object({ epsilon: z.number().nonnegative(), delta: z.number().gt(0).lt(1) })
+    .nullable()
+    .optional(),
+  /** Set when the worker stopped the task (no round of it opens after this one), with why. */
+  stopTask: z.string().min(1).optional(),
 });
 export type RoundOutcome = z.infer<typeof RoundOutcomeSchema>;
 

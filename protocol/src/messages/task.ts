@@ -75,10 +75,17 @@ export const DpPolicySchema = z.object({
   noiseMultiplier: z.number().positive(),
   /** δ of the (ε, δ) guarantee. */
   delta: z.number().gt(0).lt(1),
-  /** Promotion is refused once ε would exceed this budget. */
+  /**
+   * ε (at `delta`) the task may spend. Every noised aggregate is charged, promoted or not; a round
+   * whose charge would pass the budget computes nothing and the task stops (docs/privacy.md).
+   */
   epsilonBudget: z.number().positive(),
-  /** Devices in the population, for the sampling rate q = selected / population. */
-  populationSize: z.number().int().positive(),
+  /**
+   * Devices in the population. Informational only: ε claims no amplification by sampling (devices
+   * are chosen as a fixed-size set among those that checked in, and the log names them), so the
+   * accountant does not use it. Optional; kept so existing task definitions stay valid.
+   */
+  populationSize: z.number().int().positive().optional(),
   adaptiveClip: z
     .object({
       targetUnclippedQuantile: z.number().gt(0).lt(1).default(0.5),

@@ -117,6 +117,50 @@ export const AggregationParticipantSchema = z.strictObject({
   weight: NonNegative,
 });
 
+/**
+ * One noised query of a round (DP tasks): Gaussian noise of standard deviation `noiseStd` added to
+ * a query whose L2 sensitivity, under the zero-out relation, is `sensitivity`. Its RDP at order α
+ * is α·(sensitivity / noiseStd)² / 2 (Mironov 2017); no noise (0) means ε = ∞.
+ */
+export const DpReleaseSchema = z.strictObject({
+  /**
+   * `update-sum`: the sum of the clipped updates (sensitivity: the round's clip norm C; the
+   * published average is this sum divided by the number of participants, a public count).
+   * `unclipped-count`: adaptive clipping's count of updates whose norm was within C, centred
+   * (sensitivity 1/2; Andrew et al. 2021).
+   */
+  query: z.enum(['update-sum', 'unclipped-count']),
+  sensitivity: Positive,
+  noiseStd: NonNegative,
+});
+export type DpRelease = z.infer<typeof DpReleaseSchema>;
+
+/**
+ * How a DP round was charged, with every parameter needed to recompute ε from the log alone
+ * (docs/privacy.md): total RDP at order α = α · Σ over charged rounds of Σ over `releases` of
+ * (sensitivity / noiseStd)² / 2, converted to ε at the aggregation's `delta` with `conversion`
+ * over `orders`. Written by the worker on every aggregation of a DP task, promoted or not.
+ */
+export const AggregationPrivacySchema = z.strictObject({
+  /** RDP of the Gaussian mechanism, composed by adding RDP order by order (Mironov 2017). */
+  accountant: z.literal('rdp-gaussian'),
+  /** Neighbouring relation: one device's contribution replaced by nothing (Kairouz et al. 2021). */
+  relation: z.literal('zero-out'),
+  /** Devices are selected as a fixed-size set among those that checked in (`round.selected`). */
+  sampling: z.literal('fixed-size'),
+  /** Participants are named in the log: ε claims no amplification by sampling. */
+  amplification: z.literal('none'),
+  /** Rényi orders the accountant minimises over. */
+  orders: z.array(z.number().gt(1)).min(1).max(1024),
+  /** RDP → (ε, δ): `improved` (Balle et al. 2020) or `classic` (Mironov 2017). */
+  conversion: z.enum(['improved', 'classic']),
+  /** The noised queries this round computed. */
+  releases: z.array(DpReleaseSchema).min(1).max(16),
+  /** Rounds whose noised aggregate the task has been charged for so far, this one included. */
+  chargedRounds: z.number().int().positive(),
+});
+export type AggregationPrivacy = z.infer<typeof AggregationPrivacySchema>;
+
 /** The aggregate computed by the worker. */
 export const AggregationEventSchema = z.strictObject({
   type: z.literal('aggregation'),
@@ -135,6 +179,8 @@ export const AggregationEventSchema = z.strictObject({
   /** ε spent so far by the task (including this round) at `delta`; null without DP. */
   epsilon: NonNegative.nullable(),
   delta: z.number().gt(0).lt(1).nullable(),
+  /** How this round was charged to ε (DP tasks; absent in logs written before it was recorded). */
+  privacy: AggregationPrivacySchema.optional(),
   /** SHA-256 of the aggregate delta (safetensors) this produced. */
   aggregateDigest: DigestSchema,
   /** Until when the participants' blobs are retained for recomputation; null if not retained. */

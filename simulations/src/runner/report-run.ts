@@ -29,6 +29,14 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
       strategy: scenario.strategy.name,
       'base model digest': result.base.digest,
       'round log': result.roundLogPath,
+      ...(scenario.dp
+        ? {
+            privacy:
+              `z ${scenario.dp.noiseMultiplier}, δ ${scenario.dp.delta}, budget ε ${scenario.dp.epsilonBudget}; ` +
+              'ε counts every noised aggregate, promoted or rejected, without amplification by sampling (docs/privacy.md)',
+          }
+        : {}),
+      ...(result.stopped !== null ? { 'task stopped': result.stopped } : {}),
     },
   });
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { scenarioDomains, toLocalDataset } from './scenario-data.js';
-import { readRoundOutcome, type RoundOutcome } from '@flotilla/coordinator/shared';
+import { readRoundOutcome, readTaskStop, type RoundOutcome } from '@flotilla/coordinator/shared';
 import { decodeFloat32Tensors, toBase64, keyPairFromSeed } from '@flotilla/protocol';
 import {
   activeBackendName,
@@ -46,6 +46,8 @@ export interface SimulationResult {
   coordinatorKey: string;
   /** The round log's JSONL mirror (verify it with `flotilla audit verify`). */
   roundLogPath: string;
+  /** Why the worker stopped the task before the scenario's last round (e.g. the ε budget), else null. */
+  stopped: string | null;
 }
 
 /** Splits each device's examples into training and a local holdout (for its validation gate). */
@@ -246,6 +248,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
   const deviceIds = shares.map((s) => s.deviceId);
   let previous: string | null = null;
   let epsilon: number | null = scenario.dp ? 0 : null;
+  let stopped: string | null = null;
   try {
     for (let index = 0; index < scenario.rounds; index++) {
       const started = Date.now();
@@ -266,10 +269,8 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         env.prefix,
         round.roundId,
       );
-      if (outcome?.version) {
-        const signed = await env.coordinator.adapters.getManifest(env.taskId, outcome.version);
-        if (signed?.manifest.privacy) epsilon = signed.manifest.privacy.epsilon;
-      }
+      // ε after every aggregated round, rejected ones included: each noised aggregate is charged.
+      if (outcome?.privacy) epsilon = outcome.privacy.epsilon;
       if (outcome?.version) await tally.untilAllServe(outcome.version, shares.length, 60_000);
       const evaluation = await evaluateAdapter(base, env, shiftedTest);
       const bytes = await fleet.takeBytes();
@@ -287,6 +288,12 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         timings: { total_ms: Date.now() - started },
       });
       progress?.update({ done: index + 1, accuracy: evaluation.accuracy, note: round.state });
+      // The worker stopped the task (e.g. the ε budget cannot pay for another round): no round follows.
+      const stop = await readTaskStop(env.coordinator.redis, env.prefix, env.taskId);
+      if (stop !== null) {
+        stopped = stop.reason;
+        break;
+      }
     }
   } finally {
     progress?.finish();
@@ -305,5 +312,6 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     taskId: env.taskId,
     coordinatorKey: coordinatorKeyOf(env),
     roundLogPath: env.roundLogPath,
+    stopped,
   };
 }

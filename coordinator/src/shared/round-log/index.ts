@@ -6,3 +6,4 @@ export * from './writer.js';
 export * from './retention.js';
 export * from './file.js';
 export * from './cli.js';
+export * from './epsilon-command.js';

@@ -1,4 +1,4 @@
-import { FlotillaError, aggregationWeight, type TaskDefinition } from '@flotilla/protocol';
+import { FlotillaError, aggregationWeight, type DpRelease, type TaskDefinition } from '@flotilla/protocol';
 import { decomposes } from '../../shared/hierarchical-flow.js';
 import {
   aggregateLora,
@@ -63,13 +63,18 @@ export interface ComputeRoundResult {
   details: Record<string, number | string | number[]>;
   optimizerState: ServerOptimizerState | undefined;
   privacy: {
+    /** The task's noise multiplier z (count and update queries together, with adaptive clipping). */
     noiseMultiplier: number;
+    /** Std of the noise on the average of the updates: z_Δ·C/m. */
     noiseStd: number;
     clipNorm: number;
     nextClipNorm: number;
+    /** ε after charging this round, at `delta`. */
     epsilon: number;
     delta: number;
-    /** Accountant after charging this round (persist only if the adapter is released). */
+    /** The noised queries of the round, as the round log records them (docs/privacy.md). */
+    releases: DpRelease[];
+    /** Accountant after charging this round: stored before anything about the round is published. */
     accountant: RdpAccountantState;
   } | null;
 }
@@ -78,7 +83,9 @@ export interface ComputeRoundResult {
  * The math of one round: the configured strategy under the task's LoRA rule, Gaussian noise on
  * the average when DP is on (z·C/m with m the number of updates; DP uses uniform weights, as in
  * DP-FedAvg, McMahan et al. 2018, so the sensitivity of the average is C/m), the RDP accountant
- * step with q = goalCount / populationSize, and the adaptive clip norm for the next round.
+ * step, and the adaptive clip norm for the next round. The step is the Gaussian mechanism without
+ * amplification by sampling (q = 1): devices are selected as a fixed-size set among those that
+ * checked in, and the round log names them (docs/privacy.md).
  */
 export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   const { task } = input;
@@ -158,8 +165,7 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   let privacy: ComputeRoundResult['privacy'] = null;
   if (dp) {
     const accountant = input.accountant ? RdpAccountant.fromJSON(input.accountant) : new RdpAccountant();
-    const q = Math.min(1, task.rounds.goalCount / dp.populationSize);
-    accountant.step({ q, noiseMultiplier: dp.noiseMultiplier });
+    accountant.step(dpReleaseStep(dp));
     const { epsilon } = accountant.getEpsilon(dp.delta);
     let nextClipNorm = input.clipNorm;
     if (dp.adaptiveClip) {
@@ -177,6 +183,14 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
         learningRate: dp.adaptiveClip.learningRate,
       });
     }
+    // The update query is the sum of m clipped updates (sensitivity C); the noise on the average,
+    // z_Δ·C/m, is z_Δ·C on that sum. The centred unclipped count has sensitivity 1/2.
+    const releases: DpRelease[] = [
+      { query: 'update-sum', sensitivity: input.clipNorm, noiseStd: noiseMultiplier * input.clipNorm },
+      ...(dp.adaptiveClip
+        ? [{ query: 'unclipped-count' as const, sensitivity: 0.5, noiseStd: countStddev }]
+        : []),
+    ];
     privacy = {
       noiseMultiplier: dp.noiseMultiplier,
       noiseStd,
@@ -184,11 +198,23 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
       nextClipNorm,
       epsilon,
       delta: dp.delta,
+      releases,
       accountant: accountant.toJSON(),
     };
+    // FedIT's exactness diagnostic is computed from each device's own factors: not published under DP.
+    lora.feditRelativeError = null;
   }
   const { adapter, ...loraInfo } = lora;
   return { adapter, lora: loraInfo, strategy: config.name, selected, details, optimizerState, privacy };
+}
+
+/**
+ * What one DP round costs, for the accountant: the Gaussian mechanism with the task's noise
+ * multiplier z, unamplified (q = 1). With adaptive clipping z already covers both noised queries:
+ * the split gives z_Δ⁻² + (2σ_b)⁻² = z⁻² (Andrew et al. 2021).
+ */
+export function dpReleaseStep(dp: { noiseMultiplier: number }): { q: number; noiseMultiplier: number } {
+  return { q: 1, noiseMultiplier: dp.noiseMultiplier };
 }
 
 /** The deltas the strategy sees and their weights: every update's, or the one presummed mean. */

@@ -19,6 +19,8 @@ import type { AggregateJobDeps } from './process-aggregate-job.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { encodeAggregate } from './aggregate-digest.js';
 import { writeWorkerState, type TaskWorkerState } from './worker-state.js';
+import { chargeRound, spentPrivacy } from './privacy-charge.js';
+import { stopTask } from '../../shared/task-stop.js';
 import { moduleDriftOf } from './module-drift.js';
 
 /** One round in hand: its job, task, the adapter it started from and the task's worker state. */
@@ -48,6 +50,8 @@ export interface FinishRoundInput {
 export async function finishRound(ctx: RoundContext, input: FinishRoundInput): Promise<RoundOutcome> {
   const { deps, task, job, current } = ctx;
   const { loaded, result } = input;
+  // Normally charged where it was computed; never published uncharged (a no-op once charged).
+  await chargeRound(ctx, result);
   const aggregateDelta = subtractTensors(result.adapter, current);
   // The logged aggregate is the strategy's own output where there is one (ffa, fedit), so an
   // auditor can recompute it from the retained deltas (`recomputeAggregateDigest`).
@@ -110,11 +114,11 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     registry: deps.adapters,
     signingKey: deps.signingKey,
   });
-  if (ctx.state.lastChargedRound !== job.roundId) {
+  if (ctx.state.lastPromotedRound !== job.roundId) {
     await writeWorkerState(deps.redis, deps.prefix, task.taskId, deps.blobs, {
-      accountant: result.privacy?.accountant ?? ctx.state.accountant,
+      ...ctx.state,
       optimizer: result.optimizerState,
-      lastChargedRound: job.roundId,
+      lastPromotedRound: job.roundId,
     });
     if (result.privacy && result.privacy.nextClipNorm !== job.clipNorm) {
       await deps.redis.set(redisKeys(deps.prefix).clipNorm(task.taskId), String(result.privacy.nextClipNorm));
@@ -152,17 +156,29 @@ function metricsOf(
   return metrics;
 }
 
-/** Records a rejection (with every reason) and publishes the decision to the server. */
+/**
+ * Records a rejection (with every reason) and publishes the decision to the server; with
+ * `stopTask`, stops the task first.
+ */
 export async function decide(
-  ctx: Pick<RoundContext, 'deps' | 'task' | 'job'>,
+  ctx: Pick<RoundContext, 'deps' | 'task' | 'job' | 'state'>,
   options: {
     decision: RoundOutcome['decision'];
     reasons: string[];
     version: number | null;
     manifestDigest: string | null;
+    /** Why the task must stop: no round of it opens after this one (shared/task-stop.ts). */
+    stopTask?: string;
   },
 ): Promise<RoundOutcome> {
   const { deps, task, job } = ctx;
+  // Stored before the outcome is published: the coordinator reads it when it opens the next round.
+  if (options.stopTask !== undefined)
+    await stopTask(deps.redis, deps.prefix, task.taskId, {
+      reason: options.stopTask,
+      roundId: job.roundId,
+      at: Date.now(),
+    });
   const outcome: RoundOutcome = {
     taskId: task.taskId,
     roundId: job.roundId,
@@ -170,6 +186,8 @@ export async function decide(
     version: options.version,
     manifestDigest: options.manifestDigest,
     reasons: options.reasons.length > 0 ? options.reasons : ['all checks passed'],
+    privacy: spentPrivacy(ctx),
+    ...(options.stopTask !== undefined ? { stopTask: options.stopTask } : {}),
   };
   if (options.decision === 'REJECTED') await deps.roundLog.rejection({ task, job, reasons: outcome.reasons });
   await publishRoundOutcome(deps.redis, deps.prefix, outcome);

@@ -25,6 +25,7 @@ import { addShardSums, combineShardSums, encodeShardSum } from '../hierarchical/
 import { decide, finishRound, type RoundContext } from './finish-round.js';
 import { frozenTensors, runCompute } from './round-inputs.js';
 import { decodeCandidate, encodeCandidate } from './round-candidate.js';
+import { budgetRefusal, computeOnceAndCharge, refuseOverBudget } from './privacy-charge.js';
 import type { HierarchicalProgress, RoundJobSteps } from './round-steps.js';
 
 export type { RoundJobSteps } from './round-steps.js';
@@ -77,6 +78,11 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
     shardSize,
   };
 
+  if (steps.progress === null) {
+    // Before any work: a round whose noised aggregate the budget cannot pay for computes nothing.
+    const refusal = budgetRefusal(ctx);
+    if (refusal !== null) return refuseOverBudget(ctx, refusal);
+  }
   if (progress.step === 'summing') {
     await awaitChildren(
       steps,
@@ -116,15 +122,18 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
         sums.map((s) => s.sumDigest),
       ),
     );
-    const result = await runCompute(deps, job.roundId, {
-      task,
-      current,
-      updates: loaded.map((u) => ({ numExamples: u.numExamples, norm: u.norm, clipped: u.clipped })),
-      mean,
-      clipNorm: job.clipNorm,
-      optimizerState: ctx.state.optimizer,
-      accountant: ctx.state.accountant,
-    });
+    // Stored and charged at once: a run that dies before saving the progress reuses this candidate.
+    const result = await computeOnceAndCharge(ctx, () =>
+      runCompute(deps, job.roundId, {
+        task,
+        current,
+        updates: loaded.map((u) => ({ numExamples: u.numExamples, norm: u.norm, clipped: u.clipped })),
+        mean,
+        clipNorm: job.clipNorm,
+        optimizerState: ctx.state.optimizer,
+        accountant: ctx.state.accountant,
+      }),
+    );
     const auditSum = addShardSums(
       await loadShardSums(
         deps.blobs,

@@ -21,6 +21,7 @@ import { loadUpdates } from './load-updates.js';
 import { readWorkerState } from './worker-state.js';
 import type { WorkerRoundLog } from './worker-round-log.js';
 import { decide, finishRound, type RoundContext } from './finish-round.js';
+import { budgetRefusal, computeOnceAndCharge, refuseOverBudget } from './privacy-charge.js';
 import { runHierarchicalRound, type RoundJobSteps } from './hierarchical-round.js';
 
 /** What the job processor needs; the BullMQ wrapper builds it once per worker process. */
@@ -66,7 +67,8 @@ async function currentAdapter(
  * under the task's strategy, LoRA rule and DP policy, audit, then promote version n+1 or reject.
  * With `steps` (the BullMQ job) and a large round whose strategy decomposes into sums, the
  * updates are summed and audited by shard jobs instead (see hierarchical-round.ts).
- * Retries are safe: promotion is idempotent per version; privacy is charged once per round.
+ * Retries are safe: promotion is idempotent per version; a DP round's noised aggregate is computed,
+ * stored and charged once, before anything about it is published (privacy-charge.ts).
  */
 export async function processAggregateJob(
   rawData: unknown,
@@ -134,19 +136,23 @@ async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutcome> {
     ];
     return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
   }
-  const result = await runCompute(deps, job.roundId, {
-    task,
-    current,
-    updates: loaded.map((u) => ({
-      delta: u.delta,
-      numExamples: u.ref.numExamples,
-      norm: u.ref.norm,
-      clipped: u.ref.clipped,
-    })),
-    clipNorm: job.clipNorm,
-    optimizerState: ctx.state.optimizer,
-    accountant: ctx.state.accountant,
-  });
+  const refusal = budgetRefusal(ctx);
+  if (refusal !== null) return refuseOverBudget(ctx, refusal, exclusions);
+  const result = await computeOnceAndCharge(ctx, () =>
+    runCompute(deps, job.roundId, {
+      task,
+      current,
+      updates: loaded.map((u) => ({
+        delta: u.delta,
+        numExamples: u.ref.numExamples,
+        norm: u.ref.norm,
+        clipped: u.ref.clipped,
+      })),
+      clipNorm: job.clipNorm,
+      optimizerState: ctx.state.optimizer,
+      accountant: ctx.state.accountant,
+    }),
+  );
   return finishRound(ctx, {
     loaded: loaded.map((u) => u.ref),
     exclusions,

@@ -7,7 +7,7 @@ const tensor = (...values: number[]) => ({ shape: [values.length], values: Float
 
 describe('round candidate codec', () => {
   it('restores every field of a DP FedAdam candidate, accountant included', () => {
-    const accountant = new RdpAccountant().step({ q: 0.1, noiseMultiplier: 1 }).toJSON();
+    const accountant = new RdpAccountant().step({ q: 1, noiseMultiplier: 1 }).toJSON();
     const result: ComputeRoundResult = {
       adapter: new Map([
         ['m.lora_A.weight', tensor(1, 2)],
@@ -34,6 +34,10 @@ describe('round candidate codec', () => {
         nextClipNorm: 2.1,
         epsilon: 1.5,
         delta: 1e-5,
+        releases: [
+          { query: 'update-sum', sensitivity: 2, noiseStd: 2.2 },
+          { query: 'unclipped-count', sensitivity: 0.5, noiseStd: 0.15 },
+        ],
         accountant,
       },
     };

@@ -2,7 +2,12 @@
 // reads it back when the job resumes (another process may resume it). Recomputing instead would
 // redraw the DP noise from the CSPRNG and change the candidate between the audit and promotion.
 import { z } from 'zod';
-import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
+import {
+  DpReleaseSchema,
+  FlotillaError,
+  decodeFloat32Tensors,
+  encodeFloat32Tensors,
+} from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { RdpAccountant } from '../privacy/accountant.js';
 import { encodeServerOptimizerState, type ServerOptimizerState } from '../strategies/index.js';
@@ -39,6 +44,7 @@ const CandidateMetaSchema = z.object({
       nextClipNorm: z.number(),
       epsilon: z.number(),
       delta: z.number(),
+      releases: z.array(DpReleaseSchema),
       accountant: z.unknown(),
     })
     .nullable(),

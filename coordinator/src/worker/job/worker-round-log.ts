@@ -1,6 +1,7 @@
 import {
   aggregationWeight,
   maxExamplesPerUpdate,
+  type AggregationPrivacy,
   type RoundLogEvent,
   type SignedManifest,
   type TaskDefinition,
@@ -8,6 +9,7 @@ import {
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
 import type { AuditResult } from '../audit/index.js';
 import type { ComputeRoundResult } from './compute-round.js';
+import { privacyRecord } from './privacy-charge.js';
 
 /** The round-log records the worker writes, one method per record. */
 export interface WorkerRoundLog {
@@ -39,6 +41,11 @@ const MAX_REASON = 2000;
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const clip = (text: string): string =>
   text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text;
+
+function privacyOf(result: ComputeRoundResult): { privacy?: AggregationPrivacy } {
+  const privacy = privacyRecord(result);
+  return privacy ? { privacy } : {};
+}
 
 /** Maps the worker's facts onto round-log events. */
 export function workerRoundLog(
@@ -85,6 +92,7 @@ export function workerRoundLog(
         noiseMultiplier: result.privacy?.noiseMultiplier ?? 0,
         epsilon: result.privacy?.epsilon ?? null,
         delta: result.privacy?.delta ?? null,
+        ...privacyOf(result),
         aggregateDigest,
         deltasRetainedUntil: options.retainedUntil?.(job) ?? null,
       });

@@ -8,8 +8,10 @@ import type { ServerOptimizerState } from '../strategies/index.js';
 
 /**
  * What the worker carries from round to round for a task, in Redis (AOF): the privacy accountant,
- * the server optimizer state (a safetensors blob, by digest) and the id of the last round whose
- * privacy was charged, so a retried job never charges a round twice.
+ * the server optimizer state (a safetensors blob, by digest), the id of the last round whose noised
+ * aggregate was charged (written with the accountant, before anything about the round is
+ * published), and the id of the last promoted round (written with the optimizer state), so a
+ * retried job never charges a round twice nor steps the optimizer twice.
  */
 const WorkerStateSchema = z.object({
   accountant: z.unknown().optional(),
@@ -21,6 +23,8 @@ const WorkerStateSchema = z.object({
     })
     .optional(),
   lastChargedRound: z.string().optional(),
+  /** null: never promoted; absent: a state written before charging and promotion were separate. */
+  lastPromotedRound: z.string().nullable().optional(),
 });
 type StoredWorkerState = z.infer<typeof WorkerStateSchema>;
 
@@ -28,6 +32,7 @@ export interface TaskWorkerState {
   accountant: RdpAccountantState | undefined;
   optimizer: ServerOptimizerState | undefined;
   lastChargedRound: string | undefined;
+  lastPromotedRound: string | undefined;
 }
 
 function stateKey(prefix: string, taskId: string): string {
@@ -55,6 +60,11 @@ export async function readWorkerState(
     accountant: stored.accountant as RdpAccountantState | undefined,
     optimizer,
     lastChargedRound: stored.lastChargedRound,
+    // Before the two were separate, lastChargedRound was written at promotion only.
+    lastPromotedRound:
+      stored.lastPromotedRound === undefined
+        ? stored.lastChargedRound
+        : (stored.lastPromotedRound ?? undefined),
   };
 }
 
@@ -68,6 +78,7 @@ export async function writeWorkerState(
   const stored: StoredWorkerState = {};
   if (state.accountant) stored.accountant = state.accountant;
   if (state.lastChargedRound) stored.lastChargedRound = state.lastChargedRound;
+  stored.lastPromotedRound = state.lastPromotedRound ?? null;
   if (state.optimizer) {
     const tensors = new Map(
       Object.entries(state.optimizer.buffers).map(([name, values]) => [

@@ -4,7 +4,7 @@ import { RdpAccountant } from './accountant.js';
 import { loadDpVectors, relativeError } from './dp-vectors.fixture.js';
 import { solveNoiseMultiplier } from './solve-noise.js';
 import { computeRdp } from './rdp.js';
-import { epsilonFromRdp } from './conversion.js';
+import { epsilonFromRdp } from '@flotilla/protocol';
 
 const vectors = loadDpVectors();
 

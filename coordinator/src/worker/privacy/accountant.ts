@@ -1,7 +1,11 @@
-import { FlotillaError } from '@flotilla/protocol';
+import {
+  DEFAULT_ORDERS,
+  FlotillaError,
+  epsilonFromRdp,
+  type PrivacyBound,
+  type RdpConversion,
+} from '@flotilla/protocol';
 import { z } from 'zod';
-import { epsilonFromRdp, type PrivacyBound, type RdpConversion } from './conversion.js';
-import { DEFAULT_ORDERS } from './orders.js';
 import { computeRdp } from './rdp.js';
 
 /** One or more rounds of the sampled Gaussian mechanism with the same parameters. */

@@ -4,16 +4,18 @@
  * Pure TypeScript on numbers and Float32Arrays; ε and RDP are in nats.
  */
 export { logAdd, logSub, erfc, logErfc } from './log-math.js';
-export { DEFAULT_ORDERS } from './orders.js';
 export { computeRdp, rdpSampledGaussian, type ComputeRdpOptions } from './rdp.js';
+// The orders and the RDP → (ε, δ) conversion live in protocol, so an auditor's verifier can
+// recompute ε from a round log with the same arithmetic.
 export {
+  DEFAULT_ORDERS,
   epsilonFromRdp,
   deltaFromRdp,
   type RdpConversion,
   type EpsilonFromRdpOptions,
   type DeltaFromRdpOptions,
   type PrivacyBound,
-} from './conversion.js';
+} from '@flotilla/protocol';
 export {
   RdpAccountant,
   RdpAccountantStateSchema,

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { epsilonFromRdp, deltaFromRdp } from './conversion.js';
+import { DEFAULT_ORDERS, deltaFromRdp, epsilonFromRdp } from '@flotilla/protocol';
 import { loadDpVectors, NumberListSchema, relativeError } from './dp-vectors.fixture.js';
-import { DEFAULT_ORDERS } from './orders.js';
 import { computeRdp, rdpSampledGaussian } from './rdp.js';
 
 const vectors = loadDpVectors();

@@ -1,6 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
-import { epsilonFromRdp, type RdpConversion } from './conversion.js';
-import { DEFAULT_ORDERS } from './orders.js';
+import { DEFAULT_ORDERS, FlotillaError, epsilonFromRdp, type RdpConversion } from '@flotilla/protocol';
 import { computeRdp } from './rdp.js';
 
 /** Options of {@link solveNoiseMultiplier}. */

@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError } from '../errors.js';
 
 /**
  * RDP → (ε, δ) conversions.

@@ -1,0 +1,78 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
+import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
+import {
+  createTestTask,
+  deltaLike,
+  jobData,
+  storeDelta,
+  testRandom,
+  workerTestEnv,
+  type WorkerTestEnv,
+} from './support/worker-fixtures.js';
+
+// In a DP task, what the worker publishes about a round is a function of the noised aggregate and
+// public data only (docs/privacy.md). FedIT's exactness diagnostic compares each device's own
+// factors with the mean: it is computed from un-noised updates and stays unpublished under DP.
+
+const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 2, seed: 3 };
+const MODULES = { hidden: { in: 6, out: 5 } };
+const M = 10;
+
+const envs: WorkerTestEnv[] = [];
+afterAll(() => {
+  for (const env of envs) env.close();
+});
+
+async function runRound(label: string, dp: boolean) {
+  const e = workerTestEnv(label, { noiseSeed: `seed-${label}` });
+  envs.push(e);
+  // The holdout neither helps nor hurts: every candidate may be promoted.
+  e.deps.evaluate = () => Promise.resolve({ accuracy: 0.5, loss: 1 });
+  await createTestTask(e, {
+    taskId: 'pub',
+    adapter: SPEC,
+    modules: MODULES,
+    goalCount: M,
+    minReports: 5,
+    clipNorm: 1,
+    strategy: { name: 'fedavg', loraRule: 'fedit' },
+    ...(dp ? { dp: { noiseMultiplier: 0.3, delta: 1e-5, epsilonBudget: 100, populationSize: M } } : {}),
+  });
+  const v0 = initialAdapterTensors(SPEC, MODULES);
+  const rand = testRandom(9);
+  // Nine similar small updates and one opposite one.
+  const deltas = Array.from({ length: M }, (_, k) =>
+    deltaLike(v0, (name) => (name.endsWith('lora_B.weight') ? (k === 0 ? -0.15 : 0.01 + 0.002 * rand()) : 0)),
+  );
+  const refs = await Promise.all(
+    deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `u${k}`, numExamples: 5 + k })),
+  );
+  const outcome = await processAggregateJob(
+    jobData({ taskId: 'pub', roundNumber: 1, parentVersion: 0, clipNorm: 1, updates: refs }),
+    e.deps,
+    1_700_000_600_000,
+  );
+  const [aggregation] = e.log.ofType('aggregation');
+  if (!aggregation) throw new Error('no aggregation record');
+  const manifest = outcome.version === null ? null : await e.adapters.getManifest('pub', outcome.version);
+  return { outcome, aggregation, manifest };
+}
+
+describe('what a DP task publishes about individual updates', () => {
+  it("FedIT's per-device exactness diagnostic is published without DP, and withheld with DP", async () => {
+    const plain = await runRound('pub-nodp', false);
+    expect(typeof plain.aggregation.strategyOptions.feditRelativeError).toBe('number');
+    expect(plain.manifest?.manifest.metrics).toHaveProperty('feditRelativeError');
+
+    const dp = await runRound('pub-dp', true);
+    expect(dp.outcome.decision).toBe('COMMITTED');
+    expect(dp.aggregation.strategyOptions.feditRelativeError).toBeNull();
+    expect(dp.manifest?.manifest.metrics).not.toHaveProperty('feditRelativeError');
+    // What the round released, as the accountant charged it: the sum of clipped updates with
+    // noise std z·C (z = 0.3, C = 1), nothing else.
+    expect(dp.aggregation.privacy?.releases).toEqual([
+      { query: 'update-sum', sensitivity: 1, noiseStd: 0.3 },
+    ]);
+  });
+});

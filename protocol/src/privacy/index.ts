@@ -1,0 +1,3 @@
+export * from './orders.js';
+export * from './conversion.js';
+export * from './ledger.js';
