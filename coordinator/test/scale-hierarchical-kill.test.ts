@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   decodeFloat32Tensors,
   initialAdapterTensors,
+  privacyLedger,
   type AdapterSpec,
   type RoundLogRecord,
 } from '@flotilla/protocol';
@@ -18,6 +19,7 @@ import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/index.js';
 import { readRoundOutcome } from '../src/shared/round-outcomes.js';
+import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
 import {
@@ -115,6 +117,12 @@ describe('hierarchical round across a worker crash', () => {
     expect(events.map((e) => e.type)).toEqual(['aggregation', 'aggregation', 'audit', 'promotion']);
     const digests = events.flatMap((e) => (e.type === 'aggregation' ? [e.aggregateDigest] : []));
     expect(new Set(digests).size).toBe(1);
+    // Charged once, before the first aggregation record was written: the log says so too.
+    const ledger = privacyLedger(records as RoundLogRecord[], 'dpk');
+    expect(ledger.problems).toEqual([]);
+    expect(ledger.rounds).toHaveLength(1);
+    const state = await readWorkerState(env.redis, env.prefix, 'dpk', env.blobs);
+    expect(state.accountant?.history).toEqual([{ q: 1, noiseMultiplier: 1, steps: 1 }]);
     // The promoted adapter is v0 plus that logged (noised) aggregate.
     const step = decodeFloat32Tensors((await env.blobs.get(digests[0] ?? '')) ?? new Uint8Array()).tensors;
     const signed = await env.adapters.getManifest('dpk', 1);

@@ -184,6 +184,35 @@ describe('aggregation worker: ε counts every noised aggregate', () => {
     expect(ledger.problems).toEqual([]);
   });
 
+  it("records adaptive clipping's noised count as a second release, and charges the pair as z", async () => {
+    // z = 0.8 with m = 10: σ_b = m/20 = 0.5 and z_Δ = (0.8⁻² − 1)^(−1/2) = 4/3 (Andrew et al. 2021).
+    const e = workerTestEnv('wk-dp-adaptive', { noiseSeed: 'seed-adaptive' });
+    envs.push(e);
+    e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });
+    await createTestTask(e, {
+      taskId: 'dp',
+      adapter: SPEC,
+      modules: MODULES,
+      goalCount: M,
+      minReports: 5,
+      clipNorm: CLIP,
+      dp: { noiseMultiplier: 0.8, delta: DELTA, epsilonBudget: 100, adaptiveClip: {} },
+    });
+    await (await round(e, 1, 61)).run();
+    const [aggregation] = e.log.ofType('aggregation');
+    const [sum, count] = aggregation?.privacy?.releases ?? [];
+    expect(sum?.query).toBe('update-sum');
+    expect(sum?.noiseStd).toBeCloseTo(4 / 3, 12);
+    expect(count).toEqual({ query: 'unclipped-count', sensitivity: 0.5, noiseStd: 0.5 });
+    // The pair costs what one Gaussian release at z = 0.8 costs: ρ = 1/(2·0.8²).
+    const ledger = privacyLedger(
+      e.log.events.map((event, seq) => ({ seq, event })),
+      'dp',
+    );
+    expect(ledger.problems).toEqual([]);
+    expect(ledger.rounds[0]?.rho).toBeCloseTo(1 / (2 * 0.8 * 0.8), 12);
+  });
+
   it('adds noise N(0, (z·C/m)²) to the unweighted mean of the clipped updates', async () => {
     const e = await setUp('wk-dp-noise', { epsilonBudget: 10, noiseSeed: 'seed-noise' });
     // Accept every candidate here: the noise is measured on the promoted adapter.
