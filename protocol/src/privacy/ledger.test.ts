@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DpRelease, RoundLogEvent } from '../round-log/events.js';
 import { DEFAULT_ORDERS } from './orders.js';
-import { epsilonOfRho, privacyLedger, releasesRho } from './ledger.js';
+import { effectiveNoiseMultiplier, epsilonOfRho, privacyLedger, releasesRho } from './ledger.js';
 
 // Published references:
 // - TF Privacy / dp_accounting rdp_privacy_accountant_test.py (test_compute_epsilon_delta_gaussian):
@@ -63,11 +63,26 @@ const rejection = (n: number): RoundLogEvent => ({
   reasons: ['x'],
 });
 
+const BUDGET = 1.0000005;
+
+const opened = (n: number): RoundLogEvent => ({
+  type: 'round.opened',
+  taskId: 't',
+  roundId: `t:${n}`,
+  goalCount: 3,
+  minReports: 2,
+  clipNorm: 1,
+  parentVersion: 0,
+  deadline: 0,
+  dp: { epsilonBudget: BUDGET, delta: DELTA, noiseMultiplier: 2 * Z_ONE },
+});
+
 /** Four honest rounds at z = 2·4.530877117, the second promoted and the others rejected. */
 function honestLog(): RoundLogEvent[] {
   const releases = gaussian(2 * Z_ONE);
   const events: RoundLogEvent[] = [];
   for (let n = 1; n <= 4; n++) {
+    events.push(opened(n));
     events.push(aggregation(n, releases, honestEpsilon(releases, n)));
     events.push(
       n === 2
@@ -107,13 +122,14 @@ describe('privacyLedger: ε recomputed from the round log alone', () => {
       { query: 'unclipped-count', sensitivity: 0.5, noiseStd: 5 },
     ];
     expect(releasesRho(split)).toBeCloseTo(1 / (2 * 3 * 3), 14);
+    expect(effectiveNoiseMultiplier(split)).toBeCloseTo(3, 12);
     const ledger = ledgerOf([aggregation(1, split, honestEpsilon(gaussian(3), 1))]);
     expect(ledger.problems).toEqual([]);
   });
 
   it('charges a retried, identical aggregation record once', () => {
     const events = honestLog();
-    events.splice(1, 0, events[0] as RoundLogEvent);
+    events.splice(2, 0, events[1] as RoundLogEvent);
     const ledger = ledgerOf(events);
     expect(ledger.problems).toEqual([]);
     expect(ledger.rounds).toHaveLength(4);
@@ -122,9 +138,9 @@ describe('privacyLedger: ε recomputed from the round log alone', () => {
   describe('tampering', () => {
     it('a lowered ε', () => {
       const events = honestLog();
-      const third = events[4];
+      const third = events[7];
       if (third?.type !== 'aggregation') throw new Error('fixture');
-      events[4] = { ...third, epsilon: (third.epsilon ?? 0) * 0.9 };
+      events[7] = { ...third, epsilon: (third.epsilon ?? 0) * 0.9 };
       expect(ledgerOf(events).problems.map((p) => [p.roundId, p.code])).toEqual([
         ['t:3', 'EPSILON_MISMATCH'],
       ]);
@@ -139,28 +155,56 @@ describe('privacyLedger: ε recomputed from the round log alone', () => {
 
     it('noise removed (z 2 -> 0) while ε is still reported', () => {
       const events = honestLog();
-      const second = events[2];
+      const second = events[4];
       if (second?.type !== 'aggregation' || !second.privacy) throw new Error('fixture');
-      events[2] = { ...second, privacy: { ...second.privacy, releases: gaussian(0) } };
+      events[4] = { ...second, privacy: { ...second.privacy, releases: gaussian(0) } };
       const ledger = ledgerOf(events);
-      expect(ledger.problems.map((p) => p.code)).toContain('NO_NOISE');
+      expect(ledger.problems.map((p) => p.code)).toEqual(
+        expect.arrayContaining(['NO_NOISE', 'NOISE_BELOW_POLICY', 'EPSILON_MISMATCH']),
+      );
       expect(ledger.epsilon).toBe(Infinity);
+    });
+
+    it('less noise than the round promised, with ε recomputed to match', () => {
+      const events = honestLog();
+      const weak = gaussian(Z_ONE);
+      events[10] = aggregation(
+        4,
+        weak,
+        epsilonOfRho({
+          rho: 3 * releasesRho(gaussian(2 * Z_ONE)) + releasesRho(weak),
+          orders: DEFAULT_ORDERS,
+          delta: DELTA,
+          conversion: 'improved',
+        }).epsilon,
+      );
+      expect(ledgerOf(events).problems.map((p) => [p.roundId, p.code])).toEqual([
+        ['t:4', 'NOISE_BELOW_POLICY'],
+        ['t:4', 'OVER_BUDGET'],
+      ]);
+    });
+
+    it('a noised aggregate charged past the budget', () => {
+      const events = honestLog();
+      const releases = gaussian(2 * Z_ONE);
+      events.push(opened(5), aggregation(5, releases, honestEpsilon(releases, 5)), rejection(5));
+      expect(ledgerOf(events).problems.map((p) => [p.roundId, p.code])).toEqual([['t:5', 'OVER_BUDGET']]);
     });
 
     it('a round that released two different aggregates', () => {
       const events = honestLog();
-      const first = events[0];
+      const first = events[1];
       if (first?.type !== 'aggregation') throw new Error('fixture');
-      events.splice(1, 0, { ...first, aggregateDigest: digest(99) });
+      events.splice(2, 0, { ...first, aggregateDigest: digest(99) });
       expect(ledgerOf(events).problems.map((p) => p.code)).toContain('RELEASED_TWICE');
     });
 
     it('an ε without the parameters it was charged with', () => {
       const events = honestLog();
-      const first = events[0];
+      const first = events[1];
       if (first?.type !== 'aggregation') throw new Error('fixture');
       const { privacy: _privacy, ...bare } = first;
-      events[0] = bare;
+      events[1] = bare;
       const ledger = ledgerOf(events);
       expect(ledger.problems[0]?.code).toBe('NOT_RECOMPUTABLE');
       expect(ledger.epsilon).toBeNaN();

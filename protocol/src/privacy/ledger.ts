@@ -18,6 +18,15 @@ export function releasesRho(releases: readonly DpRelease[]): number {
   return rho;
 }
 
+/**
+ * The noise multiplier of the single Gaussian release that costs what `releases` cost together:
+ * (2ρ)^(−1/2), 0 when a release had no noise. With adaptive clipping it is the task's z.
+ */
+export function effectiveNoiseMultiplier(releases: readonly DpRelease[]): number {
+  const rho = releasesRho(releases);
+  return rho === Infinity ? 0 : rho === 0 ? Infinity : (2 * rho) ** -0.5;
+}
+
 /** ε at `delta` of a total RDP curve α·ρ (composed Gaussian mechanisms, no amplification). */
 export function epsilonOfRho(options: {
   rho: number;
@@ -58,7 +67,13 @@ export interface LedgerRound {
 }
 
 export type LedgerProblemCode =
-  'NOT_RECOMPUTABLE' | 'EPSILON_MISMATCH' | 'CHARGE_COUNT' | 'RELEASED_TWICE' | 'NO_NOISE';
+  | 'NOT_RECOMPUTABLE'
+  | 'EPSILON_MISMATCH'
+  | 'CHARGE_COUNT'
+  | 'RELEASED_TWICE'
+  | 'NO_NOISE'
+  | 'NOISE_BELOW_POLICY'
+  | 'OVER_BUDGET';
 
 export interface LedgerProblem {
   seq: number;
@@ -87,7 +102,10 @@ export interface LedgerInput {
 }
 
 const within = (a: number, b: number): boolean =>
-  a === b || Math.abs(a - b) <= EPSILON_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
+  a === b ||
+  (Number.isFinite(a) &&
+    Number.isFinite(b) &&
+    Math.abs(a - b) <= EPSILON_TOLERANCE * Math.max(Math.abs(a), Math.abs(b)));
 
 const same = (a: DpRelease[], b: DpRelease[]): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -95,7 +113,8 @@ const same = (a: DpRelease[], b: DpRelease[]): boolean => JSON.stringify(a) === 
  * Recomputes, from the records alone, the ε a task has spent after each noised aggregation
  * (promoted or rejected), and lists every place where the log disagrees with itself: a recorded ε
  * that is not the recomputed one, a charge counter that skips or repeats, a DP aggregation without
- * the parameters to recompute it, one round releasing two different aggregates.
+ * the parameters to recompute it, one round releasing two different aggregates, less noise than
+ * the round opened promising (`round.opened.dp.noiseMultiplier`), ε past the round's budget.
  * A retried job may log the same aggregation twice: it is charged once when the aggregate digest
  * and the releases are the same.
  */
@@ -103,6 +122,7 @@ export function privacyLedger(records: Iterable<LedgerInput>, taskId: string): P
   const rounds: LedgerRound[] = [];
   const byRound = new Map<string, { row: LedgerRound; aggregateDigest: string }>();
   const selection = new Map<string, { selected: number; eligible: number }>();
+  const promised = new Map<string, { noiseMultiplier: number; epsilonBudget: number }>();
   const problems: LedgerProblem[] = [];
   let rho = 0;
   let recomputable = true;
@@ -111,8 +131,10 @@ export function privacyLedger(records: Iterable<LedgerInput>, taskId: string): P
   let delta: number | null = null;
   let lastEpsilon = 0;
   for (const { seq, event } of records) {
-    if (event.type === 'round.opened' && event.taskId === taskId && event.dp !== null)
+    if (event.type === 'round.opened' && event.taskId === taskId && event.dp !== null) {
       epsilonBudget = event.dp.epsilonBudget;
+      promised.set(event.roundId, event.dp);
+    }
     if (event.type === 'round.selected' && event.taskId === taskId)
       selection.set(event.roundId, { selected: event.devices.length, eligible: event.eligible });
     if ((event.type === 'promotion' || event.type === 'rejection') && event.taskId === taskId) {
@@ -143,6 +165,13 @@ export function privacyLedger(records: Iterable<LedgerInput>, taskId: string): P
     const roundRho = releasesRho(releases);
     if (event.privacy !== undefined && roundRho === Infinity)
       problem('NO_NOISE', `round ${event.roundId} released an aggregate without noise: ε is unbounded`);
+    const policy = promised.get(event.roundId);
+    const z = effectiveNoiseMultiplier(releases);
+    if (event.privacy !== undefined && policy && !(z >= policy.noiseMultiplier * (1 - EPSILON_TOLERANCE)))
+      problem(
+        'NOISE_BELOW_POLICY',
+        `round ${event.roundId} released noise of multiplier ${z}; it opened promising ${policy.noiseMultiplier}`,
+      );
     rho += roundRho;
     const chargedRounds = rounds.length + 1;
     let bound: PrivacyBound = { epsilon: Number.NaN, order: Number.NaN };
@@ -163,6 +192,15 @@ export function privacyLedger(records: Iterable<LedgerInput>, taskId: string): P
       problem(
         'EPSILON_MISMATCH',
         `round ${event.roundId} records ε ${event.epsilon}; the log's parameters give ${bound.epsilon}`,
+      );
+    if (
+      policy &&
+      !Number.isNaN(bound.epsilon) &&
+      !(bound.epsilon <= policy.epsilonBudget * (1 + EPSILON_TOLERANCE))
+    )
+      problem(
+        'OVER_BUDGET',
+        `round ${event.roundId} took ε to ${bound.epsilon}, past the budget ${policy.epsilonBudget} it opened with`,
       );
     const sampled = selection.get(event.roundId);
     const row: LedgerRound = {
