@@ -64,6 +64,22 @@ describe('task registration', () => {
     expect(await tc.coordinator.tasks.listTasks()).toEqual([]);
   });
 
+  it('refuses a DP task whose budget cannot pay for one round', async () => {
+    // One unamplified round at z = 4.530877117 costs ε = 1 at δ = 1e-6 (TF Privacy's reference).
+    const dpTask = (epsilonBudget: number) => {
+      const task = taskInput(`dp-${String(epsilonBudget).replace('.', '-')}`, digest, base.length);
+      task.policy = {
+        ...task.policy,
+        dp: { noiseMultiplier: 4.530877117, delta: 1e-6, epsilonBudget },
+      };
+      return task;
+    };
+    await expect(tc.coordinator.createTask(dpTask(0.99))).rejects.toThrow(
+      'policy.dp: one round at noise multiplier 4.530877117 costs epsilon 1 at delta 0.000001, more than the budget 0.99; raise noiseMultiplier or epsilonBudget',
+    );
+    expect((await tc.coordinator.createTask(dpTask(1.01))).task.policy.dp?.epsilonBudget).toBe(1.01);
+  });
+
   it('opens the first round of a task registered by another process (the CLI path), once', async () => {
     // A separate registry on its own connection, as `flotilla tasks create` would use.
     const cli = new TaskRegistry({

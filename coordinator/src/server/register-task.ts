@@ -1,6 +1,8 @@
 import {
+  DEFAULT_ORDERS,
   FlotillaError,
   TaskDefinitionSchema,
+  epsilonOfRho,
   type SignedTask,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
@@ -9,7 +11,8 @@ import type { TaskRegistry } from '../shared/task-registry.js';
 
 /**
  * Registers a task the way the coordinator accepts it: every target module has `moduleShapes`
- * and is allowed by the policy, and the base model blob is in the store with the stated size.
+ * and is allowed by the policy, a DP budget pays for at least one round, and the base model blob
+ * is in the store with the stated size.
  * Usable without a running coordinator (CLI): a running one opens the first round when it hears
  * of the task.
  */
@@ -27,6 +30,23 @@ export async function registerTask(input: {
       throw new FlotillaError('BAD_REQUEST', `moduleShapes lacks target module ${module}`);
     if (!task.policy.allowedModules.includes(module))
       throw new FlotillaError('BAD_REQUEST', `target module ${module} is not in policy.allowedModules`);
+  }
+  const dp = task.policy.dp;
+  if (dp) {
+    // Every round charges one unamplified Gaussian release (docs/privacy.md): a budget below the
+    // cost of one round would stop the task before its first aggregate.
+    const perRound = epsilonOfRho({
+      rho: 1 / (2 * dp.noiseMultiplier ** 2),
+      orders: DEFAULT_ORDERS,
+      delta: dp.delta,
+      conversion: 'improved',
+    }).epsilon;
+    if (perRound > dp.epsilonBudget)
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        `policy.dp: one round at noise multiplier ${dp.noiseMultiplier} costs epsilon ${Number(perRound.toPrecision(4))} ` +
+          `at delta ${dp.delta}, more than the budget ${dp.epsilonBudget}; raise noiseMultiplier or epsilonBudget`,
+      );
   }
   const size = await input.blobs.size(task.baseModel.digest);
   if (size === null)
