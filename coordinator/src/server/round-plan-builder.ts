@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { RoundLogEventOf, RoundPlan, TaskDefinition } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../shared/queues.js';
 import { AcceptedUpdateSchema } from './accepted-update.js';
@@ -8,10 +9,14 @@ export function jitter(baseMs: number): number {
   return Math.round(baseMs * (0.5 + Math.random()));
 }
 
+/**
+ * A uniformly random permutation (Fisher–Yates) drawn from the CSPRNG: who is selected must not be
+ * predictable from other outputs of the process (Math.random's state leaks through e.g. jitter).
+ */
 export function shuffle<T>(items: T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
+    const j = randomInt(i + 1);
     const a = out[i];
     const b = out[j];
     if (a !== undefined && b !== undefined) {
