@@ -8,12 +8,12 @@ import {
   type TestDevice,
 } from './support/fleet.js';
 
-describe('handshake and per-connection limits', () => {
+describe('handshake, per-connection and per-identity limits', () => {
   let tc: TestCoordinator;
   let devices: TestDevice[];
 
   beforeAll(async () => {
-    tc = await startTestCoordinator({ rateLimit: { perSecond: 0.5, burst: 3 } });
+    tc = await startTestCoordinator({ rateLimit: { perSecond: 0.1, burst: 3 } });
     await createTestTask(tc.coordinator);
     devices = await connectFleet(tc.coordinator, 1, 'hs');
   });
@@ -68,13 +68,21 @@ describe('handshake and per-connection limits', () => {
     socket.disconnect();
   });
 
-  it('rate-limits one connection (burst 3 including auth:response, then 0.5 message/s)', async () => {
+  it('rate-limits one identity (burst 3 after the challenge, then 0.1 message/s), also across connections', async () => {
     const device = (await connectFleet(tc.coordinator, 1, 'rl'))[0] as TestDevice;
     devices.push(device);
-    const acks = await Promise.all(Array.from({ length: 5 }, () => device.checkIn('nope')));
-    const codes = acks.map((a) => (a.ok ? 'OK' : a.error.code));
-    expect(codes.filter((c) => c === 'NOT_FOUND')).toHaveLength(2);
-    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(3);
+    const codesOf = async (n: number) =>
+      (await Promise.all(Array.from({ length: n }, () => device.checkIn('nope')))).map((a) =>
+        a.ok ? 'OK' : a.error.code,
+      );
+    // auth:response drew on the connection's own pre-challenge bucket, not the identity's.
+    const codes = await codesOf(5);
+    expect(codes.filter((c) => c === 'NOT_FOUND')).toHaveLength(3);
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(2);
+    // A new connection of the same identity does not bring a fresh burst.
+    device.disconnect();
+    expect((await device.connect()).ok).toBe(true);
+    expect(await codesOf(1)).toEqual(['RATE_LIMITED']);
     expect(tc.coordinator.stats.rateLimited).toBe(3);
   });
 });

@@ -30,19 +30,8 @@ describe('FlotillaMetrics (no server)', () => {
     metrics.observeRoundEvent({ ...accepted, norm: 1 });
     metrics.observeRoundEvent({ ...accepted, norm: 2 });
     for (const reason of ['NORM_EXCEEDED', 'NORM_EXCEEDED', 'ROUND_CLOSED'])
-      metrics.observeRoundEvent({
-        type: 'update.refused',
-        taskId: 't',
-        roundId: 't:1',
-        device: DEVICE,
-        reason,
-        message: 'no',
-        blobDigest: null,
-        norm: null,
-        clipBound: null,
-        clipped: null,
-        bytes: null,
-      });
+      metrics.observeRefusal('t', reason);
+    metrics.observeResubmission('t');
     // Closed at t = 1 s, decided at t = 3.5 s: 2.5 s of aggregation.
     metrics.observeRoundClosed({ roundId: 't:1', taskId: 't', state: 'AGGREGATING' }, 1000);
     const decided = metrics.observeRoundClosed({ roundId: 't:1', taskId: 't', state: 'COMMITTED' }, 3500);
@@ -65,6 +54,7 @@ describe('FlotillaMetrics (no server)', () => {
     expect(sampleValue(families, 'flotilla_updates_accepted_total', { task: 't' })).toBe(2);
     expect(sampleValue(families, 'flotilla_updates_refused_total', { reason: 'NORM_EXCEEDED' })).toBe(2);
     expect(sampleValue(families, 'flotilla_updates_refused_total', { reason: 'ROUND_CLOSED' })).toBe(1);
+    expect(sampleValue(families, 'flotilla_updates_resubmitted_total', { task: 't' })).toBe(1);
     expect(sampleValue(families, 'flotilla_rounds_total', { outcome: 'committed' })).toBe(1);
     expect(sampleValue(families, 'flotilla_rounds_total', { outcome: 'abandoned' })).toBe(1);
     expect(sampleValue(families, 'flotilla_round_transitions_total', { state: 'AGGREGATING' })).toBe(1);

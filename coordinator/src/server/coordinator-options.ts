@@ -44,8 +44,17 @@ export interface CoordinatorOptions {
   operatorToken?: string;
   /** pino logger; default a silent one. */
   logger?: Logger;
-  /** Per-connection socket rate limit. Default 20 msg/s, burst 100. */
+  /**
+   * Socket message budget of each device identity, shared by all its connections on every
+   * coordinator process (kept in Redis); also each connection's budget before it answers the
+   * challenge. Default 20 msg/s, burst 100 (`DEFAULT_RATE_LIMIT`).
+   */
   rateLimit?: RateLimitOptions;
+  /**
+   * Period in ms at which the round driver writes repeated refusals of rounds that have ended as
+   * `update.refusals` records (a round's own repeats are written before it closes). Default 30 000.
+   */
+  refusalFlushMs?: number;
   /** Per-device socket bounds and challenge timeout. Default: 4 pending, 1 authenticated, 10 s. */
   connectionLimits?: Partial<ConnectionLimitOptions>;
   /** Milliseconds an upload may stall (no byte received) before it is answered 408. Default 30 000. */

@@ -27,6 +27,7 @@ import { registerTask } from './register-task.js';
 import { DEFAULT_RATE_LIMIT } from './rate-limiter.js';
 import { DEFAULT_CONNECTION_LIMITS } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents } from './round-events.js';
+import { RefusalLog } from './refusal-log.js';
 import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
 import { DEFAULT_ROUND_RETENTION_MS, RoundStore } from './round-store.js';
@@ -153,6 +154,14 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     afterResponse: (roundId) => requireManager().afterResponse(roundId),
   };
   const acceptDeps = { redis, keys, rounds, tasks, devices, blobs, events };
+  const refusals = new RefusalLog({
+    redis,
+    keys,
+    events,
+    logger,
+    leads: () => lease.holds(),
+    ...(options.refusalFlushMs !== undefined ? { flushIntervalMs: options.refusalFlushMs } : {}),
+  });
   const { fleet, stats } = attachFleetSockets({
     io,
     devices,
@@ -166,7 +175,11 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
     connectionLimits: { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits },
     presence,
-    onResubmission: (task) => metrics.updatesResubmitted.inc({ task }),
+    refusals,
+    observe: {
+      refusal: (task, reason) => metrics.observeRefusal(task, reason),
+      resubmission: (task) => metrics.observeResubmission(task),
+    },
   });
   const manager = new RoundManager({
     redis,
@@ -180,6 +193,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     fleet: observeFleetChannel(fleet, metrics, logger),
     onRestart: options.onRestart ?? 'resume',
     lease,
+    refusals,
   });
   late.manager = manager;
 
@@ -304,6 +318,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   sub.on('message', logFailures(logger, 'pub/sub message handler', onMessage));
   await sub.subscribe(tasksChannel, nudgesChannel);
   presence.start();
+  refusals.start();
   // A lone coordinator (or the first of a fleet) takes the lease here and resumes the rounds.
   await lease.start();
 
@@ -338,6 +353,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     createTask,
     async close() {
       manager.stop();
+      refusals.stop();
       await lease.stop();
       await unsubscribe().catch(() => undefined);
       closing.abort();

@@ -8,6 +8,7 @@ export type CoordinatorRoundEvent = RoundLogEventOf<
   | 'round.selected'
   | 'update.accepted'
   | 'update.refused'
+  | 'update.refusals'
   | 'round.closed'
   | 'round.abandoned'
   | 'rollback'

@@ -49,4 +49,9 @@ export interface RoundManagerDeps {
   onRestart: 'resume' | 'abandon';
   /** Absent: this process always drives (a lone coordinator). */
   lease?: RoundDriverLease;
+  /**
+   * Writes a round's repeated refusals not yet in the round log before the round is closed or
+   * abandoned, and returns its refusal total. Absent: totals are read from the round hash.
+   */
+  refusals?: { flush(round: { taskId: string; roundId: string }): Promise<number> };
 }

@@ -336,12 +336,13 @@ export class RoundManager {
       return;
     const timer = this.timers.get(`${roundId}:reporting`);
     if (timer) clearTimeout(timer);
+    const refused = await this.refusalTotal(round);
     await this.deps.events.append({
       type: 'round.closed',
       taskId: round.taskId,
       roundId,
       accepted: round.acceptedCount,
-      refused: Number((await this.deps.redis.hget(this.deps.keys.round(roundId), 'refusedCount')) ?? 0),
+      refused,
       minReports: round.minReports,
       reason: round.acceptedCount >= round.goalCount ? 'goal-reached' : 'deadline',
     });
@@ -365,6 +366,8 @@ export class RoundManager {
       if (t) clearTimeout(t);
     }
     this.log(round.roundId).warn({ reason }, 'round abandoned');
+    // A round abandoned before its plan never opened in the log: nothing was logged for it.
+    if (round.plan) await this.refusalTotal(round);
     await this.deps.events.append({
       type: 'round.abandoned',
       taskId: round.taskId,
@@ -382,6 +385,12 @@ export class RoundManager {
     this.deps.fleet.broadcast('round:closed', closed);
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (signed) await this.openNext(signed.task, round);
+  }
+
+  /** Logs the round's pending refusal counts and returns its refusal total (repeats included). */
+  private async refusalTotal(round: RoundRecord): Promise<number> {
+    if (this.deps.refusals) return this.deps.refusals.flush(round);
+    return Number((await this.deps.redis.hget(this.deps.keys.round(round.roundId), 'refusedCount')) ?? 0);
   }
 
   /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */

@@ -202,6 +202,8 @@ export class RoundStore {
       k.roundSkips,
       k.roundOutcome,
       k.roundCandidate,
+      k.roundRefusals,
+      k.roundRefusalsPending,
     ];
     const multi = this.redis.multi();
     for (const key of keys) multi.pexpire(key(roundId), this.retentionMs);

@@ -26,7 +26,8 @@ import type { RoundEvents } from './round-events.js';
 import type { SessionStore } from './sessions.js';
 import { logFailures } from '../shared/failure-guards.js';
 import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
-import { TokenBucket, type RateLimitOptions } from './rate-limiter.js';
+import { IdentityRateLimiter, TokenBucket, type RateLimitOptions } from './rate-limiter.js';
+import type { RefusalLog } from './refusal-log.js';
 import {
   ConnectionGuard,
   DEFAULT_CONNECTION_LIMITS,
@@ -61,13 +62,22 @@ export interface SocketDeps {
   events: RoundEvents;
   coordinatorKey: SigningKeyPair;
   logger: Logger;
+  /**
+   * Message budget of each device identity, shared by its connections on every coordinator
+   * process (in Redis); also each connection's budget before it answers the challenge.
+   */
   rateLimit: RateLimitOptions;
+  /** Where refused updates go: the first per (round, device, reason) logged, repeats counted. */
+  refusals: RefusalLog;
   /** Per-device socket bounds and the challenge timeout. Default `DEFAULT_CONNECTION_LIMITS`. */
   connectionLimits?: ConnectionLimitOptions;
   /** Fleet-wide presence (Redis), so any coordinator process can tell who is online. */
   presence: FleetPresence;
-  /** Called when an accepted update is acknowledged again after a lost ack (for /metrics). */
-  onResubmission?: (taskId: string) => void;
+  /** Told of every refusal of an update for a task's round, and of every re-acknowledged update (/metrics). */
+  observe?: {
+    refusal(taskId: string, reason: string): void;
+    resubmission(taskId: string): void;
+  };
 }
 
 /** Counters the tests and /metrics read. */
@@ -126,8 +136,14 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
       .catch(() => next(refuse('INTERNAL', 'internal error')));
   });
 
+  const identityLimit = new IdentityRateLimiter(deps.accept.redis, deps.accept.keys, deps.rateLimit);
+
   const onConnection = (socket: FleetSocket): void => {
-    const bucket = new TokenBucket(deps.rateLimit);
+    // Before the challenge is answered the device id is only a claim: its messages draw on this
+    // connection's own bucket, so a stranger cannot spend the real device's budget.
+    const preAuthBucket = new TokenBucket(deps.rateLimit);
+    const admit = (): Promise<boolean> | boolean =>
+      socket.data.authenticated ? identityLimit.take(socket.data.deviceId) : preAuthBucket.take();
     const log = logger.child({ deviceId: socket.data.deviceId });
     const closeSocket: CloseSocket = (code, message) => {
       socket.emit('error', { code, message });
@@ -151,7 +167,17 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
           return;
         }
         const reply = ack as AckFn;
-        if (!bucket.take()) {
+        Promise.resolve()
+          .then(admit)
+          .then((admitted) => dispatch(admitted, args, reply))
+          .catch((error: unknown) => {
+            log.error({ err: error, event }, 'message not dispatched');
+            reply({ ok: false, error: toWireError(error) });
+          });
+      };
+
+      const dispatch = (admitted: boolean, args: unknown[], reply: AckFn): void => {
+        if (!admitted) {
           stats.rateLimited += 1;
           reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
           return;
@@ -257,7 +283,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
         if (isAcknowledgedResubmission(error)) {
           // The device learns its update was accepted: counted apart, never as a refusal.
           stats.resubmissions += 1;
-          deps.onResubmission?.(metadata.taskId);
+          deps.observe?.resubmission(metadata.taskId);
           await deps.accept.redis.hincrby(deps.accept.keys.round(metadata.roundId), 'resubmittedCount', 1);
           log.info({ roundId: metadata.roundId }, 'accepted update acknowledged again');
           throw error;
@@ -268,19 +294,14 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
         // the plan is stored): a refusal naming a round still in selection, or abandoned there,
         // is not logged, or the log would hold an event of a round it never opened.
         if (round?.plan) {
-          await deps.accept.redis.hincrby(deps.accept.keys.round(round.roundId), 'refusedCount', 1);
-          await deps.events.append({
-            type: 'update.refused',
+          deps.observe?.refusal(round.taskId, wire.code);
+          await deps.refusals.record({
             taskId: round.taskId,
             roundId: round.roundId,
-            device: deps.events.pseudonymize(socket.data.deviceId),
-            reason: wire.code,
-            message: wire.message.slice(0, 2000),
-            blobDigest: metadata.blobDigest,
-            norm: null,
-            clipBound: round.plan?.clipNorm ?? null,
-            clipped: metadata.clipped,
-            bytes: metadata.blobBytes,
+            clipBound: round.plan.clipNorm,
+            deviceId: socket.data.deviceId,
+            error: wire,
+            metadata,
           });
         }
         log.info({ roundId: metadata.roundId, code: wire.code }, 'update refused');

@@ -65,6 +65,14 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     socketStream: () => `${p}:socket.io`,
     /** Key prefix of socket.io sessions kept for connection-state recovery. */
     socketSessionPrefix: () => `${p}:socket.io:session:`,
+    /** Hash { tokens, at }: one device identity's message token bucket, shared by every process; PX TTL. */
+    rateLimit: (deviceId: string) => `${p}:rate-limit:${deviceId}`,
+    /** Hash: `<pseudonym> <reason>` -> refusals of that device for that reason in the round. */
+    roundRefusals: (roundId: string) => `${p}:round:${roundId}:refusals`,
+    /** Hash: `<pseudonym> <reason>` -> repeated refusals not yet written to the round log. */
+    roundRefusalsPending: (roundId: string) => `${p}:round:${roundId}:refusals-pending`,
+    /** Set: round ids with repeated refusals not yet written to the round log. */
+    refusalsPending: () => `${p}:refusals-pending`,
   };
 }
 

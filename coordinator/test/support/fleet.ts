@@ -189,7 +189,6 @@ export const ELIGIBLE: Omit<CheckIn, 'taskId'> = {
 
 /** A device written from docs/protocol.md: tweetnacl keys, socket.io-client, fetch. */
 export class TestDevice {
-  readonly keys: SigningKeyPair = nacl.sign.keyPair();
   socket: Socket | null = null;
   session: AuthResult | null = null;
   readonly plans: RoundPlan[] = [];
@@ -199,6 +198,8 @@ export class TestDevice {
   constructor(
     readonly url: string,
     readonly deviceId: string,
+    /** The device's identity; pass another device's keys to open a second connection as it. */
+    readonly keys: SigningKeyPair = nacl.sign.keyPair(),
   ) {}
 
   get publicKey(): string {

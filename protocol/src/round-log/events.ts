@@ -88,6 +88,28 @@ export const UpdateRefusedEventSchema = z.strictObject({
   bytes: Count.nullable(),
 });
 
+/**
+ * Refusals counted rather than logged one by one (coordinator). The first refusal of each
+ * (round, device, reason) has its own `update.refused` record; its repeats are counted and written
+ * here, so one device cannot grow the log by repeating a refused submission. `count` is the
+ * number of repeats since the previous `update.refusals` record of the round: a round's refusals
+ * add up to its `update.refused` records plus the `count`s of its `update.refusals` records.
+ */
+export const UpdateRefusalsEventSchema = z.strictObject({
+  type: z.literal('update.refusals'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  counts: z
+    .array(
+      z.strictObject({
+        device: DevicePseudonymSchema,
+        reason: z.string().min(1).max(64),
+        count: z.number().int().positive(),
+      }),
+    )
+    .min(1),
+});
+
 /** Round closed for aggregation (coordinator). */
 export const RoundClosedEventSchema = z.strictObject({
   type: z.literal('round.closed'),
@@ -264,6 +286,7 @@ export const RoundLogEventSchema = z.discriminatedUnion('type', [
   RoundSelectedEventSchema,
   UpdateAcceptedEventSchema,
   UpdateRefusedEventSchema,
+  UpdateRefusalsEventSchema,
   RoundClosedEventSchema,
   RoundAbandonedEventSchema,
   AggregationEventSchema,

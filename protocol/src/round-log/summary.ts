@@ -202,6 +202,12 @@ export function summarizeRoundLog(
       case 'update.refused':
         if (round) round.refusedByReason[event.reason] = (round.refusedByReason[event.reason] ?? 0) + 1;
         break;
+      case 'update.refusals':
+        // Repeats counted rather than logged one by one: they add to the same totals.
+        if (round)
+          for (const { reason, count } of event.counts)
+            round.refusedByReason[reason] = (round.refusedByReason[reason] ?? 0) + count;
+        break;
       case 'round.closed':
         if (round) round.status = 'closed';
         break;

@@ -126,6 +126,7 @@ export function checkRoundSemantics(
   switch (event.type) {
     case 'round.selected':
     case 'update.refused':
+    case 'update.refusals':
     case 'audit':
     case 'rejection':
       break;

@@ -33,7 +33,7 @@ export interface DashboardRound {
    * `accepted`, never of `refused`.
    */
   resubmitted: number;
-  /** Refusals by error code, from the round log (empty when no round log is kept). */
+  /** Refusals by error code, as counted by the coordinator (repeats included). */
   refusedByReason: Record<string, number>;
   /** L2 norms of the accepted updates, as recomputed by the coordinator. */
   norms: number[];

@@ -155,10 +155,18 @@ export class DashboardSource {
     const parsed = StoredRoundSchema.safeParse(raw);
     if (!parsed.success) return null;
     const r = parsed.data;
-    const [checkedIn, updates] = await Promise.all([
+    const [checkedIn, updates, refusals] = await Promise.all([
       redis.scard(keys.roundWaiting(roundId)),
       redis.hvals(keys.roundUpdates(roundId)),
+      redis.hgetall(keys.roundRefusals(roundId)),
     ]);
+    // Refusals by reason as counted at refusal time (`<pseudonym> <reason>` -> n); the round log
+    // holds repeats only once they are flushed, so it is the fallback for rounds counted before.
+    const byReason: Record<string, number> = {};
+    for (const [field, n] of Object.entries(refusals)) {
+      const reason = field.slice(field.indexOf(' ') + 1);
+      byReason[reason] = (byReason[reason] ?? 0) + Number(n);
+    }
     const norms: number[] = [];
     for (const json of updates) {
       const update = AcceptedUpdateSchema.safeParse(JSON.parse(json));
@@ -182,7 +190,7 @@ export class DashboardSource {
       skipped: r.skippedCount,
       refused: r.refusedCount,
       resubmitted: r.resubmittedCount,
-      refusedByReason: refusedByRound.get(roundId) ?? {},
+      refusedByReason: Object.keys(byReason).length > 0 ? byReason : (refusedByRound.get(roundId) ?? {}),
       norms: norms.sort((a, b) => a - b),
       clipNorm: r.plan?.clipNorm ?? null,
       reason: r.reason ?? null,

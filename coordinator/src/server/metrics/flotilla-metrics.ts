@@ -171,16 +171,17 @@ export class FlotillaMetrics {
     this.sources = { ...this.sources, ...sources };
   }
 
-  /** Counts a round event the coordinator appends (accepted/refused updates, opened, closed, abandoned). */
+  /**
+   * Counts a round event the coordinator appends (accepted updates, opened rounds, rollbacks).
+   * Refusals are counted one by one by `observeRefusal`: the round log holds only the first of
+   * each (round, device, reason) and counts the repeats.
+   */
   observeRoundEvent(event: CoordinatorRoundEvent): void {
     const task = event.taskId;
     switch (event.type) {
       case 'update.accepted':
         this.updatesAccepted.inc({ task });
         if (event.clipBound > 0) this.updateNormRatio.observe({ task }, event.norm / event.clipBound);
-        return;
-      case 'update.refused':
-        this.updatesRefused.inc({ task, reason: event.reason });
         return;
       case 'round.opened':
         this.roundTransitions.inc({ task, state: 'REPORTING' });
@@ -191,6 +192,16 @@ export class FlotillaMetrics {
       default:
         return;
     }
+  }
+
+  /** Counts one refused update of a round of `task` (reason: the error code the device got). */
+  observeRefusal(task: string, reason: string): void {
+    this.updatesRefused.inc({ task, reason });
+  }
+
+  /** Counts one accepted update acknowledged again after a lost ack. */
+  observeResubmission(task: string): void {
+    this.updatesResubmitted.inc({ task });
   }
 
   /**

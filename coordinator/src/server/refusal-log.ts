@@ -1,0 +1,156 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { UpdateMetadata, WireError } from '@flotilla/protocol';
+import type { RedisKeys } from '../shared/keys.js';
+import type { RoundEvents } from './round-events.js';
+
+// Refused updates in the round log, bounded per (round, device, reason): the first refusal gets
+// its own `update.refused` record; repeats are counted in Redis and written as `update.refusals`
+// records (counts since the previous one) before the round closes or is abandoned, and every
+// `flushIntervalMs` for refusals naming a round that has ended. A device repeating a refused
+// submission thus adds at most one record per reason and round, plus its share of the
+// periodic count records, however many times it repeats it.
+
+/** Default period of the count flush for rounds with repeats not yet logged, in ms. */
+export const DEFAULT_REFUSAL_FLUSH_MS = 30_000;
+
+// KEYS: round hash, refusals hash, pending hash, pending-rounds set. ARGV: field, round id.
+// Returns -1 when the round is gone, 1 for the first refusal of the field (log it), 0 otherwise.
+const RECORD = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HINCRBY', KEYS[1], 'refusedCount', 1)
+local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+if n == 1 then return 1 end
+redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
+redis.call('SADD', KEYS[4], ARGV[2])
+return 0
+`;
+
+// KEYS: pending hash, pending-rounds set, round hash. ARGV: round id.
+// Takes the pending counts and reads the round's refusal total in one step.
+const TAKE = `
+local counts = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return { redis.call('HGET', KEYS[3], 'refusedCount') or '0', counts }
+`;
+
+export interface RefusalLogOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  events: RoundEvents;
+  logger: Logger;
+  /** Period of the count flush of ended rounds, in ms. Default `DEFAULT_REFUSAL_FLUSH_MS` (30 000). */
+  flushIntervalMs?: number;
+  /** Whether this process drives the rounds: only the driver flushes periodically. Default: always. */
+  leads?: () => boolean;
+}
+
+/** A refusal of an update naming a round that has a plan (so `round.opened` is in the log). */
+export interface Refusal {
+  taskId: string;
+  roundId: string;
+  /** The round's clip norm, for the record. */
+  clipBound: number | null;
+  deviceId: string;
+  error: WireError;
+  metadata: UpdateMetadata;
+}
+
+export class RefusalLog {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: RefusalLogOptions) {}
+
+  /** Counts one refusal; the first of its (round, device, reason) is appended in full. */
+  async record(refusal: Refusal): Promise<void> {
+    const { redis, keys, events } = this.options;
+    const device = events.pseudonymize(refusal.deviceId);
+    const first = await redis.eval(
+      RECORD,
+      4,
+      keys.round(refusal.roundId),
+      keys.roundRefusals(refusal.roundId),
+      keys.roundRefusalsPending(refusal.roundId),
+      keys.refusalsPending(),
+      `${device} ${refusal.error.code}`,
+      refusal.roundId,
+    );
+    if (first !== 1) return;
+    const { metadata } = refusal;
+    await events.append({
+      type: 'update.refused',
+      taskId: refusal.taskId,
+      roundId: refusal.roundId,
+      device,
+      reason: refusal.error.code,
+      message: refusal.error.message.slice(0, 2000),
+      blobDigest: metadata.blobDigest,
+      norm: null,
+      clipBound: refusal.clipBound,
+      clipped: metadata.clipped,
+      bytes: metadata.blobBytes,
+    });
+  }
+
+  /**
+   * Appends the round's repeated refusals not yet logged as one `update.refusals` record (none:
+   * nothing is written). Returns the round's refusal total (repeats included) at that moment,
+   * which `round.closed` reports.
+   */
+  async flush(round: { taskId: string; roundId: string }): Promise<number> {
+    const { redis, keys, events } = this.options;
+    const [total, flat] = (await redis.eval(
+      TAKE,
+      3,
+      keys.roundRefusalsPending(round.roundId),
+      keys.refusalsPending(),
+      keys.round(round.roundId),
+      round.roundId,
+    )) as [string, string[]];
+    const counts: Array<{ device: string; reason: string; count: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [device = '', reason = ''] = (flat[i] ?? '').split(' ');
+      counts.push({ device, reason, count: Number(flat[i + 1]) });
+    }
+    if (counts.length > 0) {
+      counts.sort((a, b) => a.device.localeCompare(b.device) || a.reason.localeCompare(b.reason));
+      await events.append({ type: 'update.refusals', taskId: round.taskId, roundId: round.roundId, counts });
+    }
+    return Number(total);
+  }
+
+  /** Flushes every round with repeats not yet logged (rounds that ended keep receiving refusals). */
+  async flushPending(): Promise<void> {
+    const { redis, keys } = this.options;
+    for (const roundId of await redis.smembers(keys.refusalsPending())) {
+      const taskId = await redis.hget(keys.round(roundId), 'taskId');
+      if (taskId === null) {
+        // The round expired with its counts: nothing left to attribute them to.
+        await redis.srem(keys.refusalsPending(), roundId);
+        continue;
+      }
+      await this.flush({ taskId, roundId });
+    }
+  }
+
+  /** Starts the periodic flush (only acting while `leads()`). */
+  start(): void {
+    const every = this.options.flushIntervalMs ?? DEFAULT_REFUSAL_FLUSH_MS;
+    this.timer = setInterval(() => {
+      if (this.options.leads && !this.options.leads()) return;
+      this.flushPending().catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, 'refusal counts not flushed'),
+      );
+    }, every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SIGNING_DOMAINS,
+  signPayload,
+  summarizeRoundLog,
+  type Ack,
+  type RoundLogEventOf,
+  type RoundPlan,
+} from '@flotilla/protocol';
+import { auditVerifyCommand, exportRoundLog, readRoundLog } from '../src/shared/round-log/index.js';
+import { loraDelta, TestDevice } from './support/fleet.js';
+import { ProcessCluster } from './support/process-cluster.js';
+
+// One identity flooding refused submissions used to get a fresh burst with every new connection
+// (1,000 submits in 10.8 s passed the limiter) and every refusal appended a signed record
+// (+1,003 records). Against two coordinator processes with their default limits (20 messages/s,
+// burst 100 per identity): the budget follows the identity across connections and processes,
+// and the log grows by one record per (round, device, reason) plus count records that add up.
+
+const TASK = 'flood';
+const ROUND = `${TASK}:1`;
+const CONNECTIONS = 10;
+const PER_CONNECTION = 100;
+const { perSecond, burst } = { perSecond: 20, burst: 100 };
+
+const codeOf = (ack: Ack<unknown>): string => (ack.ok ? 'OK' : ack.error.code);
+
+describe('per-identity rate limit and bounded refusal logging (two coordinator processes)', () => {
+  const cluster = new ProcessCluster('flood');
+  let honest: TestDevice[] = [];
+  let attacker: TestDevice;
+
+  beforeAll(async () => {
+    await cluster.startCoordinator();
+    await cluster.startCoordinator();
+    await cluster.createTask(TASK, { rounds: { goalCount: 2, minReports: 2 } });
+    honest = await cluster.enrollAndConnect('honest', 2);
+    const [first] = await cluster.enrollAndConnect('attacker', 1, cluster.url(1));
+    if (!first) throw new Error('no attacker');
+    attacker = first;
+  });
+  afterAll(async () => {
+    for (const d of honest) d.disconnect();
+    attacker.disconnect();
+    await cluster.stop();
+  });
+
+  it('keeps one budget per identity across connections and processes; refusals add up in the log', async () => {
+    for (const d of honest) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const plans = await Promise.all(honest.map((d) => d.waitForPlan(ROUND, 20_000)));
+    const plan = plans[0] as RoundPlan;
+    const recordsBefore = (await cluster.events()).length;
+
+    // 1,000 submissions from one identity, 100 at a time over 10 fresh connections alternating
+    // between the two processes. Half name a wrong nonce, half another device. Signed beforehand
+    // (tweetnacl signs slowly), so the flood goes out as fast as the connections carry it.
+    const blob = loraDelta(0.1);
+    const submissions = Array.from({ length: CONNECTIONS * PER_CONNECTION }, (_, i) => {
+      const metadata = attacker.metadata(
+        plan,
+        blob,
+        i % 2 === 0 ? { nonce: randomBytes(32).toString('hex') } : { deviceId: 'honest-0' },
+      );
+      return { metadata, signature: signPayload(SIGNING_DOMAINS.update, metadata, attacker.keys.secretKey) };
+    });
+    const codes: string[] = [];
+    const started = Date.now();
+    for (let c = 0; c < CONNECTIONS; c++) {
+      attacker.disconnect();
+      attacker = new TestDevice(cluster.url(c % 2), attacker.deviceId, attacker.keys);
+      expect((await attacker.connect()).ok).toBe(true);
+      const batch = submissions.slice(c * PER_CONNECTION, (c + 1) * PER_CONNECTION);
+      const acks = await Promise.all(batch.map((submission) => attacker.emit('update:submit', submission)));
+      codes.push(...acks.map(codeOf));
+    }
+    const elapsedSeconds = (Date.now() - started) / 1000;
+
+    const passed = codes.filter((c) => c !== 'RATE_LIMITED');
+    // A token bucket that starts full lets through at most burst + rate × elapsed.
+    expect(passed.length).toBeLessThanOrEqual(burst + perSecond * elapsedSeconds + 1);
+    expect(new Set(passed)).toEqual(new Set(['NONCE_MISMATCH', 'FORBIDDEN']));
+    // Two reasons: two update.refused records, however many refusals there were, and at most
+    // one count record per flush period (30 s) that passed meanwhile.
+    const during = (await cluster.events()).slice(recordsBefore);
+    expect(during.filter((e) => e.type === 'update.refused')).toHaveLength(2);
+    const countRecords = during.filter((e) => e.type !== 'update.refused');
+    expect(countRecords.every((e) => e.type === 'update.refusals')).toBe(true);
+    expect(countRecords.length).toBeLessThanOrEqual(Math.ceil(elapsedSeconds / 30) + 1);
+
+    // The honest devices report; the round closes with its refusal counts written first.
+    for (const [i, d] of honest.entries())
+      expect(await d.report(plan, loraDelta(0.1 * (i + 1)))).toMatchObject({ ok: true });
+    const closed = await waitForClosed(cluster);
+    const events = await cluster.events(ROUND);
+    const pseudonym = (during[0] as RoundLogEventOf<'update.refused'>).device;
+    const logged = events.filter((e) => e.type === 'update.refused' && e.device === pseudonym).length;
+    const counted = events
+      .filter((e) => e.type === 'update.refusals')
+      .flatMap((e) => e.counts)
+      .filter((c) => c.device === pseudonym)
+      .reduce((sum, c) => sum + c.count, 0);
+    expect(logged + counted).toBe(passed.length);
+    expect(closed.refused).toBe(passed.length);
+    // The count record comes before round.closed, so the close's total can be checked from the log.
+    const types = events.map((e) => e.type);
+    expect(types.indexOf('update.refusals')).toBeLessThan(types.indexOf('round.closed'));
+    // The log verifies, and its summary adds the counted repeats to the logged refusals.
+    const file = join(cluster.stateDir, 'export.jsonl');
+    await exportRoundLog(cluster.redis, cluster.prefix, file);
+    const verdict = await auditVerifyCommand({ file, json: true });
+    expect(JSON.parse(verdict.output)).toMatchObject({ ok: true });
+    const summary = summarizeRoundLog(await readRoundLog(cluster.redis, cluster.prefix));
+    const byReason = summary.rounds.find((r) => r.roundId === ROUND)?.refusedByReason;
+    expect(byReason).toEqual({
+      NONCE_MISMATCH: passed.filter((c) => c === 'NONCE_MISMATCH').length,
+      FORBIDDEN: passed.filter((c) => c === 'FORBIDDEN').length,
+    });
+    console.info(
+      `[flood] ${codes.length} submits in ${elapsedSeconds.toFixed(1)} s: ${passed.length} past the limiter, ` +
+        `${during.length} records during the flood, ${events.length} records for the round`,
+    );
+  });
+});
+
+async function waitForClosed(cluster: ProcessCluster): Promise<RoundLogEventOf<'round.closed'>> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const closed = (await cluster.events(ROUND)).find((e) => e.type === 'round.closed');
+    if (closed) return closed;
+    if (Date.now() > deadline) throw new Error('round did not close');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyRoundLog } from '@flotilla/protocol';
+import { readRoundLog } from '../src/shared/round-log/index.js';
+import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
+  startTestCoordinator,
+  waitFor,
+  type TestCoordinator,
+  type TestDevice,
+} from './support/fleet.js';
+
+// Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
+// are written by the round driver's periodic flush, after round.closed, and still add up.
+describe('refusal counts of an ended round', () => {
+  let tc: TestCoordinator;
+  let devices: TestDevice[];
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator({ refusalFlushMs: 200 });
+    await createTestTask(tc.coordinator, { rounds: { goalCount: 2, overSelection: 1, minReports: 2 } });
+    devices = await connectFleet(tc.coordinator, 2, 'late');
+  });
+  afterAll(async () => {
+    for (const d of devices) d.disconnect();
+    await tc.stop();
+  });
+
+  it('flushes repeats after the round closed, in a record that adds up and verifies', async () => {
+    const [a, b] = devices as [TestDevice, TestDevice];
+    for (const d of devices) expect(await d.checkIn('test-task')).toMatchObject({ ok: true });
+    const plan = await a.waitForPlan('test-task:1');
+    await b.waitForPlan('test-task:1');
+    expect(await a.report(plan, loraDelta(0.1))).toMatchObject({ ok: true });
+    expect(await b.report(plan, loraDelta(0.2))).toMatchObject({ ok: true });
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
+      5000,
+      'round closed',
+    );
+    // Five different updates for the closed round: all ROUND_CLOSED.
+    for (let i = 0; i < 5; i++)
+      expect(await a.report(plan, loraDelta(0.05 + 0.01 * i))).toMatchObject({
+        ok: false,
+        error: { code: 'ROUND_CLOSED' },
+      });
+    // Flushes run every 200 ms: the four repeats may be split over several count records.
+    const repeats = (records: Awaited<ReturnType<typeof readRoundLog>>) =>
+      records
+        .flatMap((r) => (r.event.type === 'update.refusals' ? r.event.counts : []))
+        .reduce((sum, c) => (c.reason === 'ROUND_CLOSED' ? sum + c.count : sum), 0);
+    const log = await waitFor(
+      async () => {
+        const records = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        return repeats(records) >= 4 ? records : null;
+      },
+      5000,
+      'the flushed counts',
+    );
+    const types = log.map((r) => r.event.type);
+    expect(types.indexOf('round.closed')).toBeLessThan(types.indexOf('update.refused'));
+    expect(types.indexOf('round.closed')).toBeLessThan(types.indexOf('update.refusals'));
+    // One record for the first refusal, and the four repeats counted: five in all.
+    expect(log.filter((r) => r.event.type === 'update.refused')).toHaveLength(1);
+    expect(repeats(log)).toBe(4);
+    const verdict = await verifyRoundLog(log, { trustedKey: log[0]?.keyId ?? '' });
+    expect(verdict).toMatchObject({ ok: true });
+  });
+});
