@@ -23,4 +23,5 @@ export * from './delta-file.js';
 export * from './peft.js';
 export * from './safetensors/index.js';
 export * from './clipping.js';
+export * from './normal-quantile.js';
 export * from './base-bundle.js';

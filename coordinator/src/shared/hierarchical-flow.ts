@@ -8,8 +8,8 @@ export const SHARD_SUM_QUEUE = 'aggregate-shard-sum';
 /** Queue of the parent jobs: each combines its children's shard sums into the weighted mean. */
 export const COMBINE_QUEUE = 'aggregate-combine';
 /**
- * Queue of the audit's second pass: each job compares its shard's updates with the round's sum
- * and aggregate (cosines for the drift audit), so no process holds every update at once.
+ * Queue of the audit's second pass: each job compares its shard's updates with the round's robust
+ * reference (and with each other), so no process holds every update at once.
  */
 export const SHARD_STATS_QUEUE = 'aggregate-shard-stats';
 
@@ -37,6 +37,11 @@ export const ShardSumJobDataSchema = z.object({
   expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   /** Tensors devices do not send (FFA-LoRA's A): a zero delta. */
   frozen: z.array(z.string()).default([]),
+  /**
+   * Also store the shard's coordinate-wise median, from which the audit's robust reference is
+   * taken. False in a DP task, whose audit does not screen updates one by one.
+   */
+  withMedian: z.boolean().default(true),
   updates: z.array(AggregateUpdateRefSchema).min(1),
 });
 export type ShardSumJobData = z.infer<typeof ShardSumJobDataSchema>;
@@ -48,10 +53,10 @@ export const ShardSumResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
   sumDigest: DigestSchema.nullable(),
   /**
-   * Σ w_k·x_k (the task's weights, before DP's uniform rule) for the audit's leave-one-out means;
-   * the same blob as `sumDigest` under `examples` weighting, and null when the shard has no usable update.
+   * The shard's coordinate-wise median delta (F32 safetensors, the adapter's tensor names); null
+   * when the shard has no usable update or `withMedian` was false.
    */
-  auditSumDigest: DigestSchema.nullable(),
+  medianDigest: DigestSchema.nullable(),
   totalWeight: z.number().nonnegative(),
   count: z.number().int().nonnegative(),
   excluded: z.array(ExcludedRefSchema),
@@ -65,26 +70,24 @@ export const ShardStatsJobDataSchema = z.object({
   expectedShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   frozen: z.array(z.string()).default([]),
   updates: z.array(AggregateUpdateRefSchema).min(1),
-  /** The task's `policy.weighting`, as in the shard-sum jobs. Default `{ rule: 'examples' }`. */
-  updateWeighting: UpdateWeightingSchema.default({ rule: 'examples' }),
-  /** Usable updates in the whole round (a lone update has no leave-one-out mean). */
-  roundCount: z.number().int().positive(),
-  /** Σ w_k·x_k over every usable update of the round (shard-sum encoding, float64 as hi/lo f32). */
-  auditSumDigest: DigestSchema,
-  /** The candidate aggregate delta (F32 safetensors, the adapter's tensor names). */
-  aggregateDigest: DigestSchema,
+  /** The round's robust reference delta (F32 safetensors, the adapter's tensor names). */
+  referenceDigest: DigestSchema,
 });
 export type ShardStatsJobData = z.infer<typeof ShardStatsJobDataSchema>;
 
-/** Second-pass child return value: each update's cosines, in the shard's order. */
+/**
+ * Second-pass child return value, in the shard's order: each update's norm, cosine to the
+ * reference, and relative distance to the closest other update of the same shard (null if alone).
+ */
 export const ShardStatsResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
   updates: z.array(
     z.object({
       updateId: z.string(),
       blobDigest: DigestSchema,
+      norm: z.number().nonnegative(),
       cosine: z.number(),
-      leaveOneOutCosine: z.number().nullable(),
+      nearestDistance: z.number().nonnegative().nullable(),
     }),
   ),
 });

@@ -98,16 +98,45 @@ export const DpPolicySchema = z.object({
 export type DpPolicy = z.infer<typeof DpPolicySchema>;
 
 export const AuditPolicySchema = z.object({
-  /** Modified z-score (MAD) above which an update norm is an outlier. Default 3.5 (Iglewicz–Hoaglin). */
+  /**
+   * Modified z-score (robust, MAD-based: Iglewicz & Hoaglin 1993) beyond which an update's norm,
+   * cosine or distance to the round's robust reference is an outlier among the round's updates.
+   * Default 3.5.
+   */
   madThreshold: z.number().positive().default(3.5),
-  /** Cosine to the aggregate below which an update is flagged. */
+  /**
+   * An update is flagged for pointing away only if its cosine to the round's robust reference is
+   * an outlier (see `madThreshold`) AND below this. Default -0.2.
+   */
   minCosine: z.number().min(-1).max(1).default(-0.2),
-  /** Fraction of flagged updates above which the candidate is rejected. */
+  /**
+   * Relative distance ‖u − v‖ / max(‖u‖, ‖v‖) between two devices' updates at or below which both
+   * are flagged as duplicates (independent devices never send the same update). Default 0.01.
+   */
+  duplicateDistance: z.number().min(0).lt(1).default(0.01),
+  /**
+   * Fraction of flagged updates above which the candidate is rejected, unless the holdout shows it
+   * better beyond noise (`holdoutSignificance`). Default 0.34.
+   */
   maxFlaggedFraction: z.number().min(0).max(1).default(0.34),
-  /** Largest per-module ‖ΔW‖/‖W‖ drift allowed. */
+  /**
+   * Largest per-module ‖ΔW‖/‖W‖ drift from the base. A candidate module beyond it is scaled back
+   * onto it (trust region) before evaluation and promotion. Default 1.
+   */
   maxModuleDrift: z.number().positive().default(1),
-  /** Largest holdout accuracy drop allowed against the current adapter (absolute). */
+  /** Largest holdout accuracy drop allowed against the current adapter (absolute). Default 0.02. */
   maxAccuracyDrop: z.number().min(0).max(1).default(0.02),
+  /**
+   * One-sided significance level of the holdout test that a candidate is better than the current
+   * adapter beyond measurement noise (exact paired test on the same examples when available).
+   * Default 0.05.
+   */
+  holdoutSignificance: z.number().gt(0).lt(0.5).default(0.05),
+  /**
+   * Rejections in a row (since the last promotion) after which the task stops, with the reason in
+   * the last rejection; 0 = never stop. A spent privacy budget stops the task at once. Default 10.
+   */
+  maxConsecutiveRejections: z.number().int().nonnegative().default(10),
 });
 export type AuditPolicy = z.infer<typeof AuditPolicySchema>;
 

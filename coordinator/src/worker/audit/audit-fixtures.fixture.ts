@@ -28,3 +28,39 @@ export function meanOf(updates: readonly TensorList[]): TensorList {
     return out;
   });
 }
+
+/**
+ * Non-IID honest updates: device i holds mostly class i % classes; its update is a shared
+ * component plus its class's own direction (classes pull the weights their own way), plus noise,
+ * its length within ±20% of the others'.
+ */
+export function nonIidRound(count: number, seed: string, classes = 10, dim = 256): TensorList[] {
+  const rng = createSeededRng(seed);
+  const shared = Float32Array.from({ length: dim }, () => rng.normal());
+  const own = Array.from({ length: classes }, () => Float32Array.from({ length: dim }, () => rng.normal()));
+  return Array.from({ length: count }, (_, i) => {
+    const cls = own[i % classes] ?? shared;
+    const scale = 0.8 + 0.4 * rng.uniform();
+    return [Float32Array.from(shared, (v, j) => scale * (0.4 * v + (cls[j] ?? 0) + 0.3 * rng.normal()))];
+  });
+}
+
+/** Per-coordinate mean and standard deviation (n − 1) of updates, tensor by tensor. */
+export function meanAndStd(updates: readonly TensorList[]): { mean: TensorList; std: TensorList } {
+  const first = updates[0] ?? [];
+  const n = updates.length;
+  const mean = first.map((t) => new Float32Array(t.length));
+  const std = first.map((t) => new Float32Array(t.length));
+  first.forEach((t, k) => {
+    for (let j = 0; j < t.length; j++) {
+      let sum = 0;
+      for (const u of updates) sum += u[k]?.[j] ?? 0;
+      const m = sum / n;
+      let ss = 0;
+      for (const u of updates) ss += ((u[k]?.[j] ?? 0) - m) ** 2;
+      (mean[k] ?? t)[j] = m;
+      (std[k] ?? t)[j] = Math.sqrt(ss / Math.max(1, n - 1));
+    }
+  });
+  return { mean, std };
+}

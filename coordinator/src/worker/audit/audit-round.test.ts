@@ -1,67 +1,243 @@
 import { AuditPolicySchema } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
 import { RdpAccountant } from '../privacy/accountant.js';
-import { auditRound } from './audit-round.js';
-import { cosineSimilarity, l2Norm, leaveOneOutCosine } from './cosine.js';
-import { honestRound, meanOf, scaled } from './audit-fixtures.fixture.js';
+import { auditRound, type AuditResult } from './audit-round.js';
+import { l2Norm, type TensorList } from './cosine.js';
+import { coordinateMedian, updateStats } from './reference.js';
+import { isFlagged } from './update-screen.js';
+import { honestRound, meanAndStd, meanOf, nonIidRound, scaled } from './audit-fixtures.fixture.js';
 
 const policy = AuditPolicySchema.parse({});
+const flaggedIndices = (r: AuditResult) => r.findings.filter(isFlagged).map((f) => f.index);
 
-describe('auditRound', () => {
-  it('honest-only rounds produce no flags and are promoted', () => {
+/** Per-example holdout results where the candidate wins `wins` discordant pairs and loses `losses`. */
+function pairedHoldout(wins: number, losses: number, n = 1000) {
+  const candidate = new Uint8Array(n);
+  const current = new Uint8Array(n);
+  for (let i = 0; i < n / 2; i++) candidate[i] = current[i] = 1;
+  for (let i = 0; i < wins; i++) candidate[n / 2 + i] = 1;
+  for (let i = 0; i < losses; i++) current[n / 2 + wins + i] = 1;
+  const acc = (c: Uint8Array) => c.reduce((s, v) => s + v, 0) / n;
+  return {
+    candidate: { accuracy: acc(candidate), correct: candidate },
+    current: { accuracy: acc(current), correct: current },
+  };
+}
+
+describe('auditRound: the per-update screen', () => {
+  it('flags nothing in honest rounds, IID or not', () => {
     for (const seed of ['a', 'b', 'c', 'd', 'e']) {
-      const updates = honestRound(10, seed);
-      const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
+      const iid = honestRound(10, seed);
+      const result = auditRound({ updates: iid, aggregate: meanOf(iid) }, policy);
+      expect(flaggedIndices(result), seed).toEqual([]);
+      expect(result.decision).toBe('promote');
+      const skewed = nonIidRound(10, seed);
       expect(
-        result.findings.filter((f) => f.normOutlier || f.lowCosine),
+        flaggedIndices(auditRound({ updates: skewed, aggregate: meanOf(skewed) }, policy)),
         seed,
       ).toEqual([]);
-      expect(result.decision).toBe('promote');
-      expect(result.summary.flaggedCount).toBe(0);
     }
   });
 
-  it('flags an update scaled by 100 among 9 honest ones as a norm outlier, with a reason', () => {
+  it('flags an update scaled by 100 as a norm outlier, with a reason', () => {
     const updates = honestRound(10, 'scaled');
     updates[3] = scaled(updates[3] ?? [], 100);
     const result = auditRound(
       { updates, aggregate: meanOf(updates), labels: updates.map((_, i) => `device-${i}`) },
       policy,
     );
-    const outliers = result.findings.filter((f) => f.normOutlier).map((f) => f.index);
-    expect(outliers).toEqual([3]);
-    expect(result.findings[3]?.modifiedZ).toBeGreaterThan(policy.madThreshold);
-    expect(result.reasons.some((r) => r.startsWith('device-3: norm') && r.includes('MAD outlier'))).toBe(
+    expect(flaggedIndices(result)).toEqual([3]);
+    expect(result.findings[3]?.normOutlier).toBe(true);
+    expect(result.findings[3]?.normZ).toBeGreaterThan(policy.madThreshold);
+    expect(result.reasons.some((r) => r.startsWith('device-3: norm') && r.includes('is an outlier'))).toBe(
       true,
     );
-    // 1 of 10 flagged is below maxFlaggedFraction (0.34): the flag is reported, the decision is not forced.
     expect(result.summary.flaggedFraction).toBeCloseTo(0.1, 12);
   });
 
-  it('flags a sign-flipped update by cosine, with a reason', () => {
+  it('flags a sign-flipped update as pointing away, with a reason', () => {
     const updates = honestRound(10, 'flip');
     updates[7] = scaled(updates[7] ?? [], -1);
     const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
-    const low = result.findings.filter((f) => f.lowCosine).map((f) => f.index);
-    expect(low).toEqual([7]);
-    expect(result.findings[7]?.leaveOneOutCosine).toBeLessThan(-0.5);
-    expect(result.findings[7]?.normOutlier).toBe(false);
+    expect(flaggedIndices(result)).toEqual([7]);
+    expect(result.findings[7]?.lowCosine).toBe(true);
+    expect(result.findings[7]?.cosine).toBeLessThan(-0.5);
     expect(
-      result.reasons.some((r) => r.startsWith('update #7: points away from the mean of the other updates')),
+      result.reasons.some((r) => r.startsWith("update #7: points away from the round's robust reference")),
     ).toBe(true);
   });
 
-  it('rejects when too many updates are flagged', () => {
-    // 4 of 10 sign-flipped: each flipped one disagrees with the mean of the others (6 honest − 3 flipped).
+  it('flags only the attackers when 3 of 10 send unclipped −4·Δ (the mean of the others points backwards)', () => {
+    // With a leave-one-out mean as the reference, every honest update pointed away from the
+    // others (6 honest + 3·(−4) honest < 0) and every attacker was a norm outlier: 10 of 10.
+    const updates = honestRound(10, 'unclipped');
+    for (const i of [1, 4, 8]) updates[i] = scaled(updates[i] ?? [], -4);
+    const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
+    expect(flaggedIndices(result)).toEqual([1, 4, 8]);
+    for (const i of [1, 4, 8]) expect(result.findings[i]?.lowCosine).toBe(true);
+    expect(result.decision).toBe('promote'); // 30% flagged, limit 34%
+  });
+
+  it('flags the identical crafted updates of "a little is enough", and a lone one sent at the mean', () => {
+    const honest = honestRound(8, 'alie');
+    const { mean, std } = meanAndStd(honest);
+    // Baruch et al. 2019 with n = 10, m = 2: z_max = Φ⁻¹(0.6) = 0.2533.
+    const crafted = mean.map((t, k) => Float32Array.from(t, (v, j) => v - 0.2533 * (std[k]?.[j] ?? 0)));
+    const two = auditRound({ updates: [...honest, crafted, crafted], aggregate: meanOf(honest) }, policy);
+    expect(flaggedIndices(two)).toEqual([8, 9]);
+    expect(two.findings[8]?.duplicate).toBe(true);
+    expect(two.reasons.some((r) => r.includes("near-identical to another device's update"))).toBe(true);
+    // m = 1: z_max = Φ⁻¹(0.5) = 0, the attacker sends the honest mean itself.
+    const nine = honestRound(9, 'alie-1');
+    const lone = auditRound({ updates: [...nine, meanAndStd(nine).mean], aggregate: meanOf(nine) }, policy);
+    expect(flaggedIndices(lone)).toEqual([9]);
+    expect(lone.findings[9]?.tooCentral).toBe(true);
+  });
+
+  it('gives the same findings from precomputed stats (the shard jobs) as from the updates', () => {
+    const updates: TensorList[] = honestRound(12, 'precomputed');
+    updates[2] = scaled(updates[2] ?? [], -1);
+    updates[9] = scaled(updates[9] ?? [], 100);
+    const labels = updates.map((_, i) => `device-${i}`);
+    const direct = auditRound({ updates, aggregate: meanOf(updates), labels }, policy);
+    const reference = coordinateMedian(updates);
+    const viaStats = auditRound(
+      {
+        stats: { perUpdate: updateStats(updates, reference), referenceNorm: l2Norm(reference) },
+        aggregate: meanOf(updates),
+        labels,
+      },
+      policy,
+    );
+    expect(viaStats.findings).toEqual(direct.findings);
+    expect(viaStats.reasons).toEqual(direct.reasons);
+    expect(flaggedIndices(direct)).toEqual([2, 9]);
+    expect(() =>
+      auditRound({ updates, stats: { perUpdate: [], referenceNorm: 0 }, aggregate: [] }, policy),
+    ).toThrow(/exactly one/);
+  });
+
+  it('screens nothing in a DP task and says why', () => {
+    const result = auditRound(
+      {
+        unscreened: { count: 7, reason: 'differential privacy: not screened' },
+        aggregate: [Float32Array.of(1)],
+      },
+      policy,
+    );
+    expect(result.findings).toEqual([]);
+    expect(result.summary).toMatchObject({ updateCount: 7, flaggedCount: 0, norms: null });
+    expect(result.checks).toContainEqual({
+      code: 'screening',
+      status: 'pass',
+      message: 'differential privacy: not screened',
+    });
+    expect(result.decision).toBe('promote');
+  });
+});
+
+describe('auditRound: the decision', () => {
+  it('rejects when too many updates are flagged and the holdout shows no gain beyond noise', () => {
     const updates = honestRound(10, 'many');
     for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
-    const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
-    expect(result.findings.filter((f) => f.lowCosine).map((f) => f.index)).toEqual([0, 1, 2, 3]);
+    const result = auditRound(
+      { updates, aggregate: meanOf(updates), holdout: pairedHoldout(30, 25) },
+      policy,
+    );
+    expect(flaggedIndices(result)).toEqual([0, 1, 2, 3]);
     expect(result.decision).toBe('reject');
     expect(result.reasons[0]).toBe('4 of 10 updates flagged (40%, limit 34%)');
   });
 
-  it('rejects with a reason when the privacy budget would be exhausted', () => {
+  it('promotes a candidate the holdout shows better beyond noise despite its flags, and says so', () => {
+    const updates = honestRound(10, 'krum');
+    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
+    // The issue's Krum candidate: 48.0% -> 60.9% on the holdout.
+    const result = auditRound(
+      {
+        updates,
+        aggregate: meanOf(updates),
+        holdout: {
+          candidate: { accuracy: 0.609, examples: 1000 },
+          current: { accuracy: 0.48, examples: 1000 },
+        },
+      },
+      policy,
+    );
+    expect(result.decision).toBe('promote');
+    const flagged = result.checks.find((c) => c.code === 'flagged-fraction');
+    expect(flagged?.status).toBe('overridden');
+    expect(flagged?.message).toBe(
+      '4 of 10 updates flagged (40%, limit 34%): promoted anyway, the holdout shows the candidate better beyond noise',
+    );
+    expect(result.summary.improvement?.beyondNoise).toBe(true);
+  });
+
+  it('lets a holdout gain override drift, never a holdout drop or a spent budget', () => {
+    const updates = honestRound(5, 'drift');
+    const moduleDrift = [{ module: 'dense_1', kind: 'lora' as const, deltaNorm: 3, baseNorm: 2, drift: 1.5 }];
+    const gain = auditRound(
+      { updates, aggregate: meanOf(updates), moduleDrift, holdout: pairedHoldout(45, 15) },
+      policy,
+    );
+    expect(gain.decision).toBe('promote');
+    expect(gain.checks.find((c) => c.code === 'module-drift')?.status).toBe('overridden');
+    const flat = auditRound(
+      { updates, aggregate: meanOf(updates), moduleDrift, holdout: pairedHoldout(20, 20) },
+      policy,
+    );
+    expect(flat.decision).toBe('reject');
+    expect(flat.reasons[0]).toBe('module dense_1 (lora) drifted 1.5 from the base, above the limit 1');
+    const drop = auditRound(
+      {
+        updates,
+        aggregate: meanOf(updates),
+        holdout: { candidate: { accuracy: 0.8, examples: 1000 }, current: { accuracy: 0.9, examples: 1000 } },
+      },
+      policy,
+    );
+    expect(drop.decision).toBe('reject');
+    expect(drop.reasons[0]).toMatch(/holdout accuracy 90\.00% -> 80\.00%: drop 10\.00% exceeds/);
+  });
+
+  it('keeps passed checks passed in a rejected round', () => {
+    const updates = honestRound(10, 'passes');
+    const result = auditRound(
+      {
+        updates,
+        aggregate: meanOf(updates),
+        holdout: { candidate: { accuracy: 0.8 }, current: { accuracy: 0.9 } },
+        moduleDrift: [{ module: 'dense_1', kind: 'lora', deltaNorm: 0.1, baseNorm: 1, drift: 0.1 }],
+      },
+      policy,
+    );
+    expect(result.decision).toBe('reject');
+    expect(result.checks.map((c) => [c.code, c.status])).toEqual([
+      ['flagged-fraction', 'pass'],
+      ['module-drift', 'pass'],
+      ['holdout', 'fail'],
+    ]);
+  });
+
+  it('reports modules the trust region scaled back', () => {
+    const updates = honestRound(5, 'trust');
+    const result = auditRound(
+      {
+        updates,
+        aggregate: meanOf(updates),
+        trustRegion: [{ module: 'dense_1', drift: 1.25, scale: 0.8 }],
+        moduleDrift: [{ module: 'dense_1', kind: 'lora', deltaNorm: 1, baseNorm: 1, drift: 1 }],
+      },
+      policy,
+    );
+    expect(result.decision).toBe('promote');
+    expect(result.summary.trustRegionScale).toBe(0.8);
+    expect(result.reasons).toContain(
+      'module dense_1: the candidate drifted 1.25 from the base, above the limit 1; its offset was scaled by 0.8 onto the limit (trust region)',
+    );
+  });
+
+  it('rejects with a reason, and ends the task, when the privacy budget would be exhausted', () => {
     const accountant = new RdpAccountant().step({ q: 0.05, noiseMultiplier: 1, steps: 199 });
     const next = { q: 0.05, noiseMultiplier: 1 };
     const budget = 3.5;
@@ -73,56 +249,10 @@ describe('auditRound', () => {
       policy,
     );
     expect(result.decision).toBe('reject');
+    expect(result.terminal).toBe(true);
     expect(result.reasons[0]).toMatch(
       /^privacy budget exhausted: epsilon 3\.74\d* at delta 0\.001 would exceed the budget 3\.5$/,
     );
-  });
-
-  it('rejects on module drift and on the holdout, and explains each', () => {
-    const updates = honestRound(5, 'drift');
-    const result = auditRound(
-      {
-        updates,
-        aggregate: meanOf(updates),
-        moduleDrift: [
-          { module: 'dense_1', kind: 'lora', deltaNorm: 3, baseNorm: 2, drift: 1.5 },
-          { module: 'dense_2', kind: 'bias', deltaNorm: 0.1, baseNorm: 1, drift: 0.1 },
-        ],
-        holdout: { candidate: { accuracy: 0.8 }, current: { accuracy: 0.9 } },
-      },
-      policy,
-    );
-    expect(result.decision).toBe('reject');
-    expect(result.reasons).toContain('module dense_1 (lora) drifted 1.5 from the base, above the limit 1');
-    expect(result.reasons.some((r) => r.includes('holdout accuracy 90.00% -> 80.00%'))).toBe(true);
-    expect(result.summary.maxModuleDrift?.module).toBe('dense_1');
-  });
-
-  it('gives the same findings from precomputed similarities as from the updates', () => {
-    const updates = honestRound(12, 'precomputed');
-    updates[2] = scaled(updates[2] ?? [], -1);
-    updates[9] = scaled(updates[9] ?? [], 100);
-    const weights = updates.map((_, i) => 1 + (i % 4));
-    const aggregate = meanOf(updates);
-    const norms = updates.map((u) => l2Norm(u));
-    const labels = updates.map((_, i) => `device-${i}`);
-    const direct = auditRound({ updates, aggregate, norms, weights, labels }, policy);
-    // The shard jobs' route: one Σ w·u (summed here by hand), then each update against it.
-    const total = aggregate.map((t, k) => {
-      const acc = new Float64Array(t.length);
-      updates.forEach((u, i) => u[k]?.forEach((v, j) => (acc[j] = (acc[j] ?? 0) + (weights[i] ?? 0) * v)));
-      return acc;
-    });
-    const similarities = updates.map((u, i) => ({
-      cosine: cosineSimilarity(u, aggregate),
-      leaveOneOutCosine: leaveOneOutCosine(u, total, weights[i] ?? 0),
-    }));
-    const viaScalars = auditRound({ similarities, aggregate, norms, labels }, policy);
-    expect(viaScalars.reasons).toEqual(direct.reasons);
-    expect(viaScalars.findings).toEqual(direct.findings);
-    expect(direct.findings.filter((f) => f.lowCosine).map((f) => f.index)).toEqual([2]);
-    expect(direct.findings.filter((f) => f.normOutlier).map((f) => f.index)).toEqual([9]);
-    expect(() => auditRound({ updates, similarities, aggregate, norms }, policy)).toThrow(/not both/);
   });
 
   it('rejects empty or non-finite input', () => {

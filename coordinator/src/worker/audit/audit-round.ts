@@ -1,64 +1,90 @@
 import { FlotillaError, type AuditPolicy } from '@flotilla/protocol';
 import { firstNonFinite } from '../strategies/checks.js';
-import { l2Norm, updateSimilarities, type TensorList, type UpdateSimilarity } from './cosine.js';
+import { l2Norm, type TensorList } from './cosine.js';
 import { compareOnHoldout, type HoldoutComparison, type HoldoutMetrics } from './holdout.js';
+import { holdoutImprovement, type HoldoutImprovement } from './holdout-improvement.js';
 import type { ModuleDrift } from './module-drift.js';
-import { median, modifiedZScores, summarizeNorms, type NormSummary } from './norm-stats.js';
+import { median, summarizeNorms, type NormSummary } from './norm-stats.js';
+import { coordinateMedian, updateStats, type UpdateStats } from './reference.js';
+import { isFlagged, screenUpdates, type UpdateFinding } from './update-screen.js';
+
+/** A module of the candidate that the trust region scaled back onto the drift limit. */
+export interface TrustRegionScaling {
+  module: string;
+  /** Drift the candidate had before scaling (may be Infinity over an all-zero base). */
+  drift: number;
+  /** Factor applied to the module's offset from the base, in [0, 1). */
+  scale: number;
+}
 
 /** Everything the drift audit looks at for one round's candidate. */
 export interface AuditRoundInput {
-  /** Each accepted update's tensors (same order and sizes as `aggregate`). Or give `similarities`. */
+  /** Each accepted update's tensors (same layout as `aggregate`): the audit screens them itself. */
   updates?: readonly TensorList[];
   /**
-   * Each accepted update's cosines, computed elsewhere (a hierarchical round's shard jobs), in
-   * place of `updates`; then `norms` is required.
+   * Or each update's statistics against a reference computed elsewhere (a hierarchical round's
+   * shard jobs), with the reference's L2 norm.
    */
-  similarities?: readonly UpdateSimilarity[];
-  /** Names for the reasons (e.g. pseudonyms or update ids). Default `update #<index>`. */
+  stats?: { perUpdate: readonly UpdateStats[]; referenceNorm: number };
+  /**
+   * Or, in a DP task, no per-update screening at all (nothing may depend on one device's update
+   * beyond the noised aggregate): how many updates went in, and why they are not screened.
+   */
+  unscreened?: { count: number; reason: string };
+  /** Names for the reasons (e.g. pseudonyms). Default `update #<index>`. */
   labels?: readonly string[];
-  /** Update norms to screen (e.g. the reported pre-clip norms). Default: L2 norms of `updates`. */
-  norms?: readonly number[];
-  /** Weights (e.g. example counts) for the leave-one-out means. Default equal. */
-  weights?: readonly number[];
-  /** The candidate aggregate delta. */
+  /** The candidate aggregate delta (its finiteness is checked). */
   aggregate: TensorList;
-  /** Per-module drift of the candidate adapter from the base ({@link loraModuleDrift}, {@link biasModuleDrift}). */
+  /** Per-module drift of the candidate as it would be promoted (after the trust region). */
   moduleDrift?: readonly ModuleDrift[];
-  /** Candidate and current adapter on the server holdout. */
+  /** Modules the trust region scaled back onto the drift limit. */
+  trustRegion?: readonly TrustRegionScaling[];
+  /** Candidate (as it would be promoted) and current adapter on the server holdout. */
   holdout?: { candidate: HoldoutMetrics; current: HoldoutMetrics };
   /** ε for `delta` once this round is accounted, and the task's budget. */
   privacy?: { epsilon: number; epsilonBudget: number; delta: number };
 }
 
-/** Per-update flags. `lowCosine` is decided on the leave-one-out cosine (aggregate cosine for a single update). */
-export interface UpdateFinding {
-  index: number;
-  label: string;
-  norm: number;
-  modifiedZ: number;
-  /** Cosine to the candidate aggregate. */
-  cosine: number;
-  /** Cosine to the weighted mean of the other updates; null with a single update. */
-  leaveOneOutCosine: number | null;
-  normOutlier: boolean;
-  lowCosine: boolean;
+/** One check of the decision. */
+export interface AuditCheck {
+  code:
+    | 'inputs'
+    | 'screening'
+    | 'flagged-fraction'
+    | 'module-drift'
+    | 'trust-region'
+    | 'holdout'
+    | 'holdout-improvement'
+    | 'privacy-budget';
+  /** `overridden`: a drift check failed, but the holdout shows the candidate better beyond noise. */
+  status: 'pass' | 'fail' | 'overridden';
+  message: string;
 }
 
 export interface AuditSummary {
   updateCount: number;
   flaggedCount: number;
   flaggedFraction: number;
+  /** Null when the updates were not screened (DP). */
   norms: NormSummary | null;
-  cosineToAggregate: { min: number; median: number } | null;
-  /** Module with the largest drift. */
+  cosineToReference: { min: number; median: number } | null;
+  /** Module with the largest drift (after the trust region). */
   maxModuleDrift: ModuleDrift | null;
+  /** Smallest trust-region scale applied, or null when no module was scaled. */
+  trustRegionScale: number | null;
   holdout: HoldoutComparison | null;
+  improvement: HoldoutImprovement | null;
   privacy: { epsilon: number; epsilonBudget: number; delta: number } | null;
 }
 
 export interface AuditResult {
   decision: 'promote' | 'reject';
-  /** Sentences for the auditor: failed checks first, then flagged updates, then passed checks. */
+  /** The task cannot usefully continue (the privacy budget is spent): stop it. */
+  terminal: boolean;
+  checks: AuditCheck[];
+  /**
+   * Sentences for the auditor: failed checks, overridden checks, flagged updates, passed checks.
+   */
   reasons: string[];
   findings: UpdateFinding[];
   summary: AuditSummary;
@@ -70,129 +96,179 @@ function allFinite(tensors: TensorList): boolean {
   return tensors.every((t) => firstNonFinite(t) < 0);
 }
 
-function findingsFor(
-  input: AuditRoundInput,
-  similarities: readonly UpdateSimilarity[],
-  policy: AuditPolicy,
-): UpdateFinding[] {
-  const norms = input.norms ?? input.updates?.map((u) => l2Norm(u)) ?? [];
-  if (norms.length !== similarities.length)
-    throw new FlotillaError('BAD_REQUEST', 'one norm per update is required');
-  const scores = modifiedZScores(norms);
-  return similarities.map(({ cosine, leaveOneOutCosine }, index) => {
-    const modifiedZ = scores[index] ?? 0;
-    return {
-      index,
-      label: input.labels?.[index] ?? `update #${index}`,
-      norm: norms[index] ?? Number.NaN,
-      modifiedZ,
-      cosine,
-      leaveOneOutCosine,
-      normOutlier: modifiedZ > policy.madThreshold,
-      lowCosine: (leaveOneOutCosine ?? cosine) < policy.minCosine,
-    };
-  });
-}
+/** Checks that fail for drift alone, which a holdout improvement beyond noise overrides. */
+const DRIFT_CHECKS: ReadonlySet<AuditCheck['code']> = new Set(['flagged-fraction', 'module-drift']);
 
 function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number): string[] {
   const lines: string[] = [];
-  if (f.normOutlier) {
+  const k = num(policy.madThreshold);
+  if (f.normOutlier)
     lines.push(
-      `${f.label}: norm ${num(f.norm)} is a MAD outlier (modified z-score ${num(f.modifiedZ)} > ${num(policy.madThreshold)}; median norm ${num(medianNorm)})`,
+      `${f.label}: norm ${num(f.norm)} is an outlier (modified z-score ${num(f.normZ)} > ${k}; median norm ${num(medianNorm)})`,
     );
-  }
-  if (f.lowCosine) {
-    const which = f.leaveOneOutCosine === null ? 'the aggregate' : 'the mean of the other updates';
+  if (f.lowCosine)
     lines.push(
-      `${f.label}: points away from ${which} (cosine ${num(f.leaveOneOutCosine ?? f.cosine)} < ${num(policy.minCosine)}; cosine to the aggregate ${num(f.cosine)})`,
+      `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}, and below ${num(policy.minCosine)})`,
     );
-  }
+  if (f.tooCentral)
+    lines.push(
+      `${f.label}: unusually close to the round's robust reference (distance ${num(f.distance)}, modified z-score ${num(f.distanceZ)} < -${k})`,
+    );
+  if (f.duplicate)
+    lines.push(
+      `${f.label}: near-identical to another device's update (relative distance ${num(f.nearestDistance ?? Number.NaN)} <= ${num(policy.duplicateDistance)})`,
+    );
   return lines;
 }
 
+function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
+  if (input.updates !== undefined) {
+    const reference = coordinateMedian(input.updates);
+    return screenUpdates({
+      stats: updateStats(input.updates, reference),
+      referenceNorm: l2Norm(reference),
+      ...(input.labels ? { labels: input.labels } : {}),
+      policy,
+    });
+  }
+  if (input.stats !== undefined)
+    return screenUpdates({
+      stats: input.stats.perUpdate,
+      referenceNorm: input.stats.referenceNorm,
+      ...(input.labels ? { labels: input.labels } : {}),
+      policy,
+    });
+  return [];
+}
+
+function inputsFinite(input: AuditRoundInput): boolean {
+  const stats = input.stats;
+  return (
+    (input.updates ?? []).every(allFinite) &&
+    allFinite(input.aggregate) &&
+    (stats === undefined ||
+      (Number.isFinite(stats.referenceNorm) &&
+        stats.perUpdate.every(
+          (s) =>
+            Number.isFinite(s.norm) && Number.isFinite(s.cosine) && Number.isFinite(s.nearestDistance ?? 0),
+        )))
+  );
+}
+
 /**
- * The drift audit of one round's candidate: flags updates with MAD-outlier norms or a low
- * leave-one-out cosine, and rejects the candidate when too many are flagged, a module drifted
- * past `maxModuleDrift`, the holdout accuracy dropped past `maxAccuracyDrop`, the privacy budget
- * would be exceeded, or the inputs are empty or not finite. Pure: it decides and explains.
+ * The drift audit of one round's candidate. Flags updates against the round's robust reference
+ * with thresholds from the round's own spread (update-screen.ts); rejects the candidate when the
+ * inputs are empty or not finite, the holdout accuracy dropped past `maxAccuracyDrop`, the privacy
+ * budget would be exceeded, or — for drift alone — too many updates were flagged or a module
+ * drifted past `maxModuleDrift`, unless the holdout shows the candidate better beyond noise. Pure:
+ * it decides and explains.
  */
 export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditResult {
-  const failures: string[] = [];
-  const passes: string[] = [];
-  if (input.updates !== undefined && input.similarities !== undefined)
-    throw new FlotillaError('BAD_REQUEST', 'give the updates or their similarities, not both');
-  const updates = input.updates ?? [];
-  const given = input.similarities ?? [];
-  const updateCount = input.updates?.length ?? given.length;
+  const given = [input.updates, input.stats, input.unscreened].filter((x) => x !== undefined).length;
+  if (given !== 1)
+    throw new FlotillaError('BAD_REQUEST', 'give exactly one of the updates, their stats, or `unscreened`');
+  const updateCount = input.updates?.length ?? input.stats?.perUpdate.length ?? input.unscreened?.count ?? 0;
+  const checks: AuditCheck[] = [];
+  const check = (code: AuditCheck['code'], pass: boolean, message: string) =>
+    checks.push({ code, status: pass ? 'pass' : 'fail', message });
+
   let findings: UpdateFinding[] = [];
+  if (updateCount === 0) check('inputs', false, 'no updates to audit');
+  else if (!inputsFinite(input))
+    check('inputs', false, 'an update, its statistics or the aggregate contains NaN or infinite values');
+  else findings = screen(input, policy);
+  if (input.unscreened) check('screening', true, input.unscreened.reason);
 
-  if (updateCount === 0) failures.push('no updates to audit');
-  else if (
-    !updates.every(allFinite) ||
-    !given.every((s) => Number.isFinite(s.cosine) && Number.isFinite(s.leaveOneOutCosine ?? 0)) ||
-    !allFinite(input.aggregate) ||
-    !(input.norms ?? []).every((n) => Number.isFinite(n))
-  ) {
-    failures.push('an update, its norm or the aggregate contains NaN or infinite values');
-  } else {
-    const similarities = input.similarities ?? updateSimilarities(updates, input.aggregate, input.weights);
-    findings = findingsFor(input, similarities, policy);
-  }
-
-  const flagged = findings.filter((f) => f.normOutlier || f.lowCosine);
+  const flagged = findings.filter(isFlagged);
   const flaggedFraction = findings.length === 0 ? 0 : flagged.length / findings.length;
   const norms = findings.length === 0 ? null : summarizeNorms(findings.map((f) => f.norm));
   const flagLines = flagged.flatMap((f) => describeFlags(f, policy, norms?.median ?? Number.NaN));
-  if (findings.length > 0) {
-    const line = `${flagged.length} of ${findings.length} updates flagged (${num(100 * flaggedFraction)}%, limit ${num(100 * policy.maxFlaggedFraction)}%)`;
-    (flaggedFraction > policy.maxFlaggedFraction ? failures : passes).push(line);
-  }
+  if (findings.length > 0)
+    check(
+      'flagged-fraction',
+      flaggedFraction <= policy.maxFlaggedFraction,
+      `${flagged.length} of ${findings.length} updates flagged (${num(100 * flaggedFraction)}%, limit ${num(100 * policy.maxFlaggedFraction)}%)`,
+    );
 
+  for (const t of input.trustRegion ?? [])
+    check(
+      'trust-region',
+      true,
+      `module ${t.module}: the candidate drifted ${num(t.drift)} from the base, above the limit ${num(policy.maxModuleDrift)}; its offset was scaled by ${num(t.scale)} onto the limit (trust region)`,
+    );
   let maxModuleDrift: ModuleDrift | null = null;
   for (const d of input.moduleDrift ?? []) {
     if (maxModuleDrift === null || !(d.drift <= maxModuleDrift.drift)) maxModuleDrift = d;
     if (!(d.drift <= policy.maxModuleDrift)) {
       const why = d.baseNorm === 0 ? ' (the base weight is all zeros)' : '';
-      failures.push(
+      check(
+        'module-drift',
+        false,
         `module ${d.module} (${d.kind}) drifted ${num(d.drift)} from the base, above the limit ${num(policy.maxModuleDrift)}${why}`,
       );
     }
   }
-  if (maxModuleDrift !== null && maxModuleDrift.drift <= policy.maxModuleDrift) {
-    passes.push(
+  if (maxModuleDrift !== null && maxModuleDrift.drift <= policy.maxModuleDrift)
+    check(
+      'module-drift',
+      true,
       `largest module drift ${num(maxModuleDrift.drift)} (${maxModuleDrift.module}) within ${num(policy.maxModuleDrift)}`,
     );
-  }
 
   let holdout: HoldoutComparison | null = null;
+  let improvement: HoldoutImprovement | null = null;
   if (input.holdout !== undefined) {
     holdout = compareOnHoldout({ ...input.holdout, maxAccuracyDrop: policy.maxAccuracyDrop });
-    (holdout.pass ? passes : failures).push(holdout.reason);
+    check('holdout', holdout.pass, holdout.reason);
+    improvement = holdoutImprovement({ ...input.holdout, significance: policy.holdoutSignificance });
+    if (improvement) check('holdout-improvement', true, improvement.reason);
   }
 
   const privacy = input.privacy ?? null;
+  let terminal = false;
   if (privacy !== null) {
     const spent = `epsilon ${num(privacy.epsilon)} at delta ${privacy.delta}`;
-    if (!(privacy.epsilon <= privacy.epsilonBudget)) {
-      failures.push(
-        `privacy budget exhausted: ${spent} would exceed the budget ${num(privacy.epsilonBudget)}`,
-      );
-    } else passes.push(`privacy: ${spent} within the budget ${num(privacy.epsilonBudget)}`);
+    const within = privacy.epsilon <= privacy.epsilonBudget;
+    terminal = !within;
+    check(
+      'privacy-budget',
+      within,
+      within
+        ? `privacy: ${spent} within the budget ${num(privacy.epsilonBudget)}`
+        : `privacy budget exhausted: ${spent} would exceed the budget ${num(privacy.epsilonBudget)}`,
+    );
   }
 
+  const hardFailure = checks.some((c) => c.status === 'fail' && !DRIFT_CHECKS.has(c.code));
+  const driftFailure = checks.some((c) => c.status === 'fail' && DRIFT_CHECKS.has(c.code));
+  if (!hardFailure && driftFailure && improvement?.beyondNoise === true)
+    for (const c of checks)
+      if (c.status === 'fail' && DRIFT_CHECKS.has(c.code)) {
+        c.status = 'overridden';
+        c.message += ': promoted anyway, the holdout shows the candidate better beyond noise';
+      }
+  const decision = checks.some((c) => c.status === 'fail') ? 'reject' : 'promote';
+  const messages = (status: AuditCheck['status']) =>
+    checks.filter((c) => c.status === status).map((c) => c.message);
+
   const cosines = findings.map((f) => f.cosine);
+  const scales = (input.trustRegion ?? []).map((t) => t.scale);
   return {
-    decision: failures.length === 0 ? 'promote' : 'reject',
-    reasons: [...failures, ...flagLines, ...passes],
+    decision,
+    terminal,
+    checks,
+    reasons: [...messages('fail'), ...messages('overridden'), ...flagLines, ...messages('pass')],
     findings,
     summary: {
       updateCount,
       flaggedCount: flagged.length,
       flaggedFraction,
       norms,
-      cosineToAggregate: cosines.length === 0 ? null : { min: Math.min(...cosines), median: median(cosines) },
+      cosineToReference: cosines.length === 0 ? null : { min: Math.min(...cosines), median: median(cosines) },
       maxModuleDrift,
+      trustRegionScale: scales.length === 0 ? null : Math.min(...scales),
       holdout,
+      improvement,
       privacy,
     },
   };

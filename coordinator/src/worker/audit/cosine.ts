@@ -28,7 +28,12 @@ function cosineFromSums(dot: number, aa: number, bb: number): number {
 /** Cosine similarity over all tensors (float64 accumulation); 0 when either side is all zeros. */
 export function cosineSimilarity(a: TensorList, b: TensorList): number {
   checkSameLayout(a, b);
-  // Plain loops: a callback that updated these sums would keep them in a heap context (10x slower).
+  const { dot, aa, bb } = sums(a, b);
+  return cosineFromSums(dot, aa, bb);
+}
+
+/** Dot product and squared norms over all tensors of two updates with the same layout (float64). */
+function sums(a: TensorList, b: TensorList): { dot: number; aa: number; bb: number } {
   let dot = 0;
   let aa = 0;
   let bb = 0;
@@ -43,94 +48,29 @@ export function cosineSimilarity(a: TensorList, b: TensorList): number {
       bb += y * y;
     }
   }
-  return cosineFromSums(dot, aa, bb);
-}
-
-/** Σ w_k·u_k per tensor in float64: what each leave-one-out mean is taken from. */
-export function weightedTotal(updates: readonly TensorList[], weights?: readonly number[]): Float64Array[] {
-  const first = updates[0] ?? [];
-  const total = first.map((t) => new Float64Array(t.length));
-  updates.forEach((u, i) => {
-    const w = weights?.[i] ?? 1;
-    u.forEach((t, k) => {
-      const acc = total[k];
-      if (acc !== undefined) for (let j = 0; j < t.length; j++) acc[j] = (acc[j] ?? 0) + w * (t[j] ?? 0);
-    });
-  });
-  return total;
+  return { dot, aa, bb };
 }
 
 /**
- * Cosine of one update (weight `weight`) to the others, given `total` = Σ w_k·u_k over every
- * update, including this one: the others' sum is total − w·u, and its scale does not matter for
- * a cosine. Shard jobs call this with a total summed by other workers.
+ * For each update, its relative distance ‖u − v‖ / max(‖u‖, ‖v‖) to the closest OTHER update of
+ * the round (null with a single update; 0 between two all-zero updates). Independent devices never
+ * send the same update; colluding ones that all send one crafted vector (Baruch et al. 2019) are at
+ * distance 0 from each other (a little more after int8 quantization). Scaled copies are not: a
+ * length ratio of 1.05 alone is a relative distance of 0.048. O(n²·d).
  */
-export function leaveOneOutCosine(
-  update: TensorList,
-  total: readonly Float64Array[],
-  weight: number,
-): number {
-  checkSameLayout(update, total, 'the update and the round total');
-  // One pass, no copy of the others' sum: this runs once per update over the whole model.
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let k = 0; k < update.length; k++) {
-    const t = update[k] ?? new Float32Array(0);
-    const acc = total[k] ?? new Float64Array(t.length);
-    for (let i = 0; i < t.length; i++) {
-      const x = t[i] ?? 0;
-      const y = (acc[i] ?? 0) - weight * x;
-      dot += x * y;
-      aa += x * x;
-      bb += y * y;
-    }
-  }
-  return cosineFromSums(dot, aa, bb);
-}
-
-/**
- * Cosine of each update to the (weighted) mean of the OTHER updates. With few devices, a
- * sign-flipped update pulls the aggregate towards itself, so its cosine to the aggregate
- * understates the disagreement; against the mean of the others it does not. With one update
- * there are no others: the result is `[null]`.
- * @param weights one per update (e.g. example counts), >= 0; default equal.
- */
-export function leaveOneOutCosines(
-  updates: readonly TensorList[],
-  weights?: readonly number[],
-): Array<number | null> {
+export function nearestDistances(updates: readonly TensorList[]): Array<number | null> {
   const first = updates[0];
   if (first === undefined) return [];
-  if (updates.length === 1) return [null];
-  if (weights !== undefined && (weights.length !== updates.length || weights.some((w) => !(w >= 0)))) {
-    throw new FlotillaError(
-      'BAD_REQUEST',
-      'leave-one-out weights must be one non-negative number per update',
-    );
+  for (const u of updates) checkSameLayout(u, first, 'updates');
+  const nearest: Array<number | null> = updates.map(() => null);
+  for (let i = 0; i < updates.length; i++) {
+    for (let j = i + 1; j < updates.length; j++) {
+      const { dot, aa, bb } = sums(updates[i] ?? first, updates[j] ?? first);
+      const larger = Math.max(aa, bb);
+      const d = larger === 0 ? 0 : Math.sqrt(Math.max(0, aa + bb - 2 * dot) / larger);
+      nearest[i] = Math.min(nearest[i] ?? Infinity, d);
+      nearest[j] = Math.min(nearest[j] ?? Infinity, d);
+    }
   }
-  for (const u of updates) checkSameLayout(u, first);
-  const total = weightedTotal(updates, weights);
-  return updates.map((u, i) => leaveOneOutCosine(u, total, weights?.[i] ?? 1));
-}
-
-/** An update's cosines, as the audit screens them. */
-export interface UpdateSimilarity {
-  /** Cosine to the candidate aggregate. */
-  cosine: number;
-  /** Cosine to the weighted mean of the other updates; null with a single update. */
-  leaveOneOutCosine: number | null;
-}
-
-/** {@link UpdateSimilarity} of every update, from the updates themselves. */
-export function updateSimilarities(
-  updates: readonly TensorList[],
-  aggregate: TensorList,
-  weights?: readonly number[],
-): UpdateSimilarity[] {
-  const loo = leaveOneOutCosines(updates, weights);
-  return updates.map((u, i) => ({
-    cosine: cosineSimilarity(u, aggregate),
-    leaveOneOutCosine: loo[i] ?? null,
-  }));
+  return nearest;
 }

@@ -4,6 +4,13 @@ export interface HoldoutMetrics {
   accuracy?: number;
   /** Mean loss (lower is better). */
   loss?: number;
+  /** Holdout examples the metrics were measured on (for the binomial standard error). */
+  examples?: number;
+  /**
+   * Per-example results, 1 = classified right, in a fixed order of the holdout examples (the same
+   * order for every adapter): enables the exact paired test in holdout-improvement.ts.
+   */
+  correct?: Uint8Array;
 }
 
 /** Options of {@link compareOnHoldout}. */
@@ -19,6 +26,9 @@ export interface HoldoutComparisonOptions {
 
 export interface HoldoutComparison {
   pass: boolean;
+  /** Holdout accuracy of the candidate and of the current adapter, when finite. */
+  candidateAccuracy: number | null;
+  currentAccuracy: number | null;
   /** current − candidate accuracy (positive = worse), or null when not both known. */
   accuracyDrop: number | null;
   /** (candidate − current) / |current| loss, or null when not both known. */
@@ -37,6 +47,10 @@ const isMetric = (x: number | undefined): x is number => x !== undefined && Numb
 export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComparison {
   const { candidate, current, maxAccuracyDrop } = options;
   const maxLoss = options.maxRelativeLossIncrease ?? 0.05;
+  const accuracies = {
+    candidateAccuracy: isMetric(candidate.accuracy) ? candidate.accuracy : null,
+    currentAccuracy: isMetric(current.accuracy) ? current.accuracy : null,
+  };
   const accuracyDrop =
     isMetric(candidate.accuracy) && isMetric(current.accuracy) ? current.accuracy - candidate.accuracy : null;
   const relativeLossIncrease =
@@ -48,6 +62,7 @@ export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComp
     const change = `holdout accuracy ${pct(current.accuracy)} -> ${pct(candidate.accuracy)}`;
     return {
       pass,
+      ...accuracies,
       accuracyDrop,
       relativeLossIncrease,
       reason: pass
@@ -60,6 +75,7 @@ export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComp
     const change = `holdout loss ${current.loss.toPrecision(4)} -> ${candidate.loss.toPrecision(4)}`;
     return {
       pass,
+      ...accuracies,
       accuracyDrop,
       relativeLossIncrease,
       reason: pass
@@ -69,6 +85,7 @@ export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComp
   }
   return {
     pass: false,
+    ...accuracies,
     accuracyDrop,
     relativeLossIncrease,
     reason: 'holdout: candidate and current adapter lack comparable finite accuracy or loss',

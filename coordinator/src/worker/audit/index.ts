@@ -1,6 +1,7 @@
 /**
- * The worker's drift audit: norm statistics and MAD outliers, cosine screening, per-module drift
- * of the adapter from the base, the holdout comparison, and the round decision with its reasons.
+ * The worker's drift audit: per-update screening against the round's robust reference with
+ * thresholds from the round's own spread, per-module drift of the adapter from the base, the
+ * holdout comparison and its noise test, and the round decision with its reasons.
  * Pure functions on numbers and Float32Arrays; the tfjs evaluation happens in the worker.
  */
 export {
@@ -12,16 +13,17 @@ export {
   type ModifiedZOptions,
   type MadOutlierOptions,
 } from './norm-stats.js';
+export { l2Norm, cosineSimilarity, nearestDistances, type TensorList } from './cosine.js';
+export { coordinateMedian, updateStats, type UpdateStats } from './reference.js';
 export {
-  l2Norm,
-  cosineSimilarity,
-  leaveOneOutCosine,
-  leaveOneOutCosines,
-  updateSimilarities,
-  weightedTotal,
-  type TensorList,
-  type UpdateSimilarity,
-} from './cosine.js';
+  screenUpdates,
+  distanceToReference,
+  isFlagged,
+  RELATIVE_SPREAD_FLOOR,
+  COSINE_SPREAD_FLOOR,
+  type UpdateFinding,
+} from './update-screen.js';
+export { holdoutImprovement, binomialHalfUpperTail, type HoldoutImprovement } from './holdout-improvement.js';
 export {
   loraModuleDrift,
   biasModuleDrift,
@@ -42,5 +44,6 @@ export {
   type AuditRoundInput,
   type AuditResult,
   type AuditSummary,
-  type UpdateFinding,
+  type AuditCheck,
+  type TrustRegionScaling,
 } from './audit-round.js';

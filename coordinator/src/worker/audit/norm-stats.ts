@@ -38,6 +38,8 @@ export interface ModifiedZOptions {
    * noise into "outliers"; spreads below 0.1% of the median are treated as 0.1%.
    */
   minRelativeSpread?: number;
+  /** Absolute floor on the robust spread, in the values' unit (e.g. 0.05 for cosines). Default 0. */
+  minSpread?: number;
 }
 
 const MAD_TO_SIGMA = 1 / 0.6745; // 1.4826: MAD of a normal distribution is 0.6745 σ
@@ -54,7 +56,7 @@ export function modifiedZScores(values: readonly number[], options: ModifiedZOpt
   if (values.length === 0) return [];
   const med = median(values);
   const deviations = values.map((x) => Math.abs(x - med));
-  const floor = (options.minRelativeSpread ?? 1e-3) * Math.abs(med);
+  const floor = Math.max((options.minRelativeSpread ?? 1e-3) * Math.abs(med), options.minSpread ?? 0);
   let sigma = Math.max(median(deviations) * MAD_TO_SIGMA, floor);
   if (sigma === 0) sigma = (MEAN_AD_TO_SIGMA * deviations.reduce((sum, d) => sum + d, 0)) / values.length;
   if (sigma === 0) return values.map(() => 0);

@@ -22,7 +22,7 @@ import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { flattenTensors } from '../strategies/flatten.js';
 import { loadUpdates } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
-import { flattenShardSum, shardSimilarities } from './shard-stats.js';
+import { medianDelta, shardStats } from './shard-stats.js';
 
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
 export async function putByDigest(blobs: BlobStore, bytes: Uint8Array): Promise<string> {
@@ -62,21 +62,19 @@ export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<S
     shardIndex: job.shardIndex,
     excluded: excluded.map((e) => ({ updateId: e.ref.updateId, code: e.code, reason: e.reason })),
   };
-  if (loaded.length === 0)
-    return { ...base, sumDigest: null, auditSumDigest: null, totalWeight: 0, count: 0 };
+  if (loaded.length === 0) return { ...base, sumDigest: null, medianDigest: null, totalWeight: 0, count: 0 };
   const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
-  const byExamples = loaded.map((u) => ({
-    delta: u.delta,
-    weight: updateWeight(job.updateWeighting, u.ref.numExamples),
-  }));
-  const examplesSum = sumShard(byExamples);
-  const auditSumDigest = await putByDigest(blobs, encodeShardSum(examplesSum, metadata));
-  // DP-FedAvg weighs every update 1; the audit still weighs by the task's weights, as in one stage.
-  const sum =
-    job.weighting === 'uniform' ? sumShard(byExamples.map((u) => ({ ...u, weight: 1 }))) : examplesSum;
-  const sumDigest =
-    sum === examplesSum ? auditSumDigest : await putByDigest(blobs, encodeShardSum(sum, metadata));
-  return { ...base, sumDigest, auditSumDigest, totalWeight: sum.totalWeight, count: sum.count };
+  const sum = sumShard(
+    loaded.map((u) => ({
+      delta: u.delta,
+      weight: job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, u.ref.numExamples),
+    })),
+  );
+  const medianDigest = job.withMedian
+    ? await putByDigest(blobs, encodeFloat32Tensors(medianDelta(loaded.map((u) => u.delta)), metadata, 'F32'))
+    : null;
+  const sumDigest = await putByDigest(blobs, encodeShardSum(sum, metadata));
+  return { ...base, sumDigest, medianDigest, totalWeight: sum.totalWeight, count: sum.count };
 }
 
 /** The shard sums behind `digests` (null: an empty shard), decoded in the given order. */
@@ -117,7 +115,7 @@ export async function processCombine(
   return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
 }
 
-/** Second-pass child: the shard's updates against the round's sum and the candidate aggregate. */
+/** Second-pass child: the shard's updates against the round's robust reference and each other. */
 export async function processShardStats(raw: unknown, blobs: BlobStore): Promise<ShardStatsResult> {
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `malformed stats job: ${parsed.error.message}`);
@@ -127,26 +125,18 @@ export async function processShardStats(raw: unknown, blobs: BlobStore): Promise
   const first = excluded[0];
   if (first)
     throw new FlotillaError(first.code, `update ${first.ref.updateId} no longer loads: ${first.reason}`);
-  const total = flattenShardSum(decodeShardSum(await getBlob(blobs, job.auditSumDigest, 'round sum')));
-  const aggregate = flattenTensors(
-    decodeFloat32Tensors(await getBlob(blobs, job.aggregateDigest, 'aggregate')).tensors,
+  const reference = flattenTensors(
+    decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
   ).values;
-  const similarities = shardSimilarities({
-    updates: loaded.map((u) => ({
-      values: flattenTensors(u.delta).values,
-      weight: updateWeight(job.updateWeighting, u.ref.numExamples),
-    })),
-    total,
-    aggregate,
-    roundCount: job.roundCount,
-  });
+  const stats = shardStats({ updates: loaded.map((u) => flattenTensors(u.delta).values), reference });
   return {
     shardIndex: job.shardIndex,
     updates: loaded.map((u, i) => ({
       updateId: u.ref.updateId,
       blobDigest: u.ref.blobDigest,
-      cosine: similarities[i]?.cosine ?? Number.NaN,
-      leaveOneOutCosine: similarities[i]?.leaveOneOutCosine ?? null,
+      norm: stats[i]?.norm ?? Number.NaN,
+      cosine: stats[i]?.cosine ?? Number.NaN,
+      nearestDistance: stats[i]?.nearestDistance ?? null,
     })),
   };
 }

@@ -1,45 +1,37 @@
-// The drift audit's second pass over one shard: each update's cosine to the candidate aggregate
-// and to the weighted mean of the other updates, given the round's Σ w_k·x_k summed by the shard
-// jobs of the first pass. The same functions as the single-stage audit (audit/cosine.ts), so a
-// hierarchical round is screened as if every update had been in one process.
+// The drift audit's second pass over one shard: each update's norm, its cosine to the round's
+// robust reference, and its largest cosine to another update of the shard. The same functions as
+// the single-stage audit (audit/reference.ts), so a hierarchical round is screened as one stage
+// would screen it; only near-duplicates in different shards go unseen (shards are cut by blob
+// digest, so colluders do not land in one shard by design).
 import { FlotillaError } from '@flotilla/protocol';
-import { cosineSimilarity, leaveOneOutCosine, type UpdateSimilarity } from '../audit/cosine.js';
-import type { ShardSum } from './shard-sum.js';
+import { coordinateMedian, updateStats, type UpdateStats } from '../audit/reference.js';
+import { flattenTensors, unflattenTensors } from '../strategies/flatten.js';
+import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
-/** The shard sum's tensors concatenated in code-unit order of their names, as `flattenTensors` does. */
-export function flattenShardSum(sum: ShardSum): Float64Array {
-  const names = [...sum.sums.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const length = names.reduce((n, name) => n + (sum.sums.get(name)?.values.length ?? 0), 0);
-  const out = new Float64Array(length);
-  let offset = 0;
-  for (const name of names) {
-    const values = sum.sums.get(name)?.values ?? new Float64Array();
-    out.set(values, offset);
-    offset += values.length;
-  }
-  return out;
+/** Stats of a shard's flattened updates (the adapter's layout) against the flattened reference. */
+export function shardStats(options: {
+  updates: readonly Float32Array[];
+  reference: Float32Array;
+}): UpdateStats[] {
+  const { reference } = options;
+  for (const values of options.updates)
+    if (values.length !== reference.length)
+      throw new FlotillaError('SHAPE_MISMATCH', 'an update and the round reference differ in size');
+  return updateStats(
+    options.updates.map((values) => [values]),
+    [reference],
+  );
 }
 
 /**
- * Similarities of a shard's updates. `updates[k].values` is the flattened delta (the adapter's
- * layout), `total` the round's Σ w_k·x_k and `aggregate` the candidate delta, both flattened the
- * same way. The audit weighs the leave-one-out means by the task's weights w_k (examples, equal or
- * capped), also when DP made the aggregate's weights uniform.
+ * The coordinate-wise median of same-named deltas, as a delta with the same names and shapes:
+ * each shard's median, and then the median of the shard medians (the round's reference).
  */
-export function shardSimilarities(options: {
-  updates: ReadonlyArray<{ values: Float32Array; weight: number }>;
-  total: Float64Array;
-  aggregate: Float32Array;
-  /** Updates in the whole round: with one, there are no others (null leave-one-out cosine). */
-  roundCount: number;
-}): UpdateSimilarity[] {
-  const { total, aggregate } = options;
-  return options.updates.map(({ values, weight }) => {
-    if (values.length !== total.length || values.length !== aggregate.length)
-      throw new FlotillaError('SHAPE_MISMATCH', 'an update, the round sum and the aggregate differ in size');
-    return {
-      cosine: cosineSimilarity([values], [aggregate]),
-      leaveOneOutCosine: options.roundCount > 1 ? leaveOneOutCosine([values], [total], weight) : null,
-    };
-  });
+export function medianDelta(deltas: readonly TensorMap[]): TensorMap {
+  const first = deltas[0];
+  if (first === undefined) throw new FlotillaError('BAD_REQUEST', 'no deltas to take a median of');
+  const { layout } = flattenTensors(first);
+  const flat = deltas.map((d) => [flattenTensors(d, { expected: layout }).values]);
+  const [median] = coordinateMedian(flat);
+  return unflattenTensors(median ?? new Float32Array(), layout);
 }

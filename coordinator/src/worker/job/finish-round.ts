@@ -1,7 +1,7 @@
 // The tail every round shares, whether it aggregated in one stage or in shard jobs: the
 // aggregation record, the drift audit, then promotion of version n+1 or rejection, and the
 // published decision.
-import { sha256Hex, updateWeight, type TaskDefinition } from '@flotilla/protocol';
+import { FlotillaError, sha256Hex, type TaskDefinition } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
 import { publishRoundOutcome, type RoundOutcome } from '../../shared/round-outcomes.js';
 import { redisKeys } from '../../shared/keys.js';
@@ -10,9 +10,10 @@ import { subtractTensors, type TensorMap } from '../../shared/promotion/tensor-m
 import {
   auditRound,
   type AuditResult,
+  type AuditRoundInput,
   type HoldoutMetrics,
   type TensorList,
-  type UpdateSimilarity,
+  type UpdateStats,
 } from '../audit/index.js';
 import { flattenTensors } from '../strategies/flatten.js';
 import type { AggregateJobDeps } from './process-aggregate-job.js';
@@ -22,6 +23,8 @@ import { writeWorkerState, type TaskWorkerState } from './worker-state.js';
 import { chargeRound, spentPrivacy } from './privacy-charge.js';
 import { stopTask } from '../../shared/task-stop.js';
 import { moduleDriftOf } from './module-drift.js';
+import { applyTrustRegion } from './trust-region.js';
+import { clearRejections, recordRejection } from './rejection-streak.js';
 
 /** One round in hand: its job, task, the adapter it started from and the task's worker state. */
 export interface RoundContext {
@@ -41,8 +44,11 @@ export interface FinishRoundInput {
   /** Why other updates were excluded, for the decision's reasons. */
   exclusions: string[];
   result: ComputeRoundResult;
-  /** Per-update audit input: the flattened deltas, or their cosines from a hierarchical round's shard jobs. */
-  perUpdate: { updates: TensorList[] } | { similarities: UpdateSimilarity[] };
+  /**
+   * Per-update audit input: the flattened deltas, or their statistics from a hierarchical round's
+   * shard jobs. Not used (and not computed) in a DP task, where updates are not screened one by one.
+   */
+  perUpdate?: { updates: TensorList[] } | { stats: { perUpdate: UpdateStats[]; referenceNorm: number } };
   /** Set when the round aggregated in shard jobs: the shard size and each shard's usable updates. */
   hierarchical?: { shardSize: number; counts: number[] };
 }
@@ -69,17 +75,25 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
   });
   await deps.afterAggregation?.(job.roundId);
 
+  // The trust region: modules past the drift limit are scaled back onto it before anything is
+  // evaluated, so the candidate the audit judges is the one that would be promoted.
+  const drift = await moduleDriftOf(deps.blobs, task, result.adapter);
+  const { adapter: candidate, scaled } = applyTrustRegion({
+    task,
+    adapter: result.adapter,
+    drift,
+    limit: task.policy.audit.maxModuleDrift,
+  });
   const holdout = deps.evaluate
-    ? { candidate: await deps.evaluate(task, result.adapter), current: await deps.evaluate(task, current) }
+    ? { candidate: await deps.evaluate(task, candidate), current: await deps.evaluate(task, current) }
     : undefined;
   const audit: AuditResult = auditRound(
     {
-      ...input.perUpdate,
+      ...perUpdateInput(task, input),
       labels: loaded.map((u) => u.devicePseudonym),
-      norms: loaded.map((u) => u.norm),
-      weights: loaded.map((u) => updateWeight(task.policy.weighting, u.numExamples)),
       aggregate: [flattenTensors(aggregateDelta).values],
-      moduleDrift: await moduleDriftOf(deps.blobs, task, result.adapter),
+      moduleDrift: scaled.length > 0 ? await moduleDriftOf(deps.blobs, task, candidate) : drift,
+      trustRegion: scaled,
       ...(holdout ? { holdout } : {}),
       ...(result.privacy && task.policy.dp
         ? {
@@ -96,13 +110,25 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
   await deps.roundLog.audit({ task, job, audit });
   const reasons = [...audit.reasons, ...input.exclusions];
   if (audit.decision === 'reject')
-    return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
+    return decide(ctx, {
+      decision: 'REJECTED',
+      reasons,
+      version: null,
+      manifestDigest: null,
+      // A spent budget: no later candidate could be promoted either.
+      ...(audit.terminal
+        ? {
+            stopTask:
+              audit.checks.find((c) => c.code === 'privacy-budget')?.message ?? 'privacy budget spent',
+          }
+        : {}),
+    });
 
   const promotion = await promoteAdapter({
     task,
     parentVersion: job.parentVersion,
     parentAdapter: current,
-    adapter: result.adapter,
+    adapter: candidate,
     roundId: job.roundId,
     aggregation: { strategy: result.strategy, loraRule: result.lora.rule, participants: loaded.length },
     metrics: metricsOf(result, audit, holdout?.candidate),
@@ -151,6 +177,7 @@ function metricsOf(
   if (result.lora.truncationRelativeError !== null)
     metrics.truncationRelativeError = result.lora.truncationRelativeError;
   if (result.privacy) metrics.epsilon = result.privacy.epsilon;
+  if (audit.summary.trustRegionScale !== null) metrics.trustRegionScale = audit.summary.trustRegionScale;
   if (holdout?.accuracy !== undefined) metrics.holdoutAccuracy = holdout.accuracy;
   if (holdout?.loss !== undefined) metrics.holdoutLoss = holdout.loss;
   return metrics;
@@ -158,7 +185,8 @@ function metricsOf(
 
 /**
  * Records a rejection (with every reason) and publishes the decision to the server; with
- * `stopTask`, stops the task first.
+ * `stopTask`, or at the policy's `maxConsecutiveRejections`-th rejection since the last promotion,
+ * stops the task first. A promotion ends the rejection streak.
  */
 export async function decide(
   ctx: Pick<RoundContext, 'deps' | 'task' | 'job' | 'state'>,
@@ -172,10 +200,20 @@ export async function decide(
   },
 ): Promise<RoundOutcome> {
   const { deps, task, job } = ctx;
+  let stopReason = options.stopTask;
+  let reasons = options.reasons.length > 0 ? options.reasons : ['all checks passed'];
+  if (options.decision === 'REJECTED') {
+    const streak = await recordRejection(deps.redis, deps.prefix, job);
+    const limit = task.policy.audit.maxConsecutiveRejections;
+    if (stopReason === undefined && limit > 0 && streak >= limit) {
+      stopReason = `the task stops: ${streak} rejections in a row since the last promotion (maxConsecutiveRejections ${limit})`;
+      reasons = [stopReason, ...reasons];
+    }
+  } else await clearRejections(deps.redis, deps.prefix, job);
   // Stored before the outcome is published: the coordinator reads it when it opens the next round.
-  if (options.stopTask !== undefined)
+  if (stopReason !== undefined)
     await stopTask(deps.redis, deps.prefix, task.taskId, {
-      reason: options.stopTask,
+      reason: stopReason,
       roundId: job.roundId,
       at: Date.now(),
     });
@@ -185,11 +223,30 @@ export async function decide(
     decision: options.decision,
     version: options.version,
     manifestDigest: options.manifestDigest,
-    reasons: options.reasons.length > 0 ? options.reasons : ['all checks passed'],
+    reasons,
     privacy: spentPrivacy(ctx),
-    ...(options.stopTask !== undefined ? { stopTask: options.stopTask } : {}),
+    ...(stopReason !== undefined ? { stopTask: stopReason } : {}),
   };
   if (options.decision === 'REJECTED') await deps.roundLog.rejection({ task, job, reasons: outcome.reasons });
   await publishRoundOutcome(deps.redis, deps.prefix, outcome);
   return outcome;
+}
+
+/** The audit's per-update input: none in a DP task, where only the noised aggregate may count. */
+function perUpdateInput(
+  task: TaskDefinition,
+  input: FinishRoundInput,
+): Pick<AuditRoundInput, 'updates' | 'stats' | 'unscreened'> {
+  if (task.policy.dp)
+    return {
+      unscreened: {
+        count: input.loaded.length,
+        reason:
+          'differential privacy: updates are not screened one by one (each one is bounded by the clip norm); ' +
+          'the decision uses only the noised aggregate, the holdout and public information',
+      },
+    };
+  if (!input.perUpdate)
+    throw new FlotillaError('INTERNAL', 'a round without DP needs its per-update audit input');
+  return input.perUpdate;
 }

@@ -1,10 +1,12 @@
 // A large round whose strategy decomposes into sums, aggregated by shard jobs so no process holds
 // every update: (1) `shard-sum` children each sum a shard of deltas; (2) this job combines the
 // sums into the weighted mean and runs the strategy on it (server optimizer, DP noise, LoRA rule);
-// (3) `shard-stats` children compare each update with the round's sum and the candidate, for the
-// drift audit; (4) the shared tail records, audits and promotes (finish-round.ts).
+// (3) `shard-stats` children compare each update with the round's robust reference (the median of
+// the shard medians) and with the others of its shard, for the drift audit (skipped under DP,
+// whose audit does not screen updates one by one); (4) the shared tail records, audits and
+// promotes (finish-round.ts).
 import { WaitingChildrenError } from 'bullmq';
-import { FlotillaError, encodeFloat32Tensors } from '@flotilla/protocol';
+import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import {
   DEFAULT_SHARD_SIZE,
   SHARD_STATS_QUEUE,
@@ -19,10 +21,12 @@ import {
 } from '../../shared/hierarchical-flow.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { RoundOutcome } from '../../shared/round-outcomes.js';
-import { subtractTensors } from '../../shared/promotion/tensor-math.js';
 import { getBlob, loadShardSums, putByDigest } from '../hierarchical/shard-jobs.js';
-import { addShardSums, combineShardSums, encodeShardSum } from '../hierarchical/shard-sum.js';
-import { decide, finishRound, type RoundContext } from './finish-round.js';
+import { medianDelta } from '../hierarchical/shard-stats.js';
+import { combineShardSums } from '../hierarchical/shard-sum.js';
+import { l2Norm } from '../audit/index.js';
+import { flattenTensors } from '../strategies/flatten.js';
+import { decide, finishRound, type FinishRoundInput, type RoundContext } from './finish-round.js';
 import { frozenTensors, runCompute } from './round-inputs.js';
 import { decodeCandidate, encodeCandidate } from './round-candidate.js';
 import { budgetRefusal, computeOnceAndCharge, refuseOverBudget } from './privacy-charge.js';
@@ -97,6 +101,7 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
           updateWeighting: task.policy.weighting,
           expectedShapes,
           frozen,
+          withMedian: !task.policy.dp,
           updates,
         } satisfies ShardSumJobData,
       })),
@@ -134,62 +139,73 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
         accountant: ctx.state.accountant,
       }),
     );
-    const auditSum = addShardSums(
-      await loadShardSums(
-        deps.blobs,
-        sums.map((s) => s.auditSumDigest),
-      ),
-    );
-    const aggregate = subtractTensors(result.adapter, current);
+    const screening = !task.policy.dp;
     progress = {
       ...progress,
       step: 'auditing',
       candidateDigest: await putByDigest(deps.blobs, encodeCandidate(result)),
-      auditSumDigest: await putByDigest(
-        deps.blobs,
-        encodeShardSum(auditSum, { 'flotilla.round': job.roundId }),
-      ),
-      aggregateDigest: await putByDigest(deps.blobs, encodeFloat32Tensors(aggregate, {}, 'F32')),
-      statsShards: statsShards.length,
+      referenceDigest: screening ? await roundReference(deps.blobs, sums, job.roundId) : null,
+      statsShards: screening ? statsShards.length : 0,
     };
   }
-  // Also on resume: children lost to a crash before they were added are added now.
-  const { auditSumDigest, aggregateDigest } = progress;
-  await awaitChildren(
-    steps,
-    progress,
-    SHARD_STATS_QUEUE,
-    statsShards.map((updates, shardIndex) => ({
-      jobId: shardJobId(job.roundId, 'stats', shardIndex),
-      data: {
-        roundId: job.roundId,
-        shardIndex,
-        expectedShapes,
-        frozen,
-        updates,
-        updateWeighting: task.policy.weighting,
-        roundCount: loaded.length,
-        auditSumDigest,
-        aggregateDigest,
-      } satisfies ShardStatsJobData,
-    })),
-  );
-  const stats = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
-    .map((v) => ShardStatsResultSchema.parse(v))
-    .sort((a, b) => a.shardIndex - b.shardIndex)
-    .flatMap((r) => r.updates);
-  if (stats.length !== loaded.length || stats.some((s, i) => s.updateId !== loaded[i]?.updateId))
-    throw new FlotillaError('INTERNAL', 'the audit pass does not cover the aggregated updates in order');
+  const { referenceDigest } = progress;
+  let perUpdate: FinishRoundInput['perUpdate'];
+  // Saved before the audit in every case: a resumed job must read this candidate back, never
+  // recompute it (that would redraw the DP noise).
+  if (referenceDigest === null) await steps.save(progress);
+  else {
+    // Also on resume: children lost to a crash before they were added are added now.
+    await awaitChildren(
+      steps,
+      progress,
+      SHARD_STATS_QUEUE,
+      statsShards.map((updates, shardIndex) => ({
+        jobId: shardJobId(job.roundId, 'stats', shardIndex),
+        data: {
+          roundId: job.roundId,
+          shardIndex,
+          expectedShapes,
+          frozen,
+          updates,
+          referenceDigest,
+        } satisfies ShardStatsJobData,
+      })),
+    );
+    const stats = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
+      .map((v) => ShardStatsResultSchema.parse(v))
+      .sort((a, b) => a.shardIndex - b.shardIndex)
+      .flatMap((r) => r.updates);
+    if (stats.length !== loaded.length || stats.some((s, i) => s.updateId !== loaded[i]?.updateId))
+      throw new FlotillaError('INTERNAL', 'the audit pass does not cover the aggregated updates in order');
+    const reference = decodeFloat32Tensors(await getBlob(deps.blobs, referenceDigest, 'round reference'));
+    perUpdate = {
+      stats: {
+        perUpdate: stats.map(({ norm, cosine, nearestDistance }) => ({ norm, cosine, nearestDistance })),
+        referenceNorm: l2Norm([flattenTensors(reference.tensors).values]),
+      },
+    };
+  }
   const result = decodeCandidate(await getBlob(deps.blobs, progress.candidateDigest, 'round candidate'));
   return finishRound(ctx, {
     loaded,
     exclusions,
     result,
-    perUpdate: {
-      similarities: stats.map((s) => ({ cosine: s.cosine, leaveOneOutCosine: s.leaveOneOutCosine })),
-    },
+    ...(perUpdate ? { perUpdate } : {}),
     hierarchical: { shardSize: progress.shardSize, counts: sums.map((s) => s.count) },
   });
+}
+
+/** The audit's robust reference: the coordinate-wise median of the shard medians, stored by digest. */
+async function roundReference(
+  blobs: RoundContext['deps']['blobs'],
+  sums: readonly ShardSumResult[],
+  roundId: string,
+): Promise<string> {
+  const medians = [];
+  for (const s of sums)
+    if (s.medianDigest !== null)
+      medians.push(decodeFloat32Tensors(await getBlob(blobs, s.medianDigest, 'shard median')).tensors);
+  return putByDigest(blobs, encodeFloat32Tensors(medianDelta(medians), { 'flotilla.round': roundId }, 'F32'));
 }
 
 /** The refs the shard jobs could load, in aggregation order, and why the others were left out. */

@@ -20,11 +20,10 @@ export const HierarchicalProgressSchema = z.discriminatedUnion('step', [
     shardSize: z.number().int().positive(),
     /** The ComputeRoundResult (round-candidate.ts). */
     candidateDigest: DigestSchema,
-    /** Σ n_k·x_k of the usable updates (shard-sum encoding). */
-    auditSumDigest: DigestSchema,
-    /** The candidate's aggregate delta, as the stats children read it. */
-    aggregateDigest: DigestSchema,
-    statsShards: z.number().int().positive(),
+    /** The audit's robust reference (median of the shard medians); null in a DP task (no screening). */
+    referenceDigest: DigestSchema.nullable(),
+    /** Stats children; 0 in a DP task. */
+    statsShards: z.number().int().nonnegative(),
   }),
 ]);
 export type HierarchicalProgress = z.infer<typeof HierarchicalProgressSchema>;

@@ -7,7 +7,7 @@ import {
   type TaskDefinition,
 } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
-import type { AuditResult } from '../audit/index.js';
+import type { AuditResult, UpdateFinding } from '../audit/index.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { privacyRecord } from './privacy-charge.js';
 
@@ -45,6 +45,68 @@ const clip = (text: string): string =>
 function privacyOf(result: ComputeRoundResult): { privacy?: AggregationPrivacy } {
   const privacy = privacyRecord(result);
   return privacy ? { privacy } : {};
+}
+
+const SEVERITY = { pass: 'info', overridden: 'warn', fail: 'fail' } as const;
+
+type Flag = 'normOutlier' | 'lowCosine' | 'tooCentral' | 'duplicate';
+/** Each per-update flag and the finding code it is logged under. */
+const FLAGS: ReadonlyArray<{ flag: Flag; code: string }> = [
+  { flag: 'normOutlier', code: 'norm-outlier' },
+  { flag: 'lowCosine', code: 'low-cosine' },
+  { flag: 'tooCentral', code: 'too-central' },
+  { flag: 'duplicate', code: 'duplicate' },
+];
+
+function flagMessage(flag: Flag, f: UpdateFinding): string {
+  switch (flag) {
+    case 'normOutlier':
+      return `norm ${f.norm.toPrecision(4)} has modified z-score ${f.normZ.toPrecision(3)} within the round`;
+    case 'lowCosine':
+      return `cosine ${f.cosine.toPrecision(3)} to the round's robust reference has modified z-score ${f.cosineZ.toPrecision(3)}`;
+    case 'tooCentral':
+      return `distance ${f.distance.toPrecision(4)} to the round's robust reference has modified z-score ${f.distanceZ.toPrecision(3)}`;
+    case 'duplicate':
+      return `relative distance ${(f.nearestDistance ?? Number.NaN).toPrecision(3)} to another device's update`;
+  }
+}
+
+/** The finding's `value`: the score that triggered the flag (the relative distance for a duplicate). */
+function flagValue(flag: Flag, f: UpdateFinding): number {
+  switch (flag) {
+    case 'normOutlier':
+      return f.normZ;
+    case 'lowCosine':
+      return f.cosineZ;
+    case 'tooCentral':
+      return f.distanceZ;
+    case 'duplicate':
+      return f.nearestDistance ?? Number.NaN;
+  }
+}
+
+function auditMetrics(audit: AuditResult): Record<string, number> {
+  const { summary } = audit;
+  const metrics: Record<string, number> = {
+    updates: summary.updateCount,
+    flagged: summary.flaggedCount,
+    flaggedFraction: summary.flaggedFraction,
+  };
+  // JSON (and so the signed log) has no Infinity: a drift over an all-zero base is left out.
+  const drift = summary.maxModuleDrift?.drift;
+  if (drift !== undefined && Number.isFinite(drift)) metrics.maxModuleDrift = drift;
+  if (summary.trustRegionScale !== null) metrics.trustRegionScale = summary.trustRegionScale;
+  // Absent in a DP task: per-update norms are not published there.
+  if (summary.norms) metrics.normMedian = summary.norms.median;
+  const holdout = summary.holdout;
+  if (holdout && holdout.candidateAccuracy !== null)
+    metrics.holdoutAccuracyCandidate = holdout.candidateAccuracy;
+  if (holdout && holdout.currentAccuracy !== null) metrics.holdoutAccuracyCurrent = holdout.currentAccuracy;
+  if (summary.improvement) {
+    metrics.holdoutImprovementPValue = summary.improvement.pValue;
+    metrics.holdoutBetterBeyondNoise = summary.improvement.beyondNoise ? 1 : 0;
+  }
+  return metrics;
 }
 
 /** Maps the worker's facts onto round-log events. */
@@ -98,42 +160,29 @@ export function workerRoundLog(
       });
     },
     async audit({ task, job, audit }) {
-      const findings = audit.findings
-        .filter((f) => f.normOutlier || f.lowCosine)
-        .map((f) => ({
-          code: f.normOutlier ? 'norm-outlier' : 'low-cosine',
-          severity: 'warn' as const,
-          message: clip(
-            f.normOutlier
-              ? `norm ${f.norm.toPrecision(4)} has modified z-score ${f.modifiedZ.toPrecision(3)}`
-              : `cosine ${(f.leaveOneOutCosine ?? f.cosine).toPrecision(3)} to ${f.leaveOneOutCosine === null ? 'the aggregate' : 'the other updates'} is below the threshold`,
-          ),
-          device: /^dev_[0-9a-f]{32}$/.test(f.label) ? f.label : null,
-          value: finiteOrNull(f.normOutlier ? f.modifiedZ : (f.leaveOneOutCosine ?? f.cosine)),
-        }));
-      const reasons = audit.reasons.map((reason) => ({
-        code: audit.decision === 'reject' ? 'decision' : 'check',
-        severity: audit.decision === 'reject' ? ('fail' as const) : ('info' as const),
-        message: clip(reason),
+      const checks = audit.checks.map((c) => ({
+        code: c.code,
+        severity: SEVERITY[c.status],
+        message: clip(c.message),
         device: null,
         value: null,
       }));
-      const metrics: Record<string, number> = {
-        updates: audit.summary.updateCount,
-        flagged: audit.summary.flaggedCount,
-        flaggedFraction: audit.summary.flaggedFraction,
-      };
-      // JSON (and so the signed log) has no Infinity: a drift over an all-zero base is left out.
-      const drift = audit.summary.maxModuleDrift?.drift;
-      if (drift !== undefined && Number.isFinite(drift)) metrics.maxModuleDrift = drift;
-      if (audit.summary.norms) metrics.normMedian = audit.summary.norms.median;
+      const flags = audit.findings.flatMap((f) =>
+        FLAGS.filter(({ flag }) => f[flag]).map(({ code, flag }) => ({
+          code,
+          severity: 'warn' as const,
+          message: clip(flagMessage(flag, f)),
+          device: /^dev_[0-9a-f]{32}$/.test(f.label) ? f.label : null,
+          value: finiteOrNull(flagValue(flag, f)),
+        })),
+      );
       await log.append({
         type: 'audit',
         taskId: task.taskId,
         roundId: job.roundId,
         decision: audit.decision === 'promote' ? 'pass' : 'fail',
-        findings: [...reasons, ...findings],
-        metrics,
+        findings: [...checks, ...flags],
+        metrics: auditMetrics(audit),
       });
     },
     async promotion({ task, job, signed, manifestDigest }) {

@@ -40,6 +40,10 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
   });
   const report = reportRun(outDir, result);
   process.stdout.write(`\n${summaryTable(result)}\n\n`);
+  if (result.stopped !== null)
+    process.stdout.write(
+      `the worker stopped the task after round ${result.metrics.length - 1}: ${result.stopped}\n`,
+    );
   process.stdout.write(
     `backend: ${result.backend}; base model: ${(100 * result.base.cleanAccuracy).toFixed(1)}% on clean digits, ${(100 * result.base.shiftedAccuracy).toFixed(1)}% on the shifted domain\n`,
   );

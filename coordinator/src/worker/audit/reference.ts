@@ -1,0 +1,49 @@
+// The audit's robust reference: what "typical" means for one round's updates. The coordinate-wise
+// median (Yin et al. 2018, the `median` strategy's output) moves little whatever a minority of the
+// updates does (its breakdown point is 50% per coordinate), unlike the plain mean, which one
+// unclipped attacker can drag anywhere. A hierarchical round takes the coordinate-wise median of
+// its shards' medians (exact with one shard).
+import { FlotillaError } from '@flotilla/protocol';
+import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
+import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './cosine.js';
+
+/** Coordinate-wise median of updates with the same layout (mean of the two middle values when even). */
+export function coordinateMedian(updates: readonly TensorList[]): Float32Array[] {
+  const first = updates[0];
+  if (first === undefined) throw new FlotillaError('BAD_REQUEST', 'no updates to take a median of');
+  return first.map((t, k) =>
+    reduceSortedColumns(
+      updates.map((u) => {
+        const tensor = u[k];
+        if (tensor?.length !== t.length)
+          throw new FlotillaError('SHAPE_MISMATCH', 'updates must have the same tensors with the same sizes');
+        return tensor;
+      }),
+      t.length,
+      sortedMedian,
+    ),
+  );
+}
+
+/** What the per-update screen looks at, whoever computed it (one process or the shard jobs). */
+export interface UpdateStats {
+  /** L2 norm of the update. */
+  norm: number;
+  /** Cosine to the round's robust reference. */
+  cosine: number;
+  /**
+   * Relative distance ‖u − v‖ / max(‖u‖, ‖v‖) to the closest other update of the round (of its
+   * shard, in a hierarchical round); null if there is none.
+   */
+  nearestDistance: number | null;
+}
+
+/** Each update's {@link UpdateStats} against `reference`, computed in one process. */
+export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
+  const nearest = nearestDistances(updates);
+  return updates.map((u, i) => ({
+    norm: l2Norm(u),
+    cosine: cosineSimilarity(u, reference),
+    nearestDistance: nearest[i] ?? null,
+  }));
+}

@@ -1,0 +1,106 @@
+// The per-update screen of the drift audit. Every threshold is relative to the round's own spread:
+// a score is (value − median) / σ̂ with σ̂ = 1.4826·MAD (a modified z-score, Iglewicz & Hoaglin
+// 1993), so a round of honest but heterogeneous (non-IID) devices widens its own band instead of
+// being flagged wholesale, and a minority can never move the band far. Floors on σ̂ keep
+// differences too small to matter (rounding, or a tightly clustered IID round) from becoming flags.
+import type { AuditPolicy } from '@flotilla/protocol';
+import { modifiedZScores } from './norm-stats.js';
+import type { UpdateStats } from './reference.js';
+
+/**
+ * σ̂ floor of the norm and distance scores, relative to their medians: 15%, so with the default
+ * threshold 3.5 an update is never an outlier for being less than about 50% longer than the
+ * median, or less than about half as far from the reference. Honest updates can cluster tightly
+ * (in a 2,208-parameter IID round one device 17% closer than the median scored −3.4), while the
+ * updates these scores are for are several times longer (scaling, boosting) or a small fraction
+ * of the honest distance away (crafted means).
+ */
+export const RELATIVE_SPREAD_FLOOR = 0.15;
+/** σ̂ floor of the cosine scores, in cosine units: 0.05. */
+export const COSINE_SPREAD_FLOOR = 0.05;
+
+/** Per-update screening result. */
+export interface UpdateFinding {
+  index: number;
+  label: string;
+  norm: number;
+  /** Cosine to the round's robust reference. */
+  cosine: number;
+  /** L2 distance to the robust reference. */
+  distance: number;
+  /** Relative distance to the closest other update; null when not computed (or a single update). */
+  nearestDistance: number | null;
+  /** Modified z-scores of the norm, the cosine and the distance within the round. */
+  normZ: number;
+  cosineZ: number;
+  distanceZ: number;
+  /** Norm far above the round's (can dominate an average: scaling, boosting). */
+  normOutlier: boolean;
+  /** Points away: cosine far below the round's and below `minCosine` (sign flips). */
+  lowCosine: boolean;
+  /**
+   * Far closer to the reference than the round's honest spread allows ("a little is enough",
+   * Baruch et al. 2019, sends the mean minus a fraction of a standard deviation).
+   */
+  tooCentral: boolean;
+  /** Near-identical to another device's update (`nearestDistance` <= duplicateDistance): collusion. */
+  duplicate: boolean;
+}
+
+export const isFlagged = (f: UpdateFinding): boolean =>
+  f.normOutlier || f.lowCosine || f.tooCentral || f.duplicate;
+
+/** ‖u − r‖ from ‖u‖, cos(u, r) and ‖r‖, so shard jobs need only report scalars. */
+export function distanceToReference(norm: number, cosine: number, referenceNorm: number): number {
+  return Math.sqrt(
+    Math.max(0, norm * norm - 2 * norm * referenceNorm * cosine + referenceNorm * referenceNorm),
+  );
+}
+
+/**
+ * Screens each update against the round: a norm far above the others' (one-sided), a cosine to
+ * the reference far below the others' and below `policy.minCosine`, a distance to the reference
+ * far below the others', or a near-duplicate of another update. "Far" is `policy.madThreshold`
+ * modified z-score units. With fewer than 3 updates there is no spread to speak of: only
+ * duplicates are flagged.
+ */
+export function screenUpdates(options: {
+  stats: readonly UpdateStats[];
+  referenceNorm: number;
+  labels?: readonly string[];
+  policy: Pick<AuditPolicy, 'madThreshold' | 'minCosine' | 'duplicateDistance'>;
+}): UpdateFinding[] {
+  const { stats, referenceNorm, policy } = options;
+  const k = policy.madThreshold;
+  const spread = stats.length >= 3;
+  const distances = stats.map((s) => distanceToReference(s.norm, s.cosine, referenceNorm));
+  const normZ = modifiedZScores(
+    stats.map((s) => s.norm),
+    { minRelativeSpread: RELATIVE_SPREAD_FLOOR },
+  );
+  const cosineZ = modifiedZScores(
+    stats.map((s) => s.cosine),
+    { minRelativeSpread: 0, minSpread: COSINE_SPREAD_FLOOR },
+  );
+  const distanceZ = modifiedZScores(distances, { minRelativeSpread: RELATIVE_SPREAD_FLOOR });
+  return stats.map((s, index) => {
+    const nz = normZ[index] ?? 0;
+    const cz = cosineZ[index] ?? 0;
+    const dz = distanceZ[index] ?? 0;
+    return {
+      index,
+      label: options.labels?.[index] ?? `update #${index}`,
+      norm: s.norm,
+      cosine: s.cosine,
+      distance: distances[index] ?? Number.NaN,
+      nearestDistance: s.nearestDistance,
+      normZ: nz,
+      cosineZ: cz,
+      distanceZ: dz,
+      normOutlier: spread && nz > k,
+      lowCosine: spread && cz < -k && s.cosine < policy.minCosine,
+      tooCentral: spread && dz < -k,
+      duplicate: s.nearestDistance !== null && s.nearestDistance <= policy.duplicateDistance,
+    };
+  });
+}
