@@ -157,10 +157,26 @@ describe('buildUpdate', () => {
   });
 });
 
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+/** A client whose coordinator always answers `status` with `code`; counts the requests. */
+function refusingHttp(status: number, code: string) {
+  const counter = { calls: 0 };
+  const http = new CoordinatorHttp({
+    url: 'http://127.0.0.1:1',
+    sessionToken: () => 'tok',
+    retry: { baseDelayMs: 1 },
+    fetch: () => {
+      counter.calls++;
+      return Promise.resolve(json(status, { error: { code, message: 'refused' } }));
+    },
+  });
+  return { http, counter };
+}
+
 describe('CoordinatorHttp blob upload', () => {
   const digest = sha256Hex(new Uint8Array([1, 2, 3]));
-  const json = (status: number, body: unknown) =>
-    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
   it('retries network errors and 5xx with backoff, sending the bearer token', async () => {
     const calls: Array<{ url: string; auth: string | null }> = [];
@@ -185,19 +201,51 @@ describe('CoordinatorHttp blob upload', () => {
   });
 
   it('does not retry a 4xx and surfaces the coordinator error code', async () => {
-    let calls = 0;
-    const http = new CoordinatorHttp({
-      url: 'http://127.0.0.1:1',
-      sessionToken: () => 'tok',
-      retry: { baseDelayMs: 1 },
-      fetch: () => {
-        calls++;
-        return Promise.resolve(json(413, { error: { code: 'BLOB_TOO_LARGE', message: 'too big' } }));
-      },
-    });
+    const { http, counter } = refusingHttp(413, 'BLOB_TOO_LARGE');
     const error = await http.uploadBlob(digest, new Uint8Array([1, 2, 3])).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HttpStatusError);
     expect(error).toMatchObject({ status: 413, code: 'BLOB_TOO_LARGE' });
-    expect(calls).toBe(1);
+    expect(counter.calls).toBe(1);
+  });
+});
+
+describe('CoordinatorHttp blob download', () => {
+  const digest = sha256Hex(new Uint8Array([4, 5, 6]));
+
+  it('authenticates with the session token and retries 429 RATE_LIMITED and a 401 of a renewed session', async () => {
+    const sessions = ['old-token', 'new-token'];
+    const seen: Array<string | null> = [];
+    const answers: Array<() => Response> = [
+      () => json(429, { error: { code: 'RATE_LIMITED', message: 'too many blob transfers' } }),
+      () => {
+        sessions.shift();
+        return json(401, { error: { code: 'UNAUTHORIZED', message: 'session expired' } });
+      },
+      () => new Response(new Uint8Array([4, 5, 6]), { status: 200 }),
+    ];
+    const http = new CoordinatorHttp({
+      url: 'http://127.0.0.1:1',
+      sessionToken: () => sessions[0] ?? null,
+      retry: { baseDelayMs: 1, maxDelayMs: 2 },
+      fetch: (_url, init) => {
+        seen.push(new Headers(init?.headers).get('authorization'));
+        const next = answers.shift();
+        return next ? Promise.resolve(next()) : Promise.reject(new Error('too many calls'));
+      },
+    });
+    expect(await http.fetchBlob(digest)).toEqual(new Uint8Array([4, 5, 6]));
+    expect(seen).toEqual(['Bearer old-token', 'Bearer old-token', 'Bearer new-token']);
+  });
+
+  it('does not retry 403 FORBIDDEN or 429 QUOTA_EXCEEDED', async () => {
+    for (const [status, code] of [
+      [403, 'FORBIDDEN'],
+      [429, 'QUOTA_EXCEEDED'],
+    ] as const) {
+      const { http, counter } = refusingHttp(status, code);
+      const error = await http.fetchBlob(digest).catch((e: unknown) => e);
+      expect(error).toMatchObject({ status, code });
+      expect(counter.calls).toBe(1);
+    }
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlotillaError, sha256Hex } from '@flotilla/protocol';
-import { openBlobStore, type BlobStore } from '../src/shared/blob-store/index.js';
+import { BLOB_READ_CHUNK_BYTES, openBlobStore, type BlobStore } from '../src/shared/blob-store/index.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 
@@ -38,6 +38,7 @@ describe.each(stores)('%s blob store', (_name, make) => {
     expect(await store.has(digest)).toBe(false);
     expect(await store.putStream(digest, chunks(bytes, 777), { maxBytes: 10_000 })).toEqual({
       bytes: 10_000,
+      stored: true,
     });
     expect(await store.size(digest)).toBe(10_000);
     expect(await store.get(digest)).toEqual(bytes);
@@ -57,5 +58,61 @@ describe.each(stores)('%s blob store', (_name, make) => {
     expect(await store.has(wrong)).toBe(false);
     expect(await store.has(sha256Hex(other))).toBe(false);
     expect(await store.get(sha256Hex(other))).toBeNull();
+  });
+  it('hashes, caps and answers a body sent for a digest it already holds, without rewriting it', async () => {
+    const held = new Uint8Array(randomBytes(3_000));
+    const heldDigest = sha256Hex(held);
+    await store.put(heldDigest, held);
+    expect(await store.putStream(heldDigest, chunks(held, 500), { maxBytes: 3_000 })).toEqual({
+      bytes: 3_000,
+      stored: false,
+    });
+    const impostor = new Uint8Array(randomBytes(3_000));
+    await expect(store.putStream(heldDigest, chunks(impostor, 500), { maxBytes: 3_000 })).rejects.toSatisfy(
+      (e) => FlotillaError.is(e, 'DIGEST_MISMATCH'),
+    );
+    await expect(
+      store.putStream(heldDigest, chunks(new Uint8Array(5_000), 500), { maxBytes: 3_000 }),
+    ).rejects.toSatisfy((e) => FlotillaError.is(e, 'BLOB_TOO_LARGE'));
+    expect(await store.get(heldDigest)).toEqual(held);
+  });
+
+  it('reads a blob and ranges of it in bounded chunks', async () => {
+    const big = new Uint8Array(randomBytes(BLOB_READ_CHUNK_BYTES * 2 + 12_345));
+    const bigDigest = sha256Hex(big);
+    await store.putStream(bigDigest, chunks(big, 64 * 1024), { maxBytes: big.length });
+    const whole = await store.openRead(bigDigest);
+    const sizes: number[] = [];
+    const parts: Uint8Array[] = [];
+    for await (const chunk of whole?.chunks ?? []) {
+      sizes.push(chunk.length);
+      parts.push(chunk);
+    }
+    expect(whole?.size).toBe(big.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(BLOB_READ_CHUNK_BYTES);
+    // Buffer.equals: deep equality over half a million elements is slow in the matcher.
+    expect(Buffer.concat(parts).equals(big)).toBe(true);
+    const start = BLOB_READ_CHUNK_BYTES - 10;
+    const end = BLOB_READ_CHUNK_BYTES * 2 + 5;
+    const range = await store.getRange(bigDigest, start, end);
+    expect(Buffer.from(range ?? []).equals(big.subarray(start, end + 1))).toBe(true);
+    expect(await store.openRead(sha256Hex(new Uint8Array([9, 9])))).toBeNull();
+  });
+
+  it('lists blobs with their last use and deletes only those unused since a time', async () => {
+    const old = new Uint8Array(randomBytes(50));
+    const oldDigest = sha256Hex(old);
+    await store.put(oldDigest, old);
+    const listed = new Map<string, number>();
+    for await (const entry of store.list()) listed.set(entry.digest, entry.lastUsedAt);
+    const usedAt = listed.get(oldDigest);
+    expect(usedAt).toBeDefined();
+    expect(Math.abs((usedAt ?? 0) - Date.now())).toBeLessThan(60_000);
+    // Used after the cut-off: kept. Then a cut-off after its last use: deleted, once.
+    expect(await store.deleteIfUnused(oldDigest, (usedAt ?? 0) - 1)).toBe(false);
+    expect(await store.deleteIfUnused(oldDigest, Date.now() + 1_000)).toBe(true);
+    expect(await store.has(oldDigest)).toBe(false);
+    expect(await store.deleteIfUnused(oldDigest, Date.now() + 1_000)).toBe(false);
+    expect(await store.touch(oldDigest)).toBe(false);
   });
 });

@@ -38,22 +38,23 @@ describe.each(['local', 'redis'] as const)('HTTP routes with the %s blob store',
 
   it('serves blobs immutably with ETag, conditional GET, HEAD and Range', async () => {
     const url = `${tc.coordinator.url}/blobs/${digest}`;
-    const full = await fetch(url);
+    const auth = { authorization: `Bearer ${OPERATOR}` };
+    const full = await fetch(url, { headers: auth });
     expect(full.status).toBe(200);
     expect(full.headers.get('etag')).toBe(`"${digest}"`);
     expect(full.headers.get('cache-control')).toContain('immutable');
     expect(new Uint8Array(await full.arrayBuffer())).toEqual(blob);
-    expect((await fetch(url, { headers: { 'if-none-match': `"${digest}"` } })).status).toBe(304);
-    const head = await fetch(url, { method: 'HEAD' });
+    expect((await fetch(url, { headers: { ...auth, 'if-none-match': `"${digest}"` } })).status).toBe(304);
+    const head = await fetch(url, { method: 'HEAD', headers: auth });
     expect(head.headers.get('content-length')).toBe('1000');
-    const part = await fetch(url, { headers: { range: 'bytes=100-199' } });
+    const part = await fetch(url, { headers: { ...auth, range: 'bytes=100-199' } });
     expect(part.status).toBe(206);
     expect(part.headers.get('content-range')).toBe('bytes 100-199/1000');
     expect(new Uint8Array(await part.arrayBuffer())).toEqual(blob.subarray(100, 200));
-    const tail = await fetch(url, { headers: { range: 'bytes=-10' } });
+    const tail = await fetch(url, { headers: { ...auth, range: 'bytes=-10' } });
     expect(new Uint8Array(await tail.arrayBuffer())).toEqual(blob.subarray(990));
-    expect((await fetch(url, { headers: { range: 'bytes=5000-' } })).status).toBe(416);
-    const missing = await fetch(`${tc.coordinator.url}/blobs/${'0'.repeat(64)}`);
+    expect((await fetch(url, { headers: { ...auth, range: 'bytes=5000-' } })).status).toBe(416);
+    const missing = await fetch(`${tc.coordinator.url}/blobs/${'0'.repeat(64)}`, { headers: auth });
     expect(missing.status).toBe(404);
     expect(await errorOf(missing)).toBe('BLOB_MISSING');
     const bad = await fetch(`${tc.coordinator.url}/blobs/not-a-digest`);
@@ -75,7 +76,9 @@ describe.each(['local', 'redis'] as const)('HTTP routes with the %s blob store',
     expect(verifyPayload(SIGNING_DOMAINS.task, signed.task, signed.signature, signed.coordinatorKey)).toBe(
       true,
     );
-    const baseRes = await fetch(`${tc.coordinator.url}/blobs/${signed.task.baseModel.digest}`);
+    const baseRes = await fetch(`${tc.coordinator.url}/blobs/${signed.task.baseModel.digest}`, {
+      headers: { authorization: `Bearer ${OPERATOR}` },
+    });
     expect(sha256Hex(new Uint8Array(await baseRes.arrayBuffer()))).toBe(signed.task.baseModel.digest);
     expect((await fetch(`${tc.coordinator.url}/api/tasks/nope`)).status).toBe(404);
 

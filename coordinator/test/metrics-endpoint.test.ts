@@ -76,8 +76,10 @@ describe('/metrics on a coordinator running a round', () => {
       ok: false,
       error: { code: 'DUPLICATE_UPDATE' },
     });
-    // One download of an accepted blob, in full.
-    const download = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(blobA)}`);
+    // One download of an accepted blob, in full (by its uploader: raw deltas are private).
+    const download = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(blobA)}`, {
+      headers: { authorization: `Bearer ${a.session?.sessionToken ?? ''}` },
+    });
     expect((await download.arrayBuffer()).byteLength).toBe(blobA.length);
     // The refused device gives up: everyone answered, the round closes with 2 of quorum 2.
     expect(

@@ -52,12 +52,17 @@ export class CoordinatorHttp implements AdapterFetcher {
     });
   }
 
-  /** `GET /blobs/:sha256` (untrusted bytes; the caller verifies the digest). */
+  /**
+   * `GET /blobs/:sha256` with the bearer session token: the coordinator serves base models and
+   * promoted artifacts to enrolled devices only (and a device's own uploads back to it). Untrusted
+   * bytes; the caller verifies the digest. A 401 is retried too: the session may be renewed
+   * (reconnection) between attempts.
+   */
   fetchBlob(digest: string): Promise<Uint8Array> {
     return this.withRetry(async () => {
       const response = await this.request(HTTP_ROUTES.blob(digest), { headers: this.authHeader() });
       return new Uint8Array(await response.arrayBuffer());
-    });
+    }, isRetryableDownloadError);
   }
 
   /** `GET /api/tasks/:taskId/adapters/:version|latest/manifest` (untrusted JSON). */
@@ -100,20 +105,33 @@ export class CoordinatorHttp implements AdapterFetcher {
     return token ? { authorization: `Bearer ${token}` } : {};
   }
 
-  private withRetry<T>(attempt: () => Promise<T>): Promise<T> {
+  private withRetry<T>(
+    attempt: () => Promise<T>,
+    isRetryable: (error: unknown) => boolean = isRetryableHttpError,
+  ): Promise<T> {
     return withRetry(attempt, {
       ...this.options.retry,
       ...(this.options.signal ? { signal: this.options.signal } : {}),
-      isRetryable: isRetryableHttpError,
+      isRetryable,
     });
   }
 }
 
-/** Network failures (fetch rejects with a TypeError) and 5xx are transient; 4xx is the server's answer. */
+/**
+ * Network failures (fetch rejects with a TypeError), 5xx and `429 RATE_LIMITED` (the coordinator
+ * has too many blob transfers in flight) are transient; any other 4xx is the server's answer
+ * (`429 QUOTA_EXCEEDED` included: the upload quota lasts the round).
+ */
 export function isRetryableHttpError(error: unknown): boolean {
-  if (error instanceof HttpStatusError) return error.status >= 500;
+  if (error instanceof HttpStatusError)
+    return error.status >= 500 || (error.status === 429 && error.code === 'RATE_LIMITED');
   if (error instanceof FlotillaError) return false;
   return error instanceof TypeError;
+}
+
+/** As `isRetryableHttpError`, and a 401 (a download outlived its session; the next attempt uses the new one). */
+function isRetryableDownloadError(error: unknown): boolean {
+  return isRetryableHttpError(error) || (error instanceof HttpStatusError && error.status === 401);
 }
 
 function isErrorCode(code: string): code is ErrorCode {

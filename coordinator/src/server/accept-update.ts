@@ -9,7 +9,7 @@ import {
   type UpdateReceipt,
   type UpdateSubmission,
 } from '@flotilla/protocol';
-import type { BlobStore } from '../shared/blob-store/index.js';
+import type { BlobAccess, BlobStore } from '../shared/blob-store/index.js';
 import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import type { AcceptedUpdate } from './accepted-update.js';
@@ -17,6 +17,7 @@ import type { DeviceRegistry } from './device-registry.js';
 import type { RoundEvents } from './round-events.js';
 import type { RoundStore } from './round-store.js';
 import { validateDeltaBlob } from './update-validator.js';
+import type { ValidationGate } from './validation-gate.js';
 
 export interface AcceptUpdateDeps {
   redis: Redis;
@@ -25,6 +26,10 @@ export interface AcceptUpdateDeps {
   tasks: TaskRegistry;
   devices: DeviceRegistry;
   blobs: BlobStore;
+  /** Who uploaded which blob; auditors' access to raw deltas. */
+  access: BlobAccess;
+  /** Bounds the blob reads of validation (one at a time per device, a byte budget in all). */
+  validations: ValidationGate;
   events: RoundEvents;
 }
 
@@ -129,11 +134,28 @@ export async function acceptUpdate(
       'BLOB_TOO_LARGE',
       `blob of ${metadata.blobBytes} bytes exceeds ${plan.budget.maxUploadBytes}`,
     );
-  const bytes = await deps.blobs.get(metadata.blobDigest);
-  if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded`);
-  if (bytes.length !== metadata.blobBytes || sha256Hex(bytes) !== metadata.blobDigest)
-    throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
-  const { norm } = validateDeltaBlob(bytes, signed.task, plan);
+  // Cheap checks before the blob is read: a submission naming a large blob it did not upload,
+  // or with the wrong size, costs a stat and a set lookup, not a read and a hash.
+  const size = await deps.blobs.size(metadata.blobDigest);
+  // Only bytes this device uploaded: another device's delta is neither readable nor submittable
+  // by it. BLOB_MISSING makes an honest device upload again (which records it as uploader).
+  if (size === null || !(await deps.access.isUploader(metadata.blobDigest, deviceId)))
+    throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded by this device`);
+  if (size !== metadata.blobBytes)
+    throw new FlotillaError(
+      'DIGEST_MISMATCH',
+      `stored blob is ${size} bytes, the update says ${metadata.blobBytes}`,
+    );
+  const { norm } = await deps.validations.run(deviceId, size, async () => {
+    // A burst of identical submissions waits here: once one is accepted, the rest need no read.
+    if (await deps.rounds.hasResponded(round.roundId, deviceId))
+      throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
+    const bytes = await deps.blobs.get(metadata.blobDigest);
+    if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded`);
+    if (bytes.length !== metadata.blobBytes || sha256Hex(bytes) !== metadata.blobDigest)
+      throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
+    return validateDeltaBlob(bytes, signed.task, plan);
+  });
 
   const acceptedAt = Date.now();
   const record: AcceptedUpdate = {
@@ -160,6 +182,7 @@ export async function acceptUpdate(
         : 'ROUND_CLOSED';
     throw new FlotillaError(code, `update refused: ${code}`);
   }
+  if (signed.task.policy.auditorDeltaAccess === true) await deps.access.grantAuditors(metadata.blobDigest);
   return {
     receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt },
     record,

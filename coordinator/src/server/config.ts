@@ -36,6 +36,8 @@ export const CoordinatorConfigSchema = z.object({
   recoveryWindowMs: z.coerce.number().int().min(0).optional(),
   /** FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS: a PUT receiving no byte for this long is answered 408. Default 30 000. */
   uploadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
+  /** FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS: a GET /blobs whose client takes no byte for this long is closed. Default 30 000. */
+  downloadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
   /** LOG_LEVEL, default info. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -58,6 +60,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'blob-store': { type: 'string' },
       'log-level': { type: 'string' },
       'upload-idle-timeout-ms': { type: 'string' },
+      'download-idle-timeout-ms': { type: 'string' },
       'lease-ttl-ms': { type: 'string' },
       'presence-ttl-ms': { type: 'string' },
       'recovery-window-ms': { type: 'string' },
@@ -78,6 +81,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     blobStore: values['blob-store'] ?? env.FLOTILLA_BLOB_STORE,
     logLevel: values['log-level'] ?? env.LOG_LEVEL,
     uploadIdleTimeoutMs: values['upload-idle-timeout-ms'] ?? env.FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS,
+    downloadIdleTimeoutMs: values['download-idle-timeout-ms'] ?? env.FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS,
     leaseTtlMs: values['lease-ttl-ms'] ?? env.FLOTILLA_LEASE_TTL_MS,
     presenceTtlMs: values['presence-ttl-ms'] ?? env.FLOTILLA_PRESENCE_TTL_MS,
     recoveryWindowMs: values['recovery-window-ms'] ?? env.FLOTILLA_RECOVERY_WINDOW_MS,

@@ -16,6 +16,7 @@ import type { RoundEvents } from './round-events.js';
 import type { RoundLease } from './round-lease.js';
 import type { RoundStore } from './round-store.js';
 import type { SocketStats } from './socket-server.js';
+import type { TransferLimits } from './transfer-limiter.js';
 
 /** Options of `createCoordinator`. */
 export interface CoordinatorOptions {
@@ -59,6 +60,18 @@ export interface CoordinatorOptions {
   connectionLimits?: Partial<ConnectionLimitOptions>;
   /** Milliseconds an upload may stall (no byte received) before it is answered 408. Default 30 000. */
   uploadIdleTimeoutMs?: number;
+  /**
+   * Milliseconds a blob download may go without the client taking a byte before its connection is
+   * closed (a paused reader must not hold a transfer slot and a file handle). Default 30 000.
+   */
+  downloadIdleTimeoutMs?: number;
+  /** Bounds on concurrent blob transfers in this process. Default 64 in all, 4 per device. */
+  transferLimits?: Partial<TransferLimits>;
+  /**
+   * Bytes of delta blobs read at once by update validation in this process; submissions beyond it
+   * wait. Default 256 MiB (`DEFAULT_VALIDATION_BYTES`).
+   */
+  maxValidationBytes?: number;
   /** Global cap on device uploads in bytes (per-task `policy.maxBlobBytes` applies too). Default 64 MiB. */
   maxDeviceBlobBytes?: number;
   /** Cap on operator uploads (base models) in bytes. Default 1 GiB. */

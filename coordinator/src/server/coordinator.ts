@@ -13,7 +13,7 @@ import {
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { AdapterRegistry } from '../shared/adapter-registry.js';
-import { openBlobStore } from '../shared/blob-store/index.js';
+import { BlobAccess, openBlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
 import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
 import { DEFAULT_PREFIX, redisKeys } from '../shared/keys.js';
@@ -37,6 +37,9 @@ import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
 import { createHttpHandler } from './http-server.js';
 import { createRequestListener } from './http-entry.js';
+import { DEFAULT_TRANSFER_LIMITS, TransferLimiter } from './transfer-limiter.js';
+import { createUploadAdmission } from './upload-admission.js';
+import { DEFAULT_VALIDATION_BYTES, ValidationGate } from './validation-gate.js';
 import { DashboardSource, handleDashboardRequest, handleStaticRequest } from './dashboard/index.js';
 import {
   FlotillaMetrics,
@@ -96,6 +99,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   const devices = new DeviceRegistry({ redis, prefix });
   const tasks = new TaskRegistry({ redis, prefix, signingKey: coordinatorKey });
   const adapters = new AdapterRegistry({ redis, prefix });
+  const blobAccess = new BlobAccess({ redis, prefix });
+  await blobAccess.backfill(tasks, adapters);
   const late: { manager?: RoundManager } = {};
   const lease = new RoundLease({
     redis,
@@ -153,7 +158,17 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     checkIn: (deviceId, checkIn, task) => requireManager().checkIn(deviceId, checkIn, task),
     afterResponse: (roundId) => requireManager().afterResponse(roundId),
   };
-  const acceptDeps = { redis, keys, rounds, tasks, devices, blobs, events };
+  const acceptDeps = {
+    redis,
+    keys,
+    rounds,
+    tasks,
+    devices,
+    blobs,
+    access: blobAccess,
+    validations: new ValidationGate({ maxBytes: options.maxValidationBytes ?? DEFAULT_VALIDATION_BYTES }),
+    events,
+  };
   const refusals = new RefusalLog({
     redis,
     keys,
@@ -251,16 +266,28 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     );
   }
   const httpRoutes = createHttpHandler({
-    blobs,
+    blobRoutes: {
+      blobs,
+      access: blobAccess,
+      sessions,
+      operatorToken: options.operatorToken,
+      auditorTokens: options.auditorTokens ?? [],
+      admitDeviceUpload: createUploadAdmission({
+        tasks,
+        maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
+      }),
+      maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
+      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
+      downloadIdleTimeoutMs: options.downloadIdleTimeoutMs ?? 30_000,
+      limiter: new TransferLimiter({ ...DEFAULT_TRANSFER_LIMITS, ...options.transferLimits }),
+      onBlobBytes: (direction, bytes) =>
+        (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
+    },
     tasks,
     adapters,
     devices,
-    sessions,
     operatorToken: options.operatorToken,
     coordinatorPublicKey: coordinatorKey.publicKey,
-    maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
-    maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
-    uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
     createTask: (input) => createTask(input as TaskDefinitionInput),
     rollback: (taskId, request) =>
       rollbackAdapter(
@@ -275,8 +302,6 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         taskId,
         request,
       ),
-    onBlobBytes: (direction, bytes) =>
-      (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
     logger,
   });
   httpServer.on(

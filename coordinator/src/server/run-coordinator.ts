@@ -38,6 +38,7 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
       onRestart: config.onRestart,
       roundRetentionMs: config.roundRetentionHours * 60 * 60 * 1000,
       uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+      downloadIdleTimeoutMs: config.downloadIdleTimeoutMs,
       blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
       logger,
       ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),

@@ -1,14 +1,17 @@
 import type { Redis } from 'ioredis';
 import { FlotillaError, SignedManifestSchema, type SignedManifest } from '@flotilla/protocol';
+import { manifestBlobDigests } from './blob-store/blob-access.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 
 // Promotes version N only if the latest is N-1 and N is not stored yet: one version, one promotion.
+// The manifest's artifacts (ARGV[3..]) become fleet-readable in the same step (blob-access.ts).
 const PUT_MANIFEST = `
 local latest = tonumber(redis.call('GET', KEYS[2]) or '0')
 local version = tonumber(ARGV[1])
 if version ~= latest + 1 then return latest end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return latest end
 redis.call('SET', KEYS[2], ARGV[1])
+for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return -1
 `;
 
@@ -45,17 +48,27 @@ export class AdapterRegistry {
     const { taskId, version } = parsed.manifest;
     const result = await this.redis.eval(
       PUT_MANIFEST,
-      2,
+      3,
       this.keys.adapterManifests(taskId),
       this.keys.adapterLatest(taskId),
+      this.keys.blobFleetReadable(),
       String(version),
       JSON.stringify(parsed),
+      ...manifestBlobDigests(parsed.manifest),
     );
     if (result !== -1)
       throw new FlotillaError(
         'BAD_REQUEST',
         `version ${version} of ${taskId} is not next after ${String(result)}`,
       );
+  }
+
+  /** Every stored manifest of the task, by version. */
+  async listManifests(taskId: string): Promise<SignedManifest[]> {
+    const all = await this.redis.hgetall(this.keys.adapterManifests(taskId));
+    return Object.entries(all)
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([, raw]) => SignedManifestSchema.parse(JSON.parse(raw)));
   }
 
   async listVersions(taskId: string): Promise<number[]> {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createConnection } from 'node:net';
@@ -60,6 +60,25 @@ function pingOnce(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Runs `start` (a spawn) with umask 077, so the files redis-server creates (AOF, RDB) are 0600:
+ * a child inherits its parent's umask at spawn. Where the umask cannot be changed (a worker
+ * thread), the 0700 data directory alone keeps them from other users.
+ */
+function withPrivateUmask<T>(start: () => T): T {
+  let previous: number | null = null;
+  try {
+    previous = process.umask(0o077);
+  } catch {
+    previous = null;
+  }
+  try {
+    return start();
+  } finally {
+    if (previous !== null) process.umask(previous);
+  }
+}
+
 /** The supervisor between Flotilla and redis-server (see its header): plain JavaScript, run by node. */
 const SUPERVISOR = fileURLToPath(new URL('./redis-supervisor.mjs', import.meta.url));
 
@@ -108,7 +127,9 @@ function alive(pid: number): boolean {
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   if (!redisServerAvailable()) throw new Error(REDIS_INSTALL_HINT);
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // The AOF holds every blob (Redis blob store), session hash and round record: owner-only.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const sockDir = options.socketPath === undefined ? socketDir() : null;
   const sockPath = options.socketPath ?? join(sockDir ?? '', 'redis.sock');
   const redisArgs = [
@@ -132,9 +153,10 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     'warning',
   ];
   // stdin stays open and unwritten for the whole life of this process: its closing is the signal.
-  const supervisor: ChildProcess = spawn(process.execPath, [SUPERVISOR, ...redisArgs], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  // Under umask 077 (inherited by the supervisor, then by redis-server).
+  const supervisor: ChildProcess = withPrivateUmask(() =>
+    spawn(process.execPath, [SUPERVISOR, ...redisArgs], { stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
   supervisor.stdin?.on('error', () => undefined);
   let stderr = '';
   supervisor.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -53,6 +53,20 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     adapterLatest: (taskId: string) => `${p}:task:${taskId}:adapter-latest`,
     /** String: blob bytes (Redis blob store). */
     blob: (digest: string) => `${p}:blob:${digest}`,
+    /** Sorted set: digest -> epoch ms of its last write or touch (Redis blob store; read by GC). */
+    blobIndex: () => `${p}:blob-index`,
+    /** String: an upload in progress (Redis blob store), renamed to `blob` once verified; PX. */
+    blobTemp: (digest: string, nonce: string) => `${p}:blob-tmp:${digest}:${nonce}`,
+    /** Set: digests every enrolled device may read (base models, promoted artifacts). */
+    blobFleetReadable: () => `${p}:blob-access:fleet`,
+    /** Set: raw deltas auditors may read (tasks whose policy sets `auditorDeltaAccess`). */
+    blobAuditorReadable: () => `${p}:blob-access:auditor`,
+    /** Set: device ids that uploaded (and so hold) these bytes. */
+    blobUploaders: (digest: string) => `${p}:blob-access:uploaders:${digest}`,
+    /** Set: digests a device stored in a round (its upload quota); PX. */
+    blobQuota: (roundId: string, deviceId: string) => `${p}:blob-quota:${roundId}:${deviceId}`,
+    /** String: token of the process sweeping a blob store (blob GC); PX. */
+    blobGcLock: (storeId: string) => `${p}:blob-gc:lock:${storeId}`,
     /** String: fencing token of the coordinator that drives the round state machines; PX lease. */
     driverLock: () => `${p}:round-driver:lock`,
     /** String: JSON { token, host, pid } of the lease holder (lets a same-host restart take over a dead holder's lease at once). */

@@ -58,7 +58,12 @@ export class TaskRegistry {
     };
     const created = await this.redis.set(this.keys.task(task.taskId), JSON.stringify(signed), 'NX');
     if (created !== 'OK') throw new FlotillaError('BAD_REQUEST', `task ${task.taskId} already exists`);
-    await this.redis.zadd(this.keys.tasks(), task.createdAt, task.taskId);
+    // Devices fetch the base model by digest: it is readable by the fleet (blob-access.ts).
+    await this.redis
+      .multi()
+      .zadd(this.keys.tasks(), task.createdAt, task.taskId)
+      .sadd(this.keys.blobFleetReadable(), task.baseModel.digest)
+      .exec();
     // A running coordinator opens the task's first round when it hears of it.
     await this.redis.publish(this.keys.tasksChannel(), task.taskId);
     return signed;

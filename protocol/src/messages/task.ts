@@ -175,6 +175,12 @@ export const TaskPolicySchema = z.object({
   strategy: StrategyConfigSchema,
   dp: DpPolicySchema.optional(),
   audit: AuditPolicySchema,
+  /**
+   * Lets auditors (auditor token) download this task's accepted raw deltas from `GET /blobs`.
+   * Absent or false (the default): auditors get digests and recomputation results, never a
+   * device's pre-noise delta. Optional without a default, so tasks signed before it keep their bytes.
+   */
+  auditorDeltaAccess: z.boolean().optional(),
 });
 export type TaskPolicy = z.infer<typeof TaskPolicySchema>;
 

@@ -3,7 +3,19 @@ import { LocalDirBlobStore } from './local-dir-blob-store.js';
 import { RedisBlobStore } from './redis-blob-store.js';
 import type { BlobStore } from './types.js';
 
-export type { BlobStore } from './types.js';
+export {
+  BLOB_READ_CHUNK_BYTES,
+  type BlobListing,
+  type BlobReader,
+  type BlobStore,
+  type ByteRange,
+} from './types.js';
+export {
+  BlobAccess,
+  manifestBlobDigests,
+  type BlobAccessOptions,
+  type BlobPrincipal,
+} from './blob-access.js';
 export { LocalDirBlobStore, type LocalDirBlobStoreOptions } from './local-dir-blob-store.js';
 export { RedisBlobStore, type RedisBlobStoreOptions } from './redis-blob-store.js';
 

@@ -1,15 +1,48 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { open, rename, rm, stat, readFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync } from 'node:fs';
+import {
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  readFile,
+  unlink,
+  utimes,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
-import { FlotillaError, sha256Hex } from '@flotilla/protocol';
-import type { BlobStore } from './types.js';
-import { assertDigest, collectVerified } from './hashing.js';
+import { FlotillaError, SHA256_HEX, sha256Hex } from '@flotilla/protocol';
+import {
+  BLOB_READ_CHUNK_BYTES,
+  type BlobListing,
+  type BlobReader,
+  type BlobStore,
+  type ByteRange,
+} from './types.js';
+import { assertDigest, clampRange, readAll, streamVerified, verifyAgainstStored } from './hashing.js';
 
 /** Options of the local-directory blob store. */
 export interface LocalDirBlobStoreOptions {
-  /** Directory holding `<aa>/<digest>` files; created if missing. */
+  /** Directory holding `<aa>/<digest>` files; created if missing (mode 0700). */
   dir: string;
+}
+
+/**
+ * Raw per-device deltas live here, so nothing is readable by other users of the machine: the
+ * directories are 0700 and the files 0600 (the process's umask cannot widen them).
+ */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+/** chmod 0700; a directory owned by someone else (an auditor reading a copy) is left as it is. */
+function closeDirectory(path: string): void {
+  try {
+    chmodSync(path, DIR_MODE);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+  }
 }
 
 /** Blobs as files; writes go to a temp file renamed into place, so a reader never sees half a blob. */
@@ -18,7 +51,10 @@ export class LocalDirBlobStore implements BlobStore {
 
   constructor(options: LocalDirBlobStoreOptions) {
     this.dir = options.dir;
-    mkdirSync(join(this.dir, 'tmp'), { recursive: true });
+    mkdirSync(join(this.dir, 'tmp'), { recursive: true, mode: DIR_MODE });
+    // A directory created by an earlier version (0755) is closed here: every blob is below it.
+    closeDirectory(this.dir);
+    closeDirectory(join(this.dir, 'tmp'));
   }
 
   private path(digest: string): string {
@@ -47,53 +83,130 @@ export class LocalDirBlobStore implements BlobStore {
   }
 
   async getRange(digest: string, start: number, endInclusive: number): Promise<Uint8Array | null> {
-    let handle;
+    return readAll(await this.openRead(digest, { start, endInclusive }));
+  }
+
+  async openRead(digest: string, range?: ByteRange): Promise<BlobReader | null> {
+    let handle: FileHandle;
     try {
       handle = await open(this.path(digest), 'r');
     } catch {
       return null;
     }
-    try {
-      const length = Math.max(0, endInclusive - start + 1);
-      const buf = new Uint8Array(length);
-      const { bytesRead } = await handle.read(buf, 0, length, start);
-      return buf.subarray(0, bytesRead);
-    } finally {
+    // The open handle keeps the bytes readable even if garbage collection unlinks the file now.
+    const { size } = await handle.stat();
+    const { start, endInclusive } = clampRange(size, range);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
       await handle.close();
+    };
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        let position = start;
+        while (position <= endInclusive) {
+          const length = Math.min(BLOB_READ_CHUNK_BYTES, endInclusive - position + 1);
+          const buffer = new Uint8Array(length);
+          const { bytesRead } = await handle.read(buffer, 0, length, position);
+          if (bytesRead === 0) throw new FlotillaError('INTERNAL', `blob ${digest} ended early`);
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      } finally {
+        await close();
+      }
     }
+    return { size, chunks: chunks(), close };
   }
 
   async put(digest: string, bytes: Uint8Array): Promise<void> {
     const actual = sha256Hex(bytes);
     if (actual !== digest)
       throw new FlotillaError('DIGEST_MISMATCH', `blob hashes to ${actual}, not ${digest}`);
-    await this.putStream(digest, [bytes], { maxBytes: bytes.length });
+    if (await this.touch(digest)) return;
+    await this.write(digest, [bytes], bytes.length);
   }
 
   async putStream(
     digest: string,
-    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    source: AsyncIterable<Uint8Array>,
     options: { maxBytes: number },
-  ): Promise<{ bytes: number }> {
+  ): Promise<{ bytes: number; stored: boolean }> {
+    if (await this.has(digest)) return verifyAgainstStored(this, digest, source, options.maxBytes);
+    return { bytes: await this.write(digest, source, options.maxBytes), stored: true };
+  }
+
+  private async write(
+    digest: string,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    maxBytes: number,
+  ): Promise<number> {
     const target = this.path(digest);
     const tmp = join(this.dir, 'tmp', `${digest}.${randomBytes(6).toString('hex')}`);
-    const handle = await open(tmp, 'w', 0o644);
+    const handle = await open(tmp, 'w', FILE_MODE);
     try {
       const iterable = (async function* () {
         for await (const c of source) yield c;
       })();
-      const { bytes } = await collectVerified(digest, iterable, options.maxBytes, async (chunk) => {
+      const bytes = await streamVerified(digest, iterable, maxBytes, async (chunk) => {
         await handle.write(chunk);
       });
       await handle.sync();
       await handle.close();
-      mkdirSync(join(this.dir, digest.slice(0, 2)), { recursive: true });
+      await mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true, mode: DIR_MODE });
       await rename(tmp, target);
-      return { bytes };
+      return bytes;
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw error;
     }
+  }
+
+  async touch(digest: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await utimes(this.path(digest), now, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async *list(): AsyncIterable<BlobListing> {
+    for (const shard of await readdir(this.dir)) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
+        if (!SHA256_HEX.test(name) || !name.startsWith(shard)) continue;
+        const info = await stat(join(this.dir, shard, name)).catch(() => null);
+        if (info) yield { digest: name, bytes: info.size, lastUsedAt: info.mtimeMs };
+      }
+    }
+  }
+
+  async deleteIfUnused(digest: string, unusedSince: number): Promise<boolean> {
+    const path = this.path(digest);
+    const info = await stat(path).catch(() => null);
+    if (!info || info.mtimeMs >= unusedSince) return false;
+    await unlink(path).catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Removes temp files of uploads that died with their process (older than `olderThan`, epoch
+   * ms). Returns how many were removed.
+   */
+  async removeStaleTemps(olderThan: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(join(this.dir, 'tmp')).catch(() => [] as string[])) {
+      const path = join(this.dir, 'tmp', name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < olderThan) {
+        await unlink(path).catch(() => undefined);
+        removed++;
+      }
+    }
+    return removed;
   }
 }

@@ -41,9 +41,10 @@ export async function readRoundLogFile(path: string): Promise<RoundLogFileConten
  */
 export async function exportRoundLog(redis: Redis, prefix: string, toFile: string): Promise<number> {
   const lines = await readRoundLogLines(redis, prefix, -1);
-  await mkdir(dirname(toFile), { recursive: true });
+  await mkdir(dirname(toFile), { recursive: true, mode: 0o700 });
   const temp = `${toFile}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o644);
+  // Owner-only like the mirror; whoever hands it to an auditor widens it on purpose.
+  const handle = await open(temp, 'w', 0o600);
   try {
     await handle.writeFile(lines.map(({ line }) => `${line}\n`).join(''));
     await handle.sync();

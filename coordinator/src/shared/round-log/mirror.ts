@@ -83,14 +83,27 @@ async function lastMirroredSeq(handle: FileHandle, filePath: string): Promise<nu
   );
 }
 
+/**
+ * The log names devices only by pseudonym, but who took part in which round is still the
+ * operator's to share: the file is created 0600 (its directory 0700 when created here).
+ */
+const MIRROR_FILE_MODE = 0o600;
+
+/** Takes away the world's access to a file made by an earlier version (a group granted on purpose stays). */
+async function closeToOthers(handle: FileHandle): Promise<void> {
+  const { mode } = await handle.stat();
+  if ((mode & 0o007) !== 0) await handle.chmod(mode & 0o770);
+}
+
 /** Appends to the JSONL file every stream record it lacks; returns how many lines were written. */
 export async function syncMirror(options: MirrorOptions): Promise<number> {
-  await mkdir(dirname(options.filePath), { recursive: true });
+  await mkdir(dirname(options.filePath), { recursive: true, mode: 0o700 });
   const lockPath = `${options.filePath}.lock`;
   await acquireLock(lockPath, options.lockStaleMs ?? 30_000, options.lockTimeoutMs ?? 15_000);
   try {
-    const handle = await open(options.filePath, 'a+');
+    const handle = await open(options.filePath, 'a+', MIRROR_FILE_MODE);
     try {
+      await closeToOthers(handle);
       const after = await lastMirroredSeq(handle, options.filePath);
       const lines = await readRoundLogLines(options.redis, options.prefix, after);
       if (lines.length === 0) return 0;

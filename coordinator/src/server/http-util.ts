@@ -1,0 +1,90 @@
+// Small pieces every HTTP route of the coordinator shares: JSON answers, the error-code-to-status
+// map, the bearer token, and an upload body with an idle timer.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toWireError, type ErrorCode } from '@flotilla/protocol';
+
+/** HTTP status of each error code an HTTP route can answer; anything else is 409. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400,
+  DIGEST_MISMATCH: 400,
+  CORRUPT_FILE: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_SELECTED: 403,
+  NOT_FOUND: 404,
+  UNKNOWN_DEVICE: 404,
+  BLOB_MISSING: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  BLOB_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+};
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Answers `{ error: { code, message } }` with the code's status; `close` ends the connection after. */
+export function sendError(
+  res: ServerResponse,
+  error: unknown,
+  close = false,
+  headers: Record<string, string> = {},
+): void {
+  const wire = toWireError(error);
+  const status = wire.code === 'INTERNAL' ? 500 : (STATUS[wire.code] ?? 409);
+  sendJson(res, status, { error: wire }, { ...(close ? { connection: 'close' } : {}), ...headers });
+}
+
+/** The `Authorization: Bearer <token>` value, or null. */
+export function bearer(req: IncomingMessage): string | null {
+  const header = req.headers.authorization;
+  if (!header?.startsWith('Bearer ')) return null;
+  return header.slice('Bearer '.length).trim();
+}
+
+/**
+ * The request body as an iterable that gives up after `idleMs` without a chunk: the client is
+ * answered 408 (connection closed), and the iteration then fails, so the blob store drops its
+ * temp file. The timer is refreshed per chunk, so a slow but moving upload is not cut.
+ */
+export async function* idleBoundedBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  idleMs: number,
+): AsyncGenerator<Uint8Array> {
+  const timer = setTimeout(() => {
+    if (res.headersSent) {
+      req.destroy();
+      return;
+    }
+    const text = JSON.stringify({
+      error: { code: 'BAD_REQUEST', message: `upload stalled: no bytes for ${idleMs} ms` },
+    });
+    res.writeHead(408, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      connection: 'close',
+    });
+    res.end(text, () => req.destroy());
+  }, idleMs);
+  try {
+    for await (const chunk of req as AsyncIterable<Uint8Array>) {
+      timer.refresh();
+      yield chunk;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

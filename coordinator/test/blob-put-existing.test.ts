@@ -1,0 +1,90 @@
+// Issue 15: "PUT to an already-stored digest drains an uncapped body with no idle timer; the
+// docs say a body that does not hash to its path gets 400 DIGEST_MISMATCH — it gets 200."
+// Against a coordinator child process: the second PUT of a digest is hashed, capped and timed
+// like the first, and answered as docs/protocol.md says (with `bytes`).
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '@flotilla/protocol';
+import { rawRequest } from './support/abuse.js';
+import { startChildFleet, type ChildFleet } from './support/child-fleet.js';
+import { loraDelta, type TestDevice } from './support/fleet.js';
+
+const IDLE_MS = 1500;
+const CAP = 4096;
+
+describe('PUT /blobs/:sha256 of a digest already stored (real coordinator process)', () => {
+  let fleet: ChildFleet;
+  let device: TestDevice;
+  const blob = loraDelta(0.3);
+  const digest = sha256Hex(blob);
+
+  beforeAll(async () => {
+    fleet = await startChildFleet({ extraArgs: ['--upload-idle-timeout-ms', String(IDLE_MS)] });
+    const { taskId } = await fleet.createTask({ maxBlobBytes: CAP });
+    const devices = await fleet.connectDevices(3);
+    await fleet.select(devices, taskId);
+    device = devices[0] as TestDevice;
+    const first = await device.upload(blob);
+    expect(first.status).toBe(201);
+    expect(await first.json()).toEqual({ digest, bytes: blob.length, stored: true });
+  });
+  afterAll(async () => {
+    await fleet.stop();
+  });
+
+  const put = (body: BodyInit, extra: RequestInit = {}) =>
+    fetch(`${fleet.url}/blobs/${digest}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${device.session?.sessionToken ?? ''}` },
+      body,
+      ...extra,
+    });
+
+  it('answers 200 with bytes and stored: false for the same bytes', async () => {
+    const again = await put(Buffer.from(blob));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ digest, bytes: blob.length, stored: false });
+  });
+
+  it('answers 400 DIGEST_MISMATCH for other bytes, and keeps the stored blob', async () => {
+    const impostor = new Uint8Array(randomBytes(blob.length));
+    const res = await put(Buffer.from(impostor));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('DIGEST_MISMATCH');
+    const stored = await fetch(`${fleet.url}/blobs/${digest}`, {
+      headers: { authorization: `Bearer ${device.session?.sessionToken ?? ''}` },
+    });
+    expect(new Uint8Array(await stored.arrayBuffer())).toEqual(blob);
+  });
+
+  it('caps the body at the upload cap: 413 BLOB_TOO_LARGE for a chunked body past it', async () => {
+    const big = new Uint8Array(randomBytes(10 * CAP));
+    const res = await put(
+      new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 10; i++) controller.enqueue(big.subarray(i * CAP, (i + 1) * CAP));
+          controller.close();
+        },
+      }),
+      { duplex: 'half' } as RequestInit,
+    );
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('BLOB_TOO_LARGE');
+  });
+
+  it('times it: a body that stops arriving is answered 408 and its connection closed', async () => {
+    const stalled = await rawRequest({
+      port: Number(new URL(fleet.url).port),
+      head:
+        `PUT /blobs/${digest} HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+        `authorization: Bearer ${device.session?.sessionToken ?? ''}\r\n` +
+        `content-type: application/octet-stream\r\ncontent-length: ${blob.length}\r\n\r\n`,
+      body: blob.subarray(0, 10),
+      then: 'stall',
+      timeoutMs: 20_000,
+    });
+    expect(stalled.response).toMatch(/^HTTP\/1\.1 408/);
+    expect(stalled.closedAfterMs).not.toBeNull();
+    expect(stalled.closedAfterMs ?? 0).toBeGreaterThanOrEqual(IDLE_MS - 50);
+  });
+});
