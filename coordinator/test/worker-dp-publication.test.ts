@@ -12,8 +12,8 @@ import {
 } from './support/worker-fixtures.js';
 
 // In a DP task, what the worker publishes about a round is a function of the noised aggregate and
-// public data only (docs/privacy.md). FedIT's exactness diagnostic compares each device's own
-// factors with the mean: it is computed from un-noised updates and stays unpublished under DP.
+// public data only (docs/privacy.md): no update is screened or named one by one, and FedIT's
+// exactness diagnostic, which compares each device's own factors with the mean, stays unpublished.
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 2, seed: 3 };
 const MODULES = { hidden: { in: 6, out: 5 } };
@@ -54,12 +54,31 @@ async function runRound(label: string, dp: boolean) {
     1_700_000_600_000,
   );
   const [aggregation] = e.log.ofType('aggregation');
-  if (!aggregation) throw new Error('no aggregation record');
+  const [audit] = e.log.ofType('audit');
+  if (!aggregation || !audit) throw new Error('no aggregation or audit record');
   const manifest = outcome.version === null ? null : await e.adapters.getManifest('pub', outcome.version);
-  return { outcome, aggregation, manifest };
+  return { outcome, aggregation, audit, manifest, pseudonyms: refs.map((r) => r.devicePseudonym) };
+}
+
+/** Everything the round published about its updates: the audit record, the outcome and the manifest. */
+function published(round: Awaited<ReturnType<typeof runRound>>): string {
+  return JSON.stringify([round.audit, round.outcome, round.manifest?.manifest ?? null]);
 }
 
 describe('what a DP task publishes about individual updates', () => {
+  it('without DP the outlier update is named with its scores; with DP no device is named and no per-update statistic appears', async () => {
+    const plain = await runRound('pub-screen-nodp', false);
+    expect(plain.audit.findings.some((f) => f.device !== null && f.value !== null)).toBe(true);
+    expect(plain.pseudonyms.some((p) => published(plain).includes(p))).toBe(true);
+    expect(plain.audit.metrics).toHaveProperty('normMedian');
+
+    const dp = await runRound('pub-screen-dp', true);
+    expect(dp.audit.findings.filter((f) => f.device !== null)).toEqual([]);
+    expect(dp.pseudonyms.filter((p) => published(dp).includes(p))).toEqual([]);
+    expect(dp.audit.metrics).not.toHaveProperty('normMedian');
+    expect(dp.audit.metrics.flagged ?? 0).toBe(0);
+  });
+
   it("FedIT's per-device exactness diagnostic is published without DP, and withheld with DP", async () => {
     const plain = await runRound('pub-nodp', false);
     expect(typeof plain.aggregation.strategyOptions.feditRelativeError).toBe('number');
