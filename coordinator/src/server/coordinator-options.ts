@@ -61,6 +61,12 @@ export interface CoordinatorOptions {
   /** Milliseconds an upload may stall (no byte received) before it is answered 408. Default 30 000. */
   uploadIdleTimeoutMs?: number;
   /**
+   * Milliseconds `close()` lets HTTP requests in progress finish before it destroys every
+   * connection still open (a silent client, a stalled upload). Default 2000
+   * (`DEFAULT_CLOSE_GRACE_MS`).
+   */
+  closeGraceMs?: number;
+  /**
    * Milliseconds a blob download may go without the client taking a byte before its connection is
    * closed (a paused reader must not hold a transfer slot and a file handle). Default 30 000.
    */
@@ -138,5 +144,11 @@ export interface Coordinator {
   metrics: FlotillaMetrics;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
+  /**
+   * Stops driving rounds, closes this process's sockets and the HTTP server (destroying
+   * connections still open after `closeGraceMs`), flushes the round log (every append done, the
+   * JSONL mirror up to the stream; at most 10 s), then closes the Redis connections. Once it
+   * resolves, nothing writes under `stateDir`.
+   */
   close(): Promise<void>;
 }

@@ -37,6 +37,13 @@ import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
 import { createHttpHandler } from './http-server.js';
 import { createRequestListener } from './http-entry.js';
+import {
+  DEFAULT_CLOSE_GRACE_MS,
+  ROUND_LOG_FLUSH_TIMEOUT_MS,
+  closeWithGrace,
+  flushWithin,
+  trackConnections,
+} from './shutdown.js';
 import { DEFAULT_TRANSFER_LIMITS, TransferLimiter } from './transfer-limiter.js';
 import { createUploadAdmission } from './upload-admission.js';
 import { DEFAULT_VALIDATION_BYTES, ValidationGate } from './validation-gate.js';
@@ -77,20 +84,19 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   const coordinatorKey = options.signingKey ?? loadOrCreateCoordinatorKey(options.stateDir);
   const pseudonymSecret = await loadOrCreatePseudonymSecret(options.stateDir);
   const metrics = options.metrics ?? new FlotillaMetrics();
+  const roundLog =
+    options.roundEvents || options.roundLog === false
+      ? null
+      : openRoundLog({
+          redis,
+          prefix,
+          filePath: options.roundLog?.filePath ?? defaultRoundLogPath(options.stateDir),
+          signingKey: coordinatorKey,
+          pseudonymSecret,
+        });
   const loggedEvents =
     options.roundEvents ??
-    (options.roundLog === false
-      ? loggingRoundEvents(logger, pseudonymSecret)
-      : roundLogEvents(
-          logger,
-          openRoundLog({
-            redis,
-            prefix,
-            filePath: options.roundLog?.filePath ?? defaultRoundLogPath(options.stateDir),
-            signingKey: coordinatorKey,
-            pseudonymSecret,
-          }),
-        ));
+    (roundLog ? roundLogEvents(logger, roundLog) : loggingRoundEvents(logger, pseudonymSecret));
   const events = observeRoundEvents(loggedEvents, metrics);
   const blobs =
     options.blobStore?.kind === 'redis'
@@ -131,6 +137,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'aggregate queue error'));
 
   const httpServer = createServer();
+  const connections = trackConnections(httpServer);
   const cluster: ClusterAdapter | null =
     options.socketAdapter === 'memory'
       ? null
@@ -386,11 +393,17 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       // reach every coordinator's devices. Synchronous, so no socket is left for io.close() to
       // end as "server shutting down", whose session the adapter would save after its client closed.
       io.local.disconnectSockets(true);
-      await new Promise<void>((resolve) => {
-        void io.close(() => resolve());
+      await closeWithGrace({
+        io,
+        connections,
+        graceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
+        logger,
       });
       await cluster?.close();
       await presence.stop();
+      // Every append started before now is written, and the JSONL mirror holds the whole stream:
+      // nothing writes under stateDir once close() resolves.
+      if (roundLog) await flushWithin(roundLog.flush(), ROUND_LOG_FLUSH_TIMEOUT_MS, logger);
       await queue.close();
       sub.disconnect();
       await redis.quit().catch(() => undefined);

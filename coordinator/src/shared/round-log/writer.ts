@@ -61,6 +61,12 @@ export interface RoundLogWriter {
   head(): Promise<Head | null>;
   /** Brings the JSONL file up to the stream; returns lines written. */
   syncMirror(): Promise<number>;
+  /**
+   * Resolves once every append this writer started has finished (in Redis, mirror write done)
+   * and the JSONL file has been brought up to the stream: after it, nothing of this writer
+   * touches the file. A mirror failure goes to `onMirrorError`, as for appends.
+   */
+  flush(): Promise<void>;
   /** base64 public key this writer signs with. */
   readonly keyId: string;
 }
@@ -173,6 +179,15 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     pseudonymize: (deviceId) => pseudonymizeDevice(options.pseudonymSecret, deviceId),
     head: async () => parseHead(await options.redis.get(keys.head), keys.head),
     syncMirror: mirror,
+    async flush() {
+      // Appends started while waiting chain onto `queue`: wait until it stops moving.
+      let drained: Promise<unknown>;
+      do {
+        drained = queue;
+        await drained;
+      } while (drained !== queue);
+      await mirror().catch(onMirrorError);
+    },
     append(event) {
       const parsed = RoundLogEventSchema.parse(event);
       if (parsed.type === 'key.rotated')
