@@ -32,11 +32,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function opened(n: number): RoundLogEvent {
+/** Round `n` (from 1) of `taskId`: rounds of one task must begin in increasing order. */
+function opened(n: number, taskId = 'demo'): RoundLogEvent {
   return {
     type: 'round.opened',
-    taskId: 'demo',
-    roundId: `demo:${n}`,
+    taskId,
+    roundId: `${taskId}:${n}`,
     goalCount: 2,
     minReports: 1,
     clipNorm: 1,
@@ -56,7 +57,8 @@ describe('RoundLogWriter', () => {
     const appended = await Promise.all(
       Array.from(
         { length: 200 },
-        (_, i) => writers[i % 2]?.append(opened(i)) ?? Promise.reject(new Error('writer')),
+        // One task per record: the two writers interleave, so no per-task order is promised here.
+        (_, i) => writers[i % 2]?.append(opened(1, `t${i}`)) ?? Promise.reject(new Error('writer')),
       ),
     );
     expect(new Set(appended.map((r) => r.seq)).size).toBe(200);
@@ -66,7 +68,7 @@ describe('RoundLogWriter', () => {
     const verdict = await verifyRoundLog(stream, { trustedKey: toBase64(key1.publicKey) });
     expect(verdict).toMatchObject({ ok: true, records: 200, firstBad: null });
     const roundsInLog = stream.map((r) => (r.event.type === 'round.opened' ? r.event.roundId : '')).sort();
-    expect(roundsInLog).toEqual(Array.from({ length: 200 }, (_, i) => `demo:${i}`).sort());
+    expect(roundsInLog).toEqual(Array.from({ length: 200 }, (_, i) => `t${i}:1`).sort());
 
     const fileLines = readFileSync(filePath, 'utf8').trimEnd().split('\n');
     expect(fileLines).toEqual(stream.map((r) => JSON.stringify(r)));
@@ -206,7 +208,7 @@ describe('auditVerifyCommand on a damaged file', () => {
       signingKey: key1,
       pseudonymSecret: secret,
     });
-    for (let i = 0; i < 3; i++) await writer.append(opened(i));
+    for (let i = 1; i <= 3; i++) await writer.append(opened(i));
     const lines = readFileSync(filePath, 'utf8').split('\n');
     lines[1] = '{"seq":1, this is not json';
     const damaged = join(dir, `${prefix}-damaged.jsonl`);
