@@ -4,7 +4,7 @@ import type { Rng } from '../rng/random.js';
 /** A delta as the client produces it: tensor name -> float32 values (shape kept elsewhere). */
 export type NamedTensors = Map<string, Float32Array>;
 
-export type AttackName = 'none' | 'sign-flip' | 'scaling' | 'gaussian' | 'label-flip';
+export type AttackName = 'none' | 'sign-flip' | 'scaling' | 'gaussian' | 'label-flip' | 'little-is-enough';
 
 function mapValues(delta: NamedTensors, transform: (value: number) => number): NamedTensors {
   const out: NamedTensors = new Map();
@@ -92,6 +92,11 @@ export function applyDeltaAttack(delta: NamedTensors, options: DeltaAttackOption
       return signFlipAttack(delta, { scale: options.scale ?? 1 });
     case 'scaling':
       return scalingAttack(delta, { factor: options.scale ?? 10 });
+    case 'little-is-enough':
+      throw new FlotillaError(
+        'BAD_REQUEST',
+        '"a little is enough" is crafted from every worker\'s update of the round: use littleIsEnough',
+      );
     case 'gaussian':
       if (options.rng === undefined)
         throw new FlotillaError('BAD_REQUEST', 'the gaussian attack needs an rng');

@@ -1,1 +1,2 @@
 export * from './attacks.js';
+export * from './little-is-enough.js';

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerAdapters } from './commands/adapters.js';
 import { registerAggregate } from './commands/aggregate.js';
 import { registerAudit } from './commands/audit.js';
+import { registerAuditPrecision } from './commands/audit-precision.js';
 import { registerServices } from './commands/services.js';
 import { registerDevice } from './commands/device.js';
 import { registerDevices } from './commands/devices.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServices(program);
   registerSimulate(program);
   registerAudit(program);
+  registerAuditPrecision(program);
   registerAdapters(program);
   registerPrivacy(program);
   registerAggregate(program);

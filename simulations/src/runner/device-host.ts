@@ -10,7 +10,7 @@ import { subsetDataset } from '../data/dataset.js';
 import { labelFlipAttack } from '../attacks/attacks.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
-import { SimulatedTrainer } from './sim-trainer.js';
+import { SimulatedTrainer, type Collusion } from './sim-trainer.js';
 import type { HostEvent, HostMessage, HostSetup } from './host-messages.js';
 
 const setup = (workerData as { data: HostSetup }).data;
@@ -26,6 +26,37 @@ const ELIGIBLE: Eligibility = {
 const RESTING: Eligibility = { ...ELIGIBLE, charging: false };
 
 let round: { index: number; participants: Set<string>; dropouts: Set<string> } | null = null;
+/** Crafted "little is enough" vectors by round index, as promises the attackers await. */
+const crafted = new Map<
+  number,
+  { promise: Promise<Map<string, Float32Array>>; resolve: (d: Map<string, Float32Array>) => void }
+>();
+
+function craftedFor(index: number) {
+  let entry = crafted.get(index);
+  if (!entry) {
+    let resolve: (d: Map<string, Float32Array>) => void = () => undefined;
+    const promise = new Promise<Map<string, Float32Array>>((r) => (resolve = r));
+    entry = { promise, resolve };
+    crafted.set(index, entry);
+  }
+  return entry;
+}
+
+/** The main thread collects every participant's honest delta and answers the attackers. */
+function collusionFor(deviceId: string): Collusion {
+  const index = () => round?.index ?? -1;
+  return {
+    share: (_plan, delta) => post({ type: 'honest-update', index: index(), deviceId, delta }),
+    crafted: (_plan, signal) =>
+      new Promise((resolve, reject) => {
+        signal.addEventListener('abort', () =>
+          reject(new Error('round aborted while waiting for the crafted update')),
+        );
+        craftedFor(index()).promise.then(resolve, reject);
+      }),
+  };
+}
 const joinedIndex = new Map<string, number>();
 const bytes = { up: 0, down: 0 };
 
@@ -69,6 +100,9 @@ function startDevices(scenario: Scenario): FlotillaDevice[] {
       attack: device.byzantine ? scenario.behaviour.attack : 'none',
       attackScale: scenario.behaviour.attackScale,
       rng: root.fork(`device/${device.deviceId}`),
+      ...(scenario.behaviour.attack === 'little-is-enough'
+        ? { collusion: collusionFor(device.deviceId) }
+        : {}),
     });
     const instance = new FlotillaDevice({
       url: setup.url,
@@ -118,6 +152,10 @@ port.on('message', (message: HostMessage) => {
       participants: new Set(message.participants),
       dropouts: new Set(message.dropouts),
     };
+  } else if (message.type === 'crafted') {
+    craftedFor(message.index).resolve(message.delta);
+    // Older rounds' vectors are no longer awaited.
+    for (const index of crafted.keys()) if (index < message.index) crafted.delete(index);
   } else if (message.type === 'bytes') {
     post({ type: 'bytes', up: bytes.up, down: bytes.down });
     bytes.up = 0;

@@ -23,6 +23,8 @@ export interface HostSetup {
 /** Main thread -> host. */
 export type HostMessage =
   | { type: 'round'; index: number; participants: string[]; dropouts: string[] }
+  /** "A little is enough": the vector every attacker of round `index` sends. */
+  | { type: 'crafted'; index: number; delta: Map<string, Float32Array> }
   | { type: 'bytes' }
   | { type: 'stop' };
 
@@ -36,4 +38,6 @@ export type HostEvent =
   | { type: 'bytes'; up: number; down: number }
   | { type: 'adapter'; deviceId: string; version: number }
   | { type: 'error'; deviceId: string; message: string; fatal: boolean }
+  /** "A little is enough": what a device of round `index` would send honestly (null: nothing). */
+  | { type: 'honest-update'; index: number; deviceId: string; delta: Map<string, Float32Array> | null }
   | { type: 'stopped' };

@@ -18,6 +18,7 @@ import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RoundMetricsInput } from '../report/metrics.js';
 import { createProgressBar } from '../progress/progress-bar.js';
+import { CollusionBroker } from './collusion-broker.js';
 import { SimulatedFleet } from './fleet.js';
 import type { HostEvent, HostSetup } from './host-messages.js';
 import { participationFor } from './participation.js';
@@ -48,6 +49,8 @@ export interface SimulationResult {
   roundLogPath: string;
   /** Why the worker stopped the task before the scenario's last round (e.g. the ε budget), else null. */
   stopped: string | null;
+  /** Every device, its pseudonym in the round log, and whether it was Byzantine (ground truth). */
+  devices: Array<{ deviceId: string; pseudonym: string; byzantine: boolean }>;
 }
 
 /** Splits each device's examples into training and a local holdout (for its validation gate). */
@@ -227,7 +230,17 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       publicKey: toBase64(pair.publicKey),
     });
   }
-  const fleet = await SimulatedFleet.start(setups, (event) => tally.record(event));
+  let broker: CollusionBroker | null = null;
+  const fleet = await SimulatedFleet.start(setups, (event) => {
+    if (event.type === 'honest-update') broker?.receive(event.index, event.deviceId, event.delta);
+    else tally.record(event);
+  });
+  if (scenario.behaviour.attack === 'little-is-enough')
+    broker = new CollusionBroker({
+      byzantine: new Set(shares.filter((s) => s.byzantine).map((s) => s.deviceId)),
+      send: (message) => fleet.announce(message),
+      ...(scenario.behaviour.attackScale !== undefined ? { z: scenario.behaviour.attackScale } : {}),
+    });
   await env.registerTask();
   const progress =
     options.progress === false ? null : createProgressBar({ total: scenario.rounds, label: scenario.name });
@@ -262,6 +275,10 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         offlineRounds: scenario.behaviour.offlineRounds,
       });
       fleet.announce({ type: 'round', index, participants: plan.participants, dropouts: plan.dropouts });
+      broker?.startRound(
+        index,
+        plan.participants.filter((id) => !plan.dropouts.includes(id)),
+      );
       const round = await awaitRound(env, previous, 300_000);
       previous = round.roundId;
       const outcome: RoundOutcome | null = await readRoundOutcome(
@@ -296,6 +313,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       }
     }
   } finally {
+    broker?.stop();
     progress?.finish();
     await fleet.stop();
     await env.stop();
@@ -313,5 +331,10 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     coordinatorKey: coordinatorKeyOf(env),
     roundLogPath: env.roundLogPath,
     stopped,
+    devices: shares.map((s) => ({
+      deviceId: s.deviceId,
+      pseudonym: env.roundLog.pseudonymize(s.deviceId),
+      byzantine: s.byzantine,
+    })),
   };
 }

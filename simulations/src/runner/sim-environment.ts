@@ -93,7 +93,7 @@ export function taskFromScenario(
       maxSteps: scenario.training.maxSteps,
       // Generous: the step budget, not the clock, must end local training (reproducibility).
       maxSeconds: 120,
-      validationTolerance: 0.05,
+      validationTolerance: scenario.training.validationTolerance,
       quantization: 'none',
     },
     policy: {

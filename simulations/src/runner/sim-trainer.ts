@@ -1,7 +1,15 @@
 import type { RoundPlan } from '@flotilla/protocol';
 import type { TrainContext, TrainOutcome, Trainer } from '@flotilla/client';
-import { applyDeltaAttack, type AttackName } from '../attacks/attacks.js';
+import { applyDeltaAttack, type AttackName, type NamedTensors } from '../attacks/attacks.js';
 import type { Rng } from '../rng/random.js';
+
+/** How the devices of a "little is enough" scenario exchange updates through the main thread. */
+export interface Collusion {
+  /** Every device tells what it would send honestly (null when it has no update). */
+  share(plan: RoundPlan, delta: NamedTensors | null): void;
+  /** An attacker waits for the round's crafted vector. */
+  crafted(plan: RoundPlan, signal: AbortSignal): Promise<NamedTensors>;
+}
 
 /** How one simulated device misbehaves. */
 export interface SimBehaviour {
@@ -13,12 +21,18 @@ export interface SimBehaviour {
   attack: AttackName;
   attackScale: number | undefined;
   rng: Rng;
+  /** Set in a little-is-enough scenario, on every device. */
+  collusion?: Collusion;
 }
+
+/** Attacks that replace the delta (label-flip poisons the data and runs the honest client). */
+const replacesDelta = (attack: AttackName): boolean => attack !== 'none' && attack !== 'label-flip';
 
 /**
  * Wraps the real trainer with simulated behaviour: a dropout answers with a skip (the device
  * tells the coordinator it will not report, so rounds close as soon as everyone answered), a
- * straggler waits first, a Byzantine device transforms its honest delta.
+ * straggler waits first, a Byzantine device transforms its honest delta. An attacker does not run
+ * the honest client's validation gate: it always reports.
  */
 export class SimulatedTrainer implements Trainer {
   constructor(
@@ -27,22 +41,27 @@ export class SimulatedTrainer implements Trainer {
   ) {}
 
   async train(plan: RoundPlan, context: TrainContext): Promise<TrainOutcome> {
+    const { attack, collusion } = this.behaviour;
     if (this.behaviour.dropsOut(plan)) return { kind: 'skip', reason: 'error', detail: 'simulated dropout' };
     if (this.behaviour.delayMs > 0)
       await new Promise((resolve) => setTimeout(resolve, this.behaviour.delayMs));
-    const outcome = await this.inner.train(plan, context);
-    if (
-      outcome.kind !== 'update' ||
-      this.behaviour.attack === 'none' ||
-      this.behaviour.attack === 'label-flip'
-    )
-      return outcome;
-    const flat = new Map([...outcome.delta].map(([name, t]) => [name, t.values]));
-    const attacked = applyDeltaAttack(flat, {
-      attack: this.behaviour.attack,
-      ...(this.behaviour.attackScale !== undefined ? { scale: this.behaviour.attackScale } : {}),
-      rng: this.behaviour.rng.fork(`attack/${plan.roundId}`),
-    });
+    const attacking = replacesDelta(attack);
+    const outcome = await this.inner.train(
+      attacking ? { ...plan, validationTolerance: Number.POSITIVE_INFINITY } : plan,
+      context,
+    );
+    const flat: NamedTensors | null =
+      outcome.kind === 'update' ? new Map([...outcome.delta].map(([name, t]) => [name, t.values])) : null;
+    collusion?.share(plan, flat);
+    if (outcome.kind !== 'update' || flat === null || !attacking) return outcome;
+    const attacked =
+      attack === 'little-is-enough'
+        ? await this.craftedVector(plan, context)
+        : applyDeltaAttack(flat, {
+            attack,
+            ...(this.behaviour.attackScale !== undefined ? { scale: this.behaviour.attackScale } : {}),
+            rng: this.behaviour.rng.fork(`attack/${plan.roundId}`),
+          });
     const delta = new Map(
       [...outcome.delta].map(([name, t]) => [
         name,
@@ -50,5 +69,11 @@ export class SimulatedTrainer implements Trainer {
       ]),
     );
     return { ...outcome, delta };
+  }
+
+  private craftedVector(plan: RoundPlan, context: TrainContext): Promise<NamedTensors> {
+    const { collusion } = this.behaviour;
+    if (!collusion) throw new Error('a little-is-enough attacker needs the collusion channel');
+    return collusion.crafted(plan, context.signal);
   }
 }

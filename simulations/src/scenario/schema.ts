@@ -68,6 +68,11 @@ export const ScenarioTrainingSchema = z
     maxSteps: z.number().int().min(1).default(20),
     /** FedProx μ (0 = plain local training). Default 0. */
     fedProxMu: z.number().nonnegative().default(0),
+    /**
+     * Device validation gate: the largest relative rise of the local holdout loss with which an
+     * honest device still reports (the task's `validationTolerance`). Default 0.05.
+     */
+    validationTolerance: z.number().nonnegative().default(0.05),
   })
   .strict();
 
@@ -101,8 +106,18 @@ export const ScenarioBehaviourSchema = z
     offlineRounds: z.array(z.number().int().min(1)).default([]),
     /** Fraction of devices that are Byzantine. Default 0. */
     byzantineFraction: z.number().min(0).max(1).default(0),
-    attack: z.enum(['none', 'sign-flip', 'scaling', 'gaussian', 'label-flip']).default('none'),
-    /** Attack strength (s for sign-flip, λ for scaling, σ for gaussian). */
+    /**
+     * What Byzantine devices do. Every attack but label-flip (which poisons the data) replaces the
+     * device's delta and skips its validation gate; `little-is-enough` (Baruch et al. 2019) has the
+     * round's attackers send one vector crafted from every participant's honest update.
+     */
+    attack: z
+      .enum(['none', 'sign-flip', 'scaling', 'gaussian', 'label-flip', 'little-is-enough'])
+      .default('none'),
+    /**
+     * Attack strength: s for sign-flip (default 1), λ for scaling (default 10), σ for gaussian
+     * (default 1), z for little-is-enough (default the paper's z_max from the round's workers and attackers).
+     */
     attackScale: z.number().positive().optional(),
   })
   .strict();

@@ -149,6 +149,25 @@ describe('auditRound: the decision', () => {
     expect(result.reasons[0]).toBe('4 of 10 updates flagged (40%, limit 34%)');
   });
 
+  it("does not fail a robust strategy's round for flags it is built to withstand", () => {
+    const updates = honestRound(10, 'tolerated');
+    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -4);
+    const median = auditRound(
+      { updates, aggregate: meanOf(updates), tolerance: { strategy: 'median', updates: 4 } },
+      policy,
+    );
+    expect(median.decision).toBe('promote');
+    expect(median.checks[0]?.message).toBe(
+      '4 of 10 updates flagged (40%, limit 40%: the median strategy withstands 4 of 10)',
+    );
+    const fedavg = auditRound(
+      { updates, aggregate: meanOf(updates), tolerance: { strategy: 'fedavg', updates: 0 } },
+      policy,
+    );
+    expect(fedavg.decision).toBe('reject');
+    expect(fedavg.reasons[0]).toBe('4 of 10 updates flagged (40%, limit 34%)');
+  });
+
   it('promotes a candidate the holdout shows better beyond noise despite its flags, and says so', () => {
     const updates = honestRound(10, 'krum');
     for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);

@@ -31,6 +31,11 @@ export interface AuditRoundInput {
    * beyond the noised aggregate): how many updates went in, and why they are not screened.
    */
   unscreened?: { count: number; reason: string };
+  /**
+   * The aggregation strategy and how many of this round's updates it is built to withstand (its
+   * breakdown point, `byzantineTolerance`): flags up to that many do not fail the round.
+   */
+  tolerance?: { strategy: string; updates: number };
   /** Names for the reasons (e.g. pseudonyms). Default `update #<index>`. */
   labels?: readonly string[];
   /** The candidate aggregate delta (its finiteness is checked). */
@@ -183,12 +188,19 @@ export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditRe
   const flaggedFraction = findings.length === 0 ? 0 : flagged.length / findings.length;
   const norms = findings.length === 0 ? null : summarizeNorms(findings.map((f) => f.norm));
   const flagLines = flagged.flatMap((f) => describeFlags(f, policy, norms?.median ?? Number.NaN));
-  if (findings.length > 0)
+  if (findings.length > 0) {
+    const tolerated = (input.tolerance?.updates ?? 0) / findings.length;
+    const limit = Math.max(policy.maxFlaggedFraction, tolerated);
+    const why =
+      tolerated > policy.maxFlaggedFraction && input.tolerance
+        ? `: the ${input.tolerance.strategy} strategy withstands ${input.tolerance.updates} of ${findings.length}`
+        : '';
     check(
       'flagged-fraction',
-      flaggedFraction <= policy.maxFlaggedFraction,
-      `${flagged.length} of ${findings.length} updates flagged (${num(100 * flaggedFraction)}%, limit ${num(100 * policy.maxFlaggedFraction)}%)`,
+      flaggedFraction <= limit,
+      `${flagged.length} of ${findings.length} updates flagged (${num(100 * flaggedFraction)}%, limit ${num(100 * limit)}%${why})`,
     );
+  }
 
   for (const t of input.trustRegion ?? [])
     check(

@@ -16,6 +16,7 @@ import {
   type UpdateStats,
 } from '../audit/index.js';
 import { flattenTensors } from '../strategies/flatten.js';
+import { byzantineTolerance } from '../strategies/tolerance.js';
 import type { AggregateJobDeps } from './process-aggregate-job.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { encodeAggregate } from './aggregate-digest.js';
@@ -91,6 +92,10 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     {
       ...perUpdateInput(task, input),
       labels: loaded.map((u) => u.devicePseudonym),
+      tolerance: {
+        strategy: task.policy.strategy.name,
+        updates: byzantineTolerance(task.policy.strategy, loaded.length),
+      },
       aggregate: [flattenTensors(aggregateDelta).values],
       moduleDrift: scaled.length > 0 ? await moduleDriftOf(deps.blobs, task, candidate) : drift,
       trustRegion: scaled,

@@ -71,6 +71,7 @@ export { aggregateTrimmedMean, type TrimmedMeanOptions } from './trimmed-mean.js
 export { aggregateKrum, type KrumOptions } from './krum.js';
 export { aggregateBulyan, type BulyanOptions } from './bulyan.js';
 export { aggregateNormBounded, type NormBoundingOptions } from './norm-bounding.js';
+export { byzantineTolerance } from './tolerance.js';
 
 /** True for the strategies whose result is a server step and which carry state between rounds. */
 export function isServerOptimizer(name: AggregationConfig['name']): boolean {

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { RoundLogEvent } from '@flotilla/protocol';
+import type { SimulationResult } from '../runner/run-simulation.js';
+import { analyzeRun } from './analyze.js';
+import { checkTargets, summarizeCases, type CaseRun } from './report.js';
+import { precisionSuite } from './suite.js';
+
+const dev = (n: number) => `dev_${String(n).padStart(32, '0')}`;
+const digest = (n: number) => String(n).padStart(64, '0');
+
+function aggregation(round: number, devices: number[]): RoundLogEvent {
+  return {
+    type: 'aggregation',
+    taskId: 't',
+    roundId: `t:${round}`,
+    strategy: 'median',
+    strategyOptions: {},
+    loraRule: 'ffa',
+    participants: devices.map((d) => ({ device: dev(d), blobDigest: digest(d), weight: 1 })),
+    clipNorm: 100,
+    noiseMultiplier: 0,
+    epsilon: null,
+    delta: null,
+    aggregateDigest: digest(999),
+    deltasRetainedUntil: null,
+  };
+}
+
+function audit(round: number, decision: 'pass' | 'fail', flagged: number[], better: 0 | 1): RoundLogEvent {
+  return {
+    type: 'audit',
+    taskId: 't',
+    roundId: `t:${round}`,
+    decision,
+    findings: [
+      {
+        code: 'flagged-fraction',
+        severity: decision === 'pass' ? 'info' : 'fail',
+        message: 'x',
+        device: null,
+        value: null,
+      },
+      ...flagged.map((d) => ({
+        code: 'low-cosine',
+        severity: 'warn' as const,
+        message: 'y',
+        device: dev(d),
+        value: -9,
+      })),
+    ],
+    metrics: { updates: 4, holdoutBetterBeyondNoise: better },
+  };
+}
+
+const result = (byzantine: number[]): SimulationResult =>
+  ({
+    metrics: [{ accuracy: 0.5 }, { accuracy: 0.8 }],
+    stopped: null,
+    devices: [1, 2, 3, 4, 5].map((d) => ({
+      deviceId: `device-${d}`,
+      pseudonym: dev(d),
+      byzantine: byzantine.includes(d),
+    })),
+  }) as unknown as SimulationResult;
+
+describe('audit precision', () => {
+  it('counts flagged honest and attacker updates, and rejections the holdout contradicts', () => {
+    const events = [
+      aggregation(1, [1, 2, 3, 4]),
+      audit(1, 'pass', [4], 0),
+      aggregation(2, [1, 2, 4, 5]),
+      audit(2, 'fail', [1, 4, 5], 1),
+    ];
+    expect(analyzeRun(result([4, 5]), events)).toEqual({
+      honestUpdates: 5,
+      honestFlagged: 1,
+      attackerUpdates: 3,
+      attackerFlagged: 3,
+      audited: 2,
+      rejected: 1,
+      rejectedImproved: 1,
+      finalAccuracy: 0.8,
+      stopped: null,
+    });
+  });
+
+  it('checks each target, the accuracy against the attack-free run of the same seed', () => {
+    const base = { audited: 10, rejected: 0, rejectedImproved: 0, stopped: null };
+    const runs: CaseRun[] = [
+      {
+        name: 'honest-x',
+        kind: 'honest',
+        seed: 1,
+        precision: {
+          ...base,
+          honestUpdates: 100,
+          honestFlagged: 5,
+          attackerUpdates: 0,
+          attackerFlagged: 0,
+          finalAccuracy: 0.6,
+        },
+      },
+      {
+        name: 'attack-free',
+        kind: 'attack-free',
+        seed: 1,
+        precision: {
+          ...base,
+          honestUpdates: 100,
+          honestFlagged: 0,
+          attackerUpdates: 0,
+          attackerFlagged: 0,
+          finalAccuracy: 0.8,
+        },
+      },
+      {
+        name: 'flip',
+        kind: 'attack',
+        seed: 1,
+        precision: {
+          ...base,
+          honestUpdates: 80,
+          honestFlagged: 0,
+          attackerUpdates: 20,
+          attackerFlagged: 18,
+          finalAccuracy: 0.71,
+        },
+      },
+    ];
+    const checks = checkTargets(summarizeCases(runs));
+    expect(checks.map((c) => [c.target, c.measured, c.pass])).toEqual([
+      ['honest-x: honest updates flagged <= 5.0%', '5 of 100 (5.0%)', true],
+      ['honest-x: no rejected round whose candidate is better beyond noise', '0 of 0 rejected rounds', true],
+      ["flip: attackers' updates flagged >= 95.0%", '18 of 20 (90.0%)', false],
+      ['flip: final accuracy >= 90.0% of the attack-free run', '88.8%', false],
+    ]);
+  });
+
+  it('defines honest, attack-free and attacked cases at both sizes', () => {
+    for (const size of ['full', 'reduced'] as const) {
+      const suite = precisionSuite(size);
+      expect(suite.map((c) => c.name)).toEqual([
+        'honest-dirichlet-0.1',
+        'honest-2-labels',
+        'attack-free',
+        'sign-flip-20',
+        'scaling-20',
+        'little-is-enough-20',
+        'sign-flip-30',
+        'scaling-30',
+        'little-is-enough-30',
+      ]);
+      const flip = suite.find((c) => c.name === 'sign-flip-30')?.scenario;
+      expect(flip?.behaviour).toMatchObject({ byzantineFraction: 0.3, attack: 'sign-flip', attackScale: 4 });
+      expect(flip?.strategy.name).toBe('median');
+    }
+  });
+});
