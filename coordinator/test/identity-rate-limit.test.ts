@@ -48,7 +48,9 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
   });
 
   it('keeps one budget per identity across connections and processes; refusals add up in the log', async () => {
-    for (const d of honest) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    await cluster.firstRoundOpen(TASK);
+    for (const d of honest)
+      expect(await d.checkIn(TASK)).toMatchObject({ ok: true, data: { status: 'waiting' } });
     const plans = await Promise.all(honest.map((d) => d.waitForPlan(ROUND, 20_000)));
     const plan = plans[0] as RoundPlan;
     const recordsBefore = (await cluster.events()).length;

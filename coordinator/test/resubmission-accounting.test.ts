@@ -28,7 +28,9 @@ describe('a re-submission after a lost ack is an acceptance (coordinator process
   it('counts it apart from refusals on the dashboard, in /metrics and in the round log', async () => {
     // Three devices selected for a goal of 3: the round stays open while two of them report.
     const [lossy, other] = devices as [TestDevice, TestDevice, TestDevice];
-    for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    await cluster.firstRoundOpen(TASK);
+    for (const d of devices)
+      expect(await d.checkIn(TASK)).toMatchObject({ ok: true, data: { status: 'waiting' } });
     await Promise.all(devices.map((d) => d.waitForPlan(ROUND, 20_000)));
     const plan = lossy.plans[0] as RoundPlan;
 

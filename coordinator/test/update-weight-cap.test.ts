@@ -22,11 +22,14 @@ const valueOf = (norm: number) => norm / Math.sqrt(14);
 
 /** Devices `attacker, ...honest`: all check in; the honest ones report norms 0.1, 0.2, 0.3 with 10, 11, 12 examples. */
 async function openRoundWithHonestReports(
+  cluster: ProcessCluster,
   devices: TestDevice[],
   taskId: string,
 ): Promise<{ attacker: TestDevice; plan: RoundPlan }> {
   const [attacker, ...honest] = devices;
-  for (const d of devices) expect(await d.checkIn(taskId)).toMatchObject({ ok: true });
+  await cluster.firstRoundOpen(taskId);
+  for (const d of devices)
+    expect(await d.checkIn(taskId)).toMatchObject({ ok: true, data: { status: 'waiting' } });
   const plans = await Promise.all(devices.map((d) => d.waitForPlan(`${taskId}:1`, 20_000)));
   const plan = plans[0];
   if (!plan || !attacker) throw new Error('no plan');
@@ -63,7 +66,7 @@ describe('numExamples is capped and weighed by the task policy (coordinator proc
   it('refuses a claim above maxExamplesPerUpdate (default maxSteps × batchSize) with EXAMPLES_EXCEEDED', async () => {
     await cluster.createTask('claims', { rounds: { maxSteps: 200 } });
     const devices = await cluster.enrollAndConnect('claim', 4);
-    const { attacker, plan } = await openRoundWithHonestReports(devices, 'claims');
+    const { attacker, plan } = await openRoundWithHonestReports(cluster, devices, 'claims');
     const lie = await attacker.report(plan, loraDelta(0.9), { numExamples: 2 ** 53 - 1 });
     expect(lie).toMatchObject({ ok: false, error: { code: 'EXAMPLES_EXCEEDED' } });
     expect(
@@ -98,7 +101,7 @@ describe('numExamples is capped and weighed by the task policy (coordinator proc
       policy: { weighting: { rule: 'capped', cap: 20 } },
     });
     const devices = await cluster.enrollAndConnect('capped', 4);
-    const { attacker, plan } = await openRoundWithHonestReports(devices, 'capped');
+    const { attacker, plan } = await openRoundWithHonestReports(cluster, devices, 'capped');
     // 1600 is within maxExamplesPerUpdate: accepted, but weighed 20.
     expect(await attacker.report(plan, loraDelta(0.9), { numExamples: 1600 })).toMatchObject({ ok: true });
 

@@ -177,7 +177,9 @@ export async function acceptUpdate(
     // Two identical submissions raced past the first check: the second is the resubmission.
     if (result.status === 'DUPLICATE_UPDATE') await acknowledgeResubmission(deps, deviceId, submission);
     const code =
-      result.status === 'NOT_SELECTED' || result.status === 'DUPLICATE_UPDATE'
+      result.status === 'NOT_SELECTED' ||
+      result.status === 'DUPLICATE_UPDATE' ||
+      result.status === 'REVOKED_DEVICE'
         ? result.status
         : 'ROUND_CLOSED';
     throw new FlotillaError(code, `update refused: ${code}`);

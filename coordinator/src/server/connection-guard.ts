@@ -23,7 +23,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimitOptions = {
 };
 
 /** Closes one socket, telling it why. */
-export type CloseSocket = (code: 'RATE_LIMITED' | 'UNAUTHORIZED', message: string) => void;
+export type CloseSocket = (code: 'RATE_LIMITED' | 'UNAUTHORIZED' | 'REVOKED_DEVICE', message: string) => void;
 
 /** Counters for tests and metrics. */
 export interface ConnectionGuardStats {
@@ -97,6 +97,21 @@ export class ConnectionGuard {
     const sockets = this.authenticated.get(deviceId);
     sockets?.delete(socketId);
     if (sockets?.size === 0) this.authenticated.delete(deviceId);
+  }
+
+  /** Closes every socket of `deviceId` on this process, waiting or authenticated (revocation). */
+  closeDevice(deviceId: string, code: Parameters<CloseSocket>[0], message: string): number {
+    const closers = [
+      ...[...(this.pending.get(deviceId)?.values() ?? [])].map((p) => p.close),
+      ...(this.authenticated.get(deviceId)?.values() ?? []),
+    ];
+    for (const socketId of [
+      ...(this.pending.get(deviceId)?.keys() ?? []),
+      ...(this.authenticated.get(deviceId)?.keys() ?? []),
+    ])
+      this.release(deviceId, socketId);
+    for (const close of closers) close(code, message);
+    return closers.length;
   }
 
   /** Sockets tracked for `deviceId`: still pending, and authenticated. */

@@ -12,6 +12,7 @@ import type { DeviceRegistry } from './device-registry.js';
 import type { FlotillaMetrics } from './metrics/index.js';
 import type { FleetPresence } from './presence.js';
 import type { RateLimitOptions } from './rate-limiter.js';
+import type { Revocation } from './revocation.js';
 import type { RoundEvents } from './round-events.js';
 import type { RoundLease } from './round-lease.js';
 import type { RoundStore } from './round-store.js';
@@ -144,6 +145,11 @@ export interface Coordinator {
   metrics: FlotillaMetrics;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
+  /**
+   * Revokes a device as `DELETE /api/admin/devices/:id` does: enrollment, session tokens, its
+   * accepted update in open rounds, and its sockets on every coordinator process.
+   */
+  revokeDevice(deviceId: string): Promise<Revocation>;
   /**
    * Stops driving rounds, closes this process's sockets and the HTTP server (destroying
    * connections still open after `closeGraceMs`), flushes the round log (every append done, the

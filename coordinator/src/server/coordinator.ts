@@ -28,6 +28,7 @@ import { DEFAULT_RATE_LIMIT } from './rate-limiter.js';
 import { DEFAULT_CONNECTION_LIMITS } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents } from './round-events.js';
 import { RefusalLog } from './refusal-log.js';
+import { logExclusions, revokeDevice } from './revocation.js';
 import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
 import { DEFAULT_ROUND_RETENTION_MS, RoundStore } from './round-store.js';
@@ -184,7 +185,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     leads: () => lease.holds(),
     ...(options.refusalFlushMs !== undefined ? { flushIntervalMs: options.refusalFlushMs } : {}),
   });
-  const { fleet, stats } = attachFleetSockets({
+  const { fleet, stats, disconnectDevice } = attachFleetSockets({
     io,
     devices,
     sessions,
@@ -216,6 +217,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     onRestart: options.onRestart ?? 'resume',
     lease,
     refusals,
+    exclusions: { log: (round) => logExclusions({ redis, keys, events }, round) },
   });
   late.manager = manager;
 
@@ -272,6 +274,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       (await handleStaticRequest(req, res, options.staticMounts ?? []))
     );
   }
+  const revoke = (deviceId: string) =>
+    revokeDevice({ redis, keys, devices, sessions, tasks, rounds, logger }, deviceId);
   const httpRoutes = createHttpHandler({
     blobRoutes: {
       blobs,
@@ -309,6 +313,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         taskId,
         request,
       ),
+    revokeDevice: revoke,
     logger,
   });
   httpServer.on(
@@ -327,8 +332,15 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   });
   const tasksChannel = keys.tasksChannel();
   const nudgesChannel = keys.driverNudges();
+  const revokedChannel = keys.devicesRevoked();
   // ioredis calls 'message' listeners from its socket's data handler: a throw would be uncaught.
   const onMessage = (channel: string, message: string): void => {
+    if (channel === revokedChannel) {
+      // Every process closes its own sockets of a revoked device (the revoking one included).
+      const closed = disconnectDevice(message);
+      if (closed > 0) logger.warn({ deviceId: message, sockets: closed }, 'revoked device disconnected');
+      return;
+    }
     if (channel === tasksChannel)
       manager
         .onTaskCreated(message)
@@ -348,7 +360,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       .catch((error: unknown) => logger.error({ err: error, nudge: nudge.data }, 'nudge failed'));
   };
   sub.on('message', logFailures(logger, 'pub/sub message handler', onMessage));
-  await sub.subscribe(tasksChannel, nudgesChannel);
+  await sub.subscribe(tasksChannel, nudgesChannel, revokedChannel);
   presence.start();
   refusals.start();
   // A lone coordinator (or the first of a fleet) takes the lease here and resumes the rounds.
@@ -383,6 +395,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     presence,
     metrics,
     createTask,
+    revokeDevice: revoke,
     async close() {
       manager.stop();
       refusals.stop();

@@ -25,6 +25,20 @@ function sha256HexOf(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/**
+ * Lua: `deviceActive(key)` is true when the device record stored under `key` is enrolled and not
+ * revoked. Scripts that must not act for a revoked device (accepting an update, opening a session)
+ * include it, so the check and their write are one atomic step against a concurrent revocation.
+ */
+export const DEVICE_ACTIVE_LUA = `
+local function deviceActive(key)
+  local raw = redis.call('GET', key)
+  if not raw then return false end
+  local ok, record = pcall(cjson.decode, raw)
+  return ok and type(record) == 'table' and record.status == 'active'
+end
+`;
+
 // Consumes a one-time token and enrolls the device in one step, so a token enrolls exactly one device.
 const ENROLL_WITH_TOKEN = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'BAD_TOKEN' end
@@ -102,6 +116,11 @@ export class DeviceRegistry {
     return record;
   }
 
+  /**
+   * Marks the enrollment revoked (UNKNOWN_DEVICE if there is none). This is only the record: the
+   * coordinator's `revokeDevice` (and `DELETE /api/admin/devices/:id`) also ends the device's
+   * sessions, sockets and update in open rounds.
+   */
   async revokeDevice(deviceId: string): Promise<DeviceRecord> {
     const existing = await this.getDevice(deviceId);
     if (!existing) throw new FlotillaError('UNKNOWN_DEVICE', `device ${deviceId} is not enrolled`);

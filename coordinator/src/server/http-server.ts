@@ -9,6 +9,7 @@ import { createBlobRoutes, type BlobRouteDeps } from './blob-routes.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { bearer, sendError, sendJson } from './http-util.js';
 import { operatorTokenMatches } from './sessions.js';
+import type { Revocation } from './revocation.js';
 
 export interface HttpDeps {
   /** The /blobs routes' dependencies (blob-routes.ts). */
@@ -22,6 +23,8 @@ export interface HttpDeps {
   createTask: (input: unknown) => Promise<unknown>;
   /** Promotes an older version's content as a new version (see rollback.ts). */
   rollback: (taskId: string, request: RollbackRequest) => Promise<unknown>;
+  /** Revokes a device: enrollment, sessions, its update in open rounds, its sockets (revocation.ts). */
+  revokeDevice: (deviceId: string) => Promise<Revocation>;
   logger: Logger;
 }
 
@@ -121,7 +124,12 @@ export function createHttpHandler(deps: HttpDeps) {
     const revoke = /^\/api\/admin\/devices\/([^/]+)$/.exec(path);
     if (revoke && method === 'DELETE') {
       requireOperator(req);
-      return sendJson(res, 200, await deps.devices.revokeDevice(pathParam(revoke[1])));
+      const revocation = await deps.revokeDevice(pathParam(revoke[1]));
+      return sendJson(res, 200, {
+        ...revocation.device,
+        sessionsEnded: revocation.sessionsEnded,
+        excludedFrom: revocation.excludedFrom,
+      });
     }
     const rollback = /^\/api\/admin\/tasks\/([^/]+)\/rollback$/.exec(path);
     if (rollback && method === 'POST') {

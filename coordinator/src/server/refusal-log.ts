@@ -30,12 +30,13 @@ return 0
 `;
 
 // KEYS: pending hash, pending-rounds set, round hash. ARGV: round id.
-// Takes the pending counts and reads the round's refusal total in one step.
+// Takes the pending counts and reads the round's refusal total and accepted count in one step.
 const TAKE = `
 local counts = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-return { redis.call('HGET', KEYS[3], 'refusedCount') or '0', counts }
+local totals = redis.call('HMGET', KEYS[3], 'refusedCount', 'acceptedCount')
+return { totals[1] or '0', counts, totals[2] or '0' }
 `;
 
 export interface RefusalLogOptions {
@@ -98,19 +99,19 @@ export class RefusalLog {
 
   /**
    * Appends the round's repeated refusals not yet logged as one `update.refusals` record (none:
-   * nothing is written). Returns the round's refusal total (repeats included) at that moment,
-   * which `round.closed` reports.
+   * nothing is written). Returns the round's refusal total (repeats included) and accepted count
+   * at that moment, read in the same step, which `round.closed` / `round.abandoned` report.
    */
-  async flush(round: { taskId: string; roundId: string }): Promise<number> {
+  async flush(round: { taskId: string; roundId: string }): Promise<{ refused: number; accepted: number }> {
     const { redis, keys, events } = this.options;
-    const [total, flat] = (await redis.eval(
+    const [total, flat, accepted] = (await redis.eval(
       TAKE,
       3,
       keys.roundRefusalsPending(round.roundId),
       keys.refusalsPending(),
       keys.round(round.roundId),
       round.roundId,
-    )) as [string, string[]];
+    )) as [string, string[], string];
     const counts: Array<{ device: string; reason: string; count: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const [device = '', reason = ''] = (flat[i] ?? '').split(' ');
@@ -120,7 +121,7 @@ export class RefusalLog {
       counts.sort((a, b) => a.device.localeCompare(b.device) || a.reason.localeCompare(b.reason));
       await events.append({ type: 'update.refusals', taskId: round.taskId, roundId: round.roundId, counts });
     }
-    return Number(total);
+    return { refused: Number(total), accepted: Number(accepted) };
   }
 
   /** Flushes every round with repeats not yet logged (rounds that ended keep receiving refusals). */

@@ -9,6 +9,7 @@ export type CoordinatorRoundEvent = RoundLogEventOf<
   | 'update.accepted'
   | 'update.refused'
   | 'update.refusals'
+  | 'update.excluded'
   | 'round.closed'
   | 'round.abandoned'
   | 'rollback'

@@ -51,7 +51,11 @@ export interface RoundManagerDeps {
   lease?: RoundDriverLease;
   /**
    * Writes a round's repeated refusals not yet in the round log before the round is closed or
-   * abandoned, and returns its refusal total. Absent: totals are read from the round hash.
+   * abandoned, and returns its refusal total and accepted count. Absent: read from the round hash.
    */
-  refusals?: { flush(round: { taskId: string; roundId: string }): Promise<number> };
+  refusals?: {
+    flush(round: { taskId: string; roundId: string }): Promise<{ refused: number; accepted: number }>;
+  };
+  /** Writes the round's excluded updates (revoked devices) before it is closed or abandoned. */
+  exclusions?: { log(round: { taskId: string; roundId: string }): Promise<void> };
 }

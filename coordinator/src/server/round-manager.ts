@@ -330,24 +330,27 @@ export class RoundManager {
       this.armReporting(round);
       return;
     }
-    if (round.acceptedCount < round.minReports)
-      return this.abandon(round, `quorum missed: ${round.acceptedCount} of ${round.minReports} updates`);
-    if (!(await this.deps.rounds.transition(roundId, ['REPORTING'], 'AGGREGATING', { closedAt: Date.now() })))
-      return;
+    // Quorum and the count closed with are checked in the same step as the state change: an
+    // update excluded (revocation) until then is not counted, none can be excluded after.
+    const closed = await this.deps.rounds.closeReporting(roundId, Date.now());
+    if (closed.status === 'QUORUM')
+      return this.abandon(round, `quorum missed: ${closed.accepted} of ${round.minReports} updates`);
+    if (closed.status !== 'OK') return;
     const timer = this.timers.get(`${roundId}:reporting`);
     if (timer) clearTimeout(timer);
-    const refused = await this.refusalTotal(round);
+    // Told first: the worker's decision, broadcast when it arrives, must not overtake it.
+    this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
+    const { refused } = await this.logBeforeEnd(round);
     await this.deps.events.append({
       type: 'round.closed',
       taskId: round.taskId,
       roundId,
-      accepted: round.acceptedCount,
+      accepted: closed.accepted,
       refused,
       minReports: round.minReports,
-      reason: round.acceptedCount >= round.goalCount ? 'goal-reached' : 'deadline',
+      reason: closed.accepted >= round.goalCount ? 'goal-reached' : 'deadline',
     });
     await this.enqueueAggregation(round);
-    this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
   }
 
   async abandon(round: RoundRecord, reason: string): Promise<void> {
@@ -366,13 +369,14 @@ export class RoundManager {
       if (t) clearTimeout(t);
     }
     this.log(round.roundId).warn({ reason }, 'round abandoned');
-    // A round abandoned before its plan never opened in the log: nothing was logged for it.
-    if (round.plan) await this.refusalTotal(round);
+    // A round abandoned before its plan never opened in the log: nothing was logged for it. Out
+    // of REPORTING no update can be excluded any more: the count read here is final.
+    const { accepted } = round.plan ? await this.logBeforeEnd(round) : { accepted: round.acceptedCount };
     await this.deps.events.append({
       type: 'round.abandoned',
       taskId: round.taskId,
       roundId: round.roundId,
-      accepted: round.acceptedCount,
+      accepted,
       minReports: round.minReports,
       reason,
     });
@@ -387,10 +391,23 @@ export class RoundManager {
     if (signed) await this.openNext(signed.task, round);
   }
 
-  /** Logs the round's pending refusal counts and returns its refusal total (repeats included). */
-  private async refusalTotal(round: RoundRecord): Promise<number> {
-    if (this.deps.refusals) return this.deps.refusals.flush(round);
-    return Number((await this.deps.redis.hget(this.deps.keys.round(round.roundId), 'refusedCount')) ?? 0);
+  /**
+   * Logs what the round's end record must follow (its excluded updates, its pending refusal
+   * counts) and returns its refusal total (repeats included) and accepted count.
+   */
+  private async logBeforeEnd(round: RoundRecord): Promise<{ refused: number; accepted: number }> {
+    const [, totals] = await Promise.all([
+      this.deps.exclusions?.log(round),
+      this.deps.refusals
+        ? this.deps.refusals.flush(round)
+        : this.deps.redis
+            .hmget(this.deps.keys.round(round.roundId), 'refusedCount', 'acceptedCount')
+            .then(([refused, accepted]) => ({
+              refused: Number(refused ?? 0),
+              accepted: Number(accepted ?? 0),
+            })),
+    ]);
+    return totals;
   }
 
   /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */

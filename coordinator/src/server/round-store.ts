@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
+import { DEVICE_ACTIVE_LUA } from './device-registry.js';
 
 export const ROUND_STATES = [
   'SELECTING',
@@ -94,8 +95,22 @@ for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
 return 1
 `;
 
+// Closes reporting for aggregation only with quorum, in one step with the count it reports:
+// exclusions (revocation) change acceptedCount only in REPORTING, so the count returned is final.
+const CLOSE_REPORTING = `${FENCE_CHECK}
+if fenced(2) then return {'FENCED', 0} end
+if redis.call('HGET', KEYS[1], 'state') ~= 'REPORTING' then return {'STATE', 0} end
+local accepted = tonumber(redis.call('HGET', KEYS[1], 'acceptedCount') or '0')
+if accepted < tonumber(redis.call('HGET', KEYS[1], 'minReports')) then return {'QUORUM', accepted} end
+redis.call('HSET', KEYS[1], 'state', 'AGGREGATING', 'closedAt', ARGV[2])
+if #KEYS >= 2 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
+return {'OK', accepted}
+`;
+
 // Accepting an update and counting it is one atomic step; the ack is sent only after it returns.
-const ACCEPT = `
+// The device must still be active (KEYS[5]): a revocation either precedes it or excludes it after.
+const ACCEPT = `${DEVICE_ACTIVE_LUA}
+if not deviceActive(KEYS[5]) then return {'REVOKED_DEVICE', 0} end
 local st = redis.call('HGET', KEYS[1], 'state')
 if st ~= 'REPORTING' then return {'ROUND_CLOSED', 0} end
 local now = tonumber(ARGV[3])
@@ -204,6 +219,7 @@ export class RoundStore {
       k.roundCandidate,
       k.roundRefusals,
       k.roundRefusalsPending,
+      k.roundExcluded,
     ];
     const multi = this.redis.multi();
     for (const key of keys) multi.pexpire(key(roundId), this.retentionMs);
@@ -234,6 +250,28 @@ export class RoundStore {
     );
     this.checkFenced(result, `transition to ${to}`, roundId);
     return result === 1;
+  }
+
+  /**
+   * REPORTING -> AGGREGATING when the round has its quorum, atomically with the accepted count it
+   * closes with. `QUORUM` (with the count): still REPORTING, to be abandoned; `STATE`: not in
+   * REPORTING; `FENCED`: this process's fencing token is stale.
+   */
+  async closeReporting(
+    roundId: string,
+    closedAt: number,
+  ): Promise<{ status: 'OK' | 'QUORUM' | 'STATE' | 'FENCED'; accepted: number }> {
+    const fence = this.fenceArgs();
+    const [status, accepted] = (await this.redis.eval(
+      CLOSE_REPORTING,
+      1 + fence.keys.length,
+      this.keys.round(roundId),
+      ...fence.keys,
+      fence.token,
+      String(closedAt),
+    )) as ['OK' | 'QUORUM' | 'STATE' | 'FENCED', number];
+    if (status === 'FENCED') this.fence?.onFenced?.('close reporting', roundId);
+    return { status, accepted: Number(accepted) };
   }
 
   async addWaiting(roundId: string, deviceId: string): Promise<number> {
@@ -276,11 +314,12 @@ export class RoundStore {
   async accept(roundId: string, deviceId: string, recordJson: string, now: number) {
     const result = (await this.redis.eval(
       ACCEPT,
-      4,
+      5,
       this.keys.round(roundId),
       this.keys.roundUpdates(roundId),
       this.keys.roundSelected(roundId),
       this.keys.roundSkips(roundId),
+      this.keys.device(deviceId),
       deviceId,
       recordJson,
       String(now),

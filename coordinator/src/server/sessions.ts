@@ -1,12 +1,33 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { FlotillaError } from '@flotilla/protocol';
 import { redisKeys, type RedisKeys } from '../shared/keys.js';
+import { DEVICE_ACTIVE_LUA } from './device-registry.js';
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** Bearer tokens handed out after a successful challenge; stored hashed with a TTL. */
+// KEYS: device record, session key, the device's session index. ARGV: device id, ttl ms, token hash.
+// Refuses a device that is not active in the same step as the write, so a session opened while
+// the device is being revoked is either refused or listed in the index that revocation empties.
+const CREATE = `${DEVICE_ACTIVE_LUA}
+if not deviceActive(KEYS[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+return 1
+`;
+
+// KEYS: session key. ARGV: device key prefix. The token's device id, if the token is live and its
+// device is still active.
+const RESOLVE = `${DEVICE_ACTIVE_LUA}
+local id = redis.call('GET', KEYS[1])
+if not id or not deviceActive(ARGV[1] .. id) then return false end
+return id
+`;
+
+/** Bearer tokens handed out after a successful challenge; stored hashed with a TTL, indexed per device. */
 export class SessionStore {
   private readonly keys: RedisKeys;
 
@@ -19,16 +40,39 @@ export class SessionStore {
     this.keys = redisKeys(prefix);
   }
 
+  /** A new token for `deviceId`; REVOKED_DEVICE when the device is not (or no longer) active. */
   async create(deviceId: string): Promise<{ sessionToken: string; expiresAt: number }> {
     const sessionToken = randomBytes(32).toString('hex');
-    await this.redis.set(this.keys.session(hashToken(sessionToken)), deviceId, 'PX', this.ttlMs);
+    const hash = hashToken(sessionToken);
+    const created = await this.redis.eval(
+      CREATE,
+      3,
+      this.keys.device(deviceId),
+      this.keys.session(hash),
+      this.keys.deviceSessions(deviceId),
+      deviceId,
+      String(this.ttlMs),
+      hash,
+    );
+    if (created !== 1) throw new FlotillaError('REVOKED_DEVICE', 'device enrollment was revoked');
     return { sessionToken, expiresAt: Date.now() + this.ttlMs };
   }
 
-  /** Device id for a live token, else null. */
+  /** Device id for a live token of an active device, else null. */
   async resolve(token: string): Promise<string | null> {
     if (token.length < 32 || token.length > 128) return null;
-    return this.redis.get(this.keys.session(hashToken(token)));
+    const id = await this.redis.eval(RESOLVE, 1, this.keys.session(hashToken(token)), this.keys.device(''));
+    return typeof id === 'string' ? id : null;
+  }
+
+  /** Ends every session token of `deviceId` (revocation); returns how many were live. */
+  async revokeAll(deviceId: string): Promise<number> {
+    const hashes = await this.redis.smembers(this.keys.deviceSessions(deviceId));
+    const multi = this.redis.multi();
+    for (const hash of hashes) multi.del(this.keys.session(hash));
+    multi.del(this.keys.deviceSessions(deviceId));
+    const results = (await multi.exec()) ?? [];
+    return results.slice(0, hashes.length).filter(([, n]) => n === 1).length;
   }
 }
 

@@ -102,8 +102,15 @@ function refuse(
 
 const KNOWN_EVENTS = new Set(['auth:response', 'checkin', 'update:submit', 'update:skip']);
 
-/** Wires the handshake, the challenge and the device events onto `io`. Returns the fleet channel. */
-export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; stats: SocketStats } {
+/**
+ * Wires the handshake, the challenge and the device events onto `io`. Returns the fleet channel
+ * and `disconnectDevice`, which closes every socket of a device on this process (revocation).
+ */
+export function attachFleetSockets(deps: SocketDeps): {
+  fleet: FleetChannel;
+  stats: SocketStats;
+  disconnectDevice: (deviceId: string) => number;
+} {
   const { io, logger } = deps;
   const { presence } = deps;
   const guard = new ConnectionGuard(deps.connectionLimits ?? DEFAULT_CONNECTION_LIMITS);
@@ -243,15 +250,34 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
         setTimeout(logFailures(log, 'closing a socket after a bad signature', close), 20);
         throw new FlotillaError('BAD_SIGNATURE', 'challenge signature does not verify');
       }
+      // The session is opened first: it is refused (REVOKED_DEVICE) in the same step as a
+      // revocation that came after the handshake, and the socket is then closed.
+      const session = await deps.sessions.create(socket.data.deviceId).catch((error: unknown) => {
+        if (FlotillaError.is(error, 'REVOKED_DEVICE'))
+          setTimeout(
+            logFailures(log, 'closing a revoked socket', () =>
+              closeSocket('REVOKED_DEVICE', 'device enrollment was revoked'),
+            ),
+            20,
+          );
+        throw error;
+      });
       socket.data.authenticated = true;
       guard.authenticate(socket.data.deviceId, socket.id, closeSocket);
       await socket.join([`device:${socket.data.deviceId}`, 'fleet']);
       await presence.add(socket.data.deviceId);
-      const session = await deps.sessions.create(socket.data.deviceId);
       return { deviceId: socket.data.deviceId, ...session };
     });
 
+    /** A device revoked while connected is answered REVOKED_DEVICE until its socket is closed. */
+    const requireActive = async (): Promise<void> => {
+      const device = await deps.devices.getDevice(socket.data.deviceId);
+      if (device?.status !== 'active')
+        throw new FlotillaError('REVOKED_DEVICE', 'device enrollment was revoked');
+    };
+
     handle('checkin', CheckInSchema, true, async (checkIn) => {
+      await requireActive();
       const signed = await deps.tasks.getTask(checkIn.taskId);
       if (!signed) throw new FlotillaError('NOT_FOUND', `task ${checkIn.taskId} not found`);
       return deps.rounds.checkIn(socket.data.deviceId, checkIn, signed.task);
@@ -310,6 +336,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
     });
 
     handle('update:skip', UpdateSkipSchema, true, async (skip) => {
+      await requireActive();
       const status = await deps.accept.rounds.skip(
         skip.roundId,
         socket.data.deviceId,
@@ -354,5 +381,7 @@ export function attachFleetSockets(deps: SocketDeps): { fleet: FleetChannel; sta
     },
     isOnline: (deviceId) => presence.isOnline(deviceId),
   };
-  return { fleet, stats };
+  const disconnectDevice = (deviceId: string): number =>
+    guard.closeDevice(deviceId, 'REVOKED_DEVICE', 'device enrollment was revoked');
+  return { fleet, stats, disconnectDevice };
 }

@@ -89,6 +89,12 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     roundRefusalsPending: (roundId: string) => `${p}:round:${roundId}:refusals-pending`,
     /** Set: round ids with repeated refusals not yet written to the round log. */
     refusalsPending: () => `${p}:refusals-pending`,
+    /** Set: SHA-256 of every session token handed to the device (so revocation can end them); PX TTL. */
+    deviceSessions: (deviceId: string) => `${p}:device:${deviceId}:sessions`,
+    /** Hash: deviceId -> JSON of its accepted update excluded from the round (revocation), and why. */
+    roundExcluded: (roundId: string) => `${p}:round:${roundId}:excluded`,
+    /** Pub/sub channel: id of each revoked device, so every coordinator process closes its sockets. */
+    devicesRevoked: () => `${p}:device-revoked`,
   };
 }
 

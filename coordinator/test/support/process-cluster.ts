@@ -18,6 +18,7 @@ import {
 import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
+import { spawnChildWorker, type ChildWorker } from './child-worker.js';
 import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
 
 export const OPERATOR_TOKEN = 'operator-token-for-process-tests-0123';
@@ -34,6 +35,7 @@ export class ProcessCluster {
   readonly keys: RedisKeys;
   readonly stateDir = mkdtempSync(join(tmpdir(), 'flotilla-proc-'));
   readonly coordinators: ChildCoordinator[] = [];
+  readonly workerProcesses: ChildWorker[] = [];
   worker: AggregationWorker | null = null;
   private logRedis: Redis | null = null;
 
@@ -75,6 +77,19 @@ export class ProcessCluster {
       logger: pino({ level: 'silent' }),
     });
     return this.worker;
+  }
+
+  /** A worker process (`coordinator/src/worker/main.ts`) on this cluster's Redis, prefix and state. */
+  async spawnWorker(): Promise<ChildWorker> {
+    const worker = spawnChildWorker({
+      REDIS_URL: this.redisUrl,
+      FLOTILLA_PREFIX: this.prefix,
+      FLOTILLA_STATE_DIR: this.stateDir,
+      LOG_LEVEL: 'info',
+    });
+    this.workerProcesses.push(worker);
+    await worker.waitForLog('worker ready');
+    return worker;
   }
 
   /** An operator request to `url` (default: the first coordinator). */
@@ -161,6 +176,18 @@ export class ProcessCluster {
     return devices;
   }
 
+  /**
+   * Waits until round 1 of `taskId` is open for check-ins. The round driver opens it when it hears
+   * of the task, which on a loaded machine may come after the registration was answered.
+   */
+  async firstRoundOpen(taskId: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      async () => (await this.redis.hget(this.keys.round(`${taskId}:1`), 'state')) === 'SELECTING',
+      timeoutMs,
+      `round 1 of ${taskId} in SELECTING`,
+    );
+  }
+
   async outcome(roundId: string, timeoutMs = 30_000): Promise<RoundOutcome> {
     return waitFor(
       () => readRoundOutcome(this.redis, this.prefix, roundId),
@@ -179,6 +206,7 @@ export class ProcessCluster {
 
   async stop(): Promise<void> {
     for (const child of this.coordinators) await child.kill();
+    for (const worker of this.workerProcesses) await worker.kill();
     await this.worker?.close();
     this.logRedis?.disconnect();
     this.redis.disconnect();

@@ -89,6 +89,23 @@ export const UpdateRefusedEventSchema = z.strictObject({
 });
 
 /**
+ * An accepted update taken out of its round before aggregation (coordinator), e.g. because its
+ * device was revoked while the round was open (`reason` `REVOKED_DEVICE`). Written before the
+ * round's `round.closed` or `round.abandoned`; that record's `accepted` no longer counts it, and
+ * no aggregation may use its blob.
+ */
+export const UpdateExcludedEventSchema = z.strictObject({
+  type: z.literal('update.excluded'),
+  taskId: TaskIdSchema,
+  roundId: RoundIdSchema,
+  device: DevicePseudonymSchema,
+  blobDigest: DigestSchema,
+  /** Error code naming why, e.g. `REVOKED_DEVICE`. */
+  reason: z.string().min(1).max(64),
+  message: Reason,
+});
+
+/**
  * Refusals counted rather than logged one by one (coordinator). The first refusal of each
  * (round, device, reason) has its own `update.refused` record; its repeats are counted and written
  * here, so one device cannot grow the log by repeating a refused submission. `count` is the
@@ -287,6 +304,7 @@ export const RoundLogEventSchema = z.discriminatedUnion('type', [
   UpdateAcceptedEventSchema,
   UpdateRefusedEventSchema,
   UpdateRefusalsEventSchema,
+  UpdateExcludedEventSchema,
   RoundClosedEventSchema,
   RoundAbandonedEventSchema,
   AggregationEventSchema,

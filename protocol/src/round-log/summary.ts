@@ -16,7 +16,10 @@ export interface RoundSummary {
   clipNorm: number | null;
   /** Pseudonyms selected. */
   selected: string[];
+  /** Accepted updates still in the round (`update.accepted` minus `update.excluded`). */
   accepted: number;
+  /** Accepted updates taken out before aggregation (`update.excluded`, e.g. a revoked device). */
+  excluded: number;
   clipped: number;
   acceptedBytes: number;
   acceptedExamples: number;
@@ -104,6 +107,7 @@ function emptyRound(taskId: string, roundId: string): RoundSummary {
     clipNorm: null,
     selected: [],
     accepted: 0,
+    excluded: 0,
     clipped: 0,
     acceptedBytes: 0,
     acceptedExamples: 0,
@@ -201,6 +205,11 @@ export function summarizeRoundLog(
         break;
       case 'update.refused':
         if (round) round.refusedByReason[event.reason] = (round.refusedByReason[event.reason] ?? 0) + 1;
+        break;
+      case 'update.excluded':
+        if (!round) break;
+        round.accepted--;
+        round.excluded++;
         break;
       case 'update.refusals':
         // Repeats counted rather than logged one by one: they add to the same totals.

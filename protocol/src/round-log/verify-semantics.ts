@@ -143,6 +143,10 @@ export function checkRoundSemantics(
         );
       round.acceptedDigests.add(event.blobDigest);
       break;
+    case 'update.excluded':
+      // Taken out before aggregation: an aggregation using it is UNKNOWN_PARTICIPANT.
+      round.acceptedDigests.delete(event.blobDigest);
+      break;
     case 'round.closed':
       if (round.status !== 'open')
         fail('ROUND_STATE', `round ${event.roundId} is closed while ${round.status}`);

@@ -73,7 +73,9 @@ export function registerDevices(program: Command): void {
     );
   devices
     .command('revoke')
-    .description('revoke a device: it can no longer connect or submit')
+    .description(
+      'revoke a device: its sockets close and its sessions end on every coordinator, its update in an open round is excluded',
+    )
     .argument('<device-id>')
     .option('--json', 'print JSON')
     .action((deviceId: string, flags: { json?: boolean }) =>

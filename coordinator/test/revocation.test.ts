@@ -1,0 +1,125 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex, type Ack, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
+import { aggregateQueue, aggregateJobId, AggregateJobDataSchema } from '../src/shared/queues.js';
+import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
+import { auditVerifyCommand, exportRoundLog } from '../src/shared/round-log/index.js';
+import { ELIGIBLE, loraDelta, waitFor, type TestDevice } from './support/fleet.js';
+import { ProcessCluster } from './support/process-cluster.js';
+
+// DELETE /api/admin/devices/:id used to flip a flag: the device's live socket stayed connected,
+// its check-ins were answered, its session token still uploaded blobs, and the update it had
+// accepted in the open round was aggregated. Against two coordinator processes and a worker
+// process: within 1 s every socket of the device is closed (also on the process that did not
+// revoke it), its tokens are dead at once, and its update is excluded with a logged reason.
+
+const TASK = 'revoke';
+const ROUND = `${TASK}:1`;
+
+describe('revocation reaches every coordinator process (two coordinators, one worker process)', () => {
+  const cluster = new ProcessCluster('revoke');
+  let honest: TestDevice[] = [];
+  let victim: TestDevice;
+
+  beforeAll(async () => {
+    await cluster.startCoordinator();
+    await cluster.startCoordinator();
+    await cluster.spawnWorker();
+    // Goal 3 of 4 selected: the round closes on the three honest updates.
+    await cluster.createTask(TASK, { rounds: { goalCount: 3, overSelection: 1.3, minReports: 3 } });
+    honest = await cluster.enrollAndConnect('honest', 3, cluster.url(0));
+    const [device] = await cluster.enrollAndConnect('victim', 1, cluster.url(1));
+    if (!device) throw new Error('no victim');
+    victim = device;
+  });
+  afterAll(async () => {
+    for (const d of honest) d.disconnect();
+    victim.disconnect();
+    await cluster.stop();
+  });
+
+  it('closes its sockets within 1 s, ends its sessions, and excludes its accepted update', async () => {
+    await cluster.firstRoundOpen(TASK);
+    for (const d of [...honest, victim])
+      expect(await d.checkIn(TASK)).toMatchObject({ ok: true, data: { status: 'waiting' } });
+    const plans = await Promise.all([...honest, victim].map((d) => d.waitForPlan(ROUND, 20_000)));
+    const plan = plans[0] as RoundPlan;
+    const victimBlob = loraDelta(0.9);
+    expect(await victim.report(plan, victimBlob)).toMatchObject({ ok: true });
+    const [h0, h1, h2] = honest as [TestDevice, TestDevice, TestDevice];
+    expect(await h0.report(plan, loraDelta(0.1))).toMatchObject({ ok: true });
+    const token = victim.session?.sessionToken ?? '';
+
+    const socket = victim.socket;
+    if (!socket) throw new Error('victim not connected');
+    let disconnectedAt: number | null = null;
+    socket.once('disconnect', () => (disconnectedAt = Date.now()));
+
+    // Revoked through process A; the device is connected to process B.
+    const sent = Date.now();
+    const revoked = await cluster.operator('DELETE', `/api/admin/devices/${victim.deviceId}`);
+    const at = Date.now();
+    expect(revoked.status).toBe(200);
+    // A check-in on the connection it still had is not answered as before.
+    const checkIn = await socket
+      .timeout(2000)
+      .emitWithAck('checkin', { taskId: TASK, ...ELIGIBLE })
+      .then(
+        (ack: Ack<unknown>) => ack,
+        () => null,
+      );
+    expect(checkIn === null || !checkIn.ok).toBe(true);
+    if (checkIn && !checkIn.ok) expect(checkIn.error.code).toBe('REVOKED_DEVICE');
+    // Its session token is dead on both processes as soon as the DELETE is answered.
+    for (const url of [cluster.url(0), cluster.url(1)]) {
+      const other = loraDelta(0.42);
+      const put = await fetch(`${url}/blobs/${sha256Hex(other)}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: Buffer.from(other),
+      });
+      expect(put.status).toBe(401);
+    }
+    // Closed by process B within 1 s of the revocation being answered.
+    const closedAt = await waitFor(() => disconnectedAt, 5000, 'the socket on process B closed');
+    expect(closedAt - at).toBeLessThanOrEqual(1000);
+    expect(victim.errors).toContainEqual({
+      code: 'REVOKED_DEVICE',
+      message: 'device enrollment was revoked',
+    });
+    expect(await victim.connect()).toMatchObject({ ok: false, error: { code: 'REVOKED_DEVICE' } });
+
+    // The operator's answer says what the revocation did.
+    expect(await revoked.json()).toMatchObject({
+      deviceId: victim.deviceId,
+      status: 'revoked',
+      excludedFrom: [ROUND],
+    });
+    // The round goes on without it: the other two honest updates reach the goal of 3.
+    expect(await h1.report(plan, loraDelta(0.2))).toMatchObject({ ok: true });
+    expect(await h2.report(plan, loraDelta(0.3))).toMatchObject({ ok: true });
+    expect(await cluster.outcome(ROUND)).toMatchObject({ decision: 'COMMITTED' });
+    const queue = aggregateQueue(redisOptionsFromUrl(cluster.redisUrl), cluster.prefix);
+    const job = await queue.getJob(aggregateJobId(ROUND));
+    await queue.close();
+    const digests = AggregateJobDataSchema.parse(job?.data).updates.map((u) => u.blobDigest);
+    expect(digests).toHaveLength(3);
+    expect(digests).not.toContain(sha256Hex(victimBlob));
+
+    const events = await cluster.events(ROUND);
+    const types = events.map((e) => e.type);
+    const excluded = events.find((e) => e.type === 'update.excluded');
+    expect(excluded).toMatchObject({ reason: 'REVOKED_DEVICE', blobDigest: sha256Hex(victimBlob) });
+    expect(types.indexOf('update.excluded')).toBeLessThan(types.indexOf('round.closed'));
+    const closed = events.find((e): e is RoundLogEventOf<'round.closed'> => e.type === 'round.closed');
+    expect(closed?.accepted).toBe(3);
+    const aggregation = events.find((e) => e.type === 'aggregation');
+    expect(aggregation?.participants.map((p) => p.blobDigest)).not.toContain(sha256Hex(victimBlob));
+    const file = join(cluster.stateDir, 'export.jsonl');
+    await exportRoundLog(cluster.redis, cluster.prefix, file);
+    expect(JSON.parse((await auditVerifyCommand({ file, json: true })).output)).toMatchObject({ ok: true });
+    console.info(
+      `[revocation] DELETE answered in ${at - sent} ms; the socket on the other process closed ${closedAt - at} ms after the answer`,
+    );
+  });
+});
