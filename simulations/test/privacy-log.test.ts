@@ -100,6 +100,8 @@ describe('flotilla privacy epsilon --log on a real DP run', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('after 4 charged round(s)');
     expect(text.stdout).toContain('no amplification by sampling');
+    expect(text.stdout).toContain('holds against: readers of the log and the fleet');
+    expect(text.stdout).toContain('not the operator');
   });
 
   it('fails on a log whose recorded ε was lowered', async () => {

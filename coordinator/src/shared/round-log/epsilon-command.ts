@@ -22,6 +22,11 @@ export interface EpsilonFromLogOptions {
   json: boolean;
 }
 
+/** Against whom the ε holds (docs/privacy.md, "Against whom ε holds"). */
+const GUARANTEE =
+  'readers of the log and the fleet, for everything derived from the noised aggregates; ' +
+  "not the operator (who sees raw updates), and not the coordinator's per-update records (digest, norm, clipped, size, examples)";
+
 const fmt = (x: number | null): string =>
   x === null ? '-' : Number.isNaN(x) ? 'n/a' : Number.isFinite(x) ? x.toPrecision(8) : '∞';
 
@@ -51,6 +56,7 @@ function render(ledger: PrivacyLedger, unreadable: number): string {
     lines.push(
       'accounting: RDP of the Gaussian mechanism, zero-out neighbours, no amplification by sampling ' +
         '(participants are named in the log); see docs/privacy.md',
+      `holds against: ${GUARANTEE}`,
     );
   if (unreadable > 0) lines.push(`${unreadable} line(s) are not round-log records and were skipped`);
   if (ledger.problems.length === 0) lines.push('OK: every recorded ε is the one the log’s parameters give');
@@ -96,7 +102,7 @@ export async function epsilonFromLogCommand(options: EpsilonFromLogOptions): Pro
   if (options.json)
     return {
       exitCode,
-      output: `${JSON.stringify({ ok: exitCode === 0, unreadable, ...ledger }, null, 2)}\n`,
+      output: `${JSON.stringify({ ok: exitCode === 0, unreadable, holdsAgainst: GUARANTEE, ...ledger }, null, 2)}\n`,
     };
   return { exitCode, output: render(ledger, unreadable) };
 }
