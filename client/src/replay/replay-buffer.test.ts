@@ -32,7 +32,8 @@ describe('replay buffer', () => {
     const plain = new Uint8Array(data.xs.buffer.slice(12, 24));
     const text = Buffer.from(bytes).toString('hex');
     expect(text.includes(Buffer.from(plain).toString('hex'))).toBe(false);
-    expect(bytes.length).toBe(8 + 4 * 4 + 10 * (4 + 24 + 16 + 16));
+    // Magic, header, 10 × (length, nonce, 12 plaintext bytes + 16 tag), seal (nonce, SHA-512 + tag).
+    expect(bytes.length).toBe(8 + 4 * 4 + 10 * (4 + 24 + 16 + 16) + (24 + 64 + 16));
   });
 
   it('saves and loads sealed records, and refuses a tampered file or a wrong key', async () => {
@@ -59,6 +60,47 @@ describe('replay buffer', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses a file whose sealed records were duplicated, dropped or reordered', () => {
+    const buffer = new ReplayBuffer({ key, featureShape: [3] });
+    buffer.add(data);
+    const bytes = buffer.serialize();
+    // The file as an attacker without the key can rewrite it: every sealed record is left intact,
+    // only which records appear, how often and in what order changes (the count field follows).
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const countAt = 8 + 4 + 4 + 4;
+    const count = view.getUint32(countAt, true);
+    const recordLength = 4 + 24 + (3 + 1) * 4 + 16;
+    const recordsEnd = countAt + 4 + count * recordLength;
+    const record = (i: number) =>
+      bytes.subarray(countAt + 4 + i * recordLength, countAt + 4 + (i + 1) * recordLength);
+    const rewrite = (order: number[]): Uint8Array => {
+      const header = Uint8Array.from(bytes.subarray(0, countAt + 4));
+      new DataView(header.buffer).setUint32(countAt, order.length, true);
+      const tail = bytes.subarray(recordsEnd);
+      return Buffer.concat([header, ...order.map(record), tail]);
+    };
+    const load = (file: Uint8Array) => () => new ReplayBuffer({ key, featureShape: [3] }).deserialize(file);
+    expect(load(rewrite([...Array(10).keys()]))).not.toThrow();
+    expect(load(rewrite(Array.from({ length: 50 }, () => 3)))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_FILE' }),
+    );
+    expect(load(rewrite([0, 1, 2, 3, 4]))).toThrow(expect.objectContaining({ code: 'CORRUPT_FILE' }));
+    expect(load(rewrite([1, 0, 2, 3, 4, 5, 6, 7, 8, 9]))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_FILE' }),
+    );
+    // Records spliced in from another file sealed with the same key.
+    const other = new ReplayBuffer({ key, featureShape: [3] });
+    other.add(data);
+    const otherBytes = other.serialize();
+    const spliced = Uint8Array.from(bytes);
+    spliced.set(otherBytes.subarray(countAt + 4, countAt + 4 + recordLength), countAt + 4);
+    expect(load(spliced)).toThrow(expect.objectContaining({ code: 'CORRUPT_FILE' }));
+    // A version 1 file (records not bound) is refused with the reason.
+    const v1 = Uint8Array.from(bytes.subarray(0, recordsEnd));
+    v1[6] = 1;
+    expect(load(v1)).toThrow(/version 1 file/);
   });
 
   it('mixes replayed examples at the requested ratio', () => {

@@ -10,11 +10,18 @@ import { datasetSize, featureSize } from '../training/dataset.js';
  * sealed with nacl.secretbox (XSalsa20-Poly1305) under the caller's 32-byte key with a fresh
  * random 24-byte nonce. Plaintext of a record: label (f32 LE) then the features (f32 LE).
  *
- * File format (`saveTo`): magic `FLTRB\x00\x01\x00`, u32 LE feature count F, u32 LE rank, rank ×
- * u32 LE feature shape, u32 LE record count N, then N × (u32 LE sealed length, 24-byte nonce,
- * sealed bytes). Any tampering fails the Poly1305 check and loading throws CORRUPT_FILE.
+ * File format (`saveTo`), version 2: magic `FLTRB\x00\x02\x00`, u32 LE feature count F, u32 LE
+ * rank, rank × u32 LE feature shape, u32 LE record count N, then N × (u32 LE sealed length, 24-byte
+ * nonce, sealed bytes), then the seal of the file: a 24-byte nonce and nacl.secretbox of the
+ * SHA-512 (nacl.hash) of every byte before it. Each record authenticates only itself, so the seal
+ * is what binds the records to their positions and their count: a file with a record duplicated,
+ * dropped, reordered or taken from another file fails it. Any tampering throws CORRUPT_FILE. (A
+ * whole older file sealed with the same key still loads: keep the file where only the device
+ * writes.) Version 1 files, whose records were not bound, are refused.
  */
-const MAGIC = new Uint8Array([0x46, 0x4c, 0x54, 0x52, 0x42, 0x00, 0x01, 0x00]);
+const MAGIC = new Uint8Array([0x46, 0x4c, 0x54, 0x52, 0x42, 0x00, 0x02, 0x00]);
+/** Bytes of the file seal: nonce, then the sealed SHA-512 of the body. */
+const SEAL_BYTES = nacl.secretbox.nonceLength + nacl.hash.hashLength + nacl.secretbox.overheadLength;
 
 export interface ReplayBufferOptions {
   /** nacl.secretbox key, 32 bytes. Keep it out of the buffer file. */
@@ -87,7 +94,8 @@ export class ReplayBuffer {
   serialize(): Uint8Array {
     const headerWords = 3 + this.featureShape.length;
     const body = this.records.reduce((sum, r) => sum + 4 + r.nonce.length + r.box.length, 0);
-    const out = new Uint8Array(MAGIC.length + headerWords * 4 + body);
+    const bodyLength = MAGIC.length + headerWords * 4 + body;
+    const out = new Uint8Array(bodyLength + SEAL_BYTES);
     const view = new DataView(out.buffer);
     out.set(MAGIC, 0);
     let at = MAGIC.length;
@@ -105,6 +113,9 @@ export class ReplayBuffer {
       out.set(record.box, at + record.nonce.length);
       at += record.nonce.length + record.box.length;
     }
+    const nonce = nacl.randomBytes(nacl.secretbox.nonceLength);
+    out.set(nonce, at);
+    out.set(nacl.secretbox(nacl.hash(out.subarray(0, bodyLength)), nonce, this.key), at + nonce.length);
     return out;
   }
 
@@ -112,11 +123,21 @@ export class ReplayBuffer {
   deserialize(bytes: Uint8Array): void {
     const corrupt = (why: string): FlotillaError =>
       new FlotillaError('CORRUPT_FILE', `replay buffer file: ${why}`);
-    if (bytes.length < MAGIC.length + 12 || MAGIC.some((b, i) => bytes[i] !== b)) throw corrupt('bad magic');
+    if (bytes.length >= MAGIC.length && MAGIC.slice(0, 6).every((b, i) => bytes[i] === b) && bytes[6] === 1)
+      throw corrupt('version 1 file: its records are not bound to their positions; create the buffer again');
+    if (bytes.length < MAGIC.length + 12 + SEAL_BYTES || MAGIC.some((b, i) => bytes[i] !== b))
+      throw corrupt('bad magic');
+    const bodyLength = bytes.length - SEAL_BYTES;
+    const sealNonce = bytes.subarray(bodyLength, bodyLength + nacl.secretbox.nonceLength);
+    const sealed = nacl.secretbox.open(bytes.subarray(bodyLength + sealNonce.length), sealNonce, this.key);
+    if (sealed === null || !nacl.verify(sealed, nacl.hash(bytes.subarray(0, bodyLength))))
+      throw corrupt(
+        'the file seal does not match its records (records added, removed, moved, or the wrong key)',
+      );
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let at = MAGIC.length;
     const u32 = (): number => {
-      if (at + 4 > bytes.length) throw corrupt('truncated');
+      if (at + 4 > bodyLength) throw corrupt('truncated');
       const v = view.getUint32(at, true);
       at += 4;
       return v;
@@ -132,7 +153,7 @@ export class ReplayBuffer {
     const boxLength = (this.size + 1) * 4 + nacl.secretbox.overheadLength;
     for (let i = 0; i < count; i++) {
       const length = u32();
-      if (length !== boxLength || at + nacl.secretbox.nonceLength + length > bytes.length)
+      if (length !== boxLength || at + nacl.secretbox.nonceLength + length > bodyLength)
         throw corrupt('truncated record');
       const nonce = bytes.slice(at, at + nacl.secretbox.nonceLength);
       const box = bytes.slice(at + nacl.secretbox.nonceLength, at + nacl.secretbox.nonceLength + length);
@@ -141,7 +162,7 @@ export class ReplayBuffer {
       this.open(record);
       records.push(record);
     }
-    if (at !== bytes.length) throw corrupt('trailing bytes');
+    if (at !== bodyLength) throw corrupt('trailing bytes');
     this.records = records;
   }
 
