@@ -3,14 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  initialAdapterTensors,
-  manifestDigest,
-  toBase64,
-  verifyRoundLogSync,
-  type AdapterSpec,
-  type RoundLogRecord,
-} from '@flotilla/protocol';
+import { manifestDigest, toBase64, verifyRoundLogSync, type RoundLogRecord } from '@flotilla/protocol';
 import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
@@ -19,19 +12,7 @@ import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-o
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
-import {
-  createTestTask,
-  deltaLike,
-  jobData,
-  storeDelta,
-  testRandom,
-  until,
-  workerTestEnv,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
-
-const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 3 };
-const MODULES = { hidden: { in: 16, out: 8 }, head: { in: 8, out: 4 } };
+import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
 
 const children: ChildWorker[] = [];
 const cleanups: Array<() => void> = [];
@@ -41,23 +22,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Task and 6 updates under `env`; the same calls on another env give the same inputs. */
-async function seedRound(env: WorkerTestEnv) {
-  await createTestTask(env, { taskId: 'crash', adapter: SPEC, modules: MODULES, minReports: 3 });
-  const v0 = initialAdapterTensors(SPEC, MODULES);
-  const rand = testRandom(77);
-  const direction = deltaLike(v0, () => 0.02 * rand());
-  const refs = [];
-  for (let k = 0; k < 6; k++) {
-    const delta = deltaLike(
-      direction,
-      (name, i) => (direction.get(name)?.values[i] ?? 0) * (1 + 0.1 * k) + 0.001 * rand(),
-    );
-    refs.push(await storeDelta(env.blobs, delta, { updateId: `c${k}`, numExamples: 5 + k }));
-  }
-  return jobData({ taskId: 'crash', roundNumber: 1, parentVersion: 0, updates: refs });
-}
 
 describe('worker process (node --import tsx coordinator/src/worker/main.ts)', () => {
   it('refuses to start without REDIS_URL, with a message saying why', async () => {
@@ -76,7 +40,7 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
     const env = workerTestEnv('wk-crash', { dir: stateDir, signingKey });
     cleanups.push(() => env.close());
-    const data = await seedRound(env);
+    const data = await seedCrashRound(env);
 
     const connection = redisOptionsFromUrl(testRedisUrl());
     const queue = aggregateQueue(connection, env.prefix);
@@ -121,7 +85,7 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     // The same job data, processed once, in-process, on a fresh prefix and blob store.
     const clean = workerTestEnv('wk-clean');
     cleanups.push(() => clean.close());
-    const cleanData = await seedRound(clean);
+    const cleanData = await seedCrashRound(clean);
     expect(cleanData).toEqual(data);
     const reference = await processAggregateJob(cleanData, clean.deps, job.timestamp);
     const cleanManifest = await clean.adapters.getManifest('crash', 1);

@@ -18,6 +18,8 @@ import { ThreadedCompute } from './job/threaded-compute.js';
 import { bullmqRoundSteps } from './job/bullmq-round-steps.js';
 import { startHierarchicalWorkers } from './hierarchical/hierarchical-workers.js';
 import { workerRoundLog, type RoundLogAppender } from './job/worker-round-log.js';
+import { jobLockSettings } from './job-locks.js';
+import { logFailures } from '../shared/failure-guards.js';
 
 export interface AggregationWorkerOptions {
   redisUrl: string;
@@ -51,11 +53,12 @@ export interface AggregationWorkerOptions {
   /** Called after each decided round. */
   onOutcome?: (outcome: RoundOutcome) => void;
   /**
-   * BullMQ job lock in ms: a worker that dies holding a job loses it after this long, and the
-   * stalled-job check hands the job to another worker. Default 30_000 (BullMQ's).
+   * BullMQ job lock in ms: a worker that dies holding a job loses it after at most this long, and
+   * the stalled-job check hands the job to another worker; renewed every half of it.
+   * Default 10_000 (`DEFAULT_LOCK_DURATION_MS`, job-locks.ts).
    */
   lockDurationMs?: number;
-  /** How often (ms) this worker looks for stalled jobs. Default 30_000 (BullMQ's). */
+  /** How often (ms) this worker looks for stalled jobs. Default 5_000 (`DEFAULT_STALLED_INTERVAL_MS`). */
   stalledIntervalMs?: number;
   /**
    * Test only (crash-recovery tests): pause this many ms inside the job, after the aggregation
@@ -200,8 +203,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
       connection,
       prefix,
       concurrency: options.concurrency ?? 1,
-      ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
-      ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
+      ...jobLockSettings(options),
     },
   );
   // BullMQ reports lost connections and failed lock renewals as 'error' events.
@@ -209,6 +211,18 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     options.logger?.warn({ err: error.message }, 'aggregate worker error'),
   );
   flows.on('error', (error: Error) => options.logger?.warn({ err: error.message }, 'flow producer error'));
+  // A job whose workers died while holding it more often than BullMQ's maxStalledCount (1) is
+  // failed without the processor running again, so the processor's own last-attempt path above
+  // never publishes its decision: do it here, or the round would wait in AGGREGATING forever.
+  // (After that path, the outcome already exists and this does nothing.)
+  const onFailed = async (job: Job<AggregateJobData, RoundOutcome> | undefined, error: Error) => {
+    if (!job || !(await job.isFailed())) return;
+    await rejectFailedRound(deps, options.roundLog, job.data, `aggregation failed: ${error.message}`);
+  };
+  worker.on(
+    'failed',
+    logFailures(options.logger ?? { error: () => undefined }, 'failed-job handler', onFailed),
+  );
   await worker.waitUntilReady();
   return {
     worker,

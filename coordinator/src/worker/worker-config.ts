@@ -23,9 +23,9 @@ export const WorkerConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** FLOTILLA_NOISE_SEED: seed for reproducible DP noise (simulations only). Default: CSPRNG. */
   noiseSeed: z.string().min(1).optional(),
-  /** FLOTILLA_LOCK_DURATION_MS: BullMQ job lock (ms). Default 30_000. */
+  /** FLOTILLA_LOCK_DURATION_MS: BullMQ job lock (ms); a killed worker's job moves on after at most this plus the stalled interval. Default 10_000. */
   lockDurationMs: optionalPositiveInt,
-  /** FLOTILLA_STALLED_INTERVAL_MS: stalled-job check period (ms). Default 30_000. */
+  /** FLOTILLA_STALLED_INTERVAL_MS: stalled-job check period (ms). Default 5_000. */
   stalledIntervalMs: optionalPositiveInt,
   /** FLOTILLA_WORKER_CONCURRENCY: jobs processed at once. Default 1. */
   concurrency: optionalPositiveInt,

@@ -11,6 +11,7 @@ import {
   encodeFloat32Tensors,
   generateSigningKeyPair,
   globalL2Norm,
+  initialAdapterTensors,
   sha256Hex,
   type AdapterSpec,
   type NamedTensor,
@@ -246,4 +247,27 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+const CRASH_SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 3 };
+const CRASH_MODULES = { hidden: { in: 16, out: 8 }, head: { in: 8, out: 4 } };
+
+/**
+ * Task `crash` and 6 updates under `env`, for the worker crash tests; the same calls on another
+ * env give the same inputs (so a clean run can be compared with a crashed one).
+ */
+export async function seedCrashRound(env: WorkerTestEnv) {
+  await createTestTask(env, { taskId: 'crash', adapter: CRASH_SPEC, modules: CRASH_MODULES, minReports: 3 });
+  const v0 = initialAdapterTensors(CRASH_SPEC, CRASH_MODULES);
+  const rand = testRandom(77);
+  const direction = deltaLike(v0, () => 0.02 * rand());
+  const refs = [];
+  for (let k = 0; k < 6; k++) {
+    const delta = deltaLike(
+      direction,
+      (name, i) => (direction.get(name)?.values[i] ?? 0) * (1 + 0.1 * k) + 0.001 * rand(),
+    );
+    refs.push(await storeDelta(env.blobs, delta, { updateId: `c${k}`, numExamples: 5 + k }));
+  }
+  return jobData({ taskId: 'crash', roundNumber: 1, parentVersion: 0, updates: refs });
 }

@@ -1,5 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { jobLockSettings } from '../job-locks.js';
 import { FlotillaError } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/hierarchical-flow.js';
@@ -14,9 +15,9 @@ export interface HierarchicalWorkersOptions {
   blobs: BlobStore;
   /** Shard jobs (sum and stats passes) processed at once by this process. Default 1. */
   concurrency?: number;
-  /** BullMQ job lock in ms (see the aggregation worker's). Default 30_000. */
+  /** BullMQ job lock in ms (see the aggregation worker's). Default 10_000 (job-locks.ts). */
   lockDurationMs?: number;
-  /** Stalled-job check period in ms. Default 30_000. */
+  /** Stalled-job check period in ms. Default 5_000 (job-locks.ts). */
   stalledIntervalMs?: number;
   logger?: Logger;
 }
@@ -49,8 +50,7 @@ export async function startHierarchicalWorkers(
   const opts = {
     connection: options.connection,
     prefix: options.prefix ?? DEFAULT_PREFIX,
-    ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
-    ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
+    ...jobLockSettings(options),
   };
   const shardOpts = { ...opts, concurrency: options.concurrency ?? 1 };
   const run =
