@@ -194,6 +194,32 @@ describe('the promote/reject gate', () => {
     );
   });
 
+  it("flags attackers that are half a round against the last promoted round's norms", async () => {
+    const e = await setUp('gate-history', { goalCount: 10 });
+    expect((await runRound(e, 1, 0, roundDeltas(41, 10, 0.5))).decision).toBe('COMMITTED');
+    // Round 2: five of ten send 10·Δ. The round's own median norm is theirs as much as the honest
+    // devices'; round 1's promoted updates say what an honest norm is.
+    const deltas = roundDeltas(42, 10, 0.5).map((d, k) =>
+      k < 5 ? d : deltaLike(d, (name, i) => 10 * (d.get(name)?.values[i] ?? 0)),
+    );
+    await runRound(e, 2, 1, deltas);
+    const refs = e.log.ofType('aggregation')[1]?.participants ?? [];
+    const flagged = (e.log.ofType('audit')[1]?.findings ?? []).filter((f) => f.code === 'norm-outlier');
+    const boosted = new Set(
+      (
+        await Promise.all(
+          deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `r2u${k}`, numExamples: 20 + k })),
+        )
+      )
+        .slice(5)
+        .map((r) => r.blobDigest),
+    );
+    expect(new Set(flagged.map((f) => f.device))).toEqual(
+      new Set(refs.filter((p) => boosted.has(p.blobDigest)).map((p) => p.device)),
+    );
+    expect(flagged).toHaveLength(5);
+  });
+
   it('screens no update on its own in a DP task: no per-device finding, no norm statistic', async () => {
     const e = await setUp('gate-dp', {
       goalCount: 10,

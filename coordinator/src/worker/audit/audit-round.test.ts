@@ -78,6 +78,22 @@ describe('auditRound: the per-update screen', () => {
     expect(result.decision).toBe('promote'); // 30% flagged, limit 34%
   });
 
+  it("flags scaled updates that are half the round against the last promoted round's norms", () => {
+    const updates = honestRound(10, 'half');
+    for (const i of [5, 6, 7, 8, 9]) updates[i] = scaled(updates[i] ?? [], 10);
+    // Half the round: its median norm is between the two groups, and nothing stands out.
+    const alone = auditRound({ updates, aggregate: meanOf(updates) }, policy);
+    expect(flaggedIndices(alone)).toEqual([]);
+    // The last promoted round's unflagged updates had norms around 0.55.
+    const honest = honestRound(10, 'previous');
+    const previous = auditRound({ updates: honest, aggregate: meanOf(honest) }, policy).summary.normScale;
+    expect(previous?.median).toBeGreaterThan(0.4);
+    const withHistory = auditRound({ updates, aggregate: meanOf(updates), normHistory: previous }, policy);
+    expect(flaggedIndices(withHistory)).toEqual([5, 6, 7, 8, 9]);
+    expect(withHistory.findings[5]?.normHistoryZ).toBeGreaterThan(policy.madThreshold);
+    expect(withHistory.reasons.some((r) => r.includes("against the last promoted round's"))).toBe(true);
+  });
+
   it('flags the identical crafted updates of "a little is enough", and a lone one sent at the mean', () => {
     const honest = honestRound(8, 'alie');
     const { mean, std } = meanAndStd(honest);

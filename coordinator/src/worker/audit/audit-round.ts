@@ -6,7 +6,7 @@ import { holdoutImprovement, type HoldoutImprovement } from './holdout-improveme
 import type { ModuleDrift } from './module-drift.js';
 import { median, summarizeNorms, type NormSummary } from './norm-stats.js';
 import { coordinateMedian, updateStats, type UpdateStats } from './reference.js';
-import { isFlagged, screenUpdates, type UpdateFinding } from './update-screen.js';
+import { isFlagged, normScale, screenUpdates, type NormScale, type UpdateFinding } from './update-screen.js';
 
 /** A module of the candidate that the trust region scaled back onto the drift limit. */
 export interface TrustRegionScaling {
@@ -36,6 +36,8 @@ export interface AuditRoundInput {
    * breakdown point, `byzantineTolerance`): flags up to that many do not fail the round.
    */
   tolerance?: { strategy: string; updates: number };
+  /** The last promoted round's {@link NormScale}: norms far above it are outliers too. */
+  normHistory?: NormScale | null;
   /** Names for the reasons (e.g. pseudonyms). Default `update #<index>`. */
   labels?: readonly string[];
   /** The candidate aggregate delta (its finiteness is checked). */
@@ -72,6 +74,8 @@ export interface AuditSummary {
   flaggedFraction: number;
   /** Null when the updates were not screened (DP). */
   norms: NormSummary | null;
+  /** Norm scale of the unflagged updates: the next round's `normHistory` if this one is promoted. */
+  normScale: NormScale | null;
   cosineToReference: { min: number; median: number } | null;
   /** Module with the largest drift (after the trust region). */
   maxModuleDrift: ModuleDrift | null;
@@ -107,10 +111,13 @@ const DRIFT_CHECKS: ReadonlySet<AuditCheck['code']> = new Set(['flagged-fraction
 function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number): string[] {
   const lines: string[] = [];
   const k = num(policy.madThreshold);
-  if (f.normOutlier)
+  if (f.normOutlier) {
+    const history =
+      f.normHistoryZ === null ? '' : `, ${num(f.normHistoryZ)} against the last promoted round's`;
     lines.push(
-      `${f.label}: norm ${num(f.norm)} is an outlier (modified z-score ${num(f.normZ)} > ${k}; median norm ${num(medianNorm)})`,
+      `${f.label}: norm ${num(f.norm)} is an outlier (modified z-score ${num(f.normZ)} within the round${history}; threshold ${k}; median norm ${num(medianNorm)})`,
     );
+  }
   if (f.lowCosine)
     lines.push(
       `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}, and below ${num(policy.minCosine)})`,
@@ -127,21 +134,24 @@ function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number
 }
 
 function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
+  const common = {
+    ...(input.labels ? { labels: input.labels } : {}),
+    normHistory: input.normHistory ?? null,
+    policy,
+  };
   if (input.updates !== undefined) {
     const reference = coordinateMedian(input.updates);
     return screenUpdates({
       stats: updateStats(input.updates, reference),
       referenceNorm: l2Norm(reference),
-      ...(input.labels ? { labels: input.labels } : {}),
-      policy,
+      ...common,
     });
   }
   if (input.stats !== undefined)
     return screenUpdates({
       stats: input.stats.perUpdate,
       referenceNorm: input.stats.referenceNorm,
-      ...(input.labels ? { labels: input.labels } : {}),
-      policy,
+      ...common,
     });
   return [];
 }
@@ -276,6 +286,7 @@ export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditRe
       flaggedCount: flagged.length,
       flaggedFraction,
       norms,
+      normScale: normScale(findings.filter((f) => !isFlagged(f)).map((f) => f.norm)),
       cosineToReference: cosines.length === 0 ? null : { min: Math.min(...cosines), median: median(cosines) },
       maxModuleDrift,
       trustRegionScale: scales.length === 0 ? null : Math.min(...scales),

@@ -19,6 +19,8 @@ export {
   screenUpdates,
   distanceToReference,
   isFlagged,
+  normScale,
+  type NormScale,
   RELATIVE_SPREAD_FLOOR,
   COSINE_SPREAD_FLOOR,
   type UpdateFinding,

@@ -4,7 +4,7 @@
 // being flagged wholesale, and a minority can never move the band far. Floors on σ̂ keep
 // differences too small to matter (rounding, or a tightly clustered IID round) from becoming flags.
 import type { AuditPolicy } from '@flotilla/protocol';
-import { modifiedZScores } from './norm-stats.js';
+import { median, modifiedZScores } from './norm-stats.js';
 import type { UpdateStats } from './reference.js';
 
 /**
@@ -19,6 +19,24 @@ export const RELATIVE_SPREAD_FLOOR = 0.15;
 /** σ̂ floor of the cosine scores, in cosine units: 0.05. */
 export const COSINE_SPREAD_FLOOR = 0.05;
 
+/**
+ * The typical norm of honest updates, as the last promoted round saw it (its unflagged updates):
+ * a reference from outside the round, for rounds in which attackers are as many as honest devices
+ * and the round's own median is theirs.
+ */
+export interface NormScale {
+  median: number;
+  /** 1.4826 · MAD of those norms. */
+  spread: number;
+}
+
+/** {@link NormScale} of a set of norms (null when empty). */
+export function normScale(norms: readonly number[]): NormScale | null {
+  if (norms.length === 0) return null;
+  const med = median(norms);
+  return { median: med, spread: 1.4826 * median(norms.map((x) => Math.abs(x - med))) };
+}
+
 /** Per-update screening result. */
 export interface UpdateFinding {
   index: number;
@@ -32,9 +50,11 @@ export interface UpdateFinding {
   nearestDistance: number | null;
   /** Modified z-scores of the norm, the cosine and the distance within the round. */
   normZ: number;
+  /** The norm's z-score against the last promoted round's {@link NormScale}; null without one. */
+  normHistoryZ: number | null;
   cosineZ: number;
   distanceZ: number;
-  /** Norm far above the round's (can dominate an average: scaling, boosting). */
+  /** Norm far above the round's, or the last promoted round's (can dominate an average: scaling, boosting). */
   normOutlier: boolean;
   /** Points away: cosine far below the round's and below `minCosine` (sign flips). */
   lowCosine: boolean;
@@ -58,16 +78,19 @@ export function distanceToReference(norm: number, cosine: number, referenceNorm:
 }
 
 /**
- * Screens each update against the round: a norm far above the others' (one-sided), a cosine to
- * the reference far below the others' and below `policy.minCosine`, a distance to the reference
- * far below the others', or a near-duplicate of another update. "Far" is `policy.madThreshold`
- * modified z-score units. With fewer than 3 updates there is no spread to speak of: only
- * duplicates are flagged.
+ * Screens each update against the round: a norm far above the others' or the last promoted
+ * round's (one-sided; `normHistory`), a cosine to the reference far below the others' and below
+ * `policy.minCosine`, a distance to the reference far below the others', or a near-duplicate of
+ * another update. "Far" is `policy.madThreshold` modified z-score units. With fewer than 3
+ * updates the round has no spread to speak of: only duplicates and norms far above the last
+ * promoted round's are flagged.
  */
 export function screenUpdates(options: {
   stats: readonly UpdateStats[];
   referenceNorm: number;
   labels?: readonly string[];
+  /** The last promoted round's norm scale, if any (not in DP tasks). */
+  normHistory?: NormScale | null;
   policy: Pick<AuditPolicy, 'madThreshold' | 'minCosine' | 'duplicateDistance'>;
 }): UpdateFinding[] {
   const { stats, referenceNorm, policy } = options;
@@ -83,8 +106,12 @@ export function screenUpdates(options: {
     { minRelativeSpread: 0, minSpread: COSINE_SPREAD_FLOOR },
   );
   const distanceZ = modifiedZScores(distances, { minRelativeSpread: RELATIVE_SPREAD_FLOOR });
+  const history = options.normHistory ?? null;
+  const historySpread =
+    history === null ? 0 : Math.max(history.spread, RELATIVE_SPREAD_FLOOR * history.median);
   return stats.map((s, index) => {
     const nz = normZ[index] ?? 0;
+    const nhz = history === null || historySpread === 0 ? null : (s.norm - history.median) / historySpread;
     const cz = cosineZ[index] ?? 0;
     const dz = distanceZ[index] ?? 0;
     return {
@@ -95,9 +122,10 @@ export function screenUpdates(options: {
       distance: distances[index] ?? Number.NaN,
       nearestDistance: s.nearestDistance,
       normZ: nz,
+      normHistoryZ: nhz,
       cosineZ: cz,
       distanceZ: dz,
-      normOutlier: spread && nz > k,
+      normOutlier: (spread && nz > k) || (nhz !== null && nhz > k),
       lowCosine: spread && cz < -k && s.cosine < policy.minCosine,
       tooCentral: spread && dz < -k,
       duplicate: s.nearestDistance !== null && s.nearestDistance <= policy.duplicateDistance,

@@ -26,6 +26,7 @@ import { stopTask } from '../../shared/task-stop.js';
 import { moduleDriftOf } from './module-drift.js';
 import { applyTrustRegion } from './trust-region.js';
 import { clearRejections, recordRejection } from './rejection-streak.js';
+import { readNormHistory, writeNormHistory } from './norm-history.js';
 
 /** One round in hand: its job, task, the adapter it started from and the task's worker state. */
 export interface RoundContext {
@@ -92,6 +93,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     {
       ...perUpdateInput(task, input),
       labels: loaded.map((u) => u.devicePseudonym),
+      ...(task.policy.dp ? {} : { normHistory: await readNormHistory(deps.redis, deps.prefix, job) }),
       tolerance: {
         strategy: task.policy.strategy.name,
         updates: byzantineTolerance(task.policy.strategy, loaded.length),
@@ -161,6 +163,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     signed: promotion.signed,
     manifestDigest: promotion.manifestDigest,
   });
+  if (audit.summary.normScale) await writeNormHistory(deps.redis, deps.prefix, job, audit.summary.normScale);
   return decide(ctx, {
     decision: 'COMMITTED',
     reasons,
