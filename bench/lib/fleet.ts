@@ -90,17 +90,19 @@ export function makeDeltaBlobs(count: number, layout: DeltaLayout): DeltaBlob[] 
   });
 }
 
-/** Enrolls devices `<label>-0..count-1` (one key per device, or `sharedSeed` for all) in batches. */
+/**
+ * Enrolls devices `<label>-0..count-1` in batches, each with its own key (seeded from the label and
+ * index): the coordinator refuses one public key under several device ids (`KEY_IN_USE`).
+ */
 export async function enrollDevices(
   coordinator: CoordinatorHandle,
-  options: { label: string; count: number; sharedSeed?: Uint8Array },
+  options: { label: string; count: number },
 ): Promise<BenchDevice[]> {
-  const shared = options.sharedSeed ? new NativeSigner(options.sharedSeed) : null;
   const devices = Array.from({ length: options.count }, (_, i) => {
     const seed = new Uint8Array(32);
     new DataView(seed.buffer).setUint32(0, i + 1);
     seed.set(new TextEncoder().encode(options.label.slice(0, 24)), 8);
-    return new BenchDevice(coordinator.url, `${options.label}-${i}`, shared ?? new NativeSigner(seed));
+    return new BenchDevice(coordinator.url, `${options.label}-${i}`, new NativeSigner(seed));
   });
   for (let start = 0; start < devices.length; start += 1000) {
     const batch = devices.slice(start, start + 1000);

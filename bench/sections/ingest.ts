@@ -44,12 +44,8 @@ async function holdConnections(
   perLevelMs: number,
 ): Promise<{ baseline: { rss: number; heapUsed: number }; levels: ConnectionLevel[] }> {
   const max = Math.max(...levels);
-  // One shared key: the challenge still differs per connection, and key generation is not under test.
-  const devices = await enrollDevices(coordinator, {
-    label: 'hold',
-    count: max,
-    sharedSeed: randomBytes(32),
-  });
+  // Keys are derived before the baseline is taken: key generation is not under test.
+  const devices = await enrollDevices(coordinator, { label: 'hold', count: max });
   await sleep(500);
   const baseline = await coordinator.memory();
   const open: BenchDevice[] = [];

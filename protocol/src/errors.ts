@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'VERSION_MISMATCH',
   'UNKNOWN_DEVICE',
   'REVOKED_DEVICE',
+  'KEY_IN_USE',
   'BAD_SIGNATURE',
   'RATE_LIMITED',
   // rounds

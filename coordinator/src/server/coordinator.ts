@@ -361,6 +361,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   };
   sub.on('message', logFailures(logger, 'pub/sub message handler', onMessage));
   await sub.subscribe(tasksChannel, nudgesChannel, revokedChannel);
+  // Enrollments made before the public-key index existed: one key, one device id.
+  for (const conflict of await devices.indexKeys())
+    logger.warn(conflict, 'one public key is enrolled under several device ids: revoke all but one');
   presence.start();
   refusals.start();
   // A lone coordinator (or the first of a fleet) takes the lease here and resumes the rounds.

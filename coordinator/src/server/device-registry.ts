@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { DeviceIdSchema, FlotillaError, PublicKeySchema } from '@flotilla/protocol';
+import { DeviceIdSchema, FlotillaError, PublicKeySchema, fromBase64 } from '@flotilla/protocol';
 import { redisKeys, type RedisKeys } from '../shared/keys.js';
 
 export const DeviceRecordSchema = z.object({
@@ -39,16 +39,44 @@ local function deviceActive(key)
 end
 `;
 
+/**
+ * The key index entry of a public key: SHA-256 of its 32 bytes, so the several base64 spellings of
+ * one key (the last character carries 2 unused bits) are one entry.
+ */
+function keyHashOf(publicKey: string): string {
+  return createHash('sha256').update(fromBase64(publicKey)).digest('hex');
+}
+
+// One public key, one device id: a key held by another id (active or revoked: a revoked key is
+// not moved to a new id either) is refused. KEYS[last]: the key index entry; ARGV[2]: device id.
+
 // Consumes a one-time token and enrolls the device in one step, so a token enrolls exactly one device.
 const ENROLL_WITH_TOKEN = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'BAD_TOKEN' end
 local existing = redis.call('GET', KEYS[2])
 if existing then return 'EXISTS' end
+local holder = redis.call('GET', KEYS[4])
+if holder and holder ~= ARGV[2] then return 'KEY_IN_USE' end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[2])
 return 'OK'
 `;
+
+// An operator registration: replaces a revoked enrollment of the id, refuses an active one.
+const REGISTER = `${DEVICE_ACTIVE_LUA}
+if deviceActive(KEYS[1]) then return 'EXISTS' end
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[2] then return 'KEY_IN_USE' end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[2])
+return 'OK'
+`;
+
+const keyInUse = (): FlotillaError =>
+  new FlotillaError('KEY_IN_USE', 'this public key is already enrolled under another device id');
 
 /** Enrolled devices: one-time enrollment tokens, direct key registration, revocation. */
 export class DeviceRegistry {
@@ -88,15 +116,17 @@ export class DeviceRegistry {
     const record = this.newRecord(input.deviceId, input.publicKey, 'token');
     const result = await this.redis.eval(
       ENROLL_WITH_TOKEN,
-      3,
+      4,
       this.keys.enrollToken(sha256HexOf(input.token)),
       this.keys.device(record.deviceId),
       this.keys.devices(),
+      this.keys.deviceKey(keyHashOf(record.publicKey)),
       JSON.stringify(record),
       record.deviceId,
     );
     if (result === 'BAD_TOKEN')
       throw new FlotillaError('UNAUTHORIZED', 'enrollment token unknown, used or expired');
+    if (result === 'KEY_IN_USE') throw keyInUse();
     if (result === 'EXISTS')
       throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
     return record;
@@ -105,14 +135,18 @@ export class DeviceRegistry {
   /** Operator registers a public key directly (replaces a revoked enrollment, refuses an active one). */
   async registerDevice(input: { deviceId: string; publicKey: string }): Promise<DeviceRecord> {
     const record = this.newRecord(input.deviceId, input.publicKey, 'operator');
-    const existing = await this.getDevice(record.deviceId);
-    if (existing?.status === 'active')
+    const result = await this.redis.eval(
+      REGISTER,
+      3,
+      this.keys.device(record.deviceId),
+      this.keys.devices(),
+      this.keys.deviceKey(keyHashOf(record.publicKey)),
+      JSON.stringify(record),
+      record.deviceId,
+    );
+    if (result === 'EXISTS')
       throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
-    await this.redis
-      .multi()
-      .set(this.keys.device(record.deviceId), JSON.stringify(record))
-      .sadd(this.keys.devices(), record.deviceId)
-      .exec();
+    if (result === 'KEY_IN_USE') throw keyInUse();
     return record;
   }
 
@@ -127,6 +161,32 @@ export class DeviceRegistry {
     const revoked: DeviceRecord = { ...existing, status: 'revoked', revokedAt: Date.now() };
     await this.redis.set(this.keys.device(deviceId), JSON.stringify(revoked));
     return revoked;
+  }
+
+  /**
+   * Indexes the public keys of enrollments made before the key index existed (once per Redis and
+   * prefix; idempotent). Returns the keys enrolled under several device ids, which the index
+   * cannot hold: the first id keeps the key; revoke the others.
+   */
+  async indexKeys(): Promise<Array<{ publicKey: string; deviceIds: string[] }>> {
+    if ((await this.redis.exists(this.keys.deviceKeysIndexed())) === 1) return [];
+    const byKey = new Map<string, DeviceRecord[]>();
+    for (const record of await this.listDevices()) {
+      const hash = keyHashOf(record.publicKey);
+      byKey.set(hash, [...(byKey.get(hash) ?? []), record]);
+    }
+    const conflicts: Array<{ publicKey: string; deviceIds: string[] }> = [];
+    const pipeline = this.redis.pipeline();
+    for (const [hash, records] of byKey) {
+      const [first] = records;
+      if (!first) continue;
+      pipeline.set(this.keys.deviceKey(hash), first.deviceId, 'NX');
+      if (records.length > 1)
+        conflicts.push({ publicKey: first.publicKey, deviceIds: records.map((r) => r.deviceId) });
+    }
+    pipeline.set(this.keys.deviceKeysIndexed(), String(Date.now()));
+    await pipeline.exec();
+    return conflicts;
   }
 
   async getDevice(deviceId: string): Promise<DeviceRecord | null> {

@@ -97,6 +97,10 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     roundExcluded: (roundId: string) => `${p}:round:${roundId}:excluded`,
     /** Pub/sub channel: id of each revoked device, so every coordinator process closes its sockets. */
     devicesRevoked: () => `${p}:device-revoked`,
+    /** String: the device id a public key is enrolled under, keyed by SHA-256 of the 32 key bytes. */
+    deviceKey: (keyHash: string) => `${p}:device-key:${keyHash}`,
+    /** String: set once every enrollment made before the key index existed has been indexed. */
+    deviceKeysIndexed: () => `${p}:device-keys-indexed`,
   };
 }
 
