@@ -206,8 +206,10 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
       try {
         if (adapter.size > 0) model.loadAdapterTensors(adapter);
-        const { accuracy, loss } = evaluateModel(model, holdout);
-        return Promise.resolve({ accuracy, loss });
+        // Per-example results too: the audit tests the candidate against the current adapter on
+        // the same holdout examples (exact paired test).
+        const { accuracy, loss, examples, correct } = evaluateModel(model, holdout);
+        return Promise.resolve({ accuracy, loss, examples, correct });
       } finally {
         model.dispose();
       }
