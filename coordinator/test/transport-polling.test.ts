@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterPromoted, RoundPlan } from '@flotilla/protocol';
@@ -150,6 +151,26 @@ describe('socket.io transports against a coordinator process', () => {
     // Most variations are refused by engine.io with a status; long polls and stalled bodies are
     // left unanswered until the client gives up, which is what engine.io does with them.
     expect(statuses.get('400') ?? 0).toBeGreaterThan(FUZZ_REQUESTS / 4);
+
+    // Bytes that are not HTTP ('clientError'), and WebSocket upgrades: one outside engine.io's
+    // path, one on it with a bad key, one with an unknown sid.
+    const upgrade = (path: string, key: string) =>
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
+    const goodKey = Buffer.from(randomBytes(16)).toString('base64');
+    const raw = await Promise.all(
+      [
+        '\u0016\u0003\u0001 not http at all\r\n\r\n',
+        upgrade('/dashboard', goodKey),
+        upgrade(pollingPath({ EIO: '4', transport: 'websocket' }), 'not-a-key'),
+        upgrade(pollingPath({ EIO: '4', transport: 'websocket', sid: 'nope' }), goodKey),
+      ].map((head) => rawRequest({ port, head, body: new Uint8Array(0), then: 'stall', timeoutMs: 10_000 })),
+    );
+    // Each is answered 400 or closed (engine.io destroys upgrades it does not own); none hangs.
+    for (const { response, closedAfterMs } of raw) {
+      const status = statusOf(response);
+      expect(status === 400 || (status === null && closedAfterMs !== null), response).toBe(true);
+    }
 
     // Still up, still serving HTTP and new polling sessions, and nothing escaped to the process.
     expect(child.child.exitCode).toBeNull();
