@@ -91,6 +91,7 @@ describe('audit precision', () => {
         name: 'honest-x',
         kind: 'honest',
         seed: 1,
+        logVerified: true,
         precision: {
           ...base,
           honestUpdates: 100,
@@ -104,6 +105,7 @@ describe('audit precision', () => {
         name: 'attack-free',
         kind: 'attack-free',
         seed: 1,
+        logVerified: true,
         precision: {
           ...base,
           honestUpdates: 100,
@@ -117,6 +119,7 @@ describe('audit precision', () => {
         name: 'flip',
         kind: 'attack',
         seed: 1,
+        logVerified: false,
         precision: {
           ...base,
           honestUpdates: 80,
@@ -133,6 +136,7 @@ describe('audit precision', () => {
       ['honest-x: no rejected round whose candidate is better beyond noise', '0 of 0 rejected rounds', true],
       ["flip: attackers' updates flagged >= 95.0%", '18 of 20 (90.0%)', false],
       ['flip: final accuracy >= 90.0% of the attack-free run', '88.8%', false],
+      ['every run: its round log verifies, aggregates recomputed', '2 of 3', false],
     ]);
   });
 

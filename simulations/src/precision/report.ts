@@ -7,6 +7,8 @@ export interface CaseRun {
   kind: CaseKind;
   seed: number;
   precision: RunPrecision;
+  /** The run's round log verified (chain, signatures, rules, recomputed aggregates). */
+  logVerified: boolean;
 }
 
 /** The targets the suite checks (issue 16). */
@@ -34,6 +36,8 @@ export interface CaseSummary {
   /** Final accuracy over the attack-free run's, per seed (attack cases only). */
   accuracyRatio: number[];
   stopped: string[];
+  /** Runs whose round log verified, of `seeds.length`. */
+  logsVerified: number;
 }
 
 export interface TargetCheck {
@@ -73,6 +77,7 @@ export function summarizeCases(runs: readonly CaseRun[]): CaseSummary[] {
       stopped: of.flatMap((r) =>
         r.precision.stopped === null ? [] : [`seed ${r.seed}: ${r.precision.stopped}`],
       ),
+      logsVerified: of.filter((r) => r.logVerified).length,
     };
   });
 }
@@ -109,6 +114,13 @@ export function checkTargets(cases: readonly CaseSummary[]): TargetCheck[] {
       pass: c.accuracyRatio.length > 0 && worst >= TARGETS.minAccuracyRatio,
     });
   }
+  const runs = cases.reduce((n, c) => n + c.seeds.length, 0);
+  const verified = cases.reduce((n, c) => n + c.logsVerified, 0);
+  checks.push({
+    target: 'every run: its round log verifies, aggregates recomputed',
+    measured: `${verified} of ${runs}`,
+    pass: verified === runs,
+  });
   return checks;
 }
 

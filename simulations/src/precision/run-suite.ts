@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/protocol';
 import { runSimulation } from '../runner/run-simulation.js';
+import { verifyRunLog } from '../runner/verify-run.js';
 import { analyzeRun, readRoundLogEvents } from './analyze.js';
 import {
   checkTargets,
@@ -65,15 +66,18 @@ export async function runPrecisionSuite(options: RunSuiteOptions): Promise<Suite
         progress: false,
       });
       const precision = analyzeRun(result, readRoundLogEvents(result.roundLogPath));
+      // The figures come from the round log: it must verify, aggregates recomputed, as an auditor's would.
+      const verification = await verifyRunLog(result, join(dir, 'state'));
       writeFileSync(
         join(dir, 'precision.json'),
-        `${JSON.stringify({ metrics: result.metrics, precision }, null, 2)}\n`,
+        `${JSON.stringify({ metrics: result.metrics, precision, verification }, null, 2)}\n`,
       );
-      runs.push({ name: c.name, kind: c.kind, seed, precision });
+      runs.push({ name: c.name, kind: c.kind, seed, precision, logVerified: verification.ok });
       options.log?.(
         `${c.name} seed ${seed}: honest flagged ${precision.honestFlagged}/${precision.honestUpdates}, ` +
           `attackers flagged ${precision.attackerFlagged}/${precision.attackerUpdates}, ` +
-          `rejected ${precision.rejected}/${precision.audited}, final accuracy ${(100 * precision.finalAccuracy).toFixed(1)}% ` +
+          `rejected ${precision.rejected}/${precision.audited}, final accuracy ${(100 * precision.finalAccuracy).toFixed(1)}%, ` +
+          `round log ${verification.ok ? 'verified' : 'FAILED verification'} ` +
           `(${Math.round((Date.now() - started) / 1000)} s)`,
       );
     }

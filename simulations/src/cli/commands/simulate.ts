@@ -1,8 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { LocalDirBlobStore, auditVerifyCommand } from '@flotilla/coordinator/shared';
-import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { EXIT, runCommand } from '../output.js';
@@ -51,15 +49,10 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
   );
   // Verify as an auditor would, recomputing every aggregate from the retained deltas.
-  const blobs = new LocalDirBlobStore({ dir: join(stateDir, 'blobs') });
-  const verify = await auditVerifyCommand({
-    file: result.roundLogPath,
-    json: false,
-    trustedKey: result.coordinatorKey,
-    recompute: (record) => recomputeAggregateDigest(record.event, blobs),
-  });
-  process.stdout.write(`round log ${result.roundLogPath}: ${verify.output.trim()}\n`);
-  return verify.exitCode === 0 ? EXIT.ok : EXIT.failed;
+  const { verifyRunLog } = await import('../../runner/verify-run.js');
+  const verify = await verifyRunLog(result, stateDir);
+  process.stdout.write(`round log ${result.roundLogPath}: ${verify.output}\n`);
+  return verify.ok ? EXIT.ok : EXIT.failed;
 }
 
 export function registerSimulate(program: Command): void {
