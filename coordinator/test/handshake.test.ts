@@ -79,10 +79,13 @@ describe('handshake, per-connection and per-identity limits', () => {
     const codes = await codesOf(5);
     expect(codes.filter((c) => c === 'NOT_FOUND')).toHaveLength(3);
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(2);
+    // Unknown events spend the same budget.
+    const unknown = await device.emit('no:such-event', {});
+    expect(unknown).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
     // A new connection of the same identity does not bring a fresh burst.
     device.disconnect();
     expect((await device.connect()).ok).toBe(true);
     expect(await codesOf(1)).toEqual(['RATE_LIMITED']);
-    expect(tc.coordinator.stats.rateLimited).toBe(3);
+    expect(tc.coordinator.stats.rateLimited).toBe(4);
   });
 });

@@ -230,8 +230,23 @@ export function attachFleetSockets(deps: SocketDeps): {
         stats.droppedWithoutAck += 1;
         return;
       }
-      stats.badRequests += 1;
-      (ack as AckFn)({ ok: false, error: { code: 'BAD_REQUEST', message: 'unknown event' } });
+      const reply = ack as AckFn;
+      // Unknown events draw on the same budget: answering them is work too.
+      Promise.resolve()
+        .then(admit)
+        .then((admitted) => {
+          if (!admitted) {
+            stats.rateLimited += 1;
+            reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
+            return;
+          }
+          stats.badRequests += 1;
+          reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'unknown event' } });
+        })
+        .catch((error: unknown) => {
+          log.error({ err: error, event }, 'message not dispatched');
+          reply({ ok: false, error: toWireError(error) });
+        });
     });
 
     handle('auth:response', AuthResponseSchema, false, async ({ signature }) => {
