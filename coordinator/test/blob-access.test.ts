@@ -5,11 +5,17 @@
 // artifacts stay readable by enrolled devices; auditors read raw deltas only when the task's
 // policy sets `auditorDeltaAccess`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256Hex, SignedManifestSchema, type RoundPlan } from '@flotilla/protocol';
+import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { CHILD_AUDITOR, CHILD_OPERATOR, startChildFleet, type ChildFleet } from './support/child-fleet.js';
+import {
+  CHILD_AUDITOR,
+  CHILD_OPERATOR,
+  startChildFleet,
+  waitForPromotion,
+  type ChildFleet,
+} from './support/child-fleet.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
-import { loraDelta, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, type TestDevice } from './support/fleet.js';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const sessionOf = (device: TestDevice) => bearer(device.session?.sessionToken ?? '');
@@ -127,21 +133,7 @@ describe('who may read a blob (real coordinator and worker processes)', () => {
     const delta1 = loraDelta(0.2);
     expect((await d1.report(plans[1] as RoundPlan, delta1)).ok).toBe(true);
     expect((await d2.report(plans[2] as RoundPlan, loraDelta(0.1))).ok).toBe(true);
-    const manifestRes = await waitFor(
-      async () => {
-        const res = await fetch(`${fleet.url}/api/tasks/${taskId}/adapters/1/manifest`);
-        return res.status === 200 ? res : null;
-      },
-      40_000,
-      'version 1 promoted by the worker',
-    );
-    const { manifest } = SignedManifestSchema.parse(await manifestRes.json());
-    const artifacts = [
-      manifest.adapter.f32.digest,
-      manifest.adapter.f16.digest,
-      ...(manifest.delta ? [manifest.delta.f32.digest, manifest.delta.f16.digest] : []),
-      manifest.adapterConfigDigest,
-    ];
+    const { artifacts } = await waitForPromotion(fleet.url, taskId, 1);
     for (const digest of artifacts) {
       const res = await fetch(`${fleet.url}/blobs/${digest}`, { headers: sessionOf(outsider) });
       expect(res.status).toBe(200);

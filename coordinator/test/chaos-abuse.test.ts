@@ -225,8 +225,15 @@ describe('chaos: abuse during an honest round', () => {
       'BAD_SIGNATURE',
     );
 
-    // 3. Oversized, mismatched and truncated blobs.
-    const token = m0.session?.sessionToken ?? '';
+    // 3. Oversized, mismatched and truncated blobs. An identity no round selected uploads nothing;
+    // a selected device's session (h2, which reports later) tries the rest.
+    const intruder = await fetch(`${url}/blobs/${sha256Hex(goodBlob)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${m0.session?.sessionToken ?? ''}` },
+      body: Buffer.from(goodBlob),
+    });
+    expect(intruder.status).toBe(403);
+    const token = h2.session?.sessionToken ?? '';
     const big = new Uint8Array(randomBytes(10_000));
     const declared = await fetch(`${url}/blobs/${sha256Hex(big)}`, {
       method: 'PUT',

@@ -58,9 +58,10 @@ describe('re-submission after a lost ack', () => {
 
     // The lost ack: the identical signed update again.
     expect(errorCode(await d2.submit(metadata))).toBe('DUPLICATE_UPDATE');
-    // A different update (new blob, properly signed) is still refused by the round's state.
+    // A different update (new blob, properly signed) is still refused by the round's state; its
+    // blob cannot even be uploaded once no round is reporting.
     const other = loraDelta(0.25);
-    expect((await d2.upload(other)).status).toBe(201);
+    expect((await d2.upload(other)).status).toBe(403);
     expect(errorCode(await d2.submit(d2.metadata(plan, other)))).toBe('ROUND_CLOSED');
     // The stored signature replayed over altered metadata does not verify: no duplicate answer.
     const forged = await d2.emit('update:submit', {

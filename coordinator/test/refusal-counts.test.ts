@@ -39,9 +39,10 @@ describe('refusal counts of an ended round', () => {
       5000,
       'round closed',
     );
-    // Five different updates for the closed round: all ROUND_CLOSED.
+    // Five different updates for the closed round: all ROUND_CLOSED. (Their blobs could not be
+    // uploaded any more: no round is reporting. The round's state is checked first.)
     for (let i = 0; i < 5; i++)
-      expect(await a.report(plan, loraDelta(0.05 + 0.01 * i))).toMatchObject({
+      expect(await a.submit(a.metadata(plan, loraDelta(0.05 + 0.01 * i)))).toMatchObject({
         ok: false,
         error: { code: 'ROUND_CLOSED' },
       });

@@ -43,7 +43,9 @@ describe('refusals, each with its reason code, while honest devices finish the r
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
 
   beforeAll(async () => {
-    tc = await startTestCoordinator();
+    // One device tries a dozen malformed deltas in one round: a larger upload quota than the
+    // default 4 (the quota has its own test, blob-quota.test.ts).
+    tc = await startTestCoordinator({ maxUploadsPerRound: 20 });
     await createTestTask(tc.coordinator, {
       rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 4000 },
     });
@@ -180,7 +182,11 @@ describe('refusals, each with its reason code, while honest devices finish the r
     const late = (await connectFleet(tc.coordinator, 1, 'latecomer'))[0] as TestDevice;
     const checkin = await late.checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'round-full' });
-    expect(errorCode(await late.report(plan, loraDelta(0.1)))).toBe('NOT_SELECTED');
+    const bytes = loraDelta(0.1);
+    const upload = await late.upload(bytes);
+    expect(upload.status).toBe(403);
+    expect(((await upload.json()) as { error: { code: string } }).error.code).toBe('NOT_SELECTED');
+    expect(errorCode(await late.submit(late.metadata(plan, bytes)))).toBe('NOT_SELECTED');
     late.disconnect();
   });
 
@@ -191,8 +197,10 @@ describe('refusals, each with its reason code, while honest devices finish the r
       8000,
       'close',
     );
-    const late = await h3.report(plan, loraDelta(0.2));
-    expect(errorCode(late)).toBe('ROUND_CLOSED');
+    // Too late to upload (no round is reporting), and too late to submit.
+    const lateBlob = loraDelta(0.2);
+    expect((await h3.upload(lateBlob)).status).toBe(403);
+    expect(errorCode(await h3.submit(h3.metadata(plan, lateBlob)))).toBe('ROUND_CLOSED');
     const round = await tc.coordinator.rounds.get(plan.roundId);
     expect(round?.acceptedCount).toBe(3);
 

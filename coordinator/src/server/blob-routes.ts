@@ -36,6 +36,9 @@ export interface BlobRouteDeps {
   onBlobBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }
 
+/** Body bytes read and discarded after refusing a PUT before its body: 1 MiB. */
+const REFUSED_BODY_DRAIN_BYTES = 1024 ** 2;
+
 /** Seconds a client refused for load is asked to wait (`retry-after`). */
 const BUSY_RETRY_AFTER_S = 1;
 
@@ -110,13 +113,31 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
     return deviceId === null ? null : { kind: 'device', deviceId };
   }
 
+  /**
+   * Answers a PUT before reading its body. Closing at once with the body unread makes the kernel
+   * reset the connection, and the client can lose the answer: a body of declared size up to
+   * `REFUSED_BODY_DRAIN_BYTES` is read and discarded (the connection stays usable); a larger or
+   * undeclared one is read up to that many bytes while the answer goes out, then cut.
+   */
   function refuseBeforeBody(req: IncomingMessage, res: ServerResponse, error: FlotillaError, headers = {}) {
-    // Answered before reading the body; the connection is closed afterwards.
-    sendError(res, error, true, headers);
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    const small = Number.isFinite(declared) && declared <= REFUSED_BODY_DRAIN_BYTES;
+    sendError(res, error, !small, headers);
+    if (!small) {
+      let drained = 0;
+      req.on('data', (chunk: Uint8Array) => {
+        drained += chunk.length;
+        if (drained > REFUSED_BODY_DRAIN_BYTES) req.destroy();
+      });
+    }
     req.resume();
   }
 
-  async function put(req: IncomingMessage, res: ServerResponse, digest: string): Promise<void> {
+  /** Who uploads and within what; throws the refusal (answered before the body is read). */
+  async function admit(
+    req: IncomingMessage,
+    digest: string,
+  ): Promise<{ principal: BlobPrincipal; admission: UploadAdmission }> {
     const principal = await principalOf(req);
     if (principal === null)
       throw new FlotillaError('UNAUTHORIZED', 'Bearer session token or operator token required');
@@ -125,6 +146,19 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
       principal.kind === 'operator'
         ? { maxBytes: deps.maxOperatorBlobBytes, release: () => Promise.resolve() }
         : await deps.admitDeviceUpload(principal.deviceId, digest);
+    return { principal, admission };
+  }
+
+  async function put(req: IncomingMessage, res: ServerResponse, digest: string): Promise<void> {
+    let admitted;
+    try {
+      admitted = await admit(req, digest);
+    } catch (error) {
+      if (!(error instanceof FlotillaError)) throw error;
+      refuseBeforeBody(req, res, error);
+      return;
+    }
+    const { principal, admission } = admitted;
     const cap = admission.maxBytes;
     const declared = Number(req.headers['content-length'] ?? Number.NaN);
     if (Number.isFinite(declared) && declared > cap) {

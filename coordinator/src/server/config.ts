@@ -36,6 +36,12 @@ export const CoordinatorConfigSchema = z.object({
   recoveryWindowMs: z.coerce.number().int().min(0).optional(),
   /** FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS: a PUT receiving no byte for this long is answered 408. Default 30 000. */
   uploadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
+  /** FLOTILLA_BLOB_GC_GRACE_MS: unreferenced blobs used within this long are kept. Default 3 600 000 (1 h). */
+  blobGcGraceMs: z.coerce.number().int().nonnegative().default(3_600_000),
+  /** FLOTILLA_BLOB_GC_INTERVAL_MS: time between blob garbage-collection sweeps; 0 = off. Default 600 000. */
+  blobGcIntervalMs: z.coerce.number().int().nonnegative().default(600_000),
+  /** FLOTILLA_MAX_UPLOADS_PER_ROUND: distinct blobs one device may store per round. Default 4. */
+  maxUploadsPerRound: z.coerce.number().int().positive().default(4),
   /** FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS: a GET /blobs whose client takes no byte for this long is closed. Default 30 000. */
   downloadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
   /** LOG_LEVEL, default info. */
@@ -61,6 +67,9 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'log-level': { type: 'string' },
       'upload-idle-timeout-ms': { type: 'string' },
       'download-idle-timeout-ms': { type: 'string' },
+      'max-uploads-per-round': { type: 'string' },
+      'blob-gc-grace-ms': { type: 'string' },
+      'blob-gc-interval-ms': { type: 'string' },
       'lease-ttl-ms': { type: 'string' },
       'presence-ttl-ms': { type: 'string' },
       'recovery-window-ms': { type: 'string' },
@@ -82,6 +91,9 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     logLevel: values['log-level'] ?? env.LOG_LEVEL,
     uploadIdleTimeoutMs: values['upload-idle-timeout-ms'] ?? env.FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS,
     downloadIdleTimeoutMs: values['download-idle-timeout-ms'] ?? env.FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS,
+    maxUploadsPerRound: values['max-uploads-per-round'] ?? env.FLOTILLA_MAX_UPLOADS_PER_ROUND,
+    blobGcGraceMs: values['blob-gc-grace-ms'] ?? env.FLOTILLA_BLOB_GC_GRACE_MS,
+    blobGcIntervalMs: values['blob-gc-interval-ms'] ?? env.FLOTILLA_BLOB_GC_INTERVAL_MS,
     leaseTtlMs: values['lease-ttl-ms'] ?? env.FLOTILLA_LEASE_TTL_MS,
     presenceTtlMs: values['presence-ttl-ms'] ?? env.FLOTILLA_PRESENCE_TTL_MS,
     recoveryWindowMs: values['recovery-window-ms'] ?? env.FLOTILLA_RECOVERY_WINDOW_MS,

@@ -18,6 +18,7 @@ import type { RoundLease } from './round-lease.js';
 import type { RoundStore } from './round-store.js';
 import type { SocketStats } from './socket-server.js';
 import type { TransferLimits } from './transfer-limiter.js';
+import type { BlobGcSchedule, BlobGcTimer } from './blob-gc-timer.js';
 
 /** Options of `createCoordinator`. */
 export interface CoordinatorOptions {
@@ -79,7 +80,21 @@ export interface CoordinatorOptions {
    * wait. Default 256 MiB (`DEFAULT_VALIDATION_BYTES`).
    */
   maxValidationBytes?: number;
-  /** Global cap on device uploads in bytes (per-task `policy.maxBlobBytes` applies too). Default 64 MiB. */
+  /**
+   * Blob garbage collection (blob-gc.ts): every `intervalMs` (default 10 min) delete blobs that no
+   * task, manifest, retained delta or round in flight needs and that were not used for `graceMs`
+   * (default 1 h). `false` turns it off.
+   */
+  blobGc?: BlobGcSchedule | false;
+  /**
+   * Distinct blobs one device may store per round (its quota); past it `PUT /blobs` answers
+   * `429 QUOTA_EXCEEDED`. Default 4 (`DEFAULT_MAX_UPLOADS_PER_ROUND`).
+   */
+  maxUploadsPerRound?: number;
+  /**
+   * Global cap on device uploads in bytes. A device's upload is also capped by the round it was
+   * selected in (`budget.maxUploadBytes` = its task's `policy.maxBlobBytes`). Default 64 MiB.
+   */
   maxDeviceBlobBytes?: number;
   /** Cap on operator uploads (base models) in bytes. Default 1 GiB. */
   maxOperatorBlobBytes?: number;
@@ -143,6 +158,8 @@ export interface Coordinator {
   presence: FleetPresence;
   /** The Prometheus metrics behind `/metrics`. */
   metrics: FlotillaMetrics;
+  /** The blob garbage collector's timer (`runNow()` sweeps at once); null when `blobGc: false`. */
+  blobGc: BlobGcTimer | null;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
   /**

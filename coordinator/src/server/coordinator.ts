@@ -36,6 +36,7 @@ import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
 import { FleetPresence } from './presence.js';
 import { DriverNudgeSchema, RoundLease } from './round-lease.js';
 import { SessionStore } from './sessions.js';
+import { blobStoreId, startBlobGc } from './blob-gc-timer.js';
 import { createHttpHandler } from './http-server.js';
 import { createRequestListener } from './http-entry.js';
 import {
@@ -46,7 +47,7 @@ import {
   trackConnections,
 } from './shutdown.js';
 import { DEFAULT_TRANSFER_LIMITS, TransferLimiter } from './transfer-limiter.js';
-import { createUploadAdmission } from './upload-admission.js';
+import { DEFAULT_MAX_UPLOADS_PER_ROUND, createUploadAdmission } from './upload-admission.js';
 import { DEFAULT_VALIDATION_BYTES, ValidationGate } from './validation-gate.js';
 import { DashboardSource, handleDashboardRequest, handleStaticRequest } from './dashboard/index.js';
 import {
@@ -99,15 +100,30 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     options.roundEvents ??
     (roundLog ? roundLogEvents(logger, roundLog) : loggingRoundEvents(logger, pseudonymSecret));
   const events = observeRoundEvents(loggedEvents, metrics);
+  const blobDir =
+    options.blobStore?.kind === 'redis' ? null : (options.blobStore?.dir ?? join(options.stateDir, 'blobs'));
   const blobs =
-    options.blobStore?.kind === 'redis'
+    blobDir === null
       ? openBlobStore({ kind: 'redis', redis, prefix })
-      : openBlobStore({ kind: 'local', dir: options.blobStore?.dir ?? join(options.stateDir, 'blobs') });
+      : openBlobStore({ kind: 'local', dir: blobDir });
   const devices = new DeviceRegistry({ redis, prefix });
   const tasks = new TaskRegistry({ redis, prefix, signingKey: coordinatorKey });
   const adapters = new AdapterRegistry({ redis, prefix });
   const blobAccess = new BlobAccess({ redis, prefix });
   await blobAccess.backfill(tasks, adapters);
+  const blobGc =
+    options.blobGc === false
+      ? null
+      : startBlobGc({
+          redis,
+          prefix,
+          blobs,
+          tasks,
+          adapters,
+          storeId: blobStoreId(blobDir === null ? { kind: 'redis' } : { kind: 'local', dir: blobDir }),
+          logger,
+          ...options.blobGc,
+        });
   const late: { manager?: RoundManager } = {};
   const lease = new RoundLease({
     redis,
@@ -284,8 +300,10 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       operatorToken: options.operatorToken,
       auditorTokens: options.auditorTokens ?? [],
       admitDeviceUpload: createUploadAdmission({
-        tasks,
+        redis,
+        keys,
         maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
+        maxUploadsPerRound: options.maxUploadsPerRound ?? DEFAULT_MAX_UPLOADS_PER_ROUND,
       }),
       maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
       uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
@@ -399,8 +417,10 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     metrics,
     createTask,
     revokeDevice: revoke,
+    blobGc,
     async close() {
       manager.stop();
+      await blobGc?.stop();
       refusals.stop();
       await lease.stop();
       await unsubscribe().catch(() => undefined);

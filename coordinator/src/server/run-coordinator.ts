@@ -39,6 +39,11 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
       roundRetentionMs: config.roundRetentionHours * 60 * 60 * 1000,
       uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
       downloadIdleTimeoutMs: config.downloadIdleTimeoutMs,
+      maxUploadsPerRound: config.maxUploadsPerRound,
+      blobGc:
+        config.blobGcIntervalMs === 0
+          ? false
+          : { graceMs: config.blobGcGraceMs, intervalMs: config.blobGcIntervalMs },
       blobStore: config.blobStore === 'redis' ? { kind: 'redis' } : { kind: 'local' },
       logger,
       ...(config.operatorToken ? { operatorToken: config.operatorToken } : {}),

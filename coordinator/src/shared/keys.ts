@@ -29,6 +29,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     normScales: (taskId: string) => `${p}:task:${taskId}:norm-scales`,
     /** Sorted set: round ids rejected since the task's last promotion, scored by round number. */
     rejectionStreak: (taskId: string) => `${p}:task:${taskId}:rejection-streak`,
+    /** String: the worker's per-task state JSON (accountant, optimizer blob digest; worker/job/worker-state.ts). */
+    workerState: (taskId: string) => `${p}:task:${taskId}:worker-state`,
     /** String: clip norm override written by the worker (adaptive clipping). */
     clipNorm: (taskId: string) => `${p}:task:${taskId}:clip-norm`,
     /** Hash: round state (see server/round-store.ts). */

@@ -42,6 +42,9 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
     signingKey,
     pseudonymSecret,
     onMirrorError: (error) => log.warn({ err: error }, 'round-log mirror not updated'),
+    ...(config.retainDeltasHours !== undefined
+      ? { retainDeltas: { ttlMs: Math.round(config.retainDeltasHours * 3_600_000) } }
+      : {}),
   });
   const worker = await startAggregationWorker({
     redisUrl: config.redisUrl,

@@ -45,6 +45,15 @@ export const WorkerConfigSchema = z.object({
     .positive({ error: 'FLOTILLA_SHARD_SIZE must be a whole number of updates, >= 1' })
     .optional(),
   /**
+   * FLOTILLA_RETAIN_DELTAS_HOURS: keep each aggregated round's participant deltas this long (hours,
+   * fractions allowed) so auditors can recompute the aggregate (`flotilla audit verify --blobs`);
+   * blob garbage collection deletes them afterwards. Default: not retained.
+   */
+  retainDeltasHours: z.coerce
+    .number({ error: 'FLOTILLA_RETAIN_DELTAS_HOURS must be a number of hours' })
+    .positive({ error: 'FLOTILLA_RETAIN_DELTAS_HOURS must be > 0 (leave it unset to retain nothing)' })
+    .optional(),
+  /**
    * FLOTILLA_TEST_DELAY_MS — TEST ONLY (crash-recovery tests): pause inside each job after the
    * aggregation record, so a test can kill the process mid-job. Never set it in production.
    */
@@ -79,6 +88,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     concurrency: blankToUndefined(env.FLOTILLA_WORKER_CONCURRENCY),
     hierarchicalThreshold: blankToUndefined(env.FLOTILLA_HIERARCHICAL_THRESHOLD),
     shardSize: blankToUndefined(env.FLOTILLA_SHARD_SIZE),
+    retainDeltasHours: blankToUndefined(env.FLOTILLA_RETAIN_DELTAS_HOURS),
     testDelayMs: blankToUndefined(env.FLOTILLA_TEST_DELAY_MS),
   });
   if (!parsed.success) {

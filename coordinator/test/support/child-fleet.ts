@@ -6,10 +6,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { sha256Hex, type RoundPlan, type TaskDefinitionInput } from '@flotilla/protocol';
+import {
+  SignedManifestSchema,
+  sha256Hex,
+  type AdapterManifest,
+  type RoundPlan,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
-import { MODULE, RANK, SHAPES, TestDevice } from './fleet.js';
+import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
 
 export const CHILD_OPERATOR = 'operator-token-for-child-fleet-0123';
 export const CHILD_AUDITOR = 'auditor-token-for-child-fleet-01234';
@@ -163,4 +169,30 @@ export async function startChildFleet(options: ChildFleetOptions = {}): Promise<
       if (ownsDir) rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Waits (up to 40 s) for the worker to promote `version` of the task; returns its manifest and the
+ * digests of every artifact it lists (full adapter, delta, adapter config).
+ */
+export async function waitForPromotion(
+  url: string,
+  taskId: string,
+  version: number,
+): Promise<{ manifest: AdapterManifest; artifacts: string[] }> {
+  const res = await waitFor(
+    async () => {
+      const answer = await fetch(`${url}/api/tasks/${taskId}/adapters/${version}/manifest`);
+      return answer.status === 200 ? answer : null;
+    },
+    40_000,
+    `version ${version} of ${taskId} promoted`,
+  );
+  const { manifest } = SignedManifestSchema.parse(await res.json());
+  const sets = [manifest.adapter, ...(manifest.delta ? [manifest.delta] : [])];
+  const artifacts = [
+    ...sets.flatMap((set) => [set.f32.digest, set.f16.digest, ...(set.int8 ? [set.int8.digest] : [])]),
+    manifest.adapterConfigDigest,
+  ];
+  return { manifest, artifacts };
 }

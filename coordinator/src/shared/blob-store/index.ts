@@ -30,3 +30,10 @@ export function openBlobStore(config: BlobStoreConfig): BlobStore {
     ...(config.prefix !== undefined ? { prefix: config.prefix } : {}),
   });
 }
+export {
+  DEFAULT_BLOB_GC_GRACE_MS,
+  DEFAULT_BLOB_GC_INTERVAL_MS,
+  collectBlobGarbage,
+  type BlobGcOptions,
+  type BlobGcResult,
+} from './blob-gc.js';

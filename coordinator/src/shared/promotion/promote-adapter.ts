@@ -48,7 +48,8 @@ export interface Promotion {
 
 async function storeBlob(blobs: BlobStore, bytes: Uint8Array): Promise<{ digest: string; bytes: number }> {
   const digest = sha256Hex(bytes);
-  if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+  // Idempotent; on a blob already stored it refreshes the last use garbage collection reads.
+  await blobs.put(digest, bytes);
   return { digest, bytes: bytes.length };
 }
 

@@ -27,7 +27,8 @@ import { medianDelta, shardStats } from './shard-stats.js';
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
 export async function putByDigest(blobs: BlobStore, bytes: Uint8Array): Promise<string> {
   const digest = sha256Hex(bytes);
-  if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+  // Idempotent; on a blob already stored it refreshes the last use garbage collection reads.
+  await blobs.put(digest, bytes);
   return digest;
 }
 

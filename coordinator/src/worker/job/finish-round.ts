@@ -65,7 +65,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
   // auditor can recompute it from the retained deltas (`recomputeAggregateDigest`).
   const aggregateBytes = encodeAggregate(result.lora.step ?? aggregateDelta, job.roundId);
   const aggregateDigest = sha256Hex(aggregateBytes);
-  if (!(await deps.blobs.has(aggregateDigest))) await deps.blobs.put(aggregateDigest, aggregateBytes);
+  await deps.blobs.put(aggregateDigest, aggregateBytes);
 
   await deps.roundLog.aggregation({
     task,

@@ -36,7 +36,7 @@ export interface TaskWorkerState {
 }
 
 function stateKey(prefix: string, taskId: string): string {
-  return `${redisKeys(prefix).prefix}:task:${taskId}:worker-state`;
+  return redisKeys(prefix).workerState(taskId);
 }
 
 export async function readWorkerState(
@@ -88,7 +88,7 @@ export async function writeWorkerState(
     );
     const bytes = encodeFloat32Tensors(tensors, {}, 'F32');
     const digest = sha256Hex(bytes);
-    if (!(await blobs.has(digest))) await blobs.put(digest, bytes);
+    await blobs.put(digest, bytes);
     stored.optimizer = { strategy: state.optimizer.strategy, step: state.optimizer.step, digest };
   }
   await redis.set(stateKey(prefix, taskId), JSON.stringify(stored));

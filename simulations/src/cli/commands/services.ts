@@ -21,6 +21,12 @@ interface ServiceFlags {
   presenceTtlMs?: string;
   recoveryWindowMs?: string;
   metricsToken?: string;
+  uploadIdleTimeoutMs?: string;
+  downloadIdleTimeoutMs?: string;
+  maxUploadsPerRound?: string;
+  blobGcGraceMs?: string;
+  blobGcIntervalMs?: string;
+  retainDeltasHours?: string;
 }
 
 type EnvNames = Partial<Record<keyof ServiceFlags, string>>;
@@ -34,13 +40,19 @@ const COORDINATOR_ENV: EnvNames = {
   presenceTtlMs: 'FLOTILLA_PRESENCE_TTL_MS',
   recoveryWindowMs: 'FLOTILLA_RECOVERY_WINDOW_MS',
   metricsToken: 'FLOTILLA_METRICS_TOKEN',
+  uploadIdleTimeoutMs: 'FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS',
+  downloadIdleTimeoutMs: 'FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS',
+  maxUploadsPerRound: 'FLOTILLA_MAX_UPLOADS_PER_ROUND',
+  blobGcGraceMs: 'FLOTILLA_BLOB_GC_GRACE_MS',
+  blobGcIntervalMs: 'FLOTILLA_BLOB_GC_INTERVAL_MS',
 };
 
-/** Worker settings: the hierarchical-round thresholds and the blob store. */
+/** Worker settings: the hierarchical-round thresholds, the blob store and delta retention. */
 const WORKER_ENV: EnvNames = {
   hierarchicalThreshold: 'FLOTILLA_HIERARCHICAL_THRESHOLD',
   shardSize: 'FLOTILLA_SHARD_SIZE',
   blobStore: 'FLOTILLA_BLOB_STORE',
+  retainDeltasHours: 'FLOTILLA_RETAIN_DELTAS_HOURS',
 };
 
 /** Each named setting from its flag, else its environment variable; unset ones are left out. */
@@ -105,6 +117,26 @@ export function registerServices(program: Command): void {
       '--metrics-token <token>',
       'bearer token Prometheus must send to /metrics, at least 16 characters; unset, /metrics is open (FLOTILLA_METRICS_TOKEN)',
     )
+    .option(
+      '--upload-idle-timeout-ms <ms>',
+      'a blob upload receiving no byte this long is answered 408 (FLOTILLA_UPLOAD_IDLE_TIMEOUT_MS, default 30000)',
+    )
+    .option(
+      '--download-idle-timeout-ms <ms>',
+      'a blob download whose client takes no byte this long is closed (FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS, default 30000)',
+    )
+    .option(
+      '--max-uploads-per-round <n>',
+      'distinct blobs one device may store per round (FLOTILLA_MAX_UPLOADS_PER_ROUND, default 4)',
+    )
+    .option(
+      '--blob-gc-grace-ms <ms>',
+      'blobs nothing needs are deleted once unused this long (FLOTILLA_BLOB_GC_GRACE_MS, default 3600000; docs/operations.md)',
+    )
+    .option(
+      '--blob-gc-interval-ms <ms>',
+      'time between blob garbage-collection sweeps; 0 = off (FLOTILLA_BLOB_GC_INTERVAL_MS, default 600000)',
+    )
     .option('--with-worker', 'also run an aggregation worker in this process')
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
@@ -148,6 +180,10 @@ export function registerServices(program: Command): void {
     )
     .option('--shard-size <updates>', 'updates summed per shard job (FLOTILLA_SHARD_SIZE, default 100)')
     .option('--blob-store <kind>', `${BLOB_STORE_HELP}; must match the coordinators'`)
+    .option(
+      '--retain-deltas-hours <hours>',
+      "keep each aggregated round's deltas this long so auditors can recompute it (flotilla audit verify --blobs); unset = not retained (FLOTILLA_RETAIN_DELTAS_HOURS)",
+    )
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
