@@ -17,6 +17,24 @@ describe('compareOnHoldout', () => {
     expect(worse.reason).toMatch(/drop 6\.00% exceeds the allowed 2\.00%/);
   });
 
+  it('keeps a drop equal to the allowed one within it, float error aside', () => {
+    // 775 and 755 right of 1,000: 0.775 − 0.755 is 0.020000000000000018 in floating point.
+    const equal = compareOnHoldout({
+      candidate: { accuracy: 0.755 },
+      current: { accuracy: 0.775 },
+      maxAccuracyDrop: 0.02,
+    });
+    expect(equal.pass).toBe(true);
+    expect(equal.reason).toBe('holdout accuracy 77.50% -> 75.50% (drop 2.00% within the allowed 2.00%)');
+    expect(
+      compareOnHoldout({
+        candidate: { accuracy: 0.754 },
+        current: { accuracy: 0.775 },
+        maxAccuracyDrop: 0.02,
+      }).pass,
+    ).toBe(false);
+  });
+
   it('falls back to loss, and fails without comparable metrics', () => {
     expect(
       compareOnHoldout({ candidate: { loss: 0.5 }, current: { loss: 0.49 }, maxAccuracyDrop: 0.02 }).pass,

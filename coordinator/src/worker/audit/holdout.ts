@@ -38,6 +38,8 @@ export interface HoldoutComparison {
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+/** Absolute slack of the accuracy comparison, far below one example in any real holdout. */
+const FLOAT_SLACK = 1e-9;
 const isMetric = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x);
 
 /**
@@ -58,7 +60,9 @@ export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComp
       ? (candidate.loss - current.loss) / Math.max(Math.abs(current.loss), Number.MIN_VALUE)
       : null;
   if (accuracyDrop !== null && isMetric(candidate.accuracy) && isMetric(current.accuracy)) {
-    const pass = accuracyDrop <= maxAccuracyDrop;
+    // Accuracies are ratios of counts; their difference carries float error (0.775 − 0.755 =
+    // 0.020000000000000018): a drop equal to the allowed one is within it.
+    const pass = accuracyDrop <= maxAccuracyDrop + FLOAT_SLACK;
     const change = `holdout accuracy ${pct(current.accuracy)} -> ${pct(candidate.accuracy)}`;
     return {
       pass,
