@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { sha256Hex, useIsomorphicCrypto, type TaskDefinitionInput } from '@flotilla/protocol';
-import { createCoordinator } from '@flotilla/coordinator/server';
+import { pino } from 'pino';
+import { createCoordinator, roundLogEvents } from '@flotilla/coordinator/server';
 import {
   defaultRoundLogPath,
   loadOrCreateCoordinatorKey,
@@ -70,12 +71,8 @@ const coordinator =
         signingKey,
         // The bench's devices send a handful of messages each; the per-socket limit is not under test.
         rateLimit: { perSecond: 1000, burst: 2000 },
-        roundEvents: {
-          append: async (event) => {
-            await roundLog.append(event);
-          },
-          pseudonymize: (deviceId) => roundLog.pseudonymize(deviceId),
-        },
+        // Failed appends go to stderr (stdout carries the bench protocol).
+        roundEvents: roundLogEvents(pino({ level: 'error' }, process.stderr), roundLog),
       });
 // createCoordinator installs node:crypto; the comparison run puts the portable code back.
 if (values['isomorphic-crypto']) useIsomorphicCrypto();

@@ -78,6 +78,7 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
         aggregateDigest: digest('f'),
         deltasRetainedUntil: null,
       });
+      await writer.append({ type: 'rejection', ...base, reasons: ['drift'] });
     }
     const follower = new RoundLogFollower({ redis, prefix, verifyEveryMs: 0 });
     await follower.refresh();
@@ -89,15 +90,15 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
     expect(follower.epsilonByTask().get('dp-task')).toBe(0.8);
     await round(2, 1.3);
     await follower.refresh();
-    expect(follower.headSeq).toBe(11);
+    expect(follower.headSeq).toBe(13);
     // The accountant's running total: the later record wins, values are not summed.
     expect(follower.epsilonByTask().get('dp-task')).toBe(1.3);
     const chain = await follower.chainStatus();
     expect(chain.verified?.problems).toEqual([]);
     expect(chain).toMatchObject({
-      records: 12,
-      head: { seq: 11 },
-      verified: { ok: true, through: 11, firstBad: null },
+      records: 14,
+      head: { seq: 13 },
+      verified: { ok: true, through: 13, firstBad: null },
     });
 
     const metrics = new FlotillaMetrics({
@@ -121,6 +122,6 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
     const auditor = new RoundLogFollower({ redis, prefix, verifyEveryMs: 0 });
     await auditor.refresh();
     const broken = await auditor.chainStatus();
-    expect(broken.verified).toMatchObject({ ok: false, firstBad: 3, through: 11 });
+    expect(broken.verified).toMatchObject({ ok: false, firstBad: 3, through: 13 });
   });
 });

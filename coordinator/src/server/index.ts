@@ -16,7 +16,13 @@ export {
 } from './round-store.js';
 export { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
 export { validateDeltaBlob, int8ScaleKey, NORM_TOLERANCE } from './update-validator.js';
-export { loggingRoundEvents, type RoundEvents, type CoordinatorRoundEvent } from './round-events.js';
+export {
+  loggingRoundEvents,
+  roundLogEvents,
+  type RoundEvents,
+  type RoundEnd,
+  type CoordinatorRoundEvent,
+} from './round-events.js';
 export { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limiter.js';
 export type { SocketStats } from './socket-server.js';
 export { buildAggregateJob, buildRoundPlan, jitter } from './round-plan-builder.js';

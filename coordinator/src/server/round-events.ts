@@ -15,9 +15,25 @@ export type CoordinatorRoundEvent = RoundLogEventOf<
   | 'rollback'
 >;
 
+/** How a round ends in the log: built from the counts the log holds right before it. */
+export interface RoundEnd {
+  roundId: string;
+  /** `update.accepted` of every update stored for the round (the log gets the ones it lacks). */
+  accepted: Array<RoundLogEventOf<'update.accepted'>>;
+  /** Refusals counted in Redis: what `build` gets without a round log. */
+  refusedFallback: number;
+  build(logged: { accepted: number; refused: number }): RoundLogEventOf<'round.closed' | 'round.abandoned'>;
+}
+
 /** Where round events go: the signed round log when configured, else the structured log. */
 export interface RoundEvents {
   append(event: CoordinatorRoundEvent): Promise<void>;
+  /**
+   * Ends a round in the log: first every accepted update the log does not hold yet (its accepting
+   * process died, or has not got to it), then `round.closed` / `round.abandoned` with the counts
+   * of the records before it, so the counts always add up.
+   */
+  endRound(end: RoundEnd): Promise<void>;
   /** Keyed pseudonym of a device id: `dev_<32 hex>`. */
   pseudonymize(deviceId: string): string;
 }
@@ -27,6 +43,11 @@ export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array):
   return {
     append(event) {
       logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
+      return Promise.resolve();
+    },
+    endRound(end) {
+      const event = end.build({ accepted: end.accepted.length, refused: end.refusedFallback });
+      logger.info({ roundId: end.roundId, event }, event.type);
       return Promise.resolve();
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(pseudonymSecret, deviceId),
@@ -48,6 +69,17 @@ export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEve
           { err: error, roundId: 'roundId' in event ? event.roundId : undefined, type: event.type },
           'round log append failed',
         );
+      }
+    },
+    async endRound(end) {
+      try {
+        const logged = await writer.loggedAccepted(end.roundId);
+        // Appending one the log already holds is a no-op (the writer keeps one per device).
+        for (const event of end.accepted) if (!logged.has(event.device)) await writer.append(event);
+        const record = await writer.appendCounted(end.roundId, (counts) => end.build(counts));
+        logger.info({ roundId: end.roundId, event: record.event }, record.event.type);
+      } catch (error) {
+        logger.error({ err: error, roundId: end.roundId }, 'round log append failed');
       }
     },
     pseudonymize: (deviceId) => writer.pseudonymize(deviceId),

@@ -18,6 +18,7 @@ import {
   shuffle,
 } from './round-plan-builder.js';
 import { TERMINAL_STATES, type RoundRecord } from './round-store.js';
+import { logRoundEnd } from './round-end.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
 
 export type { FleetChannel, RoundDriverLease, RoundManagerDeps } from './round-manager-deps.js';
@@ -340,16 +341,7 @@ export class RoundManager {
     if (timer) clearTimeout(timer);
     // Told first: the worker's decision, broadcast when it arrives, must not overtake it.
     this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
-    const { refused } = await this.logBeforeEnd(round);
-    await this.deps.events.append({
-      type: 'round.closed',
-      taskId: round.taskId,
-      roundId,
-      accepted: closed.accepted,
-      refused,
-      minReports: round.minReports,
-      reason: closed.accepted >= round.goalCount ? 'goal-reached' : 'deadline',
-    });
+    await logRoundEnd(this.deps, round, { kind: 'closed', everyoneAnswered });
     await this.enqueueAggregation(round);
   }
 
@@ -369,17 +361,7 @@ export class RoundManager {
       if (t) clearTimeout(t);
     }
     this.log(round.roundId).warn({ reason }, 'round abandoned');
-    // A round abandoned before its plan never opened in the log: nothing was logged for it. Out
-    // of REPORTING no update can be excluded any more: the count read here is final.
-    const { accepted } = round.plan ? await this.logBeforeEnd(round) : { accepted: round.acceptedCount };
-    await this.deps.events.append({
-      type: 'round.abandoned',
-      taskId: round.taskId,
-      roundId: round.roundId,
-      accepted,
-      minReports: round.minReports,
-      reason,
-    });
+    await logRoundEnd(this.deps, round, { kind: 'abandoned', reason });
     const closed: RoundClosed = {
       roundId: round.roundId,
       taskId: round.taskId,
@@ -389,25 +371,6 @@ export class RoundManager {
     this.deps.fleet.broadcast('round:closed', closed);
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (signed) await this.openNext(signed.task, round);
-  }
-
-  /**
-   * Logs what the round's end record must follow (its excluded updates, its pending refusal
-   * counts) and returns its refusal total (repeats included) and accepted count.
-   */
-  private async logBeforeEnd(round: RoundRecord): Promise<{ refused: number; accepted: number }> {
-    const [, totals] = await Promise.all([
-      this.deps.exclusions?.log(round),
-      this.deps.refusals
-        ? this.deps.refusals.flush(round)
-        : this.deps.redis
-            .hmget(this.deps.keys.round(round.roundId), 'refusedCount', 'acceptedCount')
-            .then(([refused, accepted]) => ({
-              refused: Number(refused ?? 0),
-              accepted: Number(accepted ?? 0),
-            })),
-    ]);
-    return totals;
   }
 
   /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */

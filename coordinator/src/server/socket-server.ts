@@ -28,6 +28,7 @@ import { logFailures } from '../shared/failure-guards.js';
 import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
 import { IdentityRateLimiter, TokenBucket, type RateLimitOptions } from './rate-limiter.js';
 import type { RefusalLog } from './refusal-log.js';
+import { acceptedUpdateEvent } from './accepted-update.js';
 import {
   ConnectionGuard,
   DEFAULT_CONNECTION_LIMITS,
@@ -303,18 +304,16 @@ export function attachFleetSockets(deps: SocketDeps): {
       try {
         const { receipt, record, count } = await acceptUpdate(deps.accept, socket.data.deviceId, submission);
         const plan = (await deps.accept.rounds.get(metadata.roundId))?.plan;
-        await deps.events.append({
-          type: 'update.accepted',
-          taskId: metadata.taskId,
-          roundId: metadata.roundId,
-          device: record.devicePseudonym,
-          blobDigest: record.blobDigest,
-          norm: record.norm,
-          clipBound: plan?.clipNorm ?? 1,
-          clipped: record.clipped,
-          bytes: record.blobBytes,
-          numExamples: record.numExamples,
-        });
+        // Accepted means REPORTING, which always has a plan; without one the round's closer logs it.
+        if (plan)
+          await deps.events.append(
+            acceptedUpdateEvent(
+              { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
+              record,
+            ),
+          );
+        else
+          log.error({ roundId: metadata.roundId }, 'accepted update of a round without a plan: not logged');
         log.info({ roundId: metadata.roundId, count }, 'update accepted');
         void deps.rounds
           .afterResponse(metadata.roundId)

@@ -43,7 +43,17 @@ beforeAll(async () => {
     signingKey: key,
     pseudonymSecret: new Uint8Array(32),
   });
-  for (let n = 1; n <= 3; n++) await writer.append(opened(n));
+  // Rounds 1 and 2 time out in selection (no plan, so no round.opened); round 3 is open.
+  for (const n of [1, 2])
+    await writer.append({
+      type: 'round.abandoned',
+      taskId: 'demo',
+      roundId: `demo:${n}`,
+      accepted: 0,
+      minReports: 1,
+      reason: 'selection timeout: 0 of 2 devices checked in',
+    });
+  await writer.append(opened(3));
   server = createServer((req, res) => {
     void handleAuditRequest(req, res, { redis, prefix, auditorTokens: [TOKEN] }).then((handled) => {
       if (!handled) res.writeHead(418).end();
@@ -93,6 +103,10 @@ describe('auditor API', () => {
     expect(
       ((await round.json()) as { rounds: Array<{ roundId: string }> }).rounds.map((r) => r.roundId),
     ).toEqual(['demo:2']);
+    const open = (await (await fetch(`${base}/api/audit/rounds/3`, { headers: auth })).json()) as {
+      rounds: Array<{ roundId: string; status: string }>;
+    };
+    expect(open.rounds).toMatchObject([{ roundId: 'demo:3', status: 'open' }]);
     expect((await fetch(`${base}/api/audit/rounds/9`, { headers: auth })).status).toBe(404);
   });
 

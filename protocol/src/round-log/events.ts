@@ -135,7 +135,11 @@ export const RoundClosedEventSchema = z.strictObject({
   accepted: Count,
   refused: Count,
   minReports: z.number().int().positive(),
-  reason: z.enum(['goal-reached', 'deadline']),
+  /**
+   * Why reporting ended: `goal-reached` (accepted ≥ goalCount), `all-answered` (every selected
+   * device sent an update or a skip before the deadline, below the goal), `deadline`.
+   */
+  reason: z.enum(['goal-reached', 'all-answered', 'deadline']),
 });
 
 /** Round abandoned (coordinator): quorum not met or a fault. Nothing from it may be promoted. */

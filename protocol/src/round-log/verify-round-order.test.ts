@@ -7,6 +7,7 @@ import {
   problemsOf,
   refused,
   roundOf,
+  selected,
   verifyEvents,
 } from '../../test/support/round-log-fixtures.js';
 
@@ -18,6 +19,7 @@ describe('a round abandoned before any plan', () => {
       abandoned(1, 0, 'selection timeout: 0 of 3 devices checked in'),
       abandoned(2, 0, 'selection timeout: 1 of 3 devices checked in'),
       opened(3),
+      selected(3, [1, 2, 3]),
       accepted(3, 1),
       abandoned(3, 1, 'quorum missed: 1 of 2 updates'),
     ]);

@@ -1,117 +1,117 @@
+import { canonicalJson } from '../canonical-json.js';
 import { roundNumberOf, type RoundLogEvent, type RoundLogEventOf } from './events.js';
+import { checkDecision } from './verify-decisions.js';
+import { checkAggregationPrivacy, checkRoundPromise } from './verify-privacy.js';
+import {
+  taskState,
+  type Fail,
+  type RoundState,
+  type SemanticCode,
+  type SemanticState,
+} from './verify-state.js';
 
-// Round rules the chain must obey beyond its cryptography: what an auditor asks of a round.
-// The state is built only from records already seen, so a problem is always reported at the
-// first record that breaks a rule.
+export { createSemanticState, type SemanticState } from './verify-state.js';
+
+// Round rules the chain must obey beyond its cryptography: what an auditor asks of a round. A key
+// holder who lies must at least be consistent: states in order, counts that add up, privacy as the
+// task promised. The state is built only from records already seen, so a problem is always
+// reported at the first record that breaks a rule. docs/auditing.md lists every rule.
 
 /** Relative tolerance for float comparisons of norms against bounds (float32 rounding). */
 const NORM_TOLERANCE = 1e-6;
-/** Relative tolerance for ε against its budget (accountant rounding). */
-const EPSILON_TOLERANCE = 1e-9;
-
-type Code =
-  | 'UNKNOWN_ROUND'
-  | 'DUPLICATE_ROUND'
-  | 'ROUND_STATE'
-  | 'CLIP'
-  | 'QUORUM'
-  | 'UNKNOWN_PARTICIPANT'
-  | 'DP_MISSING'
-  | 'BUDGET'
-  | 'PROMOTION'
-  | 'VERSION';
-
-interface RoundState {
-  /** Null for a round abandoned before any plan was made (it never had a `round.opened`). */
-  opened: RoundLogEventOf<'round.opened'> | null;
-  status: 'open' | 'closed' | 'abandoned';
-  acceptedDigests: Set<string>;
-  closedAccepted: number | null;
-  aggregation: RoundLogEventOf<'aggregation'> | null;
-  promoted: boolean;
-}
-
-export interface SemanticState {
-  rounds: Map<string, RoundState>;
-  latestVersion: Map<string, number>;
-  /** Per task, the highest round number begun so far (rounds begin in increasing order). */
-  latestRound: Map<string, number>;
-}
-
-export function createSemanticState(): SemanticState {
-  return { rounds: new Map(), latestVersion: new Map(), latestRound: new Map() };
-}
-
-/** A round begins (opened, or abandoned before any plan): its id must be new and its number the task's next. */
-function beginRound(
-  state: SemanticState,
-  event: RoundLogEventOf<'round.opened' | 'round.abandoned'>,
-  fail: (code: Code, message: string) => void,
-): void {
-  const latest = state.latestRound.get(event.taskId) ?? 0;
-  const number = roundNumberOf(event.roundId);
-  if (!event.roundId.startsWith(`${event.taskId}:`))
-    fail('UNKNOWN_ROUND', `round ${event.roundId} does not belong to task ${event.taskId}`);
-  else if (number <= latest)
-    fail(
-      'ROUND_STATE',
-      `round ${event.roundId} begins after round ${latest} of its task: rounds go in order`,
-    );
-  state.latestRound.set(event.taskId, Math.max(latest, number));
-}
 
 function within(value: number, bound: number, tolerance: number): boolean {
   return value <= bound * (1 + tolerance);
+}
+
+/** Whether a round has ended: abandoned, or decided (promoted or rejected). */
+function ended(round: RoundState): boolean {
+  return round.status === 'abandoned' || round.decision !== null;
+}
+
+/**
+ * A round begins (opened, or abandoned before any plan): its id is its task's, its number higher
+ * than every earlier round of the task, and the task's previous round has ended.
+ */
+function beginRound(
+  state: SemanticState,
+  event: RoundLogEventOf<'round.opened' | 'round.abandoned'>,
+  opened: RoundLogEventOf<'round.opened'> | null,
+  fail: Fail,
+): void {
+  const task = taskState(state, event.taskId);
+  const number = roundNumberOf(event.roundId);
+  if (!event.roundId.startsWith(`${event.taskId}:`))
+    fail('UNKNOWN_ROUND', `round ${event.roundId} does not belong to task ${event.taskId}`);
+  else if (number <= task.latestRound)
+    fail(
+      'ROUND_STATE',
+      `round ${event.roundId} begins after round ${task.latestRound} of its task: rounds go in order`,
+    );
+  const previous = task.currentRound === null ? undefined : state.rounds.get(task.currentRound);
+  if (previous && !ended(previous))
+    fail(
+      'ROUND_STATE',
+      `round ${event.roundId} begins while round ${task.currentRound ?? ''} of its task is ${previous.status === 'open' ? 'open' : 'closed without a decision'}`,
+    );
+  task.latestRound = Math.max(task.latestRound, number);
+  task.currentRound = event.roundId;
+  state.rounds.set(event.roundId, {
+    opened,
+    status: opened ? 'open' : 'abandoned',
+    selected: null,
+    accepted: new Map(),
+    refusedWhileOpen: 0,
+    closed: null,
+    aggregation: null,
+    audit: null,
+    decision: null,
+  });
 }
 
 /** Applies one event to the state and returns the rules it breaks. */
 export function checkRoundSemantics(
   state: SemanticState,
   event: RoundLogEvent,
-): Array<{ code: Code; message: string }> {
-  const problems: Array<{ code: Code; message: string }> = [];
-  const fail = (code: Code, message: string): void => {
+): Array<{ code: SemanticCode; message: string }> {
+  const problems: Array<{ code: SemanticCode; message: string }> = [];
+  const fail: Fail = (code, message) => {
     problems.push({ code, message });
   };
-  if (event.type === 'round.opened') {
-    if (state.rounds.has(event.roundId)) fail('DUPLICATE_ROUND', `round ${event.roundId} is opened twice`);
-    else {
-      beginRound(state, event, fail);
-      state.rounds.set(event.roundId, {
-        opened: event,
-        status: 'open',
-        acceptedDigests: new Set(),
-        closedAccepted: null,
-        aggregation: null,
-        promoted: false,
-      });
+  switch (event.type) {
+    case 'key.rotated':
+      return problems;
+    case 'policy.changed':
+      // The task's privacy promise may change from here on, and only from here on.
+      for (const [taskId, task] of state.tasks)
+        if (event.taskId === null || event.taskId === taskId) task.privacy.promise = undefined;
+      return problems;
+    case 'rollback': {
+      const task = taskState(state, event.taskId);
+      if (event.version <= task.latestVersion)
+        fail(
+          'VERSION',
+          `rollback publishes version ${event.version}, not after the latest ${task.latestVersion}`,
+        );
+      if (event.rollbackOf >= event.version)
+        fail('VERSION', `rollback ${event.version} restores version ${event.rollbackOf}, which is not older`);
+      task.latestVersion = Math.max(task.latestVersion, event.version);
+      return problems;
     }
-    return problems;
-  }
-  if (event.type === 'key.rotated' || event.type === 'policy.changed') return problems;
-  if (event.type === 'rollback') {
-    const latest = state.latestVersion.get(event.taskId) ?? 0;
-    if (event.version <= latest)
-      fail('VERSION', `rollback publishes version ${event.version}, not after the latest ${latest}`);
-    if (event.rollbackOf >= event.version)
-      fail('VERSION', `rollback ${event.version} restores version ${event.rollbackOf}, which is not older`);
-    state.latestVersion.set(event.taskId, Math.max(latest, event.version));
-    return problems;
+    case 'round.opened':
+      if (state.rounds.has(event.roundId)) fail('DUPLICATE_ROUND', `round ${event.roundId} is opened twice`);
+      else {
+        beginRound(state, event, event, fail);
+        checkRoundPromise(taskState(state, event.taskId).privacy, event, fail);
+      }
+      return problems;
   }
 
   const round = state.rounds.get(event.roundId);
   if (!round && event.type === 'round.abandoned' && event.accepted === 0) {
     // Abandoned before any plan was made (selection timed out, a restart during configuration):
     // nothing was opened, so nothing else of this round may follow.
-    beginRound(state, event, fail);
-    state.rounds.set(event.roundId, {
-      opened: null,
-      status: 'abandoned',
-      acceptedDigests: new Set(),
-      closedAccepted: null,
-      aggregation: null,
-      promoted: false,
-    });
+    beginRound(state, event, null, fail);
     return problems;
   }
   if (!round) {
@@ -125,102 +125,177 @@ export function checkRoundSemantics(
   }
   switch (event.type) {
     case 'round.selected':
-    case 'update.refused':
-    case 'update.refusals':
-    case 'audit':
-    case 'rejection':
+      if (round.status !== 'open' || round.selected !== null)
+        fail(
+          'ROUND_STATE',
+          `round ${event.roundId} selects devices ${round.selected ? 'again' : `while ${round.status}`}`,
+        );
+      round.selected = new Set(event.devices);
+      if (round.selected.size !== event.devices.length)
+        fail('COUNTS', `round ${event.roundId} selects a device more than once`);
       break;
     case 'update.accepted':
-      if (!within(event.norm, event.clipBound, NORM_TOLERANCE))
-        fail(
-          'CLIP',
-          `update from ${event.device} has norm ${event.norm} above its clip bound ${event.clipBound}`,
-        );
-      if (!within(event.clipBound, opened.clipNorm, NORM_TOLERANCE))
-        fail(
-          'CLIP',
-          `update from ${event.device} was checked against ${event.clipBound}, above the round's clip norm ${opened.clipNorm}`,
-        );
-      round.acceptedDigests.add(event.blobDigest);
+      checkAccepted(round, opened, event, fail);
+      break;
+    case 'update.refused':
+      if (round.status === 'open') round.refusedWhileOpen++;
+      break;
+    case 'update.refusals':
+      // Repeats counted rather than logged one by one: they add to the same total.
+      if (round.status === 'open') for (const { count } of event.counts) round.refusedWhileOpen += count;
       break;
     case 'update.excluded':
-      // Taken out before aggregation: an aggregation using it is UNKNOWN_PARTICIPANT.
-      round.acceptedDigests.delete(event.blobDigest);
+      // An accepted update taken out before the round's end (a revoked device): the end record no
+      // longer counts it, and an aggregation using it is UNKNOWN_PARTICIPANT.
+      if (round.status !== 'open')
+        fail(
+          'ROUND_STATE',
+          `an update of round ${event.roundId} is excluded while the round is ${round.status}`,
+        );
+      if (round.accepted.get(event.device) !== event.blobDigest)
+        fail(
+          'UNKNOWN_PARTICIPANT',
+          `round ${event.roundId} excludes blob ${event.blobDigest} from ${event.device}, not an update it accepted from that device`,
+        );
+      else round.accepted.delete(event.device);
       break;
     case 'round.closed':
-      if (round.status !== 'open')
-        fail('ROUND_STATE', `round ${event.roundId} is closed while ${round.status}`);
-      if (event.minReports !== opened.minReports)
-        fail(
-          'QUORUM',
-          `round ${event.roundId} closes with quorum ${event.minReports}, it opened with ${opened.minReports}`,
-        );
-      if (event.accepted < opened.minReports)
-        fail(
-          'QUORUM',
-          `round ${event.roundId} closed with ${event.accepted} accepted updates, quorum is ${opened.minReports}`,
-        );
-      round.status = 'closed';
-      round.closedAccepted = event.accepted;
+      checkClosed(round, opened, event, fail);
       break;
     case 'round.abandoned':
       if (round.status !== 'open')
         fail('ROUND_STATE', `round ${event.roundId} is abandoned while ${round.status}`);
+      if (event.minReports !== opened.minReports)
+        fail(
+          'QUORUM',
+          `round ${event.roundId} is abandoned with quorum ${event.minReports}, it opened with ${opened.minReports}`,
+        );
+      if (event.accepted !== round.accepted.size)
+        fail(
+          'COUNTS',
+          `round ${event.roundId} is abandoned with ${event.accepted} accepted updates, the log accepted ${round.accepted.size}`,
+        );
       round.status = 'abandoned';
       break;
     case 'aggregation':
-      if (round.status !== 'closed')
-        fail('ROUND_STATE', `round ${event.roundId} is aggregated while ${round.status}, not closed`);
-      for (const participant of event.participants)
-        if (!round.acceptedDigests.has(participant.blobDigest))
-          fail(
-            'UNKNOWN_PARTICIPANT',
-            `aggregation of ${event.roundId} uses blob ${participant.blobDigest}, not an accepted update of that round`,
-          );
-      if (opened.dp !== null && event.epsilon === null)
-        fail('DP_MISSING', `round ${event.roundId} has a privacy budget but its aggregation reports no ε`);
-      round.aggregation = event;
+      checkAggregation(state, round, opened, event, fail);
       break;
+    case 'audit':
     case 'promotion':
-      checkPromotion(state, round, opened, event, fail);
+    case 'rejection':
+      checkDecision(taskState(state, event.taskId), round, opened, event, fail);
       break;
   }
   return problems;
 }
 
-function checkPromotion(
+function checkAccepted(
+  round: RoundState,
+  opened: RoundLogEventOf<'round.opened'>,
+  event: RoundLogEventOf<'update.accepted'>,
+  fail: Fail,
+): void {
+  if (round.status !== 'open')
+    fail(
+      'ROUND_STATE',
+      `an update from ${event.device} is accepted into round ${event.roundId} while it is ${round.status}`,
+    );
+  if (round.selected === null)
+    fail(
+      'UNKNOWN_PARTICIPANT',
+      `an update from ${event.device} is accepted into round ${event.roundId} before any device was selected`,
+    );
+  else if (!round.selected.has(event.device))
+    fail(
+      'UNKNOWN_PARTICIPANT',
+      `an update from ${event.device} is accepted into round ${event.roundId}, which did not select it`,
+    );
+  if (round.accepted.has(event.device))
+    fail('COUNTS', `a second update from ${event.device} is accepted into round ${event.roundId}`);
+  if (!within(event.norm, event.clipBound, NORM_TOLERANCE))
+    fail(
+      'CLIP',
+      `update from ${event.device} has norm ${event.norm} above its clip bound ${event.clipBound}`,
+    );
+  if (!within(event.clipBound, opened.clipNorm, NORM_TOLERANCE))
+    fail(
+      'CLIP',
+      `update from ${event.device} was checked against ${event.clipBound}, above the round's clip norm ${opened.clipNorm}`,
+    );
+  round.accepted.set(event.device, event.blobDigest);
+}
+
+function checkClosed(
+  round: RoundState,
+  opened: RoundLogEventOf<'round.opened'>,
+  event: RoundLogEventOf<'round.closed'>,
+  fail: Fail,
+): void {
+  const id = event.roundId;
+  if (round.status !== 'open') fail('ROUND_STATE', `round ${id} is closed while ${round.status}`);
+  if (event.minReports !== opened.minReports)
+    fail('QUORUM', `round ${id} closes with quorum ${event.minReports}, it opened with ${opened.minReports}`);
+  if (event.accepted < opened.minReports)
+    fail(
+      'QUORUM',
+      `round ${id} closed with ${event.accepted} accepted updates, quorum is ${opened.minReports}`,
+    );
+  if (event.accepted !== round.accepted.size)
+    fail(
+      'COUNTS',
+      `round ${id} closes with ${event.accepted} accepted updates, the log accepted ${round.accepted.size}`,
+    );
+  if (event.refused !== round.refusedWhileOpen)
+    fail(
+      'COUNTS',
+      `round ${id} closes with ${event.refused} refused updates, the log refused ${round.refusedWhileOpen}`,
+    );
+  const goalReached = event.accepted >= opened.goalCount;
+  if ((event.reason === 'goal-reached') !== goalReached)
+    fail(
+      'COUNTS',
+      `round ${id} closes for ${event.reason} with ${event.accepted} accepted updates and goal ${opened.goalCount}`,
+    );
+  round.status = 'closed';
+  round.closed = event;
+}
+
+function checkAggregation(
   state: SemanticState,
   round: RoundState,
   opened: RoundLogEventOf<'round.opened'>,
-  event: RoundLogEventOf<'promotion'>,
-  fail: (code: Code, message: string) => void,
+  event: RoundLogEventOf<'aggregation'>,
+  fail: Fail,
 ): void {
-  if (round.status === 'abandoned')
-    fail('PROMOTION', `promotion of version ${event.version} from abandoned round ${event.roundId}`);
-  else if (round.status === 'open')
-    fail(
-      'PROMOTION',
-      `promotion of version ${event.version} from round ${event.roundId}, which was never closed`,
-    );
-  else if ((round.closedAccepted ?? 0) < opened.minReports)
-    fail('QUORUM', `promotion from round ${event.roundId}, which closed without quorum`);
-  if (round.promoted) fail('PROMOTION', `round ${event.roundId} is promoted twice`);
-  const aggregation = round.aggregation;
-  if (aggregation === null)
-    fail('PROMOTION', `promotion from round ${event.roundId}, which has no aggregation record`);
-  const dp = opened.dp;
-  if (
-    dp !== null &&
-    aggregation?.epsilon != null &&
-    !within(aggregation.epsilon, dp.epsilonBudget, EPSILON_TOLERANCE)
-  )
-    fail(
-      'BUDGET',
-      `promotion from round ${event.roundId} at ε=${aggregation.epsilon}, past the budget ${dp.epsilonBudget}`,
-    );
-  const latest = state.latestVersion.get(event.taskId) ?? 0;
-  if (event.version <= latest)
-    fail('VERSION', `promotion of version ${event.version}, not after the latest version ${latest}`);
-  state.latestVersion.set(event.taskId, Math.max(latest, event.version));
-  round.promoted = true;
+  const id = event.roundId;
+  const previous = round.aggregation;
+  if (previous !== null) {
+    // A retried job logs its round's aggregation again: the same release, or it is a second one.
+    if (!sameRelease(previous, event))
+      fail('ROUND_STATE', `round ${id} is aggregated a second time with another result`);
+    return;
+  }
+  if (round.status !== 'closed')
+    fail('ROUND_STATE', `round ${id} is aggregated while ${round.status}, not closed`);
+  if (round.decision !== null) fail('ROUND_STATE', `round ${id} is aggregated after its decision`);
+  const devices = new Set<string>();
+  for (const participant of event.participants) {
+    if (round.accepted.get(participant.device) !== participant.blobDigest)
+      fail(
+        'UNKNOWN_PARTICIPANT',
+        `aggregation of ${id} uses blob ${participant.blobDigest} from ${participant.device}, not an update accepted from that device in that round`,
+      );
+    if (devices.has(participant.device))
+      fail('COUNTS', `aggregation of ${id} counts ${participant.device} more than once`);
+    devices.add(participant.device);
+  }
+  checkAggregationPrivacy(taskState(state, event.taskId).privacy, opened, event, fail);
+  round.aggregation = event;
+}
+
+/** Two aggregation records of one round describe the same release (only retention may differ). */
+function sameRelease(a: RoundLogEventOf<'aggregation'>, b: RoundLogEventOf<'aggregation'>): boolean {
+  const { deltasRetainedUntil: _a, ...left } = a;
+  const { deltasRetainedUntil: _b, ...right } = b;
+  return canonicalJson(left) === canonicalJson(right);
 }

@@ -139,6 +139,7 @@ function sampleEvents(): Array<{ event: RoundLogEvent; key: SigningKeyPair }> {
     }),
     a({ type: 'key.rotated', previousKeyId: pub(keyA), newKeyId: pub(keyB), reason: 'scheduled rotation' }),
     b(opened(R2, { parentVersion: 1 })),
+    b({ type: 'round.selected', taskId: T, roundId: R2, devices: [dev(5), dev(6)], eligible: 2 }),
     b(accepted(R2, 5)),
     b({
       type: 'round.abandoned',
@@ -218,7 +219,7 @@ function setAt(value: unknown, path: Array<string | number>, next: unknown): voi
 describe('verifyRoundLog on an intact log', () => {
   it('passes, following the key rotation', async () => {
     const result = await verifyRoundLog(clone(good), { trustedKey: pub(keyA) });
-    expect(result).toEqual({ ok: true, records: 16, firstBad: null, problems: [], recomputed: 0 });
+    expect(result).toEqual({ ok: true, records: 17, firstBad: null, problems: [], recomputed: 0 });
   });
 
   it('hashes the canonical JSON of the record without hash and signature (independent SHA-256)', () => {
@@ -381,7 +382,34 @@ describe('key rotation', () => {
 });
 
 describe('round rules', () => {
-  const base = (events: RoundLogEvent[]) => chain(events.map((event) => ({ event, key: keyA })));
+  // Every round.opened is followed by the selection of devices 1-9, as the coordinator logs it.
+  const base = (events: RoundLogEvent[]) =>
+    chain(
+      events
+        .flatMap((event): RoundLogEvent[] =>
+          event.type === 'round.opened'
+            ? [
+                event,
+                {
+                  type: 'round.selected',
+                  taskId: T,
+                  roundId: event.roundId,
+                  devices: [1, 2, 3, 4, 5, 6, 7, 8, 9].map(dev),
+                  eligible: 9,
+                },
+              ]
+            : [event],
+        )
+        .map((event) => ({ event, key: keyA })),
+    );
+  const passed: RoundLogEvent = {
+    type: 'audit',
+    taskId: T,
+    roundId: R1,
+    decision: 'pass',
+    findings: [],
+    metrics: {},
+  };
   const closed = (accepted: number): RoundLogEvent => ({
     type: 'round.closed',
     taskId: T,
@@ -411,21 +439,22 @@ describe('round rules', () => {
             accepted(R1, 2),
             closed(2),
             aggregation(R1, [1, 2], 7.9),
+            passed,
             promotion,
           ]),
         ),
       ),
-    ).toMatchObject({ ok: true });
+    ).toMatchObject({ ok: true, problems: [] });
   });
 
   it('closing below quorum, and promoting from it, fail', () => {
     const result = verify(
-      clone(base([opened(R1), accepted(R1, 1), closed(1), aggregation(R1, [1], 1), promotion])),
+      clone(base([opened(R1), accepted(R1, 1), closed(1), aggregation(R1, [1], 1), passed, promotion])),
     );
-    expect(result).toMatchObject({ ok: false, firstBad: 2 });
+    expect(result).toMatchObject({ ok: false, firstBad: 3 });
     expect(result.problems.map((p) => [p.seq, p.code])).toEqual([
-      [2, 'QUORUM'],
-      [4, 'QUORUM'],
+      [3, 'QUORUM'],
+      [6, 'QUORUM'],
     ]);
   });
 
@@ -436,14 +465,14 @@ describe('round rules', () => {
       { type: 'round.abandoned', taskId: T, roundId: R1, accepted: 1, minReports: 2, reason: 'quorum' },
       promotion,
     ];
-    expect(head(verify(clone(base(events))))).toEqual({ ok: false, firstBad: 3, code: 'PROMOTION' });
+    expect(head(verify(clone(base(events))))).toEqual({ ok: false, firstBad: 4, code: 'PROMOTION' });
   });
 
   it('an accepted norm above its bound fails beyond the 1e-6 relative tolerance only', () => {
     expect(verify(clone(base([opened(R1), accepted(R1, 1, 1 + 5e-7)]))).ok).toBe(true);
     expect(head(verify(clone(base([opened(R1), accepted(R1, 1, 1 + 2e-6)]))))).toEqual({
       ok: false,
-      firstBad: 1,
+      firstBad: 2,
       code: 'CLIP',
     });
   });
@@ -457,18 +486,19 @@ describe('round rules', () => {
           accepted(R1, 2),
           closed(2),
           aggregation(R1, [1, 2], 8.01),
+          passed,
           promotion,
         ]),
       ),
     );
-    expect(head(result)).toEqual({ ok: false, firstBad: 5, code: 'BUDGET' });
+    expect(head(result)).toEqual({ ok: false, firstBad: 7, code: 'BUDGET' });
   });
 
   it('an aggregation using an update that was never accepted fails', () => {
     const result = verify(
       clone(base([opened(R1), accepted(R1, 1), accepted(R1, 2), closed(2), aggregation(R1, [1, 2, 3], 1)])),
     );
-    expect(head(result)).toEqual({ ok: false, firstBad: 4, code: 'UNKNOWN_PARTICIPANT' });
+    expect(head(result)).toEqual({ ok: false, firstBad: 5, code: 'UNKNOWN_PARTICIPANT' });
   });
 
   it('time going backwards fails', () => {

@@ -1,9 +1,9 @@
 // Builders for round-log tests: signed, chained records of plausible events, and a verifier call
 // with a pinned key. A "tampered" log here is always re-signed with the coordinator's own key, so
 // its chain and signatures are valid and only the round rules can catch it.
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { toBase64 } from '../../src/encoding.js';
-import { keyPairFromSeed, setEd25519Verifier, type SigningKeyPair } from '../../src/signing.js';
+import { installNativeEd25519 } from '../../src/node/ed25519.js';
+import { keyPairFromSeed, type SigningKeyPair } from '../../src/signing.js';
 import type { RoundLogEvent, RoundLogEventOf } from '../../src/round-log/events.js';
 import {
   ROUND_LOG_GENESIS_HASH,
@@ -12,16 +12,8 @@ import {
 } from '../../src/round-log/record.js';
 import { verifyRoundLogSync, type VerifyRoundLogResult } from '../../src/round-log/verify.js';
 
-// node:crypto's ed25519 (RFC 8032, same results as tweetnacl) keeps the tests fast.
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-setEd25519Verifier('node-test', (message, signature, publicKey) =>
-  nodeVerify(
-    null,
-    message,
-    createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' }),
-    signature,
-  ),
-);
+// node:crypto's ed25519 (RFC 8032: the same bytes as tweetnacl) keeps the tests fast.
+installNativeEd25519();
 
 export const coordinatorKey = keyPairFromSeed(new Uint8Array(32).fill(1));
 export const pub = (key: SigningKeyPair): string => toBase64(key.publicKey);

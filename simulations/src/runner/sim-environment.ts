@@ -14,7 +14,7 @@ import {
   type EmbeddedRedis,
   type RoundLogWriter,
 } from '@flotilla/coordinator/shared';
-import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
+import { createCoordinator, roundLogEvents, type Coordinator } from '@flotilla/coordinator/server';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import type { HoldoutMetrics } from '@flotilla/coordinator/worker';
 import type { Scenario } from '../scenario/schema.js';
@@ -146,12 +146,7 @@ export async function startEnvironment(options: StartEnvironmentOptions): Promis
     port: 0,
     logger,
     signingKey,
-    roundEvents: {
-      append: async (event) => {
-        await roundLog.append(event);
-      },
-      pseudonymize: (deviceId) => roundLog.pseudonymize(deviceId),
-    },
+    roundEvents: roundLogEvents(logger, roundLog),
   });
   const worker = await startAggregationWorker({
     redisUrl,

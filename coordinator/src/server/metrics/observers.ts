@@ -16,6 +16,8 @@ export function observeRoundEvents(events: RoundEvents, metrics: FlotillaMetrics
       await events.append(event);
       metrics.observeRoundEvent(event);
     },
+    // A round's end is counted from the round:closed broadcast (observeFleetChannel).
+    endRound: (end) => events.endRound(end),
     pseudonymize: (deviceId) => events.pseudonymize(deviceId),
   };
 }

@@ -9,6 +9,11 @@ export function roundLogKeys(prefix: string) {
     stream: `${prefix}:roundlog:stream`,
     /** Sorted set: retained delta blob digest, score = retained until (epoch ms). */
     retained: `${prefix}:roundlog:retained`,
+    /**
+     * Hash of what the log holds for one round, kept by the append script itself: `accepted` and
+     * `refused` record counts, and `acc:<pseudonym>` = seq of the device's `update.accepted`.
+     */
+    round: (roundId: string) => `${prefix}:roundlog:round:${roundId}`,
   };
 }
 

@@ -132,7 +132,14 @@ describe('RoundLogWriter', () => {
     });
     const device = writer.pseudonymize('pixel-7-lab-0042');
     expect(device).toMatch(/^dev_[0-9a-f]{32}$/);
-    await writer.append(opened(1));
+    await writer.append(opened(1, 'demo'));
+    await writer.append({
+      type: 'round.selected',
+      taskId: 'demo',
+      roundId: 'demo:1',
+      devices: [device],
+      eligible: 1,
+    });
     await writer.append({
       type: 'update.accepted',
       taskId: 'demo',
@@ -155,7 +162,7 @@ describe('RoundLogWriter', () => {
       reason: 'deadline',
     });
     // A crash mid-write leaves a torn line; the next sync truncates it and re-mirrors.
-    appendFileSync(filePath, '{"seq":3,"ts":');
+    appendFileSync(filePath, '{"seq":4,"ts":');
     clock += 1000;
     const aggregation = await writer.append({
       type: 'aggregation',
@@ -180,7 +187,7 @@ describe('RoundLogWriter', () => {
     const recomputed = await auditVerifyCommand({ file: filePath, json: true, recompute: () => digest(99) });
     expect(JSON.parse(recomputed.output)).toMatchObject({
       ok: true,
-      records: 4,
+      records: 5,
       recomputed: 1,
       trustedKeySource: 'first-record',
     });
@@ -191,7 +198,7 @@ describe('RoundLogWriter', () => {
     const exported = join(dir, `${prefix}-export.jsonl`);
     expect(await auditExportCommand({ redis: connect(), prefix, toFile: exported })).toEqual({
       exitCode: 0,
-      output: `exported 4 round-log records to ${exported}\n`,
+      output: `exported 5 round-log records to ${exported}\n`,
     });
     expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
   });

@@ -1,0 +1,78 @@
+import { canonicalJson } from '../canonical-json.js';
+import type { RoundLogEventOf } from './events.js';
+import type { Fail, TaskPrivacy } from './verify-state.js';
+
+// What a task promises about privacy, and whether each aggregation keeps the promise: the noise
+// the task promised (z, δ, the clip bound the noise is scaled to), and ε that never goes down.
+
+/** Relative tolerance for the noise multiplier and δ, which are copied, not computed. */
+const PARAMETER_TOLERANCE = 1e-12;
+
+const close = (a: number, b: number): boolean =>
+  Math.abs(a - b) <= PARAMETER_TOLERANCE * Math.max(1, Math.abs(b));
+
+/** Every round of a task promises the same privacy, until a `policy.changed` of that task. */
+export function checkRoundPromise(
+  privacy: TaskPrivacy,
+  event: RoundLogEventOf<'round.opened'>,
+  fail: Fail,
+): void {
+  if (event.dp !== null && !(event.dp.noiseMultiplier > 0))
+    fail('PRIVACY', `round ${event.roundId} promises differential privacy with no noise (z = 0)`);
+  if (privacy.promise !== undefined && canonicalJson(privacy.promise) !== canonicalJson(event.dp))
+    fail(
+      'PRIVACY',
+      `round ${event.roundId} promises ${describe(event.dp)}, the task's earlier rounds ${describe(privacy.promise)}, with no policy change between`,
+    );
+  privacy.promise = event.dp;
+}
+
+function describe(dp: RoundLogEventOf<'round.opened'>['dp'] | undefined): string {
+  if (!dp) return 'no differential privacy';
+  return `z ${dp.noiseMultiplier}, δ ${dp.delta}, budget ε ${dp.epsilonBudget}`;
+}
+
+/**
+ * An aggregation (not a repeat of its round's earlier one) against its round's promise and the
+ * task's ε so far.
+ */
+export function checkAggregationPrivacy(
+  privacy: TaskPrivacy,
+  opened: RoundLogEventOf<'round.opened'>,
+  event: RoundLogEventOf<'aggregation'>,
+  fail: Fail,
+): void {
+  const id = event.roundId;
+  const dp = opened.dp;
+  if (dp === null) {
+    if (event.noiseMultiplier !== 0 || event.epsilon !== null || event.delta !== null)
+      fail('PRIVACY', `aggregation of ${id} reports noise or ε in a round without differential privacy`);
+    return;
+  }
+  if (!close(event.noiseMultiplier, dp.noiseMultiplier))
+    fail(
+      'PRIVACY',
+      `aggregation of ${id} added noise z = ${event.noiseMultiplier}, the round promised z = ${dp.noiseMultiplier}`,
+    );
+  if (event.delta === null || !close(event.delta, dp.delta))
+    fail(
+      'PRIVACY',
+      `aggregation of ${id} reports ε at δ = ${event.delta}, the round promised δ = ${dp.delta}`,
+    );
+  if (!close(event.clipNorm, opened.clipNorm))
+    fail(
+      'PRIVACY',
+      `aggregation of ${id} scaled its noise to clip norm ${event.clipNorm}, the round clipped at ${opened.clipNorm}`,
+    );
+  const epsilon = event.epsilon;
+  if (epsilon === null) {
+    fail('DP_MISSING', `round ${id} has a privacy budget but its aggregation reports no ε`);
+    return;
+  }
+  const before = privacy.epsilon;
+  if (before !== null && epsilon < before)
+    fail('EPSILON', `aggregation of ${id} reports ε = ${epsilon}, below the ${before} already spent`);
+  else if (event.noiseMultiplier > 0 && !(epsilon > 0))
+    fail('EPSILON', `aggregation of ${id} released a noised aggregate at ε = 0`);
+  privacy.epsilon = Math.max(before ?? 0, epsilon);
+}
