@@ -94,7 +94,15 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
     expect((await abandoned('test-task:3')).reason).toBe('quorum missed: 1 of 2 updates');
 
-    const records = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+    // The round.abandoned record follows the stored state change.
+    const records = await waitFor(
+      async () => {
+        const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        return log.filter((r) => r.event.type === 'round.abandoned').length === 3 ? log : null;
+      },
+      5000,
+      'three round.abandoned records',
+    );
     const trustedKey = toBase64(tc.coordinator.coordinatorKey.publicKey);
     const verdict = await verifyRoundLog(records, { trustedKey });
     expect(verdict.problems).toEqual([]);
