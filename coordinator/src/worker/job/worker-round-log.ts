@@ -127,6 +127,10 @@ export function workerRoundLog(
           beta: task.policy.strategy.beta,
           keep: task.policy.strategy.keep ?? null,
           serverLearningRate: task.policy.strategy.serverLearningRate,
+          serverMomentum: task.policy.strategy.serverMomentum,
+          beta1: task.policy.strategy.beta1,
+          beta2: task.policy.strategy.beta2,
+          tau: task.policy.strategy.tau,
           normBound: task.policy.strategy.normBound ?? null,
           // How `numExamples` became each participant's weight (DP weighs every update 1).
           weighting: task.policy.dp ? 'equal' : task.policy.weighting.rule,

@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { registerAdapters } from './commands/adapters.js';
+import { registerAggregate } from './commands/aggregate.js';
+import { registerAudit } from './commands/audit.js';
+import { registerAuditPrecision } from './commands/audit-precision.js';
+import { registerServices } from './commands/services.js';
+import { registerDevice } from './commands/device.js';
+import { registerDevices } from './commands/devices.js';
+import { registerKeys } from './commands/keys.js';
+import { registerPrivacy } from './commands/privacy.js';
+import { registerTasks } from './commands/tasks.js';
+import { registerDemo, registerSimulate } from './commands/simulate.js';
+
+/** The `flotilla` command line. Each sub-command lives in ./commands. */
+export function buildProgram(): Command {
+  const program = new Command('flotilla')
+    .description(
+      'Federated adapter fine-tuning with signed deltas, differential privacy and an auditable round log',
+    )
+    .option('--config <file>', 'configuration file (YAML or JSON); also FLOTILLA_CONFIG')
+    .showHelpAfterError();
+  registerDemo(program);
+  registerServices(program);
+  registerSimulate(program);
+  registerAudit(program);
+  registerAuditPrecision(program);
+  registerAdapters(program);
+  registerPrivacy(program);
+  registerAggregate(program);
+  registerKeys(program);
+  registerDevice(program);
+  registerDevices(program);
+  registerTasks(program);
+  return program;
+}
