@@ -7,6 +7,7 @@ import {
   accepted,
   aggregation,
   audit,
+  chargedAggregation,
   closed,
   opened,
   problemsOf,
@@ -34,7 +35,7 @@ function honest(): RoundLogEvent[] {
     accepted(1, 2),
     accepted(1, 3),
     closed(1, { accepted: 3, refused: 1 }),
-    aggregation(1, [1, 2, 3], { epsilon: 1.0 }),
+    chargedAggregation(1, [1, 2, 3], 1),
     audit(1, 'pass'),
     promotion(1, 1),
     // Round 2: closed at the deadline below the goal, its noised candidate charged and rejected.
@@ -43,7 +44,7 @@ function honest(): RoundLogEvent[] {
     accepted(2, 1),
     accepted(2, 2),
     closed(2, { accepted: 2 }, 'deadline'),
-    aggregation(2, [1, 2], { epsilon: 1.5 }),
+    chargedAggregation(2, [1, 2], 2),
     audit(2, 'fail'),
     rejection(2),
     // Round 3: nobody checked in. Round 4: quorum missed.
@@ -61,7 +62,7 @@ function honest(): RoundLogEvent[] {
     accepted(5, 2),
     accepted(5, 3),
     closed(5, { accepted: 3 }),
-    aggregation(5, [1, 2, 3], { epsilon: 2.0 }),
+    chargedAggregation(5, [1, 2, 3], 3),
     audit(5, 'pass'),
     promotion(5, 2),
   ];
@@ -104,9 +105,38 @@ describe('the honest history', () => {
   });
 });
 
-describe('ε is monotone', () => {
+describe('ε is monotone and charged for every noised aggregation', () => {
+  const epsilonOf = (events: RoundLogEvent[], round: number): number =>
+    (events[indexOf(events, is('aggregation', round))] as Event<'aggregation'>).epsilon ?? NaN;
+
+  it('a noised aggregation that was never charged (ε and the charge count stay where they were)', () => {
+    const t = rewrite('aggregation', 2, (e) => ({
+      ...e,
+      epsilon: epsilonOf(honest(), 1),
+      privacy: e.privacy ? { ...e.privacy, chargedRounds: 1 } : e.privacy,
+    }));
+    expect(first(t)).toEqual([t[1], 'EPSILON']);
+  });
+
+  it('the same, in a log without the privacy block (ε alone does not rise)', () => {
+    const events = honest().map((e): RoundLogEvent => {
+      if (e.type !== 'aggregation') return e;
+      const { privacy: _privacy, ...rest } = e;
+      return rest;
+    });
+    expect(verifyEvents(events).problems).toEqual([]);
+    const at = indexOf(events, is('aggregation', 2));
+    events[at] = { ...(events[at] as Event<'aggregation'>), epsilon: epsilonOf(events, 1) };
+    expect(problemsOf(verifyEvents(events))[0]).toEqual([at, 'EPSILON']);
+  });
+
   it('ε lowered below what was already spent', () => {
-    const t = rewrite('aggregation', 5, (e) => ({ ...e, epsilon: 1.2 }));
+    const t = rewrite('aggregation', 5, (e) => ({ ...e, epsilon: epsilonOf(honest(), 1) }));
+    expect(first(t)).toEqual([t[1], 'EPSILON']);
+  });
+
+  it('an ε that the round’s releases do not give, though it still rises', () => {
+    const t = rewrite('aggregation', 2, (e) => ({ ...e, epsilon: (e.epsilon ?? 0) * 0.9 }));
     expect(first(t)).toEqual([t[1], 'EPSILON']);
   });
 
@@ -116,12 +146,35 @@ describe('ε is monotone', () => {
     const none = rewrite('aggregation', 1, (e) => ({ ...e, epsilon: null }));
     expect(first(none)).toEqual([none[1], 'DP_MISSING']);
   });
+
+  it('an aggregation, promoted or not, past the budget', () => {
+    const t = rewrite('aggregation', 2, (e) => ({ ...e, epsilon: DP.epsilonBudget * 1.01 }));
+    expect(first(t)).toEqual([t[1], 'BUDGET']);
+  });
 });
 
 describe('noise parameters are the ones the task promises', () => {
   it('noise removed (z 2 → 0) while the task promises DP', () => {
     const t = rewrite('aggregation', 5, (e) => ({ ...e, noiseMultiplier: 0 }));
     expect(first(t)).toEqual([t[1], 'PRIVACY']);
+    // Removed from the releases too: no noise at all, or less than promised.
+    const none = rewrite('aggregation', 5, (e) => ({
+      ...e,
+      noiseMultiplier: 0,
+      privacy: e.privacy && {
+        ...e.privacy,
+        releases: [{ query: 'update-sum', sensitivity: 1, noiseStd: 0 }],
+      },
+    }));
+    expect(problemsOf(verifyEvents(none[0]))).toContainEqual([none[1], 'PRIVACY']);
+    const less = rewrite('aggregation', 5, (e) => ({
+      ...e,
+      privacy: e.privacy && {
+        ...e.privacy,
+        releases: [{ query: 'update-sum', sensitivity: 1, noiseStd: 1 }],
+      },
+    }));
+    expect(first(less)).toEqual([less[1], 'PRIVACY']);
   });
 
   it('noise removed from the promise as well: a round promising DP with z = 0', () => {
@@ -155,8 +208,7 @@ describe('noise parameters are the ones the task promises', () => {
       reason: 'more noise',
     });
     events.splice(at + 1, 0, opened(5, { parentVersion: 1, dp: { ...DP, noiseMultiplier: 3 } }));
-    const agg = indexOf(events, is('aggregation', 5));
-    events[agg] = { ...(events[agg] as Event<'aggregation'>), noiseMultiplier: 3 };
+    events[indexOf(events, is('aggregation', 5))] = chargedAggregation(5, [1, 2, 3], [2, 2, 3]);
     expect(verifyEvents(events).problems).toEqual([]);
   });
 
@@ -294,7 +346,7 @@ describe('states in order', () => {
     const twice = honest();
     const second = indexOf(twice, is('audit', 1));
     twice.splice(second, 0, {
-      ...aggregation(1, [1, 2, 3], { epsilon: 1.0 }),
+      ...chargedAggregation(1, [1, 2, 3], 1),
       aggregateDigest: 'e'.repeat(64),
     });
     expect(problemsOf(verifyEvents(twice))[0]).toEqual([second, 'ROUND_STATE']);
@@ -306,7 +358,7 @@ describe('states in order', () => {
     events.splice(
       at,
       0,
-      { ...aggregation(1, [1, 2, 3], { epsilon: 1.0 }), deltasRetainedUntil: 1 },
+      { ...chargedAggregation(1, [1, 2, 3], 1), deltasRetainedUntil: 1 },
       audit(1, 'pass'),
       promotion(1, 1),
     );

@@ -1,9 +1,11 @@
 import { canonicalJson } from '../canonical-json.js';
 import type { RoundLogEventOf } from './events.js';
-import type { Fail, TaskPrivacy } from './verify-state.js';
+import { EPSILON_TOLERANCE, type Fail, type TaskPrivacy } from './verify-state.js';
 
 // What a task promises about privacy, and whether each aggregation keeps the promise: the noise
-// the task promised (z, δ, the clip bound the noise is scaled to), and ε that never goes down.
+// the task promised (z, δ, the clip bound the noise is scaled to), and ε that never goes down, is
+// charged for every noised aggregation, and never passes the budget. (verify.ts adds ε recomputed
+// from each round's releases, when the records carry them.)
 
 /** Relative tolerance for the noise multiplier and δ, which are copied, not computed. */
 const PARAMETER_TOLERANCE = 1e-12;
@@ -72,7 +74,15 @@ export function checkAggregationPrivacy(
   const before = privacy.epsilon;
   if (before !== null && epsilon < before)
     fail('EPSILON', `aggregation of ${id} reports ε = ${epsilon}, below the ${before} already spent`);
+  else if (event.noiseMultiplier > 0 && before !== null && !(epsilon > before))
+    fail(
+      'EPSILON',
+      `aggregation of ${id} released a noised aggregate without charging it: ε stays ${before}`,
+    );
   else if (event.noiseMultiplier > 0 && !(epsilon > 0))
     fail('EPSILON', `aggregation of ${id} released a noised aggregate at ε = 0`);
+  // Nothing past the budget is computed, promoted or not: a noised aggregate is a release.
+  if (epsilon > dp.epsilonBudget * (1 + EPSILON_TOLERANCE))
+    fail('BUDGET', `aggregation of ${id} spends ε = ${epsilon}, past the budget ${dp.epsilonBudget}`);
   privacy.epsilon = Math.max(before ?? 0, epsilon);
 }

@@ -2,6 +2,7 @@ import { ROUND_LOG_GENESIS_HASH, RoundLogRecordSchema, type RoundLogRecord } fro
 import { roundLogRecordBody, roundLogRecordHash, verifyRoundLogRecordSignature } from './record.js';
 import { checkRoundSemantics, createSemanticState } from './verify-semantics.js';
 import type { RoundLogEventOf } from './events.js';
+import { dpTaskIds, privacyLedger, type LedgerProblemCode } from '../privacy/ledger.js';
 
 /** Machine-readable problem codes; docs/auditing.md explains each one and what to do. */
 export const ROUND_LOG_PROBLEM_CODES = [
@@ -85,6 +86,7 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
     problems.push({ seq, code, message });
   };
   const semantics = createSemanticState();
+  const parsedRecords: Array<{ seq: number; event: RoundLogRecord['event'] }> = [];
   let expectedKey = options.trustedKey;
   let prevHash: string | null = ROUND_LOG_GENESIS_HASH;
   let prevTs = 0;
@@ -127,6 +129,7 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
       add(position, 'TIME', `record ${position} time ${record.ts} is before the previous record's ${prevTs}`);
 
     const event = record.event;
+    parsedRecords.push({ seq: position, event });
     if (event.type === 'key.rotated') {
       if (event.previousKeyId !== expectedKey)
         add(
@@ -143,6 +146,8 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
     prevHash = record.hash;
     prevTs = Math.max(prevTs, record.ts);
   });
+
+  for (const problem of ledgerProblems(parsedRecords, problems)) problems.push(problem);
 
   const head = options.expectedHead;
   if (head) {
@@ -162,6 +167,39 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
     }
   }
   return { problems, pending };
+}
+
+/** Ledger findings that are round-rule failures, under the verifier's codes. */
+const LEDGER_CODES: Partial<Record<LedgerProblemCode, RoundLogProblemCode>> = {
+  EPSILON_MISMATCH: 'EPSILON',
+  CHARGE_COUNT: 'EPSILON',
+  NO_NOISE: 'PRIVACY',
+  NOISE_BELOW_POLICY: 'PRIVACY',
+  OVER_BUDGET: 'BUDGET',
+};
+
+/**
+ * ε recomputed from each DP task's own records (`privacyLedger`): a recorded ε or charge count the
+ * releases do not give, a release without noise or with less than the round promised, ε past the
+ * budget. A log written before aggregations carried their privacy block cannot be recomputed;
+ * that alone is not a failure (the round rules still check ε never decreases). A second,
+ * different release of one round is already a `ROUND_STATE` failure. A problem the round rules
+ * already reported at the same record, under the same code, is not repeated.
+ */
+function ledgerProblems(
+  records: Array<{ seq: number; event: RoundLogRecord['event'] }>,
+  reported: readonly RoundLogProblem[],
+): RoundLogProblem[] {
+  const seen = new Set(reported.map((p) => `${p.seq} ${p.code}`));
+  const out: RoundLogProblem[] = [];
+  for (const taskId of dpTaskIds(records))
+    for (const problem of privacyLedger(records, taskId).problems) {
+      const code = LEDGER_CODES[problem.code];
+      if (code === undefined || seen.has(`${problem.seq} ${code}`)) continue;
+      seen.add(`${problem.seq} ${code}`);
+      out.push({ seq: problem.seq, code, message: problem.message });
+    }
+  return out;
 }
 
 function finish(records: number, problems: RoundLogProblem[], recomputed: number): VerifyRoundLogResult {

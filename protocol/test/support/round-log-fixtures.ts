@@ -11,6 +11,8 @@ import {
   type RoundLogRecord,
 } from '../../src/round-log/record.js';
 import { verifyRoundLogSync, type VerifyRoundLogResult } from '../../src/round-log/verify.js';
+import { epsilonOfRho, releasesRho } from '../../src/privacy/ledger.js';
+import { DEFAULT_ORDERS } from '../../src/privacy/orders.js';
 
 // node:crypto's ed25519 (RFC 8032: the same bytes as tweetnacl) keeps the tests fast.
 installNativeEd25519();
@@ -132,6 +134,41 @@ export function aggregation(
     delta: privacy.delta !== undefined ? privacy.delta : privacy.epsilon === null ? null : DP.delta,
     aggregateDigest: digest(9000 + n),
     deltasRetainedUntil: null,
+  };
+}
+
+/**
+ * A DP aggregation as the worker writes it: its privacy block (one `update-sum` release with
+ * sensitivity C = 1 and noise std z·C) and ε at δ after the task's charged rounds, whose noise
+ * multipliers are `charged` (this round's last; a number n: n rounds at z = 2).
+ */
+export function chargedAggregation(
+  n: number,
+  devices: number[],
+  charged: number | number[],
+): RoundLogEventOf<'aggregation'> {
+  const zs =
+    typeof charged === 'number' ? Array.from({ length: charged }, () => DP.noiseMultiplier) : charged;
+  const release = (z: number) => ({ query: 'update-sum' as const, sensitivity: 1, noiseStd: z });
+  const z = zs.at(-1) ?? DP.noiseMultiplier;
+  const { epsilon } = epsilonOfRho({
+    rho: zs.reduce((sum, zi) => sum + releasesRho([release(zi)]), 0),
+    orders: DEFAULT_ORDERS,
+    delta: DP.delta,
+    conversion: 'improved',
+  });
+  return {
+    ...aggregation(n, devices, { epsilon, noiseMultiplier: z }),
+    privacy: {
+      accountant: 'rdp-gaussian',
+      relation: 'zero-out',
+      sampling: 'fixed-size',
+      amplification: 'none',
+      orders: [...DEFAULT_ORDERS],
+      conversion: 'improved',
+      releases: [release(z)],
+      chargedRounds: zs.length,
+    },
   };
 }
 
