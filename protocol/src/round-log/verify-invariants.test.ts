@@ -5,7 +5,6 @@ import {
   TASK,
   abandoned,
   accepted,
-  aggregation,
   audit,
   chargedAggregation,
   closed,
