@@ -7,11 +7,13 @@ import {
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import type { BlobStore } from '../shared/blob-store/index.js';
+import { strategyCombinationProblem } from '../shared/strategy-rules.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 
 /**
  * Registers a task the way the coordinator accepts it: every target module has `moduleShapes`
- * and is allowed by the policy, a DP budget pays for at least one round, and the base model blob
+ * and is allowed by the policy, its strategy, LoRA rule, adapter mode and DP policy can work
+ * together (strategy-rules.ts), a DP budget pays for at least one round, and the base model blob
  * is in the store with the stated size.
  * Usable without a running coordinator (CLI): a running one opens the first round when it hears
  * of the task.
@@ -31,6 +33,8 @@ export async function registerTask(input: {
     if (!task.policy.allowedModules.includes(module))
       throw new FlotillaError('BAD_REQUEST', `target module ${module} is not in policy.allowedModules`);
   }
+  const combination = strategyCombinationProblem(task);
+  if (combination !== null) throw new FlotillaError('BAD_REQUEST', combination);
   const dp = task.policy.dp;
   if (dp) {
     // Every round charges one unamplified Gaussian release (docs/privacy.md): a budget below the

@@ -1,3 +1,4 @@
+import { decomposes } from './strategy-rules.js';
 import type { FlowProducer, Job } from 'bullmq';
 import { z } from 'zod';
 import { DigestSchema, RoundIdSchema, UpdateWeightingSchema, type StrategyConfig } from '@flotilla/protocol';
@@ -108,19 +109,8 @@ export const CombineResultSchema = z.object({
 });
 export type CombineResult = z.infer<typeof CombineResultSchema>;
 
-/**
- * Whether a strategy's aggregate is a function of Σ w_k x_k and Σ w_k alone: FedAvg, and the
- * server optimizers (FedAvgM, FedAdam, FedYogi, FedAdagrad) that step on the FedAvg mean.
- * Coordinate median, trimmed mean, Krum, Multi-Krum and Bulyan need every update at once (order
- * statistics, pairwise distances), so they run in one stage. Norm bounding clips each update on
- * its own and would decompose, but the shard jobs do not implement the clip: one stage too. DP
- * (uniform weights) decomposes. The LoRA `product` rule averages B·A products rather than the
- * tensors, so it does not decompose either.
- */
-export function decomposes(strategy: Pick<StrategyConfig, 'name' | 'loraRule'>): boolean {
-  if (strategy.loraRule === 'product') return false;
-  return ['fedavg', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad'].includes(strategy.name);
-}
+/** Whether a round can be summed in shard jobs: the strategy table's rule (strategy-rules.ts). */
+export { decomposes } from './strategy-rules.js';
 
 export function shouldAggregateHierarchically(options: {
   strategy: Pick<StrategyConfig, 'name' | 'loraRule'>;

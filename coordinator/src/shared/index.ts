@@ -37,3 +37,10 @@ export {
   type CommandResult,
 } from './round-log/index.js';
 export * from './hierarchical-flow.js';
+export {
+  STRATEGY_TRAITS,
+  strategyCombinationProblem,
+  type StrategyTraits,
+  type StrategyName,
+  type LoraRuleName,
+} from './strategy-rules.js';

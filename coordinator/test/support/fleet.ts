@@ -65,7 +65,7 @@ export async function startTestCoordinator(
     stateDir,
     async stop() {
       await coordinator.close();
-      rmSync(stateDir, { recursive: true, force: true });
+      rmSync(stateDir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { FlotillaError, aggregationWeight, type DpRelease, type TaskDefinition } from '@flotilla/protocol';
-import { decomposes } from '../../shared/hierarchical-flow.js';
+import { STRATEGY_TRAITS, decomposes } from '../../shared/strategy-rules.js';
 import {
   aggregateLora,
   effectiveLoraRule,
@@ -22,16 +22,6 @@ import {
   type RandomSource,
   type RdpAccountantState,
 } from '../privacy/index.js';
-
-/** Strategies whose output is a (weighted) mean, for which z·C/m noise gives the stated DP guarantee. */
-const DP_COMPATIBLE = new Set<AggregationConfig['name']>([
-  'fedavg',
-  'fedavgm',
-  'fedadam',
-  'fedyogi',
-  'fedadagrad',
-  'norm-bounding',
-]);
 
 export interface ComputeRoundInput {
   task: TaskDefinition;
@@ -94,7 +84,9 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   const m = input.updates.length;
   if (m === 0) throw new FlotillaError('BAD_REQUEST', 'no usable updates to aggregate');
   if (dp && dp.noiseMultiplier > 0) {
-    if (!DP_COMPATIBLE.has(config.name)) {
+    // Registration refuses these tasks (strategyCombinationProblem); a task stored before that
+    // rule, or written around it, is refused here still.
+    if (!STRATEGY_TRAITS[config.name].dpCompatible) {
       throw new FlotillaError(
         'BAD_REQUEST',
         `differential privacy is defined here for mean-type strategies, not ${config.name}`,
