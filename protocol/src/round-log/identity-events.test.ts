@@ -48,7 +48,7 @@ const roundWithExclusion = [
   accepted(1, 2),
   accepted(1, 3),
   excluded(1, 3),
-  closed(1, { accepted: 2 }),
+  closed(1, { accepted: 2 }, 'deadline'),
 ];
 
 describe('update.excluded and update.refusals in the round log', () => {

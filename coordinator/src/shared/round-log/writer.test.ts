@@ -102,9 +102,9 @@ describe('RoundLogWriter', () => {
       reason: 'annual rotation',
     });
     expect(rotation.keyId).toBe(toBase64(key1.publicKey));
-    const after = await writer.append(opened(2));
+    const after = await writer.append(opened(1, 'demo-b'));
     expect(after.keyId).toBe(toBase64(key2.publicKey));
-    await expect(stale.append(opened(3))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    await expect(stale.append(opened(1, 'demo-c'))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
     await expect(writer.append(rotation.event)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
 
     const result = await auditVerifyCommand({
@@ -215,7 +215,7 @@ describe('auditVerifyCommand on a damaged file', () => {
       signingKey: key1,
       pseudonymSecret: secret,
     });
-    for (let i = 1; i <= 3; i++) await writer.append(opened(i));
+    for (let i = 1; i <= 3; i++) await writer.append(opened(1, `demo-${i}`));
     const lines = readFileSync(filePath, 'utf8').split('\n');
     lines[1] = '{"seq":1, this is not json';
     const damaged = join(dir, `${prefix}-damaged.jsonl`);
