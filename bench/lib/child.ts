@@ -15,17 +15,21 @@ export interface BenchChild {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `node --import tsx <script> ...args` from the repository root, with an IPC channel. */
+/** Runs `node --conditions=@flotilla/source --import tsx <script> ...args` from the repository root, with an IPC channel. */
 export function startTsChild(
   script: string,
   args: string[],
   options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): BenchChild {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, ...options.env },
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--conditions=@flotilla/source', '--import', 'tsx', script, ...args],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${script}`);
   const stdoutLines: string[] = [];

@@ -1,4 +1,7 @@
-// Entry point: `node --import tsx coordinator/src/server/main.ts [--port 8787] [--state-dir .flotilla]`.
+#!/usr/bin/env node
+// Coordinator process entry (`flotilla-coordinator` of the built package; from the sources: `node
+// --conditions=@flotilla/source --import tsx coordinator/src/server/main.ts`): flags
+// [--port 8787] [--state-dir .flotilla] … or environment variables (see config.ts).
 import { readCoordinatorConfig } from './config.js';
 import { runCoordinator } from './run-coordinator.js';
 

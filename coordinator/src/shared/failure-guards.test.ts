@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { logFailures } from './failure-guards.js';
+import { SOURCE_CONDITION } from './ts-worker.js';
 
 function recorder() {
   const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
@@ -53,9 +54,13 @@ describe('installProcessGuard', () => {
       setTimeout(() => { void Promise.reject(new Error('dropped')); }, 20);
       setTimeout(() => { console.log(JSON.stringify({ alive: true, caught: guard.caught })); guard.uninstall(); }, 200);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [`--conditions=${SOURCE_CONDITION}`, '--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

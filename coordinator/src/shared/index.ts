@@ -13,7 +13,7 @@ export {
   type EmbeddedRedis,
   type EmbeddedRedisOptions,
 } from './embedded-redis.js';
-export { startTsWorker } from './ts-worker.js';
+export { startTsWorker, siblingModule, SOURCE_CONDITION } from './ts-worker.js';
 export {
   openRoundLog,
   defaultRoundLogPath,

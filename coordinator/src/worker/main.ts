@@ -1,4 +1,6 @@
-// Worker process entry: `node --import tsx coordinator/src/worker/main.ts`, configured by the
+#!/usr/bin/env node
+// Worker process entry (`flotilla-worker` of the built package; from the sources: `node
+// --conditions=@flotilla/source --import tsx coordinator/src/worker/main.ts`), configured by the
 // environment (see worker-config.ts): REDIS_URL (required), FLOTILLA_PREFIX, FLOTILLA_STATE_DIR,
 // FLOTILLA_BLOB_STORE, LOG_LEVEL, FLOTILLA_NOISE_SEED, FLOTILLA_LOCK_DURATION_MS,
 // FLOTILLA_STALLED_INTERVAL_MS, FLOTILLA_WORKER_CONCURRENCY, FLOTILLA_HIERARCHICAL_THRESHOLD,

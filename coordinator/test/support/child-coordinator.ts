@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SOURCE_CONDITION } from '../../src/shared/ts-worker.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
@@ -28,7 +29,7 @@ export interface ChildCoordinator {
 }
 
 /**
- * Runs `node --import tsx coordinator/src/server/main.ts` with the given flags until it listens.
+ * Runs `node --conditions=@flotilla/source --import tsx coordinator/src/server/main.ts` with the given flags until it listens.
  * `env` is laid over this process's environment (`undefined` removes a variable).
  */
 export async function startChildCoordinator(
@@ -36,11 +37,15 @@ export async function startChildCoordinator(
   timeoutMs = 30_000,
   env: Record<string, string | undefined> = {},
 ): Promise<ChildCoordinator> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-  });
+  const child = spawn(
+    process.execPath,
+    [`--conditions=${SOURCE_CONDITION}`, '--import', 'tsx', MAIN, ...args],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    },
+  );
   const pid = child.pid;
   if (pid === undefined) throw new Error('coordinator child did not start');
   const logs: string[] = [];

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SOURCE_CONDITION } from '../../src/shared/ts-worker.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/worker/main.ts', import.meta.url));
@@ -17,9 +18,9 @@ export interface ChildWorker {
   kill(): Promise<void>;
 }
 
-/** Runs `node --import tsx coordinator/src/worker/main.ts` with exactly `env` (plus PATH). */
+/** Runs `node --conditions=@flotilla/source --import tsx coordinator/src/worker/main.ts` with exactly `env` (plus PATH). */
 export function spawnChildWorker(env: Record<string, string>): ChildWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawn(process.execPath, [`--conditions=${SOURCE_CONDITION}`, '--import', 'tsx', MAIN], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', ...env },

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { FlotillaError, type ErrorCode } from '@flotilla/protocol';
-import { startTsWorker } from '../../shared/ts-worker.js';
+import { siblingModule, startTsWorker } from '../../shared/ts-worker.js';
 import type { ComputeRoundInput, ComputeRoundResult } from './compute-round.js';
 
 type Reply =
@@ -24,7 +24,7 @@ export class ThreadedCompute {
   // fresh one instead of posting into a dead thread and waiting forever.
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startTsWorker(new URL('./compute-thread.ts', import.meta.url), null);
+    const worker = startTsWorker(siblingModule('compute-thread', import.meta.url), null);
     worker.on('message', (reply: Reply) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
