@@ -1,19 +1,65 @@
+// Coordinate-wise reductions of sorted columns: median, trimmed mean, Bulyan's second stage and the
+// audit's reference. Each is defined on the column of one coordinate's values sorted ascending as
+// `Float64Array.prototype.sort` sorts (NaN last, -0 before +0), reduced in float64 and rounded once
+// to f32. The SIMD path (column-sort.ts) gives the same sorted columns and performs the same float64
+// operations in the same order, so its results are bit for bit those of the definition; the
+// 'scalar' path is the definition itself, for runtimes without WebAssembly SIMD.
+import { forEachSortedBlock, type SortedBlock } from './column-sort.js';
+import { simdAvailable } from './simd-kernel.js';
+
+export interface ColumnOptions {
+  /**
+   * `'auto'` (default) uses the WebAssembly SIMD kernels when the runtime validates them and there
+   * are at most `MAX_NETWORK_UPDATES` updates, else the scalar definition; `'simd'` always uses the
+   * kernels (INTERNAL without WebAssembly SIMD); `'scalar'` always sorts each column with
+   * `Float64Array.prototype.sort`.
+   */
+  kernel?: 'auto' | 'simd' | 'scalar';
+}
+
+/**
+ * Most updates the SIMD path sorts: the network's code grows as n·log²n (n = 2,048 is ~1.3 MB of
+ * WebAssembly, compiled in about 2 s); past it, each column is sorted on its own.
+ */
+export const MAX_NETWORK_UPDATES = 2048;
+
+function useSimd(options: ColumnOptions, n: number): boolean {
+  const kernel = options.kernel ?? 'auto';
+  if (kernel === 'scalar') return false;
+  return kernel === 'simd' || (simdAvailable() && n <= MAX_NETWORK_UPDATES);
+}
+
 /**
  * Applies `reduce` to every coordinate's column of values (one per update), sorted ascending, and
- * rounds the float64 result to f32. Used by median, trimmed mean and Bulyan's second stage.
+ * rounds the float64 result to f32.
  */
 export function reduceSortedColumns(
   vectors: readonly Float32Array[],
   length: number,
   reduce: (sortedColumn: Float64Array) => number,
+  options: ColumnOptions = {},
 ): Float32Array {
   const out = new Float32Array(length);
-  const column = new Float64Array(vectors.length);
-  for (let j = 0; j < length; j++) {
-    for (let k = 0; k < vectors.length; k++) column[k] = vectors[k]?.[j] ?? 0;
-    column.sort();
-    out[j] = reduce(column);
+  const n = vectors.length;
+  const column = new Float64Array(n);
+  if (!useSimd(options, n)) {
+    for (let j = 0; j < length; j++) {
+      for (let k = 0; k < n; k++) column[k] = vectors[k]?.[j] ?? 0;
+      column.sort();
+      out[j] = reduce(column);
+    }
+    return out;
   }
+  forEachSortedBlock(vectors, length, { kind: 'sorted', from: 0, to: n }, (block) => {
+    const { kernel, keys, stride, start, count } = block;
+    kernel.floatsFromKeys(keys, keys, n * stride);
+    const sorted = new Float32Array(kernel.memory.buffer, keys, (n * stride) / 4);
+    const rowFloats = stride / 4;
+    for (let c = 0; c < count; c++) {
+      for (let k = 0; k < n; k++) column[k] = sorted[k * rowFloats + c] ?? 0;
+      out[start + c] = reduce(column);
+    }
+  });
   return out;
 }
 
@@ -25,9 +71,45 @@ export function sortedMedian(sorted: Float64Array): number {
   return n % 2 === 1 ? upper : ((sorted[mid - 1] ?? 0) + upper) / 2;
 }
 
-/** Unweighted mean of `sorted[from..to)`. */
+/** Unweighted mean of `sorted[from..to)`, added in that order. */
 export function rangeMean(sorted: Float64Array, from: number, to: number): number {
   let sum = 0;
   for (let i = from; i < to; i++) sum += sorted[i] ?? 0;
   return sum / (to - from);
+}
+
+/** `sortedMedian` of every column: the coordinate-wise median. */
+export function columnMedians(
+  vectors: readonly Float32Array[],
+  length: number,
+  options: ColumnOptions = {},
+): Float32Array {
+  if (!useSimd(options, vectors.length)) return reduceSortedColumns(vectors, length, sortedMedian, options);
+  const out = new Float32Array(length);
+  const n = vectors.length;
+  const row = n >> 1;
+  const reduction = n % 2 === 1 ? ({ kind: 'pick', row } as const) : ({ kind: 'midpoint', row } as const);
+  forEachSortedBlock(vectors, length, reduction, (block) => copyOut(block, out));
+  return out;
+}
+
+/** `rangeMean(column, from, to)` of every sorted column (the trimmed mean cuts `from` per end). */
+export function columnRangeMeans(
+  vectors: readonly Float32Array[],
+  length: number,
+  range: { from: number; to: number },
+  options: ColumnOptions = {},
+): Float32Array {
+  const { from, to } = range;
+  if (!useSimd(options, vectors.length)) {
+    return reduceSortedColumns(vectors, length, (sorted) => rangeMean(sorted, from, to), options);
+  }
+  const out = new Float32Array(length);
+  forEachSortedBlock(vectors, length, { kind: 'mean', from, to }, (block) => copyOut(block, out));
+  return out;
+}
+
+/** Copies a block's reduction results into `out` at the block's coordinates. */
+function copyOut(block: SortedBlock, out: Float32Array): void {
+  out.set(new Float32Array(block.kernel.memory.buffer, block.out, block.count), block.start);
 }

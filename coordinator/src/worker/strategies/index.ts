@@ -20,7 +20,9 @@
  * | norm-bounding   | Sun et al. 2019 (TFF clipping / zeroing)  | yes          | all but zeroed ones   |
  *
  * Accumulation is float64 throughout (the FedAvg fold in a WebAssembly SIMD kernel), rounded once
- * to f32 at the end.
+ * to f32 at the end. The coordinate-wise strategies sort each coordinate's column with a comparator
+ * network generated for the update count, a block of coordinates side by side in SIMD lanes
+ * (column-sort.ts); the results are bit for bit those of sorting each column on its own.
  */
 import { aggregateAdaptive } from './adaptive-optimizers.js';
 import { aggregateBulyan } from './bulyan.js';

@@ -32,7 +32,7 @@ export function goldenUpdates(input: GoldenInput): WeightedUpdate[] {
   const random = seededRandom(input.seed);
   const { count, length, kind } = input;
   const centre = Float32Array.from({ length }, () => gaussian(random) * 0.01);
-  const updates = Array.from({ length: count }, (_, k) => {
+  const updates = Array.from({ length: count }, () => {
     const values = new Float32Array(length);
     for (let i = 0; i < length; i++) values[i] = sample(kind, random, centre[i] ?? 0);
     return { values, weight: 1 + Math.floor(random() * 50) };

@@ -11,10 +11,7 @@ import { aggregate, type AggregationConfig } from './index.js';
 import { goldenUpdates } from './robust-golden-inputs.js';
 
 // JSON has no NaN: a NaN score (an update with a NaN in it) is stored as null.
-const DetailsSchema = z.record(
-  z.string(),
-  z.union([z.number(), z.string(), z.array(z.number().nullable())]),
-);
+const DetailsSchema = z.record(z.string(), z.union([z.number(), z.string(), z.array(z.number().nullable())]));
 const GoldenSchema = z.object({
   about: z.string(),
   cases: z.array(
@@ -25,7 +22,10 @@ const GoldenSchema = z.object({
         count: z.number().int(),
         length: z.number().int(),
       }),
-      config: z.looseObject({ name: z.string(), multiKrumWeighting: z.enum(['weighted', 'uniform']).optional() }),
+      config: z.looseObject({
+        name: z.string(),
+        multiKrumWeighting: z.enum(['weighted', 'uniform']).optional(),
+      }),
       outcome: z.union([
         z.object({
           sha256: z.string(),

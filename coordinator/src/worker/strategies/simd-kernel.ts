@@ -11,6 +11,7 @@
  * `axpyGroup` folds GROUP inputs per accumulator load/store, in input order, so it gives bit for
  * bit the sums of GROUP consecutive `axpy` calls with a quarter of the accumulator traffic.
  */
+import { columnFunctions, type ColumnKernel } from './column-kernels.js';
 import { F64, I32, V128, assembleModule, op, simdOp, type WasmFunction } from './wasm-encoding.js';
 
 /** Floats the kernels consume per loop iteration; counts passed in must be multiples of it. */
@@ -91,10 +92,11 @@ function axpyFunction(name: string, inputs: number): WasmFunction {
 }
 
 function kernelBytes(): Uint8Array<ArrayBuffer> {
-  return assembleModule([axpyFunction('axpy', 1), axpyFunction('axpyGroup', GROUP)]);
+  return assembleModule([axpyFunction('axpy', 1), axpyFunction('axpyGroup', GROUP), ...columnFunctions()]);
 }
 
-export interface SimdKernel {
+/** One instance's exports: the FedAvg fold and the column kernels (column-kernels.ts). */
+export interface SimdKernel extends ColumnKernel {
   memory: WebAssembly.Memory;
   /** `acc[i] += w * x[i]` for `count` elements (a multiple of KERNEL_LANES); pointers are bytes. */
   axpy(accPtr: number, count: number, xPtr: number, w: number): void;

@@ -2,7 +2,7 @@
 // cut floor(beta * n) values from each end of every coordinate, unweighted mean of the rest.
 import { FlotillaError } from '@flotilla/protocol';
 import { checkFinite, checkUpdates } from './checks.js';
-import { rangeMean, reduceSortedColumns } from './coordinate-wise.js';
+import { columnRangeMeans } from './coordinate-wise.js';
 import type { AggregationResult, WeightedUpdate } from './types.js';
 
 export interface TrimmedMeanOptions {
@@ -23,10 +23,10 @@ export function aggregateTrimmedMean(
       `trimmed mean with beta ${options.beta} leaves nothing of ${n} updates`,
     );
   }
-  const values = reduceSortedColumns(
+  const values = columnRangeMeans(
     updates.map((u) => u.values),
     length,
-    (sorted) => rangeMean(sorted, cut, n - cut),
+    { from: cut, to: n - cut },
   );
   return {
     values: checkFinite(values, 'trimmed mean'),

@@ -23,16 +23,42 @@ export const V128 = 0x7b;
 export const op = {
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
+  if: [0x04, 0x40],
+  else: [0x05],
   end: [0x0b],
+  br: (depth: number): number[] => [0x0c, depth],
   brIf: (depth: number): number[] => [0x0d, depth],
+  select: [0x1b],
   localGet: (i: number): number[] => [0x20, ...uleb(i)],
   localSet: (i: number): number[] => [0x21, ...uleb(i)],
   localTee: (i: number): number[] => [0x22, ...uleb(i)],
+  /** Memory access: `align` is log2 of the natural alignment, `offset` a constant byte offset. */
+  i32Load: (offset = 0): number[] => [0x28, 2, ...uleb(offset)],
+  f32Load: (offset = 0): number[] => [0x2a, 2, ...uleb(offset)],
+  f64Load: (offset = 0): number[] => [0x2b, 3, ...uleb(offset)],
+  i32Store: (offset = 0): number[] => [0x36, 2, ...uleb(offset)],
+  f32Store: (offset = 0): number[] => [0x38, 2, ...uleb(offset)],
+  f64Store: (offset = 0): number[] => [0x39, 3, ...uleb(offset)],
   i32Const: (v: number): number[] => [0x41, ...sleb(v)],
-  i32Add: [0x6a],
-  i32Shl: [0x74],
+  f64Const: (v: number): number[] => [0x44, ...f64Bytes(v)],
+  i32Eqz: [0x45],
+  i32Eq: [0x46],
+  i32Ne: [0x47],
+  i32LtS: [0x48],
   i32LtU: [0x49],
+  i32GtS: [0x4a],
+  i32GeS: [0x4e],
   i32GeU: [0x4f],
+  i32Add: [0x6a],
+  i32Sub: [0x6b],
+  i32Mul: [0x6c],
+  i32And: [0x71],
+  i32Or: [0x72],
+  i32Shl: [0x74],
+  i32ShrU: [0x76],
+  f64Add: [0xa0],
+  f64Sub: [0xa1],
+  f64Le: [0x65],
 };
 
 /** A SIMD instruction: prefix 0xfd then the opcode as LEB128. */
@@ -45,11 +71,39 @@ export const simdOp = {
   v128Load: (offset: number): number[] => simd(0x00, 4, ...uleb(offset)),
   v128Store: (offset: number): number[] => simd(0x0b, 4, ...uleb(offset)),
   v128Load64Zero: (offset: number): number[] => simd(0x5d, 3, ...uleb(offset)),
+  /** Stores lane `lane` (64 bits) of a v128. */
+  v128Store64Lane: (offset: number, lane: number): number[] => simd(0x5b, 3, ...uleb(offset), lane),
+  /** A v128 constant: four i32 lanes, little-endian. */
+  v128ConstI32: (lanes: readonly [number, number, number, number]): number[] =>
+    simd(0x0c, ...lanes.flatMap((v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff])),
+  /** Picks 16 bytes from the concatenation of two v128 (indices 0–31). */
+  i8x16Shuffle: (bytes: readonly number[]): number[] => simd(0x0d, ...bytes),
+  i32x4Splat: simd(0x11),
   f64x2Splat: simd(0x14),
+  f64x2ExtractLane: (lane: number): number[] => simd(0x21, lane),
+  i32x4GtS: simd(0x3b),
+  v128And: simd(0x4e),
+  v128Or: simd(0x50),
+  v128Xor: simd(0x51),
+  v128Bitselect: simd(0x52),
+  v128AnyTrue: simd(0x53),
+  f32x4DemoteF64x2Zero: simd(0x5e),
   f64x2PromoteLowF32x4: simd(0x5f),
+  i32x4ShrS: simd(0xac),
+  i32x4ShrU: simd(0xad),
+  i32x4MinS: simd(0xb6),
+  i32x4MaxS: simd(0xb8),
   f64x2Add: simd(0xf0),
   f64x2Mul: simd(0xf2),
+  f64x2Div: simd(0xf3),
 };
+
+/** IEEE 754 binary64, little-endian (as the binary format stores f64 constants). */
+function f64Bytes(value: number): number[] {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value, true);
+  return Array.from(new Uint8Array(view.buffer));
+}
 
 function sleb(value: number): number[] {
   const out: number[] = [];
@@ -74,8 +128,76 @@ export interface WasmFunction {
   code: number[];
 }
 
-/** A module of exported functions with no results, plus an exported growable `memory`. */
-export function assembleModule(functions: readonly WasmFunction[]): Uint8Array<ArrayBuffer> {
+/**
+ * A function from named parameters and locals (object key order is their order); `body` receives
+ * each name's local index.
+ */
+export function wasmFunction<P extends string, L extends string>(
+  name: string,
+  params: Record<P, number>,
+  locals: Record<L, number>,
+  body: (at: Record<P | L, number>) => number[],
+): WasmFunction {
+  const names = [...Object.keys(params), ...Object.keys(locals)] as (P | L)[];
+  const at = Object.fromEntries(names.map((n, index) => [n, index])) as Record<P | L, number>;
+  return {
+    name,
+    params: Object.values<number>(params),
+    locals: Object.values<number>(locals).map((type): [number, number] => [1, type]),
+    code: body(at),
+  };
+}
+
+/**
+ * `while (ptr < end) { body; ptr += step }` on i32 locals (unsigned compare): no iteration when
+ * `ptr >= end` on entry. `step` is a constant or `{ local }`. `body` must not branch out of the loop.
+ */
+export function stepLoop(
+  ptr: number,
+  end: number,
+  step: number | { local: number },
+  body: number[],
+): number[] {
+  return [
+    ...op.block,
+    ...op.localGet(ptr),
+    ...op.localGet(end),
+    ...op.i32GeU,
+    ...op.brIf(0),
+    ...op.loop,
+    ...body,
+    ...op.localGet(ptr),
+    ...(typeof step === 'number' ? op.i32Const(step) : op.localGet(step.local)),
+    ...op.i32Add,
+    ...op.localTee(ptr),
+    ...op.localGet(end),
+    ...op.i32LtU,
+    ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+  ];
+}
+
+/** `local = a + b` for i32 locals (either may be a constant given as `{ value }`). */
+export function setSum(
+  local: number,
+  a: number | { value: number },
+  b: number | { value: number },
+): number[] {
+  const get = (x: number | { value: number }): number[] =>
+    typeof x === 'number' ? op.localGet(x) : op.i32Const(x.value);
+  return [...get(a), ...get(b), ...op.i32Add, ...op.localSet(local)];
+}
+
+/**
+ * A module of exported functions with no results, plus an exported growable `memory`; with
+ * `importMemory` the memory is imported as `env.memory` instead (so the functions can work on
+ * another instance's memory).
+ */
+export function assembleModule(
+  functions: readonly WasmFunction[],
+  options: { importMemory?: boolean } = {},
+): Uint8Array<ArrayBuffer> {
   const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
   const vector = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
   const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
@@ -88,12 +210,23 @@ export function assembleModule(functions: readonly WasmFunction[]): Uint8Array<A
     ...functions.map((f, index) => [...name(f.name), 0x00, ...uleb(index)]),
     [...name('memory'), 0x02, 0],
   ];
-  return Uint8Array.from([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector(types)),
-    ...section(3, vector(functions.map((_, index) => uleb(index)))),
-    ...section(5, [1, 0x00, 1]), // one memory: min 1 page, no max
-    ...section(7, vector(exports)),
-    ...section(10, vector(bodies)),
-  ]);
+  const memory = options.importMemory
+    ? { imports: section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 1]])), own: [] }
+    : { imports: [], own: section(5, [1, 0x00, 1]) }; // min 1 page, no max
+  const parts = [
+    [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    section(1, vector(types)),
+    memory.imports,
+    section(3, vector(functions.map((_, index) => uleb(index)))),
+    memory.own,
+    section(7, vector(exports)),
+    section(10, vector(bodies)),
+  ];
+  const bytes = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    bytes.set(p, offset);
+    offset += p.length;
+  }
+  return bytes;
 }
