@@ -9,6 +9,7 @@ import { runAggregation } from './sections/aggregation.js';
 import { runCrypto } from './sections/crypto.js';
 import { runIngest } from './sections/ingest.js';
 import { runRoundOverhead } from './sections/round-overhead.js';
+import { SIM_SCALE_KEYS, runSimScale } from './sections/sim-scale.js';
 import { runTraining } from './sections/training.js';
 
 const SECTIONS = {
@@ -17,6 +18,7 @@ const SECTIONS = {
   training: (quick: boolean) => runTraining({ quick }),
   ingest: (quick: boolean) => runIngest({ quick }),
   'round-overhead': (quick: boolean) => runRoundOverhead({ quick }),
+  'sim-scale': (quick: boolean) => runSimScale({ quick }),
 } satisfies Record<string, (quick: boolean) => Promise<SectionResult>>;
 type SectionName = keyof typeof SECTIONS;
 const isSection = (name: string): name is SectionName => Object.hasOwn(SECTIONS, name);
@@ -63,6 +65,7 @@ const started = Date.now();
 const rows: BenchRow[] = [];
 const sections: Record<string, unknown> = {};
 const failures: Record<string, string> = {};
+const topKeys: Record<string, number | null> = Object.fromEntries(SIM_SCALE_KEYS.map((k) => [k, null]));
 for (const name of selected) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${name}…\n`);
@@ -70,6 +73,7 @@ for (const name of selected) {
     const result = await SECTIONS[name](quick);
     rows.push(...result.rows);
     sections[name] = { ...result.details, seconds: (Date.now() - t0) / 1000 };
+    Object.assign(topKeys, result.keys);
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     failures[name] = message;
@@ -87,6 +91,8 @@ const results = {
   machine: { ...machine, loadAverageAtEnd: loadavg() },
   tfjsBackends: training?.backends ?? null,
   fedavgVsCopyRatio: aggregation?.fedavgVsCopyRatio ?? null,
+  // Headline keys of sections (e.g. sim-scale's sim10kSetupMs); null when the section did not run.
+  ...topKeys,
   seconds: (Date.now() - started) / 1000,
   rows,
   details: sections,

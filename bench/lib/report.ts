@@ -21,6 +21,8 @@ export interface SectionResult {
   rows: BenchRow[];
   /** Every raw figure of the section, for results.json. */
   details: Record<string, unknown>;
+  /** Headline figures results.json also carries at its top level, by key. */
+  keys?: Record<string, number>;
 }
 
 /** Formats a number with 3 significant digits, or '-' for missing values. */

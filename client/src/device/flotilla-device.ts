@@ -178,7 +178,18 @@ export class FlotillaDevice {
     });
     socket.on('round:closed', (payload: unknown) => {
       const parsed = RoundClosedSchema.safeParse(payload);
-      if (parsed.success) this.logger.debug({ ...parsed.data }, 'round closed');
+      if (!parsed.success) return;
+      this.logger.debug({ ...parsed.data }, 'round closed');
+      // Waiting devices wait in a round still selecting: abandoned there, it will never send
+      // them a plan or a not-selected. Check in with the next round instead of after planWaitMs.
+      if (
+        parsed.data.taskId === this.options.taskId &&
+        parsed.data.state === 'ABANDONED' &&
+        this.phase === 'waiting'
+      ) {
+        this.phase = 'idle';
+        this.scheduleCheckIn(this.jittered(this.options.reconnectDelayMs ?? 1000));
+      }
     });
     socket.on('adapter:promoted', (payload: unknown) => {
       const parsed = AdapterPromotedSchema.safeParse(payload);
@@ -317,7 +328,15 @@ export class FlotillaDevice {
       }
     } catch (error) {
       if (this.phase === 'waiting') this.phase = 'idle';
-      if (error instanceof AckLostError) return; // re-auth after reconnect checks in again
+      if (error instanceof AckLostError) {
+        // After a disconnect, re-authentication checks in again. An ack that timed out on a live
+        // connection has nobody to do that: without a retry the device would sit idle for good.
+        if (socket.connected) {
+          this.events.error(error, false);
+          this.scheduleCheckIn(this.jittered(this.options.reconnectDelayMs ?? 1000));
+        }
+        return;
+      }
       this.events.error(error, false);
       this.scheduleCheckIn(this.options.reconnectDelayMs ?? 1000);
     }
@@ -433,6 +452,11 @@ export class FlotillaDevice {
 
   private schedule(action: () => void, delayMs: number): void {
     if (!this.stopReason) this.timers.schedule(action, delayMs);
+  }
+
+  /** `ms` spread over [0.5, 1.5)·ms, so that a fleet told the same thing does not act in lockstep. */
+  private jittered(ms: number): number {
+    return Math.round(ms * (0.5 + Math.random()));
   }
 
   private ackTimeout(): number {

@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { createAdaptedModel } from '../adapters/adapted-model.js';
 import { initBackend, type BackendName } from '../backend/backend.js';
 import { loadBaseModel } from '../model/base-bundle.js';
+import type { BaseModelPool } from '../model/base-model-pool.js';
 import type { ReplayMix } from '../replay/mix-replay.js';
 import { datasetSize, type LocalDataset } from '../training/dataset.js';
 import { trainLocally } from '../training/train-locally.js';
@@ -24,6 +25,11 @@ export interface TfjsTrainerOptions {
   preferBackend?: BackendName;
   /** Seed of the batch shuffle; mixed with the round number so rounds differ. Default 0. */
   seed?: number;
+  /**
+   * Base models shared with other trainers of this process (simulated devices). Default: the
+   * trainer loads and keeps its own.
+   */
+  baseModels?: BaseModelPool;
 }
 
 /**
@@ -99,13 +105,14 @@ export class TfjsTrainer implements Trainer {
     }
   }
 
-  /** Releases the cached base model. */
+  /** Releases the cached base model (a pooled one stays with its pool). */
   dispose(): void {
     this.base?.model.dispose();
     this.base = null;
   }
 
   private async baseModel(bytes: Uint8Array): Promise<tf.LayersModel> {
+    if (this.options.baseModels) return this.options.baseModels.get(bytes);
     const digest = sha256Hex(bytes);
     if (this.base?.digest === digest) return this.base.model;
     this.dispose();

@@ -1,2 +1,3 @@
 export * from './base-bundle.js';
 export * from './seeded-rng.js';
+export * from './base-model-pool.js';

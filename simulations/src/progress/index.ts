@@ -1,1 +1,2 @@
 export * from './progress-bar.js';
+export * from './setup-log.js';

@@ -32,6 +32,11 @@ export interface ProgressUpdate {
 
 export interface ProgressBar {
   update(update: ProgressUpdate): void;
+  /**
+   * What the unit in progress is doing (e.g. which devices a round waits for): on a TTY shown
+   * after the bar, elsewhere printed as its own line. Callers pace it.
+   */
+  status(text: string): void;
   /** Ends the bar (newline on a TTY). */
   finish(): void;
   /** The text of the latest update, without control characters. */
@@ -88,6 +93,18 @@ export function createProgressBar(options: ProgressBarOptions): ProgressBar {
       lastLine = render(update);
       if (tty) stream.write(`\r\x1b[2K${lastLine}`);
       else stream.write(`${lastLine}\n`);
+      drawn = true;
+    },
+    status(text) {
+      if (!tty) {
+        stream.write(`  ${text}\n`);
+        return;
+      }
+      const line = `${lastLine || label} · ${text}`;
+      const columns = stream.columns;
+      stream.write(
+        `\r\x1b[2K${columns !== undefined && line.length >= columns ? line.slice(0, Math.max(0, columns - 1)) : line}`,
+      );
       drawn = true;
     },
     finish() {

@@ -1,29 +1,27 @@
-// Worker-thread entry: hosts a share of the simulated fleet. Every device is a real
-// FlotillaDevice (socket.io + HTTP) training with the real tfjs trainer; the main thread tells
-// the host which devices may take part in each round and collects what they report.
+// Worker-thread entry: hosts a share of the simulated fleet. A device is dormant (its spec and a
+// few cache records, no socket, no model) until the schedule picks it; then it is materialized
+// as a real FlotillaDevice (socket.io + HTTP, the real tfjs trainer), takes part in that round
+// and goes dormant again. Idle devices therefore cost nothing, however large the fleet.
 import { parentPort, workerData } from 'node:worker_threads';
-import { scenarioDomains, toLocalDataset } from './scenario-data.js';
-import { fromBase64, keyPairFromSeed, type Eligibility, type RoundPlan } from '@flotilla/protocol';
-import { FlotillaDevice, TfjsTrainer } from '@flotilla/client';
-import { subsetDataset } from '../data/dataset.js';
-
-import { labelFlipAttack } from '../attacks/attacks.js';
+import { installNativeEd25519, installNativeSha256 } from '@flotilla/protocol/node';
+import { BaseModelPool, type FlotillaDevice } from '@flotilla/client';
 import { createRng } from '../rng/random.js';
-import type { Scenario } from '../scenario/schema.js';
-import { SimulatedTrainer, type Collusion } from './sim-trainer.js';
-import type { HostEvent, HostMessage, HostSetup } from './host-messages.js';
+import type { Collusion } from './sim-trainer.js';
+import type { HostEvent, HostMessage, HostSetup, VirtualDeviceSpec } from './host-messages.js';
+import { scenarioDomains } from './scenario-data.js';
+import { materializeDevice, type HostContext } from './virtual-device.js';
+import { SharedBlobStore, emptyDormantCache, type DormantCache } from './virtual-device-cache.js';
 
 const setup = (workerData as { data: HostSetup }).data;
 const port = parentPort;
 if (!port) throw new Error('device-host must run in a worker thread');
+// A simulated device is a Node process: it signs and hashes with node:crypto.
+installNativeEd25519();
+installNativeSha256();
 
-const ELIGIBLE: Eligibility = {
-  charging: true,
-  unmeteredNetwork: true,
-  freeStorageBytes: 1 << 30,
-  computeClass: 'high',
-};
-const RESTING: Eligibility = { ...ELIGIBLE, charging: false };
+function post(event: HostEvent): void {
+  port?.postMessage(event);
+}
 
 let round: { index: number; participants: Set<string>; dropouts: Set<string> } | null = null;
 /** Crafted "little is enough" vectors by round index, as promises the attackers await. */
@@ -44,7 +42,8 @@ function craftedFor(index: number) {
 }
 
 /** The main thread collects every participant's honest delta and answers the attackers. */
-function collusionFor(deviceId: string): Collusion {
+function collusionFor(deviceId: string): Collusion | undefined {
+  if (setup.scenario.behaviour.attack !== 'little-is-enough') return undefined;
   const index = () => round?.index ?? -1;
   return {
     share: (_plan, delta) => post({ type: 'honest-update', index: index(), deviceId, delta }),
@@ -57,12 +56,8 @@ function collusionFor(deviceId: string): Collusion {
       }),
   };
 }
-const joinedIndex = new Map<string, number>();
-const bytes = { up: 0, down: 0 };
 
-function post(event: HostEvent): void {
-  port?.postMessage(event);
-}
+const bytes = { up: 0, down: 0 };
 
 /** Counts request and response bytes, so the runner can report traffic per round. */
 const countingFetch = async (input: string, init?: RequestInit): Promise<Response> => {
@@ -80,71 +75,58 @@ const countingFetch = async (input: string, init?: RequestInit): Promise<Respons
   });
 };
 
-function startDevices(scenario: Scenario): FlotillaDevice[] {
-  const domains = scenarioDomains(scenario);
-  const pool = domains.shifted.train;
-  const root = createRng(scenario.seed);
-  return setup.devices.map((device) => {
-    let train = subsetDataset(pool, device.trainIndices);
-    const holdout = subsetDataset(pool, device.holdoutIndices);
-    if (device.byzantine && scenario.behaviour.attack === 'label-flip') {
-      train = { ...train, ys: labelFlipAttack(train.ys, { numClasses: train.numClasses }) };
-    }
-    const inner = new TfjsTrainer({
-      data: { train: toLocalDataset(train), holdout: toLocalDataset(holdout) },
-      seed: device.seed,
-    });
-    const trainer = new SimulatedTrainer(inner, {
-      dropsOut: () => round?.dropouts.has(device.deviceId) ?? false,
-      delayMs: device.straggler ? scenario.behaviour.stragglerDelayMs : 0,
-      attack: device.byzantine ? scenario.behaviour.attack : 'none',
-      attackScale: scenario.behaviour.attackScale,
-      rng: root.fork(`device/${device.deviceId}`),
-      ...(scenario.behaviour.attack === 'little-is-enough'
-        ? { collusion: collusionFor(device.deviceId) }
-        : {}),
-    });
-    const instance = new FlotillaDevice({
-      url: setup.url,
-      deviceId: device.deviceId,
-      keys: keyPairFromSeed(fromBase64(device.seedKey)),
-      taskId: setup.taskId,
-      coordinatorKey: setup.coordinatorKey,
-      trainer,
-      // Only the devices the schedule picked for the current round are eligible, once per round.
-      eligibility: () => {
-        const current = round;
-        const ok =
-          current !== null &&
-          current.participants.has(device.deviceId) &&
-          (joinedIndex.get(device.deviceId) ?? -1) < current.index;
-        return ok ? ELIGIBLE : RESTING;
-      },
-      fetch: countingFetch,
-      onRound: (plan: RoundPlan) => {
-        joinedIndex.set(device.deviceId, round?.index ?? -1);
-        post({ type: 'selected', deviceId: device.deviceId, roundId: plan.roundId });
-      },
-      onUpdateAccepted: ({ plan }) =>
-        post({ type: 'accepted', deviceId: device.deviceId, roundId: plan.roundId }),
-      onUpdateRefused: ({ plan, code }) =>
-        post({ type: 'refused', deviceId: device.deviceId, roundId: plan.roundId, code }),
-      onSkip: ({ plan, reason, detail }) =>
-        post({
-          type: 'skipped',
-          deviceId: device.deviceId,
-          roundId: plan.roundId,
-          reason: detail === 'simulated dropout' ? 'dropped' : reason,
-        }),
-      onAdapterChanged: ({ version }) => post({ type: 'adapter', deviceId: device.deviceId, version }),
-      onError: (error, fatal) =>
-        post({ type: 'error', deviceId: device.deviceId, message: error.message, fatal }),
-    });
-    return instance;
+const context: HostContext = {
+  url: setup.url,
+  taskId: setup.taskId,
+  coordinatorKey: setup.coordinatorKey,
+  scenario: setup.scenario,
+  pool: scenarioDomains(setup.scenario).shifted.train,
+  root: createRng(setup.scenario.seed),
+  blobs: new SharedBlobStore(),
+  baseModels: new BaseModelPool(),
+  fetch: countingFetch,
+  post,
+};
+const specs = new Map<string, VirtualDeviceSpec>(setup.devices.map((d) => [d.deviceId, d]));
+/** What each device that ever came online keeps while dormant (its cache view). */
+const dormant = new Map<string, DormantCache>();
+const live = new Map<string, FlotillaDevice>();
+
+function bringOnline(spec: VirtualDeviceSpec): void {
+  let cache = dormant.get(spec.deviceId);
+  if (!cache) {
+    cache = emptyDormantCache();
+    dormant.set(spec.deviceId, cache);
+  }
+  const device = materializeDevice(context, spec, cache, {
+    dropsOut: (deviceId) => round?.dropouts.has(deviceId) ?? false,
+    collusion: collusionFor,
   });
+  live.set(spec.deviceId, device);
+  void device.stopped.then((reason) => {
+    if (live.get(spec.deviceId) === device) live.delete(spec.deviceId);
+    post({ type: 'dormant', deviceId: spec.deviceId, reason });
+  });
+  device.start().then(
+    () => post({ type: 'online', deviceId: spec.deviceId }),
+    (error: unknown) =>
+      post({
+        type: 'error',
+        deviceId: spec.deviceId,
+        message: error instanceof Error ? error.message : String(error),
+        fatal: true,
+      }),
+  );
 }
 
-const devices = startDevices(setup.scenario);
+/** Stops every device still online and waits until each has let go of its socket. */
+async function sendDormant(): Promise<void> {
+  const devices = [...live.values()];
+  for (const device of devices) device.stop();
+  await Promise.all(devices.map((device) => device.stopped));
+  live.clear();
+}
+
 port.on('message', (message: HostMessage) => {
   if (message.type === 'round') {
     round = {
@@ -152,22 +134,25 @@ port.on('message', (message: HostMessage) => {
       participants: new Set(message.participants),
       dropouts: new Set(message.dropouts),
     };
+    for (const deviceId of message.participants) {
+      const spec = specs.get(deviceId);
+      if (spec && !live.has(deviceId)) bringOnline(spec);
+    }
   } else if (message.type === 'crafted') {
     craftedFor(message.index).resolve(message.delta);
     // Older rounds' vectors are no longer awaited.
     for (const index of crafted.keys()) if (index < message.index) crafted.delete(index);
-  } else if (message.type === 'bytes') {
-    post({ type: 'bytes', up: bytes.up, down: bytes.down });
-    bytes.up = 0;
-    bytes.down = 0;
+  } else if (message.type === 'end-round') {
+    void sendDormant().then(() => {
+      post({ type: 'round-ended', up: bytes.up, down: bytes.down });
+      bytes.up = 0;
+      bytes.down = 0;
+    });
   } else {
-    for (const device of devices) device.stop();
-    post({ type: 'stopped' });
+    void sendDormant().then(() => {
+      context.baseModels.dispose();
+      post({ type: 'stopped' });
+    });
   }
 });
-for (const device of devices) {
-  device
-    .start()
-    .catch((error: unknown) => post({ type: 'error', deviceId: '?', message: String(error), fatal: true }));
-}
-post({ type: 'ready', devices: devices.length });
+post({ type: 'ready', devices: specs.size });

@@ -2,35 +2,74 @@ import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '@flotilla/coordinator/shared';
 import type { HostEvent, HostMessage, HostSetup } from './host-messages.js';
 
+/** Default ms a host may take to start (load tfjs, build its data) before `start` fails. */
+export const HOST_START_TIMEOUT_MS = 180_000;
+
 /**
  * The simulated fleet: devices spread over worker threads (one tfjs instance each) so that all
  * cores train. Events from every host arrive on one callback.
  */
 export class SimulatedFleet {
   private readonly hosts: Worker[];
-  private readonly byteReplies: Array<(bytes: { up: number; down: number }) => void> = [];
+  private readonly roundEnds: Array<(bytes: { up: number; down: number }) => void> = [];
+  private readonly stops: Array<() => void> = [];
 
   private constructor(hosts: Worker[]) {
     this.hosts = hosts;
   }
 
-  static async start(setups: HostSetup[], onEvent: (event: HostEvent) => void): Promise<SimulatedFleet> {
+  /**
+   * Starts one host per setup and resolves once every host is ready; `onReady` is told of each
+   * (setup progress). A host that fails or does not come up within `timeoutMs` fails the start
+   * with a message that says which.
+   */
+  static async start(
+    setups: HostSetup[],
+    onEvent: (event: HostEvent) => void,
+    options: { onReady?: (ready: number) => void; timeoutMs?: number } = {},
+  ): Promise<SimulatedFleet> {
     const hosts = setups.map((setup) => startTsWorker(new URL('./device-host.ts', import.meta.url), setup));
     const fleet = new SimulatedFleet(hosts);
-    await Promise.all(
+    const timeoutMs = options.timeoutMs ?? HOST_START_TIMEOUT_MS;
+    let ready = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const started = Promise.all(
       hosts.map(
-        (host) =>
+        (host, index) =>
           new Promise<void>((resolve, reject) => {
-            host.on('error', reject);
+            host.on('error', (error) =>
+              reject(new Error(`device host ${index + 1} of ${hosts.length} failed: ${error.message}`)),
+            );
             host.on('message', (event: HostEvent) => {
-              if (event.type === 'ready') resolve();
-              else if (event.type === 'bytes')
-                fleet.byteReplies.shift()?.({ up: event.up, down: event.down });
+              if (event.type === 'ready') {
+                ready += 1;
+                options.onReady?.(ready);
+                resolve();
+              } else if (event.type === 'round-ended')
+                fleet.roundEnds.shift()?.({ up: event.up, down: event.down });
+              else if (event.type === 'stopped') fleet.stops.shift()?.();
               else onEvent(event);
             });
           }),
       ),
     );
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(`device hosts did not start within ${timeoutMs} ms: ${ready} of ${hosts.length} ready`),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([started, timeout]);
+    } catch (error) {
+      await Promise.all(hosts.map((host) => host.terminate()));
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     return fleet;
   }
 
@@ -38,19 +77,28 @@ export class SimulatedFleet {
     for (const host of this.hosts) host.postMessage(message);
   }
 
-  /** Bytes devices sent and received since the last call, summed over hosts. */
-  async takeBytes(): Promise<{ up: number; down: number }> {
+  /**
+   * Ends the round on every host: devices still online go dormant. Resolves with the bytes the
+   * round's devices sent and received, summed over hosts.
+   */
+  async endRound(): Promise<{ up: number; down: number }> {
     const replies = this.hosts.map(
-      () => new Promise<{ up: number; down: number }>((resolve) => this.byteReplies.push(resolve)),
+      () => new Promise<{ up: number; down: number }>((resolve) => this.roundEnds.push(resolve)),
     );
-    this.announce({ type: 'bytes' });
+    this.announce({ type: 'end-round' });
     const all = await Promise.all(replies);
     return all.reduce((sum, b) => ({ up: sum.up + b.up, down: sum.down + b.down }), { up: 0, down: 0 });
   }
 
-  async stop(): Promise<void> {
+  /** Sends every device dormant (sockets closed), then ends the threads; at most `graceMs` waiting. */
+  async stop(graceMs = 5000): Promise<void> {
+    const stopped = Promise.all(
+      this.hosts.map(() => new Promise<void>((resolve) => this.stops.push(resolve))),
+    );
     this.announce({ type: 'stop' });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stopped, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
     await Promise.all(this.hosts.map((host) => host.terminate()));
   }
 }

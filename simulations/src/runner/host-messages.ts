@@ -1,42 +1,51 @@
 import type { Scenario } from '../scenario/schema.js';
 
+/** One simulated device as its host knows it while it is dormant: a few numbers and its shard. */
+export interface VirtualDeviceSpec {
+  deviceId: string;
+  /** base64 32-byte ed25519 seed of the device key (a simulation secret). */
+  seedKey: string;
+  /** Indices into the shifted-domain training pool. */
+  trainIndices: number[];
+  holdoutIndices: number[];
+  byzantine: boolean;
+  straggler: boolean;
+  /** Seed of the device's batch order. */
+  seed: number;
+}
+
 /** What the main thread gives a device host. */
 export interface HostSetup {
   url: string;
   taskId: string;
   coordinatorKey: string;
   scenario: Scenario;
-  devices: Array<{
-    deviceId: string;
-    /** base64 32-byte ed25519 seed of the device key (a simulation secret). */
-    seedKey: string;
-    /** Indices into the shifted-domain training pool. */
-    trainIndices: number[];
-    holdoutIndices: number[];
-    byzantine: boolean;
-    straggler: boolean;
-    /** Seed of the device's batch order. */
-    seed: number;
-  }>;
+  devices: VirtualDeviceSpec[];
 }
 
 /** Main thread -> host. */
 export type HostMessage =
+  /** Round `index` starts: the host brings its scheduled devices online. */
   | { type: 'round'; index: number; participants: string[]; dropouts: string[] }
   /** "A little is enough": the vector every attacker of round `index` sends. */
   | { type: 'crafted'; index: number; delta: Map<string, Float32Array> }
-  | { type: 'bytes' }
+  /** The round is decided: devices still online go dormant; the host answers `round-ended`. */
+  | { type: 'end-round' }
   | { type: 'stop' };
 
 /** Host -> main thread. */
 export type HostEvent =
   | { type: 'ready'; devices: number }
+  /** A scheduled device authenticated with the coordinator. */
+  | { type: 'online'; deviceId: string }
   | { type: 'selected'; deviceId: string; roundId: string }
   | { type: 'accepted'; deviceId: string; roundId: string }
   | { type: 'refused'; deviceId: string; roundId: string; code: string }
   | { type: 'skipped'; deviceId: string; roundId: string; reason: string }
-  | { type: 'bytes'; up: number; down: number }
-  | { type: 'adapter'; deviceId: string; version: number }
+  /** The device went dormant again (its round is over for it, or the round ended). */
+  | { type: 'dormant'; deviceId: string; reason: string }
+  /** Answer to `end-round`: bytes the round's devices sent and received over HTTP. */
+  | { type: 'round-ended'; up: number; down: number }
   | { type: 'error'; deviceId: string; message: string; fatal: boolean }
   /** "A little is enough": what a device of round `index` would send honestly (null: nothing). */
   | { type: 'honest-update'; index: number; deviceId: string; delta: Map<string, Float32Array> | null }

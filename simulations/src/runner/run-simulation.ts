@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { scenarioDomains, toLocalDataset } from './scenario-data.js';
 import { readRoundOutcome, readTaskStop, type RoundOutcome } from '@flotilla/coordinator/shared';
-import { decodeFloat32Tensors, toBase64, keyPairFromSeed } from '@flotilla/protocol';
+import { decodeFloat32Tensors } from '@flotilla/protocol';
 import {
   activeBackendName,
   createAdaptedModel,
@@ -10,19 +9,21 @@ import {
   type LocalDataset,
 } from '@flotilla/client';
 import type { Domains } from '../data/domains.js';
-import type { Dataset } from '../data/dataset.js';
-import { capPartition, partitionExamples } from '../partition/index.js';
-import { chooseByzantineDevices } from '../attacks/attacks.js';
 import { getBaseModel, type BaseModel } from '../model/base-model.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RoundMetricsInput } from '../report/metrics.js';
-import { createProgressBar } from '../progress/progress-bar.js';
+import { createProgressBar, type ProgressStream } from '../progress/progress-bar.js';
+import { createSetupLog, silentSetupLog } from '../progress/setup-log.js';
 import { CollusionBroker } from './collusion-broker.js';
 import { SimulatedFleet } from './fleet.js';
-import type { HostEvent, HostSetup } from './host-messages.js';
+import { deviceSpecs, enrollDevices } from './fleet-setup.js';
+import type { HostSetup } from './host-messages.js';
 import { participationFor } from './participation.js';
+import { RoundEventTally } from './round-tally.js';
+import { scenarioDomains, toLocalDataset } from './scenario-data.js';
 import { coordinatorKeyOf, startEnvironment, type SimEnvironment } from './sim-environment.js';
+import { awaitAcknowledgedUpdates, watchRound } from './watch-round.js';
 
 export interface RunSimulationOptions {
   scenario: Scenario;
@@ -34,8 +35,16 @@ export interface RunSimulationOptions {
   redisUrl?: string;
   /** Device worker threads. Default: the number of cores (at most the number of devices). */
   threads?: number;
-  /** Progress output; default a progress bar on stderr. */
+  /** Progress output (setup steps, a bar per round, what a slow round waits for). Default true. */
   progress?: boolean;
+  /** Where progress goes. Default process.stderr. */
+  progressStream?: ProgressStream;
+  /**
+   * Ms a round may go without progress (no state change, check-in, update or device event)
+   * before the run fails with `SimulationStalledError`, which names what the round waited for.
+   * Default 120 000.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface SimulationResult {
@@ -45,82 +54,16 @@ export interface SimulationResult {
   base: { digest: string; cleanAccuracy: number; shiftedAccuracy: number };
   taskId: string;
   coordinatorKey: string;
+  /** Redis key prefix of the run's coordinator (its state stays in Redis for inspection). */
+  prefix: string;
   /** The round log's JSONL mirror (verify it with `flotilla audit verify`). */
   roundLogPath: string;
   /** Why the worker stopped the task before the scenario's last round (e.g. the ε budget), else null. */
   stopped: string | null;
   /** Every device, its pseudonym in the round log, and whether it was Byzantine (ground truth). */
   devices: Array<{ deviceId: string; pseudonym: string; byzantine: boolean }>;
-}
-
-/** Splits each device's examples into training and a local holdout (for its validation gate). */
-function deviceShares(scenario: Scenario, pool: Dataset): HostSetup['devices'] {
-  const rng = createRng(scenario.seed);
-  const partition = capPartition(
-    partitionExamples({
-      scheme: scenario.partition.scheme,
-      labels: pool.ys,
-      numDevices: scenario.devices,
-      rng: rng.fork('partition'),
-      ...(scenario.partition.alpha !== undefined ? { alpha: scenario.partition.alpha } : {}),
-      ...(scenario.partition.shardsPerDevice !== undefined
-        ? { shardsPerDevice: scenario.partition.shardsPerDevice }
-        : {}),
-      ...(scenario.partition.sigma !== undefined ? { sigma: scenario.partition.sigma } : {}),
-      minPerDevice: scenario.partition.minPerDevice,
-    }),
-    scenario.partition.maxExamplesPerDevice,
-  );
-  const byzantine = new Set(
-    chooseByzantineDevices({
-      numDevices: scenario.devices,
-      fraction: scenario.behaviour.byzantineFraction,
-      rng: rng.fork('byzantine'),
-    }),
-  );
-  const stragglerRng = rng.fork('stragglers');
-  return partition.map((indices, i) => {
-    const holdoutCount = Math.floor(indices.length * scenario.partition.holdoutFraction);
-    const keySeed = new Uint8Array(32);
-    const keyRng = rng.fork(`keys/${i}`);
-    for (let b = 0; b < 32; b++) keySeed[b] = keyRng.int(256);
-    return {
-      deviceId: `device-${String(i).padStart(4, '0')}`,
-      seedKey: toBase64(keySeed),
-      trainIndices: indices.slice(holdoutCount),
-      holdoutIndices: indices.slice(0, holdoutCount),
-      byzantine: byzantine.has(i),
-      straggler: stragglerRng.next() < scenario.behaviour.stragglerFraction,
-      seed: scenario.seed * 1000 + i,
-    };
-  });
-}
-
-class RoundEventTally {
-  refused: Record<string, number> = {};
-  accepted = 0;
-  /** Adapter version each device serves. */
-  readonly versions = new Map<string, number>();
-  record(event: HostEvent): void {
-    if (event.type === 'adapter') this.versions.set(event.deviceId, event.version);
-    else if (event.type === 'refused') this.refused[event.code] = (this.refused[event.code] ?? 0) + 1;
-    else if (event.type === 'skipped') this.refused[event.reason] = (this.refused[event.reason] ?? 0) + 1;
-    else if (event.type === 'accepted') this.accepted++;
-  }
-  reset(): void {
-    this.refused = {};
-    this.accepted = 0;
-  }
-  /**
-   * Waits until every device serves `version` (they fetch it on `adapter:promoted`), so the
-   * traffic of a promotion is counted in the round that caused it, the same way in every run.
-   */
-  async untilAllServe(version: number, devices: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const caughtUp = () => [...this.versions.values()].filter((v) => v >= version).length;
-    while (caughtUp() < devices && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  /** Wall time from the call to the first round's start (base model, enrolment, hosts), ms. */
+  setupMs: number;
 }
 
 async function evaluateAdapter(
@@ -156,118 +99,134 @@ function cleanAccuracy(base: BaseModel, domains: Domains): number {
 }
 
 /**
- * Waits for the round after `previousRoundId` to open, then for that very round to be decided
- * (or abandoned). The coordinator opens the next round within milliseconds of a decision, so the
- * round is pinned by id rather than read from the task's current round.
- */
-async function awaitRound(env: SimEnvironment, previousRoundId: string | null, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  const taskId = env.taskId;
-  let roundId: string | null = null;
-  for (;;) {
-    if (roundId === null) {
-      const current = await env.coordinator.rounds.current(taskId);
-      if (current && current.roundId !== previousRoundId) roundId = current.roundId;
-    }
-    const round = roundId === null ? null : await env.coordinator.rounds.get(roundId);
-    if (round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state)) return round;
-    if (Date.now() > deadline)
-      throw new Error(`round after ${previousRoundId ?? 'start'} did not finish within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/**
  * Runs a scenario end to end on real parts: a private Redis, the real coordinator and BullMQ
- * worker, and virtual devices (the real client library over real sockets and HTTP) spread over
- * worker threads. Returns per-round metrics; the same seed gives the same metrics (timings aside).
+ * worker, and virtual devices spread over worker threads. A device stays dormant (no socket, no
+ * model) until the schedule picks it; then it runs the real client library over real sockets and
+ * HTTP for that round. Returns per-round metrics; the same seed gives the same metrics (timings
+ * aside).
  */
 export async function runSimulation(options: RunSimulationOptions): Promise<SimulationResult> {
   const { scenario } = options;
+  const started = Date.now();
+  const showProgress = options.progress !== false;
+  const stream = options.progressStream ?? process.stderr;
+  const setup = showProgress ? createSetupLog({ stream }) : silentSetupLog;
   const backend = await initBackend({ logger: () => undefined });
-  const domains: Domains = scenarioDomains(scenario);
-  const base = await getBaseModel({
-    stateDir: options.cacheDir ?? options.stateDir,
-    config: {
-      dataset: scenario.dataset,
-      seed: scenario.seed,
-      hidden: scenario.model.hidden,
-      epochs: scenario.model.baseEpochs,
-    },
-  });
+  const domains: Domains = await setup.step(
+    'data',
+    () => scenarioDomains(scenario),
+    (d) => `${d.shifted.train.n.toLocaleString('en-US')} training examples; ${d.description}`,
+  );
+  const base = await setup.step(
+    'base model',
+    () =>
+      getBaseModel({
+        stateDir: options.cacheDir ?? options.stateDir,
+        config: {
+          dataset: scenario.dataset,
+          seed: scenario.seed,
+          hidden: scenario.model.hidden,
+          epochs: scenario.model.baseEpochs,
+          // The synthetic task's shape decides the base model's input (MNIST's is fixed).
+          ...(scenario.dataset === 'synthetic'
+            ? { syntheticExamples: scenario.data.syntheticExamples, syntheticDim: scenario.data.syntheticDim }
+            : {}),
+        },
+      }),
+    (b) => (b.cached ? `from the cache (${b.backend})` : `trained on ${b.backend}`),
+  );
   const shiftedTest = toLocalDataset(domains.shifted.test);
   const holdout = toLocalDataset(domains.shifted.holdout);
-  const env = await startEnvironment({
-    scenario,
-    base,
-    stateDir: options.stateDir,
-    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
-    evaluate: (adapter) => {
-      const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
-      try {
-        if (adapter.size > 0) model.loadAdapterTensors(adapter);
-        // Per-example results too: the audit tests the candidate against the current adapter on
-        // the same holdout examples (exact paired test).
-        const { accuracy, loss, examples, correct } = evaluateModel(model, holdout);
-        return Promise.resolve({ accuracy, loss, examples, correct });
-      } finally {
-        model.dispose();
-      }
-    },
-  });
-  const shares = deviceShares(scenario, domains.shifted.train);
-  const tally = new RoundEventTally();
-  const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), shares.length));
-  const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({
-    url: env.coordinator.url,
-    taskId: env.taskId,
-    coordinatorKey: coordinatorKeyOf(env),
-    scenario,
-    devices: shares.filter((_, i) => i % threads === t),
-  }));
-  for (const share of shares) {
-    const pair = keyPairFromSeed(Buffer.from(share.seedKey, 'base64'));
-    await env.coordinator.devices.registerDevice({
-      deviceId: share.deviceId,
-      publicKey: toBase64(pair.publicKey),
-    });
-  }
+  const env: SimEnvironment = await setup.step('coordinator and worker', () =>
+    startEnvironment({
+      scenario,
+      base,
+      stateDir: options.stateDir,
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      evaluate: (adapter) => {
+        const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
+        try {
+          if (adapter.size > 0) model.loadAdapterTensors(adapter);
+          // Per-example results too: the audit tests the candidate against the current adapter on
+          // the same holdout examples (exact paired test).
+          const { accuracy, loss, examples, correct } = evaluateModel(model, holdout);
+          return Promise.resolve({ accuracy, loss, examples, correct });
+        } finally {
+          model.dispose();
+        }
+      },
+    }),
+  );
+  let fleet: SimulatedFleet | null = null;
   let broker: CollusionBroker | null = null;
-  const fleet = await SimulatedFleet.start(setups, (event) => {
-    if (event.type === 'honest-update') broker?.receive(event.index, event.deviceId, event.delta);
-    else tally.record(event);
-  });
-  if (scenario.behaviour.attack === 'little-is-enough')
-    broker = new CollusionBroker({
-      byzantine: new Set(shares.filter((s) => s.byzantine).map((s) => s.deviceId)),
-      send: (message) => fleet.announce(message),
-      ...(scenario.behaviour.attackScale !== undefined ? { z: scenario.behaviour.attackScale } : {}),
-    });
-  await env.registerTask();
-  const progress =
-    options.progress === false ? null : createProgressBar({ total: scenario.rounds, label: scenario.name });
-  const metrics: RoundMetricsInput[] = [];
-  const start = await evaluateAdapter(base, env, shiftedTest);
-  metrics.push({
-    round: 0,
-    accuracy: start.accuracy,
-    loss: start.loss,
-    participants: 0,
-    bytesUp: 0,
-    bytesDown: 0,
-    epsilon: null,
-    decision: 'COMMITTED',
-    reasons: ['base model with the initial adapter'],
-  });
-  const rng = createRng(scenario.seed);
-  const deviceIds = shares.map((s) => s.deviceId);
-  let previous: string | null = null;
-  let epsilon: number | null = scenario.dp ? 0 : null;
-  let stopped: string | null = null;
+  const progress = showProgress
+    ? createProgressBar({ total: scenario.rounds, label: scenario.name, stream })
+    : null;
   try {
+    const specs = await setup.step(
+      'device shards',
+      () => deviceSpecs(scenario, domains.shifted.train),
+      (list) => `${list.length.toLocaleString('en-US')} devices, ${scenario.partition.scheme} split`,
+    );
+    await setup.step('enrolment', () =>
+      enrollDevices(env.coordinator.devices, specs, (done) => setup.count('enrolled', done, specs.length)),
+    );
+    const tally = new RoundEventTally();
+    const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), specs.length));
+    const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({
+      url: env.coordinator.url,
+      taskId: env.taskId,
+      coordinatorKey: coordinatorKeyOf(env),
+      scenario,
+      devices: specs.filter((_, i) => i % threads === t),
+    }));
+    fleet = await setup.step(
+      'device hosts',
+      () =>
+        SimulatedFleet.start(
+          setups,
+          (event) => {
+            if (event.type === 'honest-update') broker?.receive(event.index, event.deviceId, event.delta);
+            else tally.record(event);
+          },
+          { onReady: (ready) => setup.count('device hosts ready', ready, threads) },
+        ),
+      () => `${threads} threads, devices dormant until scheduled`,
+    );
+    const hosts = fleet;
+    if (scenario.behaviour.attack === 'little-is-enough')
+      broker = new CollusionBroker({
+        byzantine: new Set(specs.filter((s) => s.byzantine).map((s) => s.deviceId)),
+        send: (message) => hosts.announce(message),
+        ...(scenario.behaviour.attackScale !== undefined ? { z: scenario.behaviour.attackScale } : {}),
+      });
+    await setup.step(
+      'task',
+      () => env.registerTask(),
+      (task) => task.task.taskId,
+    );
+    setup.finish();
+    const setupMs = Date.now() - started;
+    const metrics: RoundMetricsInput[] = [];
+    const start = await evaluateAdapter(base, env, shiftedTest);
+    metrics.push({
+      round: 0,
+      accuracy: start.accuracy,
+      loss: start.loss,
+      participants: 0,
+      bytesUp: 0,
+      bytesDown: 0,
+      epsilon: null,
+      decision: 'COMMITTED',
+      reasons: ['base model with the initial adapter'],
+    });
+    const rng = createRng(scenario.seed);
+    const deviceIds = specs.map((s) => s.deviceId);
+    let previous: string | null = null;
+    let epsilon: number | null = scenario.dp ? 0 : null;
+    let stopped: string | null = null;
     for (let index = 0; index < scenario.rounds; index++) {
-      const started = Date.now();
-      tally.reset();
+      const roundStarted = Date.now();
       const plan = participationFor({
         rng,
         index,
@@ -276,13 +235,31 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         dropoutProbability: scenario.behaviour.dropoutProbability,
         offlineRounds: scenario.behaviour.offlineRounds,
       });
-      fleet.announce({ type: 'round', index, participants: plan.participants, dropouts: plan.dropouts });
+      tally.startRound(plan.participants);
+      hosts.announce({ type: 'round', index, participants: plan.participants, dropouts: plan.dropouts });
       broker?.startRound(
         index,
         plan.participants.filter((id) => !plan.dropouts.includes(id)),
       );
-      const round = await awaitRound(env, previous, 300_000);
+      const round = await watchRound({
+        env,
+        previousRoundId: previous,
+        round: index + 1,
+        scheduled: plan.participants,
+        devices: tally.progress,
+        ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
+        ...(progress ? { onStatus: (text: string) => progress.status(text) } : {}),
+      });
       previous = round.roundId;
+      await awaitAcknowledgedUpdates({
+        env,
+        round,
+        devices: tally.progress,
+        ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
+      });
+      // Devices still online (never selected, or training past the deadline) go dormant; the
+      // round's traffic is then complete.
+      const bytes = await hosts.endRound();
       const outcome: RoundOutcome | null = await readRoundOutcome(
         env.coordinator.redis,
         env.prefix,
@@ -290,9 +267,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       );
       // ε after every aggregated round, rejected ones included: each noised aggregate is charged.
       if (outcome?.privacy) epsilon = outcome.privacy.epsilon;
-      if (outcome?.version) await tally.untilAllServe(outcome.version, shares.length, 60_000);
       const evaluation = await evaluateAdapter(base, env, shiftedTest);
-      const bytes = await fleet.takeBytes();
       metrics.push({
         round: index + 1,
         accuracy: evaluation.accuracy,
@@ -304,7 +279,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         epsilon,
         decision: round.state === 'COMMITTED' || round.state === 'REJECTED' ? round.state : 'ABANDONED',
         reasons: outcome?.reasons ?? (round.reason ? [round.reason] : []),
-        timings: { total_ms: Date.now() - started },
+        timings: { total_ms: Date.now() - roundStarted },
       });
       progress?.update({ done: index + 1, accuracy: evaluation.accuracy, note: round.state });
       // The worker stopped the task (e.g. the ε budget cannot pay for another round): no round follows.
@@ -314,29 +289,31 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         break;
       }
     }
+    return {
+      scenario,
+      backend: activeBackendName() ?? backend.name,
+      metrics,
+      base: {
+        digest: base.digest,
+        cleanAccuracy: cleanAccuracy(base, domains),
+        shiftedAccuracy: start.accuracy,
+      },
+      taskId: env.taskId,
+      coordinatorKey: coordinatorKeyOf(env),
+      prefix: env.prefix,
+      roundLogPath: env.roundLogPath,
+      stopped,
+      devices: specs.map((s) => ({
+        deviceId: s.deviceId,
+        pseudonym: env.roundLog.pseudonymize(s.deviceId),
+        byzantine: s.byzantine,
+      })),
+      setupMs,
+    };
   } finally {
     broker?.stop();
     progress?.finish();
-    await fleet.stop();
+    await fleet?.stop();
     await env.stop();
   }
-  return {
-    scenario,
-    backend: activeBackendName() ?? backend.name,
-    metrics,
-    base: {
-      digest: base.digest,
-      cleanAccuracy: cleanAccuracy(base, domains),
-      shiftedAccuracy: start.accuracy,
-    },
-    taskId: env.taskId,
-    coordinatorKey: coordinatorKeyOf(env),
-    roundLogPath: env.roundLogPath,
-    stopped,
-    devices: shares.map((s) => ({
-      deviceId: s.deviceId,
-      pseudonym: env.roundLog.pseudonymize(s.deviceId),
-      byzantine: s.byzantine,
-    })),
-  };
 }

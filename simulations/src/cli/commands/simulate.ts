@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
-import { EXIT, runCommand } from '../output.js';
+import { EXIT, parseNumberOption, runCommand } from '../output.js';
 
 export interface SimulateFlags {
   out: string;
@@ -12,6 +12,7 @@ export interface SimulateFlags {
   threads?: string;
   seed?: string;
   progress?: boolean;
+  stallTimeout?: string;
 }
 
 /** Runs a scenario, writes its report, verifies its round log; exit 1 if the log fails. */
@@ -34,6 +35,12 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
     cacheDir: resolve('.flotilla'),
     ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
     ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+    ...(flags.stallTimeout !== undefined
+      ? {
+          stallTimeoutMs:
+            1000 * parseNumberOption('stall-timeout', flags.stallTimeout, (n) => n > 0, 'seconds > 0'),
+        }
+      : {}),
     progress: flags.progress !== false,
   });
   const report = reportRun(outDir, result);
@@ -67,7 +74,11 @@ export function registerSimulate(program: Command): void {
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server')
     .option('--threads <n>', 'device worker threads (default: cores)')
     .option('--seed <n>', 'override the scenario seed')
-    .option('--no-progress', 'no progress bar')
+    .option(
+      '--stall-timeout <seconds>',
+      'fail when a round makes no progress for this long, naming what it waits for (default 120)',
+    )
+    .option('--no-progress', 'no progress output')
     .action((name: string, flags: SimulateFlags) =>
       runCommand(() => simulateAndReport(loadScenario(name), flags)),
     );
