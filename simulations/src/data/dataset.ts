@@ -12,7 +12,15 @@ export interface Dataset {
   /** Features per example (784 for 28×28 MNIST). */
   dim: number;
   numClasses: number;
+  /**
+   * Shape of one example as a model takes it (its product is `dim`), e.g. [28, 28, 1] for a CNN
+   * or [80] token ids for a sequence model. Default [dim].
+   */
+  shape?: readonly number[];
 }
+
+/** The shape of one example of `dataset`. */
+export const exampleShape = (dataset: Dataset): number[] => [...(dataset.shape ?? [dataset.dim])];
 
 /** The examples at `indices`, in that order (copies). */
 export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dataset {
@@ -26,7 +34,14 @@ export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dat
     xs.set(dataset.xs.subarray(index * dim, (index + 1) * dim), row * dim);
     ys[row] = dataset.ys[index] ?? 0;
   });
-  return { xs, ys, n: indices.length, dim, numClasses: dataset.numClasses };
+  return {
+    xs,
+    ys,
+    n: indices.length,
+    dim,
+    numClasses: dataset.numClasses,
+    ...(dataset.shape ? { shape: dataset.shape } : {}),
+  };
 }
 
 /** Concatenates datasets of the same shape (e.g. the union of all devices' data). */
@@ -46,7 +61,7 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
     ys.set(part.ys, row);
     row += part.n;
   }
-  return { xs, ys, n, dim: first.dim, numClasses: first.numClasses };
+  return { xs, ys, n, dim: first.dim, numClasses: first.numClasses, ...(first.shape ? { shape: first.shape } : {}) };
 }
 
 /** Options for {@link splitDataset}. */

@@ -3,3 +3,4 @@ export * from './mnist.js';
 export * from './shift.js';
 export * from './synthetic.js';
 export * from './domains.js';
+export * from './files/index.js';
