@@ -226,22 +226,33 @@ describe('adapted model', () => {
     base.dispose();
   });
 
-  it('refuses unknown modules and unsupported layers with BAD_REQUEST', () => {
+  it('refuses unknown modules, adapters on frozen layer kinds and stateful RNNs with BAD_REQUEST', () => {
     const base = mlp();
     expect(() => createAdaptedModel({ base, spec: { ...spec('lora'), targetModules: ['nope'] } })).toThrow(
       expect.objectContaining({ code: 'BAD_REQUEST' }),
     );
+    // Convolutions stay frozen: an adapter may not target one, a Dense head after it is fine.
     const conv = tf.sequential();
-    conv.add(tf.layers.conv1d({ inputShape: [8, 2], filters: 2, kernelSize: 3 }));
+    conv.add(tf.layers.conv1d({ inputShape: [8, 2], filters: 2, kernelSize: 3, name: 'conv' }));
     conv.add(tf.layers.flatten());
     conv.add(tf.layers.dense({ units: 2, name: 'out' }));
+    expect(() =>
+      createAdaptedModel({ base: conv, spec: { ...spec('lora'), targetModules: ['conv'] } }),
+    ).toThrow(/target module 'conv' is a Conv1D: adapters attach to Dense layers/);
+    createAdaptedModel({ base: conv, spec: { ...spec('lora'), targetModules: ['out'] } }).dispose();
+    // A stateful RNN would carry its state from one batch to the next.
+    const stateful = tf.sequential();
+    stateful.add(tf.layers.simpleRNN({ batchInputShape: [4, 3, 2], units: 2, stateful: true }));
+    stateful.add(tf.layers.dense({ units: 2, name: 'out' }));
     let caught: unknown;
     try {
-      createAdaptedModel({ base: conv, spec: { ...spec('lora'), targetModules: ['out'] } });
+      createAdaptedModel({ base: stateful, spec: { ...spec('lora'), targetModules: ['out'] } });
     } catch (error) {
       caught = error;
     }
     expect(FlotillaError.is(caught, 'BAD_REQUEST')).toBe(true);
+    expect(String(caught)).toContain('stateful SimpleRNN');
+    stateful.dispose();
     conv.dispose();
     base.dispose();
   });

@@ -73,8 +73,9 @@ interface ModuleState {
 
 /**
  * Wraps a frozen base model with adapters on the dense layers named in `spec.targetModules`.
- * The forward pass is evaluated layer by layer (see `SUPPORTED_LAYER_CLASSES`); other graphs are
- * refused with BAD_REQUEST.
+ * The forward pass is evaluated layer by layer: Dense layers by the adapted product (on the last
+ * axis of any rank), other layers (convolutions, pooling, embeddings, RNNs…) frozen by their own
+ * `apply`. Graphs that are not a single chain are refused with BAD_REQUEST.
  */
 export function createAdaptedModel(options: CreateAdaptedModelOptions): AdaptedModel {
   const { base, spec } = options;
@@ -84,9 +85,12 @@ export function createAdaptedModel(options: CreateAdaptedModelOptions): AdaptedM
   for (const step of steps) if (step.kind === 'dense') dense.set(step.name, step);
   for (const module of spec.targetModules) {
     if (!dense.has(module)) {
+      const other = steps.find((step) => step.name === module);
       throw new FlotillaError(
         'BAD_REQUEST',
-        `target module '${module}' is not a dense layer of the base model`,
+        other?.kind === 'frozen'
+          ? `target module '${module}' is a ${other.className}: adapters attach to Dense layers (the rest of the base stays frozen)`
+          : `target module '${module}' is not a dense layer of the base model`,
       );
     }
   }
@@ -195,14 +199,16 @@ export function createAdaptedModel(options: CreateAdaptedModelOptions): AdaptedM
             if (!(isLast && stopBeforeSoftmax && step.activation === 'softmax'))
               h = applyActivation(step.activation, h);
             return;
+          case 'frozen':
+            h = step.layer.apply(h) as tf.Tensor;
+            return;
           case 'dense': {
-            if (h.rank !== 2) {
-              throw new FlotillaError(
-                'BAD_REQUEST',
-                `dense layer '${step.name}' got a rank-${h.rank} input; only 2-D is supported`,
-              );
-            }
-            h = runDense(step, h as tf.Tensor2D, upstreamTrainable);
+            // A Dense layer acts on the last axis: [n, …, in] is run as [n·…, in] and reshaped back.
+            const leading = h.shape.slice(0, -1);
+            const flat =
+              h.rank === 2 ? (h as tf.Tensor2D) : tf.reshape<tf.Rank.R2>(h, [-1, h.shape[h.rank - 1] ?? -1]);
+            const out = runDense(step, flat, upstreamTrainable);
+            h = h.rank === 2 ? out : tf.reshape(out, [...leading, out.shape[1]]);
             if (modules.has(step.name)) upstreamTrainable = true;
             if (!(isLast && stopBeforeSoftmax && step.activation === 'softmax'))
               h = applyActivation(step.activation, h);

@@ -31,13 +31,21 @@ export interface DenseStep {
 
 export type LayerStep =
   | DenseStep
+  /**
+   * Any other layer (Conv2D, pooling, Embedding, LSTM, GRU, normalization…): part of the frozen
+   * base, run by its own `apply` in inference mode; gradients flow through it to adapters upstream.
+   */
+  | { kind: 'frozen'; name: string; className: string; layer: tf.layers.Layer }
   | { kind: 'flatten'; name: string }
   | { kind: 'reshape'; name: string; targetShape: number[] }
   | { kind: 'activation'; name: string; activation: ActivationName }
   /** InputLayer, and Dropout (evaluated as at inference, also while training adapters). */
   | { kind: 'identity'; name: string };
 
-/** Layer classes the adapted forward pass supports. Anything else is refused up front. */
+/**
+ * Layer classes with a step of their own. Any other single-input, single-output layer is run
+ * frozen by its own `apply` (a `frozen` step); adapters attach to Dense layers only.
+ */
 export const SUPPORTED_LAYER_CLASSES = [
   'InputLayer',
   'Dense',
@@ -50,7 +58,7 @@ export const SUPPORTED_LAYER_CLASSES = [
 function unsupported(message: string): FlotillaError {
   return new FlotillaError(
     'BAD_REQUEST',
-    `${message}; supported: a chain of ${SUPPORTED_LAYER_CLASSES.join(', ')}`,
+    `${message}; supported: a chain of single-input, single-output layers (adapters on Dense layers)`,
   );
 }
 
@@ -79,7 +87,8 @@ function denseStep(layer: tf.layers.Layer): DenseStep {
 /**
  * Turns a base model into the list of steps the functional forward pass evaluates. Only single
  * input, single output chains (each layer fed by the one before it, each layer used once) are
- * supported: that covers Sequential MLPs and their functional equivalents.
+ * supported: Sequential models (MLPs, CNNs, embedding + RNN stacks) and their functional
+ * equivalents. A stateful RNN is refused: its state would carry over between batches.
  */
 export function planLayers(model: tf.LayersModel): LayerStep[] {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -120,7 +129,9 @@ export function planLayers(model: tf.LayersModel): LayerStep[] {
         steps.push({ kind: 'activation', name: layer.name, activation: activationOf(layer) });
         break;
       default:
-        throw unsupported(`layer '${layer.name}' is a ${className}`);
+        if (layer.getConfig()['stateful'] === true)
+          throw unsupported(`layer '${layer.name}' is a stateful ${className}`);
+        steps.push({ kind: 'frozen', name: layer.name, className, layer });
     }
   }
   return steps;

@@ -61,7 +61,14 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
     ys.set(part.ys, row);
     row += part.n;
   }
-  return { xs, ys, n, dim: first.dim, numClasses: first.numClasses, ...(first.shape ? { shape: first.shape } : {}) };
+  return {
+    xs,
+    ys,
+    n,
+    dim: first.dim,
+    numClasses: first.numClasses,
+    ...(first.shape ? { shape: first.shape } : {}),
+  };
 }
 
 /** Options for {@link splitDataset}. */
