@@ -23,6 +23,7 @@ import { DeviceArtifacts } from './artifacts.js';
 import { DeviceEventReporter } from './device-events.js';
 import { DeviceTimers } from './device-timers.js';
 import { CoordinatorHttp } from './http-client.js';
+import { preflightTask } from './preflight.js';
 import { submitUntilAnswered } from './submit-update.js';
 import { silentLogger, type DeviceLogger } from './logger.js';
 import { DEFAULT_BUDGET, DEFAULT_ELIGIBILITY, type FlotillaDeviceOptions } from './options.js';
@@ -64,6 +65,9 @@ export class FlotillaDevice {
   private session: AuthResult | null = null;
   private coordinatorKey: string | null;
   private artifacts: DeviceArtifacts | null = null;
+  private http: CoordinatorHttp | null = null;
+  /** The start-time task and data check (`preflightTask`), run once after the first authentication. */
+  private preflight: Promise<void> | null = null;
   private store: AdapterStore | null = null;
   private phase: 'idle' | 'waiting' | 'busy' = 'idle';
   /** Counts check-ins, so that a stale plan-wait timer does not act on a later check-in. */
@@ -106,7 +110,12 @@ export class FlotillaDevice {
     return this.roundsDone;
   }
 
-  /** Connects; resolves after the first successful authentication, rejects on a fatal refusal. */
+  /**
+   * Connects; resolves after the first successful authentication and, when the trainer has a
+   * `prepare` step (the `TfjsTrainer` does), after checking the task and that the local data fits
+   * its base model. Rejects on a fatal refusal or a failed check (e.g. `BAD_REQUEST` naming a
+   * `featureShape` the model does not take, `NOT_FOUND` for an unknown task).
+   */
   async start(): Promise<void> {
     if (this.socket) throw new FlotillaError('BAD_REQUEST', 'device already started');
     const { options } = this;
@@ -122,6 +131,7 @@ export class FlotillaDevice {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.retry ? { retry: options.retry } : {}),
     });
+    this.http = http;
     this.artifacts = new DeviceArtifacts({
       taskId: options.taskId,
       cache,
@@ -146,6 +156,7 @@ export class FlotillaDevice {
         'UNAUTHORIZED',
         `device stopped before authenticating (${this.stopReason ?? ''})`,
       );
+    await this.prepared();
   }
 
   /** Disconnects and aborts any training in progress. Idempotent. */
@@ -268,7 +279,34 @@ export class FlotillaDevice {
     await this.afterAuthentication();
   }
 
+  /** Runs the start-time check once; a failure stops the device (fatal) and rejects. */
+  private prepared(): Promise<void> {
+    const { artifacts, http } = this;
+    if (!this.options.trainer.prepare || !artifacts || !http) return Promise.resolve();
+    this.preflight ??= preflightTask({
+      taskId: this.options.taskId,
+      http,
+      coordinatorKey: this.coordinatorKey,
+      artifacts,
+      trainer: this.options.trainer,
+      logger: this.logger,
+    }).then(
+      () => undefined,
+      (error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.fail(failure);
+        throw failure;
+      },
+    );
+    return this.preflight;
+  }
+
   private async afterAuthentication(): Promise<void> {
+    try {
+      await this.prepared();
+    } catch {
+      return; // stopped by the failed check; start() reports it
+    }
     if (this.needsSync && this.phase !== 'busy') await this.syncAdapter();
     // While busy, the round in progress resumes by itself (its submit loop waits for this session).
     if (this.phase === 'idle') await this.checkIn();

@@ -65,6 +65,14 @@ export class CoordinatorHttp implements AdapterFetcher {
     }, isRetryableDownloadError);
   }
 
+  /** `GET /api/tasks/:taskId`: the signed task (untrusted JSON; the caller checks the signature). */
+  fetchTask(taskId: string): Promise<unknown> {
+    return this.withRetry(async () => {
+      const response = await this.request(HTTP_ROUTES.task(taskId), {});
+      return (await response.json()) as unknown;
+    });
+  }
+
   /** `GET /api/tasks/:taskId/adapters/:version|latest/manifest` (untrusted JSON). */
   fetchManifest(taskId: string, version: number | 'latest'): Promise<unknown> {
     const path =

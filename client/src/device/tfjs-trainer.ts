@@ -5,10 +5,11 @@ import { initBackend, type BackendName } from '../backend/backend.js';
 import { loadBaseModel } from '../model/base-bundle.js';
 import type { BaseModelPool } from '../model/base-model-pool.js';
 import type { ReplayMix } from '../replay/mix-replay.js';
+import { assertDataFitsModel, modelIo } from '../training/data-fit.js';
 import { datasetSize, type LocalDataset } from '../training/dataset.js';
 import { trainLocally } from '../training/train-locally.js';
 import { validationGate } from '../training/validation-gate.js';
-import type { TrainContext, TrainOutcome, Trainer } from './trainer.js';
+import type { PrepareContext, TrainContext, TrainOutcome, Trainer } from './trainer.js';
 
 /** The local data a round trains on: train split and a holdout the validation gate scores. */
 export interface LocalData {
@@ -36,12 +37,23 @@ export interface TfjsTrainerOptions {
  * The default trainer: loads the base bundle (kept across rounds while its digest stays the
  * same), wraps it with the plan's adapter (`createAdaptedModel`), loads the adapter version the
  * plan starts from, trains within the plan's budget (`trainLocally`) and applies the validation
- * gate on the local holdout: a failing update is a skip with reason `validation-gate`.
+ * gate on the local holdout: a failing update is a skip with reason `validation-gate`. Data that
+ * does not fit the base model (feature shape, labels) is refused with `BAD_REQUEST` when the
+ * device starts (fixed data) or when the round starts (data from a function).
  */
 export class TfjsTrainer implements Trainer {
   private base: { digest: string; model: tf.LayersModel } | null = null;
 
   constructor(private readonly options: TfjsTrainerOptions) {}
+
+  async prepare(context: PrepareContext): Promise<void> {
+    if (typeof this.options.data === 'function') return; // known only when a round asks for it
+    await initBackend({
+      ...(this.options.preferBackend ? { prefer: this.options.preferBackend } : {}),
+      logger: (line) => context.logger.info({}, line),
+    });
+    assertFits(this.options.data, await this.baseModel(context.baseModel));
+  }
 
   async train(plan: RoundPlan, context: TrainContext): Promise<TrainOutcome> {
     const backend = await initBackend({
@@ -53,6 +65,7 @@ export class TfjsTrainer implements Trainer {
     if (examples === 0)
       return { kind: 'skip', reason: 'no-data', detail: 'no local training examples', backend: backend.name };
     const base = await this.baseModel(context.baseModel);
+    assertFits(data, base);
     const model = createAdaptedModel({ base, spec: plan.adapter.spec });
     try {
       if (context.adapter.size > 0) model.loadAdapterTensors(context.adapter);
@@ -120,4 +133,10 @@ export class TfjsTrainer implements Trainer {
     this.base = { digest, model };
     return model;
   }
+}
+
+function assertFits(data: LocalData, base: tf.LayersModel): void {
+  const io = modelIo(base);
+  assertDataFitsModel(data.train, io, 'data.train');
+  assertDataFitsModel(data.holdout, io, 'data.holdout');
 }

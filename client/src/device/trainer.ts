@@ -1,4 +1,4 @@
-import type { RoundPlan, Telemetry, UpdateSkip } from '@flotilla/protocol';
+import type { RoundPlan, TaskDefinition, Telemetry, UpdateSkip } from '@flotilla/protocol';
 import type { NamedTensors } from '../cache/adapter-tensors.js';
 import type { DeviceLogger } from './logger.js';
 
@@ -49,10 +49,25 @@ export interface SkippedUpdate {
 
 export type TrainOutcome = TrainedUpdate | SkippedUpdate;
 
+/** What `FlotillaDevice.start()` hands a trainer before the first round. */
+export interface PrepareContext {
+  /** The task, as signed by the coordinator (signature checked against the pinned key). */
+  task: TaskDefinition;
+  /** The task's base model bundle (`tfjs-layers-bundle`), verified against its digest. */
+  baseModel: Uint8Array;
+  logger: DeviceLogger;
+}
+
 /**
  * Local training, injected into `FlotillaDevice`: the default is `TfjsTrainer`; simulations plug
  * in their own (e.g. attackers that scale or flip their delta).
  */
 export interface Trainer {
   train(plan: RoundPlan, context: TrainContext): Promise<TrainOutcome>;
+  /**
+   * Optional check when the device starts, before its first check-in: throw (a FlotillaError
+   * `BAD_REQUEST` naming the problem) when the local data cannot train this task's model, so
+   * `start()` rejects instead of every round failing.
+   */
+  prepare?(context: PrepareContext): Promise<void>;
 }
