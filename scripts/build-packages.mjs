@@ -59,13 +59,16 @@ for (const name of targets) {
   }
 }
 
-/** Every file under `dir` (recursively) that tsc does not emit: not .ts. */
+// Test data kept beside the code (e.g. strategies/robust-golden.json) is not shipped.
+const TEST_ONLY = /(\.test\.|\.fixture\.|-golden\.)/;
+
+/** Every file under `dir` (recursively) that tsc does not emit (not .ts) and that is not test data. */
 function assets(dir) {
   const out = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...assets(path));
-    else if (!entry.name.endsWith('.ts')) out.push(path);
+    else if (!entry.name.endsWith('.ts') && !TEST_ONLY.test(entry.name)) out.push(path);
   }
   return out;
 }

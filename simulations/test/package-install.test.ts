@@ -163,9 +163,11 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
       expect(sources, `${name} ships TypeScript sources`).toEqual([]);
       expect(contents[name]).toContain('package/dist/index.js');
       expect(contents[name]).toContain('package/dist/index.d.ts');
-      expect(contents[name].some((file) => file.includes('.test.') || file.includes('tsbuildinfo'))).toBe(
-        false,
-      );
+      expect(
+        contents[name].some(
+          (file) => file.includes('.test.') || file.includes('-golden.') || file.includes('tsbuildinfo'),
+        ),
+      ).toBe(false);
     }
     expect(contents.coordinator).toEqual(
       expect.arrayContaining([
