@@ -11,7 +11,17 @@
  * so the sorted columns are the same values in the same places. The map is its own inverse on
  * every key but the NaN one, which maps back to a NaN.
  */
-import { I32, V128, op, setSum, simdOp, stepLoop, wasmFunction, type WasmFunction } from './wasm-encoding.js';
+import {
+  I32,
+  V128,
+  forEachTableRow,
+  op,
+  setSum,
+  simdOp,
+  stepLoop,
+  wasmFunction,
+  type WasmFunction,
+} from './wasm-encoding.js';
 
 const NAN_KEY = 0x7fffffff;
 const INF_BITS = 0x7f800000;
@@ -61,26 +71,12 @@ function keysFromRows(): WasmFunction {
         ...op.localSet(l.nanKey),
         ...simdOp.v128ConstI32([INF_BITS, INF_BITS, INF_BITS, INF_BITS]),
         ...op.localSet(l.infBits),
-        ...op.localGet(l.n),
-        ...op.i32Const(2),
-        ...op.i32Shl,
-        ...op.localGet(l.rows),
-        ...op.i32Add,
-        ...op.localSet(l.rowsEnd),
-        ...stepLoop(l.rows, l.rowsEnd, 4, [
-          ...op.localGet(l.rows),
-          ...op.i32Load(),
-          ...op.localGet(l.srcOffset),
-          ...op.i32Add,
-          ...op.localSet(l.src),
+        ...forEachTableRow(l, [
           ...setSum(l.srcEnd, l.src, l.rowBytes),
-          ...op.localGet(l.dst),
-          ...op.localSet(l.d),
           ...stepLoop(l.src, l.srcEnd, 64, [
             ...[0, 1, 2, 3].flatMap(vector),
             ...setSum(l.d, l.d, { value: 64 }),
           ]),
-          ...setSum(l.dst, l.dst, l.dstStride),
         ]),
       ];
     },

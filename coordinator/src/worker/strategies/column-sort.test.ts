@@ -4,11 +4,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  columnClosestMeans,
   columnMedians,
   columnRangeMeans,
   reduceSortedColumns,
   type ColumnOptions,
 } from './coordinate-wise.js';
+import { forEachSortedBlock } from './column-sort.js';
 import { updateAllocator } from './kernel-arena.js';
 
 function definition(
@@ -36,6 +38,29 @@ const rangeMeanOf =
     let sum = 0;
     for (let i = from; i < to; i++) sum += s[i] ?? NaN;
     return sum / (to - from);
+  };
+
+/**
+ * Bulyan's second stage (El Mhamdi et al. 2018): the mean of the `count` values nearest the median,
+ * taken one at a time from whichever side is nearer (the lower side on a tie), added as taken.
+ * As the implementation has always done it, a lower side that has run out (distance +∞) still wins
+ * a tie against a +∞ distance above and then counts as 0: only reachable with +∞ in a column.
+ */
+const closestOf =
+  (count: number) =>
+  (s: Float64Array): number => {
+    const med = median(s);
+    let right = s.findIndex((x) => !(x < med));
+    if (right < 0) right = s.length;
+    let left = right - 1;
+    let sum = 0;
+    for (let taken = 0; taken < count; taken++) {
+      const below = left >= 0 ? med - (s[left] ?? NaN) : Infinity;
+      const above = right < s.length ? (s[right] ?? NaN) - med : Infinity;
+      sum += below <= above ? (left >= 0 ? (s[left] ?? NaN) : 0) : (s[right++] ?? NaN);
+      if (below <= above) left--;
+    }
+    return sum / count;
   };
 
 function expectSameFloats(actual: Float32Array, expected: Float32Array): void {
@@ -125,6 +150,20 @@ describe.each(placements)(
       );
     });
 
+    it('mean of the values closest to the median (Bulyan)', () => {
+      fc.assert(
+        fc.property(columns, fc.nat(), (vectors, c) => {
+          const [length, n] = [vectors[0]?.length ?? 0, vectors.length];
+          const count = 1 + (c % n);
+          expectSameFloats(
+            columnClosestMeans(place(vectors), length, count, options),
+            definition(vectors, length, closestOf(count)),
+          );
+        }),
+        { numRuns: 40 },
+      );
+    });
+
     it('any reduction of the sorted column', () => {
       fc.assert(
         fc.property(columns, (vectors) => {
@@ -155,9 +194,58 @@ describe('coordinate-wise reductions on model-sized inputs', () => {
     const vectors = Array.from({ length: 100 }, () => Float32Array.from({ length }, () => next() * 0.01));
     const expectedMedian = definition(vectors, length, median);
     const expectedTrimmed = definition(vectors, length, rangeMeanOf(10, 90));
+    const expectedClosest = definition(vectors.slice(0, 80), length, closestOf(60));
     for (const placed of [vectors, inArena(vectors)]) {
       expectSameFloats(columnMedians(placed, length), expectedMedian);
       expectSameFloats(columnRangeMeans(placed, length, { from: 10, to: 90 }), expectedTrimmed);
+      expectSameFloats(columnClosestMeans(placed.slice(0, 80), length, 60), expectedClosest);
     }
+  });
+});
+
+describe('the vector path of the values closest to the median', () => {
+  it('vouches for columns of one binade without ties (no group left to the definition), exactly', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 120 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.nat(),
+        fc.nat(),
+        (n, length, c, seed) => {
+          let state = seed | 1;
+          const vectors = Array.from({ length: n }, () =>
+            Float32Array.from({ length }, () => {
+              state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+              // [1, 2) or (-2, -1]: one exponent field, so every sum of them is exact in f64.
+              return (state & 1 ? -1 : 1) * (1 + state / 2 ** 32);
+            }),
+          );
+          const count = 1 + (c % n);
+          const out = new Float32Array(length);
+          let flagged = 0;
+          forEachSortedBlock(vectors, length, { kind: 'closest', count }, (block) => {
+            const results = new Float32Array(block.kernel.memory.buffer, block.out, block.count);
+            out.set(results, block.start);
+            // Groups of 4 real columns (a last, partial group also holds zero padding: a tie).
+            const flags = new Int32Array(
+              block.kernel.memory.buffer,
+              block.flags,
+              Math.floor(block.count / 4),
+            );
+            flagged += flags.filter((f) => f !== 0).length;
+          });
+          const expected = definition(vectors, length, closestOf(count));
+          // Ties at the median (equal middle values) are the only reason left for a flag.
+          const ties = Array.from({ length }, (_, j) => {
+            const column = Float64Array.from(vectors, (v) => v[j] ?? NaN).sort();
+            const mid = n >> 1;
+            return column[mid - 1] === column[mid];
+          }).some(Boolean);
+          if (!ties) expect(flagged).toBe(0);
+          expectSameFloats(out, expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

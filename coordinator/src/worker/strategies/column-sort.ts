@@ -2,9 +2,9 @@
 // block's slice of each update is read once, in one sequential run per update, into n rows of keys
 // that stay in L2 (column-kernels.ts), and a comparator network generated for n sorts all of the
 // block's columns side by side, four per SIMD register (network-kernel.ts).
-import { FlotillaError } from '@flotilla/protocol';
-import { KernelArena } from './kernel-arena.js';
-import { networkKernel, positionsOf, type LaneReduction } from './network-kernel.js';
+import { floatBytes, placeBeside, region } from './kernel-placement.js';
+import { positionsOf, type LaneReduction } from './lane-reductions.js';
+import { networkKernel } from './network-kernel.js';
 import type { SimdKernel } from './simd-kernel.js';
 import { selectionNetwork } from './sorting-network.js';
 
@@ -33,38 +33,14 @@ export interface SortedBlock {
   stride: number;
   /** Byte address of the reduction's `lanes` results (f32), unless the reduction is `sorted`. */
   out: number;
+  /** Byte address of one i32 flag per group of 4 lanes (see `LaneReduction`). */
+  flags: number;
 }
 
 /** Lanes per block for n updates. */
 export function lanesFor(n: number): number {
   const lanes = Math.floor(BLOCK_TARGET_BYTES / (4 * n) / LANE_MULTIPLE) * LANE_MULTIPLE;
   return Math.min(MAX_LANES, Math.max(LANE_MULTIPLE, lanes));
-}
-
-interface Placement {
-  arena: KernelArena;
-  /** Arena mark to release to afterwards, or null for a private arena. */
-  mark: number | null;
-  /** True when the updates live in `arena` and are read in place. */
-  inPlace: boolean;
-}
-
-function place(vectors: readonly Float32Array[], bytes: number): Placement {
-  const first = vectors[0];
-  const shared = first === undefined ? null : KernelArena.of(first);
-  if (shared !== null && vectors.every((v) => KernelArena.of(v) === shared) && shared.available >= bytes) {
-    return { arena: shared, mark: shared.mark(), inPlace: true };
-  }
-  const arena = KernelArena.create(bytes);
-  if (arena === null)
-    throw new FlotillaError('INTERNAL', 'WebAssembly SIMD is not available in this runtime');
-  return { arena, mark: null, inPlace: false };
-}
-
-function region(arena: KernelArena, floats: number): Float32Array {
-  const view = arena.float32(floats);
-  if (view === null) throw new FlotillaError('INTERNAL', 'column kernel scratch does not fit its arena');
-  return view;
 }
 
 /**
@@ -83,10 +59,12 @@ export function forEachSortedBlock(
   const n = vectors.length;
   const lanes = lanesFor(n);
   const stride = 4 * lanes + 64;
-  const positions = positionsOf(reduction);
+  const positions = positionsOf(reduction, n);
   const network = selectionNetwork(n, positions.from, positions.to);
-  const f = (floats: number): number => KernelArena.footprint(floats, 4);
-  const placement = place(vectors, f(n) + f((n * stride) / 4) + f(lanes));
+  const placement = placeBeside(
+    vectors,
+    () => floatBytes(n) + floatBytes((n * stride) / 4) + 2 * floatBytes(lanes),
+  );
   const { arena } = placement;
   try {
     const rowTable = region(arena, n);
@@ -94,18 +72,14 @@ export function forEachSortedBlock(
     const keysView = region(arena, (n * stride) / 4);
     const keys = keysView.byteOffset;
     const out = region(arena, lanes).byteOffset;
+    const flags = region(arena, lanes / 4).byteOffset;
     const { kernel } = arena;
-    const sorter = networkKernel(kernel.memory, {
-      key: `${n}:${positions.from}:${positions.to}`,
-      network,
-      strideBytes: stride,
-      reduction,
-    });
+    const sorter = networkKernel(kernel.memory, { n, network, strideBytes: stride, reduction });
     const sortBlock = (start: number, count: number): void => {
       const blockLanes = Math.ceil(count / 16) * 16;
       kernel.keysFromRows(table.byteOffset, n, start * 4, keys, blockLanes * 4, stride);
-      sorter.sortLanes(keys, blockLanes / 4, out);
-      visit({ kernel, start, count, lanes: blockLanes, keys, stride, out });
+      sorter.sortLanes(keys, blockLanes / 4, out, flags);
+      visit({ kernel, start, count, lanes: blockLanes, keys, stride, out, flags });
     };
     // Full blocks are read in place when possible; the rest is copied into the key rows first
     // (zero-padded, so no lane reads past the end of an update) and converted there.
@@ -126,6 +100,6 @@ export function forEachSortedBlock(
       sortBlock(start, end - start);
     }
   } finally {
-    if (placement.mark !== null) arena.release(placement.mark);
+    placement.release();
   }
 }

@@ -78,6 +78,25 @@ export function rangeMean(sorted: Float64Array, from: number, to: number): numbe
   return sum / (to - from);
 }
 
+/**
+ * Mean of the `count` values of a sorted column closest to its median. They form a contiguous run
+ * around the median, grown one side at a time; on equal distance the lower value is taken.
+ */
+export function meanClosestToMedian(sorted: Float64Array, count: number): number {
+  const median = sortedMedian(sorted);
+  let right = 0;
+  while (right < sorted.length && (sorted[right] ?? 0) < median) right++;
+  let left = right - 1;
+  let sum = 0;
+  for (let taken = 0; taken < count; taken++) {
+    const lower = left >= 0 ? median - (sorted[left] ?? 0) : Infinity;
+    const upper = right < sorted.length ? (sorted[right] ?? 0) - median : Infinity;
+    if (lower <= upper) sum += sorted[left--] ?? 0;
+    else sum += sorted[right++] ?? 0;
+  }
+  return sum / count;
+}
+
 /** `sortedMedian` of every column: the coordinate-wise median. */
 export function columnMedians(
   vectors: readonly Float32Array[],
@@ -112,4 +131,45 @@ export function columnRangeMeans(
 /** Copies a block's reduction results into `out` at the block's coordinates. */
 function copyOut(block: SortedBlock, out: Float32Array): void {
   out.set(new Float32Array(block.kernel.memory.buffer, block.out, block.count), block.start);
+}
+
+/**
+ * `meanClosestToMedian(column, count)` of every sorted column (Bulyan's second stage). Groups of
+ * columns the vector path flags (ties at the median, non-finite values, values too spread for its
+ * sum to be exact in any order, see lane-reductions.ts) are computed by the definition.
+ */
+export function columnClosestMeans(
+  vectors: readonly Float32Array[],
+  length: number,
+  count: number,
+  options: ColumnOptions = {},
+): Float32Array {
+  const n = vectors.length;
+  // One value per column has no side to grow from (the vector code reads the row below the median).
+  if (!useSimd(options, n) || n < 2) {
+    return reduceSortedColumns(vectors, length, (sorted) => meanClosestToMedian(sorted, count), options);
+  }
+  const out = new Float32Array(length);
+  const column = new Float64Array(n);
+  forEachSortedBlock(vectors, length, { kind: 'closest', count }, (block) => {
+    copyOut(block, out);
+    const { buffer } = block.kernel.memory;
+    const flags = new Int32Array(buffer, block.flags, block.lanes / 4);
+    const keys = new Int32Array(buffer, block.keys, (n * block.stride) / 4);
+    const rowInts = block.stride / 4;
+    const bits = new Int32Array(1);
+    const asFloat = new Float32Array(bits.buffer);
+    for (let group = 0; group < flags.length; group++) {
+      if (flags[group] === 0) continue;
+      for (let c = 4 * group; c < Math.min(block.count, 4 * group + 4); c++) {
+        for (let k = 0; k < n; k++) {
+          const key = keys[k * rowInts + c] ?? 0;
+          bits[0] = key ^ ((key >> 31) >>> 1);
+          column[k] = asFloat[0] ?? NaN;
+        }
+        out[block.start + c] = meanClosestToMedian(column, count);
+      }
+    }
+  });
+  return out;
 }

@@ -12,7 +12,7 @@
  * with the depth-first comparator order of `oddEvenMergeSort` that is about 0.7 loads and 0.7
  * stores per comparator at n = 100 instead of 2 and 2, and the engine maps the locals to registers.
  */
-import { f64Splat, flipKeys, JOIN_LOW_HALVES, promoteHalf } from './column-kernels.js';
+import { reductionCode, SCRATCH_V128, type LaneReduction } from './lane-reductions.js';
 import { assembleModule, I32, op, simdOp, uleb, V128 } from './wasm-encoding.js';
 
 /** v128 locals the generated code keeps wires in (more makes the engine spill; measured 6–15). */
@@ -21,9 +21,9 @@ const REGISTERS = 8;
 export interface NetworkKernel {
   /**
    * Sorts `vectors` (≥ 1) groups of 4 lanes starting at byte address `base`, then writes each
-   * group's reduction (if any) to `out` + 16 · group.
+   * group's reduction (if any) to `out` + 16 · group and its flag to `flags` + 4 · group.
    */
-  sortLanes(base: number, vectors: number, out: number): void;
+  sortLanes(base: number, vectors: number, out: number, flags: number): void;
 }
 
 type Step =
@@ -79,113 +79,22 @@ export function schedule(network: readonly (readonly [number, number])[], regist
   return steps;
 }
 
-/**
- * What `sortLanes` leaves behind, for each group of 4 lanes, after the network has run:
- * - `sorted`: the keys, sorted on their rows (only the network's output positions are certain);
- * - `pick`: the float of sorted row `row` at `out` (an odd count's median);
- * - `midpoint`: (row `row - 1` + row `row`) / 2 in f64, rounded to f32, at `out` (an even count's
- *   median, as `sortedMedian` computes it);
- * - `mean`: rows [from, to) added in row order into an f64 from +0, divided by `to - from`, rounded
- *   to f32, at `out` (`rangeMean`, operation for operation).
- * The reductions read the rows just written back, still in L1, instead of making a second pass.
- */
-export type LaneReduction =
-  | { kind: 'sorted'; from: number; to: number }
-  | { kind: 'pick'; row: number }
-  | { kind: 'midpoint'; row: number }
-  | { kind: 'mean'; from: number; to: number };
-
-/** Sorted positions a reduction reads (the network is pruned to them). */
-export function positionsOf(reduction: LaneReduction): { from: number; to: number } {
-  switch (reduction.kind) {
-    case 'sorted':
-    case 'mean':
-      return { from: reduction.from, to: reduction.to };
-    case 'pick':
-      return { from: reduction.row, to: reduction.row + 1 };
-    case 'midpoint':
-      return { from: reduction.row - 1, to: reduction.row + 1 };
-  }
-}
-
-/** Locals of `sortLanes`: its params, then scratch for the reductions, then the wire slots. */
-const L = { base: 0, count: 1, out: 2, end: 3, x: 4, a: 5, b: 6, low: 7, high: 8, divisor: 9 };
-const slotLocal = (k: number): number => 10 + k;
-
-/** Code for one group of 4 lanes at `base` after the network: the reduction's result to `out`. */
-function reductionCode(reduction: LaneReduction, strideBytes: number): number[] {
-  const load = (row: number, into: number): number[] => [
-    ...op.localGet(L.base),
-    ...simdOp.v128Load(row * strideBytes),
-    ...op.localSet(L.x),
-    ...flipKeys(L.x),
-    ...op.localSet(into),
-  ];
-  const store = (low: number[], high: number[]): number[] => [
-    ...op.localGet(L.out),
-    ...low,
-    ...high,
-    ...simdOp.i8x16Shuffle(JOIN_LOW_HALVES),
-    ...simdOp.v128Store(0),
-  ];
-  const divide = (sum: number[]): number[] => [
-    ...sum,
-    ...op.localGet(L.divisor),
-    ...simdOp.f64x2Div,
-    ...simdOp.f32x4DemoteF64x2Zero,
-  ];
-  switch (reduction.kind) {
-    case 'sorted':
-      return [];
-    case 'pick':
-      return [
-        ...load(reduction.row, L.a),
-        ...op.localGet(L.out),
-        ...op.localGet(L.a),
-        ...simdOp.v128Store(0),
-      ];
-    case 'midpoint': {
-      const sum = (high: boolean): number[] => [
-        ...promoteHalf(L.a, high),
-        ...promoteHalf(L.b, high),
-        ...simdOp.f64x2Add,
-      ];
-      return [
-        ...load(reduction.row - 1, L.a),
-        ...load(reduction.row, L.b),
-        ...store(divide(sum(false)), divide(sum(true))),
-      ];
-    }
-    case 'mean': {
-      const code = [...f64Splat(0), ...op.localSet(L.low), ...f64Splat(0), ...op.localSet(L.high)];
-      for (let row = reduction.from; row < reduction.to; row++) {
-        code.push(...load(row, L.a));
-        code.push(
-          ...op.localGet(L.low),
-          ...promoteHalf(L.a, false),
-          ...simdOp.f64x2Add,
-          ...op.localSet(L.low),
-        );
-        code.push(
-          ...op.localGet(L.high),
-          ...promoteHalf(L.a, true),
-          ...simdOp.f64x2Add,
-          ...op.localSet(L.high),
-        );
-      }
-      return [...code, ...store(divide(op.localGet(L.low)), divide(op.localGet(L.high)))];
-    }
-  }
-}
+/** Locals of `sortLanes`: its params, the loop end, the reductions' scratch, the wire slots. */
+const L = { base: 0, count: 1, out: 2, flags: 3, end: 4 };
+const scratchLocal = (k: number): number => 5 + k;
+const slotLocal = (k: number): number => 5 + SCRATCH_V128 + k;
 
 /** The function body, written byte by byte where it is long (n = 100: ~40 kB of code). */
-function sortLanesCode(steps: readonly Step[], strideBytes: number, reduction: LaneReduction): number[] {
+function sortLanesCode(
+  steps: readonly Step[],
+  strideBytes: number,
+  reduction: LaneReduction,
+  n: number,
+): number[] {
   const code: number[] = [];
   const push = (bytes: readonly number[]): void => {
     for (const b of bytes) code.push(b);
   };
-  const divisor = reduction.kind === 'mean' ? reduction.to - reduction.from : 2;
-  push([...f64Splat(divisor), ...op.localSet(L.divisor)]);
   // end = base + vectors * 16
   push([...op.localGet(L.count), ...op.i32Const(4), ...op.i32Shl, ...op.localGet(L.base), ...op.i32Add]);
   push([...op.localSet(L.end), ...op.loop]);
@@ -202,8 +111,9 @@ function sortLanesCode(steps: readonly Step[], strideBytes: number, reduction: L
       push([...op.localSet(hi), ...op.localSet(lo)]);
     }
   }
-  push(reductionCode(reduction, strideBytes));
+  push(reductionCode(reduction, { ...L, v: scratchLocal, strideBytes, n }));
   push([...op.localGet(L.out), ...op.i32Const(16), ...op.i32Add, ...op.localSet(L.out)]);
+  push([...op.localGet(L.flags), ...op.i32Const(4), ...op.i32Add, ...op.localSet(L.flags)]);
   push([...op.localGet(L.base), ...op.i32Const(16), ...op.i32Add, ...op.localTee(L.base)]);
   push([...op.localGet(L.end), ...op.i32LtU, ...op.brIf(0), ...op.end]);
   return code;
@@ -220,23 +130,24 @@ const MAX_MODULES = 32;
 export function networkKernel(
   memory: WebAssembly.Memory,
   options: {
-    key: string;
+    /** Wires (values per column). */
+    n: number;
     network: readonly (readonly [number, number])[];
     strideBytes: number;
     reduction: LaneReduction;
   },
 ): NetworkKernel {
-  const { key, network, strideBytes, reduction } = options;
-  const id = `${key}@${strideBytes}:${JSON.stringify(reduction)}`;
+  const { n, network, strideBytes, reduction } = options;
+  const id = `${n}@${strideBytes}:${JSON.stringify(reduction)}`;
   let module = modules.get(id);
   if (module === undefined) {
-    const code = sortLanesCode(schedule(network, REGISTERS), strideBytes, reduction);
+    const code = sortLanesCode(schedule(network, REGISTERS), strideBytes, reduction, n);
     const locals: [number, number][] = [
       [1, I32],
-      [6, V128],
+      [SCRATCH_V128, V128],
       [REGISTERS, V128],
     ];
-    const bytes = assembleModule([{ name: 'sortLanes', params: [I32, I32, I32], locals, code }], {
+    const bytes = assembleModule([{ name: 'sortLanes', params: [I32, I32, I32, I32], locals, code }], {
       importMemory: true,
     });
     module = new WebAssembly.Module(bytes);

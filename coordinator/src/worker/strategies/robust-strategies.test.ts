@@ -1,6 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
-import { aggregateBulyan, meanClosestToMedian } from './bulyan.js';
+import { aggregateBulyan } from './bulyan.js';
+import { meanClosestToMedian } from './coordinate-wise.js';
 import { aggregateKrum } from './krum.js';
 import { aggregateMedian } from './median.js';
 import { aggregateNormBounded } from './norm-bounding.js';

@@ -12,6 +12,7 @@
  * bit the sums of GROUP consecutive `axpy` calls with a quarter of the accumulator traffic.
  */
 import { columnFunctions, type ColumnKernel } from './column-kernels.js';
+import { gramFunctions, type GramKernel } from './gram-kernels.js';
 import { F64, I32, V128, assembleModule, op, simdOp, type WasmFunction } from './wasm-encoding.js';
 
 /** Floats the kernels consume per loop iteration; counts passed in must be multiples of it. */
@@ -92,11 +93,16 @@ function axpyFunction(name: string, inputs: number): WasmFunction {
 }
 
 function kernelBytes(): Uint8Array<ArrayBuffer> {
-  return assembleModule([axpyFunction('axpy', 1), axpyFunction('axpyGroup', GROUP), ...columnFunctions()]);
+  return assembleModule([
+    axpyFunction('axpy', 1),
+    axpyFunction('axpyGroup', GROUP),
+    ...columnFunctions(),
+    ...gramFunctions(),
+  ]);
 }
 
-/** One instance's exports: the FedAvg fold and the column kernels (column-kernels.ts). */
-export interface SimdKernel extends ColumnKernel {
+/** One instance's exports: the FedAvg fold, the column kernels and the Gram kernels. */
+export interface SimdKernel extends ColumnKernel, GramKernel {
   memory: WebAssembly.Memory;
   /** `acc[i] += w * x[i]` for `count` elements (a multiple of KERNEL_LANES); pointers are bytes. */
   axpy(accPtr: number, count: number, xPtr: number, w: number): void;

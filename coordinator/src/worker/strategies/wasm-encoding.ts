@@ -23,42 +23,25 @@ export const V128 = 0x7b;
 export const op = {
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
-  if: [0x04, 0x40],
-  else: [0x05],
   end: [0x0b],
-  br: (depth: number): number[] => [0x0c, depth],
   brIf: (depth: number): number[] => [0x0d, depth],
-  select: [0x1b],
   localGet: (i: number): number[] => [0x20, ...uleb(i)],
   localSet: (i: number): number[] => [0x21, ...uleb(i)],
   localTee: (i: number): number[] => [0x22, ...uleb(i)],
   /** Memory access: `align` is log2 of the natural alignment, `offset` a constant byte offset. */
   i32Load: (offset = 0): number[] => [0x28, 2, ...uleb(offset)],
-  f32Load: (offset = 0): number[] => [0x2a, 2, ...uleb(offset)],
   f64Load: (offset = 0): number[] => [0x2b, 3, ...uleb(offset)],
   i32Store: (offset = 0): number[] => [0x36, 2, ...uleb(offset)],
-  f32Store: (offset = 0): number[] => [0x38, 2, ...uleb(offset)],
   f64Store: (offset = 0): number[] => [0x39, 3, ...uleb(offset)],
   i32Const: (v: number): number[] => [0x41, ...sleb(v)],
   f64Const: (v: number): number[] => [0x44, ...f64Bytes(v)],
-  i32Eqz: [0x45],
-  i32Eq: [0x46],
-  i32Ne: [0x47],
-  i32LtS: [0x48],
   i32LtU: [0x49],
-  i32GtS: [0x4a],
-  i32GeS: [0x4e],
   i32GeU: [0x4f],
   i32Add: [0x6a],
   i32Sub: [0x6b],
   i32Mul: [0x6c],
-  i32And: [0x71],
-  i32Or: [0x72],
   i32Shl: [0x74],
-  i32ShrU: [0x76],
   f64Add: [0xa0],
-  f64Sub: [0xa1],
-  f64Le: [0x65],
 };
 
 /** A SIMD instruction: prefix 0xfd then the opcode as LEB128. */
@@ -71,29 +54,34 @@ export const simdOp = {
   v128Load: (offset: number): number[] => simd(0x00, 4, ...uleb(offset)),
   v128Store: (offset: number): number[] => simd(0x0b, 4, ...uleb(offset)),
   v128Load64Zero: (offset: number): number[] => simd(0x5d, 3, ...uleb(offset)),
-  /** Stores lane `lane` (64 bits) of a v128. */
-  v128Store64Lane: (offset: number, lane: number): number[] => simd(0x5b, 3, ...uleb(offset), lane),
   /** A v128 constant: four i32 lanes, little-endian. */
   v128ConstI32: (lanes: readonly [number, number, number, number]): number[] =>
     simd(0x0c, ...lanes.flatMap((v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff])),
   /** Picks 16 bytes from the concatenation of two v128 (indices 0–31). */
   i8x16Shuffle: (bytes: readonly number[]): number[] => simd(0x0d, ...bytes),
-  i32x4Splat: simd(0x11),
   f64x2Splat: simd(0x14),
   f64x2ExtractLane: (lane: number): number[] => simd(0x21, lane),
+  i32x4LtS: simd(0x39),
   i32x4GtS: simd(0x3b),
+  i32x4LeS: simd(0x3d),
+  f64x2Lt: simd(0x49),
+  f64x2Le: simd(0x4b),
   v128And: simd(0x4e),
-  v128Or: simd(0x50),
+  v128AndNot: simd(0x4f),
   v128Xor: simd(0x51),
   v128Bitselect: simd(0x52),
-  v128AnyTrue: simd(0x53),
   f32x4DemoteF64x2Zero: simd(0x5e),
   f64x2PromoteLowF32x4: simd(0x5f),
+  i32x4AllTrue: simd(0xa3),
   i32x4ShrS: simd(0xac),
   i32x4ShrU: simd(0xad),
+  i32x4Add: simd(0xae),
+  i32x4Sub: simd(0xb1),
   i32x4MinS: simd(0xb6),
+  i32x4MinU: simd(0xb7),
   i32x4MaxS: simd(0xb8),
   f64x2Add: simd(0xf0),
+  f64x2Sub: simd(0xf1),
   f64x2Mul: simd(0xf2),
   f64x2Div: simd(0xf3),
 };
@@ -175,6 +163,46 @@ export function stepLoop(
     ...op.brIf(0),
     ...op.end,
     ...op.end,
+  ];
+}
+
+/** i32 locals of `forEachTableRow`. */
+export interface TableRowLocals {
+  /** Address of the row table (n i32 row addresses); advanced through it. */
+  rows: number;
+  rowsEnd: number;
+  n: number;
+  /** Bytes added to each row address. */
+  srcOffset: number;
+  /** Set to row address + srcOffset before `body`. */
+  src: number;
+  /** Destination of row 0, advanced by dstStride after each row. */
+  dst: number;
+  /** Set to dst before `body`. */
+  d: number;
+  dstStride: number;
+}
+
+/** For each row of a row table: src = address + srcOffset, d = dst; `body`; dst += dstStride. */
+export function forEachTableRow(l: TableRowLocals, body: number[]): number[] {
+  return [
+    ...op.localGet(l.n),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.localGet(l.rows),
+    ...op.i32Add,
+    ...op.localSet(l.rowsEnd),
+    ...stepLoop(l.rows, l.rowsEnd, 4, [
+      ...op.localGet(l.rows),
+      ...op.i32Load(),
+      ...op.localGet(l.srcOffset),
+      ...op.i32Add,
+      ...op.localSet(l.src),
+      ...op.localGet(l.dst),
+      ...op.localSet(l.d),
+      ...body,
+      ...setSum(l.dst, l.dst, l.dstStride),
+    ]),
   ];
 }
 

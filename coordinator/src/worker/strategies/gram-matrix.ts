@@ -1,0 +1,103 @@
+// The Gram matrix G[i][j] = ⟨x_i, x_j⟩ of n updates in one pass over them: GRAM_LANES coordinates
+// of every update at a time are widened to f64 (in L2), and every tile of TILE_A × TILE_B pairs
+// adds its inner products over them (gram-kernels.ts). Pairs are only formed for i ≤ j.
+import { GRAM_LANES, GRAM_STRIDE, TILE_A, TILE_B, TILE_FIELDS } from './gram-kernels.js';
+import { floatBytes, placeBeside, region } from './kernel-placement.js';
+
+/** Coordinates of the updates staged per copy when they are not in the kernel's memory. */
+const STAGE_LANES = 16 * GRAM_LANES;
+
+export interface GramMatrix {
+  n: number;
+  /** G, n × n, row-major, symmetric. */
+  values: Float64Array;
+  /**
+   * Most rounding steps any entry went through: each lane of a pair sums GRAM_LANES / 2 products
+   * per block in order, the two lanes are added, and that is added to the entry once per block.
+   * Every product of two f32 is exact in f64, so this bounds the error (krum-distances.ts).
+   */
+  depth: number;
+}
+
+/** Tile table: a- and b-row offsets, then the G address of each pair (see `gramTiles`). */
+function tileTable(padded: number, gramAddress: number): number[] {
+  const table: number[] = [];
+  for (let a = 0; a < padded; a += TILE_A) {
+    // b-groups that reach row a or beyond: every pair i ≤ j lands in some tile.
+    for (let b = a - (a % TILE_B); b < padded; b += TILE_B) {
+      table.push(a * GRAM_STRIDE, b * GRAM_STRIDE);
+      for (let i = a; i < a + TILE_A; i++) {
+        for (let j = b; j < b + TILE_B; j++) table.push(gramAddress + 8 * (i * padded + j));
+      }
+    }
+  }
+  return table;
+}
+
+/**
+ * G of `vectors` (each of `length` f32). Updates sharing one kernel arena with room are read in
+ * place; others are copied in STAGE_LANES coordinates at a time. Throws INTERNAL without
+ * WebAssembly SIMD.
+ */
+export function gramMatrix(vectors: readonly Float32Array[], length: number): GramMatrix {
+  const n = vectors.length;
+  const padded = Math.ceil(n / TILE_A) * TILE_A;
+  const tileFloats = TILE_FIELDS * (padded / TILE_A) * (padded / TILE_B);
+  // In place, only the last partial block is copied; otherwise every block goes through staging.
+  const stageLanes = (inPlace: boolean): number =>
+    inPlace ? GRAM_LANES : Math.min(STAGE_LANES, Math.ceil(length / 4) * 4);
+  const placement = placeBeside(
+    vectors,
+    (inPlace) =>
+      floatBytes(n) +
+      floatBytes((padded * GRAM_STRIDE) / 4) +
+      floatBytes(2 * padded * padded) +
+      floatBytes(tileFloats) +
+      floatBytes(n * stageLanes(inPlace)),
+  );
+  const { arena } = placement;
+  try {
+    const { kernel } = arena;
+    const rows = region(arena, n);
+    const rowTable = new Int32Array(rows.buffer, rows.byteOffset, n);
+    // Rows past n stay zero: their pairs add nothing and are never read.
+    const promoted = region(arena, (padded * GRAM_STRIDE) / 4).byteOffset;
+    const gram = region(arena, 2 * padded * padded);
+    const tiles = tileTable(padded, gram.byteOffset);
+    const tileView = region(arena, tiles.length);
+    new Int32Array(tileView.buffer, tileView.byteOffset, tiles.length).set(tiles);
+    const tileCount = tiles.length / TILE_FIELDS;
+    const slot = stageLanes(placement.inPlace);
+    const stage = region(arena, n * slot);
+    const block = (start: number, count: number): void => {
+      // Whole f64x2 pairs of promoted f32x4: count rounded up to 4 (the padding is zero).
+      const floats = Math.ceil(count / 4) * 4;
+      kernel.promoteRows(rows.byteOffset, n, 4 * start, promoted, floats, GRAM_STRIDE);
+      kernel.gramTiles(promoted, tileView.byteOffset, tileCount, 8 * floats);
+    };
+    const staged = (from: number, to: number): void => {
+      vectors.forEach((v, r) => {
+        stage.set(v.subarray(from, to), r * slot);
+        stage.fill(0, r * slot + to - from, (r + 1) * slot);
+        rowTable[r] = stage.byteOffset + 4 * (r * slot - from);
+      });
+      for (let start = from; start < to; start += GRAM_LANES) block(start, Math.min(GRAM_LANES, to - start));
+    };
+    const fullEnd = placement.inPlace ? length - (length % GRAM_LANES) : 0;
+    vectors.forEach((v, r) => (rowTable[r] = v.byteOffset));
+    for (let start = 0; start < fullEnd; start += GRAM_LANES) block(start, GRAM_LANES);
+    for (let from = fullEnd; from < length; from += slot) staged(from, Math.min(length, from + slot));
+    const values = new Float64Array(n * n);
+    const g = new Float64Array(gram.buffer, gram.byteOffset, padded * padded);
+    for (let i = 0; i < n; i++) {
+      for (let j = i; j < n; j++) {
+        const x = g[i * padded + j] ?? NaN;
+        values[i * n + j] = x;
+        values[j * n + i] = x;
+      }
+    }
+    return { n, values, depth: GRAM_LANES / 2 + 1 + Math.ceil(length / GRAM_LANES) };
+  } finally {
+    placement.release();
+  }
+}
