@@ -2,6 +2,7 @@ import {
   DEFAULT_ORDERS,
   FlotillaError,
   TaskDefinitionSchema,
+  describeTaskIssues,
   epsilonOfRho,
   type SignedTask,
   type TaskDefinitionInput,
@@ -25,7 +26,7 @@ export async function registerTask(input: {
 }): Promise<SignedTask> {
   const parsed = TaskDefinitionSchema.safeParse(input.task);
   if (!parsed.success)
-    throw new FlotillaError('BAD_REQUEST', `invalid task: ${parsed.error.issues[0]?.message ?? ''}`);
+    throw new FlotillaError('BAD_REQUEST', `invalid task: ${describeTaskIssues(parsed.error)}`);
   const task = parsed.data;
   for (const module of task.adapter.targetModules) {
     if (!task.moduleShapes?.[module])

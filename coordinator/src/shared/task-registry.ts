@@ -4,6 +4,7 @@ import {
   SignedTaskSchema,
   SIGNING_DOMAINS,
   TaskDefinitionSchema,
+  describeTaskIssues,
   defaultMaxExamplesPerUpdate,
   signPayload,
   toBase64,
@@ -40,7 +41,8 @@ export class TaskRegistry {
    */
   async createTask(input: TaskDefinitionInput): Promise<SignedTask> {
     const parsed = TaskDefinitionSchema.safeParse(input);
-    if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `invalid task: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new FlotillaError('BAD_REQUEST', `invalid task: ${describeTaskIssues(parsed.error)}`);
     // The default examples cap is written into the signed task, so devices and auditors read the
     // number the coordinator enforces instead of re-deriving it.
     const task = {

@@ -13,11 +13,17 @@ export const AdapterSpecSchema = z.object({
   mode: AdapterModeSchema,
   /** Names of the tfjs dense layers to adapt. */
   targetModules: z.array(z.string().min(1).max(128)).min(1).max(256),
-  /** LoRA rank (ignored by `bias` and `full`, which have no low-rank factors). */
-  r: z.number().int().min(1).max(1024),
-  /** LoRA alpha; the update is scaled by alpha / r (ignored by `bias` and `full`). */
-  alpha: z.number().positive(),
-  /** Seed for initialising A (and for the frozen A of ffa-lora); shared by the whole fleet. */
-  seed: z.number().int().nonnegative(),
+  /**
+   * LoRA rank (ignored by `bias` and `full`, which have no low-rank factors). Default 8 (PEFT's
+   * `LoraConfig`).
+   */
+  r: z.number().int().min(1).max(1024).default(8),
+  /**
+   * LoRA alpha; the update is scaled by alpha / r (ignored by `bias` and `full`). Default 8
+   * (PEFT's `LoraConfig`).
+   */
+  alpha: z.number().positive().default(8),
+  /** Seed for initialising A (and for the frozen A of ffa-lora); shared by the whole fleet. Default 0. */
+  seed: z.number().int().nonnegative().default(0),
 });
 export type AdapterSpec = z.infer<typeof AdapterSpecSchema>;

@@ -2,15 +2,20 @@ import { z } from 'zod';
 import { AdapterSpecSchema } from './adapter-spec.js';
 import { DigestSchema, EpochMsSchema, NonceSchema, RoundIdSchema, TaskIdSchema } from './primitives.js';
 
-/** Local training hyper-parameters for one round. */
+/**
+ * Local training hyper-parameters for one round. The learning rate has no default: no value suits
+ * every model.
+ */
 export const TrainingPlanSchema = z.object({
-  epochs: z.number().int().min(1).max(100),
-  batchSize: z.number().int().min(1).max(4096),
+  /** Passes over the local training data per round (within the round's step budget). Default 1. */
+  epochs: z.number().int().min(1).max(100).default(1),
+  /** Examples per optimizer step. Default 32. */
+  batchSize: z.number().int().min(1).max(4096).default(32),
   learningRate: z.number().positive(),
-  /** FedProx proximal term μ (0 = plain local SGD). */
-  fedProxMu: z.number().nonnegative(),
-  /** Optimizer used on the device. */
-  optimizer: z.enum(['sgd', 'adam']),
+  /** FedProx proximal term μ (0 = plain local SGD, i.e. FedAvg's local step). Default 0. */
+  fedProxMu: z.number().nonnegative().default(0),
+  /** Optimizer used on the device. Default 'sgd' (FedAvg's local SGD, McMahan et al. 2017). */
+  optimizer: z.enum(['sgd', 'adam']).default('sgd'),
 });
 export type TrainingPlan = z.infer<typeof TrainingPlanSchema>;
 

@@ -1,14 +1,16 @@
 import { z } from 'zod';
-import { AdapterSpecSchema } from './adapter-spec.js';
+import { AdapterSpecSchema, type AdapterSpec } from './adapter-spec.js';
 import { TrainingPlanSchema } from './round-plan.js';
 import { DigestSchema, EpochMsSchema, PublicKeySchema, SignatureSchema, TaskIdSchema } from './primitives.js';
 
 /**
  * Round parameters. Names follow the field's vocabulary: Bonawitz et al. 2019 (goal count,
- * over-selection, pace steering) and Flower (`min_fit_clients` -> `minReports`).
+ * over-selection, pace steering) and Flower (`min_fit_clients` -> `minReports`). Every field but
+ * `goalCount` and `training.learningRate` has a default; `minReports` defaults from the others
+ * (`defaultMinReports`) when the task is parsed.
  */
 export const RoundParamsSchema = z.object({
-  /** Updates the round aims to collect. */
+  /** Updates the round aims to collect (it closes once it has them). */
   goalCount: z.number().int().min(1),
   /** Selected devices = ceil(goalCount * overSelection). Default 1.3. */
   overSelection: z.number().min(1).default(1.3),
@@ -18,21 +20,31 @@ export const RoundParamsSchema = z.object({
   selectionTimeoutMs: z.number().int().positive().default(30_000),
   /** Milliseconds from plan to reporting deadline. */
   reportingDeadlineMs: z.number().int().positive().default(60_000),
-  /** Quorum: fewest accepted updates for the round to commit (Flower's min_fit_clients). */
-  minReports: z.number().int().min(1),
+  /**
+   * Quorum: fewest accepted updates for the round to commit at its deadline (Flower's
+   * min_fit_clients); at most `goalCount`. Default `defaultMinReports`: what over-selection expects
+   * to report from a round that started with the fewest devices selection allows.
+   */
+  minReports: z.number().int().min(1).optional(),
   /** Milliseconds the round still accepts updates after goalCount is reached. */
   acceptWindowMs: z.number().int().nonnegative().default(0),
   /** Base pace-steering delay in ms; jittered ±50%. */
   retryAfterMs: z.number().int().positive().default(5_000),
-  /** Rounds to run before the task stops scheduling (0 = unbounded). */
+  /** Rounds to run before the task stops scheduling (0 = unbounded). Default 0. */
   maxRounds: z.number().int().nonnegative().default(0),
   training: TrainingPlanSchema,
+  /** Local optimizer steps a device may take per round. Default 200. */
   maxSteps: z.number().int().positive().default(200),
+  /** Seconds of local training a device may spend per round. Default 60. */
   maxSeconds: z.number().positive().default(60),
+  /**
+   * Device validation gate: the largest relative rise of the local holdout loss with which a
+   * device still reports its update. Default 0.05.
+   */
   validationTolerance: z.number().nonnegative().default(0.05),
+  /** 'int8' asks devices for 8-bit quantised deltas. Default 'none'. */
   quantization: z.enum(['none', 'int8']).default('none'),
 });
-export type RoundParams = z.infer<typeof RoundParamsSchema>;
 
 export const StrategyConfigSchema = z.object({
   name: z.enum([
@@ -159,12 +171,18 @@ export const UpdateWeightingSchema = z.discriminatedUnion('rule', [
 export type UpdateWeighting = z.infer<typeof UpdateWeightingSchema>;
 
 export const TaskPolicySchema = z.object({
-  /** Modules devices may touch; an update naming any other is refused. */
-  allowedModules: z.array(z.string()).min(1),
-  /** Global L2 clip bound C on each delta. */
+  /**
+   * Modules devices may touch; an update naming any other is refused. Default: the adapter's
+   * `targetModules`.
+   */
+  allowedModules: z.array(z.string()).min(1).optional(),
+  /** Global L2 clip bound C on each delta (no default: it decides how far a round can move). */
   clipNorm: z.number().positive(),
-  /** Largest upload in bytes. */
-  maxBlobBytes: z.number().int().positive(),
+  /**
+   * Largest upload in bytes. Default `defaultMaxBlobBytes`: a float32 delta of the whole adapter
+   * plus 64 KiB for the file header.
+   */
+  maxBlobBytes: z.number().int().positive().optional(),
   /**
    * Largest `numExamples` one update may claim, in examples; an update claiming more is refused
    * with `EXAMPLES_EXCEEDED`. Default (`defaultMaxExamplesPerUpdate`): `rounds.maxSteps ×
@@ -174,9 +192,12 @@ export const TaskPolicySchema = z.object({
   maxExamplesPerUpdate: z.number().int().positive().optional(),
   /** How updates are weighed in the aggregate. Default `{ rule: 'examples' }`. */
   weighting: UpdateWeightingSchema.default({ rule: 'examples' }),
-  strategy: StrategyConfigSchema,
+  /** How the worker aggregates. Default `{ name: 'fedavg' }`. */
+  strategy: StrategyConfigSchema.prefault({ name: 'fedavg' }),
+  /** Differential privacy; absent (the default): no noise, no ε. */
   dp: DpPolicySchema.optional(),
-  audit: AuditPolicySchema,
+  /** Drift audit thresholds. Default: every threshold at its own default. */
+  audit: AuditPolicySchema.prefault({}),
   /**
    * Lets auditors (auditor token) download this task's accepted raw deltas from `GET /blobs`.
    * Absent or false (the default): auditors get digests and recomputation results, never a
@@ -184,10 +205,11 @@ export const TaskPolicySchema = z.object({
    */
   auditorDeltaAccess: z.boolean().optional(),
 });
-export type TaskPolicy = z.infer<typeof TaskPolicySchema>;
-
-/** A task: what a fleet trains. Registered by an operator, signed by the coordinator. */
-export const TaskDefinitionSchema = z.object({
+/**
+ * The fields of a task definition as written (cross-field defaults not yet applied); use
+ * `TaskDefinitionSchema` to parse a task.
+ */
+export const TaskDefinitionFieldsSchema = z.object({
   taskId: TaskIdSchema,
   description: z.string().max(2000).default(''),
   baseModel: z.object({
@@ -207,10 +229,88 @@ export const TaskDefinitionSchema = z.object({
     .optional(),
   rounds: RoundParamsSchema,
   policy: TaskPolicySchema,
-  createdAt: EpochMsSchema,
+  /** Registration time, ms since the epoch. Default: when the task is parsed (registered). */
+  createdAt: EpochMsSchema.default(() => Date.now()),
 });
-export type TaskDefinition = z.infer<typeof TaskDefinitionSchema>;
+
+/**
+ * Default quorum: the updates over-selection expects from a round that started with the fewest
+ * devices selection accepts. Selection starts a round once `minGoalFraction × goalCount` devices
+ * checked in, and over-selection plans on one in `overSelection` selected devices not reporting
+ * (Bonawitz et al. 2019), so the round should commit with `minGoalFraction × goalCount /
+ * overSelection` reports (rounded down, at least 1). With the defaults (0.8, 1.3) a goal of 10
+ * commits with 6, so one refusal or dropout does not abandon the round.
+ */
+export function defaultMinReports(rounds: {
+  goalCount: number;
+  minGoalFraction: number;
+  overSelection: number;
+}): number {
+  return Math.max(1, Math.floor((rounds.goalCount * rounds.minGoalFraction) / rounds.overSelection));
+}
+
+/** File header room in the default upload cap (tensor names, shapes, offsets, metadata), bytes. */
+export const BLOB_HEADER_ALLOWANCE_BYTES = 64 * 1024;
+
+/**
+ * Default `policy.maxBlobBytes`: the float32 delta of every adapter tensor (LoRA A [r, in] and
+ * B [out, r]; a bias [out]; a full kernel [out, in] and bias) plus `BLOB_HEADER_ALLOWANCE_BYTES`.
+ */
+export function defaultMaxBlobBytes(
+  spec: AdapterSpec,
+  moduleShapes: Record<string, { in: number; out: number }>,
+): number | null {
+  let values = 0;
+  for (const module of spec.targetModules) {
+    const shape = moduleShapes[module];
+    if (!shape) return null;
+    if (spec.mode === 'lora' || spec.mode === 'ffa-lora') values += spec.r * (shape.in + shape.out);
+    else if (spec.mode === 'bias') values += shape.out;
+    else values += shape.out * shape.in + shape.out;
+  }
+  return 4 * values + BLOB_HEADER_ALLOWANCE_BYTES;
+}
+
+/** A task: what a fleet trains. Registered by an operator, signed by the coordinator. */
+export const TaskDefinitionSchema = TaskDefinitionFieldsSchema.transform((task, ctx) => {
+  const { rounds, policy } = task;
+  const minReports = rounds.minReports ?? defaultMinReports(rounds);
+  if (minReports > rounds.goalCount)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rounds', 'minReports'],
+      message: `must be at most rounds.goalCount (${rounds.goalCount}): a round closes once it has goalCount updates`,
+    });
+  const maxBlobBytes =
+    policy.maxBlobBytes ?? defaultMaxBlobBytes(task.adapter, task.moduleShapes ?? {}) ?? null;
+  if (maxBlobBytes === null) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'maxBlobBytes'],
+      message: 'is required when moduleShapes does not give the shape of every target module',
+    });
+    return z.NEVER;
+  }
+  return {
+    ...task,
+    rounds: { ...rounds, minReports },
+    policy: { ...policy, allowedModules: policy.allowedModules ?? task.adapter.targetModules, maxBlobBytes },
+  };
+});
+export type TaskDefinition = z.output<typeof TaskDefinitionSchema>;
 export type TaskDefinitionInput = z.input<typeof TaskDefinitionSchema>;
+/** Round parameters of a parsed task (every default applied). */
+export type RoundParams = TaskDefinition['rounds'];
+/** Policy of a parsed task (every default applied). */
+export type TaskPolicy = TaskDefinition['policy'];
+
+/**
+ * The issues of a failed parse as one line, each prefixed with the path of the field it concerns,
+ * e.g. `rounds.goalCount: Invalid input: expected number, received undefined`.
+ */
+export function describeTaskIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || '(task)'}: ${issue.message}`).join('; ');
+}
 
 export const SignedTaskSchema = z.object({
   task: TaskDefinitionSchema,

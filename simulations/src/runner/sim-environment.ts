@@ -2,7 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { AuditPolicySchema, toBase64, type SignedTask, type TaskDefinitionInput } from '@flotilla/protocol';
+import {
+  AuditPolicySchema,
+  toBase64,
+  type AdapterSpec,
+  type SignedTask,
+  type TaskDefinitionInput,
+} from '@flotilla/protocol';
+
+/** A scenario's task: a task definition whose adapter spec is complete (no defaults left to fill). */
+export type ScenarioTask = TaskDefinitionInput & { adapter: AdapterSpec };
 import { Redis } from 'ioredis';
 import {
   defaultRoundLogPath,
@@ -27,7 +36,7 @@ export interface SimEnvironment {
   redisUrl: string;
   prefix: string;
   /** The task definition; registered (and its first round opened) by `registerTask`. */
-  taskInput: TaskDefinitionInput;
+  taskInput: ScenarioTask;
   taskId: string;
   registerTask(): Promise<SignedTask>;
   roundLog: RoundLogWriter;
@@ -51,7 +60,7 @@ export function taskFromScenario(
   scenario: Scenario,
   base: BaseModel,
   moduleShapes: Record<string, { in: number; out: number }>,
-): TaskDefinitionInput {
+): ScenarioTask {
   return {
     taskId:
       scenario.name

@@ -1,12 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import {
-  AdapterSpecSchema,
-  RoundParamsSchema,
-  TaskIdSchema,
-  TaskPolicySchema,
+  TaskDefinitionFieldsSchema,
+  TaskDefinitionSchema,
   bundleFloat32Weights,
   sha256Hex,
   type TaskDefinitionInput,
@@ -15,13 +12,16 @@ import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { printData, runCommand } from '../output.js';
 
-/** A task file: everything of a task but the base model, which comes from `--base`. */
-export const TaskFileSchema = z.object({
-  taskId: TaskIdSchema,
-  description: z.string().max(2000).default(''),
-  adapter: AdapterSpecSchema,
-  rounds: RoundParamsSchema,
-  policy: TaskPolicySchema,
+/**
+ * A task file: everything of a task but the base model, which comes from `--base` (and the module
+ * shapes, read from it). Omitted fields take the defaults of the task definition.
+ */
+export const TaskFileSchema = TaskDefinitionFieldsSchema.pick({
+  taskId: true,
+  description: true,
+  adapter: true,
+  rounds: true,
+  policy: true,
 });
 
 /** Input and output widths of the target modules, read from the bundle's `<module>/kernel` [in, out]. */
@@ -65,14 +65,17 @@ export function registerTasks(program: Command): void {
         if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
         const bundle = new Uint8Array(readFileSync(flags.base));
         const digest = sha256Hex(bundle);
-        const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
-        await client.request('PUT', `/blobs/${digest}`, undefined, bundle);
         const task: TaskDefinitionInput = {
           ...parsed.data,
           baseModel: { digest, format: 'tfjs-layers-bundle', bytes: bundle.length },
           moduleShapes: moduleShapesFromBundle(bundle, parsed.data.adapter.targetModules),
           createdAt: Date.now(),
         };
+        // Cross-field rules (e.g. rounds.minReports <= rounds.goalCount) before anything is uploaded.
+        const complete = TaskDefinitionSchema.safeParse(task);
+        if (!complete.success) throw new ConfigError(describeIssues(file, complete.error));
+        const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
+        await client.request('PUT', `/blobs/${digest}`, undefined, bundle);
         const signed = await client.request<{ task: { taskId: string }; signature: string }>(
           'POST',
           '/api/admin/tasks',
