@@ -61,19 +61,10 @@ strategy: { name: fedavg, loraRule: ffa }
 `);
 
 if (values.prepare) {
-  const { getBaseModel } = await import('../../simulations/src/model/base-model.js');
-  await getBaseModel({
-    stateDir: values.cache ?? tmpdir(),
-    // The config runSimulation asks for: the same cache entry.
-    config: {
-      dataset: scenario.dataset,
-      seed: scenario.seed,
-      hidden: scenario.model.hidden,
-      epochs: scenario.model.baseEpochs,
-      syntheticExamples: scenario.data.syntheticExamples,
-      syntheticDim: scenario.data.syntheticDim,
-    },
-  });
+  // The base model runSimulation asks for: the same cache entry.
+  const { taskBaseModel } = await import('../../simulations/src/model/task-base-model.js');
+  const { scenarioTask } = await import('../../simulations/src/runner/scenario-data.js');
+  await taskBaseModel({ scenario, task: scenarioTask(scenario), stateDir: values.cache ?? tmpdir() });
   process.stdout.write('BENCH_RESULT {"prepared":true}\n');
   process.exit(0);
 }

@@ -1,5 +1,6 @@
 import { FlotillaError } from '@flotilla/protocol';
 import * as tf from '@tensorflow/tfjs';
+import { registerWasmKernels } from './wasm-kernels.js';
 
 /** Backends Flotilla can run local training on, fastest first. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -61,6 +62,7 @@ async function loadWasm(): Promise<boolean> {
     const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
     wasm.setWasmPaths(`${dir}${path.sep}`);
   }
+  registerWasmKernels();
   return tf.setBackend('wasm');
 }
 

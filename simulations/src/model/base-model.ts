@@ -57,7 +57,8 @@ export interface BaseModel {
   backend: string;
   /** Training wall time in ms (0 when cached). */
   trainMs: number;
-  config: BaseModelConfig;
+  /** What determined the weights (its canonical JSON digest is `configDigest`). */
+  config: Readonly<Record<string, unknown>>;
 }
 
 /** Digest of the canonical JSON of a config (with defaults applied) and the recipe version. */
@@ -89,7 +90,47 @@ function domainOptions(config: BaseModelConfig): {
  */
 export async function getBaseModel(options: GetBaseModelOptions): Promise<BaseModel> {
   const config = BaseModelConfigSchema.parse(options.config);
-  const configDigest = baseModelConfigDigest(config);
+  return cachedBaseModel({
+    stateDir: options.stateDir,
+    configDigest: baseModelConfigDigest(config),
+    config,
+    train: async () => {
+      const domains = loadDomains(domainOptions(config));
+      const clean = domains.clean.train;
+      const data = subsetDataset(
+        clean,
+        Array.from({ length: Math.min(config.maxExamples, clean.n) }, (_, i) => i),
+      );
+      const model = createMlp({
+        inputDim: data.dim,
+        hidden: config.hidden,
+        numClasses: data.numClasses,
+        seed: config.seed,
+      });
+      await trainFullModel({
+        model,
+        data,
+        epochs: config.epochs,
+        batchSize: config.batchSize,
+        learningRate: config.learningRate,
+        rng: createRng(config.seed).fork('base-model/order'),
+      });
+      return model;
+    },
+  });
+}
+
+/**
+ * A base model by content: from this process's memory, else from `<stateDir>/cache/base-<configDigest>.bundle`,
+ * else `train()`ed, serialized and written to the cache atomically.
+ */
+export async function cachedBaseModel(options: {
+  stateDir: string;
+  configDigest: string;
+  config: Readonly<Record<string, unknown>>;
+  train: () => Promise<tf.LayersModel>;
+}): Promise<BaseModel> {
+  const { configDigest } = options;
   const dir = join(options.stateDir, 'cache');
   const path = join(dir, `base-${configDigest}.bundle`);
   const backend = (await initBackend()).name;
@@ -99,28 +140,9 @@ export async function getBaseModel(options: GetBaseModelOptions): Promise<BaseMo
   if (bytes === undefined) {
     cached = false;
     const started = performance.now();
-    const domains = loadDomains(domainOptions(config));
-    const clean = domains.clean.train;
-    const data = subsetDataset(
-      clean,
-      Array.from({ length: Math.min(config.maxExamples, clean.n) }, (_, i) => i),
-    );
-    const model = createMlp({
-      inputDim: data.dim,
-      hidden: config.hidden,
-      numClasses: data.numClasses,
-      seed: config.seed,
-    });
-    await trainFullModel({
-      model,
-      data,
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      learningRate: config.learningRate,
-      rng: createRng(config.seed).fork('base-model/order'),
-    });
-    bytes = await serializeBaseModel(model);
-    model.dispose();
+    const trained = await options.train();
+    bytes = await serializeBaseModel(trained);
+    trained.dispose();
     trainMs = performance.now() - started;
     mkdirSync(dir, { recursive: true });
     const temporary = `${path}.${process.pid}.tmp`;
@@ -129,7 +151,17 @@ export async function getBaseModel(options: GetBaseModelOptions): Promise<BaseMo
   }
   memory.set(path, bytes);
   const model = await loadBaseModel(bytes);
-  return { model, bytes, digest: sha256Hex(bytes), configDigest, path, cached, backend, trainMs, config };
+  return {
+    model,
+    bytes,
+    digest: sha256Hex(bytes),
+    configDigest,
+    path,
+    cached,
+    backend,
+    trainMs,
+    config: options.config,
+  };
 }
 
 /** Base accuracy on the clean and the shifted test sets (the gap adapters should close). */

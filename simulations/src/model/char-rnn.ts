@@ -41,7 +41,9 @@ export function createCharRnn(options: CharRnnOptions): tf.Sequential {
     name: 'rnn',
     units: hidden,
     kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
-    recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2 }),
+    // Glorot rather than Keras's orthogonal default: tfjs computes an orthogonal matrix by a QR
+    // decomposition in JavaScript, slow (and warned about) past 2,000 elements.
+    recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }),
   };
   model.add(options.cell === 'lstm' ? tf.layers.lstm(recurrent) : tf.layers.gru(recurrent));
   model.add(

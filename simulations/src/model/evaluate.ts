@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/dataset.js';
+import { modelInputShape } from './input-shape.js';
 
-/** A model or a function from inputs [n, dim] to class probabilities [n, classes]. */
+/** A model, or a function from inputs [n, dim] to class probabilities [n, classes]. */
 export type Predictor = tf.LayersModel | ((x: tf.Tensor2D) => tf.Tensor);
 
 /** Accuracy in [0, 1] and mean cross-entropy (nats per example) of a classifier on a dataset. */
@@ -14,7 +15,10 @@ export interface EvaluationResult {
 /** Probabilities below this are clamped before the log, so one confident mistake stays finite. */
 const MIN_PROBABILITY = 1e-7;
 
-/** Evaluates `predictor` on `data` in batches of `batchSize` (default 512). */
+/**
+ * Evaluates `predictor` on `data` in batches of `batchSize` (default 512). A model gets the
+ * examples in the shape it takes (e.g. [n, 28, 28, 1] for a CNN), a function [n, dim].
+ */
 export function evaluate(
   predictor: Predictor,
   data: Dataset,
@@ -22,15 +26,18 @@ export function evaluate(
 ): EvaluationResult {
   const batchSize = options.batchSize ?? 512;
   const predict =
-    typeof predictor === 'function' ? predictor : (x: tf.Tensor2D) => predictor.predict(x) as tf.Tensor;
+    typeof predictor === 'function'
+      ? (x: tf.Tensor) => predictor(x as tf.Tensor2D)
+      : (x: tf.Tensor) => predictor.predict(x) as tf.Tensor;
+  const inputShape = typeof predictor === 'function' ? [data.dim] : modelInputShape(predictor, data.dim);
   let correct = 0;
   let lossSum = 0;
   for (let start = 0; start < data.n; start += batchSize) {
     const count = Math.min(batchSize, data.n - start);
     const probabilities = tf.tidy(() => {
-      const x = tf.tensor2d(data.xs.subarray(start * data.dim, (start + count) * data.dim), [
+      const x = tf.tensor(data.xs.subarray(start * data.dim, (start + count) * data.dim), [
         count,
-        data.dim,
+        ...inputShape,
       ]);
       return predict(x).dataSync() as Float32Array;
     });

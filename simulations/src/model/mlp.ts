@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FlotillaError } from '@flotilla/protocol';
 import type { Dataset } from '../data/dataset.js';
 import type { Rng } from '../rng/random.js';
+import { modelInputShape } from './input-shape.js';
 
 /** Options for {@link createMlp}. */
 export interface MlpOptions {
@@ -71,6 +72,7 @@ export async function trainFullModel(
   const batchSize = options.batchSize ?? 64;
   if (data.n === 0) throw new FlotillaError('BAD_REQUEST', 'no training examples');
   model.compile({ optimizer: tf.train.adam(options.learningRate ?? 0.001), loss: 'categoricalCrossentropy' });
+  const inputShape = modelInputShape(model, data.dim);
   let steps = 0;
   let lastEpochLoss = Number.NaN;
   for (let epoch = 0; epoch < epochs; epoch += 1) {
@@ -85,7 +87,7 @@ export async function trainFullModel(
         xs.set(data.xs.subarray(row * data.dim, (row + 1) * data.dim), i * data.dim);
         ys[i] = data.ys[row] ?? 0;
       });
-      const x = tf.tensor2d(xs, [rows.length, data.dim]);
+      const x = tf.tensor(xs, [rows.length, ...inputShape]);
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(ys, 'int32'), data.numClasses));
       const loss = await model.trainOnBatch(x, y);
       tf.dispose([x, y]);

@@ -8,7 +8,7 @@ import { BaseModelPool, type FlotillaDevice } from '@flotilla/client';
 import { createRng } from '../rng/random.js';
 import type { Collusion } from './sim-trainer.js';
 import type { HostEvent, HostMessage, HostSetup, VirtualDeviceSpec } from './host-messages.js';
-import { scenarioDomains } from './scenario-data.js';
+import { scenarioTask } from './scenario-data.js';
 import { materializeDevice, type HostContext } from './virtual-device.js';
 import { SharedBlobStore, emptyDormantCache, type DormantCache } from './virtual-device-cache.js';
 
@@ -80,7 +80,8 @@ const context: HostContext = {
   taskId: setup.taskId,
   coordinatorKey: setup.coordinatorKey,
   scenario: setup.scenario,
-  pool: scenarioDomains(setup.scenario).shifted.train,
+  pool: scenarioTask(setup.scenario).pool,
+  inputShape: setup.inputShape,
   root: createRng(setup.scenario.seed),
   blobs: new SharedBlobStore(),
   baseModels: new BaseModelPool(),

@@ -1,7 +1,7 @@
-import { toBase64 } from '@flotilla/protocol';
+import { FlotillaError, toBase64 } from '@flotilla/protocol';
 import type { DeviceRegistry } from '@flotilla/coordinator/server';
 import { chooseByzantineDevices } from '../attacks/attacks.js';
-import type { Dataset } from '../data/dataset.js';
+import type { TaskData } from '../data/task-data.js';
 import { capPartition, partitionExamples } from '../partition/index.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -17,24 +17,32 @@ export const simDeviceId = (index: number): string => `device-${String(index).pa
 /**
  * Every device of the scenario as a dormant spec: its data shard (training indices and a local
  * holdout for its validation gate), its key seed, and whether it is Byzantine or a straggler.
+ * Data with a natural per-user split gives device i the examples of user i; other data is split
+ * by the scenario's partition scheme.
  */
-export function deviceSpecs(scenario: Scenario, pool: Dataset): VirtualDeviceSpec[] {
+export function deviceSpecs(scenario: Scenario, task: TaskData): VirtualDeviceSpec[] {
   const rng = createRng(scenario.seed);
-  const partition = capPartition(
-    partitionExamples({
-      scheme: scenario.partition.scheme,
-      labels: pool.ys,
-      numDevices: scenario.devices,
-      rng: rng.fork('partition'),
-      ...(scenario.partition.alpha !== undefined ? { alpha: scenario.partition.alpha } : {}),
-      ...(scenario.partition.shardsPerDevice !== undefined
-        ? { shardsPerDevice: scenario.partition.shardsPerDevice }
-        : {}),
-      ...(scenario.partition.sigma !== undefined ? { sigma: scenario.partition.sigma } : {}),
-      minPerDevice: scenario.partition.minPerDevice,
-    }),
-    scenario.partition.maxExamplesPerDevice,
-  );
+  const pool = task.pool;
+  if (task.users && task.users.ids.length < scenario.devices)
+    throw new FlotillaError(
+      'BAD_REQUEST',
+      `the data has ${task.users.ids.length} users for devices; the scenario asks for ${scenario.devices} devices`,
+    );
+  const shards = task.users
+    ? task.users.indices.slice(0, scenario.devices)
+    : partitionExamples({
+        scheme: scenario.partition.scheme,
+        labels: pool.ys,
+        numDevices: scenario.devices,
+        rng: rng.fork('partition'),
+        ...(scenario.partition.alpha !== undefined ? { alpha: scenario.partition.alpha } : {}),
+        ...(scenario.partition.shardsPerDevice !== undefined
+          ? { shardsPerDevice: scenario.partition.shardsPerDevice }
+          : {}),
+        ...(scenario.partition.sigma !== undefined ? { sigma: scenario.partition.sigma } : {}),
+        minPerDevice: scenario.partition.minPerDevice,
+      });
+  const partition = capPartition(shards, scenario.partition.maxExamplesPerDevice);
   const byzantine = new Set(
     chooseByzantineDevices({
       numDevices: scenario.devices,

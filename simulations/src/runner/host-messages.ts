@@ -5,7 +5,7 @@ export interface VirtualDeviceSpec {
   deviceId: string;
   /** base64 32-byte ed25519 seed of the device key (a simulation secret). */
   seedKey: string;
-  /** Indices into the shifted-domain training pool. */
+  /** Indices into the task's device pool (`scenarioTask(scenario).pool`). */
   trainIndices: number[];
   holdoutIndices: number[];
   byzantine: boolean;
@@ -20,6 +20,8 @@ export interface HostSetup {
   taskId: string;
   coordinatorKey: string;
   scenario: Scenario;
+  /** One example as the base model takes it (e.g. [28, 28, 1] for a CNN, [784] for an MLP). */
+  inputShape: number[];
   devices: VirtualDeviceSpec[];
 }
 

@@ -10,8 +10,10 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
     description: scenario.description,
     runs: [{ label: scenario.name, metrics: result.metrics }],
     baselines: [
-      { label: 'base model, clean digits', accuracy: result.base.cleanAccuracy },
-      { label: 'base model, shifted digits', accuracy: result.base.shiftedAccuracy },
+      ...(result.base.cleanAccuracy !== null && result.base.referenceLabel !== null
+        ? [{ label: `base model, ${result.base.referenceLabel}`, accuracy: result.base.cleanAccuracy }]
+        : []),
+      { label: `base model, ${result.base.testLabel}`, accuracy: result.base.shiftedAccuracy },
     ],
     facts: {
       seed: String(scenario.seed),

@@ -8,8 +8,10 @@ import {
   initBackend,
   type LocalDataset,
 } from '@flotilla/client';
-import type { Domains } from '../data/domains.js';
-import { getBaseModel, type BaseModel } from '../model/base-model.js';
+import type { TaskData } from '../data/task-data.js';
+import type { BaseModel } from '../model/base-model.js';
+import { modelInputShape } from '../model/input-shape.js';
+import { scenarioArchitecture, taskBaseModel } from '../model/task-base-model.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RoundMetricsInput } from '../report/metrics.js';
@@ -21,7 +23,7 @@ import { deviceSpecs, enrollDevices } from './fleet-setup.js';
 import type { HostSetup } from './host-messages.js';
 import { participationFor } from './participation.js';
 import { RoundEventTally } from './round-tally.js';
-import { scenarioDomains, toLocalDataset } from './scenario-data.js';
+import { scenarioTask, toLocalDataset } from './scenario-data.js';
 import { coordinatorKeyOf, startEnvironment, type SimEnvironment } from './sim-environment.js';
 import { awaitAcknowledgedUpdates, watchRound } from './watch-round.js';
 
@@ -51,7 +53,16 @@ export interface SimulationResult {
   scenario: Scenario;
   backend: string;
   metrics: RoundMetricsInput[];
-  base: { digest: string; cleanAccuracy: number; shiftedAccuracy: number };
+  base: {
+    digest: string;
+    /** Accuracy of the base on the task's reference set (MNIST: the clean digits), if it has one. */
+    cleanAccuracy: number | null;
+    /** Accuracy of the base on the reported test set (MNIST: the shifted digits). */
+    shiftedAccuracy: number;
+    /** What the two sets are, for reports. */
+    referenceLabel: string | null;
+    testLabel: string;
+  };
   taskId: string;
   coordinatorKey: string;
   /** Redis key prefix of the run's coordinator (its state stays in Redis for inspection). */
@@ -86,13 +97,11 @@ async function evaluateAdapter(
   }
 }
 
-function cleanAccuracy(base: BaseModel, domains: Domains): number {
-  const model = createAdaptedModel({
-    base: base.model,
-    spec: { mode: 'bias', targetModules: ['out'], r: 1, alpha: 1, seed: 0 },
-  });
+/** The base model's accuracy on `data` (the initial adapter leaves the adapted model equal to the base). */
+function baseAccuracy(base: BaseModel, env: SimEnvironment, data: LocalDataset): number {
+  const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
   try {
-    return evaluateModel(model, toLocalDataset(domains.clean.test)).accuracy;
+    return evaluateModel(model, data).accuracy;
   } finally {
     model.dispose();
   }
@@ -112,31 +121,22 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
   const stream = options.progressStream ?? process.stderr;
   const setup = showProgress ? createSetupLog({ stream }) : silentSetupLog;
   const backend = await initBackend({ logger: () => undefined });
-  const domains: Domains = await setup.step(
+  const task: TaskData = await setup.step(
     'data',
-    () => scenarioDomains(scenario),
-    (d) => `${d.shifted.train.n.toLocaleString('en-US')} training examples; ${d.description}`,
+    () => scenarioTask(scenario),
+    (t) => `${t.pool.n.toLocaleString('en-US')} device examples; ${t.description}`,
   );
   const base = await setup.step(
     'base model',
-    () =>
-      getBaseModel({
-        stateDir: options.cacheDir ?? options.stateDir,
-        config: {
-          dataset: scenario.dataset,
-          seed: scenario.seed,
-          hidden: scenario.model.hidden,
-          epochs: scenario.model.baseEpochs,
-          // The synthetic task's shape decides the base model's input (MNIST's is fixed).
-          ...(scenario.dataset === 'synthetic'
-            ? { syntheticExamples: scenario.data.syntheticExamples, syntheticDim: scenario.data.syntheticDim }
-            : {}),
-        },
-      }),
-    (b) => (b.cached ? `from the cache (${b.backend})` : `trained on ${b.backend}`),
+    () => taskBaseModel({ scenario, task, stateDir: options.cacheDir ?? options.stateDir }),
+    (b) =>
+      scenario.model.path !== undefined
+        ? `from ${scenario.model.path}`
+        : `${scenarioArchitecture(scenario, task)}, ${b.cached ? 'from the cache' : `trained on ${b.backend}`}`,
   );
-  const shiftedTest = toLocalDataset(domains.shifted.test);
-  const holdout = toLocalDataset(domains.shifted.holdout);
+  const inputShape = modelInputShape(base.model, task.pool.dim);
+  const shiftedTest = toLocalDataset(task.test, inputShape);
+  const holdout = toLocalDataset(task.holdout, inputShape);
   const env: SimEnvironment = await setup.step('coordinator and worker', () =>
     startEnvironment({
       scenario,
@@ -165,8 +165,9 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
   try {
     const specs = await setup.step(
       'device shards',
-      () => deviceSpecs(scenario, domains.shifted.train),
-      (list) => `${list.length.toLocaleString('en-US')} devices, ${scenario.partition.scheme} split`,
+      () => deviceSpecs(scenario, task),
+      (list) =>
+        `${list.length.toLocaleString('en-US')} devices, ${task.users ? 'one per user of the data' : `${scenario.partition.scheme} split`}`,
     );
     await setup.step('enrolment', () =>
       enrollDevices(env.coordinator.devices, specs, (done) => setup.count('enrolled', done, specs.length)),
@@ -178,6 +179,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       taskId: env.taskId,
       coordinatorKey: coordinatorKeyOf(env),
       scenario,
+      inputShape,
       devices: specs.filter((_, i) => i % threads === t),
     }));
     fleet = await setup.step(
@@ -295,8 +297,12 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       metrics,
       base: {
         digest: base.digest,
-        cleanAccuracy: cleanAccuracy(base, domains),
+        cleanAccuracy: task.reference
+          ? baseAccuracy(base, env, toLocalDataset(task.reference.data, inputShape))
+          : null,
         shiftedAccuracy: start.accuracy,
+        referenceLabel: task.reference?.label ?? null,
+        testLabel: task.testLabel,
       },
       taskId: env.taskId,
       coordinatorKey: coordinatorKeyOf(env),

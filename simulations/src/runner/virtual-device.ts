@@ -24,8 +24,10 @@ export interface HostContext {
   taskId: string;
   coordinatorKey: string;
   scenario: Scenario;
-  /** The shifted-domain training pool the shards index into. */
+  /** The device pool the shards index into. */
   pool: Dataset;
+  /** One example as the base model takes it. */
+  inputShape: number[];
   root: Rng;
   blobs: SharedBlobStore;
   baseModels: BaseModelPool;
@@ -57,7 +59,7 @@ export function materializeDevice(
   if (spec.byzantine && scenario.behaviour.attack === 'label-flip')
     train = { ...train, ys: labelFlipAttack(train.ys, { numClasses: train.numClasses }) };
   const inner = new TfjsTrainer({
-    data: { train: toLocalDataset(train), holdout: toLocalDataset(holdout) },
+    data: { train: toLocalDataset(train, ctx.inputShape), holdout: toLocalDataset(holdout, ctx.inputShape) },
     seed: spec.seed,
     baseModels: ctx.baseModels,
   });

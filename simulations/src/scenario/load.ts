@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -39,7 +39,31 @@ export function parseScenario(text: string, source = 'scenario'): Scenario {
   return validateScenario(value, source);
 }
 
-/** Reads and validates a scenario file (.yaml, .yml or .json). */
+/** The scenario with its data and model paths made absolute, relative ones taken from `dir`. */
+export function resolveScenarioPaths(scenario: Scenario, dir: string): Scenario {
+  const at = (path: string | undefined) => (path === undefined ? undefined : resolve(dir, path));
+  const { source, model } = scenario;
+  return {
+    ...scenario,
+    ...(source
+      ? {
+          source: {
+            ...source,
+            path: resolve(dir, source.path),
+            ...(source.testPath !== undefined ? { testPath: at(source.testPath) } : {}),
+            ...(source.labels !== undefined ? { labels: at(source.labels) } : {}),
+            ...(source.users !== undefined ? { users: at(source.users) } : {}),
+          },
+        }
+      : {}),
+    model: { ...model, ...(model.path !== undefined ? { path: at(model.path) } : {}) },
+  };
+}
+
+/**
+ * Reads and validates a scenario file (.yaml, .yml or .json). Relative data and model paths in
+ * it are relative to the file's directory.
+ */
 export function loadScenarioFile(path: string): Scenario {
   let text: string;
   try {
@@ -47,7 +71,7 @@ export function loadScenarioFile(path: string): Scenario {
   } catch {
     throw new FlotillaError('NOT_FOUND', `scenario file ${path} cannot be read`);
   }
-  return parseScenario(text, path);
+  return resolveScenarioPaths(parseScenario(text, path), dirname(resolve(path)));
 }
 
 /** Names of the built-in scenarios (file names without .yaml), sorted. */

@@ -17,6 +17,7 @@ const REQUIRED_BUILTINS = [
   'full',
   'iid',
   'lora',
+  'text',
 ];
 
 describe('built-in scenarios', () => {
@@ -94,5 +95,41 @@ describe('parseScenario', () => {
     expect(scenario.rounds).toBe(3);
     expect(scenario.dp).toEqual({ noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 10 });
     expect(() => loadScenarioFile(join(dir, 'missing.yaml'))).toThrow(/cannot be read/);
+  });
+});
+
+describe('scenarios on files', () => {
+  it('need a source that says how to read them, and only file datasets take one', () => {
+    expect(() => parseScenario('name: x\ndataset: leaf')).toThrow(/source: is required for the leaf dataset/);
+    expect(() => parseScenario('name: x\ndataset: leaf\nsource: { path: d }')).toThrow(
+      /source\.leafTask: is required/,
+    );
+    expect(() => parseScenario('name: x\ndataset: npy\nsource: { path: x.npy }')).toThrow(
+      /source\.labels: is required/,
+    );
+    expect(() => parseScenario('name: x\ndataset: text\nsource: { path: d }')).toThrow(
+      /source: is for file datasets/,
+    );
+    expect(() =>
+      parseScenario(
+        'name: x\ndataset: csv\nsource: { path: t.csv, pretrainFraction: 0.5, testFraction: 0.3, holdoutFraction: 0.2 }',
+      ),
+    ).toThrow(/must be < 1/);
+    expect(() => parseScenario('name: x\nmodel: { architecture: transformer }')).toThrow(
+      /model\.architecture/,
+    );
+  });
+
+  it('take relative data and model paths from the scenario file’s folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-scenario-paths-'));
+    writeFileSync(
+      join(dir, 'files.yaml'),
+      'name: files\ndataset: npy\nsource: { path: data/x.npy, labels: data/y.npy, users: /abs/u.npy }\nmodel: { path: ../models/model.json }\n',
+    );
+    const scenario = loadScenarioFile(join(dir, 'files.yaml'));
+    expect(scenario.source?.path).toBe(join(dir, 'data', 'x.npy'));
+    expect(scenario.source?.labels).toBe(join(dir, 'data', 'y.npy'));
+    expect(scenario.source?.users).toBe('/abs/u.npy');
+    expect(scenario.model.path).toBe(join(dir, '..', 'models', 'model.json'));
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { StrategyConfigSchema } from '@flotilla/protocol';
+import { FILE_DATASETS, ScenarioSourceSchema, sourceProblems, type FileDataset } from './source.js';
 
 /**
  * A simulation scenario: what data, how it is split over devices, how devices behave, what the
@@ -36,13 +37,34 @@ export const ScenarioDataSchema = z
     syntheticExamples: z.number().int().min(100).default(6000),
     /** Feature dimension of the synthetic task. Default 32. */
     syntheticDim: z.number().int().min(2).default(32),
+    /** Writing styles of the text task (device d writes in style d mod styles, 1–6). Default 4. */
+    textStyles: z.number().int().min(1).max(6).default(4),
+    /** Characters per example of the text task. Default 32. */
+    textSequenceLength: z.number().int().min(2).max(200).default(32),
+    /** Examples each device writes in the text task. Default 120. */
+    textExamplesPerDevice: z.number().int().min(5).default(120),
+    /** Plain-style examples the text task's base model pre-trains on. Default 3000. */
+    textPretrainExamples: z.number().int().min(10).default(3000),
   })
   .strict();
 
 export const ScenarioModelSchema = z
   .object({
-    /** Units of the hidden dense layer ('hidden'). Default 128. */
+    /**
+     * Built-in base architecture: 'mlp' (dense 'hidden' → 'out'), 'cnn' (two convolutions, then
+     * dense 'hidden' → 'out') or 'char-rnn' (embedding, GRU/LSTM 'rnn', dense 'hidden' → 'out').
+     * Default: 'char-rnn' for text and sequence data (text, LEAF shakespeare/sent140), 'cnn' for
+     * images (image folders, LEAF femnist), else 'mlp'.
+     */
+    architecture: z.enum(['mlp', 'cnn', 'char-rnn']).optional(),
+    /** A tfjs model.json (with its weight files) to use as the base instead of a built-in one. */
+    path: z.string().min(1).optional(),
+    /** Units of the hidden dense layer ('hidden'; also the RNN's units). Default 128. */
     hidden: z.number().int().min(1).max(4096).default(128),
+    /** Embedding width of 'char-rnn'. Default 8. */
+    embedding: z.number().int().min(1).max(512).default(8),
+    /** Recurrent cell of 'char-rnn'. Default 'gru'. */
+    cell: z.enum(['gru', 'lstm']).default('gru'),
     /** Base-model pre-training epochs on the clean domain. Default 3. */
     baseEpochs: z.number().int().min(1).max(50).default(3),
   })
@@ -127,8 +149,16 @@ export const ScenarioSchema = z
     name: z.string().min(1).max(128),
     description: z.string().max(2000).default(''),
     seed: z.number().int().nonnegative().default(1),
-    dataset: z.enum(['mnist-rotated', 'mnist-noisy', 'synthetic']).default('mnist-rotated'),
+    /**
+     * mnist-rotated, mnist-noisy, synthetic and text are built in; leaf, csv, npy and
+     * image-folder read the files `source` names.
+     */
+    dataset: z
+      .enum(['mnist-rotated', 'mnist-noisy', 'synthetic', 'text', ...FILE_DATASETS])
+      .default('mnist-rotated'),
     data: ScenarioDataSchema.prefault({}),
+    /** Where a file dataset lives and how to read it. */
+    source: ScenarioSourceSchema.optional(),
     partition: ScenarioPartitionSchema.prefault({}),
     /** Devices in the fleet. */
     devices: z.number().int().min(1).max(100_000).default(20),
@@ -162,6 +192,15 @@ export const ScenarioSchema = z
         message: `must be <= devicesPerRound (${scenario.devicesPerRound})`,
       });
     }
+    if ((FILE_DATASETS as readonly string[]).includes(scenario.dataset))
+      for (const problem of sourceProblems(scenario.dataset as FileDataset, scenario.source))
+        ctx.addIssue({ code: 'custom', ...problem });
+    else if (scenario.source !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source'],
+        message: `is for file datasets (${FILE_DATASETS.join(', ')}), not ${scenario.dataset}`,
+      });
     const { partition } = scenario;
     if (partition.scheme === 'dirichlet' && partition.alpha === undefined) {
       ctx.addIssue({

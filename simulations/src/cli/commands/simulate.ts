@@ -50,7 +50,11 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
       `the worker stopped the task after round ${result.metrics.length - 1}: ${result.stopped}\n`,
     );
   process.stdout.write(
-    `backend: ${result.backend}; base model: ${(100 * result.base.cleanAccuracy).toFixed(1)}% on clean digits, ${(100 * result.base.shiftedAccuracy).toFixed(1)}% on the shifted domain\n`,
+    `backend: ${result.backend}; base model: ${
+      result.base.cleanAccuracy !== null
+        ? `${(100 * result.base.cleanAccuracy).toFixed(1)}% on ${result.base.referenceLabel ?? 'the reference set'}, `
+        : ''
+    }${(100 * result.base.shiftedAccuracy).toFixed(1)}% on ${result.base.testLabel}\n`,
   );
   process.stdout.write(
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
