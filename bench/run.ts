@@ -8,6 +8,7 @@ import { formatTable, type BenchRow, type SectionResult } from './lib/report.js'
 import { runAggregation } from './sections/aggregation.js';
 import { runCrypto } from './sections/crypto.js';
 import { runIngest } from './sections/ingest.js';
+import { ROBUST_KEYS } from './sections/robust.js';
 import { runRoundOverhead } from './sections/round-overhead.js';
 import { SIM_SCALE_KEYS, runSimScale } from './sections/sim-scale.js';
 import { runTraining } from './sections/training.js';
@@ -65,7 +66,9 @@ const started = Date.now();
 const rows: BenchRow[] = [];
 const sections: Record<string, unknown> = {};
 const failures: Record<string, string> = {};
-const topKeys: Record<string, number | null> = Object.fromEntries(SIM_SCALE_KEYS.map((k) => [k, null]));
+const topKeys: Record<string, number | null> = Object.fromEntries(
+  [...ROBUST_KEYS, ...SIM_SCALE_KEYS].map((k) => [k, null]),
+);
 for (const name of selected) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${name}…\n`);

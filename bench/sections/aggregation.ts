@@ -1,5 +1,5 @@
 // Aggregation: FedAvg over 100 updates of 1M parameters against the memory-copy limit of the same
-// bytes, then the robust strategies relative to FedAvg, all measured side by side in one run.
+// bytes, then the robust strategies relative to FedAvg (robust.ts), all side by side in one run.
 // The headline FedAvg places the updates where the aggregation job places them (flattened into the
 // kernel's arena, see coordinator/src/worker/strategies/kernel-arena.ts); updates on the JS heap,
 // which the kernel must copy in first, are reported beside it.
@@ -14,6 +14,7 @@ import {
 } from '@flotilla/coordinator/worker';
 import { fillPseudoRandom, interleaved } from '../lib/measure.js';
 import type { BenchRow, SectionResult } from '../lib/report.js';
+import { measureRobust, robustKeys, robustRows, ROBUST_LIMITS } from './robust.js';
 
 export interface AggregationOptions {
   quick: boolean;
@@ -70,26 +71,22 @@ export function runAggregation(options: AggregationOptions): SectionResult {
   const gbps = (ms: number): number => bytes / (ms / 1000) / 1e9;
   const withinGoal = ratio <= FEDAVG_GOAL_RATIO;
 
-  // Robust strategies: full size in the full run; 100 x 100k in --quick (stated in the row).
+  // Robust strategies: full size in the full run; 100 x 100k in --quick (stated in the rows).
   const robustParams = options.quick ? 100_000 : PARAMS;
-  const robustUpdates = robustParams === PARAMS ? updates : makeUpdates(UPDATES, robustParams);
-  const configs = {
-    fedavg,
-    median: StrategyConfigSchema.parse({ name: 'median' }),
-    'trimmed-mean': StrategyConfigSchema.parse({ name: 'trimmed-mean', beta: 0.1 }),
-    krum: StrategyConfigSchema.parse({ name: 'krum', byzantine: 10 }),
-  };
-  const run = (name: keyof typeof configs) => (): void => {
-    sink += aggregate(configs[name], robustUpdates).result.values[0] ?? 0;
-  };
-  const robust = interleaved(
-    { fedavg: run('fedavg'), median: run('median'), 'trimmed-mean': run('trimmed-mean'), krum: run('krum') },
-    { warmup: 0, repeats: options.quick ? 1 : 3, budgetMs: options.quick ? 10_000 : 60_000 },
-  );
+  const robustPlaced =
+    robustParams === PARAMS
+      ? placed
+      : makeUpdates(
+          UPDATES,
+          robustParams,
+          updateAllocator(UPDATES, robustParams, accumulatorFootprint(robustParams)),
+        );
+  const robustHeap = robustParams === PARAMS ? updates : makeUpdates(UPDATES, robustParams);
+  const robustArena = measureRobust(robustPlaced, options.quick);
+  const robustOnHeap = measureRobust(robustHeap, options.quick);
   const throughput = measureFedAvgThroughput({ length: PARAMS, updates: 20, repeats: options.quick ? 2 : 3 });
 
   const size = `${UPDATES} x ${PARAMS.toLocaleString('en-US')} params`;
-  const robustSize = `${UPDATES} x ${robustParams.toLocaleString('en-US')}`;
   const rows: BenchRow[] = [
     {
       section: 'aggregation',
@@ -144,19 +141,9 @@ export function runAggregation(options: AggregationOptions): SectionResult {
       ratioMeaning: `speed-up of ${throughput.usesSimd ? 'wasm SIMD' : 'auto (no SIMD)'} kernel`,
     },
   ];
-  for (const name of ['median', 'trimmed-mean', 'krum'] as const) {
-    rows.push({
-      section: 'aggregation',
-      measure: `${name}, ${robustSize}${name === 'krum' ? ' (f=10)' : name === 'trimmed-mean' ? ' (beta=0.1)' : ''}`,
-      ours: robust.medianMs[name],
-      oursUnit: 'ms',
-      reference: robust.medianMs.fedavg,
-      referenceUnit: 'ms',
-      referenceName: 'FedAvg, same updates',
-      ratio: robust.medianMs[name] / robust.medianMs.fedavg,
-      ratioMeaning: `${name} / fedavg time`,
-    });
-  }
+  const robustSize = `${UPDATES} x ${robustParams.toLocaleString('en-US')}`;
+  rows.push(...robustRows(robustArena, 'updates in the kernel arena', robustSize));
+  rows.push(...robustRows(robustOnHeap, 'updates on the JS heap', robustSize));
   return {
     rows,
     details: {
@@ -172,9 +159,10 @@ export function runAggregation(options: AggregationOptions): SectionResult {
       medianMs: head.medianMs,
       samplesMs: head.samplesMs,
       rounds: head.rounds,
-      robust: { params: robustParams, medianMs: robust.medianMs, samplesMs: robust.samplesMs },
+      robust: { params: robustParams, arena: robustArena, heap: robustOnHeap, limits: ROBUST_LIMITS },
       throughput,
       sink,
     },
+    keys: robustKeys(robustArena),
   };
 }

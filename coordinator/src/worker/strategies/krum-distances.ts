@@ -50,6 +50,11 @@ export class PairDistances {
   private readonly twins: Uint8Array;
   /** Definition distances computed so far (the cost of the certification). */
   computed = 0;
+  /** True when an update holds a NaN or ±Inf: every distance is the definition's (no bound holds). */
+  readonly definitionOnly: boolean;
+  /** Per row, the other indices sorted by lower and by upper bound; null until asked, or stale. */
+  private readonly byLower: (Int32Array | null)[];
+  private readonly byUpper: (Int32Array | null)[];
 
   constructor(vectors: readonly Float32Array[]) {
     const n = vectors.length;
@@ -60,12 +65,14 @@ export class PairDistances {
     this.estimate = new Float64Array(n * n);
     this.exact = new Uint8Array(n * n);
     this.twins = new Uint8Array(n * n);
+    this.byLower = Array<Int32Array | null>(n).fill(null);
+    this.byUpper = Array<Int32Array | null>(n).fill(null);
     for (let i = 0; i < n; i++) this.exact[i * n + i] = 1;
     const length = vectors[0]?.length ?? 0;
     const gram = gramMatrix(vectors, length);
     const norm = (i: number): number => gram.values[i * n + i] ?? NaN;
-    if (!Array.from({ length: n }, (_, i) => norm(i)).every(Number.isFinite)) {
-      // A NaN or ±Inf in an update: no bound holds, every distance comes from the definition.
+    this.definitionOnly = !Array.from({ length: n }, (_, i) => norm(i)).every(Number.isFinite);
+    if (this.definitionOnly) {
       for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) this.computeExact(i, j);
       return;
     }
@@ -111,6 +118,26 @@ export class PairDistances {
     return this.isExact(i, j) ? this.lower(i, j) : (this.estimate[i * this.n + j] ?? NaN);
   }
 
+  /** Row i's other indices by ascending lower bound (ties by index), sorted once until it changes. */
+  rowByLower(i: number): Int32Array {
+    return this.sortedRow(i, this.byLower, this.lo);
+  }
+
+  /** Row i's other indices by ascending upper bound (ties by index). */
+  rowByUpper(i: number): Int32Array {
+    return this.sortedRow(i, this.byUpper, this.hi);
+  }
+
+  private sortedRow(i: number, cache: (Int32Array | null)[], bound: Float64Array): Int32Array {
+    const cached = cache[i];
+    if (cached) return cached;
+    const n = this.n;
+    const row = Int32Array.from({ length: n - 1 }, (_, k) => (k < i ? k : k + 1));
+    row.sort((a, b) => (bound[i * n + a] ?? NaN) - (bound[i * n + b] ?? NaN) || a - b);
+    cache[i] = row;
+    return row;
+  }
+
   /** Replaces the interval of (i, j) by the definition's value, `squaredDistance` of the pair. */
   computeExact(i: number, j: number): void {
     if (this.isExact(i, j)) return;
@@ -122,6 +149,10 @@ export class PairDistances {
   }
 
   private setExact(i: number, j: number, d: number): void {
+    for (const row of [i, j]) {
+      this.byLower[row] = null;
+      this.byUpper[row] = null;
+    }
     this.set(i, j, 'lo', d);
     this.set(i, j, 'hi', d);
     this.set(i, j, 'estimate', d);

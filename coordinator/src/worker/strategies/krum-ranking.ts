@@ -24,18 +24,19 @@ function headSum(sorted: ArrayLike<number>, take: number): number {
   return sum;
 }
 
-/** Scores candidates of one set (one neighbour count), with scratch rows sized once. */
+/** Scores candidates of one set (one neighbour count). */
 class Scorer {
-  private readonly lows: Float64Array;
-  private readonly highs: Float64Array;
+  private readonly member: Uint8Array;
+  private readonly take: number;
 
   constructor(
     private readonly d: PairDistances,
     private readonly candidates: readonly number[],
-    private readonly m: number,
+    m: number,
   ) {
-    this.lows = new Float64Array(candidates.length);
-    this.highs = new Float64Array(candidates.length);
+    this.member = new Uint8Array(d.n);
+    for (const i of candidates) this.member[i] = 1;
+    this.take = Math.min(m, candidates.length - 1);
   }
 
   /**
@@ -43,67 +44,69 @@ class Scorer {
    * ascending order. Exact when every distance that can be among the m smallest is exact.
    */
   score(i: number): Score {
-    const { d, candidates } = this;
-    let count = 0;
-    let allExact = true;
-    for (const j of candidates) {
-      if (j === i) continue;
-      this.lows[count] = d.lower(i, j);
-      this.highs[count] = d.upper(i, j);
-      allExact &&= d.isExact(i, j);
-      count += 1;
-    }
-    const take = Math.min(this.m, count);
-    const lows = this.lows.subarray(0, count);
-    if (allExact) {
+    const { d, take, member } = this;
+    if (d.definitionOnly) {
       // The definition's computation as it stands: an Array sorted by (a, b) => a - b, whose order
       // for NaN distances (an update holding a NaN) only this reproduces.
+      const row = this.candidates.filter((j) => j !== i).map((j) => d.lower(i, j));
       const score = headSum(
-        Array.from(lows).sort((a, b) => a - b),
+        row.sort((a, b) => a - b),
         take,
       );
       return { lo: score, hi: score, exact: true };
     }
-    const highs = this.highs.subarray(0, count).sort();
-    const threshold = take === 0 ? -Infinity : (highs[take - 1] ?? Infinity);
-    // Finite from here (non-finite inputs make every distance exact). The m smallest are among
-    // the contenders (lower bound ≤ threshold); if those are all exact, so is their sorted sum.
-    let contenders = 0;
-    let contendersExact = true;
-    for (const j of candidates) {
-      if (j === i || d.lower(i, j) > threshold) continue;
-      this.lows[contenders++] = d.lower(i, j);
-      contendersExact &&= d.isExact(i, j);
+    // Upper bounds: their sum over the m smallest, and the m-th, past which no distance can be
+    // among the m smallest.
+    let hi = 0;
+    let threshold = -Infinity;
+    let seen = 0;
+    for (const j of d.rowByUpper(i)) {
+      if (seen === take) break;
+      if (member[j] !== 1) continue;
+      threshold = d.upper(i, j);
+      hi += threshold;
+      seen += 1;
     }
-    if (contendersExact) {
-      const score = headSum(this.lows.subarray(0, contenders).sort(), take);
-      return { lo: score, hi: score, exact: true };
+    // Lower bounds in ascending order: their sum over the m smallest, and whether every distance
+    // that can be among the m smallest is exact (then that sum, of exact values in ascending
+    // order, is the definition's score).
+    let lo = 0;
+    let exact = true;
+    seen = 0;
+    for (const j of d.rowByLower(i)) {
+      if (member[j] !== 1) continue;
+      const bound = d.lower(i, j);
+      if (seen >= take && bound > threshold) break;
+      if (seen < take) lo += bound;
+      exact &&= d.isExact(i, j);
+      seen += 1;
     }
-    let k = 0;
-    for (const j of candidates) if (j !== i) this.lows[k++] = d.lower(i, j);
+    if (exact) return { lo, hi: lo, exact: true };
     const slack = ((take + 2) * U) / (1 - (take + 2) * U);
-    return {
-      lo: headSum(lows.sort(), take) * (1 - slack),
-      hi: headSum(highs, take) * (1 + slack),
-      exact: false,
-    };
+    return { lo: lo * (1 - slack), hi: hi * (1 + slack), exact: false };
   }
 
   /** Computes the definition's distances that can enter candidate i's score. */
   settle(i: number): void {
-    const { d, candidates } = this;
-    let count = 0;
-    for (const j of candidates) if (j !== i) this.highs[count++] = d.upper(i, j);
-    const take = Math.min(this.m, count);
-    const threshold = take === 0 ? -Infinity : (this.highs.subarray(0, count).sort()[take - 1] ?? Infinity);
-    for (const j of candidates) if (j !== i && d.lower(i, j) <= threshold) d.computeExact(i, j);
+    const { d, take, member } = this;
+    let threshold = -Infinity;
+    let seen = 0;
+    for (const j of d.rowByUpper(i)) {
+      if (seen === take) break;
+      if (member[j] !== 1) continue;
+      threshold = d.upper(i, j);
+      seen += 1;
+    }
+    for (const j of this.candidates) if (j !== i && d.lower(i, j) <= threshold) d.computeExact(i, j);
   }
 
   /** For reporting: the sum of the m smallest distances as known (exact where computed). */
   estimate(i: number): number {
-    let count = 0;
-    for (const j of this.candidates) if (j !== i) this.lows[count++] = this.d.value(i, j);
-    return headSum(this.lows.subarray(0, count).sort(), Math.min(this.m, count));
+    const values = Float64Array.from(
+      this.candidates.filter((j) => j !== i),
+      (j) => this.d.value(i, j),
+    );
+    return headSum(values.sort(), this.take);
   }
 }
 

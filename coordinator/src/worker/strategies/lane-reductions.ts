@@ -1,6 +1,6 @@
 /**
- * What the generated network kernel does with each group of 4 sorted columns before moving on
- * (network-kernel.ts), while the sorted rows are still in L1. Every reduction performs the float64
+ * What the generated network kernel does with each group of 4 sorted columns once the block is
+ * sorted (network-kernel.ts), while its rows are still in cache. Every reduction performs the float64
  * operations of its scalar definition (coordinate-wise.ts, bulyan.ts) in the same order, so its
  * results are the definition's bit for bit.
  */

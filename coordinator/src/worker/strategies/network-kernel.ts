@@ -2,7 +2,7 @@
  * A WebAssembly function generated for one comparator network: `sortLanes(base, vectors, out)`
  * sorts, for each of `vectors` consecutive 16-byte groups of 4 lanes, the keys on rows
  * `base + w · stride` (w = 0 … n-1) with one i32x4 min and one max per comparator, then reduces
- * the sorted column (median, trimmed mean) without leaving L1.
+ * each sorted column (median, trimmed mean, Bulyan's mean around the median; lane-reductions.ts).
  *
  * Why generated code with its own register allocation: a comparator applied straight to memory
  * costs two loads and two stores, and the stores bound it. Keeping wires in registers removes most
@@ -80,9 +80,9 @@ export function schedule(network: readonly (readonly [number, number])[], regist
 }
 
 /** Locals of `sortLanes`: its params, the loop end, the reductions' scratch, the wire slots. */
-const L = { base: 0, count: 1, out: 2, flags: 3, end: 4 };
-const scratchLocal = (k: number): number => 5 + k;
-const slotLocal = (k: number): number => 5 + SCRATCH_V128 + k;
+const L = { base: 0, count: 1, out: 2, flags: 3, end: 4, start: 5 };
+const scratchLocal = (k: number): number => 6 + k;
+const slotLocal = (k: number): number => 6 + SCRATCH_V128 + k;
 
 /** The function body, written byte by byte where it is long (n = 100: ~40 kB of code). */
 function sortLanesCode(
@@ -96,6 +96,7 @@ function sortLanesCode(
     for (const b of bytes) code.push(b);
   };
   // end = base + vectors * 16
+  push([...op.localGet(L.base), ...op.localSet(L.start)]);
   push([...op.localGet(L.count), ...op.i32Const(4), ...op.i32Shl, ...op.localGet(L.base), ...op.i32Add]);
   push([...op.localSet(L.end), ...op.loop]);
   for (const step of steps) {
@@ -111,11 +112,19 @@ function sortLanesCode(
       push([...op.localSet(hi), ...op.localSet(lo)]);
     }
   }
-  push(reductionCode(reduction, { ...L, v: scratchLocal, strideBytes, n }));
-  push([...op.localGet(L.out), ...op.i32Const(16), ...op.i32Add, ...op.localSet(L.out)]);
-  push([...op.localGet(L.flags), ...op.i32Const(4), ...op.i32Add, ...op.localSet(L.flags)]);
-  push([...op.localGet(L.base), ...op.i32Const(16), ...op.i32Add, ...op.localTee(L.base)]);
-  push([...op.localGet(L.end), ...op.i32LtU, ...op.brIf(0), ...op.end]);
+  const next = [...op.localGet(L.base), ...op.i32Const(16), ...op.i32Add, ...op.localTee(L.base)];
+  const loopEnd = [...op.localGet(L.end), ...op.i32LtU, ...op.brIf(0), ...op.end];
+  push([...next, ...loopEnd]);
+  if (reduction.kind !== 'sorted') {
+    // The reduction is a second loop over the groups (the rows are still in L2): appended to the
+    // network's loop body, it made the engine allocate registers for the whole body worse
+    // (Bulyan's second stage took 40% longer).
+    push([...op.localGet(L.start), ...op.localSet(L.base), ...op.loop]);
+    push(reductionCode(reduction, { ...L, v: scratchLocal, strideBytes, n }));
+    push([...op.localGet(L.out), ...op.i32Const(16), ...op.i32Add, ...op.localSet(L.out)]);
+    push([...op.localGet(L.flags), ...op.i32Const(4), ...op.i32Add, ...op.localSet(L.flags)]);
+    push([...next, ...loopEnd]);
+  }
   return code;
 }
 
@@ -143,7 +152,7 @@ export function networkKernel(
   if (module === undefined) {
     const code = sortLanesCode(schedule(network, REGISTERS), strideBytes, reduction, n);
     const locals: [number, number][] = [
-      [1, I32],
+      [2, I32],
       [SCRATCH_V128, V128],
       [REGISTERS, V128],
     ];
