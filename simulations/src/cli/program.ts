@@ -6,7 +6,9 @@ import { registerAuditPrecision } from './commands/audit-precision.js';
 import { registerServices } from './commands/services.js';
 import { registerDevice } from './commands/device.js';
 import { registerDevices } from './commands/devices.js';
+import { registerInit } from './commands/init.js';
 import { registerKeys } from './commands/keys.js';
+import { registerModels } from './commands/models.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerDemo, registerSimulate } from './commands/simulate.js';
@@ -31,5 +33,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerDevices(program);
   registerTasks(program);
+  registerModels(program);
+  registerInit(program);
   return program;
 }

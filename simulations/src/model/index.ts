@@ -5,3 +5,5 @@ export * from './centralized.js';
 export * from './cnn.js';
 export * from './char-rnn.js';
 export * from './model-files.js';
+export * from './export-model.js';
+export * from './model-source.js';
