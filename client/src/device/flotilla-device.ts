@@ -73,6 +73,11 @@ export class FlotillaDevice {
   /** Counts check-ins, so that a stale plan-wait timer does not act on a later check-in. */
   private checkInSeq = 0;
   private needsSync = true;
+  /** The catch-up in progress, and whether another was asked for while it ran. */
+  private syncing: Promise<void> | null = null;
+  private resync = false;
+  /** Newest version announced by `adapter:promoted`. */
+  private promotedVersion = 0;
   /** Compute class of the latest eligibility report: picks the precision of adapter downloads. */
   private computeClass: Eligibility['computeClass'];
   private roundsDone = 0;
@@ -206,6 +211,7 @@ export class FlotillaDevice {
       const parsed = AdapterPromotedSchema.safeParse(payload);
       if (!parsed.success || parsed.data.taskId !== this.options.taskId) return;
       if (parsed.data.version <= this.adapterVersion) return;
+      this.promotedVersion = Math.max(this.promotedVersion, parsed.data.version);
       this.needsSync = true;
       if (this.phase !== 'busy') void this.syncAdapter();
     });
@@ -312,7 +318,36 @@ export class FlotillaDevice {
     if (this.phase === 'idle') await this.checkIn();
   }
 
-  private async syncAdapter(): Promise<void> {
+  /**
+   * Catches the adapter up, one catch-up at a time: a call while one runs joins it, and when a
+   * promotion newer than what that catch-up reached was announced meanwhile, it runs once more.
+   * (A promotion heard during the catch-up that fetches it must not fetch it again.)
+   */
+  private syncAdapter(): Promise<void> {
+    if (this.syncing) {
+      this.resync = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.resync = false;
+          await this.syncOnce();
+          // Asked again meanwhile: run again if a newer version was announced than this run reached,
+          // or if this run failed (needsSync is cleared only by a catch-up that completed).
+        } while (
+          this.resync &&
+          !this.stopReason &&
+          (this.adapterVersion < this.promotedVersion || this.needsSync)
+        );
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
     const artifacts = this.artifacts;
     if (!artifacts || !this.session) return;
     const before = this.adapterVersion;

@@ -7,3 +7,5 @@ export * from './char-rnn.js';
 export * from './model-files.js';
 export * from './export-model.js';
 export * from './model-source.js';
+export * from './input-shape.js';
+export * from './task-base-model.js';

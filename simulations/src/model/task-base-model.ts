@@ -11,13 +11,13 @@ import { createCnn } from './cnn.js';
 import { modelInputShape } from './input-shape.js';
 import { createMlp, trainFullModel } from './mlp.js';
 import { loadModelFiles } from './model-files.js';
+import type { Architecture } from './model-source.js';
 
 /** Bump when a built-in architecture or its training changes the weights for the same config. */
 const TASK_BASE_RECIPE = 'flotilla-sim-task-base/v1';
 /** Pre-training examples used at most (the first of the pre-training split). */
 const MAX_PRETRAIN_EXAMPLES = 5000;
 
-export type Architecture = 'mlp' | 'cnn' | 'char-rnn';
 
 /** The scenario's architecture, or the default for its data (char-rnn for sequences, cnn for images, else mlp). */
 export function scenarioArchitecture(scenario: Scenario, task: TaskData): Architecture {
