@@ -21,6 +21,7 @@ import { AdapterStore } from '../cache/adapter-store.js';
 import { MemoryBlobCache, type BlobCache } from '../cache/blob-cache.js';
 import { DeviceArtifacts } from './artifacts.js';
 import { DeviceEventReporter } from './device-events.js';
+import { AdapterSync } from './adapter-sync.js';
 import { DeviceTimers } from './device-timers.js';
 import { CoordinatorHttp } from './http-client.js';
 import { preflightTask } from './preflight.js';
@@ -72,12 +73,8 @@ export class FlotillaDevice {
   private phase: 'idle' | 'waiting' | 'busy' = 'idle';
   /** Counts check-ins, so that a stale plan-wait timer does not act on a later check-in. */
   private checkInSeq = 0;
-  private needsSync = true;
-  /** The catch-up in progress, and whether another was asked for while it ran. */
-  private syncing: Promise<void> | null = null;
-  private resync = false;
-  /** Newest version announced by `adapter:promoted`. */
-  private promotedVersion = 0;
+  /** Adapter catch-ups, one at a time (a promotion heard during one does not start another). */
+  private readonly sync: AdapterSync;
   /** Compute class of the latest eligibility report: picks the precision of adapter downloads. */
   private computeClass: Eligibility['computeClass'];
   private roundsDone = 0;
@@ -90,6 +87,13 @@ export class FlotillaDevice {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.events = new DeviceEventReporter(this.logger, options);
+    this.sync = new AdapterSync({
+      artifacts: () => this.artifacts,
+      version: () => this.adapterVersion,
+      online: () => this.session !== null,
+      stopped: () => this.stopReason !== null,
+      events: this.events,
+    });
     this.coordinatorKey = options.coordinatorKey ?? null;
     const eligibility = options.eligibility;
     this.computeClass =
@@ -210,10 +214,7 @@ export class FlotillaDevice {
     socket.on('adapter:promoted', (payload: unknown) => {
       const parsed = AdapterPromotedSchema.safeParse(payload);
       if (!parsed.success || parsed.data.taskId !== this.options.taskId) return;
-      if (parsed.data.version <= this.adapterVersion) return;
-      this.promotedVersion = Math.max(this.promotedVersion, parsed.data.version);
-      this.needsSync = true;
-      if (this.phase !== 'busy') void this.syncAdapter();
+      if (this.sync.promoted(parsed.data.version) && this.phase !== 'busy') void this.sync.run();
     });
     socket.on('error', (payload: unknown) => {
       const parsed = WireErrorSchema.safeParse(payload);
@@ -221,7 +222,7 @@ export class FlotillaDevice {
     });
     socket.on('disconnect', (reason) => {
       this.session = null;
-      this.needsSync = true;
+      this.sync.needed = true;
       if (this.phase === 'waiting') this.phase = 'idle';
       this.logger.info({ reason }, 'disconnected');
       // After a server-side disconnect socket.io does not reconnect by itself.
@@ -313,60 +314,9 @@ export class FlotillaDevice {
     } catch {
       return; // stopped by the failed check; start() reports it
     }
-    if (this.needsSync && this.phase !== 'busy') await this.syncAdapter();
+    if (this.sync.needed && this.phase !== 'busy') await this.sync.run();
     // While busy, the round in progress resumes by itself (its submit loop waits for this session).
     if (this.phase === 'idle') await this.checkIn();
-  }
-
-  /**
-   * Catches the adapter up, one catch-up at a time: a call while one runs joins it, and when a
-   * promotion newer than what that catch-up reached was announced meanwhile, it runs once more.
-   * (A promotion heard during the catch-up that fetches it must not fetch it again.)
-   */
-  private syncAdapter(): Promise<void> {
-    if (this.syncing) {
-      this.resync = true;
-      return this.syncing;
-    }
-    this.syncing = (async () => {
-      try {
-        do {
-          this.resync = false;
-          await this.syncOnce();
-          // Asked again meanwhile: run again if a newer version was announced than this run reached,
-          // or if this run failed (needsSync is cleared only by a catch-up that completed).
-        } while (
-          this.resync &&
-          !this.stopReason &&
-          (this.adapterVersion < this.promotedVersion || this.needsSync)
-        );
-      } finally {
-        this.syncing = null;
-      }
-    })();
-    return this.syncing;
-  }
-
-  private async syncOnce(): Promise<void> {
-    const artifacts = this.artifacts;
-    if (!artifacts || !this.session) return;
-    const before = this.adapterVersion;
-    try {
-      const result = await artifacts.syncLatest();
-      this.needsSync = false;
-      if (result.status === 'updated' && result.route)
-        this.events.emit((e) =>
-          e.onAdapterChanged?.({
-            version: result.adapter.version,
-            previousVersion: before,
-            route: result.route ?? 'full',
-          }),
-        );
-      if (result.status === 'refused')
-        this.events.emit((e) => e.onAdapterRefused?.({ reason: result.reason ?? '' }));
-    } catch (error) {
-      this.events.error(error, false);
-    }
   }
 
   private async checkIn(): Promise<void> {
@@ -494,7 +444,7 @@ export class FlotillaDevice {
       this.stop('max-rounds');
       return;
     }
-    if (this.needsSync) void this.syncAdapter().then(() => this.checkIn());
+    if (this.sync.needed) void this.sync.run().then(() => this.checkIn());
     else void this.checkIn();
   }
 
