@@ -18,7 +18,6 @@ const TASK_BASE_RECIPE = 'flotilla-sim-task-base/v1';
 /** Pre-training examples used at most (the first of the pre-training split). */
 const MAX_PRETRAIN_EXAMPLES = 5000;
 
-
 /** The scenario's architecture, or the default for its data (char-rnn for sequences, cnn for images, else mlp). */
 export function scenarioArchitecture(scenario: Scenario, task: TaskData): Architecture {
   if (scenario.model.architecture) return scenario.model.architecture;
