@@ -15,6 +15,7 @@ import type { TaskRegistry } from '../shared/task-registry.js';
 import type { AcceptedUpdate } from './accepted-update.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { RoundEvents } from './round-events.js';
+import { takesResponses } from './round-machine.js';
 import type { RoundStore } from './round-store.js';
 import { validateDeltaBlob } from './update-validator.js';
 import type { ValidationGate } from './validation-gate.js';
@@ -102,7 +103,7 @@ export async function acceptUpdate(
   }
   if (metadata.nonce !== round.nonce)
     throw new FlotillaError('NONCE_MISMATCH', 'nonce does not match the round plan');
-  if (round.state !== 'REPORTING' || !round.plan)
+  if (!takesResponses(round) || !round.plan)
     throw new FlotillaError('ROUND_CLOSED', `round ${round.roundId} is ${round.state}`);
   const plan = round.plan;
   if (!(await deps.rounds.isSelected(round.roundId, deviceId)))

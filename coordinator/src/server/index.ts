@@ -7,13 +7,15 @@ export {
   type DeviceRecord,
   type DeviceRegistryOptions,
 } from './device-registry.js';
+export { RoundStore, RoundRecordSchema, type RoundRecord } from './round-store.js';
 export {
-  RoundStore,
-  RoundRecordSchema,
   ROUND_STATES,
-  type RoundRecord,
+  ROUND_TRANSITIONS,
+  TERMINAL_STATES,
   type RoundState,
-} from './round-store.js';
+  type NextState,
+  type SourceState,
+} from './round-machine.js';
 export { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
 export { validateDeltaBlob, int8ScaleKey, NORM_TOLERANCE } from './update-validator.js';
 export {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type {
-  CheckIn,
-  CheckInResult,
-  RoundClosed,
-  RoundPlan,
-  SignedTask,
-  TaskDefinition,
+import {
+  FlotillaError,
+  type CheckIn,
+  type CheckInResult,
+  type RoundClosed,
+  type RoundPlan,
+  type SignedTask,
+  type TaskDefinition,
 } from '@flotilla/protocol';
 import { AGGREGATE_JOB_RETENTION, aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
@@ -17,11 +18,19 @@ import {
   roundOpenedEvent,
   shuffle,
 } from './round-plan-builder.js';
-import { TERMINAL_STATES, type RoundRecord } from './round-store.js';
+import { TERMINAL_STATES, sourcesOf } from './round-machine.js';
+import type { RoundRecord } from './round-store.js';
 import { logRoundEnd } from './round-end.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
 
 export type { FleetChannel, RoundDriverLease, RoundManagerDeps } from './round-manager-deps.js';
+
+function unhandledState(state: never): never {
+  throw new FlotillaError('INTERNAL', `round state ${String(state)} has no recovery`);
+}
+
+/** Every state a round may be abandoned from (SELECTING, CONFIGURING, REPORTING). */
+const ABANDONABLE = sourcesOf('ABANDONED');
 
 /** What the socket layer needs from the round manager. */
 export type RoundOps = Pick<RoundManager, 'checkIn' | 'afterResponse'>;
@@ -111,8 +120,13 @@ export class RoundManager {
         await this.enqueueAggregation(round);
         return;
       }
-      default:
+      case 'COMMITTED':
+      case 'REJECTED':
+      case 'ABANDONED':
         return this.openNext(signed.task, round);
+      default:
+        // A state added to round-machine.ts must be handled here: this line then fails to compile.
+        return unhandledState(round.state);
     }
   }
 
@@ -346,15 +360,10 @@ export class RoundManager {
   }
 
   async abandon(round: RoundRecord, reason: string): Promise<void> {
-    const ok = await this.deps.rounds.transition(
-      round.roundId,
-      ['SELECTING', 'CONFIGURING', 'REPORTING'],
-      'ABANDONED',
-      {
-        reason,
-        closedAt: Date.now(),
-      },
-    );
+    const ok = await this.deps.rounds.transition(round.roundId, ABANDONABLE, 'ABANDONED', {
+      reason,
+      closedAt: Date.now(),
+    });
     if (!ok) return;
     for (const suffix of ['selection', 'reselect', 'reporting']) {
       const t = this.timers.get(`${round.roundId}:${suffix}`);

@@ -4,18 +4,7 @@ import { RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
 import { DEVICE_ACTIVE_LUA } from './device-registry.js';
-
-export const ROUND_STATES = [
-  'SELECTING',
-  'CONFIGURING',
-  'REPORTING',
-  'AGGREGATING',
-  'COMMITTED',
-  'REJECTED',
-  'ABANDONED',
-] as const;
-export type RoundState = (typeof ROUND_STATES)[number];
-export const TERMINAL_STATES: readonly RoundState[] = ['COMMITTED', 'REJECTED', 'ABANDONED'];
+import { ROUND_STATES, TERMINAL_STATES, type RoundState, type SourceState } from './round-machine.js';
 
 /**
  * How long a decided round's keys stay in Redis once the task's next round opens: 7 days. The
@@ -228,12 +217,13 @@ export class RoundStore {
 
   /**
    * Atomic compare-and-set of the state; false when the round was not in one of `from`, or when
-   * the store is fenced and this process's token is stale.
+   * the store is fenced and this process's token is stale. Only moves of ROUND_TRANSITIONS
+   * (round-machine.ts) compile: every state in `from` must be allowed to move to `to`.
    */
-  async transition(
+  async transition<To extends RoundState>(
     roundId: string,
-    from: readonly RoundState[],
-    to: RoundState,
+    from: ReadonlyArray<SourceState<To>>,
+    to: To,
     fields: Record<string, string | number> = {},
   ): Promise<boolean> {
     const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);

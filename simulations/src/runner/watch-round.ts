@@ -1,4 +1,4 @@
-import type { RoundRecord, RoundState } from '@flotilla/coordinator/server';
+import { TERMINAL_STATES, type RoundRecord } from '@flotilla/coordinator/server';
 import type { SimEnvironment } from './sim-environment.js';
 import {
   SimulationStalledError,
@@ -12,7 +12,6 @@ import {
 export const DEFAULT_STALL_TIMEOUT_MS = 120_000;
 /** How often the coordinator's view of the round is read, ms. */
 const POLL_MS = 100;
-const DECIDED: readonly RoundState[] = ['COMMITTED', 'REJECTED', 'ABANDONED'];
 
 /** Options for {@link watchRound}. */
 export interface WatchRoundOptions {
@@ -53,7 +52,7 @@ export async function watchRound(options: WatchRoundOptions): Promise<RoundRecor
       if (current && current.roundId !== options.previousRoundId) roundId = current.roundId;
     }
     const record = roundId === null ? null : await rounds.get(roundId);
-    if (record && DECIDED.includes(record.state)) return record;
+    if (record && TERMINAL_STATES.includes(record.state)) return record;
     const checkedIn =
       record?.state === 'SELECTING' ? new Set(await rounds.waiting(record.roundId)) : new Set<string>();
     const snapshot: RoundSnapshot = {

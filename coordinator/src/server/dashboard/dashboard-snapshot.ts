@@ -1,6 +1,6 @@
 import type { RoundLogSummary, SignedTask } from '@flotilla/protocol';
 import type { ChainStatus } from '../metrics/round-log-follower.js';
-import type { RoundState } from '../round-store.js';
+import type { RoundState } from '../round-machine.js';
 
 // The JSON the dashboard page renders (GET /dashboard/api/state and every SSE `state` event).
 // It holds no device ids for auditors: devices appear as counts or round-log pseudonyms.
