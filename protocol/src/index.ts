@@ -12,6 +12,7 @@ export * from './messages/checkin.js';
 export * from './messages/round-plan.js';
 export * from './messages/update.js';
 export * from './messages/task.js';
+export * from './messages/strategy-traits.js';
 export * from './update-weight.js';
 export * from './messages/manifest.js';
 export * from './seeded-random.js';

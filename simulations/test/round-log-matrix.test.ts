@@ -7,10 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   DpPolicySchema,
   FlotillaError,
+  STRATEGY_NAMES,
   StrategyConfigSchema,
+  StrategyNameSchema,
   biasTensorName,
   encodeFloat32Tensors,
   generateSigningKeyPair,
+  isServerOptimizer,
   loraTensorNames,
   sha256Hex,
   toBase64,
@@ -18,12 +21,12 @@ import {
   type AdapterMode,
   type RoundLogRecord,
   type RoundPlan,
+  type StrategyName,
   type TaskDefinition,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { createCoordinator, roundLogEvents, type Coordinator } from '@flotilla/coordinator/server';
 import {
-  STRATEGY_TRAITS,
   decomposes,
   defaultRoundLogPath,
   loadOrCreateRoundLogSecret,
@@ -32,7 +35,6 @@ import {
   redisOptionsFromUrl,
   strategyCombinationProblem,
   type LoraRuleName,
-  type StrategyName,
 } from '@flotilla/coordinator/shared';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 
@@ -85,7 +87,7 @@ type MatrixFactors = {
   outcome: ReadonlyArray<'committed' | 'rejected' | 'abandoned' | 'abandoned-before-checkin'>;
 };
 const FACTORS: MatrixFactors = {
-  strategy: Object.keys(STRATEGY_TRAITS) as StrategyName[],
+  strategy: STRATEGY_NAMES,
   rule: ['default', 'ffa', 'fedit', 'product'],
   mode: ['lora', 'ffa-lora', 'bias', 'full'],
   dp: ['off', 'on'],
@@ -386,7 +388,7 @@ function recomputable(records: RoundLogRecord[]): number {
       r.event.deltasRetainedUntil !== null &&
       r.event.noiseMultiplier === 0 &&
       r.event.loraRule !== 'product' &&
-      !STRATEGY_TRAITS[r.event.strategy as StrategyName].serverOptimizer,
+      !isServerOptimizer(StrategyNameSchema.parse(r.event.strategy)),
   ).length;
 }
 

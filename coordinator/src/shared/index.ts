@@ -37,10 +37,4 @@ export {
   type CommandResult,
 } from './round-log/index.js';
 export * from './hierarchical-flow.js';
-export {
-  STRATEGY_TRAITS,
-  strategyCombinationProblem,
-  type StrategyTraits,
-  type StrategyName,
-  type LoraRuleName,
-} from './strategy-rules.js';
+export { strategyCombinationProblem, type LoraRuleName } from './strategy-rules.js';

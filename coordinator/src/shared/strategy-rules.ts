@@ -1,45 +1,15 @@
-import type { AdapterMode, StrategyConfig, TaskDefinition } from '@flotilla/protocol';
+import {
+  STRATEGY_TRAITS,
+  type AdapterMode,
+  type StrategyConfig,
+  type TaskDefinition,
+} from '@flotilla/protocol';
 
-// What each aggregation strategy allows, in one table: the coordinator refuses a task whose
-// combination cannot work when it registers it, the worker runs DP and shard jobs by the same
-// rows, and the tests enumerate combinations from them.
+// The rules read from protocol's STRATEGY_TRAITS table: the coordinator refuses a task whose
+// combination cannot work when it registers it, and the worker runs DP and shard jobs by the same
+// rows.
 
-export type StrategyName = StrategyConfig['name'];
 export type LoraRuleName = StrategyConfig['loraRule'];
-
-export interface StrategyTraits {
-  /**
-   * Its output is a (weighted) mean of the updates, or a server step on that mean, so Gaussian
-   * noise z·C/m on the mean gives the stated DP guarantee (DP-FedAvg, McMahan et al. 2018).
-   */
-  dpCompatible: boolean;
-  /**
-   * Its aggregate is a function of Σ w_k x_k and Σ w_k alone, so shard jobs can sum the updates
-   * (hierarchical rounds). Order statistics and pairwise distances need every update at once.
-   * Norm bounding would decompose, but the shard jobs do not implement its clip.
-   */
-  decomposes: boolean;
-  /** A server optimizer: its step carries state from round to round. */
-  serverOptimizer: boolean;
-}
-
-const MEAN = { dpCompatible: true, decomposes: true, serverOptimizer: false };
-const OPTIMIZER = { dpCompatible: true, decomposes: true, serverOptimizer: true };
-const ROBUST = { dpCompatible: false, decomposes: false, serverOptimizer: false };
-
-export const STRATEGY_TRAITS = {
-  fedavg: MEAN,
-  fedavgm: OPTIMIZER,
-  fedadam: OPTIMIZER,
-  fedyogi: OPTIMIZER,
-  fedadagrad: OPTIMIZER,
-  median: ROBUST,
-  'trimmed-mean': ROBUST,
-  krum: ROBUST,
-  'multi-krum': ROBUST,
-  bulyan: ROBUST,
-  'norm-bounding': { dpCompatible: true, decomposes: false, serverOptimizer: false },
-} as const satisfies Record<StrategyName, StrategyTraits>;
 
 /**
  * Whether a round of this strategy and LoRA rule can be summed in shard jobs. The LoRA `product`

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AdapterSpecSchema, type AdapterSpec } from './adapter-spec.js';
 import { TrainingPlanSchema } from './round-plan.js';
+import { StrategyNameSchema } from './strategy-traits.js';
 import { DigestSchema, EpochMsSchema, PublicKeySchema, SignatureSchema, TaskIdSchema } from './primitives.js';
 
 /**
@@ -47,19 +48,8 @@ export const RoundParamsSchema = z.object({
 });
 
 export const StrategyConfigSchema = z.object({
-  name: z.enum([
-    'fedavg',
-    'fedavgm',
-    'fedadam',
-    'fedyogi',
-    'fedadagrad',
-    'median',
-    'trimmed-mean',
-    'krum',
-    'multi-krum',
-    'bulyan',
-    'norm-bounding',
-  ]),
+  /** One of `STRATEGY_NAMES` (strategy-traits.ts). */
+  name: StrategyNameSchema,
   /** Byzantine devices tolerated (Krum, Multi-Krum, Bulyan). */
   byzantine: z.number().int().nonnegative().default(0),
   /** Fraction trimmed from each end per coordinate (trimmed mean). */

@@ -3,6 +3,7 @@ import {
   StrategyConfigSchema,
   decodeDeltaFile,
   encodeFloat32Tensors,
+  isServerOptimizer,
   parseAdapterTensorName,
   sha256Hex,
   type RoundLogEventOf,
@@ -10,13 +11,7 @@ import {
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { hierarchicalMean } from '../hierarchical/shard-sum.js';
-import {
-  aggregate,
-  flattenTensors,
-  isServerOptimizer,
-  unflattenTensors,
-  type TensorLayout,
-} from '../strategies/index.js';
+import { aggregate, flattenTensors, unflattenTensors, type TensorLayout } from '../strategies/index.js';
 
 /**
  * The bytes behind an aggregation record's `aggregateDigest`: F32 safetensors of the aggregate

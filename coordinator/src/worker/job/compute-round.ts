@@ -1,17 +1,19 @@
-import { FlotillaError, aggregationWeight, type DpRelease, type TaskDefinition } from '@flotilla/protocol';
-import { STRATEGY_TRAITS, decomposes } from '../../shared/strategy-rules.js';
+import {
+  FlotillaError,
+  STRATEGY_TRAITS,
+  aggregationWeight,
+  isServerOptimizer,
+  type DpRelease,
+  type TaskDefinition,
+} from '@flotilla/protocol';
+import { decomposes } from '../../shared/strategy-rules.js';
 import {
   aggregateLora,
   effectiveLoraRule,
   type LoraAggregationResult,
   type TensorMap,
 } from '../lora/lora-rules.js';
-import {
-  aggregate,
-  isServerOptimizer,
-  type AggregationConfig,
-  type ServerOptimizerState,
-} from '../strategies/index.js';
+import { aggregate, type AggregationConfig, type ServerOptimizerState } from '../strategies/index.js';
 import {
   RdpAccountant,
   addGaussianNoise,

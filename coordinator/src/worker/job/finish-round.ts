@@ -16,7 +16,7 @@ import {
   type UpdateStats,
 } from '../audit/index.js';
 import { flattenTensors } from '../strategies/flatten.js';
-import { byzantineTolerance } from '../strategies/tolerance.js';
+import { byzantineTolerance } from '../strategies/registry.js';
 import type { AggregateJobDeps } from './process-aggregate-job.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { encodeAggregate } from './aggregate-digest.js';

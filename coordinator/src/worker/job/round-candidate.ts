@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   DpReleaseSchema,
   FlotillaError,
+  ServerOptimizerNameSchema,
   decodeFloat32Tensors,
   encodeFloat32Tensors,
 } from '@flotilla/protocol';
@@ -32,7 +33,7 @@ const CandidateMetaSchema = z.object({
   details: z.record(z.string(), z.union([z.number(), z.string(), z.array(z.number())])),
   optimizer: z
     .object({
-      strategy: z.enum(['fedavgm', 'fedadam', 'fedyogi', 'fedadagrad']),
+      strategy: ServerOptimizerNameSchema,
       step: z.number().int().nonnegative(),
     })
     .nullable(),

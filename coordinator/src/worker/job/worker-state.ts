@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { decodeFloat32Tensors, encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
+import {
+  ServerOptimizerNameSchema,
+  decodeFloat32Tensors,
+  encodeFloat32Tensors,
+  sha256Hex,
+} from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import { redisKeys } from '../../shared/keys.js';
 import type { RdpAccountantState } from '../privacy/index.js';
@@ -17,7 +22,7 @@ const WorkerStateSchema = z.object({
   accountant: z.unknown().optional(),
   optimizer: z
     .object({
-      strategy: z.enum(['fedavgm', 'fedadam', 'fedyogi', 'fedadagrad']),
+      strategy: ServerOptimizerNameSchema,
       step: z.number().int().nonnegative(),
       digest: z.string(),
     })

@@ -24,15 +24,7 @@
  * network generated for the update count, a block of coordinates side by side in SIMD lanes
  * (column-sort.ts); the results are bit for bit those of sorting each column on its own.
  */
-import { aggregateAdaptive } from './adaptive-optimizers.js';
-import { aggregateBulyan } from './bulyan.js';
-import { aggregateFedAvg } from './fedavg.js';
-import { aggregateFedAvgM } from './fedavgm.js';
-import { aggregateKrum } from './krum.js';
-import { aggregateMedian } from './median.js';
-import { aggregateNormBounded } from './norm-bounding.js';
-import { aggregateTrimmedMean } from './trimmed-mean.js';
-import { FlotillaError } from '@flotilla/protocol';
+import { STRATEGY_REGISTRY } from './registry.js';
 import type { AggregationConfig, AggregationResult, ServerOptimizerState, WeightedUpdate } from './types.js';
 
 export type {
@@ -73,12 +65,7 @@ export { aggregateTrimmedMean, type TrimmedMeanOptions } from './trimmed-mean.js
 export { aggregateKrum, type KrumOptions } from './krum.js';
 export { aggregateBulyan, type BulyanOptions } from './bulyan.js';
 export { aggregateNormBounded, type NormBoundingOptions } from './norm-bounding.js';
-export { byzantineTolerance } from './tolerance.js';
-
-/** True for the strategies whose result is a server step and which carry state between rounds. */
-export function isServerOptimizer(name: AggregationConfig['name']): boolean {
-  return name === 'fedavgm' || name === 'fedadam' || name === 'fedyogi' || name === 'fedadagrad';
-}
+export { STRATEGY_REGISTRY, byzantineTolerance, type StrategyImplementation } from './registry.js';
 
 /**
  * Aggregates one round. `state` is the server optimizer state from the previous round (omit it on
@@ -91,42 +78,5 @@ export function aggregate(
   updates: readonly WeightedUpdate[],
   state?: ServerOptimizerState,
 ): { result: AggregationResult; state?: ServerOptimizerState } {
-  switch (config.name) {
-    case 'fedavg':
-      return { result: aggregateFedAvg(updates) };
-    case 'fedavgm':
-      return aggregateFedAvgM(updates, config, state);
-    case 'fedadam':
-    case 'fedyogi':
-    case 'fedadagrad':
-      return aggregateAdaptive(config.name, updates, config, state);
-    case 'median':
-      return { result: aggregateMedian(updates) };
-    case 'trimmed-mean':
-      return { result: aggregateTrimmedMean(updates, { beta: config.beta }) };
-    case 'krum':
-      return { result: aggregateKrum(updates, { byzantine: config.byzantine, keep: 1 }) };
-    case 'multi-krum':
-      return {
-        result: aggregateKrum(updates, {
-          byzantine: config.byzantine,
-          keep: config.keep,
-          weighting: config.multiKrumWeighting,
-        }),
-      };
-    case 'bulyan':
-      return { result: aggregateBulyan(updates, { byzantine: config.byzantine }) };
-    case 'norm-bounding': {
-      if (config.normBound === undefined) {
-        throw new FlotillaError('BAD_REQUEST', 'norm-bounding needs strategy.normBound');
-      }
-      return {
-        result: aggregateNormBounded(updates, {
-          normBound: config.normBound,
-          mode: config.normBoundingMode,
-          zeroedStayInDenominator: config.zeroedStayInDenominator,
-        }),
-      };
-    }
-  }
+  return STRATEGY_REGISTRY[config.name].aggregate(config, updates, state);
 }

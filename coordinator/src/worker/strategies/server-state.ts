@@ -1,7 +1,5 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, ServerOptimizerNameSchema } from '@flotilla/protocol';
 import type { ServerOptimizerState } from './types.js';
-
-const STRATEGIES = ['fedavgm', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
 
 /**
  * Returns the given state after checking it belongs to `strategy` and to models of `length`
@@ -58,7 +56,7 @@ export function decodeServerOptimizerState(file: {
   tensors: Map<string, { shape: number[]; values: Float32Array }>;
   metadata: Record<string, string>;
 }): ServerOptimizerState {
-  const strategy = STRATEGIES.find((s) => s === file.metadata['flotilla.strategy']);
+  const strategy = ServerOptimizerNameSchema.safeParse(file.metadata['flotilla.strategy']).data;
   const step = Number(file.metadata['flotilla.step']);
   if (strategy === undefined || !Number.isInteger(step) || step < 0) {
     throw new FlotillaError('CORRUPT_FILE', 'server optimizer state has no valid strategy/step metadata');

@@ -1,9 +1,9 @@
 // One contract suite run against every strategy (DISCO-style): shape, finiteness, identical
 // updates, permutation invariance and weight-scaling invariance.
-import { StrategyConfigSchema, type StrategyConfig } from '@flotilla/protocol';
+import { StrategyConfigSchema, isServerOptimizer, type StrategyConfig } from '@flotilla/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate, isServerOptimizer, type AggregationConfig, type WeightedUpdate } from './index.js';
+import { STRATEGY_REGISTRY, aggregate, type AggregationConfig, type WeightedUpdate } from './index.js';
 import { randomPermutation, seededRandom } from './test-random.js';
 
 function config(input: Partial<StrategyConfig> & { name: StrategyConfig['name'] }): StrategyConfig {
@@ -191,5 +191,11 @@ describe.each(cases)('aggregation contract: $label', (c) => {
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('aggregation contract coverage', () => {
+  it('has a case for every strategy in the registry (docs/adding-a-strategy.md)', () => {
+    expect(new Set(cases.map((c) => c.config.name))).toEqual(new Set(Object.keys(STRATEGY_REGISTRY)));
   });
 });

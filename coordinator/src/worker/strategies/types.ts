@@ -1,4 +1,4 @@
-import type { StrategyConfig } from '@flotilla/protocol';
+import type { ServerOptimizerName, StrategyConfig } from '@flotilla/protocol';
 
 /** One flattened delta (see `flattenTensors`) and its weight, normally its number of examples. */
 export interface WeightedUpdate {
@@ -24,7 +24,7 @@ export interface AggregationResult {
  * `encodeServerOptimizerState` turns it into safetensors-ready tensors for persistence.
  */
 export interface ServerOptimizerState {
-  strategy: 'fedavgm' | 'fedadam' | 'fedyogi' | 'fedadagrad';
+  strategy: ServerOptimizerName;
   /** Server steps taken so far (0 before the first). */
   step: number;
   /** Named buffers: `momentum` (FedAvgM), `m` and `v` (FedAdam, FedYogi, FedAdagrad). */

@@ -1,6 +1,6 @@
 import { StrategyConfigSchema } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
-import { byzantineTolerance } from './tolerance.js';
+import { byzantineTolerance } from './registry.js';
 
 const config = (input: object) => StrategyConfigSchema.parse(input);
 
