@@ -21,11 +21,12 @@ import {
   type TestDevice,
 } from './support/fleet.js';
 
-// An operator's honest run in which rounds end without aggregation at every stage: round 1 times
-// out in selection before any device checked in, round 2 times out in selection with one device
-// waiting (and a device submitting an update for it meanwhile), round 3 is selected and misses its
-// quorum at the deadline. The log of such a run must verify, and every view of it (audit show,
-// the auditor API, the dashboard's chain status) must show the abandoned rounds.
+// An operator's honest run in which rounds end without aggregation at every stage: round 1 sees
+// its selection timeout pass with no device checked in (it stays open and is not counted against
+// maxRounds), then times out in selection with one device waiting (and a device submitting an
+// update for it meanwhile); round 2 is selected and misses its quorum at the deadline. The log of
+// such a run must verify, and every view of it (audit show, the auditor API, the dashboard's chain
+// status) must show the abandoned rounds.
 
 const AUDITOR = 'auditor-token-abandoned-rounds-0123456789';
 
@@ -43,7 +44,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         minReports: 2,
         selectionTimeoutMs: 600,
         reportingDeadlineMs: 1500,
-        maxRounds: 3,
+        maxRounds: 2,
       },
     });
   });
@@ -64,10 +65,20 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
 
   it('logs every abandoned round so that the log verifies and every view shows them', async () => {
     const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
-    expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 0 of 3 devices checked in');
+    // Round 1 outlives two selection timeouts with no check-in: still SELECTING, deadline moved on.
+    const first = await waitFor(async () => tc.coordinator.rounds.get('test-task:1'), 3000, 'round 1');
+    await waitFor(
+      async () => {
+        const round = await tc.coordinator.rounds.get('test-task:1');
+        return round && round.selectionDeadline > first.selectionDeadline + 600 ? round : null;
+      },
+      8000,
+      'round 1 selection extended twice',
+    );
+    expect((await tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
+    expect(await tc.coordinator.rounds.get('test-task:2')).toBeNull();
 
-    // Round 2: one device waits; another names the round in an update before it has any plan.
-    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    // Then one device waits; another names the round in an update before it has any plan.
     expect((await d0.checkIn('test-task')).ok).toBe(true);
     const bytes = loraDelta(0.2);
     // No round selected d1: its upload is refused (403 NOT_SELECTED); it submits all the same.
@@ -76,7 +87,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
       d1.metadata(
         {
           taskId: 'test-task',
-          roundId: 'test-task:2',
+          roundId: 'test-task:1',
           nonce: randomBytes(32).toString('hex'),
           adapter: { version: 0 },
         } as RoundPlan,
@@ -85,23 +96,23 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
       ),
     );
     expect(early.ok).toBe(false);
-    expect((await abandoned('test-task:2')).reason).toBe('selection timeout: 1 of 3 devices checked in');
+    expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 1 of 3 devices checked in');
 
-    // Round 3: all three are selected, one reports, the deadline passes without quorum.
-    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:3'))?.state, 3000, 'round 3');
+    // Round 2: all three are selected, one reports, the deadline passes without quorum.
+    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
     await Promise.all(devices.map((d) => d.checkIn('test-task')));
-    const plan = await d2.waitForPlan('test-task:3');
+    const plan = await d2.waitForPlan('test-task:2');
     expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
-    expect((await abandoned('test-task:3')).reason).toBe('quorum missed: 1 of 2 updates');
+    expect((await abandoned('test-task:2')).reason).toBe('quorum missed: 1 of 2 updates');
 
     // The round.abandoned record follows the stored state change.
     const records = await waitFor(
       async () => {
         const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
-        return log.filter((r) => r.event.type === 'round.abandoned').length === 3 ? log : null;
+        return log.filter((r) => r.event.type === 'round.abandoned').length === 2 ? log : null;
       },
       5000,
-      'three round.abandoned records',
+      'two round.abandoned records',
     );
     const trustedKey = toBase64(tc.coordinator.coordinatorKey.publicKey);
     const verdict = await verifyRoundLog(records, { trustedKey });
@@ -111,8 +122,9 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect(types.filter((t) => t.startsWith('round.abandoned'))).toEqual([
       'round.abandoned test-task:1',
       'round.abandoned test-task:2',
-      'round.abandoned test-task:3',
     ]);
+    // maxRounds (2) is reached: no third round opens.
+    expect(await tc.coordinator.rounds.get('test-task:3')).toBeNull();
 
     // The mirror file, as an auditor receives it: audit verify and audit show.
     const file = defaultRoundLogPath(tc.stateDir);
@@ -125,15 +137,14 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect(verify.exitCode).toBe(0);
     const summary = JSON.parse((await auditShowCommand({ file, json: true })).output) as RoundLogSummary;
     expect(summary.rounds.map((r) => [r.roundId, r.status, r.abandonReason])).toEqual([
-      ['test-task:1', 'abandoned', 'selection timeout: 0 of 3 devices checked in'],
-      ['test-task:2', 'abandoned', 'selection timeout: 1 of 3 devices checked in'],
-      ['test-task:3', 'abandoned', 'quorum missed: 1 of 2 updates'],
+      ['test-task:1', 'abandoned', 'selection timeout: 1 of 3 devices checked in'],
+      ['test-task:2', 'abandoned', 'quorum missed: 1 of 2 updates'],
     ]);
     expect(summary.rounds[0]).toMatchObject({ openedAt: null, selected: [], accepted: 0, minReports: 2 });
-    expect(summary.rounds[2]).toMatchObject({ accepted: 1, minReports: 2, goalCount: 3 });
+    expect(summary.rounds[1]).toMatchObject({ accepted: 1, minReports: 2, goalCount: 3 });
     const text = (await auditShowCommand({ file, json: false, round: 1 })).output;
     expect(text).toContain('round test-task:1 (abandoned before any plan)');
-    expect(text).toContain('abandoned: selection timeout: 0 of 3 devices checked in');
+    expect(text).toContain('abandoned: selection timeout: 1 of 3 devices checked in');
 
     // The auditor API answers for the abandoned round, and the dashboard's chain status is OK.
     const auth = { headers: { authorization: `Bearer ${AUDITOR}` } };

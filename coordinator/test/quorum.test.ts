@@ -95,24 +95,42 @@ describe('quorum missed', () => {
     );
   });
 
-  it('abandons a round whose selection times out, and stops at maxRounds', async () => {
-    const r2 = await waitFor(
+  it('abandons a round whose selection times out short of devices, keeps an idle one open, and stops at maxRounds', async () => {
+    const abandoned = (roundId: string) =>
+      waitFor(
+        async () => {
+          const r = await tc.coordinator.rounds.get(roundId);
+          return r?.state === 'ABANDONED' ? r : null;
+        },
+        5000,
+        `${roundId} abandoned`,
+      );
+    const d0 = devices[0] as TestDevice;
+    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    await d0.checkIn('test-task');
+    expect((await abandoned('test-task:2')).reason).toBe('selection timeout: 1 of 3 devices checked in');
+
+    // Round 3 outlives its selection timeout with nobody checked in: it stays open, uncounted.
+    const opened = await waitFor(async () => tc.coordinator.rounds.get('test-task:3'), 3000, 'round 3');
+    await waitFor(
       async () => {
-        const r = await tc.coordinator.rounds.get('test-task:2');
-        return r?.state === 'ABANDONED' ? r : null;
+        const r = await tc.coordinator.rounds.get('test-task:3');
+        return r !== null && r.selectionDeadline > opened.selectionDeadline ? r : null;
       },
       5000,
-      'round 2 abandoned',
+      'round 3 kept open',
     );
-    expect(r2.reason).toBe('selection timeout: 0 of 3 devices checked in');
-    await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:3'))?.state === 'ABANDONED',
-      5000,
-      'round 3 abandoned',
-    );
+    expect((await tc.coordinator.rounds.get('test-task:3'))?.state).toBe('SELECTING');
+    expect(
+      lines.some(
+        (l) => l.roundId === 'test-task:3' && String(l.msg).includes('not counted against maxRounds'),
+      ),
+    ).toBe(true);
+    await d0.checkIn('test-task');
+    await abandoned('test-task:3');
     await new Promise((r) => setTimeout(r, 300));
     expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:3');
-    const checkin = await (devices[0] as TestDevice).checkIn('test-task');
+    const checkin = await d0.checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'no-open-round' });
   });
 

@@ -41,7 +41,8 @@ describe('a task the worker stopped', () => {
     });
     expect((await readTaskStop(redis, keys.prefix, 'test-task'))?.reason).toBe(reason);
 
-    // Round 1 ends (nobody checks in before the selection timeout); round 2 must not open.
+    // Round 1 ends (one device of three checks in before the selection timeout); round 2 must not open.
+    await (devices[0] as TestDevice).checkIn('test-task');
     await waitFor(
       async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'ABANDONED',
       5000,

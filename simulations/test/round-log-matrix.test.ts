@@ -51,7 +51,7 @@ import { flotilla } from './support/flotilla-cli.js';
 
 // Every honest log verifies, over the whole matrix: every aggregation strategy × every LoRA rule
 // (named, or left to its default) × adapter mode × DP on/off × one-stage/hierarchical aggregation ×
-// outcome (committed, rejected, abandoned at the deadline, abandoned before any device checked in).
+// outcome (committed, rejected, abandoned at the deadline, abandoned in selection with too few devices checked in).
 //
 // The full product is 2,816 combinations; run as rounds it would take hours. This runs a pairwise
 // covering array instead, generated and checked by code (support/covering-array.ts): every value of
@@ -84,7 +84,7 @@ type MatrixFactors = {
   mode: readonly AdapterMode[];
   dp: ReadonlyArray<'off' | 'on'>;
   stages: ReadonlyArray<'one-stage' | 'hierarchical'>;
-  outcome: ReadonlyArray<'committed' | 'rejected' | 'abandoned' | 'abandoned-before-checkin'>;
+  outcome: ReadonlyArray<'committed' | 'rejected' | 'abandoned' | 'abandoned-in-selection'>;
 };
 const FACTORS: MatrixFactors = {
   strategy: STRATEGY_NAMES,
@@ -92,7 +92,7 @@ const FACTORS: MatrixFactors = {
   mode: ['lora', 'ffa-lora', 'bias', 'full'],
   dp: ['off', 'on'],
   stages: ['one-stage', 'hierarchical'],
-  outcome: ['committed', 'rejected', 'abandoned', 'abandoned-before-checkin'],
+  outcome: ['committed', 'rejected', 'abandoned', 'abandoned-in-selection'],
 };
 type Run = Combination<typeof FACTORS>;
 
@@ -133,7 +133,7 @@ const valid = (run: Run) => problemOf(run) === null;
 
 /** The factors with the outcome narrowed to those that aggregate, or to the abandoned ones. */
 const AGGREGATING: MatrixFactors = { ...FACTORS, outcome: ['committed', 'rejected'] };
-const ABANDONING: MatrixFactors = { ...FACTORS, outcome: ['abandoned', 'abandoned-before-checkin'] };
+const ABANDONING: MatrixFactors = { ...FACTORS, outcome: ['abandoned', 'abandoned-in-selection'] };
 const aggregating = pairwiseCover(AGGREGATING, valid);
 const abandoning = pairwiseCover(ABANDONING, valid, (pair) => pair.includes('outcome='));
 const RUNS: Run[] = [...aggregating, ...abandoning];
@@ -161,8 +161,8 @@ function taskDefinition(
       goalCount: DEVICES,
       overSelection: 1,
       minReports: 3,
-      // Only the run abandoned before any check-in waits out its selection.
-      selectionTimeoutMs: run.outcome === 'abandoned-before-checkin' ? 300 : 120_000,
+      // Only the run abandoned in selection waits out its selection.
+      selectionTimeoutMs: run.outcome === 'abandoned-in-selection' ? 300 : 120_000,
       reportingDeadlineMs: 120_000,
       maxRounds: 1,
       training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
@@ -293,17 +293,19 @@ async function runRound(env: Env, run: Run, index: number): Promise<void> {
   if (run.outcome === 'rejected') REJECTING.add(`m${index}`);
   const digest = sha256Hex(base);
   if (!(await env.coordinator.blobs.has(digest))) await env.coordinator.blobs.put(digest, base);
-  const devices: TestDevice[] =
-    run.outcome === 'abandoned-before-checkin'
-      ? []
-      : await connectFleet(env.coordinator, DEVICES, `m${index}d`);
+  // Abandoned in selection: one device checks in, fewer than the round selects at its timeout.
+  const devices: TestDevice[] = await connectFleet(
+    env.coordinator,
+    run.outcome === 'abandoned-in-selection' ? 1 : DEVICES,
+    `m${index}d`,
+  );
   try {
     const { task } = await env.coordinator.createTask(
       taskDefinition(run, index, { digest, bytes: base.length }),
     );
     const roundId = `${task.taskId}:1`;
-    if (devices.length > 0) {
-      for (const d of devices) expect((await d.checkIn(task.taskId)).ok).toBe(true);
+    for (const d of devices) expect((await d.checkIn(task.taskId)).ok).toBe(true);
+    if (run.outcome !== 'abandoned-in-selection') {
       const plans = await Promise.all(devices.map((d) => d.waitForPlan(roundId, 60_000)));
       await Promise.all(
         devices.map(async (d, i) => {
@@ -346,7 +348,7 @@ function checkRunRecords(records: RoundLogRecord[], run: Run, index: number): vo
   const own = recordsOf(records, index);
   const types = own.map((r) => r.event.type);
   const label = `run ${index} ${JSON.stringify(run)}`;
-  if (run.outcome === 'abandoned-before-checkin') {
+  if (run.outcome === 'abandoned-in-selection') {
     expect(types, label).toEqual(['round.abandoned']);
     return;
   }

@@ -248,6 +248,7 @@ export class RoundManager {
         this.arm(`${roundId}:reselect`, Date.now() + 1000, () => this.maybeSelect(roundId, false));
       return;
     }
+    if (timedOut && all === 0) return this.keepSelecting(round);
     if (timedOut && waiting.length < round.minSelect)
       return this.abandon(
         round,
@@ -289,6 +290,26 @@ export class RoundManager {
       });
     const fresh = await this.deps.rounds.get(roundId);
     if (fresh) this.armReporting(fresh);
+  }
+
+  /**
+   * No device checked in before the selection timeout: the round stays open for another
+   * `selectionTimeoutMs` instead of being abandoned, so an idle fleet does not use up `maxRounds`.
+   * Nothing of the round was logged yet, and nothing is: the round log only holds rounds that ran.
+   */
+  private async keepSelecting(round: RoundRecord): Promise<void> {
+    const signed = await this.deps.tasks.getTask(round.taskId);
+    if (!signed) return this.abandon(round, 'task disappeared');
+    const selectionDeadline = Date.now() + signed.task.rounds.selectionTimeoutMs;
+    const ok = await this.deps.rounds.transition(round.roundId, ['SELECTING'], 'SELECTING', {
+      selectionDeadline,
+    });
+    if (!ok) return;
+    this.log(round.roundId).info(
+      { selectionDeadline },
+      'no device checked in before the selection timeout; the round keeps waiting (not counted against maxRounds)',
+    );
+    this.arm(`${round.roundId}:selection`, selectionDeadline, () => this.selectionTimeout(round.roundId));
   }
 
   private async buildPlan(round: RoundRecord, task: TaskDefinition): Promise<RoundPlan> {

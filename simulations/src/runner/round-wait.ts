@@ -60,7 +60,7 @@ export function describeWait(snapshot: RoundSnapshot): string {
   switch (state) {
     case 'SELECTING': {
       if (scheduled.length === 0)
-        return `round ${roundId} SELECTING: no device is online in this round (offline round); the coordinator abandons it at its selection timeout`;
+        return `round ${roundId} SELECTING: no device is online in this round (offline round); the coordinator keeps it open until a device checks in`;
       const missing = scheduled.filter((id) => !snapshot.checkedIn.has(id));
       if (missing.length === 0)
         return `round ${roundId} SELECTING: all ${scheduled.length} scheduled devices checked in; waiting for the coordinator to select`;

@@ -251,8 +251,11 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         devices: tally.progress,
         ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
         ...(progress ? { onStatus: (text: string) => progress.status(text) } : {}),
+        offline: plan.participants.length === 0,
       });
-      previous = round.roundId;
+      // An offline round the coordinator kept open is the next scheduled round's round too.
+      const keptOpen = round.state === 'SELECTING';
+      if (!keptOpen) previous = round.roundId;
       await awaitAcknowledgedUpdates({
         env,
         round,
@@ -280,7 +283,9 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         bytesDown: bytes.down,
         epsilon,
         decision: round.state === 'COMMITTED' || round.state === 'REJECTED' ? round.state : 'ABANDONED',
-        reasons: outcome?.reasons ?? (round.reason ? [round.reason] : []),
+        reasons: keptOpen
+          ? [`offline: no device checked in before the selection timeout; ${round.roundId} stays open`]
+          : (outcome?.reasons ?? (round.reason ? [round.reason] : [])),
         timings: { total_ms: Date.now() - roundStarted },
       });
       progress?.update({ done: index + 1, accuracy: evaluation.accuracy, note: round.state });

@@ -30,6 +30,11 @@ export interface WatchRoundOptions {
   onStatus?: (text: string) => void;
   /** Default 10 000. */
   statusEveryMs?: number;
+  /**
+   * Nobody is online this round: return once the coordinator let one selection timeout pass with
+   * no check-in (it keeps such a round open rather than abandon it), the round still SELECTING.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -46,6 +51,7 @@ export async function watchRound(options: WatchRoundOptions): Promise<RoundRecor
   const statusEvery = options.statusEveryMs ?? 10_000;
   let lastStatus = Date.now();
   let roundId: string | null = null;
+  let firstSelectionDeadline: number | null = null;
   for (;;) {
     if (roundId === null) {
       const current = await rounds.current(env.taskId);
@@ -53,6 +59,10 @@ export async function watchRound(options: WatchRoundOptions): Promise<RoundRecor
     }
     const record = roundId === null ? null : await rounds.get(roundId);
     if (record && TERMINAL_STATES.includes(record.state)) return record;
+    if (options.offline && record?.state === 'SELECTING') {
+      firstSelectionDeadline ??= record.selectionDeadline;
+      if (record.selectionDeadline > firstSelectionDeadline) return record;
+    }
     const checkedIn =
       record?.state === 'SELECTING' ? new Set(await rounds.waiting(record.roundId)) : new Set<string>();
     const snapshot: RoundSnapshot = {
