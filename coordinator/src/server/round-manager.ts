@@ -301,10 +301,7 @@ export class RoundManager {
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (!signed) return this.abandon(round, 'task disappeared');
     const selectionDeadline = Date.now() + signed.task.rounds.selectionTimeoutMs;
-    const ok = await this.deps.rounds.transition(round.roundId, ['SELECTING'], 'SELECTING', {
-      selectionDeadline,
-    });
-    if (!ok) return;
+    if (!(await this.deps.rounds.extendSelection(round.roundId, selectionDeadline))) return;
     this.log(round.roundId).info(
       { selectionDeadline },
       'no device checked in before the selection timeout; the round keeps waiting (not counted against maxRounds)',

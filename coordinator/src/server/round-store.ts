@@ -243,6 +243,27 @@ export class RoundStore {
   }
 
   /**
+   * A round still SELECTING gets a new selection deadline (nobody checked in by the old one): not
+   * a move of the state machine, the round stays where it is. False when it left SELECTING.
+   */
+  async extendSelection(roundId: string, selectionDeadline: number): Promise<boolean> {
+    const fence = this.fenceArgs();
+    const result = await this.redis.eval(
+      TRANSITION,
+      1 + fence.keys.length,
+      this.keys.round(roundId),
+      ...fence.keys,
+      fence.token,
+      'SELECTING',
+      'SELECTING',
+      'selectionDeadline',
+      String(selectionDeadline),
+    );
+    this.checkFenced(result, 'selection extension', roundId);
+    return result === 1;
+  }
+
+  /**
    * REPORTING -> AGGREGATING when the round has its quorum, atomically with the accepted count it
    * closes with. `QUORUM` (with the count): still REPORTING, to be abandoned; `STATE`: not in
    * REPORTING; `FENCED`: this process's fencing token is stale.
