@@ -177,13 +177,7 @@ export async function acceptUpdate(
   if (result.status !== 'OK') {
     // Two identical submissions raced past the first check: the second is the resubmission.
     if (result.status === 'DUPLICATE_UPDATE') await acknowledgeResubmission(deps, deviceId, submission);
-    const code =
-      result.status === 'NOT_SELECTED' ||
-      result.status === 'DUPLICATE_UPDATE' ||
-      result.status === 'REVOKED_DEVICE'
-        ? result.status
-        : 'ROUND_CLOSED';
-    throw new FlotillaError(code, `update refused: ${code}`);
+    throw new FlotillaError(result.status, `update refused: ${result.status}`);
   }
   if (signed.task.policy.auditorDeltaAccess === true) await deps.access.grantAuditors(metadata.blobDigest);
   return {

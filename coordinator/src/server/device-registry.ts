@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { DeviceIdSchema, FlotillaError, PublicKeySchema, fromBase64 } from '@flotilla/protocol';
 import { redisKeys, type RedisKeys } from '../shared/keys.js';
+import { readLuaSource } from '../shared/lua-script.js';
 
 export const DeviceRecordSchema = z.object({
   deviceId: DeviceIdSchema,
@@ -27,17 +28,10 @@ function sha256HexOf(text: string): string {
 
 /**
  * Lua: `deviceActive(key)` is true when the device record stored under `key` is enrolled and not
- * revoked. Scripts that must not act for a revoked device (accepting an update, opening a session)
- * include it, so the check and their write are one atomic step against a concurrent revocation.
+ * revoked (lua/includes/device-active.lua). Scripts that must not act for a revoked device include
+ * it, so the check and their write are one atomic step against a concurrent revocation.
  */
-export const DEVICE_ACTIVE_LUA = `
-local function deviceActive(key)
-  local raw = redis.call('GET', key)
-  if not raw then return false end
-  local ok, record = pcall(cjson.decode, raw)
-  return ok and type(record) == 'table' and record.status == 'active'
-end
-`;
+export const DEVICE_ACTIVE_LUA = readLuaSource(new URL('./lua/', import.meta.url), 'includes/device-active');
 
 /**
  * The key index entry of a public key: SHA-256 of its 32 bytes, so the several base64 spellings of

@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DigestSchema } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
+import { resultCode } from '../shared/lua-script.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import { AcceptedUpdateSchema } from './accepted-update.js';
 import type { DeviceRecord, DeviceRegistry } from './device-registry.js';
+import { EXCLUDE_UPDATE } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
 import type { RoundStore } from './round-store.js';
 import type { SessionStore } from './sessions.js';
@@ -15,18 +17,6 @@ import type { SessionStore } from './sessions.js';
 // its accepted update in a round still open (taken out, so the round closes without it), and,
 // through the `device-revoked` channel, its sockets. The round driver writes the exclusion to
 // the round log just before the round's close, so `round.closed.accepted` already leaves it out.
-
-// KEYS: round hash, updates hash, excluded hash. ARGV: device id, exclusion JSON.
-// Only in REPORTING: once a round closed, its accepted count and aggregation job are final.
-const EXCLUDE = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'REPORTING' then return false end
-local record = redis.call('HGET', KEYS[2], ARGV[1])
-if not record then return false end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'acceptedCount', -1)
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-return record
-`;
 
 /** What the round keeps of an update taken out of it (`${prefix}:round:<id>:excluded`). */
 export const ExcludedUpdateSchema = z.object({
@@ -85,7 +75,7 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string): Prom
       at: Date.now(),
     };
     const taken = await deps.redis.eval(
-      EXCLUDE,
+      EXCLUDE_UPDATE.source,
       3,
       deps.keys.round(round.roundId),
       deps.keys.roundUpdates(round.roundId),
@@ -93,7 +83,7 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string): Prom
       deviceId,
       JSON.stringify(exclusion),
     );
-    if (taken === null) continue;
+    if (resultCode(EXCLUDE_UPDATE, taken) === 'KEPT') continue;
     excludedFrom.push(round.roundId);
     deps.logger.warn({ deviceId, roundId: round.roundId }, 'accepted update excluded: device revoked');
   }

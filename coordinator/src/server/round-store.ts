@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { AcceptedUpdateSchema, type AcceptedUpdate } from './accepted-update.js';
-import { DEVICE_ACTIVE_LUA } from './device-registry.js';
+import { codeWithCount, resultCode, type LuaScript } from '../shared/lua-script.js';
+import {
+  ACCEPT_UPDATE,
+  CLOSE_REPORTING,
+  CREATE_ROUND,
+  RECORD_SKIP,
+  SELECT_DEVICES,
+  TRANSITION_ROUND,
+} from './lua/round-scripts.js';
 import { ROUND_STATES, TERMINAL_STATES, type RoundState, type SourceState } from './round-machine.js';
 
 /**
@@ -45,88 +53,6 @@ export const RoundRecordSchema = z.object({
 });
 export type RoundRecord = z.infer<typeof RoundRecordSchema>;
 
-// Fencing (scale-out): when the store is fenced, the last KEYS entry is the round driver's lock
-// and ARGV[1] the writer's fencing token. A writer whose lease expired (or was taken over) holds
-// a token that no longer matches the lock's value, so its write is refused (-1) atomically with it.
-const FENCE_CHECK = `
-local function fenced(lockIndex)
-  if #KEYS < lockIndex then return false end
-  return redis.call('GET', KEYS[lockIndex]) ~= ARGV[1]
-end
-`;
-
-// Creates a round once: a second opener (e.g. two notifications of one new task) changes nothing.
-const CREATE = `${FENCE_CHECK}
-if fenced(3) then return -1 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if #KEYS >= 3 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
-redis.call('SET', KEYS[2], ARGV[2])
-return 1
-`;
-
-// Moves a round from one of the states in ARGV[2] (comma separated) to ARGV[3], setting extra fields.
-const TRANSITION = `${FENCE_CHECK}
-if fenced(2) then return -1 end
-local st = redis.call('HGET', KEYS[1], 'state')
-local ok = false
-for s in string.gmatch(ARGV[2], '[^,]+') do if s == st then ok = true end end
-if not ok then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if #KEYS >= 2 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
-return 1
-`;
-
-const SET_SELECTED = `${FENCE_CHECK}
-if fenced(2) then return -1 end
-for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
-return 1
-`;
-
-// Closes reporting for aggregation only with quorum, in one step with the count it reports:
-// exclusions (revocation) change acceptedCount only in REPORTING, so the count returned is final.
-const CLOSE_REPORTING = `${FENCE_CHECK}
-if fenced(2) then return {'FENCED', 0} end
-if redis.call('HGET', KEYS[1], 'state') ~= 'REPORTING' then return {'STATE', 0} end
-local accepted = tonumber(redis.call('HGET', KEYS[1], 'acceptedCount') or '0')
-if accepted < tonumber(redis.call('HGET', KEYS[1], 'minReports')) then return {'QUORUM', accepted} end
-redis.call('HSET', KEYS[1], 'state', 'AGGREGATING', 'closedAt', ARGV[2])
-if #KEYS >= 2 then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
-return {'OK', accepted}
-`;
-
-// Accepting an update and counting it is one atomic step; the ack is sent only after it returns.
-// The device must still be active (KEYS[5]): a revocation either precedes it or excludes it after.
-const ACCEPT = `${DEVICE_ACTIVE_LUA}
-if not deviceActive(KEYS[5]) then return {'REVOKED_DEVICE', 0} end
-local st = redis.call('HGET', KEYS[1], 'state')
-if st ~= 'REPORTING' then return {'ROUND_CLOSED', 0} end
-local now = tonumber(ARGV[3])
-local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-local closeAt = redis.call('HGET', KEYS[1], 'closeAt')
-if now > deadline or (closeAt and now > tonumber(closeAt)) then return {'ROUND_CLOSED', 0} end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return {'NOT_SELECTED', 0} end
-if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return {'DUPLICATE_UPDATE', 0} end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return {'DUPLICATE_UPDATE', 0} end
-local count = redis.call('HINCRBY', KEYS[1], 'acceptedCount', 1)
-local goal = tonumber(redis.call('HGET', KEYS[1], 'goalCount'))
-if count >= goal and not closeAt then
-  local c = math.min(deadline, now + tonumber(redis.call('HGET', KEYS[1], 'acceptWindowMs')))
-  redis.call('HSET', KEYS[1], 'closeAt', tostring(c))
-end
-return {'OK', count}
-`;
-
-const SKIP = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'REPORTING' then return 'ROUND_CLOSED' end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 'NOT_SELECTED' end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'DUPLICATE_UPDATE' end
-if redis.call('HSETNX', KEYS[4], ARGV[1], ARGV[2]) == 0 then return 'DUPLICATE_UPDATE' end
-redis.call('HINCRBY', KEYS[1], 'skippedCount', 1)
-return 'OK'
-`;
-
 /**
  * Fencing of the round store's state-machine writes (create, transition, selection): `lockKey` is
  * the round driver's lease key and `token()` this process's fencing token ('' when it holds none).
@@ -148,13 +74,27 @@ export class RoundStore {
     private readonly retentionMs: number = 0,
   ) {}
 
-  /** [extra KEYS, token ARGV] of a fenced write. */
-  private fenceArgs(): { keys: string[]; token: string } {
-    return this.fence ? { keys: [this.fence.lockKey], token: this.fence.token() } : { keys: [], token: '' };
+  /**
+   * Runs a fenced round script: its `keys`, then the lease key when the store is fenced; ARGV[1]
+   * the fencing token, then `args`. Returns the script's reply.
+   */
+  private evalFenced(script: LuaScript<string>, keys: string[], args: string[]): Promise<unknown> {
+    const fence = this.fence
+      ? { keys: [this.fence.lockKey], token: this.fence.token() }
+      : { keys: [], token: '' };
+    return this.redis.eval(
+      script.source,
+      keys.length + fence.keys.length,
+      ...keys,
+      ...fence.keys,
+      fence.token,
+      ...args,
+    );
   }
 
-  private checkFenced(result: unknown, operation: string, roundId: string): boolean {
-    if (result !== -1) return false;
+  /** True (and the fence told) when a fenced write was refused: this process's token is stale. */
+  private refusedAsStale(code: string, operation: string, roundId: string): boolean {
+    if (code !== 'FENCED') return false;
     this.fence?.onFenced?.(operation, roundId);
     return true;
   }
@@ -173,23 +113,18 @@ export class RoundStore {
   /** Creates the round and makes it the task's current one; false if that round id already exists (or fenced). */
   async create(record: RoundRecord): Promise<boolean> {
     const previous = await this.redis.get(this.keys.currentRound(record.taskId));
-    const args: string[] = [];
+    const fields: string[] = [];
     for (const [k, v] of Object.entries(record))
-      if (v !== undefined) args.push(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
-    const fence = this.fenceArgs();
-    const created = await this.redis.eval(
-      CREATE,
-      2 + fence.keys.length,
-      this.keys.round(record.roundId),
-      this.keys.currentRound(record.taskId),
-      ...fence.keys,
-      fence.token,
-      record.roundId,
-      ...args,
+      if (v !== undefined) fields.push(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    const reply = await this.evalFenced(
+      CREATE_ROUND,
+      [this.keys.round(record.roundId), this.keys.currentRound(record.taskId)],
+      [record.roundId, ...fields],
     );
-    this.checkFenced(created, 'create', record.roundId);
-    if (created === 1 && previous !== null && previous !== record.roundId) await this.expire(previous);
-    return created === 1;
+    const code = resultCode(CREATE_ROUND, reply);
+    this.refusedAsStale(code, 'create', record.roundId);
+    if (code === 'CREATED' && previous !== null && previous !== record.roundId) await this.expire(previous);
+    return code === 'CREATED';
   }
 
   /** Sets the retention expiry on every key of a decided round (never on one still running). */
@@ -226,20 +161,14 @@ export class RoundStore {
     to: To,
     fields: Record<string, string | number> = {},
   ): Promise<boolean> {
-    const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
-    const fence = this.fenceArgs();
-    const result = await this.redis.eval(
-      TRANSITION,
-      1 + fence.keys.length,
-      this.keys.round(roundId),
-      ...fence.keys,
-      fence.token,
-      from.join(','),
-      to,
-      ...args,
+    const reply = await this.evalFenced(
+      TRANSITION_ROUND,
+      [this.keys.round(roundId)],
+      [from.join(','), to, ...Object.entries(fields).flatMap(([k, v]) => [k, String(v)])],
     );
-    this.checkFenced(result, `transition to ${to}`, roundId);
-    return result === 1;
+    const code = resultCode(TRANSITION_ROUND, reply);
+    this.refusedAsStale(code, `transition to ${to}`, roundId);
+    return code === 'MOVED';
   }
 
   /**
@@ -271,18 +200,11 @@ export class RoundStore {
   async closeReporting(
     roundId: string,
     closedAt: number,
-  ): Promise<{ status: 'OK' | 'QUORUM' | 'STATE' | 'FENCED'; accepted: number }> {
-    const fence = this.fenceArgs();
-    const [status, accepted] = (await this.redis.eval(
-      CLOSE_REPORTING,
-      1 + fence.keys.length,
-      this.keys.round(roundId),
-      ...fence.keys,
-      fence.token,
-      String(closedAt),
-    )) as ['OK' | 'QUORUM' | 'STATE' | 'FENCED', number];
-    if (status === 'FENCED') this.fence?.onFenced?.('close reporting', roundId);
-    return { status, accepted: Number(accepted) };
+  ): Promise<{ status: keyof typeof CLOSE_REPORTING.codes; accepted: number }> {
+    const reply = await this.evalFenced(CLOSE_REPORTING, [this.keys.round(roundId)], [String(closedAt)]);
+    const { code, count } = codeWithCount(CLOSE_REPORTING, reply);
+    this.refusedAsStale(code, 'close reporting', roundId);
+    return { status: code, accepted: count };
   }
 
   async addWaiting(roundId: string, deviceId: string): Promise<number> {
@@ -297,16 +219,8 @@ export class RoundStore {
   /** Records the selected devices; false when the write was fenced off (stale driver). */
   async setSelected(roundId: string, deviceIds: string[]): Promise<boolean> {
     if (deviceIds.length === 0) return true;
-    const fence = this.fenceArgs();
-    const result = await this.redis.eval(
-      SET_SELECTED,
-      1 + fence.keys.length,
-      this.keys.roundSelected(roundId),
-      ...fence.keys,
-      fence.token,
-      ...deviceIds,
-    );
-    return !this.checkFenced(result, 'select', roundId);
+    const reply = await this.evalFenced(SELECT_DEVICES, [this.keys.roundSelected(roundId)], deviceIds);
+    return !this.refusedAsStale(resultCode(SELECT_DEVICES, reply), 'select', roundId);
   }
 
   async isSelected(roundId: string, deviceId: string): Promise<boolean> {
@@ -321,10 +235,18 @@ export class RoundStore {
     return u === 1 || s === 1;
   }
 
-  /** Atomically stores an accepted update and counts it. Returns the refusal code or the new count. */
-  async accept(roundId: string, deviceId: string, recordJson: string, now: number) {
-    const result = (await this.redis.eval(
-      ACCEPT,
+  /**
+   * Atomically stores an accepted update and counts it: `OK` with the new accepted count, or the
+   * refusal (a FlotillaError code) with count 0.
+   */
+  async accept(
+    roundId: string,
+    deviceId: string,
+    recordJson: string,
+    now: number,
+  ): Promise<{ status: keyof typeof ACCEPT_UPDATE.codes; count: number }> {
+    const reply = await this.redis.eval(
+      ACCEPT_UPDATE.source,
       5,
       this.keys.round(roundId),
       this.keys.roundUpdates(roundId),
@@ -334,13 +256,15 @@ export class RoundStore {
       deviceId,
       recordJson,
       String(now),
-    )) as [string, number];
-    return { status: result[0], count: Number(result[1]) };
+    );
+    const { code, count } = codeWithCount(ACCEPT_UPDATE, reply);
+    return { status: code, count };
   }
 
-  async skip(roundId: string, deviceId: string, recordJson: string): Promise<string> {
-    return (await this.redis.eval(
-      SKIP,
+  /** Stores a selected device's skip and counts it: `OK`, or the refusal (a FlotillaError code). */
+  async skip(roundId: string, deviceId: string, recordJson: string): Promise<keyof typeof RECORD_SKIP.codes> {
+    const reply = await this.redis.eval(
+      RECORD_SKIP.source,
       4,
       this.keys.round(roundId),
       this.keys.roundUpdates(roundId),
@@ -348,7 +272,8 @@ export class RoundStore {
       this.keys.roundSkips(roundId),
       deviceId,
       recordJson,
-    )) as string;
+    );
+    return resultCode(RECORD_SKIP, reply);
   }
 
   /** The accepted update of `deviceId` in the round, or null. */

@@ -356,11 +356,7 @@ export function attachFleetSockets(deps: SocketDeps): {
         socket.data.deviceId,
         JSON.stringify({ reason: skip.reason, detail: skip.detail, at: Date.now() }),
       );
-      if (status !== 'OK')
-        throw new FlotillaError(
-          status === 'NOT_SELECTED' || status === 'DUPLICATE_UPDATE' ? status : 'ROUND_CLOSED',
-          `skip refused: ${status}`,
-        );
+      if (status !== 'OK') throw new FlotillaError(status, `skip refused: ${status}`);
       void deps.rounds
         .afterResponse(skip.roundId)
         .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
