@@ -176,20 +176,15 @@ export class RoundStore {
    * a move of the state machine, the round stays where it is. False when it left SELECTING.
    */
   async extendSelection(roundId: string, selectionDeadline: number): Promise<boolean> {
-    const fence = this.fenceArgs();
-    const result = await this.redis.eval(
-      TRANSITION,
-      1 + fence.keys.length,
-      this.keys.round(roundId),
-      ...fence.keys,
-      fence.token,
-      'SELECTING',
-      'SELECTING',
-      'selectionDeadline',
-      String(selectionDeadline),
+    // The compare-and-set of a move, with SELECTING as both ends.
+    const reply = await this.evalFenced(
+      TRANSITION_ROUND,
+      [this.keys.round(roundId)],
+      ['SELECTING', 'SELECTING', 'selectionDeadline', String(selectionDeadline)],
     );
-    this.checkFenced(result, 'selection extension', roundId);
-    return result === 1;
+    const code = resultCode(TRANSITION_ROUND, reply);
+    this.refusedAsStale(code, 'selection extension', roundId);
+    return code === 'MOVED';
   }
 
   /**

@@ -1,6 +1,8 @@
 --[[
   Moves a round from one of the given states to another, setting extra fields: a plain move of
-  ROUND_TRANSITIONS (round-machine.ts), against which the TypeScript side checks the states.
+  ROUND_TRANSITIONS (round-machine.ts), against which the TypeScript side checks the states. With
+  the same state at both ends it only sets the fields, if the round is still in that state
+  (RoundStore.extendSelection).
 
   KEYS[1]  round hash
   KEYS[2]  (fenced store only) the round driver's lease key
