@@ -64,6 +64,15 @@ describe('task registration', () => {
     expect(await tc.coordinator.tasks.listTasks()).toEqual([]);
   });
 
+  it('refuses a misspelt field, naming it, instead of using the default in its place', async () => {
+    const typo = taskInput('typo', digest, base.length);
+    const strategy = { name: 'krum', byzantin: 1 } as unknown as TaskDefinitionInput['policy']['strategy'];
+    typo.policy = { ...typo.policy, strategy };
+    await expect(tc.coordinator.createTask(typo)).rejects.toThrow(
+      'invalid task: policy.strategy: Unrecognized key: "byzantin"',
+    );
+  });
+
   it('refuses a DP task whose budget cannot pay for one round', async () => {
     // One unamplified round at z = 4.530877117 costs ε = 1 at δ = 1e-6 (TF Privacy's reference).
     const dpTask = (epsilonBudget: number) => {

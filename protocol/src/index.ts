@@ -14,6 +14,7 @@ export * from './messages/update.js';
 export * from './messages/task.js';
 export * from './messages/strategy-traits.js';
 export * from './update-weight.js';
+export * from './unknown-fields.js';
 export * from './messages/manifest.js';
 export * from './seeded-random.js';
 export * from './adapter-init.js';

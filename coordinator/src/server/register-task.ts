@@ -4,6 +4,7 @@ import {
   TaskDefinitionSchema,
   describeTaskIssues,
   epsilonOfRho,
+  safeParseStrict,
   type SignedTask,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
@@ -24,7 +25,7 @@ export async function registerTask(input: {
   blobs: BlobStore;
   task: TaskDefinitionInput;
 }): Promise<SignedTask> {
-  const parsed = TaskDefinitionSchema.safeParse(input.task);
+  const parsed = safeParseStrict(TaskDefinitionSchema, input.task);
   if (!parsed.success)
     throw new FlotillaError('BAD_REQUEST', `invalid task: ${describeTaskIssues(parsed.error)}`);
   const task = parsed.data;

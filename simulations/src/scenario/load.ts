@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, safeParseStrict } from '@flotilla/protocol';
 import { ScenarioSchema, type Scenario } from './schema.js';
 
 /** The folder of the built-in scenarios (`simulations/scenarios`). */
@@ -20,7 +20,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
 
 /** Validates an already-parsed value; throws BAD_REQUEST naming every bad field. */
 export function validateScenario(value: unknown, source = 'scenario'): Scenario {
-  const result = ScenarioSchema.safeParse(value);
+  // Strict everywhere, also inside the protocol schemas a scenario embeds (`strategy`).
+  const result = safeParseStrict(ScenarioSchema, value);
   if (!result.success) {
     throw new FlotillaError('BAD_REQUEST', `${source} is invalid:\n${formatIssues(result.error.issues)}`);
   }

@@ -83,6 +83,10 @@ describe('parseScenario', () => {
       /behaviour\.attack/,
     );
     expect(() => parseScenario('name: x\ntypo: 1')).toThrow(/typo/);
+    // Inside the protocol's strategy schema too: a misspelt option must not fall back to its default.
+    expect(() => parseScenario('name: x\nstrategy: { name: krum, byzantin: 1 }')).toThrow(
+      /strategy: Unrecognized key: "byzantin"/,
+    );
     expect(() => parseScenario('seed: 1')).toThrow(/name: /);
     expect(() => parseScenario('name: [unclosed')).toThrow(/not valid YAML/);
   });

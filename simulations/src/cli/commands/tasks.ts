@@ -5,6 +5,7 @@ import {
   TaskDefinitionFieldsSchema,
   TaskDefinitionSchema,
   bundleFloat32Weights,
+  safeParseStrict,
   sha256Hex,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
@@ -61,7 +62,7 @@ export function registerTasks(program: Command): void {
         } catch (error) {
           throw new ConfigError(`${file}: ${(error as Error).message}`);
         }
-        const parsed = TaskFileSchema.safeParse(raw);
+        const parsed = safeParseStrict(TaskFileSchema, raw);
         if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
         const bundle = new Uint8Array(readFileSync(flags.base));
         const digest = sha256Hex(bundle);
