@@ -38,6 +38,9 @@ const OPERATOR = 'operator-token-for-device-e2e-0123456789';
 const CLIP = 0.05;
 const CLASSES = 3;
 const FEATURES = 4;
+/** Upper bounds only (see the task's rounds); a passing run never waits for them. */
+const SELECTION_TIMEOUT_MS = 60_000;
+const REPORTING_DEADLINE_MS = 90_000;
 
 /** A TCP proxy that can cut every connection through it and drop the frame carrying a receipt. */
 async function startProxy(targetPort: number) {
@@ -108,7 +111,7 @@ function recordingLogger(lines: string[]): DeviceLogger {
   return { debug: push, info: push, warn: push, error: push };
 }
 
-describe('devices against the real coordinator', () => {
+describe('devices against the real coordinator', { timeout: REPORTING_DEADLINE_MS + 30_000 }, () => {
   let coordinator: Coordinator;
   let stateDir: string;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
@@ -143,8 +146,12 @@ describe('devices against the real coordinator', () => {
         goalCount: 3,
         overSelection: 1,
         minReports: 3,
-        selectionTimeoutMs: 1_500,
-        reportingDeadlineMs: 25_000,
+        // The round is selected as soon as the three devices wait and closes as soon as all three
+        // answered: these two only bound a failure. Short ones made the test depend on an idle
+        // machine: under load the check-ins (each after a connection, a challenge and the
+        // start-time check) spread past a 1.5 s window, which abandoned the round again and again.
+        selectionTimeoutMs: SELECTION_TIMEOUT_MS,
+        reportingDeadlineMs: REPORTING_DEADLINE_MS,
         retryAfterMs: 300,
         training: { epochs: 2, batchSize: 8, learningRate: 0.5, fedProxMu: 0, optimizer: 'sgd' },
         maxSteps: 20,
@@ -251,7 +258,7 @@ describe('devices against the real coordinator', () => {
     const reasons = await Promise.race([
       Promise.all(devices.map((d) => d.stopped)),
       new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('devices did not finish')), 50_000),
+        setTimeout(() => reject(new Error('devices did not finish')), REPORTING_DEADLINE_MS + 15_000),
       ),
     ]);
     expect(reasons).toEqual(['max-rounds', 'max-rounds', 'max-rounds']);
@@ -367,7 +374,11 @@ describe('devices against the real coordinator', () => {
     const cache = new MemoryBlobCache();
     const changes: Array<{ version: number; route: string }> = [];
     const refusals: string[] = [];
+    // Each session ends once its device has changed or refused an adapter (the catch-up runs
+    // after start() resolves): waited for as an event, however long a loaded machine takes.
+    let settled: () => void = () => undefined;
     const session = async () => {
+      const caughtUp = new Promise<void>((resolve) => (settled = resolve));
       const device = new FlotillaDevice({
         url: coordinator.url,
         deviceId: 'e2e-away',
@@ -379,18 +390,21 @@ describe('devices against the real coordinator', () => {
         coordinatorKey: toBase64(coordinator.coordinatorKey.publicKey),
         eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'high' },
         cache,
-        onAdapterChanged: ({ version, route }) => changes.push({ version, route }),
-        onAdapterRefused: ({ reason }) => refusals.push(reason),
+        onAdapterChanged: ({ version, route }) => {
+          changes.push({ version, route });
+          settled();
+        },
+        onAdapterRefused: ({ reason }) => {
+          refusals.push(reason);
+          settled();
+        },
       });
       await device.start();
-      for (let i = 0; i < 200 && changes.length + refusals.length === seen; i++)
-        await new Promise((r) => setTimeout(r, 25));
-      seen = changes.length + refusals.length;
+      await caughtUp;
       const adapter = device.adapters?.current;
       device.stop();
       return adapter;
     };
-    let seen = 0;
 
     await promote(1);
     const first = await session();
