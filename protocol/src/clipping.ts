@@ -3,6 +3,7 @@
 // scaled by min(1, bound / ||update||_2). Devices clip before signing; the coordinator recomputes
 // the norm from the blob to check the bound.
 import { FlotillaError } from './errors.js';
+import { f32At } from './checked-index.js';
 
 export interface ClipResult<T> {
   /** New buffers (the input is never mutated); unscaled copies when `clipped` is false. */
@@ -23,7 +24,7 @@ export function globalL2Norm(tensors: Iterable<Float32Array>): number {
   let sum = 0;
   for (const tensor of tensors) {
     for (let i = 0; i < tensor.length; i++) {
-      const v = tensor[i] ?? 0;
+      const v = f32At(tensor, i);
       sum += v * v;
     }
   }
@@ -46,7 +47,7 @@ function scaleFor(norm: number, bound: number): number {
 function scaled(tensor: Float32Array, scale: number): Float32Array {
   if (scale === 1) return tensor.slice();
   const out = new Float32Array(tensor.length);
-  for (let i = 0; i < tensor.length; i++) out[i] = (tensor[i] ?? 0) * scale;
+  for (let i = 0; i < tensor.length; i++) out[i] = f32At(tensor, i) * scale;
   return out;
 }
 

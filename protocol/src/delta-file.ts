@@ -6,6 +6,7 @@ import {
   tensorToFloat32,
   type TensorEntry,
 } from './safetensors/index.js';
+import { f32At } from './checked-index.js';
 
 /**
  * Delta files on the wire are safetensors. Float deltas are F32/F16/BF16. 8-bit deltas hold I8
@@ -66,7 +67,7 @@ export function decodeDeltaFile(
       const scale = raw === undefined ? Number.NaN : Number(raw);
       if (!Number.isFinite(scale))
         throw new FlotillaError('CORRUPT_FILE', `int8 tensor ${name} has no finite ${int8ScaleKey(name)}`);
-      for (let i = 0; i < values.length; i++) values[i] = (values[i] ?? 0) * scale;
+      for (let i = 0; i < values.length; i++) values[i] = f32At(values, i) * scale;
     }
     tensors.set(name, { shape: entry.shape, values });
   }

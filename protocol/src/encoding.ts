@@ -1,3 +1,5 @@
+import { at } from './checked-index.js';
+
 // Byte encodings used on the wire: digests and nonces are lowercase hex, keys and signatures
 // are standard base64 (tweetnacl-util's format).
 
@@ -20,9 +22,10 @@ const B64_LOOKUP = new Map([...B64].map((c, i) => [c, i]));
 export function toBase64(bytes: Uint8Array): string {
   let out = '';
   for (let i = 0; i < bytes.length; i += 3) {
-    const a = bytes[i] ?? 0;
-    const b = bytes[i + 1] ?? 0;
-    const c = bytes[i + 2] ?? 0;
+    // The last group may hold one or two bytes: base64 pads it with zero bits.
+    const a = at(bytes, i);
+    const b = i + 1 < bytes.length ? at(bytes, i + 1) : 0;
+    const c = i + 2 < bytes.length ? at(bytes, i + 2) : 0;
     const n = (a << 16) | (b << 8) | c;
     out += B64[(n >> 18) & 63];
     out += B64[(n >> 12) & 63];

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './checked-index.js';
 export * from './version.js';
 export * from './encoding.js';
 export * from './canonical-json.js';

@@ -1,3 +1,4 @@
+import { at } from '../checked-index.js';
 import { FlotillaError } from '../errors.js';
 
 /**
@@ -49,8 +50,8 @@ function checkCurve(orders: readonly number[], rdp: readonly number[]): void {
     );
   }
   for (let k = 0; k < orders.length; k++) {
-    const a = orders[k] ?? Number.NaN;
-    const r = rdp[k] ?? Number.NaN;
+    const a = at(orders, k);
+    const r = at(rdp, k);
     if (!(a >= 1)) throw new FlotillaError('BAD_REQUEST', `Rényi order must be >= 1, got ${a}`);
     if (!(r >= 0)) throw new FlotillaError('BAD_REQUEST', `RDP must be >= 0, got ${r}`);
   }
@@ -73,8 +74,8 @@ export function epsilonFromRdp(options: EpsilonFromRdpOptions): PrivacyBound {
     throw new FlotillaError('BAD_REQUEST', `delta must be in (0, 1), got ${delta}`);
   let best: PrivacyBound = { epsilon: Infinity, order: Number.NaN };
   for (let k = 0; k < orders.length; k++) {
-    const a = orders[k] ?? Number.NaN;
-    const eps = epsilonAtOrder(a, rdp[k] ?? Number.NaN, delta, conversion);
+    const a = at(orders, k);
+    const eps = epsilonAtOrder(a, at(rdp, k), delta, conversion);
     if (eps < best.epsilon) best = { epsilon: eps, order: a };
   }
   return { epsilon: Math.max(0, best.epsilon), order: best.order };
@@ -101,8 +102,8 @@ export function deltaFromRdp(options: DeltaFromRdpOptions): { delta: number; ord
   let bestLog = Infinity;
   let bestOrder = Number.NaN;
   for (let k = 0; k < orders.length; k++) {
-    const a = orders[k] ?? Number.NaN;
-    const logDelta = logDeltaAtOrder(a, rdp[k] ?? Number.NaN, epsilon, conversion);
+    const a = at(orders, k);
+    const logDelta = logDeltaAtOrder(a, at(rdp, k), epsilon, conversion);
     if (logDelta < bestLog) {
       bestLog = logDelta;
       bestOrder = a;

@@ -2,6 +2,7 @@ import { utf8 } from '../encoding.js';
 import { FlotillaError } from '../errors.js';
 import { DTYPE_BYTES, DTYPE_ENUM_RANK, elementCount, isSafetensorsDtype } from './dtypes.js';
 import { METADATA_KEY, type TensorEntry } from './types.js';
+import { at } from '../checked-index.js';
 
 export interface EncodeSafetensorsInput {
   tensors: Map<string, TensorEntry>;
@@ -16,7 +17,7 @@ function compareUtf8(a: string, b: string): number {
   const y = utf8(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    const d = at(x, i) - at(y, i);
     if (d !== 0) return d;
   }
   return x.length - y.length;

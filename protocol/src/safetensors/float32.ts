@@ -9,6 +9,7 @@ import {
   float32ToFloat16Bits,
 } from './half.js';
 import type { DecodeSafetensorsOptions, TensorEntry } from './types.js';
+import { f32At } from '../checked-index.js';
 
 /** Typed arrays use the host's byte order; safetensors is little-endian. */
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -81,10 +82,10 @@ export function float32Tensor(
   const view = new DataView(data.buffer);
   if (dtype === 'F32') {
     if (LITTLE_ENDIAN_HOST) data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-    else for (let i = 0; i < count; i++) view.setFloat32(i * 4, values[i] ?? 0, true);
+    else for (let i = 0; i < count; i++) view.setFloat32(i * 4, f32At(values, i), true);
   } else {
     const narrow = dtype === 'F16' ? float32ToFloat16Bits : float32ToBfloat16Bits;
-    for (let i = 0; i < count; i++) view.setUint16(i * 2, narrow(values[i] ?? 0), true);
+    for (let i = 0; i < count; i++) view.setUint16(i * 2, narrow(f32At(values, i)), true);
   }
   return { dtype, shape: [...shape], data };
 }

@@ -1,17 +1,19 @@
 // IEEE 754 binary16 (F16) and bfloat16 (BF16) conversions to and from binary32. Narrowing rounds
 // to nearest, ties to even; subnormals, infinities and NaN are preserved (NaN stays a quiet NaN).
 
+import { at, f32At } from '../checked-index.js';
+
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
 
 function float32Bits(value: number): number {
   scratchF32[0] = value;
-  return scratchU32[0] ?? 0;
+  return at(scratchU32, 0);
 }
 
 function float32FromBits(bits: number): number {
   scratchU32[0] = bits >>> 0;
-  return scratchF32[0] ?? 0;
+  return f32At(scratchF32, 0);
 }
 
 /** binary32 value -> binary16 bit pattern (0..0xffff). */

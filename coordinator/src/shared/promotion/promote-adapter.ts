@@ -4,6 +4,7 @@ import {
   canonicalJson,
   encodeFloat32Tensors,
   encodeInt8Delta,
+  f32At,
   manifestDigest,
   sha256Hex,
   signPayload,
@@ -65,7 +66,7 @@ function quantizeInt8(tensors: TensorMap): Map<string, Int8Tensor> {
     const scale = max / 127;
     const quantized = new Int8Array(tensor.values.length);
     if (scale > 0)
-      for (let i = 0; i < quantized.length; i++) quantized[i] = Math.round((tensor.values[i] ?? 0) / scale);
+      for (let i = 0; i < quantized.length; i++) quantized[i] = Math.round(f32At(tensor.values, i) / scale);
     out.set(name, { shape: [...tensor.shape], quantized, scale });
   }
   return out;

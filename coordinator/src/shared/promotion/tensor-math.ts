@@ -1,4 +1,4 @@
-import { FlotillaError, type NamedTensor } from '@flotilla/protocol';
+import { FlotillaError, f32At, type NamedTensor } from '@flotilla/protocol';
 
 export type TensorMap = Map<string, NamedTensor>;
 
@@ -16,7 +16,7 @@ function elementwise(
       throw new FlotillaError('SHAPE_MISMATCH', `cannot ${verb}: ${name} differs between the two adapters`);
     }
     const values = new Float32Array(left.values.length);
-    for (let i = 0; i < values.length; i++) values[i] = op(left.values[i] ?? 0, right.values[i] ?? 0);
+    for (let i = 0; i < values.length; i++) values[i] = op(f32At(left.values, i), f32At(right.values, i));
     out.set(name, { shape: [...left.shape], values });
   }
   return out;

@@ -1,4 +1,5 @@
 /** Synthetic rounds for the audit tests: honest updates are small random deltas around one direction. */
+import { at, f32At } from '@flotilla/protocol';
 import { createSeededRng } from '../privacy/random.js';
 import type { TensorList } from './cosine.js';
 
@@ -23,7 +24,7 @@ export function meanOf(updates: readonly TensorList[]): TensorList {
     const out = new Float32Array(t.length);
     for (const u of updates) {
       const tk = u[k] ?? t;
-      for (let i = 0; i < out.length; i++) out[i] = (out[i] ?? 0) + (tk[i] ?? 0) / updates.length;
+      for (let i = 0; i < out.length; i++) out[i] = f32At(out, i) + f32At(tk, i) / updates.length;
     }
     return out;
   });
@@ -41,7 +42,7 @@ export function nonIidRound(count: number, seed: string, classes = 10, dim = 256
   return Array.from({ length: count }, (_, i) => {
     const cls = own[i % classes] ?? shared;
     const scale = 0.8 + 0.4 * rng.uniform();
-    return [Float32Array.from(shared, (v, j) => scale * (0.4 * v + (cls[j] ?? 0) + 0.3 * rng.normal()))];
+    return [Float32Array.from(shared, (v, j) => scale * (0.4 * v + f32At(cls, j) + 0.3 * rng.normal()))];
   });
 }
 
@@ -54,10 +55,10 @@ export function meanAndStd(updates: readonly TensorList[]): { mean: TensorList; 
   first.forEach((t, k) => {
     for (let j = 0; j < t.length; j++) {
       let sum = 0;
-      for (const u of updates) sum += u[k]?.[j] ?? 0;
+      for (const u of updates) sum += f32At(at(u, k), j);
       const m = sum / n;
       let ss = 0;
-      for (const u of updates) ss += ((u[k]?.[j] ?? 0) - m) ** 2;
+      for (const u of updates) ss += (f32At(at(u, k), j) - m) ** 2;
       (mean[k] ?? t)[j] = m;
       (std[k] ?? t)[j] = Math.sqrt(ss / Math.max(1, n - 1));
     }

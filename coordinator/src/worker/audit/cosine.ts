@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at, f32At } from '@flotilla/protocol';
 
 /** An update or aggregate: its tensors in a fixed order (e.g. sorted tensor names), flattened. */
 export type TensorList = readonly Float32Array[];
@@ -15,7 +15,7 @@ function checkSameLayout(
 /** L2 norm over all tensors (float64 accumulation). */
 export function l2Norm(tensors: TensorList): number {
   let sum = 0;
-  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += (t[i] ?? 0) ** 2;
+  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += f32At(t, i) ** 2;
   return Math.sqrt(sum);
 }
 
@@ -38,11 +38,11 @@ function sums(a: TensorList, b: TensorList): { dot: number; aa: number; bb: numb
   let aa = 0;
   let bb = 0;
   for (let k = 0; k < a.length; k++) {
-    const ta = a[k] ?? new Float32Array(0);
-    const tb = b[k] ?? ta;
+    const ta = at(a, k);
+    const tb = at(b, k);
     for (let i = 0; i < ta.length; i++) {
-      const x = ta[i] ?? 0;
-      const y = tb[i] ?? 0;
+      const x = f32At(ta, i);
+      const y = f32At(tb, i);
       dot += x * y;
       aa += x * x;
       bb += y * y;
@@ -65,11 +65,11 @@ export function nearestDistances(updates: readonly TensorList[]): Array<number |
   const nearest: Array<number | null> = updates.map(() => null);
   for (let i = 0; i < updates.length; i++) {
     for (let j = i + 1; j < updates.length; j++) {
-      const { dot, aa, bb } = sums(updates[i] ?? first, updates[j] ?? first);
+      const { dot, aa, bb } = sums(at(updates, i), at(updates, j));
       const larger = Math.max(aa, bb);
       const d = larger === 0 ? 0 : Math.sqrt(Math.max(0, aa + bb - 2 * dot) / larger);
-      nearest[i] = Math.min(nearest[i] ?? Infinity, d);
-      nearest[j] = Math.min(nearest[j] ?? Infinity, d);
+      nearest[i] = Math.min(at(nearest, i) ?? Infinity, d);
+      nearest[j] = Math.min(at(nearest, j) ?? Infinity, d);
     }
   }
   return nearest;

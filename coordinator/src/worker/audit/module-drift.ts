@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, f32At } from '@flotilla/protocol';
 
 /** How far one adapted module moved from the frozen base: drift = ‖ΔW‖_F / ‖W‖_F. */
 export interface ModuleDrift {
@@ -33,7 +33,7 @@ export interface LoraDriftInput {
 
 function sumOfSquares(values: Float32Array): number {
   let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += (values[i] ?? 0) ** 2;
+  for (let i = 0; i < values.length; i++) sum += f32At(values, i) ** 2;
   return sum;
 }
 
@@ -77,9 +77,9 @@ export function loraModuleDrift(input: LoraDriftInput): ModuleDrift {
   for (let p = 0; p < r; p++) {
     for (let q = p; q < r; q++) {
       let gA = 0;
-      for (let j = 0; j < inDim; j++) gA += (a[p * inDim + j] ?? 0) * (a[q * inDim + j] ?? 0);
+      for (let j = 0; j < inDim; j++) gA += f32At(a, p * inDim + j) * f32At(a, q * inDim + j);
       let gB = 0;
-      for (let i = 0; i < outDim; i++) gB += (b[i * r + p] ?? 0) * (b[i * r + q] ?? 0);
+      for (let i = 0; i < outDim; i++) gB += f32At(b, i * r + p) * f32At(b, i * r + q);
       frobeniusSq += (p === q ? 1 : 2) * gA * gB;
     }
   }

@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at } from '@flotilla/protocol';
 
 /** Distribution of update norms, as recorded in the audit summary. */
 export interface NormSummary {
@@ -15,8 +15,8 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) throw new FlotillaError('BAD_REQUEST', 'median of an empty list');
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  const upper = sorted[mid] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? Number.NaN) + upper) / 2;
+  const upper = at(sorted, mid);
+  return sorted.length % 2 === 1 ? upper : (at(sorted, mid - 1) + upper) / 2;
 }
 
 export function summarizeNorms(norms: readonly number[]): NormSummary {

@@ -4,6 +4,7 @@
 // being flagged wholesale, and a minority can never move the band far. Floors on σ̂ keep
 // differences too small to matter (rounding, or a tightly clustered IID round) from becoming flags.
 import type { AuditPolicy } from '@flotilla/protocol';
+import { at } from '@flotilla/protocol';
 import { median, modifiedZScores } from './norm-stats.js';
 import type { UpdateStats } from './reference.js';
 
@@ -110,16 +111,16 @@ export function screenUpdates(options: {
   const historySpread =
     history === null ? 0 : Math.max(history.spread, RELATIVE_SPREAD_FLOOR * history.median);
   return stats.map((s, index) => {
-    const nz = normZ[index] ?? 0;
+    const nz = at(normZ, index);
     const nhz = history === null || historySpread === 0 ? null : (s.norm - history.median) / historySpread;
-    const cz = cosineZ[index] ?? 0;
-    const dz = distanceZ[index] ?? 0;
+    const cz = at(cosineZ, index);
+    const dz = at(distanceZ, index);
     return {
       index,
       label: options.labels?.[index] ?? `update #${index}`,
       norm: s.norm,
       cosine: s.cosine,
-      distance: distances[index] ?? Number.NaN,
+      distance: at(distances, index),
       nearestDistance: s.nearestDistance,
       normZ: nz,
       normHistoryZ: nhz,

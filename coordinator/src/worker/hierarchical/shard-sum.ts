@@ -1,7 +1,7 @@
 // Hierarchical FedAvg, the math: a weighted mean decomposes into partial sums,
 //   mean = (Σ_shards Σ_{k∈shard} w_k x_k) / (Σ_shards Σ_{k∈shard} w_k),
 // so shards can be summed by different workers and combined by one. Pure functions, no I/O.
-import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
+import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors, f32At, f64At } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
 /** One decoded delta (tensor name -> shape and f32 values) and its FedAvg weight. */
@@ -38,7 +38,7 @@ export function sumShard(updates: readonly WeightedDelta[]): ShardSum {
       const values = tensor.values;
       if (out?.length !== values.length)
         throw new FlotillaError('SHAPE_MISMATCH', `${name} is missing from a delta or has another size`);
-      for (let i = 0; i < values.length; i++) out[i] = (out[i] ?? 0) + weight * (values[i] ?? 0);
+      for (let i = 0; i < values.length; i++) out[i] = f64At(out, i) + weight * f32At(values, i);
     }
     totalWeight += weight;
   }
@@ -55,7 +55,7 @@ export function encodeShardSum(sum: ShardSum, metadata: Record<string, string> =
   for (const [name, { shape, values }] of sum.sums) {
     const hi = Float32Array.from(values);
     const lo = new Float32Array(values.length);
-    for (let i = 0; i < values.length; i++) lo[i] = (values[i] ?? 0) - (hi[i] ?? 0);
+    for (let i = 0; i < values.length; i++) lo[i] = f64At(values, i) - f32At(hi, i);
     tensors.set(`${HI}${name}`, { shape, values: hi });
     tensors.set(`${LO}${name}`, { shape, values: lo });
   }
@@ -80,7 +80,7 @@ export function decodeShardSum(bytes: Uint8Array): ShardSum {
     if (lo?.values.length !== hi.values.length)
       throw new FlotillaError('CORRUPT_FILE', `shard sum lacks ${LO}${name}`);
     const values = new Float64Array(hi.values.length);
-    for (let i = 0; i < values.length; i++) values[i] = (hi.values[i] ?? 0) + (lo.values[i] ?? 0);
+    for (let i = 0; i < values.length; i++) values[i] = f32At(hi.values, i) + f32At(lo.values, i);
     sums.set(name, { shape: [...hi.shape], values });
   }
   return { sums, totalWeight, count };
@@ -102,7 +102,7 @@ export function addShardSums(shards: readonly ShardSum[]): ShardSum {
       if (part?.values.length !== target.values.length)
         throw new FlotillaError('SHAPE_MISMATCH', `shard lacks ${name} or has another shape`);
       for (let i = 0; i < part.values.length; i++)
-        target.values[i] = (target.values[i] ?? 0) + (part.values[i] ?? 0);
+        target.values[i] = f64At(target.values, i) + f64At(part.values, i);
     }
     totalWeight += shard.totalWeight;
     count += shard.count;

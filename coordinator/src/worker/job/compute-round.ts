@@ -2,6 +2,7 @@ import {
   FlotillaError,
   STRATEGY_TRAITS,
   aggregationWeight,
+  at,
   isServerOptimizer,
   type DpRelease,
   type TaskDefinition,
@@ -121,7 +122,7 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   let selected: number[] = [];
   let details: Record<string, number | string | number[]> = {};
   const combine = (vectors: Float32Array[]): Float32Array => {
-    const weighted = vectors.map((values, i) => ({ values, weight: combineWeights[i] ?? 1 }));
+    const weighted = vectors.map((values, i) => ({ values, weight: at(combineWeights, i) }));
     if (!dp || noiseStd === 0) {
       const { result, state } = aggregate(config, weighted, optimizerState);
       optimizerState = state ?? optimizerState;

@@ -10,6 +10,7 @@
 // are sums Σ c_t P_t·Q_t of rank-r products, and ‖Σ c_t P_t Q_t‖²_F = Σ_{s,t} c_s c_t ⟨P_sᵀP_t,
 // Q_s Q_tᵀ⟩_F, which needs only dot products between columns of the B factors and between rows
 // of the A factors.
+import { at, f32At, f64At } from '@flotilla/protocol';
 
 /** Column-space inputs of one LoRA module (row-major float32, as the adapter stores them). */
 export interface FeditErrorInput {
@@ -39,11 +40,11 @@ function gram(vectors: readonly Float64Array[]): Float64Array {
   const n = vectors.length;
   const g = new Float64Array(n * n);
   for (let s = 0; s < n; s++) {
-    const x = vectors[s] ?? new Float64Array(0);
+    const x = at(vectors, s);
     for (let t = s; t < n; t++) {
-      const y = vectors[t] ?? new Float64Array(0);
+      const y = at(vectors, t);
       let dot = 0;
-      for (let i = 0; i < x.length; i++) dot += (x[i] ?? 0) * (y[i] ?? 0);
+      for (let i = 0; i < x.length; i++) dot += f64At(x, i) * f64At(y, i);
       g[s * n + t] = dot;
       g[t * n + s] = dot;
     }
@@ -54,15 +55,15 @@ function gram(vectors: readonly Float64Array[]): Float64Array {
 function weightedMean(vectors: readonly Float32Array[], weights: readonly number[], length: number) {
   const mean = new Float64Array(length);
   vectors.forEach((v, k) => {
-    const w = weights[k] ?? 0;
-    for (let i = 0; i < length; i++) mean[i] = (mean[i] ?? 0) + w * (v[i] ?? 0);
+    const w = at(weights, k);
+    for (let i = 0; i < length; i++) mean[i] = f64At(mean, i) + w * f32At(v, i);
   });
   return mean;
 }
 
 function centred(delta: Float32Array, mean: Float64Array): Float64Array {
   const out = new Float64Array(mean.length);
-  for (let i = 0; i < out.length; i++) out[i] = (delta[i] ?? 0) - (mean[i] ?? 0);
+  for (let i = 0; i < out.length; i++) out[i] = f32At(delta, i) - f64At(mean, i);
   return out;
 }
 
@@ -70,7 +71,7 @@ function centred(delta: Float32Array, mean: Float64Array): Float64Array {
 function columnsOf(m: ArrayLike<number>, rows: number, rank: number): Float64Array[] {
   return Array.from({ length: rank }, (_, c) => {
     const column = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) column[i] = m[i * rank + c] ?? 0;
+    for (let i = 0; i < rows; i++) column[i] = at(m, i * rank + c);
     return column;
   });
 }
@@ -79,7 +80,7 @@ function columnsOf(m: ArrayLike<number>, rows: number, rank: number): Float64Arr
 function rowsOf(m: ArrayLike<number>, rank: number, cols: number): Float64Array[] {
   return Array.from({ length: rank }, (_, r) => {
     const row = new Float64Array(cols);
-    for (let j = 0; j < cols; j++) row[j] = m[r * cols + j] ?? 0;
+    for (let j = 0; j < cols; j++) row[j] = at(m, r * cols + j);
     return row;
   });
 }
@@ -110,13 +111,13 @@ export function feditRelativeError(input: FeditErrorInput): number {
     ...Array.from({ length: devices }, (_, k): [number, number] => [2 + k, 2 + k]),
   ];
   const inner = (s: number, t: number): number => {
-    const [ps, qs] = terms[s] ?? [0, 0];
-    const [pt, qt] = terms[t] ?? [0, 0];
+    const [ps, qs] = at(terms, s);
+    const [pt, qt] = at(terms, t);
     let sum = 0;
     for (let x = 0; x < rank; x++)
       for (let y = 0; y < rank; y++)
         sum +=
-          (gB[(ps * rank + x) * n + pt * rank + y] ?? 0) * (gA[(qs * rank + x) * n + qt * rank + y] ?? 0);
+          f64At(gB, (ps * rank + x) * n + pt * rank + y) * f64At(gA, (qs * rank + x) * n + qt * rank + y);
     return sum;
   };
   const squaredNorm = (coefficients: readonly number[]): number => {

@@ -1,5 +1,6 @@
 // Small dense linear algebra in float64 for re-factoring averaged LoRA products. Matrices are
 // row-major Float64Array with explicit [rows, cols]; sizes here are tiny (rank × devices).
+import { FlotillaError, f64At } from '@flotilla/protocol';
 
 export interface Matrix {
   rows: number;
@@ -11,15 +12,11 @@ export interface Matrix {
 export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Matrix {
   const out = new Float64Array(rows * cols);
   if (data) {
-    // An indexed copy: Array.from on a large typed array boxes every element (slow, GC-heavy).
-    const n = Math.min(data.length, rows * cols);
-    for (let i = 0; i < n; i++) out[i] = data[i] ?? 0;
+    if (data.length !== out.length)
+      throw new FlotillaError('INTERNAL', `${data.length} values do not fill a [${rows}, ${cols}] matrix`);
+    out.set(data);
   }
   return { rows, cols, data: out };
-}
-
-export function at(m: Matrix, i: number, j: number): number {
-  return m.data[i * m.cols + j] ?? 0;
 }
 
 export function multiply(a: Matrix, b: Matrix): Matrix {
@@ -28,12 +25,12 @@ export function multiply(a: Matrix, b: Matrix): Matrix {
   const out = matrix(a.rows, b.cols);
   for (let i = 0; i < a.rows; i++) {
     for (let k = 0; k < a.cols; k++) {
-      const aik = a.data[i * a.cols + k] ?? 0;
+      const aik = f64At(a.data, i * a.cols + k);
       if (aik === 0) continue;
       const rowB = k * b.cols;
       const rowOut = i * b.cols;
       for (let j = 0; j < b.cols; j++)
-        out.data[rowOut + j] = (out.data[rowOut + j] ?? 0) + aik * (b.data[rowB + j] ?? 0);
+        out.data[rowOut + j] = f64At(out.data, rowOut + j) + aik * f64At(b.data, rowB + j);
     }
   }
   return out;
@@ -42,7 +39,7 @@ export function multiply(a: Matrix, b: Matrix): Matrix {
 export function transpose(a: Matrix): Matrix {
   const out = matrix(a.cols, a.rows);
   for (let i = 0; i < a.rows; i++)
-    for (let j = 0; j < a.cols; j++) out.data[j * a.rows + i] = a.data[i * a.cols + j] ?? 0;
+    for (let j = 0; j < a.cols; j++) out.data[j * a.rows + i] = f64At(a.data, i * a.cols + j);
   return out;
 }
 
@@ -64,21 +61,21 @@ export function thinQr(a: Matrix): { q: Matrix; r: Matrix } {
   const column = new Float64Array(m);
   const scale = Math.max(frobeniusNorm(a), Number.MIN_VALUE);
   for (let j = 0; j < n; j++) {
-    for (let i = 0; i < m; i++) column[i] = a.data[i * n + j] ?? 0;
+    for (let i = 0; i < m; i++) column[i] = f64At(a.data, i * n + j);
     for (let pass = 0; pass < 2; pass++) {
       for (let k = 0; k < j; k++) {
         let dot = 0;
-        for (let i = 0; i < m; i++) dot += (q.data[i * n + k] ?? 0) * (column[i] ?? 0);
-        r.data[k * n + j] = (r.data[k * n + j] ?? 0) + dot;
-        for (let i = 0; i < m; i++) column[i] = (column[i] ?? 0) - dot * (q.data[i * n + k] ?? 0);
+        for (let i = 0; i < m; i++) dot += f64At(q.data, i * n + k) * f64At(column, i);
+        r.data[k * n + j] = f64At(r.data, k * n + j) + dot;
+        for (let i = 0; i < m; i++) column[i] = f64At(column, i) - dot * f64At(q.data, i * n + k);
       }
     }
     let norm = 0;
-    for (let i = 0; i < m; i++) norm += (column[i] ?? 0) ** 2;
+    for (let i = 0; i < m; i++) norm += f64At(column, i) ** 2;
     norm = Math.sqrt(norm);
     if (norm <= 1e-13 * scale) continue;
     r.data[j * n + j] = norm;
-    for (let i = 0; i < m; i++) q.data[i * n + j] = (column[i] ?? 0) / norm;
+    for (let i = 0; i < m; i++) q.data[i * n + j] = f64At(column, i) / norm;
   }
   return { q, r };
 }
@@ -102,8 +99,8 @@ export function jacobiSvd(a: Matrix): { u: Matrix; s: Float64Array; v: Matrix } 
         let beta = 0;
         let gamma = 0;
         for (let i = 0; i < m; i++) {
-          const x = work.data[i * n + p] ?? 0;
-          const y = work.data[i * n + q] ?? 0;
+          const x = f64At(work.data, i * n + p);
+          const y = f64At(work.data, i * n + q);
           alpha += x * x;
           beta += y * y;
           gamma += x * y;
@@ -123,28 +120,28 @@ export function jacobiSvd(a: Matrix): { u: Matrix; s: Float64Array; v: Matrix } 
   const singular = new Float64Array(n);
   for (let j = 0; j < n; j++) {
     let norm = 0;
-    for (let i = 0; i < m; i++) norm += (work.data[i * n + j] ?? 0) ** 2;
+    for (let i = 0; i < m; i++) norm += f64At(work.data, i * n + j) ** 2;
     singular[j] = Math.sqrt(norm);
   }
   const order = Array.from({ length: n }, (_, j) => j).sort(
-    (x, y) => (singular[y] ?? 0) - (singular[x] ?? 0),
+    (x, y) => f64At(singular, y) - f64At(singular, x),
   );
   const u = matrix(m, n);
   const vSorted = matrix(n, n);
   const s = new Float64Array(n);
   order.forEach((from, to) => {
-    const sigma = singular[from] ?? 0;
+    const sigma = f64At(singular, from);
     s[to] = sigma;
-    for (let i = 0; i < m; i++) u.data[i * n + to] = sigma > 0 ? (work.data[i * n + from] ?? 0) / sigma : 0;
-    for (let i = 0; i < n; i++) vSorted.data[i * n + to] = v.data[i * n + from] ?? 0;
+    for (let i = 0; i < m; i++) u.data[i * n + to] = sigma > 0 ? f64At(work.data, i * n + from) / sigma : 0;
+    for (let i = 0; i < n; i++) vSorted.data[i * n + to] = f64At(v.data, i * n + from);
   });
   return { u, s, v: vSorted };
 }
 
 function rotateColumns(m: Matrix, p: number, q: number, c: number, s: number): void {
   for (let i = 0; i < m.rows; i++) {
-    const x = m.data[i * m.cols + p] ?? 0;
-    const y = m.data[i * m.cols + q] ?? 0;
+    const x = f64At(m.data, i * m.cols + p);
+    const y = f64At(m.data, i * m.cols + q);
     m.data[i * m.cols + p] = c * x - s * y;
     m.data[i * m.cols + q] = s * x + c * y;
   }

@@ -1,5 +1,8 @@
 import {
   FlotillaError,
+  at,
+  f32At,
+  f64At,
   parseAdapterTensorName,
   type AdapterMode,
   type NamedTensor,
@@ -111,13 +114,12 @@ function tensorOf(map: TensorMap, name: string): NamedTensor {
 
 function addInto(base: NamedTensor, delta: Float32Array): NamedTensor {
   const values = new Float32Array(base.values.length);
-  for (let i = 0; i < values.length; i++) values[i] = (base.values[i] ?? 0) + (delta[i] ?? 0);
+  for (let i = 0; i < values.length; i++) values[i] = f32At(base.values, i) + f32At(delta, i);
   return { shape: [...base.shape], values };
 }
 
 function toMatrix(t: NamedTensor): Matrix {
-  const [rows = 0, cols = 0] = t.shape;
-  return matrix(rows, cols, t.values);
+  return matrix(at(t.shape, 0), at(t.shape, 1), t.values);
 }
 
 export function aggregateLora(input: LoraAggregationInput): LoraAggregationResult {
@@ -211,7 +213,7 @@ function productOf(current: TensorMap, delta: TensorMap, m: LoraModule): Float32
     toMatrix(addInto(a0, tensorOf(delta, m.aName).values)),
   );
   const out = new Float32Array(base.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = (trained.data[i] ?? 0) - (base.data[i] ?? 0);
+  for (let i = 0; i < out.length; i++) out[i] = f64At(trained.data, i) - f64At(base.data, i);
   return out;
 }
 
@@ -224,8 +226,7 @@ function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): 
   const others = new Map([...input.current].filter(([name]) => !loraNames.has(name)));
   const { layout: otherLayout } = flattenTensors(others);
   const sizes = modules.map(
-    (m) =>
-      (tensorOf(input.current, m.bName).shape[0] ?? 0) * (tensorOf(input.current, m.aName).shape[1] ?? 0),
+    (m) => at(tensorOf(input.current, m.bName).shape, 0) * at(tensorOf(input.current, m.aName).shape, 1),
   );
   const productLength = sizes.reduce((s, n) => s + n, 0);
   const allocate = allocatorFor(input.deltas.length, productLength + flattenTensors(others).values.length);
@@ -251,9 +252,9 @@ function aggregateProducts(input: LoraAggregationInput, modules: LoraModule[]): 
     const a0 = tensorOf(input.current, m.aName);
     const b0 = tensorOf(input.current, m.bName);
     const w = multiply(toMatrix(b0), toMatrix(a0));
-    for (let i = 0; i < w.data.length; i++) w.data[i] = (w.data[i] ?? 0) + (combined[offset + i] ?? 0);
-    offset += sizes[k] ?? 0;
-    const { a, b, relativeError } = refactorToRank(w, a0.shape[0] ?? 0);
+    for (let i = 0; i < w.data.length; i++) w.data[i] = f64At(w.data, i) + f32At(combined, offset + i);
+    offset += at(sizes, k);
+    const { a, b, relativeError } = refactorToRank(w, at(a0.shape, 0));
     worst = Math.max(worst, relativeError);
     adapter.set(m.aName, { shape: [a.rows, a.cols], values: Float32Array.from(a.data) });
     adapter.set(m.bName, { shape: [b.rows, b.cols], values: Float32Array.from(b.data) });
@@ -287,10 +288,10 @@ export function refactorToRank(w: Matrix, rank: number): { a: Matrix; b: Matrix;
   const left = matrix(m.rows, rank);
   const right = matrix(rank, m.cols);
   for (let j = 0; j < k; j++) {
-    const root = Math.sqrt(svd.s[j] ?? 0);
-    for (let i = 0; i < m.rows; i++) left.data[i * rank + j] = (qu.data[i * qu.cols + j] ?? 0) * root;
+    const root = Math.sqrt(f64At(svd.s, j));
+    for (let i = 0; i < m.rows; i++) left.data[i * rank + j] = f64At(qu.data, i * qu.cols + j) * root;
     for (let i = 0; i < m.cols; i++)
-      right.data[j * m.cols + i] = (svd.v.data[i * svd.v.cols + j] ?? 0) * root;
+      right.data[j * m.cols + i] = f64At(svd.v.data, i * svd.v.cols + j) * root;
   }
   // Rank-r truncation error by Eckart–Young: sqrt(Σ_{j>r} s_j²) / sqrt(Σ s_j²).
   let kept = 0;

@@ -1,6 +1,7 @@
 import {
   DEFAULT_ORDERS,
   FlotillaError,
+  at,
   epsilonFromRdp,
   type PrivacyBound,
   type RdpConversion,
@@ -101,7 +102,7 @@ export class RdpAccountant {
   step(step: RdpStep): this {
     const steps = step.steps ?? 1;
     this.rdpOf(step).forEach((value, k) => {
-      this.rdpTotal[k] = (this.rdpTotal[k] ?? 0) + value;
+      this.rdpTotal[k] = at(this.rdpTotal, k) + value;
     });
     const last = this.spent.at(-1);
     if (last !== undefined && last.q === step.q && last.noiseMultiplier === step.noiseMultiplier)
@@ -118,7 +119,7 @@ export class RdpAccountant {
   /** ε that would be spent after `nextStep`, without accounting it. */
   epsilonAfter(nextStep: RdpStep, delta: number, conversion: RdpConversion = 'improved'): PrivacyBound {
     const added = this.rdpOf(nextStep);
-    const rdp = this.rdpTotal.map((value, k) => value + (added[k] ?? 0));
+    const rdp = this.rdpTotal.map((value, k) => value + at(added, k));
     return epsilonFromRdp({ orders: this.orders, rdp, delta, conversion });
   }
 

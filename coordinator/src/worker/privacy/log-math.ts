@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at } from '@flotilla/protocol';
 
 /**
  * Log-space arithmetic and the complementary error function for the RDP accountant.
@@ -77,7 +77,7 @@ const SB = [
 /** Horner evaluation of sum coefficients[k] * s^k. */
 function poly(coefficients: readonly number[], s: number): number {
   let acc = 0;
-  for (let k = coefficients.length - 1; k >= 0; k--) acc = acc * s + (coefficients[k] ?? 0);
+  for (let k = coefficients.length - 1; k >= 0; k--) acc = acc * s + at(coefficients, k);
   return acc;
 }
 

@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, f32At } from '@flotilla/protocol';
 import type { RandomSource } from './random.js';
 
 /** Options of {@link noiseStdOnAverage}. */
@@ -34,6 +34,6 @@ export function addGaussianNoise(values: Float32Array, std: number, rng: RandomS
   if (!(std >= 0) || !Number.isFinite(std))
     throw new FlotillaError('BAD_REQUEST', `noise std must be finite and >= 0, got ${std}`);
   const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = (values[i] ?? 0) + (std === 0 ? 0 : std * rng.normal());
+  for (let i = 0; i < values.length; i++) out[i] = f32At(values, i) + (std === 0 ? 0 : std * rng.normal());
   return out;
 }

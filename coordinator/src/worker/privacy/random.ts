@@ -8,6 +8,8 @@
  * is the usual practice (Opacus, TF Privacy) but is known to leak through the low bits
  * (Mironov 2012, "On significance of the least significant bits for differential privacy").
  */
+import { at } from '@flotilla/protocol';
+
 export interface RandomSource {
   /** Uniform in [0, 1), 53 random bits. */
   uniform(): number;
@@ -35,7 +37,11 @@ function fnv1a(text: string): number {
 }
 
 class Xoshiro128StarStar implements RandomSource {
-  private readonly s = new Uint32Array(4);
+  // The 128-bit state as four uint32 words in fields: the step reads no array.
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
   private spare: number | null = null;
   private outputs = 0;
 
@@ -43,25 +49,29 @@ class Xoshiro128StarStar implements RandomSource {
     state: Uint32Array,
     private readonly reseed: ((state: Uint32Array) => void) | null,
   ) {
-    this.s.set(state);
+    this.load(state);
+  }
+
+  private load(state: Uint32Array): void {
+    [this.s0, this.s1, this.s2, this.s3] = [at(state, 0), at(state, 1), at(state, 2), at(state, 3)];
   }
 
   private next32(): number {
     if (this.reseed !== null && ++this.outputs >= 65_536) {
       this.outputs = 0;
-      this.reseed(this.s);
+      const fresh = new Uint32Array(4);
+      this.reseed(fresh);
+      this.load(fresh);
     }
-    const s = this.s;
-    const s0 = s[0] ?? 0;
-    const s1 = s[1] ?? 0;
+    const { s0, s1 } = this;
     const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
     const t = (s1 << 9) >>> 0;
-    s[2] = (s[2] ?? 0) ^ s0;
-    s[3] = (s[3] ?? 0) ^ s1;
-    s[1] = s1 ^ (s[2] ?? 0);
-    s[0] = s0 ^ (s[3] ?? 0);
-    s[2] = (s[2] ?? 0) ^ t;
-    s[3] = rotl(s[3] ?? 0, 11);
+    const s2 = (this.s2 ^ s0) >>> 0;
+    const s3 = (this.s3 ^ s1) >>> 0;
+    this.s1 = (s1 ^ s2) >>> 0;
+    this.s0 = (s0 ^ s3) >>> 0;
+    this.s2 = (s2 ^ t) >>> 0;
+    this.s3 = rotl(s3, 11);
     return result;
   }
 

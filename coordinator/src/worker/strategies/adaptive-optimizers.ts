@@ -8,8 +8,9 @@
 // m_{-1} = 0, v_{-1} = τ² (paper) unless `initialAccumulator` says otherwise (Flower uses 0).
 import { checkFinite } from './checks.js';
 import { aggregateFedAvg } from './fedavg.js';
-import { resumeState } from './server-state.js';
+import { resumeState, stateBuffer } from './server-state.js';
 import type { AggregationResult, ServerOptimizerState, WeightedUpdate } from './types.js';
+import { f32At } from '@flotilla/protocol';
 
 export type AdaptiveOptimizer = 'fedadam' | 'fedyogi' | 'fedadagrad';
 
@@ -43,16 +44,16 @@ export function aggregateAdaptive(
   const eta = options.biasCorrection
     ? (options.serverLearningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t)
     : options.serverLearningRate;
-  const oldM = prior.buffers.m ?? new Float32Array(delta.length);
-  const oldV = prior.buffers.v ?? new Float32Array(delta.length);
+  const oldM = stateBuffer(prior, 'm');
+  const oldV = stateBuffer(prior, 'v');
   const m = new Float32Array(delta.length);
   const v = new Float32Array(delta.length);
   const step = new Float32Array(delta.length);
   for (let i = 0; i < delta.length; i++) {
-    const d = delta[i] ?? 0;
+    const d = f32At(delta, i);
     const d2 = d * d;
-    const mPrev = oldM[i] ?? 0;
-    const vPrev = oldV[i] ?? 0;
+    const mPrev = f32At(oldM, i);
+    const vPrev = f32At(oldV, i);
     const mi = beta1 * mPrev + (1 - beta1) * d;
     let vi: number;
     if (optimizer === 'fedadagrad') vi = vPrev + d2;

@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, f32At } from '@flotilla/protocol';
 import type { WeightedUpdate } from './types.js';
 
 /** Throws unless there is at least one update, all of one length, with finite weights >= 0. */
@@ -57,7 +57,7 @@ export function firstNonFinite(values: Float32Array): number {
 export function l2Norm(values: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] ?? 0;
+    const v = f32At(values, i);
     sum += v * v;
   }
   return Math.sqrt(sum);
@@ -67,7 +67,7 @@ export function l2Norm(values: Float32Array): number {
 export function squaredDistance(a: Float32Array, b: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    const d = f32At(a, i) - f32At(b, i);
     sum += d * d;
   }
   return sum;

@@ -4,6 +4,7 @@
 // to f32. The SIMD path (column-sort.ts) gives the same sorted columns and performs the same float64
 // operations in the same order, so its results are bit for bit those of the definition; the
 // 'scalar' path is the definition itself, for runtimes without WebAssembly SIMD.
+import { at, f32At, f64At, i32At } from '@flotilla/protocol';
 import { forEachSortedBlock, type SortedBlock } from './column-sort.js';
 import { simdAvailable } from './simd-kernel.js';
 
@@ -44,7 +45,7 @@ export function reduceSortedColumns(
   const column = new Float64Array(n);
   if (!useSimd(options, n)) {
     for (let j = 0; j < length; j++) {
-      for (let k = 0; k < n; k++) column[k] = vectors[k]?.[j] ?? 0;
+      for (let k = 0; k < n; k++) column[k] = f32At(at(vectors, k), j);
       column.sort();
       out[j] = reduce(column);
     }
@@ -56,7 +57,7 @@ export function reduceSortedColumns(
     const sorted = new Float32Array(kernel.memory.buffer, keys, (n * stride) / 4);
     const rowFloats = stride / 4;
     for (let c = 0; c < count; c++) {
-      for (let k = 0; k < n; k++) column[k] = sorted[k * rowFloats + c] ?? 0;
+      for (let k = 0; k < n; k++) column[k] = f32At(sorted, k * rowFloats + c);
       out[start + c] = reduce(column);
     }
   });
@@ -67,14 +68,14 @@ export function reduceSortedColumns(
 export function sortedMedian(sorted: Float64Array): number {
   const n = sorted.length;
   const mid = n >> 1;
-  const upper = sorted[mid] ?? 0;
-  return n % 2 === 1 ? upper : ((sorted[mid - 1] ?? 0) + upper) / 2;
+  const upper = f64At(sorted, mid);
+  return n % 2 === 1 ? upper : (f64At(sorted, mid - 1) + upper) / 2;
 }
 
 /** Unweighted mean of `sorted[from..to)`, added in that order. */
 export function rangeMean(sorted: Float64Array, from: number, to: number): number {
   let sum = 0;
-  for (let i = from; i < to; i++) sum += sorted[i] ?? 0;
+  for (let i = from; i < to; i++) sum += f64At(sorted, i);
   return sum / (to - from);
 }
 
@@ -85,14 +86,18 @@ export function rangeMean(sorted: Float64Array, from: number, to: number): numbe
 export function meanClosestToMedian(sorted: Float64Array, count: number): number {
   const median = sortedMedian(sorted);
   let right = 0;
-  while (right < sorted.length && (sorted[right] ?? 0) < median) right++;
+  while (right < sorted.length && f64At(sorted, right) < median) right++;
   let left = right - 1;
   let sum = 0;
   for (let taken = 0; taken < count; taken++) {
-    const lower = left >= 0 ? median - (sorted[left] ?? 0) : Infinity;
-    const upper = right < sorted.length ? (sorted[right] ?? 0) - median : Infinity;
-    if (lower <= upper) sum += sorted[left--] ?? 0;
-    else sum += sorted[right++] ?? 0;
+    const lower = left >= 0 ? median - f64At(sorted, left) : Infinity;
+    const upper = right < sorted.length ? f64At(sorted, right) - median : Infinity;
+    const taking = lower <= upper ? left-- : right++;
+    // With infinite values (or a NaN median) two distances can both be +Inf or fail to compare,
+    // and the window then runs past an end of the column. The missing value counts as 0, as in
+    // the definition the SIMD lanes are held to (column-sort.test.ts). Devices cannot send such
+    // values: the coordinator refuses an update whose norm is not finite.
+    sum += taking >= 0 && taking < sorted.length ? f64At(sorted, taking) : 0;
   }
   return sum / count;
 }
@@ -163,9 +168,9 @@ export function columnClosestMeans(
       if (flags[group] === 0) continue;
       for (let c = 4 * group; c < Math.min(block.count, 4 * group + 4); c++) {
         for (let k = 0; k < n; k++) {
-          const key = keys[k * rowInts + c] ?? 0;
+          const key = i32At(keys, k * rowInts + c);
           bits[0] = key ^ ((key >> 31) >>> 1);
-          column[k] = asFloat[0] ?? NaN;
+          column[k] = f32At(asFloat, 0);
         }
         out[block.start + c] = meanClosestToMedian(column, count);
       }

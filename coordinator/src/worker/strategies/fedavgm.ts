@@ -3,8 +3,9 @@
 // pseudo-gradient -Δ). With β = 0 and η = 1 it is plain FedAvg.
 import { checkFinite } from './checks.js';
 import { aggregateFedAvg } from './fedavg.js';
-import { resumeState } from './server-state.js';
+import { resumeState, stateBuffer } from './server-state.js';
 import type { AggregationResult, ServerOptimizerState, WeightedUpdate } from './types.js';
+import { f32At } from '@flotilla/protocol';
 
 export interface FedAvgMOptions {
   /** Server learning rate η. */
@@ -21,12 +22,12 @@ export function aggregateFedAvgM(
   const averaged = aggregateFedAvg(updates);
   const delta = averaged.values;
   const prior = resumeState('fedavgm', delta.length, { momentum: 0 }, previous);
-  const oldMomentum = prior.buffers.momentum ?? new Float32Array(delta.length);
+  const oldMomentum = stateBuffer(prior, 'momentum');
   const momentum = new Float32Array(delta.length);
   const step = new Float32Array(delta.length);
   const { serverLearningRate: eta, serverMomentum: beta } = options;
   for (let i = 0; i < delta.length; i++) {
-    const v = beta * (oldMomentum[i] ?? 0) + (delta[i] ?? 0);
+    const v = beta * f32At(oldMomentum, i) + f32At(delta, i);
     momentum[i] = v;
     step[i] = eta * v;
   }

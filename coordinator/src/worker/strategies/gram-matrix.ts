@@ -1,6 +1,7 @@
 // The Gram matrix G[i][j] = ⟨x_i, x_j⟩ of n updates in one pass over them: GRAM_LANES coordinates
 // of every update at a time are widened to f64 (in L2), and every tile of TILE_A × TILE_B pairs
 // adds its inner products over them (gram-kernels.ts). Pairs are only formed for i ≤ j.
+import { f64At } from '@flotilla/protocol';
 import { GRAM_LANES, GRAM_STRIDE, TILE_A, TILE_B, TILE_FIELDS } from './gram-kernels.js';
 import { floatBytes, placeBeside, region } from './kernel-placement.js';
 
@@ -91,7 +92,7 @@ export function gramMatrix(vectors: readonly Float32Array[], length: number): Gr
     const g = new Float64Array(gram.buffer, gram.byteOffset, padded * padded);
     for (let i = 0; i < n; i++) {
       for (let j = i; j < n; j++) {
-        const x = g[i * padded + j] ?? NaN;
+        const x = f64At(g, i * padded + j);
         values[i * n + j] = x;
         values[j * n + i] = x;
       }

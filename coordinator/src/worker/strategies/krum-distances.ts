@@ -27,6 +27,7 @@
  * the definition gives exactly 0 too: such pairs are exact without any computation, which keeps
  * the colluding-copies attack (many identical updates) as fast as any other round.
  */
+import { at, f64At } from '@flotilla/protocol';
 import { squaredDistance } from './checks.js';
 import { gramMatrix } from './gram-matrix.js';
 
@@ -68,9 +69,9 @@ export class PairDistances {
     this.byLower = Array<Int32Array | null>(n).fill(null);
     this.byUpper = Array<Int32Array | null>(n).fill(null);
     for (let i = 0; i < n; i++) this.exact[i * n + i] = 1;
-    const length = vectors[0]?.length ?? 0;
+    const length = n === 0 ? 0 : at(vectors, 0).length;
     const gram = gramMatrix(vectors, length);
-    const norm = (i: number): number => gram.values[i * n + i] ?? NaN;
+    const norm = (i: number): number => f64At(gram.values, i * n + i);
     this.definitionOnly = !Array.from({ length: n }, (_, i) => norm(i)).every(Number.isFinite);
     if (this.definitionOnly) {
       for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) this.computeExact(i, j);
@@ -81,7 +82,7 @@ export class PairDistances {
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
         const sum = norm(i) + norm(j);
-        const d = sum - 2 * (gram.values[i * n + j] ?? NaN);
+        const d = sum - 2 * f64At(gram.values, i * n + j);
         this.set(i, j, 'estimate', d);
         if (d === 0 && sameBits(vectors[i], vectors[j])) {
           this.setExact(i, j, 0);
@@ -106,16 +107,16 @@ export class PairDistances {
   }
 
   lower(i: number, j: number): number {
-    return this.lo[i * this.n + j] ?? NaN;
+    return f64At(this.lo, i * this.n + j);
   }
 
   upper(i: number, j: number): number {
-    return this.hi[i * this.n + j] ?? NaN;
+    return f64At(this.hi, i * this.n + j);
   }
 
   /** The Gram estimate of the distance (the definition's value where it has been computed). */
   value(i: number, j: number): number {
-    return this.isExact(i, j) ? this.lower(i, j) : (this.estimate[i * this.n + j] ?? NaN);
+    return this.isExact(i, j) ? this.lower(i, j) : f64At(this.estimate, i * this.n + j);
   }
 
   /** Row i's other indices by ascending lower bound (ties by index), sorted once until it changes. */
@@ -133,7 +134,7 @@ export class PairDistances {
     if (cached) return cached;
     const n = this.n;
     const row = Int32Array.from({ length: n - 1 }, (_, k) => (k < i ? k : k + 1));
-    row.sort((a, b) => (bound[i * n + a] ?? NaN) - (bound[i * n + b] ?? NaN) || a - b);
+    row.sort((a, b) => f64At(bound, i * n + a) - f64At(bound, i * n + b) || a - b);
     cache[i] = row;
     return row;
   }

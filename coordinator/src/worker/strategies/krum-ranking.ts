@@ -1,6 +1,7 @@
 // Krum scores and the ranking of candidates by them (Blanchard et al. 2017), decided on certified
 // distance intervals (krum-distances.ts): the order returned is the order the definition gives —
 // scores from `squaredDistance`, sorted ascending with ties to the lower index (Flower's argmin).
+import { at } from '@flotilla/protocol';
 import type { PairDistances } from './krum-distances.js';
 
 const U = 2 ** -53;
@@ -20,7 +21,7 @@ interface Score {
 /** Sum of the first `take` of `sorted`, in order (as the definition adds the m smallest). */
 function headSum(sorted: ArrayLike<number>, take: number): number {
   let sum = 0;
-  for (let k = 0; k < take; k++) sum += sorted[k] ?? NaN;
+  for (let k = 0; k < take; k++) sum += at(sorted, k);
   return sum;
 }
 
@@ -151,9 +152,9 @@ export function rankCandidates(
     const unsettled = new Set<number>();
     const certain = Math.min(options.keep, order.length);
     for (let p = 0; p < certain; p++) {
-      const x = order[p] ?? -1;
+      const x = at(order, p);
       for (let q = p + 1; q < order.length; q++) {
-        const y = order[q] ?? -1;
+        const y = at(order, q);
         if (!certainlyBefore(d, x, y, score(x), score(y))) [x, y].forEach((c) => unsettled.add(c));
       }
     }
@@ -182,7 +183,7 @@ function certainlyBefore(d: PairDistances, x: number, y: number, sx: Score, sy: 
 /** Candidate indices ordered by score, ties to the lower index (Flower's argmin). */
 export function rankByScore(candidates: readonly number[], scores: readonly number[]): number[] {
   return candidates
-    .map((index, position) => ({ index, score: scores[position] ?? 0 }))
+    .map((index, position) => ({ index, score: at(scores, position) }))
     .sort((a, b) => a.score - b.score || a.index - b.index)
     .map((entry) => entry.index);
 }

@@ -6,7 +6,7 @@
 // else the Gram estimate, which differs from it in the last bits: by at most (2γ + 4u)(‖x_i‖² +
 // ‖x_j‖²) per distance plus the definition's own rounding (γ_L relative), about 10⁻¹⁰ of a score
 // for 100 updates of 10⁶ values.
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at } from '@flotilla/protocol';
 import { checkFinite, checkUpdates } from './checks.js';
 import { PairDistances } from './krum-distances.js';
 import { neighbourCount, rankCandidates } from './krum-ranking.js';
@@ -35,7 +35,7 @@ export function aggregateKrum(updates: readonly WeightedUpdate[], options: KrumO
   const kept = order.slice(0, keep);
   const weighting = options.weighting ?? 'weighted';
   const values =
-    keep === 1 ? new Float32Array(vectors[kept[0] ?? 0] ?? []) : meanOf(updates, kept, weighting, length);
+    keep === 1 ? new Float32Array(at(vectors, at(kept, 0))) : meanOf(updates, kept, weighting, length);
   return {
     values: checkFinite(values, 'krum'),
     selected: [...kept].sort((a, b) => a - b),

@@ -12,6 +12,7 @@
  * with the depth-first comparator order of `oddEvenMergeSort` that is about 0.7 loads and 0.7
  * stores per comparator at n = 100 instead of 2 and 2, and the engine maps the locals to registers.
  */
+import { FlotillaError, at } from '@flotilla/protocol';
 import { reductionCode, SCRATCH_V128, type LaneReduction } from './lane-reductions.js';
 import { assembleModule, I32, op, simdOp, uleb, V128 } from './wasm-encoding.js';
 
@@ -46,11 +47,17 @@ export function schedule(network: readonly (readonly [number, number])[], regist
   const nextUse = (wire: number, t: number): number => {
     const list = uses.get(wire) ?? [];
     let k = cursor.get(wire) ?? 0;
-    while (k < list.length && (list[k] ?? Infinity) <= t) k++;
+    while (k < list.length && at(list, k) <= t) k++;
     cursor.set(wire, k);
-    return list[k] ?? Infinity;
+    // Past its last use a wire is never read again.
+    return k < list.length ? at(list, k) : Infinity;
   };
   const slotOf = new Map<number, number>();
+  const slotFor = (wire: number): number => {
+    const slot = slotOf.get(wire);
+    if (slot === undefined) throw new FlotillaError('INTERNAL', `wire ${wire} holds no register`);
+    return slot;
+  };
   const free = Array.from({ length: registers }, (_, k) => registers - 1 - k);
   const steps: Step[] = [];
   network.forEach(([a, b], t) => {
@@ -65,7 +72,7 @@ export function schedule(network: readonly (readonly [number, number])[], regist
           const next = nextUse(resident, t);
           if (next > farthest) [victim, farthest] = [resident, next];
         }
-        slot = slotOf.get(victim) ?? 0;
+        slot = slotFor(victim);
         // Every resident wire has been through a comparator, so it is always written back.
         steps.push({ kind: 'store', wire: victim, slot });
         slotOf.delete(victim);
@@ -73,7 +80,7 @@ export function schedule(network: readonly (readonly [number, number])[], regist
       slotOf.set(wire, slot);
       steps.push({ kind: 'load', wire, slot });
     }
-    steps.push({ kind: 'compare', low: slotOf.get(a) ?? 0, high: slotOf.get(b) ?? 0 });
+    steps.push({ kind: 'compare', low: slotFor(a), high: slotFor(b) });
   });
   for (const [wire, slot] of slotOf) steps.push({ kind: 'store', wire, slot });
   return steps;

@@ -2,6 +2,7 @@
 // stored there were computed from these inputs by the sort-per-coordinate and pairwise-loop
 // implementations the kernels replaced, so the kernels can be held to them bit for bit.
 // Test support only; nothing in the worker imports it.
+import { at, f32At } from '@flotilla/protocol';
 import { seededRandom } from './test-random.js';
 import type { WeightedUpdate } from './types.js';
 
@@ -34,12 +35,12 @@ export function goldenUpdates(input: GoldenInput): WeightedUpdate[] {
   const centre = Float32Array.from({ length }, () => gaussian(random) * 0.01);
   const updates = Array.from({ length: count }, () => {
     const values = new Float32Array(length);
-    for (let i = 0; i < length; i++) values[i] = sample(kind, random, centre[i] ?? 0);
+    for (let i = 0; i < length; i++) values[i] = sample(kind, random, f32At(centre, i));
     return { values, weight: 1 + Math.floor(random() * 50) };
   });
   if (kind === 'spread' && count >= 4) {
     // Two colluders repeat an earlier update exactly.
-    const source = updates[1]?.values ?? new Float32Array(length);
+    const source = at(updates, 1).values;
     for (const k of [count - 1, count - 2]) updates[k] = { values: source.slice(), weight: 7 };
   }
   if (kind === 'nan') {

@@ -35,6 +35,13 @@ export function resumeState(
   return state;
 }
 
+/** The buffer `name` of a state `resumeState` returned (it checked that every buffer is there). */
+export function stateBuffer(state: ServerOptimizerState, name: string): Float32Array {
+  const buffer = state.buffers[name];
+  if (buffer === undefined) throw new FlotillaError('INTERNAL', `server state lacks buffer '${name}'`);
+  return buffer;
+}
+
 /**
  * Server optimizer state as tensors + string metadata, ready for `encodeFloat32Tensors` from
  * `@flotilla/protocol` (the worker persists it between rounds as one safetensors blob).

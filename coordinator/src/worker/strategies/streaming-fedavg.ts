@@ -1,6 +1,6 @@
 // Weighted FedAvg (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from
 // Decentralized Data"): sum_k n_k x_k / sum_k n_k, folded into one float64 accumulator.
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, f32At, f64At } from '@flotilla/protocol';
 import { checkFinite, checkWeight } from './checks.js';
 import { KernelArena } from './kernel-arena.js';
 import { GROUP, KERNEL_LANES, type SimdKernel } from './simd-kernel.js';
@@ -143,7 +143,7 @@ export class StreamingFedAvg {
     const out = new Float32Array(this.length);
     const acc = this.acc;
     const total = this.weightSum;
-    for (let i = 0; i < out.length; i++) out[i] = (acc[i] ?? 0) / total;
+    for (let i = 0; i < out.length; i++) out[i] = f64At(acc, i) / total;
     return checkFinite(out, 'weighted mean');
   }
 
@@ -251,5 +251,5 @@ function place(
 }
 
 function addScalar(acc: Float64Array, values: Float32Array, w: number, from: number, to: number): void {
-  for (let i = from; i < to; i++) acc[i] = (acc[i] ?? 0) + w * (values[i] ?? 0);
+  for (let i = from; i < to; i++) acc[i] = f64At(acc, i) + w * f32At(values, i);
 }
