@@ -1,16 +1,14 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyRoundLog } from '@flotilla/protocol';
-import { LocalDirBlobStore } from '@flotilla/coordinator/shared';
-import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import { createRng } from '../src/rng/random.js';
 import { loadScenarioFile } from '../src/scenario/load.js';
 import { saveModelFiles } from '../src/model/model-files.js';
 import { runSimulation, type SimulationResult } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
+import { readRunLog } from './support/run-log.js';
 
 // Scenarios on your own model and data, end to end on the real parts: the built-in text task on
 // the character-level GRU, LEAF FEMNIST files on the CNN, and a CSV table on a model.json base.
@@ -36,16 +34,7 @@ async function run(name: string, yaml: string): Promise<SimulationResult> {
 }
 
 async function expectVerifiedLog(result: SimulationResult): Promise<void> {
-  const records = readFileSync(result.roundLogPath, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line): unknown => JSON.parse(line));
-  const blobs = new LocalDirBlobStore({ dir: join(dirname(dirname(result.roundLogPath)), 'blobs') });
-  const report = await verifyRoundLog(records, {
-    trustedKey: result.coordinatorKey,
-    recompute: (record) => recomputeAggregateDigest(record.event, blobs),
-  });
-  expect(report.problems).toEqual([]);
+  expect((await readRunLog(result)).problems).toEqual([]);
 }
 
 describe('your own model and data, end to end', () => {

@@ -177,5 +177,7 @@ describe('validation gate', () => {
     expect(validationGate({ lossBefore: 1, lossAfter: 1.0501, tolerance: 0.05 }).pass).toBe(false);
     expect(validationGate({ lossBefore: 2, lossAfter: 0.5, tolerance: 0 }).pass).toBe(true);
     expect(validationGate({ lossBefore: 1, lossAfter: Number.NaN, tolerance: 1 }).pass).toBe(false);
+    // A task without the gate (tolerance null): whatever the holdout says, the update is sent.
+    expect(validationGate({ lossBefore: 1, lossAfter: 50, tolerance: null }).pass).toBe(true);
   });
 });

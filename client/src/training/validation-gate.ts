@@ -3,8 +3,8 @@ export interface ValidationGateInput {
   lossBefore: number;
   /** Holdout loss after local training. */
   lossAfter: number;
-  /** Largest relative loss increase accepted (0.05 = 5%). */
-  tolerance: number;
+  /** Largest relative loss increase accepted (0.05 = 5%); null: no gate, every update passes. */
+  tolerance: number | null;
 }
 
 export interface ValidationGateResult {
@@ -15,9 +15,12 @@ export interface ValidationGateResult {
 /**
  * The device-side check that an update does not make the local holdout worse beyond a
  * tolerance: pass when lossAfter ≤ lossBefore·(1 + tolerance). A non-finite loss never passes.
+ * A null tolerance is a task without the gate (plain FedAvg): every update passes.
  */
 export function validationGate(input: ValidationGateInput): ValidationGateResult {
   const { lossBefore, lossAfter, tolerance } = input;
+  if (tolerance === null)
+    return { pass: true, reason: `no validation gate (holdout loss ${lossBefore} -> ${lossAfter})` };
   if (!Number.isFinite(lossBefore) || !Number.isFinite(lossAfter)) {
     return { pass: false, reason: `holdout loss is not finite (before ${lossBefore}, after ${lossAfter})` };
   }

@@ -53,8 +53,11 @@ export const RoundPlanSchema = z.object({
   clipNorm: z.number().positive(),
   /** 'int8' asks for 8-bit quantised deltas (per-tensor scale, stochastic rounding). */
   quantization: z.enum(['none', 'int8']),
-  /** Largest holdout loss increase (relative, 0.05 = 5%) an update may cause and still be sent. */
-  validationTolerance: z.number().nonnegative(),
+  /**
+   * Largest holdout loss increase (relative, 0.05 = 5%) an update may cause and still be sent;
+   * null: no validation gate this round.
+   */
+  validationTolerance: z.number().nonnegative().nullable(),
   /** Updates arriving after this time (epoch ms) are refused as ROUND_CLOSED. */
   deadline: EpochMsSchema,
 });

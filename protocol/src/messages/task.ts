@@ -40,9 +40,10 @@ export const RoundParamsSchema = z.object({
   maxSeconds: z.number().positive().default(60),
   /**
    * Device validation gate: the largest relative rise of the local holdout loss with which a
-   * device still reports its update. Default 0.05.
+   * device still reports its update; null turns the gate off (devices report whatever their
+   * holdout says, as in plain FedAvg). Default 0.05.
    */
-  validationTolerance: z.number().nonnegative().default(0.05),
+  validationTolerance: z.number().nonnegative().nullable().default(0.05),
   /** 'int8' asks devices for 8-bit quantised deltas. Default 'none'. */
   quantization: z.enum(['none', 'int8']).default('none'),
 });
@@ -141,6 +142,14 @@ export const AuditPolicySchema = z.object({
    * the last rejection; 0 = never stop. A spent privacy budget stops the task at once. Default 10.
    */
   maxConsecutiveRejections: z.number().int().nonnegative().default(10),
+  /**
+   * Whether the audit decides. `false` turns the drift audit off, as in plain FedAvg (McMahan et
+   * al. 2017): every check still runs and is logged, but only an empty or non-finite candidate
+   * and a spent privacy budget reject; drift, flagged updates and the holdout are recorded only,
+   * and the trust region does not scale modules back. Optional without a default (absent means
+   * enforced), so tasks signed before it keep their bytes.
+   */
+  enforce: z.boolean().optional(),
 });
 export type AuditPolicy = z.infer<typeof AuditPolicySchema>;
 

@@ -2,13 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import {
-  AuditPolicySchema,
-  toBase64,
-  type AdapterSpec,
-  type SignedTask,
-  type TaskDefinitionInput,
-} from '@flotilla/protocol';
+import { toBase64, type AdapterSpec, type SignedTask, type TaskDefinitionInput } from '@flotilla/protocol';
 
 /** A scenario's task: a task definition whose adapter spec is complete (no defaults left to fill). */
 export type ScenarioTask = TaskDefinitionInput & { adapter: AdapterSpec };
@@ -26,7 +20,7 @@ import {
 import { createCoordinator, roundLogEvents, type Coordinator } from '@flotilla/coordinator/server';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import type { HoldoutMetrics } from '@flotilla/coordinator/worker';
-import type { Scenario } from '../scenario/schema.js';
+import { taskClipNorm, type Scenario } from '../scenario/schema.js';
 import type { BaseModel } from '../model/base-model.js';
 
 /** A private coordinator + worker (+ Redis) for one simulation run. */
@@ -102,12 +96,13 @@ export function taskFromScenario(
       maxSteps: scenario.training.maxSteps,
       // Generous: the step budget, not the clock, must end local training (reproducibility).
       maxSeconds: 120,
-      validationTolerance: scenario.training.validationTolerance,
+      validationTolerance:
+        scenario.training.validationTolerance === 'off' ? null : scenario.training.validationTolerance,
       quantization: 'none',
     },
     policy: {
       allowedModules: scenario.adapter.targetModules,
-      clipNorm: scenario.clipNorm,
+      clipNorm: taskClipNorm(scenario),
       maxBlobBytes: 16 * 1024 * 1024,
       strategy: scenario.strategy,
       ...(scenario.dp
@@ -121,7 +116,7 @@ export function taskFromScenario(
             },
           }
         : {}),
-      audit: AuditPolicySchema.parse({}),
+      audit: scenario.audit,
     },
     createdAt: 0,
   };

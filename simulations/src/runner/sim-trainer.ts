@@ -47,7 +47,7 @@ export class SimulatedTrainer implements Trainer {
       await new Promise((resolve) => setTimeout(resolve, this.behaviour.delayMs));
     const attacking = replacesDelta(attack);
     const outcome = await this.inner.train(
-      attacking ? { ...plan, validationTolerance: Number.POSITIVE_INFINITY } : plan,
+      attacking ? { ...plan, validationTolerance: null } : plan,
       context,
     );
     const flat: NamedTensors | null =

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { StrategyConfigSchema } from '@flotilla/protocol';
+import { AuditPolicySchema, StrategyConfigSchema } from '@flotilla/protocol';
 import { FILE_DATASETS, ScenarioSourceSchema, sourceProblems, type FileDataset } from './source.js';
 
 /**
@@ -92,9 +92,10 @@ export const ScenarioTrainingSchema = z
     fedProxMu: z.number().nonnegative().default(0),
     /**
      * Device validation gate: the largest relative rise of the local holdout loss with which an
-     * honest device still reports (the task's `validationTolerance`). Default 0.05.
+     * honest device still reports (the task's `validationTolerance`); 'off': no gate, every device
+     * reports what it trained (plain FedAvg). Default 0.05.
      */
-    validationTolerance: z.number().nonnegative().default(0.05),
+    validationTolerance: z.union([z.number().nonnegative(), z.literal('off')]).default(0.05),
   })
   .strict();
 
@@ -172,8 +173,17 @@ export const ScenarioSchema = z
     training: ScenarioTrainingSchema.prefault({}),
     strategy: StrategyConfigSchema.prefault({ name: 'fedavg' }),
     dp: ScenarioDpSchema.optional(),
-    /** Global L2 clip bound C of every delta. Default 1. */
-    clipNorm: z.number().positive().default(1),
+    /**
+     * Global L2 clip bound C of every delta; 'none' clips nothing (plain FedAvg: the task's bound
+     * is then `NO_CLIP_NORM`, the largest double, which no delta reaches). Default 1.
+     */
+    clipNorm: z.union([z.number().positive(), z.literal('none')]).default(1),
+    /**
+     * The server's drift audit (protocol `AuditPolicy`): its thresholds, and `enforce: false` to
+     * switch it off (it then records its checks without deciding, and the trust region is off).
+     * Default: the shipped policy, enforced.
+     */
+    audit: AuditPolicySchema.strict().prefault({}),
     behaviour: ScenarioBehaviourSchema.prefault({}),
   })
   .strict()
@@ -216,6 +226,12 @@ export const ScenarioSchema = z
         message: 'is required for the shards scheme',
       });
     }
+    if (scenario.dp !== undefined && scenario.clipNorm === 'none')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clipNorm'],
+        message: 'differential privacy needs a clip bound (the noise is scaled to it)',
+      });
     if (scenario.behaviour.byzantineFraction > 0 && scenario.behaviour.attack === 'none') {
       ctx.addIssue({
         code: 'custom',
@@ -226,4 +242,11 @@ export const ScenarioSchema = z
   });
 
 export type Scenario = z.infer<typeof ScenarioSchema>;
+
+/** The task clip bound of `clipNorm: none`: finite (task JSON has no Infinity) and above any delta's norm. */
+export const NO_CLIP_NORM = Number.MAX_VALUE;
+
+/** The clip bound a scenario's task uses. */
+export const taskClipNorm = (scenario: Pick<Scenario, 'clipNorm'>): number =>
+  scenario.clipNorm === 'none' ? NO_CLIP_NORM : scenario.clipNorm;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;

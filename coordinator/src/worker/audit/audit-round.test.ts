@@ -290,6 +290,41 @@ describe('auditRound: the decision', () => {
     );
   });
 
+  it('with the audit off (enforce false) records drift, flags and a holdout drop, and rejects only what cannot be promoted', () => {
+    const off = { ...policy, enforce: false };
+    const updates = honestRound(10, 'off');
+    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
+    const moduleDrift = [{ module: 'dense_1', kind: 'lora' as const, deltaNorm: 3, baseNorm: 2, drift: 1.5 }];
+    const holdout = {
+      candidate: { accuracy: 0.8, examples: 1000 },
+      current: { accuracy: 0.9, examples: 1000 },
+    };
+    // The same round rejects for three reasons when the audit decides…
+    expect(auditRound({ updates, aggregate: meanOf(updates), moduleDrift, holdout }, policy).decision).toBe(
+      'reject',
+    );
+    // …and promotes with every one of them on record when it only records.
+    const result = auditRound({ updates, aggregate: meanOf(updates), moduleDrift, holdout }, off);
+    expect(result.decision).toBe('promote');
+    expect(result.checks.filter((c) => c.status !== 'pass').map((c) => [c.code, c.status])).toEqual([
+      ['flagged-fraction', 'overridden'],
+      ['module-drift', 'overridden'],
+      ['holdout', 'overridden'],
+    ]);
+    expect(result.reasons[0]).toBe(
+      '4 of 10 updates flagged (40%, limit 34%): recorded only, the drift audit is off (audit.enforce false)',
+    );
+    expect(result.summary.flaggedCount).toBe(4);
+    const nan = meanOf(updates).map((t) => Float32Array.from(t));
+    nan[0]?.fill(Number.NaN);
+    expect(auditRound({ updates, aggregate: nan }, off).decision).toBe('reject');
+    const spent = auditRound(
+      { updates, aggregate: meanOf(updates), privacy: { epsilon: 4, epsilonBudget: 3, delta: 1e-5 } },
+      off,
+    );
+    expect([spent.decision, spent.terminal]).toEqual(['reject', true]);
+  });
+
   it('rejects empty or non-finite input', () => {
     expect(auditRound({ updates: [], aggregate: [] }, policy).reasons).toEqual(['no updates to audit']);
     const updates = honestRound(3, 'nan');

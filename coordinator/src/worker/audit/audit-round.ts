@@ -63,7 +63,10 @@ export interface AuditCheck {
     | 'holdout'
     | 'holdout-improvement'
     | 'privacy-budget';
-  /** `overridden`: a drift check failed, but the holdout shows the candidate better beyond noise. */
+  /**
+   * `overridden`: a drift check failed, but the holdout shows the candidate better beyond noise,
+   * or the audit is off (`enforce: false`) and only records.
+   */
   status: 'pass' | 'fail' | 'overridden';
   message: string;
 }
@@ -104,6 +107,9 @@ const num = (x: number): string => (Number.isFinite(x) ? String(Number(x.toPreci
 function allFinite(tensors: TensorList): boolean {
   return tensors.every((t) => firstNonFinite(t) < 0);
 }
+
+/** Checks that reject even with the audit off: an empty or non-finite candidate, a spent ε budget. */
+const ALWAYS_ENFORCED: ReadonlySet<AuditCheck['code']> = new Set(['inputs', 'privacy-budget']);
 
 /** Checks that fail for drift alone, which a holdout improvement beyond noise overrides. */
 const DRIFT_CHECKS: ReadonlySet<AuditCheck['code']> = new Set(['flagged-fraction', 'module-drift']);
@@ -175,8 +181,9 @@ function inputsFinite(input: AuditRoundInput): boolean {
  * with thresholds from the round's own spread (update-screen.ts); rejects the candidate when the
  * inputs are empty or not finite, the holdout accuracy dropped past `maxAccuracyDrop`, the privacy
  * budget would be exceeded, or — for drift alone — too many updates were flagged or a module
- * drifted past `maxModuleDrift`, unless the holdout shows the candidate better beyond noise. Pure:
- * it decides and explains.
+ * drifted past `maxModuleDrift`, unless the holdout shows the candidate better beyond noise. With
+ * `enforce: false` only empty or non-finite inputs and a spent privacy budget reject. Pure: it
+ * decides and explains.
  */
 export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditResult {
   const given = [input.updates, input.stats, input.unscreened].filter((x) => x !== undefined).length;
@@ -268,6 +275,13 @@ export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditRe
       if (c.status === 'fail' && DRIFT_CHECKS.has(c.code)) {
         c.status = 'overridden';
         c.message += ': promoted anyway, the holdout shows the candidate better beyond noise';
+      }
+  // The audit switched off (plain FedAvg): it records, only what can never be promoted rejects.
+  if (policy.enforce === false)
+    for (const c of checks)
+      if (c.status === 'fail' && !ALWAYS_ENFORCED.has(c.code)) {
+        c.status = 'overridden';
+        c.message += ': recorded only, the drift audit is off (audit.enforce false)';
       }
   const decision = checks.some((c) => c.status === 'fail') ? 'reject' : 'promote';
   const messages = (status: AuditCheck['status']) =>

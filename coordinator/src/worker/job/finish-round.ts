@@ -78,14 +78,13 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
   await deps.afterAggregation?.(job.roundId);
 
   // The trust region: modules past the drift limit are scaled back onto it before anything is
-  // evaluated, so the candidate the audit judges is the one that would be promoted.
+  // evaluated, so the candidate the audit judges is the one that would be promoted. An audit
+  // that is off (plain FedAvg) promotes the aggregate as it is.
   const drift = await moduleDriftOf(deps.blobs, task, result.adapter);
-  const { adapter: candidate, scaled } = applyTrustRegion({
-    task,
-    adapter: result.adapter,
-    drift,
-    limit: task.policy.audit.maxModuleDrift,
-  });
+  const { adapter: candidate, scaled } =
+    task.policy.audit.enforce === false
+      ? { adapter: result.adapter, scaled: [] }
+      : applyTrustRegion({ task, adapter: result.adapter, drift, limit: task.policy.audit.maxModuleDrift });
   const holdout = deps.evaluate
     ? { candidate: await deps.evaluate(task, candidate), current: await deps.evaluate(task, current) }
     : undefined;
