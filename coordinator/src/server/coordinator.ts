@@ -31,6 +31,7 @@ import { RefusalLog } from './refusal-log.js';
 import { logExclusions, revokeDevice } from './revocation.js';
 import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
+import { RoundResponses } from './round-responses.js';
 import { DEFAULT_ROUND_RETENTION_MS, RoundStore } from './round-store.js';
 import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
 import { FleetPresence } from './presence.js';
@@ -180,7 +181,6 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   // The socket layer and the round manager need each other; the socket side reaches it late.
   const roundsProxy: RoundOps = {
     checkIn: (deviceId, checkIn, task) => requireManager().checkIn(deviceId, checkIn, task),
-    afterResponse: (roundId) => requireManager().afterResponse(roundId),
   };
   const acceptDeps = {
     redis,
@@ -201,24 +201,30 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     leads: () => lease.holds(),
     ...(options.refusalFlushMs !== undefined ? { flushIntervalMs: options.refusalFlushMs } : {}),
   });
+  const responses = new RoundResponses({
+    accept: acceptDeps,
+    refusals,
+    afterResponse: (roundId) => requireManager().afterResponse(roundId),
+    logger,
+    observe: {
+      refusal: (task, reason) => metrics.observeRefusal(task, reason),
+      resubmission: (task) => metrics.observeResubmission(task),
+    },
+  });
   const { fleet, stats, disconnectDevice } = attachFleetSockets({
     io,
     devices,
     sessions,
     tasks,
     rounds: roundsProxy,
-    accept: acceptDeps,
-    events,
+    responses,
+    redis,
+    keys,
     coordinatorKey,
     logger,
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
     connectionLimits: { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits },
     presence,
-    refusals,
-    observe: {
-      refusal: (task, reason) => metrics.observeRefusal(task, reason),
-      resubmission: (task) => metrics.observeResubmission(task),
-    },
   });
   const manager = new RoundManager({
     redis,

@@ -44,19 +44,19 @@ async function storedAcceptances(
  * coordinator without a round log.
  */
 async function logBeforeEnd(
-  deps: Pick<RoundManagerDeps, 'refusals' | 'exclusions' | 'redis' | 'keys'>,
+  deps: Pick<RoundManagerDeps, 'refusals' | 'exclusions' | 'rounds'>,
   round: RoundRecord,
 ): Promise<number> {
   // A round abandoned before its plan never opened in the log: nothing of it was logged.
   if (!round.plan) return 0;
   await deps.exclusions?.log(round);
   if (deps.refusals) return (await deps.refusals.flush(round)).refused;
-  return Number((await deps.redis.hget(deps.keys.round(round.roundId), 'refusedCount')) ?? 0);
+  return deps.rounds.refusedCount(round.roundId);
 }
 
 /** Logs the end of a round that left REPORTING (or never reached it). */
 export async function logRoundEnd(
-  deps: Pick<RoundManagerDeps, 'rounds' | 'events' | 'redis' | 'keys' | 'refusals' | 'exclusions'>,
+  deps: Pick<RoundManagerDeps, 'rounds' | 'events' | 'refusals' | 'exclusions'>,
   round: RoundRecord,
   end: { kind: 'closed'; everyoneAnswered: boolean } | { kind: 'abandoned'; reason: string },
 ): Promise<void> {

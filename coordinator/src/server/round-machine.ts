@@ -25,7 +25,7 @@ export const ROUND_TRANSITIONS = {
   CONFIGURING: ['REPORTING', 'ABANDONED'],
   /** Closed with quorum for aggregation, or abandoned without it. */
   REPORTING: ['AGGREGATING', 'ABANDONED'],
-  /** The worker's decision (`RoundManager.applyOutcome`). */
+  /** The worker's decision, applied by the driving coordinator (round-decision.ts). */
   AGGREGATING: ['COMMITTED', 'REJECTED'],
   COMMITTED: [],
   REJECTED: [],

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   FlotillaError,
   type CheckIn,
@@ -15,10 +14,12 @@ import {
   buildAggregateJob,
   buildRoundPlan,
   jitter,
+  newRoundRecord,
   roundOpenedEvent,
   shuffle,
 } from './round-plan-builder.js';
-import { TERMINAL_STATES, sourcesOf } from './round-machine.js';
+import { applyDecision } from './round-decision.js';
+import { sourcesOf, takesResponses } from './round-machine.js';
 import type { RoundRecord } from './round-store.js';
 import { logRoundEnd } from './round-end.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
@@ -33,7 +34,7 @@ function unhandledState(state: never): never {
 const ABANDONABLE = sourcesOf('ABANDONED');
 
 /** What the socket layer needs from the round manager. */
-export type RoundOps = Pick<RoundManager, 'checkIn' | 'afterResponse'>;
+export type RoundOps = Pick<RoundManager, 'checkIn'>;
 
 /**
  * The round state machine. Every state lives in Redis; this object only holds timers, which
@@ -151,25 +152,7 @@ export class RoundManager {
       this.deps.logger.info({ taskId: task.taskId, reason: stop.reason }, 'task stopped; no more rounds');
       return;
     }
-    const { rounds } = task;
-    const now = Date.now();
-    const record: RoundRecord = {
-      roundId: `${task.taskId}:${roundNumber}`,
-      taskId: task.taskId,
-      roundNumber,
-      state: 'SELECTING',
-      nonce: randomBytes(32).toString('hex'),
-      openedAt: now,
-      selectionDeadline: now + rounds.selectionTimeoutMs,
-      goalCount: rounds.goalCount,
-      minReports: rounds.minReports,
-      acceptWindowMs: rounds.acceptWindowMs,
-      targetSelect: Math.ceil(rounds.goalCount * rounds.overSelection),
-      minSelect: Math.max(rounds.minReports, Math.ceil(rounds.goalCount * rounds.minGoalFraction)),
-      acceptedCount: 0,
-      skippedCount: 0,
-      selectedCount: 0,
-    };
+    const record = newRoundRecord(task, roundNumber, Date.now());
     if (!(await this.deps.rounds.create(record))) return;
     this.log(record.roundId).info({ roundNumber }, 'round opened (SELECTING)');
     this.arm(`${record.roundId}:selection`, record.selectionDeadline, () =>
@@ -346,7 +329,7 @@ export class RoundManager {
   async afterResponse(roundId: string): Promise<void> {
     if (!this.leads()) return this.forward('response', roundId);
     const round = await this.deps.rounds.get(roundId);
-    if (round?.state !== 'REPORTING') return;
+    if (!round || !takesResponses(round)) return;
     const everyoneAnswered = round.acceptedCount + round.skippedCount >= round.selectedCount;
     if (everyoneAnswered) return this.endReporting(roundId, true);
     if (round.closeAt !== undefined) this.armReporting(round);
@@ -355,7 +338,7 @@ export class RoundManager {
   /** Deadline, accept window, or everyone answered: close with quorum, else abandon. */
   private async endReporting(roundId: string, everyoneAnswered: boolean): Promise<void> {
     const round = await this.deps.rounds.get(roundId);
-    if (round?.state !== 'REPORTING') return;
+    if (!round || !takesResponses(round)) return;
     if (
       !everyoneAnswered &&
       Date.now() < Math.min(round.deadline ?? 0, round.closeAt ?? Number.POSITIVE_INFINITY)
@@ -400,31 +383,12 @@ export class RoundManager {
     if (signed) await this.openNext(signed.task, round);
   }
 
-  /** The worker decided: COMMITTED or REJECTED, tell the fleet, open the next round. */
+  /** The worker decided (round-decision.ts): COMMITTED or REJECTED, the fleet told; the next round opens. */
   async applyOutcome(outcome: RoundOutcome): Promise<void> {
     // Every process hears the outcome; the driver applies it (a new driver reads it back on takeover).
     if (!this.leads()) return;
-    const round = await this.deps.rounds.get(outcome.roundId);
-    if (!round || TERMINAL_STATES.includes(round.state)) return;
-    const ok = await this.deps.rounds.transition(outcome.roundId, ['AGGREGATING'], outcome.decision, {
-      reason: outcome.reasons.join('; ').slice(0, 2000),
-      decidedAt: Date.now(),
-    });
-    if (!ok) return;
-    this.log(outcome.roundId).info({ decision: outcome.decision, version: outcome.version }, 'round decided');
-    const reason = outcome.reasons.join('; ').slice(0, 500);
-    this.deps.fleet.broadcast('round:closed', {
-      roundId: outcome.roundId,
-      taskId: outcome.taskId,
-      state: outcome.decision,
-      ...(reason ? { reason } : {}),
-    });
-    if (outcome.decision === 'COMMITTED' && outcome.version !== null && outcome.manifestDigest !== null)
-      this.deps.fleet.broadcast('adapter:promoted', {
-        taskId: outcome.taskId,
-        version: outcome.version,
-        manifestDigest: outcome.manifestDigest,
-      });
+    const round = await applyDecision(this.deps, outcome);
+    if (!round) return;
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (signed) await this.openNext(signed.task, round);
   }

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { RoundLogEventOf, RoundPlan, TaskDefinition } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../shared/queues.js';
 import { AcceptedUpdateSchema } from './accepted-update.js';
@@ -25,6 +25,32 @@ export function shuffle<T>(items: T[]): T[] {
     }
   }
   return out;
+}
+
+/**
+ * Round `roundNumber` of `task` as it opens at `now` (epoch ms): SELECTING, with a fresh nonce, the
+ * selection deadline, and the selection sizes: targetSelect = ceil(goalCount * overSelection),
+ * minSelect = max(minReports, ceil(goalCount * minGoalFraction)).
+ */
+export function newRoundRecord(task: TaskDefinition, roundNumber: number, now: number): RoundRecord {
+  const { rounds } = task;
+  return {
+    roundId: `${task.taskId}:${roundNumber}`,
+    taskId: task.taskId,
+    roundNumber,
+    state: 'SELECTING',
+    nonce: randomBytes(32).toString('hex'),
+    openedAt: now,
+    selectionDeadline: now + rounds.selectionTimeoutMs,
+    goalCount: rounds.goalCount,
+    minReports: rounds.minReports,
+    acceptWindowMs: rounds.acceptWindowMs,
+    targetSelect: Math.ceil(rounds.goalCount * rounds.overSelection),
+    minSelect: Math.max(rounds.minReports, Math.ceil(rounds.goalCount * rounds.minGoalFraction)),
+    acceptedCount: 0,
+    skippedCount: 0,
+    selectedCount: 0,
+  };
 }
 
 /** The round plan sent to selected devices; `clipOverride` is the worker's adaptive clip norm, if any. */

@@ -271,6 +271,18 @@ export class RoundStore {
     return resultCode(RECORD_SKIP, reply);
   }
 
+  /** Counts an accepted update acknowledged once more (re-sent after a lost ack; the dashboard shows it). */
+  async countResubmission(roundId: string): Promise<void> {
+    await this.redis.hincrby(this.keys.round(roundId), 'resubmittedCount', 1);
+  }
+
+  /** The round's refused submissions, repeats included (counted by refusal-log.ts). */
+  async refusedCount(roundId: string): Promise<number> {
+    const count = await this.redis.hget(this.keys.round(roundId), 'refusedCount');
+    // No field: nothing was refused in the round.
+    return count === null ? 0 : Number(count);
+  }
+
   /** The accepted update of `deviceId` in the round, or null. */
   async acceptedUpdate(roundId: string, deviceId: string): Promise<AcceptedUpdate | null> {
     const raw = await this.redis.hget(this.keys.roundUpdates(roundId), deviceId);

@@ -18,17 +18,16 @@ import {
   type ServerToClientEvents,
   type SigningKeyPair,
 } from '@flotilla/protocol';
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { FleetChannel, RoundOps } from './round-manager.js';
 import type { FleetPresence } from './presence.js';
-import type { RoundEvents } from './round-events.js';
 import type { SessionStore } from './sessions.js';
 import { logFailures } from '../shared/failure-guards.js';
-import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
 import { IdentityRateLimiter, TokenBucket, type RateLimitOptions } from './rate-limiter.js';
-import type { RefusalLog } from './refusal-log.js';
-import { acceptedUpdateEvent } from './accepted-update.js';
+import type { RoundResponses } from './round-responses.js';
 import {
   ConnectionGuard,
   DEFAULT_CONNECTION_LIMITS,
@@ -59,8 +58,11 @@ export interface SocketDeps {
   sessions: SessionStore;
   tasks: TaskRegistry;
   rounds: RoundOps;
-  accept: AcceptUpdateDeps;
-  events: RoundEvents;
+  /** What devices' answers do to their round (updates, skips). */
+  responses: RoundResponses;
+  /** Where the per-identity message budget is kept. */
+  redis: Redis;
+  keys: RedisKeys;
   coordinatorKey: SigningKeyPair;
   logger: Logger;
   /**
@@ -68,17 +70,10 @@ export interface SocketDeps {
    * process (in Redis); also each connection's budget before it answers the challenge.
    */
   rateLimit: RateLimitOptions;
-  /** Where refused updates go: the first per (round, device, reason) logged, repeats counted. */
-  refusals: RefusalLog;
   /** Per-device socket bounds and the challenge timeout. Default `DEFAULT_CONNECTION_LIMITS`. */
   connectionLimits?: ConnectionLimitOptions;
   /** Fleet-wide presence (Redis), so any coordinator process can tell who is online. */
   presence: FleetPresence;
-  /** Told of every refusal of an update for a task's round, and of every re-acknowledged update (/metrics). */
-  observe?: {
-    refusal(taskId: string, reason: string): void;
-    resubmission(taskId: string): void;
-  };
 }
 
 /** Counters the tests and /metrics read. */
@@ -88,8 +83,6 @@ export interface SocketStats {
   /** Messages answered with BAD_REQUEST. */
   badRequests: number;
   rateLimited: number;
-  /** Re-submissions of an accepted update answered DUPLICATE_UPDATE (acceptances, not refusals). */
-  resubmissions: number;
   /** Sockets closed by the per-device bounds and the challenge timeout. */
   connections: ConnectionGuardStats;
 }
@@ -119,7 +112,6 @@ export function attachFleetSockets(deps: SocketDeps): {
     droppedWithoutAck: 0,
     badRequests: 0,
     rateLimited: 0,
-    resubmissions: 0,
     connections: guard.stats,
   };
 
@@ -144,7 +136,7 @@ export function attachFleetSockets(deps: SocketDeps): {
       .catch(() => next(refuse('INTERNAL', 'internal error')));
   });
 
-  const identityLimit = new IdentityRateLimiter(deps.accept.redis, deps.accept.keys, deps.rateLimit);
+  const identityLimit = new IdentityRateLimiter(deps.redis, deps.keys, deps.rateLimit);
 
   const onConnection = (socket: FleetSocket): void => {
     // Before the challenge is answered the device id is only a claim: its messages draw on this
@@ -299,68 +291,13 @@ export function attachFleetSockets(deps: SocketDeps): {
       return deps.rounds.checkIn(socket.data.deviceId, checkIn, signed.task);
     });
 
-    handle('update:submit', UpdateSubmissionSchema, true, async (submission) => {
-      const { metadata } = submission;
-      try {
-        const { receipt, record, count } = await acceptUpdate(deps.accept, socket.data.deviceId, submission);
-        const plan = (await deps.accept.rounds.get(metadata.roundId))?.plan;
-        // Accepted means REPORTING, which always has a plan; without one the round's closer logs it.
-        if (plan)
-          await deps.events.append(
-            acceptedUpdateEvent(
-              { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
-              record,
-            ),
-          );
-        else
-          log.error({ roundId: metadata.roundId }, 'accepted update of a round without a plan: not logged');
-        log.info({ roundId: metadata.roundId, count }, 'update accepted');
-        void deps.rounds
-          .afterResponse(metadata.roundId)
-          .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
-        return receipt;
-      } catch (error) {
-        if (isAcknowledgedResubmission(error)) {
-          // The device learns its update was accepted: counted apart, never as a refusal.
-          stats.resubmissions += 1;
-          deps.observe?.resubmission(metadata.taskId);
-          await deps.accept.redis.hincrby(deps.accept.keys.round(metadata.roundId), 'resubmittedCount', 1);
-          log.info({ roundId: metadata.roundId }, 'accepted update acknowledged again');
-          throw error;
-        }
-        const wire = toWireError(error);
-        const round = await deps.accept.rounds.get(metadata.roundId).catch(() => null);
-        // Only a round with a plan was opened in the round log (round.opened is appended before
-        // the plan is stored): a refusal naming a round still in selection, or abandoned there,
-        // is not logged, or the log would hold an event of a round it never opened.
-        if (round?.plan) {
-          deps.observe?.refusal(round.taskId, wire.code);
-          await deps.refusals.record({
-            taskId: round.taskId,
-            roundId: round.roundId,
-            clipBound: round.plan.clipNorm,
-            deviceId: socket.data.deviceId,
-            error: wire,
-            metadata,
-          });
-        }
-        log.info({ roundId: metadata.roundId, code: wire.code }, 'update refused');
-        throw error;
-      }
-    });
+    handle('update:submit', UpdateSubmissionSchema, true, (submission) =>
+      deps.responses.submitUpdate(socket.data.deviceId, submission),
+    );
 
     handle('update:skip', UpdateSkipSchema, true, async (skip) => {
       await requireActive();
-      const status = await deps.accept.rounds.skip(
-        skip.roundId,
-        socket.data.deviceId,
-        JSON.stringify({ reason: skip.reason, detail: skip.detail, at: Date.now() }),
-      );
-      if (status !== 'OK') throw new FlotillaError(status, `skip refused: ${status}`);
-      void deps.rounds
-        .afterResponse(skip.roundId)
-        .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
-      return { recorded: true as const };
+      return deps.responses.recordSkip(socket.data.deviceId, skip);
     });
 
     socket.emit('auth:challenge', {

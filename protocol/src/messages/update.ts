@@ -90,3 +90,7 @@ export const UpdateSkipSchema = z.object({
   telemetry: z.lazy(() => TelemetrySchema).optional(),
 });
 export type UpdateSkip = z.infer<typeof UpdateSkipSchema>;
+
+/** The ack data of `update:skip`: the skip is stored and counted. */
+export const UpdateSkipResultSchema = z.object({ recorded: z.literal(true) });
+export type UpdateSkipResult = z.infer<typeof UpdateSkipResultSchema>;

@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import {
+  FlotillaError,
+  toWireError,
+  type UpdateReceipt,
+  type UpdateSkip,
+  type UpdateSkipResult,
+  type UpdateSubmission,
+} from '@flotilla/protocol';
+import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
+import { acceptedUpdateEvent } from './accepted-update.js';
+import type { RefusalLog } from './refusal-log.js';
+
+// What a selected device's answer does to its round: an update accepted (and logged
+// `update.accepted`), acknowledged again (a re-submission after a lost ack) or refused (logged
+// `update.refused`, counted), a skip stored. Every effect and log event of an answer is here; the
+// socket layer only parses the message and passes it on. After a stored answer, the round driver
+// is told, since it may close the round early.
+
+export interface RoundResponsesDeps {
+  accept: AcceptUpdateDeps;
+  /** Where refused updates go: the first per (round, device, reason) logged, repeats counted. */
+  refusals: RefusalLog;
+  /** Called after an answer is durable: may close the round (RoundManager.afterResponse). */
+  afterResponse(roundId: string): Promise<void>;
+  logger: Logger;
+  /** Told of every refusal of an update for a task's round, and of every re-acknowledged update (/metrics). */
+  observe?: {
+    refusal(taskId: string, reason: string): void;
+    resubmission(taskId: string): void;
+  };
+}
+
+export class RoundResponses {
+  constructor(private readonly deps: RoundResponsesDeps) {}
+
+  /** Tells the round driver an answer arrived, without making the device wait for it. */
+  private answered(roundId: string, log: Logger): void {
+    this.deps
+      .afterResponse(roundId)
+      .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
+  }
+
+  /**
+   * An `update:submit` of the authenticated `deviceId`: resolves with the receipt once the update
+   * is durable; rejects with the FlotillaError the device is answered with otherwise.
+   */
+  async submitUpdate(deviceId: string, submission: UpdateSubmission): Promise<UpdateReceipt> {
+    const { metadata } = submission;
+    const log = this.deps.logger.child({ deviceId, roundId: metadata.roundId });
+    try {
+      const { receipt, record, count } = await acceptUpdate(this.deps.accept, deviceId, submission);
+      const plan = (await this.deps.accept.rounds.get(metadata.roundId))?.plan;
+      // Accepted means REPORTING, which always has a plan; without one the round's closer logs it.
+      if (plan)
+        await this.deps.accept.events.append(
+          acceptedUpdateEvent(
+            { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
+            record,
+          ),
+        );
+      else log.error('accepted update of a round without a plan: not logged');
+      log.info({ count }, 'update accepted');
+      this.answered(metadata.roundId, log);
+      return receipt;
+    } catch (error) {
+      if (isAcknowledgedResubmission(error)) {
+        // The device learns its update was accepted: counted apart, never as a refusal.
+        this.deps.observe?.resubmission(metadata.taskId);
+        await this.deps.accept.rounds.countResubmission(metadata.roundId);
+        log.info('accepted update acknowledged again');
+        throw error;
+      }
+      await this.recordRefusal(deviceId, submission, error);
+      throw error;
+    }
+  }
+
+  private async recordRefusal(deviceId: string, submission: UpdateSubmission, error: unknown): Promise<void> {
+    const { metadata } = submission;
+    const wire = toWireError(error);
+    const round = await this.deps.accept.rounds.get(metadata.roundId).catch(() => null);
+    // Only a round with a plan was opened in the round log (round.opened is appended before
+    // the plan is stored): a refusal naming a round still in selection, or abandoned there,
+    // is not logged, or the log would hold an event of a round it never opened.
+    if (round?.plan) {
+      this.deps.observe?.refusal(round.taskId, wire.code);
+      await this.deps.refusals.record({
+        taskId: round.taskId,
+        roundId: round.roundId,
+        clipBound: round.plan.clipNorm,
+        deviceId,
+        error: wire,
+        metadata,
+      });
+    }
+    this.deps.logger.info({ deviceId, roundId: metadata.roundId, code: wire.code }, 'update refused');
+  }
+
+  /** An `update:skip` of the authenticated `deviceId`: stored and counted, or refused. */
+  async recordSkip(deviceId: string, skip: UpdateSkip): Promise<UpdateSkipResult> {
+    const status = await this.deps.accept.rounds.skip(
+      skip.roundId,
+      deviceId,
+      JSON.stringify({ reason: skip.reason, detail: skip.detail, at: Date.now() }),
+    );
+    if (status !== 'OK') throw new FlotillaError(status, `skip refused: ${status}`);
+    this.answered(skip.roundId, this.deps.logger.child({ deviceId, roundId: skip.roundId }));
+    return { recorded: true };
+  }
+}
