@@ -48,16 +48,23 @@ export interface WireError {
   message: string;
 }
 
+export interface FlotillaErrorOptions {
+  /** Extra machine-readable facts (offsets, limits) for logs; never sent on the wire. */
+  details?: Record<string, unknown>;
+  /** The error this one explains (Error `cause`): kept for logs, never sent on the wire. */
+  cause?: unknown;
+}
+
 export class FlotillaError extends Error {
   readonly code: ErrorCode;
   /** Extra machine-readable facts (offsets, limits) for logs; never sent on the wire. */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options: FlotillaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FlotillaError';
     this.code = code;
-    this.details = details;
+    this.details = options.details;
   }
 
   toWire(): WireError {

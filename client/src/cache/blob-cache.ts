@@ -22,8 +22,7 @@ export function assertDigest(digest: string, bytes: Uint8Array): void {
   const actual = sha256Hex(bytes);
   if (actual !== digest)
     throw new FlotillaError('DIGEST_MISMATCH', `blob hashes to ${actual}, expected ${digest}`, {
-      expected: digest,
-      actual,
+      details: { expected: digest, actual },
     });
 }
 

@@ -10,7 +10,7 @@ export class HttpStatusError extends FlotillaError {
   readonly status: number;
 
   constructor(status: number, code: ErrorCode, message: string) {
-    super(code, message, { status });
+    super(code, message, { details: { status } });
     this.status = status;
   }
 }

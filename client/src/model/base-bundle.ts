@@ -48,6 +48,6 @@ export async function loadBaseModel(bytes: Uint8Array): Promise<tf.LayersModel> 
     );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new FlotillaError('CORRUPT_FILE', `tfjs could not rebuild the model: ${reason}`);
+    throw new FlotillaError('CORRUPT_FILE', `tfjs could not rebuild the model: ${reason}`, { cause: error });
   }
 }

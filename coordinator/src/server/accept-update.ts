@@ -70,7 +70,7 @@ async function acknowledgeResubmission(
   throw new FlotillaError(
     'DUPLICATE_UPDATE',
     `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
-    { kind: RESUBMISSION, roundId: metadata.roundId },
+    { details: { kind: RESUBMISSION, roundId: metadata.roundId } },
   );
 }
 

@@ -3,22 +3,48 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWireError, type ErrorCode } from '@flotilla/protocol';
 
-/** HTTP status of each error code an HTTP route can answer; anything else is 409. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/**
+ * HTTP status of every error code, complete so that a new code does not compile until it has one.
+ * 409 Conflict: the request is well formed but the coordinator's state refuses it (a round, a
+ * key, a budget, an update's content).
+ */
+const STATUS = {
   BAD_REQUEST: 400,
-  DIGEST_MISMATCH: 400,
-  CORRUPT_FILE: 400,
+  PAYLOAD_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
-  NOT_SELECTED: 403,
   NOT_FOUND: 404,
+  VERSION_MISMATCH: 409,
   UNKNOWN_DEVICE: 404,
-  BLOB_MISSING: 404,
-  PAYLOAD_TOO_LARGE: 413,
-  BLOB_TOO_LARGE: 413,
+  REVOKED_DEVICE: 409,
+  KEY_IN_USE: 409,
+  BAD_SIGNATURE: 409,
   RATE_LIMITED: 429,
+  NO_ACTIVE_ROUND: 409,
+  NOT_SELECTED: 403,
+  STALE_ROUND: 409,
+  NONCE_MISMATCH: 409,
+  ROUND_CLOSED: 409,
+  DUPLICATE_UPDATE: 409,
+  BLOB_MISSING: 404,
+  DIGEST_MISMATCH: 400,
+  BLOB_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 429,
-};
+  CORRUPT_FILE: 400,
+  SHAPE_MISMATCH: 409,
+  MODULE_NOT_ALLOWED: 409,
+  NON_FINITE: 409,
+  NORM_EXCEEDED: 409,
+  EXAMPLES_EXCEEDED: 409,
+  PRIVACY_BUDGET_EXHAUSTED: 409,
+  AUDIT_REJECTED: 409,
+  INTERNAL: 500,
+} as const satisfies Record<ErrorCode, number>;
+
+/** The HTTP status an error with `code` is answered with. */
+export function httpStatusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
 
 export function sendJson(
   res: ServerResponse,
@@ -43,8 +69,12 @@ export function sendError(
   headers: Record<string, string> = {},
 ): void {
   const wire = toWireError(error);
-  const status = wire.code === 'INTERNAL' ? 500 : (STATUS[wire.code] ?? 409);
-  sendJson(res, status, { error: wire }, { ...(close ? { connection: 'close' } : {}), ...headers });
+  sendJson(
+    res,
+    httpStatusOf(wire.code),
+    { error: wire },
+    { ...(close ? { connection: 'close' } : {}), ...headers },
+  );
 }
 
 /** The `Authorization: Bearer <token>` value, or null. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { FlowProducer, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
+import { FlowProducer, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { FlotillaError, type SigningKeyPair } from '@flotilla/protocol';
@@ -19,6 +19,7 @@ import { bullmqRoundSteps } from './job/bullmq-round-steps.js';
 import { startHierarchicalWorkers } from './hierarchical/hierarchical-workers.js';
 import { workerRoundLog, type RoundLogAppender } from './job/worker-round-log.js';
 import { jobLockSettings } from './job-locks.js';
+import { isNeverRetried, unrecoverable } from './never-retry.js';
 import { logFailures } from '../shared/failure-guards.js';
 
 export interface AggregationWorkerOptions {
@@ -72,9 +73,6 @@ export interface AggregationWorker {
   blobs: BlobStore;
   close(): Promise<void>;
 }
-
-// Input that retrying cannot fix: fail the job at once with its reason (BullMQ UnrecoverableError).
-const UNRECOVERABLE = new Set(['BAD_REQUEST', 'NOT_FOUND', 'CORRUPT_FILE', 'SHAPE_MISMATCH']);
 
 const MAX_REASON = 2000;
 
@@ -182,8 +180,8 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
           { roundId: (job.data as { roundId?: string }).roundId, err: error },
           'aggregation failed',
         );
-        const unrecoverable = error instanceof FlotillaError && UNRECOVERABLE.has(error.code);
-        if (unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        const neverRetried = isNeverRetried(error);
+        if (neverRetried || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
           const code = error instanceof FlotillaError ? error.code : 'INTERNAL';
           const message = error instanceof Error ? error.message : String(error);
           await rejectFailedRound(
@@ -195,7 +193,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
             options.logger?.error({ err: failure }, 'could not publish the failed round as REJECTED'),
           );
         }
-        if (unrecoverable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+        if (neverRetried) throw unrecoverable(error);
         throw error;
       }
     },

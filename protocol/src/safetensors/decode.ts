@@ -14,7 +14,7 @@ export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
 const NON_NEGATIVE_INTEGER = /^(?:0|[1-9][0-9]*)$/;
 
 function corrupt(message: string, details?: Record<string, unknown>): never {
-  throw new FlotillaError('CORRUPT_FILE', `corrupt safetensors file: ${message}`, details);
+  throw new FlotillaError('CORRUPT_FILE', `corrupt safetensors file: ${message}`, { details });
 }
 
 /** A JSON number that is a non-negative integer within Number.MAX_SAFE_INTEGER, else null. */

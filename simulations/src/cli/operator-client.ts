@@ -39,6 +39,7 @@ export class OperatorClient {
       throw new FlotillaError(
         'INTERNAL',
         `cannot reach the coordinator at ${url.origin}: ${(error as Error).message}`,
+        { cause: error },
       );
     }
     const text = await response.text();

@@ -52,6 +52,7 @@ export function modelFilesHandler(path: string): tf.io.IOHandler {
         throw new FlotillaError(
           'CORRUPT_FILE',
           `${path}: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
         );
       }
       const parsed = ModelJsonSchema.safeParse(raw);
@@ -92,6 +93,7 @@ export async function loadModelFiles(path: string): Promise<tf.LayersModel> {
     throw new FlotillaError(
       'CORRUPT_FILE',
       `${path}: tfjs could not build the model: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
     );
   }
 }

@@ -188,7 +188,7 @@ function inputsFinite(input: AuditRoundInput): boolean {
 export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditResult {
   const given = [input.updates, input.stats, input.unscreened].filter((x) => x !== undefined).length;
   if (given !== 1)
-    throw new FlotillaError('BAD_REQUEST', 'give exactly one of the updates, their stats, or `unscreened`');
+    throw new FlotillaError('INTERNAL', 'give exactly one of the updates, their stats, or `unscreened`');
   const updateCount = input.updates?.length ?? input.stats?.perUpdate.length ?? input.unscreened?.count ?? 0;
   const checks: AuditCheck[] = [];
   const check = (code: AuditCheck['code'], pass: boolean, message: string) =>

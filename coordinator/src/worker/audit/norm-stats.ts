@@ -12,7 +12,7 @@ export interface NormSummary {
 
 /** Median of a non-empty list (mean of the two middle values for an even count). */
 export function median(values: readonly number[]): number {
-  if (values.length === 0) throw new FlotillaError('BAD_REQUEST', 'median of an empty list');
+  if (values.length === 0) throw new FlotillaError('INTERNAL', 'median of an empty list');
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   const upper = at(sorted, mid);

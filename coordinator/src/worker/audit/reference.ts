@@ -10,7 +10,7 @@ import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './c
 /** Coordinate-wise median of updates with the same layout (mean of the two middle values when even). */
 export function coordinateMedian(updates: readonly TensorList[]): Float32Array[] {
   const first = updates[0];
-  if (first === undefined) throw new FlotillaError('BAD_REQUEST', 'no updates to take a median of');
+  if (first === undefined) throw new FlotillaError('INTERNAL', 'no updates to take a median of');
   return first.map((t, k) =>
     reduceSortedColumns(
       updates.map((u) => {

@@ -1,7 +1,7 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { jobLockSettings } from '../job-locks.js';
-import { FlotillaError } from '@flotilla/protocol';
+import { isNeverRetried, unrecoverable } from '../never-retry.js';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/hierarchical-flow.js';
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
@@ -29,12 +29,8 @@ export interface HierarchicalWorkers {
   close(): Promise<void>;
 }
 
-const UNRECOVERABLE = new Set(['BAD_REQUEST', 'CORRUPT_FILE', 'SHAPE_MISMATCH']);
-
 function failHard(error: unknown): never {
-  if (error instanceof FlotillaError && UNRECOVERABLE.has(error.code))
-    throw new UnrecoverableError(`${error.code}: ${error.message}`);
-  throw error;
+  throw isNeverRetried(error) ? unrecoverable(error) : error;
 }
 
 /**

@@ -56,7 +56,7 @@ function loadShard(
 /** Child: load and validate the shard's deltas (bad ones excluded with a reason), sum them. */
 export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<ShardSumResult> {
   const parsed = ShardSumJobDataSchema.safeParse(raw);
-  if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `malformed shard job: ${parsed.error.message}`);
+  if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed shard job: ${parsed.error.message}`);
   const job = parsed.data;
   const { loaded, excluded } = await loadShard(job, blobs);
   const base = {
@@ -119,7 +119,7 @@ export async function processCombine(
 /** Second-pass child: the shard's updates against the round's robust reference and each other. */
 export async function processShardStats(raw: unknown, blobs: BlobStore): Promise<ShardStatsResult> {
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
-  if (!parsed.success) throw new FlotillaError('BAD_REQUEST', `malformed stats job: ${parsed.error.message}`);
+  if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
   const job = parsed.data;
   const { loaded, excluded } = await loadShard(job, blobs);
   // These updates loaded in the first pass; one that no longer does must not vanish from the audit.

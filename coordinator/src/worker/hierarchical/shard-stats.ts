@@ -29,7 +29,7 @@ export function shardStats(options: {
  */
 export function medianDelta(deltas: readonly TensorMap[]): TensorMap {
   const first = deltas[0];
-  if (first === undefined) throw new FlotillaError('BAD_REQUEST', 'no deltas to take a median of');
+  if (first === undefined) throw new FlotillaError('INTERNAL', 'no deltas to take a median of');
   const { layout } = flattenTensors(first);
   const flat = deltas.map((d) => [flattenTensors(d, { expected: layout }).values]);
   const [median] = coordinateMedian(flat);

@@ -18,7 +18,7 @@ export function bullmqRoundSteps(job: Job, token: string | undefined, flows: Flo
   const raw: unknown = (job.data as { hierarchical?: unknown }).hierarchical;
   const parsed = raw === undefined ? null : HierarchicalProgressSchema.safeParse(raw);
   if (parsed && !parsed.success)
-    throw new FlotillaError('BAD_REQUEST', `malformed hierarchical progress: ${parsed.error.message}`);
+    throw new FlotillaError('INTERNAL', `malformed hierarchical progress: ${parsed.error.message}`);
   // `<prefix>:aggregate` -> `<prefix>:<queue>`, the start of the children's keys.
   const prefix = job.queueQualifiedName.slice(0, job.queueQualifiedName.lastIndexOf(':'));
   const ofQueue = <T>(entries: Record<string, T>, queueName: string): T[] =>

@@ -85,7 +85,8 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
   const config: AggregationConfig = task.policy.strategy;
   const dp = task.policy.dp;
   const m = input.updates.length;
-  if (m === 0) throw new FlotillaError('BAD_REQUEST', 'no usable updates to aggregate');
+  // The quorum (minReports >= 1) was checked before the round was computed.
+  if (m === 0) throw new FlotillaError('INTERNAL', 'no usable updates to aggregate');
   if (dp && dp.noiseMultiplier > 0) {
     // Registration refuses these tasks (strategyCombinationProblem); a task stored before that
     // rule, or written around it, is refused here still.

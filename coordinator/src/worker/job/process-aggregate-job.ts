@@ -79,7 +79,7 @@ export async function processAggregateJob(
 ): Promise<RoundOutcome> {
   const parsed = AggregateJobDataSchema.safeParse(rawData);
   if (!parsed.success)
-    throw new FlotillaError('BAD_REQUEST', `malformed aggregate job: ${parsed.error.message}`);
+    throw new FlotillaError('INTERNAL', `malformed aggregate job: ${parsed.error.message}`);
   const job: AggregateJobData = parsed.data;
   const signedTask = await deps.tasks.getTask(job.taskId);
   if (!signedTask) throw new FlotillaError('NOT_FOUND', `unknown task ${job.taskId}`);

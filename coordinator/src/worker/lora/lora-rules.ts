@@ -123,17 +123,19 @@ function toMatrix(t: NamedTensor): Matrix {
 }
 
 export function aggregateLora(input: LoraAggregationInput): LoraAggregationResult {
-  if (input.deltas.length === 0) throw new FlotillaError('BAD_REQUEST', 'no deltas to aggregate');
+  if (input.deltas.length === 0) throw new FlotillaError('INTERNAL', 'no deltas to aggregate');
   if (input.weights.length !== input.deltas.length)
-    throw new FlotillaError('BAD_REQUEST', 'one weight per delta is required');
+    throw new FlotillaError('INTERNAL', 'one weight per delta is required');
   const modules = loraModules(input.current);
   if (input.rule === 'product' && modules.length > 0) return aggregateProducts(input, modules);
 
   if (input.rule === 'ffa') {
     for (const m of modules) {
       if (input.deltas.some((d) => tensorOf(d, m.aName).values.some((v) => v !== 0))) {
+        // Loading refuses a delta that changes a frozen tensor, and registration the ffa rule on a
+        // lora adapter: a non-zero A here is a bug.
         throw new FlotillaError(
-          'BAD_REQUEST',
+          'INTERNAL',
           `ffa rule: module ${m.module} has a non-zero lora_A delta (A must stay frozen)`,
         );
       }

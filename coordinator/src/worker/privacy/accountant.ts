@@ -143,15 +143,15 @@ export class RdpAccountant {
     };
   }
 
-  /** Restores an accountant from `toJSON()` output (validated: a corrupt state throws BAD_REQUEST). */
+  /** Restores an accountant from `toJSON()` output (validated: only the worker writes it, so a corrupt state throws INTERNAL). */
   static fromJSON(state: unknown): RdpAccountant {
     const parsed = RdpAccountantStateSchema.safeParse(state);
     if (!parsed.success)
-      throw new FlotillaError('BAD_REQUEST', `invalid accountant state: ${parsed.error.message}`);
+      throw new FlotillaError('INTERNAL', `invalid accountant state: ${parsed.error.message}`);
     const { orders, rdp, history } = parsed.data;
     if (orders.length !== rdp.length) {
       throw new FlotillaError(
-        'BAD_REQUEST',
+        'INTERNAL',
         `accountant state has ${orders.length} orders but ${rdp.length} rdp values`,
       );
     }

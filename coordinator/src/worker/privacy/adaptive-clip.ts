@@ -63,11 +63,11 @@ export interface UnclippedFractionOptions {
 export function noisedUnclippedFraction(options: UnclippedFractionOptions): number {
   const { norms, clipNorm } = options;
   const sigma = options.clippedCountStddev ?? 0;
-  if (norms.length === 0) throw new FlotillaError('BAD_REQUEST', 'no update norms');
+  if (norms.length === 0) throw new FlotillaError('INTERNAL', 'no update norms');
   const unclipped = norms.filter((norm) => norm <= clipNorm).length;
   if (sigma === 0) return unclipped / norms.length;
   if (options.rng === undefined)
-    throw new FlotillaError('BAD_REQUEST', 'a random source is required for a noised count');
+    throw new FlotillaError('INTERNAL', 'a random source is required for a noised count');
   return (unclipped + sigma * options.rng.normal()) / norms.length;
 }
 
@@ -91,6 +91,6 @@ export function updateClipNorm(options: UpdateClipNormOptions): number {
   if (!(clipNorm > 0) || !Number.isFinite(clipNorm))
     throw new FlotillaError('BAD_REQUEST', `clip norm must be finite and > 0, got ${clipNorm}`);
   if (!Number.isFinite(unclippedFraction))
-    throw new FlotillaError('BAD_REQUEST', 'unclipped fraction must be finite');
+    throw new FlotillaError('INTERNAL', 'unclipped fraction must be finite');
   return clipNorm * Math.exp(-eta * (unclippedFraction - gamma));
 }

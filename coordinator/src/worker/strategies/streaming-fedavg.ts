@@ -192,7 +192,7 @@ export class StreamingFedAvg {
     }
     checkWeight(entry.weight);
     const scale = entry.scale ?? 1;
-    if (!Number.isFinite(scale)) throw new FlotillaError('BAD_REQUEST', `scale must be finite, got ${scale}`);
+    if (!Number.isFinite(scale)) throw new FlotillaError('INTERNAL', `scale must be finite, got ${scale}`);
     return entry.weight * scale;
   }
 

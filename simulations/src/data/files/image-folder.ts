@@ -106,6 +106,7 @@ export function loadImageFolder(options: ImageFolderOptions): LabeledData {
       throw new FlotillaError(
         'CORRUPT_FILE',
         `${file}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
       );
     }
     size ??= { height: image.height, width: image.width };

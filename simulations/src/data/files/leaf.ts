@@ -58,6 +58,7 @@ export function readLeafFiles(paths: readonly string[]): LeafFile {
       throw new FlotillaError(
         'CORRUPT_FILE',
         `${path}: not JSON (${error instanceof Error ? error.message : String(error)})`,
+        { cause: error },
       );
     }
     const parsed = LeafFileSchema.safeParse(json);
