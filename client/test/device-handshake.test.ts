@@ -18,7 +18,7 @@ const deviceKeys = keyPairFromSeed(new Uint8Array(32).fill(2));
 const NONCE = 'aa'.repeat(32);
 
 /** A stand-in coordinator speaking just the handshake of docs/protocol.md. */
-async function startFakeCoordinator() {
+async function startFakeCoordinator(checkinReason = 'no-open-round') {
   const http: HttpServer = createServer((req, res) => {
     if (req.url?.startsWith('/socket.io')) return;
     res.writeHead(404, { 'content-type': 'application/json' });
@@ -47,7 +47,7 @@ async function startFakeCoordinator() {
     });
     socket.on('checkin', (payload: unknown, ack: (r: unknown) => void) => {
       seen.checkins.push(payload);
-      ack({ ok: true, data: { status: 'retry', retryAfterMs: 60_000, reason: 'no-open-round' } });
+      ack({ ok: true, data: { status: 'retry', retryAfterMs: 60_000, reason: checkinReason } });
     });
     socket.emit('auth:challenge', {
       nonce: NONCE,
@@ -119,5 +119,21 @@ describe('FlotillaDevice handshake', () => {
     expect(errors[0]?.fatal).toBe(true);
     expect(errors[0]?.error).toMatchObject({ code: 'BAD_SIGNATURE' });
     expect(server.seen.responses).toEqual([]);
+  });
+
+  it('stops when the coordinator answers that the task runs no more rounds', async () => {
+    const server = await startFakeCoordinator('task-stopped');
+    cleanups.push(server.close);
+    const device = new FlotillaDevice({
+      url: server.url,
+      deviceId: 'dev-1',
+      keys: deviceKeys,
+      taskId: 'task-a',
+      trainer: idleTrainer,
+    });
+    cleanups.push(() => device.stop());
+    await device.start();
+    expect(await device.stopped).toBe('task-stopped');
+    expect(server.seen.checkins).toHaveLength(1);
   });
 });

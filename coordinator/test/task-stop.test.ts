@@ -51,6 +51,6 @@ describe('a task the worker stopped', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:1');
     const checkin = await (devices[0] as TestDevice).checkIn('test-task');
-    expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'no-open-round' });
+    expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'task-stopped' });
   });
 });

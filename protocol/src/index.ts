@@ -13,6 +13,7 @@ export * from './messages/checkin.js';
 export * from './messages/round-plan.js';
 export * from './messages/update.js';
 export * from './messages/task.js';
+export * from './messages/task-control.js';
 export * from './messages/strategy-traits.js';
 export * from './update-weight.js';
 export * from './unknown-fields.js';

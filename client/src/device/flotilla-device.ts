@@ -34,7 +34,11 @@ import { AckLostError, callWithAck, type AckEmitter } from './socket-call.js';
 /** Connection refusals that retrying cannot fix. */
 const FATAL_CONNECT_CODES = new Set(['UNKNOWN_DEVICE', 'REVOKED_DEVICE', 'VERSION_MISMATCH', 'UNAUTHORIZED']);
 
-export type DeviceStopReason = 'stopped' | 'max-rounds' | 'fatal';
+/**
+ * Why a device stopped: `stop()` was called, it ran its `maxRounds`, a fatal refusal, or the
+ * coordinator answered that the task runs no more rounds (stopped or archived).
+ */
+export type DeviceStopReason = 'stopped' | 'max-rounds' | 'fatal' | 'task-stopped';
 
 /**
  * A device taking part in a task's rounds. `start()` connects, authenticates (answering the
@@ -337,7 +341,10 @@ export class FlotillaDevice {
         CheckInResultSchema,
         this.ackTimeout(),
       );
-      if (result.status === 'retry') {
+      if (result.status === 'retry' && result.reason === 'task-stopped') {
+        this.logger.info({ taskId: this.options.taskId }, 'the task runs no more rounds; stopping');
+        this.stop('task-stopped');
+      } else if (result.status === 'retry') {
         this.phase = 'idle';
         this.logger.debug({ reason: result.reason, retryAfterMs: result.retryAfterMs }, 'check-in deferred');
         this.scheduleCheckIn(result.retryAfterMs);

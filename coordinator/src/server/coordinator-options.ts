@@ -1,7 +1,13 @@
 // What `createCoordinator` takes and what it returns; the wiring is in coordinator.ts.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { SignedTask, SigningKeyPair, TaskDefinitionInput } from '@flotilla/protocol';
+import type {
+  SignedTask,
+  SigningKeyPair,
+  TaskControlAction,
+  TaskControlState,
+  TaskDefinitionInput,
+} from '@flotilla/protocol';
 import type { AdapterRegistry } from '../shared/adapter-registry.js';
 import type { BlobStore } from '../shared/blob-store/index.js';
 import type { RedisKeys } from '../shared/keys.js';
@@ -162,6 +168,15 @@ export interface Coordinator {
   blobGc: BlobGcTimer | null;
   /** Validates (module shapes, base blob present), signs and stores a task, then opens its first round. */
   createTask(input: TaskDefinitionInput): Promise<SignedTask>;
+  /**
+   * Pauses, resumes, stops or archives a task as `POST /api/admin/tasks/:id/<action>` does
+   * (BAD_REQUEST when its status does not allow the action); written to the round log.
+   */
+  controlTask(request: {
+    taskId: string;
+    action: TaskControlAction;
+    reason?: string | undefined;
+  }): Promise<{ taskId: string } & TaskControlState>;
   /**
    * Revokes a device as `DELETE /api/admin/devices/:id` does: enrollment, session tokens, its
    * accepted update in open rounds, and its sockets on every coordinator process.

@@ -24,6 +24,7 @@ import { subscribeRoundOutcomes } from '../shared/round-outcomes.js';
 import { TaskRegistry } from '../shared/task-registry.js';
 import { DeviceRegistry } from './device-registry.js';
 import { registerTask } from './register-task.js';
+import { controlTask } from './control-task.js';
 import { DEFAULT_RATE_LIMIT } from './rate-limiter.js';
 import { DEFAULT_CONNECTION_LIMITS } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents } from './round-events.js';
@@ -245,9 +246,15 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
 
   async function createTask(input: TaskDefinitionInput): Promise<SignedTask> {
     const signed = await registerTask({ tasks, blobs, task: input });
-    await manager.onTaskCreated(signed.task.taskId);
+    await manager.onTaskChanged(signed.task.taskId);
     return signed;
   }
+
+  const control = (request: Parameters<Coordinator['controlTask']>[0]) =>
+    controlTask(
+      { redis, keys, tasks, events, logger, onTaskChanged: (id) => manager.onTaskChanged(id) },
+      request,
+    );
 
   const roundLogView = new RoundLogFollower({ redis, prefix });
   metrics.setSources({
@@ -337,6 +344,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         taskId,
         request,
       ),
+    controlTask: control,
     revokeDevice: revoke,
     logger,
   });
@@ -367,9 +375,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     }
     if (channel === tasksChannel)
       manager
-        .onTaskCreated(message)
+        .onTaskChanged(message)
         .catch((error: unknown) =>
-          logger.error({ err: error, taskId: message }, 'opening a new task failed'),
+          logger.error({ err: error, taskId: message }, 'acting on a task change failed'),
         );
     if (channel !== nudgesChannel || !lease.holds()) return;
     let nudge;
@@ -422,6 +430,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     presence,
     metrics,
     createTask,
+    controlTask: control,
     revokeDevice: revoke,
     blobGc,
     async close() {

@@ -2,7 +2,16 @@ import { RollbackRequestSchema, type RollbackRequest } from './rollback.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { DeviceIdSchema, FlotillaError, PublicKeySchema, SHA256_HEX, toBase64 } from '@flotilla/protocol';
+import {
+  DeviceIdSchema,
+  FlotillaError,
+  PublicKeySchema,
+  SHA256_HEX,
+  TASK_CONTROL_ACTIONS,
+  TaskControlRequestSchema,
+  toBase64,
+  type TaskControlAction,
+} from '@flotilla/protocol';
 import type { AdapterRegistry } from '../shared/adapter-registry.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import { createBlobRoutes, type BlobRouteDeps } from './blob-routes.js';
@@ -23,6 +32,12 @@ export interface HttpDeps {
   createTask: (input: unknown) => Promise<unknown>;
   /** Promotes an older version's content as a new version (see rollback.ts). */
   rollback: (taskId: string, request: RollbackRequest) => Promise<unknown>;
+  /** Pauses, resumes, stops or archives a task (control-task.ts). */
+  controlTask: (request: {
+    taskId: string;
+    action: TaskControlAction;
+    reason?: string | undefined;
+  }) => Promise<unknown>;
   /** Revokes a device: enrollment, sessions, its update in open rounds, its sockets (revocation.ts). */
   revokeDevice: (deviceId: string) => Promise<Revocation>;
   logger: Logger;
@@ -44,7 +59,8 @@ const TokenRequestSchema = z.object({
 });
 const MAX_JSON_BYTES = 1_000_000;
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The JSON body, or `empty` when the request has none. */
+async function readJson(req: IncomingMessage, empty?: unknown): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -52,6 +68,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_JSON_BYTES) throw new FlotillaError('PAYLOAD_TOO_LARGE', 'JSON body too large');
     chunks.push(chunk);
   }
+  if (size === 0 && empty !== undefined) return empty;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
@@ -136,6 +153,17 @@ export function createHttpHandler(deps: HttpDeps) {
       requireOperator(req);
       const body = parseBody(RollbackRequestSchema, await readJson(req));
       return sendJson(res, 201, await deps.rollback(pathParam(rollback[1]), body));
+    }
+    const control = /^\/api\/admin\/tasks\/([^/]+)\/([a-z]+)$/.exec(path);
+    const action = TASK_CONTROL_ACTIONS.find((a) => a === control?.[2]);
+    if (control && action && method === 'POST') {
+      requireOperator(req);
+      const body = parseBody(TaskControlRequestSchema, await readJson(req, {}));
+      return sendJson(
+        res,
+        200,
+        await deps.controlTask({ taskId: pathParam(control[1]), action, reason: body.reason }),
+      );
     }
     if (path === '/api/admin/tasks' && method === 'POST') {
       requireOperator(req);

@@ -13,6 +13,7 @@ export type CoordinatorRoundEvent = RoundLogEventOf<
   | 'round.closed'
   | 'round.abandoned'
   | 'rollback'
+  | 'task.control'
 >;
 
 /** How a round ends in the log: built from the counts the log holds right before it. */

@@ -9,7 +9,7 @@ import {
 } from '@flotilla/protocol';
 import { AGGREGATE_JOB_RETENTION, aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
-import { readTaskStop } from '../shared/task-stop.js';
+import { readTaskRunState, type TaskRunState } from '../shared/task-control.js';
 import {
   buildAggregateJob,
   buildRoundPlan,
@@ -32,6 +32,11 @@ function unhandledState(state: never): never {
 
 /** Every state a round may be abandoned from (SELECTING, CONFIGURING, REPORTING). */
 const ABANDONABLE = sourcesOf('ABANDONED');
+
+/** Why a round of a task that no longer runs is abandoned. */
+function stoppedReason(run: TaskRunState): string {
+  return `task ${run.status}${run.by === 'operator' ? ' by the operator' : ''}: ${run.reason}`;
+}
 
 /** What the socket layer needs from the round manager. */
 export type RoundOps = Pick<RoundManager, 'checkIn'>;
@@ -131,12 +136,31 @@ export class RoundManager {
     }
   }
 
-  /** A task registered elsewhere (CLI, another process): open its first round if it has none. */
-  async onTaskCreated(taskId: string): Promise<void> {
-    // The driver hears of every new task on the tasks channel.
+  /**
+   * A task was registered, paused, resumed, stopped or archived (here, from the CLI, or in another
+   * process; the driver hears of each on the tasks channel): open its first round, abandon the
+   * round in flight of a stopped task, or select and open rounds again for a resumed one.
+   */
+  async onTaskChanged(taskId: string): Promise<void> {
     if (!this.leads()) return;
     const signed = await this.deps.tasks.getTask(taskId);
-    if (signed && !(await this.deps.rounds.current(taskId))) await this.openRound(signed.task);
+    if (!signed) return;
+    const round = await this.deps.rounds.current(taskId);
+    if (!round) return this.openRound(signed.task);
+    const run = await this.runState(taskId);
+    if (run.status === 'stopped' || run.status === 'archived') {
+      if (!TERMINAL_STATES.includes(round.state) && round.state !== 'AGGREGATING')
+        return this.abandon(round, stoppedReason(run));
+      return;
+    }
+    if (run.status !== 'active') return;
+    if (round.state === 'SELECTING')
+      return this.maybeSelect(round.roundId, Date.now() >= round.selectionDeadline);
+    if (TERMINAL_STATES.includes(round.state)) return this.openNext(signed.task, round);
+  }
+
+  private runState(taskId: string) {
+    return readTaskRunState(this.deps.redis, this.deps.keys.prefix, taskId);
   }
 
   /** Opens the next round of `task` unless maxRounds is reached or the worker stopped the task. */
@@ -147,9 +171,14 @@ export class RoundManager {
       this.deps.logger.info({ taskId: task.taskId }, 'task reached maxRounds; no more rounds');
       return;
     }
-    const stop = await readTaskStop(this.deps.redis, this.deps.keys.prefix, task.taskId);
-    if (stop !== null) {
-      this.deps.logger.info({ taskId: task.taskId, reason: stop.reason }, 'task stopped; no more rounds');
+    const run = await this.runState(task.taskId);
+    if (run.status !== 'active') {
+      this.deps.logger.info(
+        { taskId: task.taskId, status: run.status, by: run.by, reason: run.reason },
+        run.status === 'paused'
+          ? 'task paused; its next round opens when it resumes'
+          : 'task stopped; no more rounds',
+      );
       return;
     }
     const record = newRoundRecord(task, roundNumber, Date.now());
@@ -180,6 +209,8 @@ export class RoundManager {
     )
       return retry('not-eligible');
     if (budget.maxBytes < task.policy.maxBlobBytes || budget.maxSeconds < 1) return retry('budget-too-small');
+    const run = await this.runState(task.taskId);
+    if (run.status !== 'active') return retry(run.status === 'paused' ? 'task-paused' : 'task-stopped');
     const round = await this.deps.rounds.current(task.taskId);
     if (!round) return retry('no-open-round');
     if (round.state === 'REPORTING' && (await this.deps.rounds.isSelected(round.roundId, deviceId))) {
@@ -223,6 +254,10 @@ export class RoundManager {
     if (!this.leads()) return this.forward('select', roundId);
     const round = await this.deps.rounds.get(roundId);
     if (round?.state !== 'SELECTING') return;
+    const run = await this.runState(round.taskId);
+    if (run.status === 'paused')
+      return timedOut ? this.keepSelecting(round, 'the task is paused') : undefined;
+    if (run.status !== 'active') return this.abandon(round, stoppedReason(run));
     const { all, online: waiting } = await this.onlineWaiting(roundId);
     if (!timedOut && waiting.length < round.targetSelect) {
       // Enough devices wait but some are not seen online (another process's presence refresh
@@ -231,7 +266,7 @@ export class RoundManager {
         this.arm(`${roundId}:reselect`, Date.now() + 1000, () => this.maybeSelect(roundId, false));
       return;
     }
-    if (timedOut && all === 0) return this.keepSelecting(round);
+    if (timedOut && all === 0) return this.keepSelecting(round, 'no device checked in');
     if (timedOut && waiting.length < round.minSelect)
       return this.abandon(
         round,
@@ -276,18 +311,19 @@ export class RoundManager {
   }
 
   /**
-   * No device checked in before the selection timeout: the round stays open for another
-   * `selectionTimeoutMs` instead of being abandoned, so an idle fleet does not use up `maxRounds`.
-   * Nothing of the round was logged yet, and nothing is: the round log only holds rounds that ran.
+   * No device checked in before the selection timeout, or the task is paused: the round stays open
+   * for another `selectionTimeoutMs` instead of being abandoned, so an idle fleet (or a pause) does
+   * not use up `maxRounds`. Nothing of the round was logged yet, and nothing is: the round log
+   * only holds rounds that ran.
    */
-  private async keepSelecting(round: RoundRecord): Promise<void> {
+  private async keepSelecting(round: RoundRecord, why: string): Promise<void> {
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (!signed) return this.abandon(round, 'task disappeared');
     const selectionDeadline = Date.now() + signed.task.rounds.selectionTimeoutMs;
     if (!(await this.deps.rounds.extendSelection(round.roundId, selectionDeadline))) return;
     this.log(round.roundId).info(
       { selectionDeadline },
-      'no device checked in before the selection timeout; the round keeps waiting (not counted against maxRounds)',
+      `${why} at the selection timeout; the round keeps waiting (not counted against maxRounds)`,
     );
     this.arm(`${round.roundId}:selection`, selectionDeadline, () => this.selectionTimeout(round.roundId));
   }

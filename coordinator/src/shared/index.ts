@@ -3,6 +3,7 @@ export * from './blob-store/index.js';
 export * from './queues.js';
 export * from './round-outcomes.js';
 export * from './task-stop.js';
+export * from './task-control.js';
 export * from './task-registry.js';
 export * from './adapter-registry.js';
 export * from './coordinator-key.js';

@@ -25,6 +25,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     currentRound: (taskId: string) => `${p}:task:${taskId}:current-round`,
     /** String: JSON { reason, roundId, at } written by the worker when the task must stop (task-stop.ts). */
     taskStop: (taskId: string) => `${p}:task:${taskId}:stop`,
+    /** String: JSON { status, reason, at }: the operator's pause/resume/stop/archive (task-control.ts). */
+    taskControl: (taskId: string) => `${p}:task:${taskId}:control`,
     /** Sorted set: the norm scale (JSON) of each promoted round's unflagged updates, by round number. */
     normScales: (taskId: string) => `${p}:task:${taskId}:norm-scales`,
     /** Sorted set: round ids rejected since the task's last promotion, scored by round number. */

@@ -47,6 +47,10 @@ export const CheckInResultSchema = z.discriminatedUnion('status', [
       'round-full',
       'already-participated',
       'budget-too-small',
+      /** The operator paused the task: check in again later. */
+      'task-paused',
+      /** The task runs no more rounds (stopped by the operator or the worker, archived, or maxRounds reached). */
+      'task-stopped',
     ]),
   }),
 ]);

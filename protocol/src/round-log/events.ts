@@ -6,6 +6,7 @@ import {
   RoundIdSchema,
   TaskIdSchema,
 } from '../messages/primitives.js';
+import { TASK_CONTROL_ACTIONS } from '../messages/task-control.js';
 
 // Round-log events: what happened, as the coordinator or the worker saw it. Each is wrapped in a
 // signed, hash-chained `RoundLogRecord` (record.ts). Objects are strict: a field the schema does
@@ -292,6 +293,18 @@ export const PolicyChangedEventSchema = z.strictObject({
 });
 
 /**
+ * An operator paused, resumed, stopped or archived a task (coordinator). Each task's records follow
+ * TASK_CONTROL_MOVES from `active`. A round planned before a pause finishes; one not yet
+ * aggregating when the task stops is abandoned after this record.
+ */
+export const TaskControlEventSchema = z.strictObject({
+  type: z.literal('task.control'),
+  taskId: TaskIdSchema,
+  action: z.enum(TASK_CONTROL_ACTIONS),
+  reason: Reason,
+});
+
+/**
  * Coordinator key rotation. Signed by the previous key; every later record is signed by
  * `newKeyId`. An auditor pins only the first key and follows the rotations.
  */
@@ -317,6 +330,7 @@ export const RoundLogEventSchema = z.discriminatedUnion('type', [
   RejectionEventSchema,
   RollbackEventSchema,
   PolicyChangedEventSchema,
+  TaskControlEventSchema,
   KeyRotatedEventSchema,
 ]);
 export type RoundLogEvent = z.infer<typeof RoundLogEventSchema>;

@@ -61,6 +61,8 @@ export function renderRoundLogSummary(summary: RoundLogSummary): string {
     lines.push(`rollback: ${r.taskId} v${r.version} restores v${r.rollbackOf}: ${r.reason}`);
   for (const p of summary.policyChanges)
     lines.push(`policy change: ${p.taskId ?? 'coordinator'} -> ${p.policyDigest}: ${p.reason}`);
+  for (const c of summary.taskControls)
+    lines.push(`task ${c.action}: ${c.taskId} at ${iso(c.ts)}: ${c.reason}`);
   for (const k of summary.keyRotations)
     lines.push(`key rotation at seq ${k.seq}: ${k.previousKeyId} -> ${k.newKeyId}: ${k.reason}`);
   return lines.join('\n').trimEnd() + '\n';

@@ -84,6 +84,14 @@ export interface RoundLogSummary {
     reason: string;
   }>;
   keyRotations: Array<{ seq: number; ts: number; previousKeyId: string; newKeyId: string; reason: string }>;
+  /** Operators' pauses, resumes, stops and archivals (`task.control`). */
+  taskControls: Array<{
+    seq: number;
+    ts: number;
+    taskId: string;
+    action: 'pause' | 'resume' | 'stop' | 'archive';
+    reason: string;
+  }>;
 }
 
 export interface SummarizeRoundLogOptions {
@@ -142,6 +150,7 @@ export function summarizeRoundLog(
     rollbacks: [],
     policyChanges: [],
     keyRotations: [],
+    taskControls: [],
   };
   const rounds = new Map<string, RoundSummary>();
   const participants = new Set<string>();
@@ -154,6 +163,16 @@ export function summarizeRoundLog(
         ts,
         previousKeyId: event.previousKeyId,
         newKeyId: event.newKeyId,
+        reason: event.reason,
+      });
+      continue;
+    }
+    if (event.type === 'task.control') {
+      summary.taskControls.push({
+        seq,
+        ts,
+        taskId: event.taskId,
+        action: event.action,
         reason: event.reason,
       });
       continue;

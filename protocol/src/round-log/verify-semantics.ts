@@ -1,4 +1,5 @@
 import { canonicalJson } from '../canonical-json.js';
+import { applyTaskControlMove } from '../messages/task-control.js';
 import { roundNumberOf, type RoundLogEvent, type RoundLogEventOf } from './events.js';
 import { checkDecision } from './verify-decisions.js';
 import { checkAggregationPrivacy, checkRoundPromise } from './verify-privacy.js';
@@ -96,6 +97,14 @@ export function checkRoundSemantics(
       if (event.rollbackOf >= event.version)
         fail('VERSION', `rollback ${event.version} restores version ${event.rollbackOf}, which is not older`);
       task.latestVersion = Math.max(task.latestVersion, event.version);
+      return problems;
+    }
+    case 'task.control': {
+      // The operator's moves follow the same table the coordinator applies them by.
+      const task = taskState(state, event.taskId);
+      const move = applyTaskControlMove(task.status, event.action);
+      if (move.ok) task.status = move.status;
+      else fail('TASK_CONTROL', `task ${event.taskId}: ${move.message}`);
       return problems;
     }
     case 'round.opened':

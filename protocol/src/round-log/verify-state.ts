@@ -1,3 +1,4 @@
+import type { TaskStatus } from '../messages/task-control.js';
 import type { RoundLogEventOf } from './events.js';
 
 // What the round rules remember of a log read so far (verify-semantics.ts applies each event).
@@ -15,7 +16,8 @@ export type SemanticCode =
   | 'EPSILON'
   | 'BUDGET'
   | 'PROMOTION'
-  | 'VERSION';
+  | 'VERSION'
+  | 'TASK_CONTROL';
 
 /** Relative tolerance for ε against its budget (accountant rounding). */
 export const EPSILON_TOLERANCE = 1e-9;
@@ -55,6 +57,8 @@ export interface TaskState {
   currentRound: string | null;
   latestVersion: number;
   privacy: TaskPrivacy;
+  /** Where the task's `task.control` records have left it (`active` before any). */
+  status: TaskStatus;
 }
 
 export interface SemanticState {
@@ -74,6 +78,7 @@ export function taskState(state: SemanticState, taskId: string): TaskState {
       currentRound: null,
       latestVersion: 0,
       privacy: { promise: undefined, epsilon: null },
+      status: 'active',
     };
     state.tasks.set(taskId, task);
   }

@@ -29,6 +29,7 @@ export const ROUND_LOG_PROBLEM_CODES = [
   'BUDGET',
   'PROMOTION',
   'VERSION',
+  'TASK_CONTROL',
   'RECOMPUTE',
 ] as const;
 export type RoundLogProblemCode = (typeof ROUND_LOG_PROBLEM_CODES)[number];

@@ -7,6 +7,7 @@ import {
   bundleFloat32Weights,
   safeParseStrict,
   sha256Hex,
+  type TaskControlAction,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { ConfigError, describeIssues, loadConfig } from '../config.js';
@@ -42,6 +43,14 @@ export function moduleShapesFromBundle(
   }
   return shapes;
 }
+
+/** The operator's moves on a task (TASK_CONTROL_MOVES), each a sub-command. */
+const CONTROL_HELP: ReadonlyArray<[TaskControlAction, string]> = [
+  ['pause', 'pause an active task: no round opens or selects until it resumes (a reporting round finishes)'],
+  ['resume', 'resume a paused task'],
+  ['stop', 'stop a task for good: its round in flight is abandoned unless already aggregating'],
+  ['archive', 'archive a task (stopping it first if it runs): listed apart on the dashboard'],
+];
 
 export function registerTasks(program: Command): void {
   const tasks = program
@@ -88,6 +97,24 @@ export function registerTasks(program: Command): void {
         );
       }),
     );
+  for (const [action, what] of CONTROL_HELP)
+    tasks
+      .command(action)
+      .description(what)
+      .argument('<task-id>')
+      .option('--reason <text>', 'why, for the round log (default: "<action> by the operator")')
+      .option('--json', 'print JSON')
+      .action((taskId: string, flags: { reason?: string; json?: boolean }) =>
+        runCommand(async () => {
+          const client = new OperatorClient(loadConfig(program.opts<{ config?: string }>()));
+          const state = await client.request<Record<string, unknown>>(
+            'POST',
+            `/api/admin/tasks/${encodeURIComponent(taskId)}/${action}`,
+            flags.reason !== undefined ? { reason: flags.reason } : {},
+          );
+          printData(state, flags.json === true);
+        }),
+      );
   tasks
     .command('show')
     .description('print a registered task (signed)')

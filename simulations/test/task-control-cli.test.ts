@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestTask,
+  startTestCoordinator,
+  type TestCoordinator,
+} from '../../coordinator/test/support/fleet.js';
+import { flotilla } from './support/flotilla-cli.js';
+
+// `flotilla tasks pause|resume|stop|archive` against a running coordinator, as an operator types
+// them: the coordinator from FLOTILLA_URL, the token from FLOTILLA_OPERATOR_TOKEN.
+
+describe('flotilla tasks pause, resume, stop, archive', () => {
+  let tc: TestCoordinator;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator();
+    await createTestTask(tc.coordinator);
+    env = {
+      FLOTILLA_URL: tc.coordinator.url,
+      FLOTILLA_OPERATOR_TOKEN: 'operator-token-for-tests-0123456789',
+    };
+  });
+  afterAll(async () => {
+    await tc.stop();
+  });
+
+  it('moves the task and prints its status; a move its status does not allow exits 2, naming it', async () => {
+    const paused = await flotilla(
+      ['tasks', 'pause', 'test-task', '--reason', 'new data next week', '--json'],
+      env,
+    );
+    expect(paused.code).toBe(0);
+    expect(JSON.parse(paused.stdout)).toMatchObject({
+      taskId: 'test-task',
+      status: 'paused',
+      reason: 'new data next week',
+    });
+    const resumed = await flotilla(['tasks', 'resume', 'test-task'], env);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^status\s+active$/m);
+    const again = await flotilla(['tasks', 'resume', 'test-task'], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('resume applies to a task that is paused; this one is active');
+    expect((await flotilla(['tasks', 'archive', 'test-task', '--json'], env)).code).toBe(0);
+    const missing = await flotilla(['tasks', 'stop', 'nosuch'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('NOT_FOUND: task nosuch not found');
+    expect(await tc.coordinator.rounds.current('test-task')).toMatchObject({ state: 'ABANDONED' });
+  });
+});
