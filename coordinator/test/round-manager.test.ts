@@ -159,7 +159,7 @@ type Harness = Awaited<ReturnType<typeof harness>>;
 
 /** Opens round 1 and checks in three online devices: the round selects them all (REPORTING). */
 async function reporting(h: Harness): Promise<RoundRecord> {
-  await h.manager.onTaskCreated(TASK);
+  await h.manager.onTaskChanged(TASK);
   for (const deviceId of ['d1', 'd2', 'd3']) {
     // Enrolled: an update is stored only for an active device.
     await h.devices.registerDevice({ deviceId, publicKey: toBase64(generateSigningKeyPair().publicKey) });
@@ -221,7 +221,7 @@ function outcome(round: RoundRecord, decision: RoundOutcome['decision']): RoundO
 describe('RoundManager', () => {
   it("opens a new task's first round in SELECTING with the task's selection sizes", async () => {
     const h = await harness();
-    await h.manager.onTaskCreated(TASK);
+    await h.manager.onTaskChanged(TASK);
     const round = await h.current();
     expect(round).toMatchObject({
       roundId: `${TASK}:1`,
@@ -231,13 +231,13 @@ describe('RoundManager', () => {
       minSelect: 2,
     });
     // A second notice of the same task opens nothing more.
-    await h.manager.onTaskCreated(TASK);
+    await h.manager.onTaskChanged(TASK);
     expect((await h.current()).roundId).toBe(`${TASK}:1`);
   });
 
   it('tells an ineligible device or one with too small a budget to retry, and lets an eligible one wait', async () => {
     const h = await harness();
-    await h.manager.onTaskCreated(TASK);
+    await h.manager.onTaskChanged(TASK);
     const roundId = (await h.current()).roundId;
     expect(await h.checkIn('d1', { ...ELIGIBLE.eligibility, charging: false })).toMatchObject({
       status: 'retry',
@@ -386,7 +386,7 @@ describe('RoundManager', () => {
     };
     const h = await harness({ lease });
     // A follower opens nothing either: the driver hears of new tasks itself.
-    await h.manager.onTaskCreated(TASK);
+    await h.manager.onTaskChanged(TASK);
     expect(await h.rounds.current(TASK)).toBeNull();
     await h.rounds.create(newRoundRecord(h.task, 1, Date.now()));
     h.fleet.online.add('d1');

@@ -19,7 +19,7 @@ import {
   shuffle,
 } from './round-plan-builder.js';
 import { applyDecision } from './round-decision.js';
-import { sourcesOf, takesResponses } from './round-machine.js';
+import { TERMINAL_STATES, sourcesOf, takesResponses } from './round-machine.js';
 import type { RoundRecord } from './round-store.js';
 import { logRoundEnd } from './round-end.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
@@ -149,8 +149,8 @@ export class RoundManager {
     if (!round) return this.openRound(signed.task);
     const run = await this.runState(taskId);
     if (run.status === 'stopped' || run.status === 'archived') {
-      if (!TERMINAL_STATES.includes(round.state) && round.state !== 'AGGREGATING')
-        return this.abandon(round, stoppedReason(run));
+      // A round already aggregating is left to the worker to decide.
+      if (ABANDONABLE.some((state) => state === round.state)) return this.abandon(round, stoppedReason(run));
       return;
     }
     if (run.status !== 'active') return;
