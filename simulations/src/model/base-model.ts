@@ -13,7 +13,10 @@ import { createMlp, trainFullModel } from './mlp.js';
 /** Everything that determines the base model's weights; its canonical-JSON digest names the cache file. */
 export const BaseModelConfigSchema = z.object({
   dataset: z.enum(['mnist-rotated', 'mnist-noisy', 'synthetic']),
+  /** Seed of the initial weights and the training order (and of the data when `dataSeed` is absent). */
   seed: z.number().int().nonnegative(),
+  /** Seed of the data split the base trains on. Default `seed`. */
+  dataSeed: z.number().int().nonnegative().optional(),
   /** Hidden units. Default 128. */
   hidden: z.number().int().min(1).default(128),
   /** Epochs over the clean training split. Default 3. */
@@ -77,7 +80,7 @@ function domainOptions(config: BaseModelConfig): {
 } {
   return {
     dataset: config.dataset,
-    seed: config.seed,
+    seed: config.dataSeed ?? config.seed,
     syntheticExamples: config.syntheticExamples,
     syntheticDim: config.syntheticDim,
   };

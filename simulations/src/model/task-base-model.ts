@@ -5,6 +5,7 @@ import { subsetDataset } from '../data/dataset.js';
 import type { TaskData } from '../data/task-data.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 import { cachedBaseModel, getBaseModel, type BaseModel } from './base-model.js';
 import { createCharRnn } from './char-rnn.js';
 import { createCnn } from './cnn.js';
@@ -40,7 +41,7 @@ function dataDigest(task: TaskData, count: number): string {
 function buildModel(architecture: Architecture, scenario: Scenario, task: TaskData): tf.LayersModel {
   const shape = task.pool.shape ?? [task.pool.dim];
   const { numClasses } = task.pool;
-  const { seed } = scenario;
+  const seed = scenarioSeeds(scenario).model;
   const { hidden } = scenario.model;
   switch (architecture) {
     case 'mlp':
@@ -111,6 +112,7 @@ export async function taskBaseModel(options: {
   }
   const architecture = scenarioArchitecture(scenario, task);
   const { dataset } = scenario;
+  const seeds = scenarioSeeds(scenario);
   if (
     architecture === 'mlp' &&
     (dataset === 'mnist-rotated' || dataset === 'mnist-noisy' || dataset === 'synthetic')
@@ -119,7 +121,9 @@ export async function taskBaseModel(options: {
       stateDir,
       config: {
         dataset,
-        seed: scenario.seed,
+        seed: seeds.model,
+        // Written only when it differs, so configs from before separate seeds keep their cache entry.
+        ...(seeds.data !== seeds.model ? { dataSeed: seeds.data } : {}),
         hidden: scenario.model.hidden,
         epochs: scenario.model.baseEpochs,
         // The synthetic task's shape decides the base model's input (MNIST's is fixed).
@@ -137,7 +141,7 @@ export async function taskBaseModel(options: {
   const config = {
     recipe: TASK_BASE_RECIPE,
     architecture,
-    seed: scenario.seed,
+    seed: seeds.model,
     hidden: scenario.model.hidden,
     embedding: scenario.model.embedding,
     cell: scenario.model.cell,
@@ -165,7 +169,7 @@ export async function taskBaseModel(options: {
         epochs: config.epochs,
         batchSize: config.batchSize,
         learningRate: config.learningRate,
-        rng: createRng(scenario.seed).fork('base-model/order'),
+        rng: createRng(seeds.model).fork('base-model/order'),
       });
       return model;
     },

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { installNativeEd25519, installNativeSha256 } from '@flotilla/protocol/node';
 import { BaseModelPool, type FlotillaDevice } from '@flotilla/client';
 import { createRng } from '../rng/random.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 import type { Collusion } from './sim-trainer.js';
 import type { HostEvent, HostMessage, HostSetup, VirtualDeviceSpec } from './host-messages.js';
 import { scenarioTask } from './scenario-data.js';
@@ -82,7 +83,7 @@ const context: HostContext = {
   scenario: setup.scenario,
   pool: scenarioTask(setup.scenario).pool,
   inputShape: setup.inputShape,
-  root: createRng(setup.scenario.seed),
+  root: createRng(scenarioSeeds(setup.scenario).training),
   blobs: new SharedBlobStore(),
   baseModels: new BaseModelPool(),
   fetch: countingFetch,

@@ -5,6 +5,7 @@ import type { TaskData } from '../data/task-data.js';
 import { capPartition, partitionExamples } from '../partition/index.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 import { deviceKeySeed, publicKeyFromSeed } from './device-keys.js';
 import type { VirtualDeviceSpec } from './host-messages.js';
 
@@ -21,7 +22,8 @@ export const simDeviceId = (index: number): string => `device-${String(index).pa
  * by the scenario's partition scheme.
  */
 export function deviceSpecs(scenario: Scenario, task: TaskData): VirtualDeviceSpec[] {
-  const rng = createRng(scenario.seed);
+  const seeds = scenarioSeeds(scenario);
+  const rng = createRng(seeds.partition);
   const pool = task.pool;
   if (task.users && task.users.ids.length < scenario.devices)
     throw new FlotillaError(
@@ -60,7 +62,7 @@ export function deviceSpecs(scenario: Scenario, task: TaskData): VirtualDeviceSp
       holdoutIndices: indices.slice(0, holdoutCount),
       byzantine: byzantine.has(i),
       straggler: stragglerRng.next() < scenario.behaviour.stragglerFraction,
-      seed: scenario.seed * 1000 + i,
+      seed: seeds.training * 1000 + i,
     };
   });
 }

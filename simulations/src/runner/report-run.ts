@@ -1,5 +1,27 @@
 import { writeReport, type WrittenReport } from '../report/write.js';
+import type { Scenario } from '../scenario/schema.js';
+import { SEED_STREAMS } from '../scenario/seeds.js';
 import type { SimulationResult } from './run-simulation.js';
+
+/** `seed` and any stream pinned to another seed, e.g. `1 (model 5)`. */
+function describeSeeds(scenario: Scenario): string {
+  const pinned = SEED_STREAMS.filter((s) => {
+    const seed = scenario.seeds[s];
+    return seed !== undefined && seed !== scenario.seed;
+  }).map((s) => `${s} ${String(scenario.seeds[s])}`);
+  return pinned.length > 0 ? `${scenario.seed} (${pinned.join(', ')})` : String(scenario.seed);
+}
+
+/** The four safeguards as the run had them (docs/simulations.md#safeguards-each-one-a-scenario-field). */
+function describeSafeguards(scenario: Scenario): string {
+  const gate = scenario.training.validationTolerance;
+  return [
+    `validation gate ${gate === 'off' ? 'off' : `tolerance ${gate}`}`,
+    `clip ${scenario.clipNorm === 'none' ? 'none' : `C = ${scenario.clipNorm}`}`,
+    `drift audit ${scenario.audit.enforce === false ? 'off (records only)' : 'on'}`,
+    `quorum ${scenario.minReports}`,
+  ].join('; ');
+}
 
 /** Writes metrics (JSON, CSV) and the report (Markdown, HTML, SVG plots) of one run. */
 export function reportRun(outDir: string, result: SimulationResult): WrittenReport {
@@ -16,7 +38,8 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
       { label: `base model, ${result.base.testLabel}`, accuracy: result.base.shiftedAccuracy },
     ],
     facts: {
-      seed: String(scenario.seed),
+      seed: describeSeeds(scenario),
+      dataset: scenario.dataset,
       devices: String(scenario.devices),
       'devices per round': String(scenario.devicesPerRound),
       partition:
@@ -29,6 +52,12 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
           : ''
       } on ${scenario.adapter.targetModules.join(', ')}`,
       strategy: scenario.strategy.name,
+      attack:
+        scenario.behaviour.attack === 'none'
+          ? 'none'
+          : `${scenario.behaviour.attack}${scenario.behaviour.attackScale !== undefined ? ` (scale ${scenario.behaviour.attackScale})` : ''}`,
+      'Byzantine fraction': String(scenario.behaviour.byzantineFraction),
+      safeguards: describeSafeguards(scenario),
       'base model digest': result.base.digest,
       'round log': result.roundLogPath,
       ...(scenario.dp

@@ -14,6 +14,7 @@ import { modelInputShape } from '../model/input-shape.js';
 import { scenarioArchitecture, taskBaseModel } from '../model/task-base-model.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 import type { RoundMetricsInput } from '../report/metrics.js';
 import { createProgressBar, type ProgressStream } from '../progress/progress-bar.js';
 import { createSetupLog, silentSetupLog } from '../progress/setup-log.js';
@@ -222,7 +223,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       decision: 'COMMITTED',
       reasons: ['base model with the initial adapter'],
     });
-    const rng = createRng(scenario.seed);
+    const rng = createRng(scenarioSeeds(scenario).sampling);
     const deviceIds = specs.map((s) => s.deviceId);
     let previous: string | null = null;
     let epsilon: number | null = scenario.dp ? 0 : null;

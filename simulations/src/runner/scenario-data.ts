@@ -7,6 +7,7 @@ import { taskFromDomains, taskFromFiles, taskFromText, type TaskData } from '../
 import { makeTextTask } from '../data/text-task.js';
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 
 const tasks = new Map<string, TaskData>();
 
@@ -14,7 +15,7 @@ const tasks = new Map<string, TaskData>();
 const dataKey = (scenario: Scenario): string =>
   JSON.stringify([
     scenario.dataset,
-    scenario.seed,
+    scenarioSeeds(scenario).data,
     scenario.data,
     scenario.source,
     scenario.devices,
@@ -31,10 +32,11 @@ export function scenarioTask(scenario: Scenario): TaskData {
   if (hit) return hit;
   let task: TaskData;
   const { dataset, data } = scenario;
+  const seed = scenarioSeeds(scenario).data;
   if (dataset === 'mnist-rotated' || dataset === 'mnist-noisy' || dataset === 'synthetic') {
     const domains = loadDomains({
       dataset,
-      seed: scenario.seed,
+      seed,
       rotationDeg: data.rotationDeg,
       noiseStd: data.noiseStd,
       drift: data.drift,
@@ -44,7 +46,7 @@ export function scenarioTask(scenario: Scenario): TaskData {
     task = taskFromDomains(domains, dataset === 'synthetic' ? 'vector' : 'image');
   } else if (dataset === 'text') {
     const text = makeTextTask({
-      rng: createRng(scenario.seed).fork('data/text'),
+      rng: createRng(seed).fork('data/text'),
       devices: scenario.devices,
       styles: data.textStyles,
       sequenceLength: data.textSequenceLength,
@@ -57,7 +59,7 @@ export function scenarioTask(scenario: Scenario): TaskData {
     if (!source) throw new Error(`scenario ${scenario.name}: the ${dataset} dataset needs a source`);
     const files = readSource(dataset, source);
     task = taskFromFiles(files.train, files.test, {
-      rng: createRng(scenario.seed).fork(`data/${dataset}`),
+      rng: createRng(seed).fork(`data/${dataset}`),
       pretrainFraction: source.pretrainFraction ?? (scenario.model.path !== undefined ? 0 : 0.2),
       testFraction: source.testFraction,
       holdoutFraction: source.holdoutFraction,

@@ -21,6 +21,7 @@ import { createCoordinator, roundLogEvents, type Coordinator } from '@flotilla/c
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import type { HoldoutMetrics } from '@flotilla/coordinator/worker';
 import { taskClipNorm, type Scenario } from '../scenario/schema.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
 import type { BaseModel } from '../model/base-model.js';
 
 /** A private coordinator + worker (+ Redis) for one simulation run. */
@@ -69,7 +70,7 @@ export function taskFromScenario(
       targetModules: scenario.adapter.targetModules,
       r: scenario.adapter.r,
       alpha: scenario.adapter.alpha,
-      seed: scenario.seed,
+      seed: scenarioSeeds(scenario).model,
     },
     moduleShapes,
     rounds: {
@@ -158,7 +159,7 @@ export async function startEnvironment(options: StartEnvironmentOptions): Promis
     stateDir: options.stateDir,
     signingKey,
     roundLog,
-    noiseSeed: String(options.scenario.seed),
+    noiseSeed: String(scenarioSeeds(options.scenario).noise),
     logger,
     ...(options.evaluate
       ? { evaluate: (_task, adapter) => options.evaluate?.(adapter) ?? Promise.resolve({}) }

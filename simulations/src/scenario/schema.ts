@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditPolicySchema, StrategyConfigSchema } from '@flotilla/protocol';
+import { ScenarioSeedsSchema } from './seeds.js';
 import { FILE_DATASETS, ScenarioSourceSchema, sourceProblems, type FileDataset } from './source.js';
 
 /**
@@ -149,7 +150,10 @@ export const ScenarioSchema = z
   .object({
     name: z.string().min(1).max(128),
     description: z.string().max(2000).default(''),
+    /** The seed of every random stream that `seeds` does not set. Default 1. */
     seed: z.number().int().nonnegative().default(1),
+    /** Separate seeds for the model, data, partition, device sampling, training and DP noise. */
+    seeds: ScenarioSeedsSchema.prefault({}),
     /**
      * mnist-rotated, mnist-noisy, synthetic and text are built in; leaf, csv, npy and
      * image-folder read the files `source` names.

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseScenario } from '../scenario/load.js';
+import { reportRun } from './report-run.js';
+import type { SimulationResult } from './run-simulation.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-report-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function result(yaml: string): SimulationResult {
+  return {
+    scenario: parseScenario(yaml),
+    backend: 'cpu',
+    metrics: [
+      {
+        round: 0,
+        accuracy: 0.5,
+        loss: 1,
+        participants: 0,
+        bytesUp: 0,
+        bytesDown: 0,
+        epsilon: null,
+        decision: 'COMMITTED',
+      },
+    ],
+    base: {
+      digest: 'a'.repeat(64),
+      cleanAccuracy: null,
+      shiftedAccuracy: 0.5,
+      referenceLabel: null,
+      testLabel: 'test',
+    },
+    taskId: 't',
+    coordinatorKey: 'k',
+    prefix: 'p',
+    roundLogPath: '/tmp/log.jsonl',
+    stopped: null,
+    devices: [],
+    setupMs: 1,
+  };
+}
+
+const factsOf = (markdown: string): Map<string, string> =>
+  new Map(
+    markdown
+      .split('\n')
+      .filter((line) => line.startsWith('| ') && !line.startsWith('| fact'))
+      .map((line) => line.split(' | ').map((cell) => cell.replace(/^\| | \|$/g, '')))
+      .map(([key, value]) => [key ?? '', value ?? '']),
+  );
+
+describe('reportRun facts', () => {
+  it('name the dataset, partition, attack, Byzantine fraction, seeds and safeguards', () => {
+    const written = reportRun(
+      join(dir, 'attacked'),
+      result(`
+name: attacked
+seed: 4
+seeds: { model: 1 }
+dataset: mnist-noisy
+partition: { scheme: dirichlet, alpha: 0.3 }
+behaviour: { byzantineFraction: 0.2, attack: scaling, attackScale: 5 }
+`),
+    );
+    const facts = factsOf(readFileSync(written.markdown, 'utf8'));
+    expect(facts.get('dataset')).toBe('mnist-noisy');
+    expect(facts.get('partition')).toBe('dirichlet (alpha 0.3)');
+    expect(facts.get('attack')).toBe('scaling (scale 5)');
+    expect(facts.get('Byzantine fraction')).toBe('0.2');
+    expect(facts.get('seed')).toBe('4 (model 1)');
+    expect(facts.get('safeguards')).toBe(
+      'validation gate tolerance 0.05; clip C = 1; drift audit on; quorum 5',
+    );
+  });
+
+  it('say when the safeguards are off', () => {
+    const written = reportRun(
+      join(dir, 'plain'),
+      result(`
+name: plain
+minReports: 1
+clipNorm: none
+training: { validationTolerance: off }
+audit: { enforce: false }
+`),
+    );
+    const facts = factsOf(readFileSync(written.markdown, 'utf8'));
+    expect(facts.get('attack')).toBe('none');
+    expect(facts.get('Byzantine fraction')).toBe('0');
+    expect(facts.get('safeguards')).toBe(
+      'validation gate off; clip none; drift audit off (records only); quorum 1',
+    );
+  });
+});

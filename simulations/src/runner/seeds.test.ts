@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@flotilla/client';
+import { taskBaseModel } from '../model/task-base-model.js';
+import { createRng } from '../rng/random.js';
+import { parseScenario } from '../scenario/load.js';
+import type { Scenario } from '../scenario/schema.js';
+import { deviceSpecs } from './fleet-setup.js';
+import { participationFor } from './participation.js';
+import { scenarioTask } from './scenario-data.js';
+import { scenarioSeeds } from '../scenario/seeds.js';
+
+// A small synthetic task, so each base model pre-trains in a moment.
+const scenario = (seeds: string, seed = 1): Scenario =>
+  parseScenario(`
+name: seeds
+seed: ${seed}
+seeds: ${seeds}
+dataset: synthetic
+data: { syntheticExamples: 300, syntheticDim: 8 }
+model: { hidden: 8, baseEpochs: 1 }
+devices: 6
+devicesPerRound: 3
+minReports: 2
+partition: { scheme: dirichlet, alpha: 0.5, maxExamplesPerDevice: 40 }
+behaviour: { byzantineFraction: 0.34, attack: sign-flip }
+`);
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-seeds-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Everything each seed decides, as comparable values. */
+async function outcome(s: Scenario) {
+  await initBackend({ logger: () => undefined });
+  const task = scenarioTask(s);
+  const base = await taskBaseModel({ scenario: s, task, stateDir: dir });
+  base.model.dispose();
+  const specs = deviceSpecs(s, task);
+  const ids = specs.map((d) => d.deviceId);
+  const schedule = [0, 1, 2].map(
+    (index) =>
+      participationFor({
+        rng: createRng(scenarioSeeds(s).sampling),
+        index,
+        deviceIds: ids,
+        perRound: s.devicesPerRound,
+        dropoutProbability: 0,
+        offlineRounds: [],
+      }).participants,
+  );
+  return {
+    base: base.digest,
+    data: Array.from(task.pool.ys.slice(0, 50)).join(',') + String(task.pool.xs[7]),
+    partition: specs.map((d) => [d.trainIndices, d.holdoutIndices, d.byzantine, d.seedKey]),
+    sampling: schedule,
+    training: specs.map((d) => d.seed),
+  };
+}
+
+describe('separate seeds', () => {
+  it('changing the partition seed leaves the base model and the data identical, and moves only the partition', async () => {
+    const reference = await outcome(scenario('{}'));
+    const other = await outcome(scenario('{ partition: 2 }'));
+    expect(other.base).toBe(reference.base);
+    expect(other.data).toBe(reference.data);
+    expect(other.sampling).toEqual(reference.sampling);
+    expect(other.training).toEqual(reference.training);
+    expect(other.partition).not.toEqual(reference.partition);
+  }, 60_000);
+
+  it('changing the model seed changes only the base model; the data seed changes the data and the base trained on it', async () => {
+    const reference = await outcome(scenario('{}'));
+    const model = await outcome(scenario('{ model: 2 }'));
+    expect(model.base).not.toBe(reference.base);
+    expect({ ...model, base: null }).toEqual({ ...reference, base: null });
+    const data = await outcome(scenario('{ data: 2 }'));
+    expect(data.data).not.toBe(reference.data);
+    expect(data.base).not.toBe(reference.base);
+  }, 60_000);
+
+  it('the sampling and training seeds move the schedule and the batch order only', async () => {
+    const reference = await outcome(scenario('{}'));
+    const sampling = await outcome(scenario('{ sampling: 2 }'));
+    expect(sampling.sampling).not.toEqual(reference.sampling);
+    expect({ ...sampling, sampling: null }).toEqual({ ...reference, sampling: null });
+    const training = await outcome(scenario('{ training: 2 }'));
+    expect(training.training).not.toEqual(reference.training);
+    expect({ ...training, training: null }).toEqual({ ...reference, training: null });
+  }, 60_000);
+
+  it('`seed` is the default of every stream: pinning them all makes `seed` irrelevant', async () => {
+    const pinned = '{ model: 1, data: 1, partition: 1, sampling: 1, training: 1, noise: 1 }';
+    expect(await outcome(scenario(pinned, 9))).toEqual(await outcome(scenario('{}', 1)));
+    expect(scenarioSeeds(scenario('{ sampling: 4 }', 9))).toEqual({
+      model: 9,
+      data: 9,
+      partition: 9,
+      sampling: 4,
+      training: 9,
+      noise: 9,
+    });
+  }, 60_000);
+});
