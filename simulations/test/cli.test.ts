@@ -1,61 +1,17 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { processAlive, redisServerPids } from '../../coordinator/test/support/child-coordinator.js';
 import { waitUntil } from './support/chaos-fleet.js';
-import { flotilla } from './support/flotilla-cli.js';
+import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
 
-const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** `flotilla coordinator --port 0 …` until it prints its URL; `stop()` sends SIGTERM to its pid. */
-async function startCliCoordinator(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-): Promise<{ url: string; pid: number; output: () => string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'coordinator', '--port', '0', ...args], {
-    env: { ...process.env, FLOTILLA_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('flotilla coordinator did not start');
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGTERM');
-    await exited;
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 30_000);
-      child.stdout.on('data', () => {
-        const match = /coordinator listening on (\S+)/.exec(out);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`coordinator exited ${code}: ${out}`));
-      });
-    });
-    return { url, pid, output: () => out, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
 
 describe('flotilla CLI', () => {
   it('privacy epsilon reproduces the TF Privacy MNIST setting (q=256/60000, z=1.1, 60 epochs, δ=1e-5)', async () => {

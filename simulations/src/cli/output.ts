@@ -4,7 +4,10 @@ import { ConfigError } from './config.js';
 /** Exit codes of every `flotilla` command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
 
-/** Prints data as JSON (`--json`) or as aligned `key  value` lines. */
+/**
+ * Prints data as JSON (`--json`, values as they are on the wire: times in epoch ms) or as aligned
+ * `key  value` lines for people, times (`…At` fields) as ISO 8601 dates.
+ */
 export function printData(data: Record<string, unknown>, json: boolean): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
@@ -12,14 +15,34 @@ export function printData(data: Record<string, unknown>, json: boolean): void {
   }
   const width = Math.max(...Object.keys(data).map((k) => k.length));
   for (const [key, value] of Object.entries(data)) {
-    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    const shown = isoTimes(key, value);
+    const text = typeof shown === 'string' ? shown : JSON.stringify(shown, isoTimes);
     process.stdout.write(`${key.padEnd(width)}  ${text}\n`);
   }
 }
 
+/** A JSON replacer: an epoch-ms number in a field named `…At` becomes its ISO 8601 date. */
+export function isoTimes(key: string, value: unknown): unknown {
+  return /At$/.test(key) && typeof value === 'number' && Number.isInteger(value) && value > 0
+    ? new Date(value).toISOString()
+    : value;
+}
+
+/**
+ * Once the reader of `stream` has gone (`flotilla … | head`), further writes are dropped instead
+ * of raising EPIPE, an unhandled error event that would print a stack and end the process.
+ */
+export function dropOutputOnceReaderLeaves(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    stream.write = () => true;
+  });
+}
+
 /**
  * Runs a command body, mapping failures to a one-line message and an exit code: configuration
- * and input errors exit 2, everything else 1. Stacks are printed only with FLOTILLA_DEBUG=1.
+ * and input errors (a bad value, an unknown task or file: BAD_REQUEST, NOT_FOUND) exit 2,
+ * everything else 1. Stacks are printed only with FLOTILLA_DEBUG=1.
  */
 export async function runCommand(body: () => Promise<number | void> | number | void): Promise<void> {
   try {
@@ -27,7 +50,8 @@ export async function runCommand(body: () => Promise<number | void> | number | v
     process.exitCode = typeof code === 'number' ? code : EXIT.ok;
   } catch (error) {
     const usage =
-      error instanceof ConfigError || (error instanceof FlotillaError && error.code === 'BAD_REQUEST');
+      error instanceof ConfigError ||
+      (error instanceof FlotillaError && (error.code === 'BAD_REQUEST' || error.code === 'NOT_FOUND'));
     const label = error instanceof FlotillaError ? `${error.code}: ` : '';
     process.stderr.write(`flotilla: ${label}${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.FLOTILLA_DEBUG === '1' && error instanceof Error)

@@ -12,6 +12,7 @@ import { registerModels } from './commands/models.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerDemo, registerSimulate } from './commands/simulate.js';
+import { EXIT } from './output.js';
 
 /** The `flotilla` command line. Each sub-command lives in ./commands. */
 export function buildProgram(): Command {
@@ -20,7 +21,11 @@ export function buildProgram(): Command {
       'Federated adapter fine-tuning with signed deltas, differential privacy and an auditable round log',
     )
     .option('--config <file>', 'configuration file (YAML or JSON); also FLOTILLA_CONFIG')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors (unknown command or option, missing argument or required option, a command
+    // group without its sub-command) exit 2 like every other bad input; help and version exit 0.
+    // Set before the commands are added, which inherit it.
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage));
   registerDemo(program);
   registerServices(program);
   registerSimulate(program);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -83,10 +83,19 @@ export function listBuiltinScenarios(): string[] {
     .sort();
 }
 
-/** A built-in scenario by name (e.g. 'demo'), or a path to a scenario file. */
+/**
+ * A built-in scenario by name (e.g. 'demo'), or a path to a scenario file. A bare name that is
+ * neither (no folder, no .yaml/.yml/.json) is refused with the list of built-in names.
+ */
 export function loadScenario(nameOrPath: string): Scenario {
-  if (/^[a-z0-9.-]+$/.test(nameOrPath) && listBuiltinScenarios().includes(nameOrPath)) {
+  const builtins = listBuiltinScenarios();
+  if (builtins.includes(nameOrPath))
     return loadScenarioFile(join(BUILTIN_SCENARIO_DIR, `${nameOrPath}.yaml`));
+  if (!/[/\\]|\.(ya?ml|json)$/i.test(nameOrPath) && !existsSync(nameOrPath)) {
+    throw new FlotillaError(
+      'NOT_FOUND',
+      `no built-in scenario "${nameOrPath}"; the built-in scenarios are ${builtins.join(', ')} (or give a .yaml or .json file)`,
+    );
   }
   return loadScenarioFile(nameOrPath);
 }

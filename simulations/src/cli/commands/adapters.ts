@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import {
+  FlotillaError,
   SIGNING_DOMAINS,
   SignedManifestSchema,
   manifestDigest,
@@ -26,6 +27,14 @@ async function fetchManifest(
   return parsed.data;
 }
 
+/** Refuses a task the coordinator does not know (NOT_FOUND, exit 2) rather than listing nothing. */
+async function requireTask(base: string, taskId: string): Promise<void> {
+  const response = await fetch(new URL(`/api/tasks/${encodeURIComponent(taskId)}`, base));
+  if (response.status === 404)
+    throw new FlotillaError('NOT_FOUND', `task "${taskId}" is not registered on ${new URL(base).origin}`);
+  if (!response.ok) throw new ConfigError(`coordinator answered HTTP ${response.status} for task ${taskId}`);
+}
+
 /** `flotilla adapters list|show`: promoted adapter versions of a task, with their signed manifests. */
 export function registerAdapters(program: Command): void {
   const adapters = program
@@ -39,6 +48,7 @@ export function registerAdapters(program: Command): void {
     .action((flags: { task: string; json?: boolean }) =>
       runCommand(async () => {
         const base = loadConfig(program.opts<{ config?: string }>()).coordinatorUrl;
+        await requireTask(base, flags.task);
         const latest = await fetchManifest(base, flags.task, 'latest');
         const versions: SignedManifest[] = [];
         for (let v = 1; latest && v <= latest.manifest.version; v++) {
@@ -78,8 +88,9 @@ export function registerAdapters(program: Command): void {
         const wanted = version === 'latest' ? 'latest' : Number(version);
         if (wanted !== 'latest' && !(Number.isInteger(wanted) && wanted > 0))
           throw new ConfigError(`<version>: expected a number or 'latest', got "${version}"`);
+        await requireTask(base, flags.task);
         const signed = await fetchManifest(base, flags.task, wanted);
-        if (!signed) throw new ConfigError(`no version ${version} of ${flags.task}`);
+        if (!signed) throw new FlotillaError('NOT_FOUND', `no version ${version} of ${flags.task}`);
         const key = flags.key ?? signed.coordinatorKey;
         const valid = verifyPayload(SIGNING_DOMAINS.manifest, signed.manifest, signed.signature, key);
         printData(

@@ -84,6 +84,7 @@ export function registerDevice(program: Command): void {
         const stopped = new AbortController();
         process.once('SIGINT', () => stopped.abort());
         process.once('SIGTERM', () => stopped.abort());
+        let started = false;
         const device = new FlotillaDevice({
           url: config.coordinatorUrl,
           deviceId: flags.deviceId,
@@ -112,9 +113,14 @@ export function registerDevice(program: Command): void {
           onSkip: ({ plan, reason, detail }) =>
             process.stdout.write(`round ${plan.roundId}: skipped (${reason}): ${detail}\n`),
           onAdapterChanged: ({ version, route }) => process.stdout.write(`adapter v${version} (${route})\n`),
-          onError: (error, fatal) => process.stderr.write(`${fatal ? 'fatal' : 'error'}: ${error.message}\n`),
+          // A fatal error while starting (unknown task, data the model does not take) rejects
+          // start() and is reported once, by runCommand, with its exit code.
+          onError: (error, fatal) => {
+            if (!fatal || started) process.stderr.write(`${fatal ? 'fatal' : 'error'}: ${error.message}\n`);
+          },
         });
         await device.start();
+        started = true;
         process.stdout.write(`device ${flags.deviceId} connected to ${config.coordinatorUrl}\n`);
         const reason = await device.stopped;
         process.stdout.write(`device stopped (${reason})\n`);

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
-import { EXIT, parseNumberOption, runCommand } from '../output.js';
+import { EXIT, parseNumberOption, printData, runCommand } from '../output.js';
 
 export interface SimulateFlags {
   out: string;
@@ -13,6 +13,7 @@ export interface SimulateFlags {
   seed?: string;
   progress?: boolean;
   stallTimeout?: string;
+  json?: boolean;
 }
 
 /** Runs a scenario, writes its report, verifies its round log; exit 1 if the log fails. */
@@ -44,6 +45,26 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
     progress: flags.progress !== false,
   });
   const report = reportRun(outDir, result);
+  // Verify as an auditor would, recomputing every aggregate from the retained deltas.
+  const { verifyRunLog } = await import('../../runner/verify-run.js');
+  const verify = await verifyRunLog(result, stateDir);
+  if (flags.json) {
+    printData(
+      {
+        scenario: seeded.name,
+        seed: seeded.seed,
+        taskId: result.taskId,
+        backend: result.backend,
+        base: result.base,
+        rounds: result.metrics,
+        stopped: result.stopped,
+        report,
+        roundLog: { path: result.roundLogPath, verified: verify.ok, output: verify.output },
+      },
+      true,
+    );
+    return verify.ok ? EXIT.ok : EXIT.failed;
+  }
   process.stdout.write(`\n${summaryTable(result)}\n\n`);
   if (result.stopped !== null)
     process.stdout.write(
@@ -59,9 +80,6 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
   process.stdout.write(
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
   );
-  // Verify as an auditor would, recomputing every aggregate from the retained deltas.
-  const { verifyRunLog } = await import('../../runner/verify-run.js');
-  const verify = await verifyRunLog(result, stateDir);
   process.stdout.write(`round log ${result.roundLogPath}: ${verify.output}\n`);
   return verify.ok ? EXIT.ok : EXIT.failed;
 }
@@ -83,6 +101,7 @@ export function registerSimulate(program: Command): void {
       'fail when a round makes no progress for this long, naming what it waits for (default 120)',
     )
     .option('--no-progress', 'no progress output')
+    .option('--json', 'print the run (per-round metrics, report files, round-log check) as JSON on stdout')
     .action((name: string, flags: SimulateFlags) =>
       runCommand(() => simulateAndReport(loadScenario(name), flags)),
     );
