@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { FlotillaError, SignedManifestSchema, type SignedManifest } from '@flotilla/protocol';
-import { manifestBlobDigests } from './blob-store/blob-access.js';
+import { manifestBlobDigests } from './blob-store/manifest-blobs.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 
 // Promotes version N only if the latest is N-1 and N is not stored yet: one version, one promotion.

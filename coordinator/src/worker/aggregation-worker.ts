@@ -13,7 +13,8 @@ import { AGGREGATE_QUEUE, AggregateJobDataSchema, type AggregateJobData } from '
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
 import { TaskRegistry } from '../shared/task-registry.js';
-import { processAggregateJob, type AggregateJobDeps } from './job/process-aggregate-job.js';
+import { processAggregateJob } from './job/process-aggregate-job.js';
+import type { AggregateJobDeps } from './job/round-context.js';
 import { ThreadedCompute } from './job/threaded-compute.js';
 import { bullmqRoundSteps } from './job/bullmq-round-steps.js';
 import { startHierarchicalWorkers } from './hierarchical/hierarchical-workers.js';

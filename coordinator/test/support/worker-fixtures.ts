@@ -24,7 +24,7 @@ import { LocalDirBlobStore, type BlobStore } from '../../src/shared/blob-store/i
 import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
 import { TaskRegistry } from '../../src/shared/task-registry.js';
-import type { AggregateJobDeps } from '../../src/worker/job/process-aggregate-job.js';
+import type { AggregateJobDeps } from '../../src/worker/job/round-context.js';
 import { workerRoundLog, type RoundLogAppender } from '../../src/worker/job/worker-round-log.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 

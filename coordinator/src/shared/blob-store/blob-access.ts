@@ -12,22 +12,13 @@
 // by the operator and the worker, which reads the store directly. Reads default to refusal: a
 // blob nobody recorded is private.
 import type { Redis } from 'ioredis';
-import type { AdapterManifest } from '@flotilla/protocol';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import { redisKeys, type RedisKeys } from '../keys.js';
+import { manifestBlobDigests } from './manifest-blobs.js';
 import type { TaskRegistry } from '../task-registry.js';
 
 /** Who asks for a blob, from the request's bearer token. */
 export type BlobPrincipal = { kind: 'operator' } | { kind: 'auditor' } | { kind: 'device'; deviceId: string };
-
-/** Every blob a manifest makes available to devices (full adapter, delta, adapter config). */
-export function manifestBlobDigests(manifest: AdapterManifest): string[] {
-  const sets = [manifest.adapter, ...(manifest.delta ? [manifest.delta] : [])];
-  return [
-    ...sets.flatMap((set) => [set.f32.digest, set.f16.digest, ...(set.int8 ? [set.int8.digest] : [])]),
-    manifest.adapterConfigDigest,
-  ];
-}
 
 export interface BlobAccessOptions {
   redis: Redis;

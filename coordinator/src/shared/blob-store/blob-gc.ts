@@ -18,7 +18,8 @@ import { redisKeys, type RedisKeys } from '../keys.js';
 import { retainedDeltaDigests } from '../round-log/retention.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import type { TaskRegistry } from '../task-registry.js';
-import { BlobAccess, manifestBlobDigests } from './blob-access.js';
+import { BlobAccess } from './blob-access.js';
+import { manifestBlobDigests } from './manifest-blobs.js';
 import type { BlobStore } from './types.js';
 
 /** Default grace period: a blob nothing references survives this long after its last use, 1 h. */

@@ -10,12 +10,8 @@ export {
   type BlobStore,
   type ByteRange,
 } from './types.js';
-export {
-  BlobAccess,
-  manifestBlobDigests,
-  type BlobAccessOptions,
-  type BlobPrincipal,
-} from './blob-access.js';
+export { BlobAccess, type BlobAccessOptions, type BlobPrincipal } from './blob-access.js';
+export { manifestBlobDigests } from './manifest-blobs.js';
 export { LocalDirBlobStore, type LocalDirBlobStoreOptions } from './local-dir-blob-store.js';
 export { RedisBlobStore, type RedisBlobStoreOptions } from './redis-blob-store.js';
 

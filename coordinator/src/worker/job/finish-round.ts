@@ -1,12 +1,12 @@
 // The tail every round shares, whether it aggregated in one stage or in shard jobs: the
 // aggregation record, the drift audit, then promotion of version n+1 or rejection, and the
-// published decision.
+// published decision (publish-decision.ts).
 import { FlotillaError, sha256Hex, type TaskDefinition } from '@flotilla/protocol';
-import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
-import { publishRoundOutcome, type RoundOutcome } from '../../shared/round-outcomes.js';
+import type { AggregateUpdateRef } from '../../shared/queues.js';
+import type { RoundOutcome } from '../../shared/round-outcomes.js';
 import { redisKeys } from '../../shared/keys.js';
 import { promoteAdapter } from '../../shared/promotion/promote-adapter.js';
-import { subtractTensors, type TensorMap } from '../../shared/promotion/tensor-math.js';
+import { subtractTensors } from '../../shared/promotion/tensor-math.js';
 import {
   auditRound,
   type AuditResult,
@@ -17,28 +17,15 @@ import {
 } from '../audit/index.js';
 import { flattenTensors } from '../strategies/flatten.js';
 import { byzantineTolerance } from '../strategies/registry.js';
-import type { AggregateJobDeps } from './process-aggregate-job.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { encodeAggregate } from './aggregate-digest.js';
-import { writeWorkerState, type TaskWorkerState } from './worker-state.js';
-import { chargeRound, spentPrivacy } from './privacy-charge.js';
-import { stopTask } from '../../shared/task-stop.js';
-import { moduleDriftOf } from './module-drift.js';
+import { writeWorkerState } from './worker-state.js';
+import { chargeRound } from './privacy-charge.js';
+import { moduleDriftOf } from './candidate-drift.js';
 import { applyTrustRegion } from './trust-region.js';
-import { clearRejections, recordRejection } from './rejection-streak.js';
 import { readNormHistory, writeNormHistory } from './norm-history.js';
-
-/** One round in hand: its job, task, the adapter it started from and the task's worker state. */
-export interface RoundContext {
-  deps: AggregateJobDeps;
-  task: TaskDefinition;
-  job: AggregateJobData;
-  /** Adapter version `job.parentVersion`. */
-  current: TensorMap;
-  state: TaskWorkerState;
-  /** When the job was enqueued: the same on every retry, so it dates the manifest. */
-  enqueuedAt: number;
-}
+import { recordAndPublishDecision } from './publish-decision.js';
+import type { RoundContext } from './round-context.js';
 
 export interface FinishRoundInput {
   /** The updates that went into `result`, in aggregation order (sorted by blob digest). */
@@ -116,7 +103,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
   await deps.roundLog.audit({ task, job, audit });
   const reasons = [...audit.reasons, ...input.exclusions];
   if (audit.decision === 'reject')
-    return decide(ctx, {
+    return recordAndPublishDecision(ctx, {
       decision: 'REJECTED',
       reasons,
       version: null,
@@ -163,7 +150,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     manifestDigest: promotion.manifestDigest,
   });
   if (audit.summary.normScale) await writeNormHistory(deps.redis, deps.prefix, job, audit.summary.normScale);
-  return decide(ctx, {
+  return recordAndPublishDecision(ctx, {
     decision: 'COMMITTED',
     reasons,
     version: promotion.signed.manifest.version,
@@ -188,55 +175,6 @@ function metricsOf(
   if (holdout?.accuracy !== undefined) metrics.holdoutAccuracy = holdout.accuracy;
   if (holdout?.loss !== undefined) metrics.holdoutLoss = holdout.loss;
   return metrics;
-}
-
-/**
- * Records a rejection (with every reason) and publishes the decision to the server; with
- * `stopTask`, or at the policy's `maxConsecutiveRejections`-th rejection since the last promotion,
- * stops the task first. A promotion ends the rejection streak.
- */
-export async function decide(
-  ctx: Pick<RoundContext, 'deps' | 'task' | 'job' | 'state'>,
-  options: {
-    decision: RoundOutcome['decision'];
-    reasons: string[];
-    version: number | null;
-    manifestDigest: string | null;
-    /** Why the task must stop: no round of it opens after this one (shared/task-stop.ts). */
-    stopTask?: string;
-  },
-): Promise<RoundOutcome> {
-  const { deps, task, job } = ctx;
-  let stopReason = options.stopTask;
-  let reasons = options.reasons.length > 0 ? options.reasons : ['all checks passed'];
-  if (options.decision === 'REJECTED') {
-    const streak = await recordRejection(deps.redis, deps.prefix, job);
-    const limit = task.policy.audit.maxConsecutiveRejections;
-    if (stopReason === undefined && limit > 0 && streak >= limit) {
-      stopReason = `the task stops: ${streak} rejections in a row since the last promotion (maxConsecutiveRejections ${limit})`;
-      reasons = [stopReason, ...reasons];
-    }
-  } else await clearRejections(deps.redis, deps.prefix, job);
-  // Stored before the outcome is published: the coordinator reads it when it opens the next round.
-  if (stopReason !== undefined)
-    await stopTask(deps.redis, deps.prefix, task.taskId, {
-      reason: stopReason,
-      roundId: job.roundId,
-      at: Date.now(),
-    });
-  const outcome: RoundOutcome = {
-    taskId: task.taskId,
-    roundId: job.roundId,
-    decision: options.decision,
-    version: options.version,
-    manifestDigest: options.manifestDigest,
-    reasons,
-    privacy: spentPrivacy(ctx),
-    ...(stopReason !== undefined ? { stopTask: stopReason } : {}),
-  };
-  if (options.decision === 'REJECTED') await deps.roundLog.rejection({ task, job, reasons: outcome.reasons });
-  await publishRoundOutcome(deps.redis, deps.prefix, outcome);
-  return outcome;
 }
 
 /** The audit's per-update input: none in a DP task, where only the noised aggregate may count. */

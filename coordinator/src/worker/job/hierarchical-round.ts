@@ -4,7 +4,7 @@
 // (3) `shard-stats` children compare each update with the round's robust reference (the median of
 // the shard medians) and with the others of its shard, for the drift audit (skipped under DP,
 // whose audit does not screen updates one by one); (4) the shared tail records, audits and
-// promotes (finish-round.ts).
+// promotes (finish-round.ts). Rounds below the threshold take single-stage-round.ts.
 import { WaitingChildrenError } from 'bullmq';
 import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import {
@@ -26,10 +26,13 @@ import { medianDelta } from '../hierarchical/shard-stats.js';
 import { combineShardSums } from '../hierarchical/shard-sum.js';
 import { l2Norm } from '../audit/index.js';
 import { flattenTensors } from '../strategies/flatten.js';
-import { decide, finishRound, type FinishRoundInput, type RoundContext } from './finish-round.js';
-import { frozenTensors, runCompute } from './round-inputs.js';
+import { finishRound, type FinishRoundInput } from './finish-round.js';
+import { frozenTensors } from './load-updates.js';
+import { refuseOverBudget, rejectBelowQuorum } from './publish-decision.js';
+import type { RoundContext } from './round-context.js';
+import { runCompute } from './run-compute.js';
 import { decodeCandidate, encodeCandidate } from './round-candidate.js';
-import { budgetRefusal, computeOnceAndCharge, refuseOverBudget } from './privacy-charge.js';
+import { budgetRefusal, computeOnceAndCharge } from './privacy-charge.js';
 import type { HierarchicalProgress, RoundJobSteps } from './round-steps.js';
 
 export type { RoundJobSteps } from './round-steps.js';
@@ -111,13 +114,8 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
     .map((v) => ShardSumResultSchema.parse(v))
     .sort((a, b) => a.shardIndex - b.shardIndex);
   const { loaded, exclusions } = usableUpdates(job.updates, sums);
-  if (loaded.length < task.rounds.minReports) {
-    const reasons = [
-      `only ${loaded.length} usable update(s), quorum is ${task.rounds.minReports}`,
-      ...exclusions,
-    ];
-    return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
-  }
+  const belowQuorum = rejectBelowQuorum(ctx, loaded.length, exclusions);
+  if (belowQuorum) return belowQuorum;
 
   const statsShards = planShards(loaded, progress.shardSize);
   if (progress.step === 'summing') {

@@ -1,4 +1,10 @@
-import { FlotillaError, decodeDeltaFile, sha256Hex, type ErrorCode } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  decodeDeltaFile,
+  sha256Hex,
+  type ErrorCode,
+  type TaskDefinition,
+} from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
@@ -78,4 +84,11 @@ async function loadOne(
     if (firstNonFinite(got.values) >= 0) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
   }
   return file;
+}
+
+/** FFA-LoRA's A is frozen: devices do not send it, and its delta is zero. */
+export function frozenTensors(task: TaskDefinition, current: TensorMap): Set<string> {
+  return new Set(
+    task.adapter.mode === 'ffa-lora' ? [...current.keys()].filter((n) => n.endsWith('.lora_A.weight')) : [],
+  );
 }

@@ -1,13 +1,12 @@
 // Charging ε (docs/privacy.md): every noised aggregate that is computed is a release and is
 // charged, promoted or not, exactly once per round, before anything about it is published; a round
 // whose charge would pass the budget computes nothing and stops the task.
-import type { AggregationPrivacy } from '@flotilla/protocol';
 import { redisKeys } from '../../shared/keys.js';
 import type { RoundOutcome } from '../../shared/round-outcomes.js';
 import { getBlob, putByDigest } from '../hierarchical/shard-jobs.js';
 import { RdpAccountant } from '../privacy/index.js';
 import { dpReleaseStep, type ComputeRoundResult } from './compute-round.js';
-import { decide, type RoundContext } from './finish-round.js';
+import type { RoundContext } from './round-context.js';
 import { decodeCandidate, encodeCandidate } from './round-candidate.js';
 import { writeWorkerState } from './worker-state.js';
 
@@ -44,24 +43,6 @@ export function budgetRefusal(ctx: Pick<RoundContext, 'task' | 'job' | 'state'>)
 }
 
 /**
- * Rejects the round without computing anything and stops the task (the coordinator opens no
- * further round), with `reason` first among the reasons.
- */
-export function refuseOverBudget(
-  ctx: RoundContext,
-  reason: string,
-  exclusions: string[] = [],
-): Promise<RoundOutcome> {
-  return decide(ctx, {
-    decision: 'REJECTED',
-    reasons: [reason, ...exclusions],
-    version: null,
-    manifestDigest: null,
-    stopTask: reason,
-  });
-}
-
-/**
  * Stores the accountant with this round's charge, once per round: a retried job (or a resumed
  * hierarchical round) finds `lastChargedRound` set and charges nothing more. Call it as soon as the
  * noised aggregate exists, before it is logged, evaluated or promoted.
@@ -94,21 +75,4 @@ export async function computeOnceAndCharge(
   }
   await chargeRound(ctx, result);
   return result;
-}
-
-/** The aggregation record's privacy block: what this round released and how it was charged. */
-export function privacyRecord(result: ComputeRoundResult): AggregationPrivacy | undefined {
-  if (!result.privacy) return undefined;
-  const accountant = RdpAccountant.fromJSON(result.privacy.accountant);
-  return {
-    accountant: 'rdp-gaussian',
-    relation: 'zero-out',
-    sampling: 'fixed-size',
-    amplification: 'none',
-    // Finite orders only (JSON has no ∞; an infinite order never gives the smallest ε).
-    orders: accountant.orders.filter((order) => Number.isFinite(order)),
-    conversion: 'improved',
-    releases: result.privacy.releases,
-    chargedRounds: accountant.totalSteps,
-  };
 }

@@ -1,49 +1,20 @@
-import type { Redis } from 'ioredis';
+// The `aggregate` job's entry: parse the job, load the task, the adapter the round started from and
+// the task's worker state, then hand the round to the single-stage or the hierarchical path.
 import { AggregateJobDataSchema, type AggregateJobData } from '../../shared/queues.js';
 import {
   FlotillaError,
   decodeFloat32Tensors,
   initialAdapterTensors,
-  type SigningKeyPair,
   type TaskDefinition,
 } from '@flotilla/protocol';
-import type { AdapterRegistry } from '../../shared/adapter-registry.js';
-import type { BlobStore } from '../../shared/blob-store/index.js';
-import { shouldAggregateHierarchically, type HierarchicalOptions } from '../../shared/hierarchical-flow.js';
-import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../../shared/round-outcomes.js';
-import type { TaskRegistry } from '../../shared/task-registry.js';
-import type { HoldoutMetrics } from '../audit/index.js';
-import { flattenTensors } from '../strategies/flatten.js';
+import { shouldAggregateHierarchically } from '../../shared/hierarchical-flow.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
-import type { ComputeRoundInput, ComputeRoundResult } from './compute-round.js';
-import { frozenTensors, runCompute } from './round-inputs.js';
-import { loadUpdates } from './load-updates.js';
+import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../../shared/round-outcomes.js';
+import { runHierarchicalRound } from './hierarchical-round.js';
+import type { AggregateJobDeps, RoundContext } from './round-context.js';
+import type { RoundJobSteps } from './round-steps.js';
+import { runSingleStageRound } from './single-stage-round.js';
 import { readWorkerState } from './worker-state.js';
-import type { WorkerRoundLog } from './worker-round-log.js';
-import { decide, finishRound, type RoundContext } from './finish-round.js';
-import { budgetRefusal, computeOnceAndCharge, refuseOverBudget } from './privacy-charge.js';
-import { runHierarchicalRound, type RoundJobSteps } from './hierarchical-round.js';
-
-/** What the job processor needs; the BullMQ wrapper builds it once per worker process. */
-export interface AggregateJobDeps {
-  redis: Redis;
-  prefix: string;
-  blobs: BlobStore;
-  tasks: TaskRegistry;
-  adapters: AdapterRegistry;
-  signingKey: SigningKeyPair;
-  roundLog: WorkerRoundLog;
-  /** Evaluates an adapter on a server holdout (tfjs, plugged in by the caller); optional. */
-  evaluate?: (task: TaskDefinition, adapter: TensorMap) => Promise<HoldoutMetrics>;
-  /** Seed for DP noise (simulations, tests). Without it noise comes from the platform CSPRNG. */
-  noiseSeed?: string;
-  /** Runs the math off the event loop (a worker thread); defaults to in-process. */
-  compute?: (input: Omit<ComputeRoundInput, 'rng'>, seed: string | null) => Promise<ComputeRoundResult>;
-  /** Test hook (crash-recovery tests): awaited after the aggregation record, before the audit. */
-  afterAggregation?: (roundId: string) => Promise<void>;
-  /** When rounds aggregate in shard jobs (only with `steps`; see shared/hierarchical-flow.ts). */
-  hierarchical?: HierarchicalOptions;
-}
 
 async function currentAdapter(
   deps: AggregateJobDeps,
@@ -112,51 +83,4 @@ export async function processAggregateJob(
   )
     return runHierarchicalRound(ctx, steps);
   return runSingleStageRound(ctx);
-}
-
-async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutcome> {
-  const { deps, task, job, current } = ctx;
-  const loadedUnsorted = await loadUpdates({
-    refs: job.updates,
-    blobs: deps.blobs,
-    expected: current,
-    frozen: frozenTensors(task, current),
-  });
-  // Arrival order varies from run to run; sorting by content makes float sums reproducible.
-  const loaded = [...loadedUnsorted.loaded].sort((a, b) =>
-    a.ref.blobDigest < b.ref.blobDigest ? -1 : a.ref.blobDigest > b.ref.blobDigest ? 1 : 0,
-  );
-  const exclusions = loadedUnsorted.excluded.map(
-    (e) => `update ${e.ref.updateId} excluded (${e.code}): ${e.reason}`,
-  );
-  if (loaded.length < task.rounds.minReports) {
-    const reasons = [
-      `only ${loaded.length} usable update(s), quorum is ${task.rounds.minReports}`,
-      ...exclusions,
-    ];
-    return decide(ctx, { decision: 'REJECTED', reasons, version: null, manifestDigest: null });
-  }
-  const refusal = budgetRefusal(ctx);
-  if (refusal !== null) return refuseOverBudget(ctx, refusal, exclusions);
-  const result = await computeOnceAndCharge(ctx, () =>
-    runCompute(deps, job.roundId, {
-      task,
-      current,
-      updates: loaded.map((u) => ({
-        delta: u.delta,
-        numExamples: u.ref.numExamples,
-        norm: u.ref.norm,
-        clipped: u.ref.clipped,
-      })),
-      clipNorm: job.clipNorm,
-      optimizerState: ctx.state.optimizer,
-      accountant: ctx.state.accountant,
-    }),
-  );
-  return finishRound(ctx, {
-    loaded: loaded.map((u) => u.ref),
-    exclusions,
-    result,
-    perUpdate: { updates: loaded.map((u) => [flattenTensors(u.delta).values]) },
-  });
 }

@@ -8,8 +8,8 @@ import {
 } from '@flotilla/protocol';
 import type { AggregateJobData, AggregateUpdateRef } from '../../shared/queues.js';
 import type { AuditResult, UpdateFinding } from '../audit/index.js';
+import { RdpAccountant } from '../privacy/index.js';
 import type { ComputeRoundResult } from './compute-round.js';
-import { privacyRecord } from './privacy-charge.js';
 
 /** The round-log records the worker writes, one method per record. */
 export interface WorkerRoundLog {
@@ -208,5 +208,22 @@ export function workerRoundLog(
         reasons: reasons.map(clip),
       });
     },
+  };
+}
+
+/** The aggregation record's privacy block: what this round released and how it was charged. */
+export function privacyRecord(result: ComputeRoundResult): AggregationPrivacy | undefined {
+  if (!result.privacy) return undefined;
+  const accountant = RdpAccountant.fromJSON(result.privacy.accountant);
+  return {
+    accountant: 'rdp-gaussian',
+    relation: 'zero-out',
+    sampling: 'fixed-size',
+    amplification: 'none',
+    // Finite orders only (JSON has no ∞; an infinite order never gives the smallest ε).
+    orders: accountant.orders.filter((order) => Number.isFinite(order)),
+    conversion: 'improved',
+    releases: result.privacy.releases,
+    chargedRounds: accountant.totalSteps,
   };
 }

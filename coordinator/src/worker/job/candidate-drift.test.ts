@@ -10,7 +10,7 @@ import {
   weightTensorName,
 } from '@flotilla/protocol';
 import { LocalDirBlobStore } from '../../shared/blob-store/local-dir-blob-store.js';
-import { moduleDriftOf } from './module-drift.js';
+import { moduleDriftOf } from './candidate-drift.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-drift-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

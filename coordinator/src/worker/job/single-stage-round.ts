@@ -1,0 +1,56 @@
+// A round aggregated in this process: every update is loaded and screened here. Its counterpart
+// for large rounds, summed by shard jobs, is hierarchical-round.ts; both end in finish-round.ts.
+import type { RoundOutcome } from '../../shared/round-outcomes.js';
+import { flattenTensors } from '../strategies/flatten.js';
+import { finishRound } from './finish-round.js';
+import { frozenTensors, loadUpdates } from './load-updates.js';
+import { budgetRefusal, computeOnceAndCharge } from './privacy-charge.js';
+import { refuseOverBudget, rejectBelowQuorum } from './publish-decision.js';
+import type { RoundContext } from './round-context.js';
+import { runCompute } from './run-compute.js';
+
+/**
+ * Loads the round's updates (excluding bad ones with reasons), checks the quorum and the privacy
+ * budget, computes the candidate (once per round under DP) and hands it to the shared tail.
+ */
+export async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutcome> {
+  const { deps, task, job, current } = ctx;
+  const loadedUnsorted = await loadUpdates({
+    refs: job.updates,
+    blobs: deps.blobs,
+    expected: current,
+    frozen: frozenTensors(task, current),
+  });
+  // Arrival order varies from run to run; sorting by content makes float sums reproducible.
+  const loaded = [...loadedUnsorted.loaded].sort((a, b) =>
+    a.ref.blobDigest < b.ref.blobDigest ? -1 : a.ref.blobDigest > b.ref.blobDigest ? 1 : 0,
+  );
+  const exclusions = loadedUnsorted.excluded.map(
+    (e) => `update ${e.ref.updateId} excluded (${e.code}): ${e.reason}`,
+  );
+  const belowQuorum = rejectBelowQuorum(ctx, loaded.length, exclusions);
+  if (belowQuorum) return belowQuorum;
+  const refusal = budgetRefusal(ctx);
+  if (refusal !== null) return refuseOverBudget(ctx, refusal, exclusions);
+  const result = await computeOnceAndCharge(ctx, () =>
+    runCompute(deps, job.roundId, {
+      task,
+      current,
+      updates: loaded.map((u) => ({
+        delta: u.delta,
+        numExamples: u.ref.numExamples,
+        norm: u.ref.norm,
+        clipped: u.ref.clipped,
+      })),
+      clipNorm: job.clipNorm,
+      optimizerState: ctx.state.optimizer,
+      accountant: ctx.state.accountant,
+    }),
+  );
+  return finishRound(ctx, {
+    loaded: loaded.map((u) => u.ref),
+    exclusions,
+    result,
+    perUpdate: { updates: loaded.map((u) => [flattenTensors(u.delta).values]) },
+  });
+}
