@@ -1,31 +1,110 @@
-import type { AuthChallenge, AuthResponse, AuthResult } from './messages/handshake.js';
-import type { CheckIn, CheckInResult, NotSelected } from './messages/checkin.js';
-import type { RoundClosed, RoundPlan } from './messages/round-plan.js';
-import type { UpdateReceipt, UpdateSkip, UpdateSubmission } from './messages/update.js';
-import type { AdapterPromoted } from './messages/manifest.js';
-import type { Ack } from './messages/primitives.js';
-import type { WireError } from './errors.js';
+import type { z } from 'zod';
+import { AuthChallengeSchema, AuthResponseSchema, AuthResultSchema } from './messages/handshake.js';
+import { CheckInResultSchema, CheckInSchema, NotSelectedSchema } from './messages/checkin.js';
+import { RoundClosedSchema, RoundPlanSchema } from './messages/round-plan.js';
+import {
+  UpdateReceiptSchema,
+  UpdateSkipResultSchema,
+  UpdateSkipSchema,
+  UpdateSubmissionSchema,
+} from './messages/update.js';
+import { AdapterPromotedSchema } from './messages/manifest.js';
+import { WireErrorSchema, type Ack } from './messages/primitives.js';
 
-/** Socket.io events a device sends. Every one carries an ack callback. Payloads are validated. */
-export interface ClientToServerEvents {
-  'auth:response': (payload: AuthResponse, ack: (result: Ack<AuthResult>) => void) => void;
-  checkin: (payload: CheckIn, ack: (result: Ack<CheckInResult>) => void) => void;
-  'update:submit': (payload: UpdateSubmission, ack: (result: Ack<UpdateReceipt>) => void) => void;
-  'update:skip': (payload: UpdateSkip, ack: (result: Ack<{ recorded: true }>) => void) => void;
+// The socket messages, as data (after tRPC's .input()/.output()): a device's requests with the
+// schema of their payload and of their ack's data, and the coordinator's notices with the schema
+// of their payload. The socket.io event maps, the coordinator's handler table and the device's
+// typed call are derived from these two tables, so a new message is one row here, and the
+// compiler then names the handler that is missing (docs/protocol.md describes each message).
+
+/** A device's request: its payload schema, its ack data schema, and whether it needs a session. */
+export interface RequestSpec {
+  input: z.ZodType;
+  output: z.ZodType;
+  /** False only for the message that opens the session (the answer to the challenge). */
+  authenticated: boolean;
 }
 
-/** Socket.io events the coordinator sends. */
-export interface ServerToClientEvents {
-  'auth:challenge': (payload: AuthChallenge) => void;
-  'round:plan': (payload: RoundPlan) => void;
-  'round:not-selected': (payload: NotSelected) => void;
-  'round:closed': (payload: RoundClosed) => void;
-  'adapter:promoted': (payload: AdapterPromoted) => void;
+/** Socket.io events a device sends. Every one carries an ack callback; payloads are validated. */
+export const CLIENT_REQUESTS = {
+  'auth:response': { input: AuthResponseSchema, output: AuthResultSchema, authenticated: false },
+  checkin: { input: CheckInSchema, output: CheckInResultSchema, authenticated: true },
+  'update:submit': { input: UpdateSubmissionSchema, output: UpdateReceiptSchema, authenticated: true },
+  'update:skip': { input: UpdateSkipSchema, output: UpdateSkipResultSchema, authenticated: true },
+} as const satisfies Record<string, RequestSpec>;
+
+/** Socket.io events the coordinator sends, with their payload schema (no ack). */
+export const SERVER_NOTICES = {
+  'auth:challenge': AuthChallengeSchema,
+  'round:plan': RoundPlanSchema,
+  'round:not-selected': NotSelectedSchema,
+  'round:closed': RoundClosedSchema,
+  'adapter:promoted': AdapterPromotedSchema,
   /** Sent before the server closes a connection, e.g. after a failed challenge. */
-  error: (payload: WireError) => void;
+  error: WireErrorSchema,
+} as const satisfies Record<string, z.ZodType>;
+
+export type ClientRequest = keyof typeof CLIENT_REQUESTS;
+export type ServerNotice = keyof typeof SERVER_NOTICES;
+
+/** What a device sends with request `R` (before the coordinator's parse applies defaults). */
+export type RequestPayload<R extends ClientRequest> = z.input<(typeof CLIENT_REQUESTS)[R]['input']>;
+/** Request `R`'s payload as the coordinator's handler receives it, validated. */
+export type ParsedRequest<R extends ClientRequest> = z.output<(typeof CLIENT_REQUESTS)[R]['input']>;
+/** The data of an `{ ok: true }` ack to request `R`. */
+export type RequestResult<R extends ClientRequest> = z.output<(typeof CLIENT_REQUESTS)[R]['output']>;
+/** The payload of notice `N`. */
+export type NoticePayload<N extends ServerNotice> = z.output<(typeof SERVER_NOTICES)[N]>;
+
+/** The socket.io map of the events a device sends (`Socket<ClientToServerEvents, …>`). */
+export type ClientToServerEvents = {
+  [R in ClientRequest]: (payload: ParsedRequest<R>, ack: (result: Ack<RequestResult<R>>) => void) => void;
+};
+
+/** The socket.io map of the events the coordinator sends. */
+export type ServerToClientEvents = {
+  [N in ServerNotice]: (payload: NoticePayload<N>) => void;
+};
+
+/**
+ * The coordinator's handlers, one per request: each gets the validated payload and resolves with
+ * the ack's data (or rejects with a FlotillaError, sent as the ack's error). A table that lacks a
+ * request does not compile.
+ */
+export type RequestHandlers = {
+  [R in ClientRequest]: (payload: ParsedRequest<R>) => Promise<RequestResult<R>>;
+};
+
+/** True when `event` is a request of the table (anything else is answered `unknown event`). */
+export function isClientRequest(event: string): event is ClientRequest {
+  return Object.hasOwn(CLIENT_REQUESTS, event);
 }
 
-export const CLIENT_EVENTS = ['auth:response', 'checkin', 'update:submit', 'update:skip'] as const;
+/** Every request of the table. */
+export const CLIENT_REQUEST_NAMES: readonly ClientRequest[] =
+  Object.keys(CLIENT_REQUESTS).filter(isClientRequest);
+
+// The table seen through its derived types: indexed with a generic request `R`, this gives the
+// schemas of that very request, so a parse and the handler it feeds stay tied at compile time.
+const TYPED_REQUESTS: {
+  readonly [R in ClientRequest]: { input: z.ZodType<ParsedRequest<R>>; output: z.ZodType<RequestResult<R>> };
+} = CLIENT_REQUESTS;
+
+/** Validates the payload of request `R` (the coordinator's side). */
+export function parseRequestPayload<R extends ClientRequest>(
+  request: R,
+  payload: unknown,
+): z.ZodSafeParseResult<ParsedRequest<R>> {
+  return TYPED_REQUESTS[request].input.safeParse(payload);
+}
+
+/** Validates the data of an `{ ok: true }` ack to request `R` (the device's side). */
+export function parseRequestResult<R extends ClientRequest>(
+  request: R,
+  data: unknown,
+): z.ZodSafeParseResult<RequestResult<R>> {
+  return TYPED_REQUESTS[request].output.safeParse(data);
+}
 
 /** HTTP routes served on the coordinator's port (see docs/protocol.md). */
 export const HTTP_ROUTES = {

@@ -2,8 +2,6 @@ import { io, type Socket } from 'socket.io-client';
 import {
   AdapterPromotedSchema,
   AuthChallengeSchema,
-  AuthResultSchema,
-  CheckInResultSchema,
   FlotillaError,
   NotSelectedSchema,
   PROTOCOL_VERSION,
@@ -16,7 +14,6 @@ import {
   type Eligibility,
   type RoundPlan,
 } from '@flotilla/protocol';
-import { z } from 'zod';
 import { AdapterStore } from '../cache/adapter-store.js';
 import { MemoryBlobCache, type BlobCache } from '../cache/blob-cache.js';
 import { DeviceArtifacts } from './artifacts.js';
@@ -276,7 +273,6 @@ export class FlotillaDevice {
         socket as AckEmitter,
         'auth:response',
         { signature },
-        AuthResultSchema,
         this.ackTimeout(),
       );
     } catch (error) {
@@ -338,7 +334,6 @@ export class FlotillaDevice {
           budget: this.options.budget ?? DEFAULT_BUDGET,
           adapterVersion: this.adapterVersion,
         },
-        CheckInResultSchema,
         this.ackTimeout(),
       );
       if (result.status === 'retry' && result.reason === 'task-stopped') {
@@ -404,13 +399,9 @@ export class FlotillaDevice {
       this.events.emit((e) => e.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }));
       await this.whenAuthenticated(plan.deadline);
       if (this.socket && this.session)
-        await callWithAck(
-          this.socket as AckEmitter,
-          'update:skip',
-          outcome.skip,
-          z.unknown(),
-          this.ackTimeout(),
-        ).catch((error: unknown) => this.events.error(error, false));
+        await callWithAck(this.socket as AckEmitter, 'update:skip', outcome.skip, this.ackTimeout()).catch(
+          (error: unknown) => this.events.error(error, false),
+        );
       this.finishRound();
       return;
     }

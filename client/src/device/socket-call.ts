@@ -1,4 +1,13 @@
-import { ERROR_CODES, FlotillaError, WireErrorSchema, type ErrorCode } from '@flotilla/protocol';
+import {
+  ERROR_CODES,
+  FlotillaError,
+  WireErrorSchema,
+  parseRequestResult,
+  type ClientRequest,
+  type ErrorCode,
+  type RequestPayload,
+  type RequestResult,
+} from '@flotilla/protocol';
 import { z } from 'zod';
 
 const AckEnvelopeSchema = z.discriminatedUnion('ok', [
@@ -28,17 +37,17 @@ export class AckLostError extends Error {
 }
 
 /**
- * Emits `event` and resolves with the validated `data` of an `{ ok: true }` ack. Rejects with
- * AckError for `{ ok: false }`, and AckLostError when not connected, on disconnect or after
- * `timeoutMs`. Never emits while disconnected, so nothing is buffered to replay before re-auth.
+ * Sends request `event` of protocol's table (events.ts) and resolves with the `data` of an
+ * `{ ok: true }` ack, validated against the table's schema for that request. Rejects with AckError
+ * for `{ ok: false }`, and AckLostError when not connected, on disconnect or after `timeoutMs`.
+ * Never emits while disconnected, so nothing is buffered to replay before re-auth.
  */
-export function callWithAck<T extends z.ZodType>(
+export function callWithAck<R extends ClientRequest>(
   socket: AckEmitter,
-  event: string,
-  payload: unknown,
-  dataSchema: T,
+  event: R,
+  payload: RequestPayload<R>,
   timeoutMs: number,
-): Promise<z.infer<T>> {
+): Promise<RequestResult<R>> {
   return new Promise((resolve, reject) => {
     if (!socket.connected) {
       reject(new AckLostError(`not connected: ${event} not sent`));
@@ -60,7 +69,7 @@ export function callWithAck<T extends z.ZodType>(
         const parsed = AckEnvelopeSchema.safeParse(result);
         if (!parsed.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack`));
         if (parsed.data.ok) {
-          const data = dataSchema.safeParse(parsed.data.data);
+          const data = parseRequestResult(event, parsed.data.data);
           if (!data.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack data`));
           return resolve(data.data);
         }

@@ -1,4 +1,4 @@
-import { FlotillaError, UpdateReceiptSchema, type UpdateReceipt } from '@flotilla/protocol';
+import { FlotillaError, type UpdateReceipt } from '@flotilla/protocol';
 import { HttpStatusError, isRetryableHttpError } from './http-client.js';
 import { sleep } from './retry.js';
 import type { PendingUpdate } from './round.js';
@@ -39,13 +39,7 @@ export async function submitUntilAnswered(
         pending.uploaded = true;
       }
       pending.attempts++;
-      const receipt = await callWithAck(
-        socket,
-        'update:submit',
-        pending.submission,
-        UpdateReceiptSchema,
-        context.ackTimeoutMs,
-      );
+      const receipt = await callWithAck(socket, 'update:submit', pending.submission, context.ackTimeoutMs);
       return { kind: 'accepted', receipt, duplicate: false };
     } catch (error) {
       if (error instanceof AckLostError) continue; // wait for re-auth, then submit again

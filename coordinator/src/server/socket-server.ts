@@ -1,20 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import {
-  AuthResponseSchema,
-  CheckInSchema,
+  CLIENT_REQUESTS,
+  CLIENT_REQUEST_NAMES,
   FlotillaError,
   HelloSchema,
   SIGNING_DOMAINS,
-  UpdateSkipSchema,
-  UpdateSubmissionSchema,
+  isClientRequest,
   isCompatibleProtocol,
+  parseRequestPayload,
   toBase64,
   toWireError,
   verifyPayload,
+  type AuthResult,
+  type ClientRequest,
   type ClientToServerEvents,
+  type RequestHandlers,
   type ServerToClientEvents,
   type SigningKeyPair,
 } from '@flotilla/protocol';
@@ -94,8 +96,6 @@ function refuse(
   return Object.assign(new Error(message), { data: { code, message } });
 }
 
-const KNOWN_EVENTS = new Set(['auth:response', 'checkin', 'update:submit', 'update:skip']);
-
 /**
  * Wires the handshake, the challenge and the device events onto `io`. Returns the fleet channel
  * and `disconnectDevice`, which closes every socket of a device on this process (revocation).
@@ -153,13 +153,8 @@ export function attachFleetSockets(deps: SocketDeps): {
     if (socket.data.authenticated) guard.authenticate(socket.data.deviceId, socket.id, closeSocket);
     else guard.admit(socket.data.deviceId, socket.id, closeSocket);
 
-    /** Validates and dispatches one message; every path answers through the ack exactly once. */
-    const handle = <S extends z.ZodType>(
-      event: string,
-      schema: S,
-      needsAuth: boolean,
-      run: (payload: z.infer<S>) => Promise<unknown>,
-    ) => {
+    /** Validates and dispatches one request; every path answers through the ack exactly once. */
+    const register = <R extends ClientRequest>(request: R, run: RequestHandlers[R]): void => {
       const listener = (...args: unknown[]): void => {
         const ack = args[args.length - 1];
         if (typeof ack !== 'function') {
@@ -171,7 +166,7 @@ export function attachFleetSockets(deps: SocketDeps): {
           .then(admit)
           .then((admitted) => dispatch(admitted, args, reply))
           .catch((error: unknown) => {
-            log.error({ err: error, event }, 'message not dispatched');
+            log.error({ err: error, event: request }, 'message not dispatched');
             reply({ ok: false, error: toWireError(error) });
           });
       };
@@ -186,38 +181,41 @@ export function attachFleetSockets(deps: SocketDeps): {
           stats.badRequests += 1;
           reply({
             ok: false,
-            error: { code: 'BAD_REQUEST', message: `${event} takes one payload and an ack` },
+            error: { code: 'BAD_REQUEST', message: `${request} takes one payload and an ack` },
           });
           return;
         }
-        const parsed = schema.safeParse(args[0]);
+        const parsed = parseRequestPayload(request, args[0]);
         if (!parsed.success) {
           stats.badRequests += 1;
           reply({
             ok: false,
             error: {
               code: 'BAD_REQUEST',
-              message: `invalid ${event}: ${parsed.error.issues[0]?.message ?? 'schema'}`,
+              message: `invalid ${request}: ${parsed.error.issues[0]?.message ?? 'schema'}`,
             },
           });
           return;
         }
-        if (needsAuth && !socket.data.authenticated) {
+        if (CLIENT_REQUESTS[request].authenticated && !socket.data.authenticated) {
           reply({ ok: false, error: { code: 'UNAUTHORIZED', message: 'answer auth:challenge first' } });
           return;
         }
         run(parsed.data)
           .then((data) => reply({ ok: true, data }))
           .catch((error: unknown) => {
-            if (!(error instanceof FlotillaError)) log.error({ err: error, event }, 'handler failed');
+            if (!(error instanceof FlotillaError))
+              log.error({ err: error, event: request }, 'handler failed');
             reply({ ok: false, error: toWireError(error) });
           });
       };
-      socket.on(event as keyof ClientToServerEvents, logFailures(log, `${event} handler`, listener));
+      // Widened to every request: the listener validates its arguments itself, whatever they are.
+      const event: ClientRequest = request;
+      socket.on(event, logFailures(log, `${request} handler`, listener));
     };
 
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (KNOWN_EVENTS.has(event)) return;
+      if (isClientRequest(event)) return;
       const ack = args[args.length - 1];
       if (typeof ack !== 'function') {
         stats.droppedWithoutAck += 1;
@@ -242,7 +240,8 @@ export function attachFleetSockets(deps: SocketDeps): {
         });
     });
 
-    handle('auth:response', AuthResponseSchema, false, async ({ signature }) => {
+    /** `auth:response`: the device signed the challenge; opens its session. */
+    const answerChallenge = async (signature: string): Promise<AuthResult> => {
       if (socket.data.authenticated) throw new FlotillaError('BAD_REQUEST', 'already authenticated');
       const payload = {
         deviceId: socket.data.deviceId,
@@ -275,7 +274,7 @@ export function attachFleetSockets(deps: SocketDeps): {
       await socket.join([`device:${socket.data.deviceId}`, 'fleet']);
       await presence.add(socket.data.deviceId);
       return { deviceId: socket.data.deviceId, ...session };
-    });
+    };
 
     /** A device revoked while connected is answered REVOKED_DEVICE until its socket is closed. */
     const requireActive = async (): Promise<void> => {
@@ -284,21 +283,22 @@ export function attachFleetSockets(deps: SocketDeps): {
         throw new FlotillaError('REVOKED_DEVICE', 'device enrollment was revoked');
     };
 
-    handle('checkin', CheckInSchema, true, async (checkIn) => {
-      await requireActive();
-      const signed = await deps.tasks.getTask(checkIn.taskId);
-      if (!signed) throw new FlotillaError('NOT_FOUND', `task ${checkIn.taskId} not found`);
-      return deps.rounds.checkIn(socket.data.deviceId, checkIn, signed.task);
-    });
-
-    handle('update:submit', UpdateSubmissionSchema, true, (submission) =>
-      deps.responses.submitUpdate(socket.data.deviceId, submission),
-    );
-
-    handle('update:skip', UpdateSkipSchema, true, async (skip) => {
-      await requireActive();
-      return deps.responses.recordSkip(socket.data.deviceId, skip);
-    });
+    // One handler per request of protocol's table (events.ts): one missing does not compile.
+    const handlers: RequestHandlers = {
+      'auth:response': ({ signature }) => answerChallenge(signature),
+      checkin: async (checkIn) => {
+        await requireActive();
+        const signed = await deps.tasks.getTask(checkIn.taskId);
+        if (!signed) throw new FlotillaError('NOT_FOUND', `task ${checkIn.taskId} not found`);
+        return deps.rounds.checkIn(socket.data.deviceId, checkIn, signed.task);
+      },
+      'update:submit': (submission) => deps.responses.submitUpdate(socket.data.deviceId, submission),
+      'update:skip': async (skip) => {
+        await requireActive();
+        return deps.responses.recordSkip(socket.data.deviceId, skip);
+      },
+    };
+    for (const request of CLIENT_REQUEST_NAMES) register(request, handlers[request]);
 
     socket.emit('auth:challenge', {
       nonce: socket.data.challenge,
