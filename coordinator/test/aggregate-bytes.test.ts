@@ -1,18 +1,9 @@
 import { createHash } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type RoundLogEventOf } from '@flotilla/protocol';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import {
-  createTestTask,
-  deltaLike,
-  jobData,
-  storeDelta,
-  testRandom,
-  workerTestEnv,
-  type TensorMap,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, workerTestEnvs, type TensorMap } from './support/worker-fixtures.js';
 
 // docs/auditing.md ("The aggregate, byte for byte") must be enough for an auditor to recompute an
 // aggregate with their own code. This test is such an auditor: it reads only the aggregation
@@ -21,10 +12,7 @@ import {
 // safetensors file from the documented layout with its own encoder, and must land on the
 // record's aggregateDigest.
 
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 
 /** The documented file: 8-byte LE header length, compact JSON header padded with spaces, F32 LE data. */
 function documentedFile(roundId: string, tensors: Map<string, { shape: number[]; values: Float32Array }>) {
@@ -53,11 +41,10 @@ function documentedFile(roundId: string, tensors: Map<string, { shape: number[];
 }
 
 async function round(label: string, mode: 'lora' | 'ffa-lora', sendZeroA: boolean) {
-  const env = workerTestEnv(label);
-  envs.push(env);
+  const env = openEnv(label);
   const modules = { hidden: { in: 5, out: 4 } };
   const spec = { mode, targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 };
-  const { task } = await createTestTask(env, {
+  const { task } = await env.createTask({
     taskId: label,
     adapter: spec,
     modules,
@@ -82,7 +69,7 @@ async function round(label: string, mode: 'lora' | 'ffa-lora', sendZeroA: boolea
     if (mode === 'ffa-lora' && !sendZeroA)
       for (const name of [...delta.keys()]) if (name.includes('lora_A')) delta.delete(name);
     deltas.push(delta);
-    refs.push(await storeDelta(env.blobs, delta, { updateId: `u${i}`, numExamples: 7 + 3 * i }));
+    refs.push(await env.storeDelta(delta, { updateId: `u${i}`, numExamples: 7 + 3 * i }));
   }
   const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
   await processAggregateJob(

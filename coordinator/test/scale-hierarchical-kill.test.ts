@@ -22,15 +22,7 @@ import { readRoundOutcome } from '../src/shared/round-outcomes.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
-import {
-  createTestTask,
-  deltaLike,
-  jobData,
-  storeDelta,
-  testRandom,
-  until,
-  workerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, until, workerTestEnv } from './support/worker-fixtures.js';
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
 const MODULES = { hidden: { in: 6, out: 5 } };
@@ -49,7 +41,7 @@ describe('hierarchical round across a worker crash', () => {
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
     const env = workerTestEnv('hier-kill', { dir: stateDir, signingKey });
     cleanups.push(() => env.close());
-    await createTestTask(env, {
+    await env.createTask({
       taskId: 'dpk',
       adapter: SPEC,
       modules: MODULES,
@@ -64,8 +56,7 @@ describe('hierarchical round across a worker crash', () => {
     const refs = [];
     for (let k = 0; k < 14; k++)
       refs.push(
-        await storeDelta(
-          env.blobs,
+        await env.storeDelta(
           deltaLike(v0, () => 0.05 * rand()),
           { updateId: `k${k}`, numExamples: 4 + k },
         ),

@@ -21,11 +21,9 @@ import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js'
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
-  MemoryRoundLog,
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
+  MemoryRoundLog,
   testRandom,
   until,
   workerTestEnv,
@@ -64,7 +62,7 @@ async function seedRound(
   strategy: TaskDefinitionInput['policy']['strategy'],
   weighting?: TaskDefinitionInput['policy']['weighting'],
 ): Promise<AggregateJobData> {
-  await createTestTask(env, {
+  await env.createTask({
     ...(weighting ? { weighting } : {}),
     taskId: 'big',
     adapter: SPEC,
@@ -84,7 +82,7 @@ async function seedRound(
     const factor = k === HONEST ? -1 : k === HONEST + 1 ? 100 : 1 + 0.05 * k;
     const delta = deltaLike(direction, (name, i) => at(name, i) * factor + 0.004 * rand());
     const updateId = k === HONEST ? 'flip' : k === HONEST + 1 ? 'big' : `h${k}`;
-    refs.push(await storeDelta(env.blobs, delta, { updateId, numExamples: 10 + 3 * k }));
+    refs.push(await env.storeDelta(delta, { updateId, numExamples: 10 + 3 * k }));
   }
   // A blob that never arrived: excluded with its reason, the round goes on.
   refs.push({

@@ -1,15 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
-import {
-  createTestTask,
-  deltaLike,
-  jobData,
-  storeDelta,
-  testRandom,
-  workerTestEnv,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, workerTestEnvs } from './support/worker-fixtures.js';
 
 // In a DP task, what the worker publishes about a round is a function of the noised aggregate and
 // public data only (docs/privacy.md): no update is screened or named one by one, and FedIT's
@@ -19,17 +11,13 @@ const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha
 const MODULES = { hidden: { in: 6, out: 5 } };
 const M = 10;
 
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 
 async function runRound(label: string, dp: boolean) {
-  const e = workerTestEnv(label, { noiseSeed: `seed-${label}` });
-  envs.push(e);
+  const e = openEnv(label, { noiseSeed: `seed-${label}` });
   // The holdout neither helps nor hurts: every candidate may be promoted.
   e.deps.evaluate = () => Promise.resolve({ accuracy: 0.5, loss: 1 });
-  await createTestTask(e, {
+  await e.createTask({
     taskId: 'pub',
     adapter: SPEC,
     modules: MODULES,
@@ -46,7 +34,7 @@ async function runRound(label: string, dp: boolean) {
     deltaLike(v0, (name) => (name.endsWith('lora_B.weight') ? (k === 0 ? -0.15 : 0.01 + 0.002 * rand()) : 0)),
   );
   const refs = await Promise.all(
-    deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `u${k}`, numExamples: 5 + k })),
+    deltas.map((d, k) => e.storeDelta(d, { updateId: `u${k}`, numExamples: 5 + k })),
   );
   const outcome = await processAggregateJob(
     jobData({ taskId: 'pub', roundNumber: 1, parentVersion: 0, clipNorm: 1, updates: refs }),

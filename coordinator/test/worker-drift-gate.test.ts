@@ -2,19 +2,17 @@
 // records validated by the protocol schema): the drift limit as a trust region instead of a
 // freeze, the holdout gain that overrides drift flags, the stop after too many rejections, passed
 // checks that stay passed in a rejected round, and no per-update screening under DP.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeFloat32Tensors, initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
 import type { HoldoutMetrics } from '../src/worker/audit/index.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { readTaskStop } from '../src/shared/task-stop.js';
 import type { TensorMap as AdapterTensors } from '../src/shared/promotion/tensor-math.js';
 import {
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
   testRandom,
-  workerTestEnv,
+  workerTestEnvs,
   type TaskOptions,
   type TensorMap,
   type WorkerTestEnv,
@@ -28,15 +26,11 @@ const BIAS = 'base_model.model.hidden.bias';
 const BASE_BIAS_NORM = Math.sqrt(OUT);
 const ENQUEUED_AT = 1_700_000_000_000;
 
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 
 async function setUp(label: string, options: Partial<TaskOptions> = {}): Promise<WorkerTestEnv> {
-  const e = workerTestEnv(label, { noiseSeed: `seed-${label}` });
-  envs.push(e);
-  await createTestTask(e, { taskId: 'gate', adapter: SPEC, modules: MODULES, minReports: 3, ...options });
+  const e = openEnv(label, { noiseSeed: `seed-${label}` });
+  await e.createTask({ taskId: 'gate', adapter: SPEC, modules: MODULES, minReports: 3, ...options });
   return e;
 }
 
@@ -59,7 +53,7 @@ function roundDeltas(seed: number, count: number, length: number, flipped = 0): 
 
 async function runRound(e: WorkerTestEnv, roundNumber: number, parentVersion: number, deltas: TensorMap[]) {
   const refs = await Promise.all(
-    deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `r${roundNumber}u${k}`, numExamples: 20 + k })),
+    deltas.map((d, k) => e.storeDelta(d, { updateId: `r${roundNumber}u${k}`, numExamples: 20 + k })),
   );
   return processAggregateJob(
     jobData({ taskId: 'gate', roundNumber, parentVersion, updates: refs }),
@@ -206,11 +200,7 @@ describe('the promote/reject gate', () => {
     const refs = e.log.ofType('aggregation')[1]?.participants ?? [];
     const flagged = (e.log.ofType('audit')[1]?.findings ?? []).filter((f) => f.code === 'norm-outlier');
     const boosted = new Set(
-      (
-        await Promise.all(
-          deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `r2u${k}`, numExamples: 20 + k })),
-        )
-      )
+      (await Promise.all(deltas.map((d, k) => e.storeDelta(d, { updateId: `r2u${k}`, numExamples: 20 + k }))))
         .slice(5)
         .map((r) => r.blobDigest),
     );

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   decodeFloat32Tensors,
   encodeFloat32Tensors,
@@ -11,12 +11,10 @@ import {
 import type { AggregateUpdateRef } from '../src/shared/queues.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import {
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
   testRandom,
-  workerTestEnv,
+  workerTestEnvs,
   type TensorMap,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
@@ -25,13 +23,9 @@ const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha
 const MODULES = { hidden: { in: 4, out: 16 } };
 const BIAS = 'base_model.model.hidden.bias';
 
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 function env(label: string): WorkerTestEnv {
-  const e = workerTestEnv(label);
-  envs.push(e);
+  const e = openEnv(label);
   return e;
 }
 
@@ -68,7 +62,7 @@ async function garbageRef(e: WorkerTestEnv, id: string): Promise<AggregateUpdate
 
 /** A valid delta whose stored file was then damaged on disk (bit rot): its digest no longer matches. */
 async function bitRotRef(e: WorkerTestEnv, id: string, delta: TensorMap): Promise<AggregateUpdateRef> {
-  const ref = await storeDelta(e.blobs, delta, { updateId: id, numExamples: 5 });
+  const ref = await e.storeDelta(delta, { updateId: id, numExamples: 5 });
   const bytes = encodeFloat32Tensors(delta, {}, 'F32');
   bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
   writeFileSync(join(e.dir, 'blobs', ref.blobDigest.slice(0, 2), ref.blobDigest), bytes);
@@ -78,11 +72,11 @@ async function bitRotRef(e: WorkerTestEnv, id: string, delta: TensorMap): Promis
 describe('aggregation worker: bad updates and audit rejections', () => {
   it('excludes a corrupt blob, a NaN delta, a wrong shape and a missing blob, and commits from the good ones', async () => {
     const e = env('wk-excl');
-    await createTestTask(e, { taskId: 'excl', adapter: SPEC, modules: MODULES, minReports: 3 });
+    await e.createTask({ taskId: 'excl', adapter: SPEC, modules: MODULES, minReports: 3 });
     const good = honestDeltas(4, 3);
     const weights = [4, 8, 12, 16];
     const goodRefs = await Promise.all(
-      good.map((d, k) => storeDelta(e.blobs, d, { updateId: `good${k}`, numExamples: weights[k] ?? 1 })),
+      good.map((d, k) => e.storeDelta(d, { updateId: `good${k}`, numExamples: weights[k] ?? 1 })),
     );
     const nan = deltaLike(v0, (_, i) => (i === 3 ? Number.NaN : 0.01));
     const wrongShape: TensorMap = new Map([[BIAS, { shape: [8], values: new Float32Array(8).fill(0.01) }]]);
@@ -93,8 +87,8 @@ describe('aggregation worker: bad updates and audit rejections', () => {
         'rotten',
         deltaLike(v0, () => 0.02),
       ),
-      await storeDelta(e.blobs, nan, { updateId: 'nan', numExamples: 5 }),
-      await storeDelta(e.blobs, wrongShape, { updateId: 'shape', numExamples: 5 }),
+      await e.storeDelta(nan, { updateId: 'nan', numExamples: 5 }),
+      await e.storeDelta(wrongShape, { updateId: 'shape', numExamples: 5 }),
       { ...(goodRefs[0] as AggregateUpdateRef), updateId: 'missing', blobDigest: 'ab'.repeat(32) },
     ];
     const [g0, g1, g2, g3] = goodRefs as [
@@ -145,15 +139,12 @@ describe('aggregation worker: bad updates and audit rejections', () => {
 
   it('rejects the round when exclusions leave fewer usable updates than the quorum', async () => {
     const e = env('wk-quorum');
-    await createTestTask(e, { taskId: 'quorum', adapter: SPEC, modules: MODULES, minReports: 3 });
+    await e.createTask({ taskId: 'quorum', adapter: SPEC, modules: MODULES, minReports: 3 });
     const good = honestDeltas(2, 5);
     const refs = [
-      ...(await Promise.all(
-        good.map((d, k) => storeDelta(e.blobs, d, { updateId: `ok${k}`, numExamples: 3 })),
-      )),
+      ...(await Promise.all(good.map((d, k) => e.storeDelta(d, { updateId: `ok${k}`, numExamples: 3 })))),
       await garbageRef(e, 'junk'),
-      await storeDelta(
-        e.blobs,
+      await e.storeDelta(
         deltaLike(v0, () => Number.POSITIVE_INFINITY),
         { updateId: 'inf', numExamples: 3 },
       ),
@@ -173,7 +164,7 @@ describe('aggregation worker: bad updates and audit rejections', () => {
 
   it('rejects a candidate with a sign-flipped and a 100x-scaled update under a strict audit policy', async () => {
     const e = env('wk-audit');
-    await createTestTask(e, {
+    await e.createTask({
       taskId: 'audit',
       adapter: SPEC,
       modules: MODULES,
@@ -186,9 +177,9 @@ describe('aggregation worker: bad updates and audit rejections', () => {
     const flipped = deltaLike(base, (_, i) => -(values(base)[i] ?? 0));
     const scaled = deltaLike(base, (_, i) => 100 * (values(base)[i] ?? 0));
     const refs = await Promise.all([
-      ...honest.map((d, k) => storeDelta(e.blobs, d, { updateId: `h${k}`, numExamples: 10 })),
-      storeDelta(e.blobs, flipped, { updateId: 'flip', numExamples: 10 }),
-      storeDelta(e.blobs, scaled, { updateId: 'boost', numExamples: 10 }),
+      ...honest.map((d, k) => e.storeDelta(d, { updateId: `h${k}`, numExamples: 10 })),
+      e.storeDelta(flipped, { updateId: 'flip', numExamples: 10 }),
+      e.storeDelta(scaled, { updateId: 'boost', numExamples: 10 }),
     ]);
     const outcome = await processAggregateJob(
       jobData({ taskId: 'audit', roundNumber: 1, parentVersion: 0, clipNorm: 100, updates: refs }),

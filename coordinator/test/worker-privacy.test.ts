@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   decodeFloat32Tensors,
   initialAdapterTensors,
@@ -11,12 +11,10 @@ import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js'
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { erfc } from '../src/worker/privacy/index.js';
 import {
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
   testRandom,
-  workerTestEnv,
+  workerTestEnvs,
   type TensorMap,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
@@ -41,10 +39,7 @@ const DELTA = 1e-6;
 const ROUNDS = 4;
 const Z_ROUND = Z_ONE * Math.sqrt(ROUNDS);
 
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 
 function values(map: TensorMap): Float32Array {
   const t = map.get(BIAS);
@@ -59,10 +54,9 @@ const isZero = (adapter: TensorMap): boolean => values(adapter).every((v) => v =
  * candidate is rejected for its accuracy drop and every round starts from version 0 again.
  */
 async function setUp(label: string, options: { epsilonBudget: number; noiseSeed?: string }) {
-  const e = workerTestEnv(label, options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {});
-  envs.push(e);
+  const e = openEnv(label, options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {});
   e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });
-  await createTestTask(e, {
+  await e.createTask({
     taskId: 'dp',
     adapter: SPEC,
     modules: MODULES,
@@ -80,7 +74,7 @@ async function round(e: WorkerTestEnv, roundNumber: number, seed: number) {
   // Norm about 0.6 (under the clip bound 1): 4000 coordinates of ±0.01.
   const deltas = Array.from({ length: M }, () => deltaLike(v0, () => 0.01 * Math.sign(rand() + 0.2)));
   const refs = await Promise.all(
-    deltas.map((d, k) => storeDelta(e.blobs, d, { updateId: `r${roundNumber}u${k}`, numExamples: k + 1 })),
+    deltas.map((d, k) => e.storeDelta(d, { updateId: `r${roundNumber}u${k}`, numExamples: k + 1 })),
   );
   const data = jobData({ taskId: 'dp', roundNumber, parentVersion: 0, clipNorm: CLIP, updates: refs });
   return { data, deltas, run: () => processAggregateJob(data, e.deps, 1_700_000_500_000 + roundNumber) };
@@ -186,10 +180,9 @@ describe('aggregation worker: ε counts every noised aggregate', () => {
 
   it("records adaptive clipping's noised count as a second release, and charges the pair as z", async () => {
     // z = 0.8 with m = 10: σ_b = m/20 = 0.5 and z_Δ = (0.8⁻² − 1)^(−1/2) = 4/3 (Andrew et al. 2021).
-    const e = workerTestEnv('wk-dp-adaptive', { noiseSeed: 'seed-adaptive' });
-    envs.push(e);
+    const e = openEnv('wk-dp-adaptive', { noiseSeed: 'seed-adaptive' });
     e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });
-    await createTestTask(e, {
+    await e.createTask({
       taskId: 'dp',
       adapter: SPEC,
       modules: MODULES,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   SIGNING_DOMAINS,
@@ -17,24 +17,18 @@ import { readRoundOutcome, subscribeRoundOutcomes, type RoundOutcome } from '../
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
   testRandom,
-  workerTestEnv,
+  workerTestEnvs,
   type TensorMap,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
 
 const ENQUEUED_AT = 1_700_000_100_000;
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 function env(label: string): WorkerTestEnv {
-  const e = workerTestEnv(label);
-  envs.push(e);
+  const e = openEnv(label);
   return e;
 }
 
@@ -55,7 +49,7 @@ describe('aggregation worker: promotion', () => {
     const e = env('wk-promo');
     const spec: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
     const modules = { hidden: { in: 4, out: 3 } };
-    const { task } = await createTestTask(e, {
+    const { task } = await e.createTask({
       taskId: 'promo',
       adapter: spec,
       modules,
@@ -70,7 +64,7 @@ describe('aggregation worker: promotion', () => {
       deltaLike(direction, (name, i) => (get(direction, name)[i] ?? 0) * (1 + 0.1 * k) + 0.002 * rand()),
     );
     const refs = await Promise.all(
-      perDevice.map((d, k) => storeDelta(e.blobs, d, { updateId: `u${k}`, numExamples: weights[k] ?? 1 })),
+      perDevice.map((d, k) => e.storeDelta(d, { updateId: `u${k}`, numExamples: weights[k] ?? 1 })),
     );
 
     const sub = new Redis(redisOptionsFromUrl(testRedisUrl()));
@@ -176,7 +170,7 @@ describe('aggregation worker: promotion', () => {
 
     const e = env('wk-nvflare');
     const spec: AdapterSpec = { mode: 'bias', targetModules: ['dense'], r: 1, alpha: 1, seed: 0 };
-    await createTestTask(e, {
+    await e.createTask({
       taskId: 'sag',
       adapter: spec,
       modules: { dense: { in: 2, out: outputs } },
@@ -191,7 +185,7 @@ describe('aggregation worker: promotion', () => {
     for (let round = 1; round <= vector.rounds; round++) {
       const refs = [];
       for (let c = 0; c < vector.clients; c++)
-        refs.push(await storeDelta(e.blobs, ones, { updateId: `r${round}c${c}`, numExamples: 1 }));
+        refs.push(await e.storeDelta(ones, { updateId: `r${round}c${c}`, numExamples: 1 }));
       const outcome = await processAggregateJob(
         jobData({ taskId: 'sag', roundNumber: round, parentVersion: round - 1, updates: refs }),
         e.deps,
@@ -212,12 +206,11 @@ describe('aggregation worker: promotion', () => {
     const e = env('wk-idem');
     const spec: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
     const modules = { hidden: { in: 3, out: 8 } };
-    await createTestTask(e, { taskId: 'idem', adapter: spec, modules, minReports: 2 });
+    await e.createTask({ taskId: 'idem', adapter: spec, modules, minReports: 2 });
     const v0 = initialAdapterTensors(spec, modules);
     const refs = await Promise.all(
       [1, 2, 3].map((k) =>
-        storeDelta(
-          e.blobs,
+        e.storeDelta(
           deltaLike(v0, (_, i) => 0.01 * k + 0.001 * i),
           {
             updateId: `i${k}`,

@@ -9,11 +9,9 @@ import { readRoundOutcome, type RoundOutcome } from '../src/shared/round-outcome
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
-  MemoryRoundLog,
-  createTestTask,
   deltaLike,
   jobData,
-  storeDelta,
+  MemoryRoundLog,
   until,
   workerTestEnv,
   type WorkerTestEnv,
@@ -47,9 +45,9 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
     const queue = aggregateQueue(redisOptionsFromUrl(testRedisUrl()), env.prefix);
     cleanups.push(() => queue.close());
 
-    await createTestTask(env, { taskId: 'good', adapter: SPEC, modules: MODULES, minReports: 2 });
+    await env.createTask({ taskId: 'good', adapter: SPEC, modules: MODULES, minReports: 2 });
     // Krum picks updates; z·C/m noise is only calibrated for means, so computeRound refuses DP here.
-    await createTestTask(env, {
+    await env.createTask({
       taskId: 'dp-krum',
       adapter: SPEC,
       modules: MODULES,
@@ -60,8 +58,7 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
     const v0 = initialAdapterTensors(SPEC, MODULES);
     const refs = await Promise.all(
       [1, 2, 3].map((k) =>
-        storeDelta(
-          env.blobs,
+        env.storeDelta(
           deltaLike(v0, (_, i) => 0.01 * k + 0.001 * i),
           { updateId: `q${k}`, numExamples: k },
         ),

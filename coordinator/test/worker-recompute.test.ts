@@ -1,24 +1,13 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type AdapterSpec, type TaskDefinitionInput } from '@flotilla/protocol';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import {
-  createTestTask,
-  deltaLike,
-  jobData,
-  storeDelta,
-  testRandom,
-  workerTestEnv,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, workerTestEnvs } from './support/worker-fixtures.js';
 
 // An auditor holding the retained deltas re-runs the aggregation from the round log alone
 // (strategy, options, participants and weights) and must land on the logged digest.
-const envs: WorkerTestEnv[] = [];
-afterAll(() => {
-  for (const env of envs) env.close();
-});
+const openEnv = workerTestEnvs();
 
 async function aggregationOf(options: {
   label: string;
@@ -31,10 +20,9 @@ async function aggregationOf(options: {
   /** FFA-LoRA devices that (wrongly) change A: which ones do. */
   changeA?: (device: number) => boolean;
 }) {
-  const env = workerTestEnv(options.label, options.dp ? { noiseSeed: 'recompute' } : {});
-  envs.push(env);
+  const env = openEnv(options.label, options.dp ? { noiseSeed: 'recompute' } : {});
   const modules = { hidden: { in: 5, out: 4 } };
-  const { task } = await createTestTask(env, {
+  const { task } = await env.createTask({
     taskId: options.label,
     adapter: options.spec,
     modules,
@@ -67,7 +55,7 @@ async function aggregationOf(options: {
             shape: [...tensor.shape],
             values: new Float32Array(tensor.values.length).fill(a),
           });
-    refs.push(await storeDelta(env.blobs, delta, { updateId: `u${i}`, numExamples: 10 + i }));
+    refs.push(await env.storeDelta(delta, { updateId: `u${i}`, numExamples: 10 + i }));
   }
   const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
   await processAggregateJob(

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
 import {
   RoundLogEventSchema,
   encodeBaseBundle,
@@ -84,14 +85,21 @@ export interface WorkerTestEnv {
   adapters: AdapterRegistry;
   log: MemoryRoundLog;
   deps: AggregateJobDeps;
+  /** {@link createTestTask} in this environment. */
+  createTask(options: TaskOptions): ReturnType<typeof createTestTask>;
+  /** {@link storeDelta} in this environment's blob store. */
+  storeDelta(delta: TensorMap, ref: UpdateRefOptions): Promise<AggregateUpdateRef>;
   close(): void;
 }
 
+export interface WorkerTestEnvOptions {
+  noiseSeed?: string;
+  dir?: string;
+  signingKey?: SigningKeyPair;
+}
+
 /** A fresh prefix, temp blob dir and in-process job dependencies (math in-process, no thread). */
-export function workerTestEnv(
-  label: string,
-  options: { noiseSeed?: string; dir?: string; signingKey?: SigningKeyPair } = {},
-): WorkerTestEnv {
+export function workerTestEnv(label: string, options: WorkerTestEnvOptions = {}): WorkerTestEnv {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const prefix = uniquePrefix(label);
   const ownDir = options.dir === undefined;
@@ -121,6 +129,8 @@ export function workerTestEnv(
     adapters,
     log,
     deps,
+    createTask: (task) => createTestTask({ blobs, tasks }, task),
+    storeDelta: (delta, ref) => storeDelta(blobs, delta, ref),
     close() {
       redis.disconnect();
       if (ownDir) rmSync(dir, { recursive: true, force: true });
@@ -141,6 +151,22 @@ export interface TaskOptions {
   weighting?: TaskDefinitionInput['policy']['weighting'];
   kernelValue?: number;
   biasValue?: number;
+}
+
+/**
+ * Worker test environments closed after the file's tests: call once at the top of a test file,
+ * then open one per test with the returned function.
+ */
+export function workerTestEnvs(): (label: string, options?: WorkerTestEnvOptions) => WorkerTestEnv {
+  const opened: WorkerTestEnv[] = [];
+  afterAll(() => {
+    for (const env of opened.splice(0)) env.close();
+  });
+  return (label, options) => {
+    const env = workerTestEnv(label, options);
+    opened.push(env);
+    return env;
+  };
 }
 
 /** Stores the fake base bundle and registers (signs) the task; createdAt is fixed so tasks are reproducible. */
@@ -177,11 +203,17 @@ export async function createTestTask(env: { blobs: BlobStore; tasks: TaskRegistr
   return env.tasks.createTask(input);
 }
 
+export interface UpdateRefOptions {
+  updateId: string;
+  numExamples: number;
+  clipped?: boolean;
+}
+
 /** Encodes a delta (F32 safetensors), stores it, and returns its job reference (norm computed here). */
 export async function storeDelta(
   blobs: LocalDirBlobStore,
   delta: TensorMap,
-  ref: { updateId: string; numExamples: number; clipped?: boolean },
+  ref: UpdateRefOptions,
 ): Promise<AggregateUpdateRef> {
   const bytes = encodeFloat32Tensors(delta, {}, 'F32');
   const digest = sha256Hex(bytes);
