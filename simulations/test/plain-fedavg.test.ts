@@ -49,6 +49,12 @@ describe('plain FedAvg: every safeguard off', () => {
       expect(m.participants).toBe(4);
       expect(m.refused).toEqual({});
     }
+    // Each device's own holdout (20% of its 50 examples), scored with the final model.
+    expect(result.perDevice?.devices.map((d) => d.examples)).toEqual([10, 10, 10, 10]);
+    const accuracies = result.perDevice?.devices.map((d) => d.accuracy) ?? [];
+    expect(result.perDevice?.summary.mean).toBeCloseTo(accuracies.reduce((a, b) => a + b, 0) / 4, 12);
+    expect(result.perDevice?.summary.worst10).toBe(Math.min(...accuracies));
+
     const { records, blobs, problems } = await readRunLog(result);
     expect(problems).toEqual([]);
 

@@ -34,6 +34,27 @@ export const RunMetricsSchema = z.object({
 });
 export type RunMetrics = z.infer<typeof RunMetricsSchema>;
 
+/** The promoted model's accuracy on one device's own held-out examples. */
+export const DeviceAccuracySchema = z.object({
+  deviceId: z.string().min(1),
+  /** Held-out examples of the device. */
+  examples: z.number().int().positive(),
+  accuracy: z.number().min(0).max(1),
+  /** Ground truth: the device was an attacker in the run. */
+  byzantine: z.boolean(),
+});
+export type DeviceAccuracy = z.infer<typeof DeviceAccuracySchema>;
+
+/** The distribution of per-device accuracy, each device counting once. */
+export const PerDeviceSummarySchema = z.object({
+  devices: z.number().int().positive(),
+  mean: z.number().min(0).max(1),
+  /** Mean accuracy of the worst 10% of devices (the ⌈k/10⌉ lowest of k). */
+  worst10: z.number().min(0).max(1),
+  min: z.number().min(0).max(1),
+});
+export type PerDeviceSummary = z.infer<typeof PerDeviceSummarySchema>;
+
 /** Everything a report shows. */
 export const ReportInputSchema = z.object({
   title: z.string().min(1),
@@ -45,6 +66,8 @@ export const ReportInputSchema = z.object({
   baselines: z.array(z.object({ label: z.string().min(1), accuracy: z.number().min(0).max(1) })).default([]),
   /** Extra facts listed in the report (key -> value). */
   facts: z.record(z.string(), z.string()).default({}),
+  /** Accuracy of the final promoted model on each device's own holdout (one run's report). */
+  perDevice: z.object({ summary: PerDeviceSummarySchema, devices: z.array(DeviceAccuracySchema) }).optional(),
 });
 export type ReportInput = z.infer<typeof ReportInputSchema>;
 export type ReportInputRaw = z.input<typeof ReportInputSchema>;

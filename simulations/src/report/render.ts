@@ -1,5 +1,5 @@
 import { lineChart } from './svg-chart.js';
-import type { ReportInput, RunMetrics } from './metrics.js';
+import type { PerDeviceSummary, ReportInput, RunMetrics } from './metrics.js';
 
 /** The charts of a report, as SVG strings keyed by file stem. */
 export interface ReportCharts {
@@ -133,6 +133,13 @@ function roundCells(m: RunMetrics['metrics'][number]): string[] {
   ];
 }
 
+const PER_DEVICE_TITLE = "### Per-device accuracy: the final model on each device's own held-out examples";
+const PER_DEVICE_HEADER = ['devices', 'mean', 'worst 10%', 'lowest'];
+
+function perDeviceCells(summary: PerDeviceSummary): string[] {
+  return [String(summary.devices), percent(summary.mean), percent(summary.worst10), percent(summary.min)];
+}
+
 const ROUND_HEADER = ['round', 'accuracy', 'loss', 'participants', 'refused', 'ε', 'decision', 'reasons'];
 
 const mdCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -152,6 +159,15 @@ export function renderMarkdown(input: ReportInput, charts: ReportCharts = render
   }
   lines.push('## Summary', '', mdRow(SUMMARY_HEADER), mdRow(SUMMARY_HEADER.map(() => '---')));
   for (const run of input.runs) lines.push(mdRow(summaryCells(summarizeRun(run))));
+  if (input.perDevice)
+    lines.push(
+      '',
+      PER_DEVICE_TITLE,
+      '',
+      mdRow(PER_DEVICE_HEADER),
+      mdRow(PER_DEVICE_HEADER.map(() => '---')),
+      mdRow(perDeviceCells(input.perDevice.summary)),
+    );
   lines.push('', '## Charts', '', charts.accuracy, '');
   if (charts.epsilon !== undefined) lines.push(charts.epsilon, '');
   lines.push(charts.bytes, '');
@@ -191,7 +207,16 @@ export function renderHtml(input: ReportInput, charts: ReportCharts = renderChar
   }
   parts.push('<h2>Summary</h2>', '<table>', htmlRow(SUMMARY_HEADER, 'th'));
   for (const run of input.runs) parts.push(htmlRow(summaryCells(summarizeRun(run))));
-  parts.push('</table>', '<h2>Charts</h2>', `<figure>${charts.accuracy}</figure>`);
+  parts.push('</table>');
+  if (input.perDevice)
+    parts.push(
+      `<p>${esc(PER_DEVICE_TITLE.replace(/^#+ /, ''))}</p>`,
+      '<table>',
+      htmlRow(PER_DEVICE_HEADER, 'th'),
+      htmlRow(perDeviceCells(input.perDevice.summary)),
+      '</table>',
+    );
+  parts.push('<h2>Charts</h2>', `<figure>${charts.accuracy}</figure>`);
   if (charts.epsilon !== undefined) parts.push(`<figure>${charts.epsilon}</figure>`);
   parts.push(`<figure>${charts.bytes}</figure>`);
   for (const run of input.runs) {

@@ -116,6 +116,34 @@ describe('SVG charts', () => {
     parseXmlTags(svg);
   });
 
+  it('shades a band from its lows and highs (hand-computed), split at gaps', () => {
+    // Same mapping as above: (0, 0.2) -> (64, 256.8), (5, 0.6) -> (267, 146.4), (5, 0.4) -> (267, 201.6).
+    const svg = lineChart({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 's',
+          points: [
+            [0, 0.1],
+            [5, 0.5],
+            [10, 1],
+          ],
+          band: [
+            [0, 0, 0.2],
+            [5, 0.4, 0.6],
+            [10, null, null],
+          ],
+        },
+      ],
+      yDomain: [0, 1],
+    });
+    expect(svg).toContain('<polygon class="band" points="64,256.8 267,146.4 267,201.6 64,312"');
+    expect(svg.match(/<polygon/g)).toHaveLength(1);
+    parseXmlTags(svg);
+  });
+
   it('splits lines at null values and escapes names', () => {
     const svg = lineChart({
       title: 'a < b',

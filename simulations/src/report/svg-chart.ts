@@ -2,6 +2,35 @@
 export interface ChartSeries {
   name: string;
   points: ReadonlyArray<readonly [number, number | null]>;
+  /**
+   * A shaded band around the line, e.g. a confidence interval: (x, low, high) in data units;
+   * points with a null bound are gaps.
+   */
+  band?: ReadonlyArray<readonly [number, number | null, number | null]>;
+}
+
+/** The band split at its gaps into closed polygons (upper edge left to right, lower edge back). */
+function bandPolygons(
+  band: NonNullable<ChartSeries['band']>,
+  sx: (x: number) => number,
+  sy: (y: number) => number,
+): string[] {
+  const polygons: string[] = [];
+  let run: Array<readonly [number, number, number]> = [];
+  const flush = () => {
+    if (run.length > 1) {
+      const upper = run.map(([x, , high]) => `${px(sx(x))},${px(sy(high))}`);
+      const lower = [...run].reverse().map(([x, low]) => `${px(sx(x))},${px(sy(low))}`);
+      polygons.push([...upper, ...lower].join(' '));
+    }
+    run = [];
+  };
+  for (const [x, low, high] of band) {
+    if (low === null || high === null || !Number.isFinite(low) || !Number.isFinite(high)) flush();
+    else run.push([x, low, high]);
+  }
+  flush();
+  return polygons;
 }
 
 /** Options for {@link lineChart}. */
@@ -88,6 +117,8 @@ export function lineChart(options: LineChartOptions): string {
       xs.push(x);
       if (y !== null && Number.isFinite(y)) ys.push(y);
     }
+    for (const [, low, high] of series.band ?? [])
+      for (const y of [low, high]) if (y !== null && Number.isFinite(y)) ys.push(y);
   }
   for (const reference of options.references ?? []) ys.push(reference.y);
   const xTicks = niceTicks(xs.length > 0 ? Math.min(...xs) : 0, xs.length > 0 ? Math.max(...xs) : 1, 8);
@@ -145,6 +176,10 @@ export function lineChart(options: LineChartOptions): string {
     const colour = PALETTE[index % PALETTE.length] ?? '#000000';
     legend.push({ name: series.name, colour, dashed: false });
     out.push(`<g class="series" data-name="${escapeXml(series.name)}">`);
+    for (const polygon of bandPolygons(series.band ?? [], sx, sy))
+      out.push(
+        `<polygon class="band" points="${polygon}" fill="${colour}" fill-opacity="0.18" stroke="none"/>`,
+      );
     // Gaps (null y) split the line into segments.
     let segment: string[] = [];
     const flush = () => {

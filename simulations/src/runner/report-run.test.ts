@@ -39,6 +39,13 @@ function result(yaml: string): SimulationResult {
     stopped: null,
     devices: [],
     setupMs: 1,
+    perDevice: {
+      summary: { devices: 2, mean: 0.75, worst10: 0.5, min: 0.5 },
+      devices: [
+        { deviceId: 'device-0000', examples: 4, accuracy: 1, byzantine: false },
+        { deviceId: 'device-0001', examples: 2, accuracy: 0.5, byzantine: true },
+      ],
+    },
   };
 }
 
@@ -73,6 +80,10 @@ behaviour: { byzantineFraction: 0.2, attack: scaling, attackScale: 5 }
     expect(facts.get('safeguards')).toBe(
       'validation gate tolerance 0.05; clip C = 1; drift audit on; quorum 5',
     );
+    // The per-device distribution is in the report, every device (attackers flagged) in metrics.json.
+    expect(readFileSync(written.markdown, 'utf8')).toContain('| 2 | 75.0% | 50.0% | 50.0% |');
+    const json = JSON.parse(readFileSync(written.json, 'utf8')) as { perDevice: { devices: unknown[] } };
+    expect(json.perDevice.devices).toHaveLength(2);
   });
 
   it('say when the safeguards are off', () => {

@@ -31,6 +31,7 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
     backend: result.backend,
     description: scenario.description,
     runs: [{ label: scenario.name, metrics: result.metrics }],
+    ...(result.perDevice ? { perDevice: result.perDevice } : {}),
     baselines: [
       ...(result.base.cleanAccuracy !== null && result.base.referenceLabel !== null
         ? [{ label: `base model, ${result.base.referenceLabel}`, accuracy: result.base.cleanAccuracy }]

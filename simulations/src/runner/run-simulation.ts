@@ -4,6 +4,7 @@ import { decodeFloat32Tensors } from '@flotilla/protocol';
 import {
   activeBackendName,
   createAdaptedModel,
+  type AdaptedModel,
   evaluateModel,
   initBackend,
   type LocalDataset,
@@ -15,7 +16,8 @@ import { scenarioArchitecture, taskBaseModel } from '../model/task-base-model.js
 import { createRng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
-import type { RoundMetricsInput } from '../report/metrics.js';
+import type { DeviceAccuracy, PerDeviceSummary, RoundMetricsInput } from '../report/metrics.js';
+import { evaluatePerDevice, summarizeDeviceAccuracy } from './per-device.js';
 import { createProgressBar, type ProgressStream } from '../progress/progress-bar.js';
 import { createSetupLog, silentSetupLog } from '../progress/setup-log.js';
 import { CollusionBroker } from './collusion-broker.js';
@@ -76,13 +78,16 @@ export interface SimulationResult {
   devices: Array<{ deviceId: string; pseudonym: string; byzantine: boolean }>;
   /** Wall time from the call to the first round's start (base model, enrolment, hosts), ms. */
   setupMs: number;
+  /** The final model's accuracy on each device's own holdout, and its distribution (null: no holdouts). */
+  perDevice: { summary: PerDeviceSummary; devices: DeviceAccuracy[] } | null;
 }
 
-async function evaluateAdapter(
+/** Runs `use` on the base with the adapter version in service (the initial adapter before any). */
+async function withPromotedModel<T>(
   base: BaseModel,
   env: SimEnvironment,
-  test: LocalDataset,
-): Promise<{ accuracy: number; loss: number }> {
+  use: (model: AdaptedModel) => T,
+): Promise<T> {
   const model = createAdaptedModel({ base: base.model, spec: env.taskInput.adapter });
   try {
     const version = await env.coordinator.adapters.latestVersion(env.taskId);
@@ -91,11 +96,21 @@ async function evaluateAdapter(
       const bytes = signed ? await env.coordinator.blobs.get(signed.manifest.adapter.f32.digest) : null;
       if (bytes) model.loadAdapterTensors(decodeFloat32Tensors(bytes).tensors);
     }
-    const { accuracy, loss } = evaluateModel(model, test);
-    return { accuracy, loss };
+    return use(model);
   } finally {
     model.dispose();
   }
+}
+
+function evaluateAdapter(
+  base: BaseModel,
+  env: SimEnvironment,
+  test: LocalDataset,
+): Promise<{ accuracy: number; loss: number }> {
+  return withPromotedModel(base, env, (model) => {
+    const { accuracy, loss } = evaluateModel(model, test);
+    return { accuracy, loss };
+  });
 }
 
 /** The base model's accuracy on `data` (the initial adapter leaves the adapted model equal to the base). */
@@ -297,6 +312,10 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         break;
       }
     }
+    const devices = await withPromotedModel(base, env, (model) =>
+      evaluatePerDevice({ model, specs, pool: task.pool, inputShape }),
+    );
+    const perDeviceSummary = summarizeDeviceAccuracy(devices);
     return {
       scenario,
       backend: activeBackendName() ?? backend.name,
@@ -321,6 +340,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         byzantine: s.byzantine,
       })),
       setupMs,
+      perDevice: perDeviceSummary ? { summary: perDeviceSummary, devices } : null,
     };
   } finally {
     broker?.stop();
