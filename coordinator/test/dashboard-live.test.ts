@@ -185,7 +185,10 @@ describe('the dashboard in Chromium while a round runs', () => {
     if (decided === 'COMMITTED') expect(await page.textContent('[data-testid=adapters]')).toContain('v1');
     // ε was charged for the noisy round: the privacy chart has a point.
     expect(await page.locator('svg[aria-label="privacy spent"] circle').count()).toBe(1);
-    expect(await page.locator('svg[aria-label="update norms"] circle').count()).toBe(2);
+    // A DP round's per-update norms are withheld from the page (docs/privacy.md): no dots, and
+    // its history row says so.
+    expect(await page.locator('svg[aria-label="update norms"] circle').count()).toBe(0);
+    expect(await row.textContent()).toContain('withheld (DP)');
     await page.screenshot({ path: new URL('dashboard-live.png', SCREENSHOTS).pathname, fullPage: true });
     // Operators can issue an enrollment token from the page.
     await page.click('[data-testid=operator] button');

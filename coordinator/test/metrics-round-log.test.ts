@@ -49,12 +49,13 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
           type: 'update.accepted',
           ...base,
           device,
+          // As a DP round logs it: no per-update values (docs/privacy.md).
           blobDigest: digest(String(i + 1)),
-          norm: 0.5,
+          norm: null,
           clipBound: 1,
-          clipped: false,
-          bytes: 100,
-          numExamples: 10,
+          clipped: null,
+          bytes: null,
+          numExamples: null,
         });
       await writer.append({
         type: 'round.closed',
@@ -70,7 +71,7 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
         strategy: 'fedavg',
         strategyOptions: {},
         loraRule: 'bias-only',
-        participants: devices.map((device, i) => ({ device, blobDigest: digest(String(i + 1)), weight: 10 })),
+        participants: devices.map((device, i) => ({ device, blobDigest: digest(String(i + 1)), weight: 1 })),
         clipNorm: 1,
         noiseMultiplier: 1,
         epsilon,
@@ -108,14 +109,14 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
     const families = parsePrometheusText(await metrics.text());
     expect(sampleValue(families, 'flotilla_privacy_epsilon_spent', { task: 'dp-task' })).toBe(1.3);
 
-    // Rewrite record 3's norm in the stream (rebuilt in order, since stream ids only grow): a
+    // Rewrite record 3's clip bound in the stream (rebuilt in order, since stream ids only grow): a
     // fresh follower sees a broken chain from seq 3.
     const key = roundLogKeys(prefix).stream;
     const entries = await redis.xrange(key, '-', '+');
     await redis.del(key);
     for (const [id, fields] of entries) {
       const json = fields[fields.indexOf('record') + 1] ?? '';
-      const value = id === streamIdOf(3) ? json.replace('"norm":0.5', '"norm":0.25') : json;
+      const value = id === streamIdOf(3) ? json.replace('"clipBound":1', '"clipBound":0.5') : json;
       if (id === streamIdOf(3)) expect(value).not.toBe(json);
       await redis.xadd(key, id, 'record', value);
     }

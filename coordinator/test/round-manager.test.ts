@@ -77,6 +77,7 @@ function recordingEvents(): RoundEvents & { logged: CoordinatorRoundEvent[] } {
       return Promise.resolve();
     },
     pseudonymize: (deviceId) => `dev_${deviceId}`,
+    commitUpdate: (roundId, blobDigest) => `${roundId}:${blobDigest}`,
   };
 }
 

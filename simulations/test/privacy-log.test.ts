@@ -100,8 +100,23 @@ describe('flotilla privacy epsilon --log on a real DP run', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('after 4 charged round(s)');
     expect(text.stdout).toContain('no amplification by sampling');
-    expect(text.stdout).toContain('holds against: readers of the log and the fleet');
+    expect(text.stdout).toContain(
+      'holds against: readers of the log, the audit API, the dashboard and the fleet',
+    );
     expect(text.stdout).toContain('not the operator');
+  });
+
+  it('publishes no per-update value in the log: commitments, no norms, sizes, flags or counts', () => {
+    const events = readFileSync(result.roundLogPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { event: Record<string, unknown> }).event);
+    const accepted = events.filter((e) => e.type === 'update.accepted');
+    expect(accepted.length).toBeGreaterThanOrEqual(12);
+    for (const e of accepted)
+      expect(e).toMatchObject({ norm: null, clipped: null, bytes: null, numExamples: null });
+    for (const e of events.filter((x) => x.type === 'aggregation'))
+      expect((e.participants as Array<{ weight: number }>).map((p) => p.weight)).toEqual([1, 1, 1, 1]);
   });
 
   it('fails on a log whose recorded ε was lowered', async () => {

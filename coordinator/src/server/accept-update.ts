@@ -172,6 +172,9 @@ export async function acceptUpdate(
     quantization: metadata.quantization,
     signature: submission.signature,
     acceptedAt,
+    ...(round.dp === true
+      ? { commitment: deps.events.commitUpdate(round.roundId, metadata.blobDigest) }
+      : {}),
   };
   const result = await deps.rounds.accept(round.roundId, deviceId, JSON.stringify(record), acceptedAt);
   if (result.status !== 'OK') {

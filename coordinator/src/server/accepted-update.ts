@@ -15,6 +15,11 @@ export const AcceptedUpdateSchema = z.object({
   quantization: z.enum(['none', 'int8']),
   signature: z.string(),
   acceptedAt: z.number().int(),
+  /**
+   * Set in a DP round: how the round log names the update (`commitUpdate`), which then withholds
+   * its norm, clipped flag, size and example count (docs/privacy.md).
+   */
+  commitment: DigestSchema.optional(),
 });
 export type AcceptedUpdate = z.infer<typeof AcceptedUpdateSchema>;
 
@@ -27,10 +32,20 @@ export function acceptedUpdateEvent(
   round: { taskId: string; roundId: string; clipNorm: number },
   update: AcceptedUpdate,
 ): RoundLogEventOf<'update.accepted'> {
+  const where = { type: 'update.accepted', taskId: round.taskId, roundId: round.roundId } as const;
+  if (update.commitment !== undefined)
+    return {
+      ...where,
+      device: update.devicePseudonym,
+      blobDigest: update.commitment,
+      norm: null,
+      clipBound: round.clipNorm,
+      clipped: null,
+      bytes: null,
+      numExamples: null,
+    };
   return {
-    type: 'update.accepted',
-    taskId: round.taskId,
-    roundId: round.roundId,
+    ...where,
     device: update.devicePseudonym,
     blobDigest: update.blobDigest,
     norm: update.norm,
@@ -39,4 +54,9 @@ export function acceptedUpdateEvent(
     bytes: update.blobBytes,
     numExamples: update.numExamples,
   };
+}
+
+/** How the round log names a stored update: its commitment in a DP round, else its blob digest. */
+export function loggedDigest(update: Pick<AcceptedUpdate, 'blobDigest' | 'commitment'>): string {
+  return update.commitment ?? update.blobDigest;
 }

@@ -56,6 +56,8 @@ export interface Refusal {
   roundId: string;
   /** The round's clip norm, for the record. */
   clipBound: number | null;
+  /** The round promises differential privacy: the record withholds what the update says of itself. */
+  dp: boolean;
   deviceId: string;
   error: WireError;
   metadata: UpdateMetadata;
@@ -89,11 +91,14 @@ export class RefusalLog {
       device,
       reason: refusal.error.code,
       message: refusal.error.message.slice(0, 2000),
-      blobDigest: metadata.blobDigest,
+      // In a DP round the update is named by its commitment, as accepted ones are (docs/privacy.md).
+      blobDigest: refusal.dp
+        ? events.commitUpdate(refusal.roundId, metadata.blobDigest)
+        : metadata.blobDigest,
       norm: null,
       clipBound: refusal.clipBound,
-      clipped: metadata.clipped,
-      bytes: metadata.blobBytes,
+      clipped: refusal.dp ? null : metadata.clipped,
+      bytes: refusal.dp ? null : metadata.blobBytes,
     });
   }
 

@@ -5,7 +5,7 @@ import { DigestSchema } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { resultCode } from '../shared/lua-script.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
-import { AcceptedUpdateSchema } from './accepted-update.js';
+import { AcceptedUpdateSchema, loggedDigest } from './accepted-update.js';
 import type { DeviceRecord, DeviceRegistry } from './device-registry.js';
 import { EXCLUDE_UPDATE } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
@@ -21,6 +21,7 @@ import type { SessionStore } from './sessions.js';
 /** What the round keeps of an update taken out of it (`${prefix}:round:<id>:excluded`). */
 export const ExcludedUpdateSchema = z.object({
   devicePseudonym: z.string(),
+  /** The update as the round log names it (`loggedDigest`: its commitment in a DP round). */
   blobDigest: DigestSchema,
   /** Error code, e.g. `REVOKED_DEVICE`. */
   reason: z.string(),
@@ -69,7 +70,7 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string): Prom
     if (!accepted?.success) continue;
     const exclusion: ExcludedUpdate = {
       devicePseudonym: accepted.data.devicePseudonym,
-      blobDigest: accepted.data.blobDigest,
+      blobDigest: loggedDigest(accepted.data),
       reason: 'REVOKED_DEVICE',
       message: 'the device was revoked while the round was open; its update is not aggregated',
       at: Date.now(),

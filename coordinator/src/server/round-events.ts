@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
 import type { RoundLogEventOf } from '@flotilla/protocol';
-import { pseudonymizeDevice, type RoundLogWriter } from '../shared/round-log/index.js';
+import {
+  commitUpdate,
+  pseudonymizeDevice,
+  updateCommitmentKey,
+  type RoundLogWriter,
+} from '../shared/round-log/index.js';
 
 /** The round-log events the coordinator itself writes (the worker writes the others). */
 export type CoordinatorRoundEvent = RoundLogEventOf<
@@ -37,10 +42,13 @@ export interface RoundEvents {
   endRound(end: RoundEnd): Promise<void>;
   /** Keyed pseudonym of a device id: `dev_<32 hex>`. */
   pseudonymize(deviceId: string): string;
+  /** How a DP round's log names an update: its commitment (update-commitment.ts). */
+  commitUpdate(roundId: string, blobDigest: string): string;
 }
 
 /** Round events written to the pino log only (used when no round log is configured). */
 export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array): RoundEvents {
+  const commitmentKey = updateCommitmentKey(pseudonymSecret);
   return {
     append(event) {
       logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
@@ -52,6 +60,7 @@ export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array):
       return Promise.resolve();
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(pseudonymSecret, deviceId),
+    commitUpdate: (roundId, blobDigest) => commitUpdate(commitmentKey, roundId, blobDigest),
   };
 }
 
@@ -84,5 +93,6 @@ export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEve
       }
     },
     pseudonymize: (deviceId) => writer.pseudonymize(deviceId),
+    commitUpdate: (roundId, blobDigest) => writer.commitUpdate(roundId, blobDigest),
   };
 }

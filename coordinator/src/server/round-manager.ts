@@ -296,6 +296,8 @@ export class RoundManager {
       plan: JSON.stringify(plan),
       deadline: plan.deadline,
       selectedCount: selected.length,
+      // The promise round.opened just logged: how this round's updates appear in the log.
+      dp: signed.task.policy.dp ? '1' : '0',
     });
     if (!ok) return;
     const log = this.log(roundId);
@@ -372,13 +374,10 @@ export class RoundManager {
   }
 
   /** Deadline, accept window, or everyone answered: close with quorum, else abandon. */
-  private async endReporting(roundId: string, everyoneAnswered: boolean): Promise<void> {
+  private async endReporting(roundId: string, answered: boolean): Promise<void> {
     const round = await this.deps.rounds.get(roundId);
     if (!round || !takesResponses(round)) return;
-    if (
-      !everyoneAnswered &&
-      Date.now() < Math.min(round.deadline ?? 0, round.closeAt ?? Number.POSITIVE_INFINITY)
-    ) {
+    if (!answered && Date.now() < Math.min(round.deadline ?? 0, round.closeAt ?? Number.POSITIVE_INFINITY)) {
       this.armReporting(round);
       return;
     }
@@ -392,6 +391,10 @@ export class RoundManager {
     if (timer) clearTimeout(timer);
     // Told first: the worker's decision, broadcast when it arrives, must not overtake it.
     this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
+    // Why it closed, from the counts as the close froze them: a deadline timer may fire after the
+    // last answer arrived (before its own check ran), and then every device had answered.
+    const final = (await this.deps.rounds.get(roundId)) ?? round;
+    const everyoneAnswered = final.acceptedCount + final.skippedCount >= final.selectedCount;
     await logRoundEnd(this.deps, round, { kind: 'closed', everyoneAnswered });
     await this.enqueueAggregation(round);
   }

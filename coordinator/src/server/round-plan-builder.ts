@@ -92,6 +92,7 @@ export function buildAggregateJob(round: RoundRecord, acceptedJson: string[]): A
     updateId: r.updateId,
     devicePseudonym: r.devicePseudonym,
     blobDigest: r.blobDigest,
+    ...(r.commitment !== undefined ? { commitment: r.commitment } : {}),
     numExamples: r.numExamples,
     norm: r.norm,
     clipped: r.clipped,

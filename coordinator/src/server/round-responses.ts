@@ -89,6 +89,7 @@ export class RoundResponses {
         taskId: round.taskId,
         roundId: round.roundId,
         clipBound: round.plan.clipNorm,
+        dp: round.dp === true,
         deviceId,
         error: wire,
         metadata,

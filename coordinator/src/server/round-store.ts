@@ -50,6 +50,14 @@ export const RoundRecordSchema = z.object({
     .transform((s): RoundPlan => RoundPlanSchema.parse(JSON.parse(s)))
     .optional(),
   reason: z.string().optional(),
+  /**
+   * `1` when the round promises differential privacy (its `round.opened.dp`), set with the plan:
+   * its round-log records then name updates by commitment and withhold per-update values.
+   */
+  dp: z
+    .enum(['0', '1'])
+    .transform((v) => v === '1')
+    .optional(),
 });
 export type RoundRecord = z.infer<typeof RoundRecordSchema>;
 

@@ -12,6 +12,8 @@ export const AggregateUpdateRefSchema = z.object({
   /** Keyed hash of the device id (never the id itself). */
   devicePseudonym: z.string().min(1),
   blobDigest: DigestSchema,
+  /** How the round log names the update when it differs from `blobDigest`: its DP commitment. */
+  commitment: DigestSchema.optional(),
   /** FedAvg weight. */
   numExamples: z.number().int().positive(),
   /** Global L2 norm recomputed by the coordinator from the blob. */

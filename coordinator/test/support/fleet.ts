@@ -77,6 +77,8 @@ export interface TestTaskOptions {
   rounds?: RoundsInput;
   clipNorm?: number;
   maxBlobBytes?: number;
+  /** A DP policy (`policy.dp`); none by default. */
+  dp?: NonNullable<TaskDefinitionInput['policy']>['dp'];
 }
 
 /** The test task: LoRA rank 2 on module `dense` over a stand-in base model, FedAvg, clip 1. */
@@ -104,6 +106,7 @@ export function testTaskDefinition(
       maxBlobBytes: options.maxBlobBytes ?? 4096,
       strategy: { name: 'fedavg' },
       audit: {},
+      ...(options.dp ? { dp: options.dp } : {}),
     },
     createdAt: Date.now(),
   };

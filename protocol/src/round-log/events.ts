@@ -57,24 +57,41 @@ export const RoundSelectedEventSchema = z.strictObject({
   eligible: Count,
 });
 
-/** An update accepted into the round (coordinator, after it is durable). */
+/**
+ * An update accepted into the round (coordinator, after it is durable). In a DP round
+ * (`round.opened.dp` not null) the record carries nothing computed from the update's content:
+ * `blobDigest` is the update's commitment and `norm`, `clipped`, `bytes` and `numExamples` are
+ * null (docs/privacy.md: ε does not cover un-noised per-update values, so they are not published).
+ */
 export const UpdateAcceptedEventSchema = z.strictObject({
   type: z.literal('update.accepted'),
   taskId: TaskIdSchema,
   roundId: RoundIdSchema,
   device: DevicePseudonymSchema,
+  /**
+   * SHA-256 of the delta blob; in a DP round the update's commitment instead:
+   * HMAC-SHA-256 under the operator's commitment key of `<roundId>`, a zero byte and the blob's
+   * SHA-256 in hex. Either way the same value names the update in `update.excluded` and in the
+   * aggregation's participants.
+   */
   blobDigest: DigestSchema,
-  /** L2 norm of the delta as received (after the device clipped it). */
-  norm: NonNegative,
+  /** L2 norm of the delta as received (after the device clipped it); null in a DP round. */
+  norm: NonNegative.nullable(),
   /** Clip bound the norm was checked against. */
   clipBound: Positive,
-  /** Whether the device reported that clipping changed its delta. */
-  clipped: z.boolean(),
-  bytes: Count,
-  numExamples: Count,
+  /** Whether the device reported that clipping changed its delta; null in a DP round. */
+  clipped: z.boolean().nullable(),
+  /** Size of the delta blob; null in a DP round. */
+  bytes: Count.nullable(),
+  /** Examples the device says it trained on; null in a DP round. */
+  numExamples: Count.nullable(),
 });
 
-/** An update refused (coordinator); `reason` is the error code given to the device. */
+/**
+ * An update refused (coordinator); `reason` is the error code given to the device. In a DP round
+ * `blobDigest` is the update's commitment (as in `update.accepted`) and `norm`, `clipped` and
+ * `bytes` are null.
+ */
 export const UpdateRefusedEventSchema = z.strictObject({
   type: z.literal('update.refused'),
   taskId: TaskIdSchema,

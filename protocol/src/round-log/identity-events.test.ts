@@ -44,9 +44,9 @@ function refusals(n: number, counts: Array<[number, string, number]>): RoundLogE
 const roundWithExclusion = [
   opened(1, { dp: null }),
   selected(1, [1, 2, 3]),
-  accepted(1, 1),
-  accepted(1, 2),
-  accepted(1, 3),
+  accepted(1, 1, { norm: 0.5 }),
+  accepted(1, 2, { norm: 0.5 }),
+  accepted(1, 3, { norm: 0.5 }),
   excluded(1, 3),
   closed(1, { accepted: 2 }, 'deadline'),
 ];
@@ -64,8 +64,8 @@ describe('update.excluded and update.refusals in the round log', () => {
     const events = [
       opened(1, { dp: null }),
       selected(1, [1, 2]),
-      refused(1, 4, 'NOT_SELECTED'),
-      refused(1, 4, 'NONCE_MISMATCH'),
+      refused(1, 4, 'NOT_SELECTED', true),
+      refused(1, 4, 'NONCE_MISMATCH', true),
       refusals(1, [
         [4, 'NOT_SELECTED', 10],
         [4, 'NONCE_MISMATCH', 2],

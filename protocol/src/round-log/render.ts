@@ -14,7 +14,9 @@ function renderRound(round: RoundSummary): string[] {
   const lines = [
     `round ${round.roundId} (${round.status}) opened ${iso(round.openedAt)}`,
     `  goal ${round.goalCount}, quorum ${round.minReports}, clip norm ${round.clipNorm}, selected ${round.selected.length}`,
-    `  accepted ${round.accepted} (${round.clipped} clipped, ${round.acceptedExamples} examples, ${round.acceptedBytes} bytes)`,
+    round.clipped === null || round.acceptedExamples === null || round.acceptedBytes === null
+      ? `  accepted ${round.accepted} (per-update statistics withheld: differential privacy)`
+      : `  accepted ${round.accepted} (${round.clipped} clipped, ${round.acceptedExamples} examples, ${round.acceptedBytes} bytes)`,
   ];
   const refused = Object.entries(round.refusedByReason);
   lines.push(

@@ -20,9 +20,13 @@ export interface RoundSummary {
   accepted: number;
   /** Accepted updates taken out before aggregation (`update.excluded`, e.g. a revoked device). */
   excluded: number;
-  clipped: number;
-  acceptedBytes: number;
-  acceptedExamples: number;
+  /**
+   * Per-update totals over the accepted updates: null in a DP round, whose records withhold them
+   * (docs/privacy.md).
+   */
+  clipped: number | null;
+  acceptedBytes: number | null;
+  acceptedExamples: number | null;
   refusedByReason: Record<string, number>;
   abandonReason: string | null;
   aggregation: {
@@ -128,6 +132,11 @@ function emptyRound(taskId: string, roundId: string): RoundSummary {
 }
 
 /** Builds an auditor's summary of a log (it does not verify it: run `verifyRoundLog` for that). */
+/** A running total that becomes null (withheld) once one record withholds its value. */
+function addOrWithheld(total: number | null, value: number | null): number | null {
+  return total === null || value === null ? null : total + value;
+}
+
 export function summarizeRoundLog(
   records: readonly unknown[],
   options: SummarizeRoundLogOptions = {},
@@ -218,9 +227,9 @@ export function summarizeRoundLog(
         participants.add(event.device);
         if (!round) break;
         round.accepted++;
-        if (event.clipped) round.clipped++;
-        round.acceptedBytes += event.bytes;
-        round.acceptedExamples += event.numExamples;
+        round.clipped = addOrWithheld(round.clipped, event.clipped === null ? null : Number(event.clipped));
+        round.acceptedBytes = addOrWithheld(round.acceptedBytes, event.bytes);
+        round.acceptedExamples = addOrWithheld(round.acceptedExamples, event.numExamples);
         break;
       case 'update.refused':
         if (round) round.refusedByReason[event.reason] = (round.refusedByReason[event.reason] ?? 0) + 1;

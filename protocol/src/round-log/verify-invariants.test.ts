@@ -8,6 +8,7 @@ import {
   audit,
   chargedAggregation,
   closed,
+  dev,
   opened,
   problemsOf,
   promotion,
@@ -91,6 +92,20 @@ function rewrite<T extends RoundLogEvent['type']>(
   const index = indexOf(events, is(type, round));
   events[index] = change(events[index] as Event<T>);
   return [events, index];
+}
+
+/**
+ * The honest history as a task without DP would log it: no promise, no noise, no ε, and (with
+ * `norms`) each accepted update's norm, size, flag and example count stated.
+ */
+function withoutDp({ norms }: { norms: boolean }): RoundLogEvent[] {
+  return honest().map((e): RoundLogEvent => {
+    if (e.type === 'round.opened') return { ...e, dp: null };
+    if (e.type === 'aggregation') return { ...e, noiseMultiplier: 0, epsilon: null, delta: null };
+    if (e.type === 'update.accepted' && norms)
+      return { ...e, norm: 0.5, clipped: false, bytes: 4096, numExamples: 100 };
+    return e;
+  });
 }
 
 /** The first problem of the tampered log: [seq, code]. */
@@ -219,17 +234,48 @@ describe('noise parameters are the ones the task promises', () => {
   });
 
   it('noise or ε reported in a round without DP', () => {
-    const events = honest().map((e): RoundLogEvent =>
-      e.type === 'round.opened'
-        ? { ...e, dp: null }
-        : e.type === 'aggregation'
-          ? { ...e, noiseMultiplier: 0, epsilon: null, delta: null }
-          : e,
-    );
+    const events = withoutDp({ norms: true });
     expect(verifyEvents(events).problems).toEqual([]);
     const at = indexOf(events, is('aggregation', 2));
     events[at] = { ...(events[at] as Event<'aggregation'>), epsilon: 0.5, delta: 1e-5 };
     expect(problemsOf(verifyEvents(events))[0]).toEqual([at, 'PRIVACY']);
+  });
+});
+
+describe('a DP round publishes nothing computed from one update', () => {
+  it("an accepted update's norm, clipped flag, size or example count", () => {
+    for (const leak of [{ norm: 0.5 }, { clipped: true }, { bytes: 4096 }, { numExamples: 120 }]) {
+      const t = rewrite('update.accepted', 2, (e) => ({ ...e, ...leak }));
+      expect(first(t)).toEqual([t[1], 'PRIVACY']);
+    }
+  });
+
+  it("a refused update's size or clipped flag", () => {
+    const t = rewrite('update.refused', 1, (e) => ({ ...e, bytes: 4096, clipped: false }));
+    expect(first(t)).toEqual([t[1], 'PRIVACY']);
+  });
+
+  it('participants weighed by their example counts', () => {
+    const t = rewrite('aggregation', 1, (e) => ({
+      ...e,
+      participants: e.participants.map((p, i) => ({ ...p, weight: 100 + i })),
+    }));
+    expect(first(t)).toEqual([t[1], 'PRIVACY']);
+  });
+
+  it('an audit finding naming a device', () => {
+    const t = rewrite('audit', 2, (e) => ({
+      ...e,
+      findings: [
+        { code: 'low-cosine', severity: 'warn' as const, message: 'x', device: dev(1), value: -0.5 },
+      ],
+    }));
+    expect(first(t)).toEqual([t[1], 'PRIVACY']);
+  });
+
+  it('while a round without DP must carry each norm, or its clip bound cannot be checked', () => {
+    const events = withoutDp({ norms: false });
+    expect(problemsOf(verifyEvents(events))[0]).toEqual([indexOf(events, is('update.accepted', 1)), 'CLIP']);
   });
 });
 
@@ -270,6 +316,12 @@ describe('counts add up', () => {
     expect(first(goal)).toEqual([goal[1], 'COUNTS']);
     const deadline = rewrite('round.closed', 1, (e) => ({ ...e, reason: 'deadline' }));
     expect(first(deadline)).toEqual([deadline[1], 'COUNTS']);
+  });
+
+  it('a round closed for the deadline although every selected device had an update accepted', () => {
+    const events = honest();
+    events[indexOf(events, is('round.selected', 2))] = selected(2, [1, 2]);
+    expect(problemsOf(verifyEvents(events))[0]).toEqual([indexOf(events, is('round.closed', 2)), 'COUNTS']);
   });
 
   it('an update from a device the round did not select, or two from one device', () => {

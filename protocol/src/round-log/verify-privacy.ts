@@ -86,3 +86,61 @@ export function checkAggregationPrivacy(
     fail('BUDGET', `aggregation of ${id} spends ε = ${epsilon}, past the budget ${dp.epsilonBudget}`);
   privacy.epsilon = Math.max(before ?? 0, epsilon);
 }
+
+/**
+ * What the log says about single updates, against the round's promise. A DP round publishes
+ * nothing computed from one update's content (docs/privacy.md): its `update.accepted` and
+ * `update.refused` records carry no norm, clipped flag, size or example count, its participants
+ * weigh 1 each (a weight would reveal an example count), and its audit names no device. A round
+ * without DP must carry each accepted update's norm, or its clip bound cannot be checked.
+ */
+export function checkPerUpdatePublication(
+  opened: RoundLogEventOf<'round.opened'>,
+  event: RoundLogEventOf<'update.accepted' | 'update.refused' | 'aggregation' | 'audit'>,
+  fail: Fail,
+): void {
+  const id = event.roundId;
+  if (opened.dp === null) {
+    if (event.type === 'update.accepted' && event.norm === null)
+      fail(
+        'CLIP',
+        `update from ${event.device} in round ${id} carries no norm to check against its clip bound`,
+      );
+    return;
+  }
+  switch (event.type) {
+    case 'update.accepted': {
+      const published = (['norm', 'clipped', 'bytes', 'numExamples'] as const).filter(
+        (k) => event[k] !== null,
+      );
+      if (published.length > 0)
+        fail(
+          'PRIVACY',
+          `round ${id} is differentially private but publishes the ${published.join(', ')} of ${event.device}'s update`,
+        );
+      return;
+    }
+    case 'update.refused': {
+      const published = (['norm', 'clipped', 'bytes'] as const).filter((k) => event[k] !== null);
+      if (published.length > 0)
+        fail(
+          'PRIVACY',
+          `round ${id} is differentially private but publishes the ${published.join(', ')} of ${event.device}'s refused update`,
+        );
+      return;
+    }
+    case 'aggregation':
+      for (const p of event.participants)
+        if (p.weight !== 1)
+          fail(
+            'PRIVACY',
+            `aggregation of ${id} is differentially private but weighs ${p.device} ${p.weight}, not 1: a weight reveals a per-update number`,
+          );
+      return;
+    case 'audit':
+      for (const f of event.findings)
+        if (f.device !== null)
+          fail('PRIVACY', `audit of ${id} is differentially private but names ${f.device} (${f.code})`);
+      return;
+  }
+}

@@ -2,7 +2,7 @@ import { canonicalJson } from '../canonical-json.js';
 import { applyTaskControlMove } from '../messages/task-control.js';
 import { roundNumberOf, type RoundLogEvent, type RoundLogEventOf } from './events.js';
 import { checkDecision } from './verify-decisions.js';
-import { checkAggregationPrivacy, checkRoundPromise } from './verify-privacy.js';
+import { checkAggregationPrivacy, checkPerUpdatePublication, checkRoundPromise } from './verify-privacy.js';
 import {
   taskState,
   type Fail,
@@ -148,6 +148,7 @@ export function checkRoundSemantics(
       break;
     case 'update.refused':
       if (round.status === 'open') round.refusedWhileOpen++;
+      checkPerUpdatePublication(opened, event, fail);
       break;
     case 'update.refusals':
       // Repeats counted rather than logged one by one: they add to the same total.
@@ -190,6 +191,9 @@ export function checkRoundSemantics(
       checkAggregation(state, round, opened, event, fail);
       break;
     case 'audit':
+      checkPerUpdatePublication(opened, event, fail);
+      checkDecision(taskState(state, event.taskId), round, opened, event, fail);
+      break;
     case 'promotion':
     case 'rejection':
       checkDecision(taskState(state, event.taskId), round, opened, event, fail);
@@ -221,7 +225,8 @@ function checkAccepted(
     );
   if (round.accepted.has(event.device))
     fail('COUNTS', `a second update from ${event.device} is accepted into round ${event.roundId}`);
-  if (!within(event.norm, event.clipBound, NORM_TOLERANCE))
+  checkPerUpdatePublication(opened, event, fail);
+  if (event.norm !== null && !within(event.norm, event.clipBound, NORM_TOLERANCE))
     fail(
       'CLIP',
       `update from ${event.device} has norm ${event.norm} above its clip bound ${event.clipBound}`,
@@ -265,6 +270,13 @@ function checkClosed(
       'COUNTS',
       `round ${id} closes for ${event.reason} with ${event.accepted} accepted updates and goal ${opened.goalCount}`,
     );
+  // Skips are not logged, so `all-answered` cannot be checked; `deadline` can be contradicted:
+  // every selected device's update was accepted, so none was still to answer.
+  if (event.reason === 'deadline' && round.selected !== null && round.accepted.size >= round.selected.size)
+    fail(
+      'COUNTS',
+      `round ${id} closes for the deadline, but every one of its ${round.selected.size} selected devices had an update accepted`,
+    );
   round.status = 'closed';
   round.closed = event;
 }
@@ -299,6 +311,7 @@ function checkAggregation(
     devices.add(participant.device);
   }
   checkAggregationPrivacy(taskState(state, event.taskId).privacy, opened, event, fail);
+  checkPerUpdatePublication(opened, event, fail);
   round.aggregation = event;
 }
 

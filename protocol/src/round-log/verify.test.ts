@@ -40,19 +40,18 @@ function opened(
   };
 }
 
-function accepted(roundId: string, n: number, norm = 0.5): RoundLogEvent {
-  return {
-    type: 'update.accepted',
+/** As logged in a DP round (the default `opened`): no per-update values; with `norm`, a round without DP. */
+function accepted(roundId: string, n: number, norm?: number): RoundLogEvent {
+  const base = {
+    type: 'update.accepted' as const,
     taskId: T,
     roundId,
     device: dev(n),
     blobDigest: digest(n),
-    norm,
-    clipBound: 1,
-    clipped: norm >= 1,
-    bytes: 4096,
-    numExamples: 100 + n,
   };
+  if (norm === undefined)
+    return { ...base, norm: null, clipBound: 1, clipped: null, bytes: null, numExamples: null };
+  return { ...base, norm, clipBound: 1, clipped: norm >= 1, bytes: 4096, numExamples: 100 + n };
 }
 
 function aggregation(roundId: string, ns: number[], epsilon: number, retained = false): RoundLogEvent {
@@ -63,7 +62,7 @@ function aggregation(roundId: string, ns: number[], epsilon: number, retained = 
     strategy: 'fedavg',
     strategyOptions: {},
     loraRule: 'ffa-lora',
-    participants: ns.map((n) => ({ device: dev(n), blobDigest: digest(n), weight: 100 + n })),
+    participants: ns.map((n) => ({ device: dev(n), blobDigest: digest(n), weight: 1 })),
     clipNorm: 1,
     noiseMultiplier: 1.1,
     epsilon,
@@ -95,7 +94,7 @@ function sampleEvents(): Array<{ event: RoundLogEvent; key: SigningKeyPair }> {
       eligible: 9,
     }),
     a(accepted(R1, 1)),
-    a(accepted(R1, 2, 1)),
+    a(accepted(R1, 2)),
     a({
       type: 'update.refused',
       taskId: T,
@@ -104,12 +103,12 @@ function sampleEvents(): Array<{ event: RoundLogEvent; key: SigningKeyPair }> {
       reason: 'NORM_EXCEEDED',
       message: 'norm 3.2 > 1',
       blobDigest: digest(4),
-      norm: 3.2,
+      norm: null,
       clipBound: 1,
-      clipped: false,
-      bytes: 4096,
+      clipped: null,
+      bytes: null,
     }),
-    a(accepted(R1, 3, 0.25)),
+    a(accepted(R1, 3)),
     a({
       type: 'round.closed',
       taskId: T,
@@ -469,8 +468,9 @@ describe('round rules', () => {
   });
 
   it('an accepted norm above its bound fails beyond the 1e-6 relative tolerance only', () => {
-    expect(verify(clone(base([opened(R1), accepted(R1, 1, 1 + 5e-7)]))).ok).toBe(true);
-    expect(head(verify(clone(base([opened(R1), accepted(R1, 1, 1 + 2e-6)]))))).toEqual({
+    const plain = opened(R1, { dp: null });
+    expect(verify(clone(base([plain, accepted(R1, 1, 1 + 5e-7)]))).ok).toBe(true);
+    expect(head(verify(clone(base([plain, accepted(R1, 1, 1 + 2e-6)]))))).toEqual({
       ok: false,
       firstBad: 2,
       code: 'CLIP',

@@ -56,25 +56,33 @@ export function selected(n: number, devices: number[]): RoundLogEventOf<'round.s
   };
 }
 
-export function accepted(n: number, device: number, norm = 0.5): RoundLogEventOf<'update.accepted'> {
-  return {
-    type: 'update.accepted',
+/**
+ * An accepted update as the coordinator logs it in a DP round (the fixture task's): named by its
+ * commitment, no per-update values. `plain` gives the record of a round without DP.
+ */
+export function accepted(
+  n: number,
+  device: number,
+  plain?: { norm: number },
+): RoundLogEventOf<'update.accepted'> {
+  const base = {
+    type: 'update.accepted' as const,
     taskId: TASK,
     roundId: roundOf(n),
     device: dev(device),
     blobDigest: digest(1000 * n + device),
-    norm,
     clipBound: 1,
-    clipped: norm >= 1,
-    bytes: 4096,
-    numExamples: 100 + device,
   };
+  if (plain === undefined) return { ...base, norm: null, clipped: null, bytes: null, numExamples: null };
+  return { ...base, norm: plain.norm, clipped: plain.norm >= 1, bytes: 4096, numExamples: 100 + device };
 }
 
+/** A refused update as logged in a DP round (no per-update values); `plain` for a round without DP. */
 export function refused(
   n: number,
   device: number,
   reason = 'NORM_EXCEEDED',
+  plain = false,
 ): RoundLogEventOf<'update.refused'> {
   return {
     type: 'update.refused',
@@ -86,8 +94,8 @@ export function refused(
     blobDigest: digest(5000 + device),
     norm: null,
     clipBound: 1,
-    clipped: false,
-    bytes: 4096,
+    clipped: plain ? false : null,
+    bytes: plain ? 4096 : null,
   };
 }
 

@@ -35,8 +35,13 @@ export interface DashboardRound {
   resubmitted: number;
   /** Refusals by error code, as counted by the coordinator (repeats included). */
   refusedByReason: Record<string, number>;
-  /** L2 norms of the accepted updates, as recomputed by the coordinator. */
+  /** L2 norms of the accepted updates, as recomputed by the coordinator; empty in a DP round. */
   norms: number[];
+  /**
+   * A DP round: per-update norms are not shown (auditors read this page, and ε does not cover
+   * un-noised per-update values; docs/privacy.md).
+   */
+  normsWithheld: boolean;
   clipNorm: number | null;
   /** Abandon reason, or the worker's reasons for a decision. */
   reason: string | null;

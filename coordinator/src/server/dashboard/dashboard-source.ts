@@ -168,10 +168,12 @@ export class DashboardSource {
       byReason[reason] = (byReason[reason] ?? 0) + Number(n);
     }
     const norms: number[] = [];
-    for (const json of updates) {
-      const update = AcceptedUpdateSchema.safeParse(JSON.parse(json));
-      if (update.success) norms.push(update.data.norm);
-    }
+    const normsWithheld = r.dp === true;
+    if (!normsWithheld)
+      for (const json of updates) {
+        const update = AcceptedUpdateSchema.safeParse(JSON.parse(json));
+        if (update.success) norms.push(update.data.norm);
+      }
     return {
       roundId,
       roundNumber: r.roundNumber,
@@ -192,6 +194,7 @@ export class DashboardSource {
       resubmitted: r.resubmittedCount,
       refusedByReason: Object.keys(byReason).length > 0 ? byReason : (refusedByRound.get(roundId) ?? {}),
       norms: norms.sort((a, b) => a - b),
+      normsWithheld,
       clipNorm: r.plan?.clipNorm ?? null,
       reason: r.reason ?? null,
     };

@@ -181,7 +181,9 @@ export class FlotillaMetrics {
     switch (event.type) {
       case 'update.accepted':
         this.updatesAccepted.inc({ task });
-        if (event.clipBound > 0) this.updateNormRatio.observe({ task }, event.norm / event.clipBound);
+        // A DP round's record withholds the norm (docs/privacy.md): nothing to observe.
+        if (event.norm !== null && event.clipBound > 0)
+          this.updateNormRatio.observe({ task }, event.norm / event.clipBound);
         return;
       case 'round.opened':
         this.roundTransitions.inc({ task, state: 'REPORTING' });

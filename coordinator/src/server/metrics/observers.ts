@@ -19,6 +19,7 @@ export function observeRoundEvents(events: RoundEvents, metrics: FlotillaMetrics
     // A round's end is counted from the round:closed broadcast (observeFleetChannel).
     endRound: (end) => events.endRound(end),
     pseudonymize: (deviceId) => events.pseudonymize(deviceId),
+    commitUpdate: (roundId, blobDigest) => events.commitUpdate(roundId, blobDigest),
   };
 }
 

@@ -24,8 +24,9 @@ export interface EpsilonFromLogOptions {
 
 /** Against whom the ε holds (docs/privacy.md, "Against whom ε holds"). */
 const GUARANTEE =
-  'readers of the log and the fleet, for everything derived from the noised aggregates; ' +
-  "not the operator (who sees raw updates), and not the coordinator's per-update records (digest, norm, clipped, size, examples)";
+  'readers of the log, the audit API, the dashboard and the fleet: what they see of a DP task derives from the ' +
+  'noised aggregates, public data and participation (updates are named by hiding commitments, per-update values withheld); ' +
+  'not the operator, who sees raw updates';
 
 const fmt = (x: number | null): string =>
   x === null ? '-' : Number.isNaN(x) ? 'n/a' : Number.isFinite(x) ? x.toPrecision(8) : '∞';

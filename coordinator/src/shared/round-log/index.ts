@@ -1,5 +1,6 @@
 export * from './keys.js';
 export * from './pseudonym.js';
+export * from './update-commitment.js';
 export * from './stream.js';
 export * from './mirror.js';
 export * from './writer.js';

@@ -159,7 +159,7 @@ describe('RoundLogWriter', () => {
       accepted: 1,
       refused: 0,
       minReports: 1,
-      reason: 'deadline',
+      reason: 'all-answered',
     });
     // A crash mid-write leaves a torn line; the next sync truncates it and re-mirrors.
     appendFileSync(filePath, '{"seq":4,"ts":');

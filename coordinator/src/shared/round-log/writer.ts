@@ -14,6 +14,7 @@ import { roundLogKeys, streamIdOf } from './keys.js';
 import { syncMirror } from './mirror.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
+import { commitUpdate, updateCommitmentKey } from './update-commitment.js';
 
 export interface OpenRoundLogOptions {
   /** Any connection; appends are compare-and-set scripts, so it may be shared. */
@@ -78,6 +79,8 @@ export interface RoundLogWriter {
   loggedAccepted(roundId: string): Promise<Set<string>>;
   /** The device's pseudonym for the log (`dev_<32 hex>`). */
   pseudonymize(deviceId: string): string;
+  /** How a DP round's log names an update: its commitment (`commitUpdate`). */
+  commitUpdate(roundId: string, blobDigest: string): string;
   /** Appends a `key.rotated` record signed by the current key; later appends are signed by `newKey`. */
   rotateKey(newKey: SigningKeyPair, reason: string): Promise<RoundLogRecord>;
   /** The last record's seq, hash, time and signer, or null for an empty log. */
@@ -162,6 +165,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         `round-log mirror not updated: ${error instanceof Error ? error.message : String(error)}`,
       ));
   let signingKey = options.signingKey;
+  const commitmentKey = updateCommitmentKey(options.pseudonymSecret);
   // Appends from this process run one at a time: the compare-and-append then only races the
   // other processes, instead of every in-flight append of this one (which would retry O(n²)).
   let queue: Promise<unknown> = Promise.resolve();
@@ -276,6 +280,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       return toBase64(signingKey.publicKey);
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(options.pseudonymSecret, deviceId),
+    commitUpdate: (roundId, blobDigest) => commitUpdate(commitmentKey, roundId, blobDigest),
     head: async () => parseHead(await options.redis.get(keys.head), keys.head),
     syncMirror: mirror,
     async flush() {
@@ -301,7 +306,9 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
           new FlotillaError('BAD_REQUEST', 'key rotation needs the new key: use rotateKey'),
         );
       const ttlMs = options.retainDeltas?.ttlMs;
-      if (parsed.type === 'aggregation' && ttlMs !== undefined)
+      // A noised aggregate cannot be recomputed, and a DP round's participants are named by
+      // commitments: its deltas are not kept for auditors.
+      if (parsed.type === 'aggregation' && ttlMs !== undefined && parsed.noiseMultiplier === 0)
         return serialized(() => appendRecord({ ...parsed, deltasRetainedUntil: now() + ttlMs }, signingKey));
       return serialized(() => appendRecord(parsed, signingKey));
     },

@@ -150,7 +150,8 @@ export function workerRoundLog(
         loraRule: result.lora.rule,
         participants: loaded.map((ref, i) => ({
           device: ref.devicePseudonym,
-          blobDigest: ref.blobDigest,
+          // In a DP round the log names the update by its commitment (docs/privacy.md).
+          blobDigest: ref.commitment ?? ref.blobDigest,
           weight:
             selected.size === 0 || selected.has(i) ? aggregationWeight(task.policy, ref.numExamples) : 0,
         })),
@@ -160,7 +161,8 @@ export function workerRoundLog(
         delta: result.privacy?.delta ?? null,
         ...privacyOf(result),
         aggregateDigest,
-        deltasRetainedUntil: options.retainedUntil?.(job) ?? null,
+        // A noised aggregate cannot be recomputed: its deltas are not kept for auditors.
+        deltasRetainedUntil: result.privacy ? null : (options.retainedUntil?.(job) ?? null),
       });
     },
     async audit({ task, job, audit }) {

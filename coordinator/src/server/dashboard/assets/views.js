@@ -169,7 +169,7 @@ function historyTable(task) {
             h('td', { class: 'num' }, r.selected),
             h('td', { class: 'num' }, r.accepted),
             h('td', {}, `${r.refused}${r.refused > 0 ? ` (${reasons(r.refusedByReason)})` : ''}`),
-            h('td', {}, normSummary(r.norms)),
+            h('td', {}, r.normsWithheld ? 'withheld (DP)' : normSummary(r.norms)),
             h('td', {}, fmtTime(r.openedAt)),
             h('td', { class: 'muted' }, r.reason ?? ''),
           ),
