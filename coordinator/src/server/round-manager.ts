@@ -3,25 +3,18 @@ import {
   type CheckIn,
   type CheckInResult,
   type RoundClosed,
-  type RoundPlan,
   type SignedTask,
   type TaskDefinition,
 } from '@flotilla/protocol';
-import { AGGREGATE_JOB_RETENTION, aggregateJobId } from '../shared/queues.js';
 import { readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
 import { readTaskRunState, type TaskRunState } from '../shared/task-control.js';
-import {
-  buildAggregateJob,
-  buildRoundPlan,
-  jitter,
-  newRoundRecord,
-  roundOpenedEvent,
-  shuffle,
-} from './round-plan-builder.js';
+import { jitter, newRoundRecord, roundOpenedEvent, shuffle } from './round-plan-builder.js';
 import { applyDecision } from './round-decision.js';
 import { TERMINAL_STATES, sourcesOf, takesResponses } from './round-machine.js';
 import type { RoundRecord } from './round-store.js';
 import { logRoundEnd } from './round-end.js';
+import { enqueueAggregation, planRound } from './round-handoff.js';
+import { RoundTimers } from './round-timers.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
 
 export type { FleetChannel, RoundDriverLease, RoundManagerDeps } from './round-manager-deps.js';
@@ -46,8 +39,11 @@ export type RoundOps = Pick<RoundManager, 'checkIn'>;
  * `start()` re-arms from the stored deadlines after a restart.
  */
 export class RoundManager {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
+  private readonly timers = new RoundTimers({
+    mayRun: () => !this.closed && this.leads(),
+    onError: (error, timer) => this.deps.logger.error({ err: error, timer }, 'round timer failed'),
+  });
 
   constructor(private readonly deps: RoundManagerDeps) {}
 
@@ -67,8 +63,7 @@ export class RoundManager {
 
   /** Drops every timer (the lease moved to another process, which re-arms them from Redis). */
   suspend(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
   }
 
   /** True when this process drives the round state machines. */
@@ -83,20 +78,6 @@ export class RoundManager {
       .catch((error: unknown) => this.log(roundId).error({ err: error }, 'nudge failed'));
   }
 
-  private arm(name: string, atMs: number, fn: () => Promise<void>): void {
-    const existing = this.timers.get(name);
-    if (existing) clearTimeout(existing);
-    const delay = Math.max(0, atMs - Date.now());
-    const timer = setTimeout(() => {
-      this.timers.delete(name);
-      if (this.closed || !this.leads()) return;
-      fn().catch((error: unknown) =>
-        this.deps.logger.error({ err: error, timer: name }, 'round timer failed'),
-      );
-    }, delay);
-    this.timers.set(name, timer);
-  }
-
   private async recover(signed: SignedTask): Promise<void> {
     const round = await this.deps.rounds.current(signed.task.taskId);
     if (!round) return this.openRound(signed.task);
@@ -104,7 +85,7 @@ export class RoundManager {
     switch (round.state) {
       case 'SELECTING':
         // Waiting devices of a dead process drop out of the fleet-wide presence; others still wait.
-        this.arm(`${round.roundId}:selection`, round.selectionDeadline, () =>
+        this.timers.arm(round.roundId, 'selection', round.selectionDeadline, () =>
           this.selectionTimeout(round.roundId),
         );
         log.info('resumed round in SELECTING');
@@ -123,7 +104,7 @@ export class RoundManager {
         const outcome = await readRoundOutcome(this.deps.redis, this.deps.keys.prefix, round.roundId);
         if (outcome) return this.applyOutcome(outcome);
         // Idempotent: the job id is deterministic.
-        await this.enqueueAggregation(round);
+        await enqueueAggregation(this.deps, round);
         return;
       }
       case 'COMMITTED':
@@ -184,7 +165,7 @@ export class RoundManager {
     const record = newRoundRecord(task, roundNumber, Date.now());
     if (!(await this.deps.rounds.create(record))) return;
     this.log(record.roundId).info({ roundNumber }, 'round opened (SELECTING)');
-    this.arm(`${record.roundId}:selection`, record.selectionDeadline, () =>
+    this.timers.arm(record.roundId, 'selection', record.selectionDeadline, () =>
       this.selectionTimeout(record.roundId),
     );
   }
@@ -263,7 +244,7 @@ export class RoundManager {
       // Enough devices wait but some are not seen online (another process's presence refresh
       // running late): look again shortly instead of waiting for the next check-in.
       if (all >= round.targetSelect)
-        this.arm(`${roundId}:reselect`, Date.now() + 1000, () => this.maybeSelect(roundId, false));
+        this.timers.arm(roundId, 'reselect', Date.now() + 1000, () => this.maybeSelect(roundId, false));
       return;
     }
     if (timedOut && all === 0) return this.keepSelecting(round, 'no device checked in');
@@ -273,14 +254,13 @@ export class RoundManager {
         `selection timeout: ${waiting.length} of ${round.minSelect} devices checked in`,
       );
     if (!(await this.deps.rounds.transition(roundId, ['SELECTING'], 'CONFIGURING'))) return;
-    const timer = this.timers.get(`${roundId}:selection`);
-    if (timer) clearTimeout(timer);
+    this.timers.cancel(roundId, 'selection');
     const shuffled = shuffle(waiting);
     const selected = shuffled.slice(0, round.targetSelect);
     const notSelected = shuffled.slice(round.targetSelect);
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (!signed) return this.abandon(round, 'task disappeared');
-    const plan = await this.buildPlan(round, signed.task);
+    const plan = await planRound(this.deps, round, signed.task);
     if (!(await this.deps.rounds.setSelected(roundId, selected))) return;
     // Logged before the plan is stored: once a round has a plan, updates (and refusals) naming it
     // can be logged, and each of them must follow its round's `round.opened` in the log.
@@ -327,40 +307,14 @@ export class RoundManager {
       { selectionDeadline },
       `${why} at the selection timeout; the round keeps waiting (not counted against maxRounds)`,
     );
-    this.arm(`${round.roundId}:selection`, selectionDeadline, () => this.selectionTimeout(round.roundId));
-  }
-
-  private async buildPlan(round: RoundRecord, task: TaskDefinition): Promise<RoundPlan> {
-    const version = await this.deps.adapters.latestVersion(task.taskId);
-    const manifest = version > 0 ? await this.deps.adapters.getManifest(task.taskId, version) : null;
-    const clipOverride = await this.deps.redis.get(this.deps.keys.clipNorm(task.taskId));
-    return buildRoundPlan({
-      round,
-      task,
-      version,
-      adapterDigest: manifest?.manifest.adapter.f32.digest ?? null,
-      clipOverride,
-    });
-  }
-
-  private async enqueueAggregation(round: RoundRecord): Promise<void> {
-    const data = buildAggregateJob(round, Object.values(await this.deps.rounds.updates(round.roundId)));
-    // Transient failures (a Redis blip, a slow disk) are retried; the worker publishes REJECTED after the last attempt.
-    await this.deps.queue.add('aggregate', data, {
-      jobId: aggregateJobId(round.roundId),
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 1000 },
-      ...AGGREGATE_JOB_RETENTION,
-    });
-    this.log(round.roundId).info(
-      { updates: data.updates.length },
-      'round closed (AGGREGATING); aggregation job enqueued',
+    this.timers.arm(round.roundId, 'selection', selectionDeadline, () =>
+      this.selectionTimeout(round.roundId),
     );
   }
 
   private armReporting(round: RoundRecord): void {
     const at = Math.min(round.deadline ?? Date.now(), round.closeAt ?? Number.POSITIVE_INFINITY);
-    this.arm(`${round.roundId}:reporting`, at, () => this.endReporting(round.roundId, false));
+    this.timers.arm(round.roundId, 'reporting', at, () => this.endReporting(round.roundId, false));
   }
 
   /** Called after an update or skip is durable: may close the round early. */
@@ -387,8 +341,7 @@ export class RoundManager {
     if (closed.status === 'QUORUM')
       return this.abandon(round, `quorum missed: ${closed.accepted} of ${round.minReports} updates`);
     if (closed.status !== 'OK') return;
-    const timer = this.timers.get(`${roundId}:reporting`);
-    if (timer) clearTimeout(timer);
+    this.timers.cancel(roundId, 'reporting');
     // Told first: the worker's decision, broadcast when it arrives, must not overtake it.
     this.deps.fleet.broadcast('round:closed', { roundId, taskId: round.taskId, state: 'AGGREGATING' });
     // Why it closed, from the counts as the close froze them: a deadline timer may fire after the
@@ -396,7 +349,7 @@ export class RoundManager {
     const final = (await this.deps.rounds.get(roundId)) ?? round;
     const everyoneAnswered = final.acceptedCount + final.skippedCount >= final.selectedCount;
     await logRoundEnd(this.deps, round, { kind: 'closed', everyoneAnswered });
-    await this.enqueueAggregation(round);
+    await enqueueAggregation(this.deps, round);
   }
 
   async abandon(round: RoundRecord, reason: string): Promise<void> {
@@ -405,10 +358,7 @@ export class RoundManager {
       closedAt: Date.now(),
     });
     if (!ok) return;
-    for (const suffix of ['selection', 'reselect', 'reporting']) {
-      const t = this.timers.get(`${round.roundId}:${suffix}`);
-      if (t) clearTimeout(t);
-    }
+    this.timers.cancel(round.roundId, 'selection', 'reselect', 'reporting');
     this.log(round.roundId).warn({ reason }, 'round abandoned');
     await logRoundEnd(this.deps, round, { kind: 'abandoned', reason });
     const closed: RoundClosed = {
