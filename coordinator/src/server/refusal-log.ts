@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { UpdateMetadata, WireError } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
+import { resultCode } from '../shared/lua-script.js';
+import { RECORD_REFUSAL, TAKE_REFUSALS } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
 
 // Refused updates in the round log, bounded per (round, device, reason): the first refusal gets
@@ -14,30 +17,8 @@ import type { RoundEvents } from './round-events.js';
 /** Default period of the count flush for rounds with repeats not yet logged, in ms. */
 export const DEFAULT_REFUSAL_FLUSH_MS = 30_000;
 
-// KEYS: round hash, refusals hash, pending hash, pending-rounds set. ARGV: field, round id.
-// Returns -1 when the round is gone, 1 for the first refusal of the field (log it), 0 otherwise.
-const RECORD = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('HINCRBY', KEYS[1], 'refusedCount', 1)
-local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-if n == 1 then return 1 end
-redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
-redis.call('SADD', KEYS[4], ARGV[2])
-return 0
-`;
-
-// KEYS: pending hash, pending-rounds set, round hash. ARGV: round id.
-// Takes the pending counts and reads the round's refusal total and accepted count in one step.
-const TAKE = `
-local counts = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-local totals = redis.call('HMGET', KEYS[3], 'refusedCount', 'acceptedCount')
-return { totals[1] or '0', counts, totals[2] or '0' }
-`;
+/** The reply of round-take-refusals.lua: refusal total, pending counts as field/count pairs, accepted count. */
+const TakenSchema = z.tuple([z.string(), z.array(z.string()), z.string()]);
 
 export interface RefusalLogOptions {
   redis: Redis;
@@ -72,8 +53,8 @@ export class RefusalLog {
   async record(refusal: Refusal): Promise<void> {
     const { redis, keys, events } = this.options;
     const device = events.pseudonymize(refusal.deviceId);
-    const first = await redis.eval(
-      RECORD,
+    const counted = await redis.eval(
+      RECORD_REFUSAL.source,
       4,
       keys.round(refusal.roundId),
       keys.roundRefusals(refusal.roundId),
@@ -82,7 +63,7 @@ export class RefusalLog {
       `${device} ${refusal.error.code}`,
       refusal.roundId,
     );
-    if (first !== 1) return;
+    if (resultCode(RECORD_REFUSAL, counted) !== 'FIRST') return;
     const { metadata } = refusal;
     await events.append({
       type: 'update.refused',
@@ -109,14 +90,16 @@ export class RefusalLog {
    */
   async flush(round: { taskId: string; roundId: string }): Promise<{ refused: number; accepted: number }> {
     const { redis, keys, events } = this.options;
-    const [total, flat, accepted] = (await redis.eval(
-      TAKE,
-      3,
-      keys.roundRefusalsPending(round.roundId),
-      keys.refusalsPending(),
-      keys.round(round.roundId),
-      round.roundId,
-    )) as [string, string[], string];
+    const [total, flat, accepted] = TakenSchema.parse(
+      await redis.eval(
+        TAKE_REFUSALS.source,
+        3,
+        keys.roundRefusalsPending(round.roundId),
+        keys.refusalsPending(),
+        keys.round(round.roundId),
+        round.roundId,
+      ),
+    );
     const counts: Array<{ device: string; reason: string; count: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const [device = '', reason = ''] = (flat[i] ?? '').split(' ');

@@ -47,6 +47,12 @@ export const RECORD_SKIP = loadLuaScript(HERE, 'round-record-skip', {
 /** In REPORTING: a revoked device's accepted update taken out again. */
 export const EXCLUDE_UPDATE = loadLuaScript(HERE, 'round-exclude-update', { KEPT: 0, EXCLUDED: 1 });
 
+/** A refused update, counted; the first of its (device, reason) to be logged in full. */
+export const RECORD_REFUSAL = loadLuaScript(HERE, 'round-record-refusal', { GONE: -1, REPEAT: 0, FIRST: 1 });
+
+/** The round's refusal counts not yet logged, taken, with its totals. */
+export const TAKE_REFUSALS = loadLuaScript(HERE, 'round-take-refusals', {});
+
 /** Every round script, for the header test. */
 export const ROUND_SCRIPTS = [
   CREATE_ROUND,
@@ -56,4 +62,6 @@ export const ROUND_SCRIPTS = [
   ACCEPT_UPDATE,
   RECORD_SKIP,
   EXCLUDE_UPDATE,
+  RECORD_REFUSAL,
+  TAKE_REFUSALS,
 ];
