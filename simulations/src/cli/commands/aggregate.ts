@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { StrategyConfigSchema, decodeDeltaFile, encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
-import { aggregate, flattenTensors, unflattenTensors, type TensorLayout } from '@flotilla/coordinator/worker';
+import type { TensorLayout } from '@flotilla/coordinator/worker';
 import { ConfigError, describeIssues } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
 
@@ -36,7 +36,8 @@ export function registerAggregate(program: Command): void {
     .requiredOption('--out <file>', 'where to write the aggregate (F32 safetensors)')
     .option('--json', 'print JSON')
     .action((files: string[], flags: AggregateFlags) =>
-      runCommand(() => {
+      runCommand(async () => {
+        const { aggregate, flattenTensors, unflattenTensors } = await import('@flotilla/coordinator/worker');
         const config = StrategyConfigSchema.safeParse({
           name: flags.strategy,
           ...(flags.byzantine !== undefined

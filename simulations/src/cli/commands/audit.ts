@@ -1,14 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Command } from 'commander';
-import {
-  LocalDirBlobStore,
-  auditExportCommand,
-  auditShowCommand,
-  auditVerifyCommand,
-  redisOptionsFromUrl,
-  type CommandResult,
-} from '@flotilla/coordinator/shared';
-import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
+import type { CommandResult } from '@flotilla/coordinator/shared';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
 
@@ -53,6 +44,8 @@ export function registerAudit(program: Command): void {
             hash,
           };
         }
+        const { LocalDirBlobStore, auditVerifyCommand } = await import('@flotilla/coordinator/shared');
+        const { recomputeAggregateDigest } = await import('@flotilla/coordinator/worker');
         const blobs = flags.blobs ? new LocalDirBlobStore({ dir: flags.blobs }) : null;
         return emit(
           await auditVerifyCommand({
@@ -74,7 +67,9 @@ export function registerAudit(program: Command): void {
     .action((file: string, flags: { round?: string; json?: boolean }) =>
       runCommand(async () =>
         emit(
-          await auditShowCommand({
+          await (
+            await import('@flotilla/coordinator/shared')
+          ).auditShowCommand({
             file,
             json: flags.json === true,
             ...(flags.round !== undefined
@@ -100,6 +95,8 @@ export function registerAudit(program: Command): void {
         const config = loadConfig(program.opts<{ config?: string }>());
         if (!config.redisUrl)
           throw new ConfigError('redisUrl: export reads the log from Redis (REDIS_URL or --config)');
+        const { Redis } = await import('ioredis');
+        const { auditExportCommand, redisOptionsFromUrl } = await import('@flotilla/coordinator/shared');
         const redis = new Redis(redisOptionsFromUrl(config.redisUrl));
         try {
           const result = await auditExportCommand({ redis, prefix: config.prefix, toFile: flags.out });

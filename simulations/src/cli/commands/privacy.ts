@@ -1,12 +1,5 @@
 import type { Command } from 'commander';
-import {
-  DEFAULT_ORDERS,
-  computeRdp,
-  epsilonFromRdp,
-  solveNoiseMultiplier,
-  type RdpConversion,
-} from '@flotilla/coordinator/worker';
-import { epsilonFromLogCommand } from '@flotilla/coordinator/shared';
+import type { RdpConversion } from '@flotilla/coordinator/worker';
 import { ConfigError } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
 
@@ -93,6 +86,7 @@ export function registerPrivacy(program: Command): void {
             throw new ConfigError(
               '--log recomputes ε from the log: leave out --sampling-rate, --noise-multiplier, --steps and --delta',
             );
+          const { epsilonFromLogCommand } = await import('@flotilla/coordinator/shared');
           const result = await epsilonFromLogCommand({
             file: flags.log,
             json: flags.json === true,
@@ -109,6 +103,7 @@ export function registerPrivacy(program: Command): void {
           (n) => n >= 0,
           'a number >= 0',
         );
+        const { DEFAULT_ORDERS, computeRdp, epsilonFromRdp } = await import('@flotilla/coordinator/worker');
         const rdp = computeRdp({ q, noiseMultiplier: z, steps, orders: DEFAULT_ORDERS });
         const bound = epsilonFromRdp({ orders: DEFAULT_ORDERS, rdp, delta, conversion });
         printData(
@@ -135,7 +130,7 @@ export function registerPrivacy(program: Command): void {
     .option('--conversion <rule>', 'improved or classic', 'improved')
     .option('--json', 'print JSON')
     .action((flags: PrivacyFlags & { targetEpsilon: string }) =>
-      runCommand(() => {
+      runCommand(async () => {
         const { q, steps, delta, conversion } = common(flags);
         const targetEpsilon = parseNumberOption(
           'target-epsilon',
@@ -143,6 +138,8 @@ export function registerPrivacy(program: Command): void {
           (n) => n > 0,
           'a number > 0',
         );
+        const { DEFAULT_ORDERS, computeRdp, epsilonFromRdp, solveNoiseMultiplier } =
+          await import('@flotilla/coordinator/worker');
         const z = solveNoiseMultiplier({ targetEpsilon, q, steps, delta, conversion });
         const rdp = computeRdp({ q, noiseMultiplier: z, steps, orders: DEFAULT_ORDERS });
         const bound = epsilonFromRdp({ orders: DEFAULT_ORDERS, rdp, delta, conversion });

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { CoordinatorConfigSchema, runCoordinator } from '@flotilla/coordinator/server';
-import { WorkerConfigSchema, runWorker } from '@flotilla/coordinator/worker';
 import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { runCommand } from '../output.js';
 
@@ -141,6 +139,9 @@ export function registerServices(program: Command): void {
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
+        // The coordinator and worker (socket.io, BullMQ, tfjs) load only when they run.
+        const { CoordinatorConfigSchema, runCoordinator } = await import('@flotilla/coordinator/server');
+        const { WorkerConfigSchema, runWorker } = await import('@flotilla/coordinator/worker');
         const parsed = CoordinatorConfigSchema.safeParse({
           ...config,
           ...flagsOrEnv(flags, COORDINATOR_ENV),
@@ -192,6 +193,7 @@ export function registerServices(program: Command): void {
             "redisUrl: the worker needs the coordinator's Redis (--redis-url or REDIS_URL; `flotilla coordinator` prints it)",
           );
         }
+        const { WorkerConfigSchema, runWorker } = await import('@flotilla/coordinator/worker');
         const parsed = WorkerConfigSchema.safeParse({
           redisUrl: config.redisUrl,
           prefix: config.prefix,
