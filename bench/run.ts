@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable, type BenchRow, type SectionResult } from './lib/report.js';
 import { runAggregation } from './sections/aggregation.js';
+import { runCli } from './sections/cli.js';
 import { runCrypto } from './sections/crypto.js';
 import { runIngest } from './sections/ingest.js';
 import { ROBUST_KEYS } from './sections/robust.js';
@@ -20,6 +21,7 @@ const SECTIONS = {
   ingest: (quick: boolean) => runIngest({ quick }),
   'round-overhead': (quick: boolean) => runRoundOverhead({ quick }),
   'sim-scale': (quick: boolean) => runSimScale({ quick }),
+  cli: (quick: boolean) => Promise.resolve(runCli({ quick })),
 } satisfies Record<string, (quick: boolean) => Promise<SectionResult>>;
 type SectionName = keyof typeof SECTIONS;
 const isSection = (name: string): name is SectionName => Object.hasOwn(SECTIONS, name);

@@ -1,8 +1,9 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { ConfigError } from './config.js';
 
-/** Exit codes of every `flotilla` command. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
+import { EXIT } from './exit-codes.js';
+
+export { EXIT };
 
 /**
  * Prints data as JSON (`--json`, values as they are on the wire: times in epoch ms) or as aligned
@@ -26,17 +27,6 @@ export function isoTimes(key: string, value: unknown): unknown {
   return /At$/.test(key) && typeof value === 'number' && Number.isInteger(value) && value > 0
     ? new Date(value).toISOString()
     : value;
-}
-
-/**
- * Once the reader of `stream` has gone (`flotilla … | head`), further writes are dropped instead
- * of raising EPIPE, an unhandled error event that would print a stack and end the process.
- */
-export function dropOutputOnceReaderLeaves(stream: NodeJS.WriteStream): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
-    stream.write = () => true;
-  });
 }
 
 /**

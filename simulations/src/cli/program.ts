@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { registerAdapters } from './commands/adapters.js';
 import { registerAggregate } from './commands/aggregate.js';
 import { registerAudit } from './commands/audit.js';
@@ -12,20 +12,14 @@ import { registerModels } from './commands/models.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerDemo, registerSimulate } from './commands/simulate.js';
-import { EXIT } from './output.js';
+import { createRootCommand } from './root.js';
 
-/** The `flotilla` command line. Each sub-command lives in ./commands. */
+/**
+ * The whole `flotilla` command line, every command defined (tests and tools that inspect it).
+ * `flotilla` itself builds only the command it runs (launch.ts). Each command lives in ./commands.
+ */
 export function buildProgram(): Command {
-  const program = new Command('flotilla')
-    .description(
-      'Federated adapter fine-tuning with signed deltas, differential privacy and an auditable round log',
-    )
-    .option('--config <file>', 'configuration file (YAML or JSON); also FLOTILLA_CONFIG')
-    .showHelpAfterError()
-    // Usage errors (unknown command or option, missing argument or required option, a command
-    // group without its sub-command) exit 2 like every other bad input; help and version exit 0.
-    // Set before the commands are added, which inherit it.
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  const program = createRootCommand();
   registerDemo(program);
   registerServices(program);
   registerSimulate(program);

@@ -10,6 +10,7 @@ import {
 import { ConfigError, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { EXIT, printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 async function fetchManifest(
   base: string,
@@ -37,9 +38,7 @@ async function requireTask(base: string, taskId: string): Promise<void> {
 
 /** `flotilla adapters list|show`: promoted adapter versions of a task, with their signed manifests. */
 export function registerAdapters(program: Command): void {
-  const adapters = program
-    .command('adapters')
-    .description("a task's promoted adapter versions (signed manifests)");
+  const adapters = program.command('adapters').description(commandSummary('adapters'));
   adapters
     .command('list')
     .description('every promoted version with its round, strategy, participants, ε and audit decision')

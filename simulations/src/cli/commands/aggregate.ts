@@ -4,6 +4,7 @@ import { StrategyConfigSchema, decodeDeltaFile, encodeFloat32Tensors, sha256Hex 
 import type { TensorLayout } from '@flotilla/coordinator/worker';
 import { ConfigError, describeIssues } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface AggregateFlags {
   strategy: string;
@@ -24,7 +25,7 @@ interface AggregateFlags {
 export function registerAggregate(program: Command): void {
   program
     .command('aggregate')
-    .description('aggregate safetensors deltas with a strategy, exactly as the worker does')
+    .description(commandSummary('aggregate'))
     .argument('<files...>', 'delta files (safetensors; F32/F16/BF16, or I8 with scale:<name> metadata)')
     .requiredOption('--strategy <name>', `one of ${StrategyConfigSchema.shape.name.options.join(', ')}`)
     .option('--byzantine <f>', 'Byzantine updates tolerated (krum, multi-krum, bulyan)')

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../config.js';
 import { EXIT, parseNumberOption, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface PrecisionFlags {
   size: string;
@@ -20,9 +21,7 @@ interface PrecisionFlags {
 export function registerAuditPrecision(program: Command): void {
   program
     .command('audit-precision')
-    .description(
-      "measure the drift audit on the simulation suite: honest updates flagged, attackers' updates flagged, rejected rounds, accuracy under attack",
-    )
+    .description(commandSummary('audit-precision'))
     .option('--size <size>', 'full (20 devices, 20 rounds) or reduced (10 devices, 3 rounds)', 'full')
     .option('--seeds <list>', 'comma-separated seeds', '1,2,3')
     .option('--cases <list>', 'comma-separated case names (default: all)')

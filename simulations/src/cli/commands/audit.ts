@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CommandResult } from '@flotilla/coordinator/shared';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 function emit(result: CommandResult): number {
   process.stdout.write(result.output.endsWith('\n') ? result.output : `${result.output}\n`);
@@ -10,7 +11,7 @@ function emit(result: CommandResult): number {
 
 /** `flotilla audit verify|show|export`: the round log, for auditors. */
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('verify and read the signed, hash-chained round log');
+  const audit = program.command('audit').description(commandSummary('audit'));
   audit
     .command('verify')
     .description(

@@ -5,6 +5,7 @@ import { readKeyFile, writeKeyFile } from '@flotilla/protocol/node';
 import type { Dataset } from '../../data/dataset.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface DeviceFlags {
   task: string;
@@ -47,9 +48,7 @@ async function localData(
 export function registerDevice(program: Command): void {
   program
     .command('device')
-    .description(
-      'run a device: join rounds of a task, train the adapter locally with tfjs, upload clipped signed deltas',
-    )
+    .description(commandSummary('device'))
     .requiredOption('--task <id>', 'task id')
     .requiredOption('--device-id <id>', 'this device id')
     .requiredOption('--key-file <path>', 'device key file (created, mode 0600, when missing)')

@@ -5,6 +5,7 @@ import { readKeyFile, writeKeyFile } from '@flotilla/protocol/node';
 import { ConfigError, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface GlobalFlags {
   config?: string;
@@ -16,9 +17,7 @@ function client(program: Command): OperatorClient {
 
 /** `flotilla devices token|enroll|list|revoke`: manage the fleet through the operator API. */
 export function registerDevices(program: Command): void {
-  const devices = program
-    .command('devices')
-    .description('enroll, list and revoke devices (operator token required)');
+  const devices = program.command('devices').description(commandSummary('devices'));
   devices
     .command('token')
     .description('issue a one-time enrollment token a device presents to enroll itself')

@@ -8,6 +8,7 @@ import { ConfigError } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
 import { writeBaseModel } from './models.js';
 import { GITIGNORE, flotillaYaml, readme, taskYaml } from '../../operator/starter-files.js';
+import { commandSummary } from '../top-commands.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/flotilla.mjs', import.meta.url));
 
@@ -28,9 +29,7 @@ interface InitFlags {
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description(
-      'write a runnable operator project: a commented task.yaml, a base model bundle, flotilla.yaml (with a fresh operator token) and a README with the commands to start a coordinator, enroll and run devices',
-    )
+    .description(commandSummary('init'))
     .argument('<dir>', 'project directory (created; must be empty or absent)')
     .option('--task <id>', 'task id', 'digits')
     .option('--port <port>', 'coordinator port written into flotilla.yaml', '8787')

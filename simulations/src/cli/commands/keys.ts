@@ -4,10 +4,11 @@ import { generateSigningKeyPair, toBase64 } from '@flotilla/protocol';
 import { readKeyFile, writeKeyFile } from '@flotilla/protocol/node';
 import { ConfigError } from '../config.js';
 import { printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 /** `flotilla keys generate|show`: ed25519 key files (tweetnacl format, mode 0600). */
 export function registerKeys(program: Command): void {
-  const keys = program.command('keys').description('ed25519 key files for devices and coordinators');
+  const keys = program.command('keys').description(commandSummary('keys'));
   keys
     .command('generate')
     .description('write a new key file (mode 0600) and print its public key')

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
 import { ARCHITECTURES, PRETRAIN_DATASETS, type ModelSource } from '../../model/model-source.js';
+import { commandSummary } from '../top-commands.js';
 
 interface ExportFlags {
   out: string;
@@ -82,7 +83,7 @@ export async function writeBaseModel(source: ModelSource, out: string, force = f
 
 /** `flotilla models export`: a base model bundle for `tasks create --base`. */
 export function registerModels(program: Command): void {
-  const models = program.command('models').description('base models: write the bundle a task trains on');
+  const models = program.command('models').description(commandSummary('models'));
   models
     .command('export')
     .description(

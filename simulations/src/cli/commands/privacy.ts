@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { RdpConversion } from '@flotilla/coordinator/worker';
 import { ConfigError } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface PrivacyFlags {
   samplingRate: string;
@@ -56,9 +57,7 @@ function required(
 }
 
 export function registerPrivacy(program: Command): void {
-  const privacy = program
-    .command('privacy')
-    .description('differential-privacy accounting for the sampled Gaussian mechanism (RDP accountant)');
+  const privacy = program.command('privacy').description(commandSummary('privacy'));
   privacy
     .command('epsilon')
     .description(

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 interface ServiceFlags {
   stateDir?: string;
@@ -85,9 +86,7 @@ function commonFlags(command: Command): Command {
 /** `flotilla coordinator` and `flotilla worker`: the two long-running processes. */
 export function registerServices(program: Command): void {
   commonFlags(program.command('coordinator'))
-    .description(
-      'run the coordinator (socket.io + HTTP); a private redis-server is started when no REDIS_URL is set',
-    )
+    .description(commandSummary('coordinator'))
     .option('--host <host>', 'interface to listen on (FLOTILLA_HOST, default 127.0.0.1)')
     .option('--port <port>', 'port (FLOTILLA_PORT, default 8787; 0 picks one)')
     .option(
@@ -172,9 +171,7 @@ export function registerServices(program: Command): void {
       }),
     );
   commonFlags(program.command('worker'))
-    .description(
-      "run an aggregation worker on the coordinator's Redis (REDIS_URL is required); it also runs the shard jobs of large rounds",
-    )
+    .description(commandSummary('worker'))
     .option(
       '--hierarchical-threshold <updates>',
       'rounds with at least this many updates aggregate in shard jobs when the strategy decomposes into sums; 0 = never (FLOTILLA_HIERARCHICAL_THRESHOLD, default 200)',

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { EXIT, parseNumberOption, printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 export interface SimulateFlags {
   out: string;
@@ -87,9 +88,7 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description(
-      'run a scenario with real coordinator, worker and virtual devices; write metrics and a report',
-    )
+    .description(commandSummary('simulate'))
     .argument('<scenario>', 'a built-in scenario name (see simulations/scenarios) or a YAML/JSON file')
     .requiredOption('--out <dir>', 'where metrics.json, metrics.csv, report.md/html and plots go')
     .option('--state-dir <dir>', 'keys, blobs, embedded Redis and round log (default <out>/state)')
@@ -110,9 +109,7 @@ export function registerSimulate(program: Command): void {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description(
-      'the built-in demo: ~20 devices, 10 rounds, private Redis; prints a summary, writes a report, verifies the round log',
-    )
+    .description(commandSummary('demo'))
     .option('--out <dir>', 'report directory', '.flotilla/demo')
     .option('--threads <n>', 'device worker threads (default: cores)')
     .option('--no-progress', 'no progress bar')

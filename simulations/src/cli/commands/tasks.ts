@@ -13,6 +13,7 @@ import {
 import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { printData, runCommand } from '../output.js';
+import { commandSummary } from '../top-commands.js';
 
 /**
  * A task file: everything of a task but the base model, which comes from `--base` (and the module
@@ -53,9 +54,7 @@ const CONTROL_HELP: ReadonlyArray<[TaskControlAction, string]> = [
 ];
 
 export function registerTasks(program: Command): void {
-  const tasks = program
-    .command('tasks')
-    .description('register what the fleet trains (operator token required)');
+  const tasks = program.command('tasks').description(commandSummary('tasks'));
   tasks
     .command('create')
     .description('upload a base model bundle and register a task from a YAML/JSON task file')
