@@ -26,7 +26,13 @@ import {
 } from '../src/shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { MODULE, SHAPES, TestDevice, loraDelta, waitFor } from './support/fleet.js';
+import {
+  TestDevice,
+  createTestTaskOverHttp,
+  loraDelta,
+  registerDeviceOverHttp,
+  waitFor,
+} from './support/fleet.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
 import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
 
@@ -36,16 +42,6 @@ const FUZZ_CONNECTIONS = 20;
 const FUZZ_MESSAGES = 10_000;
 const UPLOAD_IDLE_MS = 1500;
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
-
-async function operator(url: string, path: string, method: string, body: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, `${method} ${path}`).toBeLessThan(300);
-  return res;
-}
 
 const codeOf = (ack: Ack<unknown>) => (ack.ok ? 'OK' : ack.error.code);
 
@@ -112,34 +108,17 @@ describe('chaos: abuse during an honest round', () => {
       ...['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
     ]);
     const url = child.url;
-    const base = new Uint8Array(randomBytes(300));
-    await fetch(`${url}/blobs/${sha256Hex(base)}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${OPERATOR}` },
-      body: base,
-    });
-    await operator(url, '/api/admin/tasks', 'POST', {
+    await createTestTaskOverHttp(url, OPERATOR, {
       taskId: TASK,
-      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
-      adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
-      moduleShapes: { [MODULE]: SHAPES },
       rounds: {
         goalCount: 4,
         overSelection: 1,
         minReports: 3,
         selectionTimeoutMs: 60_000,
         reportingDeadlineMs: 80_000,
+        retryAfterMs: 5_000,
         maxRounds: 1,
-        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
       },
-      policy: {
-        allowedModules: [MODULE],
-        clipNorm: 1,
-        maxBlobBytes: 4096,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: Date.now(),
     });
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
     worker = await startAggregationWorker({
@@ -160,7 +139,7 @@ describe('chaos: abuse during an honest round', () => {
     // Four honest devices, selected for round 1.
     for (let i = 0; i < 4; i++) {
       const d = new TestDevice(url, `honest-${i}`);
-      await operator(url, '/api/admin/devices', 'POST', { deviceId: d.deviceId, publicKey: d.publicKey });
+      await registerDeviceOverHttp(url, OPERATOR, d);
       expect((await d.connect()).ok).toBe(true);
       honest.push(d);
     }
@@ -173,8 +152,7 @@ describe('chaos: abuse during an honest round', () => {
       { length: FUZZ_CONNECTIONS + 2 },
       (_, i) => new TestDevice(url, `mallory-${i}`),
     );
-    for (const a of attackers)
-      await operator(url, '/api/admin/devices', 'POST', { deviceId: a.deviceId, publicKey: a.publicKey });
+    for (const a of attackers) await registerDeviceOverHttp(url, OPERATOR, a);
     const fuzzers = attackers.slice(0, FUZZ_CONNECTIONS);
     const [m0, flooded] = attackers.slice(FUZZ_CONNECTIONS) as [TestDevice, TestDevice];
     for (const a of [...fuzzers, m0]) expect((await a.connect()).ok).toBe(true);

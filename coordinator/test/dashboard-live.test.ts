@@ -12,12 +12,10 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
-  MODULE,
-  RANK,
-  SHAPES,
   connectFleet,
   loraDelta,
   startTestCoordinator,
+  testTaskDefinition,
   waitFor,
   type TestCoordinator,
   type TestDevice,
@@ -76,30 +74,23 @@ describe('the dashboard in Chromium while a round runs', () => {
     const base = new Uint8Array(256).map((_, i) => (i * 37) % 251);
     const digest = sha256Hex(base);
     await coordinator.blobs.put(digest, base);
-    await coordinator.createTask({
-      taskId: TASK,
-      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.length },
-      adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
-      moduleShapes: { [MODULE]: SHAPES },
-      rounds: {
-        goalCount: 3,
-        overSelection: 1,
-        minReports: 2,
-        selectionTimeoutMs: 30_000,
-        reportingDeadlineMs: 30_000,
-        retryAfterMs: 500,
-        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-      },
-      policy: {
-        allowedModules: [MODULE],
-        clipNorm: 1,
-        maxBlobBytes: 4096,
-        strategy: { name: 'fedavg' },
-        dp: { noiseMultiplier: 0.5, delta: 1e-5, epsilonBudget: 100, populationSize: 10 },
-        audit: {},
-      },
-      createdAt: Date.now(),
-    });
+    await coordinator.createTask(
+      testTaskDefinition(
+        { digest, bytes: base.length },
+        {
+          taskId: TASK,
+          rounds: {
+            goalCount: 3,
+            overSelection: 1,
+            minReports: 2,
+            selectionTimeoutMs: 30_000,
+            reportingDeadlineMs: 30_000,
+            retryAfterMs: 500,
+          },
+          dp: { noiseMultiplier: 0.5, delta: 1e-5, epsilonBudget: 100, populationSize: 10 },
+        },
+      ),
+    );
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   });
 

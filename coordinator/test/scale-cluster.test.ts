@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,19 +14,11 @@ import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
 import { FailoverDevice } from './support/failover-device.js';
-import { MODULE, SHAPES, loraDelta, waitFor } from './support/fleet.js';
+import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
 
 const OPERATOR = 'operator-token-for-scale-test-0123456';
 const TASK = 'scale-task';
 const PER_SIDE = 3;
-
-async function operator(url: string, path: string, body: unknown): Promise<Response> {
-  return fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
 
 describe('two coordinator processes and two worker processes on one Redis', () => {
   const url = testRedisUrl();
@@ -116,37 +107,18 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     const holder = (await redis.get(keys.driverHolder())) ?? '';
     expect(JSON.parse(holder)).toMatchObject({ pid: a.pid });
 
-    const base = new Uint8Array(randomBytes(300));
-    const put = await fetch(`${b.url}/blobs/${sha256Hex(base)}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${OPERATOR}` },
-      body: base,
-    });
-    expect(put.status).toBe(201);
     // Registered through the follower: the driver hears of it on the tasks channel.
-    const created = await operator(b.url, '/api/admin/tasks', {
+    await createTestTaskOverHttp(b.url, OPERATOR, {
       taskId: TASK,
-      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
-      adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
-      moduleShapes: { [MODULE]: SHAPES },
       rounds: {
         goalCount: 2 * PER_SIDE,
         overSelection: 1,
         minReports: 2 * PER_SIDE - 1,
         selectionTimeoutMs: 20_000,
         reportingDeadlineMs: 30_000,
-        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+        retryAfterMs: 5_000,
       },
-      policy: {
-        allowedModules: [MODULE],
-        clipNorm: 1,
-        maxBlobBytes: 4096,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: Date.now(),
     });
-    expect(created.status).toBe(201);
     await waitFor(() => redis.get(keys.currentRound(TASK)), 5000, 'round 1 opened');
 
     devices = Array.from(
@@ -158,17 +130,14 @@ describe('two coordinator processes and two worker processes on one Redis', () =
         ),
     );
     for (const d of devices) {
-      const token = (await (
-        await operator(a.url, '/api/admin/enrollment-tokens', { ttlMs: 60_000 })
-      ).json()) as {
-        token: string;
-      };
-      const enroll = await fetch(`${b.url}/api/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token: token.token, deviceId: d.deviceId, publicKey: d.publicKey }),
+      // Minted on one process, spent on the other.
+      const { enrolled } = await enrollWithToken({
+        url: a.url,
+        enrollUrl: b.url,
+        operatorToken: OPERATOR,
+        device: d,
       });
-      expect(enroll.status).toBe(201);
+      expect(enrolled.status).toBe(201);
       await d.connect();
     }
     const onA = devices.slice(0, PER_SIDE);

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,66 +9,39 @@ import { redisKeys } from '../src/shared/keys.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { MODULE, SHAPES, TestDevice, loraDelta, waitFor } from './support/fleet.js';
+import {
+  TestDevice,
+  createTestTaskOverHttp,
+  enrollWithToken,
+  loraDelta,
+  presentEnrollmentToken,
+  waitFor,
+} from './support/fleet.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
 
 const OPERATOR = 'operator-token-for-sigkill-test-0123';
 
-async function operator(url: string, path: string, method: string, body: unknown): Promise<Response> {
-  return fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
-
 /** Registers the task over HTTP and enrolls `count` devices with one-time tokens. */
 async function setUpFleet(url: string, count: number): Promise<TestDevice[]> {
-  const base = new Uint8Array(randomBytes(300));
-  const put = await fetch(`${url}/blobs/${sha256Hex(base)}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${OPERATOR}` },
-    body: base,
-  });
-  expect(put.status).toBe(201);
-  const created = await operator(url, '/api/admin/tasks', 'POST', {
+  await createTestTaskOverHttp(url, OPERATOR, {
     taskId: 'kill-task',
-    baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
-    adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
-    moduleShapes: { [MODULE]: SHAPES },
     rounds: {
       goalCount: 4,
       overSelection: 1,
       minReports: 3,
       selectionTimeoutMs: 10_000,
       reportingDeadlineMs: 20_000,
-      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+      retryAfterMs: 5_000,
     },
-    policy: {
-      allowedModules: [MODULE],
-      clipNorm: 1,
-      maxBlobBytes: 4096,
-      strategy: { name: 'fedavg' },
-      audit: {},
-    },
-    createdAt: Date.now(),
   });
-  expect(created.status).toBe(201);
   const devices: TestDevice[] = [];
   for (let i = 0; i < count; i++) {
     const device = new TestDevice(url, `kd-${i}`);
-    const tokenRes = await operator(url, '/api/admin/enrollment-tokens', 'POST', { ttlMs: 60_000 });
-    const { token } = (await tokenRes.json()) as { token: string };
-    const enroll = await fetch(`${url}/api/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, deviceId: device.deviceId, publicKey: device.publicKey }),
-    });
-    expect(enroll.status).toBe(201);
-    const reuse = await fetch(`${url}/api/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, deviceId: `${device.deviceId}-again`, publicKey: device.publicKey }),
+    const { token, enrolled } = await enrollWithToken({ url, operatorToken: OPERATOR, device });
+    expect(enrolled.status).toBe(201);
+    const reuse = await presentEnrollmentToken(url, token, {
+      deviceId: `${device.deviceId}-again`,
+      publicKey: device.publicKey,
     });
     expect(reuse.status).toBe(401);
     const ack = await device.connect({ reconnection: true });

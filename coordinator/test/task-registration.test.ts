@@ -6,29 +6,22 @@ import { registerTask } from '../src/server/register-task.js';
 import { TaskRegistry } from '../src/shared/task-registry.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { MODULE, SHAPES, startTestCoordinator, waitFor, type TestCoordinator } from './support/fleet.js';
+import { startTestCoordinator, testTaskDefinition, waitFor, type TestCoordinator } from './support/fleet.js';
 
 function taskInput(taskId: string, digest: string, bytes: number): TaskDefinitionInput {
-  return {
-    taskId,
-    baseModel: { digest, format: 'tfjs-layers-bundle', bytes },
-    adapter: { mode: 'lora', targetModules: [MODULE], r: 2, alpha: 4, seed: 1 },
-    moduleShapes: { [MODULE]: SHAPES },
-    rounds: {
-      goalCount: 2,
-      minReports: 1,
-      selectionTimeoutMs: 30_000,
-      training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
+  return testTaskDefinition(
+    { digest, bytes },
+    {
+      taskId,
+      rounds: {
+        goalCount: 2,
+        minReports: 1,
+        selectionTimeoutMs: 30_000,
+        reportingDeadlineMs: 60_000,
+        retryAfterMs: 5_000,
+      },
     },
-    policy: {
-      allowedModules: [MODULE],
-      clipNorm: 1,
-      maxBlobBytes: 4096,
-      strategy: { name: 'fedavg' },
-      audit: {},
-    },
-    createdAt: Date.now(),
-  };
+  );
 }
 
 describe('task registration', () => {

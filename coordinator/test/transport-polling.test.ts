@@ -19,6 +19,7 @@ import {
   TestDevice,
   createTestTaskOverHttp,
   loraDelta,
+  registerDeviceOverHttp,
   startRoundLogWorker,
   waitFor,
 } from './support/fleet.js';
@@ -37,16 +38,6 @@ const OPERATOR = 'operator-token-for-transport-test-0123';
 const TASK = 'polling-task';
 const FUZZ_REQUESTS = 240;
 const FUZZ_IN_FLIGHT = 24;
-
-async function operator(url: string, path: string, method: string, body: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, `${method} ${path}`).toBeLessThan(300);
-  return res;
-}
 
 /** The log lines that show a process-level failure (an uncaught error, or one caught by the last-resort guard). */
 const crashLines = (logs: string[]) =>
@@ -210,7 +201,7 @@ describe('socket.io transports against a coordinator process', () => {
     const promoted = new Map<string, AdapterPromoted>();
     for (const { label, transports } of setups) {
       const d = new TestDevice(url, label);
-      await operator(url, '/api/admin/devices', 'POST', { deviceId: d.deviceId, publicKey: d.publicKey });
+      await registerDeviceOverHttp(url, OPERATOR, d);
       const ack = await d.connect({ transports });
       expect(ack.ok, `${label}: ${JSON.stringify(ack)}`).toBe(true);
       d.socket?.on('adapter:promoted', (p: AdapterPromoted) => promoted.set(label, p));
