@@ -63,6 +63,9 @@ describe('the dashboard in Chromium while a round runs', () => {
       signingKey: coordinator.coordinatorKey,
       useThread: false,
       noiseSeed: 'dashboard-test',
+      // A server holdout stand-in: every adapter scores 13 of 16 (the dashboard and /metrics show
+      // what the worker measured, whatever it is).
+      evaluate: () => Promise.resolve({ accuracy: 13 / 16, loss: 0.5, examples: 16 }),
       roundLog: openRoundLog({
         redis: logRedis,
         prefix: coordinator.prefix,
@@ -173,7 +176,13 @@ describe('the dashboard in Chromium while a round runs', () => {
     await expect
       .poll(() => page.textContent('[data-testid=chain-detail]'), { timeout: 10_000 })
       .toContain(`verified through #${records - 1}`);
-    if (decided === 'COMMITTED') expect(await page.textContent('[data-testid=adapters]')).toContain('v1');
+    expect(decided).toBe('COMMITTED');
+    expect(await page.textContent('[data-testid=adapters]')).toContain('v1');
+    // The live version's quality on the worker's holdout, on the page and as a /metrics gauge.
+    await expect.poll(() => page.textContent('[data-testid=holdout-accuracy]')).toBe('81.3%');
+    expect(await page.textContent('[data-testid=task-status]')).toBe('running');
+    const scrape = await (await fetch(`${coordinator.url}/metrics`)).text();
+    expect(scrape).toContain(`flotilla_adapter_holdout_accuracy{task="${TASK}"} 0.8125`);
     // ε was charged for the noisy round: the privacy chart has a point.
     expect(await page.locator('svg[aria-label="privacy spent"] circle').count()).toBe(1);
     // A DP round's per-update norms are withheld from the page (docs/privacy.md): no dots, and

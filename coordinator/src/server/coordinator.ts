@@ -62,6 +62,7 @@ import {
   observeSockets,
 } from './metrics/index.js';
 import { handleAuditRequest } from '../shared/audit-api.js';
+import { liveHoldoutAccuracy } from './metrics/holdout-accuracy.js';
 import { attachFleetSockets, type FleetServer, type SocketData } from './socket-server.js';
 
 import type { Coordinator, CoordinatorOptions } from './coordinator-options.js';
@@ -264,6 +265,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       await roundLogView.refresh();
       return roundLogView.epsilonByTask();
     },
+    holdoutAccuracy: () => liveHoldoutAccuracy(tasks, adapters),
   });
   const closing = new AbortController();
   const dashboard =

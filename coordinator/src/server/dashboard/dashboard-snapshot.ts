@@ -43,6 +43,13 @@ export interface DashboardRound {
    */
   normsWithheld: boolean;
   clipNorm: number | null;
+  /** Accepted updates whose device reported that clipping changed its delta (0 in a DP round). */
+  clipped: number;
+  /**
+   * Every accepted update's norm is the clip bound (relative tolerance 1e-4): the devices' deltas
+   * were all longer than the bound and scaled down to it, so the bound, not the data, set their size.
+   */
+  allAtClipBound: boolean;
   /** Abandon reason, or the worker's reasons for a decision. */
   reason: string | null;
 }
@@ -59,7 +66,17 @@ export interface DashboardAdapterVersion {
   strategy: string;
   epsilon: number | null;
   adapterDigest: string;
+  /** The worker's server-holdout accuracy of this version, in [0, 1] (null without a holdout). */
+  holdoutAccuracy: number | null;
+  /** Its mean holdout loss (null without a holdout). */
+  holdoutLoss: number | null;
 }
+
+/**
+ * Where a task stands: `running`, `paused` / `stopped` / `archived` by an operator (or `stopped`
+ * by the worker, e.g. a spent privacy budget), or `finished`: its `maxRounds` rounds have ended.
+ */
+export type DashboardTaskStatus = 'running' | 'paused' | 'stopped' | 'archived' | 'finished';
 
 export interface DashboardDecision {
   kind: 'promotion' | 'rejection' | 'rollback';
@@ -80,6 +97,11 @@ export interface DashboardTask {
   minReports: number;
   maxRounds: number;
   dp: { epsilonBudget: number; delta: number; noiseMultiplier: number } | null;
+  status: DashboardTaskStatus;
+  /** Why it is not running (the operator's or the worker's reason); null while running. */
+  statusReason: string | null;
+  /** The live adapter version's server-holdout quality; null when the worker has no holdout. */
+  holdout: { version: number; accuracy: number | null; loss: number | null } | null;
   current: DashboardRound | null;
   /** Most recent first, the current round included. */
   history: DashboardRound[];
@@ -99,7 +121,7 @@ export interface DashboardSnapshot {
     revoked: number;
     /** Devices with an authenticated socket on this coordinator. */
     connected: number;
-    /** Eligible devices checked in for the current rounds. */
+    /** Distinct devices checked in (eligible) to the current round of any task. */
     eligible: number;
   };
   tasks: DashboardTask[];

@@ -7,7 +7,9 @@ import type { TaskRegistry } from '../../shared/task-registry.js';
 import { AcceptedUpdateSchema } from '../accepted-update.js';
 import type { DeviceRegistry } from '../device-registry.js';
 import type { RoundLogFollower } from '../metrics/round-log-follower.js';
+import { TERMINAL_STATES } from '../round-machine.js';
 import { RoundRecordSchema } from '../round-store.js';
+import { readTaskRunState } from '../../shared/task-control.js';
 import {
   taskHeader,
   taskLogFacts,
@@ -16,6 +18,7 @@ import {
   type DashboardRound,
   type DashboardSnapshot,
   type DashboardTask,
+  type DashboardTaskStatus,
 } from './dashboard-snapshot.js';
 
 export interface DashboardSourceOptions {
@@ -81,7 +84,11 @@ export class DashboardSource {
     const signedTasks = await this.options.tasks.listTasks();
     const tasks = await Promise.all(signedTasks.map((signed) => this.task(signed, summary)));
     const devices = await this.options.devices.listDevices();
-    const eligible = tasks.reduce((sum, t) => sum + (t.current?.checkedIn ?? 0), 0);
+    // A device checked in to several tasks' rounds is one eligible device.
+    const waitingSets = tasks.flatMap((t) =>
+      t.current ? [this.options.keys.roundWaiting(t.current.roundId)] : [],
+    );
+    const eligible = waitingSets.length === 0 ? 0 : (await this.options.redis.sunion(...waitingSets)).length;
     return {
       serverTime: Date.now(),
       fleet: {
@@ -115,6 +122,7 @@ export class DashboardSource {
       }
     }
     const latestVersion = await this.options.adapters.latestVersion(taskId);
+    const { status, statusReason } = await this.status(signed, current);
     const adapters: DashboardAdapterVersion[] = [];
     const versionLimit = this.options.versionLimit ?? 30;
     for (let v = latestVersion; v >= 1 && adapters.length < versionLimit; v--) {
@@ -132,10 +140,20 @@ export class DashboardSource {
         strategy: manifest.aggregation.strategy,
         epsilon: manifest.privacy?.epsilon ?? null,
         adapterDigest: manifest.adapter.f32.digest,
+        holdoutAccuracy: manifest.metrics.holdoutAccuracy ?? null,
+        holdoutLoss: manifest.metrics.holdoutLoss ?? null,
       });
     }
+    const live = adapters.find((a) => a.version === latestVersion);
+    const holdout =
+      live && (live.holdoutAccuracy !== null || live.holdoutLoss !== null)
+        ? { version: live.version, accuracy: live.holdoutAccuracy, loss: live.holdoutLoss }
+        : null;
     return {
       ...taskHeader(signed),
+      status,
+      statusReason,
+      holdout,
       current,
       history,
       latestVersion,
@@ -143,6 +161,28 @@ export class DashboardSource {
       decisions: facts.decisions.slice(0, 50),
       epsilon: facts.epsilon,
     };
+  }
+
+  /** Operator's or worker's status, else finished once the `maxRounds`-th round has ended. */
+  private async status(
+    signed: SignedTask,
+    current: DashboardRound | null,
+  ): Promise<{ status: DashboardTaskStatus; statusReason: string | null }> {
+    const run = await readTaskRunState(this.options.redis, this.options.keys.prefix, signed.task.taskId);
+    if (run.status !== 'active')
+      return {
+        status: run.status,
+        statusReason: run.by === 'worker' ? `stopped by the worker: ${run.reason}` : run.reason,
+      };
+    const { maxRounds } = signed.task.rounds;
+    if (
+      maxRounds > 0 &&
+      current &&
+      current.roundNumber >= maxRounds &&
+      TERMINAL_STATES.includes(current.state)
+    )
+      return { status: 'finished', statusReason: `its ${maxRounds} rounds have ended` };
+    return { status: 'running', statusReason: null };
   }
 
   private async round(
@@ -169,11 +209,16 @@ export class DashboardSource {
     }
     const norms: number[] = [];
     const normsWithheld = r.dp === true;
+    // A DP round publishes nothing computed from one update: no norm, no clipped flag.
+    let clipped = 0;
     if (!normsWithheld)
       for (const json of updates) {
         const update = AcceptedUpdateSchema.safeParse(JSON.parse(json));
-        if (update.success) norms.push(update.data.norm);
+        if (!update.success) continue;
+        norms.push(update.data.norm);
+        if (update.data.clipped) clipped++;
       }
+    const clipNorm = r.plan?.clipNorm ?? null;
     return {
       roundId,
       roundNumber: r.roundNumber,
@@ -195,7 +240,12 @@ export class DashboardSource {
       refusedByReason: Object.keys(byReason).length > 0 ? byReason : (refusedByRound.get(roundId) ?? {}),
       norms: norms.sort((a, b) => a - b),
       normsWithheld,
-      clipNorm: r.plan?.clipNorm ?? null,
+      clipNorm,
+      clipped,
+      allAtClipBound:
+        clipNorm !== null &&
+        norms.length > 0 &&
+        norms.every((n) => Math.abs(n - clipNorm) <= 1e-4 * clipNorm),
       reason: r.reason ?? null,
     };
   }

@@ -10,6 +10,8 @@ export interface MetricsSources {
   queueCounts?: () => Promise<Record<string, number>>;
   /** ε spent per task (from the round log's aggregation records). */
   epsilonSpent?: () => Promise<ReadonlyMap<string, number>>;
+  /** Server-holdout accuracy of each task's live adapter version (tasks whose worker has a holdout). */
+  holdoutAccuracy?: () => Promise<ReadonlyMap<string, number>>;
 }
 
 export interface FlotillaMetricsOptions {
@@ -50,6 +52,7 @@ export class FlotillaMetrics {
   readonly aggregationSeconds: Histogram<'task' | 'outcome'>;
   readonly queueJobs: Gauge<'state'>;
   readonly epsilonSpent: Gauge<'task'>;
+  readonly holdoutAccuracy: Gauge<'task'>;
 
   constructor(options: FlotillaMetricsOptions = {}) {
     const registry = options.registry ?? new Registry();
@@ -162,6 +165,17 @@ export class FlotillaMetrics {
       async collect() {
         const spent = (await sources().epsilonSpent?.()) ?? new Map<string, number>();
         for (const [task, epsilon] of spent) this.set({ task }, epsilon);
+      },
+    });
+    this.holdoutAccuracy = new Gauge({
+      name: 'flotilla_adapter_holdout_accuracy',
+      help: "Accuracy in [0, 1] of each task's live adapter version on the worker's server holdout (from its signed manifest); absent for tasks without a holdout.",
+      labelNames: ['task'],
+      registers,
+      async collect() {
+        this.reset();
+        const accuracy = (await sources().holdoutAccuracy?.()) ?? new Map<string, number>();
+        for (const [task, value] of accuracy) this.set({ task }, value);
       },
     });
   }

@@ -1,6 +1,14 @@
 // Flotilla dashboard page. Live data: GET /dashboard/api/stream (Server-Sent Events read with
 // fetch, so the bearer token stays in a header); if the stream fails it polls /dashboard/api/state.
-import { countdownText, fleetCards, fmtTime, h, operatorSection, taskSection } from './views.js';
+import {
+  archivedSection,
+  countdownText,
+  fleetCards,
+  fmtTime,
+  h,
+  operatorSection,
+  taskSection,
+} from './views.js';
 
 const TOKEN_KEY = 'flotilla.dashboard.token';
 const $ = (id) => document.getElementById(id);
@@ -114,11 +122,13 @@ function render() {
   const role = $('role');
   role.hidden = false;
   role.textContent = s.role === 'operator' ? 'operator' : 'auditor (read-only)';
+  const shown = s.tasks.filter((task) => task.status !== 'archived');
   app.replaceChildren(
     fleetCards(s),
     ...(s.tasks.length === 0
       ? [h('p', { class: 'muted' }, 'no task registered yet')]
-      : s.tasks.map((task) => taskSection(task, Date.now() + clockOffset))),
+      : shown.map((task) => taskSection(task, Date.now() + clockOffset))),
+    archivedSection(s.tasks.filter((task) => task.status === 'archived')) ?? '',
     operatorSection(s, (output) => void issueEnrollmentToken(output)) ?? '',
   );
   tickCountdowns();

@@ -19,6 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleTimeString() : '—');
 export const short = (hex) => (hex ? `${hex.slice(0, 10)}…` : '—');
 export const num = (v, digits = 3) => (v === null || v === undefined ? '—' : Number(v).toFixed(digits));
+export const pct = (v) => (v === null || v === undefined ? '—' : `${(100 * v).toFixed(1)}%`);
 function countdownTarget(round) {
   if (!round) return null;
   if (round.state === 'SELECTING') return { label: 'selection closes in', at: round.selectionDeadline };
@@ -169,7 +170,12 @@ function historyTable(task) {
             h('td', { class: 'num' }, r.selected),
             h('td', { class: 'num' }, r.accepted),
             h('td', {}, `${r.refused}${r.refused > 0 ? ` (${reasons(r.refusedByReason)})` : ''}`),
-            h('td', {}, r.normsWithheld ? 'withheld (DP)' : normSummary(r.norms)),
+            h(
+              'td',
+              { 'data-testid': 'history-norms' },
+              r.normsWithheld ? 'withheld (DP)' : normSummary(r.norms),
+              r.allAtClipBound ? h('span', { class: 'muted' }, ' all at the bound') : '',
+            ),
             h('td', {}, fmtTime(r.openedAt)),
             h('td', { class: 'muted' }, r.reason ?? ''),
           ),
@@ -191,9 +197,17 @@ function adaptersTable(task) {
       h(
         'tr',
         {},
-        ...['Version', 'Parent', 'Round', 'Decision', 'Participants', 'ε', 'Adapter', 'Reasons'].map((t) =>
-          h('th', {}, t),
-        ),
+        ...[
+          'Version',
+          'Parent',
+          'Round',
+          'Decision',
+          'Participants',
+          'ε',
+          'Holdout accuracy',
+          'Adapter',
+          'Reasons',
+        ].map((t) => h('th', {}, t)),
       ),
     ),
     h(
@@ -209,6 +223,7 @@ function adaptersTable(task) {
           h('td', {}, h('span', { class: `pill ${a.decision}` }, a.decision)),
           h('td', { class: 'num' }, a.participants),
           h('td', { class: 'num' }, num(a.epsilon)),
+          h('td', { class: 'num' }, pct(a.holdoutAccuracy)),
           h('td', {}, h('code', {}, short(a.adapterDigest))),
           h('td', { class: 'muted' }, a.reasons.join('; ')),
         ),
@@ -243,11 +258,49 @@ function decisionsList(task) {
   );
 }
 
+function statusLine(task) {
+  return h(
+    'p',
+    { class: 'status-line' },
+    h('span', { class: `pill task-${task.status}`, 'data-testid': 'task-status' }, task.status),
+    task.statusReason
+      ? h('span', { class: 'muted', 'data-testid': 'task-status-reason' }, ` ${task.statusReason}`)
+      : '',
+    task.holdout
+      ? h(
+          'span',
+          { class: 'quality' },
+          ' · holdout accuracy of v',
+          String(task.holdout.version),
+          ': ',
+          h('strong', { 'data-testid': 'holdout-accuracy' }, pct(task.holdout.accuracy)),
+          task.holdout.loss !== null ? ` (loss ${num(task.holdout.loss)})` : '',
+        )
+      : h('span', { class: 'muted' }, ' · no server holdout: quality is measured on the devices only'),
+  );
+}
+
+/** Says why a column of norms sits on the clip bound, for the rounds where every one does. */
+function clipNote(task) {
+  const atBound = task.history.filter((r) => r.allAtClipBound);
+  if (atBound.length === 0) return null;
+  const rounds = atBound.map((r) => `#${r.roundNumber}`).join(', ');
+  return h(
+    'p',
+    { class: 'note', 'data-testid': 'clip-note' },
+    `Round${atBound.length > 1 ? 's' : ''} ${rounds}: every update sits on the clip bound (${task.clipNorm}). ` +
+      "Each device's delta was longer than the bound and was scaled down to it before it was sent, " +
+      'so the bound, not the data, set the size of the updates. That is clipping doing its job (it bounds ' +
+      "one device's influence); if it happens every round, training moves slower than the data would allow: " +
+      'consider a larger policy.clipNorm or adaptive clipping.',
+  );
+}
+
 export function taskSection(task, now) {
   const oldestFirst = [...task.history].reverse();
   return h(
     'section',
-    { class: 'task', 'data-task': task.taskId },
+    { class: `task status-${task.status}`, 'data-task': task.taskId, 'data-status': task.status },
     h(
       'h2',
       {},
@@ -255,9 +308,11 @@ export function taskSection(task, now) {
       h(
         'small',
         {},
-        `${task.adapterMode} · ${task.strategy} · clip ${task.clipNorm} · goal ${task.goalCount} · adapter v${task.latestVersion}`,
+        `${task.adapterMode} · ${task.strategy} · clip ${task.clipNorm} · goal ${task.goalCount} · adapter v${task.latestVersion}` +
+          (task.maxRounds > 0 ? ` · ${task.maxRounds} rounds` : ''),
       ),
     ),
+    statusLine(task),
     h(
       'div',
       { class: 'grid' },
@@ -280,6 +335,7 @@ export function taskSection(task, now) {
         { class: 'panel' },
         h('h3', {}, 'Update norms (dashed: clip bound)'),
         normDots(oldestFirst, task.clipNorm),
+        clipNote(task),
       ),
       h(
         'div',
@@ -300,6 +356,29 @@ export function taskSection(task, now) {
       { class: 'grid' },
       h('div', { class: 'panel' }, h('h3', {}, 'Adapter versions'), adaptersTable(task)),
       h('div', { class: 'panel' }, h('h3', {}, 'Promotions, rejections, rollbacks'), decisionsList(task)),
+    ),
+  );
+}
+
+/** Archived tasks: one line each, apart from the running ones. */
+export function archivedSection(tasks) {
+  if (tasks.length === 0) return null;
+  return h(
+    'details',
+    { class: 'task archived', 'data-testid': 'archived' },
+    h('summary', {}, `Archived tasks (${tasks.length})`),
+    h(
+      'ul',
+      {},
+      tasks.map((t) =>
+        h(
+          'li',
+          { 'data-task': t.taskId },
+          h('strong', {}, t.taskId),
+          ` · ${t.history.length > 0 ? `${t.history[0].roundNumber} rounds` : 'no round'} · adapter v${t.latestVersion}`,
+          t.statusReason ? ` · ${t.statusReason}` : '',
+        ),
+      ),
     ),
   );
 }
