@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { SETTINGS } from './settings.js';
 
 /**
  * Settings shared by the CLI commands. Precedence: command-line flag > environment variable >
@@ -31,17 +32,9 @@ export const FlotillaConfigSchema = z.object({
 });
 export type FlotillaConfig = z.infer<typeof FlotillaConfigSchema>;
 
-const ENV_NAMES: Record<keyof FlotillaConfig, string> = {
-  stateDir: 'FLOTILLA_STATE_DIR',
-  redisUrl: 'REDIS_URL',
-  prefix: 'FLOTILLA_PREFIX',
-  host: 'FLOTILLA_HOST',
-  port: 'FLOTILLA_PORT',
-  coordinatorUrl: 'FLOTILLA_URL',
-  operatorToken: 'FLOTILLA_OPERATOR_TOKEN',
-  auditorToken: 'FLOTILLA_AUDITOR_TOKEN',
-  logLevel: 'FLOTILLA_LOG_LEVEL',
-};
+const ENV_NAMES = Object.fromEntries(
+  Object.entries(SETTINGS).map(([key, setting]) => [key, setting.env]),
+) as Record<keyof FlotillaConfig, string>;
 
 export class ConfigError extends Error {
   constructor(message: string) {

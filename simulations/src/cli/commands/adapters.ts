@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { EXIT, printData, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 async function fetchManifest(
   base: string,
@@ -137,4 +138,7 @@ export function registerAdapters(program: Command): void {
         );
       }),
     );
+  describeEnvironmentAt(program, 'adapters list', ['coordinatorUrl']);
+  describeEnvironmentAt(program, 'adapters show', ['coordinatorUrl']);
+  describeEnvironmentAt(program, 'adapters rollback', ['coordinatorUrl', 'operatorToken']);
 }

@@ -3,6 +3,7 @@ import type { CommandResult } from '@flotilla/coordinator/shared';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 function emit(result: CommandResult): number {
   process.stdout.write(result.output.endsWith('\n') ? result.output : `${result.output}\n`);
@@ -107,4 +108,5 @@ export function registerAudit(program: Command): void {
         }
       }),
     );
+  describeEnvironmentAt(program, 'audit export', ['redisUrl', 'prefix']);
 }

@@ -6,6 +6,7 @@ import type { Dataset } from '../../data/dataset.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 interface DeviceFlags {
   task: string;
@@ -126,4 +127,5 @@ export function registerDevice(program: Command): void {
         return reason === 'fatal' ? 1 : 0;
       }),
     );
+  describeEnvironmentAt(program, 'device', ['coordinatorUrl']);
 }

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { printData, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 interface GlobalFlags {
   config?: string;
@@ -86,4 +87,5 @@ export function registerDevices(program: Command): void {
         printData(record as Record<string, unknown>, flags.json === true);
       }),
     );
+  describeEnvironmentAt(program, 'devices', ['coordinatorUrl', 'operatorToken']);
 }

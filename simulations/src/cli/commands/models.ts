@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, printData, runCommand } from '../output.js';
 import { ARCHITECTURES, PRETRAIN_DATASETS, type ModelSource } from '../../model/model-source.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 interface ExportFlags {
   out: string;
@@ -122,4 +123,5 @@ export function registerModels(program: Command): void {
         );
       }),
     );
+  describeEnvironmentAt(program, 'models export', ['stateDir']);
 }

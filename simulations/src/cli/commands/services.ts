@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 interface ServiceFlags {
   stateDir?: string;
@@ -205,6 +206,17 @@ export function registerServices(program: Command): void {
         await running.stop();
       }),
     );
+  describeEnvironmentAt(program, 'coordinator', [
+    'stateDir',
+    'redisUrl',
+    'prefix',
+    'host',
+    'port',
+    'operatorToken',
+    'auditorToken',
+    'logLevel',
+  ]);
+  describeEnvironmentAt(program, 'worker', ['stateDir', 'redisUrl', 'prefix', 'logLevel']);
 }
 
 function globalFlags(program: Command): { config?: string } {

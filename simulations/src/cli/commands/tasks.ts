@@ -14,6 +14,7 @@ import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { OperatorClient } from '../operator-client.js';
 import { printData, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
+import { describeEnvironmentAt } from '../settings.js';
 
 /**
  * A task file: everything of a task but the base model, which comes from `--base` (and the module
@@ -124,4 +125,5 @@ export function registerTasks(program: Command): void {
         printData(await client.request('GET', `/api/tasks/${encodeURIComponent(taskId)}`), true);
       }),
     );
+  describeEnvironmentAt(program, 'tasks', ['coordinatorUrl', 'operatorToken']);
 }
