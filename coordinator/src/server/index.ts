@@ -39,3 +39,4 @@ export {
 export { FleetPresence, DEFAULT_PRESENCE_TTL_MS, type FleetPresenceOptions } from './presence.js';
 export type { RoundFence } from './round-store.js';
 export { registerTask } from './register-task.js';
+export { RoundLogFollower, type ChainStatus } from './metrics/round-log-follower.js';
