@@ -9,6 +9,7 @@ import { AcceptedUpdateSchema, loggedDigest } from './accepted-update.js';
 import type { DeviceRecord, DeviceRegistry } from './device-registry.js';
 import { EXCLUDE_UPDATE } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
+import { takesResponses } from './round-machine.js';
 import type { RoundStore } from './round-store.js';
 import type { SessionStore } from './sessions.js';
 
@@ -64,7 +65,7 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string): Prom
     if (!round) continue;
     // A device waiting for selection must not be selected any more.
     if (round.state === 'SELECTING') await deps.redis.srem(deps.keys.roundWaiting(round.roundId), deviceId);
-    if (round.state !== 'REPORTING') continue;
+    if (!takesResponses(round)) continue;
     const stored = await deps.redis.hget(deps.keys.roundUpdates(round.roundId), deviceId);
     const accepted = stored === null ? null : AcceptedUpdateSchema.safeParse(JSON.parse(stored));
     if (!accepted?.success) continue;

@@ -194,15 +194,14 @@ export class RoundManager {
     if (run.status !== 'active') return retry(run.status === 'paused' ? 'task-paused' : 'task-stopped');
     const round = await this.deps.rounds.current(task.taskId);
     if (!round) return retry('no-open-round');
-    if (round.state === 'REPORTING' && (await this.deps.rounds.isSelected(round.roundId, deviceId))) {
+    if (takesResponses(round) && (await this.deps.rounds.isSelected(round.roundId, deviceId))) {
       if (await this.deps.rounds.hasResponded(round.roundId, deviceId)) return retry('already-participated');
       // A selected device that reconnected (e.g. after a coordinator restart) gets its plan again.
       const plan = round.plan;
       if (plan) setImmediate(() => this.deps.fleet.toDevice(deviceId, 'round:plan', plan));
       return { status: 'waiting' };
     }
-    if (round.state !== 'SELECTING')
-      return retry(round.state === 'REPORTING' ? 'round-full' : 'no-open-round');
+    if (round.state !== 'SELECTING') return retry(takesResponses(round) ? 'round-full' : 'no-open-round');
     await this.deps.rounds.addWaiting(round.roundId, deviceId);
     setImmediate(() => {
       this.maybeSelect(round.roundId, false).catch((error: unknown) =>

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { FlotillaError, RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import type { UploadAdmission } from './blob-routes.js';
+import { RESPONDING_STATE } from './round-machine.js';
 
 /** Distinct blobs a device may store per round: its delta, with room for a re-encoded retry. */
 export const DEFAULT_MAX_UPLOADS_PER_ROUND = 4;
@@ -63,7 +64,7 @@ async function openRoundsOf(deps: UploadAdmissionDeps, deviceId: string, now: nu
     if (stateError) throw stateError;
     if (selectedError) throw selectedError;
     const [state, planJson] = fields as [string | null, string | null];
-    if (state !== 'REPORTING' || planJson === null || selected !== 1) return;
+    if (state !== RESPONDING_STATE || planJson === null || selected !== 1) return;
     const plan = RoundPlanSchema.parse(JSON.parse(planJson));
     if (now <= plan.deadline) open.push({ roundId, plan });
   });
