@@ -43,8 +43,9 @@ describe('flotilla tasks pause, resume, stop, archive', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('resume applies to a task that is paused; this one is active');
     expect((await flotilla(['tasks', 'archive', 'test-task', '--json'], env)).code).toBe(0);
+    // An unknown name is bad input, like every other (README, "Exit codes").
     const missing = await flotilla(['tasks', 'stop', 'nosuch'], env);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('NOT_FOUND: task nosuch not found');
     expect(await tc.coordinator.rounds.current('test-task')).toMatchObject({ state: 'ABANDONED' });
   });
