@@ -35,7 +35,9 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
   beforeAll(async () => {
     await cluster.startCoordinator();
     await cluster.startCoordinator();
-    await cluster.createTask(TASK, { rounds: { goalCount: 2, minReports: 2 } });
+    // The flood takes over 30 s on a loaded machine; the round must outlast it (it closes as soon
+    // as both honest devices report, so the long deadline costs nothing).
+    await cluster.createTask(TASK, { rounds: { goalCount: 2, minReports: 2, reportingDeadlineMs: 600_000 } });
     honest = await cluster.enrollAndConnect('honest', 2);
     const [first] = await cluster.enrollAndConnect('attacker', 1, cluster.url(1));
     if (!first) throw new Error('no attacker');
