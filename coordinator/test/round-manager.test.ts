@@ -296,6 +296,26 @@ describe('RoundManager', () => {
     });
   });
 
+  it('says why reporting ended: `deadline` only when a selected device had not answered when it closed', async () => {
+    const rounds = { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 1_000 };
+    const closedFor = (h: Harness) =>
+      waitFor(() => Promise.resolve(h.events.logged.find((e) => e.type === 'round.closed') ?? null), 10_000);
+    // d3 never answers: the deadline closes the round below its goal.
+    const late = await harness({ rounds });
+    const lateRound = await reporting(late);
+    await accept(late, lateRound.roundId, 'd1');
+    await accept(late, lateRound.roundId, 'd2');
+    expect(await closedFor(late)).toMatchObject({ accepted: 2, reason: 'deadline' });
+    // Every device answered, but the last answer's own check never ran (a lost forward, another
+    // process): the deadline timer closes the round, and the log still says all-answered.
+    const all = await harness({ rounds });
+    const allRound = await reporting(all);
+    await accept(all, allRound.roundId, 'd1');
+    await accept(all, allRound.roundId, 'd2');
+    expect(await all.rounds.skip(allRound.roundId, 'd3', JSON.stringify({ reason: 'no-data' }))).toBe('OK');
+    expect(await closedFor(all)).toMatchObject({ accepted: 2, reason: 'all-answered' });
+  });
+
   it('abandons a round without quorum at its deadline and opens the next', async () => {
     const h = await harness({ rounds: { reportingDeadlineMs: 1_000 } });
     const round = await reporting(h);
