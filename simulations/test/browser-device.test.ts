@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { Queue } from 'bullmq';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
-import { initBackend, serializeBaseModel } from '@flotilla/client';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import {
   AGGREGATE_QUEUE,
@@ -16,11 +14,10 @@ import {
 } from '@flotilla/coordinator/shared';
 import { buildDevicePage } from '../web/build.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
 
 const TASK = 'browser-task';
 const OPERATOR = 'operator-token-for-browser-device-0123456789';
-const FEATURES = 4;
-const CLASSES = 3;
 const DEVICE = 'browser-device-1';
 
 const CHROMIUM_ARGS = [
@@ -58,43 +55,17 @@ describe('a browser device in Chromium', () => {
       operatorToken: OPERATOR,
       staticMounts: [{ urlPrefix: '/device/', dir: page.outDir }],
     });
-    await initBackend({ prefer: 'cpu', logger: () => undefined });
-    const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ name: 'hidden', inputShape: [FEATURES], units: 8, activation: 'relu' }),
-        tf.layers.dense({ name: 'head', units: CLASSES, activation: 'softmax' }),
-      ],
-    });
-    const base = await serializeBaseModel(model);
-    model.dispose();
-    const digest = sha256Hex(base);
-    await coordinator.blobs.put(digest, base);
-    await coordinator.createTask({
+    await registerMlpTask(coordinator, {
       taskId: TASK,
-      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.byteLength },
-      adapter: { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 7 },
-      moduleShapes: { hidden: { in: FEATURES, out: 8 }, head: { in: 8, out: CLASSES } },
       rounds: {
-        goalCount: 1,
-        overSelection: 1,
-        minReports: 1,
         minGoalFraction: 1,
         selectionTimeoutMs: 30_000,
         reportingDeadlineMs: 40_000,
-        retryAfterMs: 300,
-        training: { epochs: 2, batchSize: 8, learningRate: 0.5, fedProxMu: 0, optimizer: 'sgd' },
         maxSteps: 20,
         maxSeconds: 20,
-        validationTolerance: 10,
       },
-      policy: {
-        allowedModules: ['hidden', 'head'],
-        clipNorm: 0.05,
-        maxBlobBytes: 64 * 1024,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: Date.now(),
+      training: { epochs: 2, learningRate: 0.5 },
+      clipNorm: 0.05,
     });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   });
@@ -107,13 +78,7 @@ describe('a browser device in Chromium', () => {
 
   it('enrolls with keys in IndexedDB, trains on wasm, and its update is accepted into the aggregate job', async () => {
     if (!browser) throw new Error('no browser');
-    const { token } = (await (
-      await fetch(`${coordinator.url}/api/admin/enrollment-tokens`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-        body: '{}',
-      })
-    ).json()) as { token: string };
+    const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
     const context = await browser.newContext();
     const page = await context.newPage();
     // Every failed request, except the adapter probe that is a 404 until a version is promoted.

@@ -19,16 +19,7 @@ import {
 } from '@flotilla/coordinator/shared';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import {
-  FastTrainer,
-  OPERATOR,
-  baseBlob,
-  chaosTask,
-  newKeys,
-  startChaosDevice,
-  waitUntil,
-  type ChaosDevice,
-} from './support/chaos-fleet.js';
+import * as chaos from './support/chaos-fleet.js';
 import {
   freePort,
   startChildCoordinator,
@@ -38,26 +29,13 @@ import {
 const TASK = 'chaos-kill';
 const DEVICES = 6;
 
-async function operator(url: string, path: string, method: string, body: BodyInit, json = true) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${OPERATOR}`,
-      ...(json ? { 'content-type': 'application/json' } : {}),
-    },
-    body,
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res;
-}
-
 // SIGKILL of the coordinator process while real devices are in the middle of a round. The devices
 // reconnect on their own (socket.io reconnection, new challenge, new session), the acknowledged
 // updates survive in Redis, the round completes after the restart and the next one runs.
 describe('chaos: SIGKILL of the coordinator with real devices', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const processes: ChildCoordinator[] = [];
-  const devices: ChaosDevice[] = [];
+  const devices: chaos.ChaosDevice[] = [];
   const dirs: string[] = [];
   let worker: AggregationWorker | null = null;
 
@@ -78,21 +56,18 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     const port = await freePort();
     const args = [
       ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(port), '--operator-token', OPERATOR],
+      ...['--port', String(port), '--operator-token', chaos.OPERATOR],
     ];
     const first = await startChildCoordinator(args);
     processes.push(first);
     const url = first.url;
 
-    const base = baseBlob();
-    await operator(url, `/blobs/${base.digest}`, 'PUT', Buffer.from(base.bytes), false);
-    const task = chaosTask(TASK, base, {
+    await chaos.registerTask({ url }, TASK, {
       goalCount: DEVICES,
       minReports: 4,
       reportingDeadlineMs: 60_000,
       maxRounds: 2,
     });
-    await operator(url, '/api/admin/tasks', 'POST', JSON.stringify(task));
 
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
     const logRedis = new Redis(redisOptionsFromUrl(testRedisUrl()));
@@ -117,23 +92,25 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     const restarted = new Promise<void>((resolve) => (release = resolve));
     for (let i = 0; i < DEVICES; i++) {
       const id = `kill-dev-${i}`;
-      const keys = newKeys();
-      await operator(
-        url,
-        '/api/admin/devices',
-        'POST',
-        JSON.stringify({ deviceId: id, publicKey: toBase64(keys.publicKey) }),
-      );
-      const trainer = new FastTrainer({
+      const keys = await chaos.registerDevice({ url }, id);
+      const trainer = new chaos.FastTrainer({
         index: i,
         before: (plan) => (i >= 2 && plan.roundNumber === 1 ? restarted : Promise.resolve()),
       });
-      devices.push(await startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
+      devices.push(await chaos.startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
     }
 
     // Two updates acknowledged, four devices mid-training: kill -9.
-    await waitUntil(async () => (await redis.hlen(keys.roundUpdates(`${TASK}:1`))) >= 2, 20_000, '2 acks');
-    await waitUntil(() => devices.slice(0, 2).every((d) => d.record.accepted.length === 1), 5000, 'acks');
+    await chaos.waitUntil(
+      async () => (await redis.hlen(keys.roundUpdates(`${TASK}:1`))) >= 2,
+      20_000,
+      '2 acks',
+    );
+    await chaos.waitUntil(
+      () => devices.slice(0, 2).every((d) => d.record.accepted.length === 1),
+      5000,
+      'acks',
+    );
     await first.kill();
     const acknowledged = devices.slice(0, 2).map((d) => d.id);
     expect((await redis.hkeys(keys.roundUpdates(`${TASK}:1`))).sort()).toEqual(acknowledged);
@@ -144,7 +121,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     release();
 
     const committed = async (roundId: string) =>
-      waitUntil(
+      chaos.waitUntil(
         async () => {
           const state = await redis.hget(keys.round(roundId), 'state');
           if (state === 'ABANDONED' || state === 'REJECTED') throw new Error(`${roundId} ${state}`);
@@ -155,7 +132,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       );
     await committed(`${TASK}:1`);
     // Every device re-authenticated by itself on the new process.
-    await waitUntil(
+    await chaos.waitUntil(
       () => devices.every((d, i) => d.record.authentications > (authsBefore[i] ?? 0)),
       15_000,
       'every device re-authenticated',
@@ -170,7 +147,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     // The devices go on to the next round with the promoted adapter, on their own.
     await committed(`${TASK}:2`);
     expect(Number(await redis.get(keys.adapterLatest(TASK)))).toBe(2);
-    await waitUntil(() => devices.every((d) => d.record.accepted.length === 2), 10_000, 'round 2 acks');
+    await chaos.waitUntil(() => devices.every((d) => d.record.accepted.length === 2), 10_000, 'round 2 acks');
     for (const d of devices) {
       expect(d.record.accepted).toEqual([`${TASK}:1`, `${TASK}:2`]);
       expect(d.record.refused).toEqual([]);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { toBase64, type RoundPlan } from '@flotilla/protocol';
+import type { RoundPlan } from '@flotilla/protocol';
 import {
   loadOrCreateRoundLogSecret,
   openRoundLog,
@@ -13,17 +13,7 @@ import {
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import {
-  FastTrainer,
-  OPERATOR,
-  baseBlob,
-  chaosTask,
-  newKeys,
-  startChaosDevice,
-  waitUntil,
-  type ChaosDevice,
-  type DeviceRecord,
-} from './support/chaos-fleet.js';
+import * as chaos from './support/chaos-fleet.js';
 
 const TASK = 'chaos-dropout';
 const DEVICES = 10;
@@ -36,7 +26,7 @@ describe('chaos: dropouts among selected devices', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   let coordinator: Coordinator | null = null;
   let worker: AggregationWorker | null = null;
-  const live = new Map<string, ChaosDevice>();
+  const live = new Map<string, chaos.ChaosDevice>();
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-dropout-'));
 
   afterAll(async () => {
@@ -54,7 +44,7 @@ describe('chaos: dropouts among selected devices', () => {
       redisUrl: testRedisUrl(),
       prefix,
       stateDir,
-      operatorToken: OPERATOR,
+      operatorToken: chaos.OPERATOR,
     });
     coordinator = c;
     const signingKey = c.coordinatorKey;
@@ -73,39 +63,37 @@ describe('chaos: dropouts among selected devices', () => {
       roundLog,
       useThread: false,
     });
-    const base = baseBlob();
-    await c.blobs.put(base.digest, base.bytes);
-    await c.createTask(
-      chaosTask(TASK, base, {
-        goalCount: DEVICES,
-        minReports: 6,
-        reportingDeadlineMs: 3000,
-        maxRounds: 3,
-      }),
-    );
+    await chaos.registerTask(c, TASK, {
+      goalCount: DEVICES,
+      minReports: 6,
+      reportingDeadlineMs: 3000,
+      maxRounds: 3,
+    });
 
-    const records = new Map<string, DeviceRecord>();
-    const keysOf = new Map(Array.from({ length: DEVICES }, (_, i) => [`drop-dev-${i}`, newKeys()]));
+    const records = new Map<string, chaos.DeviceRecord>();
+    const keysOf = new Map(Array.from({ length: DEVICES }, (_, i) => [`drop-dev-${i}`, chaos.newKeys()]));
     // The last DROPS[round] devices vanish once selected, and come back once that round is over.
     const start = async (i: number): Promise<void> => {
       const id = `drop-dev-${i}`;
       const keys = keysOf.get(id);
       if (!keys) throw new Error(id);
-      const trainer = new FastTrainer({
+      const trainer = new chaos.FastTrainer({
         index: i,
         dropsOut: (plan: RoundPlan) => i >= DEVICES - (DROPS[plan.roundNumber] ?? 0),
         onDrop: (plan: RoundPlan) => {
           live.get(id)?.device.stop();
           live.delete(id);
-          void waitUntil(
-            async () => (await c.rounds.get(plan.roundId))?.state !== 'REPORTING',
-            20_000,
-            `${plan.roundId} over`,
-          ).then(() => start(i));
+          void chaos
+            .waitUntil(
+              async () => (await c.rounds.get(plan.roundId))?.state !== 'REPORTING',
+              20_000,
+              `${plan.roundId} over`,
+            )
+            .then(() => start(i));
         },
       });
       const record = records.get(id);
-      const device = await startChaosDevice({
+      const device = await chaos.startChaosDevice({
         url: c.url,
         id,
         keys,
@@ -118,13 +106,12 @@ describe('chaos: dropouts among selected devices', () => {
     };
     for (let i = 0; i < DEVICES; i++) {
       const keys = keysOf.get(`drop-dev-${i}`);
-      if (keys)
-        await c.devices.registerDevice({ deviceId: `drop-dev-${i}`, publicKey: toBase64(keys.publicKey) });
+      if (keys) await chaos.registerDevice(c, `drop-dev-${i}`, keys);
       await start(i);
     }
 
     const finalState = (roundId: string) =>
-      waitUntil(
+      chaos.waitUntil(
         async () => {
           const round = await c.rounds.get(roundId);
           return round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state) ? round : null;

@@ -16,16 +16,7 @@ import {
 } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
-import {
-  FastTrainer,
-  OPERATOR,
-  baseBlob,
-  chaosTask,
-  newKeys,
-  startChaosDevice,
-  waitUntil,
-  type ChaosDevice,
-} from './support/chaos-fleet.js';
+import * as chaos from './support/chaos-fleet.js';
 
 const TASK = 'chaos-redis';
 const DEVICES = 4;
@@ -37,7 +28,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-redis-'));
   const sockDir = mkdtempSync(join(tmpdir(), 'flr-'));
   const servers: EmbeddedRedis[] = [];
-  const devices: ChaosDevice[] = [];
+  const devices: chaos.ChaosDevice[] = [];
   let coordinator: Coordinator | null = null;
   let worker: AggregationWorker | null = null;
   let probe: Redis | null = null;
@@ -59,7 +50,12 @@ describe('chaos: Redis SIGKILL and restart', () => {
     servers.push(first);
     const stateDir = join(dir, 'state');
     const prefix = 'chaos-redis';
-    const c = await createCoordinator({ redisUrl: first.url, prefix, stateDir, operatorToken: OPERATOR });
+    const c = await createCoordinator({
+      redisUrl: first.url,
+      prefix,
+      stateDir,
+      operatorToken: chaos.OPERATOR,
+    });
     coordinator = c;
     const roundLog = openRoundLog({
       redis: c.redis,
@@ -76,32 +72,36 @@ describe('chaos: Redis SIGKILL and restart', () => {
       roundLog,
       useThread: false,
     });
-    const base = baseBlob();
-    await c.blobs.put(base.digest, base.bytes);
-    await c.createTask(
-      chaosTask(TASK, base, { goalCount: DEVICES, minReports: 3, reportingDeadlineMs: 30_000, maxRounds: 3 }),
-    );
+    await chaos.registerTask(c, TASK, {
+      goalCount: DEVICES,
+      minReports: 3,
+      reportingDeadlineMs: 30_000,
+      maxRounds: 3,
+    });
 
     let release: () => void = () => undefined;
     const restarted = new Promise<void>((resolve) => (release = resolve));
     for (let i = 0; i < DEVICES; i++) {
-      const keys = newKeys();
       const id = `redis-dev-${i}`;
-      await c.devices.registerDevice({ deviceId: id, publicKey: toBase64(keys.publicKey) });
-      const trainer = new FastTrainer({
+      const keys = await chaos.registerDevice(c, id);
+      const trainer = new chaos.FastTrainer({
         index: i,
         // Round 2: one update goes in before the crash, the others wait for the restart.
         before: (plan) => (plan.roundNumber === 2 && i > 0 ? restarted : Promise.resolve()),
       });
-      devices.push(await startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
+      devices.push(await chaos.startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
     }
 
     probe = new Redis(redisOptionsFromUrl(first.url));
     probe.on('error', () => undefined); // expected while Redis is down
     const p = probe;
     const stateOf = (roundId: string) => p.hget(`${prefix}:round:${roundId}`, 'state');
-    await waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
-    await waitUntil(async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1, 20_000, 'r2 ack');
+    await chaos.waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
+    await chaos.waitUntil(
+      async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1,
+      20_000,
+      'r2 ack',
+    );
     const manifestBefore = await c.adapters.getManifest(TASK, 1);
     const logBefore = await readRoundLog(p, prefix);
 
@@ -125,7 +125,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
     expect((await verifyRoundLog(logAfter, { trustedKey })).problems).toEqual([]);
 
     release();
-    await waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
+    await chaos.waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
     expect(await stateOf(`${TASK}:2`)).toBe('COMMITTED');
     expect(await c.adapters.latestVersion(TASK)).toBe(3);
     for (const d of devices) expect(d.record.refused).toEqual([]);

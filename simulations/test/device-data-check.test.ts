@@ -4,20 +4,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlotillaError, generateSigningKeyPair, sha256Hex } from '@flotilla/protocol';
+import { FlotillaError, generateSigningKeyPair } from '@flotilla/protocol';
 import {
   FlotillaDevice,
   TfjsTrainer,
   enrollDevice,
-  initBackend,
-  serializeBaseModel,
   type LocalDataset,
   type LocalData,
 } from '@flotilla/client';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
 
 const TASK = 'data-check';
 const OPERATOR = 'operator-token-for-data-check-0123456789';
@@ -44,41 +42,9 @@ describe('the device checks its data against the task when it starts', () => {
       stateDir,
       operatorToken: OPERATOR,
     });
-    await initBackend({ prefer: 'cpu', logger: () => undefined });
-    const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ name: 'hidden', inputShape: [4], units: 8, activation: 'relu' }),
-        tf.layers.dense({ name: 'head', units: 3, activation: 'softmax' }),
-      ],
-    });
-    const base = await serializeBaseModel(model);
-    model.dispose();
-    const digest = sha256Hex(base);
-    await coordinator.blobs.put(digest, base);
-    await coordinator.createTask({
+    await registerMlpTask(coordinator, {
       taskId: TASK,
-      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.byteLength },
-      adapter: { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 7 },
-      moduleShapes: { hidden: { in: 4, out: 8 }, head: { in: 8, out: 3 } },
-      rounds: {
-        goalCount: 1,
-        overSelection: 1,
-        minReports: 1,
-        selectionTimeoutMs: 30_000,
-        reportingDeadlineMs: 30_000,
-        retryAfterMs: 300,
-        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-        maxSteps: 5,
-        validationTolerance: 10,
-      },
-      policy: {
-        allowedModules: ['hidden', 'head'],
-        clipNorm: 1,
-        maxBlobBytes: 64 * 1024,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: Date.now(),
+      rounds: { selectionTimeoutMs: 30_000, reportingDeadlineMs: 30_000, maxSteps: 5 },
     });
   });
 
@@ -90,13 +56,7 @@ describe('the device checks its data against the task when it starts', () => {
 
   async function device(deviceId: string, data: LocalData | (() => LocalData), taskId = TASK) {
     const keys = generateSigningKeyPair();
-    const { token } = (await (
-      await fetch(`${coordinator.url}/api/admin/enrollment-tokens`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-        body: '{}',
-      })
-    ).json()) as { token: string };
+    const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
     await enrollDevice({ url: coordinator.url, token, deviceId, keys });
     const skips: string[] = [];
     const errors: string[] = [];
@@ -165,13 +125,7 @@ describe('the device checks its data against the task when it starts', () => {
   it('data that fits starts, and its first round is accepted', async () => {
     const accepted: string[] = [];
     const keys = generateSigningKeyPair();
-    const { token } = (await (
-      await fetch(`${coordinator.url}/api/admin/enrollment-tokens`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-        body: '{}',
-      })
-    ).json()) as { token: string };
+    const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
     await enrollDevice({ url: coordinator.url, token, deviceId: 'fits', keys });
     const made = new FlotillaDevice({
       url: coordinator.url,

@@ -3,7 +3,6 @@ import { createServer, connect, type Server, type Socket as NetSocket } from 'no
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SIGNING_DOMAINS,
@@ -24,20 +23,24 @@ import {
   MemoryKeyStore,
   TfjsTrainer,
   enrollDevice,
-  initBackend,
-  serializeBaseModel,
   type DeviceLogger,
   type LocalDataset,
   type Trainer,
 } from '@flotilla/client';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import {
+  MLP_CLASSES,
+  MLP_FEATURES,
+  mintEnrollmentToken,
+  registerMlpTask,
+} from './support/device-coordinator.js';
 
 const TASK = 'device-e2e';
 const OPERATOR = 'operator-token-for-device-e2e-0123456789';
 const CLIP = 0.05;
-const CLASSES = 3;
-const FEATURES = 4;
+const CLASSES = MLP_CLASSES;
+const FEATURES = MLP_FEATURES;
 /** Upper bounds only (see the task's rounds); a passing run never waits for them. */
 const SELECTION_TIMEOUT_MS = 60_000;
 const REPORTING_DEADLINE_MS = 90_000;
@@ -126,25 +129,10 @@ describe('devices against the real coordinator', { timeout: REPORTING_DEADLINE_M
       rateLimit: { perSecond: 1000, burst: 2000 },
     });
     proxy = await startProxy(coordinator.port);
-    await initBackend({ prefer: 'cpu', logger: () => undefined });
-    const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ name: 'hidden', inputShape: [FEATURES], units: 8, activation: 'relu' }),
-        tf.layers.dense({ name: 'head', units: CLASSES, activation: 'softmax' }),
-      ],
-    });
-    const base = await serializeBaseModel(model);
-    model.dispose();
-    const digest = sha256Hex(base);
-    await coordinator.blobs.put(digest, base);
-    await coordinator.createTask({
+    await registerMlpTask(coordinator, {
       taskId: TASK,
-      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: base.byteLength },
-      adapter: { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 7 },
-      moduleShapes: { hidden: { in: FEATURES, out: 8 }, head: { in: 8, out: CLASSES } },
       rounds: {
         goalCount: 3,
-        overSelection: 1,
         minReports: 3,
         // The round is selected as soon as the three devices wait and closes as soon as all three
         // answered: these two only bound a failure. Short ones made the test depend on an idle
@@ -152,20 +140,11 @@ describe('devices against the real coordinator', { timeout: REPORTING_DEADLINE_M
         // start-time check) spread past a 1.5 s window, which abandoned the round again and again.
         selectionTimeoutMs: SELECTION_TIMEOUT_MS,
         reportingDeadlineMs: REPORTING_DEADLINE_MS,
-        retryAfterMs: 300,
-        training: { epochs: 2, batchSize: 8, learningRate: 0.5, fedProxMu: 0, optimizer: 'sgd' },
         maxSteps: 20,
         maxSeconds: 10,
-        validationTolerance: 10,
       },
-      policy: {
-        allowedModules: ['hidden', 'head'],
-        clipNorm: CLIP,
-        maxBlobBytes: 64 * 1024,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: Date.now(),
+      training: { epochs: 2, learningRate: 0.5 },
+      clipNorm: CLIP,
     });
   });
 
@@ -192,13 +171,7 @@ describe('devices against the real coordinator', { timeout: REPORTING_DEADLINE_M
     for (let i = 0; i < 3; i++) {
       const deviceId = `e2e-device-${i}`;
       const keys = generateSigningKeyPair();
-      const { token } = (await (
-        await fetch(`${coordinator.url}/api/admin/enrollment-tokens`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-          body: '{}',
-        })
-      ).json()) as { token: string };
+      const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
       const enrolled = await enrollDevice({ url: coordinator.url, token, deviceId, keys });
       expect(enrolled.coordinatorKey).toBe(toBase64(coordinator.coordinatorKey.publicKey));
 

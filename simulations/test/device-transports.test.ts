@@ -9,16 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { redisKeys, redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import {
-  FastTrainer,
-  OPERATOR,
-  baseBlob,
-  chaosTask,
-  newKeys,
-  startChaosDevice,
-  waitUntil,
-  type ChaosDevice,
-} from './support/chaos-fleet.js';
+import * as chaos from './support/chaos-fleet.js';
 import {
   freePort,
   startChildCoordinator,
@@ -28,20 +19,10 @@ import { startRoundLogWorker } from '../../coordinator/test/support/fleet.js';
 
 const TASK = 'transports';
 
-async function operator(url: string, path: string, method: string, body: BodyInit, json = true) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${OPERATOR}`, ...(json ? { 'content-type': 'application/json' } : {}) },
-    body,
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res;
-}
-
 describe('FlotillaDevice transports', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-transports-'));
-  const devices: ChaosDevice[] = [];
+  const devices: chaos.ChaosDevice[] = [];
   let coordinator: ChildCoordinator | null = null;
   let worker: AggregationWorker | null = null;
 
@@ -57,17 +38,10 @@ describe('FlotillaDevice transports', () => {
     const prefix = uniquePrefix('transports');
     coordinator = await startChildCoordinator([
       ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(await freePort()), '--operator-token', OPERATOR],
+      ...['--port', String(await freePort()), '--operator-token', chaos.OPERATOR],
     ]);
     const { url } = coordinator;
-    const base = baseBlob();
-    await operator(url, `/blobs/${base.digest}`, 'PUT', Buffer.from(base.bytes), false);
-    await operator(
-      url,
-      '/api/admin/tasks',
-      'POST',
-      JSON.stringify(chaosTask(TASK, base, { goalCount: 3, minReports: 3, maxRounds: 1 })),
-    );
+    await chaos.registerTask({ url }, TASK, { goalCount: 3, minReports: 3, maxRounds: 1 });
     worker = await startRoundLogWorker({ redis, prefix, stateDir });
 
     const choices: Array<Array<'polling' | 'websocket'> | undefined> = [
@@ -77,25 +51,19 @@ describe('FlotillaDevice transports', () => {
     ];
     for (const [index, transports] of choices.entries()) {
       const id = `transport-${index}`;
-      const keys = newKeys();
-      await operator(
-        url,
-        '/api/admin/devices',
-        'POST',
-        JSON.stringify({ deviceId: id, publicKey: Buffer.from(keys.publicKey).toString('base64') }),
-      );
+      const keys = await chaos.registerDevice({ url }, id);
       devices.push(
-        await startChaosDevice({
+        await chaos.startChaosDevice({
           url,
           id,
           keys,
           taskId: TASK,
-          trainer: new FastTrainer({ index }),
+          trainer: new chaos.FastTrainer({ index }),
           ...(transports ? { transports } : {}),
         }),
       );
     }
-    await waitUntil(
+    await chaos.waitUntil(
       async () => (await redis.hget(redisKeys(prefix).round(`${TASK}:1`), 'state')) === 'COMMITTED',
       60_000,
       'round 1 committed',
@@ -103,7 +71,7 @@ describe('FlotillaDevice transports', () => {
     // Every device's update was in it, and every device swapped in the promoted version.
     for (const d of devices) expect(d.record.accepted).toEqual([`${TASK}:1`]);
     for (const d of devices) expect(d.record.refused).toEqual([]);
-    await waitUntil(
+    await chaos.waitUntil(
       () => devices.every((d) => d.device.adapterVersion === 1),
       20_000,
       'version 1 everywhere',
@@ -112,7 +80,7 @@ describe('FlotillaDevice transports', () => {
     const [stock, pollingOnly, websocketOnly] = devices.map((d) => d.record.transports);
     // The default starts on long-polling and upgrades; the others keep the one they were given.
     expect(stock?.[0]).toBe('polling');
-    await waitUntil(() => stock?.includes('websocket'), 10_000, 'upgrade of the default device');
+    await chaos.waitUntil(() => stock?.includes('websocket'), 10_000, 'upgrade of the default device');
     expect(pollingOnly).toEqual(['polling']);
     expect(websocketOnly).toEqual(['websocket']);
   }, 120_000);

@@ -22,6 +22,7 @@ import { sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
 import { createCoordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { PUBLISHED, REPO_ROOT, buildAndPack, npmInstall, plainEnv, run } from './support/scratch-packages.js';
+import { mlpTaskDefinition } from './support/device-coordinator.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/package-install/', import.meta.url));
 const OPERATOR = 'package-install-operator-token-0123';
@@ -41,29 +42,10 @@ interface BundlePageResult {
 
 /** One device per round on the fixtures' 4-feature, 3-class model (base-model.mjs). */
 function smallTask(digest: string, bytes: number): TaskDefinitionInput {
-  return {
-    taskId: TASK,
-    baseModel: { digest, format: 'tfjs-layers-bundle', bytes },
-    adapter: { mode: 'lora', targetModules: ['hidden', 'head'], r: 2, alpha: 4, seed: 7 },
-    moduleShapes: { hidden: { in: 4, out: 8 }, head: { in: 8, out: 3 } },
-    rounds: {
-      goalCount: 1,
-      overSelection: 1,
-      minReports: 1,
-      retryAfterMs: 300,
-      training: { epochs: 1, batchSize: 10, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-      maxSteps: 10,
-      validationTolerance: 10,
-    },
-    policy: {
-      allowedModules: ['hidden', 'head'],
-      clipNorm: 1,
-      maxBlobBytes: 64 * 1024,
-      strategy: { name: 'fedavg' },
-      audit: {},
-    },
-    createdAt: Date.now(),
-  };
+  return mlpTaskDefinition(
+    { digest, bytes },
+    { taskId: TASK, rounds: { maxSteps: 10 }, training: { batchSize: 10 } },
+  );
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'flotilla-pack-'));

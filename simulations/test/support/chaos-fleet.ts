@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   generateSigningKeyPair,
   loraTensorNames,
+  toBase64,
   sha256Hex,
   type RoundPlan,
   type SigningKeyPair,
@@ -14,6 +15,7 @@ import {
   type TrainOutcome,
   type Trainer,
 } from '@flotilla/client';
+import type { Coordinator } from '@flotilla/coordinator/server';
 
 // Real devices (FlotillaDevice) with a trainer that needs no tfjs: the fault tests exercise the
 // protocol, reconnection and durability, not learning.
@@ -59,6 +61,52 @@ export function chaosTask(
     },
     createdAt: Date.now(),
   };
+}
+
+/**
+ * Where a chaos test registers its task and devices: a coordinator process, as its operator does
+ * over HTTP, or a coordinator in the test's own process.
+ */
+export type ChaosTarget = { url: string } | Pick<Coordinator, 'blobs' | 'createTask' | 'devices'>;
+
+/** An operator request to a coordinator process; throws unless it is accepted. */
+async function operatorRequest(url: string, method: string, path: string, body: BodyInit, json = true) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${OPERATOR}`, ...(json ? { 'content-type': 'application/json' } : {}) },
+    body,
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+}
+
+/** Stores a stand-in base model on `target` and registers the chaos task with these rounds. */
+export async function registerTask(
+  target: ChaosTarget,
+  taskId: string,
+  rounds: Partial<NonNullable<TaskDefinitionInput['rounds']>>,
+): Promise<void> {
+  const base = baseBlob();
+  const task = chaosTask(taskId, base, rounds);
+  if ('url' in target) {
+    await operatorRequest(target.url, 'PUT', `/blobs/${base.digest}`, Buffer.from(base.bytes), false);
+    await operatorRequest(target.url, 'POST', '/api/admin/tasks', JSON.stringify(task));
+    return;
+  }
+  await target.blobs.put(base.digest, base.bytes);
+  await target.createTask(task);
+}
+
+/** Registers device `deviceId` on `target` with `keys` (default: a fresh pair), and returns them. */
+export async function registerDevice(
+  target: ChaosTarget,
+  deviceId: string,
+  keys: SigningKeyPair = newKeys(),
+): Promise<SigningKeyPair> {
+  const device = { deviceId, publicKey: toBase64(keys.publicKey) };
+  if ('url' in target)
+    await operatorRequest(target.url, 'POST', '/api/admin/devices', JSON.stringify(device));
+  else await target.devices.registerDevice(device);
+  return keys;
 }
 
 export interface FastTrainerOptions {
