@@ -1,4 +1,10 @@
-import { FlotillaError, type Eligibility, type RoundPlan } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  initialAdapterTensors,
+  type Eligibility,
+  type RoundPlan,
+  type TaskDefinition,
+} from '@flotilla/protocol';
 import type { NamedTensors } from '../cache/adapter-tensors.js';
 import type { AdapterStore } from '../cache/adapter-store.js';
 import { assertDigest, type BlobCache } from '../cache/blob-cache.js';
@@ -18,6 +24,8 @@ export interface DeviceArtifactsOptions {
   /** The pinned coordinator key; null until the first challenge pinned it. */
   coordinatorKey: () => string | null;
   computeClass: () => Eligibility['computeClass'];
+  /** The verified task, to rebuild version 0 of its adapter when the start-time check did not. */
+  fetchTask?: () => Promise<TaskDefinition>;
   logger: DeviceLogger;
 }
 
@@ -30,6 +38,8 @@ export class DeviceArtifacts {
   private bytesDown = 0;
   /** Serialises adapter changes: a promotion arriving while a plan fetches its adapter waits. */
   private adapterLock: Promise<unknown> = Promise.resolve();
+  /** Version 0 of the task's adapter, rebuilt from its signed definition; null until known. */
+  private versionZero: LocalAdapter | null = null;
 
   constructor(private readonly options: DeviceArtifactsOptions) {}
 
@@ -37,6 +47,37 @@ export class DeviceArtifacts {
     const n = this.bytesDown;
     this.bytesDown = 0;
     return n;
+  }
+
+  /**
+   * The verified task (from the start-time check): version 0 of its adapter (seeded A, zero B) is
+   * rebuilt here, so catching up from version 0 walks the deltas — only the tensors that changed,
+   * B for FFA-LoRA — instead of downloading the full adapter.
+   */
+  useTask(task: TaskDefinition): void {
+    try {
+      const tensors = initialAdapterTensors(task.adapter, task.moduleShapes ?? {});
+      this.versionZero = { version: 0, tensors, manifest: null };
+    } catch (error) {
+      // A task without the shapes of its modules: catch-ups from version 0 fetch the full adapter.
+      this.options.logger.debug(
+        { err: error },
+        'version 0 cannot be rebuilt; catch-ups fetch the full adapter',
+      );
+    }
+  }
+
+  /** The adapter a catch-up starts from: the one held, or the rebuilt version 0 in place of none. */
+  private async from(held: LocalAdapter): Promise<LocalAdapter> {
+    if (held.version !== 0 || held.tensors.size > 0) return held;
+    if (!this.versionZero && this.options.fetchTask) {
+      try {
+        this.useTask(await this.options.fetchTask());
+      } catch (error) {
+        this.options.logger.debug({ err: error }, 'task unavailable; catching up with the full adapter');
+      }
+    }
+    return this.versionZero ?? held;
   }
 
   /** The base model bundle with this digest, from the cache or downloaded and verified. */
@@ -69,7 +110,7 @@ export class DeviceArtifacts {
     else {
       const start: LocalAdapter =
         version > store.current.version ? store.current : { version: 0, tensors: new Map(), manifest: null };
-      const result = await this.catchUp(start, version);
+      const result = await this.catchUp(await this.from(start), version);
       if (result.status !== 'updated' || result.adapter.version !== version)
         throw new FlotillaError(
           'NOT_FOUND',
@@ -91,7 +132,7 @@ export class DeviceArtifacts {
   syncLatest(): Promise<CatchUpResult> {
     return this.exclusive(async () => {
       const { store } = this.options;
-      const result = await this.catchUp(store.current, undefined);
+      const result = await this.catchUp(await this.from(store.current), undefined);
       if (result.status === 'updated') await store.swap(result.adapter);
       return result;
     });

@@ -21,7 +21,7 @@ import { DeviceEventReporter } from './device-events.js';
 import { AdapterSync } from './adapter-sync.js';
 import { DeviceTimers } from './device-timers.js';
 import { CoordinatorHttp } from './http-client.js';
-import { preflightTask } from './preflight.js';
+import { fetchVerifiedTask, preflightTask } from './preflight.js';
 import { submitUntilAnswered } from './submit-update.js';
 import { silentLogger, type DeviceLogger } from './logger.js';
 import { DEFAULT_BUDGET, DEFAULT_ELIGIBILITY, type FlotillaDeviceOptions } from './options.js';
@@ -149,6 +149,7 @@ export class FlotillaDevice {
       fetcher: http,
       coordinatorKey: () => this.coordinatorKey,
       computeClass: () => this.computeClass,
+      fetchTask: () => fetchVerifiedTask(http, options.taskId, this.coordinatorKey),
       logger: this.logger,
     });
     const firstAuth = this.timers.untilSession(null);
@@ -298,7 +299,7 @@ export class FlotillaDevice {
       trainer: this.options.trainer,
       logger: this.logger,
     }).then(
-      () => undefined,
+      (task) => artifacts.useTask(task),
       (error: unknown) => {
         const failure = error instanceof Error ? error : new Error(String(error));
         this.fail(failure);

@@ -33,7 +33,22 @@ const ServedTaskSchema = z.object({ task: z.unknown(), coordinatorKey: z.string(
  * `featureShape` and labels against the model). Runs only for trainers that have `prepare`.
  */
 export async function preflightTask(input: PreflightInput): Promise<TaskDefinition> {
-  const { taskId, http, coordinatorKey } = input;
+  const task = await fetchVerifiedTask(input.http, input.taskId, input.coordinatorKey);
+  const baseModel = await input.artifacts.baseModel(task.baseModel.digest);
+  await input.trainer.prepare?.({ task, baseModel, logger: input.logger });
+  input.logger.info(
+    { taskId: input.taskId, baseModelDigest: task.baseModel.digest },
+    'task checked; local data fits its model',
+  );
+  return task;
+}
+
+/** The task as the coordinator serves it, its signature checked against the pinned key. */
+export async function fetchVerifiedTask(
+  http: Pick<CoordinatorHttp, 'fetchTask'>,
+  taskId: string,
+  coordinatorKey: string | null,
+): Promise<TaskDefinition> {
   let raw: unknown;
   try {
     raw = await http.fetchTask(taskId);
@@ -55,12 +70,5 @@ export async function preflightTask(input: PreflightInput): Promise<TaskDefiniti
   const parsed = TaskDefinitionSchema.safeParse(signedTask);
   if (!parsed.success || parsed.data.taskId !== taskId)
     throw new FlotillaError('BAD_REQUEST', `the coordinator's task document for "${taskId}" is not valid`);
-  const task = parsed.data;
-  const baseModel = await input.artifacts.baseModel(task.baseModel.digest);
-  await input.trainer.prepare?.({ task, baseModel, logger: input.logger });
-  input.logger.info(
-    { taskId, baseModelDigest: task.baseModel.digest },
-    'task checked; local data fits its model',
-  );
-  return task;
+  return parsed.data;
 }

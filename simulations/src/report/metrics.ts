@@ -14,8 +14,13 @@ export const RoundMetricsSchema = z.object({
   refused: z.record(z.string(), z.number().int().nonnegative()).default({}),
   /** Bytes uploaded by devices this round. */
   bytesUp: z.number().nonnegative(),
-  /** Bytes downloaded by devices this round. */
+  /** Bytes downloaded by devices this round (base model, adapters, manifests, every HTTP body). */
   bytesDown: z.number().nonnegative(),
+  /**
+   * Of `bytesDown`, the adapter artifacts (full adapters and deltas): what devices fetch to follow
+   * the fleet's versions. Absent in reports written before it was counted.
+   */
+  adapterBytesDown: z.number().nonnegative().optional(),
   /** Cumulative ε spent after this round (null without DP). */
   epsilon: z.number().nonnegative().nullable(),
   decision: z.enum(['COMMITTED', 'REJECTED', 'ABANDONED']),

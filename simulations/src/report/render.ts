@@ -66,6 +66,8 @@ export interface RunSummary {
   finalEpsilon: number | null;
   bytesUp: number;
   bytesDown: number;
+  /** Adapter artifacts downloaded (full adapters, deltas); null when no round counted them. */
+  adapterBytesDown: number | null;
 }
 
 export function summarizeRun(run: RunMetrics): RunSummary {
@@ -85,6 +87,9 @@ export function summarizeRun(run: RunMetrics): RunSummary {
     finalEpsilon: epsilons[epsilons.length - 1] ?? null,
     bytesUp: run.metrics.reduce((sum, m) => sum + m.bytesUp, 0),
     bytesDown: run.metrics.reduce((sum, m) => sum + m.bytesDown, 0),
+    adapterBytesDown: run.metrics.some((m) => m.adapterBytesDown !== undefined)
+      ? run.metrics.reduce((sum, m) => sum + (m.adapterBytesDown ?? 0), 0)
+      : null,
   };
 }
 
@@ -99,6 +104,7 @@ const SUMMARY_HEADER = [
   'final ε',
   'bytes up',
   'bytes down',
+  'adapter bytes down',
 ];
 
 function summaryCells(summary: RunSummary): string[] {
@@ -113,6 +119,7 @@ function summaryCells(summary: RunSummary): string[] {
     summary.finalEpsilon === null ? '–' : summary.finalEpsilon.toFixed(2),
     formatBytes(summary.bytesUp),
     formatBytes(summary.bytesDown),
+    summary.adapterBytesDown === null ? '–' : formatBytes(summary.adapterBytesDown),
   ];
 }
 

@@ -78,12 +78,12 @@ describe('CSV (RFC 4180)', () => {
     const csv = metricsToCsv(ReportInputSchema.parse(input).runs);
     const lines = csv.split('\r\n');
     expect(lines[0]).toBe(
-      'run,round,accuracy,loss,participants,refused.NORM_EXCEEDED,refused.late,bytesUp,bytesDown,epsilon,decision,reasons,timing.total_ms',
+      'run,round,accuracy,loss,participants,refused.NORM_EXCEEDED,refused.late,bytesUp,bytesDown,adapterBytesDown,epsilon,decision,reasons,timing.total_ms',
     );
-    expect(lines[1]).toBe('fedavg,1,0.55,0.95,8,0,0,1000,2000,,COMMITTED,,100');
-    expect(lines[2]).toBe('fedavg,2,0.6,0.9,8,1,2,2000,2000,,COMMITTED,,200');
+    expect(lines[1]).toBe('fedavg,1,0.55,0.95,8,0,0,1000,2000,,,COMMITTED,,100');
+    expect(lines[2]).toBe('fedavg,2,0.6,0.9,8,1,2,2000,2000,,,COMMITTED,,200');
     expect(lines[3]).toBe(
-      'fedavg,3,0.65,0.85,8,0,0,3000,2000,,REJECTED,"holdout accuracy dropped by 3.1%, > 2%",300',
+      'fedavg,3,0.65,0.85,8,0,0,3000,2000,,,REJECTED,"holdout accuracy dropped by 3.1%, > 2%",300',
     );
     expect(lines[4]?.startsWith('dp z=1,1,')).toBe(true);
     expect(lines[6]).toContain(',1.5,REJECTED,');

@@ -8,7 +8,7 @@ import { BaseModelPool, type FlotillaDevice } from '@flotilla/client';
 import { createRng } from '../rng/random.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
 import type { Collusion } from './sim-trainer.js';
-import type { HostEvent, HostMessage, HostSetup, VirtualDeviceSpec } from './host-messages.js';
+import type { HostEvent, HostMessage, HostSetup, RoundBytes, VirtualDeviceSpec } from './host-messages.js';
 import { scenarioTask } from './scenario-data.js';
 import { materializeDevice, type HostContext } from './virtual-device.js';
 import { SharedBlobStore, emptyDormantCache, type DormantCache } from './virtual-device-cache.js';
@@ -58,9 +58,13 @@ function collusionFor(deviceId: string): Collusion | undefined {
   };
 }
 
-const bytes = { up: 0, down: 0 };
+const bytes: RoundBytes = { up: 0, down: 0, adapterDown: 0 };
+const BLOB_PATH = /\/blobs\/([0-9a-f]{64})$/;
 
-/** Counts request and response bytes, so the runner can report traffic per round. */
+/**
+ * Counts request and response bytes, so the runner can report traffic per round; blob bodies other
+ * than the base model are the adapter downloads (full adapters, deltas).
+ */
 const countingFetch = async (input: string, init?: RequestInit): Promise<Response> => {
   const body = init?.body;
   if (body instanceof Uint8Array) bytes.up += body.byteLength;
@@ -69,6 +73,9 @@ const countingFetch = async (input: string, init?: RequestInit): Promise<Respons
   const response = await fetch(input, init);
   const copy = await response.arrayBuffer();
   bytes.down += copy.byteLength;
+  const blob = BLOB_PATH.exec(new URL(input).pathname);
+  if (blob && blob[1] !== setup.baseModelDigest && (init?.method ?? 'GET') === 'GET' && response.ok)
+    bytes.adapterDown += copy.byteLength;
   return new Response(copy, {
     status: response.status,
     statusText: response.statusText,
@@ -146,9 +153,10 @@ port.on('message', (message: HostMessage) => {
     for (const index of crafted.keys()) if (index < message.index) crafted.delete(index);
   } else if (message.type === 'end-round') {
     void sendDormant().then(() => {
-      post({ type: 'round-ended', up: bytes.up, down: bytes.down });
+      post({ type: 'round-ended', bytes: { ...bytes } });
       bytes.up = 0;
       bytes.down = 0;
+      bytes.adapterDown = 0;
     });
   } else {
     void sendDormant().then(() => {

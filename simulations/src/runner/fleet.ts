@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '@flotilla/coordinator/shared';
-import type { HostEvent, HostMessage, HostSetup } from './host-messages.js';
+import type { HostEvent, HostMessage, HostSetup, RoundBytes } from './host-messages.js';
 
 /** Default ms a host may take to start (load tfjs, build its data) before `start` fails. */
 export const HOST_START_TIMEOUT_MS = 180_000;
@@ -11,7 +11,7 @@ export const HOST_START_TIMEOUT_MS = 180_000;
  */
 export class SimulatedFleet {
   private readonly hosts: Worker[];
-  private readonly roundEnds: Array<(bytes: { up: number; down: number }) => void> = [];
+  private readonly roundEnds: Array<(bytes: RoundBytes) => void> = [];
   private readonly stops: Array<() => void> = [];
 
   private constructor(hosts: Worker[]) {
@@ -45,8 +45,7 @@ export class SimulatedFleet {
                 ready += 1;
                 options.onReady?.(ready);
                 resolve();
-              } else if (event.type === 'round-ended')
-                fleet.roundEnds.shift()?.({ up: event.up, down: event.down });
+              } else if (event.type === 'round-ended') fleet.roundEnds.shift()?.(event.bytes);
               else if (event.type === 'stopped') fleet.stops.shift()?.();
               else onEvent(event);
             });
@@ -81,13 +80,18 @@ export class SimulatedFleet {
    * Ends the round on every host: devices still online go dormant. Resolves with the bytes the
    * round's devices sent and received, summed over hosts.
    */
-  async endRound(): Promise<{ up: number; down: number }> {
-    const replies = this.hosts.map(
-      () => new Promise<{ up: number; down: number }>((resolve) => this.roundEnds.push(resolve)),
-    );
+  async endRound(): Promise<RoundBytes> {
+    const replies = this.hosts.map(() => new Promise<RoundBytes>((resolve) => this.roundEnds.push(resolve)));
     this.announce({ type: 'end-round' });
     const all = await Promise.all(replies);
-    return all.reduce((sum, b) => ({ up: sum.up + b.up, down: sum.down + b.down }), { up: 0, down: 0 });
+    return all.reduce(
+      (sum, b) => ({
+        up: sum.up + b.up,
+        down: sum.down + b.down,
+        adapterDown: sum.adapterDown + b.adapterDown,
+      }),
+      { up: 0, down: 0, adapterDown: 0 },
+    );
   }
 
   /** Sends every device dormant (sockets closed), then ends the threads; at most `graceMs` waiting. */

@@ -22,7 +22,17 @@ export interface HostSetup {
   scenario: Scenario;
   /** One example as the base model takes it (e.g. [28, 28, 1] for a CNN, [784] for an MLP). */
   inputShape: number[];
+  /** The task's base model: its downloads are counted apart from the adapters'. */
+  baseModelDigest: string;
   devices: VirtualDeviceSpec[];
+}
+
+/** HTTP bytes of a round's devices: `down` counts everything, `adapterDown` the adapter blobs in it. */
+export interface RoundBytes {
+  up: number;
+  down: number;
+  /** Full adapters and deltas downloaded (blob bodies other than the base model). */
+  adapterDown: number;
 }
 
 /** Main thread -> host. */
@@ -47,7 +57,7 @@ export type HostEvent =
   /** The device went dormant again (its round is over for it, or the round ended). */
   | { type: 'dormant'; deviceId: string; reason: string }
   /** Answer to `end-round`: bytes the round's devices sent and received over HTTP. */
-  | { type: 'round-ended'; up: number; down: number }
+  | { type: 'round-ended'; bytes: RoundBytes }
   | { type: 'error'; deviceId: string; message: string; fatal: boolean }
   /** "A little is enough": what a device of round `index` would send honestly (null: nothing). */
   | { type: 'honest-update'; index: number; deviceId: string; delta: Map<string, Float32Array> | null }

@@ -23,6 +23,19 @@ function describeSafeguards(scenario: Scenario): string {
   ].join('; ');
 }
 
+/**
+ * Adapter bytes the devices downloaded against the update bytes they uploaded, over the rounds
+ * after the first (devices then follow versions by deltas of the tensors that changed: for
+ * FFA-LoRA B alone, which is what they upload).
+ */
+export function adapterTraffic(result: Pick<SimulationResult, 'metrics'>): string {
+  const later = result.metrics.filter((m) => m.round > 1);
+  const down = later.reduce((sum, m) => sum + (m.adapterBytesDown ?? 0), 0);
+  const up = later.reduce((sum, m) => sum + m.bytesUp, 0);
+  const kb = (bytes: number) => `${(bytes / 1000).toFixed(1)} kB`;
+  return `${kb(down)} down ${down <= up ? '≤' : '>'} ${kb(up)} up over rounds 2–${result.metrics.at(-1)?.round ?? 1}`;
+}
+
 /** Writes metrics (JSON, CSV) and the report (Markdown, HTML, SVG plots) of one run. */
 export function reportRun(outDir: string, result: SimulationResult): WrittenReport {
   const { scenario } = result;
@@ -69,6 +82,7 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
           }
         : {}),
       ...(result.stopped !== null ? { 'task stopped': result.stopped } : {}),
+      'adapter downloads': adapterTraffic(result),
     },
   });
 }

@@ -196,6 +196,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       coordinatorKey: coordinatorKeyOf(env),
       scenario,
       inputShape,
+      baseModelDigest: base.digest,
       devices: specs.filter((_, i) => i % threads === t),
     }));
     fleet = await setup.step(
@@ -297,6 +298,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         refused: { ...tally.refused },
         bytesUp: bytes.up,
         bytesDown: bytes.down,
+        adapterBytesDown: bytes.adapterDown,
         epsilon,
         decision: round.state === 'COMMITTED' || round.state === 'REJECTED' ? round.state : 'ABANDONED',
         reasons: keptOpen

@@ -19,7 +19,7 @@ import {
 } from '@flotilla/protocol';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import type { BlobStore } from '../blob-store/index.js';
-import { subtractTensors, type TensorMap } from './tensor-math.js';
+import { changedTensors, subtractTensors, type TensorMap } from './tensor-math.js';
 
 export interface PromotionInput {
   task: TaskDefinition;
@@ -91,7 +91,7 @@ async function storeArtifactSet(
 
 /**
  * Promotes `adapter` as version parentVersion + 1: content-addressed artifacts (full adapter and
- * delta from the parent, F32 and F16), the PEFT adapter_config.json, and a manifest signed with the
+ * delta from the parent holding only the tensors that changed, F32 and F16), the PEFT adapter_config.json, and a manifest signed with the
  * coordinator key. Idempotent: a retried job that finds its version already promoted with the
  * same manifest returns it with `created: false`.
  */
@@ -104,9 +104,10 @@ export async function promoteAdapter(input: PromotionInput): Promise<Promotion> 
   const withInt8 = task.rounds.quantization === 'int8';
   const adapter = await storeArtifactSet(input.blobs, input.adapter, metadata, withInt8);
   // Version 0 is the seeded initial adapter every device can rebuild, so a delta always exists.
+  // It names only the tensors that changed (FFA-LoRA: B), so a device downloads nothing it holds.
   const delta = await storeArtifactSet(
     input.blobs,
-    subtractTensors(input.adapter, input.parentAdapter),
+    changedTensors(subtractTensors(input.adapter, input.parentAdapter)),
     metadata,
     withInt8,
   );

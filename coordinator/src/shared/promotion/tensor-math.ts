@@ -31,3 +31,13 @@ export function subtractTensors(a: TensorMap, b: TensorMap): TensorMap {
 export function addTensors(a: TensorMap, b: TensorMap): TensorMap {
   return elementwise(a, b, 'add', (x, y) => x + y);
 }
+
+/**
+ * The tensors of a delta that change anything (some element is not 0): a device adds only these
+ * to the adapter it holds. An FFA-LoRA delta is then B alone, A being frozen.
+ */
+export function changedTensors(delta: TensorMap): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [name, tensor] of delta) if (tensor.values.some((v) => v !== 0)) out.set(name, tensor);
+  return out;
+}
