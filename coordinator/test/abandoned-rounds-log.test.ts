@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   PROTOCOL_VERSION,
   sha256Hex,
@@ -11,15 +11,7 @@ import {
 import { auditShowCommand, auditVerifyCommand } from '../src/shared/round-log/cli.js';
 import { defaultRoundLogPath, readRoundLog } from '../src/shared/round-log/index.js';
 import type { DashboardSnapshot } from '../src/server/dashboard/dashboard-snapshot.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 // An operator's honest run in which rounds end without aggregation at every stage: round 1 sees
 // its selection timeout pass with no device checked in (it stays open and is not counted against
@@ -31,13 +23,9 @@ import {
 const AUDITOR = 'auditor-token-abandoned-rounds-0123456789';
 
 describe('rounds abandoned before any check-in, in selection and in reporting', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator({ auditorTokens: [AUDITOR] });
-    devices = await connectFleet(tc.coordinator, 3, 'ab');
-    await createTestTask(tc.coordinator, {
+  const fleet = useTestFleet({
+    coordinator: { auditorTokens: [AUDITOR] },
+    task: {
       rounds: {
         goalCount: 3,
         overSelection: 1,
@@ -46,17 +34,16 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         reportingDeadlineMs: 1500,
         maxRounds: 2,
       },
-    });
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    taskAfterDevices: true,
+    devices: 3,
+    label: 'ab',
   });
 
   const abandoned = (roundId: string) =>
     waitFor(
       async () => {
-        const round = await tc.coordinator.rounds.get(roundId);
+        const round = await fleet.tc.coordinator.rounds.get(roundId);
         return round?.state === 'ABANDONED' ? round : null;
       },
       8000,
@@ -64,19 +51,19 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     );
 
   it('logs every abandoned round so that the log verifies and every view shows them', async () => {
-    const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
+    const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
     // Round 1 outlives two selection timeouts with no check-in: still SELECTING, deadline moved on.
-    const first = await waitFor(async () => tc.coordinator.rounds.get('test-task:1'), 3000, 'round 1');
+    const first = await waitFor(async () => fleet.tc.coordinator.rounds.get('test-task:1'), 3000, 'round 1');
     await waitFor(
       async () => {
-        const round = await tc.coordinator.rounds.get('test-task:1');
+        const round = await fleet.tc.coordinator.rounds.get('test-task:1');
         return round && round.selectionDeadline > first.selectionDeadline + 600 ? round : null;
       },
       8000,
       'round 1 selection extended twice',
     );
-    expect((await tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
-    expect(await tc.coordinator.rounds.get('test-task:2')).toBeNull();
+    expect((await fleet.tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
+    expect(await fleet.tc.coordinator.rounds.get('test-task:2')).toBeNull();
 
     // Then one device waits; another names the round in an update before it has any plan.
     expect((await d0.checkIn('test-task')).ok).toBe(true);
@@ -99,8 +86,8 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 1 of 3 devices checked in');
 
     // Round 2: all three are selected, one reports, the deadline passes without quorum.
-    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
-    await Promise.all(devices.map((d) => d.checkIn('test-task')));
+    await waitFor(async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
     const plan = await d2.waitForPlan('test-task:2');
     expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
     expect((await abandoned('test-task:2')).reason).toBe('quorum missed: 1 of 2 updates');
@@ -108,13 +95,13 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     // The round.abandoned record follows the stored state change.
     const records = await waitFor(
       async () => {
-        const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.filter((r) => r.event.type === 'round.abandoned').length === 2 ? log : null;
       },
       5000,
       'two round.abandoned records',
     );
-    const trustedKey = toBase64(tc.coordinator.coordinatorKey.publicKey);
+    const trustedKey = toBase64(fleet.tc.coordinator.coordinatorKey.publicKey);
     const verdict = await verifyRoundLog(records, { trustedKey });
     expect(verdict.problems).toEqual([]);
     expect(verdict.ok).toBe(true);
@@ -124,10 +111,10 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
       'round.abandoned test-task:2',
     ]);
     // maxRounds (2) is reached: no third round opens.
-    expect(await tc.coordinator.rounds.get('test-task:3')).toBeNull();
+    expect(await fleet.tc.coordinator.rounds.get('test-task:3')).toBeNull();
 
     // The mirror file, as an auditor receives it: audit verify and audit show.
-    const file = defaultRoundLogPath(tc.stateDir);
+    const file = defaultRoundLogPath(fleet.tc.stateDir);
     await waitFor(async () => {
       const show = await auditShowCommand({ file, json: true });
       return (JSON.parse(show.output) as RoundLogSummary).records === records.length;
@@ -148,18 +135,18 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
 
     // The auditor API answers for the abandoned round, and the dashboard's chain status is OK.
     const auth = { headers: { authorization: `Bearer ${AUDITOR}` } };
-    const api = await fetch(`${tc.coordinator.url}/api/audit/rounds/1`, auth);
+    const api = await fetch(`${fleet.tc.coordinator.url}/api/audit/rounds/1`, auth);
     expect(api.status).toBe(200);
     const one = (await api.json()) as RoundLogSummary;
     expect(one.rounds).toHaveLength(1);
     expect(one.rounds[0]).toMatchObject({ roundId: 'test-task:1', status: 'abandoned' });
-    const apiVerify = (await (await fetch(`${tc.coordinator.url}/api/audit/verify`, auth)).json()) as {
+    const apiVerify = (await (await fetch(`${fleet.tc.coordinator.url}/api/audit/verify`, auth)).json()) as {
       ok: boolean;
     };
     expect(apiVerify.ok).toBe(true);
     const state = await waitFor(
       async () => {
-        const res = await fetch(`${tc.coordinator.url}/dashboard/api/state`, auth);
+        const res = await fetch(`${fleet.tc.coordinator.url}/dashboard/api/state`, auth);
         const snapshot = (await res.json()) as DashboardSnapshot;
         return snapshot.chain.verified?.through === records.at(-1)?.seq ? snapshot : null;
       },

@@ -1,45 +1,31 @@
 import { Redis } from 'ioredis';
 import nacl from 'tweetnacl';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SIGNING_DOMAINS, signPayload, type Ack, type RoundPlan } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 const errorCode = (ack: Ack<unknown>) => (ack.ok ? 'OK' : ack.error.code);
 
 // The ack of the update that closes a round is lost; the device re-submits the identical signed
 // update. It must hear DUPLICATE_UPDATE (accepted earlier), not ROUND_CLOSED or STALE_ROUND.
 describe('re-submission after a lost ack', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
+  const fleet = useTestFleet({
+    task: { rounds: { goalCount: 3, overSelection: 1, minReports: 2 } },
+    devices: 3,
+    label: 'rs',
+  });
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
 
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    await createTestTask(tc.coordinator, { rounds: { goalCount: 3, overSelection: 1, minReports: 2 } });
-    devices = await connectFleet(tc.coordinator, 3, 'rs');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
-    redis.disconnect();
-  });
+  afterAll(() => redis.disconnect());
 
   it('answers DUPLICATE_UPDATE in AGGREGATING and after the next round opened; other updates stay refused', async () => {
-    const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
-    await Promise.all(devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan()));
+    const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
+    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan()));
     const plan = plans[2] as RoundPlan;
     expect((await d0.report(plans[0] as RoundPlan, loraDelta(0.1))).ok).toBe(true);
     expect((await d1.report(plans[1] as RoundPlan, loraDelta(0.2))).ok).toBe(true);
@@ -51,7 +37,7 @@ describe('re-submission after a lost ack', () => {
     const first = await d2.submit(metadata);
     expect(first.ok).toBe(true);
     await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
       5000,
       'AGGREGATING',
     );
@@ -72,7 +58,7 @@ describe('re-submission after a lost ack', () => {
     // Signed by another key: not the identical update either.
     expect(errorCode(await d2.submit(metadata, nacl.sign.keyPair().secretKey))).toBe('ROUND_CLOSED');
 
-    await publishRoundOutcome(redis, tc.coordinator.prefix, {
+    await publishRoundOutcome(redis, fleet.tc.coordinator.prefix, {
       taskId: 'test-task',
       roundId: 'test-task:1',
       decision: 'COMMITTED',
@@ -81,7 +67,7 @@ describe('re-submission after a lost ack', () => {
       reasons: [],
     });
     await waitFor(
-      async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
+      async () => (await fleet.tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
       5000,
       'round 2',
     );
@@ -92,14 +78,14 @@ describe('re-submission after a lost ack', () => {
     );
 
     // Exactly one acceptance per device: re-submissions never count twice.
-    const round = await tc.coordinator.rounds.get('test-task:1');
+    const round = await fleet.tc.coordinator.rounds.get('test-task:1');
     expect(round?.acceptedCount).toBe(3);
-    expect(Object.keys(await tc.coordinator.rounds.updates('test-task:1')).sort()).toEqual([
+    expect(Object.keys(await fleet.tc.coordinator.rounds.updates('test-task:1')).sort()).toEqual([
       'rs-0',
       'rs-1',
       'rs-2',
     ]);
-    const records = await readRoundLog(redis, tc.coordinator.prefix);
+    const records = await readRoundLog(redis, fleet.tc.coordinator.prefix);
     const accepted = records.filter((r) => r.event.type === 'update.accepted');
     expect(accepted).toHaveLength(3);
   });

@@ -13,16 +13,7 @@ import {
   updateCommitmentKey,
 } from '../src/shared/round-log/index.js';
 import type { AggregationWorker } from '../src/worker/index.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startRoundLogWorker,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, startRoundLogWorker, useTestFleet, waitFor } from './support/fleet.js';
 
 // A DP round's log publishes nothing computed from one update's content (docs/privacy.md): the
 // coordinator names each accepted or refused update by its commitment, an HMAC of the blob's
@@ -31,49 +22,48 @@ import {
 // deltas for recomputation. The log still verifies, counts and ε included.
 
 describe('the round log of a DP round', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
+  const fleet = useTestFleet({
+    task: {
+      rounds: { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 30_000, maxRounds: 1 },
+      dp: { noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 100 },
+    },
+    taskAfterDevices: true,
+    devices: 3,
+    label: 'dp-log',
+  });
   let worker: AggregationWorker;
 
   beforeAll(async () => {
-    tc = await startTestCoordinator();
-    devices = await connectFleet(tc.coordinator, 3, 'dp-log');
-    await createTestTask(tc.coordinator, {
-      rounds: { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 30_000, maxRounds: 1 },
-      dp: { noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 100 },
-    });
     worker = await startRoundLogWorker({
-      redis: tc.coordinator.redis,
-      prefix: tc.coordinator.prefix,
-      stateDir: tc.stateDir,
+      redis: fleet.tc.coordinator.redis,
+      prefix: fleet.tc.coordinator.prefix,
+      stateDir: fleet.tc.stateDir,
     });
   });
   afterAll(async () => {
-    for (const d of devices) d.disconnect();
     await worker.close();
-    await tc.stop();
   });
 
   it('names updates by commitment, withholds per-update values, and verifies', async () => {
     const roundId = 'test-task:1';
-    await Promise.all(devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan(roundId)));
+    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan(roundId)));
     const deltas = [loraDelta(0.5), loraDelta(0.25), loraDelta(0.75)];
     // The third device first sends an update above the clip bound (refused), then a valid one.
     const tooLarge = loraDelta(3);
-    expect((await devices[2]?.report(plans[2] as RoundPlan, tooLarge))?.ok).toBe(false);
-    for (const [i, d] of devices.entries())
+    expect((await fleet.devices[2]?.report(plans[2] as RoundPlan, tooLarge))?.ok).toBe(false);
+    for (const [i, d] of fleet.devices.entries())
       expect((await d.report(plans[i] as RoundPlan, deltas[i] as Uint8Array)).ok).toBe(true);
 
     const records = await waitFor(
       async () => {
-        const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.some((r) => r.event.type === 'promotion' || r.event.type === 'rejection') ? log : null;
       },
       30_000,
       'the round decided',
     );
-    const key = updateCommitmentKey(await loadOrCreatePseudonymSecret(tc.stateDir));
+    const key = updateCommitmentKey(await loadOrCreatePseudonymSecret(fleet.tc.stateDir));
     const commitmentOf = (bytes: Uint8Array) => commitUpdate(key, roundId, sha256Hex(bytes));
     const events = records.map((r) => r.event);
 
@@ -104,7 +94,7 @@ describe('the round log of a DP round', () => {
     for (const bytes of [...deltas, tooLarge]) expect(text).not.toContain(sha256Hex(bytes));
 
     const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(tc.coordinator.coordinatorKey.publicKey),
+      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);
   }, 60_000);

@@ -1,42 +1,27 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex, toBase64, verifyRoundLog, type RoundPlan } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
 import { aggregateJobId, AGGREGATE_QUEUE, AggregateJobDataSchema } from '../src/shared/queues.js';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor } from './support/fleet.js';
 
 describe('a full round with 10 devices', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
+  const fleet = useTestFleet({
+    task: { rounds: { goalCount: 10, overSelection: 1, minReports: 8 } },
+    devices: 10,
+  });
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
 
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    await createTestTask(tc.coordinator, { rounds: { goalCount: 10, overSelection: 1, minReports: 8 } });
-    devices = await connectFleet(tc.coordinator, 10);
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
-    redis.disconnect();
-  });
+  afterAll(() => redis.disconnect());
 
   it('selects all 10, accepts every update, enqueues a job holding exactly those updates, then commits', async () => {
-    const checkins = await Promise.all(devices.map((d) => d.checkIn('test-task')));
+    const checkins = await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
     for (const ack of checkins) expect(ack).toEqual({ ok: true, data: { status: 'waiting' } });
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan()));
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan()));
     const roundId = 'test-task:1';
     for (const plan of plans) {
       expect(plan.roundId).toBe(roundId);
@@ -48,9 +33,9 @@ describe('a full round with 10 devices', () => {
       });
     }
     // Norms 0.05, 0.10, …, 0.50: every one within the clip bound 1.
-    const blobs = devices.map((_, i) => loraDelta(0.05 * (i + 1)));
+    const blobs = fleet.devices.map((_, i) => loraDelta(0.05 * (i + 1)));
     const acks = await Promise.all(
-      devices.map((d, i) => d.report(plans[i] as RoundPlan, blobs[i] as Uint8Array)),
+      fleet.devices.map((d, i) => d.report(plans[i] as RoundPlan, blobs[i] as Uint8Array)),
     );
     acks.forEach((ack, i) => {
       expect(ack.ok).toBe(true);
@@ -59,7 +44,7 @@ describe('a full round with 10 devices', () => {
 
     const queue = new Queue(AGGREGATE_QUEUE, {
       connection: redisOptionsFromUrl(testRedisUrl()),
-      prefix: tc.coordinator.prefix,
+      prefix: fleet.tc.coordinator.prefix,
     });
     const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 8000, 'aggregate job');
     await queue.close();
@@ -80,7 +65,7 @@ describe('a full round with 10 devices', () => {
     });
     expect(data.updates).toHaveLength(10);
     const byDigest = new Map(data.updates.map((u) => [u.blobDigest, u]));
-    devices.forEach((d, i) => {
+    fleet.devices.forEach((d, i) => {
       const blob = blobs[i] ?? new Uint8Array();
       const ref = byDigest.get(sha256Hex(blob));
       expect(ref, d.deviceId).toBeDefined();
@@ -89,13 +74,13 @@ describe('a full round with 10 devices', () => {
       expect(ref?.devicePseudonym).toMatch(/^dev_[0-9a-f]{32}$/);
       expect(ref?.devicePseudonym).not.toContain(d.deviceId);
     });
-    const round = await tc.coordinator.rounds.get(roundId);
+    const round = await fleet.tc.coordinator.rounds.get(roundId);
     expect(round?.state).toBe('AGGREGATING');
     expect(round?.acceptedCount).toBe(10);
 
     // The worker's decision arrives over pub/sub: the round commits and the fleet hears of it.
-    const promoted = new Promise((resolve) => devices[0]?.socket?.once('adapter:promoted', resolve));
-    await publishRoundOutcome(redis, tc.coordinator.prefix, {
+    const promoted = new Promise((resolve) => fleet.devices[0]?.socket?.once('adapter:promoted', resolve));
+    await publishRoundOutcome(redis, fleet.tc.coordinator.prefix, {
       taskId: 'test-task',
       roundId,
       decision: 'COMMITTED',
@@ -105,15 +90,15 @@ describe('a full round with 10 devices', () => {
     });
     expect(await promoted).toEqual({ taskId: 'test-task', version: 1, manifestDigest: 'a'.repeat(64) });
     await waitFor(
-      async () => (await tc.coordinator.rounds.get(roundId))?.state === 'COMMITTED',
+      async () => (await fleet.tc.coordinator.rounds.get(roundId))?.state === 'COMMITTED',
       5000,
       'COMMITTED',
     );
-    await waitFor(() => (devices[0]?.closed.length ?? 0) >= 2, 3000, 'round:closed COMMITTED');
-    expect(devices[0]?.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'COMMITTED']);
+    await waitFor(() => (fleet.devices[0]?.closed.length ?? 0) >= 2, 3000, 'round:closed COMMITTED');
+    expect(fleet.devices[0]?.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'COMMITTED']);
     const next = await waitFor(
       async () => {
-        const current = await tc.coordinator.rounds.current('test-task');
+        const current = await fleet.tc.coordinator.rounds.current('test-task');
         return current?.roundId === 'test-task:2' ? current : null;
       },
       5000,
@@ -123,14 +108,14 @@ describe('a full round with 10 devices', () => {
     expect(next.state).toBe('SELECTING');
 
     // Every round event went into the signed round log, which verifies against the coordinator key.
-    const records = await readRoundLog(redis, tc.coordinator.prefix);
+    const records = await readRoundLog(redis, fleet.tc.coordinator.prefix);
     const types = records.map((r) => r.event.type);
     expect(types.filter((t) => t === 'update.accepted')).toHaveLength(10);
     expect(types).toEqual(expect.arrayContaining(['round.opened', 'round.selected', 'round.closed']));
     const accepted = records.flatMap((r) => (r.event.type === 'update.accepted' ? [r.event.device] : []));
     expect(new Set(accepted)).toEqual(new Set(data.updates.map((u) => u.devicePseudonym)));
     const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(tc.coordinator.coordinatorKey.publicKey),
+      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);
     expect(verdict.ok).toBe(true);

@@ -1,15 +1,7 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 const EVENTS = [
   'auth:response',
@@ -38,23 +30,17 @@ const payload = fc.oneof(
 );
 
 describe('fuzzed socket messages', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator({ rateLimit: { perSecond: 5000, burst: 5000 } });
-    await createTestTask(tc.coordinator, {
+  const fleet = useTestFleet({
+    coordinator: { rateLimit: { perSecond: 5000, burst: 5000 } },
+    task: {
       rounds: { goalCount: 3, overSelection: 1, minReports: 3, reportingDeadlineMs: 20_000 },
-    });
-    devices = await connectFleet(tc.coordinator, 4, 'fz');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    devices: 4,
+    label: 'fz',
   });
 
   it('answers 1,000 malformed messages with error acks, drops ack-less ones, and the round still closes', async () => {
-    const [fuzzer, ...honest] = devices as [TestDevice, ...TestDevice[]];
+    const [fuzzer, ...honest] = fleet.devices as [TestDevice, ...TestDevice[]];
     await Promise.all(honest.map((d) => d.checkIn('test-task')));
     const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
 
@@ -76,7 +62,7 @@ describe('fuzzed socket messages', () => {
       error: { code: 'BAD_REQUEST' },
     });
     for (let i = 0; i < 20; i++) fuzzer.socket?.emit('update:submit', { garbage: i });
-    await waitFor(() => tc.coordinator.stats.droppedWithoutAck >= 20, 3000, 'dropped count');
+    await waitFor(() => fleet.tc.coordinator.stats.droppedWithoutAck >= 20, 3000, 'dropped count');
     // A frame over maxHttpBufferSize (64 KiB) ends that connection only.
     fuzzer.socket?.emit('checkin', { taskId: 'x'.repeat(70_000) });
     await waitFor(() => fuzzer.socket?.connected === false, 3000, 'oversized frame disconnects');
@@ -86,11 +72,11 @@ describe('fuzzed socket messages', () => {
     );
     for (const ack of acks) expect(ack.ok).toBe(true);
     await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
       5000,
       'round closes',
     );
-    const health = await fetch(`${tc.coordinator.url}/healthz`);
+    const health = await fetch(`${fleet.tc.coordinator.url}/healthz`);
     expect(health.status).toBe(200);
   });
 });

@@ -1,29 +1,16 @@
 import { io } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectFleet,
-  createTestTask,
-  startTestCoordinator,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { connectFleet, useTestFleet, type TestDevice } from './support/fleet.js';
 
 describe('handshake, per-connection and per-identity limits', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator({ rateLimit: { perSecond: 0.1, burst: 3 } });
-    await createTestTask(tc.coordinator);
-    devices = await connectFleet(tc.coordinator, 1, 'hs');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+  const fleet = useTestFleet({
+    coordinator: { rateLimit: { perSecond: 0.1, burst: 3 } },
+    devices: 1,
+    label: 'hs',
   });
 
   async function connectError(auth: unknown): Promise<unknown> {
-    const socket = io(tc.coordinator.url, {
+    const socket = io(fleet.tc.coordinator.url, {
       auth: auth as Record<string, unknown>,
       transports: ['websocket'],
       reconnection: false,
@@ -38,7 +25,7 @@ describe('handshake, per-connection and per-identity limits', () => {
   }
 
   it('refuses a protocol version mismatch and a malformed hello', async () => {
-    const enrolled = (devices[0] as TestDevice).deviceId;
+    const enrolled = (fleet.devices[0] as TestDevice).deviceId;
     expect(await connectError({ deviceId: enrolled, protocolVersion: '2.0' })).toEqual({
       code: 'VERSION_MISMATCH',
       message: 'protocol 2.0 is not supported',
@@ -49,8 +36,8 @@ describe('handshake, per-connection and per-identity limits', () => {
   });
 
   it('answers UNAUTHORIZED before the challenge is answered', async () => {
-    const socket = io(tc.coordinator.url, {
-      auth: { deviceId: (devices[0] as TestDevice).deviceId, protocolVersion: '1.0' },
+    const socket = io(fleet.tc.coordinator.url, {
+      auth: { deviceId: (fleet.devices[0] as TestDevice).deviceId, protocolVersion: '1.0' },
       transports: ['websocket'],
       reconnection: false,
     });
@@ -69,8 +56,8 @@ describe('handshake, per-connection and per-identity limits', () => {
   });
 
   it('rate-limits one identity (burst 3 after the challenge, then 0.1 message/s), also across connections', async () => {
-    const device = (await connectFleet(tc.coordinator, 1, 'rl'))[0] as TestDevice;
-    devices.push(device);
+    const device = (await connectFleet(fleet.tc.coordinator, 1, 'rl'))[0] as TestDevice;
+    fleet.devices.push(device);
     const codesOf = async (n: number) =>
       (await Promise.all(Array.from({ length: n }, () => device.checkIn('nope')))).map((a) =>
         a.ok ? 'OK' : a.error.code,
@@ -86,6 +73,6 @@ describe('handshake, per-connection and per-identity limits', () => {
     device.disconnect();
     expect((await device.connect()).ok).toBe(true);
     expect(await codesOf(1)).toEqual(['RATE_LIMITED']);
-    expect(tc.coordinator.stats.rateLimited).toBe(4);
+    expect(fleet.tc.coordinator.stats.rateLimited).toBe(4);
   });
 });

@@ -1,17 +1,9 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from './metrics-text-parser.js';
 
 const TASK = 'test-task';
@@ -38,31 +30,24 @@ async function scrape(url: string): Promise<Map<string, MetricFamily>> {
 }
 
 describe('/metrics on a coordinator running a round', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
   const { logger, lines } = memoryLogger();
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator({ logger });
-    await createTestTask(tc.coordinator, {
+  const fleet = useTestFleet({
+    coordinator: { logger },
+    task: {
       rounds: { goalCount: 3, overSelection: 1, minReports: 2, selectionTimeoutMs: 60_000 },
-    });
-    devices = await connectFleet(tc.coordinator, 3);
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    devices: 3,
   });
 
   it('counts exactly what the devices did: 2 accepted, refusals by reason, bytes, outcome, sockets', async () => {
-    const [a, b, c] = devices as [TestDevice, TestDevice, TestDevice];
-    const before = await scrape(tc.coordinator.url);
+    const [a, b, c] = fleet.devices as [TestDevice, TestDevice, TestDevice];
+    const before = await scrape(fleet.tc.coordinator.url);
     expect(sampleValue(before, 'flotilla_connected_devices')).toBe(3);
     expect(sampleValue(before, 'flotilla_socket_connections_total')).toBe(3);
     expect(sampleValue(before, 'flotilla_updates_accepted_total', { task: TASK })).toBeUndefined();
 
-    for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan(ROUND)));
+    for (const d of fleet.devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan(ROUND)));
     const [planA, planB, planC] = plans as [RoundPlan, RoundPlan, RoundPlan];
     // Clip bound 1: norms 0.3 and 0.6 pass, 2.0 is refused with NORM_EXCEEDED.
     const blobA = loraDelta(0.3);
@@ -77,7 +62,7 @@ describe('/metrics on a coordinator running a round', () => {
       error: { code: 'DUPLICATE_UPDATE' },
     });
     // One download of an accepted blob, in full (by its uploader: raw deltas are private).
-    const download = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(blobA)}`, {
+    const download = await fetch(`${fleet.tc.coordinator.url}/blobs/${sha256Hex(blobA)}`, {
       headers: { authorization: `Bearer ${a.session?.sessionToken ?? ''}` },
     });
     expect((await download.arrayBuffer()).byteLength).toBe(blobA.length);
@@ -90,7 +75,7 @@ describe('/metrics on a coordinator running a round', () => {
     // The fleet hears of the close (and the metrics count it) right after the job is enqueued.
     const mid = await waitFor(
       async () => {
-        const families = await scrape(tc.coordinator.url);
+        const families = await scrape(fleet.tc.coordinator.url);
         const closed = sampleValue(families, 'flotilla_round_transitions_total', {
           task: TASK,
           state: 'AGGREGATING',
@@ -100,7 +85,7 @@ describe('/metrics on a coordinator running a round', () => {
       8000,
       'round closed',
     );
-    expect((await tc.coordinator.rounds.get(ROUND))?.state).toBe('AGGREGATING');
+    expect((await fleet.tc.coordinator.rounds.get(ROUND))?.state).toBe('AGGREGATING');
     expect(sampleValue(mid, 'flotilla_updates_accepted_total', { task: TASK })).toBe(2);
     expect(sampleValue(mid, 'flotilla_updates_refused_total', { task: TASK, reason: 'NORM_EXCEEDED' })).toBe(
       1,
@@ -124,7 +109,7 @@ describe('/metrics on a coordinator running a round', () => {
     expect(sampleValue(mid, 'flotilla_update_norm_ratio_bucket', { task: TASK, le: '0.75' })).toBe(2);
 
     // The worker's decision arrives over pub/sub: COMMITTED, with an aggregation time.
-    await publishRoundOutcome(tc.coordinator.redis, tc.coordinator.prefix, {
+    await publishRoundOutcome(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix, {
       taskId: TASK,
       roundId: ROUND,
       decision: 'COMMITTED',
@@ -134,21 +119,21 @@ describe('/metrics on a coordinator running a round', () => {
     });
     await waitFor(
       async () =>
-        sampleValue(await scrape(tc.coordinator.url), 'flotilla_rounds_total', {
+        sampleValue(await scrape(fleet.tc.coordinator.url), 'flotilla_rounds_total', {
           task: TASK,
           outcome: 'committed',
         }) === 1,
       8000,
       'commit counted',
     );
-    expect((await tc.coordinator.rounds.get(ROUND))?.state).toBe('COMMITTED');
+    expect((await fleet.tc.coordinator.rounds.get(ROUND))?.state).toBe('COMMITTED');
     a.disconnect();
     await waitFor(
-      async () => sampleValue(await scrape(tc.coordinator.url), 'flotilla_connected_devices') === 2,
+      async () => sampleValue(await scrape(fleet.tc.coordinator.url), 'flotilla_connected_devices') === 2,
       5000,
       'disconnect counted',
     );
-    const after = await scrape(tc.coordinator.url);
+    const after = await scrape(fleet.tc.coordinator.url);
     expect(sampleValue(after, 'flotilla_rounds_total', { task: TASK, outcome: 'committed' })).toBe(1);
     expect(sampleValue(after, 'flotilla_rounds_total', { task: TASK, outcome: 'abandoned' })).toBeUndefined();
     expect(
@@ -160,7 +145,7 @@ describe('/metrics on a coordinator running a round', () => {
     expect(sampleValue(after, 'flotilla_socket_disconnections_total')).toBe(1);
 
     // Cross-check the text against prom-client's own view of the registry.
-    for (const metric of await tc.coordinator.metrics.registry.getMetricsAsJSON()) {
+    for (const metric of await fleet.tc.coordinator.metrics.registry.getMetricsAsJSON()) {
       // Process counters (CPU seconds…) move between two reads; Flotilla's own must not.
       if (String(metric.type) !== 'counter' || /^flotilla_(process|nodejs)_/.test(metric.name)) continue;
       for (const v of metric.values)

@@ -1,41 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyRoundLog } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 // Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
 // are written by the round driver's periodic flush, after round.closed, and still add up.
 describe('refusal counts of an ended round', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator({ refusalFlushMs: 200 });
-    await createTestTask(tc.coordinator, { rounds: { goalCount: 2, overSelection: 1, minReports: 2 } });
-    devices = await connectFleet(tc.coordinator, 2, 'late');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+  const fleet = useTestFleet({
+    coordinator: { refusalFlushMs: 200 },
+    task: { rounds: { goalCount: 2, overSelection: 1, minReports: 2 } },
+    devices: 2,
+    label: 'late',
   });
 
   it('flushes repeats after the round closed, in a record that adds up and verifies', async () => {
-    const [a, b] = devices as [TestDevice, TestDevice];
-    for (const d of devices) expect(await d.checkIn('test-task')).toMatchObject({ ok: true });
+    const [a, b] = fleet.devices as [TestDevice, TestDevice];
+    for (const d of fleet.devices) expect(await d.checkIn('test-task')).toMatchObject({ ok: true });
     const plan = await a.waitForPlan('test-task:1');
     await b.waitForPlan('test-task:1');
     expect(await a.report(plan, loraDelta(0.1))).toMatchObject({ ok: true });
     expect(await b.report(plan, loraDelta(0.2))).toMatchObject({ ok: true });
     await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
       5000,
       'round closed',
     );
@@ -53,7 +39,7 @@ describe('refusal counts of an ended round', () => {
         .reduce((sum, c) => (c.reason === 'ROUND_CLOSED' ? sum + c.count : sum), 0);
     const log = await waitFor(
       async () => {
-        const records = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        const records = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return repeats(records) >= 4 ? records : null;
       },
       5000,

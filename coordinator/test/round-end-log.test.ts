@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   sha256Hex,
   toBase64,
@@ -12,15 +12,7 @@ import {
   pseudonymizeDevice,
   readRoundLog,
 } from '../src/shared/round-log/index.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 // A round's end in the log counts what the log holds before it: every accepted update (one a
 // coordinator process stored but died before logging is logged by the round's closer), every
@@ -28,31 +20,25 @@ import {
 // the socket, one stored by "a process that died before logging it", one refusal, one skip.
 
 describe("a round's end in the round log", () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    devices = await connectFleet(tc.coordinator, 3, 'end');
-    await createTestTask(tc.coordinator, {
+  const fleet = useTestFleet({
+    task: {
       rounds: { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 8000 },
-    });
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    taskAfterDevices: true,
+    devices: 3,
+    label: 'end',
   });
 
   it('logs the acceptance its process never logged, and counts and explains the close', async () => {
-    const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
-    await Promise.all(devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan('test-task:1')));
+    const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
+    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan('test-task:1')));
     const roundId = 'test-task:1';
     expect((await d0.report(plans[0] as RoundPlan, loraDelta(0.2))).ok).toBe(true);
 
     // d1's update is stored and counted, as by a process that then died before logging it.
     const bytes = loraDelta(0.3);
-    const secret = await loadOrCreatePseudonymSecret(tc.stateDir);
+    const secret = await loadOrCreatePseudonymSecret(fleet.tc.stateDir);
     const stored: AcceptedUpdate = {
       updateId: 'lost-log-1',
       deviceId: d1.deviceId,
@@ -68,7 +54,7 @@ describe("a round's end in the round log", () => {
       acceptedAt: Date.now(),
     };
     expect(
-      await tc.coordinator.rounds.accept(roundId, d1.deviceId, JSON.stringify(stored), Date.now()),
+      await fleet.tc.coordinator.rounds.accept(roundId, d1.deviceId, JSON.stringify(stored), Date.now()),
     ).toEqual({
       status: 'OK',
       count: 2,
@@ -83,7 +69,7 @@ describe("a round's end in the round log", () => {
     });
     const records = await waitFor(
       async () => {
-        const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.some((r) => r.event.type === 'round.closed') ? log : null;
       },
       5000,
@@ -105,7 +91,7 @@ describe("a round's end in the round log", () => {
     const closed = ofRound[5]?.event as RoundLogEventOf<'round.closed'>;
     expect(closed).toMatchObject({ accepted: 2, refused: 1, minReports: 2, reason: 'all-answered' });
     const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(tc.coordinator.coordinatorKey.publicKey),
+      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);
   });

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { summarizeRoundLog, toBase64, verifyRoundLog, type CheckInResult } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 // An operator pauses a task while it selects (devices are told to come back, the round neither
 // selects nor is abandoned, and no round is used up), resumes it (the round selects and runs),
@@ -20,8 +12,14 @@ const OPERATOR = 'operator-token-for-tests-0123456789';
 const TASK = 'test-task';
 
 describe('pausing, resuming, stopping and archiving a task', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
+  const fleet = useTestFleet({
+    task: {
+      rounds: { goalCount: 3, overSelection: 1, minReports: 2, selectionTimeoutMs: 1500, maxRounds: 2 },
+    },
+    taskAfterDevices: true,
+    devices: 3,
+    label: 'ctl',
+  });
   let url: string;
 
   const control = (action: string, body?: unknown, token = OPERATOR) =>
@@ -38,19 +36,10 @@ describe('pausing, resuming, stopping and archiving a task', () => {
     if (!ack.ok) throw new Error(`check-in refused: ${JSON.stringify(ack)}`);
     return ack.data as CheckInResult;
   };
-  const round = (n: number) => tc.coordinator.rounds.get(`${TASK}:${n}`);
+  const round = (n: number) => fleet.tc.coordinator.rounds.get(`${TASK}:${n}`);
 
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    url = tc.coordinator.url;
-    devices = await connectFleet(tc.coordinator, 3, 'ctl');
-    await createTestTask(tc.coordinator, {
-      rounds: { goalCount: 3, overSelection: 1, minReports: 2, selectionTimeoutMs: 1500, maxRounds: 2 },
-    });
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+  beforeAll(() => {
+    url = fleet.tc.coordinator.url;
   });
 
   it('pause keeps the selecting round open and tells devices to come back later', async () => {
@@ -62,7 +51,10 @@ describe('pausing, resuming, stopping and archiving a task', () => {
       status: 'paused',
       reason: 'maintenance window',
     });
-    expect(await checkIn(devices[0] as TestDevice)).toMatchObject({ status: 'retry', reason: 'task-paused' });
+    expect(await checkIn(fleet.devices[0] as TestDevice)).toMatchObject({
+      status: 'retry',
+      reason: 'task-paused',
+    });
     // A selection timeout passes: still SELECTING (deadline moved on), no round 2.
     await waitFor(
       async () => ((await round(1))?.selectionDeadline ?? 0) > first.selectionDeadline,
@@ -85,15 +77,17 @@ describe('pausing, resuming, stopping and archiving a task', () => {
     expect(resumed.status).toBe(200);
     expect(await resumed.json()).toMatchObject({ status: 'active', reason: 'resume by the operator' });
     // Within one selection timeout (1.5 s) all three wait, so the round selects them at once.
-    expect(await Promise.all(devices.map(checkIn))).toEqual(devices.map(() => ({ status: 'waiting' })));
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan(`${TASK}:1`)));
+    expect(await Promise.all(fleet.devices.map(checkIn))).toEqual(
+      fleet.devices.map(() => ({ status: 'waiting' })),
+    );
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan(`${TASK}:1`)));
     expect(plans).toHaveLength(3);
     expect((await round(1))?.state).toBe('REPORTING');
   });
 
   it('stop abandons the reporting round, tells devices the task is over, and cannot be undone', async () => {
-    const plan = await (devices[0] as TestDevice).waitForPlan(`${TASK}:1`);
-    expect((await (devices[0] as TestDevice).report(plan, loraDelta(0.2))).ok).toBe(true);
+    const plan = await (fleet.devices[0] as TestDevice).waitForPlan(`${TASK}:1`);
+    expect((await (fleet.devices[0] as TestDevice).report(plan, loraDelta(0.2))).ok).toBe(true);
     const stopped = await control('stop', { reason: 'enough data' });
     expect(await stopped.json()).toMatchObject({ status: 'stopped', reason: 'enough data' });
     const abandoned = await waitFor(
@@ -107,7 +101,7 @@ describe('pausing, resuming, stopping and archiving a task', () => {
     expect(abandoned.reason).toBe('task stopped by the operator: enough data');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await round(2)).toBeNull();
-    expect(await checkIn(devices[1] as TestDevice)).toMatchObject({
+    expect(await checkIn(fleet.devices[1] as TestDevice)).toMatchObject({
       status: 'retry',
       reason: 'task-stopped',
     });
@@ -136,14 +130,14 @@ describe('pausing, resuming, stopping and archiving a task', () => {
   it('logs every move; the log verifies and audit show lists them', async () => {
     const records = await waitFor(
       async () => {
-        const log = await readRoundLog(tc.coordinator.redis, tc.coordinator.prefix);
+        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.some((r) => r.event.type === 'round.abandoned') ? log : null;
       },
       5000,
       'round.abandoned logged',
     );
     const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(tc.coordinator.coordinatorKey.publicKey),
+      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);
     const types = records.map((r) =>

@@ -1,36 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readTaskStop, stopTask } from '../src/shared/task-stop.js';
-import {
-  connectFleet,
-  createTestTask,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 
 // The worker stops a task (e.g. its ε budget cannot pay for another noised aggregate): the
 // coordinator opens no further round of it, now or after a restart, and says so to devices.
 
 describe('a task the worker stopped', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    await createTestTask(tc.coordinator, {
+  const fleet = useTestFleet({
+    task: {
       rounds: { goalCount: 3, overSelection: 1, minReports: 2, selectionTimeoutMs: 800 },
-    });
-    devices = await connectFleet(tc.coordinator, 1, 'stop');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    devices: 1,
+    label: 'stop',
   });
 
   it('gets no round after the one that stopped it', async () => {
-    const { redis, keys } = tc.coordinator;
-    await waitFor(async () => (await tc.coordinator.rounds.current('test-task')) !== null, 3000, 'round 1');
+    const { redis, keys } = fleet.tc.coordinator;
+    await waitFor(
+      async () => (await fleet.tc.coordinator.rounds.current('test-task')) !== null,
+      3000,
+      'round 1',
+    );
     const reason = 'privacy budget exhausted: test';
     await stopTask(redis, keys.prefix, 'test-task', { reason, roundId: 'test-task:1', at: Date.now() });
     // A second stop keeps the first reason.
@@ -42,15 +32,15 @@ describe('a task the worker stopped', () => {
     expect((await readTaskStop(redis, keys.prefix, 'test-task'))?.reason).toBe(reason);
 
     // Round 1 ends (one device of three checks in before the selection timeout); round 2 must not open.
-    await (devices[0] as TestDevice).checkIn('test-task');
+    await (fleet.devices[0] as TestDevice).checkIn('test-task');
     await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:1'))?.state === 'ABANDONED',
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'ABANDONED',
       5000,
       'round 1 abandoned',
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:1');
-    const checkin = await (devices[0] as TestDevice).checkIn('test-task');
+    expect((await fleet.tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:1');
+    const checkin = await (fleet.devices[0] as TestDevice).checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'task-stopped' });
   });
 });

@@ -28,6 +28,7 @@ import {
   type CoordinatorOptions,
 } from '../../src/server/coordinator.js';
 import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
 import {
   defaultRoundLogPath,
@@ -403,6 +404,54 @@ export class TestDevice {
 }
 
 /** Enrolls `count` devices by operator registration and connects them. */
+export interface TestFleetOptions {
+  /** Options of the coordinator ({@link startTestCoordinator}). */
+  coordinator?: Partial<CoordinatorOptions>;
+  /** The test task ({@link createTestTask}); registered before the devices connect unless `taskAfterDevices`. */
+  task?: TestTaskOptions;
+  taskAfterDevices?: boolean;
+  /** Devices enrolled and connected ({@link connectFleet}), ids `<label>-0…`. Default 0. */
+  devices?: number;
+  label?: string;
+}
+
+export interface TestFleet {
+  readonly tc: TestCoordinator;
+  readonly devices: TestDevice[];
+}
+
+/**
+ * A coordinator, the test task and connected devices for the tests of one describe block: started
+ * before them, devices disconnected and the coordinator stopped after them. Its after hook runs
+ * after the block's own (vitest runs after hooks in reverse order).
+ */
+export function useTestFleet(options: TestFleetOptions = {}): TestFleet {
+  let started: { tc: TestCoordinator; devices: TestDevice[] } | null = null;
+  beforeAll(async () => {
+    const tc = await startTestCoordinator(options.coordinator);
+    const connect = () => connectFleet(tc.coordinator, options.devices ?? 0, options.label);
+    const early = options.taskAfterDevices ? await connect() : null;
+    await createTestTask(tc.coordinator, options.task);
+    started = { tc, devices: early ?? (await connect()) };
+  });
+  afterAll(async () => {
+    for (const d of started?.devices ?? []) d.disconnect();
+    await started?.tc.stop();
+  });
+  const running = () => {
+    if (!started) throw new Error('the test fleet starts in beforeAll');
+    return started;
+  };
+  return {
+    get tc() {
+      return running().tc;
+    },
+    get devices() {
+      return running().devices;
+    },
+  };
+}
+
 export async function connectFleet(
   coordinator: Coordinator,
   count: number,
