@@ -27,6 +27,7 @@ import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
 import { TaskRegistry } from '../../src/shared/task-registry.js';
 import type { AggregateJobDeps } from '../../src/worker/job/round-context.js';
 import { workerRoundLog, type RoundLogAppender } from '../../src/worker/job/worker-round-log.js';
+import { seededRandom } from '../../src/worker/strategies/test-random.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
 export type TensorMap = Map<string, NamedTensor>;
@@ -258,16 +259,10 @@ export function jobData(options: {
   };
 }
 
-/** Deterministic pseudo-random numbers in [-1, 1) for test data (mulberry32). */
+/** Deterministic pseudo-random numbers in [-1, 1) for test data (mulberry32, as the unit tests use). */
 export function testRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const random = seededRandom(seed);
+  return () => random() * 2 - 1;
 }
 
 /** Polls `probe` every 50 ms until it returns non-null; throws naming `what` after `timeoutMs`. */

@@ -3,13 +3,7 @@ import { LocalDirBlobStore } from './local-dir-blob-store.js';
 import { RedisBlobStore } from './redis-blob-store.js';
 import type { BlobStore } from './types.js';
 
-export {
-  BLOB_READ_CHUNK_BYTES,
-  type BlobListing,
-  type BlobReader,
-  type BlobStore,
-  type ByteRange,
-} from './types.js';
+export * from './types.js';
 export { BlobAccess, type BlobAccessOptions, type BlobPrincipal } from './blob-access.js';
 export { manifestBlobDigests } from './manifest-blobs.js';
 export { LocalDirBlobStore, type LocalDirBlobStoreOptions } from './local-dir-blob-store.js';
