@@ -29,3 +29,4 @@ export * from './safetensors/index.js';
 export * from './clipping.js';
 export * from './normal-quantile.js';
 export * from './base-bundle.js';
+export * from './merkle/index.js';
