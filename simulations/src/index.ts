@@ -10,3 +10,4 @@ export * from './report/index.js';
 export * from './progress/index.js';
 export * from './model/index.js';
 export * from './runner/index.js';
+export * from './study/index.js';

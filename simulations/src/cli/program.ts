@@ -12,6 +12,7 @@ import { registerModels } from './commands/models.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerDemo, registerSimulate } from './commands/simulate.js';
+import { registerSweep } from './commands/sweep.js';
 import { createRootCommand } from './root.js';
 
 /**
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerServices(program);
   registerSimulate(program);
+  registerSweep(program);
   registerAudit(program);
   registerAuditPrecision(program);
   registerAdapters(program);

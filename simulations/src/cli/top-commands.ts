@@ -44,6 +44,13 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     load: async () => (await import('./commands/simulate.js')).registerSimulate,
   },
   {
+    name: 'sweep',
+    term: 'sweep [options] <sweep>',
+    description:
+      'run a grid of scenario variants × seeds (resuming an interrupted sweep) and write one comparison report with 95% intervals',
+    load: async () => (await import('./commands/sweep.js')).registerSweep,
+  },
+  {
     name: 'audit',
     term: 'audit',
     description: 'verify and read the signed, hash-chained round log',

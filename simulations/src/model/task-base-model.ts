@@ -113,6 +113,27 @@ export async function taskBaseModel(options: {
   const architecture = scenarioArchitecture(scenario, task);
   const { dataset } = scenario;
   const seeds = scenarioSeeds(scenario);
+  if (!scenario.model.pretrained) {
+    // From scratch (McMahan et al. 2017): the seeded initial weights, trained by the fleet alone.
+    const config = {
+      recipe: TASK_BASE_RECIPE,
+      architecture,
+      pretrained: false,
+      seed: seeds.model,
+      hidden: scenario.model.hidden,
+      embedding: scenario.model.embedding,
+      cell: scenario.model.cell,
+      shape: task.pool.shape ?? [task.pool.dim],
+      numClasses: task.pool.numClasses,
+      vocabularySize: task.vocabularySize,
+    };
+    return cachedBaseModel({
+      stateDir,
+      configDigest: sha256Hex(utf8(canonicalJson(config))),
+      config,
+      train: () => Promise.resolve(buildModel(architecture, scenario, task)),
+    });
+  }
   if (
     architecture === 'mlp' &&
     (dataset === 'mnist-rotated' || dataset === 'mnist-noisy' || dataset === 'synthetic')

@@ -3,3 +3,4 @@ export * from './csv.js';
 export * from './svg-chart.js';
 export * from './render.js';
 export * from './write.js';
+export * from './statistics.js';

@@ -9,9 +9,9 @@ export interface ReportCharts {
   epsilon?: string;
 }
 
-const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
+export const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 
-function formatBytes(value: number): string {
+export function formatBytes(value: number): string {
   if (value >= 1024 * 1024) return `${(value / (1024 * 1024)).toFixed(1)} MiB`;
   if (value >= 1024) return `${(value / 1024).toFixed(1)} KiB`;
   return `${value} B`;
@@ -150,7 +150,7 @@ function perDeviceCells(summary: PerDeviceSummary): string[] {
 const ROUND_HEADER = ['round', 'accuracy', 'loss', 'participants', 'refused', 'ε', 'decision', 'reasons'];
 
 const mdCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-const mdRow = (cells: readonly string[]) => `| ${cells.map(mdCell).join(' | ')} |`;
+export const mdRow = (cells: readonly string[]) => `| ${cells.map(mdCell).join(' | ')} |`;
 
 /** report.md: summary, facts, inline SVG charts and per-round tables (GitHub renders the tables; the SVGs are also written as files). */
 export function renderMarkdown(input: ReportInput, charts: ReportCharts = renderCharts(input)): string {
@@ -186,23 +186,28 @@ export function renderMarkdown(input: ReportInput, charts: ReportCharts = render
   return lines.join('\n');
 }
 
-const esc = (text: string) =>
+export const esc = (text: string) =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
-const htmlRow = (cells: readonly string[], tag = 'td') =>
+export const htmlRow = (cells: readonly string[], tag = 'td') =>
   `<tr>${cells.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
 
-/** report.html: the same content as the markdown, standalone (inline CSS and SVG, no scripts). */
-export function renderHtml(input: ReportInput, charts: ReportCharts = renderCharts(input)): string {
-  const parts: string[] = [
+/** The opening of a standalone report page (inline CSS, no scripts) up to its <h1>. */
+export function htmlHead(title: string): string[] {
+  return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
-    `<title>${esc(input.title)}</title>`,
+    `<title>${esc(title)}</title>`,
     '<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}' +
       'table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}' +
       'td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>',
     '</head><body>',
-    `<h1>${esc(input.title)}</h1>`,
+    `<h1>${esc(title)}</h1>`,
   ];
+}
+
+/** report.html: the same content as the markdown, standalone (inline CSS and SVG, no scripts). */
+export function renderHtml(input: ReportInput, charts: ReportCharts = renderCharts(input)): string {
+  const parts: string[] = htmlHead(input.title);
   if (input.description) parts.push(`<p>${esc(input.description)}</p>`);
   parts.push(`<p>Backend: <code>${esc(input.backend)}</code></p>`);
   const facts = Object.entries(input.facts);

@@ -1,8 +1,10 @@
+import type * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@flotilla/client';
+import { createMlp } from '../model/mlp.js';
 import { taskBaseModel } from '../model/task-base-model.js';
 import { createRng } from '../rng/random.js';
 import { parseScenario } from '../scenario/load.js';
@@ -13,14 +15,14 @@ import { scenarioTask } from './scenario-data.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
 
 // A small synthetic task, so each base model pre-trains in a moment.
-const scenario = (seeds: string, seed = 1): Scenario =>
+const scenario = (seeds: string, seed = 1, pretrained = true): Scenario =>
   parseScenario(`
 name: seeds
 seed: ${seed}
 seeds: ${seeds}
 dataset: synthetic
 data: { syntheticExamples: 300, syntheticDim: 8 }
-model: { hidden: 8, baseEpochs: 1 }
+model: { hidden: 8, baseEpochs: 1, pretrained: ${pretrained} }
 devices: 6
 devicesPerRound: 3
 minReports: 2
@@ -101,5 +103,20 @@ describe('separate seeds', () => {
       training: 9,
       noise: 9,
     });
+  }, 60_000);
+
+  it('a base that is not pre-trained is the seeded initial weights of the architecture (from-scratch FedAvg)', async () => {
+    const s = scenario('{ model: 5 }', 1, false);
+    const base = await taskBaseModel({ scenario: s, task: scenarioTask(s), stateDir: dir });
+    const fresh = createMlp({ inputDim: 8, hidden: 8, numClasses: 10, seed: 5 });
+    const weights = (model: tf.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
+    expect(weights(base.model)).toEqual(weights(fresh));
+    const pretrained = await taskBaseModel({
+      scenario: scenario('{ model: 5 }'),
+      task: scenarioTask(s),
+      stateDir: dir,
+    });
+    expect(weights(pretrained.model)).not.toEqual(weights(fresh));
+    for (const model of [base.model, fresh, pretrained.model]) model.dispose();
   }, 60_000);
 });

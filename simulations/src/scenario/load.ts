@@ -28,16 +28,30 @@ export function validateScenario(value: unknown, source = 'scenario'): Scenario 
   return result.data;
 }
 
-/** Parses scenario text, YAML or JSON (JSON is YAML 1.2, so one parser reads both). */
-export function parseScenario(text: string, source = 'scenario'): Scenario {
-  let value: unknown;
+/** Parses YAML or JSON text (JSON is YAML 1.2, so one parser reads both); BAD_REQUEST naming `source`. */
+export function parseYamlDocument(text: string, source: string): unknown {
   try {
-    value = parseYaml(text);
+    return parseYaml(text) as unknown;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new FlotillaError('BAD_REQUEST', `${source} is not valid YAML/JSON: ${reason}`);
   }
-  return validateScenario(value, source);
+}
+
+/** Reads and parses a YAML or JSON file; NOT_FOUND when it cannot be read. */
+export function readYamlFile(path: string, what = 'scenario file'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new FlotillaError('NOT_FOUND', `${what} ${path} cannot be read`);
+  }
+  return parseYamlDocument(text, path);
+}
+
+/** Parses scenario text, YAML or JSON. */
+export function parseScenario(text: string, source = 'scenario'): Scenario {
+  return validateScenario(parseYamlDocument(text, source), source);
 }
 
 /** The scenario with its data and model paths made absolute, relative ones taken from `dir`. */
@@ -66,13 +80,7 @@ export function resolveScenarioPaths(scenario: Scenario, dir: string): Scenario 
  * it are relative to the file's directory.
  */
 export function loadScenarioFile(path: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new FlotillaError('NOT_FOUND', `scenario file ${path} cannot be read`);
-  }
-  return resolveScenarioPaths(parseScenario(text, path), dirname(resolve(path)));
+  return resolveScenarioPaths(validateScenario(readYamlFile(path), path), dirname(resolve(path)));
 }
 
 /** Names of the built-in scenarios (file names without .yaml), sorted. */
@@ -88,14 +96,18 @@ export function listBuiltinScenarios(): string[] {
  * neither (no folder, no .yaml/.yml/.json) is refused with the list of built-in names.
  */
 export function loadScenario(nameOrPath: string): Scenario {
+  return loadScenarioFile(scenarioPath(nameOrPath));
+}
+
+/** The file of a built-in scenario name, or the path given; NOT_FOUND for a bare unknown name. */
+export function scenarioPath(nameOrPath: string): string {
   const builtins = listBuiltinScenarios();
-  if (builtins.includes(nameOrPath))
-    return loadScenarioFile(join(BUILTIN_SCENARIO_DIR, `${nameOrPath}.yaml`));
+  if (builtins.includes(nameOrPath)) return join(BUILTIN_SCENARIO_DIR, `${nameOrPath}.yaml`);
   if (!/[/\\]|\.(ya?ml|json)$/i.test(nameOrPath) && !existsSync(nameOrPath)) {
     throw new FlotillaError(
       'NOT_FOUND',
       `no built-in scenario "${nameOrPath}"; the built-in scenarios are ${builtins.join(', ')} (or give a .yaml or .json file)`,
     );
   }
-  return loadScenarioFile(nameOrPath);
+  return nameOrPath;
 }

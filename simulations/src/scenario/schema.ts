@@ -66,6 +66,11 @@ export const ScenarioModelSchema = z
     embedding: z.number().int().min(1).max(512).default(8),
     /** Recurrent cell of 'char-rnn'. Default 'gru'. */
     cell: z.enum(['gru', 'lstm']).default('gru'),
+    /**
+     * false: no pre-training; the base is the architecture's seeded initial weights, for
+     * from-scratch FedAvg (with `adapter.mode: full`). Default true.
+     */
+    pretrained: z.boolean().default(true),
     /** Base-model pre-training epochs on the clean domain. Default 3. */
     baseEpochs: z.number().int().min(1).max(50).default(3),
   })
@@ -230,6 +235,12 @@ export const ScenarioSchema = z
         message: 'is required for the shards scheme',
       });
     }
+    if (!scenario.model.pretrained && scenario.model.path !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'pretrained'],
+        message: 'applies to built-in architectures, not to a model from model.path',
+      });
     if (scenario.dp !== undefined && scenario.clipNorm === 'none')
       ctx.addIssue({
         code: 'custom',

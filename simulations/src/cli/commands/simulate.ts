@@ -1,8 +1,8 @@
-import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
+import type { StudyResult } from '../../study/run-study.js';
 import { EXIT, parseNumberOption, printData, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
 
@@ -12,43 +12,49 @@ export interface SimulateFlags {
   redisUrl?: string;
   threads?: string;
   seed?: string;
+  repeats?: string;
+  target?: string;
   progress?: boolean;
   stallTimeout?: string;
   json?: boolean;
 }
 
+function stallTimeoutMs(flags: SimulateFlags): { stallTimeoutMs?: number } {
+  return flags.stallTimeout !== undefined
+    ? {
+        stallTimeoutMs:
+          1000 * parseNumberOption('stall-timeout', flags.stallTimeout, (n) => n > 0, 'seconds > 0'),
+      }
+    : {};
+}
+
+/** `--target`: an accuracy in (0, 1]. */
+export function parseTarget(raw: string | undefined): { target?: number } {
+  return raw === undefined
+    ? {}
+    : { target: parseNumberOption('target', raw, (n) => n > 0 && n <= 1, 'an accuracy in (0, 1]') };
+}
+
 /** Runs a scenario, writes its report, verifies its round log; exit 1 if the log fails. */
 export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags): Promise<number> {
   const outDir = resolve(flags.out);
-  const stateDir = resolve(flags.stateDir ?? join(outDir, 'state'));
-  // Each run starts from an empty state so its round log holds exactly this run.
-  rmSync(join(stateDir, 'audit'), { recursive: true, force: true });
-  rmSync(join(stateDir, 'redis'), { recursive: true, force: true });
+  const seeded = flags.seed !== undefined ? { ...scenario, seed: parseSeed(flags.seed) } : scenario;
+  if (flags.repeats !== undefined) return simulateRepeats(seeded, flags);
   // The runner pulls in tfjs: load it only when a simulation actually runs.
-  const { runSimulation } = await import('../../runner/run-simulation.js');
-  const { reportRun, summaryTable } = await import('../../runner/report-run.js');
-  const seeded = flags.seed !== undefined ? { ...scenario, seed: Number(flags.seed) } : scenario;
+  const { runAndReport } = await import('../../study/run-one.js');
+  const { summaryTable } = await import('../../runner/report-run.js');
   process.stderr.write(
     `flotilla: simulating "${seeded.name}" (${seeded.devices} devices, ${seeded.rounds} rounds, seed ${seeded.seed})\n`,
   );
-  const result = await runSimulation({
-    scenario: seeded,
-    stateDir,
+  const { result, report, verify } = await runAndReport(seeded, {
+    outDir,
+    stateDir: resolve(flags.stateDir ?? join(outDir, 'state')),
     cacheDir: resolve('.flotilla'),
     ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
     ...(flags.threads ? { threads: Number(flags.threads) } : {}),
-    ...(flags.stallTimeout !== undefined
-      ? {
-          stallTimeoutMs:
-            1000 * parseNumberOption('stall-timeout', flags.stallTimeout, (n) => n > 0, 'seconds > 0'),
-        }
-      : {}),
+    ...stallTimeoutMs(flags),
     progress: flags.progress !== false,
   });
-  const report = reportRun(outDir, result);
-  // Verify as an auditor would, recomputing every aggregate from the retained deltas.
-  const { verifyRunLog } = await import('../../runner/verify-run.js');
-  const verify = await verifyRunLog(result, stateDir);
   if (flags.json) {
     printData(
       {
@@ -58,6 +64,7 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
         backend: result.backend,
         base: result.base,
         rounds: result.metrics,
+        perDevice: result.perDevice?.summary ?? null,
         stopped: result.stopped,
         report,
         roundLog: { path: result.roundLogPath, verified: verify.ok, output: verify.output },
@@ -78,11 +85,63 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
         : ''
     }${(100 * result.base.shiftedAccuracy).toFixed(1)}% on ${result.base.testLabel}\n`,
   );
+  if (result.perDevice)
+    process.stdout.write(
+      `per device (${result.perDevice.summary.devices} own holdouts): mean ${(100 * result.perDevice.summary.mean).toFixed(1)}%, worst 10% ${(100 * result.perDevice.summary.worst10).toFixed(1)}%\n`,
+    );
   process.stdout.write(
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
   );
   process.stdout.write(`round log ${result.roundLogPath}: ${verify.output}\n`);
   return verify.ok ? EXIT.ok : EXIT.failed;
+}
+
+const parseSeed = (raw: string): number =>
+  parseNumberOption('seed', raw, (n) => Number.isInteger(n) && n >= 0, 'a whole number >= 0');
+
+/**
+ * `--repeats N`: the scenario with seeds seed, seed + 1, …, each run in `<out>/runs/<name>/seed-<s>/`,
+ * and one report of means with 95% intervals. Running it again resumes where it stopped.
+ */
+async function simulateRepeats(scenario: Scenario, flags: SimulateFlags): Promise<number> {
+  const repeats = parseNumberOption(
+    'repeats',
+    flags.repeats ?? '',
+    (n) => Number.isInteger(n) && n >= 1 && n <= 1000,
+    'a whole number from 1 to 1000',
+  );
+  const { runStudy, slugOf } = await import('../../study/run-study.js');
+  const seeds = Array.from({ length: repeats }, (_, k) => scenario.seed + k);
+  process.stderr.write(
+    `flotilla: simulating "${scenario.name}" with ${repeats} seeds (${seeds[0]}–${seeds.at(-1)})\n`,
+  );
+  const study = await runStudy({
+    outDir: resolve(flags.out),
+    title: `Flotilla simulation: ${scenario.name}, ${repeats} seeds`,
+    description: scenario.description,
+    facts: { scenario: scenario.name, seeds: seeds.join(', ') },
+    configurations: [{ label: scenario.name, slug: slugOf(scenario.name), scenario }],
+    seeds,
+    ...parseTarget(flags.target),
+    cacheDir: resolve('.flotilla'),
+    ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
+    ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+    ...stallTimeoutMs(flags),
+    progress: flags.progress !== false,
+  });
+  return reportStudy(study);
+}
+
+/** Prints a study's comparison and where its report is; exit 1 if any round log failed. */
+export async function reportStudy(study: StudyResult): Promise<number> {
+  const { studySummary } = await import('../../study/study-report.js');
+  process.stdout.write(`\n${studySummary(study.cells)}\n\n`);
+  process.stdout.write(
+    `${study.ran} run(s) now, ${study.resumed} found done; report: ${study.report.markdown}, ${study.report.html}\n`,
+  );
+  const unverified = study.cells.reduce((n, c) => n + c.unverified, 0);
+  if (unverified > 0) process.stdout.write(`${unverified} run(s) whose round log did not verify\n`);
+  return unverified === 0 ? EXIT.ok : EXIT.failed;
 }
 
 export function registerSimulate(program: Command): void {
@@ -94,7 +153,9 @@ export function registerSimulate(program: Command): void {
     .option('--state-dir <dir>', 'keys, blobs, embedded Redis and round log (default <out>/state)')
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server')
     .option('--threads <n>', 'device worker threads (default: cores)')
-    .option('--seed <n>', 'override the scenario seed')
+    .option('--seed <n>', 'override the scenario seed (the first seed with --repeats)')
+    .option('--repeats <n>', 'run n seeds and report means with 95% confidence intervals')
+    .option('--target <accuracy>', 'with --repeats: report the rounds each run took to reach this accuracy')
     .option(
       '--stall-timeout <seconds>',
       'fail when a round makes no progress for this long, naming what it waits for (default 120)',
