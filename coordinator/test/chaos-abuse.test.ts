@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Socket } from 'socket.io-client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ERROR_CODES,
   SIGNING_DOMAINS,
@@ -12,8 +12,10 @@ import {
   signPayload,
   toBase64,
   verifyRoundLog,
+  at,
   type Ack,
   type RoundPlan,
+  type SigningKeyPair,
 } from '@flotilla/protocol';
 import { redisKeys } from '../src/shared/keys.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
@@ -80,7 +82,8 @@ async function fuzz(sockets: Socket[], messages: ReturnType<typeof fuzzMessages>
 
 // Abuse from enrolled-but-hostile devices and strangers while four honest devices run a round
 // against a coordinator child process. Everything is refused with a reason, the coordinator's
-// memory stays bounded and the honest round commits.
+// memory stays bounded and the honest round commits. The fuzzing starts with the round and runs
+// under every other abuse below; the tests run in order, one kind of abuse each.
 describe('chaos: abuse during an honest round', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-abuse-'));
@@ -88,26 +91,41 @@ describe('chaos: abuse during an honest round', () => {
   const honest: TestDevice[] = [];
   let child: ChildCoordinator | null = null;
   let worker: AggregationWorker | null = null;
+  let started = 0;
+  let prefix = '';
+  let port = 0;
+  let url = '';
+  let signingKey: SigningKeyPair;
+  let plans: RoundPlan[] = [];
+  let attackers: TestDevice[] = [];
+  let rssBefore = 0;
+  /** h0's signed update, replayed by an attacker, then submitted by h0 itself. */
+  let h0Metadata: ReturnType<TestDevice['metadata']>;
+  let fuzzing: ReturnType<typeof fuzz>;
+  const goodBlob = loraDelta(0.2);
+  const small = new Uint8Array(randomBytes(1000));
+  const honestDevice = (i: number): TestDevice => at(honest, i);
+  /** A raw PUT of `length` bytes to `digest` under the session of h2 (selected, reports later). */
+  const head = (digest: string, length: number) =>
+    `PUT /blobs/${digest} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${honestDevice(2).session?.sessionToken ?? ''}\r\n` +
+    `content-type: application/octet-stream\r\ncontent-length: ${length}\r\n\r\n`;
+  // Read in the last test's summary line.
+  let stalls: Awaited<ReturnType<typeof rawRequest>>[] = [];
+  let rateLimitedClosures = 0;
+  let keyedConnected = 0;
+  let fuzzed: Awaited<ReturnType<typeof fuzz>>;
+  let rssAfterAbuse = 0;
 
-  afterAll(async () => {
-    for (const s of sockets) s.disconnect();
-    for (const d of honest) d.disconnect();
-    await worker?.close();
-    await child?.kill();
-    rmSync(stateDir, { recursive: true, force: true });
-    redis.disconnect();
-  });
-
-  it('refuses fuzz, forgeries, replays, bad blobs, stalled uploads and floods; memory bounded; round commits', async () => {
-    const started = Date.now();
-    const prefix = uniquePrefix('chaos-abuse');
-    const port = await freePort();
+  beforeAll(async () => {
+    started = Date.now();
+    prefix = uniquePrefix('chaos-abuse');
+    port = await freePort();
     child = await startChildCoordinator([
       ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
       ...['--port', String(port), '--operator-token', OPERATOR],
       ...['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
     ]);
-    const url = child.url;
+    url = child.url;
     await createTestTaskOverHttp(url, OPERATOR, {
       taskId: TASK,
       rounds: {
@@ -120,7 +138,7 @@ describe('chaos: abuse during an honest round', () => {
         maxRounds: 1,
       },
     });
-    const signingKey = loadOrCreateCoordinatorKey(stateDir);
+    signingKey = loadOrCreateCoordinatorKey(stateDir);
     worker = await startAggregationWorker({
       redisUrl: testRedisUrl(),
       prefix,
@@ -144,28 +162,36 @@ describe('chaos: abuse during an honest round', () => {
       honest.push(d);
     }
     await Promise.all(honest.map((d) => d.checkIn(TASK)));
-    const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
-    const [h0, h1, h2, h3] = honest as [TestDevice, TestDevice, TestDevice, TestDevice];
+    plans = await Promise.all(honest.map((d) => d.waitForPlan()));
 
-    // Hostile but enrolled identities.
-    const attackers = Array.from(
-      { length: FUZZ_CONNECTIONS + 2 },
-      (_, i) => new TestDevice(url, `mallory-${i}`),
-    );
+    // Hostile but enrolled identities: FUZZ_CONNECTIONS fuzzers, m0 and one to flood with.
+    attackers = Array.from({ length: FUZZ_CONNECTIONS + 2 }, (_, i) => new TestDevice(url, `mallory-${i}`));
     for (const a of attackers) await registerDeviceOverHttp(url, OPERATOR, a);
-    const fuzzers = attackers.slice(0, FUZZ_CONNECTIONS);
-    const [m0, flooded] = attackers.slice(FUZZ_CONNECTIONS) as [TestDevice, TestDevice];
-    for (const a of [...fuzzers, m0]) expect((await a.connect()).ok).toBe(true);
-    const rssBefore = await residentBytes(child.pid);
+    for (const a of attackers.slice(0, FUZZ_CONNECTIONS + 1)) expect((await a.connect()).ok).toBe(true);
+    rssBefore = await residentBytes(child.pid);
 
-    // 1. 10,000 fuzzed messages over 20 authenticated connections, while the honest round runs.
-    const messages = fuzzMessages(FUZZ_MESSAGES, 20261122);
-    const fuzzing = fuzz(
-      fuzzers.map((a) => a.socket).filter((s): s is Socket => s !== null),
-      messages,
+    // 10,000 fuzzed messages over 20 authenticated connections, while the honest round runs.
+    fuzzing = fuzz(
+      attackers
+        .slice(0, FUZZ_CONNECTIONS)
+        .map((a) => a.socket)
+        .filter((s): s is Socket => s !== null),
+      fuzzMessages(FUZZ_MESSAGES, 20261122),
     );
+  });
 
-    // 2. Forged and replayed signatures.
+  afterAll(async () => {
+    for (const s of sockets) s.disconnect();
+    for (const d of honest) d.disconnect();
+    await worker?.close();
+    await child?.kill();
+    rmSync(stateDir, { recursive: true, force: true });
+    redis.disconnect();
+  });
+
+  it('refuses forged and replayed signatures, and updates replayed or signed by another key', async () => {
+    const [h0, h1, h2] = [honestDevice(0), honestDevice(1), honestDevice(2)];
+    const m0 = at(attackers, FUZZ_CONNECTIONS);
     const impostor = new TestDevice(url, h0.deviceId);
     const forgedKey = new TestDevice(url, 'x').keys.secretKey;
     expect(codeOf(await impostor.connect({ signWith: forgedKey }))).toBe('BAD_SIGNATURE');
@@ -182,9 +208,8 @@ describe('chaos: abuse during an honest round', () => {
       .timeout(5000)
       .emitWithAck('auth:response', { signature: stale })) as Ack<unknown>;
     expect(codeOf(replayed)).toBe('BAD_SIGNATURE');
-    const goodBlob = loraDelta(0.2);
     expect((await h0.upload(goodBlob)).status).toBe(201);
-    const h0Metadata = h0.metadata(plans[0] as RoundPlan, goodBlob);
+    h0Metadata = h0.metadata(at(plans, 0), goodBlob);
     const h0Signature = signPayload(SIGNING_DOMAINS.update, h0Metadata, h0.keys.secretKey);
     // The honest device's signed update, replayed by an attacker as is, and re-addressed.
     expect(codeOf(await m0.emit('update:submit', { metadata: h0Metadata, signature: h0Signature }))).toBe(
@@ -199,19 +224,20 @@ describe('chaos: abuse during an honest round', () => {
       ),
     ).toBe('NOT_SELECTED');
     // A selected device's update signed with the wrong key.
-    expect(codeOf(await h2.submit(h2.metadata(plans[2] as RoundPlan, goodBlob), forgedKey))).toBe(
-      'BAD_SIGNATURE',
-    );
+    expect(codeOf(await h2.submit(h2.metadata(at(plans, 2), goodBlob), forgedKey))).toBe('BAD_SIGNATURE');
+  });
 
-    // 3. Oversized, mismatched and truncated blobs. An identity no round selected uploads nothing;
-    // a selected device's session (h2, which reports later) tries the rest.
+  it('refuses oversized, mismatched and truncated blobs, and uploads from an identity no round selected', async () => {
+    const m0 = at(attackers, FUZZ_CONNECTIONS);
+    const h3 = honestDevice(3);
     const intruder = await fetch(`${url}/blobs/${sha256Hex(goodBlob)}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${m0.session?.sessionToken ?? ''}` },
       body: Buffer.from(goodBlob),
     });
     expect(intruder.status).toBe(403);
-    const token = h2.session?.sessionToken ?? '';
+    // A selected device's session (h2, which reports later) tries the rest.
+    const token = honestDevice(2).session?.sessionToken ?? '';
     const big = new Uint8Array(randomBytes(10_000));
     const declared = await fetch(`${url}/blobs/${sha256Hex(big)}`, {
       method: 'PUT',
@@ -231,16 +257,12 @@ describe('chaos: abuse during an honest round', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
-    const small = new Uint8Array(randomBytes(1000));
     const mismatch = await fetch(`${url}/blobs/${'0'.repeat(64)}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${token}` },
       body: small,
     });
     expect(mismatch.status).toBe(400);
-    const head = (digest: string, length: number) =>
-      `PUT /blobs/${digest} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\n` +
-      `content-type: application/octet-stream\r\ncontent-length: ${length}\r\n\r\n`;
     const truncated = await rawRequest({
       port,
       head: head(sha256Hex(small), 1000),
@@ -261,11 +283,11 @@ describe('chaos: abuse during an honest round', () => {
     // A truncated safetensors file that hashes correctly is stored, then refused at submission.
     const cut = goodBlob.subarray(0, goodBlob.length - 7);
     expect((await h3.upload(cut)).status).toBe(201);
-    expect(codeOf(await h3.submit(h3.metadata(plans[3] as RoundPlan, cut)))).toBe('CORRUPT_FILE');
+    expect(codeOf(await h3.submit(h3.metadata(at(plans, 3), cut)))).toBe('CORRUPT_FILE');
+  });
 
-    // 4. Slow uploads that never finish: answered 408 and closed after the idle timeout. One
-    // device holds at most 4 transfers: the others are refused at once (429) and closed.
-    const stalls = await Promise.all(
+  it('answers uploads that never finish 408 after the idle timeout, and a fifth transfer of one device 429', async () => {
+    stalls = await Promise.all(
       Array.from({ length: 10 }, () =>
         rawRequest({
           port,
@@ -286,14 +308,17 @@ describe('chaos: abuse during an honest round', () => {
       expect(stall.response).toMatch(/^HTTP\/1\.1 429/);
       expect(stall.closedAfterMs).not.toBeNull();
     }
+  });
 
-    // 5. Floods of connections under one identity.
+  it('bounds floods of connections under one identity, unanswered and authenticated', async () => {
+    const h0 = honestDevice(0);
+    const flooded = at(attackers, FUZZ_CONNECTIONS + 1);
     // 200 sockets claiming an honest device's id, never answering: at most 4 stay pending.
     const unanswered = Array.from({ length: 200 }, () => openSocket(url, h0.deviceId, null));
     sockets.push(...unanswered.map((u) => u.socket));
     await Promise.all(unanswered.map((u) => challenged(u.socket)));
     await waitFor(() => unanswered.filter((u) => u.socket.connected).length <= 4, 10_000, 'pending bound');
-    const rateLimitedClosures = unanswered.filter((u) =>
+    rateLimitedClosures = unanswered.filter((u) =>
       u.errors.some((e) => (e as { code?: string }).code === 'RATE_LIMITED'),
     ).length;
     expect(rateLimitedClosures).toBeGreaterThanOrEqual(196);
@@ -304,28 +329,14 @@ describe('chaos: abuse during an honest round', () => {
     sockets.push(...keyed.map((k) => k.socket));
     await Promise.all(keyed.map((k) => k.authenticated));
     await waitFor(() => keyed.filter((k) => k.socket.connected).length <= 1, 10_000, 'authenticated bound');
+    keyedConnected = keyed.filter((k) => k.socket.connected).length;
     // The honest device under attack kept its connection throughout.
     expect(h0.socket?.connected).toBe(true);
+  });
 
-    const fuzzed = await fuzzing;
-    const rssAfterAbuse = await residentBytes(child.pid);
-
-    // The honest round: three reports (one device already spent its refusal), it commits.
-    const acks = await Promise.all([
-      h0.submit(h0Metadata),
-      h1.report(plans[1] as RoundPlan, loraDelta(0.3)),
-      h2.report(plans[2] as RoundPlan, loraDelta(0.4)),
-      h3.report(plans[3] as RoundPlan, loraDelta(0.5)),
-    ]);
-    for (const ack of acks) expect(codeOf(ack)).toBe('OK');
-    const keys = redisKeys(prefix);
-    await waitFor(
-      async () => (await redis.hget(keys.round(`${TASK}:1`), 'state')) === 'COMMITTED',
-      30_000,
-      'commit',
-    );
-
-    // Every fuzz message was answered, with a known refusal code; none was accepted.
+  it('answered every fuzzed message with a known refusal, none accepted, and memory stayed bounded', async () => {
+    fuzzed = await fuzzing;
+    rssAfterAbuse = await residentBytes(child?.pid ?? 0);
     expect(fuzzed.unanswered).toBe(0);
     expect(fuzzed.okAcks).toBe(0);
     const total = [...fuzzed.codes.values()].reduce((a, b) => a + b, 0);
@@ -337,7 +348,24 @@ describe('chaos: abuse during an honest round', () => {
       expect(fuzzed.codes.get(code) ?? 0, code).toBeGreaterThan(0);
     const growth = rssAfterAbuse - rssBefore;
     expect(growth).toBeLessThan(150 * 1024 ** 2);
+  });
 
+  it('commits the honest round, whose log records the refusals and verifies', async () => {
+    const h0 = honestDevice(0);
+    // h0's update stored earlier, and three reports (h3 already spent its refusal).
+    const acks = await Promise.all([
+      h0.submit(h0Metadata),
+      honestDevice(1).report(at(plans, 1), loraDelta(0.3)),
+      honestDevice(2).report(at(plans, 2), loraDelta(0.4)),
+      honestDevice(3).report(at(plans, 3), loraDelta(0.5)),
+    ]);
+    for (const ack of acks) expect(codeOf(ack)).toBe('OK');
+    const keys = redisKeys(prefix);
+    await waitFor(
+      async () => (await redis.hget(keys.round(`${TASK}:1`), 'state')) === 'COMMITTED',
+      30_000,
+      'commit',
+    );
     const records = await readRoundLog(redis, prefix);
     const refusals = records.flatMap((r) => (r.event.type === 'update.refused' ? [r.event.reason] : []));
     expect(refusals).toEqual(expect.arrayContaining(['BAD_SIGNATURE', 'CORRUPT_FILE']));
@@ -348,9 +376,9 @@ describe('chaos: abuse during an honest round', () => {
         `${JSON.stringify(Object.fromEntries(fuzzed.codes))}; 10 stalled PUTs closed in ` +
         `${Math.min(...stalls.map((s) => s.closedAfterMs ?? 0))}-${Math.max(...stalls.map((s) => s.closedAfterMs ?? 0))} ms; ` +
         `200-socket floods: ${rateLimitedClosures} pending closed RATE_LIMITED, ` +
-        `${keyed.filter((k) => k.socket.connected).length} authenticated left; ` +
+        `${keyedConnected} authenticated left; ` +
         `RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfterAbuse / 2 ** 20).toFixed(1)} MiB; ` +
         `round committed; ${Date.now() - started} ms`,
     );
-  }, 90_000);
+  });
 });
