@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../test-support/redis.js';
 import {
   createTestTask,
   startTestCoordinator,
@@ -48,5 +51,26 @@ describe('flotilla tasks pause, resume, stop, archive', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('NOT_FOUND: task nosuch not found');
     expect(await tc.coordinator.rounds.current('test-task')).toMatchObject({ state: 'ABANDONED' });
+  });
+
+  it('audit export takes --prefix, and fails naming the prefixes that hold a log when it has none', async () => {
+    const out = join(tc.stateDir, 'exported.jsonl');
+    const redis = { REDIS_URL: testRedisUrl() };
+    const { prefix } = tc.coordinator;
+    const exported = await flotilla(['audit', 'export', '--prefix', prefix, '--out', out], redis);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toMatch(/^exported [1-9]\d* round-log records to /);
+    expect(readFileSync(out, 'utf8')).toContain('"type":"task.control"');
+    const wrong = await flotilla(['audit', 'export', '--prefix', `${prefix}-typo`, '--out', out], redis);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toContain(`no round log under prefix "${prefix}-typo"`);
+    expect(wrong.stdout).toContain(prefix);
+    const help = await flotilla(['audit', 'export', '--help']);
+    expect(help.stdout).toContain('--prefix <prefix>');
+    for (const action of ['pause', 'resume', 'stop', 'archive']) {
+      const text = (await flotilla(['tasks', action, '--help'])).stdout;
+      expect(text).toContain('FLOTILLA_URL');
+      expect(text).toContain('FLOTILLA_OPERATOR_TOKEN');
+    }
   });
 });

@@ -7,6 +7,7 @@ import {
   type RoundLogProblem,
 } from '@flotilla/protocol';
 import { exportRoundLog, readRoundLogFile, type RoundLogFileContents } from './file.js';
+import { roundLogKeys } from './keys.js';
 
 // The `flotilla audit verify|show|export` commands as functions: the CLI prints `output` and
 // exits with `exitCode`. They never throw for a bad or missing file: an auditor gets a verdict.
@@ -153,8 +154,39 @@ export interface AuditExportOptions {
   toFile: string;
 }
 
+/** Redis key prefixes that hold a round log (`<prefix>:roundlog:stream`), at most 20. */
+async function roundLogPrefixes(redis: Redis): Promise<string[]> {
+  const found = new Set<string>();
+  const suffix = ':roundlog:stream';
+  let cursor = '0';
+  // Bounded: a few thousand keys per call, at most 50 calls.
+  for (let calls = 0; calls < 50 && found.size < 20; calls++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${suffix}`, 'COUNT', 2000);
+    for (const key of keys) found.add(key.slice(0, -suffix.length));
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  return [...found].sort();
+}
+
+/**
+ * Writes the round log under `prefix` to a JSONL file. A prefix with no round log is a failure
+ * (exit 1) that names the prefixes Redis does hold a log under: an empty export is almost always
+ * the wrong prefix, never something to hand an auditor.
+ */
 export async function auditExportCommand(options: AuditExportOptions): Promise<CommandResult> {
   try {
+    if ((await options.redis.exists(roundLogKeys(options.prefix).stream)) === 0) {
+      const prefixes = await roundLogPrefixes(options.redis);
+      return {
+        exitCode: 1,
+        output:
+          `no round log under prefix "${options.prefix}" in this Redis; ` +
+          (prefixes.length > 0
+            ? `round logs exist under --prefix ${prefixes.join(', ')}\n`
+            : 'it holds no round log under any prefix\n'),
+      };
+    }
     const count = await exportRoundLog(options.redis, options.prefix, options.toFile);
     return { exitCode: 0, output: `exported ${count} round-log records to ${options.toFile}\n` };
   } catch (error) {

@@ -201,6 +201,16 @@ describe('RoundLogWriter', () => {
       output: `exported 5 round-log records to ${exported}\n`,
     });
     expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
+
+    // The wrong prefix exports nothing: it fails, naming the prefixes that do hold a log.
+    const wrong = await auditExportCommand({ redis: connect(), prefix: `${prefix}-typo`, toFile: exported });
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.output).toMatch(
+      new RegExp(
+        `^no round log under prefix "${prefix}-typo" in this Redis; round logs exist under --prefix .*${prefix}`,
+      ),
+    );
+    expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
   });
 });
 

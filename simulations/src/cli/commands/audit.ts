@@ -90,11 +90,20 @@ export function registerAudit(program: Command): void {
     );
   audit
     .command('export')
-    .description('write the round log from Redis (the source of truth) to a JSONL file')
+    .description(
+      'write the round log from Redis (the source of truth) to a JSONL file; exit 1 when the prefix holds none (naming the prefixes that do)',
+    )
     .requiredOption('--out <file>', 'destination')
-    .action((flags: { out: string }) =>
+    .option(
+      '--prefix <prefix>',
+      "the coordinator's Redis key prefix (default: FLOTILLA_PREFIX, else flotilla)",
+    )
+    .action((flags: { out: string; prefix?: string }) =>
       runCommand(async () => {
-        const config = loadConfig(program.opts<{ config?: string }>());
+        const config = loadConfig({
+          ...program.opts<{ config?: string }>(),
+          ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}),
+        });
         if (!config.redisUrl)
           throw new ConfigError('redisUrl: export reads the log from Redis (REDIS_URL or --config)');
         const { Redis } = await import('ioredis');
