@@ -42,6 +42,17 @@ audit: { enforce: false }
     expect(task.policy.audit.enforce).toBe(false);
   });
 
+  it("quorum 'auto' is the coordinator's default quorum for the round's goal", () => {
+    for (const [perRound, quorum] of [
+      [2, 1],
+      [5, 3],
+      [10, 6],
+    ] as const)
+      expect(parseScenario(`name: q\ndevicesPerRound: ${perRound}\nminReports: auto`).minReports).toBe(
+        quorum,
+      );
+  });
+
   it('refuses a clip bound of none with differential privacy, and unknown audit fields', () => {
     expect(() => parseScenario('name: x\nclipNorm: none\ndp: { noiseMultiplier: 1 }')).toThrow(
       /clipNorm: differential privacy needs a clip bound/,

@@ -1,7 +1,17 @@
 import { z } from 'zod';
-import { AuditPolicySchema, StrategyConfigSchema } from '@flotilla/protocol';
+import {
+  AuditPolicySchema,
+  RoundParamsSchema,
+  StrategyConfigSchema,
+  defaultMinReports,
+} from '@flotilla/protocol';
 import { ScenarioSeedsSchema } from './seeds.js';
 import { FILE_DATASETS, ScenarioSourceSchema, sourceProblems, type FileDataset } from './source.js';
+
+/** The coordinator's default selection parameters, which its default quorum derives from. */
+const SHIPPED_SELECTION = (({ minGoalFraction, overSelection }) => ({ minGoalFraction, overSelection }))(
+  RoundParamsSchema.parse({ goalCount: 1, training: { learningRate: 1 } }),
+);
 
 /**
  * A simulation scenario: what data, how it is split over devices, how devices behave, what the
@@ -174,8 +184,11 @@ export const ScenarioSchema = z
     devices: z.number().int().min(1).max(100_000).default(20),
     /** Updates a round aims for (goalCount). */
     devicesPerRound: z.number().int().min(1).default(10),
-    /** Quorum for a round to commit. */
-    minReports: z.number().int().min(1).default(5),
+    /**
+     * Quorum for a round to commit; 'auto': the coordinator's default for `devicesPerRound`
+     * (`defaultMinReports`: ⌊0.8 · goal / 1.3⌋, at least 1; 10 per round → 6). Default 5.
+     */
+    minReports: z.union([z.number().int().min(1), z.literal('auto')]).default(5),
     rounds: z.number().int().min(1).max(10_000).default(10),
     model: ScenarioModelSchema.prefault({}),
     adapter: ScenarioAdapterSchema.prefault({}),
@@ -204,7 +217,7 @@ export const ScenarioSchema = z
         message: `must be <= devices (${scenario.devices})`,
       });
     }
-    if (scenario.minReports > scenario.devicesPerRound) {
+    if (scenario.minReports !== 'auto' && scenario.minReports > scenario.devicesPerRound) {
       ctx.addIssue({
         code: 'custom',
         path: ['minReports'],
@@ -254,7 +267,14 @@ export const ScenarioSchema = z
         message: 'byzantineFraction > 0 needs an attack',
       });
     }
-  });
+  })
+  .transform(({ minReports, ...scenario }) => ({
+    ...scenario,
+    minReports:
+      minReports === 'auto'
+        ? defaultMinReports({ ...SHIPPED_SELECTION, goalCount: scenario.devicesPerRound })
+        : minReports,
+  }));
 
 export type Scenario = z.infer<typeof ScenarioSchema>;
 
