@@ -4,7 +4,18 @@ import type { Rng } from '../rng/random.js';
 /** A delta as the client produces it: tensor name -> float32 values (shape kept elsewhere). */
 export type NamedTensors = Map<string, Float32Array>;
 
-export type AttackName = 'none' | 'sign-flip' | 'scaling' | 'gaussian' | 'label-flip' | 'little-is-enough';
+/** Every attack a scenario can name (`behaviour.attack`). */
+export const ATTACK_NAMES = [
+  'none',
+  'sign-flip',
+  'scaling',
+  'gaussian',
+  'label-flip',
+  'little-is-enough',
+  'inner-product',
+  'backdoor',
+] as const;
+export type AttackName = (typeof ATTACK_NAMES)[number];
 
 function mapValues(delta: NamedTensors, transform: (value: number) => number): NamedTensors {
   const out: NamedTensors = new Map();
@@ -72,7 +83,8 @@ export function labelFlipAttack(
 export interface DeltaAttackOptions {
   attack: AttackName;
   /**
-   * Strength: s for sign-flip (default 1), λ for scaling (default 10), σ for gaussian (default 1).
+   * Strength: s for sign-flip (default 1), λ for scaling (default 10), σ for gaussian (default 1),
+   * the model-replacement boost γ for backdoor (default 1: no scaling).
    */
   scale?: number;
   /** Needed for 'gaussian'. */
@@ -88,14 +100,18 @@ export function applyDeltaAttack(delta: NamedTensors, options: DeltaAttackOption
     case 'none':
     case 'label-flip':
       return delta;
+    case 'backdoor':
+      // Model replacement (Bagdasaryan et al. 2020): the poisoned update scaled by γ, default 1.
+      return options.scale === undefined ? delta : scalingAttack(delta, { factor: options.scale });
     case 'sign-flip':
       return signFlipAttack(delta, { scale: options.scale ?? 1 });
     case 'scaling':
       return scalingAttack(delta, { factor: options.scale ?? 10 });
     case 'little-is-enough':
+    case 'inner-product':
       throw new FlotillaError(
         'BAD_REQUEST',
-        '"a little is enough" is crafted from every worker\'s update of the round: use littleIsEnough',
+        `${options.attack} is crafted from every worker's update of the round: use craftColludingUpdate`,
       );
     case 'gaussian':
       if (options.rng === undefined)

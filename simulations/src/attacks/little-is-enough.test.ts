@@ -39,6 +39,6 @@ describe('"a little is enough" (Baruch et al. 2019)', () => {
   });
 
   it('is not a per-device attack', () => {
-    expect(() => applyDeltaAttack(new Map(), { attack: 'little-is-enough' })).toThrow(/littleIsEnough/);
+    expect(() => applyDeltaAttack(new Map(), { attack: 'little-is-enough' })).toThrow(/craftColludingUpdate/);
   });
 });

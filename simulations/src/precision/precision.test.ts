@@ -1,56 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { RoundLogEvent } from '@flotilla/protocol';
 import type { SimulationResult } from '../runner/run-simulation.js';
+import { aggregation, audit, dev } from '../attacks/round-log.fixture.js';
 import { analyzeRun } from './analyze.js';
 import { checkTargets, summarizeCases, type CaseRun } from './report.js';
 import { precisionSuite } from './suite.js';
-
-const dev = (n: number) => `dev_${String(n).padStart(32, '0')}`;
-const digest = (n: number) => String(n).padStart(64, '0');
-
-function aggregation(round: number, devices: number[]): RoundLogEvent {
-  return {
-    type: 'aggregation',
-    taskId: 't',
-    roundId: `t:${round}`,
-    strategy: 'median',
-    strategyOptions: {},
-    loraRule: 'ffa',
-    participants: devices.map((d) => ({ device: dev(d), blobDigest: digest(d), weight: 1 })),
-    clipNorm: 100,
-    noiseMultiplier: 0,
-    epsilon: null,
-    delta: null,
-    aggregateDigest: digest(999),
-    deltasRetainedUntil: null,
-  };
-}
-
-function audit(round: number, decision: 'pass' | 'fail', flagged: number[], better: 0 | 1): RoundLogEvent {
-  return {
-    type: 'audit',
-    taskId: 't',
-    roundId: `t:${round}`,
-    decision,
-    findings: [
-      {
-        code: 'flagged-fraction',
-        severity: decision === 'pass' ? 'info' : 'fail',
-        message: 'x',
-        device: null,
-        value: null,
-      },
-      ...flagged.map((d) => ({
-        code: 'low-cosine',
-        severity: 'warn' as const,
-        message: 'y',
-        device: dev(d),
-        value: -9,
-      })),
-    ],
-    metrics: { updates: 4, holdoutBetterBeyondNoise: better },
-  };
-}
 
 const result = (byzantine: number[]): SimulationResult =>
   ({
@@ -67,9 +20,9 @@ describe('audit precision', () => {
   it('counts flagged honest and attacker updates, and rejections the holdout contradicts', () => {
     const events = [
       aggregation(1, [1, 2, 3, 4]),
-      audit(1, 'pass', [4], 0),
+      audit(1, [4]),
       aggregation(2, [1, 2, 4, 5]),
-      audit(2, 'fail', [1, 4, 5], 1),
+      audit(2, [1, 4, 5], { decision: 'fail', holdoutBetterBeyondNoise: 1 }),
     ];
     expect(analyzeRun(result([4, 5]), events)).toEqual({
       honestUpdates: 5,

@@ -1,4 +1,5 @@
 export * from './metrics.js';
+export * from './attack-metrics.js';
 export * from './csv.js';
 export * from './svg-chart.js';
 export * from './render.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AttackGroundTruthSchema } from './attack-metrics.js';
 
 /** What one round produced, as the simulation runner records it. */
 export const RoundMetricsSchema = z.object({
@@ -8,6 +9,11 @@ export const RoundMetricsSchema = z.object({
   accuracy: z.number().min(0).max(1).nullable(),
   /** Mean test cross-entropy, nats per example (null if not evaluated). */
   loss: z.number().nonnegative().nullable(),
+  /**
+   * Backdoor runs: share of the triggered test inputs (true class not the target) the adapter in
+   * force puts in the target class, in [0, 1].
+   */
+  backdoorAccuracy: z.number().min(0).max(1).optional(),
   /** Updates accepted into the aggregate. */
   participants: z.number().int().nonnegative(),
   /** Updates refused, by refusal reason (error code or 'late', 'dropped', …). */
@@ -36,6 +42,8 @@ export type RoundMetricsInput = z.input<typeof RoundMetricsSchema>;
 export const RunMetricsSchema = z.object({
   label: z.string().min(1),
   metrics: z.array(RoundMetricsSchema),
+  /** Runs with attackers: who they were and how many of their updates the defences caught. */
+  attack: AttackGroundTruthSchema.optional(),
 });
 export type RunMetrics = z.infer<typeof RunMetricsSchema>;
 

@@ -1,3 +1,4 @@
+import { attackSection } from './attack-section.js';
 import { lineChart } from './svg-chart.js';
 import type { PerDeviceSummary, ReportInput, RunMetrics } from './metrics.js';
 
@@ -182,6 +183,17 @@ export function renderMarkdown(input: ReportInput, charts: ReportCharts = render
     lines.push(`## Rounds: ${run.label}`, '', mdRow(ROUND_HEADER), mdRow(ROUND_HEADER.map(() => '---')));
     for (const m of run.metrics) lines.push(mdRow(roundCells(m)));
     lines.push('');
+    const attack = attackSection(run);
+    if (attack !== null) {
+      lines.push(`## ${attack.heading}`, '', ...attack.text.flatMap((t) => [t, '']));
+      if (attack.rows.length > 0)
+        lines.push(
+          mdRow(attack.header),
+          mdRow(attack.header.map(() => '---')),
+          ...attack.rows.map(mdRow),
+          '',
+        );
+    }
   }
   return lines.join('\n');
 }
@@ -235,6 +247,17 @@ export function renderHtml(input: ReportInput, charts: ReportCharts = renderChar
     parts.push(`<h2>Rounds: ${esc(run.label)}</h2>`, '<table>', htmlRow(ROUND_HEADER, 'th'));
     for (const m of run.metrics) parts.push(htmlRow(roundCells(m)));
     parts.push('</table>');
+    const attack = attackSection(run);
+    if (attack !== null) {
+      parts.push(`<h2>${esc(attack.heading)}</h2>`, ...attack.text.map((t) => `<p>${esc(t)}</p>`));
+      if (attack.rows.length > 0)
+        parts.push(
+          '<table>',
+          htmlRow(attack.header, 'th'),
+          ...attack.rows.map((r) => htmlRow(r)),
+          '</table>',
+        );
+    }
   }
   parts.push('</body></html>', '');
   return parts.join('\n');

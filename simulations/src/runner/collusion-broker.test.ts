@@ -10,7 +10,11 @@ describe('CollusionBroker', () => {
 
   it("crafts once every reporting participant has shared, from the round's honest updates", () => {
     const sent: HostMessage[] = [];
-    const broker = new CollusionBroker({ byzantine: new Set(['a1', 'a2']), send: (m) => sent.push(m) });
+    const broker = new CollusionBroker({
+      attack: 'little-is-enough',
+      byzantine: new Set(['a1', 'a2']),
+      send: (m) => sent.push(m),
+    });
     broker.startRound(3, ['h1', 'h2', 'a1', 'a2']);
     broker.receive(3, 'h1', update(1));
     broker.receive(3, 'a1', update(3));
@@ -29,6 +33,7 @@ describe('CollusionBroker', () => {
     vi.useFakeTimers();
     const sent: HostMessage[] = [];
     const broker = new CollusionBroker({
+      attack: 'little-is-enough',
       byzantine: new Set(['a1']),
       send: (m) => sent.push(m),
       timeoutMs: 1000,

@@ -1,7 +1,8 @@
-// The attackers' side channel of a "little is enough" scenario, in the main thread: every
-// participant of a round reports the update it would send honestly; once all have (or after a
-// timeout, with what arrived), the crafted vector μ − z·σ goes to the round's attackers.
-import { littleIsEnough, type NamedTensors } from '../attacks/index.js';
+// The attackers' side channel of a colluding attack ("a little is enough", inner-product
+// manipulation), in the main thread: every participant of a round reports the update it would
+// send honestly; once all have (or after a timeout, with what arrived), the crafted vector goes to
+// the round's attackers.
+import { craftColludingUpdate, type ColludingAttack, type NamedTensors } from '../attacks/index.js';
 import type { HostMessage } from './host-messages.js';
 
 /** Well inside the runner's 120 s reporting deadline, so the attackers can still upload. */
@@ -19,10 +20,11 @@ export class CollusionBroker {
 
   constructor(
     private readonly options: {
+      attack: ColludingAttack;
       byzantine: ReadonlySet<string>;
       send: (message: HostMessage) => void;
-      /** Override z_max (the scenario's attackScale). */
-      z?: number;
+      /** The scenario's attackScale (z for little-is-enough, ε for inner-product). */
+      scale?: number;
       /** Wait for late participants at most this long, ms. Default 60,000. */
       timeoutMs?: number;
     },
@@ -62,14 +64,13 @@ export class CollusionBroker {
     const honest = [...round.deltas.values()].filter((d): d is NamedTensors => d !== null);
     if (honest.length === 0) return;
     round.sent = true;
-    const workers = round.expected.size;
-    // A lone worker has no spread to hide in: it sends the mean (z = 0) of what it has.
-    const z = this.options.z ?? (workers < 2 ? 0 : undefined);
-    const delta = littleIsEnough({
+    const { attack, scale } = this.options;
+    const delta = craftColludingUpdate({
+      attack,
       honest,
-      workers,
+      workers: round.expected.size,
       attackers: round.attackers,
-      ...(z !== undefined ? { z } : {}),
+      ...(scale !== undefined ? { scale } : {}),
     });
     this.options.send({ type: 'crafted', index: round.index, delta });
   }

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { installNativeEd25519, installNativeSha256 } from '@flotilla/protocol/node';
 import { BaseModelPool, type FlotillaDevice } from '@flotilla/client';
+import { isColludingAttack } from '../attacks/colluding.js';
 import { createRng } from '../rng/random.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
 import type { Collusion } from './sim-trainer.js';
@@ -25,7 +26,7 @@ function post(event: HostEvent): void {
 }
 
 let round: { index: number; participants: Set<string>; dropouts: Set<string> } | null = null;
-/** Crafted "little is enough" vectors by round index, as promises the attackers await. */
+/** Crafted vectors of a colluding attack by round index, as promises the attackers await. */
 const crafted = new Map<
   number,
   { promise: Promise<Map<string, Float32Array>>; resolve: (d: Map<string, Float32Array>) => void }
@@ -44,7 +45,7 @@ function craftedFor(index: number) {
 
 /** The main thread collects every participant's honest delta and answers the attackers. */
 function collusionFor(deviceId: string): Collusion | undefined {
-  if (setup.scenario.behaviour.attack !== 'little-is-enough') return undefined;
+  if (!isColludingAttack(setup.scenario.behaviour.attack)) return undefined;
   const index = () => round?.index ?? -1;
   return {
     share: (_plan, delta) => post({ type: 'honest-update', index: index(), deviceId, delta }),
@@ -90,6 +91,7 @@ const context: HostContext = {
   scenario: setup.scenario,
   pool: scenarioTask(setup.scenario).pool,
   inputShape: setup.inputShape,
+  backdoorTrigger: setup.backdoorTrigger,
   root: createRng(scenarioSeeds(setup.scenario).training),
   blobs: new SharedBlobStore(),
   baseModels: new BaseModelPool(),

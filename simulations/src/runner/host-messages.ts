@@ -1,3 +1,4 @@
+import type { BackdoorTrigger } from '../attacks/backdoor.js';
 import type { Scenario } from '../scenario/schema.js';
 
 /** One simulated device as its host knows it while it is dormant: a few numbers and its shard. */
@@ -24,6 +25,8 @@ export interface HostSetup {
   inputShape: number[];
   /** The task's base model: its downloads are counted apart from the adapters'. */
   baseModelDigest: string;
+  /** The trigger a backdoor run's attackers stamp on their data (null in other runs). */
+  backdoorTrigger: BackdoorTrigger | null;
   devices: VirtualDeviceSpec[];
 }
 
@@ -39,7 +42,7 @@ export interface RoundBytes {
 export type HostMessage =
   /** Round `index` starts: the host brings its scheduled devices online. */
   | { type: 'round'; index: number; participants: string[]; dropouts: string[] }
-  /** "A little is enough": the vector every attacker of round `index` sends. */
+  /** A colluding attack: the vector every attacker of round `index` sends. */
   | { type: 'crafted'; index: number; delta: Map<string, Float32Array> }
   /** The round is decided: devices still online go dormant; the host answers `round-ended`. */
   | { type: 'end-round' }
@@ -59,6 +62,6 @@ export type HostEvent =
   /** Answer to `end-round`: bytes the round's devices sent and received over HTTP. */
   | { type: 'round-ended'; bytes: RoundBytes }
   | { type: 'error'; deviceId: string; message: string; fatal: boolean }
-  /** "A little is enough": what a device of round `index` would send honestly (null: nothing). */
+  /** A colluding attack: what a device of round `index` would send honestly (null: nothing). */
   | { type: 'honest-update'; index: number; deviceId: string; delta: Map<string, Float32Array> | null }
   | { type: 'stopped' };

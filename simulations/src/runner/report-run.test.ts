@@ -38,6 +38,7 @@ function result(yaml: string): SimulationResult {
     roundLogPath: '/tmp/log.jsonl',
     stopped: null,
     devices: [],
+    attack: null,
     setupMs: 1,
     perDevice: {
       summary: { devices: 2, mean: 0.75, worst10: 0.5, min: 0.5 },

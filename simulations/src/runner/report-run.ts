@@ -43,7 +43,13 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
     title: `Flotilla simulation: ${scenario.name}`,
     backend: result.backend,
     description: scenario.description,
-    runs: [{ label: scenario.name, metrics: result.metrics }],
+    runs: [
+      {
+        label: scenario.name,
+        metrics: result.metrics,
+        ...(result.attack !== null ? { attack: result.attack } : {}),
+      },
+    ],
     ...(result.perDevice ? { perDevice: result.perDevice } : {}),
     baselines: [
       ...(result.base.cleanAccuracy !== null && result.base.referenceLabel !== null
@@ -71,6 +77,11 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
           ? 'none'
           : `${scenario.behaviour.attack}${scenario.behaviour.attackScale !== undefined ? ` (scale ${scenario.behaviour.attackScale})` : ''}`,
       'Byzantine fraction': String(scenario.behaviour.byzantineFraction),
+      ...(scenario.behaviour.attack === 'backdoor'
+        ? {
+            backdoor: `target class ${scenario.behaviour.backdoor.targetClass}, ${100 * scenario.behaviour.backdoor.poisonFraction}% of each attacker's examples triggered (docs/simulations.md#attacks-and-their-ground-truth)`,
+          }
+        : {}),
       safeguards: describeSafeguards(scenario),
       'base model digest': result.base.digest,
       'round log': result.roundLogPath,

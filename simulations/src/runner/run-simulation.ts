@@ -18,8 +18,11 @@ import type { Scenario } from '../scenario/schema.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
 import type { DeviceAccuracy, PerDeviceSummary, RoundMetricsInput } from '../report/metrics.js';
 import { evaluatePerDevice, summarizeDeviceAccuracy } from './per-device.js';
+import type { AttackGroundTruth } from '../report/attack-metrics.js';
 import { createProgressBar, type ProgressStream } from '../progress/progress-bar.js';
 import { createSetupLog, silentSetupLog } from '../progress/setup-log.js';
+import { isColludingAttack } from '../attacks/colluding.js';
+import { attackGroundTruth, scenarioBackdoor } from './attack-truth.js';
 import { CollusionBroker } from './collusion-broker.js';
 import { SimulatedFleet } from './fleet.js';
 import { deviceSpecs, enrollDevices } from './fleet-setup.js';
@@ -76,6 +79,8 @@ export interface SimulationResult {
   stopped: string | null;
   /** Every device, its pseudonym in the round log, and whether it was Byzantine (ground truth). */
   devices: Array<{ deviceId: string; pseudonym: string; byzantine: boolean }>;
+  /** Who attacked and how many of their updates the audit flagged or the strategy excluded; null without an attack. */
+  attack: AttackGroundTruth | null;
   /** Wall time from the call to the first round's start (base model, enrolment, hosts), ms. */
   setupMs: number;
   /** The final model's accuracy on each device's own holdout, and its distribution (null: no holdouts). */
@@ -102,14 +107,23 @@ async function withPromotedModel<T>(
   }
 }
 
+/**
+ * The promoted adapter's accuracy and loss on `test`, and its backdoor accuracy (the share of the
+ * triggered inputs put in the target class) when the run has a backdoor test set.
+ */
 function evaluateAdapter(
   base: BaseModel,
   env: SimEnvironment,
   test: LocalDataset,
-): Promise<{ accuracy: number; loss: number }> {
+  backdoor: LocalDataset | null,
+): Promise<{ accuracy: number; loss: number; backdoorAccuracy?: number }> {
   return withPromotedModel(base, env, (model) => {
     const { accuracy, loss } = evaluateModel(model, test);
-    return { accuracy, loss };
+    return {
+      accuracy,
+      loss,
+      ...(backdoor !== null ? { backdoorAccuracy: evaluateModel(model, backdoor).accuracy } : {}),
+    };
   });
 }
 
@@ -190,7 +204,9 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     );
     const tally = new RoundEventTally();
     const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), specs.length));
+    const backdoor = scenarioBackdoor(scenario, task, inputShape);
     const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({
+      backdoorTrigger: backdoor?.trigger ?? null,
       url: env.coordinator.url,
       taskId: env.taskId,
       coordinatorKey: coordinatorKeyOf(env),
@@ -213,11 +229,13 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       () => `${threads} threads, devices dormant until scheduled`,
     );
     const hosts = fleet;
-    if (scenario.behaviour.attack === 'little-is-enough')
+    const { attack, attackScale } = scenario.behaviour;
+    if (isColludingAttack(attack))
       broker = new CollusionBroker({
+        attack,
         byzantine: new Set(specs.filter((s) => s.byzantine).map((s) => s.deviceId)),
         send: (message) => hosts.announce(message),
-        ...(scenario.behaviour.attackScale !== undefined ? { z: scenario.behaviour.attackScale } : {}),
+        ...(attackScale !== undefined ? { scale: attackScale } : {}),
       });
     await setup.step(
       'task',
@@ -227,11 +245,12 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     setup.finish();
     const setupMs = Date.now() - started;
     const metrics: RoundMetricsInput[] = [];
-    const start = await evaluateAdapter(base, env, shiftedTest);
+    const start = await evaluateAdapter(base, env, shiftedTest, backdoor?.test ?? null);
     metrics.push({
       round: 0,
       accuracy: start.accuracy,
       loss: start.loss,
+      ...(start.backdoorAccuracy !== undefined ? { backdoorAccuracy: start.backdoorAccuracy } : {}),
       participants: 0,
       bytesUp: 0,
       bytesDown: 0,
@@ -289,11 +308,14 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       );
       // ε after every aggregated round, rejected ones included: each noised aggregate is charged.
       if (outcome?.privacy) epsilon = outcome.privacy.epsilon;
-      const evaluation = await evaluateAdapter(base, env, shiftedTest);
+      const evaluation = await evaluateAdapter(base, env, shiftedTest, backdoor?.test ?? null);
       metrics.push({
         round: index + 1,
         accuracy: evaluation.accuracy,
         loss: evaluation.loss,
+        ...(evaluation.backdoorAccuracy !== undefined
+          ? { backdoorAccuracy: evaluation.backdoorAccuracy }
+          : {}),
         participants: round.acceptedCount,
         refused: { ...tally.refused },
         bytesUp: bytes.up,
@@ -341,6 +363,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
         pseudonym: env.roundLog.pseudonymize(s.deviceId),
         byzantine: s.byzantine,
       })),
+      attack: await attackGroundTruth({ scenario, env, devices: specs }),
       setupMs,
       perDevice: perDeviceSummary ? { summary: perDeviceSummary, devices } : null,
     };

@@ -1,9 +1,10 @@
 import type { RoundPlan } from '@flotilla/protocol';
 import type { TrainContext, TrainOutcome, Trainer } from '@flotilla/client';
 import { applyDeltaAttack, type AttackName, type NamedTensors } from '../attacks/attacks.js';
+import { isColludingAttack } from '../attacks/colluding.js';
 import type { Rng } from '../rng/random.js';
 
-/** How the devices of a "little is enough" scenario exchange updates through the main thread. */
+/** How the devices of a colluding-attack scenario (little-is-enough, inner-product) exchange updates through the main thread. */
 export interface Collusion {
   /** Every device tells what it would send honestly (null when it has no update). */
   share(plan: RoundPlan, delta: NamedTensors | null): void;
@@ -21,11 +22,14 @@ export interface SimBehaviour {
   attack: AttackName;
   attackScale: number | undefined;
   rng: Rng;
-  /** Set in a little-is-enough scenario, on every device. */
+  /** Set in a colluding-attack scenario, on every device. */
   collusion?: Collusion;
 }
 
-/** Attacks that replace the delta (label-flip poisons the data and runs the honest client). */
+/**
+ * Attacks that skip the validation gate and transform the delta (backdoor: the boost γ on its
+ * poisoned update); label-flip only poisons the data and runs the honest client.
+ */
 const replacesDelta = (attack: AttackName): boolean => attack !== 'none' && attack !== 'label-flip';
 
 /**
@@ -54,14 +58,13 @@ export class SimulatedTrainer implements Trainer {
       outcome.kind === 'update' ? new Map([...outcome.delta].map(([name, t]) => [name, t.values])) : null;
     collusion?.share(plan, flat);
     if (outcome.kind !== 'update' || flat === null || !attacking) return outcome;
-    const attacked =
-      attack === 'little-is-enough'
-        ? await this.craftedVector(plan, context)
-        : applyDeltaAttack(flat, {
-            attack,
-            ...(this.behaviour.attackScale !== undefined ? { scale: this.behaviour.attackScale } : {}),
-            rng: this.behaviour.rng.fork(`attack/${plan.roundId}`),
-          });
+    const attacked = isColludingAttack(attack)
+      ? await this.craftedVector(plan, context)
+      : applyDeltaAttack(flat, {
+          attack,
+          ...(this.behaviour.attackScale !== undefined ? { scale: this.behaviour.attackScale } : {}),
+          rng: this.behaviour.rng.fork(`attack/${plan.roundId}`),
+        });
     const delta = new Map(
       [...outcome.delta].map(([name, t]) => [
         name,
@@ -73,7 +76,7 @@ export class SimulatedTrainer implements Trainer {
 
   private craftedVector(plan: RoundPlan, context: TrainContext): Promise<NamedTensors> {
     const { collusion } = this.behaviour;
-    if (!collusion) throw new Error('a little-is-enough attacker needs the collusion channel');
+    if (!collusion) throw new Error('a colluding attacker needs the collusion channel');
     return collusion.crafted(plan, context.signal);
   }
 }

@@ -1,6 +1,7 @@
 import { fromBase64, type Eligibility } from '@flotilla/protocol';
 import { FlotillaDevice, TfjsTrainer, type BaseModelPool, type FetchFn } from '@flotilla/client';
 import { labelFlipAttack } from '../attacks/attacks.js';
+import { poisonWithBackdoor, type BackdoorTrigger } from '../attacks/backdoor.js';
 import { subsetDataset, type Dataset } from '../data/dataset.js';
 import type { Rng } from '../rng/random.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -28,6 +29,8 @@ export interface HostContext {
   pool: Dataset;
   /** One example as the base model takes it. */
   inputShape: number[];
+  /** The trigger of a backdoor run, else null. */
+  backdoorTrigger: BackdoorTrigger | null;
   root: Rng;
   blobs: SharedBlobStore;
   baseModels: BaseModelPool;
@@ -58,6 +61,13 @@ export function materializeDevice(
   const holdout = subsetDataset(ctx.pool, spec.holdoutIndices);
   if (spec.byzantine && scenario.behaviour.attack === 'label-flip')
     train = { ...train, ys: labelFlipAttack(train.ys, { numClasses: train.numClasses }) };
+  if (spec.byzantine && ctx.backdoorTrigger !== null)
+    train = poisonWithBackdoor(train, {
+      trigger: ctx.backdoorTrigger,
+      target: scenario.behaviour.backdoor.targetClass,
+      fraction: scenario.behaviour.backdoor.poisonFraction,
+      rng: ctx.root.fork(`backdoor/${spec.deviceId}`),
+    });
   const inner = new TfjsTrainer({
     data: { train: toLocalDataset(train, ctx.inputShape), holdout: toLocalDataset(holdout, ctx.inputShape) },
     seed: spec.seed,

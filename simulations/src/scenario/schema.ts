@@ -6,6 +6,7 @@ import {
   defaultMinReports,
 } from '@flotilla/protocol';
 import { ScenarioSeedsSchema } from './seeds.js';
+import { ATTACK_NAMES } from '../attacks/attacks.js';
 import { FILE_DATASETS, ScenarioSourceSchema, sourceProblems, type FileDataset } from './source.js';
 
 /** The coordinator's default selection parameters, which its default quorum derives from. */
@@ -147,17 +148,29 @@ export const ScenarioBehaviourSchema = z
     byzantineFraction: z.number().min(0).max(1).default(0),
     /**
      * What Byzantine devices do. Every attack but label-flip (which poisons the data) replaces the
-     * device's delta and skips its validation gate; `little-is-enough` (Baruch et al. 2019) has the
-     * round's attackers send one vector crafted from every participant's honest update.
+     * device's delta and skips its validation gate; `little-is-enough` (Baruch et al. 2019) and
+     * `inner-product` (Xie et al. 2020, −ε × the honest mean) have the round's attackers send one
+     * vector crafted from every participant's honest update; `backdoor` (Bagdasaryan et al. 2020)
+     * trains on data part-stamped with a trigger and relabelled to `backdoor.targetClass`.
      */
-    attack: z
-      .enum(['none', 'sign-flip', 'scaling', 'gaussian', 'label-flip', 'little-is-enough'])
-      .default('none'),
+    attack: z.enum(ATTACK_NAMES).default('none'),
     /**
      * Attack strength: s for sign-flip (default 1), λ for scaling (default 10), σ for gaussian
-     * (default 1), z for little-is-enough (default the paper's z_max from the round's workers and attackers).
+     * (default 1), z for little-is-enough (default the paper's z_max from the round's workers and
+     * attackers), ε for inner-product (default 0.1), the model-replacement boost γ for backdoor
+     * (default 1: the poisoned update as trained).
      */
     attackScale: z.number().positive().optional(),
+    /** The backdoor attack's target and poisoning (Bagdasaryan et al. 2020). */
+    backdoor: z
+      .object({
+        /** Class the trigger should make the model predict. Default 0. */
+        targetClass: z.number().int().nonnegative().default(0),
+        /** Share of an attacker's training examples stamped with the trigger and relabelled. Default 0.5. */
+        poisonFraction: z.number().gt(0).max(1).default(0.5),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
