@@ -21,8 +21,11 @@ export default defineConfig({
         name,
         root: `./${name}`,
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-        testTimeout: 60_000,
-        hookTimeout: 60_000,
+        // Hang detectors, not speed limits: the integration tests start processes and run whole
+        // rounds, which take several times longer on a loaded 2-core machine (`npm test` must pass
+        // beside two CPU-bound processes); a test's own waits are bounded by conditions inside it.
+        testTimeout: 180_000,
+        hookTimeout: 180_000,
       },
     })),
   },

@@ -5,6 +5,7 @@ import { Server, type Socket } from 'socket.io';
 import { keyPairFromSeed, toBase64, type RoundPlan } from '@flotilla/protocol';
 import { FlotillaDevice } from '../src/device/flotilla-device.js';
 import type { Trainer } from '../src/device/trainer.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // Two ways a device used to stop checking in for good (issue 17: a 1,000-device fleet stalled
 // with devices connected and silent): an unanswered check-in on a live connection, and a
@@ -88,7 +89,7 @@ describe('FlotillaDevice keeps checking in', () => {
     cleanups.push(server.close);
     const device = startDevice(server.url, { ackTimeoutMs: 300 });
     await device.start();
-    expect(await until(() => server.checkins.length >= 2, 10_000)).toBe(true);
+    expect(await until(() => server.checkins.length >= 2, PATIENCE_MS)).toBe(true);
   });
 
   it('when the round it waits in is abandoned during selection', async () => {
@@ -114,6 +115,6 @@ describe('FlotillaDevice keeps checking in', () => {
     // planWaitMs stays at its default (2 minutes): the device must not need it.
     const device = startDevice(server.url);
     await device.start();
-    expect(await until(() => server.checkins.length >= 2, 10_000)).toBe(true);
+    expect(await until(() => server.checkins.length >= 2, PATIENCE_MS)).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ import { auditShowCommand, auditVerifyCommand } from '../src/shared/round-log/cl
 import { defaultRoundLogPath, readRoundLog } from '../src/shared/round-log/index.js';
 import type { DashboardSnapshot } from '../src/server/dashboard/dashboard-snapshot.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 // An operator's honest run in which rounds end without aggregation at every stage: round 1 sees
 // its selection timeout pass with no device checked in (it stays open and is not counted against
@@ -30,8 +31,8 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         goalCount: 3,
         overSelection: 1,
         minReports: 2,
-        selectionTimeoutMs: 600,
-        reportingDeadlineMs: 1500,
+        selectionTimeoutMs: 1000,
+        reportingDeadlineMs: WAITED_DEADLINE_MS,
         maxRounds: 2,
       },
     },
@@ -46,20 +47,24 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         const round = await fleet.tc.coordinator.rounds.get(roundId);
         return round?.state === 'ABANDONED' ? round : null;
       },
-      8000,
+      PATIENCE_MS,
       `${roundId} ABANDONED`,
     );
 
   it('logs every abandoned round so that the log verifies and every view shows them', async () => {
     const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
     // Round 1 outlives two selection timeouts with no check-in: still SELECTING, deadline moved on.
-    const first = await waitFor(async () => fleet.tc.coordinator.rounds.get('test-task:1'), 3000, 'round 1');
+    const first = await waitFor(
+      async () => fleet.tc.coordinator.rounds.get('test-task:1'),
+      PATIENCE_MS,
+      'round 1',
+    );
     await waitFor(
       async () => {
         const round = await fleet.tc.coordinator.rounds.get('test-task:1');
-        return round && round.selectionDeadline > first.selectionDeadline + 600 ? round : null;
+        return round && round.selectionDeadline > first.selectionDeadline + 1000 ? round : null;
       },
-      8000,
+      PATIENCE_MS,
       'round 1 selection extended twice',
     );
     expect((await fleet.tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
@@ -86,7 +91,11 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 1 of 3 devices checked in');
 
     // Round 2: all three are selected, one reports, the deadline passes without quorum.
-    await waitFor(async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    await waitFor(
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state,
+      PATIENCE_MS,
+      'round 2',
+    );
     await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
     const plan = await d2.waitForPlan('test-task:2');
     expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
@@ -98,7 +107,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.filter((r) => r.event.type === 'round.abandoned').length === 2 ? log : null;
       },
-      5000,
+      PATIENCE_MS,
       'two round.abandoned records',
     );
     const trustedKey = toBase64(fleet.tc.coordinator.coordinatorKey.publicKey);
@@ -150,7 +159,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
         const snapshot = (await res.json()) as DashboardSnapshot;
         return snapshot.chain.verified?.through === records.at(-1)?.seq ? snapshot : null;
       },
-      8000,
+      PATIENCE_MS,
       'dashboard chain status',
     );
     expect(state.chain.verified?.problems).toEqual([]);

@@ -37,6 +37,7 @@ import {
 } from './support/fleet.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
 import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-chaos-abuse-0123456789';
 const TASK = 'abuse-task';
@@ -61,7 +62,7 @@ async function fuzz(sockets: Socket[], messages: ReturnType<typeof fuzzMessages>
           mine.slice(i, i + 50).map(async (m) => {
             try {
               return (await socket
-                .timeout(15_000)
+                .timeout(PATIENCE_MS)
                 .emitWithAck(m.event, m.payload, ...m.extra)) as Ack<unknown>;
             } catch {
               return null;
@@ -205,7 +206,7 @@ describe('chaos: abuse during an honest round', () => {
       h1.keys.secretKey,
     );
     const replayed = (await replayer.socket
-      .timeout(5000)
+      .timeout(PATIENCE_MS)
       .emitWithAck('auth:response', { signature: stale })) as Ack<unknown>;
     expect(codeOf(replayed)).toBe('BAD_SIGNATURE');
     expect((await h0.upload(goodBlob)).status).toBe(201);
@@ -317,7 +318,11 @@ describe('chaos: abuse during an honest round', () => {
     const unanswered = Array.from({ length: 200 }, () => openSocket(url, h0.deviceId, null));
     sockets.push(...unanswered.map((u) => u.socket));
     await Promise.all(unanswered.map((u) => challenged(u.socket)));
-    await waitFor(() => unanswered.filter((u) => u.socket.connected).length <= 4, 10_000, 'pending bound');
+    await waitFor(
+      () => unanswered.filter((u) => u.socket.connected).length <= 4,
+      PATIENCE_MS,
+      'pending bound',
+    );
     rateLimitedClosures = unanswered.filter((u) =>
       u.errors.some((e) => (e as { code?: string }).code === 'RATE_LIMITED'),
     ).length;
@@ -328,7 +333,11 @@ describe('chaos: abuse during an honest round', () => {
     );
     sockets.push(...keyed.map((k) => k.socket));
     await Promise.all(keyed.map((k) => k.authenticated));
-    await waitFor(() => keyed.filter((k) => k.socket.connected).length <= 1, 10_000, 'authenticated bound');
+    await waitFor(
+      () => keyed.filter((k) => k.socket.connected).length <= 1,
+      PATIENCE_MS,
+      'authenticated bound',
+    );
     keyedConnected = keyed.filter((k) => k.socket.connected).length;
     // The honest device under attack kept its connection throughout.
     expect(h0.socket?.connected).toBe(true);

@@ -7,6 +7,7 @@ import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const errorCode = (ack: Ack<unknown>) => (ack.ok ? 'OK' : ack.error.code);
 
@@ -38,7 +39,7 @@ describe('re-submission after a lost ack', () => {
     expect(first.ok).toBe(true);
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      5000,
+      PATIENCE_MS,
       'AGGREGATING',
     );
 
@@ -68,7 +69,7 @@ describe('re-submission after a lost ack', () => {
     });
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
-      5000,
+      PATIENCE_MS,
       'round 2',
     );
     // Committed and superseded: the re-submission is still recognised as the accepted update.

@@ -217,5 +217,5 @@ describe('the dashboard in Chromium while a round runs', () => {
     expect(JSON.parse(text)).toMatchObject({ role: 'auditor' });
     expect(text).not.toContain('dev-0');
     expect((await fetch(`${coordinator.url}/dashboard/api/state`)).status).toBe(401);
-  }, 90_000);
+  });
 });

@@ -11,6 +11,7 @@ import {
   type TestCoordinator,
   type TestDevice,
 } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // What the dashboard says about tasks that are not simply running, in Chromium and in its JSON:
 // a task that ran its maxRounds is `finished`, a paused one `paused` with the operator's reason,
@@ -77,7 +78,7 @@ describe('dashboard task status, clip-bound note and eligible devices', () => {
         const s = await snapshot();
         return s.tasks.find((t) => t.taskId === 'clipped')?.status === 'finished' ? s : null;
       },
-      8000,
+      PATIENCE_MS,
       'clipped finished',
     );
     const byId = new Map(state.tasks.map((t) => [t.taskId, t]));
@@ -122,5 +123,5 @@ describe('dashboard task status, clip-bound note and eligible devices', () => {
     expect(await page.locator('[data-testid=archived] summary').textContent()).toBe('Archived tasks (1)');
     expect(await page.textContent('[data-testid=fleet-eligible]')).toBe('3');
     await page.close();
-  }, 60_000);
+  });
 });

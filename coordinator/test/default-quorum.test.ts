@@ -12,6 +12,7 @@ import {
   type TestCoordinator,
   type TestDevice,
 } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('default quorum', () => {
   let tc: TestCoordinator;
@@ -40,7 +41,8 @@ describe('default quorum', () => {
         goalCount: 10,
         minReports,
         selectionTimeoutMs: 3_000,
-        reportingDeadlineMs: 5_000,
+        // The round closes once every device answered; the deadline only bounds a failure.
+        reportingDeadlineMs: 300_000,
         maxRounds: 1,
       },
     });
@@ -51,12 +53,17 @@ describe('default quorum', () => {
     );
     expect(acks.filter((ack) => ack.ok)).toHaveLength(9);
     expect(acks[0]).toMatchObject({ ok: false, error: { code: 'NORM_EXCEEDED' } });
+    // The refused device gives up: every selected device has answered, with 9 updates.
+    const [refused] = devices;
+    expect(
+      await refused?.emit('update:skip', { roundId: `${taskId}:1`, reason: 'error', detail: 'refused' }),
+    ).toMatchObject({ ok: true });
     return waitFor(
       async () => {
         const round = await tc.coordinator.rounds.get(`${taskId}:1`);
         return round && round.state !== 'REPORTING' && round.state !== 'SELECTING' ? round : null;
       },
-      15_000,
+      PATIENCE_MS,
       `${taskId}:1 closed`,
     );
   }

@@ -97,5 +97,5 @@ describe('the round log of a DP round', () => {
       trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);
-  }, 60_000);
+  });
 });

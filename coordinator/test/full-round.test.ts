@@ -8,6 +8,7 @@ import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { loraDelta, useTestFleet, waitFor } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('a full round with 10 devices', () => {
   const fleet = useTestFleet({
@@ -46,7 +47,7 @@ describe('a full round with 10 devices', () => {
       connection: redisOptionsFromUrl(testRedisUrl()),
       prefix: fleet.tc.coordinator.prefix,
     });
-    const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 8000, 'aggregate job');
+    const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), PATIENCE_MS, 'aggregate job');
     await queue.close();
     expect(job.id).toBe('round-test-task-1-aggregate');
     // Retried with backoff; dropped by BullMQ after 7 days (completed) or 30 days (failed).
@@ -91,17 +92,17 @@ describe('a full round with 10 devices', () => {
     expect(await promoted).toEqual({ taskId: 'test-task', version: 1, manifestDigest: 'a'.repeat(64) });
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get(roundId))?.state === 'COMMITTED',
-      5000,
+      PATIENCE_MS,
       'COMMITTED',
     );
-    await waitFor(() => (fleet.devices[0]?.closed.length ?? 0) >= 2, 3000, 'round:closed COMMITTED');
+    await waitFor(() => (fleet.devices[0]?.closed.length ?? 0) >= 2, PATIENCE_MS, 'round:closed COMMITTED');
     expect(fleet.devices[0]?.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'COMMITTED']);
     const next = await waitFor(
       async () => {
         const current = await fleet.tc.coordinator.rounds.current('test-task');
         return current?.roundId === 'test-task:2' ? current : null;
       },
-      5000,
+      PATIENCE_MS,
       'next round',
     );
     expect(next.roundId).toBe('test-task:2');

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const EVENTS = [
   'auth:response',
@@ -57,15 +58,15 @@ describe('fuzzed socket messages', () => {
     }
     expect(answered).toBe(1000);
     // Wrong arity and no ack callback at all.
-    expect(await fuzzer.socket?.timeout(2000).emitWithAck('checkin', 1, 2, 3)).toMatchObject({
+    expect(await fuzzer.socket?.timeout(PATIENCE_MS).emitWithAck('checkin', 1, 2, 3)).toMatchObject({
       ok: false,
       error: { code: 'BAD_REQUEST' },
     });
     for (let i = 0; i < 20; i++) fuzzer.socket?.emit('update:submit', { garbage: i });
-    await waitFor(() => fleet.tc.coordinator.stats.droppedWithoutAck >= 20, 3000, 'dropped count');
+    await waitFor(() => fleet.tc.coordinator.stats.droppedWithoutAck >= 20, PATIENCE_MS, 'dropped count');
     // A frame over maxHttpBufferSize (64 KiB) ends that connection only.
     fuzzer.socket?.emit('checkin', { taskId: 'x'.repeat(70_000) });
-    await waitFor(() => fuzzer.socket?.connected === false, 3000, 'oversized frame disconnects');
+    await waitFor(() => fuzzer.socket?.connected === false, PATIENCE_MS, 'oversized frame disconnects');
 
     const acks = await Promise.all(
       honest.map((d, i) => d.report(plans[i] as RoundPlan, loraDelta(0.1 * (i + 1)))),
@@ -73,7 +74,7 @@ describe('fuzzed socket messages', () => {
     for (const ack of acks) expect(ack.ok).toBe(true);
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      5000,
+      PATIENCE_MS,
       'round closes',
     );
     const health = await fetch(`${fleet.tc.coordinator.url}/healthz`);

@@ -1,6 +1,7 @@
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { connectFleet, useTestFleet, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('handshake, per-connection and per-identity limits', () => {
   const fleet = useTestFleet({
@@ -42,7 +43,7 @@ describe('handshake, per-connection and per-identity limits', () => {
       reconnection: false,
     });
     await new Promise((resolve) => socket.once('auth:challenge', resolve));
-    const ack: unknown = await socket.timeout(3000).emitWithAck('checkin', {
+    const ack: unknown = await socket.timeout(PATIENCE_MS).emitWithAck('checkin', {
       taskId: 'test-task',
       eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'low' },
       budget: { maxSeconds: 10, maxBytes: 1e7 },

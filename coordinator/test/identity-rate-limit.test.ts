@@ -8,6 +8,7 @@ import {
   type Ack,
   type RoundLogEventOf,
   type RoundPlan,
+  type UpdateMetadata,
 } from '@flotilla/protocol';
 import { auditVerifyCommand, exportRoundLog, readRoundLog } from '../src/shared/round-log/index.js';
 import { loraDelta, TestDevice } from './support/fleet.js';
@@ -59,16 +60,23 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
 
     // 1,000 submissions from one identity, 100 at a time over 10 fresh connections alternating
     // between the two processes. Half name a wrong nonce, half another device. Signed beforehand
-    // (tweetnacl signs slowly), so the flood goes out as fast as the connections carry it.
+    // (tweetnacl signs slowly), so the flood goes out as fast as the connections carry it; in
+    // slices that let the event loop run, or on a loaded machine the signing holds it past
+    // socket.io's heartbeat timeout (20 s) and the honest devices' connections are closed.
     const blob = loraDelta(0.1);
-    const submissions = Array.from({ length: CONNECTIONS * PER_CONNECTION }, (_, i) => {
+    const submissions: Array<{ metadata: UpdateMetadata; signature: string }> = [];
+    for (let i = 0; i < CONNECTIONS * PER_CONNECTION; i++) {
       const metadata = attacker.metadata(
         plan,
         blob,
         i % 2 === 0 ? { nonce: randomBytes(32).toString('hex') } : { deviceId: 'honest-0' },
       );
-      return { metadata, signature: signPayload(SIGNING_DOMAINS.update, metadata, attacker.keys.secretKey) };
-    });
+      submissions.push({
+        metadata,
+        signature: signPayload(SIGNING_DOMAINS.update, metadata, attacker.keys.secretKey),
+      });
+      if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
+    }
     const codes: string[] = [];
     const started = Date.now();
     for (let c = 0; c < CONNECTIONS; c++) {

@@ -5,6 +5,7 @@ import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from './metrics-text-parser.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'test-task';
 const ROUND = `${TASK}:1`;
@@ -72,7 +73,8 @@ describe('/metrics on a coordinator running a round', () => {
     ).toMatchObject({
       ok: true,
     });
-    // The fleet hears of the close (and the metrics count it) right after the job is enqueued.
+    // The fleet hears of the close (and the metrics count it) just before the job is enqueued:
+    // wait for both, or a scrape in between (a loaded machine widens it) sees no job yet.
     const mid = await waitFor(
       async () => {
         const families = await scrape(fleet.tc.coordinator.url);
@@ -80,9 +82,10 @@ describe('/metrics on a coordinator running a round', () => {
           task: TASK,
           state: 'AGGREGATING',
         });
-        return closed === 1 ? families : null;
+        const queued = sampleValue(families, 'flotilla_aggregate_queue_jobs', { state: 'waiting' });
+        return closed === 1 && queued === 1 ? families : null;
       },
-      8000,
+      PATIENCE_MS,
       'round closed',
     );
     expect((await fleet.tc.coordinator.rounds.get(ROUND))?.state).toBe('AGGREGATING');
@@ -123,14 +126,14 @@ describe('/metrics on a coordinator running a round', () => {
           task: TASK,
           outcome: 'committed',
         }) === 1,
-      8000,
+      PATIENCE_MS,
       'commit counted',
     );
     expect((await fleet.tc.coordinator.rounds.get(ROUND))?.state).toBe('COMMITTED');
     a.disconnect();
     await waitFor(
       async () => sampleValue(await scrape(fleet.tc.coordinator.url), 'flotilla_connected_devices') === 2,
-      5000,
+      PATIENCE_MS,
       'disconnect counted',
     );
     const after = await scrape(fleet.tc.coordinator.url);

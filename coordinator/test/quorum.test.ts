@@ -11,6 +11,7 @@ import {
   type TestCoordinator,
   type TestDevice,
 } from './support/fleet.js';
+import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 /** Short enough to tell from the 7-day default, long enough not to expire during the test. */
 const RETENTION_MS = 10 * 60 * 1000;
@@ -37,7 +38,7 @@ describe('quorum missed', () => {
         goalCount: 3,
         overSelection: 1,
         minReports: 2,
-        reportingDeadlineMs: 1500,
+        reportingDeadlineMs: WAITED_DEADLINE_MS,
         selectionTimeoutMs: 1000,
         maxRounds: 3,
       },
@@ -69,11 +70,11 @@ describe('quorum missed', () => {
         const r = await tc.coordinator.rounds.get('test-task:1');
         return r?.state === 'ABANDONED' ? r : null;
       },
-      5000,
+      PATIENCE_MS,
       'ABANDONED',
     );
     expect(round.reason).toBe('quorum missed: 1 of 2 updates');
-    await waitFor(() => d0.closed.length > 0, 3000, 'round:closed');
+    await waitFor(() => d0.closed.length > 0, PATIENCE_MS, 'round:closed');
     expect(d0.closed[0]).toEqual({
       roundId: 'test-task:1',
       taskId: 'test-task',
@@ -90,7 +91,7 @@ describe('quorum missed', () => {
     ).toBe(true);
     await waitFor(
       async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
-      3000,
+      PATIENCE_MS,
       'next round',
     );
   });
@@ -102,22 +103,30 @@ describe('quorum missed', () => {
           const r = await tc.coordinator.rounds.get(roundId);
           return r?.state === 'ABANDONED' ? r : null;
         },
-        5000,
+        PATIENCE_MS,
         `${roundId} abandoned`,
       );
     const d0 = devices[0] as TestDevice;
-    await waitFor(async () => (await tc.coordinator.rounds.get('test-task:2'))?.state, 3000, 'round 2');
+    await waitFor(
+      async () => (await tc.coordinator.rounds.get('test-task:2'))?.state,
+      PATIENCE_MS,
+      'round 2',
+    );
     await d0.checkIn('test-task');
     expect((await abandoned('test-task:2')).reason).toBe('selection timeout: 1 of 3 devices checked in');
 
     // Round 3 outlives its selection timeout with nobody checked in: it stays open, uncounted.
-    const opened = await waitFor(async () => tc.coordinator.rounds.get('test-task:3'), 3000, 'round 3');
+    const opened = await waitFor(
+      async () => tc.coordinator.rounds.get('test-task:3'),
+      PATIENCE_MS,
+      'round 3',
+    );
     await waitFor(
       async () => {
         const r = await tc.coordinator.rounds.get('test-task:3');
         return r !== null && r.selectionDeadline > opened.selectionDeadline ? r : null;
       },
-      5000,
+      PATIENCE_MS,
       'round 3 kept open',
     );
     expect((await tc.coordinator.rounds.get('test-task:3'))?.state).toBe('SELECTING');

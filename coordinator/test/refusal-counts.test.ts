@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { verifyRoundLog } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
 // are written by the round driver's periodic flush, after round.closed, and still add up.
@@ -22,7 +23,7 @@ describe('refusal counts of an ended round', () => {
     expect(await b.report(plan, loraDelta(0.2))).toMatchObject({ ok: true });
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      5000,
+      PATIENCE_MS,
       'round closed',
     );
     // Five different updates for the closed round: all ROUND_CLOSED. (Their blobs could not be
@@ -42,7 +43,7 @@ describe('refusal counts of an ended round', () => {
         const records = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return repeats(records) >= 4 ? records : null;
       },
-      5000,
+      PATIENCE_MS,
       'the flushed counts',
     );
     const types = log.map((r) => r.event.type);

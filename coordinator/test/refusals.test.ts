@@ -17,6 +17,7 @@ import {
   waitFor,
   type TestCoordinator,
 } from './support/fleet.js';
+import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 function errorCode(ack: { ok: boolean; error?: { code: string } }): string | undefined {
   return ack.ok ? 'OK' : ack.error?.code;
@@ -46,8 +47,10 @@ describe('refusals, each with its reason code, while honest devices finish the r
     // One device tries a dozen malformed deltas in one round: a larger upload quota than the
     // default 4 (the quota has its own test, blob-quota.test.ts).
     tc = await startTestCoordinator({ maxUploadsPerRound: 20 });
+    // The refusals below take their time on a loaded machine: this round's deadline only bounds
+    // them. The close at a deadline is the last test's, in a task of its own.
     await createTestTask(tc.coordinator, {
-      rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 4000 },
+      rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 300_000 },
     });
     honest = await connectFleet(tc.coordinator, 4, 'honest');
     await Promise.all(honest.map((d) => d.checkIn('test-task')));
@@ -69,7 +72,7 @@ describe('refusals, each with its reason code, while honest devices finish the r
     await tc.coordinator.devices.registerDevice({ deviceId: 'impostor', publicKey: impostor.publicKey });
     const ack = await impostor.connect({ signWith: nacl.sign.keyPair().secretKey });
     expect(errorCode(ack)).toBe('BAD_SIGNATURE');
-    await waitFor(() => impostor.socket?.connected === false, 3000, 'server closes the connection');
+    await waitFor(() => impostor.socket?.connected === false, PATIENCE_MS, 'server closes the connection');
     expect(impostor.errors).toEqual([
       { code: 'BAD_SIGNATURE', message: 'challenge signature does not verify' },
     ]);
@@ -191,41 +194,58 @@ describe('refusals, each with its reason code, while honest devices finish the r
   });
 
   it('closes at the deadline with quorum, refuses the late update, and refuses replays in the next round', async () => {
-    const h3 = honest[3] as TestDevice;
+    const [h0, h1, h2, h3] = honest as [TestDevice, TestDevice, TestDevice, TestDevice];
+    // The first task's round ends (h3 gives up on it): from now on no round selects h3 but this one.
+    expect(
+      errorCode(await h3.emit('update:skip', { roundId: plan.roundId, reason: 'error', detail: 'gave up' })),
+    ).toBe('OK');
+    // Three of four report within the deadline; the fourth is late.
+    await createTestTask(tc.coordinator, {
+      taskId: 'deadline-task',
+      rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: WAITED_DEADLINE_MS },
+    });
+    await Promise.all(honest.map((d) => d.checkIn('deadline-task')));
+    const deadlinePlan = (
+      await Promise.all(honest.map((d) => d.waitForPlan('deadline-task:1')))
+    )[0] as RoundPlan;
+    const reports = await Promise.all(
+      [h0, h1, h2].map((d, i) => d.report(deadlinePlan, loraDelta(0.1 * (i + 1)))),
+    );
+    expect(reports.map(errorCode)).toEqual(['OK', 'OK', 'OK']);
     await waitFor(
-      async () => (await tc.coordinator.rounds.get(plan.roundId))?.state === 'AGGREGATING',
-      8000,
+      async () => (await tc.coordinator.rounds.get(deadlinePlan.roundId))?.state === 'AGGREGATING',
+      PATIENCE_MS,
       'close',
     );
     // Too late to upload (no round is reporting), and too late to submit.
     const lateBlob = loraDelta(0.2);
     expect((await h3.upload(lateBlob)).status).toBe(403);
-    expect(errorCode(await h3.submit(h3.metadata(plan, lateBlob)))).toBe('ROUND_CLOSED');
-    const round = await tc.coordinator.rounds.get(plan.roundId);
+    expect(errorCode(await h3.submit(h3.metadata(deadlinePlan, lateBlob)))).toBe('ROUND_CLOSED');
+    const round = await tc.coordinator.rounds.get(deadlinePlan.roundId);
     expect(round?.acceptedCount).toBe(3);
 
     await publishRoundOutcome(redis, tc.coordinator.prefix, {
-      taskId: 'test-task',
-      roundId: plan.roundId,
+      taskId: 'deadline-task',
+      roundId: deadlinePlan.roundId,
       decision: 'REJECTED',
       version: null,
       manifestDigest: null,
       reasons: ['audit: too many outliers'],
     });
     await waitFor(
-      async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
-      5000,
+      async () => (await tc.coordinator.rounds.current('deadline-task'))?.roundId === 'deadline-task:2',
+      PATIENCE_MS,
       'round 2',
     );
-    expect((await tc.coordinator.rounds.get(plan.roundId))?.state).toBe('REJECTED');
-    const h0 = honest[0] as TestDevice;
-    const old = loraDelta(0.4);
+    expect((await tc.coordinator.rounds.get(deadlinePlan.roundId))?.state).toBe('REJECTED');
+    const old = loraDelta(0.1);
     // Round 1's update replayed into round 2: stale round id, or round 2's id with round 1's nonce.
-    expect(errorCode(await h0.submit(h0.metadata(plan, old)))).toBe('STALE_ROUND');
-    expect(errorCode(await h0.submit(h0.metadata(plan, old, { roundId: 'test-task:2' })))).toBe(
+    expect(errorCode(await h0.submit(h0.metadata(deadlinePlan, old)))).toBe('STALE_ROUND');
+    expect(errorCode(await h0.submit(h0.metadata(deadlinePlan, old, { roundId: 'deadline-task:2' })))).toBe(
       'NONCE_MISMATCH',
     );
-    await waitFor(() => h0.closed.length >= 2, 3000, 'round:closed REJECTED');
-    expect(h0.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'REJECTED']);
+    const closes = () => h0.closed.filter((c) => c.roundId === deadlinePlan.roundId).map((c) => c.state);
+    await waitFor(() => closes().length >= 2, PATIENCE_MS, 'round:closed REJECTED');
+    expect(closes()).toEqual(['AGGREGATING', 'REJECTED']);
   });
 });

@@ -6,6 +6,7 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { auditVerifyCommand, exportRoundLog } from '../src/shared/round-log/index.js';
 import { ELIGIBLE, loraDelta, waitFor, type TestDevice } from './support/fleet.js';
 import { ProcessCluster } from './support/process-cluster.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // DELETE /api/admin/devices/:id used to flip a flag: the device's live socket stayed connected,
 // its check-ins were answered, its session token still uploaded blobs, and the update it had
@@ -81,7 +82,7 @@ describe('revocation reaches every coordinator process (two coordinators, one wo
       expect(put.status).toBe(401);
     }
     // Closed by process B within 1 s of the revocation being answered.
-    const closedAt = await waitFor(() => disconnectedAt, 5000, 'the socket on process B closed');
+    const closedAt = await waitFor(() => disconnectedAt, PATIENCE_MS, 'the socket on process B closed');
     expect(closedAt - at).toBeLessThanOrEqual(1000);
     expect(victim.errors).toContainEqual({
       code: 'REVOKED_DEVICE',

@@ -13,6 +13,7 @@ import {
   readRoundLog,
 } from '../src/shared/round-log/index.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // A round's end in the log counts what the log holds before it: every accepted update (one a
 // coordinator process stored but died before logging is logged by the round's closer), every
@@ -22,7 +23,8 @@ import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fle
 describe("a round's end in the round log", () => {
   const fleet = useTestFleet({
     task: {
-      rounds: { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 8000 },
+      // Closes once every device answered: the deadline only bounds a failure.
+      rounds: { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 300_000 },
     },
     taskAfterDevices: true,
     devices: 3,
@@ -72,7 +74,7 @@ describe("a round's end in the round log", () => {
         const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.some((r) => r.event.type === 'round.closed') ? log : null;
       },
-      5000,
+      PATIENCE_MS,
       'round.closed',
     );
     const ofRound = records.filter((r) => 'roundId' in r.event && r.event.roundId === roundId);

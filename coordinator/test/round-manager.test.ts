@@ -22,6 +22,7 @@ import { newRoundRecord } from '../src/server/round-plan-builder.js';
 import { RoundStore, type RoundRecord } from '../src/server/round-store.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { ELIGIBLE, testTaskDefinition, waitFor, type RoundsInput } from './support/fleet.js';
+import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 // RoundManager on its own: a real Redis, round store, task registry and BullMQ queue; the fleet,
 // the round log and (in one test) the driver lease are recorders, so each test can see exactly
@@ -296,10 +297,42 @@ describe('RoundManager', () => {
     });
   });
 
+  it('runs the selection window from the first check-in: devices arriving late in a window are not abandoned', async () => {
+    const h = await harness({ rounds: { selectionTimeoutMs: 2_000 } });
+    await h.manager.onTaskChanged(TASK);
+    for (const deviceId of ['d1', 'd2']) h.fleet.online.add(deviceId);
+    // d1 checks in 0.3 s before the round's selection timeout (as after an idle wait).
+    const opened = await h.current();
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, opened.selectionDeadline - 300 - Date.now())),
+    );
+    expect(await h.checkIn('d1')).toEqual({ status: 'waiting' });
+    // The timeout passes with d1 alone: its window, 2 s from its check-in, still runs.
+    const moved = await waitFor(async () => {
+      const round = await h.rounds.get(opened.roundId);
+      return round?.state !== 'SELECTING' || round.selectionDeadline !== opened.selectionDeadline
+        ? round
+        : null;
+    });
+    expect(moved.state).toBe('SELECTING');
+    expect(moved.selectionDeadline - (moved.firstCheckInAt ?? 0)).toBeLessThanOrEqual(2_000);
+    // d2 arrives after the round's first timeout; at the window's end the two (minSelect 2) are selected.
+    expect(await h.checkIn('d2')).toEqual({ status: 'waiting' });
+    const selected = await waitFor(async () => {
+      const round = await h.current();
+      return round.state === 'REPORTING' ? round : null;
+    });
+    expect(selected).toMatchObject({ roundNumber: 1, selectedCount: 2 });
+    expect(h.fleet.of('round:closed')).toEqual([]);
+  });
+
   it('says why reporting ended: `deadline` only when a selected device had not answered when it closed', async () => {
-    const rounds = { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: 1_000 };
+    const rounds = { goalCount: 3, overSelection: 1, minReports: 2, reportingDeadlineMs: WAITED_DEADLINE_MS };
     const closedFor = (h: Harness) =>
-      waitFor(() => Promise.resolve(h.events.logged.find((e) => e.type === 'round.closed') ?? null), 10_000);
+      waitFor(
+        () => Promise.resolve(h.events.logged.find((e) => e.type === 'round.closed') ?? null),
+        PATIENCE_MS,
+      );
     // d3 never answers: the deadline closes the round below its goal.
     const late = await harness({ rounds });
     const lateRound = await reporting(late);
@@ -317,7 +350,7 @@ describe('RoundManager', () => {
   });
 
   it('abandons a round without quorum at its deadline and opens the next', async () => {
-    const h = await harness({ rounds: { reportingDeadlineMs: 1_000 } });
+    const h = await harness({ rounds: { reportingDeadlineMs: WAITED_DEADLINE_MS } });
     const round = await reporting(h);
     await accept(h, round.roundId, 'd1');
     const next = await waitFor(async () => {

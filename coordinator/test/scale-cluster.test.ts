@@ -15,6 +15,7 @@ import { freePort, startChildCoordinator, type ChildCoordinator } from './suppor
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
 import { FailoverDevice } from './support/failover-device.js';
 import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-scale-test-0123456';
 const TASK = 'scale-task';
@@ -119,7 +120,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
         retryAfterMs: 5_000,
       },
     });
-    await waitFor(() => redis.get(keys.currentRound(TASK)), 5000, 'round 1 opened');
+    await waitFor(() => redis.get(keys.currentRound(TASK)), PATIENCE_MS, 'round 1 opened');
 
     devices = Array.from(
       { length: 2 * PER_SIDE },
@@ -155,12 +156,16 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     expect(outcome1).toMatchObject({ decision: 'COMMITTED', version: 1 });
     await waitFor(
       () => devices.every((d) => d.closed.some((c) => c.roundId === `${TASK}:1` && c.state === 'COMMITTED')),
-      10_000,
+      PATIENCE_MS,
       'every device told of the commit',
     );
 
     // Round 2: everyone is selected; one device per side reports, then the driver is SIGKILLed.
-    await waitFor(async () => (await redis.get(keys.currentRound(TASK))) === `${TASK}:2`, 10_000, 'round 2');
+    await waitFor(
+      async () => (await redis.get(keys.currentRound(TASK))) === `${TASK}:2`,
+      PATIENCE_MS,
+      'round 2',
+    );
     for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
     const blobs2 = new Map<string, Uint8Array>();
     const early = [onA[0], onB[0]].filter((d): d is FailoverDevice => d !== undefined);
@@ -175,7 +180,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
         const parsed = raw === null ? null : (JSON.parse(raw) as { pid: number; token: number });
         return parsed?.pid === b.pid ? parsed : null;
       },
-      10_000,
+      PATIENCE_MS,
       'lease taken over by B',
     );
     expect(takenOver.token).toBeGreaterThan(1);

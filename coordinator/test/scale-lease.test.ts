@@ -8,6 +8,7 @@ import { RoundLease } from '../src/server/round-lease.js';
 import { RoundStore, type RoundRecord } from '../src/server/round-store.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { waitFor } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const logger = pino({ level: 'silent' });
 const connections: Redis[] = [];
@@ -90,11 +91,11 @@ describe('round-driver lease with fencing tokens', () => {
     // A stalls (its Redis connection is cut; its timers keep running): the lease expires and B
     // takes it with the next fencing token.
     redisA.disconnect();
-    await waitFor(() => b.holds(), 3000, 'takeover by b');
+    await waitFor(() => b.holds(), PATIENCE_MS, 'takeover by b');
     expect(events).toContain('b+2');
     expect(await connect().get(keys.driverLock())).toBe('2');
     // A believed it held until its own deadline passed; it then steps down.
-    await waitFor(() => events.includes('a-'), 3000, 'a steps down');
+    await waitFor(() => events.includes('a-'), PATIENCE_MS, 'a steps down');
     expect(a.holds()).toBe(false);
 
     // A writer with a stale token is refused atomically, whatever it believes.
@@ -141,7 +142,7 @@ describe('fleet-wide presence', () => {
     // A process that stops refreshing (SIGKILL) stops vouching after its ttl.
     redisDead.disconnect();
     await dead.stop();
-    await waitFor(async () => !(await live.isOnline('d2')), 2000, 'd2 offline');
+    await waitFor(async () => !(await live.isOnline('d2')), PATIENCE_MS, 'd2 offline');
     await live.stop();
     expect(await connect().exists(keys.presence('d4'))).toBe(0);
   });

@@ -6,6 +6,7 @@ import { uniquePrefix } from '../../test-support/redis.js';
 import { TestDevice, createTestTask, loraDelta, startTestCoordinator, waitFor } from './support/fleet.js';
 import type { TestCoordinator } from './support/fleet.js';
 import { startSwitchProxy, type SwitchProxy } from './support/switch-proxy.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // Two coordinators (one Redis, one prefix) behind a switchable proxy standing in for a load
 // balancer. A device's connection is cut while a round closes; its reconnect lands on the other
@@ -48,20 +49,20 @@ describe('connection-state recovery across coordinators (redis streams adapter)'
     if (!socket) throw new Error('watcher has no socket');
 
     expect(await reporter.checkIn('test-task')).toMatchObject({ ok: true });
-    const plan = await reporter.waitForPlan(undefined, 10_000);
+    const plan = await reporter.waitForPlan(undefined, PATIENCE_MS);
 
     // Cut the watcher off, close the round while it is away, then let it reconnect to b.
     proxy.down();
-    await waitFor(() => !socket.connected, 5_000, 'the watcher to notice the cut');
+    await waitFor(() => !socket.connected, PATIENCE_MS, 'the watcher to notice the cut');
     expect(await reporter.report(plan, loraDelta(0.5))).toMatchObject({ ok: true });
-    await waitFor(() => reporter.closed.some((c) => c.roundId === plan.roundId), 8_000, 'round:closed');
+    await waitFor(() => reporter.closed.some((c) => c.roundId === plan.roundId), PATIENCE_MS, 'round:closed');
     expect(watcher.closed.some((c) => c.roundId === plan.roundId)).toBe(false);
     proxy.route(b.coordinator.port);
-    await waitFor(() => socket.connected, 8_000, 'the watcher to reconnect through the proxy');
+    await waitFor(() => socket.connected, PATIENCE_MS, 'the watcher to reconnect through the proxy');
     // Recovered or not, the socket answers a fresh challenge on b before it may act.
     await waitFor(
       () => watcher.session !== null && watcher.session.sessionToken !== firstSession,
-      8_000,
+      PATIENCE_MS,
       'a new session on b',
     );
     const checkIn = await watcher.checkIn('test-task');

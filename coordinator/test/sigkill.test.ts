@@ -18,6 +18,7 @@ import {
   waitFor,
 } from './support/fleet.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-sigkill-test-0123';
 
@@ -124,7 +125,11 @@ describe('SIGKILL of the coordinator mid-REPORTING', () => {
     ]);
     for (const ack of acks) expect(ack.ok).toBe(true);
     const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(testRedisUrl()), prefix });
-    const job = await waitFor(() => queue.getJob(aggregateJobId('kill-task:1')), 8000, 'aggregate job');
+    const job = await waitFor(
+      () => queue.getJob(aggregateJobId('kill-task:1')),
+      PATIENCE_MS,
+      'aggregate job',
+    );
     await queue.close();
     const data = AggregateJobDataSchema.parse(job.data);
     expect(data.updates.map((u) => u.blobDigest).sort()).toEqual(blobs.map((b) => sha256Hex(b)).sort());
@@ -139,7 +144,7 @@ describe('SIGKILL of the coordinator mid-REPORTING', () => {
         const s = await redis.hget(keys.round('kill-task:1'), 'state');
         return s === 'ABANDONED' ? s : null;
       },
-      5000,
+      PATIENCE_MS,
       'ABANDONED',
     );
     expect(state).toBe('ABANDONED');

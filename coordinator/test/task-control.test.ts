@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { summarizeRoundLog, toBase64, verifyRoundLog, type CheckInResult } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // An operator pauses a task while it selects (devices are told to come back, the round neither
 // selects nor is abandoned, and no round is used up), resumes it (the round selects and runs),
@@ -43,7 +44,7 @@ describe('pausing, resuming, stopping and archiving a task', () => {
   });
 
   it('pause keeps the selecting round open and tells devices to come back later', async () => {
-    const first = await waitFor(() => round(1), 3000, 'round 1');
+    const first = await waitFor(() => round(1), PATIENCE_MS, 'round 1');
     const paused = await control('pause', { reason: 'maintenance window' });
     expect(paused.status).toBe(200);
     expect(await paused.json()).toMatchObject({
@@ -58,7 +59,7 @@ describe('pausing, resuming, stopping and archiving a task', () => {
     // A selection timeout passes: still SELECTING (deadline moved on), no round 2.
     await waitFor(
       async () => ((await round(1))?.selectionDeadline ?? 0) > first.selectionDeadline,
-      5000,
+      PATIENCE_MS,
       'selection extended while paused',
     );
     expect((await round(1))?.state).toBe('SELECTING');
@@ -95,7 +96,7 @@ describe('pausing, resuming, stopping and archiving a task', () => {
         const r = await round(1);
         return r?.state === 'ABANDONED' ? r : null;
       },
-      5000,
+      PATIENCE_MS,
       'round 1 abandoned',
     );
     expect(abandoned.reason).toBe('task stopped by the operator: enough data');
@@ -133,7 +134,7 @@ describe('pausing, resuming, stopping and archiving a task', () => {
         const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
         return log.some((r) => r.event.type === 'round.abandoned') ? log : null;
       },
-      5000,
+      PATIENCE_MS,
       'round.abandoned logged',
     );
     const verdict = await verifyRoundLog(records, {

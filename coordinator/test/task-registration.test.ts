@@ -7,6 +7,7 @@ import { TaskRegistry } from '../src/shared/task-registry.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { startTestCoordinator, testTaskDefinition, waitFor, type TestCoordinator } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 function taskInput(taskId: string, digest: string, bytes: number): TaskDefinitionInput {
   return testTaskDefinition(
@@ -95,7 +96,7 @@ describe('task registration', () => {
       task: taskInput('cli-task', digest, base.length),
     });
     expect(signed.task.taskId).toBe('cli-task');
-    const round = await waitFor(() => tc.coordinator.rounds.current('cli-task'), 5000, 'first round');
+    const round = await waitFor(() => tc.coordinator.rounds.current('cli-task'), PATIENCE_MS, 'first round');
     expect(round).toMatchObject({ roundId: 'cli-task:1', state: 'SELECTING', targetSelect: 3, minSelect: 2 });
     await expect(
       registerTask({

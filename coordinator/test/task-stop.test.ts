@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readTaskStop, stopTask } from '../src/shared/task-stop.js';
 import { useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // The worker stops a task (e.g. its ε budget cannot pay for another noised aggregate): the
 // coordinator opens no further round of it, now or after a restart, and says so to devices.
@@ -18,7 +19,7 @@ describe('a task the worker stopped', () => {
     const { redis, keys } = fleet.tc.coordinator;
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.current('test-task')) !== null,
-      3000,
+      PATIENCE_MS,
       'round 1',
     );
     const reason = 'privacy budget exhausted: test';
@@ -35,7 +36,7 @@ describe('a task the worker stopped', () => {
     await (fleet.devices[0] as TestDevice).checkIn('test-task');
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'ABANDONED',
-      5000,
+      PATIENCE_MS,
       'round 1 abandoned',
     );
     await new Promise((resolve) => setTimeout(resolve, 500));

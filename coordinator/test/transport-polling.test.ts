@@ -174,7 +174,7 @@ describe('socket.io transports against a coordinator process', () => {
     console.info(
       `[transport] ${FUZZ_REQUESTS} raw polling requests -> ${JSON.stringify(Object.fromEntries(statuses))}`,
     );
-  }, 90_000);
+  });
 
   it('devices on socket.io defaults (polling, then upgrade) and on polling alone complete a round', async () => {
     const { url } = child;
@@ -230,5 +230,5 @@ describe('socket.io transports against a coordinator process', () => {
     expect(devices.slice(2).map(transportOf)).toEqual(['polling', 'polling']);
     expect(child.child.exitCode).toBeNull();
     expect(crashLines(child.logs)).toEqual([]);
-  }, 120_000);
+  });
 });

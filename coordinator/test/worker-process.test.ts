@@ -13,6 +13,7 @@ import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js'
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
 import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const children: ChildWorker[] = [];
 const cleanups: Array<() => void> = [];
@@ -73,7 +74,9 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     const outcome = await until('the round outcome', 40_000, () =>
       Promise.resolve(heard.find((o) => o.roundId === data.roundId) ?? null),
     );
-    await until('job completion', 10_000, async () => ((await job.getState()) === 'completed' ? true : null));
+    await until('job completion', PATIENCE_MS, async () =>
+      (await job.getState()) === 'completed' ? true : null,
+    );
     await sleep(300);
     expect(heard).toHaveLength(1);
     expect(outcome).toMatchObject({ decision: 'COMMITTED', version: 1 });

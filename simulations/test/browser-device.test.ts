@@ -153,5 +153,5 @@ describe('a browser device in Chromium', () => {
     expect(again.publicKey).toBe(state.publicKey);
     expect(failed).toEqual([]);
     await context.close();
-  }, 90_000);
+  });
 });

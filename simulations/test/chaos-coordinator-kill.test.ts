@@ -25,6 +25,7 @@ import {
   startChildCoordinator,
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'chaos-kill';
 const DEVICES = 6;
@@ -108,7 +109,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     );
     await chaos.waitUntil(
       () => devices.slice(0, 2).every((d) => d.record.accepted.length === 1),
-      5000,
+      PATIENCE_MS,
       'acks',
     );
     await first.kill();
@@ -147,7 +148,11 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     // The devices go on to the next round with the promoted adapter, on their own.
     await committed(`${TASK}:2`);
     expect(Number(await redis.get(keys.adapterLatest(TASK)))).toBe(2);
-    await chaos.waitUntil(() => devices.every((d) => d.record.accepted.length === 2), 10_000, 'round 2 acks');
+    await chaos.waitUntil(
+      () => devices.every((d) => d.record.accepted.length === 2),
+      PATIENCE_MS,
+      'round 2 acks',
+    );
     for (const d of devices) {
       expect(d.record.accepted).toEqual([`${TASK}:1`, `${TASK}:2`]);
       expect(d.record.refused).toEqual([]);
@@ -162,5 +167,5 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       `[chaos] coordinator SIGKILL: ${DEVICES} devices, 2 acks before the kill, restart ` +
         `${second.pid}, rounds 1-2 committed in ${Date.now() - started} ms`,
     );
-  }, 90_000);
+  });
 });

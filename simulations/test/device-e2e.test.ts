@@ -114,7 +114,7 @@ function recordingLogger(lines: string[]): DeviceLogger {
   return { debug: push, info: push, warn: push, error: push };
 }
 
-describe('devices against the real coordinator', { timeout: REPORTING_DEADLINE_MS + 30_000 }, () => {
+describe('devices against the real coordinator', () => {
   let coordinator: Coordinator;
   let stateDir: string;
   let proxy: Awaited<ReturnType<typeof startProxy>>;

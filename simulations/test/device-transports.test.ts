@@ -16,6 +16,7 @@ import {
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
 import { startRoundLogWorker } from '../../coordinator/test/support/fleet.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'transports';
 
@@ -80,8 +81,8 @@ describe('FlotillaDevice transports', () => {
     const [stock, pollingOnly, websocketOnly] = devices.map((d) => d.record.transports);
     // The default starts on long-polling and upgrades; the others keep the one they were given.
     expect(stock?.[0]).toBe('polling');
-    await chaos.waitUntil(() => stock?.includes('websocket'), 10_000, 'upgrade of the default device');
+    await chaos.waitUntil(() => stock?.includes('websocket'), PATIENCE_MS, 'upgrade of the default device');
     expect(pollingOnly).toEqual(['polling']);
     expect(websocketOnly).toEqual(['websocket']);
-  }, 120_000);
+  });
 });

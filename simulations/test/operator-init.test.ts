@@ -102,7 +102,7 @@ afterAll(async () => {
   // Devices first, then the coordinator (last started first).
   for (const child of background.reverse()) await stop(child);
   rmSync(scratch, { recursive: true, force: true });
-}, 60_000);
+});
 
 describe('flotilla init', () => {
   it("writes a project whose README's commands start a coordinator, enroll and run devices, and commit a round", async () => {

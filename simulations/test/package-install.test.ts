@@ -135,7 +135,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(children.map(stopChild));
   rmSync(scratch, { recursive: true, force: true });
-}, 120_000);
+});
 
 describe('published packages (npm pack, installed outside the monorepo)', () => {
   it('ship JavaScript, declarations and run-time assets, never TypeScript sources', async () => {

@@ -445,7 +445,7 @@ describe('the round-log matrix', () => {
             refused++;
           }
     expect(refused).toBeGreaterThan(0);
-  }, 120_000);
+  });
 
   it.each([
     ['one-stage', false],

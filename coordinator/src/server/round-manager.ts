@@ -247,6 +247,7 @@ export class RoundManager {
       return;
     }
     if (timedOut && all === 0) return this.keepSelecting(round, 'no device checked in');
+    if (timedOut && waiting.length < round.minSelect && (await this.windowStillOpen(round))) return;
     if (timedOut && waiting.length < round.minSelect)
       return this.abandon(
         round,
@@ -292,6 +293,25 @@ export class RoundManager {
   }
 
   /**
+   * The selection window runs `selectionTimeoutMs` from the first check-in, not from the opening:
+   * after an idle wait (`keepSelecting`), devices arriving together would otherwise get only what
+   * was left of the current window. True (the timeout moved to the window's end) while it runs.
+   */
+  private async windowStillOpen(round: RoundRecord): Promise<boolean> {
+    const signed = await this.deps.tasks.getTask(round.taskId);
+    if (round.firstCheckInAt === undefined || !signed) return false;
+    const windowEnd = round.firstCheckInAt + signed.task.rounds.selectionTimeoutMs;
+    return (
+      Date.now() < windowEnd &&
+      this.moveSelectionDeadline(
+        round,
+        windowEnd,
+        'waiting for the end of the selection window, which runs from the first check-in',
+      )
+    );
+  }
+
+  /**
    * No device checked in before the selection timeout, or the task is paused: the round stays open
    * for another `selectionTimeoutMs` instead of being abandoned, so an idle fleet (or a pause) does
    * not use up `maxRounds`. Nothing of the round was logged yet, and nothing is: the round log
@@ -300,15 +320,19 @@ export class RoundManager {
   private async keepSelecting(round: RoundRecord, why: string): Promise<void> {
     const signed = await this.deps.tasks.getTask(round.taskId);
     if (!signed) return this.abandon(round, 'task disappeared');
-    const selectionDeadline = Date.now() + signed.task.rounds.selectionTimeoutMs;
-    if (!(await this.deps.rounds.extendSelection(round.roundId, selectionDeadline))) return;
-    this.log(round.roundId).info(
-      { selectionDeadline },
+    await this.moveSelectionDeadline(
+      round,
+      Date.now() + signed.task.rounds.selectionTimeoutMs,
       `${why} at the selection timeout; the round keeps waiting (not counted against maxRounds)`,
     );
-    this.timers.arm(round.roundId, 'selection', selectionDeadline, () =>
-      this.selectionTimeout(round.roundId),
-    );
+  }
+
+  /** Stores a later selection deadline and re-arms the timeout; false when the round moved on. */
+  private async moveSelectionDeadline(round: RoundRecord, at: number, message: string): Promise<boolean> {
+    if (!(await this.deps.rounds.extendSelection(round.roundId, at))) return false;
+    this.log(round.roundId).info({ selectionDeadline: at }, message);
+    this.timers.arm(round.roundId, 'selection', at, () => this.selectionTimeout(round.roundId));
+    return true;
   }
 
   private armReporting(round: RoundRecord): void {

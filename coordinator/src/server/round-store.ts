@@ -31,6 +31,8 @@ export const RoundRecordSchema = z.object({
   openedAt: z.coerce.number(),
   /** Epoch ms when selection gives up. */
   selectionDeadline: z.coerce.number(),
+  /** Epoch ms of the first check-in: the selection window runs `selectionTimeoutMs` from it. */
+  firstCheckInAt: z.coerce.number().optional(),
   goalCount: z.coerce.number().int(),
   minReports: z.coerce.number().int(),
   acceptWindowMs: z.coerce.number().int(),
@@ -210,9 +212,16 @@ export class RoundStore {
     return { status: code, accepted: count };
   }
 
-  async addWaiting(roundId: string, deviceId: string): Promise<number> {
-    await this.redis.sadd(this.keys.roundWaiting(roundId), deviceId);
-    return this.redis.scard(this.keys.roundWaiting(roundId));
+  /** Adds a waiting device; the round keeps the time of its first check-in (`firstCheckInAt`). */
+  async addWaiting(roundId: string, deviceId: string, now: number = Date.now()): Promise<number> {
+    const replies = await this.redis
+      .multi()
+      .sadd(this.keys.roundWaiting(roundId), deviceId)
+      .hsetnx(this.keys.round(roundId), 'firstCheckInAt', String(now))
+      .scard(this.keys.roundWaiting(roundId))
+      .exec();
+    const count = replies?.[2]?.[1];
+    return typeof count === 'number' ? count : 0;
   }
 
   async waiting(roundId: string): Promise<string[]> {

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import fc from 'fast-check';
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION, SIGNING_DOMAINS, signPayload, type AuthChallenge } from '@flotilla/protocol';
+import { PATIENCE_MS } from '../../../test-support/patience.js';
 
 /** Resident set size of a process in bytes, from /proc/<pid>/status (Linux). */
 export async function residentBytes(pid: number): Promise<number> {
@@ -178,7 +179,7 @@ export function openSocket(
         secretKey,
       );
       socket
-        .timeout(10_000)
+        .timeout(PATIENCE_MS)
         .emitWithAck('auth:response', { signature })
         .then(
           (ack: { ok: boolean }) => resolve(ack.ok),

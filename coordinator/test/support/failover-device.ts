@@ -15,6 +15,7 @@ import {
   type UpdateMetadata,
 } from '@flotilla/protocol';
 import { ELIGIBLE } from './fleet.js';
+import { PATIENCE_MS } from '../../../test-support/patience.js';
 
 /**
  * A raw-protocol test device (as in fleet.ts) that knows several coordinator URLs: it starts on
@@ -67,7 +68,7 @@ export class FailoverDevice {
     const ack = await new Promise<Ack<AuthResult> | null>((resolve) => {
       socket.once('auth:challenge', (challenge: AuthChallenge) => {
         (
-          socket.timeout(5000).emitWithAck('auth:response', {
+          socket.timeout(PATIENCE_MS).emitWithAck('auth:response', {
             signature: signPayload(
               SIGNING_DOMAINS.authChallenge,
               { deviceId: this.deviceId, nonce: challenge.nonce, coordinatorKey: challenge.coordinatorKey },
@@ -116,14 +117,14 @@ export class FailoverDevice {
 
   async emit<T = unknown>(event: string, payload: unknown): Promise<Ack<T>> {
     if (!this.socket) throw new Error('not connected');
-    return (await this.socket.timeout(5000).emitWithAck(event, payload)) as Ack<T>;
+    return (await this.socket.timeout(PATIENCE_MS).emitWithAck(event, payload)) as Ack<T>;
   }
 
   checkIn(taskId: string) {
     return this.emit<{ status: string }>('checkin', { taskId, ...ELIGIBLE });
   }
 
-  async waitForPlan(roundId: string, timeoutMs = 10_000): Promise<RoundPlan> {
+  async waitForPlan(roundId: string, timeoutMs = PATIENCE_MS): Promise<RoundPlan> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const plan = this.plans.find((p) => p.roundId === roundId);

@@ -37,6 +37,7 @@ import {
 } from '../../src/shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
+import { PATIENCE_MS } from '../../../test-support/patience.js';
 
 export const MODULE = 'dense';
 /** Layer sizes of the test task: a dense layer with 4 inputs and 3 outputs, LoRA rank 2. */
@@ -297,7 +298,7 @@ export class TestDevice {
     socket.on('round:closed', (c: RoundClosed) => this.closed.push(c));
     socket.on('error', (e: unknown) => this.errors.push(e));
     const challengeAndAnswer = (challenge: AuthChallenge) =>
-      socket.timeout(5000).emitWithAck('auth:response', {
+      socket.timeout(PATIENCE_MS).emitWithAck('auth:response', {
         signature: signPayload(
           SIGNING_DOMAINS.authChallenge,
           { deviceId: this.deviceId, nonce: challenge.nonce, coordinatorKey: challenge.coordinatorKey },
@@ -326,14 +327,14 @@ export class TestDevice {
 
   async emit<T = unknown>(event: string, payload: unknown): Promise<Ack<T>> {
     if (!this.socket) throw new Error('not connected');
-    return (await this.socket.timeout(5000).emitWithAck(event, payload)) as Ack<T>;
+    return (await this.socket.timeout(PATIENCE_MS).emitWithAck(event, payload)) as Ack<T>;
   }
 
   checkIn(taskId: string) {
     return this.emit<{ status: string }>('checkin', { taskId, ...ELIGIBLE });
   }
 
-  async waitForPlan(roundId?: string, timeoutMs = 8000): Promise<RoundPlan> {
+  async waitForPlan(roundId?: string, timeoutMs = PATIENCE_MS): Promise<RoundPlan> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const plan = this.plans.find((p) => roundId === undefined || p.roundId === roundId);
@@ -467,7 +468,7 @@ export async function connectFleet(
 
 export async function waitFor<T>(
   probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 8000,
+  timeoutMs = PATIENCE_MS,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -136,8 +136,11 @@ export class ProcessCluster {
         overSelection: 1,
         minGoalFraction: 1,
         minReports: 3,
-        selectionTimeoutMs: 30_000,
-        reportingDeadlineMs: 30_000,
+        // Bounds only: the tests' rounds select once every device waits and close once every
+        // selected device answered. A 30 s deadline ran out on a loaded machine while a test was
+        // still working inside the round (identity-rate-limit's flood), which moved it on.
+        selectionTimeoutMs: 300_000,
+        reportingDeadlineMs: 300_000,
         retryAfterMs: 500,
         training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
         ...options.rounds,

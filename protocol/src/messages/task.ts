@@ -17,7 +17,7 @@ export const RoundParamsSchema = z.object({
   overSelection: z.number().min(1).default(1.3),
   /** Selection succeeds once this fraction of goalCount has checked in. */
   minGoalFraction: z.number().gt(0).max(1).default(0.8),
-  /** Milliseconds selection may wait for devices before the round is abandoned. */
+  /** Milliseconds selection may wait for devices, from the round's first check-in, before the round is abandoned. */
   selectionTimeoutMs: z.number().int().positive().default(30_000),
   /** Milliseconds from plan to reporting deadline. */
   reportingDeadlineMs: z.number().int().positive().default(60_000),

@@ -50,7 +50,7 @@ describe('base model (trained once per test run, cached by content address)', ()
 
   beforeAll(async () => {
     base = await getBaseModel({ stateDir, config });
-  }, 120_000);
+  });
 
   it('is cached under <stateDir>/cache/base-<config digest>.bundle and reloads identically', async () => {
     expect(base.cached).toBe(false);
@@ -121,5 +121,5 @@ describe('base model (trained once per test run, cached by content address)', ()
       );
       expect(result.accuracy).toBeGreaterThan(before + 0.1);
     }
-  }, 120_000);
+  });
 });

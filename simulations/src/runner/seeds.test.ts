@@ -70,7 +70,7 @@ describe('separate seeds', () => {
     expect(other.sampling).toEqual(reference.sampling);
     expect(other.training).toEqual(reference.training);
     expect(other.partition).not.toEqual(reference.partition);
-  }, 60_000);
+  });
 
   it('changing the model seed changes only the base model; the data seed changes the data and the base trained on it', async () => {
     const reference = await outcome(scenario('{}'));
@@ -80,7 +80,7 @@ describe('separate seeds', () => {
     const data = await outcome(scenario('{ data: 2 }'));
     expect(data.data).not.toBe(reference.data);
     expect(data.base).not.toBe(reference.base);
-  }, 60_000);
+  });
 
   it('the sampling and training seeds move the schedule and the batch order only', async () => {
     const reference = await outcome(scenario('{}'));
@@ -90,7 +90,7 @@ describe('separate seeds', () => {
     const training = await outcome(scenario('{ training: 2 }'));
     expect(training.training).not.toEqual(reference.training);
     expect({ ...training, training: null }).toEqual({ ...reference, training: null });
-  }, 60_000);
+  });
 
   it('`seed` is the default of every stream: pinning them all makes `seed` irrelevant', async () => {
     const pinned = '{ model: 1, data: 1, partition: 1, sampling: 1, training: 1, noise: 1 }';
@@ -103,7 +103,7 @@ describe('separate seeds', () => {
       training: 9,
       noise: 9,
     });
-  }, 60_000);
+  });
 
   it('a base that is not pre-trained is the seeded initial weights of the architecture (from-scratch FedAvg)', async () => {
     const s = scenario('{ model: 5 }', 1, false);
@@ -118,5 +118,5 @@ describe('separate seeds', () => {
     });
     expect(weights(pretrained.model)).not.toEqual(weights(fresh));
     for (const model of [base.model, fresh, pretrained.model]) model.dispose();
-  }, 60_000);
+  });
 });
