@@ -106,12 +106,14 @@ describe('blob garbage collection (real coordinator and worker processes)', () =
     expect((await d2.report(plans[2] as RoundPlan, deltas[2] as Uint8Array)).ok).toBe(true);
     const { artifacts } = await waitForPromotion(fleet.url, taskId, 1);
     const promotedAt = Date.now();
-    const workerState = JSON.parse(
-      (await redis.get(redisKeys(fleet.prefix).workerState(taskId))) ?? '{}',
-    ) as {
-      optimizer?: { digest: string };
-    };
-    const optimizerDigest = workerState.optimizer?.digest ?? '';
+    // The worker registers the promotion first and then writes its state (a retry after a crash
+    // between the two must not step the optimizer twice), so the state may trail the promotion.
+    const optimizerDigest = await waitFor(async () => {
+      const workerState = JSON.parse(
+        (await redis.get(redisKeys(fleet.prefix).workerState(taskId))) ?? '{}',
+      ) as { optimizer?: { digest: string } };
+      return workerState.optimizer?.digest ?? null;
+    });
     expect(optimizerDigest).toMatch(/^[0-9a-f]{64}$/);
     const aggregateDigest = await waitFor(async () => {
       for (const entry of await redis.xrange(roundLogKeys(fleet.prefix).stream, '-', '+')) {
