@@ -42,13 +42,26 @@ describe('flotilla simulate --repeats', () => {
   it('reports 95% intervals that contain every single-seed run, the same runs as --seed gives', async () => {
     const out = join(dir, 'repeats');
     const repeats = await flotilla(
-      ['simulate', scenario, '--repeats', '3', '--target', '0.5', '--out', out, ...common, testRedisUrl()],
+      [
+        'simulate',
+        scenario,
+        '--repeats',
+        '3',
+        '--target',
+        '0.5',
+        '--centralized',
+        '--out',
+        out,
+        ...common,
+        testRedisUrl(),
+      ],
       {},
       400_000,
     );
     expect(repeats.code, repeats.stderr).toBe(0);
     const study = readJson<{
       cells: Array<{
+        label: string;
         seeds: number[];
         rounds: Array<{ round: number; values: { accuracy: Interval; bytesUp: Interval } }>;
         runs: { finalAccuracy: Interval };
@@ -56,6 +69,12 @@ describe('flotilla simulate --repeats', () => {
     }>(join(out, 'study.json'));
     const cell = study.cells[0];
     expect(cell?.seeds).toEqual([1, 2, 3]);
+    // Beside the federated runs, their centralized baselines for each seed, without and with the clip.
+    expect(study.cells.map((c) => [c.label, c.seeds.length])).toEqual([
+      ['tiny', 3],
+      ['tiny: centralized, same steps', 3],
+      ['tiny: centralized, same steps, clipped to 1', 3],
+    ]);
     const runs = [1, 2, 3].map(
       (seed) =>
         readJson<Metrics>(join(out, 'runs', 'tiny', `seed-${seed}`, 'metrics.json')).runs[0]?.metrics ?? [],
@@ -79,6 +98,7 @@ describe('flotilla simulate --repeats', () => {
         scenario,
         '--seed',
         '2',
+        '--centralized',
         '--json',
         '--out',
         join(dir, 'single'),
@@ -89,7 +109,16 @@ describe('flotilla simulate --repeats', () => {
       200_000,
     );
     expect(single.code, single.stderr).toBe(0);
-    const rounds = (JSON.parse(single.stdout) as { rounds: Array<{ accuracy: number }> }).rounds;
+    const parsed = JSON.parse(single.stdout) as {
+      rounds: Array<{ accuracy: number }>;
+      centralized: Array<{ label: string; steps: number; examples: number; clipNorm: number | null }>;
+    };
+    const rounds = parsed.rounds;
+    // The centralized baselines take the fleet's steps: 2 rounds × 2 devices × ⌈32/16⌉, on 3 × 32 examples.
+    expect(parsed.centralized.map((c) => [c.steps, c.examples, c.clipNorm])).toEqual([
+      [8, 96, null],
+      [8, 96, 1],
+    ]);
     expect(rounds.map((m) => m.accuracy)).toEqual(runs[1]?.map((m) => m.accuracy));
     const final = cell?.runs.finalAccuracy;
     expect(rounds.at(-1)?.accuracy).toBeGreaterThanOrEqual(final?.low ?? Number.NaN);

@@ -46,6 +46,7 @@ export const RunMetricsSchema = z.object({
   attack: AttackGroundTruthSchema.optional(),
 });
 export type RunMetrics = z.infer<typeof RunMetricsSchema>;
+export type RunMetricsInput = z.input<typeof RunMetricsSchema>;
 
 /** The promoted model's accuracy on one device's own held-out examples. */
 export const DeviceAccuracySchema = z.object({

@@ -1,4 +1,5 @@
 import type { Rng } from '../rng/random.js';
+import type { Scenario } from '../scenario/schema.js';
 
 /** Who takes part in one round of a simulation, and who of them drops out after selection. */
 export interface RoundParticipation {
@@ -30,4 +31,21 @@ export function participationFor(options: {
   const dropRng = rng.fork('dropout');
   const dropouts = participants.filter(() => dropRng.next() < options.dropoutProbability);
   return { index, participants: [...participants].sort(), dropouts: dropouts.sort() };
+}
+
+/** Round `index` of a scenario's schedule (its devices per round, dropouts and offline rounds). */
+export function scenarioParticipation(
+  scenario: Pick<Scenario, 'devicesPerRound' | 'behaviour'>,
+  rng: Rng,
+  index: number,
+  deviceIds: readonly string[],
+): RoundParticipation {
+  return participationFor({
+    rng,
+    index,
+    deviceIds,
+    perRound: scenario.devicesPerRound,
+    dropoutProbability: scenario.behaviour.dropoutProbability,
+    offlineRounds: scenario.behaviour.offlineRounds,
+  });
 }

@@ -1,4 +1,5 @@
 import { writeReport, type WrittenReport } from '../report/write.js';
+import type { RunMetricsInput } from '../report/metrics.js';
 import type { Scenario } from '../scenario/schema.js';
 import { SEED_STREAMS } from '../scenario/seeds.js';
 import type { SimulationResult } from './run-simulation.js';
@@ -37,7 +38,12 @@ export function adapterTraffic(result: Pick<SimulationResult, 'metrics'>): strin
 }
 
 /** Writes metrics (JSON, CSV) and the report (Markdown, HTML, SVG plots) of one run. */
-export function reportRun(outDir: string, result: SimulationResult): WrittenReport {
+export function reportRun(
+  outDir: string,
+  result: SimulationResult,
+  /** More runs to draw beside this one (e.g. centralized baselines) and facts about them. */
+  extra: { runs?: RunMetricsInput[]; facts?: Record<string, string> } = {},
+): WrittenReport {
   const { scenario } = result;
   return writeReport(outDir, {
     title: `Flotilla simulation: ${scenario.name}`,
@@ -49,6 +55,7 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
         metrics: result.metrics,
         ...(result.attack !== null ? { attack: result.attack } : {}),
       },
+      ...(extra.runs ?? []),
     ],
     ...(result.perDevice ? { perDevice: result.perDevice } : {}),
     baselines: [
@@ -93,6 +100,7 @@ export function reportRun(outDir: string, result: SimulationResult): WrittenRepo
           }
         : {}),
       ...(result.stopped !== null ? { 'task stopped': result.stopped } : {}),
+      ...extra.facts,
       'adapter downloads': adapterTraffic(result),
     },
   });

@@ -27,7 +27,7 @@ import { CollusionBroker } from './collusion-broker.js';
 import { SimulatedFleet } from './fleet.js';
 import { deviceSpecs, enrollDevices } from './fleet-setup.js';
 import type { HostSetup } from './host-messages.js';
-import { participationFor } from './participation.js';
+import { scenarioParticipation } from './participation.js';
 import { RoundEventTally } from './round-tally.js';
 import { scenarioTask, toLocalDataset } from './scenario-data.js';
 import { coordinatorKeyOf, startEnvironment, type SimEnvironment } from './sim-environment.js';
@@ -265,14 +265,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     let stopped: string | null = null;
     for (let index = 0; index < scenario.rounds; index++) {
       const roundStarted = Date.now();
-      const plan = participationFor({
-        rng,
-        index,
-        deviceIds,
-        perRound: scenario.devicesPerRound,
-        dropoutProbability: scenario.behaviour.dropoutProbability,
-        offlineRounds: scenario.behaviour.offlineRounds,
-      });
+      const plan = scenarioParticipation(scenario, rng, index, deviceIds);
       tally.startRound(plan.participants);
       hosts.announce({ type: 'round', index, participants: plan.participants, dropouts: plan.dropouts });
       broker?.startRound(

@@ -128,6 +128,6 @@ export function aggregateRuns(
       target === undefined
         ? null
         : { target, reached: reached.length, of: outcomes.length, interval: intervalOf(reached) },
-    unverified: outcomes.filter((o) => !o.logVerified).length,
+    unverified: outcomes.filter((o) => o.logVerified === false).length,
   };
 }

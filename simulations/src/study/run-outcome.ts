@@ -20,7 +20,8 @@ export const RunOutcomeSchema = z.object({
   perDevice: PerDeviceSummarySchema.nullable(),
   /** Why the worker stopped the task early, else null. */
   stopped: z.string().nullable(),
-  logVerified: z.boolean(),
+  /** Whether the round log verified; null for a run without one (a centralized baseline). */
+  logVerified: z.boolean().nullable(),
   /** Whole run and setup wall times, ms. */
   wallMs: z.number().nonnegative(),
   setupMs: z.number().nonnegative(),

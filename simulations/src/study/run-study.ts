@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import type { Scenario } from '../scenario/schema.js';
 import { aggregateRuns, type StudyCell } from './aggregate.js';
 import { runAndReport, type RunAndReportOptions } from './run-one.js';
-import { outcomeOf, readOutcome, writeOutcome, type RunOutcome } from './run-outcome.js';
+import { RoundMetricsSchema } from '../report/metrics.js';
+import { writeReport } from '../report/write.js';
+import { centralizedRun } from '../runner/centralized-run.js';
+import { outcomeOf, readOutcome, scenarioDigest, writeOutcome, type RunOutcome } from './run-outcome.js';
 import { writeStudyReport } from './study-report.js';
 
 /** One configuration of a study; it runs once per seed. */
@@ -12,6 +15,11 @@ export interface StudyConfiguration {
   /** Its folder under `<out>/runs/` (unique in the study). */
   slug: string;
   scenario: Scenario;
+  /**
+   * Run the centralized baseline of the scenario with the federated run's budget instead of the
+   * federated run (runner/centralized-run.ts), with or without the scenario's clip bound.
+   */
+  centralized?: { clip: boolean };
 }
 
 /**
@@ -85,6 +93,11 @@ export async function runStudy(options: RunStudyOptions): Promise<StudyResult> {
       if (outcome !== null) {
         log(`${label}: done already (${join(dir, 'outcome.json')})`);
         resumed++;
+      } else if (configuration.centralized) {
+        log(`${label}: running`);
+        outcome = await centralizedOutcome(scenario, dir, configuration, options.cacheDir);
+        writeOutcome(dir, outcome);
+        ran++;
       } else {
         log(`${label}: running`);
         mkdirSync(dir, { recursive: true });
@@ -109,6 +122,34 @@ export async function runStudy(options: RunStudyOptions): Promise<StudyResult> {
     }
   const { cells, report } = rewrite();
   return { cells, ran, resumed, report, backend };
+}
+
+/** A centralized baseline run, reported in `dir` like a federated one. */
+async function centralizedOutcome(
+  scenario: Scenario,
+  dir: string,
+  configuration: StudyConfiguration,
+  cacheDir: string,
+): Promise<RunOutcome> {
+  const run = await centralizedRun(scenario, { cacheDir, clip: configuration.centralized?.clip === true });
+  writeReport(dir, {
+    title: `Centralized baseline: ${scenario.name}, seed ${scenario.seed}`,
+    backend: run.backend,
+    runs: [{ label: run.label, metrics: run.metrics }],
+    facts: { budget: run.budget, 'base model digest': run.baseDigest },
+  });
+  return {
+    seed: scenario.seed,
+    scenarioDigest: scenarioDigest(scenario),
+    backend: run.backend,
+    baseDigest: run.baseDigest,
+    metrics: RoundMetricsSchema.array().parse(run.metrics),
+    perDevice: null,
+    stopped: null,
+    logVerified: null,
+    wallMs: run.wallMs,
+    setupMs: 0,
+  };
 }
 
 /** A folder name from a label: lower-case letters, digits and dashes. */

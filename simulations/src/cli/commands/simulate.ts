@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
+import type { CentralizedRunResult } from '../../runner/centralized-run.js';
 import type { StudyResult } from '../../study/run-study.js';
 import { EXIT, parseNumberOption, printData, runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
@@ -13,6 +14,7 @@ export interface SimulateFlags {
   threads?: string;
   seed?: string;
   repeats?: string;
+  centralized?: boolean;
   target?: string;
   progress?: boolean;
   stallTimeout?: string;
@@ -42,11 +44,11 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
   if (flags.repeats !== undefined) return simulateRepeats(seeded, flags);
   // The runner pulls in tfjs: load it only when a simulation actually runs.
   const { runAndReport } = await import('../../study/run-one.js');
-  const { summaryTable } = await import('../../runner/report-run.js');
+  const { reportRun, summaryTable } = await import('../../runner/report-run.js');
   process.stderr.write(
     `flotilla: simulating "${seeded.name}" (${seeded.devices} devices, ${seeded.rounds} rounds, seed ${seeded.seed})\n`,
   );
-  const { result, report, verify } = await runAndReport(seeded, {
+  const run = await runAndReport(seeded, {
     outDir,
     stateDir: resolve(flags.stateDir ?? join(outDir, 'state')),
     cacheDir: resolve('.flotilla'),
@@ -55,6 +57,16 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
     ...stallTimeoutMs(flags),
     progress: flags.progress !== false,
   });
+  const { result, verify } = run;
+  const centralized = flags.centralized ? await centralizedBaselines(seeded) : [];
+  // The federated run's report again, with the baselines drawn beside it and their budget stated.
+  const report =
+    centralized.length > 0
+      ? reportRun(outDir, result, {
+          runs: centralized.map((c) => ({ label: c.label, metrics: c.metrics })),
+          facts: Object.fromEntries(centralized.map((c) => [`${c.label}: budget`, c.budget])),
+        })
+      : run.report;
   if (flags.json) {
     printData(
       {
@@ -65,6 +77,14 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
         base: result.base,
         rounds: result.metrics,
         perDevice: result.perDevice?.summary ?? null,
+        centralized: centralized.map(({ label, steps, examples, clipNorm, budget, metrics }) => ({
+          label,
+          steps,
+          examples,
+          clipNorm,
+          budget,
+          rounds: metrics,
+        })),
         stopped: result.stopped,
         report,
         roundLog: { path: result.roundLogPath, verified: verify.ok, output: verify.output },
@@ -89,11 +109,27 @@ export async function simulateAndReport(scenario: Scenario, flags: SimulateFlags
     process.stdout.write(
       `per device (${result.perDevice.summary.devices} own holdouts): mean ${(100 * result.perDevice.summary.mean).toFixed(1)}%, worst 10% ${(100 * result.perDevice.summary.worst10).toFixed(1)}%\n`,
     );
+  for (const c of centralized)
+    process.stdout.write(
+      `${c.label}: ${(100 * (c.metrics.at(-1)?.accuracy ?? Number.NaN)).toFixed(1)}% after ${c.steps.toLocaleString('en-US')} steps on ${c.examples.toLocaleString('en-US')} pooled examples\n`,
+    );
   process.stdout.write(
     `report: ${report.markdown}, ${report.html} (metrics: ${report.json}, ${report.csv})\n`,
   );
   process.stdout.write(`round log ${result.roundLogPath}: ${verify.output}\n`);
   return verify.ok ? EXIT.ok : EXIT.failed;
+}
+
+/** The centralized baselines of a scenario: without its clip bound, and with it when it has one. */
+const baselineClips = (scenario: Scenario): boolean[] =>
+  scenario.clipNorm === 'none' ? [false] : [false, true];
+
+async function centralizedBaselines(scenario: Scenario): Promise<CentralizedRunResult[]> {
+  const { centralizedRun } = await import('../../runner/centralized-run.js');
+  const runs: CentralizedRunResult[] = [];
+  for (const clip of baselineClips(scenario))
+    runs.push(await centralizedRun(scenario, { cacheDir: resolve('.flotilla'), clip }));
+  return runs;
 }
 
 const parseSeed = (raw: string): number =>
@@ -120,7 +156,17 @@ async function simulateRepeats(scenario: Scenario, flags: SimulateFlags): Promis
     title: `Flotilla simulation: ${scenario.name}, ${repeats} seeds`,
     description: scenario.description,
     facts: { scenario: scenario.name, seeds: seeds.join(', ') },
-    configurations: [{ label: scenario.name, slug: slugOf(scenario.name), scenario }],
+    configurations: [
+      { label: scenario.name, slug: slugOf(scenario.name), scenario },
+      ...(flags.centralized
+        ? baselineClips(scenario).map((clip) => ({
+            label: `${scenario.name}: centralized, same steps${clip ? `, clipped to ${String(scenario.clipNorm)}` : ''}`,
+            slug: slugOf(`${scenario.name}-centralized${clip ? '-clipped' : ''}`),
+            scenario,
+            centralized: { clip },
+          }))
+        : []),
+    ],
     seeds,
     ...parseTarget(flags.target),
     cacheDir: resolve('.flotilla'),
@@ -156,6 +202,10 @@ export function registerSimulate(program: Command): void {
     .option('--seed <n>', 'override the scenario seed (the first seed with --repeats)')
     .option('--repeats <n>', 'run n seeds and report means with 95% confidence intervals')
     .option('--target <accuracy>', 'with --repeats: report the rounds each run took to reach this accuracy')
+    .option(
+      '--centralized',
+      "also train the centralized baseline with the run's budget (same model and steps on pooled data), with and without the clip",
+    )
     .option(
       '--stall-timeout <seconds>',
       'fail when a round makes no progress for this long, naming what it waits for (default 120)',
