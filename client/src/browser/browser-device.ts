@@ -3,6 +3,7 @@ import { FlotillaError, toBase64 } from '@flotilla/protocol';
 import { initBackend, type BackendInfo } from '../backend/backend.js';
 import type { BlobCache } from '../cache/blob-cache.js';
 import { FlotillaDevice } from '../device/flotilla-device.js';
+import { coordinatorUrls } from '../device/failover-socket.js';
 import type { FlotillaDeviceOptions } from '../device/options.js';
 import { TfjsTrainer, type LocalData } from '../device/tfjs-trainer.js';
 import type { Trainer } from '../device/trainer.js';
@@ -73,11 +74,13 @@ export async function startBrowserDevice(options: BrowserDeviceOptions): Promise
   } = options;
   const keyStore = givenStore ?? new IndexedDbKeyStore();
   const keys = await loadOrCreateDeviceKeys(keyStore);
-  const note = `enrolled:${options.url}:${options.deviceId}`;
+  // Enrollment is stored in the fleet's Redis: any of its coordinators takes it.
+  const [enrollUrl] = coordinatorUrls(options.url);
+  const note = `enrolled:${enrollUrl ?? ''}:${options.deviceId}`;
   let enrolled = false;
-  if (enrollmentToken !== undefined && (await keyStore.readNote(note)) === null) {
+  if (enrollmentToken !== undefined && enrollUrl !== undefined && (await keyStore.readNote(note)) === null) {
     const result = await enrollDevice({
-      url: options.url,
+      url: enrollUrl,
       token: enrollmentToken,
       deviceId: options.deviceId,
       keys,

@@ -1,4 +1,4 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import {
   AdapterPromotedSchema,
   AuthChallengeSchema,
@@ -20,6 +20,7 @@ import { DeviceArtifacts } from './artifacts.js';
 import { DeviceEventReporter } from './device-events.js';
 import { AdapterSync } from './adapter-sync.js';
 import { DeviceTimers } from './device-timers.js';
+import { FailoverSocket, coordinatorUrls } from './failover-socket.js';
 import { CoordinatorHttp } from './http-client.js';
 import { fetchVerifiedTask, preflightTask } from './preflight.js';
 import { submitUntilAnswered } from './submit-update.js';
@@ -63,7 +64,7 @@ export class FlotillaDevice {
   private readonly events: DeviceEventReporter;
   private readonly controller = new AbortController();
   private readonly timers = new DeviceTimers();
-  private socket: Socket | null = null;
+  private link: FailoverSocket | null = null;
   private session: AuthResult | null = null;
   private coordinatorKey: string | null;
   private artifacts: DeviceArtifacts | null = null;
@@ -115,6 +116,11 @@ export class FlotillaDevice {
     return this.store;
   }
 
+  /** The coordinator the device is connected to, or tries (one of `url`); null before `start()`. */
+  get coordinatorUrl(): string | null {
+    return this.link?.url ?? null;
+  }
+
   /** Number of rounds finished (accepted, refused or skipped). */
   get rounds(): number {
     return this.roundsDone;
@@ -127,7 +133,8 @@ export class FlotillaDevice {
    * `featureShape` the model does not take, `NOT_FOUND` for an unknown task).
    */
   async start(): Promise<void> {
-    if (this.socket) throw new FlotillaError('BAD_REQUEST', 'device already started');
+    if (this.link) throw new FlotillaError('BAD_REQUEST', 'device already started');
+    const urls = coordinatorUrls(this.options.url);
     const { options } = this;
     if (this.coordinatorKey === null && options.keyStore)
       this.coordinatorKey = await options.keyStore.loadCoordinatorKey();
@@ -135,7 +142,7 @@ export class FlotillaDevice {
     this.store = new AdapterStore({ cache, taskId: options.taskId });
     await this.store.load();
     const http = new CoordinatorHttp({
-      url: options.url,
+      url: () => this.link?.url ?? urls[0] ?? '',
       sessionToken: () => this.session?.sessionToken ?? null,
       signal: this.controller.signal,
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -153,14 +160,22 @@ export class FlotillaDevice {
       logger: this.logger,
     });
     const firstAuth = this.timers.untilSession(null);
-    const socket: Socket = io(options.url, {
-      auth: { deviceId: options.deviceId, protocolVersion: PROTOCOL_VERSION },
-      ...(options.transports ? { transports: options.transports } : {}),
-      reconnectionDelay: options.reconnectDelayMs ?? 1000,
-      reconnectionDelayMax: Math.max(5000, options.reconnectDelayMs ?? 1000),
+    this.link = new FailoverSocket({
+      urls,
+      socketOptions: {
+        auth: { deviceId: options.deviceId, protocolVersion: PROTOCOL_VERSION },
+        ...(options.transports ? { transports: options.transports } : {}),
+        reconnectionDelay: options.reconnectDelayMs ?? 1000,
+        reconnectionDelayMax: Math.max(5000, options.reconnectDelayMs ?? 1000),
+      },
+      ...(options.failoverAfter !== undefined ? { failoverAfter: options.failoverAfter } : {}),
+      reconnectDelayMs: options.reconnectDelayMs ?? 1000,
+      attach: (socket) => this.attach(socket, http),
+      stopped: () => this.stopReason !== null,
+      schedule: (action, delayMs) => this.schedule(action, delayMs),
+      onFailover: (url) => this.events.emit((e) => e.onCoordinatorChanged?.({ url })),
+      logger: this.logger,
     });
-    this.socket = socket;
-    this.attach(socket, http);
     await firstAuth;
     if (!this.session)
       throw new FlotillaError(
@@ -176,7 +191,7 @@ export class FlotillaDevice {
     this.stopReason = reason;
     this.controller.abort(new FlotillaError('ROUND_CLOSED', `device stopped (${reason})`));
     this.timers.close();
-    this.socket?.disconnect();
+    this.link?.disconnect();
     this.resolveStopped(reason);
   }
 
@@ -227,9 +242,6 @@ export class FlotillaDevice {
       this.sync.needed = true;
       if (this.phase === 'waiting') this.phase = 'idle';
       this.logger.info({ reason }, 'disconnected');
-      // After a server-side disconnect socket.io does not reconnect by itself.
-      if (!this.stopReason && !socket.active)
-        this.schedule(() => socket.connect(), this.options.reconnectDelayMs ?? 1000);
     });
     socket.on('connect_error', (error: Error & { data?: unknown }) => {
       const wire = WireErrorSchema.safeParse(error.data);
@@ -240,13 +252,11 @@ export class FlotillaDevice {
         return;
       }
       this.logger.debug({ message: error.message }, 'connection attempt failed');
-      if (!this.stopReason && !socket.active)
-        this.schedule(() => socket.connect(), this.options.reconnectDelayMs ?? 1000);
     });
   }
 
   private async answerChallenge(payload: unknown): Promise<void> {
-    const socket = this.socket;
+    const socket = this.link?.socket;
     const challenge = AuthChallengeSchema.safeParse(payload);
     if (!socket || !challenge.success) return;
     const offered = challenge.data.coordinatorKey;
@@ -321,7 +331,7 @@ export class FlotillaDevice {
   }
 
   private async checkIn(): Promise<void> {
-    const socket = this.socket;
+    const socket = this.link?.socket;
     if (!socket || !this.session || this.stopReason || this.phase !== 'idle') return;
     this.phase = 'waiting';
     const seq = ++this.checkInSeq;
@@ -399,8 +409,9 @@ export class FlotillaDevice {
     if (outcome.kind === 'skip') {
       this.events.emit((e) => e.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }));
       await this.whenAuthenticated(plan.deadline);
-      if (this.socket && this.session)
-        await callWithAck(this.socket as AckEmitter, 'update:skip', outcome.skip, this.ackTimeout()).catch(
+      const socket = this.link?.socket;
+      if (socket && this.session)
+        await callWithAck(socket as AckEmitter, 'update:skip', outcome.skip, this.ackTimeout()).catch(
           (error: unknown) => this.events.error(error, false),
         );
       this.finishRound();
@@ -415,7 +426,8 @@ export class FlotillaDevice {
     const result = await submitUntilAnswered(pending, {
       connection: async (deadline) => {
         await this.whenAuthenticated(deadline);
-        return this.socket && this.session ? this.socket : null;
+        const socket = this.link?.socket;
+        return socket && this.session ? socket : null;
       },
       isStopped: () => this.stopReason !== null,
       ackTimeoutMs: this.ackTimeout(),

@@ -16,8 +16,8 @@ export class HttpStatusError extends FlotillaError {
 }
 
 export interface CoordinatorHttpOptions {
-  /** Coordinator base URL, e.g. `http://127.0.0.1:8080`. */
-  url: string;
+  /** Coordinator base URL, e.g. `http://127.0.0.1:8080`; a function for one that changes (failover). */
+  url: string | (() => string);
   /** Returns the current session bearer token (null before the first authentication). */
   sessionToken: () => string | null;
   fetch?: FetchFn;
@@ -28,12 +28,16 @@ export interface CoordinatorHttpOptions {
 
 /** The coordinator's HTTP routes a device uses: blobs up and down, adapter manifests. */
 export class CoordinatorHttp implements AdapterFetcher {
-  private readonly base: string;
   private readonly fetchFn: FetchFn;
 
   constructor(private readonly options: CoordinatorHttpOptions) {
-    this.base = options.url.replace(/\/+$/, '');
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** The base URL in use now (the coordinator the device's socket is connected to). */
+  private base(): string {
+    const url = typeof this.options.url === 'string' ? this.options.url : this.options.url();
+    return url.replace(/\/+$/, '');
   }
 
   /**
@@ -85,7 +89,7 @@ export class CoordinatorHttp implements AdapterFetcher {
 
   /** One request; throws HttpStatusError for a non-2xx answer with the coordinator's error code. */
   async request(path: string, init: RequestInit): Promise<Response> {
-    const response = await this.fetchFn(`${this.base}${path}`, {
+    const response = await this.fetchFn(`${this.base()}${path}`, {
       ...init,
       ...(this.options.signal ? { signal: this.options.signal } : {}),
     });

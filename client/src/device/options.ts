@@ -31,6 +31,8 @@ export interface FlotillaDeviceEvents {
   }) => void;
   /** A manifest or blob failed verification; the device keeps its current adapter. */
   onAdapterRefused?: (event: { reason: string }) => void;
+  /** The device moved to another coordinator of its `url` list (the current one stopped answering). */
+  onCoordinatorChanged?: (event: { url: string }) => void;
   /** The coordinator key was pinned on first use. */
   onCoordinatorKeyPinned?: (publicKeyB64: string) => void;
   /** Anything that went wrong; `fatal` errors stop the device (unknown device, key mismatch…). */
@@ -38,8 +40,14 @@ export interface FlotillaDeviceEvents {
 }
 
 export interface FlotillaDeviceOptions extends FlotillaDeviceEvents {
-  /** Coordinator base URL (socket.io and HTTP share it), e.g. `http://127.0.0.1:8080`. */
-  url: string;
+  /**
+   * Coordinator base URL (socket.io and HTTP share it), e.g. `http://127.0.0.1:8080`; or several
+   * coordinators of one fleet (processes sharing one Redis): the device starts with the first and
+   * fails over to the next after `failoverAfter` failed connection attempts in a row.
+   */
+  url: string | readonly string[];
+  /** Failed connection attempts in a row to one coordinator before the next URL. Default 2. */
+  failoverAfter?: number;
   /** Enrolled device id. */
   deviceId: string;
   /** The device's ed25519 key pair (the public key was enrolled). */

@@ -18,6 +18,18 @@ interface DeviceFlags {
   seed: string;
   rounds?: string;
   cacheDir?: string;
+  url: string[];
+}
+
+/** `--url a --url b,c` → [a, b, c]. */
+function collectUrls(value: string, previous: string[]): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== ''),
+  ];
 }
 
 async function localData(
@@ -63,15 +75,25 @@ export function registerDevice(program: Command): void {
     .option('--seed <n>', 'dataset seed', '1')
     .option('--rounds <n>', 'stop after this many rounds (default: run until interrupted)')
     .option('--cache-dir <dir>', 'content-addressed cache of base models and adapters')
+    .option(
+      '--url <url>',
+      'a coordinator of the fleet; repeat it or give a comma list to fail over between them (default: FLOTILLA_URL)',
+      collectUrls,
+      [],
+    )
     .action((flags: DeviceFlags) =>
       runCommand(async () => {
         const config = loadConfig(program.opts<{ config?: string }>());
+        const urls = flags.url.length > 0 ? flags.url : [config.coordinatorUrl];
+        for (const url of urls)
+          if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))
+            throw new ConfigError(`--url: expected an http(s) URL, got "${url}"`);
         const { FlotillaDevice, TfjsTrainer, enrollDevice } = await import('@flotilla/client');
         if (!existsSync(flags.keyFile)) writeKeyFile(flags.keyFile, generateSigningKeyPair());
         const keys = readKeyFile(flags.keyFile);
         if (flags.enrollToken) {
           const enrolled = await enrollDevice({
-            url: config.coordinatorUrl,
+            url: urls[0] ?? config.coordinatorUrl,
             token: flags.enrollToken,
             deviceId: flags.deviceId,
             keys,
@@ -86,7 +108,7 @@ export function registerDevice(program: Command): void {
         process.once('SIGTERM', () => stopped.abort());
         let started = false;
         const device = new FlotillaDevice({
-          url: config.coordinatorUrl,
+          url: urls,
           deviceId: flags.deviceId,
           keys,
           taskId: flags.task,
@@ -113,6 +135,8 @@ export function registerDevice(program: Command): void {
           onSkip: ({ plan, reason, detail }) =>
             process.stdout.write(`round ${plan.roundId}: skipped (${reason}): ${detail}\n`),
           onAdapterChanged: ({ version, route }) => process.stdout.write(`adapter v${version} (${route})\n`),
+          onCoordinatorChanged: ({ url }) =>
+            process.stdout.write(`coordinator unreachable; now using ${url}\n`),
           // A fatal error while starting (unknown task, data the model does not take) rejects
           // start() and is reported once, by runCommand, with its exit code.
           onError: (error, fatal) => {
@@ -121,7 +145,9 @@ export function registerDevice(program: Command): void {
         });
         await device.start();
         started = true;
-        process.stdout.write(`device ${flags.deviceId} connected to ${config.coordinatorUrl}\n`);
+        process.stdout.write(
+          `device ${flags.deviceId} connected to ${device.coordinatorUrl ?? urls.join(', ')}\n`,
+        );
         const reason = await device.stopped;
         process.stdout.write(`device stopped (${reason})\n`);
         return reason === 'fatal' ? 1 : 0;
