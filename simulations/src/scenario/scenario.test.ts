@@ -42,6 +42,13 @@ describe('built-in scenarios', () => {
     const krum = loadScenario('attack-krum');
     expect(krum.strategy.name).toBe('krum');
     expect(krum.behaviour).toMatchObject({ byzantineFraction: 0.2, attack: 'sign-flip' });
+    const innerProduct = loadScenario('attack-inner-product-krum');
+    expect(innerProduct.strategy.name).toBe('krum');
+    // Xie et al. 2020's ε against Krum.
+    expect(innerProduct.behaviour).toMatchObject({ attack: 'inner-product', attackScale: 0.1 });
+    const backdoor = loadScenario('attack-backdoor-trimmed-mean');
+    expect(backdoor.strategy.name).toBe('trimmed-mean');
+    expect(backdoor.behaviour).toMatchObject({ attack: 'backdoor', backdoor: { targetClass: 0 } });
     expect(loadScenario('dp-z2.0').dp?.noiseMultiplier).toBe(2);
     expect(loadScenario('full').adapter.mode).toBe('full');
   });

@@ -1,6 +1,7 @@
 // Repeated runs of one configuration (its seeds) reduced to means with 95% confidence intervals:
 // per round (the bands of the plots) and per run (final accuracy, rounds to a target accuracy,
-// bytes, ε, wall time, per-device accuracy).
+// bytes, ε, wall time, per-device accuracy, and in attacked runs the backdoor accuracy and how
+// precisely the defences caught the attackers).
 import { z } from 'zod';
 import type { RoundMetrics } from '../report/metrics.js';
 import { meanInterval, type MeanInterval } from '../report/statistics.js';
@@ -16,7 +17,15 @@ export const IntervalSchema = z.object({
 });
 
 /** Per-round metrics averaged over the runs that reached the round (null: none had a value). */
-export const ROUND_METRICS = ['accuracy', 'loss', 'participants', 'bytesUp', 'bytesDown', 'epsilon'] as const;
+export const ROUND_METRICS = [
+  'accuracy',
+  'loss',
+  'participants',
+  'bytesUp',
+  'bytesDown',
+  'epsilon',
+  'backdoorAccuracy',
+] as const;
 export type RoundMetricName = (typeof ROUND_METRICS)[number];
 
 /** Per-run numbers averaged over the runs. */
@@ -31,6 +40,11 @@ export const RUN_METRICS = [
   'setupSeconds',
   'perDeviceMean',
   'perDeviceWorst10',
+  /** Backdoor runs: the backdoor accuracy of the last model. */
+  'finalBackdoorAccuracy',
+  /** Attacked runs: precision and recall of the run's caught updates (flagged or excluded). */
+  'attackPrecision',
+  'attackRecall',
 ] as const;
 export type RunMetricName = (typeof RUN_METRICS)[number];
 
@@ -96,6 +110,12 @@ function runValue(outcome: RunOutcome, name: RunMetricName): number | null {
       return outcome.perDevice?.mean ?? null;
     case 'perDeviceWorst10':
       return outcome.perDevice?.worst10 ?? null;
+    case 'finalBackdoorAccuracy':
+      return outcome.metrics.filter((m) => m.backdoorAccuracy !== undefined).at(-1)?.backdoorAccuracy ?? null;
+    case 'attackPrecision':
+      return outcome.attack?.precision ?? null;
+    case 'attackRecall':
+      return outcome.attack?.recall ?? null;
   }
 }
 

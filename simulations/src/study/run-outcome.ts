@@ -2,6 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson, sha256Hex, utf8 } from '@flotilla/protocol';
+import { DetectionCountsSchema } from '../report/attack-metrics.js';
 import { PerDeviceSummarySchema, RoundMetricsSchema } from '../report/metrics.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunAndReportResult } from './run-one.js';
@@ -20,6 +21,11 @@ export const RunOutcomeSchema = z.object({
   perDevice: PerDeviceSummarySchema.nullable(),
   /** Why the worker stopped the task early, else null. */
   stopped: z.string().nullable(),
+  /**
+   * Runs with attackers: what the defences caught over the whole run (metrics.json
+   * `runs[].attack.total`); null without attackers. Absent in outcomes written before it was kept.
+   */
+  attack: DetectionCountsSchema.nullable().default(null),
   /** Whether the round log verified; null for a run without one (a centralized baseline). */
   logVerified: z.boolean().nullable(),
   /** Whole run and setup wall times, ms. */
@@ -43,6 +49,7 @@ export function outcomeOf(run: RunAndReportResult): RunOutcome {
     metrics: RoundMetricsSchema.array().parse(result.metrics),
     perDevice: result.perDevice?.summary ?? null,
     stopped: result.stopped,
+    attack: result.attack?.total ?? null,
     logVerified: run.verify.ok,
     wallMs: run.wallMs,
     setupMs: result.setupMs,

@@ -146,6 +146,7 @@ async function centralizedOutcome(
     metrics: RoundMetricsSchema.array().parse(run.metrics),
     perDevice: null,
     stopped: null,
+    attack: null,
     logVerified: null,
     wallMs: run.wallMs,
     setupMs: 0,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { esc, formatBytes, htmlHead, htmlRow, mdRow, percent } from '../report/render.js';
 import type { MeanInterval } from '../report/statistics.js';
 import { lineChart } from '../report/svg-chart.js';
-import type { RoundMetricName, StudyCell } from './aggregate.js';
+import { ROUND_METRICS, type RoundMetricName, type RunMetricName, type StudyCell } from './aggregate.js';
 
 export interface StudyReportInput {
   title: string;
@@ -44,6 +44,16 @@ function roundsCell(cell: StudyCell): string {
   return r.reached === r.of ? text : `${text} (${r.reached}/${r.of}; the rest not within ${rounds})`;
 }
 
+/** Columns shown only when some cell has a value: the attacked runs' backdoor and detection figures. */
+const ATTACK_COLUMNS = [
+  ['finalBackdoorAccuracy', 'backdoor accuracy'],
+  ['attackPrecision', 'attack precision'],
+  ['attackRecall', 'attack recall'],
+] as const satisfies ReadonlyArray<readonly [RunMetricName, string]>;
+
+const attackColumns = (cells: readonly StudyCell[]) =>
+  ATTACK_COLUMNS.filter(([name]) => cells.some((c) => c.runs[name] !== null));
+
 function header(cells: readonly StudyCell[]): string[] {
   const target = cells.find((c) => c.roundsToTarget !== null)?.roundsToTarget?.target;
   return [
@@ -58,11 +68,13 @@ function header(cells: readonly StudyCell[]): string[] {
     'wall time (s)',
     'per-device mean',
     'per-device worst 10%',
+    ...attackColumns(cells).map(([, title]) => title),
   ];
 }
 
-function row(cell: StudyCell, withTarget: boolean): string[] {
+function row(cell: StudyCell, cells: readonly StudyCell[]): string[] {
   const { runs } = cell;
+  const withTarget = cells.some((c) => c.roundsToTarget !== null);
   return [
     cell.label,
     cell.seeds.join(', '),
@@ -75,6 +87,7 @@ function row(cell: StudyCell, withTarget: boolean): string[] {
     numInterval(runs.wallSeconds, 0),
     pctInterval(runs.perDeviceMean),
     pctInterval(runs.perDeviceWorst10),
+    ...attackColumns(cells).map(([name]) => pctInterval(runs[name])),
   ];
 }
 
@@ -91,13 +104,17 @@ function chart(cells: readonly StudyCell[], metric: RoundMetricName, title: stri
         (r) => [r.round, r.values[metric]?.low ?? null, r.values[metric]?.high ?? null] as const,
       ),
     })),
-    ...(metric === 'accuracy' ? { formatY: percent } : metric === 'bytesUp' ? { formatY: formatBytes } : {}),
+    ...(metric === 'accuracy' || metric === 'backdoorAccuracy'
+      ? { formatY: percent }
+      : metric === 'bytesUp'
+        ? { formatY: formatBytes }
+        : {}),
   });
 }
 
 /** study.csv: cell, round and each per-round metric's mean, low and high (95%). */
 function studyCsv(cells: readonly StudyCell[]): string {
-  const metrics: RoundMetricName[] = ['accuracy', 'loss', 'participants', 'bytesUp', 'bytesDown', 'epsilon'];
+  const metrics = ROUND_METRICS;
   const quote = (text: string) => (/[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
   const lines = [
     [
@@ -124,10 +141,20 @@ const INTERVAL_NOTE =
 /** Writes study.json, study.csv, report.md, report.html and the plots into `dir`. */
 export function writeStudyReport(dir: string, input: StudyReportInput): { markdown: string; html: string } {
   mkdirSync(dir, { recursive: true });
-  const withTarget = input.cells.some((c) => c.roundsToTarget !== null);
-  const charts = {
+  const backdoor = input.cells.some((c) => c.rounds.some((r) => r.values.backdoorAccuracy !== null));
+  const charts: Record<string, string> = {
     accuracy: chart(input.cells, 'accuracy', 'Test accuracy by round (mean, 95% band)', 'accuracy'),
     loss: chart(input.cells, 'loss', 'Test loss by round (mean, 95% band)', 'loss'),
+    ...(backdoor
+      ? {
+          backdoor: chart(
+            input.cells,
+            'backdoorAccuracy',
+            'Backdoor accuracy by round (mean, 95% band)',
+            'backdoor accuracy',
+          ),
+        }
+      : {}),
   };
   const head = header(input.cells);
   const facts = Object.entries(input.facts);
@@ -140,7 +167,7 @@ export function writeStudyReport(dir: string, input: StudyReportInput): { markdo
     md.push('');
   }
   md.push('## Comparison', '', INTERVAL_NOTE, '', mdRow(head), mdRow(head.map(() => '---')));
-  for (const cell of input.cells) md.push(mdRow(row(cell, withTarget)));
+  for (const cell of input.cells) md.push(mdRow(row(cell, input.cells)));
   const unverified = input.cells.reduce((n, c) => n + c.unverified, 0);
   md.push(
     '',
@@ -148,7 +175,7 @@ export function writeStudyReport(dir: string, input: StudyReportInput): { markdo
       ? 'Every run’s round log verified.'
       : `**${unverified} run(s) whose round log did not verify.**`,
   );
-  md.push('', '## Charts', '', charts.accuracy, '', charts.loss, '');
+  md.push('', '## Charts', '', ...Object.values(charts).flatMap((svg) => [svg, '']));
 
   const html = htmlHead(input.title);
   if (input.description) html.push(`<p>${esc(input.description)}</p>`);
@@ -159,13 +186,8 @@ export function writeStudyReport(dir: string, input: StudyReportInput): { markdo
     html.push('</table>');
   }
   html.push('<h2>Comparison</h2>', `<p>${esc(INTERVAL_NOTE)}</p>`, '<table>', htmlRow(head, 'th'));
-  for (const cell of input.cells) html.push(htmlRow(row(cell, withTarget)));
-  html.push(
-    '</table>',
-    '<h2>Charts</h2>',
-    `<figure>${charts.accuracy}</figure>`,
-    `<figure>${charts.loss}</figure>`,
-  );
+  for (const cell of input.cells) html.push(htmlRow(row(cell, input.cells)));
+  html.push('</table>', '<h2>Charts</h2>', ...Object.values(charts).map((svg) => `<figure>${svg}</figure>`));
   html.push('</body></html>', '');
 
   const written = { markdown: join(dir, 'report.md'), html: join(dir, 'report.html') };
@@ -181,7 +203,7 @@ export function writeStudyReport(dir: string, input: StudyReportInput): { markdo
 export function studySummary(cells: readonly StudyCell[]): string {
   const withTarget = cells.some((c) => c.roundsToTarget !== null);
   const head = header(cells).slice(0, withTarget ? 5 : 4);
-  const rows = cells.map((c) => row(c, withTarget).slice(0, head.length));
+  const rows = cells.map((c) => row(c, cells).slice(0, head.length));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
