@@ -5,6 +5,7 @@ import {
   at,
   isServerOptimizer,
   type DpRelease,
+  type StrategyName,
   type TaskDefinition,
 } from '@flotilla/protocol';
 import { decomposes } from '../../shared/strategy-rules.js';
@@ -14,7 +15,12 @@ import {
   type LoraAggregationResult,
   type TensorMap,
 } from '../lora/lora-rules.js';
-import { aggregate, type AggregationConfig, type ServerOptimizerState } from '../strategies/index.js';
+import {
+  STRATEGY_REGISTRY,
+  aggregate,
+  type AggregationConfig,
+  type ServerOptimizerState,
+} from '../strategies/index.js';
 import {
   RdpAccountant,
   addGaussianNoise,
@@ -132,10 +138,7 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
       return result.values;
     }
     // Noise goes on the mean; a server optimizer then treats the noised mean as its pseudo-gradient.
-    const mean = aggregate(
-      { ...config, name: config.name === 'norm-bounding' ? 'norm-bounding' : 'fedavg' },
-      weighted,
-    );
+    const mean = aggregate({ ...config, name: dpMeanOf(config.name) }, weighted);
     const noised = addGaussianNoise(mean.result.values, noiseStd, input.rng);
     selected = mean.result.selected;
     details = { ...mean.result.details, noiseStd };
@@ -211,6 +214,13 @@ export function computeRound(input: ComputeRoundInput): ComputeRoundResult {
  */
 export function dpReleaseStep(dp: { noiseMultiplier: number }): { q: number; noiseMultiplier: number } {
   return { q: 1, noiseMultiplier: dp.noiseMultiplier };
+}
+
+/** The strategy registry's DP mean for `name` (the checks above refused the strategies without one). */
+function dpMeanOf(name: StrategyName): StrategyName {
+  const mean = STRATEGY_REGISTRY[name].dpMean;
+  if (mean === null) throw new FlotillaError('INTERNAL', `${name} has no DP mean in the strategy registry`);
+  return mean;
 }
 
 /** The deltas the strategy sees and their weights: every update's, or the one presummed mean. */

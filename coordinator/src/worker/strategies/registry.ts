@@ -30,6 +30,13 @@ export interface StrategyImplementation {
    * (audit-round.ts): the strategy already keeps them from steering it.
    */
   tolerance(config: AggregationConfig, n: number): number;
+  /**
+   * Under DP, the strategy whose mean the Gaussian noise goes on (its noise is calibrated to the
+   * sensitivity C/m of a mean): the row's own for a mean-type rule, FedAvg's for a server
+   * optimizer, which then steps on the noised mean. null where protocol's STRATEGY_TRAITS say the
+   * strategy is not `dpCompatible`.
+   */
+  dpMean: StrategyName | null;
 }
 
 /** Mean-type rules: one unbounded update moves the result arbitrarily far. */
@@ -39,38 +46,49 @@ const KRUM_TOLERANCE = (config: AggregationConfig, n: number): number =>
   Math.min(config.byzantine, Math.floor((n - 3) / 2));
 
 export const STRATEGY_REGISTRY: Readonly<Record<StrategyName, StrategyImplementation>> = {
-  fedavg: { aggregate: (_config, updates) => ({ result: aggregateFedAvg(updates) }), tolerance: NONE },
+  fedavg: {
+    aggregate: (_config, updates) => ({ result: aggregateFedAvg(updates) }),
+    tolerance: NONE,
+    dpMean: 'fedavg',
+  },
   fedavgm: {
     aggregate: (config, updates, state) => aggregateFedAvgM(updates, config, state),
     tolerance: NONE,
+    dpMean: 'fedavg',
   },
   fedadam: {
     aggregate: (config, updates, state) => aggregateAdaptive('fedadam', updates, config, state),
     tolerance: NONE,
+    dpMean: 'fedavg',
   },
   fedyogi: {
     aggregate: (config, updates, state) => aggregateAdaptive('fedyogi', updates, config, state),
     tolerance: NONE,
+    dpMean: 'fedavg',
   },
   fedadagrad: {
     aggregate: (config, updates, state) => aggregateAdaptive('fedadagrad', updates, config, state),
     tolerance: NONE,
+    dpMean: 'fedavg',
   },
   median: {
     aggregate: (_config, updates) => ({ result: aggregateMedian(updates) }),
     // A coordinate's median stays between honest values while attackers are fewer than half.
     tolerance: (_config, n) => Math.floor((n - 1) / 2),
+    dpMean: null,
   },
   'trimmed-mean': {
     aggregate: (config, updates) => ({ result: aggregateTrimmedMean(updates, { beta: config.beta }) }),
     // floor(β·n) values are cut from each end of every coordinate.
     tolerance: (config, n) => Math.floor(config.beta * n),
+    dpMean: null,
   },
   krum: {
     aggregate: (config, updates) => ({
       result: aggregateKrum(updates, { byzantine: config.byzantine, keep: 1 }),
     }),
     tolerance: KRUM_TOLERANCE,
+    dpMean: null,
   },
   'multi-krum': {
     aggregate: (config, updates) => ({
@@ -81,11 +99,13 @@ export const STRATEGY_REGISTRY: Readonly<Record<StrategyName, StrategyImplementa
       }),
     }),
     tolerance: KRUM_TOLERANCE,
+    dpMean: null,
   },
   bulyan: {
     aggregate: (config, updates) => ({ result: aggregateBulyan(updates, { byzantine: config.byzantine }) }),
     // Bulyan's guarantee needs n >= 4f + 3.
     tolerance: (config, n) => Math.min(config.byzantine, Math.floor((n - 3) / 4)),
+    dpMean: null,
   },
   'norm-bounding': {
     aggregate: (config, updates) => {
@@ -101,6 +121,7 @@ export const STRATEGY_REGISTRY: Readonly<Record<StrategyName, StrategyImplementa
       };
     },
     tolerance: NONE,
+    dpMean: 'norm-bounding',
   },
 };
 
