@@ -4,12 +4,11 @@ import {
   PROTOCOL_VERSION,
   sha256Hex,
   toBase64,
-  verifyRoundLog,
   type RoundLogSummary,
   type RoundPlan,
 } from '@flotilla/protocol';
 import { auditShowCommand, auditVerifyCommand } from '../src/shared/round-log/cli.js';
-import { defaultRoundLogPath, readRoundLog } from '../src/shared/round-log/index.js';
+import { defaultRoundLogPath } from '../src/shared/round-log/index.js';
 import type { DashboardSnapshot } from '../src/server/dashboard/dashboard-snapshot.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
@@ -102,16 +101,12 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     expect((await abandoned('test-task:2')).reason).toBe('quorum missed: 1 of 2 updates');
 
     // The round.abandoned record follows the stored state change.
-    const records = await waitFor(
-      async () => {
-        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
-        return log.filter((r) => r.event.type === 'round.abandoned').length === 2 ? log : null;
-      },
-      PATIENCE_MS,
+    const records = await fleet.roundLogWhen(
       'two round.abandoned records',
+      (log) => log.filter((r) => r.event.type === 'round.abandoned').length === 2,
     );
     const trustedKey = toBase64(fleet.tc.coordinator.coordinatorKey.publicKey);
-    const verdict = await verifyRoundLog(records, { trustedKey });
+    const verdict = await fleet.roundLogVerdict(records);
     expect(verdict.problems).toEqual([]);
     expect(verdict.ok).toBe(true);
     const types = records.map((r) => `${r.event.type}${'roundId' in r.event ? ` ${r.event.roundId}` : ''}`);

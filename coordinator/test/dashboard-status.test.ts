@@ -2,15 +2,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
 import type { DashboardSnapshot } from '../src/server/dashboard/index.js';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // What the dashboard says about tasks that are not simply running, in Chromium and in its JSON:
@@ -22,37 +14,36 @@ const OPERATOR = 'operator-token-for-tests-0123456789';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'];
 
 describe('dashboard task status, clip-bound note and eligible devices', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
+  const rounds = { goalCount: 3, overSelection: 1, minReports: 3, selectionTimeoutMs: 30_000, maxRounds: 1 };
+  const fleet = useTestFleet({
+    coordinator: { operatorToken: OPERATOR, dashboard: { streamIntervalMs: 100 } },
+    tasks: ['clipped', 'paused', 'archived'].map((taskId) => ({ taskId, rounds })),
+    taskAfterDevices: true,
+    devices: 3,
+    label: 'dash',
+  });
   let browser: Browser | null = null;
 
   const snapshot = async () =>
     (await (
-      await fetch(`${tc.coordinator.url}/dashboard/api/state`, {
+      await fetch(`${fleet.tc.coordinator.url}/dashboard/api/state`, {
         headers: { authorization: `Bearer ${OPERATOR}` },
       })
     ).json()) as DashboardSnapshot;
   const control = (taskId: string, action: string, reason: string) =>
-    tc.coordinator.controlTask({ taskId, action: action as 'pause', reason });
-  const plans = (roundId: string) => Promise.all(devices.map((d) => d.waitForPlan(roundId)));
+    fleet.tc.coordinator.controlTask({ taskId, action: action as 'pause', reason });
+  const plans = (roundId: string) => Promise.all(fleet.devices.map((d) => d.waitForPlan(roundId)));
 
   beforeAll(async () => {
-    tc = await startTestCoordinator({ operatorToken: OPERATOR, dashboard: { streamIntervalMs: 100 } });
-    devices = await connectFleet(tc.coordinator, 3, 'dash');
-    const rounds = { goalCount: 3, overSelection: 1, minReports: 3, selectionTimeoutMs: 30_000 };
-    for (const taskId of ['clipped', 'paused', 'archived'])
-      await createTestTask(tc.coordinator, { taskId, rounds: { ...rounds, maxRounds: 1 } });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   });
   afterAll(async () => {
     await browser?.close();
-    for (const d of devices) d.disconnect();
-    await tc.stop();
   });
 
   it('counts each checked-in device once across tasks', async () => {
     for (const taskId of ['paused', 'archived'])
-      for (const d of devices) expect(await d.checkIn(taskId)).toMatchObject({ ok: true });
+      for (const d of fleet.devices) expect(await d.checkIn(taskId)).toMatchObject({ ok: true });
     await plans('paused:1');
     await plans('archived:1');
     const state = await snapshot();
@@ -65,9 +56,9 @@ describe('dashboard task status, clip-bound note and eligible devices', () => {
     await control('archived', 'archive', 'superseded by clipped');
     // clipped:1 — two updates clipped exactly to the bound, one skip: the quorum of 3 is missed,
     // the task's only round has ended.
-    for (const d of devices) expect(await d.checkIn('clipped')).toMatchObject({ ok: true });
+    for (const d of fleet.devices) expect(await d.checkIn('clipped')).toMatchObject({ ok: true });
     const [p0, p1] = (await plans('clipped:1')) as [RoundPlan, RoundPlan];
-    const [d0, d1, d2] = devices as [TestDevice, TestDevice, TestDevice];
+    const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
     expect(await d0.report(p0, loraDelta(1), { reportedNorm: 1, clipped: true })).toMatchObject({ ok: true });
     expect(await d1.report(p1, loraDelta(1), { reportedNorm: 1, clipped: true })).toMatchObject({ ok: true });
     expect(
@@ -102,7 +93,7 @@ describe('dashboard task status, clip-bound note and eligible devices', () => {
 
     if (!browser) throw new Error('no browser');
     const page = await browser.newPage();
-    await page.goto(`${tc.coordinator.url}/dashboard`);
+    await page.goto(`${fleet.tc.coordinator.url}/dashboard`);
     await page.fill('#token', OPERATOR);
     await page.click('#login button[type=submit]');
     const clipped = page.locator('section[data-task="clipped"]');

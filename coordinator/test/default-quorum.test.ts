@@ -1,41 +1,27 @@
 // Issue 18: a task without `minReports` gets a quorum from the over-selection rules, so one
 // refusal does not abandon the round. Before, `minReports` was required and operators set it to
 // the devices per round: any single refusal abandoned the round (4 of 10 rounds in a 10-device run).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { createTestTask, loraDelta, useTestFleet, waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('default quorum', () => {
-  let tc: TestCoordinator;
-  const fleets = new Map<string, TestDevice[]>();
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator();
-    // A fleet per task: a device that took one task's round is not selected again while it lasts.
-    for (const taskId of ['defaults', 'explicit'])
-      fleets.set(taskId, await connectFleet(tc.coordinator, 10, taskId));
-  });
-  afterAll(async () => {
-    for (const fleet of fleets.values()) for (const d of fleet) d.disconnect();
-    await tc.stop();
-  });
+  // A fleet per task: a device that took one task's round is not selected again while it lasts.
+  const TASKS = ['defaults', 'explicit'];
+  const fleet = useTestFleet({ tasks: [], devices: 10 * TASKS.length, label: 'quorum' });
+  const devicesOf = (taskId: string) => {
+    const first = 10 * TASKS.indexOf(taskId);
+    return fleet.devices.slice(first, first + 10);
+  };
 
   /**
    * Registers the task, then all 10 devices take its first round; device 0's update is refused
    * (norm 5 > clip 1). `minReports: undefined` leaves the field out of the task as sent.
    */
   async function roundWithOneRefusal(taskId: string, minReports: number | undefined) {
-    const devices = fleets.get(taskId) ?? [];
-    await createTestTask(tc.coordinator, {
+    const devices = devicesOf(taskId);
+    await createTestTask(fleet.tc.coordinator, {
       taskId,
       rounds: {
         goalCount: 10,
@@ -60,7 +46,7 @@ describe('default quorum', () => {
     ).toMatchObject({ ok: true });
     return waitFor(
       async () => {
-        const round = await tc.coordinator.rounds.get(`${taskId}:1`);
+        const round = await fleet.tc.coordinator.rounds.get(`${taskId}:1`);
         return round && round.state !== 'REPORTING' && round.state !== 'SELECTING' ? round : null;
       },
       PATIENCE_MS,
@@ -70,7 +56,7 @@ describe('default quorum', () => {
 
   it('a task without minReports gets floor(0.8 × 10 / 1.3) = 6; one refusal among 10 does not abandon its round', async () => {
     const round = await roundWithOneRefusal('defaults', undefined);
-    const signed = await tc.coordinator.tasks.getTask('defaults');
+    const signed = await fleet.tc.coordinator.tasks.getTask('defaults');
     expect(signed?.task.rounds.minReports).toBe(6);
     expect(round).toMatchObject({ state: 'AGGREGATING', minReports: 6, acceptedCount: 9 });
   });

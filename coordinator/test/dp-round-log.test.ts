@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  sha256Hex,
-  toBase64,
-  verifyRoundLog,
-  type RoundLogEventOf,
-  type RoundPlan,
-} from '@flotilla/protocol';
+import { sha256Hex, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
 import {
   commitUpdate,
   loadOrCreatePseudonymSecret,
-  readRoundLog,
   updateCommitmentKey,
 } from '../src/shared/round-log/index.js';
 import type { AggregationWorker } from '../src/worker/index.js';
-import { loraDelta, startRoundLogWorker, useTestFleet, waitFor } from './support/fleet.js';
+import { loraDelta, startRoundLogWorker, useTestFleet } from './support/fleet.js';
 
 // A DP round's log publishes nothing computed from one update's content (docs/privacy.md): the
 // coordinator names each accepted or refused update by its commitment, an HMAC of the blob's
@@ -46,8 +39,7 @@ describe('the round log of a DP round', () => {
 
   it('names updates by commitment, withholds per-update values, and verifies', async () => {
     const roundId = 'test-task:1';
-    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan(roundId)));
+    const plans = await fleet.joinRound('test-task', roundId);
     const deltas = [loraDelta(0.5), loraDelta(0.25), loraDelta(0.75)];
     // The third device first sends an update above the clip bound (refused), then a valid one.
     const tooLarge = loraDelta(3);
@@ -55,13 +47,10 @@ describe('the round log of a DP round', () => {
     for (const [i, d] of fleet.devices.entries())
       expect((await d.report(plans[i] as RoundPlan, deltas[i] as Uint8Array)).ok).toBe(true);
 
-    const records = await waitFor(
-      async () => {
-        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
-        return log.some((r) => r.event.type === 'promotion' || r.event.type === 'rejection') ? log : null;
-      },
-      30_000,
+    const records = await fleet.roundLogWhen(
       'the round decided',
+      (log) => log.some((r) => r.event.type === 'promotion' || r.event.type === 'rejection'),
+      30_000,
     );
     const key = updateCommitmentKey(await loadOrCreatePseudonymSecret(fleet.tc.stateDir));
     const commitmentOf = (bytes: Uint8Array) => commitUpdate(key, roundId, sha256Hex(bytes));
@@ -93,9 +82,6 @@ describe('the round log of a DP round', () => {
     const text = JSON.stringify(events);
     for (const bytes of [...deltas, tooLarge]) expect(text).not.toContain(sha256Hex(bytes));
 
-    const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
-    });
-    expect(verdict.problems).toEqual([]);
+    expect((await fleet.roundLogVerdict(records)).problems).toEqual([]);
   });
 });

@@ -1,39 +1,25 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import {
-  connectFleet,
-  createTestTask,
-  loraDelta,
-  startTestCoordinator,
-  waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 /** Short enough to tell from the 7-day default, long enough not to expire during the test. */
 const RETENTION_MS = 10 * 60 * 1000;
 
 describe('quorum missed', () => {
-  let tc: TestCoordinator;
-  let devices: TestDevice[];
   const lines: Array<Record<string, unknown>> = [];
-
-  beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean))
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    tc = await startTestCoordinator({
-      logger: pino({ level: 'info' }, sink),
-      roundRetentionMs: RETENTION_MS,
-    });
-    await createTestTask(tc.coordinator, {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const fleet = useTestFleet({
+    coordinator: { logger: pino({ level: 'info' }, sink), roundRetentionMs: RETENTION_MS },
+    task: {
       rounds: {
         goalCount: 3,
         overSelection: 1,
@@ -42,18 +28,15 @@ describe('quorum missed', () => {
         selectionTimeoutMs: 1000,
         maxRounds: 3,
       },
-    });
-    devices = await connectFleet(tc.coordinator, 3, 'q');
-  });
-  afterAll(async () => {
-    for (const d of devices) d.disconnect();
-    await tc.stop();
+    },
+    devices: 3,
+    label: 'q',
   });
 
   it('abandons a round below minReports at the deadline, logs it, and opens the next round', async () => {
-    await Promise.all(devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(devices.map((d) => d.waitForPlan()));
-    const [d0, d1] = devices as [TestDevice, TestDevice];
+    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
+    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan()));
+    const [d0, d1] = fleet.devices as [TestDevice, TestDevice];
     expect((await d0.report(plans[0] as RoundPlan, loraDelta(0.2))).ok).toBe(true);
     expect(
       await d1.emit('update:skip', {
@@ -67,7 +50,7 @@ describe('quorum missed', () => {
     });
     const round = await waitFor(
       async () => {
-        const r = await tc.coordinator.rounds.get('test-task:1');
+        const r = await fleet.tc.coordinator.rounds.get('test-task:1');
         return r?.state === 'ABANDONED' ? r : null;
       },
       PATIENCE_MS,
@@ -90,7 +73,7 @@ describe('quorum missed', () => {
       ),
     ).toBe(true);
     await waitFor(
-      async () => (await tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
+      async () => (await fleet.tc.coordinator.rounds.current('test-task'))?.roundId === 'test-task:2',
       PATIENCE_MS,
       'next round',
     );
@@ -100,15 +83,15 @@ describe('quorum missed', () => {
     const abandoned = (roundId: string) =>
       waitFor(
         async () => {
-          const r = await tc.coordinator.rounds.get(roundId);
+          const r = await fleet.tc.coordinator.rounds.get(roundId);
           return r?.state === 'ABANDONED' ? r : null;
         },
         PATIENCE_MS,
         `${roundId} abandoned`,
       );
-    const d0 = devices[0] as TestDevice;
+    const d0 = fleet.devices[0] as TestDevice;
     await waitFor(
-      async () => (await tc.coordinator.rounds.get('test-task:2'))?.state,
+      async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state,
       PATIENCE_MS,
       'round 2',
     );
@@ -117,19 +100,19 @@ describe('quorum missed', () => {
 
     // Round 3 outlives its selection timeout with nobody checked in: it stays open, uncounted.
     const opened = await waitFor(
-      async () => tc.coordinator.rounds.get('test-task:3'),
+      async () => fleet.tc.coordinator.rounds.get('test-task:3'),
       PATIENCE_MS,
       'round 3',
     );
     await waitFor(
       async () => {
-        const r = await tc.coordinator.rounds.get('test-task:3');
+        const r = await fleet.tc.coordinator.rounds.get('test-task:3');
         return r !== null && r.selectionDeadline > opened.selectionDeadline ? r : null;
       },
       PATIENCE_MS,
       'round 3 kept open',
     );
-    expect((await tc.coordinator.rounds.get('test-task:3'))?.state).toBe('SELECTING');
+    expect((await fleet.tc.coordinator.rounds.get('test-task:3'))?.state).toBe('SELECTING');
     expect(
       lines.some(
         (l) => l.roundId === 'test-task:3' && String(l.msg).includes('not counted against maxRounds'),
@@ -138,13 +121,13 @@ describe('quorum missed', () => {
     await d0.checkIn('test-task');
     await abandoned('test-task:3');
     await new Promise((r) => setTimeout(r, 300));
-    expect((await tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:3');
+    expect((await fleet.tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:3');
     const checkin = await d0.checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'no-open-round' });
   });
 
   it('gives decided rounds the retention expiry once the next round opens, never the current one', async () => {
-    const { redis, keys } = tc.coordinator;
+    const { redis, keys } = fleet.tc.coordinator;
     const ttls = async (roundId: string): Promise<number[]> =>
       Promise.all(
         [keys.round, keys.roundWaiting, keys.roundSelected, keys.roundUpdates, keys.roundSkips].map((key) =>

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { verifyRoundLog } from '@flotilla/protocol';
-import { readRoundLog } from '../src/shared/round-log/index.js';
+import { verifyRoundLog, type RoundLogRecord } from '@flotilla/protocol';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
@@ -34,18 +33,11 @@ describe('refusal counts of an ended round', () => {
         error: { code: 'ROUND_CLOSED' },
       });
     // Flushes run every 200 ms: the four repeats may be split over several count records.
-    const repeats = (records: Awaited<ReturnType<typeof readRoundLog>>) =>
+    const repeats = (records: RoundLogRecord[]) =>
       records
         .flatMap((r) => (r.event.type === 'update.refusals' ? r.event.counts : []))
         .reduce((sum, c) => (c.reason === 'ROUND_CLOSED' ? sum + c.count : sum), 0);
-    const log = await waitFor(
-      async () => {
-        const records = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
-        return repeats(records) >= 4 ? records : null;
-      },
-      PATIENCE_MS,
-      'the flushed counts',
-    );
+    const log = await fleet.roundLogWhen('the flushed counts', (records) => repeats(records) >= 4);
     const types = log.map((r) => r.event.type);
     expect(types.indexOf('round.closed')).toBeLessThan(types.indexOf('update.refused'));
     expect(types.indexOf('round.closed')).toBeLessThan(types.indexOf('update.refusals'));

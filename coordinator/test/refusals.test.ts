@@ -13,9 +13,8 @@ import {
   connectFleet,
   createTestTask,
   loraDelta,
-  startTestCoordinator,
+  useTestFleet,
   waitFor,
-  type TestCoordinator,
 } from './support/fleet.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
@@ -38,38 +37,40 @@ function int8Delta(scale: number): Uint8Array {
 }
 
 describe('refusals, each with its reason code, while honest devices finish the round', () => {
-  let tc: TestCoordinator;
+  // One device tries a dozen malformed deltas in one round: a larger upload quota than the
+  // default 4 (the quota has its own test, blob-quota.test.ts). The refusals below take their time
+  // on a loaded machine: this round's deadline only bounds them. The close at a deadline is the
+  // last test's, in a task of its own.
+  const fleet = useTestFleet({
+    coordinator: { maxUploadsPerRound: 20 },
+    task: { rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 300_000 } },
+    devices: 4,
+    label: 'honest',
+  });
   let honest: TestDevice[];
   let plan: RoundPlan;
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
 
   beforeAll(async () => {
-    // One device tries a dozen malformed deltas in one round: a larger upload quota than the
-    // default 4 (the quota has its own test, blob-quota.test.ts).
-    tc = await startTestCoordinator({ maxUploadsPerRound: 20 });
-    // The refusals below take their time on a loaded machine: this round's deadline only bounds
-    // them. The close at a deadline is the last test's, in a task of its own.
-    await createTestTask(tc.coordinator, {
-      rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: 300_000 },
-    });
-    honest = await connectFleet(tc.coordinator, 4, 'honest');
+    honest = fleet.devices;
     await Promise.all(honest.map((d) => d.checkIn('test-task')));
     const plans = await Promise.all(honest.map((d) => d.waitForPlan()));
     plan = plans[0] as RoundPlan;
   });
-  afterAll(async () => {
-    for (const d of honest) d.disconnect();
-    await tc.stop();
+  afterAll(() => {
     redis.disconnect();
   });
 
   it('refuses an unenrolled device, a bad challenge signature and a version mismatch at the handshake', async () => {
-    const stranger = new TestDevice(tc.coordinator.url, 'stranger');
+    const stranger = new TestDevice(fleet.tc.coordinator.url, 'stranger');
     expect(errorCode(await stranger.connect())).toBe('UNKNOWN_DEVICE');
     stranger.disconnect();
 
-    const impostor = new TestDevice(tc.coordinator.url, 'impostor');
-    await tc.coordinator.devices.registerDevice({ deviceId: 'impostor', publicKey: impostor.publicKey });
+    const impostor = new TestDevice(fleet.tc.coordinator.url, 'impostor');
+    await fleet.tc.coordinator.devices.registerDevice({
+      deviceId: 'impostor',
+      publicKey: impostor.publicKey,
+    });
     const ack = await impostor.connect({ signWith: nacl.sign.keyPair().secretKey });
     expect(errorCode(ack)).toBe('BAD_SIGNATURE');
     await waitFor(() => impostor.socket?.connected === false, PATIENCE_MS, 'server closes the connection');
@@ -77,9 +78,9 @@ describe('refusals, each with its reason code, while honest devices finish the r
       { code: 'BAD_SIGNATURE', message: 'challenge signature does not verify' },
     ]);
 
-    const revoked = new TestDevice(tc.coordinator.url, 'revoked');
-    await tc.coordinator.devices.registerDevice({ deviceId: 'revoked', publicKey: revoked.publicKey });
-    await tc.coordinator.devices.revokeDevice('revoked');
+    const revoked = new TestDevice(fleet.tc.coordinator.url, 'revoked');
+    await fleet.tc.coordinator.devices.registerDevice({ deviceId: 'revoked', publicKey: revoked.publicKey });
+    await fleet.tc.coordinator.devices.revokeDevice('revoked');
     expect(errorCode(await revoked.connect())).toBe('REVOKED_DEVICE');
     revoked.disconnect();
   });
@@ -95,9 +96,9 @@ describe('refusals, each with its reason code, while honest devices finish the r
     const tooBig = await device.upload(big);
     expect(tooBig.status).toBe(413);
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('BLOB_TOO_LARGE');
-    expect(await tc.coordinator.blobs.has(sha256Hex(big))).toBe(false);
+    expect(await fleet.tc.coordinator.blobs.has(sha256Hex(big))).toBe(false);
 
-    const anonymous = await fetch(`${tc.coordinator.url}/blobs/${sha256Hex(bytes)}`, {
+    const anonymous = await fetch(`${fleet.tc.coordinator.url}/blobs/${sha256Hex(bytes)}`, {
       method: 'PUT',
       body: Buffer.from(bytes),
     });
@@ -182,7 +183,7 @@ describe('refusals, each with its reason code, while honest devices finish the r
   });
 
   it('refuses a device that was not selected', async () => {
-    const late = (await connectFleet(tc.coordinator, 1, 'latecomer'))[0] as TestDevice;
+    const late = (await connectFleet(fleet.tc.coordinator, 1, 'latecomer'))[0] as TestDevice;
     const checkin = await late.checkIn('test-task');
     expect(checkin.ok && checkin.data).toMatchObject({ status: 'retry', reason: 'round-full' });
     const bytes = loraDelta(0.1);
@@ -200,7 +201,7 @@ describe('refusals, each with its reason code, while honest devices finish the r
       errorCode(await h3.emit('update:skip', { roundId: plan.roundId, reason: 'error', detail: 'gave up' })),
     ).toBe('OK');
     // Three of four report within the deadline; the fourth is late.
-    await createTestTask(tc.coordinator, {
+    await createTestTask(fleet.tc.coordinator, {
       taskId: 'deadline-task',
       rounds: { goalCount: 4, overSelection: 1, minReports: 3, reportingDeadlineMs: WAITED_DEADLINE_MS },
     });
@@ -213,7 +214,7 @@ describe('refusals, each with its reason code, while honest devices finish the r
     );
     expect(reports.map(errorCode)).toEqual(['OK', 'OK', 'OK']);
     await waitFor(
-      async () => (await tc.coordinator.rounds.get(deadlinePlan.roundId))?.state === 'AGGREGATING',
+      async () => (await fleet.tc.coordinator.rounds.get(deadlinePlan.roundId))?.state === 'AGGREGATING',
       PATIENCE_MS,
       'close',
     );
@@ -221,10 +222,10 @@ describe('refusals, each with its reason code, while honest devices finish the r
     const lateBlob = loraDelta(0.2);
     expect((await h3.upload(lateBlob)).status).toBe(403);
     expect(errorCode(await h3.submit(h3.metadata(deadlinePlan, lateBlob)))).toBe('ROUND_CLOSED');
-    const round = await tc.coordinator.rounds.get(deadlinePlan.roundId);
+    const round = await fleet.tc.coordinator.rounds.get(deadlinePlan.roundId);
     expect(round?.acceptedCount).toBe(3);
 
-    await publishRoundOutcome(redis, tc.coordinator.prefix, {
+    await publishRoundOutcome(redis, fleet.tc.coordinator.prefix, {
       taskId: 'deadline-task',
       roundId: deadlinePlan.roundId,
       decision: 'REJECTED',
@@ -233,11 +234,11 @@ describe('refusals, each with its reason code, while honest devices finish the r
       reasons: ['audit: too many outliers'],
     });
     await waitFor(
-      async () => (await tc.coordinator.rounds.current('deadline-task'))?.roundId === 'deadline-task:2',
+      async () => (await fleet.tc.coordinator.rounds.current('deadline-task'))?.roundId === 'deadline-task:2',
       PATIENCE_MS,
       'round 2',
     );
-    expect((await tc.coordinator.rounds.get(deadlinePlan.roundId))?.state).toBe('REJECTED');
+    expect((await fleet.tc.coordinator.rounds.get(deadlinePlan.roundId))?.state).toBe('REJECTED');
     const old = loraDelta(0.1);
     // Round 1's update replayed into round 2: stale round id, or round 2's id with round 1's nonce.
     expect(errorCode(await h0.submit(h0.metadata(deadlinePlan, old)))).toBe('STALE_ROUND');

@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  sha256Hex,
-  toBase64,
-  verifyRoundLog,
-  type RoundLogEventOf,
-  type RoundPlan,
-} from '@flotilla/protocol';
+import { sha256Hex, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
 import type { AcceptedUpdate } from '../src/server/accepted-update.js';
-import {
-  loadOrCreatePseudonymSecret,
-  pseudonymizeDevice,
-  readRoundLog,
-} from '../src/shared/round-log/index.js';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
-import { PATIENCE_MS } from '../../test-support/patience.js';
+import { loadOrCreatePseudonymSecret, pseudonymizeDevice } from '../src/shared/round-log/index.js';
+import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
 
 // A round's end in the log counts what the log holds before it: every accepted update (one a
 // coordinator process stored but died before logging is logged by the round's closer), every
@@ -33,9 +22,8 @@ describe("a round's end in the round log", () => {
 
   it('logs the acceptance its process never logged, and counts and explains the close', async () => {
     const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
-    await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
-    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan('test-task:1')));
     const roundId = 'test-task:1';
+    const plans = await fleet.joinRound('test-task', roundId);
     expect((await d0.report(plans[0] as RoundPlan, loraDelta(0.2))).ok).toBe(true);
 
     // d1's update is stored and counted, as by a process that then died before logging it.
@@ -69,13 +57,8 @@ describe("a round's end in the round log", () => {
       ok: true,
       data: { recorded: true },
     });
-    const records = await waitFor(
-      async () => {
-        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
-        return log.some((r) => r.event.type === 'round.closed') ? log : null;
-      },
-      PATIENCE_MS,
-      'round.closed',
+    const records = await fleet.roundLogWhen('round.closed', (log) =>
+      log.some((r) => r.event.type === 'round.closed'),
     );
     const ofRound = records.filter((r) => 'roundId' in r.event && r.event.roundId === roundId);
     expect(ofRound.map((r) => r.event.type)).toEqual([
@@ -92,9 +75,6 @@ describe("a round's end in the round log", () => {
     });
     const closed = ofRound[5]?.event as RoundLogEventOf<'round.closed'>;
     expect(closed).toMatchObject({ accepted: 2, refused: 1, minReports: 2, reason: 'all-answered' });
-    const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
-    });
-    expect(verdict.problems).toEqual([]);
+    expect((await fleet.roundLogVerdict(records)).problems).toEqual([]);
   });
 });

@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { summarizeRoundLog, toBase64, verifyRoundLog, type CheckInResult } from '@flotilla/protocol';
-import { readRoundLog } from '../src/shared/round-log/index.js';
+import { summarizeRoundLog, type CheckInResult } from '@flotilla/protocol';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
@@ -129,18 +128,10 @@ describe('pausing, resuming, stopping and archiving a task', () => {
   });
 
   it('logs every move; the log verifies and audit show lists them', async () => {
-    const records = await waitFor(
-      async () => {
-        const log = await readRoundLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
-        return log.some((r) => r.event.type === 'round.abandoned') ? log : null;
-      },
-      PATIENCE_MS,
-      'round.abandoned logged',
+    const records = await fleet.roundLogWhen('round.abandoned logged', (log) =>
+      log.some((r) => r.event.type === 'round.abandoned'),
     );
-    const verdict = await verifyRoundLog(records, {
-      trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
-    });
-    expect(verdict.problems).toEqual([]);
+    expect((await fleet.roundLogVerdict(records)).problems).toEqual([]);
     const types = records.map((r) =>
       r.event.type === 'task.control' ? `task.control ${r.event.action}` : r.event.type,
     );

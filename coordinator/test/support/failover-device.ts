@@ -1,21 +1,5 @@
-import nacl from 'tweetnacl';
-import { io, type Socket } from 'socket.io-client';
-import {
-  PROTOCOL_VERSION,
-  SIGNING_DOMAINS,
-  sha256Hex,
-  signPayload,
-  toBase64,
-  type Ack,
-  type AuthChallenge,
-  type AuthResult,
-  type RoundClosed,
-  type RoundPlan,
-  type SigningKeyPair,
-  type UpdateMetadata,
-} from '@flotilla/protocol';
-import { ELIGIBLE } from './fleet.js';
-import { PATIENCE_MS } from '../../../test-support/patience.js';
+import type { Ack, AuthChallenge, AuthResult, RoundPlan } from '@flotilla/protocol';
+import { ProtocolDevice } from './device-protocol.js';
 
 /**
  * A raw-protocol test device (as in fleet.ts) that knows several coordinator URLs: it starts on
@@ -23,14 +7,9 @@ import { PATIENCE_MS } from '../../../test-support/patience.js';
  * answers (round robin, bounded attempts), re-authenticating with the new process's challenge.
  * Uploads go to whichever coordinator it is connected to.
  */
-export class FailoverDevice {
-  readonly keys: SigningKeyPair = nacl.sign.keyPair();
-  socket: Socket | null = null;
-  session: AuthResult | null = null;
+export class FailoverDevice extends ProtocolDevice {
   /** Index into `urls` of the current coordinator. */
   current = 0;
-  readonly plans: RoundPlan[] = [];
-  readonly closed: RoundClosed[] = [];
   /** URLs this device connected to, in order. */
   readonly history: string[] = [];
   private closing = false;
@@ -38,11 +17,9 @@ export class FailoverDevice {
 
   constructor(
     readonly urls: string[],
-    readonly deviceId: string,
-  ) {}
-
-  get publicKey(): string {
-    return toBase64(this.keys.publicKey);
+    deviceId: string,
+  ) {
+    super(deviceId);
   }
 
   get url(): string {
@@ -57,25 +34,10 @@ export class FailoverDevice {
   private async connectTo(index: number): Promise<boolean> {
     const url = this.urls[index];
     if (url === undefined) return false;
-    const socket = io(url, {
-      auth: { deviceId: this.deviceId, protocolVersion: PROTOCOL_VERSION },
-      transports: ['websocket'],
-      reconnection: false,
-      timeout: 2000,
-    });
-    socket.on('round:plan', (plan: RoundPlan) => this.plans.push(plan));
-    socket.on('round:closed', (c: RoundClosed) => this.closed.push(c));
+    const socket = this.openSocket(url, { transports: ['websocket'], reconnection: false, timeout: 2000 });
     const ack = await new Promise<Ack<AuthResult> | null>((resolve) => {
       socket.once('auth:challenge', (challenge: AuthChallenge) => {
-        (
-          socket.timeout(PATIENCE_MS).emitWithAck('auth:response', {
-            signature: signPayload(
-              SIGNING_DOMAINS.authChallenge,
-              { deviceId: this.deviceId, nonce: challenge.nonce, coordinatorKey: challenge.coordinatorKey },
-              this.keys.secretKey,
-            ),
-          }) as Promise<Ack<AuthResult>>
-        ).then(resolve, () => resolve(null));
+        this.answerChallenge(socket, challenge, this.keys.secretKey).then(resolve, () => resolve(null));
       });
       socket.once('connect_error', () => resolve(null));
     });
@@ -115,67 +77,9 @@ export class FailoverDevice {
     await this.failingOver;
   }
 
-  async emit<T = unknown>(event: string, payload: unknown): Promise<Ack<T>> {
-    if (!this.socket) throw new Error('not connected');
-    return (await this.socket.timeout(PATIENCE_MS).emitWithAck(event, payload)) as Ack<T>;
-  }
-
-  checkIn(taskId: string) {
-    return this.emit<{ status: string }>('checkin', { taskId, ...ELIGIBLE });
-  }
-
-  async waitForPlan(roundId: string, timeoutMs = PATIENCE_MS): Promise<RoundPlan> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const plan = this.plans.find((p) => p.roundId === roundId);
-      if (plan) return plan;
-      if (Date.now() > deadline) throw new Error(`${this.deviceId}: no plan for ${roundId}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
   /** Uploads to the current coordinator and submits; resolves with the ack. */
-  async report(plan: RoundPlan, bytes: Uint8Array, numExamples: number) {
-    const digest = sha256Hex(bytes);
-    const res = await fetch(`${this.url}/blobs/${digest}`, {
-      method: 'PUT',
-      headers: {
-        authorization: `Bearer ${this.session?.sessionToken ?? ''}`,
-        'content-type': 'application/octet-stream',
-      },
-      body: Buffer.from(bytes),
-    });
-    if (res.status !== 201 && res.status !== 200)
-      throw new Error(`upload failed: ${res.status} ${await res.text()}`);
-    const metadata: UpdateMetadata = {
-      protocolVersion: PROTOCOL_VERSION,
-      taskId: plan.taskId,
-      roundId: plan.roundId,
-      nonce: plan.nonce,
-      deviceId: this.deviceId,
-      blobDigest: digest,
-      blobBytes: bytes.length,
-      adapterVersion: plan.adapter.version,
-      numExamples,
-      reportedNorm: 0.5,
-      clipped: false,
-      quantization: 'none',
-      telemetry: {
-        trainingMs: 10,
-        steps: 1,
-        examples: numExamples,
-        stepsPerSecond: 100,
-        bytesUp: bytes.length,
-        bytesDown: 0,
-        estimatedEnergyJ: 0.1,
-        backend: 'cpu',
-      },
-      createdAt: Date.now(),
-    };
-    return this.emit<{ norm: number; roundId: string }>('update:submit', {
-      metadata,
-      signature: signPayload(SIGNING_DOMAINS.update, metadata, this.keys.secretKey),
-    });
+  report(plan: RoundPlan, bytes: Uint8Array, numExamples: number) {
+    return this.uploadAndSubmit(bytes, this.updateMetadata(plan, bytes, numExamples));
   }
 
   disconnect(): void {

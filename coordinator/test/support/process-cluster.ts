@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { sha256Hex, type RoundLogEvent, type TaskDefinitionInput } from '@flotilla/protocol';
+import type { RoundLogEvent, TaskDefinitionInput } from '@flotilla/protocol';
 import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
 import { redisKeys, type RedisKeys } from '../../src/shared/keys.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
@@ -19,9 +18,24 @@ import { startAggregationWorker, type AggregationWorker } from '../../src/worker
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
 import { spawnChildWorker, type ChildWorker } from './child-worker.js';
-import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
+import {
+  TestDevice,
+  createTestTaskOverHttp,
+  operatorFetch,
+  registerDeviceOverHttp,
+  waitFor,
+} from './fleet.js';
 
 export const OPERATOR_TOKEN = 'operator-token-for-process-tests-0123';
+
+/** An audit that never rejects, so outcomes depend on the policy under test only. */
+const NEVER_REJECTS = {
+  madThreshold: 1e6,
+  minCosine: -1,
+  maxFlaggedFraction: 1,
+  maxModuleDrift: 1e9,
+  maxAccuracyDrop: 1,
+};
 
 /**
  * Coordinator processes (`coordinator/src/server/main.ts`, each its own pid) on one Redis,
@@ -93,12 +107,8 @@ export class ProcessCluster {
   }
 
   /** An operator request to `url` (default: the first coordinator). */
-  async operator(method: string, path: string, body?: unknown, url = this.url(0)): Promise<Response> {
-    return fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+  operator(method: string, path: string, body?: unknown, url = this.url(0)): Promise<Response> {
+    return operatorFetch(url, OPERATOR_TOKEN, method, path, body);
   }
 
   url(index: number): string {
@@ -119,18 +129,8 @@ export class ProcessCluster {
       policy?: Partial<TaskDefinitionInput['policy']>;
     } = {},
   ): Promise<void> {
-    const base = new Uint8Array(randomBytes(256));
-    const put = await fetch(`${this.url(0)}/blobs/${sha256Hex(base)}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
-      body: Buffer.from(base),
-    });
-    if (put.status !== 201 && put.status !== 200) throw new Error(`base upload: ${put.status}`);
-    const res = await this.operator('POST', '/api/admin/tasks', {
+    await createTestTaskOverHttp(this.url(0), OPERATOR_TOKEN, {
       taskId,
-      baseModel: { digest: sha256Hex(base), format: 'tfjs-layers-bundle', bytes: base.length },
-      adapter: { mode: 'lora', targetModules: [MODULE], r: RANK, alpha: 4, seed: 1 },
-      moduleShapes: { [MODULE]: SHAPES },
       rounds: {
         goalCount: 4,
         overSelection: 1,
@@ -141,38 +141,17 @@ export class ProcessCluster {
         // still working inside the round (identity-rate-limit's flood), which moved it on.
         selectionTimeoutMs: 300_000,
         reportingDeadlineMs: 300_000,
-        retryAfterMs: 500,
-        training: { epochs: 1, batchSize: 8, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
         ...options.rounds,
       },
-      policy: {
-        allowedModules: [MODULE],
-        clipNorm: 1,
-        maxBlobBytes: 4096,
-        strategy: { name: 'fedavg' },
-        audit: {
-          madThreshold: 1e6,
-          minCosine: -1,
-          maxFlaggedFraction: 1,
-          maxModuleDrift: 1e9,
-          maxAccuracyDrop: 1,
-        },
-        ...options.policy,
-      },
-      createdAt: Date.now(),
+      policy: { audit: NEVER_REJECTS, ...options.policy },
     });
-    if (res.status !== 201) throw new Error(`task: ${res.status} ${await res.text()}`);
   }
 
   /** Registers devices `<label>-0…` through the operator API and connects each to `url`. */
   async enrollAndConnect(label: string, count: number, url = this.url(0)): Promise<TestDevice[]> {
     const devices = Array.from({ length: count }, (_, i) => new TestDevice(url, `${label}-${i}`));
     for (const d of devices) {
-      const res = await this.operator('POST', '/api/admin/devices', {
-        deviceId: d.deviceId,
-        publicKey: d.publicKey,
-      });
-      if (res.status !== 201) throw new Error(`register ${d.deviceId}: ${res.status} ${await res.text()}`);
+      await registerDeviceOverHttp(this.url(0), OPERATOR_TOKEN, d);
       const ack = await d.connect();
       if (!ack.ok) throw new Error(`connect ${d.deviceId}: ${JSON.stringify(ack)}`);
     }
