@@ -78,7 +78,7 @@ export type ShardStatsJobData = z.infer<typeof ShardStatsJobDataSchema>;
 
 /**
  * Second-pass child return value, in the shard's order: each update's norm, cosine to the
- * reference, and relative distance to the closest other update of the same shard (null if alone).
+ * reference, cosine to the median of the shard's other updates, and relative distance to the closest other update of the same shard (null if alone).
  */
 export const ShardStatsResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
@@ -88,6 +88,7 @@ export const ShardStatsResultSchema = z.object({
       blobDigest: DigestSchema,
       norm: z.number().nonnegative(),
       cosine: z.number(),
+      othersCosine: z.number().nullable(),
       nearestDistance: z.number().nonnegative().nullable(),
     }),
   ),

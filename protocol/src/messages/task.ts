@@ -109,9 +109,11 @@ export const AuditPolicySchema = z.object({
   madThreshold: z.number().positive().default(3.5),
   /**
    * An update is flagged for pointing away only if its cosine to the round's robust reference is
-   * an outlier (see `madThreshold`) AND below this. Default -0.2.
+   * an outlier (see `madThreshold`) AND its cosine to the coordinate-wise median of the round's
+   * other updates is below this: it opposes them rather than being merely unusual (an honest
+   * device holding other labels is orthogonal to the rest). Default 0.
    */
-  minCosine: z.number().min(-1).max(1).default(-0.2),
+  minCosine: z.number().min(-1).max(1).default(0),
   /**
    * Relative distance ‖u − v‖ / max(‖u‖, ‖v‖) between two devices' updates at or below which both
    * are flagged as duplicates (independent devices never send the same update; honest ones in the

@@ -5,23 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RoundLogEvent } from '@flotilla/protocol';
 import { writeReport } from '../report/write.js';
 import { detectionByRound } from './ground-truth.js';
-import { aggregation, audit, dev } from './round-log.fixture.js';
-
-function refused(round: number, device: number): RoundLogEvent {
-  return {
-    type: 'update.refused',
-    taskId: 't',
-    roundId: `t:${round}`,
-    device: dev(device),
-    reason: 'NORM_EXCEEDED',
-    message: 'above the clip bound',
-    blobDigest: null,
-    norm: 12,
-    clipBound: 1,
-    clipped: false,
-    bytes: null,
-  };
-}
+import { aggregation, audit, dev, refused } from './round-log.fixture.js';
 
 // Devices 4 and 5 attack. Round 1: 4 flagged and excluded, 3 (honest) excluded, 5 refused twice.
 // Round 2: 4 flagged, 5 missed, 1 (honest) flagged. Round 3 was aggregated but never audited.

@@ -61,3 +61,20 @@ export function audit(
     metrics: { updates: 4, holdoutBetterBeyondNoise: options.holdoutBetterBeyondNoise ?? 0 },
   };
 }
+
+/** Device `device`'s update refused in round `round` for a norm above the clip bound. */
+export function refused(round: number, device: number): RoundLogEvent {
+  return {
+    type: 'update.refused',
+    taskId: 't',
+    roundId: `t:${round}`,
+    device: dev(device),
+    reason: 'NORM_EXCEEDED',
+    message: 'above the clip bound',
+    blobDigest: null,
+    norm: 12,
+    clipBound: 1,
+    clipped: false,
+    bytes: null,
+  };
+}

@@ -14,6 +14,11 @@ export interface RunPrecision {
   /** Aggregated updates from Byzantine devices, and how many of them the audit flagged. */
   attackerUpdates: number;
   attackerFlagged: number;
+  /**
+   * Attackers' updates the coordinator refused (e.g. a norm above the clip bound: honest clients
+   * always clip), in audited rounds; they are not among `attackerUpdates`.
+   */
+  attackerRefused: number;
   /** Rounds aggregated, and rejected. */
   audited: number;
   rejected: number;
@@ -36,6 +41,7 @@ export function analyzeRun(result: SimulationResult, events: readonly RoundLogEv
     honestFlagged: total.honestFlagged,
     attackerUpdates: total.attackerUpdates,
     attackerFlagged: total.attackersFlagged,
+    attackerRefused: total.attackersRefused,
     audited: audits.length,
     rejected: rejections.length,
     rejectedImproved: rejections.filter((e) => e.metrics.holdoutBetterBeyondNoise === 1).length,

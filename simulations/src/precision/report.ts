@@ -29,6 +29,8 @@ export interface CaseSummary {
   honestFlagged: number;
   attackerUpdates: number;
   attackerFlagged: number;
+  /** Attackers' updates refused by the coordinator (not among `attackerUpdates`). */
+  attackerRefused: number;
   audited: number;
   rejected: number;
   rejectedImproved: number;
@@ -49,6 +51,17 @@ export interface TargetCheck {
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
 const ratio = (a: number, b: number): number => (b === 0 ? Number.NaN : a / b);
 
+/**
+ * Attackers' updates stopped, of those sent: flagged by the audit, or refused by the coordinator
+ * before any aggregation (a refusal stops an update more surely than a flag).
+ */
+function attackersStopped(c: CaseSummary): { stopped: number; sent: number; text: string } {
+  const stopped = c.attackerFlagged + c.attackerRefused;
+  const sent = c.attackerUpdates + c.attackerRefused;
+  const refused = c.attackerRefused > 0 ? `, ${c.attackerRefused} refused` : '';
+  return { stopped, sent, text: `${stopped} / ${sent} (${pct(ratio(stopped, sent))}${refused})` };
+}
+
 export function summarizeCases(runs: readonly CaseRun[]): CaseSummary[] {
   const names = [...new Set(runs.map((r) => r.name))];
   const reference = new Map(
@@ -66,6 +79,7 @@ export function summarizeCases(runs: readonly CaseRun[]): CaseSummary[] {
       honestFlagged: sum('honestFlagged'),
       attackerUpdates: sum('attackerUpdates'),
       attackerFlagged: sum('attackerFlagged'),
+      attackerRefused: sum('attackerRefused'),
       audited: sum('audited'),
       rejected: sum('rejected'),
       rejectedImproved: sum('rejectedImproved'),
@@ -101,11 +115,11 @@ export function checkTargets(cases: readonly CaseSummary[]): TargetCheck[] {
     });
   }
   for (const c of attacks) {
-    const rate = ratio(c.attackerFlagged, c.attackerUpdates);
+    const { stopped, sent, text } = attackersStopped(c);
     checks.push({
-      target: `${c.name}: attackers' updates flagged >= ${pct(TARGETS.minAttackerFlagged)}`,
-      measured: `${c.attackerFlagged} of ${c.attackerUpdates} (${pct(rate)})`,
-      pass: c.attackerUpdates > 0 && rate >= TARGETS.minAttackerFlagged,
+      target: `${c.name}: attackers' updates flagged (or refused) >= ${pct(TARGETS.minAttackerFlagged)}`,
+      measured: text,
+      pass: sent > 0 && ratio(stopped, sent) >= TARGETS.minAttackerFlagged,
     });
     const worst = Math.min(...c.accuracyRatio);
     checks.push({
@@ -127,15 +141,13 @@ export function checkTargets(cases: readonly CaseSummary[]): TargetCheck[] {
 /** The suite's Markdown: per-case table, then the targets. */
 export function precisionMarkdown(cases: readonly CaseSummary[], checks: readonly TargetCheck[]): string {
   const lines = [
-    "| case | seeds | honest updates flagged | attackers' updates flagged | rounds rejected / audited | rejected though better beyond noise | final test accuracy | vs attack-free |",
+    "| case | seeds | honest updates flagged | attackers' updates flagged (or refused) | rounds rejected / audited | rejected though better beyond noise | final test accuracy | vs attack-free |",
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const c of cases)
     lines.push(
       `| \`${c.name}\` | ${c.seeds.join(', ')} | ${c.honestFlagged} / ${c.honestUpdates} (${pct(ratio(c.honestFlagged, c.honestUpdates))}) | ${
-        c.attackerUpdates === 0
-          ? '–'
-          : `${c.attackerFlagged} / ${c.attackerUpdates} (${pct(ratio(c.attackerFlagged, c.attackerUpdates))})`
+        c.attackerUpdates + c.attackerRefused === 0 ? '–' : attackersStopped(c).text
       } | ${c.rejected} / ${c.audited} | ${c.rejectedImproved} | ${c.finalAccuracy.map(pct).join(', ')} | ${
         c.accuracyRatio.length === 0 ? '–' : c.accuracyRatio.map(pct).join(', ')
       } |`,

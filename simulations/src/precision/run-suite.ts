@@ -19,6 +19,8 @@ import { precisionSuite, type SuiteSize } from './suite.js';
 export interface RunSuiteOptions {
   size: SuiteSize;
   seeds: readonly number[];
+  /** Clip bound of the attacked runs (default 100: `ATTACK_CLIP_NORM`). */
+  clipNorm?: number;
   /** Case names to run (default all); `attack-free` is added when an attack case needs it. */
   cases?: readonly string[];
   /** Where each run's state and report, and the suite's summary, go. */
@@ -41,7 +43,10 @@ export interface SuiteResult {
 }
 
 export async function runPrecisionSuite(options: RunSuiteOptions): Promise<SuiteResult> {
-  const suite = precisionSuite(options.size);
+  const suite = precisionSuite(
+    options.size,
+    options.clipNorm === undefined ? {} : { clipNorm: options.clipNorm },
+  );
   const wanted = new Set(options.cases ?? suite.map((c) => c.name));
   for (const name of wanted)
     if (!suite.some((c) => c.name === name))

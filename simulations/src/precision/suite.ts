@@ -17,12 +17,19 @@ export interface PrecisionCase {
 export type SuiteSize = 'full' | 'reduced';
 
 /**
- * Clip bound of the attacked runs (and their attack-free reference): above every honest update's
- * norm (3 to 5 for this model and step budget), so that the bound does not hide the attacks —
- * with C = 1 every honest update is clipped to norm 1, and a ×10 scaling arrives as an honest
- * update. The honest non-IID runs keep the built-in scenarios' C = 1.
+ * Default clip bound of the attacked runs (and their attack-free reference): above every honest
+ * update's norm (3 to 5 for this model and step budget), so that the bound does not hide the
+ * attacks. `--clip-norm 1` runs them at the built-in scenarios' C = 1 instead, where every update
+ * has norm 1 and only its direction can give an attacker away. The honest non-IID runs always
+ * keep C = 1.
  */
 export const ATTACK_CLIP_NORM = 100;
+
+/** Options of {@link precisionSuite}. */
+export interface SuiteOptions {
+  /** Clip bound C of the attacked runs and the attack-free reference. Default {@link ATTACK_CLIP_NORM}. */
+  clipNorm?: number;
+}
 
 /** The robust strategy of the attacked runs: the coordinate-wise median (Yin et al. 2018). */
 export const ROBUST_STRATEGY: ScenarioInput['strategy'] = { name: 'median', loraRule: 'ffa' };
@@ -63,12 +70,14 @@ function scenario(name: string, kind: SuiteSize, input: Partial<ScenarioInput>):
 
 const ATTACKS = [
   { attack: 'sign-flip', attackScale: 4 },
-  { attack: 'scaling', attackScale: 10 },
+  // A scaling attacker that clipped would send exactly the honest clipped update whenever the
+  // bound binds (C = 1): it sends 10·Δ unclipped, and the coordinator refuses it above the bound.
+  { attack: 'scaling', attackScale: 10, attackerClips: false },
   { attack: 'little-is-enough' },
 ] as const;
 
 /** Every case of the suite at `kind` size. */
-export function precisionSuite(kind: SuiteSize): PrecisionCase[] {
+export function precisionSuite(kind: SuiteSize, options: SuiteOptions = {}): PrecisionCase[] {
   const honest = (name: string, partition: ScenarioInput['partition']): PrecisionCase => ({
     name,
     kind: 'honest',
@@ -77,7 +86,7 @@ export function precisionSuite(kind: SuiteSize): PrecisionCase[] {
   const attacked = (input: Partial<ScenarioInput>): Partial<ScenarioInput> => ({
     partition: { scheme: 'iid' },
     strategy: ROBUST_STRATEGY,
-    clipNorm: ATTACK_CLIP_NORM,
+    clipNorm: options.clipNorm ?? ATTACK_CLIP_NORM,
     // Honest devices' validation gates off, so each round's attacker share is what the selection
     // gives: attackers never skip, and honest devices whose small local holdouts make them skip
     // would otherwise hand the attackers a majority in late rounds.

@@ -99,6 +99,7 @@ export function materializeDevice(
     eligibility: ELIGIBLE,
     cache: new VirtualDeviceCache(ctx.blobs, cache),
     maxRounds: 1,
+    ...(spec.byzantine && !scenario.behaviour.attackerClips ? { clipping: 'off' as const } : {}),
     // One round trip less than long-polling first; the socket is as real.
     transports: ['websocket'],
     fetch: ctx.fetch,

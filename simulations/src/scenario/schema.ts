@@ -161,6 +161,12 @@ export const ScenarioBehaviourSchema = z
      * (default 1: the poisoned update as trained).
      */
     attackScale: z.number().positive().optional(),
+    /**
+     * Whether Byzantine devices clip their update to the round's bound as the client library does.
+     * `false` sends the attacked delta unclipped: the coordinator refuses it (NORM_EXCEEDED, logged
+     * as `update.refused`) whenever its norm is above the bound. Default true.
+     */
+    attackerClips: z.boolean().default(true),
     /** The backdoor attack's target and poisoning (Bagdasaryan et al. 2020). */
     backdoor: z
       .object({

@@ -126,7 +126,7 @@ function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number
   }
   if (f.lowCosine)
     lines.push(
-      `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}, and below ${num(policy.minCosine)})`,
+      `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}) and against the other updates (cosine ${num(f.othersCosine ?? Number.NaN)} to their median, below ${num(policy.minCosine)})`,
     );
   if (f.tooCentral)
     lines.push(
@@ -171,7 +171,10 @@ function inputsFinite(input: AuditRoundInput): boolean {
       (Number.isFinite(stats.referenceNorm) &&
         stats.perUpdate.every(
           (s) =>
-            Number.isFinite(s.norm) && Number.isFinite(s.cosine) && Number.isFinite(s.nearestDistance ?? 0),
+            Number.isFinite(s.norm) &&
+            Number.isFinite(s.cosine) &&
+            Number.isFinite(s.othersCosine ?? 0) &&
+            Number.isFinite(s.nearestDistance ?? 0),
         )))
   );
 }

@@ -6,6 +6,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
 import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './cosine.js';
+import { othersMedianCosines } from './others-median.js';
 
 /** Coordinate-wise median of updates with the same layout (mean of the two middle values when even). */
 export function coordinateMedian(updates: readonly TensorList[]): Float32Array[] {
@@ -32,6 +33,11 @@ export interface UpdateStats {
   /** Cosine to the round's robust reference. */
   cosine: number;
   /**
+   * Cosine to the coordinate-wise median of the other updates of the round (of its shard, in a
+   * hierarchical round); null if there are none.
+   */
+  othersCosine: number | null;
+  /**
    * Relative distance ‖u − v‖ / max(‖u‖, ‖v‖) to the closest other update of the round (of its
    * shard, in a hierarchical round); null if there is none.
    */
@@ -41,9 +47,11 @@ export interface UpdateStats {
 /** Each update's {@link UpdateStats} against `reference`, computed in one process. */
 export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
   const nearest = nearestDistances(updates);
+  const others = othersMedianCosines(updates);
   return updates.map((u, i) => ({
     norm: l2Norm(u),
     cosine: cosineSimilarity(u, reference),
+    othersCosine: others[i] ?? null,
     nearestDistance: nearest[i] ?? null,
   }));
 }

@@ -3,6 +3,10 @@
 // 1993), so a round of honest but heterogeneous (non-IID) devices widens its own band instead of
 // being flagged wholesale, and a minority can never move the band far. Floors on σ̂ keep
 // differences too small to matter (rounding, or a tightly clustered IID round) from becoming flags.
+// A low cosine flags an update only if it also opposes the consensus of the others (its cosine to
+// their median is below `minCosine`, default 0; others-median.ts): at the clip bound every update
+// has the same norm, and an honest device holding other labels is as much an outlier of the
+// round's cosines as a clipped sign flip, but it is orthogonal to the others, not against them.
 import type { AuditPolicy } from '@flotilla/protocol';
 import { at } from '@flotilla/protocol';
 import { median, modifiedZScores } from './norm-stats.js';
@@ -45,6 +49,8 @@ export interface UpdateFinding {
   norm: number;
   /** Cosine to the round's robust reference. */
   cosine: number;
+  /** Cosine to the coordinate-wise median of the other updates; null when not computed (a single update). */
+  othersCosine: number | null;
   /** L2 distance to the robust reference. */
   distance: number;
   /** Relative distance to the closest other update; null when not computed (or a single update). */
@@ -57,7 +63,10 @@ export interface UpdateFinding {
   distanceZ: number;
   /** Norm far above the round's, or the last promoted round's (can dominate an average: scaling, boosting). */
   normOutlier: boolean;
-  /** Points away: cosine far below the round's and below `minCosine` (sign flips). */
+  /**
+   * Points away: cosine far below the round's, and cosine to the others' median below `minCosine`
+   * (sign flips).
+   */
   lowCosine: boolean;
   /**
    * Far closer to the reference than the round's honest spread allows ("a little is enough",
@@ -80,8 +89,8 @@ export function distanceToReference(norm: number, cosine: number, referenceNorm:
 
 /**
  * Screens each update against the round: a norm far above the others' or the last promoted
- * round's (one-sided; `normHistory`), a cosine to the reference far below the others' and below
- * `policy.minCosine`, a distance to the reference far below the others', or a near-duplicate of
+ * round's (one-sided; `normHistory`), a cosine to the reference far below the others' with a
+ * cosine to the others' median below `policy.minCosine`, a distance to the reference far below the others', or a near-duplicate of
  * another update. "Far" is `policy.madThreshold` modified z-score units. With fewer than 3
  * updates the round has no spread to speak of: only duplicates and norms far above the last
  * promoted round's are flagged.
@@ -120,6 +129,7 @@ export function screenUpdates(options: {
       label: options.labels?.[index] ?? `update #${index}`,
       norm: s.norm,
       cosine: s.cosine,
+      othersCosine: s.othersCosine,
       distance: at(distances, index),
       nearestDistance: s.nearestDistance,
       normZ: nz,
@@ -127,7 +137,7 @@ export function screenUpdates(options: {
       cosineZ: cz,
       distanceZ: dz,
       normOutlier: (spread && nz > k) || (nhz !== null && nhz > k),
-      lowCosine: spread && cz < -k && s.cosine < policy.minCosine,
+      lowCosine: spread && cz < -k && s.othersCosine !== null && s.othersCosine < policy.minCosine,
       tooCentral: spread && dz < -k,
       duplicate: s.nearestDistance !== null && s.nearestDistance <= policy.duplicateDistance,
     };

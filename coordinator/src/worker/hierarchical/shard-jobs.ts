@@ -137,6 +137,7 @@ export async function processShardStats(raw: unknown, blobs: BlobStore): Promise
       blobDigest: u.ref.blobDigest,
       norm: stats[i]?.norm ?? Number.NaN,
       cosine: stats[i]?.cosine ?? Number.NaN,
+      othersCosine: stats[i]?.othersCosine ?? null,
       nearestDistance: stats[i]?.nearestDistance ?? null,
     })),
   };

@@ -1,5 +1,6 @@
 // The drift audit's second pass over one shard: each update's norm, its cosine to the round's
-// robust reference, and its largest cosine to another update of the shard. The same functions as
+// robust reference, its cosine to the median of the shard's other updates (the others of a
+// one-shard round), and its relative distance to the closest other update of the shard. The same functions as
 // the single-stage audit (audit/reference.ts), so a hierarchical round is screened as one stage
 // would screen it; only near-duplicates in different shards go unseen (shards are cut by blob
 // digest, so colluders do not land in one shard by design).

@@ -178,7 +178,12 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
     const reference = decodeFloat32Tensors(await getBlob(deps.blobs, referenceDigest, 'round reference'));
     perUpdate = {
       stats: {
-        perUpdate: stats.map(({ norm, cosine, nearestDistance }) => ({ norm, cosine, nearestDistance })),
+        perUpdate: stats.map(({ norm, cosine, othersCosine, nearestDistance }) => ({
+          norm,
+          cosine,
+          othersCosine,
+          nearestDistance,
+        })),
         referenceNorm: l2Norm([flattenTensors(reference.tensors).values]),
       },
     };

@@ -11,6 +11,7 @@ interface PrecisionFlags {
   out: string;
   redisUrl?: string;
   threads?: string;
+  clipNorm?: string;
 }
 
 /**
@@ -25,6 +26,10 @@ export function registerAuditPrecision(program: Command): void {
     .option('--size <size>', 'full (20 devices, 20 rounds) or reduced (10 devices, 3 rounds)', 'full')
     .option('--seeds <list>', 'comma-separated seeds', '1,2,3')
     .option('--cases <list>', 'comma-separated case names (default: all)')
+    .option(
+      '--clip-norm <C>',
+      'clip bound of the attacked runs and their attack-free reference (default 100; the built-in scenarios use 1)',
+    )
     .option('--out <dir>', 'where runs, precision.md and precision.json go', '.flotilla/audit-precision')
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server per run')
     .option('--threads <n>', 'device worker threads per run (default: cores)')
@@ -46,11 +51,21 @@ export function registerAuditPrecision(program: Command): void {
                 (n) => Number.isInteger(n) && n >= 1,
                 'a positive integer',
               );
+        const clipNorm =
+          flags.clipNorm === undefined
+            ? undefined
+            : parseNumberOption(
+                'clip-norm',
+                flags.clipNorm,
+                (n) => n > 0 && Number.isFinite(n),
+                'a positive number',
+              );
         // The runner pulls in tfjs: load it only when the suite actually runs.
         const { runPrecisionSuite } = await import('../../precision/run-suite.js');
         const result = await runPrecisionSuite({
           size: flags.size,
           seeds,
+          ...(clipNorm !== undefined ? { clipNorm } : {}),
           ...(flags.cases ? { cases: flags.cases.split(',').map((c) => c.trim()) } : {}),
           outDir: resolve(flags.out),
           cacheDir: resolve('.flotilla'),

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { createSeededRng } from '../privacy/random.js';
+import { cosineSimilarity, type TensorList } from './cosine.js';
+import { medianWithout, othersMedianCosines } from './others-median.js';
+import { coordinateMedian } from './reference.js';
+
+const t = (...values: number[]): Float32Array => Float32Array.from(values);
+
+describe('medianWithout', () => {
+  it('is the median of the other values of a sorted column', () => {
+    const even = Float64Array.of(1, 2, 3, 4);
+    expect([0, 1, 2, 3].map((r) => medianWithout(even, r))).toEqual([3, 3, 2, 2]);
+    const odd = Float64Array.of(1, 2, 3);
+    expect([0, 1, 2].map((r) => medianWithout(odd, r))).toEqual([2.5, 2, 1.5]);
+  });
+});
+
+describe('othersMedianCosines', () => {
+  it('compares each update with the median of the others, not with a median it is part of', () => {
+    // a = (1, 0), b = (0, 1), c = (−1, 0). Without a: median of b and c = (−0.5, 0.5), cosine
+    // −0.5 / √0.5 = −1/√2. Without b: (0, 0), cosine 0. Without c: (0.5, 0.5), cosine −1/√2.
+    const cosines = othersMedianCosines([[t(1, 0)], [t(0, 1)], [t(-1, 0)]]);
+    expect(cosines[0]).toBeCloseTo(-Math.SQRT1_2, 12);
+    expect(cosines[1]).toBe(0);
+    expect(cosines[2]).toBeCloseTo(-Math.SQRT1_2, 12);
+    // The round's own median, (0, 0) per coordinate of {1, 0, −1} and {0, 1, 0}, is (0, 0): it
+    // would call all three orthogonal to the round.
+    expect(othersMedianCosines([[t(2, 0)]])).toEqual([null]);
+    expect(othersMedianCosines([])).toEqual([]);
+    expect(() => othersMedianCosines([[t(1, 0)], [t(1)]])).toThrow(/same tensors/);
+  });
+
+  it('equals the definition (a median of the others taken afresh) on random rounds with ties', () => {
+    const rng = createSeededRng('others-median');
+    for (const n of [2, 3, 4, 7, 10]) {
+      // Values on a coarse grid, so columns hold ties; two tensors, so sums span them.
+      const updates: TensorList[] = Array.from({ length: n }, () => [
+        Float32Array.from({ length: 9 }, () => Math.round(4 * rng.normal()) / 4),
+        Float32Array.from({ length: 5 }, () => Math.round(4 * rng.normal()) / 4),
+      ]);
+      const fast = othersMedianCosines(updates);
+      updates.forEach((u, i) => {
+        const others = updates.filter((_, j) => j !== i);
+        expect(fast[i], `n ${n}, update ${i}`).toBeCloseTo(cosineSimilarity(u, coordinateMedian(others)), 6);
+      });
+    }
+  });
+});
