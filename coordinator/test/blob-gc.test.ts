@@ -117,10 +117,10 @@ describe('blob garbage collection (real coordinator and worker processes)', () =
     expect(optimizerDigest).toMatch(/^[0-9a-f]{64}$/);
     const aggregateDigest = await waitFor(async () => {
       for (const entry of await redis.xrange(roundLogKeys(fleet.prefix).stream, '-', '+')) {
-        const record = JSON.parse(entry[1][1] ?? '{}') as {
-          event: { type: string; aggregateDigest?: string };
+        const line = JSON.parse(entry[1][1] ?? '{}') as {
+          event?: { type: string; aggregateDigest?: string };
         };
-        if (record.event.type === 'aggregation') return record.event.aggregateDigest;
+        if (line.event?.type === 'aggregation') return line.event.aggregateDigest;
       }
       return null;
     });

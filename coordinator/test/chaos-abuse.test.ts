@@ -11,7 +11,6 @@ import {
   sha256Hex,
   signPayload,
   toBase64,
-  verifyRoundLog,
   at,
   type Ack,
   type RoundPlan,
@@ -38,6 +37,7 @@ import {
 import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
 import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
+import { verifyStoredLog } from './support/round-log-reads.js';
 
 const OPERATOR = 'operator-token-for-chaos-abuse-0123456789';
 const TASK = 'abuse-task';
@@ -378,7 +378,7 @@ describe('chaos: abuse during an honest round', () => {
     const records = await readRoundLog(redis, prefix);
     const refusals = records.flatMap((r) => (r.event.type === 'update.refused' ? [r.event.reason] : []));
     expect(refusals).toEqual(expect.arrayContaining(['BAD_SIGNATURE', 'CORRUPT_FILE']));
-    const verdict = await verifyRoundLog(records, { trustedKey: toBase64(signingKey.publicKey) });
+    const verdict = await verifyStoredLog(redis, prefix, { trustedKey: toBase64(signingKey.publicKey) });
     expect(verdict.problems).toEqual([]);
     console.info(
       `[chaos] abuse: ${FUZZ_MESSAGES} fuzz msgs over ${FUZZ_CONNECTIONS} sockets -> ` +

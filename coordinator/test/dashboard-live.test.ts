@@ -7,6 +7,7 @@ import {
   defaultRoundLogPath,
   loadOrCreatePseudonymSecret,
   openRoundLog,
+  readRoundLog,
 } from '../src/shared/round-log/index.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
@@ -171,11 +172,12 @@ describe('the dashboard in Chromium while a round runs', () => {
       .toBe('verified');
     // Every record so far (9 for this round: opened, selected, 2 accepted, refused, closed,
     // aggregation, audit, decision) verified, up to the head.
-    const records = await coordinator.redis.xlen(`${coordinator.prefix}:roundlog:stream`);
-    expect(records).toBe(9);
+    expect(await readRoundLog(coordinator.redis, coordinator.prefix)).toHaveLength(9);
+    // The log ends in the tree head that signs the decision: verified through that line.
+    const lines = await coordinator.redis.xlen(`${coordinator.prefix}:roundlog:stream`);
     await expect
       .poll(() => page.textContent('[data-testid=chain-detail]'), { timeout: 10_000 })
-      .toContain(`verified through #${records - 1}`);
+      .toContain(`verified through #${lines - 1}`);
     expect(decided).toBe('COMMITTED');
     expect(await page.textContent('[data-testid=adapters]')).toContain('v1');
     // The live version's quality on the worker's holdout, on the page and as a /metrics gauge.

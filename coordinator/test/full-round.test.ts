@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sha256Hex, toBase64, verifyRoundLog, type RoundPlan } from '@flotilla/protocol';
+import { sha256Hex, toBase64, type RoundPlan } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
 import { aggregateJobId, AGGREGATE_QUEUE, AggregateJobDataSchema } from '../src/shared/queues.js';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
@@ -9,6 +9,7 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { loraDelta, useTestFleet, waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
+import { verifyStoredLog } from './support/round-log-reads.js';
 
 describe('a full round with 10 devices', () => {
   const fleet = useTestFleet({
@@ -115,7 +116,7 @@ describe('a full round with 10 devices', () => {
     expect(types).toEqual(expect.arrayContaining(['round.opened', 'round.selected', 'round.closed']));
     const accepted = records.flatMap((r) => (r.event.type === 'update.accepted' ? [r.event.device] : []));
     expect(new Set(accepted)).toEqual(new Set(data.updates.map((u) => u.devicePseudonym)));
-    const verdict = await verifyRoundLog(records, {
+    const verdict = await verifyStoredLog(redis, fleet.tc.coordinator.prefix, {
       trustedKey: toBase64(fleet.tc.coordinator.coordinatorKey.publicKey),
     });
     expect(verdict.problems).toEqual([]);

@@ -91,15 +91,16 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
     expect(follower.epsilonByTask().get('dp-task')).toBe(0.8);
     await round(2, 1.3);
     await follower.refresh();
-    expect(follower.headSeq).toBe(13);
+    // Every append here finds the writer idle, so each record comes with its own tree head.
+    expect(follower.headSeq).toBe(27);
     // The accountant's running total: the later record wins, values are not summed.
     expect(follower.epsilonByTask().get('dp-task')).toBe(1.3);
     const chain = await follower.chainStatus();
     expect(chain.verified?.problems).toEqual([]);
     expect(chain).toMatchObject({
-      records: 14,
-      head: { seq: 13 },
-      verified: { ok: true, through: 13, firstBad: null },
+      records: 28,
+      head: { seq: 27, treeSize: 14 },
+      verified: { ok: true, through: 27, firstBad: null },
     });
 
     const metrics = new FlotillaMetrics({
@@ -109,20 +110,21 @@ describe('RoundLogFollower: ε per task and chain status from the signed round l
     const families = parsePrometheusText(await metrics.text());
     expect(sampleValue(families, 'flotilla_privacy_epsilon_spent', { task: 'dp-task' })).toBe(1.3);
 
-    // Rewrite record 3's clip bound in the stream (rebuilt in order, since stream ids only grow): a
-    // fresh follower sees a broken chain from seq 3.
+    // Rewrite the clip bound of line 4 (the first update.accepted) in the stream (rebuilt in
+    // order, since stream ids only grow): a fresh follower finds its head's root broken at line 4.
     const key = roundLogKeys(prefix).stream;
     const entries = await redis.xrange(key, '-', '+');
     await redis.del(key);
     for (const [id, fields] of entries) {
       const json = fields[fields.indexOf('record') + 1] ?? '';
-      const value = id === streamIdOf(3) ? json.replace('"clipBound":1', '"clipBound":0.5') : json;
-      if (id === streamIdOf(3)) expect(value).not.toBe(json);
+      const value = id === streamIdOf(4) ? json.replace('"clipBound":1', '"clipBound":0.5') : json;
+      if (id === streamIdOf(4)) expect(value).not.toBe(json);
       await redis.xadd(key, id, 'record', value);
     }
     const auditor = new RoundLogFollower({ redis, prefix, verifyEveryMs: 0 });
     await auditor.refresh();
     const broken = await auditor.chainStatus();
-    expect(broken.verified).toMatchObject({ ok: false, firstBad: 3, through: 13 });
+    expect(broken.verified).toMatchObject({ ok: false, firstBad: 4, through: 27 });
+    expect(broken.verified?.problems[0]?.code).toBe('ROOT');
   });
 });

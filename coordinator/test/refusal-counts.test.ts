@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { verifyRoundLog, type RoundLogRecord } from '@flotilla/protocol';
+import type { RoundLogRecord } from '@flotilla/protocol';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
@@ -44,7 +44,7 @@ describe('refusal counts of an ended round', () => {
     // One record for the first refusal, and the four repeats counted: five in all.
     expect(log.filter((r) => r.event.type === 'update.refused')).toHaveLength(1);
     expect(repeats(log)).toBe(4);
-    const verdict = await verifyRoundLog(log, { trustedKey: log[0]?.keyId ?? '' });
+    const verdict = await fleet.roundLogVerdict();
     expect(verdict).toMatchObject({ ok: true });
   });
 });

@@ -75,6 +75,6 @@ describe("a round's end in the round log", () => {
     });
     const closed = ofRound[5]?.event as RoundLogEventOf<'round.closed'>;
     expect(closed).toMatchObject({ accepted: 2, refused: 1, minReports: 2, reason: 'all-answered' });
-    expect((await fleet.roundLogVerdict(records)).problems).toEqual([]);
+    expect((await fleet.roundLogVerdict()).problems).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import {
   initialAdapterTensors,
   privacyLedger,
   type AdapterSpec,
+  type RoundLogLine,
   type RoundLogRecord,
 } from '@flotilla/protocol';
 import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
@@ -108,12 +109,14 @@ describe('hierarchical round across a worker crash', () => {
 
     // Killed attempt and resumed attempt logged the same candidate; one audit, one promotion.
     const { records } = await readRoundLogFile(defaultRoundLogPath(stateDir));
-    const events = (records as RoundLogRecord[]).map((r) => r.event);
+    // The records, without the tree heads that sign them.
+    const logged = (records as RoundLogLine[]).filter((r): r is RoundLogRecord => 'event' in r);
+    const events = logged.map((r) => r.event);
     expect(events.map((e) => e.type)).toEqual(['aggregation', 'aggregation', 'audit', 'promotion']);
     const digests = events.flatMap((e) => (e.type === 'aggregation' ? [e.aggregateDigest] : []));
     expect(new Set(digests).size).toBe(1);
     // Charged once, before the first aggregation record was written: the log says so too.
-    const ledger = privacyLedger(records as RoundLogRecord[], 'dpk');
+    const ledger = privacyLedger(logged, 'dpk');
     expect(ledger.problems).toEqual([]);
     expect(ledger.rounds).toHaveLength(1);
     const state = await readWorkerState(env.redis, env.prefix, 'dpk', env.blobs);

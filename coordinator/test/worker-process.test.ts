@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { manifestDigest, toBase64, verifyRoundLogSync, type RoundLogRecord } from '@flotilla/protocol';
+import { manifestDigest, toBase64, verifyRoundLogSync, type RoundLogLine } from '@flotilla/protocol';
 import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
@@ -100,7 +100,7 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     // (the killed attempt's record stays) but promoted once.
     const { records, corruptLines } = await readRoundLogFile(defaultRoundLogPath(stateDir));
     expect(corruptLines).toEqual([]);
-    const types = (records as RoundLogRecord[]).map((r) => r.event.type);
+    const types = (records as RoundLogLine[]).flatMap((r) => ('event' in r ? [r.event.type] : []));
     expect(types).toEqual(['aggregation', 'aggregation', 'audit', 'promotion']);
     const verdict = verifyRoundLogSync(records, { trustedKey: toBase64(signingKey.publicKey) });
     // No server opened the round in this test, so only "unknown round" rules may fail.

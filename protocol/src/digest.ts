@@ -39,7 +39,7 @@ export const SIGNING_DOMAINS = {
   update: 'flotilla/v1/update',
   task: 'flotilla/v1/task',
   manifest: 'flotilla/v1/adapter-manifest',
-  roundLog: 'flotilla/v1/round-log',
+  treeHead: 'flotilla/v1/tree-head',
 } as const;
 
 export type SigningDomain = (typeof SIGNING_DOMAINS)[keyof typeof SIGNING_DOMAINS];

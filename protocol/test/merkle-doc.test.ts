@@ -1,4 +1,4 @@
-// docs/auditing.md ("Merkle proofs (coming)") walks an inclusion proof by hand. This test reads
+// docs/auditing.md ("Merkle proofs") walks an inclusion proof by hand. This test reads
 // the numbers from the doc, redoes every step with node:crypto (not Flotilla's hashing), and
 // checks that the library produces and accepts the same proof.
 import { createHash } from 'node:crypto';
@@ -10,8 +10,8 @@ import { inclusionProof, merkleLeafHash, merkleRoot, verifyInclusion } from '../
 const doc = readFileSync(new URL('../../docs/auditing.md', import.meta.url), 'utf8');
 
 function sampleValues(): Map<string, string> {
-  const start = doc.indexOf('## Merkle proofs (coming)');
-  if (start < 0) throw new Error('docs/auditing.md has no "Merkle proofs (coming)" section');
+  const start = doc.indexOf('## Merkle proofs');
+  if (start < 0) throw new Error('docs/auditing.md has no "Merkle proofs" section');
   const block = /```text\n([\s\S]*?)```/.exec(doc.slice(start));
   if (block?.[1] === undefined) throw new Error('the Merkle section has no text block');
   const values = new Map<string, string>();

@@ -26,6 +26,7 @@ import {
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
+import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
 
 const TASK = 'chaos-kill';
 const DEVICES = 6;
@@ -159,7 +160,9 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     }
 
     const records = await readRoundLog(redis, prefix);
-    const verdict = await verifyRoundLog(records, { trustedKey: toBase64(signingKey.publicKey) });
+    const verdict = await verifyRoundLog(await readSignedLog(redis, prefix), {
+      trustedKey: toBase64(signingKey.publicKey),
+    });
     expect(verdict.problems).toEqual([]);
     expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(2);
     logRedis.disconnect();

@@ -17,6 +17,7 @@ import {
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import * as chaos from './support/chaos-fleet.js';
+import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
 
 const TASK = 'chaos-redis';
 const DEVICES = 4;
@@ -122,7 +123,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
     const logAfter = await readRoundLog(p, prefix);
     expect(logAfter.slice(0, logBefore.length)).toEqual(logBefore);
     const trustedKey = toBase64(c.coordinatorKey.publicKey);
-    expect((await verifyRoundLog(logAfter, { trustedKey })).problems).toEqual([]);
+    expect((await verifyRoundLog(await readSignedLog(p, prefix), { trustedKey })).problems).toEqual([]);
 
     release();
     await chaos.waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
@@ -131,12 +132,13 @@ describe('chaos: Redis SIGKILL and restart', () => {
     for (const d of devices) expect(d.record.refused).toEqual([]);
 
     const records = await readRoundLog(p, prefix);
-    const verdict = await verifyRoundLog(records, { trustedKey });
+    const lines = await readSignedLog(p, prefix);
+    const verdict = await verifyRoundLog(lines, { trustedKey });
     expect(verdict.problems).toEqual([]);
     expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(3);
     await roundLog.syncMirror();
     const audit = await auditVerifyCommand({ file: defaultRoundLogPath(stateDir), json: true, trustedKey });
-    expect(JSON.parse(audit.output)).toMatchObject({ ok: true, records: records.length });
+    expect(JSON.parse(audit.output)).toMatchObject({ ok: true, records: lines.length });
     expect(audit.exitCode).toBe(0);
     console.info(
       `[chaos] redis SIGKILL: outage ${outageMs} ms, ${logBefore.length} log records kept, ` +

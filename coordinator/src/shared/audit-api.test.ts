@@ -92,11 +92,13 @@ describe('auditor API', () => {
     >;
     expect(verify).toMatchObject({
       ok: true,
-      records: 3,
+      // Three records, each with the tree head signed right after it.
+      records: 6,
       firstBad: null,
       problems: [],
       trustedKey: toBase64(key.publicKey),
-      head: { seq: 2 },
+      head: { seq: 5, treeHead: { treeSize: 3, keyId: toBase64(key.publicKey) } },
+      unsigned: 0,
     });
     const round = await fetch(`${base}/api/audit/rounds/2`, { headers: auth });
     expect(round.status).toBe(200);

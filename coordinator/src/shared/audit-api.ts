@@ -1,12 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import { summarizeRoundLog, verifyRoundLog, type RecomputeAggregate } from '@flotilla/protocol';
-import { readRoundLog } from './round-log/stream.js';
+import {
+  firstTreeHeadSigner,
+  isTreeHeadLine,
+  signedPrefix,
+  summarizeRoundLog,
+  verifyRoundLog,
+  type RecomputeAggregate,
+  type TreeHeadLine,
+} from '@flotilla/protocol';
+import { readRoundLog, readRoundLogEntries } from './round-log/stream.js';
 
 // Read-only HTTP API for governance auditors, mounted by the coordinator server:
-//   GET /api/audit/records?from=<seq>&limit=<n>  records in chain order, `next` to page on
-//   GET /api/audit/verify                        verifyRoundLog over the whole stream, with the head
+//   GET /api/audit/records?from=<seq>&limit=<n>  lines (records and tree heads) in log order, `next` to page on
+//   GET /api/audit/verify                        verifyRoundLog up to the last signed tree head, and that head
 //   GET /api/audit/rounds/:n                     summary of round number n (every task)
 // Bearer auditor token; anything but GET is 405 (the log is append-only, and not from here).
 
@@ -16,7 +24,7 @@ export interface AuditApiDeps {
   prefix: string;
   /** Accepted auditor bearer tokens (compared in constant time). */
   auditorTokens: readonly string[];
-  /** The coordinator's first round-log key (base64); default: the first record's keyId. */
+  /** The coordinator's first round-log key (base64); default: the key of the first tree head. */
   trustedKey?: string;
   /** Recomputes retained aggregates during /verify. */
   recompute?: RecomputeAggregate;
@@ -104,25 +112,28 @@ async function route(url: URL, res: ServerResponse, deps: AuditApiDeps): Promise
       sendError(res, 400, 'BAD_REQUEST', `from must be a seq and limit 1-${MAX_LIMIT}`);
       return;
     }
-    const records = await readRoundLog(deps.redis, deps.prefix, { from, limit: limit + 1 });
+    const records = await readRoundLogEntries(deps.redis, deps.prefix, { from, limit: limit + 1 });
     const page = records.slice(0, limit);
     send(res, 200, { records: page, next: records.length > limit ? (records[limit]?.seq ?? null) : null });
     return;
   }
   if (path === 'verify') {
-    const records = await readRoundLog(deps.redis, deps.prefix);
-    const first = records[0];
-    const trustedKey = deps.trustedKey ?? first?.keyId ?? '';
-    const result = await verifyRoundLog(records, {
+    // Records appended since the last tree head are not signed yet: verify what is.
+    const lines = await readRoundLogEntries(deps.redis, deps.prefix);
+    const signed = signedPrefix(lines);
+    const trustedKey = deps.trustedKey ?? firstTreeHeadSigner(signed) ?? '';
+    const result = await verifyRoundLog(signed, {
       trustedKey,
       ...(deps.recompute ? { recompute: deps.recompute } : {}),
     });
-    const last = records.at(-1);
+    const last = signed.at(-1);
+    const head = last && isTreeHeadLine(last) ? (last as TreeHeadLine) : null;
     send(res, 200, {
       ...result,
       trustedKey,
       trustedKeySource: deps.trustedKey ? 'configured' : 'first-record',
-      head: last ? { seq: last.seq, hash: last.hash } : null,
+      head: head ? { seq: head.seq, treeHead: head.treeHead, signature: head.signature } : null,
+      unsigned: lines.length - signed.length,
     });
     return;
   }

@@ -20,6 +20,7 @@ export {
   defaultRoundLogPath,
   roundLogKeys,
   readRoundLog,
+  readRoundLogEntries,
   readRoundLogLines,
   syncMirror,
   exportRoundLog,
@@ -35,6 +36,7 @@ export {
   type EpsilonFromLogOptions,
   type OpenRoundLogOptions,
   type RoundLogWriter,
+  type InclusionProofAnswer,
   type CommandResult,
 } from './round-log/index.js';
 export * from './hierarchical-flow.js';

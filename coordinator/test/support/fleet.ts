@@ -42,8 +42,8 @@ export interface TestFleet {
     ready: (records: RoundLogRecord[]) => boolean,
     timeoutMs?: number,
   ): Promise<RoundLogRecord[]>;
-  /** {@link roundLogVerdict} on this fleet's coordinator. */
-  roundLogVerdict(records: RoundLogRecord[]): ReturnType<typeof roundLogVerdict>;
+  /** {@link roundLogVerdict} on this fleet's coordinator: its stored log, once signed to the end. */
+  roundLogVerdict(): ReturnType<typeof roundLogVerdict>;
 }
 
 /**
@@ -81,7 +81,7 @@ export function useTestFleet(options: TestFleetOptions = {}): TestFleet {
       return Promise.all(devices.map((d) => d.waitForPlan(roundId)));
     },
     roundLogWhen: (what, ready, timeoutMs) => roundLogWhen(running().tc.coordinator, what, ready, timeoutMs),
-    roundLogVerdict: (records) => roundLogVerdict(running().tc.coordinator, records),
+    roundLogVerdict: () => roundLogVerdict(running().tc.coordinator),
   };
 }
 

@@ -1,6 +1,6 @@
 import { FlotillaError } from '../errors.js';
 import { EMPTY_TREE_ROOT, MERKLE_HASH_BYTES, merkleNodeHash, sameHash } from './hash.js';
-import { checkTreeSize, merkleSubtreeHash, splitPoint } from './tree-hash.js';
+import { checkTreeSize, merkleSubtreeHash, splitPoint, type SubtreeHash } from './tree-hash.js';
 import type { MerkleCheck } from './merkle-check.js';
 import { climbOneLevel, type PathPosition } from './path-position.js';
 
@@ -15,6 +15,11 @@ export function consistencyProof(
   newSize: number,
 ): Uint8Array[] {
   checkTreeSize(leafHashes, newSize);
+  return consistencyPath((start, end) => merkleSubtreeHash(leafHashes, start, end), oldSize, newSize);
+}
+
+/** `consistencyProof` over any source of subtree hashes (see `inclusionPath`). */
+export function consistencyPath(subtree: SubtreeHash, oldSize: number, newSize: number): Uint8Array[] {
   if (!Number.isSafeInteger(oldSize) || oldSize < 0 || oldSize > newSize)
     throw new FlotillaError('BAD_REQUEST', `old tree size ${oldSize} is not between 0 and ${newSize}`);
   if (oldSize === 0) return [];
@@ -29,16 +34,16 @@ export function consistencyProof(
   while (m !== end - start) {
     const k = splitPoint(end - start);
     if (m <= k) {
-      proof.push(merkleSubtreeHash(leafHashes, start + k, end));
+      proof.push(subtree(start + k, end));
       end = start + k;
     } else {
-      proof.push(merkleSubtreeHash(leafHashes, start, start + k));
+      proof.push(subtree(start, start + k));
       start += k;
       m -= k;
       whole = false;
     }
   }
-  if (!whole) proof.push(merkleSubtreeHash(leafHashes, start, end));
+  if (!whole) proof.push(subtree(start, end));
   return proof.reverse();
 }
 

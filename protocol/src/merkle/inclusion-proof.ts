@@ -1,6 +1,6 @@
 import { FlotillaError } from '../errors.js';
 import { MERKLE_HASH_BYTES, merkleNodeHash, sameHash } from './hash.js';
-import { checkTreeSize, merkleSubtreeHash, splitPoint } from './tree-hash.js';
+import { checkTreeSize, merkleSubtreeHash, splitPoint, type SubtreeHash } from './tree-hash.js';
 import type { MerkleCheck } from './merkle-check.js';
 import { climbOneLevel, type PathPosition } from './path-position.js';
 
@@ -10,6 +10,14 @@ import { climbOneLevel, type PathPosition } from './path-position.js';
  */
 export function inclusionProof(leafHashes: readonly Uint8Array[], index: number, size: number): Uint8Array[] {
   checkTreeSize(leafHashes, size);
+  return inclusionPath((start, end) => merkleSubtreeHash(leafHashes, start, end), index, size);
+}
+
+/**
+ * `inclusionProof` over any source of subtree hashes: `subtree(start, end)` is MTH(D[start:end]).
+ * A stored tree answers it from its complete subtrees, in O(log n) per call.
+ */
+export function inclusionPath(subtree: SubtreeHash, index: number, size: number): Uint8Array[] {
   if (!Number.isSafeInteger(index) || index < 0 || index >= size)
     throw new FlotillaError('BAD_REQUEST', `leaf index ${index} is not in a tree of ${size} leaves`);
   const path: Uint8Array[] = [];
@@ -20,10 +28,10 @@ export function inclusionProof(leafHashes: readonly Uint8Array[], index: number,
   while (end - start > 1) {
     const k = splitPoint(end - start);
     if (index < start + k) {
-      path.push(merkleSubtreeHash(leafHashes, start + k, end));
+      path.push(subtree(start + k, end));
       end = start + k;
     } else {
-      path.push(merkleSubtreeHash(leafHashes, start, start + k));
+      path.push(subtree(start, start + k));
       start += k;
     }
   }

@@ -1,5 +1,16 @@
-export { EMPTY_TREE_ROOT, MERKLE_HASH_BYTES, merkleLeafHash, merkleNodeHash } from './hash.js';
+export { EMPTY_TREE_ROOT, MERKLE_HASH_BYTES, merkleLeafHash, merkleNodeHash, sameHash } from './hash.js';
 export type { MerkleCheck } from './merkle-check.js';
-export { merkleRoot } from './tree-hash.js';
-export { inclusionProof, rootFromInclusionProof, verifyInclusion } from './inclusion-proof.js';
-export { consistencyProof, verifyConsistency } from './consistency-proof.js';
+export { merkleRoot, type SubtreeHash } from './tree-hash.js';
+export { inclusionPath, inclusionProof, rootFromInclusionProof, verifyInclusion } from './inclusion-proof.js';
+export { consistencyPath, consistencyProof, verifyConsistency } from './consistency-proof.js';
+export {
+  StoredMerkleTree,
+  appendToFrontier,
+  merkleNodesRead,
+  rootFromFrontier,
+  subtreeFromNodes,
+  type FrontierAppend,
+  type MerkleFrontier,
+  type MerkleNodeId,
+  type MerkleNodeLookup,
+} from './stored-tree.js';

@@ -9,6 +9,9 @@ export function splitPoint(n: number): number {
   return k;
 }
 
+/** MTH(D[start:end]) from some store of the tree: what proofs are built from. */
+export type SubtreeHash = (start: number, end: number) => Uint8Array;
+
 /**
  * MTH(D[start:end]) of RFC 9162 §2.1.1 over leaf hashes (each `merkleLeafHash` of an entry).
  * Left subtree is the largest power of two below the size, so the tree of the first k leaves

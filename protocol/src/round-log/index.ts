@@ -1,5 +1,7 @@
 export * from './events.js';
 export * from './record.js';
+export * from './tree-head.js';
+export * from './log-builder.js';
 export * from './verify.js';
 export * from './summary.js';
 export * from './render.js';

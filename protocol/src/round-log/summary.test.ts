@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { keyPairFromSeed } from '../signing.js';
 import type { RoundLogEvent } from './events.js';
-import { ROUND_LOG_GENESIS_HASH, buildRoundLogRecord, type RoundLogRecord } from './record.js';
+import { RoundLogBuilder, type RoundLogLine } from './log-builder.js';
 import { renderRoundLogSummary } from './render.js';
 import { summarizeRoundLog } from './summary.js';
 
@@ -9,19 +9,11 @@ const key = keyPairFromSeed(new Uint8Array(32).fill(1));
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 const dev = (n: number) => `dev_${n.toString(16).padStart(32, '0')}`;
 
-function log(events: RoundLogEvent[]): RoundLogRecord[] {
-  let prevHash = ROUND_LOG_GENESIS_HASH;
-  return events.map((event, seq) => {
-    const record = buildRoundLogRecord({
-      seq,
-      ts: 1_700_000_000_000 + seq,
-      prevHash,
-      event,
-      signingKey: key,
-    });
-    prevHash = record.hash;
-    return record;
-  });
+function log(events: RoundLogEvent[]): RoundLogLine[] {
+  const builder = new RoundLogBuilder();
+  events.forEach((event, seq) => builder.record(event, 1_700_000_000_000 + seq));
+  builder.signHead(1_700_000_000_000 + events.length, key);
+  return builder.lines;
 }
 
 const opened = (n: number): RoundLogEvent => ({

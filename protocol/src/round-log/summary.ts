@@ -1,5 +1,6 @@
 import { roundNumberOf } from './events.js';
 import { RoundLogRecordSchema, type RoundLogRecord } from './record.js';
+import { isTreeHeadLine } from './log-builder.js';
 
 /** One round as the log tells it. */
 export interface RoundSummary {
@@ -142,13 +143,15 @@ export function summarizeRoundLog(
   options: SummarizeRoundLogOptions = {},
 ): RoundLogSummary {
   const valid: RoundLogRecord[] = [];
-  for (const raw of records) {
+  // Tree heads authenticate records; what happened is in the records alone.
+  const lines = records.filter((raw) => !isTreeHeadLine(raw));
+  for (const raw of lines) {
     const parsed = RoundLogRecordSchema.safeParse(raw);
     if (parsed.success) valid.push(parsed.data);
   }
   const summary: RoundLogSummary = {
-    records: records.length,
-    invalidRecords: records.length - valid.length,
+    records: lines.length,
+    invalidRecords: lines.length - valid.length,
     firstTs: valid[0]?.ts ?? null,
     lastTs: valid.at(-1)?.ts ?? null,
     rounds: [],

@@ -2,10 +2,15 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json.js';
-import { toBase64 } from '../encoding.js';
+import nacl from 'tweetnacl';
+import { fromBase64, toBase64, toHex } from '../encoding.js';
+import { verifyConsistency } from '../merkle/consistency-proof.js';
+import { fromHex } from '../encoding.js';
 import { keyPairFromSeed, type SigningKeyPair } from '../signing.js';
 import type { RoundLogEvent } from './events.js';
-import { ROUND_LOG_GENESIS_HASH, buildRoundLogRecord, type RoundLogRecord } from './record.js';
+import { RoundLogBuilder, type RoundLogLine } from './log-builder.js';
+import type { RoundLogRecord } from './record.js';
+import type { TreeHeadLine } from './tree-head.js';
 import { verifyRoundLog, verifyRoundLogSync } from './verify.js';
 
 // Installs node:crypto's ed25519 verifier (same results as tweetnacl): keeps the property tests fast.
@@ -160,30 +165,34 @@ function sampleEvents(): Array<{ event: RoundLogEvent; key: SigningKeyPair }> {
   ];
 }
 
-function chain(
-  items: Array<{ event: RoundLogEvent; key: SigningKeyPair }>,
-  start = 0,
-  prev = ROUND_LOG_GENESIS_HASH,
-  t0 = 1_700_000_000_000,
-): RoundLogRecord[] {
-  const out: RoundLogRecord[] = [];
-  let prevHash = prev;
+type Item = { event: RoundLogEvent; key: SigningKeyPair };
+
+/**
+ * The events as records one second apart, each head signed by the key of the item before it: a
+ * head after every `headEvery` records, right after a key rotation (by the old key, as the
+ * coordinator does), and after the last record.
+ */
+function chain(items: Item[], options: { headEvery?: number } = {}): RoundLogLine[] {
+  const log = new RoundLogBuilder();
+  const every = options.headEvery ?? Number.POSITIVE_INFINITY;
+  let ts = 1_700_000_000_000;
   items.forEach(({ event, key }, i) => {
-    const record = buildRoundLogRecord({
-      seq: start + i,
-      ts: t0 + i * 1000,
-      prevHash,
-      event,
-      signingKey: key,
-    });
-    out.push(record);
-    prevHash = record.hash;
+    log.record(event, (ts += 1000));
+    if (i === items.length - 1 || event.type === 'key.rotated' || log.unsigned >= every)
+      log.signHead((ts += 1000), key);
   });
-  return out;
+  return log.lines;
 }
 
-const good = chain(sampleEvents());
-const clone = (records: RoundLogRecord[]): unknown[] => JSON.parse(JSON.stringify(records)) as unknown[];
+const isRecord = (line: RoundLogLine): line is RoundLogRecord => 'event' in line;
+const isHead = (line: RoundLogLine): line is TreeHeadLine => 'treeHead' in line;
+
+// The tamper suite's log: a head after every record, so the verifier can name the very record
+// that was changed. (With sparser heads it names the first record the broken head covers.)
+const good = chain(sampleEvents(), { headEvery: 1 });
+const positionOf = (eventIndex: number): number =>
+  good.findIndex((line) => isRecord(line) && line.leafIndex === eventIndex);
+const clone = (lines: readonly RoundLogLine[]): unknown[] => JSON.parse(JSON.stringify(lines)) as unknown[];
 const head = (result: { ok: boolean; firstBad: number | null; problems: Array<{ code: string }> }) => ({
   ok: result.ok,
   firstBad: result.firstBad,
@@ -215,40 +224,88 @@ function setAt(value: unknown, path: Array<string | number>, next: unknown): voi
   if (last !== undefined) parent[last] = next;
 }
 
+/**
+ * Where tampering with line `k` must be reported: at `k` for a record; for a head, at `k` or at
+ * the record before it, which that head was the one to authenticate.
+ */
+function expectFirstBadAt(result: { ok: boolean; firstBad: number | null }, k: number): void {
+  expect(result.ok).toBe(false);
+  const line = good[k];
+  if (line && isHead(line)) expect([k - 1, k]).toContain(result.firstBad);
+  else expect(result.firstBad).toBe(k);
+}
+
 describe('verifyRoundLog on an intact log', () => {
   it('passes, following the key rotation', async () => {
     const result = await verifyRoundLog(clone(good), { trustedKey: pub(keyA) });
-    expect(result).toEqual({ ok: true, records: 17, firstBad: null, problems: [], recomputed: 0 });
+    expect(result).toEqual({ ok: true, records: 34, firstBad: null, problems: [], recomputed: 0 });
+    // Sparse heads verify the same way.
+    expect(verify(clone(chain(sampleEvents(), { headEvery: 5 }))).ok).toBe(true);
+    expect(verify(clone(chain(sampleEvents()))).ok).toBe(true);
   });
 
-  it('hashes the canonical JSON of the record without hash and signature (independent SHA-256)', () => {
-    const first = good[0];
-    if (!first) throw new Error('fixture');
-    const { hash, signature: _s, ...body } = first;
-    expect(hash).toBe(createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex'));
-    expect(first.prevHash).toBe('0'.repeat(64));
-    expect(good[1]?.prevHash).toBe(hash);
+  it('hashes leaves and signs heads as documented (independent SHA-256 and ed25519)', () => {
+    const log = new RoundLogBuilder();
+    const record = log.record(sampleEvents()[0]?.event ?? opened(R1), 1_700_000_000_000);
+    const line = log.signHead(1_700_000_001_000, keyA);
+    // A one-leaf tree's root is the leaf hash: SHA-256(0x00 ‖ canonical JSON of the record).
+    const leaf = createHash('sha256')
+      .update(Buffer.from([0]))
+      .update(canonicalJson(record), 'utf8')
+      .digest('hex');
+    expect(line.treeHead).toMatchObject({ treeSize: 1, rootHash: leaf, keyId: pub(keyA) });
+    // The signature is ed25519 over SHA-256("flotilla/v1/tree-head" ‖ 0x00 ‖ canonical JSON of the head).
+    const signed = createHash('sha256')
+      .update('flotilla/v1/tree-head\u0000', 'utf8')
+      .update(canonicalJson(line.treeHead), 'utf8')
+      .digest();
+    expect(nacl.sign.detached.verify(signed, fromBase64(line.signature), keyA.publicKey)).toBe(true);
+    expect(line.consistency).toEqual([]);
   });
 
   it('passes an empty log', () => {
     expect(verify([])).toMatchObject({ ok: true, records: 0, firstBad: null });
   });
+
+  it('fails records that no signed head covers', () => {
+    const log = new RoundLogBuilder();
+    log.record(opened(R1), 1_700_000_000_000);
+    log.signHead(1_700_000_000_000, keyA);
+    log.record(
+      { type: 'round.selected', taskId: T, roundId: R1, devices: [dev(1)], eligible: 1 },
+      1_700_000_001_000,
+    );
+    expect(head(verify(clone(log.lines)))).toEqual({ ok: false, firstBad: 2, code: 'UNSIGNED' });
+  });
+
+  it('fails a log written before tree heads with a pointer to the format', () => {
+    const formatOne = {
+      seq: 0,
+      ts: 1,
+      prevHash: '0'.repeat(64),
+      keyId: pub(keyA),
+      event: opened(R1),
+      hash: digest(1),
+      signature: 'x',
+    };
+    const result = verify([formatOne]);
+    expect(head(result)).toEqual({ ok: false, firstBad: 0, code: 'FORMAT' });
+    expect(result.problems[0]?.message).toMatch(/format-1/);
+  });
 });
 
 describe('tampering is detected at the tampered record', () => {
-  it('changing any field of any record (property)', () => {
-    const cases = good.flatMap((record, k) => leafPaths(record).map((path) => ({ k, path })));
+  it('changing any field of any line (property)', () => {
+    const cases = good.flatMap((line, k) => leafPaths(line).map((path) => ({ k, path })));
     fc.assert(
       fc.property(fc.constantFrom(...cases), fc.jsonValue(), ({ k, path }, replacement) => {
         const records = clone(good);
         const original = getAt(records[k], path);
         fc.pre(canonicalJson(original) !== canonicalJson(replacement ?? null));
         setAt(records[k], path, replacement);
-        const result = verify(records);
-        expect(result.ok).toBe(false);
-        expect(result.firstBad).toBe(k);
+        expectFirstBadAt(verify(records), k);
       }),
-      { numRuns: 300 },
+      { numRuns: 400 },
     );
   });
 
@@ -256,28 +313,40 @@ describe('tampering is detected at the tampered record', () => {
     for (let k = 0; k < good.length; k++) {
       const added = clone(good);
       (added[k] as Record<string, unknown>).note = 'x';
-      expect(verify(added).firstBad).toBe(k);
-      const removed = clone(good);
-      delete (removed[k] as { event: Record<string, unknown> }).event.taskId;
-      if (good[k]?.event.type !== 'key.rotated') expect(verify(removed).firstBad).toBe(k);
+      expectFirstBadAt(verify(added), k);
+      const line = good[k];
+      if (line && isRecord(line) && line.event.type !== 'key.rotated') {
+        const removed = clone(good);
+        delete (removed[k] as { event: Record<string, unknown> }).event.taskId;
+        expect(verify(removed).firstBad).toBe(k);
+      }
     }
   });
 
-  it('deleting any record (the last one needs a pinned head)', () => {
+  it('deleting any line (cutting the log back to an earlier head needs a pinned head)', () => {
     for (let k = 0; k < good.length - 1; k++) {
       const records = clone(good);
       records.splice(k, 1);
-      expect(verify(records)).toMatchObject({ ok: false, firstBad: k });
+      expectFirstBadAt(verify(records), k);
     }
-    const last = good.length - 1;
-    const truncated = clone(good).slice(0, last);
-    const head = { seq: last, hash: good[last]?.hash ?? '' };
-    expect(verify(truncated, { expectedHead: head })).toMatchObject({ ok: false, firstBad: last });
-    expect(verify(truncated, { expectedHead: head }).problems[0]?.code).toBe('TRUNCATED');
-    expect(verify(clone(good), { expectedHead: head }).ok).toBe(true);
+    // Without its last head, the last record is signed by nothing.
+    expect(head(verify(clone(good).slice(0, -1)))).toMatchObject({ ok: false, code: 'UNSIGNED' });
+    // Without the last record and its head, the log is an honest shorter log, unless the
+    // auditor holds the later head (from a device's proof, the API, a checkpoint).
+    const truncated = clone(good).slice(0, -2);
+    expect(verify(truncated).ok).toBe(true);
+    const last = good.at(-1);
+    if (!last || !isHead(last)) throw new Error('fixture');
+    const pinned = { expectedHead: { treeSize: last.treeHead.treeSize, rootHash: last.treeHead.rootHash } };
+    expect(head(verify(truncated, pinned))).toEqual({
+      ok: false,
+      firstBad: truncated.length,
+      code: 'TRUNCATED',
+    });
+    expect(verify(clone(good), pinned).ok).toBe(true);
   });
 
-  it('reordering any two records', () => {
+  it('reordering any two lines', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: good.length - 1 }),
@@ -287,54 +356,59 @@ describe('tampering is detected at the tampered record', () => {
           const records = clone(good);
           const [lo, hi] = i < j ? [i, j] : [j, i];
           [records[lo], records[hi]] = [records[hi], records[lo]];
-          expect(verify(records)).toMatchObject({ ok: false, firstBad: lo });
+          expectFirstBadAt(verify(records), lo);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
   });
 
-  it('inserting a record, even one correctly chained and signed by another key', () => {
-    for (let k = 0; k < good.length; k++) {
-      const prev = k === 0 ? ROUND_LOG_GENESIS_HASH : (good[k - 1]?.hash ?? '');
-      const forged = buildRoundLogRecord({
-        seq: k,
-        ts: (good[k]?.ts ?? 0) - 1,
-        prevHash: prev,
-        event: opened(`${T}:99`),
-        signingKey: keyEvil,
-      });
+  it('inserting a record, even one with the right seq and leaf index, or duplicating one', () => {
+    for (let i = 0; i < sampleEvents().length; i++) {
+      const k = positionOf(i);
+      const original = good[k];
+      if (!original || !isRecord(original)) throw new Error('fixture');
+      const forged = { ...original, event: opened(`${T}:99`) };
       const records = clone(good);
       records.splice(k, 0, JSON.parse(JSON.stringify(forged)));
       expect(verify(records)).toMatchObject({ ok: false, firstBad: k });
       const duplicate = clone(good);
-      duplicate.splice(k, 0, JSON.parse(JSON.stringify(good[k])));
-      expect(verify(duplicate).ok).toBe(false);
-      expect(verify(duplicate).firstBad).toBe(k + 1);
+      duplicate.splice(k, 0, JSON.parse(JSON.stringify(original)));
+      expect(verify(duplicate)).toMatchObject({ ok: false, firstBad: k + 1 });
     }
   });
 
-  it('re-signing a record, or the whole rest of the chain, with another key', () => {
+  it('re-signing a head, or every head from a record on, with another key', () => {
     const items = sampleEvents();
-    for (let k = 0; k < good.length; k++) {
-      const prev = k === 0 ? ROUND_LOG_GENESIS_HASH : (good[k - 1]?.hash ?? '');
-      const forgedTail = chain(
-        items.slice(k).map(({ event }) => ({ event, key: keyEvil })),
-        k,
-        prev,
-        good[k]?.ts,
+    for (let i = 0; i < items.length; i++) {
+      const k = positionOf(i);
+      const forged = chain(
+        items.map((item, j) => (j >= i ? { ...item, key: keyEvil } : item)),
+        { headEvery: 1 },
       );
-      const records = [...clone(good).slice(0, k), ...clone(forgedTail)];
-      const result = verify(records);
+      const result = verify(clone(forged));
       expect(result).toMatchObject({ ok: false, firstBad: k });
       expect(['KEY', 'ROTATION']).toContain(result.problems[0]?.code);
-      const sigOnly = clone(good) as RoundLogRecord[];
-      const original = good[k];
-      if (!original) throw new Error('fixture');
-      const resigned = buildRoundLogRecord({ ...original, signingKey: keyEvil });
-      sigOnly[k] = { ...original, signature: resigned.signature };
+      const sigOnly = clone(good) as RoundLogLine[];
+      const line = sigOnly[k + 1];
+      if (!line || !isHead(line)) throw new Error('fixture');
+      const evil = chain(
+        items.map((item) => ({ ...item, key: keyEvil })),
+        { headEvery: 1 },
+      )[k + 1];
+      if (!evil || !isHead(evil)) throw new Error('fixture');
+      sigOnly[k + 1] = { ...line, signature: evil.signature };
       expect(head(verify(sigOnly))).toEqual({ ok: false, firstBad: k, code: 'SIGNATURE' });
     }
+  });
+
+  it('a head that covers more or fewer records than come before it fails', () => {
+    const log = new RoundLogBuilder();
+    log.record(opened(R1), 1_700_000_000_000);
+    log.signHead(1_700_000_000_000, keyA);
+    const lines = clone(log.lines);
+    (lines[1] as TreeHeadLine).treeHead.treeSize = 2;
+    expect(verify(lines).problems.map((p) => p.code)).toContain('TREE_SIZE');
   });
 
   it('trusting the wrong first key fails at record 0', () => {
@@ -345,19 +419,70 @@ describe('tampering is detected at the tampered record', () => {
   });
 });
 
-describe('key rotation', () => {
-  const rotationAt = good.findIndex((r) => r.event.type === 'key.rotated');
+describe('forks: two histories under one key', () => {
+  // A dishonest key holder shows a device one history and the auditor another. Both verify on
+  // their own; they cannot be reconciled: a head from one fails the other, and no consistency
+  // proof leads from one to the other.
+  const items = sampleEvents().slice(0, 11);
+  const shared = items.slice(0, 5);
+  const branchA = chain([...shared, ...items.slice(5)], { headEvery: 2 });
+  const forkedEvent = { event: accepted(R1, 9), key: keyA };
+  const branchB = chain([...shared, forkedEvent, ...items.slice(6)], { headEvery: 2 });
+  const lastHead = (lines: RoundLogLine[]) => {
+    const line = lines.filter(isHead).at(-1);
+    if (!line) throw new Error('fixture');
+    return line.treeHead;
+  };
 
-  it('a rotation signed by the wrong key fails there', () => {
-    const items = sampleEvents();
-    const wrong = items.map((item, i) => (i === rotationAt ? { ...item, key: keyEvil } : item));
-    const result = verify(clone(chain(wrong)));
-    expect(result).toMatchObject({ ok: false, firstBad: rotationAt });
+  it('each branch verifies alone; a head of one fails the other', () => {
+    expect(verify(clone(branchA)).ok).toBe(true);
+    expect(verify(clone(branchB)).problems.map((p) => p.code)).not.toContain('ROOT');
+    const headA = lastHead(branchA);
+    const result = verify(clone(branchB), {
+      expectedHead: { treeSize: headA.treeSize, rootHash: headA.rootHash },
+    });
+    expect(result.problems.map((p) => p.code)).toContain('TRUNCATED');
+  });
+
+  it('no consistency proof joins them, and a spliced log fails at the splice', () => {
+    const headsA = branchA.filter(isHead);
+    const headsB = branchB.filter(isHead);
+    const lastB = headsB.at(-1);
+    const beforeFork = headsA[1];
+    if (!lastB || !beforeFork) throw new Error('fixture');
+    // B's own proof from the shared head verifies; the same proof cannot reach A's later head.
+    const headA = lastHead(branchA);
+    expect(
+      verifyConsistency({
+        oldSize: beforeFork.treeHead.treeSize,
+        newSize: headA.treeSize,
+        oldRoot: fromHex(beforeFork.treeHead.rootHash),
+        newRoot: fromHex(lastB.treeHead.rootHash),
+        proof: [],
+      }).ok,
+    ).toBe(false);
+    // A's records with B's heads from the fork on.
+    const spliced = clone(branchA.map((line, k) => (isHead(line) && k > 6 ? (branchB[k] ?? line) : line)));
+    const result = verify(spliced);
+    expect(result.ok).toBe(false);
+    expect(result.problems[0]?.code).toBe('ROOT');
+    expect(toHex(fromHex(headA.rootHash))).not.toBe(lastB.treeHead.rootHash);
+  });
+});
+
+describe('key rotation', () => {
+  const rotationAt = sampleEvents().findIndex((item) => item.event.type === 'key.rotated');
+
+  it('a rotation whose head is signed by the wrong key fails there', () => {
+    const wrong = sampleEvents().map((item, i) => (i === rotationAt ? { ...item, key: keyEvil } : item));
+    expect(verify(clone(chain(wrong, { headEvery: 1 })))).toMatchObject({
+      ok: false,
+      firstBad: positionOf(rotationAt),
+    });
   });
 
   it('a rotation naming another previous key fails there', () => {
-    const items = sampleEvents();
-    const wrong = items.map((item, i) =>
+    const wrong = sampleEvents().map((item, i) =>
       i === rotationAt
         ? {
             key: keyA,
@@ -370,18 +495,26 @@ describe('key rotation', () => {
           }
         : item,
     );
-    const result = verify(clone(chain(wrong)));
-    expect(head(result)).toEqual({ ok: false, firstBad: rotationAt, code: 'ROTATION' });
+    expect(head(verify(clone(chain(wrong, { headEvery: 1 }))))).toEqual({
+      ok: false,
+      firstBad: positionOf(rotationAt),
+      code: 'ROTATION',
+    });
   });
 
-  it('records after the rotation still signed by the old key fail', () => {
+  it('heads after the rotation still signed by the old key fail', () => {
     const items = sampleEvents().map((item, i) => (i > rotationAt ? { ...item, key: keyA } : item));
-    expect(head(verify(clone(chain(items))))).toEqual({ ok: false, firstBad: rotationAt + 1, code: 'KEY' });
+    expect(head(verify(clone(chain(items, { headEvery: 1 }))))).toEqual({
+      ok: false,
+      firstBad: positionOf(rotationAt + 1),
+      code: 'KEY',
+    });
   });
 });
 
 describe('round rules', () => {
   // Every round.opened is followed by the selection of devices 1-9, as the coordinator logs it.
+  // One head after the last record: record k is line k.
   const base = (events: RoundLogEvent[]) =>
     chain(
       events
@@ -505,21 +638,19 @@ describe('round rules', () => {
   });
 
   it('time going backwards fails', () => {
-    const records = chain([{ event: opened(R1), key: keyA }]);
-    const second = buildRoundLogRecord({
-      seq: 1,
-      ts: (records[0]?.ts ?? 0) - 1,
-      prevHash: records[0]?.hash ?? '',
-      event: accepted(R1, 1),
-      signingKey: keyA,
-    });
-    expect(head(verify(clone([...records, second])))).toEqual({ ok: false, firstBad: 1, code: 'TIME' });
+    const log = new RoundLogBuilder();
+    log.record(opened(R1), 1_700_000_000_000);
+    log.record(accepted(R1, 1), 1_700_000_000_000 - 1);
+    log.signHead(1_700_000_000_000, keyA);
+    expect(head(verify(clone(log.lines)))).toEqual({ ok: false, firstBad: 1, code: 'TIME' });
   });
 });
 
 describe('recomputation of retained aggregates', () => {
-  const at = good.findIndex((r) => r.event.type === 'aggregation');
-  const claimed = good[at]?.event.type === 'aggregation' ? good[at].event.aggregateDigest : '';
+  const at = good.findIndex((line) => isRecord(line) && line.event.type === 'aggregation');
+  const found = good[at];
+  const claimed =
+    found && isRecord(found) && found.event.type === 'aggregation' ? found.event.aggregateDigest : '';
 
   it('matches, mismatches, or is unavailable', async () => {
     const calls: string[] = [];

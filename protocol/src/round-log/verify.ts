@@ -1,5 +1,8 @@
-import { ROUND_LOG_GENESIS_HASH, RoundLogRecordSchema, type RoundLogRecord } from './record.js';
-import { roundLogRecordBody, roundLogRecordHash, verifyRoundLogRecordSignature } from './record.js';
+import { fromHex, toHex } from '../encoding.js';
+import { sameHash } from '../merkle/hash.js';
+import { RoundLogRecordSchema, type RoundLogRecord } from './record.js';
+import { isTreeHeadLine } from './log-builder.js';
+import { addLeaf, checkTreeHead, createTreeCheckState, currentSigner, firstIssue } from './verify-tree.js';
 import { checkRoundSemantics, createSemanticState } from './verify-semantics.js';
 import type { RoundLogEventOf } from './events.js';
 import { dpTaskIds, privacyLedger, type LedgerProblemCode } from '../privacy/ledger.js';
@@ -8,11 +11,14 @@ import { dpTaskIds, privacyLedger, type LedgerProblemCode } from '../privacy/led
 export const ROUND_LOG_PROBLEM_CODES = [
   'PARSE',
   'SCHEMA',
+  'FORMAT',
   'SEQ',
-  'PREV_HASH',
-  'HASH',
   'KEY',
   'SIGNATURE',
+  'TREE_SIZE',
+  'ROOT',
+  'CONSISTENCY',
+  'UNSIGNED',
   'ROTATION',
   'TIME',
   'TRUNCATED',
@@ -35,7 +41,7 @@ export const ROUND_LOG_PROBLEM_CODES = [
 export type RoundLogProblemCode = (typeof ROUND_LOG_PROBLEM_CODES)[number];
 
 export interface RoundLogProblem {
-  /** Position (= expected seq) of the record at fault; null for a problem of the whole log. */
+  /** Position (= expected seq) of the line at fault, record or tree head; null for the whole log. */
   seq: number | null;
   code: RoundLogProblemCode;
   message: string;
@@ -57,15 +63,16 @@ export interface VerifyRoundLogOptions {
   /** Called for each aggregation whose deltas were retained (`deltasRetainedUntil` not null). */
   recompute?: RecomputeAggregate;
   /**
-   * A head the auditor obtained independently (a published checkpoint, the live API). Without
-   * it, removing records from the end of a log cannot be detected: nothing after them points back.
+   * A tree head the auditor obtained independently (one a device was shown, the live API, a
+   * published checkpoint): the log must hold at least `treeSize` records whose root is `rootHash`.
+   * Without it, a log cut back to an earlier head of its own cannot be told from a shorter log.
    */
-  expectedHead?: { seq: number; hash: string };
+  expectedHead?: { treeSize: number; rootHash: string };
 }
 
 export interface VerifyRoundLogResult {
   ok: boolean;
-  /** Number of records examined. */
+  /** Number of lines examined (records and tree heads). */
   records: number;
   /** Smallest seq with a problem, or null. */
   firstBad: number | null;
@@ -79,7 +86,12 @@ interface StructuralPass {
   pending: Array<{ position: number; record: AggregationRecord }>;
 }
 
-/** Checks schema, chain, signatures (following key rotations), sequence, time and round rules. */
+/** A line written by Flotilla before tree heads: every record signed and hash-chained. */
+function isFormatOneRecord(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && 'prevHash' in raw && 'signature' in raw;
+}
+
+/** Checks schema, sequence, time, the tree heads (signatures, roots, consistency) and round rules. */
 function structuralPass(records: readonly unknown[], options: VerifyRoundLogOptions): StructuralPass {
   const problems: RoundLogProblem[] = [];
   const pending: StructuralPass['pending'] = [];
@@ -87,23 +99,36 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
     problems.push({ seq, code, message });
   };
   const semantics = createSemanticState();
+  const tree = createTreeCheckState(options.trustedKey);
   const parsedRecords: Array<{ seq: number; event: RoundLogRecord['event'] }> = [];
-  let expectedKey = options.trustedKey;
-  let prevHash: string | null = ROUND_LOG_GENESIS_HASH;
   let prevTs = 0;
 
   records.forEach((raw, position) => {
+    if (isFormatOneRecord(raw)) {
+      if (!problems.some((p) => p.code === 'FORMAT'))
+        add(
+          position,
+          'FORMAT',
+          `line ${position} is a format-1 record (signed and hash-chained, no tree heads): verify it with the flotilla release that wrote it (docs/auditing.md, "Logs written before tree heads")`,
+        );
+      addLeaf(tree, raw, position);
+      return;
+    }
+    if (isTreeHeadLine(raw)) {
+      const { problems: headProblems, line } = checkTreeHead(tree, raw, position, prevTs);
+      for (const problem of headProblems) add(problem.seq, problem.code, problem.message);
+      if (line) prevTs = Math.max(prevTs, line.treeHead.ts);
+      return;
+    }
+    const leafIndex = tree.tree.size;
+    addLeaf(tree, raw, position);
     const parsed = RoundLogRecordSchema.safeParse(raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
       add(
         position,
         'SCHEMA',
-        `record ${position} is not a valid round-log record${where}: ${issue?.message ?? 'invalid'}`,
+        `record ${position} is not a valid round-log record${firstIssue(parsed.error)}`,
       );
-      const claimed = typeof raw === 'object' && raw !== null ? (raw as { hash?: unknown }).hash : undefined;
-      prevHash = typeof claimed === 'string' ? claimed : null;
       return;
     }
     const record = parsed.data;
@@ -111,60 +136,61 @@ function structuralPass(records: readonly unknown[], options: VerifyRoundLogOpti
       add(
         position,
         'SEQ',
-        `record at position ${position} has seq ${record.seq}: a record was deleted, inserted or moved`,
+        `record at position ${position} has seq ${record.seq}: a line was deleted, inserted or moved`,
       );
-    if (prevHash !== null && record.prevHash !== prevHash)
-      add(position, 'PREV_HASH', `record ${position} does not point to the hash of the record before it`);
-    const computed = roundLogRecordHash(roundLogRecordBody(record));
-    if (computed !== record.hash)
-      add(position, 'HASH', `record ${position} content does not match its hash (computed ${computed})`);
-    let authentic = false;
-    if (record.keyId !== expectedKey) {
-      add(position, 'KEY', `record ${position} is signed by ${record.keyId}, expected ${expectedKey}`);
-    } else if (!verifyRoundLogRecordSignature(record, expectedKey)) {
-      add(position, 'SIGNATURE', `record ${position} has an invalid signature for key ${expectedKey}`);
-    } else {
-      authentic = true;
-    }
+    if (record.leafIndex !== leafIndex)
+      add(
+        position,
+        'SEQ',
+        `record ${position} says it is leaf ${record.leafIndex}, but ${leafIndex} records come before it`,
+      );
     if (record.ts < prevTs)
-      add(position, 'TIME', `record ${position} time ${record.ts} is before the previous record's ${prevTs}`);
+      add(position, 'TIME', `record ${position} time ${record.ts} is before the previous line's ${prevTs}`);
 
     const event = record.event;
     parsedRecords.push({ seq: position, event });
     if (event.type === 'key.rotated') {
-      if (event.previousKeyId !== expectedKey)
+      if (event.previousKeyId !== currentSigner(tree))
         add(
           position,
           'ROTATION',
-          `key rotation names previous key ${event.previousKeyId}, but the signer in force is ${expectedKey}`,
+          `key rotation names previous key ${event.previousKeyId}, but the signer in force is ${currentSigner(tree)}`,
         );
-      else if (authentic) expectedKey = event.newKeyId;
+      else tree.pendingRotations.push(event.newKeyId);
     }
     for (const problem of checkRoundSemantics(semantics, event)) add(position, problem.code, problem.message);
     if (event.type === 'aggregation' && event.deltasRetainedUntil !== null && options.recompute)
       pending.push({ position, record: { ...record, event } });
-
-    prevHash = record.hash;
     prevTs = Math.max(prevTs, record.ts);
   });
+
+  const unsignedFrom = tree.positionOfLeaf[tree.lastHead.size];
+  if (unsignedFrom !== undefined && tree.tree.size > tree.lastHead.size)
+    add(
+      unsignedFrom,
+      'UNSIGNED',
+      `${tree.tree.size - tree.lastHead.size} records from position ${unsignedFrom} on are covered by no signed tree head`,
+    );
 
   for (const problem of ledgerProblems(parsedRecords, problems)) problems.push(problem);
 
   const head = options.expectedHead;
   if (head) {
-    const last = records.length - 1;
-    if (head.seq > last)
+    const size = tree.tree.size;
+    if (head.treeSize > size)
       add(
-        last + 1,
+        records.length,
         'TRUNCATED',
-        `the log ends at seq ${last} but the expected head is seq ${head.seq}: records were removed from the end`,
+        `the log holds ${size} records but the expected head covers ${head.treeSize}: records were removed from the end`,
       );
     else {
-      const atHead: unknown = records[head.seq];
-      const hash =
-        typeof atHead === 'object' && atHead !== null ? (atHead as { hash?: unknown }).hash : undefined;
-      if (hash !== head.hash)
-        add(head.seq, 'TRUNCATED', `record ${head.seq} does not have the expected head hash ${head.hash}`);
+      const root = tree.tree.root(head.treeSize);
+      if (!sameHash(root, fromHex(head.rootHash)))
+        add(
+          tree.positionOfLeaf[Math.max(0, head.treeSize - 1)] ?? 0,
+          'TRUNCATED',
+          `the log's first ${head.treeSize} records have root ${toHex(root)}, not the expected head's ${head.rootHash}`,
+        );
     }
   }
   return { problems, pending };

@@ -1,15 +1,11 @@
-// Builders for round-log tests: signed, chained records of plausible events, and a verifier call
-// with a pinned key. A "tampered" log here is always re-signed with the coordinator's own key, so
-// its chain and signatures are valid and only the round rules can catch it.
+// Builders for round-log tests: records of plausible events under a signed tree head, and a
+// verifier call with a pinned key. A "tampered" log here is always re-signed with the coordinator's
+// own key, so its tree head is valid and only the round rules can catch it.
 import { toBase64 } from '../../src/encoding.js';
 import { installNativeEd25519 } from '../../src/node/ed25519.js';
 import { keyPairFromSeed, type SigningKeyPair } from '../../src/signing.js';
 import type { RoundLogEvent, RoundLogEventOf } from '../../src/round-log/events.js';
-import {
-  ROUND_LOG_GENESIS_HASH,
-  buildRoundLogRecord,
-  type RoundLogRecord,
-} from '../../src/round-log/record.js';
+import { RoundLogBuilder, type RoundLogLine } from '../../src/round-log/log-builder.js';
 import { verifyRoundLogSync, type VerifyRoundLogResult } from '../../src/round-log/verify.js';
 import { epsilonOfRho, releasesRho } from '../../src/privacy/ledger.js';
 import { DEFAULT_ORDERS } from '../../src/privacy/orders.js';
@@ -200,25 +196,18 @@ export function rejection(n: number, reason = 'drift'): RoundLogEventOf<'rejecti
   return { type: 'rejection', taskId: TASK, roundId: roundOf(n), reasons: [reason] };
 }
 
-/** Signs and chains the events with the coordinator key, one second apart. */
+/**
+ * The events as records one second apart, then one tree head signed by `key` over all of them:
+ * record k is line k, so a problem's position is the index of its event.
+ */
 export function signedLog(
   events: readonly RoundLogEvent[],
   key: SigningKeyPair = coordinatorKey,
-): RoundLogRecord[] {
-  const out: RoundLogRecord[] = [];
-  let prevHash = ROUND_LOG_GENESIS_HASH;
-  events.forEach((event, seq) => {
-    const record = buildRoundLogRecord({
-      seq,
-      ts: 1_700_000_000_000 + seq * 1000,
-      prevHash,
-      event,
-      signingKey: key,
-    });
-    out.push(record);
-    prevHash = record.hash;
-  });
-  return out;
+): RoundLogLine[] {
+  const log = new RoundLogBuilder();
+  events.forEach((event, seq) => log.record(event, 1_700_000_000_000 + seq * 1000));
+  log.signHead(1_700_000_000_000 + events.length * 1000, key);
+  return log.lines;
 }
 
 /** Verifies a log with the coordinator key pinned (JSON round trip, as from a file). */

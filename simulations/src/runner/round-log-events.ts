@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { RoundLogEventSchema, type RoundLogEvent } from '@flotilla/protocol';
+import { RoundLogEventSchema, isTreeHeadLine, type RoundLogEvent } from '@flotilla/protocol';
 
-/** The events of a round log's JSONL mirror, in order (each line `{ ..., event }`). */
+/** The events of a round log's JSONL mirror, in order (records `{ ..., event }`; tree heads are skipped). */
 export function readRoundLogEvents(path: string): RoundLogEvent[] {
   return readFileSync(path, 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => RoundLogEventSchema.parse((JSON.parse(line) as { event: unknown }).event));
+    .map((line): unknown => JSON.parse(line))
+    .filter((line) => !isTreeHeadLine(line))
+    .map((line) => RoundLogEventSchema.parse((line as { event: unknown }).event));
 }

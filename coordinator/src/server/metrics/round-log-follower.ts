@@ -1,36 +1,40 @@
 import type { Redis } from 'ioredis';
 import {
+  firstTreeHeadSigner,
+  isTreeHeadLine,
+  signedPrefix,
   summarizeRoundLog,
   verifyRoundLog,
-  type RoundLogRecord,
+  type RoundLogLine,
   type RoundLogSummary,
+  type TreeHeadLine,
   type VerifyRoundLogResult,
 } from '@flotilla/protocol';
-import { readRoundLog } from '../../shared/round-log/index.js';
+import { readRoundLogEntries } from '../../shared/round-log/index.js';
 
 export interface RoundLogFollowerOptions {
   redis: Redis;
   /** Redis key prefix. */
   prefix: string;
-  /** Pinned first round-log key (base64); default the first record's key. */
+  /** Pinned first round-log key (base64); default the key of the first tree head. */
   trustedKey?: string;
   /**
    * Re-verify the whole chain at most this often, in ms, and only when new records arrived.
-   * A verification is O(records) signature checks. Default 2000.
+   * A verification rehashes every record and checks every tree head. Default 2000.
    */
   verifyEveryMs?: number;
 }
 
 /** Chain status as the dashboard shows it. */
 export interface ChainStatus {
-  /** Records in the log now. */
+  /** Lines in the log now (records and tree heads). */
   records: number;
-  /** The log's head now. */
-  head: { seq: number; hash: string } | null;
-  /** Result of the latest verification (hash chain, signatures, round semantics); null before the first. */
+  /** The last signed tree head now: its line, size and root. */
+  head: { seq: number; treeSize: number; rootHash: string } | null;
+  /** Result of the latest verification (tree heads, roots, consistency, round semantics); null before the first. */
   verified: {
     ok: boolean;
-    /** Last seq covered by that verification (null: the log was empty). */
+    /** Last line covered by that verification, the last tree head then (null: nothing signed yet). */
     through: number | null;
     firstBad: number | null;
     problems: Array<{ seq: number | null; code: string; message: string }>;
@@ -46,7 +50,7 @@ export interface ChainStatus {
  * the chain verification (re-run when the head moved, at most every `verifyEveryMs`).
  */
 export class RoundLogFollower {
-  private records: RoundLogRecord[] = [];
+  private records: RoundLogLine[] = [];
   private summaryCache: { seq: number; summary: RoundLogSummary } | null = null;
   private verified: ChainStatus['verified'] = null;
   private refreshing: Promise<void> | null = null;
@@ -61,7 +65,7 @@ export class RoundLogFollower {
 
   private async readNew(): Promise<void> {
     const last = this.records.at(-1);
-    const fresh = await readRoundLog(this.options.redis, this.options.prefix, {
+    const fresh = await readRoundLogEntries(this.options.redis, this.options.prefix, {
       from: last ? last.seq + 1 : 0,
     });
     if (fresh.length > 0) this.records = this.records.concat(fresh);
@@ -86,13 +90,14 @@ export class RoundLogFollower {
 
   /** The chain status, re-verified when records were added and `verifyEveryMs` has passed. */
   async chainStatus(now: number = Date.now()): Promise<ChainStatus> {
-    const records = this.records;
-    const last = records.at(-1);
+    // Records after the last tree head are not signed yet: verify up to it.
+    const records = signedPrefix(this.records);
+    const last = records.at(-1) as TreeHeadLine | undefined;
     const through = last?.seq ?? null;
     const stale = this.verified === null || this.verified.through !== through;
     const due = now - (this.verified?.at ?? 0) >= (this.options.verifyEveryMs ?? 2000);
     if (stale && due) {
-      const trustedKey = this.options.trustedKey ?? records[0]?.keyId ?? '';
+      const trustedKey = this.options.trustedKey ?? firstTreeHeadSigner(records) ?? '';
       const result: VerifyRoundLogResult =
         records.length === 0
           ? { ok: true, records: 0, firstBad: null, problems: [], recomputed: 0 }
@@ -106,8 +111,11 @@ export class RoundLogFollower {
       };
     }
     return {
-      records: records.length,
-      head: last ? { seq: last.seq, hash: last.hash } : null,
+      records: this.records.length,
+      head:
+        last && isTreeHeadLine(last)
+          ? { seq: last.seq, treeSize: last.treeHead.treeSize, rootHash: last.treeHead.rootHash }
+          : null,
       verified: this.verified,
       trustedKeySource: this.options.trustedKey ? 'configured' : 'first-record',
     };

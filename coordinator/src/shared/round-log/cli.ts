@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import {
+  firstTreeHeadSigner,
   renderRoundLogSummary,
   summarizeRoundLog,
   verifyRoundLog,
@@ -22,10 +23,10 @@ export interface AuditVerifyOptions {
   file: string;
   /** Print `{ ok, records, firstBad, problems, trustedKey, trustedKeySource, recomputed }` as JSON. */
   json: boolean;
-  /** The coordinator's first public key (base64), pinned by the auditor; default the first record's keyId. */
+  /** The coordinator's first public key (base64), pinned by the auditor; default the first tree head's signer. */
   trustedKey?: string;
-  /** A head obtained independently, to detect records removed from the end. */
-  expectedHead?: { seq: number; hash: string };
+  /** A signed tree head obtained independently, to detect records removed from the end or a fork. */
+  expectedHead?: { treeSize: number; rootHash: string };
   /** Recomputes retained aggregates (wired to the strategies by the CLI). */
   recompute?: RecomputeAggregate;
 }
@@ -38,13 +39,6 @@ async function load(file: string): Promise<RoundLogFileContents | string> {
   } catch (error) {
     return `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`;
   }
-}
-
-function firstKeyId(records: readonly unknown[]): string | null {
-  const first = records[0];
-  if (typeof first !== 'object' || first === null) return null;
-  const keyId = (first as { keyId?: unknown }).keyId;
-  return typeof keyId === 'string' ? keyId : null;
 }
 
 export async function auditVerifyCommand(options: AuditVerifyOptions): Promise<CommandResult> {
@@ -61,7 +55,7 @@ export async function auditVerifyCommand(options: AuditVerifyOptions): Promise<C
   }
   const { records, corruptLines, lineOf } = contents;
   const pinned = options.trustedKey;
-  const trustedKey = pinned ?? firstKeyId(records) ?? '';
+  const trustedKey = pinned ?? firstTreeHeadSigner(records) ?? '';
   const result = await verifyRoundLog(records, {
     trustedKey,
     ...(options.recompute ? { recompute: options.recompute } : {}),
@@ -105,14 +99,16 @@ function report(
   const lines: string[] = [];
   const keyNote =
     trustedKeySource === 'first-record'
-      ? `trusted key ${trustedKey ?? ''} taken from the first record (not pinned: pass --key <coordinator public key> to pin it)`
+      ? `trusted key ${trustedKey ?? ''} taken from the first tree head (not pinned: pass --key <coordinator public key> to pin it)`
       : trustedKeySource === 'pinned'
         ? `trusted key ${trustedKey ?? ''} (pinned)`
         : 'no trusted key';
   const where = (seq: number | null) =>
-    seq === null ? 'log' : `record ${seq}${lineOf[seq] !== undefined ? ` (line ${lineOf[seq]})` : ''}`;
+    seq === null ? 'log' : `position ${seq}${lineOf[seq] !== undefined ? ` (line ${lineOf[seq]})` : ''}`;
   if (result.ok) {
-    lines.push(`PASS: ${result.records} records verified: chain, signatures, sequence, time and round rules`);
+    lines.push(
+      `PASS: ${result.records} lines verified: tree head signatures, roots and consistency, sequence, time and round rules`,
+    );
     if (result.recomputed > 0)
       lines.push(`${result.recomputed} aggregates recomputed from retained deltas and matched`);
   } else {
@@ -188,7 +184,10 @@ export async function auditExportCommand(options: AuditExportOptions): Promise<C
       };
     }
     const count = await exportRoundLog(options.redis, options.prefix, options.toFile);
-    return { exitCode: 0, output: `exported ${count} round-log records to ${options.toFile}\n` };
+    return {
+      exitCode: 0,
+      output: `exported ${count} round-log lines (records and tree heads) to ${options.toFile}\n`,
+    };
   } catch (error) {
     return {
       exitCode: 1,

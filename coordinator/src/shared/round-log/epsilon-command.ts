@@ -1,5 +1,6 @@
 import {
   RoundLogRecordSchema,
+  isTreeHeadLine,
   dpTaskIds,
   privacyLedger,
   type LedgerInput,
@@ -81,7 +82,9 @@ export async function epsilonFromLogCommand(options: EpsilonFromLogOptions): Pro
   }
   const records: LedgerInput[] = [];
   let unreadable = 0;
+  // Tree heads authenticate the records (that is `audit verify`'s job); ε is in the records.
   for (const value of raw) {
+    if (isTreeHeadLine(value)) continue;
     const parsed = RoundLogRecordSchema.safeParse(value);
     if (parsed.success) records.push(parsed.data);
     else unreadable++;

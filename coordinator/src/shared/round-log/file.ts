@@ -37,7 +37,7 @@ export async function readRoundLogFile(path: string): Promise<RoundLogFileConten
 
 /**
  * Writes the whole log from the Redis stream to `toFile` as JSONL (atomically: temp file, fsync,
- * rename). Returns the number of records. For `flotilla audit export`.
+ * rename). Returns the number of lines (records and tree heads). For `flotilla audit export`.
  */
 export async function exportRoundLog(redis: Redis, prefix: string, toFile: string): Promise<number> {
   const lines = await readRoundLogLines(redis, prefix, -1);

@@ -45,7 +45,8 @@ describe('RoundLogWriter.flush', () => {
     await writer.flush();
     expect(settled).toBe(50);
     const stream = await readRoundLogLines(redis, prefix, -1);
-    expect(stream).toHaveLength(50);
+    // Each abandonment is a round boundary: a record and the tree head that covers it.
+    expect(stream).toHaveLength(100);
     expect(readFileSync(filePath, 'utf8')).toBe(stream.map(({ line }) => `${line}\n`).join(''));
     expect(existsSync(`${filePath}.lock`)).toBe(false);
   });

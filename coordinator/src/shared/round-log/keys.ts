@@ -3,9 +3,11 @@ import { join } from 'node:path';
 /** Redis keys of the round log, all under `${prefix}:roundlog:`. */
 export function roundLogKeys(prefix: string) {
   return {
-    /** String JSON `{ seq, hash, ts, keyId }` of the last record: the WATCHed head. */
+    /** String JSON of where the log stands (`LogState`): the compare-and-set head of appends. */
     head: `${prefix}:roundlog:head`,
-    /** Stream of records; entry id `0-<seq+1>`, field `record` = the record's JSON. */
+    /** Hash of the Merkle tree's complete subtrees: field `<level>:<index>`, 32 raw bytes. */
+    tree: `${prefix}:roundlog:tree`,
+    /** Stream of lines (records and tree heads); entry id `0-<seq+1>`, field `record` = the line's JSON. */
     stream: `${prefix}:roundlog:stream`,
     /** Sorted set: retained delta blob digest, score = retained until (epoch ms). */
     retained: `${prefix}:roundlog:retained`,

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { FlotillaError, RoundLogRecordSchema, type RoundLogRecord } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  RoundLogLineSchema,
+  isTreeHeadLine,
+  type RoundLogLine,
+  type RoundLogRecord,
+} from '@flotilla/protocol';
 import { roundLogKeys, streamIdOf } from './keys.js';
 
 /** Largest page read from the stream at once. */
@@ -12,29 +18,46 @@ export interface ReadRoundLogOptions {
   limit?: number;
 }
 
-function parseEntry(fields: string[], id: string): RoundLogRecord {
+function parseEntry(fields: string[], id: string): RoundLogLine {
   const index = fields.indexOf('record');
   const json = index >= 0 ? fields[index + 1] : undefined;
   if (json === undefined)
     throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} has no record`);
-  const parsed = RoundLogRecordSchema.safeParse(JSON.parse(json));
+  const parsed = RoundLogLineSchema.safeParse(JSON.parse(json));
   if (!parsed.success)
-    throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} is not a valid record`);
+    throw new FlotillaError(
+      'CORRUPT_FILE',
+      `round-log stream entry ${id} is not a valid record or tree head`,
+    );
   return parsed.data;
 }
 
+const isRecord = (line: RoundLogLine): line is RoundLogRecord => !isTreeHeadLine(line);
+
 /**
- * Reads records from the Redis stream in chain order. Entries are validated against the schema
- * (not verified: that is `verifyRoundLog`'s job).
+ * Reads the records (not the tree heads) from the Redis stream in log order, from line `from`.
+ * Entries are validated against the schema (not verified: that is `verifyRoundLog`'s job).
  */
 export async function readRoundLog(
   redis: Redis,
   prefix: string,
   options: ReadRoundLogOptions = {},
 ): Promise<RoundLogRecord[]> {
+  return (await readRoundLogEntries(redis, prefix, options)).filter(isRecord);
+}
+
+/**
+ * Reads every line, records and tree heads, in log order: what `verifyRoundLog` takes. `limit`
+ * counts lines.
+ */
+export async function readRoundLogEntries(
+  redis: Redis,
+  prefix: string,
+  options: ReadRoundLogOptions = {},
+): Promise<RoundLogLine[]> {
   const key = roundLogKeys(prefix).stream;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const out: RoundLogRecord[] = [];
+  const out: RoundLogLine[] = [];
   let start = streamIdOf(Math.max(0, options.from ?? 0));
   while (out.length < limit) {
     const count = Math.min(PAGE, limit - out.length);

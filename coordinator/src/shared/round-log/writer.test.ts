@@ -3,11 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyPairFromSeed, toBase64, verifyRoundLog, type RoundLogEvent } from '@flotilla/protocol';
+import {
+  fromHex,
+  keyPairFromSeed,
+  roundLogLeafHash,
+  toBase64,
+  verifyInclusion,
+  verifyRoundLog,
+  verifyTreeHeadSignature,
+  type RoundLogEvent,
+  type TreeHeadLine,
+} from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../../../test-support/redis.js';
 import { redisOptionsFromUrl } from '../redis-connection.js';
 import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
-import { readRoundLog } from './stream.js';
+import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
 import { retainedDeltaDigests } from './retention.js';
 
@@ -32,6 +42,15 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Options of a writer on its own connection, signing with key1. */
+const writerAt = (prefix: string, filePath: string) => ({
+  redis: connect(),
+  prefix,
+  filePath,
+  signingKey: key1,
+  pseudonymSecret: secret,
+});
+
 /** Round `n` (from 1) of `taskId`: rounds of one task must begin in increasing order. */
 function opened(n: number, taskId = 'demo'): RoundLogEvent {
   return {
@@ -48,7 +67,7 @@ function opened(n: number, taskId = 'demo'): RoundLogEvent {
 }
 
 describe('RoundLogWriter', () => {
-  it('two writers on two connections appending 200 records interleaved make one valid chain and an identical mirror', async () => {
+  it('two writers on two connections appending 200 records interleaved make one valid log and an identical mirror', async () => {
     const prefix = uniquePrefix('rlog-concurrent');
     const filePath = join(dir, `${prefix}.jsonl`);
     const writers = [connect(), connect()].map((redis) =>
@@ -64,21 +83,81 @@ describe('RoundLogWriter', () => {
     expect(new Set(appended.map((r) => r.seq)).size).toBe(200);
 
     const stream = await readRoundLog(connect(), prefix);
-    expect(stream.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    const verdict = await verifyRoundLog(stream, { trustedKey: toBase64(key1.publicKey) });
-    expect(verdict).toMatchObject({ ok: true, records: 200, firstBad: null });
+    expect(stream.map((r) => r.leafIndex)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    // Every round.opened is a round boundary: each gets its own signed tree head.
+    const lines = await readRoundLogEntries(connect(), prefix);
+    expect(lines.map((line) => line.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    const verdict = await verifyRoundLog(lines, { trustedKey: toBase64(key1.publicKey) });
+    expect(verdict).toMatchObject({ ok: true, records: 400, firstBad: null });
     const roundsInLog = stream.map((r) => (r.event.type === 'round.opened' ? r.event.roundId : '')).sort();
     expect(roundsInLog).toEqual(Array.from({ length: 200 }, (_, i) => `t${i}:1`).sort());
 
     const fileLines = readFileSync(filePath, 'utf8').trimEnd().split('\n');
-    expect(fileLines).toEqual(stream.map((r) => JSON.stringify(r)));
+    expect(fileLines).toEqual(lines.map((r) => JSON.stringify(r)));
     const cli = await auditVerifyCommand({
       file: filePath,
       json: true,
       trustedKey: toBase64(key1.publicKey),
     });
     expect(cli.exitCode).toBe(0);
-    expect(JSON.parse(cli.output)).toMatchObject({ ok: true, records: 200, firstBad: null, problems: [] });
+    expect(JSON.parse(cli.output)).toMatchObject({ ok: true, records: 400, firstBad: null, problems: [] });
+  });
+
+  it('signs one head for many queued update records, and proves each of them against it', async () => {
+    const prefix = uniquePrefix('rlog-batch');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    // A long interval: only the queue running dry signs a head here.
+    const writer = openRoundLog({ ...writerAt(prefix, filePath), treeHeadIntervalMs: 3_600_000 });
+    await writer.append(opened(1));
+    const devices = Array.from({ length: 120 }, (_, i) => writer.pseudonymize(`device-${i}`));
+    await writer.append({
+      type: 'round.selected',
+      taskId: 'demo',
+      roundId: 'demo:1',
+      devices,
+      eligible: 120,
+    });
+    const records = await Promise.all(
+      devices.map((device, i) =>
+        writer.append({
+          type: 'update.refused',
+          taskId: 'demo',
+          roundId: 'demo:1',
+          device,
+          reason: 'NORM_EXCEEDED',
+          message: `norm ${2 + i} > 1`,
+          blobDigest: digest(i + 1),
+          norm: null,
+          clipBound: 1,
+          clipped: null,
+          bytes: null,
+        }),
+      ),
+    );
+    const lines = await readRoundLogEntries(connect(), prefix);
+    const heads = lines.filter((line): line is TreeHeadLine => 'treeHead' in line);
+    // The opened and selected records, and the last queued update, each end in a head.
+    expect(heads.length).toBe(3);
+    expect(await verifyRoundLog(lines, { trustedKey: toBase64(key1.publicKey) })).toMatchObject({ ok: true });
+    const head = await writer.head();
+    if (!head) throw new Error('no signed head');
+    expect(head.treeHead.treeSize).toBe(122);
+    expect(verifyTreeHeadSignature(head, toBase64(key1.publicKey))).toBe(true);
+    for (const record of records) {
+      const answer = await writer.proveInclusion(record.leafIndex);
+      if (!answer) throw new Error(`no proof for leaf ${record.leafIndex}`);
+      expect(answer.head).toEqual(head);
+      expect(
+        verifyInclusion({
+          index: record.leafIndex,
+          size: head.treeHead.treeSize,
+          leafHash: roundLogLeafHash(record),
+          proof: answer.proof.map(fromHex),
+          root: fromHex(head.treeHead.rootHash),
+        }),
+      ).toEqual({ ok: true });
+    }
+    expect(await writer.proveInclusion(122)).toBeNull();
   });
 
   it('follows a key rotation, and refuses a writer still holding the old key', async () => {
@@ -101,9 +180,16 @@ describe('RoundLogWriter', () => {
       newKeyId: toBase64(key2.publicKey),
       reason: 'annual rotation',
     });
-    expect(rotation.keyId).toBe(toBase64(key1.publicKey));
     const after = await writer.append(opened(1, 'demo-b'));
-    expect(after.keyId).toBe(toBase64(key2.publicKey));
+    // The head covering the rotation is signed by the old key, the next one by the new key.
+    const heads = (await readRoundLogEntries(connect(), prefix)).filter(
+      (line): line is TreeHeadLine => 'treeHead' in line,
+    );
+    expect(heads.map((line) => [line.seq, line.treeHead.keyId])).toEqual([
+      [1, toBase64(key1.publicKey)],
+      [rotation.seq + 1, toBase64(key1.publicKey)],
+      [after.seq + 1, toBase64(key2.publicKey)],
+    ]);
     await expect(stale.append(opened(1, 'demo-c'))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
     await expect(writer.append(rotation.event)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
 
@@ -113,7 +199,7 @@ describe('RoundLogWriter', () => {
       trustedKey: toBase64(key1.publicKey),
     });
     expect(result.exitCode).toBe(0);
-    expect(result.output).toMatch(/^PASS: 3 records verified/);
+    expect(result.output).toMatch(/^PASS: 6 lines verified/);
     expect(result.output).toContain('(pinned)');
   });
 
@@ -187,7 +273,7 @@ describe('RoundLogWriter', () => {
     const recomputed = await auditVerifyCommand({ file: filePath, json: true, recompute: () => digest(99) });
     expect(JSON.parse(recomputed.output)).toMatchObject({
       ok: true,
-      records: 5,
+      records: 10,
       recomputed: 1,
       trustedKeySource: 'first-record',
     });
@@ -198,7 +284,7 @@ describe('RoundLogWriter', () => {
     const exported = join(dir, `${prefix}-export.jsonl`);
     expect(await auditExportCommand({ redis: connect(), prefix, toFile: exported })).toEqual({
       exitCode: 0,
-      output: `exported 5 round-log records to ${exported}\n`,
+      output: `exported 10 round-log lines (records and tree heads) to ${exported}\n`,
     });
     expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
 
@@ -218,27 +304,21 @@ describe('auditVerifyCommand on a damaged file', () => {
   it('names a corrupt line instead of crashing, and fails on a missing file', async () => {
     const prefix = uniquePrefix('rlog-corrupt');
     const filePath = join(dir, `${prefix}.jsonl`);
-    const writer = openRoundLog({
-      redis: connect(),
-      prefix,
-      filePath,
-      signingKey: key1,
-      pseudonymSecret: secret,
-    });
+    const writer = openRoundLog(writerAt(prefix, filePath));
     for (let i = 1; i <= 3; i++) await writer.append(opened(1, `demo-${i}`));
     const lines = readFileSync(filePath, 'utf8').split('\n');
-    lines[1] = '{"seq":1, this is not json';
+    lines[2] = '{"seq":2, this is not json';
     const damaged = join(dir, `${prefix}-damaged.jsonl`);
     writeFileSync(damaged, lines.join('\n'));
     const text = await auditVerifyCommand({ file: damaged, json: false });
     expect(text.exitCode).toBe(1);
-    expect(text.output).toMatch(/^FAIL: first bad record 1 \(line 2\): PARSE: line 2 is not valid JSON/);
-    expect(text.output).toContain('taken from the first record');
+    expect(text.output).toMatch(/^FAIL: first bad position 2 \(line 3\): PARSE: line 3 is not valid JSON/);
+    expect(text.output).toContain('taken from the first tree head');
     const json = JSON.parse((await auditVerifyCommand({ file: damaged, json: true })).output) as {
       ok: boolean;
       firstBad: number;
     };
-    expect(json).toMatchObject({ ok: false, firstBad: 1 });
+    expect(json).toMatchObject({ ok: false, firstBad: 2 });
     const missing = await auditVerifyCommand({ file: join(dir, 'nope.jsonl'), json: false });
     expect(missing.exitCode).toBe(1);
     expect(missing.output).toMatch(/^FAIL/);

@@ -1,16 +1,29 @@
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import {
   FlotillaError,
-  ROUND_LOG_GENESIS_HASH,
   RoundLogEventSchema,
+  appendToFrontier,
   buildRoundLogRecord,
+  rootFromFrontier,
+  roundLogLeafHash,
+  signTreeHead,
   toBase64,
+  toHex,
   type RoundLogEvent,
   type RoundLogRecord,
+  type SignedTreeHead,
   type SigningKeyPair,
+  type TreeHeadLine,
 } from '@flotilla/protocol';
 import { roundLogKeys, streamIdOf } from './keys.js';
+import {
+  consistencyHex,
+  frontierBytes,
+  parseLogState,
+  proveInclusion,
+  type InclusionProofAnswer,
+  type LogState,
+} from './tree-store.js';
 import { syncMirror } from './mirror.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
@@ -33,6 +46,12 @@ export interface OpenRoundLogOptions {
    * (blob garbage collection must spare them until then; `retainedDeltaDigests`). Default: not retained.
    */
   retainDeltas?: { ttlMs: number };
+  /**
+   * Longest a record waits for a signed tree head while appends keep arriving, ms; default 1000.
+   * A head is also signed after every event that is not an update's, and whenever this process
+   * has no further append queued, so an idle log is always fully signed.
+   */
+  treeHeadIntervalMs?: number;
   /** Optimistic-lock retries per append under contention; default 200. */
   maxRetries?: number;
   /** Clock, epoch ms; default Date.now. */
@@ -44,13 +63,8 @@ export interface OpenRoundLogOptions {
   onMirrorError?: (error: unknown) => void;
 }
 
-const HeadSchema = z.object({
-  seq: z.number().int().nonnegative(),
-  hash: z.string(),
-  ts: z.number(),
-  keyId: z.string(),
-});
-type Head = z.infer<typeof HeadSchema>;
+/** Default of `treeHeadIntervalMs`. */
+export const DEFAULT_TREE_HEAD_INTERVAL_MS = 1000;
 
 /** What the log holds for one round so far (kept atomically with every append). */
 export interface LoggedRoundCounts {
@@ -62,7 +76,8 @@ export interface LoggedRoundCounts {
 
 export interface RoundLogWriter {
   /**
-   * Appends one event as a signed record; resolves once it is in Redis and (normally) in the file.
+   * Appends one event as a record (a leaf of the log's tree); resolves once it is in Redis and
+   * (normally) in the file. Its leaf hash is `roundLogLeafHash(record)`.
    * A device has one `update.accepted` per round: appending it again (the round's closer logging
    * an acceptance whose own process had not) adds nothing and resolves to the record in the log.
    */
@@ -81,10 +96,15 @@ export interface RoundLogWriter {
   pseudonymize(deviceId: string): string;
   /** How a DP round's log names an update: its commitment (`commitUpdate`). */
   commitUpdate(roundId: string, blobDigest: string): string;
-  /** Appends a `key.rotated` record signed by the current key; later appends are signed by `newKey`. */
+  /**
+   * Appends a `key.rotated` record and, with it, a tree head signed by the current key; later
+   * heads are signed by `newKey`.
+   */
   rotateKey(newKey: SigningKeyPair, reason: string): Promise<RoundLogRecord>;
-  /** The last record's seq, hash, time and signer, or null for an empty log. */
-  head(): Promise<Head | null>;
+  /** The last signed tree head, or null before the first. */
+  head(): Promise<SignedTreeHead | null>;
+  /** The inclusion proof of record `leafIndex` against the last signed head; null until a head covers it. */
+  proveInclusion(leafIndex: number): Promise<InclusionProofAnswer | null>;
   /** Brings the JSONL file up to the stream; returns lines written. */
   syncMirror(): Promise<number>;
   /**
@@ -100,31 +120,44 @@ export interface RoundLogWriter {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Compare-and-append, atomically in Redis: only if the head is still the one the record was built
+ * Compare-and-append, atomically in Redis: only if the head is still the one the lines were built
  * on (optimistic concurrency between the server and the worker, on any shared connection), add
- * the stream entry, move the head, count the record in its round's hash and pin retained delta
- * digests. The stream write comes first, so a failed XADD leaves the head untouched. An
- * `update.accepted` the round's hash already holds is not appended again: `{2, seq}` names it.
+ * the stream entries (a record, and the tree head that covers it when one is signed), store the
+ * tree nodes the record completes, move the head, count the record in its round's hash and pin
+ * retained delta digests. The stream writes come first, so a failed XADD leaves the head
+ * untouched. An `update.accepted` the round's hash already holds is not appended again:
+ * `{2, seq}` names it.
  *
- * KEYS: head, stream, retained, round hash. ARGV: expected head, next head, stream id, record
- * JSON, count field ('' | accepted | refused), once field ('' | acc:<pseudonym>), seq, round hash
- * TTL (ms), retained until, count increment, retained digests...
+ * KEYS: head, stream, retained, round hash, tree. ARGV: expected head, next head, count field
+ * ('' | accepted | refused), once field ('' | acc:<pseudonym>), record seq, round hash TTL (ms),
+ * count increment, retained until, line count L, L × (stream id, line JSON), node count N,
+ * N × (field, hash bytes), retained digests...
  */
 const APPEND_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
 if (current or '') ~= ARGV[1] then return {0} end
-if ARGV[6] ~= '' then
-  local existing = redis.call('HGET', KEYS[4], ARGV[6])
+if ARGV[4] ~= '' then
+  local existing = redis.call('HGET', KEYS[4], ARGV[4])
   if existing then return {2, tonumber(existing)} end
 end
-redis.call('XADD', KEYS[2], ARGV[3], 'record', ARGV[4])
-redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[5] ~= '' then
-  redis.call('HINCRBY', KEYS[4], ARGV[5], tonumber(ARGV[10]))
-  if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
-  redis.call('PEXPIRE', KEYS[4], ARGV[8])
+local i = 10
+for _ = 1, tonumber(ARGV[9]) do
+  redis.call('XADD', KEYS[2], ARGV[i], 'record', ARGV[i + 1])
+  i = i + 2
 end
-for i = 11, #ARGV do redis.call('ZADD', KEYS[3], 'GT', ARGV[9], ARGV[i]) end
+local nodes = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nodes do
+  redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HINCRBY', KEYS[4], ARGV[3], tonumber(ARGV[7]))
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[5]) end
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+end
+for j = i, #ARGV do redis.call('ZADD', KEYS[3], 'GT', ARGV[8], ARGV[j]) end
 return {1}
 `;
 
@@ -146,18 +179,15 @@ function countFields(event: RoundLogEvent): [string, number, string] {
   return ['', 0, ''];
 }
 
-function parseHead(raw: string | null, key: string): Head | null {
-  if (raw === null) return null;
-  const parsed = HeadSchema.safeParse(JSON.parse(raw) as unknown);
-  if (!parsed.success) throw new FlotillaError('INTERNAL', `round-log head ${key} is corrupt`);
-  return parsed.data;
-}
+/** Events that end a step of a round (or are not about one update): a head is signed right after them. */
+const signsHead = (event: RoundLogEvent): boolean => !event.type.startsWith('update.');
 
 /** Opens the writer; no I/O happens until the first append. */
 export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   const keys = roundLogKeys(options.prefix);
   const now = options.now ?? Date.now;
   const maxRetries = options.maxRetries ?? 200;
+  const headIntervalMs = options.treeHeadIntervalMs ?? DEFAULT_TREE_HEAD_INTERVAL_MS;
   const onMirrorError =
     options.onMirrorError ??
     ((error: unknown) =>
@@ -169,8 +199,12 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   // Appends from this process run one at a time: the compare-and-append then only races the
   // other processes, instead of every in-flight append of this one (which would retry O(n²)).
   let queue: Promise<unknown> = Promise.resolve();
+  // Appends queued or running in this process: the last one signs a head, so heads batch
+  // records under load and cover every record when the load stops.
+  let queued = 0;
   const serialized = <T>(task: () => Promise<T>): Promise<T> => {
-    const run = queue.then(task, task);
+    queued++;
+    const run = queue.then(task, task).finally(() => queued--);
     queue = run.catch(() => undefined);
     return run;
   };
@@ -207,26 +241,13 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const { rawHead, counts } = await readHead(countedRound);
       const event = 'build' in build ? RoundLogEventSchema.parse(build.build(counts)) : build;
-      const head = parseHead(rawHead, keys.head);
-      if (head !== null && head.keyId !== keyId)
+      const state = parseLogState(rawHead, keys.head);
+      if (state !== null && state.keyId !== keyId)
         throw new FlotillaError(
           'BAD_SIGNATURE',
-          `the round log is now signed by ${head.keyId}, not this process's key ${keyId}: reload the coordinator key`,
+          `the round log is now signed by ${state.keyId}, not this process's key ${keyId}: reload the coordinator key`,
         );
-      // Time never goes backwards along the chain, even if another host's clock is behind.
-      const record = buildRoundLogRecord({
-        seq: head === null ? 0 : head.seq + 1,
-        ts: Math.max(now(), head?.ts ?? 0),
-        prevHash: head?.hash ?? ROUND_LOG_GENESIS_HASH,
-        event,
-        signingKey: key,
-      });
-      const nextHead: Head = {
-        seq: record.seq,
-        hash: record.hash,
-        ts: record.ts,
-        keyId: event.type === 'key.rotated' ? event.newKeyId : keyId,
-      };
+      const built = await buildLines(state, event, key);
       const [retainedUntil, retainedDigests] =
         event.type === 'aggregation' && event.deltasRetainedUntil !== null
           ? [String(event.deltasRetainedUntil), event.participants.map((p) => p.blobDigest)]
@@ -235,21 +256,24 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       const roundKey = keys.round('roundId' in event ? event.roundId : '-');
       const appended = (await options.redis.eval(
         APPEND_SCRIPT,
-        4,
+        5,
         keys.head,
         keys.stream,
         keys.retained,
         roundKey,
+        keys.tree,
         rawHead ?? '',
-        JSON.stringify(nextHead),
-        streamIdOf(record.seq),
-        JSON.stringify(record),
+        JSON.stringify(built.state),
         countField,
         onceField,
-        String(record.seq),
+        String(built.record.seq),
         String(ROUND_COUNTS_TTL_MS),
-        retainedUntil,
         String(increment),
+        retainedUntil,
+        String(built.lines.length),
+        ...built.lines.flatMap((line) => [streamIdOf(line.seq), JSON.stringify(line)]),
+        String(built.nodes.length),
+        ...built.nodes.flatMap((node) => [`${node.level}:${node.index}`, Buffer.from(node.hash)]),
         ...retainedDigests,
       )) as [number, number?];
       if (appended[0] === 2) return loggedRecord(appended[1]);
@@ -259,12 +283,52 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         } catch (error) {
           onMirrorError(error);
         }
-        return record;
+        return built.record;
       }
       // Another writer appended first: back off a little (jittered) and rebuild on the new head.
       await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
     throw new FlotillaError('INTERNAL', `round-log append lost the race ${maxRetries + 1} times`);
+  }
+
+  /**
+   * The record of `event` on top of `state`, and the tree head that covers it when this append
+   * signs one: after any event but an update's, when nothing else is queued here, or when the
+   * last head is `treeHeadIntervalMs` old.
+   */
+  async function buildLines(state: LogState | null, event: RoundLogEvent, key: SigningKeyPair) {
+    const record = buildRoundLogRecord({
+      seq: state === null ? 0 : state.seq + 1,
+      leafIndex: state?.leaves ?? 0,
+      // Time never goes backwards along the log, even if another host's clock is behind.
+      ts: Math.max(now(), state?.ts ?? 0),
+      event,
+    });
+    const { frontier, created } = appendToFrontier(
+      frontierBytes(state),
+      record.leafIndex,
+      roundLogLeafHash(record),
+    );
+    const size = record.leafIndex + 1;
+    let signed = state?.signed ?? null;
+    const lines: Array<RoundLogRecord | TreeHeadLine> = [record];
+    const sign = signsHead(event) || queued <= 1 || record.ts - (signed?.treeHead.ts ?? 0) >= headIntervalMs;
+    if (sign) {
+      const oldSize = signed?.treeHead.treeSize ?? 0;
+      const consistency = await consistencyHex(options.redis, options.prefix, oldSize, size, created);
+      signed = signTreeHead({ treeSize: size, rootHash: rootFromFrontier(frontier), ts: record.ts }, key);
+      lines.push({ seq: record.seq + 1, ...signed, consistency });
+    }
+    const next: LogState = {
+      format: 2,
+      seq: record.seq + lines.length - 1,
+      ts: record.ts,
+      keyId: event.type === 'key.rotated' ? event.newKeyId : toBase64(key.publicKey),
+      leaves: size,
+      frontier: frontier.map(toHex),
+      signed,
+    };
+    return { record, lines, nodes: created, state: next };
   }
 
   async function loggedRecord(seq: number | undefined): Promise<RoundLogRecord> {
@@ -281,7 +345,8 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(options.pseudonymSecret, deviceId),
     commitUpdate: (roundId, blobDigest) => commitUpdate(commitmentKey, roundId, blobDigest),
-    head: async () => parseHead(await options.redis.get(keys.head), keys.head),
+    head: async () => parseLogState(await options.redis.get(keys.head), keys.head)?.signed ?? null,
+    proveInclusion: (leafIndex) => proveInclusion(options.redis, options.prefix, leafIndex),
     syncMirror: mirror,
     async flush() {
       // Appends started while waiting chain onto `queue`: wait until it stops moving.

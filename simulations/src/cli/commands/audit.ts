@@ -16,14 +16,17 @@ export function registerAudit(program: Command): void {
   audit
     .command('verify')
     .description(
-      'check chain, signatures, order, quorum before promotion, clip bounds and the ε budget; exit 0 on PASS, 1 on FAIL',
+      'check tree heads (signatures, roots, consistency), order, quorum before promotion, clip bounds and the ε budget; exit 0 on PASS, 1 on FAIL',
     )
     .argument('<file>', 'round log (JSONL), e.g. .flotilla/audit/round-log.jsonl')
     .option(
       '--key <base64>',
-      "the coordinator's public key you trust (default: the first record's signer, reported as unpinned)",
+      "the coordinator's public key you trust (default: the first tree head's signer, reported as unpinned)",
     )
-    .option('--head <seq:hash>', 'a head you obtained independently, to detect records cut from the end')
+    .option(
+      '--head <size:root>',
+      'a signed tree head you obtained independently (records:root hash), to detect records cut from the end or a forked log',
+    )
     .option(
       '--blobs <dir>',
       'blob directory holding retained deltas: recompute those aggregates and compare digests',
@@ -31,19 +34,19 @@ export function registerAudit(program: Command): void {
     .option('--json', 'print { ok, records, firstBad, problems }')
     .action((file: string, flags: { key?: string; head?: string; blobs?: string; json?: boolean }) =>
       runCommand(async () => {
-        let expectedHead: { seq: number; hash: string } | undefined;
+        let expectedHead: { treeSize: number; rootHash: string } | undefined;
         if (flags.head) {
-          const [seq, hash] = flags.head.split(':');
-          if (!hash || !/^[0-9a-f]{64}$/.test(hash))
-            throw new ConfigError('--head: expected <seq>:<64 hex hash>');
+          const [size, root] = flags.head.split(':');
+          if (!root || !/^[0-9a-f]{64}$/.test(root))
+            throw new ConfigError('--head: expected <tree size>:<64 hex root hash>');
           expectedHead = {
-            seq: parseNumberOption(
+            treeSize: parseNumberOption(
               'head',
-              seq ?? '',
+              size ?? '',
               (n) => Number.isInteger(n) && n >= 0,
-              'a record number',
+              'a number of records',
             ),
-            hash,
+            rootHash: root,
           };
         }
         const { LocalDirBlobStore, auditVerifyCommand } = await import('@flotilla/coordinator/shared');

@@ -75,7 +75,7 @@ export function fleetCards(s) {
       h(
         'div',
         { class: 'muted', 'data-testid': 'chain-detail' },
-        `${chain.records} records · head ${chain.head ? `#${chain.head.seq} ${short(chain.head.hash)}` : '—'}`,
+        `${chain.records} lines · signed head ${chain.head ? `#${chain.head.seq} (${chain.head.treeSize} records, root ${short(chain.head.rootHash)})` : '—'}`,
         v && v.through !== null ? ` · verified through #${v.through} at ${fmtTime(v.at)}` : '',
         v && v.through !== null && chain.head && chain.head.seq > v.through
           ? ` (${chain.head.seq - v.through} newer pending)`

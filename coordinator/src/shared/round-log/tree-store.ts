@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import {
+  FlotillaError,
+  SignedTreeHeadSchema,
+  consistencyPath,
+  fromHex,
+  inclusionPath,
+  merkleNodesRead,
+  subtreeFromNodes,
+  toHex,
+  type MerkleNodeId,
+  type MerkleNodeLookup,
+  type SignedTreeHead,
+} from '@flotilla/protocol';
+import { roundLogKeys } from './keys.js';
+
+// The round log's Merkle tree in Redis. The head key holds what an append needs: the next seq,
+// the tree's right edge (frontier, ≤ 53 hashes) and the last signed head; every complete subtree
+// is kept in one hash (`{prefix}:roundlog:tree`, field `<level>:<index>`, 32 raw bytes), written
+// by the same script that appends the record. Nodes never change once written, so proofs read
+// them outside the append's compare-and-set: O(log² n) of them per proof, in one HMGET.
+
+/** The head key's JSON: where the log stands. `format` 2 is the tree-head format. */
+export const LogStateSchema = z.object({
+  format: z.literal(2),
+  /** Seq of the last line (record or tree head). */
+  seq: z.number().int().nonnegative(),
+  /** Time of the last line, epoch ms. */
+  ts: z.number(),
+  /** The key the next tree head must be signed with. */
+  keyId: z.string(),
+  /** Records (leaves) in the tree. */
+  leaves: z.number().int().nonnegative(),
+  /** Roots of the complete subtrees of the binary decomposition of `leaves`, largest first, hex. */
+  frontier: z.array(z.string()),
+  /** The last signed tree head, or null before the first. */
+  signed: SignedTreeHeadSchema.nullable(),
+});
+export type LogState = z.infer<typeof LogStateSchema>;
+
+/** Redis hash field of a stored node. */
+export const nodeField = (level: number, index: number): string => `${level}:${index}`;
+
+/**
+ * Parses the head key. A head without `format: 2` is a log written before tree heads: this
+ * version cannot append to it (docs/auditing.md, "Logs written before tree heads").
+ */
+export function parseLogState(raw: string | null, key: string): LogState | null {
+  if (raw === null) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new FlotillaError('INTERNAL', `round-log head ${key} is corrupt`);
+  }
+  if (typeof json === 'object' && json !== null && !('format' in json))
+    throw new FlotillaError(
+      'INTERNAL',
+      `the round log under ${key} was written before tree heads (format 1): export it with flotilla audit export, then start a new log under another prefix (docs/auditing.md)`,
+    );
+  const parsed = LogStateSchema.safeParse(json);
+  if (!parsed.success) throw new FlotillaError('INTERNAL', `round-log head ${key} is corrupt`);
+  return parsed.data;
+}
+
+/**
+ * Runs `compute` over the stored nodes it needs, fetched in one HMGET; `extra` are nodes not
+ * stored yet (made by the append being built).
+ */
+export async function withStoredNodes<T>(
+  redis: Redis,
+  prefix: string,
+  compute: (node: MerkleNodeLookup) => T,
+  extra: ReadonlyArray<MerkleNodeId & { hash: Uint8Array }> = [],
+): Promise<T> {
+  const known = new Map(extra.map((n) => [nodeField(n.level, n.index), n.hash]));
+  const wanted = merkleNodesRead(compute)
+    .map((id) => nodeField(id.level, id.index))
+    .filter((field) => !known.has(field));
+  if (wanted.length > 0) {
+    const values = await redis.hmgetBuffer(roundLogKeys(prefix).tree, ...wanted);
+    wanted.forEach((field, i) => {
+      const value = values[i];
+      if (value) known.set(field, new Uint8Array(value));
+    });
+  }
+  return compute((level, index) => {
+    const hash = known.get(nodeField(level, index));
+    if (!hash) throw new FlotillaError('INTERNAL', `round-log tree node ${level}:${index} is missing`);
+    return hash;
+  });
+}
+
+/** The consistency proof (hex) from the signed head of `oldSize` records to `newSize`. */
+export function consistencyHex(
+  redis: Redis,
+  prefix: string,
+  oldSize: number,
+  newSize: number,
+  extra: ReadonlyArray<MerkleNodeId & { hash: Uint8Array }>,
+): Promise<string[]> {
+  return withStoredNodes(
+    redis,
+    prefix,
+    (node) => consistencyPath(subtreeFromNodes(node), oldSize, newSize).map(toHex),
+    extra,
+  );
+}
+
+/** An inclusion proof against a signed head: what a device checks its record against. */
+export interface InclusionProofAnswer {
+  leafIndex: number;
+  /** Sibling hashes from the leaf up, hex. */
+  proof: string[];
+  head: SignedTreeHead;
+}
+
+/** Reads the last signed head and proves leaf `leafIndex` against it; null when it does not cover the leaf yet. */
+export async function proveInclusion(
+  redis: Redis,
+  prefix: string,
+  leafIndex: number,
+): Promise<InclusionProofAnswer | null> {
+  const keys = roundLogKeys(prefix);
+  const state = parseLogState(await redis.get(keys.head), keys.head);
+  const head = state?.signed ?? null;
+  if (head === null || leafIndex >= head.treeHead.treeSize) return null;
+  const size = head.treeHead.treeSize;
+  const proof = await withStoredNodes(redis, prefix, (node) =>
+    inclusionPath(subtreeFromNodes(node), leafIndex, size).map(toHex),
+  );
+  return { leafIndex, proof, head };
+}
+
+/** Frontier hashes as bytes. */
+export const frontierBytes = (state: LogState | null): Uint8Array[] => (state?.frontier ?? []).map(fromHex);
