@@ -97,7 +97,7 @@ describe('flotilla privacy epsilon --log on a real DP run', () => {
       '--task',
       result.taskId,
     ]);
-    expect(text.code).toBe(0);
+    expect(text.code, text.stdout).toBe(0);
     expect(text.stdout).toContain('after 4 charged round(s)');
     expect(text.stdout).toContain('no amplification by sampling');
     expect(text.stdout).toContain(
