@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import {
@@ -21,21 +21,12 @@ import {
   type TestCoordinator,
   type TestDevice,
 } from './support/fleet.js';
+import { launchChromium } from '../../test-support/chromium.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
 const AUDITOR = 'auditor-token-for-dashboard-tests-0123';
 const TASK = 'dash-task';
 const SCREENSHOTS = new URL('../../test-results/', import.meta.url);
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   await page.goto(`${url}/dashboard`);
@@ -95,7 +86,7 @@ describe('the dashboard in Chromium while a round runs', () => {
         },
       ),
     );
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,9 +1,10 @@
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
 import type { DashboardSnapshot } from '../src/server/dashboard/index.js';
 import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
+import { launchChromium } from '../../test-support/chromium.js';
 
 // What the dashboard says about tasks that are not simply running, in Chromium and in its JSON:
 // a task that ran its maxRounds is `finished`, a paused one `paused` with the operator's reason,
@@ -11,7 +12,6 @@ import { PATIENCE_MS } from '../../test-support/patience.js';
 // and three devices checked in to two tasks' rounds are three eligible devices, not six.
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'];
 
 describe('dashboard task status, clip-bound note and eligible devices', () => {
   const rounds = { goalCount: 3, overSelection: 1, minReports: 3, selectionTimeoutMs: 30_000, maxRounds: 1 };
@@ -35,7 +35,7 @@ describe('dashboard task status, clip-bound note and eligible devices', () => {
   const plans = (roundId: string) => Promise.all(fleet.devices.map((d) => d.waitForPlan(roundId)));
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

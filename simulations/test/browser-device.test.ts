@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
@@ -13,6 +13,7 @@ import {
   redisOptionsFromUrl,
 } from '@flotilla/coordinator/shared';
 import { buildDevicePage } from '../web/build.js';
+import { launchChromium } from '../../test-support/chromium.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
 
@@ -20,16 +21,11 @@ const TASK = 'browser-task';
 const OPERATOR = 'operator-token-for-browser-device-0123456789';
 const DEVICE = 'browser-device-1';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+/** The page connects only once its owner agrees (device-page-consent.test.ts tests that part). */
+async function agreeAndJoin(page: Page): Promise<void> {
+  await page.getByLabel('I understand what leaves this device and agree to take part.').check();
+  await page.getByRole('button', { name: 'Join the training' }).click();
+}
 
 interface PageState {
   status: string;
@@ -67,7 +63,7 @@ describe('a browser device in Chromium', () => {
       training: { epochs: 2, learningRate: 0.5 },
       clipNorm: 0.05,
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -88,8 +84,9 @@ describe('a browser device in Chromium', () => {
         failed.push(`${response.status()} ${response.url()}`);
     });
     page.on('pageerror', (error) => failed.push(`page error: ${error.message}`));
-    const query = new URLSearchParams({ taskId: TASK, deviceId: DEVICE, token, seed: '3' });
+    const query = new URLSearchParams({ taskId: TASK, deviceId: DEVICE, token, seed: '3', maxRounds: '1' });
     await page.goto(`${coordinator.url}/device/?${query.toString()}`);
+    await agreeAndJoin(page);
     await page.waitForFunction(
       () => {
         const s = (window as unknown as { flotilla?: PageState }).flotilla;
@@ -139,6 +136,7 @@ describe('a browser device in Chromium', () => {
     await page.goto(
       `${coordinator.url}/device/?${new URLSearchParams({ taskId: TASK, deviceId: DEVICE }).toString()}`,
     );
+    await agreeAndJoin(page);
     await page.waitForFunction(
       () => {
         const s = (window as unknown as { flotilla?: PageState }).flotilla;

@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
 import { sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
 import { createCoordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { PUBLISHED, REPO_ROOT, buildAndPack, npmInstall, plainEnv, run } from './support/scratch-packages.js';
 import { mlpTaskDefinition } from './support/device-coordinator.js';
+import { launchChromium } from '../../test-support/chromium.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/package-install/', import.meta.url));
 const OPERATOR = 'package-install-operator-token-0123';
@@ -30,8 +30,6 @@ const TASK = 'pack-task';
 const rootPackage = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   devDependencies: Record<string, string>;
 };
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'];
 
 interface BundlePageResult {
   events: string[];
@@ -285,7 +283,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
         { urlPrefix: '/page/', dir: FIXTURES },
       ],
     });
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    const browser = await launchChromium();
     try {
       const made = await run(process.execPath, ['base-model.mjs', 'browser.bundle'], {
         cwd: project,

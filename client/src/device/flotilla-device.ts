@@ -26,7 +26,7 @@ import { fetchVerifiedTask, preflightTask } from './preflight.js';
 import { submitUntilAnswered } from './submit-update.js';
 import { silentLogger, type DeviceLogger } from './logger.js';
 import { DEFAULT_BUDGET, DEFAULT_ELIGIBILITY, type FlotillaDeviceOptions } from './options.js';
-import { runRound, type PendingUpdate } from './round.js';
+import { runRound, trainedEvent, type PendingUpdate } from './round.js';
 import { AckLostError, callWithAck, type AckEmitter } from './socket-call.js';
 
 /** Connection refusals that retrying cannot fix. */
@@ -406,6 +406,12 @@ export class FlotillaDevice {
       logger: this.logger,
       signal: this.controller.signal,
     });
+    if (this.stopReason) {
+      // Stopped while training: nothing of this round is sent, not even a skip.
+      this.logger.info({ roundId: plan.roundId }, 'stopped during the round; nothing sent');
+      return;
+    }
+    this.events.emit((e) => e.onTrained?.(trainedEvent(plan, outcome)));
     if (outcome.kind === 'skip') {
       this.events.emit((e) => e.onSkip?.({ plan, reason: outcome.skip.reason, detail: outcome.skip.detail }));
       await this.whenAuthenticated(plan.deadline);
@@ -434,6 +440,10 @@ export class FlotillaDevice {
       retryDelayMs: this.options.reconnectDelayMs ?? 1000,
       signal: this.controller.signal,
     });
+    if (result.kind === 'stopped') {
+      this.logger.info({ roundId: plan.roundId }, 'stopped before the coordinator answered the update');
+      return;
+    }
     if (result.kind === 'accepted') {
       this.events.emit((e) =>
         e.onUpdateAccepted?.({ plan, receipt: result.receipt, duplicate: result.duplicate }),

@@ -3,6 +3,7 @@ import type {
   Eligibility,
   RoundPlan,
   SigningKeyPair,
+  Telemetry,
   UpdateReceipt,
   UpdateSkip,
 } from '@flotilla/protocol';
@@ -17,6 +18,18 @@ import type { Trainer } from './trainer.js';
 export interface FlotillaDeviceEvents {
   /** The device was selected and received a plan; training starts. */
   onRound?: (plan: RoundPlan) => void;
+  /**
+   * Local training of a round ended, before anything is sent: what the device measured
+   * (examples, steps, loss and accuracy on its local holdout) and, when it has an update to send,
+   * the update's L2 norm after clipping, whether clipping scaled it down and its size in bytes
+   * (`update` is null when the round is skipped; `telemetry` is null only for a skip the device
+   * could not measure).
+   */
+  onTrained?: (event: {
+    plan: RoundPlan;
+    telemetry: Telemetry | null;
+    update: { norm: number; clipped: boolean; bytes: number } | null;
+  }) => void;
   /** The coordinator durably accepted the update (also after a DUPLICATE_UPDATE for a lost ack). */
   onUpdateAccepted?: (event: { plan: RoundPlan; receipt: UpdateReceipt | null; duplicate: boolean }) => void;
   /** The coordinator refused the update; `code` is the refusal reason (e.g. NORM_EXCEEDED, ROUND_CLOSED). */

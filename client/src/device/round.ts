@@ -25,6 +25,20 @@ export interface PendingUpdate {
 
 export type RoundOutcome = { kind: 'update'; pending: PendingUpdate } | { kind: 'skip'; skip: UpdateSkip };
 
+/** The `onTrained` event of a round's outcome: what was measured and what is about to be sent. */
+export function trainedEvent(
+  plan: RoundPlan,
+  outcome: RoundOutcome,
+): Parameters<NonNullable<FlotillaDeviceOptions['onTrained']>>[0] {
+  if (outcome.kind === 'skip') return { plan, telemetry: outcome.skip.telemetry ?? null, update: null };
+  const { metadata } = outcome.pending.submission;
+  return {
+    plan,
+    telemetry: metadata.telemetry,
+    update: { norm: metadata.reportedNorm, clipped: metadata.clipped, bytes: metadata.blobBytes },
+  };
+}
+
 export interface RunRoundInput {
   plan: RoundPlan;
   options: FlotillaDeviceOptions;

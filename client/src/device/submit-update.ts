@@ -17,7 +17,9 @@ export interface SubmitContext {
 
 export type SubmitResult =
   | { kind: 'accepted'; receipt: UpdateReceipt | null; duplicate: boolean }
-  | { kind: 'refused'; code: string; message: string };
+  | { kind: 'refused'; code: string; message: string }
+  /** The device was stopped before the coordinator answered: nothing more is sent. */
+  | { kind: 'stopped' };
 
 /**
  * Uploads the blob (once) and submits the signed update until the coordinator answers or the
@@ -42,6 +44,8 @@ export async function submitUntilAnswered(
       const receipt = await callWithAck(socket, 'update:submit', pending.submission, context.ackTimeoutMs);
       return { kind: 'accepted', receipt, duplicate: false };
     } catch (error) {
+      // Our own stop aborted the call: the coordinator refused nothing.
+      if (context.isStopped()) return { kind: 'stopped' };
       if (error instanceof AckLostError) continue; // wait for re-auth, then submit again
       if (isRetryableHttpError(error) || (error instanceof HttpStatusError && error.status === 401)) {
         // The coordinator is unreachable, or the session token died with the connection.
@@ -61,5 +65,6 @@ export async function submitUntilAnswered(
       return { kind: 'refused', code, message };
     }
   }
+  if (context.isStopped()) return { kind: 'stopped' };
   return { kind: 'refused', code: 'ROUND_CLOSED', message: 'the round deadline passed before an answer' };
 }

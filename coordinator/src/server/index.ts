@@ -1,6 +1,6 @@
 export { createCoordinator, type Coordinator, type CoordinatorOptions } from './coordinator.js';
 export { CoordinatorConfigSchema, readCoordinatorConfig, type CoordinatorConfig } from './config.js';
-export { runCoordinator, type RunningCoordinator } from './run-coordinator.js';
+export { runCoordinator, type RunningCoordinator, type RunCoordinatorExtras } from './run-coordinator.js';
 export {
   DeviceRegistry,
   DeviceRecordSchema,

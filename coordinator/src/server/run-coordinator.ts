@@ -5,6 +5,7 @@ import type { CoordinatorConfig } from './config.js';
 import { createCoordinator, type Coordinator } from './coordinator.js';
 import { installProcessGuard } from '../shared/failure-guards.js';
 import { FlotillaMetrics } from './metrics/index.js';
+import type { StaticMount } from './dashboard/index.js';
 
 export interface RunningCoordinator {
   coordinator: Coordinator;
@@ -12,8 +13,17 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
+/** What a process config cannot hold: things its launcher prepared (e.g. a built page). */
+export interface RunCoordinatorExtras {
+  /** Directories served read-only under URL prefixes (`flotilla coordinator --device-page`). */
+  staticMounts?: StaticMount[];
+}
+
 /** Starts a coordinator from a process config, with an embedded Redis when no URL is given. */
-export async function runCoordinator(config: CoordinatorConfig): Promise<RunningCoordinator> {
+export async function runCoordinator(
+  config: CoordinatorConfig,
+  extras: RunCoordinatorExtras = {},
+): Promise<RunningCoordinator> {
   const logger = pino({ level: config.logLevel });
   const stateDir = resolve(config.stateDir);
   const embeddedRedis = config.redisUrl
@@ -52,6 +62,7 @@ export async function runCoordinator(config: CoordinatorConfig): Promise<Running
       ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
       ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
       ...(config.recoveryWindowMs !== undefined ? { recoveryWindowMs: config.recoveryWindowMs } : {}),
+      ...(extras.staticMounts ? { staticMounts: extras.staticMounts } : {}),
     });
   } catch (error) {
     await embeddedRedis?.stop();

@@ -59,8 +59,8 @@ export function mlpTaskDefinition(
   };
 }
 
-/** Builds the test MLP (tfjs on the cpu backend), stores its bundle and registers the task. */
-export async function registerMlpTask(coordinator: Coordinator, options: MlpTaskOptions): Promise<void> {
+/** The test MLP's base-model bundle (built with tfjs on the cpu backend) and its digest. */
+export async function mlpBaseBundle(): Promise<{ bytes: Uint8Array; digest: string }> {
   await initBackend({ prefer: 'cpu', logger: () => undefined });
   const model = tf.sequential({
     layers: [
@@ -68,11 +68,41 @@ export async function registerMlpTask(coordinator: Coordinator, options: MlpTask
       tf.layers.dense({ name: 'head', units: MLP_CLASSES, activation: 'softmax' }),
     ],
   });
-  const base = await serializeBaseModel(model);
+  const bytes = await serializeBaseModel(model);
   model.dispose();
-  const digest = sha256Hex(base);
-  await coordinator.blobs.put(digest, base);
-  await coordinator.createTask(mlpTaskDefinition({ digest, bytes: base.byteLength }, options));
+  return { bytes, digest: sha256Hex(bytes) };
+}
+
+/** Stores the test MLP's bundle and registers the task on an in-process coordinator. */
+export async function registerMlpTask(coordinator: Coordinator, options: MlpTaskOptions): Promise<void> {
+  const base = await mlpBaseBundle();
+  await coordinator.blobs.put(base.digest, base.bytes);
+  await coordinator.createTask(
+    mlpTaskDefinition({ digest: base.digest, bytes: base.bytes.byteLength }, options),
+  );
+}
+
+/** The same through the operator API, for a coordinator in another process (`flotilla coordinator`). */
+export async function registerMlpTaskOverHttp(
+  url: string,
+  operatorToken: string,
+  options: MlpTaskOptions,
+): Promise<void> {
+  const base = await mlpBaseBundle();
+  const authorization = `Bearer ${operatorToken}`;
+  const put = await fetch(`${url}/blobs/${base.digest}`, {
+    method: 'PUT',
+    headers: { authorization },
+    body: Buffer.from(base.bytes),
+  });
+  if (put.status !== 201 && put.status !== 200) throw new Error(`base upload: ${put.status}`);
+  const task = mlpTaskDefinition({ digest: base.digest, bytes: base.bytes.byteLength }, options);
+  const res = await fetch(`${url}/api/admin/tasks`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(task),
+  });
+  if (res.status !== 201) throw new Error(`task: ${res.status} ${await res.text()}`);
 }
 
 /** A one-time enrollment token, minted with the operator token. */

@@ -23,10 +23,14 @@ export function flotilla(
   });
 }
 
-/** `flotilla coordinator --port 0 …` until it prints its URL; `stop()` sends SIGTERM to its pid. */
+/**
+ * `flotilla coordinator --port 0 …` until it prints its URL (within `readyTimeoutMs`, default 30 s;
+ * more when it builds the device page first); `stop()` sends SIGTERM to its pid.
+ */
 export async function startCliCoordinator(
   args: string[],
   env: Record<string, string | undefined> = {},
+  { readyTimeoutMs = 30_000 }: { readyTimeoutMs?: number } = {},
 ): Promise<{ url: string; pid: number; output: () => string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'coordinator', '--port', '0', ...args], {
     env: { ...process.env, FLOTILLA_LOG_LEVEL: 'warn', ...env },
@@ -44,7 +48,7 @@ export async function startCliCoordinator(
   };
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), readyTimeoutMs);
       child.stdout.on('data', () => {
         const match = /coordinator listening on (\S+)/.exec(out);
         if (match?.[1]) {

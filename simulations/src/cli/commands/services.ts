@@ -3,6 +3,7 @@ import { ConfigError, describeIssues, loadConfig } from '../config.js';
 import { runCommand } from '../output.js';
 import { commandSummary } from '../top-commands.js';
 import { describeEnvironmentAt } from '../settings.js';
+import { DEVICE_PAGE_PREFIX, buildDevicePageMount, devicePageWanted } from '../device-page-mount.js';
 
 interface ServiceFlags {
   stateDir?: string;
@@ -27,6 +28,7 @@ interface ServiceFlags {
   blobGcGraceMs?: string;
   blobGcIntervalMs?: string;
   retainDeltasHours?: string;
+  devicePage?: boolean;
 }
 
 type EnvNames = Partial<Record<keyof ServiceFlags, string>>;
@@ -135,10 +137,15 @@ export function registerServices(program: Command): void {
       '--blob-gc-interval-ms <ms>',
       'time between blob garbage-collection sweeps; 0 = off (FLOTILLA_BLOB_GC_INTERVAL_MS, default 600000)',
     )
+    .option(
+      '--device-page',
+      `also serve the browser device page at ${DEVICE_PAGE_PREFIX}?taskId=<task>: people join a task from a browser after agreeing to what it sends (FLOTILLA_DEVICE_PAGE=1; docs/operations.md)`,
+    )
     .option('--with-worker', 'also run an aggregation worker in this process')
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
+        const servePage = devicePageWanted(flags.devicePage, process.env.FLOTILLA_DEVICE_PAGE);
         // The coordinator and worker (socket.io, BullMQ, tfjs) load only when they run.
         const { CoordinatorConfigSchema, runCoordinator } = await import('@flotilla/coordinator/server');
         const { WorkerConfigSchema, runWorker } = await import('@flotilla/coordinator/worker');
@@ -147,9 +154,14 @@ export function registerServices(program: Command): void {
           ...flagsOrEnv(flags, COORDINATOR_ENV),
         });
         if (!parsed.success) throw new ConfigError(describeIssues('coordinator config', parsed.error));
-        const running = await runCoordinator(parsed.data);
+        const running = await runCoordinator(
+          parsed.data,
+          servePage ? { staticMounts: [await buildDevicePageMount(parsed.data.stateDir)] } : {},
+        );
         const redisUrl = config.redisUrl ?? running.embeddedRedis?.url ?? '';
         process.stdout.write(`coordinator listening on ${running.coordinator.url}\n`);
+        if (servePage)
+          process.stdout.write(`device page ${running.coordinator.url}${DEVICE_PAGE_PREFIX}?taskId=<task>\n`);
         process.stdout.write(
           `redis ${redisUrl}${running.embeddedRedis ? ' (private; point workers at it with REDIS_URL)' : ''}\n`,
         );

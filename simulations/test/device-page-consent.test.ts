@@ -1,0 +1,223 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoundLogEvent } from '@flotilla/protocol';
+import { readRoundLog, redisOptionsFromUrl } from '@flotilla/coordinator/shared';
+import { launchChromium } from '../../test-support/chromium.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
+import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { mintEnrollmentToken, registerMlpTaskOverHttp } from './support/device-coordinator.js';
+import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
+
+// The browser device page as its owner meets it, served by `flotilla coordinator --device-page`
+// (a real process on a real Redis) to Debian's Chromium: it explains what leaves the device,
+// nothing reaches the coordinator before the person agrees, then a round runs and is told in
+// words and in the chart, and Stop disconnects the device for good.
+
+const TASK = 'page-task';
+const DEVICE = 'page-device-1';
+const OPERATOR = 'operator-token-for-device-page-0123456789';
+const EXAMPLES = 120;
+const CLIP = 0.05;
+const SCREENSHOTS = new URL('../../test-results/', import.meta.url);
+
+interface PageState {
+  phase: string;
+  status: string;
+  backend: string | null;
+  rounds: Array<{ round: number; accuracy: number; loss: number }>;
+  events: Array<{ kind: string; detail: Record<string, unknown> }>;
+  error: string | null;
+}
+
+const pageState = (page: Page) =>
+  page.evaluate(() => (window as unknown as { flotilla: PageState }).flotilla);
+
+/** Waits in the page until its state satisfies `predicate` (a function of `window.flotilla`). */
+async function pageWaits(page: Page, predicate: string, timeout = 4 * PATIENCE_MS): Promise<void> {
+  await page.waitForFunction(`(() => { const s = window.flotilla; return ${predicate}; })()`, undefined, {
+    timeout,
+    polling: 200,
+  });
+}
+
+/** One sample of the coordinator's Prometheus text, by exact series name. */
+async function metric(url: string, series: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  if (line === undefined) throw new Error(`no ${series} in /metrics`);
+  return Number(line.slice(series.length + 1));
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 4 * PATIENCE_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the browser device page served by flotilla coordinator --device-page', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-page-'));
+  const prefix = uniquePrefix('page');
+  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
+  let coordinator: Awaited<ReturnType<typeof startCliCoordinator>>;
+  let browser: Browser | null = null;
+
+  beforeAll(async () => {
+    coordinator = await startCliCoordinator(
+      [
+        ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
+        ...['--device-page', '--with-worker'],
+      ],
+      { FLOTILLA_OPERATOR_TOKEN: OPERATOR, FLOTILLA_LOG_LEVEL: 'warn' },
+      // The page is bundled (esbuild, tfjs included) before the coordinator listens.
+      { readyTimeoutMs: 6 * PATIENCE_MS },
+    );
+    await registerMlpTaskOverHttp(coordinator.url, OPERATOR, {
+      taskId: TASK,
+      rounds: {
+        minGoalFraction: 1,
+        selectionTimeoutMs: 4 * PATIENCE_MS,
+        reportingDeadlineMs: 4 * PATIENCE_MS,
+        maxSteps: 60,
+        maxSeconds: 30,
+      },
+      training: { epochs: 2, learningRate: 0.5 },
+      clipNorm: CLIP,
+    });
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await coordinator.stop();
+    redis.disconnect();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('explains what leaves the device, connects only after consent, shows a round in words and a chart, and stops', async () => {
+    if (!browser) throw new Error('no browser');
+    expect(coordinator.output()).toContain(`device page ${coordinator.url}/device/?taskId=<task>`);
+    const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    const query = new URLSearchParams({
+      taskId: TASK,
+      deviceId: DEVICE,
+      token,
+      examples: String(EXAMPLES),
+      seed: '3',
+    });
+    await page.goto(`${coordinator.url}/device/?${query.toString()}`, { waitUntil: 'load' });
+
+    // The explanation, before anything else.
+    await expect(page.getByRole('heading', { name: 'What leaves this device' }).isVisible()).resolves.toBe(
+      true,
+    );
+    const explanation = await page.locator('section[aria-labelledby="leaves-heading"]').innerText();
+    expect(explanation).toContain('change training made to the adapter');
+    expect(explanation).toMatch(/clipped/);
+    expect(explanation).toMatch(/signed/);
+    expect(explanation).toContain('Your examples themselves: no record, value or label is ever sent.');
+    expect(await page.locator('#task').innerText()).toBe(TASK);
+    const join = page.getByRole('button', { name: 'Join the training' });
+    const stop = page.getByRole('button', { name: 'Stop and disconnect' });
+    expect(await join.isDisabled()).toBe(true);
+    expect(await stop.isDisabled()).toBe(true);
+    const status = page.getByRole('status');
+    expect(await status.getAttribute('aria-live')).toBe('polite');
+    expect(await status.innerText()).toBe('Not connected. Nothing has been sent.');
+
+    // Nothing connected: the coordinator has seen no socket, served no blob, enrolled no device;
+    // the page fetched only its own files.
+    expect((await pageState(page)).phase).toBe('consent');
+    expect(await metric(coordinator.url, 'flotilla_socket_connections_total')).toBe(0);
+    expect(await metric(coordinator.url, 'flotilla_blob_bytes_sent_total')).toBe(0);
+    const devices = async () =>
+      (
+        (await (
+          await fetch(`${coordinator.url}/api/admin/devices`, {
+            headers: { authorization: `Bearer ${OPERATOR}` },
+          })
+        ).json()) as { devices: Array<{ deviceId: string }> }
+      ).devices.map((d) => d.deviceId);
+    expect(await devices()).toEqual([]);
+    expect(requested.filter((path) => !path.startsWith('/device/'))).toEqual([]);
+
+    // Consent: the box enables the button; joining enrolls and connects.
+    await page.getByLabel('I understand what leaves this device and agree to take part.').check();
+    expect(await join.isEnabled()).toBe(true);
+    await join.click();
+    await pageWaits(page, "s.events.some((e) => e.kind === 'adapter') || s.error !== null");
+    const state = await pageState(page);
+    expect(state.error, JSON.stringify(state.events)).toBeNull();
+    expect(problems).toEqual([]);
+    expect(await devices()).toEqual([DEVICE]);
+    expect(await metric(coordinator.url, 'flotilla_socket_connections_total')).toBeGreaterThanOrEqual(1);
+
+    // Round 1 committed: the coordinator promoted version 1 with this device's update.
+    const manifest = (await (
+      await fetch(`${coordinator.url}/api/tasks/${TASK}/adapters/latest/manifest`)
+    ).json()) as { manifest: { version: number } };
+    expect(manifest.manifest.version).toBe(1);
+    const events: RoundLogEvent[] = (await readRoundLog(redis, prefix)).map((r) => r.event);
+    const accepted = events.find((e) => e.type === 'update.accepted' && e.roundId === `${TASK}:1`);
+    if (accepted?.type !== 'update.accepted') throw new Error('no accepted update in round 1');
+
+    // In words: what it trained on, what it sent (the size and clip the coordinator recorded),
+    // that it was accepted, and the new version.
+    const history = await page.getByTestId('history').locator('li').allInnerTexts();
+    expect(history[0]).toBe('Connecting…');
+    expect(history).toContain(`Round 1: training on your ${EXAMPLES} examples…`);
+    const trained = history.find((line) => line.startsWith('Round 1: training finished.'));
+    expect(trained).toContain(
+      `(${((accepted.bytes ?? 0) / 1024).toFixed(1)} KB, length ${(accepted.norm ?? 0).toFixed(3)}, `,
+    );
+    expect(trained).toContain(
+      accepted.clipped ? `scaled down to the task's limit of ${CLIP}` : `within the task's limit of ${CLIP}`,
+    );
+    expect(trained).toContain("signed with this browser's key");
+    expect(history).toContain('Round 1: your update was accepted.');
+    expect(history).toContain(
+      'The shared model is now at version 1; this browser downloaded it and checked its signature.',
+    );
+    // The chart: one point for round 1, at the holdout accuracy the device measured.
+    const point = state.rounds.find((p) => p.round === 1);
+    expect(point).toBeDefined();
+    const title = await page.locator('#chart g.point[data-round="1"] title').textContent();
+    expect(title).toBe(
+      `Round 1: accuracy ${((point?.accuracy ?? 0) * 100).toFixed(0)}%, loss ${(point?.loss ?? 0).toFixed(3)}`,
+    );
+    expect(await page.locator('#chart svg[role="img"]').count()).toBe(1);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: new URL('device-page-round.png', SCREENSHOTS).pathname, fullPage: true });
+
+    // Stop: the page says so, and the coordinator sees the device leave.
+    expect(await stop.isEnabled()).toBe(true);
+    await stop.click();
+    await pageWaits(page, "s.phase === 'stopped'");
+    expect(await status.innerText()).toBe('Stopped. This browser is disconnected and sends nothing more.');
+    expect(await stop.isDisabled()).toBe(true);
+    await waitUntil('the coordinator to see the device disconnect', async () => {
+      return (await metric(coordinator.url, 'flotilla_connected_devices')) === 0;
+    });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('names the flag in --help and refuses a FLOTILLA_DEVICE_PAGE it cannot read (exit 2)', async () => {
+    expect((await flotilla(['coordinator', '--help'])).stdout).toContain('FLOTILLA_DEVICE_PAGE=1');
+    const bad = await flotilla(['coordinator', '--port', '0', '--state-dir', stateDir], {
+      FLOTILLA_DEVICE_PAGE: 'yes',
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('flotilla: FLOTILLA_DEVICE_PAGE: expected 1, true, 0 or false, got "yes"\n');
+  });
+});
