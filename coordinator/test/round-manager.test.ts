@@ -71,7 +71,7 @@ function recordingEvents(): RoundEvents & { logged: CoordinatorRoundEvent[] } {
     logged,
     append(event) {
       logged.push(event);
-      return Promise.resolve();
+      return Promise.resolve(null);
     },
     endRound(end) {
       logged.push(end.build({ accepted: end.accepted.length, refused: end.refusedFallback }));
@@ -79,6 +79,7 @@ function recordingEvents(): RoundEvents & { logged: CoordinatorRoundEvent[] } {
     },
     pseudonymize: (deviceId) => `dev_${deviceId}`,
     commitUpdate: (roundId, blobDigest) => `${roundId}:${blobDigest}`,
+    proveInclusion: () => Promise.resolve(null),
   };
 }
 

@@ -19,10 +19,11 @@ import type { UpdateReceipt, UpdateSkip, UpdateSubmission } from './messages/upd
 import type { Ack } from './messages/primitives.js';
 
 describe('socket message table', () => {
-  it('lists the four device requests and the six coordinator notices of docs/protocol.md', () => {
+  it('lists the five device requests and the six coordinator notices of docs/protocol.md', () => {
     expect([...CLIENT_REQUEST_NAMES].sort()).toEqual([
       'auth:response',
       'checkin',
+      'log:proof',
       'update:skip',
       'update:submit',
     ]);

@@ -9,6 +9,7 @@ import {
   UpdateSubmissionSchema,
 } from './messages/update.js';
 import { AdapterPromotedSchema } from './messages/manifest.js';
+import { LogProofRequestSchema, LogProofResultSchema } from './messages/log-proof.js';
 import { WireErrorSchema, type Ack } from './messages/primitives.js';
 
 // The socket messages, as data (after tRPC's .input()/.output()): a device's requests with the
@@ -31,6 +32,7 @@ export const CLIENT_REQUESTS = {
   checkin: { input: CheckInSchema, output: CheckInResultSchema, authenticated: true },
   'update:submit': { input: UpdateSubmissionSchema, output: UpdateReceiptSchema, authenticated: true },
   'update:skip': { input: UpdateSkipSchema, output: UpdateSkipResultSchema, authenticated: true },
+  'log:proof': { input: LogProofRequestSchema, output: LogProofResultSchema, authenticated: true },
 } as const satisfies Record<string, RequestSpec>;
 
 /** Socket.io events the coordinator sends, with their payload schema (no ack). */

@@ -12,6 +12,7 @@ export * from './messages/adapter-spec.js';
 export * from './messages/checkin.js';
 export * from './messages/round-plan.js';
 export * from './messages/update.js';
+export * from './messages/log-proof.js';
 export * from './messages/task.js';
 export * from './messages/task-control.js';
 export * from './messages/strategy-traits.js';

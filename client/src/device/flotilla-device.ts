@@ -12,6 +12,7 @@ import {
   signPayload,
   type AuthResult,
   type Eligibility,
+  type LogLeaf,
   type RoundPlan,
 } from '@flotilla/protocol';
 import { AdapterStore } from '../cache/adapter-store.js';
@@ -28,6 +29,7 @@ import { silentLogger, type DeviceLogger } from './logger.js';
 import { DEFAULT_BUDGET, DEFAULT_ELIGIBILITY, type FlotillaDeviceOptions } from './options.js';
 import { runRound, trainedEvent, type PendingUpdate } from './round.js';
 import { AckLostError, callWithAck, type AckEmitter } from './socket-call.js';
+import { checkInclusion } from './inclusion-check.js';
 
 /** Connection refusals that retrying cannot fix. */
 const FATAL_CONNECT_CODES = new Set(['UNKNOWN_DEVICE', 'REVOKED_DEVICE', 'VERSION_MISMATCH', 'UNAUTHORIZED']);
@@ -448,6 +450,9 @@ export class FlotillaDevice {
       this.events.emit((e) =>
         e.onUpdateAccepted?.({ plan, receipt: result.receipt, duplicate: result.duplicate }),
       );
+      const leaf = result.receipt?.logLeaf;
+      if (leaf && this.options.checkInclusion !== false)
+        void this.checkInclusion(leaf, plan, pending.submission.metadata.blobDigest);
     } else {
       this.logger.warn(
         { roundId: plan.roundId, code: result.code, message: result.message },
@@ -456,6 +461,35 @@ export class FlotillaDevice {
       this.events.emit((e) => e.onUpdateRefused?.({ plan, code: result.code, message: result.message }));
     }
     this.finishRound();
+  }
+
+  /** Checks in the background that the round log holds the accepted update, and reports it. */
+  private async checkInclusion(leaf: LogLeaf, plan: RoundPlan, blobDigest: string): Promise<void> {
+    const outcome = await checkInclusion(
+      leaf,
+      { plan, blobDigest },
+      {
+        socket: () => (this.session ? ((this.link?.socket as AckEmitter | undefined) ?? null) : null),
+        coordinatorKey: () => this.coordinatorKey,
+        ackTimeoutMs: this.ackTimeout(),
+        signal: this.controller.signal,
+      },
+    );
+    if (outcome === null) return;
+    if (!outcome.ok)
+      this.events.error(
+        new FlotillaError(
+          'BAD_SIGNATURE',
+          `the round log does not prove update ${plan.roundId} was counted: ${outcome.reason}`,
+        ),
+        false,
+      );
+    else
+      this.logger.info(
+        { roundId: plan.roundId, treeSize: outcome.head.treeHead.treeSize },
+        'inclusion verified',
+      );
+    this.events.emit((e) => e.onInclusionChecked?.({ plan, ...outcome }));
   }
 
   private finishRound(): void {

@@ -13,6 +13,7 @@ import type { FetchFn } from './http-client.js';
 import type { DeviceLogger } from './logger.js';
 import type { BackoffOptions } from './retry.js';
 import type { Trainer } from './trainer.js';
+import type { InclusionOutcome } from './inclusion-check.js';
 
 /** Callbacks a device owner can subscribe to. Each is optional; none may throw (errors are logged). */
 export interface FlotillaDeviceEvents {
@@ -32,6 +33,12 @@ export interface FlotillaDeviceEvents {
   }) => void;
   /** The coordinator durably accepted the update (also after a DUPLICATE_UPDATE for a lost ack). */
   onUpdateAccepted?: (event: { plan: RoundPlan; receipt: UpdateReceipt | null; duplicate: boolean }) => void;
+  /**
+   * The device checked that the coordinator's round log holds its accepted update: an inclusion
+   * proof of the receipt's record against a tree head signed by the pinned coordinator key.
+   * `ok: false` (also reported to `onError`) means the log does not prove the update was counted.
+   */
+  onInclusionChecked?: (event: { plan: RoundPlan } & InclusionOutcome) => void;
   /** The coordinator refused the update; `code` is the refusal reason (e.g. NORM_EXCEEDED, ROUND_CLOSED). */
   onUpdateRefused?: (event: { plan: RoundPlan; code: string; message: string }) => void;
   /** The trainer (or the runtime) declined to send an update for this round. */
@@ -95,6 +102,11 @@ export interface FlotillaDeviceOptions extends FlotillaDeviceEvents {
   retry?: BackoffOptions;
   /** Milliseconds to wait for a socket ack. Default 30 000. */
   ackTimeoutMs?: number;
+  /**
+   * Check every accepted update's inclusion in the coordinator's round log (`log:proof`, then
+   * `onInclusionChecked`). Default true; coordinators without a round log send no leaf to check.
+   */
+  checkInclusion?: boolean;
   /**
    * socket.io transports, in the order tried. Default: socket.io-client's own, long-polling
    * first and then an upgrade to WebSocket, which gets through proxies that refuse WebSocket.

@@ -184,7 +184,7 @@ export async function acceptUpdate(
   }
   if (signed.task.policy.auditorDeltaAccess === true) await deps.access.grantAuditors(metadata.blobDigest);
   return {
-    receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt },
+    receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt, logLeaf: null },
     record,
     count: result.count,
   };

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
-import type { RoundLogEventOf } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  type InclusionProof,
+  type RoundLogEventOf,
+  type RoundLogRecord,
+} from '@flotilla/protocol';
 import {
   commitUpdate,
   pseudonymizeDevice,
@@ -33,7 +38,8 @@ export interface RoundEnd {
 
 /** Where round events go: the signed round log when configured, else the structured log. */
 export interface RoundEvents {
-  append(event: CoordinatorRoundEvent): Promise<void>;
+  /** Appends the event; resolves with its record, or null without a round log (or when the append failed). */
+  append(event: CoordinatorRoundEvent): Promise<RoundLogRecord | null>;
   /**
    * Ends a round in the log: first every accepted update the log does not hold yet (its accepting
    * process died, or has not got to it), then `round.closed` / `round.abandoned` with the counts
@@ -44,6 +50,8 @@ export interface RoundEvents {
   pseudonymize(deviceId: string): string;
   /** How a DP round's log names an update: its commitment (update-commitment.ts). */
   commitUpdate(roundId: string, blobDigest: string): string;
+  /** The inclusion proof of record `leafIndex` against the last signed tree head; null until one covers it. */
+  proveInclusion(leafIndex: number): Promise<InclusionProof | null>;
 }
 
 /** Round events written to the pino log only (used when no round log is configured). */
@@ -52,7 +60,7 @@ export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array):
   return {
     append(event) {
       logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
-      return Promise.resolve();
+      return Promise.resolve(null);
     },
     endRound(end) {
       const event = end.build({ accepted: end.accepted.length, refused: end.refusedFallback });
@@ -61,11 +69,13 @@ export function loggingRoundEvents(logger: Logger, pseudonymSecret: Uint8Array):
     },
     pseudonymize: (deviceId) => pseudonymizeDevice(pseudonymSecret, deviceId),
     commitUpdate: (roundId, blobDigest) => commitUpdate(commitmentKey, roundId, blobDigest),
+    proveInclusion: () =>
+      Promise.reject(new FlotillaError('NOT_FOUND', 'this coordinator keeps no round log')),
   };
 }
 
 /**
- * Round events appended to the signed, hash-chained round log (and logged). An append failure is
+ * Round events appended to the round log, a transparency log (and logged). An append failure is
  * logged, never thrown at a device: the acceptance is already durable in Redis.
  */
 export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEvents {
@@ -73,12 +83,13 @@ export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEve
     async append(event) {
       logger.info({ roundId: 'roundId' in event ? event.roundId : undefined, event }, event.type);
       try {
-        await writer.append(event);
+        return await writer.append(event);
       } catch (error) {
         logger.error(
           { err: error, roundId: 'roundId' in event ? event.roundId : undefined, type: event.type },
           'round log append failed',
         );
+        return null;
       }
     },
     async endRound(end) {
@@ -94,5 +105,6 @@ export function roundLogEvents(logger: Logger, writer: RoundLogWriter): RoundEve
     },
     pseudonymize: (deviceId) => writer.pseudonymize(deviceId),
     commitUpdate: (roundId, blobDigest) => writer.commitUpdate(roundId, blobDigest),
+    proveInclusion: (leafIndex) => writer.proveInclusion(leafIndex),
   };
 }

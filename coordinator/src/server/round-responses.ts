@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import {
   FlotillaError,
+  roundLogLeafHash,
+  toHex,
   toWireError,
+  type LogProofResult,
   type UpdateReceipt,
   type UpdateSkip,
   type UpdateSkipResult,
@@ -52,17 +55,20 @@ export class RoundResponses {
       const { receipt, record, count } = await acceptUpdate(this.deps.accept, deviceId, submission);
       const plan = (await this.deps.accept.rounds.get(metadata.roundId))?.plan;
       // Accepted means REPORTING, which always has a plan; without one the round's closer logs it.
-      if (plan)
-        await this.deps.accept.events.append(
-          acceptedUpdateEvent(
-            { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
-            record,
-          ),
-        );
-      else log.error('accepted update of a round without a plan: not logged');
+      const logged = plan
+        ? await this.deps.accept.events.append(
+            acceptedUpdateEvent(
+              { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
+              record,
+            ),
+          )
+        : null;
+      if (!plan) log.error('accepted update of a round without a plan: not logged');
       log.info({ count }, 'update accepted');
       this.answered(metadata.roundId, log);
-      return receipt;
+      // The device can prove its update was counted: the receipt names its record in the log.
+      const logLeaf = logged ? { record: logged, leafHash: toHex(roundLogLeafHash(logged)) } : null;
+      return { ...receipt, logLeaf };
     } catch (error) {
       if (isAcknowledgedResubmission(error)) {
         // The device learns its update was accepted: counted apart, never as a refusal.
@@ -74,6 +80,11 @@ export class RoundResponses {
       await this.recordRefusal(deviceId, submission, error);
       throw error;
     }
+  }
+
+  /** A `log:proof`: the inclusion proof of a record against the last signed tree head. */
+  async proveInclusion(leafIndex: number): Promise<LogProofResult> {
+    return { inclusion: await this.deps.accept.events.proveInclusion(leafIndex) };
   }
 
   private async recordRefusal(deviceId: string, submission: UpdateSubmission, error: unknown): Promise<void> {

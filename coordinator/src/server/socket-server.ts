@@ -297,6 +297,7 @@ export function attachFleetSockets(deps: SocketDeps): {
         await requireActive();
         return deps.responses.recordSkip(socket.data.deviceId, skip);
       },
+      'log:proof': ({ leafIndex }) => deps.responses.proveInclusion(leafIndex),
     };
     for (const request of CLIENT_REQUEST_NAMES) register(request, handlers[request]);
 

@@ -9,6 +9,7 @@ import {
   SignatureSchema,
   TaskIdSchema,
 } from './primitives.js';
+import { LogLeafSchema } from './log-proof.js';
 
 /** What a device reports about the work behind an update. */
 export const TelemetrySchema = z.object({
@@ -76,6 +77,12 @@ export const UpdateReceiptSchema = z.object({
   /** Global L2 norm the coordinator recomputed from the blob. */
   norm: z.number().nonnegative(),
   acceptedAt: EpochMsSchema,
+  /**
+   * The `update.accepted` record and its leaf hash in the round log: what the device asks an
+   * inclusion proof for (`log:proof`). Null when the coordinator keeps no round log, or could
+   * not append to it (the acceptance stands; the record is then logged when the round ends).
+   */
+  logLeaf: LogLeafSchema.nullable().default(null),
 });
 export type UpdateReceipt = z.infer<typeof UpdateReceiptSchema>;
 

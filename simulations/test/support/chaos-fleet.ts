@@ -5,6 +5,7 @@ import {
   toBase64,
   sha256Hex,
   type RoundPlan,
+  type SignedTreeHead,
   type SigningKeyPair,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
@@ -156,6 +157,8 @@ export interface DeviceRecord {
   errors: string[];
   /** The transport of each connection, then of each upgrade, in order (`polling`, `websocket`). */
   transports: string[];
+  /** Each accepted update's check against the round log (`onInclusionChecked`). */
+  inclusion: Array<{ roundId: string; ok: boolean; detail: string; head: SignedTreeHead | null }>;
 }
 
 export interface ChaosDevice {
@@ -182,6 +185,7 @@ export async function startChaosDevice(options: {
     authentications: 0,
     errors: [],
     transports: [],
+    inclusion: [],
   };
   const device = new FlotillaDevice({
     url: options.url,
@@ -210,6 +214,13 @@ export async function startChaosDevice(options: {
     },
     onUpdateAccepted: ({ plan }) => record.accepted.push(plan.roundId),
     onUpdateRefused: ({ plan, code }) => record.refused.push({ roundId: plan.roundId, code }),
+    onInclusionChecked: (checked) =>
+      record.inclusion.push({
+        roundId: checked.plan.roundId,
+        ok: checked.ok,
+        detail: checked.ok ? `leaf ${checked.leafIndex}` : checked.reason,
+        head: checked.ok ? checked.head : null,
+      }),
   });
   await device.start();
   return { id: options.id, keys: options.keys, device, record };

@@ -13,13 +13,15 @@ import { roundLogger } from './round-logger.js';
 export function observeRoundEvents(events: RoundEvents, metrics: FlotillaMetrics): RoundEvents {
   return {
     async append(event) {
-      await events.append(event);
+      const record = await events.append(event);
       metrics.observeRoundEvent(event);
+      return record;
     },
     // A round's end is counted from the round:closed broadcast (observeFleetChannel).
     endRound: (end) => events.endRound(end),
     pseudonymize: (deviceId) => events.pseudonymize(deviceId),
     commitUpdate: (roundId, blobDigest) => events.commitUpdate(roundId, blobDigest),
+    proveInclusion: (leafIndex) => events.proveInclusion(leafIndex),
   };
 }
 
