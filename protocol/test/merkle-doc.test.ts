@@ -2,26 +2,10 @@
 // the numbers from the doc, redoes every step with node:crypto (not Flotilla's hashing), and
 // checks that the library produces and accepts the same proof.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../src/encoding.js';
 import { inclusionProof, merkleLeafHash, merkleRoot, verifyInclusion } from '../src/merkle/index.js';
-
-const doc = readFileSync(new URL('../../docs/auditing.md', import.meta.url), 'utf8');
-
-function sampleValues(): Map<string, string> {
-  const start = doc.indexOf('## Merkle proofs');
-  if (start < 0) throw new Error('docs/auditing.md has no "Merkle proofs" section');
-  const block = /```text\n([\s\S]*?)```/.exec(doc.slice(start));
-  if (block?.[1] === undefined) throw new Error('the Merkle section has no text block');
-  const values = new Map<string, string>();
-  for (const line of block[1].trim().split('\n')) {
-    const match = /^(\w+)\s*=.*=\s*([0-9a-f]{64})$/.exec(line.trim());
-    if (match?.[1] === undefined || match[2] === undefined) throw new Error(`unreadable line: ${line}`);
-    values.set(match[1], match[2]);
-  }
-  return values;
-}
+import { auditingDocSample } from './support/doc-sample.js';
 
 const sha256 = (...parts: string[]): string => {
   const hash = createHash('sha256');
@@ -30,15 +14,10 @@ const sha256 = (...parts: string[]): string => {
 };
 
 describe('docs/auditing.md: the 3-leaf inclusion proof worked by hand', () => {
-  const values = sampleValues();
-  const value = (name: string): string => {
-    const hex = values.get(name);
-    if (hex === undefined) throw new Error(`the doc gives no value for ${name}`);
-    return hex;
-  };
+  const { names, value } = auditingDocSample('## Merkle proofs');
 
   it('every step is what SHA-256 gives', () => {
-    expect([...values.keys()]).toEqual(['h0', 'h1', 'h2', 'n01', 'root']);
+    expect(names).toEqual(['h0', 'h1', 'h2', 'n01', 'root']);
     expect(value('h0')).toBe(sha256('00'));
     expect(value('h1')).toBe(sha256('00', '00'));
     expect(value('h2')).toBe(sha256('00', '10'));
