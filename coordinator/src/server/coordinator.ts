@@ -1,5 +1,5 @@
 import { installNativeEd25519, installNativeSha256 } from '@flotilla/protocol/node';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,7 +19,6 @@ import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '
 import { DEFAULT_PREFIX, redisKeys } from '../shared/keys.js';
 import { aggregateQueue } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
-import { logFailures } from '../shared/failure-guards.js';
 import { subscribeRoundOutcomes } from '../shared/round-outcomes.js';
 import { TaskRegistry } from '../shared/task-registry.js';
 import { DeviceRegistry } from './device-registry.js';
@@ -30,17 +29,16 @@ import { DEFAULT_CONNECTION_LIMITS } from './connection-guard.js';
 import { loggingRoundEvents, roundLogEvents } from './round-events.js';
 import { RefusalLog } from './refusal-log.js';
 import { logExclusions, revokeDevice } from './revocation.js';
-import { rollbackAdapter } from './rollback.js';
 import { RoundManager, type RoundOps } from './round-manager.js';
 import { RoundResponses } from './round-responses.js';
 import { DEFAULT_ROUND_RETENTION_MS, RoundStore } from './round-store.js';
 import { redisStreamsAdapter, type ClusterAdapter } from './cluster-adapter.js';
 import { FleetPresence } from './presence.js';
-import { DriverNudgeSchema, RoundLease } from './round-lease.js';
+import { RoundLease } from './round-lease.js';
+import { subscribeCoordinatorChannels } from './coordinator-channels.js';
+import { coordinatorRequestListener } from './coordinator-http.js';
 import { SessionStore } from './sessions.js';
 import { blobStoreId, startBlobGc } from './blob-gc-timer.js';
-import { createHttpHandler } from './http-server.js';
-import { createRequestListener } from './http-entry.js';
 import {
   DEFAULT_CLOSE_GRACE_MS,
   ROUND_LOG_FLUSH_TIMEOUT_MS,
@@ -48,20 +46,15 @@ import {
   flushWithin,
   trackConnections,
 } from './shutdown.js';
-import { DEFAULT_TRANSFER_LIMITS, TransferLimiter } from './transfer-limiter.js';
-import { DEFAULT_MAX_UPLOADS_PER_ROUND, createUploadAdmission } from './upload-admission.js';
 import { DEFAULT_VALIDATION_BYTES, ValidationGate } from './validation-gate.js';
-import { DashboardSource, handleDashboardRequest, handleStaticRequest } from './dashboard/index.js';
 import {
   FlotillaMetrics,
   QUEUE_STATES,
   RoundLogFollower,
-  handleMetricsRequest,
   observeFleetChannel,
   observeRoundEvents,
   observeSockets,
 } from './metrics/index.js';
-import { handleAuditRequest } from '../shared/audit-api.js';
 import { liveHoldoutAccuracy } from './metrics/holdout-accuracy.js';
 import { attachFleetSockets, type FleetServer, type SocketData } from './socket-server.js';
 
@@ -268,94 +261,32 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     holdoutAccuracy: () => liveHoldoutAccuracy(tasks, adapters),
   });
   const closing = new AbortController();
-  const dashboard =
-    options.dashboard === false
-      ? null
-      : {
-          source: new DashboardSource({
-            redis,
-            keys,
-            tasks,
-            adapters,
-            devices,
-            roundLog: roundLogView,
-            connectedDevices: () => presence.localCount,
-            isOnline: (deviceId) => presence.isOnline(deviceId),
-            ...(options.dashboard?.historyLimit !== undefined
-              ? { historyLimit: options.dashboard.historyLimit }
-              : {}),
-          }),
-          operatorToken: options.operatorToken,
-          auditorTokens: options.auditorTokens ?? [],
-          ...(options.dashboard?.streamIntervalMs !== undefined
-            ? { streamIntervalMs: options.dashboard.streamIntervalMs }
-            : {}),
-          signal: closing.signal,
-          logger,
-        };
-  // /metrics, /dashboard, /api/audit and static mounts first; everything else to the HTTP routes.
-  async function operatorSurfaces(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    return (
-      (await handleMetricsRequest(req, res, {
-        metrics,
-        ...(options.metricsToken !== undefined ? { token: options.metricsToken } : {}),
-      })) ||
-      (dashboard !== null && (await handleDashboardRequest(req, res, dashboard))) ||
-      (await handleAuditRequest(req, res, { redis, prefix, auditorTokens: options.auditorTokens ?? [] })) ||
-      (await handleStaticRequest(req, res, options.staticMounts ?? []))
-    );
-  }
   const revoke = (deviceId: string) =>
     revokeDevice({ redis, keys, devices, sessions, tasks, rounds, logger }, deviceId);
-  const httpRoutes = createHttpHandler({
-    blobRoutes: {
-      blobs,
-      access: blobAccess,
-      sessions,
-      operatorToken: options.operatorToken,
-      auditorTokens: options.auditorTokens ?? [],
-      admitDeviceUpload: createUploadAdmission({
-        redis,
-        keys,
-        maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
-        maxUploadsPerRound: options.maxUploadsPerRound ?? DEFAULT_MAX_UPLOADS_PER_ROUND,
-      }),
-      maxOperatorBlobBytes: options.maxOperatorBlobBytes ?? 1024 ** 3,
-      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
-      downloadIdleTimeoutMs: options.downloadIdleTimeoutMs ?? 30_000,
-      limiter: new TransferLimiter({ ...DEFAULT_TRANSFER_LIMITS, ...options.transferLimits }),
-      onBlobBytes: (direction, bytes) =>
-        (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
-    },
-    tasks,
-    adapters,
-    devices,
-    operatorToken: options.operatorToken,
-    coordinatorPublicKey: coordinatorKey.publicKey,
-    createTask: (input) => createTask(input as TaskDefinitionInput),
-    rollback: (taskId, request) =>
-      rollbackAdapter(
-        {
-          tasks,
-          adapters,
-          blobs,
-          signingKey: coordinatorKey,
-          roundEvents: events,
-          announce: (promoted) => fleet.broadcast('adapter:promoted', promoted),
-        },
-        taskId,
-        request,
-      ),
-    controlTask: control,
-    revokeDevice: revoke,
-    logger,
-  });
   httpServer.on(
     'request',
-    createRequestListener({
+    coordinatorRequestListener({
+      options,
+      redis,
+      keys,
+      prefix,
+      tasks,
+      adapters,
+      devices,
+      blobs,
+      blobAccess,
+      sessions,
+      presence,
+      roundLog: roundLogView,
+      metrics,
+      coordinatorKey,
+      events,
+      fleet,
+      createTask,
+      controlTask: control,
+      revokeDevice: revoke,
       enginePath: `${io.path()}/`,
-      surfaces: operatorSurfaces,
-      routes: httpRoutes,
+      signal: closing.signal,
       logger,
     }),
   );
@@ -364,37 +295,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       .applyOutcome(outcome)
       .catch((error: unknown) => logger.error({ err: error, roundId: outcome.roundId }, 'outcome failed'));
   });
-  const tasksChannel = keys.tasksChannel();
-  const nudgesChannel = keys.driverNudges();
-  const revokedChannel = keys.devicesRevoked();
-  // ioredis calls 'message' listeners from its socket's data handler: a throw would be uncaught.
-  const onMessage = (channel: string, message: string): void => {
-    if (channel === revokedChannel) {
-      // Every process closes its own sockets of a revoked device (the revoking one included).
-      const closed = disconnectDevice(message);
-      if (closed > 0) logger.warn({ deviceId: message, sockets: closed }, 'revoked device disconnected');
-      return;
-    }
-    if (channel === tasksChannel)
-      manager
-        .onTaskChanged(message)
-        .catch((error: unknown) =>
-          logger.error({ err: error, taskId: message }, 'acting on a task change failed'),
-        );
-    if (channel !== nudgesChannel || !lease.holds()) return;
-    let nudge;
-    try {
-      nudge = DriverNudgeSchema.safeParse(JSON.parse(message));
-    } catch {
-      return;
-    }
-    if (!nudge.success) return;
-    manager
-      .onNudge(nudge.data)
-      .catch((error: unknown) => logger.error({ err: error, nudge: nudge.data }, 'nudge failed'));
-  };
-  sub.on('message', logFailures(logger, 'pub/sub message handler', onMessage));
-  await sub.subscribe(tasksChannel, nudgesChannel, revokedChannel);
+  await subscribeCoordinatorChannels({ sub, keys, logger, lease, manager, disconnectDevice });
   // Enrollments made before the public-key index existed: one key, one device id.
   for (const conflict of await devices.indexKeys())
     logger.warn(conflict, 'one public key is enrolled under several device ids: revoke all but one');
