@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { DeviceIdSchema, FlotillaError, PublicKeySchema, fromBase64 } from '@flotilla/protocol';
-import { redisKeys, type RedisKeys } from '../shared/keys.js';
 import { readLuaSource } from '../shared/lua-script.js';
+import { RedisStore, type RedisStoreOptions } from '../shared/redis-store.js';
 
 export const DeviceRecordSchema = z.object({
   deviceId: DeviceIdSchema,
@@ -16,11 +15,7 @@ export const DeviceRecordSchema = z.object({
 });
 export type DeviceRecord = z.infer<typeof DeviceRecordSchema>;
 
-export interface DeviceRegistryOptions {
-  redis: Redis;
-  /** Key prefix, default `flotilla`. */
-  prefix?: string;
-}
+export type DeviceRegistryOptions = RedisStoreOptions;
 
 function sha256HexOf(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -73,15 +68,7 @@ const keyInUse = (): FlotillaError =>
   new FlotillaError('KEY_IN_USE', 'this public key is already enrolled under another device id');
 
 /** Enrolled devices: one-time enrollment tokens, direct key registration, revocation. */
-export class DeviceRegistry {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
-
-  constructor(options: DeviceRegistryOptions) {
-    this.redis = options.redis;
-    this.keys = redisKeys(options.prefix);
-  }
-
+export class DeviceRegistry extends RedisStore {
   /**
    * Issues a one-time enrollment token (returned once; only its SHA-256 is stored).
    * @param ttlMs lifetime in ms, default 24 h.

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import { FlotillaError, SignedManifestSchema, type SignedManifest } from '@flotilla/protocol';
 import { manifestBlobDigests } from './blob-store/manifest-blobs.js';
-import { redisKeys, type RedisKeys } from './keys.js';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 
 // Promotes version N only if the latest is N-1 and N is not stored yet: one version, one promotion.
 // The manifest's artifacts (ARGV[3..]) become fleet-readable in the same step (blob-access.ts).
@@ -15,22 +14,10 @@ for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return -1
 `;
 
-export interface AdapterRegistryOptions {
-  redis: Redis;
-  /** Key prefix, default `flotilla`. */
-  prefix?: string;
-}
+export type AdapterRegistryOptions = RedisStoreOptions;
 
 /** Signed adapter manifests per task, versioned 1, 2, 3… */
-export class AdapterRegistry {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
-
-  constructor(options: AdapterRegistryOptions) {
-    this.redis = options.redis;
-    this.keys = redisKeys(options.prefix);
-  }
-
+export class AdapterRegistry extends RedisStore {
   /** Latest promoted version, 0 when none. */
   async latestVersion(taskId: string): Promise<number> {
     const raw = await this.redis.get(this.keys.adapterLatest(taskId));

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   FlotillaError,
   SignedTaskSchema,
@@ -12,25 +11,19 @@ import {
   type SigningKeyPair,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
-import { redisKeys, type RedisKeys } from './keys.js';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 
-export interface TaskRegistryOptions {
-  redis: Redis;
-  /** Key prefix, default `flotilla`. */
-  prefix?: string;
+export interface TaskRegistryOptions extends RedisStoreOptions {
   /** The coordinator key that signs tasks (`flotilla/v1/task` domain). */
   signingKey: SigningKeyPair;
 }
 
 /** Tasks in Redis, each stored as the SignedTask devices fetch. */
-export class TaskRegistry {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
+export class TaskRegistry extends RedisStore {
   private readonly signingKey: SigningKeyPair;
 
   constructor(options: TaskRegistryOptions) {
-    this.redis = options.redis;
-    this.keys = redisKeys(options.prefix);
+    super(options);
     this.signingKey = options.signingKey;
   }
 

@@ -11,30 +11,17 @@
 // Everything else (raw per-device deltas, aggregates, shard sums, optimizer state) is readable only
 // by the operator and the worker, which reads the store directly. Reads default to refusal: a
 // blob nobody recorded is private.
-import type { Redis } from 'ioredis';
 import type { AdapterRegistry } from '../adapter-registry.js';
-import { redisKeys, type RedisKeys } from '../keys.js';
 import { manifestBlobDigests } from './manifest-blobs.js';
 import type { TaskRegistry } from '../task-registry.js';
+import { RedisStore, type RedisStoreOptions } from '../redis-store.js';
 
 /** Who asks for a blob, from the request's bearer token. */
 export type BlobPrincipal = { kind: 'operator' } | { kind: 'auditor' } | { kind: 'device'; deviceId: string };
 
-export interface BlobAccessOptions {
-  redis: Redis;
-  /** Key prefix, default `flotilla`. */
-  prefix?: string;
-}
+export type BlobAccessOptions = RedisStoreOptions;
 
-export class BlobAccess {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
-
-  constructor(options: BlobAccessOptions) {
-    this.redis = options.redis;
-    this.keys = redisKeys(options.prefix);
-  }
-
+export class BlobAccess extends RedisStore {
   /** Whether `principal` may read the blob `digest` (whether or not it is stored). */
   async canRead(principal: BlobPrincipal, digest: string): Promise<boolean> {
     if (principal.kind === 'operator') return true;

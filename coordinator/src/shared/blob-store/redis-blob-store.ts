@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { FlotillaError, sha256Hex } from '@flotilla/protocol';
-import { redisKeys, type RedisKeys } from '../keys.js';
 import {
   BLOB_READ_CHUNK_BYTES,
   type BlobListing,
@@ -10,13 +8,10 @@ import {
   type ByteRange,
 } from './types.js';
 import { assertDigest, clampRange, readAll, streamVerified, verifyAgainstStored } from './hashing.js';
+import { RedisStore, type RedisStoreOptions } from '../redis-store.js';
 
-/** Options of the Redis blob store. */
-export interface RedisBlobStoreOptions {
-  redis: Redis;
-  /** Key prefix (default `flotilla`); blobs live under `${prefix}:blob:<digest>`. */
-  prefix?: string;
-}
+/** Options of the Redis blob store: blobs live under `${prefix}:blob:<digest>`. */
+export type RedisBlobStoreOptions = RedisStoreOptions;
 
 /** An upload's temp key expires after this long if its process dies mid-upload: 1 h. */
 const TEMP_TTL_MS = 3_600_000;
@@ -59,15 +54,8 @@ return redis.call('DEL', KEYS[1])
  * and reads move `BLOB_READ_CHUNK_BYTES` at a time (APPEND to a temp key renamed into place;
  * GETRANGE), so no transfer holds a whole blob in this process.
  */
-export class RedisBlobStore implements BlobStore {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
+export class RedisBlobStore extends RedisStore implements BlobStore {
   private legacyIndexed = false;
-
-  constructor(options: RedisBlobStoreOptions) {
-    this.redis = options.redis;
-    this.keys = redisKeys(options.prefix);
-  }
 
   private key(digest: string): string {
     assertDigest(digest);
