@@ -14,7 +14,7 @@ import {
   waitForPromotion,
   type ChildFleet,
 } from './support/child-fleet.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { loraDelta, type TestDevice } from './support/fleet.js';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -49,12 +49,9 @@ describe('who may read a blob (real coordinator and worker processes)', () => {
 
   beforeAll(async () => {
     fleet = await startChildFleet();
-    worker = spawnChildWorker({
-      REDIS_URL: testRedisUrl(),
-      FLOTILLA_PREFIX: fleet.prefix,
-      FLOTILLA_STATE_DIR: fleet.stateDir,
-      LOG_LEVEL: 'info',
-    });
+    worker = spawnChildWorker(
+      workerProcessEnv({ redisUrl: testRedisUrl(), prefix: fleet.prefix, stateDir: fleet.stateDir }),
+    );
     await worker.waitForLog('worker ready');
     ({ taskId, baseDigest } = await fleet.createTask());
     devices = await fleet.connectDevices(3, 'member');

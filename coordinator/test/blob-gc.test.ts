@@ -11,7 +11,7 @@ import { roundLogKeys } from '../src/shared/round-log/keys.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { startChildFleet, waitForPromotion, type ChildFleet } from './support/child-fleet.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { loraDelta, waitFor, type TestDevice } from './support/fleet.js';
 
 const GRACE_MS = 2000;
@@ -68,11 +68,8 @@ describe('blob garbage collection (real coordinator and worker processes)', () =
     fleet = await startChildFleet({ extraArgs: GC_ARGS });
     sibling = await startChildFleet({ join: fleet, extraArgs: GC_ARGS });
     worker = spawnChildWorker({
-      REDIS_URL: testRedisUrl(),
-      FLOTILLA_PREFIX: fleet.prefix,
-      FLOTILLA_STATE_DIR: fleet.stateDir,
+      ...workerProcessEnv({ redisUrl: testRedisUrl(), prefix: fleet.prefix, stateDir: fleet.stateDir }),
       FLOTILLA_RETAIN_DELTAS_HOURS: String(RETAIN_HOURS),
-      LOG_LEVEL: 'info',
     });
     await worker.waitForLog('worker ready');
     ({ taskId, baseDigest } = await fleet.createTask({ policy: { strategy: { name: 'fedadam' } } }));

@@ -34,7 +34,7 @@ import {
   registerDeviceOverHttp,
   waitFor,
 } from './support/fleet.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
 import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 import { verifyStoredLog } from './support/round-log-reads.js';
@@ -120,12 +120,13 @@ describe('chaos: abuse during an honest round', () => {
   beforeAll(async () => {
     started = Date.now();
     prefix = uniquePrefix('chaos-abuse');
-    port = await freePort();
-    child = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(port), '--operator-token', OPERATOR],
-      ...['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
-    ]);
+    child = await startCoordinatorProcess({
+      prefix,
+      stateDir,
+      operatorToken: OPERATOR,
+      args: ['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
+    });
+    port = child.port;
     url = child.url;
     await createTestTaskOverHttp(url, OPERATOR, {
       taskId: TASK,

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { uniquePrefix } from '../../test-support/redis.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
 import { rawRequest } from './support/abuse.js';
 import { statusOf } from './support/engine-polling.js';
 
@@ -29,10 +29,11 @@ describe('malformed percent-encoding in a path', () => {
   let child: ChildCoordinator;
 
   beforeAll(async () => {
-    child = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', uniquePrefix('bad-path'), '--state-dir', stateDir],
-      ...['--port', String(await freePort()), '--operator-token', OPERATOR],
-    ]);
+    child = await startCoordinatorProcess({
+      prefix: uniquePrefix('bad-path'),
+      stateDir,
+      operatorToken: OPERATOR,
+    });
   });
   afterAll(async () => {
     await child.kill();

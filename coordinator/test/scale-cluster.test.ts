@@ -11,8 +11,8 @@ import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { readRoundOutcome } from '../src/shared/round-outcomes.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { FailoverDevice } from './support/failover-device.js';
 import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
@@ -40,11 +40,13 @@ describe('two coordinator processes and two worker processes on one Redis', () =
   });
 
   async function startCoordinator(): Promise<ChildCoordinator> {
-    const child = await startChildCoordinator([
-      ...['--redis-url', url, '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(await freePort()), '--operator-token', OPERATOR],
-      ...['--blob-store', 'redis', '--lease-ttl-ms', '3000'],
-    ]);
+    const child = await startCoordinatorProcess({
+      redisUrl: url,
+      prefix,
+      stateDir,
+      operatorToken: OPERATOR,
+      args: ['--blob-store', 'redis', '--lease-ttl-ms', '3000'],
+    });
     coordinators.push(child);
     return child;
   }
@@ -95,11 +97,8 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     const a = await startCoordinator();
     const b = await startCoordinator();
     const workerEnv = {
-      REDIS_URL: url,
-      FLOTILLA_PREFIX: prefix,
-      FLOTILLA_STATE_DIR: stateDir,
+      ...workerProcessEnv({ redisUrl: url, prefix, stateDir }),
       FLOTILLA_BLOB_STORE: 'redis',
-      LOG_LEVEL: 'info',
     };
     workers.push(spawnChildWorker(workerEnv), spawnChildWorker(workerEnv));
     await Promise.all(workers.map((w) => w.waitForLog('worker ready')));

@@ -22,7 +22,7 @@ import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/i
 import { readRoundOutcome } from '../src/shared/round-outcomes.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { deltaLike, jobData, testRandom, until, workerTestEnv } from './support/worker-fixtures.js';
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
@@ -65,12 +65,7 @@ describe('hierarchical round across a worker crash', () => {
     const data = jobData({ taskId: 'dpk', roundNumber: 1, parentVersion: 0, updates: refs });
 
     const workerEnv = {
-      REDIS_URL: testRedisUrl(),
-      FLOTILLA_PREFIX: env.prefix,
-      FLOTILLA_STATE_DIR: stateDir,
-      LOG_LEVEL: 'info',
-      FLOTILLA_LOCK_DURATION_MS: '2000',
-      FLOTILLA_STALLED_INTERVAL_MS: '1000',
+      ...workerProcessEnv({ redisUrl: testRedisUrl(), prefix: env.prefix, stateDir, fastLocks: true }),
       FLOTILLA_HIERARCHICAL_THRESHOLD: '12',
       FLOTILLA_SHARD_SIZE: '5',
     };

@@ -16,7 +16,7 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { defaultRoundLogPath, openRoundLog, readRoundLogLines } from '../src/shared/round-log/index.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { TestDevice, createTestTask, startTestCoordinator } from './support/fleet.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
 /** A bound for "promptly" on a loaded machine; the old close() took 30 s or never returned. */
@@ -135,11 +135,8 @@ describe('coordinator.close()', () => {
     dirs.push(stateDir);
     const prefix = uniquePrefix('sigterm');
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
-    const port = await freePort();
-    const child = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(port), '--operator-token', OPERATOR],
-    ]);
+    const child = await startCoordinatorProcess({ prefix, stateDir, operatorToken: OPERATOR });
+    const { port } = child;
     children.push(child);
     await appendFromElsewhere(redis, prefix, signingKey, 50);
     const silent = await silentClient(port, '');

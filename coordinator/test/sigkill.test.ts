@@ -17,7 +17,7 @@ import {
   presentEnrollmentToken,
   waitFor,
 } from './support/fleet.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-sigkill-test-0123';
@@ -70,22 +70,12 @@ describe('SIGKILL of the coordinator mid-REPORTING', () => {
     const prefix = uniquePrefix(`kill-${onRestart}`);
     const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-kill-'));
     dirs.push(stateDir);
-    const port = await freePort();
-    const args = [
-      '--redis-url',
-      testRedisUrl(),
-      '--prefix',
+    const first = await startCoordinatorProcess({
       prefix,
-      '--state-dir',
       stateDir,
-      '--port',
-      String(port),
-      '--operator-token',
-      OPERATOR,
-      '--on-restart',
-      onRestart,
-    ];
-    const first = await startChildCoordinator(args);
+      operatorToken: OPERATOR,
+      args: ['--on-restart', onRestart],
+    });
     children.push(first);
     devices = await setUpFleet(first.url, 4);
     await Promise.all(devices.map((d) => d.checkIn('kill-task')));
@@ -104,7 +94,13 @@ describe('SIGKILL of the coordinator mid-REPORTING', () => {
     expect(stored.sort()).toEqual(['kd-0', 'kd-1']);
 
     const sessionsBefore = devices.map((d) => d.session?.sessionToken);
-    const second = await startChildCoordinator(args);
+    const second = await startCoordinatorProcess({
+      prefix,
+      stateDir,
+      operatorToken: OPERATOR,
+      port: first.port,
+      args: ['--on-restart', onRestart],
+    });
     children.push(second);
     // socket.io-client reconnects by itself and answers the new challenge.
     await waitFor(

@@ -23,7 +23,7 @@ import {
   startRoundLogWorker,
   waitFor,
 } from './support/fleet.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './support/child-coordinator.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
 import { rawRequest } from './support/abuse.js';
 import {
   bodyOf,
@@ -53,11 +53,8 @@ describe('socket.io transports against a coordinator process', () => {
   let worker: AggregationWorker | null = null;
 
   beforeAll(async () => {
-    port = await freePort();
-    child = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(port), '--operator-token', OPERATOR],
-    ]);
+    child = await startCoordinatorProcess({ prefix, stateDir, operatorToken: OPERATOR });
+    port = child.port;
   });
   afterAll(async () => {
     for (const d of devices) d.disconnect();

@@ -3,14 +3,12 @@
 // freeze, the holdout gain that overrides drift flags, the stop after too many rejections, passed
 // checks that stay passed in a rejected round, and no per-update screening under DP.
 import { describe, expect, it } from 'vitest';
-import { decodeFloat32Tensors, initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
 import type { HoldoutMetrics } from '../src/worker/audit/index.js';
-import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { readTaskStop } from '../src/shared/task-stop.js';
 import type { TensorMap as AdapterTensors } from '../src/shared/promotion/tensor-math.js';
 import {
   deltaLike,
-  jobData,
+  hiddenBiasTask,
   testRandom,
   workerTestEnvs,
   type TaskOptions,
@@ -18,10 +16,8 @@ import {
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
 
-const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
 const OUT = 64;
-const MODULES = { hidden: { in: 4, out: OUT } };
-const BIAS = 'base_model.model.hidden.bias';
+const { spec: SPEC, modules: MODULES, initial: v0, biasOf } = hiddenBiasTask({ in: 4, out: OUT });
 /** The fixture's base bias is 1 everywhere: ‖b‖ = √OUT = 8. */
 const BASE_BIAS_NORM = Math.sqrt(OUT);
 const ENQUEUED_AT = 1_700_000_000_000;
@@ -34,9 +30,7 @@ async function setUp(label: string, options: Partial<TaskOptions> = {}): Promise
   return e;
 }
 
-const v0 = initialAdapterTensors(SPEC, MODULES);
 const norm = (values: Float32Array) => Math.sqrt(values.reduce((s, v) => s + v * v, 0));
-const biasOf = (map: AdapterTensors) => map.get(BIAS)?.values ?? new Float32Array(OUT);
 
 /**
  * Honest deltas of one round: a shared direction of norm `length` (positive coordinates), each
@@ -55,18 +49,11 @@ async function runRound(e: WorkerTestEnv, roundNumber: number, parentVersion: nu
   const refs = await Promise.all(
     deltas.map((d, k) => e.storeDelta(d, { updateId: `r${roundNumber}u${k}`, numExamples: 20 + k })),
   );
-  return processAggregateJob(
-    jobData({ taskId: 'gate', roundNumber, parentVersion, updates: refs }),
-    e.deps,
-    ENQUEUED_AT + roundNumber,
-  );
+  return e.runJob({ taskId: 'gate', roundNumber, parentVersion, updates: refs }, ENQUEUED_AT + roundNumber);
 }
 
 async function promotedBias(e: WorkerTestEnv, version: number): Promise<Float32Array> {
-  const signed = await e.adapters.getManifest('gate', version);
-  const bytes = signed && (await e.blobs.get(signed.manifest.adapter.f32.digest));
-  if (!bytes) throw new Error(`no adapter version ${version}`);
-  return biasOf(decodeFloat32Tensors(bytes).tensors);
+  return biasOf(await e.adapterTensors('gate', version));
 }
 
 /** A holdout on which every adapter whose bias moved scores `moved`, the untouched v0 `still`. */

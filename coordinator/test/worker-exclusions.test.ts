@@ -1,35 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeFloat32Tensors,
-  encodeFloat32Tensors,
-  initialAdapterTensors,
-  sha256Hex,
-  type AdapterSpec,
-} from '@flotilla/protocol';
+import { encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
 import type { AggregateUpdateRef } from '../src/shared/queues.js';
-import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import {
+  HIDDEN_BIAS,
   deltaLike,
-  jobData,
+  hiddenBiasTask,
   testRandom,
   workerTestEnvs,
   type TensorMap,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
 
-const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
-const MODULES = { hidden: { in: 4, out: 16 } };
-const BIAS = 'base_model.model.hidden.bias';
-
 const openEnv = workerTestEnvs();
-function env(label: string): WorkerTestEnv {
-  const e = openEnv(label);
-  return e;
-}
-
-const v0 = initialAdapterTensors(SPEC, MODULES);
+const { spec: SPEC, modules: MODULES, initial: v0, biasOf: values } = hiddenBiasTask({ in: 4, out: 16 });
 /** Honest deltas: one shared direction, scaled a little per device, plus small noise. */
 function honestDeltas(count: number, seed: number): TensorMap[] {
   const rand = testRandom(seed);
@@ -37,12 +22,6 @@ function honestDeltas(count: number, seed: number): TensorMap[] {
   return Array.from({ length: count }, (_, k) =>
     deltaLike(v0, (_, i) => (direction[i] ?? 0) * (1 + 0.05 * k) + 0.002 * rand()),
   );
-}
-
-function values(map: TensorMap): Float32Array {
-  const t = map.get(BIAS);
-  if (!t) throw new Error('no bias tensor');
-  return t.values;
 }
 
 /** Garbage bytes stored under their own digest: the blob is intact but not a safetensors file. */
@@ -71,7 +50,7 @@ async function bitRotRef(e: WorkerTestEnv, id: string, delta: TensorMap): Promis
 
 describe('aggregation worker: bad updates and audit rejections', () => {
   it('excludes a corrupt blob, a NaN delta, a wrong shape and a missing blob, and commits from the good ones', async () => {
-    const e = env('wk-excl');
+    const e = openEnv('wk-excl');
     await e.createTask({ taskId: 'excl', adapter: SPEC, modules: MODULES, minReports: 3 });
     const good = honestDeltas(4, 3);
     const weights = [4, 8, 12, 16];
@@ -79,7 +58,9 @@ describe('aggregation worker: bad updates and audit rejections', () => {
       good.map((d, k) => e.storeDelta(d, { updateId: `good${k}`, numExamples: weights[k] ?? 1 })),
     );
     const nan = deltaLike(v0, (_, i) => (i === 3 ? Number.NaN : 0.01));
-    const wrongShape: TensorMap = new Map([[BIAS, { shape: [8], values: new Float32Array(8).fill(0.01) }]]);
+    const wrongShape: TensorMap = new Map([
+      [HIDDEN_BIAS, { shape: [8], values: new Float32Array(8).fill(0.01) }],
+    ]);
     const bad = [
       await garbageRef(e, 'corrupt'),
       await bitRotRef(
@@ -104,14 +85,13 @@ describe('aggregation worker: bad updates and audit rejections', () => {
       AggregateUpdateRef,
       AggregateUpdateRef,
     ];
-    const outcome = await processAggregateJob(
-      jobData({
+    const outcome = await e.runJob(
+      {
         taskId: 'excl',
         roundNumber: 1,
         parentVersion: 0,
         updates: [b0, g0, b1, g1, b2, g2, b3, g3, b4],
-      }),
-      e.deps,
+      },
       1_700_000_200_000,
     );
     expect(outcome.decision).toBe('COMMITTED');
@@ -126,9 +106,7 @@ describe('aggregation worker: bad updates and audit rejections', () => {
 
     const signed = await e.adapters.getManifest('excl', 1);
     expect(signed?.manifest.aggregation.participants).toBe(4);
-    const bytes = await e.blobs.get(signed?.manifest.adapter.f32.digest ?? '');
-    if (!bytes) throw new Error('adapter blob missing');
-    const adapter = values(decodeFloat32Tensors(bytes).tensors);
+    const adapter = values(await e.adapterTensors('excl', 1));
     const total = weights.reduce((a, b) => a + b, 0);
     for (let i = 0; i < adapter.length; i++) {
       const mean = good.reduce((sum, d, k) => sum + (weights[k] ?? 0) * (values(d)[i] ?? 0), 0) / total;
@@ -138,7 +116,7 @@ describe('aggregation worker: bad updates and audit rejections', () => {
   });
 
   it('rejects the round when exclusions leave fewer usable updates than the quorum', async () => {
-    const e = env('wk-quorum');
+    const e = openEnv('wk-quorum');
     await e.createTask({ taskId: 'quorum', adapter: SPEC, modules: MODULES, minReports: 3 });
     const good = honestDeltas(2, 5);
     const refs = [
@@ -149,9 +127,8 @@ describe('aggregation worker: bad updates and audit rejections', () => {
         { updateId: 'inf', numExamples: 3 },
       ),
     ];
-    const outcome = await processAggregateJob(
-      jobData({ taskId: 'quorum', roundNumber: 1, parentVersion: 0, updates: refs }),
-      e.deps,
+    const outcome = await e.runJob(
+      { taskId: 'quorum', roundNumber: 1, parentVersion: 0, updates: refs },
       1_700_000_300_000,
     );
     expect(outcome).toMatchObject({ decision: 'REJECTED', version: null, manifestDigest: null });
@@ -163,7 +140,7 @@ describe('aggregation worker: bad updates and audit rejections', () => {
   });
 
   it('rejects a candidate with a sign-flipped and a 100x-scaled update under a strict audit policy', async () => {
-    const e = env('wk-audit');
+    const e = openEnv('wk-audit');
     await e.createTask({
       taskId: 'audit',
       adapter: SPEC,
@@ -181,9 +158,8 @@ describe('aggregation worker: bad updates and audit rejections', () => {
       e.storeDelta(flipped, { updateId: 'flip', numExamples: 10 }),
       e.storeDelta(scaled, { updateId: 'boost', numExamples: 10 }),
     ]);
-    const outcome = await processAggregateJob(
-      jobData({ taskId: 'audit', roundNumber: 1, parentVersion: 0, clipNorm: 100, updates: refs }),
-      e.deps,
+    const outcome = await e.runJob(
+      { taskId: 'audit', roundNumber: 1, parentVersion: 0, clipNorm: 100, updates: refs },
       1_700_000_400_000,
     );
     expect(outcome).toMatchObject({ decision: 'REJECTED', version: null, manifestDigest: null });

@@ -1,20 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeFloat32Tensors,
-  initialAdapterTensors,
-  privacyLedger,
-  type AdapterSpec,
-} from '@flotilla/protocol';
+import { privacyLedger } from '@flotilla/protocol';
 import type { RoundOutcome } from '../src/shared/round-outcomes.js';
 import { readTaskStop } from '../src/shared/task-stop.js';
-import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { erfc } from '../src/worker/privacy/index.js';
 import {
   deltaLike,
-  jobData,
+  hiddenBiasTask,
   testRandom,
   workerTestEnvs,
+  type TaskOptions,
   type TensorMap,
   type WorkerTestEnv,
 } from './support/worker-fixtures.js';
@@ -23,10 +18,8 @@ import {
 // candidate is promoted or rejected, once per round, before anything about it is published; a
 // round the budget cannot pay for computes nothing and stops the task.
 
-const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
 const OUT = 4000;
-const MODULES = { hidden: { in: 2, out: OUT } };
-const BIAS = 'base_model.model.hidden.bias';
+const { spec: SPEC, modules: MODULES, initial: v0, biasOf: values } = hiddenBiasTask({ in: 2, out: OUT });
 const CLIP = 1;
 const M = 10;
 
@@ -41,19 +34,17 @@ const Z_ROUND = Z_ONE * Math.sqrt(ROUNDS);
 
 const openEnv = workerTestEnvs();
 
-function values(map: TensorMap): Float32Array {
-  const t = map.get(BIAS);
-  if (!t) throw new Error('no bias tensor');
-  return t.values;
-}
-
 const isZero = (adapter: TensorMap): boolean => values(adapter).every((v) => v === 0);
 
 /**
  * A task whose holdout says every candidate is worse than the initial (all-zero) adapter, so every
  * candidate is rejected for its accuracy drop and every round starts from version 0 again.
  */
-async function setUp(label: string, options: { epsilonBudget: number; noiseSeed?: string }) {
+async function setUp(
+  label: string,
+  /** The task's budget under the default DP policy (z = Z_ROUND), or a DP policy of its own. */
+  options: { noiseSeed?: string } & ({ epsilonBudget: number } | { dp: NonNullable<TaskOptions['dp']> }),
+) {
   const e = openEnv(label, options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {});
   e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });
   await e.createTask({
@@ -63,21 +54,28 @@ async function setUp(label: string, options: { epsilonBudget: number; noiseSeed?
     goalCount: M,
     minReports: 5,
     clipNorm: CLIP,
-    dp: { noiseMultiplier: Z_ROUND, delta: DELTA, epsilonBudget: options.epsilonBudget, populationSize: 100 },
+    dp:
+      'dp' in options
+        ? options.dp
+        : {
+            noiseMultiplier: Z_ROUND,
+            delta: DELTA,
+            epsilonBudget: options.epsilonBudget,
+            populationSize: 100,
+          },
   });
   return e;
 }
 
 async function round(e: WorkerTestEnv, roundNumber: number, seed: number) {
-  const v0 = initialAdapterTensors(SPEC, MODULES);
   const rand = testRandom(seed);
   // Norm about 0.6 (under the clip bound 1): 4000 coordinates of ±0.01.
   const deltas = Array.from({ length: M }, () => deltaLike(v0, () => 0.01 * Math.sign(rand() + 0.2)));
   const refs = await Promise.all(
     deltas.map((d, k) => e.storeDelta(d, { updateId: `r${roundNumber}u${k}`, numExamples: k + 1 })),
   );
-  const data = jobData({ taskId: 'dp', roundNumber, parentVersion: 0, clipNorm: CLIP, updates: refs });
-  return { data, deltas, run: () => processAggregateJob(data, e.deps, 1_700_000_500_000 + roundNumber) };
+  const job = { taskId: 'dp', roundNumber, parentVersion: 0, clipNorm: CLIP, updates: refs };
+  return { job, deltas, run: () => e.runJob(job, 1_700_000_500_000 + roundNumber) };
 }
 
 /** Exact δ(ε) of the Gaussian mechanism with μ = sensitivity/σ (Balle & Wang 2018, Theorem 8). */
@@ -154,14 +152,14 @@ describe('aggregation worker: ε counts every noised aggregate', () => {
   it('a retried job reuses its stored noised aggregate and charges it once', async () => {
     // No noise seed: the noise comes from the CSPRNG, so a recomputation could not match.
     const e = await setUp('wk-dp-retry', { epsilonBudget: 10 });
-    const { data } = await round(e, 1, 41);
+    const { job } = await round(e, 1, 41);
     let crashes = 1;
     e.deps.afterAggregation = () => {
       if (crashes-- > 0) return Promise.reject(new Error('worker killed after the aggregation record'));
       return Promise.resolve();
     };
-    await expect(processAggregateJob(data, e.deps, 1_700_000_500_001)).rejects.toThrow('worker killed');
-    const retried = await processAggregateJob(data, e.deps, 1_700_000_500_001);
+    await expect(e.runJob(job, 1_700_000_500_001)).rejects.toThrow('worker killed');
+    const retried = await e.runJob(job, 1_700_000_500_001);
     expect(retried.decision).toBe('REJECTED');
 
     const [first, second] = e.log.ofType('aggregation');
@@ -180,15 +178,8 @@ describe('aggregation worker: ε counts every noised aggregate', () => {
 
   it("records adaptive clipping's noised count as a second release, and charges the pair as z", async () => {
     // z = 0.8 with m = 10: σ_b = m/20 = 0.5 and z_Δ = (0.8⁻² − 1)^(−1/2) = 4/3 (Andrew et al. 2021).
-    const e = openEnv('wk-dp-adaptive', { noiseSeed: 'seed-adaptive' });
-    e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });
-    await e.createTask({
-      taskId: 'dp',
-      adapter: SPEC,
-      modules: MODULES,
-      goalCount: M,
-      minReports: 5,
-      clipNorm: CLIP,
+    const e = await setUp('wk-dp-adaptive', {
+      noiseSeed: 'seed-adaptive',
       dp: { noiseMultiplier: 0.8, delta: DELTA, epsilonBudget: 100, adaptiveClip: {} },
     });
     await (await round(e, 1, 61)).run();
@@ -218,9 +209,7 @@ describe('aggregation worker: ε counts every noised aggregate', () => {
     expect(signed.manifest.privacy?.epsilon).toBe(outcome.privacy?.epsilon);
     const aggregation = e.log.ofType('aggregation')[0];
     expect(aggregation?.participants.every((p) => p.weight === 1)).toBe(true);
-    const bytes = await e.blobs.get(signed.manifest.adapter.f32.digest);
-    if (!bytes) throw new Error('adapter blob missing');
-    const adapter = values(decodeFloat32Tensors(bytes).tensors);
+    const adapter = values(await e.adapterTensors('dp', 1));
     let sum = 0;
     let squares = 0;
     for (let i = 0; i < OUT; i++) {

@@ -11,7 +11,7 @@ import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/i
 import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
@@ -50,14 +50,12 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     const heard: RoundOutcome[] = [];
     const unsubscribe = await subscribeRoundOutcomes(sub, env.prefix, (o) => heard.push(o));
 
-    const workerEnv = {
-      REDIS_URL: testRedisUrl(),
-      FLOTILLA_PREFIX: env.prefix,
-      FLOTILLA_STATE_DIR: stateDir,
-      LOG_LEVEL: 'info',
-      FLOTILLA_LOCK_DURATION_MS: '2000',
-      FLOTILLA_STALLED_INTERVAL_MS: '1000',
-    };
+    const workerEnv = workerProcessEnv({
+      redisUrl: testRedisUrl(),
+      prefix: env.prefix,
+      stateDir,
+      fastLocks: true,
+    });
     const first = spawnChildWorker({ ...workerEnv, FLOTILLA_TEST_DELAY_MS: '120000' });
     children.push(first);
     await first.waitForLog('worker ready');

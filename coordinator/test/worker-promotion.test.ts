@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   SIGNING_DOMAINS,
-  decodeFloat32Tensors,
   initialAdapterTensors,
   manifestDigest,
   toBase64,
@@ -14,29 +13,17 @@ import {
 import { redisKeys } from '../src/shared/keys.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { readRoundOutcome, subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
-import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
   deltaLike,
-  jobData,
+  hiddenBiasTask,
   testRandom,
   workerTestEnvs,
   type TensorMap,
-  type WorkerTestEnv,
 } from './support/worker-fixtures.js';
 
 const ENQUEUED_AT = 1_700_000_100_000;
 const openEnv = workerTestEnvs();
-function env(label: string): WorkerTestEnv {
-  const e = openEnv(label);
-  return e;
-}
-
-async function blobTensors(e: WorkerTestEnv, digest: string): Promise<TensorMap> {
-  const bytes = await e.blobs.get(digest);
-  if (!bytes) throw new Error(`blob ${digest} missing`);
-  return decodeFloat32Tensors(bytes).tensors;
-}
 
 function get(map: TensorMap, name: string): Float32Array {
   const t = map.get(name);
@@ -46,7 +33,7 @@ function get(map: TensorMap, name: string): Float32Array {
 
 describe('aggregation worker: promotion', () => {
   it('promotes version 1 from 5 FedAvg LoRA deltas (fedit): signed manifest, F32/F16 adapter, delta, COMMITTED', async () => {
-    const e = env('wk-promo');
+    const e = openEnv('wk-promo');
     const spec: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
     const modules = { hidden: { in: 4, out: 3 } };
     const { task } = await e.createTask({
@@ -70,8 +57,8 @@ describe('aggregation worker: promotion', () => {
     const sub = new Redis(redisOptionsFromUrl(testRedisUrl()));
     const heard: RoundOutcome[] = [];
     const unsubscribe = await subscribeRoundOutcomes(sub, e.prefix, (o) => heard.push(o));
-    const data = jobData({ taskId: 'promo', roundNumber: 1, parentVersion: 0, updates: refs });
-    const outcome = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    const job = { taskId: 'promo', roundNumber: 1, parentVersion: 0, updates: refs };
+    const outcome = await e.runJob(job, ENQUEUED_AT);
 
     expect(outcome.decision).toBe('COMMITTED');
     expect(outcome.version).toBe(1);
@@ -98,9 +85,9 @@ describe('aggregation worker: promotion', () => {
 
     // Hand-computed: v1 = v0 + Σ w_k Δ_k / Σ w_k, per tensor (fedit averages A and B separately).
     const total = weights.reduce((a, b) => a + b, 0);
-    const adapter = await blobTensors(e, manifest.adapter.f32.digest);
-    const f16 = await blobTensors(e, manifest.adapter.f16.digest);
-    const delta = await blobTensors(e, manifest.delta?.f32.digest ?? '');
+    const adapter = await e.blobTensors(manifest.adapter.f32.digest);
+    const f16 = await e.blobTensors(manifest.adapter.f16.digest);
+    const delta = await e.blobTensors(manifest.delta?.f32.digest ?? '');
     expect([...adapter.keys()].sort()).toEqual([...v0.keys()].sort());
     for (const [name, init] of v0) {
       const got = get(adapter, name);
@@ -168,7 +155,7 @@ describe('aggregation worker: promotion', () => {
     const expected = vector.expected.flat();
     const outputs = initial.length;
 
-    const e = env('wk-nvflare');
+    const e = openEnv('wk-nvflare');
     const spec: AdapterSpec = { mode: 'bias', targetModules: ['dense'], r: 1, alpha: 1, seed: 0 };
     await e.createTask({
       taskId: 'sag',
@@ -186,16 +173,15 @@ describe('aggregation worker: promotion', () => {
       const refs = [];
       for (let c = 0; c < vector.clients; c++)
         refs.push(await e.storeDelta(ones, { updateId: `r${round}c${c}`, numExamples: 1 }));
-      const outcome = await processAggregateJob(
-        jobData({ taskId: 'sag', roundNumber: round, parentVersion: round - 1, updates: refs }),
-        e.deps,
+      const outcome = await e.runJob(
+        { taskId: 'sag', roundNumber: round, parentVersion: round - 1, updates: refs },
         ENQUEUED_AT + round,
       );
       expect(outcome).toMatchObject({ decision: 'COMMITTED', version: round });
     }
     expect(await e.adapters.listVersions('sag')).toEqual([1, 2, 3]);
     const v3 = await e.adapters.getManifest('sag', 3);
-    const adapter = await blobTensors(e, v3?.manifest.adapter.f32.digest ?? '');
+    const adapter = await e.blobTensors(v3?.manifest.adapter.f32.digest ?? '');
     const bias = get(adapter, 'base_model.model.dense.bias');
     const start = get(v0, 'base_model.model.dense.bias');
     for (let i = 0; i < outputs; i++)
@@ -203,11 +189,9 @@ describe('aggregation worker: promotion', () => {
   });
 
   it('is idempotent: the same job processed again yields the same manifest and one version', async () => {
-    const e = env('wk-idem');
-    const spec: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
-    const modules = { hidden: { in: 3, out: 8 } };
+    const e = openEnv('wk-idem');
+    const { spec, modules, initial: v0 } = hiddenBiasTask({ in: 3, out: 8 });
     await e.createTask({ taskId: 'idem', adapter: spec, modules, minReports: 2 });
-    const v0 = initialAdapterTensors(spec, modules);
     const refs = await Promise.all(
       [1, 2, 3].map((k) =>
         e.storeDelta(
@@ -219,14 +203,14 @@ describe('aggregation worker: promotion', () => {
         ),
       ),
     );
-    const data = jobData({ taskId: 'idem', roundNumber: 1, parentVersion: 0, updates: refs });
-    const first = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    const job = { taskId: 'idem', roundNumber: 1, parentVersion: 0, updates: refs };
+    const first = await e.runJob(job, ENQUEUED_AT);
     // A BullMQ retry after the decision was stored.
-    const second = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    const second = await e.runJob(job, ENQUEUED_AT);
     expect(second).toEqual(first);
     // A retry after a crash between promotion and storing the decision: everything is recomputed.
     await e.redis.del(redisKeys(e.prefix).roundOutcome('idem:1'));
-    const third = await processAggregateJob(data, e.deps, ENQUEUED_AT);
+    const third = await e.runJob(job, ENQUEUED_AT);
     expect(first.decision).toBe('COMMITTED');
     expect(third.manifestDigest).toBe(first.manifestDigest);
     expect(third.version).toBe(1);

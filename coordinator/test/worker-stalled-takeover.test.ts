@@ -14,7 +14,7 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_STALLED_INTERVAL_MS } from '../src/worker/job-locks.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, type ChildWorker } from './support/child-worker.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
 
 /**
@@ -65,12 +65,7 @@ async function crashScene(label: string) {
   const heard: RoundOutcome[] = [];
   await subscribeRoundOutcomes(subscriber, env.prefix, (o) => heard.push(o));
   // No lock settings: the workers run on their defaults.
-  const workerEnv = {
-    REDIS_URL: testRedisUrl(),
-    FLOTILLA_PREFIX: env.prefix,
-    FLOTILLA_STATE_DIR: stateDir,
-    LOG_LEVEL: 'info',
-  };
+  const workerEnv = workerProcessEnv({ redisUrl: testRedisUrl(), prefix: env.prefix, stateDir });
   const spawnWorker = (delayed: boolean) => {
     const child = spawnChildWorker(delayed ? { ...workerEnv, FLOTILLA_TEST_DELAY_MS: '300000' } : workerEnv);
     children.push(child);

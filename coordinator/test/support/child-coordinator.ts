@@ -3,6 +3,8 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SOURCE_CONDITION } from '../../src/shared/ts-worker.js';
+import { testRedisUrl } from '../../../test-support/redis.js';
+import { collectChildOutput, killChild } from './child-output.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
@@ -19,10 +21,34 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface CoordinatorProcessOptions {
+  prefix: string;
+  stateDir: string;
+  operatorToken: string;
+  /** Default: the tests' Redis. */
+  redisUrl?: string;
+  /** Default: a free port on 127.0.0.1. */
+  port?: number;
+  /** More flags, after the ones above. */
+  args?: string[];
+}
+
+/** A coordinator process on `prefix` and `stateDir` ({@link startChildCoordinator}), listening. */
+export async function startCoordinatorProcess(options: CoordinatorProcessOptions): Promise<ChildCoordinator> {
+  const port = options.port ?? (await freePort());
+  return startChildCoordinator([
+    ...['--redis-url', options.redisUrl ?? testRedisUrl(), '--prefix', options.prefix],
+    ...['--state-dir', options.stateDir, '--port', String(port), '--operator-token', options.operatorToken],
+    ...(options.args ?? []),
+  ]);
+}
+
 export interface ChildCoordinator {
   child: ChildProcess;
   pid: number;
   url: string;
+  /** The port it listens on. */
+  port: number;
   logs: string[];
   /** Sends SIGKILL to this child's pid and waits for it to exit. */
   kill(): Promise<void>;
@@ -55,25 +81,12 @@ export async function startChildCoordinator(
       process.kill(pid, 'SIGKILL');
       reject(new Error(`coordinator did not start: ${logs.join('\n')}`));
     }, timeoutMs);
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const parts = buffer.split('\n');
-      buffer = parts.pop() ?? '';
-      for (const line of parts) {
-        logs.push(line);
-        try {
-          const parsed = JSON.parse(line) as { msg?: string; url?: string };
-          if (parsed.msg === 'coordinator listening' && parsed.url) {
-            clearTimeout(timer);
-            resolve(parsed.url);
-          }
-        } catch {
-          // not a JSON log line
-        }
+    collectChildOutput(child, logs, (line) => {
+      if (line.msg === 'coordinator listening' && typeof line.url === 'string') {
+        clearTimeout(timer);
+        resolve(line.url);
       }
     });
-    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`coordinator exited with ${String(code)}: ${logs.join('\n')}`));
@@ -83,11 +96,9 @@ export async function startChildCoordinator(
     child,
     pid,
     url,
+    port: Number(new URL(url).port),
     logs,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-      await exited;
-    },
+    kill: () => killChild(child, pid, exited),
   };
 }
 

@@ -13,8 +13,8 @@ import {
   type RoundPlan,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
-import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
+import { uniquePrefix } from '../../../test-support/redis.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './child-coordinator.js';
 import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
 
 export const CHILD_OPERATOR = 'operator-token-for-child-fleet-0123';
@@ -65,25 +65,15 @@ export async function startChildFleet(options: ChildFleetOptions = {}): Promise<
   const prefix = options.join?.prefix ?? uniquePrefix('child-fleet');
   const ownsDir = options.join === undefined;
   const stateDir = options.join?.stateDir ?? mkdtempSync(join(tmpdir(), 'flotilla-child-fleet-'));
-  const port = await freePort();
   const devices: TestDevice[] = [];
   let coordinator: ChildCoordinator;
   try {
-    coordinator = await startChildCoordinator([
-      '--redis-url',
-      testRedisUrl(),
-      '--prefix',
+    coordinator = await startCoordinatorProcess({
       prefix,
-      '--state-dir',
       stateDir,
-      '--port',
-      String(port),
-      '--operator-token',
-      CHILD_OPERATOR,
-      '--auditor-token',
-      CHILD_AUDITOR,
-      ...extraArgs,
-    ]);
+      operatorToken: CHILD_OPERATOR,
+      args: ['--auditor-token', CHILD_AUDITOR, ...extraArgs],
+    });
   } catch (error) {
     if (ownsDir) rmSync(stateDir, { recursive: true, force: true });
     throw error;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SOURCE_CONDITION } from '../../src/shared/ts-worker.js';
+import { collectChildOutput, killChild } from './child-output.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/worker/main.ts', import.meta.url));
@@ -18,6 +19,25 @@ export interface ChildWorker {
   kill(): Promise<void>;
 }
 
+/**
+ * The environment of a worker process on `prefix` and `stateDir`; `fastLocks` shortens BullMQ's
+ * lock (2 s) and stalled-job check (1 s) so a killed worker's job is taken over soon.
+ */
+export function workerProcessEnv(options: {
+  redisUrl: string;
+  prefix: string;
+  stateDir: string;
+  fastLocks?: boolean;
+}): Record<string, string> {
+  return {
+    REDIS_URL: options.redisUrl,
+    FLOTILLA_PREFIX: options.prefix,
+    FLOTILLA_STATE_DIR: options.stateDir,
+    LOG_LEVEL: 'info',
+    ...(options.fastLocks ? { FLOTILLA_LOCK_DURATION_MS: '2000', FLOTILLA_STALLED_INTERVAL_MS: '1000' } : {}),
+  };
+}
+
 /** Runs `node --conditions=@flotilla/source --import tsx coordinator/src/worker/main.ts` with exactly `env` (plus PATH). */
 export function spawnChildWorker(env: Record<string, string>): ChildWorker {
   const child = spawn(process.execPath, [`--conditions=${SOURCE_CONDITION}`, '--import', 'tsx', MAIN], {
@@ -30,22 +50,10 @@ export function spawnChildWorker(env: Record<string, string>): ChildWorker {
   const logs: string[] = [];
   const parsed: Array<Record<string, unknown>> = [];
   const listeners = new Set<() => void>();
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    for (const line of lines) {
-      logs.push(line);
-      try {
-        parsed.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a JSON log line
-      }
-    }
+  collectChildOutput(child, logs, (line) => {
+    parsed.push(line);
     for (const listener of listeners) listener();
   });
-  child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -86,9 +94,6 @@ export function spawnChildWorker(env: Record<string, string>): ChildWorker {
     logs,
     waitForLog,
     exited,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-      await exited;
-    },
+    kill: () => killChild(child, pid, exited),
   };
 }

@@ -16,8 +16,8 @@ import {
 } from '../../src/shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
-import { freePort, startChildCoordinator, type ChildCoordinator } from './child-coordinator.js';
-import { spawnChildWorker, type ChildWorker } from './child-worker.js';
+import { startCoordinatorProcess, type ChildCoordinator } from './child-coordinator.js';
+import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './child-worker.js';
 import {
   TestDevice,
   createTestTaskOverHttp,
@@ -60,11 +60,13 @@ export class ProcessCluster {
 
   /** Starts one more coordinator process with `extra` flags. */
   async startCoordinator(extra: string[] = []): Promise<ChildCoordinator> {
-    const child = await startChildCoordinator([
-      ...['--redis-url', this.redisUrl, '--prefix', this.prefix, '--state-dir', this.stateDir],
-      ...['--port', String(await freePort()), '--operator-token', OPERATOR_TOKEN],
-      ...extra,
-    ]);
+    const child = await startCoordinatorProcess({
+      redisUrl: this.redisUrl,
+      prefix: this.prefix,
+      stateDir: this.stateDir,
+      operatorToken: OPERATOR_TOKEN,
+      args: extra,
+    });
     this.coordinators.push(child);
     return child;
   }
@@ -95,12 +97,9 @@ export class ProcessCluster {
 
   /** A worker process (`coordinator/src/worker/main.ts`) on this cluster's Redis, prefix and state. */
   async spawnWorker(): Promise<ChildWorker> {
-    const worker = spawnChildWorker({
-      REDIS_URL: this.redisUrl,
-      FLOTILLA_PREFIX: this.prefix,
-      FLOTILLA_STATE_DIR: this.stateDir,
-      LOG_LEVEL: 'info',
-    });
+    const worker = spawnChildWorker(
+      workerProcessEnv({ redisUrl: this.redisUrl, prefix: this.prefix, stateDir: this.stateDir }),
+    );
     this.workerProcesses.push(worker);
     await worker.waitForLog('worker ready');
     return worker;

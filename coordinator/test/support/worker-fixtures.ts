@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import {
   RoundLogEventSchema,
+  decodeFloat32Tensors,
   encodeBaseBundle,
   encodeFloat32Tensors,
   generateSigningKeyPair,
@@ -25,6 +26,8 @@ import { LocalDirBlobStore, type BlobStore } from '../../src/shared/blob-store/i
 import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
 import { TaskRegistry } from '../../src/shared/task-registry.js';
+import type { RoundOutcome } from '../../src/shared/round-outcomes.js';
+import { processAggregateJob } from '../../src/worker/job/process-aggregate-job.js';
 import type { AggregateJobDeps } from '../../src/worker/job/round-context.js';
 import { workerRoundLog, type RoundLogAppender } from '../../src/worker/job/worker-round-log.js';
 import { seededRandom } from '../../src/worker/strategies/test-random.js';
@@ -90,6 +93,15 @@ export interface WorkerTestEnv {
   createTask(options: TaskOptions): ReturnType<typeof createTestTask>;
   /** {@link storeDelta} in this environment's blob store. */
   storeDelta(delta: TensorMap, ref: UpdateRefOptions): Promise<AggregateUpdateRef>;
+  /**
+   * The job processor on the round's job data ({@link jobData}) with this environment's
+   * dependencies, as enqueued at `enqueuedAt`; the same round again is a retry of the same job.
+   */
+  runJob(round: JobDataOptions, enqueuedAt: number): Promise<RoundOutcome>;
+  /** The float32 tensors stored under `digest`; throws when the blob is missing. */
+  blobTensors(digest: string): Promise<TensorMap>;
+  /** The tensors of `taskId`'s promoted adapter `version` (its f32 file); throws when there is none. */
+  adapterTensors(taskId: string, version: number): Promise<TensorMap>;
   close(): void;
 }
 
@@ -110,6 +122,11 @@ export function workerTestEnv(label: string, options: WorkerTestEnvOptions = {})
   const tasks = new TaskRegistry({ redis, prefix, signingKey });
   const adapters = new AdapterRegistry({ redis, prefix });
   const log = new MemoryRoundLog();
+  const blobTensors = async (digest: string): Promise<TensorMap> => {
+    const bytes = await blobs.get(digest);
+    if (!bytes) throw new Error(`blob ${digest} missing`);
+    return decodeFloat32Tensors(bytes).tensors;
+  };
   const deps: AggregateJobDeps = {
     redis,
     prefix,
@@ -132,6 +149,13 @@ export function workerTestEnv(label: string, options: WorkerTestEnvOptions = {})
     deps,
     createTask: (task) => createTestTask({ blobs, tasks }, task),
     storeDelta: (delta, ref) => storeDelta(blobs, delta, ref),
+    runJob: (round, enqueuedAt) => processAggregateJob(jobData(round), deps, enqueuedAt),
+    blobTensors,
+    async adapterTensors(taskId, version) {
+      const signed = await adapters.getManifest(taskId, version);
+      if (!signed) throw new Error(`${taskId} has no adapter version ${version}`);
+      return blobTensors(signed.manifest.adapter.f32.digest);
+    },
     close() {
       redis.disconnect();
       if (ownDir) rmSync(dir, { recursive: true, force: true });
@@ -242,13 +266,17 @@ export function deltaLike(like: TensorMap, valueAt: (name: string, index: number
   return out;
 }
 
-export function jobData(options: {
+export interface JobDataOptions {
   taskId: string;
   roundNumber: number;
   parentVersion: number;
+  /** Default 10. */
   clipNorm?: number;
   updates: AggregateUpdateRef[];
-}): AggregateJobData {
+}
+
+/** The aggregate job of round `roundNumber` of `taskId` (round id `<taskId>:<roundNumber>`). */
+export function jobData(options: JobDataOptions): AggregateJobData {
   return {
     taskId: options.taskId,
     roundId: `${options.taskId}:${options.roundNumber}`,
@@ -256,6 +284,29 @@ export function jobData(options: {
     parentVersion: options.parentVersion,
     clipNorm: options.clipNorm ?? 10,
     updates: options.updates,
+  };
+}
+
+/** The tensor name of the bias of module `hidden`, as the bias-only adapters of these tests name it. */
+export const HIDDEN_BIAS = 'base_model.model.hidden.bias';
+
+/**
+ * A bias-only adapter on one dense module `hidden` of `shape` (the tests' smallest task): its spec,
+ * module shapes, initial (zero) tensors, and a reader of the bias in a tensor map.
+ */
+export function hiddenBiasTask(shape: { in: number; out: number }, seed = 0) {
+  const spec: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed };
+  const modules = { hidden: shape };
+  return {
+    spec,
+    modules,
+    initial: initialAdapterTensors(spec, modules),
+    /** The bias values in `map`; throws when it holds none. */
+    biasOf: (map: TensorMap): Float32Array => {
+      const tensor = map.get(HIDDEN_BIAS);
+      if (!tensor) throw new Error('no bias tensor');
+      return tensor.values;
+    },
   };
 }
 
