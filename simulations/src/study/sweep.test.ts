@@ -48,4 +48,23 @@ describe('sweep grids', () => {
     expect(at('IID, E=1, B=10, 2/round, on (shipped)').minReports).toBe(1);
     expect(new Set(configurations.map((c) => c.slug)).size).toBe(12);
   });
+
+  it('expand the safeguards sweep into each safeguard alone on the paper setting, and all of them', () => {
+    const loaded = loadSweep(sweepFile('mcmahan-2017-safeguards.yaml'));
+    const safeguards = sweepConfigurations(loaded).map(({ label, scenario }) => [
+      label,
+      scenario.clipNorm,
+      scenario.minReports,
+      scenario.training.validationTolerance,
+      scenario.audit.enforce,
+    ]);
+    expect(safeguards).toEqual([
+      ['none (paper)', 'none', 1, 'off', false],
+      ['clip C = 1 only', 1, 1, 'off', false],
+      ['validation gate only (quorum 1)', 'none', 1, 0.05, false],
+      ['validation gate and default quorum', 'none', 6, 0.05, false],
+      ['audit enforcing only', 'none', 1, 'off', true],
+      ['all (shipped)', 1, 6, 0.05, true],
+    ]);
+  });
 });
