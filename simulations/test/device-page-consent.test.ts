@@ -80,6 +80,8 @@ describe('the browser device page served by flotilla coordinator --device-page',
     await registerMlpTaskOverHttp(coordinator.url, OPERATOR, {
       taskId: TASK,
       rounds: {
+        // One round: a second could commit before the test reads "latest version = 1".
+        maxRounds: 1,
         minGoalFraction: 1,
         selectionTimeoutMs: 4 * PATIENCE_MS,
         reportingDeadlineMs: 4 * PATIENCE_MS,

@@ -7,7 +7,7 @@ export interface CaseRun {
   kind: CaseKind;
   seed: number;
   precision: RunPrecision;
-  /** The run's round log verified (chain, signatures, rules, recomputed aggregates). */
+  /** The run's round log verified (tree heads, signatures, rules, recomputed aggregates). */
   logVerified: boolean;
 }
 
