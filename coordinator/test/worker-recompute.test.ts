@@ -3,7 +3,16 @@ import { initialAdapterTensors, type AdapterSpec, type TaskDefinitionInput } fro
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import { deltaLike, jobData, testRandom, workerTestEnvs } from './support/worker-fixtures.js';
+import {
+  deltaLike,
+  jobData,
+  PERMISSIVE_AUDIT,
+  testRandom,
+  workerTestEnvs,
+} from './support/worker-fixtures.js';
+
+/** FFA-LoRA (A frozen from the shared seed) on the test module. */
+const FFA_SPEC: AdapterSpec = { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 };
 
 // An auditor holding the retained deltas re-runs the aggregation from the round log alone
 // (strategy, options, participants and weights) and must land on the logged digest.
@@ -30,13 +39,7 @@ async function aggregationOf(options: {
     minReports: 2,
     strategy: options.strategy,
     ...(options.dp ? { dp: options.dp } : {}),
-    audit: {
-      madThreshold: 100,
-      minCosine: -1,
-      maxFlaggedFraction: 1,
-      maxModuleDrift: 1e9,
-      maxAccuracyDrop: 1,
-    },
+    audit: PERMISSIVE_AUDIT,
   });
   const initial = initialAdapterTensors(task.adapter, modules);
   // FFA-LoRA devices send only what they train: B (A stays the shared seed).
@@ -83,7 +86,7 @@ describe('recomputing a logged aggregate from retained deltas', () => {
   it('reproduces Multi-Krum under the ffa rule, and any changed weight changes the digest', async () => {
     const { env, event } = await aggregationOf({
       label: 'rc-ffa',
-      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      spec: FFA_SPEC,
       strategy: { name: 'multi-krum', loraRule: 'ffa', byzantine: 1, keep: 3 },
       devices: 6,
     });
@@ -101,7 +104,7 @@ describe('recomputing a logged aggregate from retained deltas', () => {
     // and the log says ffa, the rule that really ran.
     const { env, event } = await aggregationOf({
       label: 'rc-ffa-default',
-      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      spec: FFA_SPEC,
       strategy: { name: 'fedavg' },
       devices: 4,
     });
@@ -112,7 +115,7 @@ describe('recomputing a logged aggregate from retained deltas', () => {
   it('reproduces an FFA-LoRA round in which some devices sent their zero lora_A delta', async () => {
     const { env, event } = await aggregationOf({
       label: 'rc-ffa-zero-a',
-      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      spec: FFA_SPEC,
       strategy: { name: 'trimmed-mean', loraRule: 'fedit', beta: 0.2 },
       devices: 5,
       sendZeroA: (i) => i % 2 === 0,
@@ -124,7 +127,7 @@ describe('recomputing a logged aggregate from retained deltas', () => {
   it('excludes an FFA-LoRA update that changes the frozen A, and the round goes on without it', async () => {
     const { env, event } = await aggregationOf({
       label: 'rc-ffa-moved-a',
-      spec: { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 },
+      spec: FFA_SPEC,
       strategy: { name: 'fedavg' },
       devices: 4,
       changeA: (i) => i === 1,

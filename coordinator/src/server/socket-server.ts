@@ -153,30 +153,38 @@ export function attachFleetSockets(deps: SocketDeps): {
     if (socket.data.authenticated) guard.authenticate(socket.data.deviceId, socket.id, closeSocket);
     else guard.admit(socket.data.deviceId, socket.id, closeSocket);
 
+    /**
+     * Takes a message's ack (its last argument; a message without one is dropped and counted),
+     * charges it to the socket's rate limit and, if admitted, hands the ack to `answer`; a refusal
+     * and any failure are answered through the ack.
+     */
+    const answerAdmitted = (event: string, args: unknown[], answer: (reply: AckFn) => void): void => {
+      const ack = args[args.length - 1];
+      if (typeof ack !== 'function') {
+        stats.droppedWithoutAck += 1;
+        return;
+      }
+      const reply = ack as AckFn;
+      Promise.resolve()
+        .then(admit)
+        .then((admitted) => {
+          if (admitted) return answer(reply);
+          stats.rateLimited += 1;
+          reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
+        })
+        .catch((error: unknown) => {
+          log.error({ err: error, event }, 'message not dispatched');
+          reply({ ok: false, error: toWireError(error) });
+        });
+    };
+
     /** Validates and dispatches one request; every path answers through the ack exactly once. */
     const register = <R extends ClientRequest>(request: R, run: RequestHandlers[R]): void => {
       const listener = (...args: unknown[]): void => {
-        const ack = args[args.length - 1];
-        if (typeof ack !== 'function') {
-          stats.droppedWithoutAck += 1;
-          return;
-        }
-        const reply = ack as AckFn;
-        Promise.resolve()
-          .then(admit)
-          .then((admitted) => dispatch(admitted, args, reply))
-          .catch((error: unknown) => {
-            log.error({ err: error, event: request }, 'message not dispatched');
-            reply({ ok: false, error: toWireError(error) });
-          });
+        answerAdmitted(request, args, (reply) => dispatch(args, reply));
       };
 
-      const dispatch = (admitted: boolean, args: unknown[], reply: AckFn): void => {
-        if (!admitted) {
-          stats.rateLimited += 1;
-          reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
-          return;
-        }
+      const dispatch = (args: unknown[], reply: AckFn): void => {
         if (args.length !== 2) {
           stats.badRequests += 1;
           reply({
@@ -216,28 +224,11 @@ export function attachFleetSockets(deps: SocketDeps): {
 
     socket.onAny((event: string, ...args: unknown[]) => {
       if (isClientRequest(event)) return;
-      const ack = args[args.length - 1];
-      if (typeof ack !== 'function') {
-        stats.droppedWithoutAck += 1;
-        return;
-      }
-      const reply = ack as AckFn;
       // Unknown events draw on the same budget: answering them is work too.
-      Promise.resolve()
-        .then(admit)
-        .then((admitted) => {
-          if (!admitted) {
-            stats.rateLimited += 1;
-            reply({ ok: false, error: { code: 'RATE_LIMITED', message: 'too many messages; slow down' } });
-            return;
-          }
-          stats.badRequests += 1;
-          reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'unknown event' } });
-        })
-        .catch((error: unknown) => {
-          log.error({ err: error, event }, 'message not dispatched');
-          reply({ ok: false, error: toWireError(error) });
-        });
+      answerAdmitted(event, args, (reply) => {
+        stats.badRequests += 1;
+        reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'unknown event' } });
+      });
     });
 
     /** `auth:response`: the device signed the challenge; opens its session. */

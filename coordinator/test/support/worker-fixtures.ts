@@ -287,6 +287,15 @@ export function jobData(options: JobDataOptions): AggregateJobData {
   };
 }
 
+/** An audit that rejects nothing, for tests whose outcome must depend on the aggregation alone. */
+export const PERMISSIVE_AUDIT = {
+  madThreshold: 100,
+  minCosine: -1,
+  maxFlaggedFraction: 1,
+  maxModuleDrift: 1e9,
+  maxAccuracyDrop: 1,
+};
+
 /** The tensor name of the bias of module `hidden`, as the bias-only adapters of these tests name it. */
 export const HIDDEN_BIAS = 'base_model.model.hidden.bias';
 

@@ -59,39 +59,34 @@ export function compareOnHoldout(options: HoldoutComparisonOptions): HoldoutComp
     isMetric(candidate.loss) && isMetric(current.loss)
       ? (candidate.loss - current.loss) / Math.max(Math.abs(current.loss), Number.MIN_VALUE)
       : null;
+  const verdict = (pass: boolean, reason: string) => ({
+    pass,
+    ...accuracies,
+    accuracyDrop,
+    relativeLossIncrease,
+    reason,
+  });
   if (accuracyDrop !== null && isMetric(candidate.accuracy) && isMetric(current.accuracy)) {
     // Accuracies are ratios of counts; their difference carries float error (0.775 − 0.755 =
     // 0.020000000000000018): a drop equal to the allowed one is within it.
     const pass = accuracyDrop <= maxAccuracyDrop + FLOAT_SLACK;
     const change = `holdout accuracy ${pct(current.accuracy)} -> ${pct(candidate.accuracy)}`;
-    return {
+    return verdict(
       pass,
-      ...accuracies,
-      accuracyDrop,
-      relativeLossIncrease,
-      reason: pass
+      pass
         ? `${change} (drop ${pct(Math.max(0, accuracyDrop))} within the allowed ${pct(maxAccuracyDrop)})`
         : `${change}: drop ${pct(accuracyDrop)} exceeds the allowed ${pct(maxAccuracyDrop)}`,
-    };
+    );
   }
   if (relativeLossIncrease !== null && isMetric(candidate.loss) && isMetric(current.loss)) {
     const pass = relativeLossIncrease <= maxLoss;
     const change = `holdout loss ${current.loss.toPrecision(4)} -> ${candidate.loss.toPrecision(4)}`;
-    return {
+    return verdict(
       pass,
-      ...accuracies,
-      accuracyDrop,
-      relativeLossIncrease,
-      reason: pass
+      pass
         ? `${change} (within the allowed +${pct(maxLoss)})`
         : `${change}: increase ${pct(relativeLossIncrease)} exceeds the allowed ${pct(maxLoss)}`,
-    };
+    );
   }
-  return {
-    pass: false,
-    ...accuracies,
-    accuracyDrop,
-    relativeLossIncrease,
-    reason: 'holdout: candidate and current adapter lack comparable finite accuracy or loss',
-  };
+  return verdict(false, 'holdout: candidate and current adapter lack comparable finite accuracy or loss');
 }

@@ -1,20 +1,11 @@
-import { FlotillaError } from '@flotilla/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flattenTensors, unflattenTensors, type NamedTensor } from './flatten.js';
+import { codeOf } from './test-error-code.js';
 
 function tensor(shape: number[], start: number): NamedTensor {
   const length = shape.reduce((a, b) => a * b, 1);
   return { shape, values: Float32Array.from({ length }, (_, i) => start + i) };
-}
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    return FlotillaError.is(error) ? error.code : 'not a FlotillaError';
-  }
-  return undefined;
 }
 
 describe('flattenTensors / unflattenTensors', () => {

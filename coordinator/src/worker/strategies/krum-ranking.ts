@@ -58,22 +58,13 @@ class Scorer {
     }
     // Upper bounds: their sum over the m smallest, and the m-th, past which no distance can be
     // among the m smallest.
-    let hi = 0;
-    let threshold = -Infinity;
-    let seen = 0;
-    for (const j of d.rowByUpper(i)) {
-      if (seen === take) break;
-      if (member[j] !== 1) continue;
-      threshold = d.upper(i, j);
-      hi += threshold;
-      seen += 1;
-    }
+    const { threshold, sum: hi } = this.smallestUpperBounds(i);
     // Lower bounds in ascending order: their sum over the m smallest, and whether every distance
     // that can be among the m smallest is exact (then that sum, of exact values in ascending
     // order, is the definition's score).
     let lo = 0;
     let exact = true;
-    seen = 0;
+    let seen = 0;
     for (const j of d.rowByLower(i)) {
       if (member[j] !== 1) continue;
       const bound = d.lower(i, j);
@@ -87,17 +78,29 @@ class Scorer {
     return { lo: lo * (1 - slack), hi: hi * (1 + slack), exact: false };
   }
 
-  /** Computes the definition's distances that can enter candidate i's score. */
-  settle(i: number): void {
+  /**
+   * Over the m smallest upper bounds of candidate i's distances to the members: their sum, and the
+   * m-th, past which no distance can be among the m smallest.
+   */
+  private smallestUpperBounds(i: number): { threshold: number; sum: number } {
     const { d, take, member } = this;
     let threshold = -Infinity;
+    let sum = 0;
     let seen = 0;
     for (const j of d.rowByUpper(i)) {
       if (seen === take) break;
       if (member[j] !== 1) continue;
       threshold = d.upper(i, j);
+      sum += threshold;
       seen += 1;
     }
+    return { threshold, sum };
+  }
+
+  /** Computes the definition's distances that can enter candidate i's score. */
+  settle(i: number): void {
+    const { d } = this;
+    const { threshold } = this.smallestUpperBounds(i);
     for (const j of this.candidates) if (j !== i && d.lower(i, j) <= threshold) d.computeExact(i, j);
   }
 

@@ -1,4 +1,3 @@
-import { FlotillaError } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
 import { aggregateBulyan } from './bulyan.js';
 import { meanClosestToMedian } from './coordinate-wise.js';
@@ -7,18 +6,10 @@ import { aggregateMedian } from './median.js';
 import { aggregateNormBounded } from './norm-bounding.js';
 import { aggregateTrimmedMean } from './trimmed-mean.js';
 import type { WeightedUpdate } from './types.js';
+import { codeOf } from './test-error-code.js';
 
 const scalars = (values: number[], weights?: number[]): WeightedUpdate[] =>
   values.map((v, i) => ({ values: Float32Array.of(v), weight: weights?.[i] ?? 1 }));
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    return FlotillaError.is(error) ? error.code : 'not a FlotillaError';
-  }
-  return undefined;
-}
 
 describe('Krum and Multi-Krum', () => {
   it('breaks score ties towards the first index (Flower)', () => {
