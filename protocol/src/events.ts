@@ -63,10 +63,8 @@ export type ClientToServerEvents = {
   [R in ClientRequest]: (payload: ParsedRequest<R>, ack: (result: Ack<RequestResult<R>>) => void) => void;
 };
 
-/** The socket.io map of the events the coordinator sends. */
-export type ServerToClientEvents = {
-  [N in ServerNotice]: (payload: NoticePayload<N>) => void;
-};
+/** The socket.io map of the events the coordinator sends: one listener per notice. */
+export type ServerToClientEvents = NoticeHandlers;
 
 /**
  * The coordinator's handlers, one per request: each gets the validated payload and resolves with
@@ -75,6 +73,14 @@ export type ServerToClientEvents = {
  */
 export type RequestHandlers = {
   [R in ClientRequest]: (payload: ParsedRequest<R>) => Promise<RequestResult<R>>;
+};
+
+/**
+ * The device's listeners, one per notice: each gets the payload validated against the table's
+ * schema. A table that lacks a notice does not compile.
+ */
+export type NoticeHandlers = {
+  [N in ServerNotice]: (payload: NoticePayload<N>) => void;
 };
 
 /** True when `event` is a request of the table (anything else is answered `unknown event`). */
@@ -91,6 +97,21 @@ export const CLIENT_REQUEST_NAMES: readonly ClientRequest[] =
 const TYPED_REQUESTS: {
   readonly [R in ClientRequest]: { input: z.ZodType<ParsedRequest<R>>; output: z.ZodType<RequestResult<R>> };
 } = CLIENT_REQUESTS;
+
+const TYPED_NOTICES: { readonly [N in ServerNotice]: z.ZodType<NoticePayload<N>> } = SERVER_NOTICES;
+
+/** Every notice of the table. */
+export const SERVER_NOTICE_NAMES: readonly ServerNotice[] = Object.keys(SERVER_NOTICES).filter(
+  (name): name is ServerNotice => Object.hasOwn(SERVER_NOTICES, name),
+);
+
+/** Validates the payload of notice `N` (the device's side). */
+export function parseNoticePayload<N extends ServerNotice>(
+  notice: N,
+  payload: unknown,
+): z.ZodSafeParseResult<NoticePayload<N>> {
+  return TYPED_NOTICES[notice].safeParse(payload);
+}
 
 /** Validates the payload of request `R` (the coordinator's side). */
 export function parseRequestPayload<R extends ClientRequest>(
