@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +7,7 @@ import { listBuiltinScenarios, loadScenario, validateScenario } from '../src/sce
 import type { Scenario } from '../src/scenario/schema.js';
 import { runSimulation } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
 import { flotilla } from './support/flotilla-cli.js';
 
 // Every built-in scenario's honest log verifies (issue 16, "done when"): each one, shrunk to a few
@@ -40,17 +39,11 @@ function shrink(scenario: Scenario): Scenario {
   });
 }
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-builtin-'));
-  dirs.push(dir);
-  return dir;
-};
+const tempDir = tempDirs('flotilla-builtin-');
 const cacheDir = tempDir();
 const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
 afterAll(() => {
   redis.disconnect();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('every built-in scenario', () => {

@@ -9,15 +9,12 @@ import {
   AGGREGATE_QUEUE,
   AggregateJobDataSchema,
   aggregateJobId,
-  defaultRoundLogPath,
-  loadOrCreateRoundLogSecret,
-  openRoundLog,
   readRoundLog,
   redisKeys,
   redisOptionsFromUrl,
   loadOrCreateCoordinatorKey,
 } from '@flotilla/coordinator/shared';
-import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import * as chaos from './support/chaos-fleet.js';
 import {
@@ -72,22 +69,13 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     });
 
     const signingKey = loadOrCreateCoordinatorKey(stateDir);
-    const logRedis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-    const roundLog = openRoundLog({
-      redis: logRedis,
-      prefix,
-      filePath: defaultRoundLogPath(stateDir),
-      signingKey,
-      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
-    });
-    worker = await startAggregationWorker({
+    ({ worker } = await chaos.startChaosWorker({
       redisUrl: testRedisUrl(),
+      redis,
       prefix,
       stateDir,
       signingKey,
-      roundLog,
-      useThread: false,
-    });
+    }));
 
     // Devices 2..5 hold their round-1 training until the coordinator has been killed and restarted.
     let release: () => void = () => undefined;
@@ -165,7 +153,6 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     });
     expect(verdict.problems).toEqual([]);
     expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(2);
-    logRedis.disconnect();
     console.info(
       `[chaos] coordinator SIGKILL: ${DEVICES} devices, 2 acks before the kill, restart ` +
         `${second.pid}, rounds 1-2 committed in ${Date.now() - started} ms`,

@@ -4,14 +4,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import {
-  loadOrCreateRoundLogSecret,
-  openRoundLog,
-  defaultRoundLogPath,
-  redisOptionsFromUrl,
-} from '@flotilla/coordinator/shared';
+import { redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
-import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import * as chaos from './support/chaos-fleet.js';
 
@@ -48,21 +43,13 @@ describe('chaos: dropouts among selected devices', () => {
     });
     coordinator = c;
     const signingKey = c.coordinatorKey;
-    const roundLog = openRoundLog({
-      redis: c.redis,
-      prefix,
-      filePath: defaultRoundLogPath(stateDir),
-      signingKey,
-      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
-    });
-    worker = await startAggregationWorker({
+    ({ worker } = await chaos.startChaosWorker({
       redisUrl: testRedisUrl(),
+      redis: c.redis,
       prefix,
       stateDir,
       signingKey,
-      roundLog,
-      useThread: false,
-    });
+    }));
     await chaos.registerTask(c, TASK, {
       goalCount: DEVICES,
       minReports: 6,

@@ -7,15 +7,13 @@ import { toBase64, verifyRoundLog } from '@flotilla/protocol';
 import {
   auditVerifyCommand,
   defaultRoundLogPath,
-  loadOrCreateRoundLogSecret,
-  openRoundLog,
   readRoundLog,
   redisOptionsFromUrl,
   startEmbeddedRedis,
   type EmbeddedRedis,
 } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
-import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import * as chaos from './support/chaos-fleet.js';
 import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
 
@@ -58,21 +56,15 @@ describe('chaos: Redis SIGKILL and restart', () => {
       operatorToken: chaos.OPERATOR,
     });
     coordinator = c;
-    const roundLog = openRoundLog({
-      redis: c.redis,
-      prefix,
-      filePath: defaultRoundLogPath(stateDir),
-      signingKey: c.coordinatorKey,
-      pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
-    });
-    worker = await startAggregationWorker({
+    const aggregation = await chaos.startChaosWorker({
       redisUrl: first.url,
+      redis: c.redis,
       prefix,
       stateDir,
       signingKey: c.coordinatorKey,
-      roundLog,
-      useThread: false,
     });
+    worker = aggregation.worker;
+    const { roundLog } = aggregation;
     await chaos.registerTask(c, TASK, {
       goalCount: DEVICES,
       minReports: 3,

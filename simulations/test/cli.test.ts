@@ -13,20 +13,14 @@ import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** TF Privacy's MNIST setting: batches of 256 of 60,000 examples, 60 epochs (14,063 steps), δ = 1e-5. */
+const MNIST_SETTING = ['--sampling-rate', String(256 / 60000), '--steps', '14063', '--delta', '1e-5'];
+
 describe('flotilla CLI', () => {
   it('privacy epsilon reproduces the TF Privacy MNIST setting (q=256/60000, z=1.1, 60 epochs, δ=1e-5)', async () => {
     const { code, stdout } = await flotilla([
-      'privacy',
-      'epsilon',
-      '--sampling-rate',
-      String(256 / 60000),
-      '--noise-multiplier',
-      '1.1',
-      '--steps',
-      '14063',
-      '--delta',
-      '1e-5',
-      '--json',
+      ...['privacy', 'epsilon', ...MNIST_SETTING],
+      ...['--noise-multiplier', '1.1', '--json'],
     ]);
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as { epsilon: number; order: number };
@@ -37,17 +31,8 @@ describe('flotilla CLI', () => {
 
   it('privacy noise solves back the noise multiplier', async () => {
     const { code, stdout } = await flotilla([
-      'privacy',
-      'noise',
-      '--target-epsilon',
-      '2.596655528688368',
-      '--sampling-rate',
-      String(256 / 60000),
-      '--steps',
-      '14063',
-      '--delta',
-      '1e-5',
-      '--json',
+      ...['privacy', 'noise', ...MNIST_SETTING],
+      ...['--target-epsilon', '2.596655528688368', '--json'],
     ]);
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as { noiseMultiplier: number }).noiseMultiplier).toBeCloseTo(1.1, 4);

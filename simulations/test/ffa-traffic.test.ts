@@ -1,54 +1,27 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeFloat32Tensors } from '@flotilla/protocol';
 import { AdapterRegistry, LocalDirBlobStore } from '@flotilla/coordinator/shared';
 import { Redis } from 'ioredis';
-import { parseScenario } from '../src/scenario/load.js';
 import { adapterTraffic } from '../src/runner/report-run.js';
-import { runSimulation } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
+import { ffaFleet } from './support/ffa-fleet.js';
+import { simulate } from './support/test-simulation.js';
 
 // FFA-LoRA trains B alone (A is frozen from the shared seed). A device following the fleet's
 // versions must then download only B: each version's delta holds only the tensors that changed,
 // and a device that holds version 0 rebuilds it (seeded A, zero B) instead of downloading the full
 // adapter. Every device takes part in every round, so each round's adapter downloads are each
 // device's one-version catch-up: B, at most what each device uploads (its B update).
-const scenario = parseScenario(`
-name: ffa-traffic
-seed: 3
-devices: 4
-devicesPerRound: 4
-minReports: 3
-rounds: 3
-partition: { scheme: iid, maxExamplesPerDevice: 40 }
-adapter: { mode: ffa-lora, r: 4, alpha: 8, targetModules: [hidden, out] }
-training: { maxSteps: 3, batchSize: 16, learningRate: 0.03 }
-strategy: { name: fedavg, loraRule: ffa }
-`);
+const scenario = ffaFleet({ name: 'ffa-traffic', seed: 3, rounds: 3 });
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-ffa-traffic-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('flotilla-ffa-traffic-');
 
 describe('FFA-LoRA traffic', () => {
   it('devices download only B: adapter bytes down ≤ bytes up in every round after the first', async () => {
     const stateDir = tempDir();
-    const result = await runSimulation({
-      scenario,
-      stateDir,
-      cacheDir: tempDir(),
-      redisUrl: testRedisUrl(),
-      threads: 1,
-      progress: false,
-    });
+    const result = await simulate({ scenario, stateDir, cacheDir: tempDir(), threads: 1 });
     const rounds = result.metrics.slice(1);
     expect(rounds.map((m) => m.decision)).toEqual(['COMMITTED', 'COMMITTED', 'COMMITTED']);
     for (const m of rounds.slice(1)) {

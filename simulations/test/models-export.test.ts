@@ -60,26 +60,10 @@ describe('flotilla models export', () => {
   });
 
   it('is deterministic for a seed, and a char-rnn predicts over its vocabulary', async () => {
-    const a = await exportJson([
-      '--arch',
-      'char-rnn',
-      '--input',
-      '40',
-      '--vocabulary',
-      '30',
-      '--out',
-      join(dir, 'a'),
-    ]);
-    const b = await exportJson([
-      '--arch',
-      'char-rnn',
-      '--input',
-      '40',
-      '--vocabulary',
-      '30',
-      '--out',
-      join(dir, 'b'),
-    ]);
+    const charRnn = (out: string) =>
+      exportJson(['--arch', 'char-rnn', '--input', '40', '--vocabulary', '30', '--out', join(dir, out)]);
+    const a = await charRnn('a');
+    const b = await charRnn('b');
     expect(a.digest).toBe(b.digest);
     expect(a).toMatchObject({ inputShape: [40], classes: 30 });
     expect(a.denseLayers.map((l) => l.name)).toEqual(['hidden', 'out']);

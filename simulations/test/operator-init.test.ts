@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskDefinitionSchema, sha256Hex } from '@flotilla/protocol';
 import { TaskFileSchema } from '../src/cli/commands/tasks.js';
+import { stopChild } from './support/child-process.js';
 
 const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'flotilla-init-'));
@@ -89,18 +90,9 @@ function flotillaInBackground(args: string[], ready: RegExp): Promise<() => stri
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(child.pid, 'SIGTERM');
-  const killer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(killer);
-}
-
 afterAll(async () => {
   // Devices first, then the coordinator (last started first).
-  for (const child of background.reverse()) await stop(child);
+  for (const child of background.reverse()) await stopChild(child);
   rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -21,8 +21,9 @@ import { sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
 import { createCoordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { PUBLISHED, REPO_ROOT, buildAndPack, npmInstall, plainEnv, run } from './support/scratch-packages.js';
-import { mlpTaskDefinition } from './support/device-coordinator.js';
+import { mintEnrollmentToken, mlpTaskDefinition } from './support/device-coordinator.js';
 import { launchChromium } from '../../test-support/chromium.js';
+import { stopChild } from './support/child-process.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/package-install/', import.meta.url));
 const OPERATOR = 'package-install-operator-token-0123';
@@ -91,13 +92,19 @@ function startService(script: string, cwd: string, args: string[], env: Record<s
   return { child, lines, waitFor };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(child.pid, 'SIGTERM');
-  const killer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(killer);
+/** Builds the test MLP with the installed packages (base-model.mjs) into `project/file`. */
+async function makeBaseModel(
+  project: string,
+  file: string,
+): Promise<{ base: Uint8Array<ArrayBuffer>; digest: string }> {
+  const made = await run(process.execPath, ['base-model.mjs', file], {
+    cwd: project,
+    timeoutMs: 120_000,
+    env: plainEnv(),
+  });
+  expect(made.code, made.stderr).toBe(0);
+  const base = new Uint8Array(readFileSync(join(project, file)));
+  return { base, digest: sha256Hex(base) };
 }
 
 function writeProject(dir: string, dependencies: Record<string, string>): void {
@@ -198,14 +205,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
     expect(dashboard.status).toBe(200);
     expect(await dashboard.text()).toContain('<html');
 
-    const made = await run(process.execPath, ['base-model.mjs', 'base.bundle'], {
-      cwd: project,
-      timeoutMs: 120_000,
-      env: plainEnv(),
-    });
-    expect(made.code, made.stderr).toBe(0);
-    const base = new Uint8Array(readFileSync(join(project, 'base.bundle')));
-    const digest = sha256Hex(base);
+    const { base, digest } = await makeBaseModel(project, 'base.bundle');
     const operator = { authorization: `Bearer ${OPERATOR}` };
     expect(
       (await fetch(`${url}/blobs/${digest}`, { method: 'PUT', headers: operator, body: base })).status,
@@ -216,14 +216,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
       body: JSON.stringify(smallTask(digest, base.byteLength)),
     });
     expect(created.status, await created.clone().text()).toBe(201);
-    const token = async () => {
-      const res = await fetch(`${url}/api/admin/enrollment-tokens`, {
-        method: 'POST',
-        headers: { ...operator, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      return ((await res.json()) as { token: string }).token;
-    };
+    const token = () => mintEnrollmentToken(url, OPERATOR);
     const events = (out: string) =>
       out
         .split('\n')
@@ -285,14 +278,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
     });
     const browser = await launchChromium();
     try {
-      const made = await run(process.execPath, ['base-model.mjs', 'browser.bundle'], {
-        cwd: project,
-        timeoutMs: 120_000,
-        env: plainEnv(),
-      });
-      expect(made.code, made.stderr).toBe(0);
-      const base = new Uint8Array(readFileSync(join(project, 'browser.bundle')));
-      const digest = sha256Hex(base);
+      const { base, digest } = await makeBaseModel(project, 'browser.bundle');
       await coordinator.blobs.put(digest, base);
       await coordinator.createTask(smallTask(digest, base.byteLength));
       const { token } = await coordinator.devices.createEnrollmentToken({});

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeDeltaFile, decodeFloat32Tensors } from '@flotilla/protocol';
 import { parseScenario } from '../src/scenario/load.js';
-import { runSimulation } from '../src/runner/run-simulation.js';
-import { testRedisUrl } from '../../test-support/redis.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
 import { readRunLog } from './support/run-log.js';
+import { simulate } from './support/test-simulation.js';
 
 // Plain FedAvg (McMahan et al. 2017) with every safeguard switched off: no device validation gate,
 // no clip bound, an audit that only records, quorum 1. The drift limit is set so low that the
@@ -26,24 +23,14 @@ clipNorm: none
 audit: { enforce: false, maxModuleDrift: 0.0001 }
 `);
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('flotilla-plain-');
 
 type Tensors = Map<string, { shape: number[]; values: Float32Array }>;
 
 describe('plain FedAvg: every safeguard off', () => {
   it('sends every update unclipped, promotes the plain weighted mean, and leaves a log that verifies', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-plain-'));
-    dirs.push(stateDir);
-    const result = await runSimulation({
-      scenario,
-      stateDir,
-      redisUrl: testRedisUrl(),
-      threads: 2,
-      progress: false,
-    });
+    const stateDir = tempDir();
+    const result = await simulate({ scenario, stateDir });
     for (const m of result.metrics.slice(1)) {
       expect(m.decision).toBe('COMMITTED');
       expect(m.participants).toBe(4);

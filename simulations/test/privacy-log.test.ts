@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { parseScenario } from '../src/scenario/load.js';
-import { runSimulation, type SimulationResult } from '../src/runner/run-simulation.js';
-import { testRedisUrl } from '../../test-support/redis.js';
+import { describe, expect, it } from 'vitest';
+import type { SimulationResult } from '../src/runner/run-simulation.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
+import { ffaFleet } from './support/ffa-fleet.js';
 import { flotilla } from './support/flotilla-cli.js';
+import { simulate } from './support/test-simulation.js';
 
 // ε recomputed from the round log alone, on a real run (coordinator, BullMQ worker, devices
 // training over sockets), rejected rounds included, against a published value.
@@ -16,29 +16,14 @@ import { flotilla } from './support/flotilla-cli.js';
 // ε = 1 at δ = 1e-6 after its fourth noised aggregate, whatever became of the candidates; a fifth
 // would cost more than the budget 1.0000005, so the worker computes nothing and stops the task.
 const Z_ROUND = 2 * 4.530877117;
-const scenario = parseScenario(`
-name: dp-log
-seed: 11
-devices: 4
-devicesPerRound: 4
-minReports: 3
-rounds: 6
-partition: { scheme: iid, maxExamplesPerDevice: 40 }
-adapter: { mode: ffa-lora, r: 4, alpha: 8, targetModules: [hidden, out] }
-training: { maxSteps: 3, batchSize: 16, learningRate: 0.03 }
-strategy: { name: fedavg, loraRule: ffa }
-dp: { noiseMultiplier: ${Z_ROUND}, delta: 1.0e-6, epsilonBudget: 1.0000005 }
-`);
-
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-dp-log-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+const scenario = ffaFleet({
+  name: 'dp-log',
+  seed: 11,
+  rounds: 6,
+  dp: { noiseMultiplier: Z_ROUND, delta: 1.0e-6, epsilonBudget: 1.0000005 },
 });
+
+const tempDir = tempDirs('flotilla-dp-log-');
 
 interface LedgerJson {
   ok: boolean;
@@ -53,13 +38,7 @@ describe('flotilla privacy epsilon --log on a real DP run', () => {
   let result: SimulationResult;
 
   it('charges every noised aggregate, shows ε per round in the report, and stops at the budget', async () => {
-    result = await runSimulation({
-      scenario,
-      stateDir: tempDir(),
-      redisUrl: testRedisUrl(),
-      threads: 2,
-      progress: false,
-    });
+    result = await simulate({ scenario, stateDir: tempDir() });
     const rounds = result.metrics.slice(1);
     // Four charged rounds, then the refused fifth: the task stops instead of looping to round 6.
     expect(rounds).toHaveLength(5);

@@ -29,8 +29,6 @@ import { createCoordinator, roundLogEvents, type Coordinator } from '@flotilla/c
 import {
   decomposes,
   defaultRoundLogPath,
-  loadOrCreateRoundLogSecret,
-  openRoundLog,
   readRoundLog,
   redisOptionsFromUrl,
   strategyCombinationProblem,
@@ -49,6 +47,7 @@ import { fakeBaseBundle, testRandom } from '../../coordinator/test/support/worke
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { coverablePairs, pairsOf, pairwiseCover, type Combination } from './support/covering-array.js';
 import { flotilla } from './support/flotilla-cli.js';
+import { openStateDirRoundLog } from './support/run-log.js';
 
 // Every honest log verifies, over the whole matrix: every aggregation strategy × every LoRA rule
 // (named, or left to its default) × adapter mode × DP on/off × one-stage/hierarchical aggregation ×
@@ -237,12 +236,8 @@ async function startEnv(label: string, hierarchical: boolean): Promise<Env> {
   const logger = pino({ level: 'silent' });
   const signingKey = generateSigningKeyPair();
   // One writer for coordinator and worker, retaining deltas so aggregates can be recomputed.
-  const roundLog = openRoundLog({
-    redis,
-    prefix,
-    filePath: defaultRoundLogPath(stateDir),
-    signingKey,
-    pseudonymSecret: await loadOrCreateRoundLogSecret(stateDir),
+  const roundLog = await openStateDirRoundLog({
+    ...{ redis, prefix, stateDir, signingKey },
     retainDeltas: { ttlMs: 24 * 3600 * 1000 },
   });
   const coordinator = await createCoordinator({

@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import { parseScenario } from '../src/scenario/load.js';
 import { runSimulation } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
 
 // Issue 17: 200 devices ran, 400 and 1,000 hung. Every device of the fleet stayed connected and
 // checked in every ~200 ms whether or not the schedule wanted it, so check-in traffic grew with
@@ -29,16 +27,7 @@ training: { maxSteps: 2, batchSize: 7, validationTolerance: 100 }
 strategy: { name: fedavg, loraRule: ffa }
 `);
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-scale-'));
-  dirs.push(dir);
-  return dir;
-};
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('flotilla-scale-');
 
 /** Devices that opened a session with the coordinator of the run with this key prefix. */
 async function devicesThatConnected(prefix: string): Promise<number> {

@@ -1,57 +1,37 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyRoundLog } from '@flotilla/protocol';
 import { LocalDirBlobStore } from '@flotilla/coordinator/shared';
 import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
-import { parseScenario } from '../src/scenario/load.js';
-import { runSimulation, type SimulationResult } from '../src/runner/run-simulation.js';
-import { testRedisUrl } from '../../test-support/redis.js';
+import type { SimulationResult } from '../src/runner/run-simulation.js';
+import { tempDirs } from '../../test-support/temp-dirs.js';
+import { ffaFleet } from './support/ffa-fleet.js';
+import { simulate } from './support/test-simulation.js';
 
 // A short run on all the real parts: the shared test Redis, the coordinator, the BullMQ worker
 // and six devices training FFA-LoRA adapters with tfjs over real sockets, in two worker threads.
-const scenario = parseScenario(`
-name: e2e
-seed: 7
-devices: 6
-devicesPerRound: 4
-minReports: 3
-rounds: 3
-partition: { scheme: iid, maxExamplesPerDevice: 60 }
-adapter: { mode: ffa-lora, r: 4, alpha: 8, targetModules: [hidden, out] }
-training: { maxSteps: 4, batchSize: 16, learningRate: 0.03 }
-strategy: { name: fedavg, loraRule: ffa }
-behaviour: { dropoutProbability: 0.25 }
-`);
+const scenario = ffaFleet({
+  name: 'e2e',
+  seed: 7,
+  devices: 6,
+  rounds: 3,
+  partition: { scheme: 'iid', maxExamplesPerDevice: 60 },
+  training: { maxSteps: 4, batchSize: 16, learningRate: 0.03 },
+  behaviour: { dropoutProbability: 0.25 },
+});
 
-const dirs: string[] = [];
-function stateDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-'));
-  dirs.push(dir);
-  return dir;
-}
+const stateDir = tempDirs('flotilla-e2e-');
 const cacheDir = stateDir();
 
 async function run(): Promise<SimulationResult> {
-  return runSimulation({
-    scenario,
-    stateDir: stateDir(),
-    cacheDir,
-    redisUrl: testRedisUrl(),
-    threads: 2,
-    progress: false,
-  });
+  return simulate({ scenario, stateDir: stateDir(), cacheDir });
 }
 
 /** Everything a researcher compares between runs: the metrics without wall-clock timings. */
 function comparable(result: SimulationResult): unknown[] {
   return result.metrics.map(({ timings: _timings, ...rest }) => rest);
 }
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('end-to-end simulation', () => {
   let first: SimulationResult;

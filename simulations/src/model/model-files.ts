@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlotillaError } from '@flotilla/protocol';
+import { readJsonFile } from '../data/files/json-file.js';
 
 // The files `model.save('file://dir')` (tfjs-node), `tensorflowjs_converter` and
 // `saveModelFiles` write: model.json — the Keras topology, and a weights manifest naming shard
@@ -45,17 +46,7 @@ function shardPath(dir: string, path: string): string {
 export function modelFilesHandler(path: string): tf.io.IOHandler {
   return {
     load: () => {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(readFileSync(path, 'utf8'));
-      } catch (error) {
-        throw new FlotillaError(
-          'CORRUPT_FILE',
-          `${path}: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error },
-        );
-      }
-      const parsed = ModelJsonSchema.safeParse(raw);
+      const parsed = ModelJsonSchema.safeParse(readJsonFile(path));
       if (!parsed.success)
         throw new FlotillaError(
           'CORRUPT_FILE',

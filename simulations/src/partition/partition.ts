@@ -28,6 +28,18 @@ function checkDevices(n: number, numDevices: number, minPerDevice: number): void
   }
 }
 
+/** The example indices of each class, in row order, by label. */
+function examplesByClass(labels: ArrayLike<number>): Map<number, number[]> {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i += 1) {
+    const label = labels[i] ?? 0;
+    const list = byClass.get(label) ?? [];
+    list.push(i);
+    byClass.set(label, list);
+  }
+  return byClass;
+}
+
 /** Splits `order` into consecutive chunks of the given sizes. */
 function cut(order: readonly number[], sizes: readonly number[]): Partition {
   const out: Partition = [];
@@ -91,13 +103,7 @@ export function partitionDirichlet(options: DirichletOptions): Partition {
   const maxAttempts = options.maxAttempts ?? 1000;
   if (!(alpha > 0)) throw new FlotillaError('BAD_REQUEST', `dirichlet alpha must be > 0, got ${alpha}`);
   checkDevices(labels.length, numDevices, minPerDevice);
-  const byClass = new Map<number, number[]>();
-  for (let i = 0; i < labels.length; i += 1) {
-    const label = labels[i] ?? 0;
-    const list = byClass.get(label) ?? [];
-    list.push(i);
-    byClass.set(label, list);
-  }
+  const byClass = examplesByClass(labels);
   const classes = [...byClass.keys()].sort((a, b) => a - b);
   const concentration = new Array<number>(numDevices).fill(alpha);
   for (let attempt = 0; attempt < maxAttempts; attempt += 1) {
@@ -135,13 +141,7 @@ export interface ShardOptions extends PartitionBaseOptions {
 export function partitionShards(options: ShardOptions): Partition {
   const { labels, numDevices, rng, shardsPerDevice: k } = options;
   checkDevices(labels.length, numDevices, 1);
-  const byClass = new Map<number, number[]>();
-  for (let i = 0; i < labels.length; i += 1) {
-    const label = labels[i] ?? 0;
-    const list = byClass.get(label) ?? [];
-    list.push(i);
-    byClass.set(label, list);
-  }
+  const byClass = examplesByClass(labels);
   const classes = rng.shuffle([...byClass.keys()].sort((a, b) => a - b));
   if (!Number.isInteger(k) || k < 1 || k > classes.length) {
     throw new FlotillaError(

@@ -7,7 +7,8 @@ import type { SimulationResult } from '../runner/run-simulation.js';
 
 export { readRoundLogEvents } from '../runner/round-log-events.js';
 
-export interface RunPrecision {
+/** What a run's audit did, counted (a case adds them up over its seeds). */
+export interface PrecisionCounts {
   /** Aggregated updates from honest devices, and how many of them the audit flagged. */
   honestUpdates: number;
   honestFlagged: number;
@@ -24,6 +25,9 @@ export interface RunPrecision {
   rejected: number;
   /** Rejected rounds whose candidate the holdout showed better beyond noise. */
   rejectedImproved: number;
+}
+
+export interface RunPrecision extends PrecisionCounts {
   /** Test accuracy after the last round. */
   finalAccuracy: number;
   /** Why the task stopped early, or null. */

@@ -1,6 +1,6 @@
 // The suite's figures against the issue's targets, and their Markdown. Pure: numbers in, text out.
 import type { CaseKind } from './suite.js';
-import type { RunPrecision } from './analyze.js';
+import type { PrecisionCounts, RunPrecision } from './analyze.js';
 
 export interface CaseRun {
   name: string;
@@ -21,19 +21,11 @@ export const TARGETS = {
   minAccuracyRatio: 0.9,
 } as const;
 
-export interface CaseSummary {
+/** A case over its seeds: the counts added up, the rest per seed. */
+export interface CaseSummary extends PrecisionCounts {
   name: string;
   kind: CaseKind;
   seeds: number[];
-  honestUpdates: number;
-  honestFlagged: number;
-  attackerUpdates: number;
-  attackerFlagged: number;
-  /** Attackers' updates refused by the coordinator (not among `attackerUpdates`). */
-  attackerRefused: number;
-  audited: number;
-  rejected: number;
-  rejectedImproved: number;
   finalAccuracy: number[];
   /** Final accuracy over the attack-free run's, per seed (attack cases only). */
   accuracyRatio: number[];
@@ -69,8 +61,7 @@ export function summarizeCases(runs: readonly CaseRun[]): CaseSummary[] {
   );
   return names.map((name) => {
     const of = runs.filter((r) => r.name === name);
-    const sum = (key: keyof Omit<RunPrecision, 'finalAccuracy' | 'stopped'>) =>
-      of.reduce((s, r) => s + r.precision[key], 0);
+    const sum = (key: keyof PrecisionCounts) => of.reduce((s, r) => s + r.precision[key], 0);
     return {
       name,
       kind: of[0]?.kind ?? 'honest',

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { csvField, metricsToCsv } from './csv.js';
 import { ReportInputSchema, RoundMetricsSchema, type ReportInputRaw } from './metrics.js';
 import { renderCharts, renderHtml, renderMarkdown, summarizeRun } from './render.js';
-import { lineChart, niceTicks } from './svg-chart.js';
+import { lineChart, niceTicks, type ChartSeries } from './svg-chart.js';
 import { writeReport } from './write.js';
 
 /**
@@ -92,24 +92,19 @@ describe('CSV (RFC 4180)', () => {
 });
 
 describe('SVG charts', () => {
+  /** A 640×360 chart of one series `s` over the y domain [0, 1]. */
+  const unitChart = (series: Omit<ChartSeries, 'name'>) =>
+    lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 's', ...series }], yDomain: [0, 1] });
+
   it('places points where the axis mapping says (hand-computed)', () => {
     // 640×360 with margins left 64, right 170, top 36, bottom 48: plot 406 × 276 px.
     // x ticks 0..10 step 2, y domain [0, 1]: (0, 0) -> (64, 312), (10, 1) -> (470, 36), (5, 0.5) -> (267, 174).
-    const svg = lineChart({
-      title: 't',
-      xLabel: 'x',
-      yLabel: 'y',
-      series: [
-        {
-          name: 's',
-          points: [
-            [0, 0],
-            [5, 0.5],
-            [10, 1],
-          ],
-        },
+    const svg = unitChart({
+      points: [
+        [0, 0],
+        [5, 0.5],
+        [10, 1],
       ],
-      yDomain: [0, 1],
     });
     expect(svg).toContain('<polyline points="64,312 267,174 470,36"');
     expect(svg).toContain('<circle cx="267" cy="174"');
@@ -118,26 +113,17 @@ describe('SVG charts', () => {
 
   it('shades a band from its lows and highs (hand-computed), split at gaps', () => {
     // Same mapping as above: (0, 0.2) -> (64, 256.8), (5, 0.6) -> (267, 146.4), (5, 0.4) -> (267, 201.6).
-    const svg = lineChart({
-      title: 't',
-      xLabel: 'x',
-      yLabel: 'y',
-      series: [
-        {
-          name: 's',
-          points: [
-            [0, 0.1],
-            [5, 0.5],
-            [10, 1],
-          ],
-          band: [
-            [0, 0, 0.2],
-            [5, 0.4, 0.6],
-            [10, null, null],
-          ],
-        },
+    const svg = unitChart({
+      points: [
+        [0, 0.1],
+        [5, 0.5],
+        [10, 1],
       ],
-      yDomain: [0, 1],
+      band: [
+        [0, 0, 0.2],
+        [5, 0.4, 0.6],
+        [10, null, null],
+      ],
     });
     expect(svg).toContain('<polygon class="band" points="64,256.8 267,146.4 267,201.6 64,312"');
     expect(svg.match(/<polygon/g)).toHaveLength(1);

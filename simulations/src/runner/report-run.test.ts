@@ -59,20 +59,25 @@ const factsOf = (markdown: string): Map<string, string> =>
       .map(([key, value]) => [key ?? '', value ?? '']),
   );
 
+/** Reports a run of the scenario `name` with these other `fields`; returns its files and facts. */
+function reportOf(name: string, fields: string) {
+  const written = reportRun(join(dir, name), result(`name: ${name}\n${fields}`));
+  const markdown = readFileSync(written.markdown, 'utf8');
+  return { written, markdown, facts: factsOf(markdown) };
+}
+
 describe('reportRun facts', () => {
   it('name the dataset, partition, attack, Byzantine fraction, seeds and safeguards', () => {
-    const written = reportRun(
-      join(dir, 'attacked'),
-      result(`
-name: attacked
+    const { written, markdown, facts } = reportOf(
+      'attacked',
+      `
 seed: 4
 seeds: { model: 1 }
 dataset: mnist-noisy
 partition: { scheme: dirichlet, alpha: 0.3 }
 behaviour: { byzantineFraction: 0.2, attack: scaling, attackScale: 5 }
-`),
+`,
     );
-    const facts = factsOf(readFileSync(written.markdown, 'utf8'));
     expect(facts.get('dataset')).toBe('mnist-noisy');
     expect(facts.get('partition')).toBe('dirichlet (alpha 0.3)');
     expect(facts.get('attack')).toBe('scaling (scale 5)');
@@ -82,23 +87,21 @@ behaviour: { byzantineFraction: 0.2, attack: scaling, attackScale: 5 }
       'validation gate tolerance 0.05; clip C = 1; drift audit on; quorum 5',
     );
     // The per-device distribution is in the report, every device (attackers flagged) in metrics.json.
-    expect(readFileSync(written.markdown, 'utf8')).toContain('| 2 | 75.0% | 50.0% | 50.0% |');
+    expect(markdown).toContain('| 2 | 75.0% | 50.0% | 50.0% |');
     const json = JSON.parse(readFileSync(written.json, 'utf8')) as { perDevice: { devices: unknown[] } };
     expect(json.perDevice.devices).toHaveLength(2);
   });
 
   it('say when the safeguards are off', () => {
-    const written = reportRun(
-      join(dir, 'plain'),
-      result(`
-name: plain
+    const { facts } = reportOf(
+      'plain',
+      `
 minReports: 1
 clipNorm: none
 training: { validationTolerance: off }
 audit: { enforce: false }
-`),
+`,
     );
-    const facts = factsOf(readFileSync(written.markdown, 'utf8'));
     expect(facts.get('attack')).toBe('none');
     expect(facts.get('Byzantine fraction')).toBe('0');
     expect(facts.get('safeguards')).toBe(

@@ -61,22 +61,23 @@ async function outcome(s: Scenario) {
   };
 }
 
+type Outcome = Awaited<ReturnType<typeof outcome>>;
+
+/** Asserts that the run with these `seeds` differs from the one with none in `moved` alone. */
+async function expectOnlyMoved(reference: Outcome, seeds: string, moved: keyof Outcome): Promise<void> {
+  const other = await outcome(scenario(seeds));
+  expect(other[moved]).not.toEqual(reference[moved]);
+  expect({ ...other, [moved]: null }).toEqual({ ...reference, [moved]: null });
+}
+
 describe('separate seeds', () => {
   it('changing the partition seed leaves the base model and the data identical, and moves only the partition', async () => {
-    const reference = await outcome(scenario('{}'));
-    const other = await outcome(scenario('{ partition: 2 }'));
-    expect(other.base).toBe(reference.base);
-    expect(other.data).toBe(reference.data);
-    expect(other.sampling).toEqual(reference.sampling);
-    expect(other.training).toEqual(reference.training);
-    expect(other.partition).not.toEqual(reference.partition);
+    await expectOnlyMoved(await outcome(scenario('{}')), '{ partition: 2 }', 'partition');
   });
 
   it('changing the model seed changes only the base model; the data seed changes the data and the base trained on it', async () => {
     const reference = await outcome(scenario('{}'));
-    const model = await outcome(scenario('{ model: 2 }'));
-    expect(model.base).not.toBe(reference.base);
-    expect({ ...model, base: null }).toEqual({ ...reference, base: null });
+    await expectOnlyMoved(reference, '{ model: 2 }', 'base');
     const data = await outcome(scenario('{ data: 2 }'));
     expect(data.data).not.toBe(reference.data);
     expect(data.base).not.toBe(reference.base);
@@ -84,12 +85,8 @@ describe('separate seeds', () => {
 
   it('the sampling and training seeds move the schedule and the batch order only', async () => {
     const reference = await outcome(scenario('{}'));
-    const sampling = await outcome(scenario('{ sampling: 2 }'));
-    expect(sampling.sampling).not.toEqual(reference.sampling);
-    expect({ ...sampling, sampling: null }).toEqual({ ...reference, sampling: null });
-    const training = await outcome(scenario('{ training: 2 }'));
-    expect(training.training).not.toEqual(reference.training);
-    expect({ ...training, training: null }).toEqual({ ...reference, training: null });
+    await expectOnlyMoved(reference, '{ sampling: 2 }', 'sampling');
+    await expectOnlyMoved(reference, '{ training: 2 }', 'training');
   });
 
   it('`seed` is the default of every stream: pinning them all makes `seed` irrelevant', async () => {

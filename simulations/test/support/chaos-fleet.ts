@@ -16,7 +16,11 @@ import {
   type TrainOutcome,
   type Trainer,
 } from '@flotilla/client';
+import type { Redis } from 'ioredis';
 import type { Coordinator } from '@flotilla/coordinator/server';
+import type { RoundLogWriter } from '@flotilla/coordinator/shared';
+import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import { openStateDirRoundLog } from './run-log.js';
 
 // Real devices (FlotillaDevice) with a trainer that needs no tfjs: the fault tests exercise the
 // protocol, reconnection and durability, not learning.
@@ -108,6 +112,27 @@ export async function registerDevice(
     await operatorRequest(target.url, 'POST', '/api/admin/devices', JSON.stringify(device));
   else await target.devices.registerDevice(device);
   return keys;
+}
+
+/**
+ * An in-process aggregation worker beside the coordinator on `stateDir`: it signs with the
+ * coordinator's key and appends (through `redis`) to the same round log, with the same pseudonyms.
+ */
+export async function startChaosWorker(options: {
+  /** The Redis of the coordinator, for the worker's queue. */
+  redisUrl: string;
+  redis: Redis;
+  prefix: string;
+  stateDir: string;
+  signingKey: SigningKeyPair;
+}): Promise<{ worker: AggregationWorker; roundLog: RoundLogWriter }> {
+  const { redisUrl, redis, prefix, stateDir, signingKey } = options;
+  const roundLog = await openStateDirRoundLog({ redis, prefix, stateDir, signingKey });
+  const worker = await startAggregationWorker({
+    ...{ redisUrl, prefix, stateDir, signingKey, roundLog },
+    useThread: false,
+  });
+  return { worker, roundLog };
 }
 
 export interface FastTrainerOptions {

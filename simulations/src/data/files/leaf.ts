@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FlotillaError } from '@flotilla/protocol';
+import { readJsonFile } from './json-file.js';
 import { labeledData, type LabeledData } from './labeled.js';
 
 // LEAF (Caldas et al. 2018, github.com/TalwalkarLab/leaf) ships each benchmark as JSON files
@@ -51,17 +52,7 @@ export function leafFiles(path: string): string[] {
 export function readLeafFiles(paths: readonly string[]): LeafFile {
   const merged: LeafFile = { users: [], num_samples: [], user_data: {} };
   for (const path of paths) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (error) {
-      throw new FlotillaError(
-        'CORRUPT_FILE',
-        `${path}: not JSON (${error instanceof Error ? error.message : String(error)})`,
-        { cause: error },
-      );
-    }
-    const parsed = LeafFileSchema.safeParse(json);
+    const parsed = LeafFileSchema.safeParse(readJsonFile(path));
     if (!parsed.success)
       throw new FlotillaError(
         'CORRUPT_FILE',
