@@ -39,8 +39,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    for (const d of devices) d.device.stop();
-    await worker?.close();
+    await chaos.stopDevicesAndWorker(devices, worker);
     for (const p of processes) await p.kill();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     redis.disconnect();

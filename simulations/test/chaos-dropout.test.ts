@@ -25,8 +25,7 @@ describe('chaos: dropouts among selected devices', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-dropout-'));
 
   afterAll(async () => {
-    for (const d of live.values()) d.device.stop();
-    await worker?.close();
+    await chaos.stopDevicesAndWorker(live.values(), worker);
     await coordinator?.close();
     rmSync(stateDir, { recursive: true, force: true });
     redis.disconnect();

@@ -33,8 +33,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
   let probe: Redis | null = null;
 
   afterAll(async () => {
-    for (const d of devices) d.device.stop();
-    await worker?.close();
+    await chaos.stopDevicesAndWorker(devices, worker);
     await coordinator?.close();
     probe?.disconnect();
     for (const s of servers) await s.stop();

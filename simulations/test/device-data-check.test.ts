@@ -1,9 +1,6 @@
 // Data that cannot train the task's model is caught when the device starts (issue 18): a
 // featureShape the base model does not take used to surface mid-round as `INTERNAL: Error in
 // matMul`, after the device had been selected and had taken a slot of the round.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlotillaError, generateSigningKeyPair } from '@flotilla/protocol';
 import {
@@ -13,8 +10,8 @@ import {
   type LocalDataset,
   type LocalData,
 } from '@flotilla/client';
-import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import type { Coordinator } from '@flotilla/coordinator/server';
+import { startTestCoordinator, type TestCoordinator } from '../../coordinator/test/support/fleet.js';
 import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
 
 const TASK = 'data-check';
@@ -30,18 +27,13 @@ function dataset(n: number, featureShape: number[], label = (i: number) => i % 3
 }
 
 describe('the device checks its data against the task when it starts', () => {
+  let started: TestCoordinator;
   let coordinator: Coordinator;
-  let stateDir: string;
   const devices: FlotillaDevice[] = [];
 
   beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'flotilla-data-check-'));
-    coordinator = await createCoordinator({
-      redisUrl: testRedisUrl(),
-      prefix: uniquePrefix('data-check'),
-      stateDir,
-      operatorToken: OPERATOR,
-    });
+    started = await startTestCoordinator({ operatorToken: OPERATOR });
+    coordinator = started.coordinator;
     await registerMlpTask(coordinator, {
       taskId: TASK,
       rounds: { selectionTimeoutMs: 30_000, reportingDeadlineMs: 30_000, maxSteps: 5 },
@@ -50,8 +42,7 @@ describe('the device checks its data against the task when it starts', () => {
 
   afterAll(async () => {
     for (const device of devices) device.stop();
-    await coordinator.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    await started.stop();
   });
 
   async function device(deviceId: string, data: LocalData | (() => LocalData), taskId = TASK) {

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket as NetSocket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SIGNING_DOMAINS,
@@ -23,12 +20,13 @@ import {
   MemoryKeyStore,
   TfjsTrainer,
   enrollDevice,
+  syntheticClusters,
   type DeviceLogger,
   type LocalDataset,
   type Trainer,
 } from '@flotilla/client';
-import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import type { Coordinator } from '@flotilla/coordinator/server';
+import { startTestCoordinator, type TestCoordinator } from '../../coordinator/test/support/fleet.js';
 import {
   MLP_CLASSES,
   MLP_FEATURES,
@@ -92,21 +90,12 @@ async function startProxy(targetPort: number) {
   };
 }
 
-/** Gaussian blobs: class c centred on 2·e_c; device `skew` holds 70% of its examples in class `skew`. */
+/** The toy clusters, device `skew` holding 70% of its examples in class `skew`. */
 function localData(skew: number, n: number, seed: number): LocalDataset {
-  let s = seed;
-  const rand = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-  const xs = new Float32Array(n * FEATURES);
-  const ys = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = rand() < 0.7 ? skew : Math.floor(rand() * CLASSES);
-    ys[i] = label;
-    for (let f = 0; f < FEATURES; f++) xs[i * FEATURES + f] = (f === label ? 2 : 0) + (rand() - 0.5);
-  }
-  return { xs, ys, featureShape: [FEATURES] };
+  return syntheticClusters({
+    ...{ n, features: FEATURES, classes: CLASSES, seed },
+    label: (random) => (random() < 0.7 ? skew : Math.floor(random() * CLASSES)),
+  });
 }
 
 function recordingLogger(lines: string[]): DeviceLogger {
@@ -115,19 +104,13 @@ function recordingLogger(lines: string[]): DeviceLogger {
 }
 
 describe('devices against the real coordinator', () => {
+  let started: TestCoordinator;
   let coordinator: Coordinator;
-  let stateDir: string;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
 
   beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'flotilla-device-e2e-'));
-    coordinator = await createCoordinator({
-      redisUrl: testRedisUrl(),
-      prefix: uniquePrefix('device-e2e'),
-      stateDir,
-      operatorToken: OPERATOR,
-      rateLimit: { perSecond: 1000, burst: 2000 },
-    });
+    started = await startTestCoordinator({ operatorToken: OPERATOR });
+    coordinator = started.coordinator;
     proxy = await startProxy(coordinator.port);
     await registerMlpTask(coordinator, {
       taskId: TASK,
@@ -150,8 +133,7 @@ describe('devices against the real coordinator', () => {
 
   afterAll(async () => {
     await proxy.close();
-    await coordinator.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    await started.stop();
   });
 
   it('three devices with different data complete a round; a device cut off mid-round resubmits', async () => {

@@ -28,8 +28,7 @@ describe('FlotillaDevice transports', () => {
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    for (const d of devices) d.device.stop();
-    await worker?.close();
+    await chaos.stopDevicesAndWorker(devices, worker);
     await coordinator?.kill();
     rmSync(stateDir, { recursive: true, force: true });
     redis.disconnect();

@@ -17,3 +17,4 @@ export type { DeviceLogger } from '../device/logger.js';
 export { MemoryKeyStore, loadOrCreateDeviceKeys, type KeyStore } from '../identity/key-store.js';
 export { enrollDevice } from '../identity/enroll.js';
 export type { LocalDataset } from '../training/dataset.js';
+export { syntheticClusters, type SyntheticClustersOptions } from '../training/synthetic-clusters.js';

@@ -135,6 +135,15 @@ export async function startChaosWorker(options: {
   return { worker, roundLog };
 }
 
+/** Stops the devices, then the worker: before the coordinator and the Redis they use go away. */
+export async function stopDevicesAndWorker(
+  devices: Iterable<ChaosDevice>,
+  worker: AggregationWorker | null,
+): Promise<void> {
+  for (const d of devices) d.device.stop();
+  await worker?.close();
+}
+
 export interface FastTrainerOptions {
   /** Distinguishes the devices' deltas. */
   index: number;
