@@ -52,7 +52,9 @@ async function appendFromElsewhere(redis: Redis, prefix: string, signingKey: Sig
 async function mirrorAndStream(redis: Redis, prefix: string, stateDir: string) {
   const file = readFileSync(defaultRoundLogPath(stateDir), 'utf8');
   const stream = await readRoundLogLines(redis, prefix, -1);
-  return { mirror: file, stream: stream.map(({ line }) => `${line}\n`).join(''), records: stream.length };
+  // Tree-head lines sit between the records (a transparency log); count only records.
+  const records = stream.filter(({ line }) => 'event' in (JSON.parse(line) as object)).length;
+  return { mirror: file, stream: stream.map(({ line }) => `${line}\n`).join(''), records };
 }
 
 /** A raw TCP connection to the coordinator that sends `bytes` and then nothing. */

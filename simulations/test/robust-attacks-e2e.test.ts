@@ -68,7 +68,10 @@ const aggregations = (slug: string, seed: number) =>
   readFileSync(defaultRoundLogPath(join(runDir(join(dir, 'study'), slug, seed), 'state')), 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => RoundLogEventSchema.parse((JSON.parse(line) as { event: unknown }).event))
+    .map((line) => (JSON.parse(line) as { event?: unknown }).event)
+    // Signed tree-head lines carry no event.
+    .filter((event) => event !== undefined)
+    .map((event) => RoundLogEventSchema.parse(event))
     .filter((event): event is RoundLogEvent & { type: 'aggregation' } => event.type === 'aggregation');
 
 const cellOf = (label: string): StudyCell => {
