@@ -59,7 +59,7 @@ describe('flotilla tasks pause, resume, stop, archive', () => {
     const { prefix } = tc.coordinator;
     const exported = await flotilla(['audit', 'export', '--prefix', prefix, '--out', out], redis);
     expect(exported.code).toBe(0);
-    expect(exported.stdout).toMatch(/^exported [1-9]\d* round-log records to /);
+    expect(exported.stdout).toMatch(/^exported [1-9]\d* round-log lines \(records and tree heads\) to /);
     expect(readFileSync(out, 'utf8')).toContain('"type":"task.control"');
     const wrong = await flotilla(['audit', 'export', '--prefix', `${prefix}-typo`, '--out', out], redis);
     expect(wrong.code).toBe(1);
