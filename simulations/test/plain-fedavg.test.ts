@@ -46,7 +46,10 @@ describe('plain FedAvg: every safeguard off', () => {
     expect(problems).toEqual([]);
 
     // Signed tree-head lines carry no event.
-    const events = records.flatMap((r) => (r as { event?: Record<string, unknown> }).event ?? []);
+    const events = records.flatMap((r): Array<Record<string, unknown>> => {
+      const event = (r as { event?: Record<string, unknown> }).event;
+      return event ? [event] : [];
+    });
     const accepted = events.filter((e) => e.type === 'update.accepted');
     expect(accepted).toHaveLength(8);
     // Nothing clipped, though the deltas are far longer than the shipped bound of 1.
