@@ -231,7 +231,9 @@ function setAt(value: unknown, path: Array<string | number>, next: unknown): voi
 function expectFirstBadAt(result: { ok: boolean; firstBad: number | null }, k: number): void {
   expect(result.ok).toBe(false);
   const line = good[k];
-  if (line && isHead(line)) expect([k - 1, k]).toContain(result.firstBad);
+  // A forged head may implicate an earlier record: a last head edited to size 0 leaves every
+  // record unsigned, so the first bad one is record 0 (found by this property in CI).
+  if (line && isHead(line)) expect(result.firstBad ?? Number.NaN).toBeLessThanOrEqual(k);
   else expect(result.firstBad).toBe(k);
 }
 
