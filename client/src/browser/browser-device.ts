@@ -74,7 +74,7 @@ export async function startBrowserDevice(options: BrowserDeviceOptions): Promise
   } = options;
   const keyStore = givenStore ?? new IndexedDbKeyStore();
   const keys = await loadOrCreateDeviceKeys(keyStore);
-  // Enrollment is stored in the fleet's Redis: any of its coordinators takes it.
+  // Enrollment is stored in the fleet's Redis, so every one of its coordinators accepts it.
   const [enrollUrl] = coordinatorUrls(options.url);
   const note = `enrolled:${enrollUrl ?? ''}:${options.deviceId}`;
   let enrolled = false;
