@@ -29,6 +29,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     taskControl: (taskId: string) => `${p}:task:${taskId}:control`,
     /** Sorted set: the norm scale (JSON) of each promoted round's unflagged updates, by round number. */
     normScales: (taskId: string) => `${p}:task:${taskId}:norm-scales`,
+    /** Sorted set: the blob digest (JSON) of each promoted round's step, by round number (promoted-step.ts). */
+    promotedSteps: (taskId: string) => `${p}:task:${taskId}:promoted-steps`,
     /** Sorted set: round ids rejected since the task's last promotion, scored by round number. */
     rejectionStreak: (taskId: string) => `${p}:task:${taskId}:rejection-streak`,
     /** String: the worker's per-task state JSON (accountant, optimizer blob digest; worker/job/worker-state.ts). */

@@ -2,7 +2,7 @@
 // a grace period. "Needs" is read from Redis, which every coordinator and worker share:
 //
 //   - the base model of every task and every artifact of every stored manifest (and anything in
-//     the fleet-readable set), the worker's optimizer state of every task
+//     the fleet-readable set), the worker's optimizer state and kept promoted steps of every task
 //   - retained deltas until their retention ends (`retainedDeltaDigests`)
 //   - the accepted updates of every round in flight (not COMMITTED, REJECTED or ABANDONED)
 //   - and, by time, anything written, re-uploaded or put again since the oldest round in flight
@@ -33,6 +33,8 @@ const TERMINAL = new Set(['COMMITTED', 'REJECTED', 'ABANDONED']);
 
 /** The part of the worker's per-task state that names a blob (worker/job/worker-state.ts). */
 const WorkerStateBlobSchema = z.object({ optimizer: z.object({ digest: z.string() }).optional() });
+/** The part of a kept promoted step that names its blob (worker/job/promoted-step.ts). */
+const PromotedStepBlobSchema = z.object({ digest: z.string() });
 /** The part of an accepted-update record that names its blob (server/accepted-update.ts). */
 const AcceptedBlobSchema = z.object({ blobDigest: z.string() });
 
@@ -93,6 +95,10 @@ async function liveBlobs(
     if (state !== null) {
       const parsed = WorkerStateBlobSchema.safeParse(JSON.parse(state));
       if (parsed.success && parsed.data.optimizer) digests.add(parsed.data.optimizer.digest);
+    }
+    for (const raw of await redis.zrange(keys.promotedSteps(task.taskId), 0, -1)) {
+      const parsed = PromotedStepBlobSchema.safeParse(JSON.parse(raw));
+      if (parsed.success) digests.add(parsed.data.digest);
     }
     const roundId = await redis.get(keys.currentRound(task.taskId));
     if (roundId === null) continue;

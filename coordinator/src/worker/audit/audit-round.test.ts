@@ -78,6 +78,22 @@ describe('auditRound: the per-update screen', () => {
     expect(result.decision).toBe('promote'); // 30% flagged, limit 34%
   });
 
+  it('flags clipped sign flips that are half the round against the last promoted step', () => {
+    // Every update clipped to norm 1, as at C = 1: no norm can tell, and with 5 of 10 flipped the
+    // round's median is as much theirs. The last promoted step (the honest direction of an earlier
+    // round, here the mean of another honest round) is a reference they do not control.
+    const unit = (u: TensorList): TensorList => scaled(u, 1 / l2Norm(u));
+    const updates = honestRound(10, 'half-flip').map(unit);
+    for (const i of [5, 6, 7, 8, 9]) updates[i] = scaled(updates[i] ?? [], -1);
+    const alone = auditRound({ updates, aggregate: meanOf(updates) }, policy);
+    expect(flaggedIndices(alone)).toEqual([]);
+    const previousStep = meanOf(honestRound(10, 'half-flip-previous').map(unit));
+    const withStep = auditRound({ updates, aggregate: meanOf(updates), previousStep }, policy);
+    expect(flaggedIndices(withStep)).toEqual([5, 6, 7, 8, 9]);
+    expect(withStep.findings[5]?.stepCosine).toBeLessThan(0);
+    expect(withStep.reasons.some((r) => r.includes('and against the last promoted step (cosine'))).toBe(true);
+  });
+
   it("flags scaled updates that are half the round against the last promoted round's norms", () => {
     const updates = honestRound(10, 'half');
     for (const i of [5, 6, 7, 8, 9]) updates[i] = scaled(updates[i] ?? [], 10);

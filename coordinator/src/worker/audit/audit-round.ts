@@ -1,6 +1,6 @@
 import { FlotillaError, type AuditPolicy } from '@flotilla/protocol';
 import { firstNonFinite } from '../strategies/checks.js';
-import { l2Norm, type TensorList } from './cosine.js';
+import { cosineSimilarity, l2Norm, type TensorList } from './cosine.js';
 import { compareOnHoldout, type HoldoutComparison, type HoldoutMetrics } from './holdout.js';
 import { holdoutImprovement, type HoldoutImprovement } from './holdout-improvement.js';
 import type { ModuleDrift } from './module-drift.js';
@@ -38,6 +38,11 @@ export interface AuditRoundInput {
   tolerance?: { strategy: string; updates: number };
   /** The last promoted round's {@link NormScale}: norms far above it are outliers too. */
   normHistory?: NormScale | null;
+  /**
+   * The last promoted step (promoted adapter minus its parent) in the layout of `updates`: an
+   * update against it and against the others is flagged even when it is no outlier of its round.
+   */
+  previousStep?: TensorList | null;
   /** Names for the reasons (e.g. pseudonyms). Default `update #<index>`. */
   labels?: readonly string[];
   /** The candidate aggregate delta (its finiteness is checked). */
@@ -124,10 +129,14 @@ function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number
       `${f.label}: norm ${num(f.norm)} is an outlier (modified z-score ${num(f.normZ)} within the round${history}; threshold ${k}; median norm ${num(medianNorm)})`,
     );
   }
-  if (f.lowCosine)
+  if (f.lowCosine) {
+    const against = `against the other updates (cosine ${num(f.othersCosine ?? Number.NaN)} to their median, below ${num(policy.minCosine)})`;
     lines.push(
-      `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}) and against the other updates (cosine ${num(f.othersCosine ?? Number.NaN)} to their median, below ${num(policy.minCosine)})`,
+      f.cosineZ < -policy.madThreshold
+        ? `${f.label}: points away from the round's robust reference (cosine ${num(f.cosine)}, modified z-score ${num(f.cosineZ)} < -${k}) and ${against}`
+        : `${f.label}: points ${against} and against the last promoted step (cosine ${num(f.stepCosine ?? Number.NaN)})`,
     );
+  }
   if (f.tooCentral)
     lines.push(
       `${f.label}: unusually close to the round's robust reference (distance ${num(f.distance)}, modified z-score ${num(f.distanceZ)} < -${k})`,
@@ -147,9 +156,11 @@ function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
   };
   if (input.updates !== undefined) {
     const reference = coordinateMedian(input.updates);
+    const step = input.previousStep ?? null;
     return screenUpdates({
       stats: updateStats(input.updates, reference),
       referenceNorm: l2Norm(reference),
+      stepCosines: step === null ? null : input.updates.map((u) => cosineSimilarity(u, step)),
       ...common,
     });
   }

@@ -35,6 +35,31 @@ describe('screenUpdates: the low-cosine rule at the clip bound', () => {
     expect(lax.filter(isFlagged)).toEqual([]);
   });
 
+  it('flags updates against the others and the last promoted step when they are half the round', () => {
+    // Five updates at cosine +0.3 to the round's reference, five at −0.3: median 0, MAD 0.3,
+    // σ̂ = 0.3 / 0.6745, every score ±0.6745: no outlier. All ten oppose the others' median (the half that
+    // opposes the other half); only the five at −0.4 to the last promoted step oppose it too.
+    const stats: UpdateStats[] = Array.from({ length: 10 }, (_, i) => ({
+      norm: 1,
+      cosine: i < 5 ? 0.3 : -0.3,
+      othersCosine: -0.1,
+      nearestDistance: 1,
+    }));
+    const stepCosines = stats.map((_, i) => (i < 5 ? 0.4 : -0.4));
+    const findings = screenUpdates({ stats, referenceNorm: 0.5, policy, stepCosines });
+    expect(findings[9]?.cosineZ).toBeCloseTo(-0.6745, 12);
+    expect(findings.filter(isFlagged).map((f) => f.index)).toEqual([5, 6, 7, 8, 9]);
+    expect(findings[5]?.stepCosine).toBe(-0.4);
+    // Without a last promoted step (the first round), nothing in such a round is flagged.
+    expect(screenUpdates({ stats, referenceNorm: 0.5, policy }).filter(isFlagged)).toEqual([]);
+    // Against the step but not against the others (an honest device whose labels the last step
+    // moved away from): not flagged.
+    const honest = stats.map((x) => ({ ...x, othersCosine: 0.05 }));
+    expect(
+      screenUpdates({ stats: honest, referenceNorm: 0.5, policy, stepCosines }).filter(isFlagged),
+    ).toEqual([]);
+  });
+
   it('does not flag a low cosine that is within the round spread, however negative', () => {
     // Cosines spread evenly from −0.45 to +0.45: median 0, MAD 0.25, σ̂ 0.371; −0.45 scores −1.2.
     const stats: UpdateStats[] = Array.from({ length: 10 }, (_, i) => ({

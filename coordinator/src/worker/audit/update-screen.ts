@@ -7,6 +7,10 @@
 // their median is below `minCosine`, default 0; others-median.ts): at the clip bound every update
 // has the same norm, and an honest device holding other labels is as much an outlier of the
 // round's cosines as a clipped sign flip, but it is orthogonal to the others, not against them.
+// When attackers are half a round, its median is half theirs and nothing is an outlier: an update
+// that opposes both the others and the last promoted step (public: the fleet has both adapters)
+// is then flagged too, as FLTrust (Cao et al., NDSS 2021) gives no weight to an update pointing
+// against a reference the attackers do not control.
 import type { AuditPolicy } from '@flotilla/protocol';
 import { at } from '@flotilla/protocol';
 import { median, modifiedZScores } from './norm-stats.js';
@@ -51,6 +55,8 @@ export interface UpdateFinding {
   cosine: number;
   /** Cosine to the coordinate-wise median of the other updates; null when not computed (a single update). */
   othersCosine: number | null;
+  /** Cosine to the last promoted step; null without one (first round, hierarchical round). */
+  stepCosine: number | null;
   /** L2 distance to the robust reference. */
   distance: number;
   /** Relative distance to the closest other update; null when not computed (or a single update). */
@@ -64,8 +70,9 @@ export interface UpdateFinding {
   /** Norm far above the round's, or the last promoted round's (can dominate an average: scaling, boosting). */
   normOutlier: boolean;
   /**
-   * Points away: cosine far below the round's, and cosine to the others' median below `minCosine`
-   * (sign flips).
+   * Points away: cosine to the others' median below `minCosine`, and either a cosine to the
+   * round's reference far below the round's or a cosine to the last promoted step below
+   * `minCosine` too (sign flips).
    */
   lowCosine: boolean;
   /**
@@ -89,8 +96,9 @@ export function distanceToReference(norm: number, cosine: number, referenceNorm:
 
 /**
  * Screens each update against the round: a norm far above the others' or the last promoted
- * round's (one-sided; `normHistory`), a cosine to the reference far below the others' with a
- * cosine to the others' median below `policy.minCosine`, a distance to the reference far below the others', or a near-duplicate of
+ * round's (one-sided; `normHistory`), a cosine to the others' median below `policy.minCosine`
+ * with a cosine to the reference far below the others' or a cosine to the last promoted step
+ * (`stepCosines`) below `policy.minCosine` too, a distance to the reference far below the others', or a near-duplicate of
  * another update. "Far" is `policy.madThreshold` modified z-score units. With fewer than 3
  * updates the round has no spread to speak of: only duplicates and norms far above the last
  * promoted round's are flagged.
@@ -101,6 +109,8 @@ export function screenUpdates(options: {
   labels?: readonly string[];
   /** The last promoted round's norm scale, if any (not in DP tasks). */
   normHistory?: NormScale | null;
+  /** Each update's cosine to the last promoted step, if there is one (not in DP tasks). */
+  stepCosines?: ReadonlyArray<number | null> | null;
   policy: Pick<AuditPolicy, 'madThreshold' | 'minCosine' | 'duplicateDistance'>;
 }): UpdateFinding[] {
   const { stats, referenceNorm, policy } = options;
@@ -124,12 +134,16 @@ export function screenUpdates(options: {
     const nhz = history === null || historySpread === 0 ? null : (s.norm - history.median) / historySpread;
     const cz = at(cosineZ, index);
     const dz = at(distanceZ, index);
+    const stepCosine = options.stepCosines?.[index] ?? null;
+    const opposesOthers = s.othersCosine !== null && s.othersCosine < policy.minCosine;
+    const opposesStep = stepCosine !== null && stepCosine < policy.minCosine;
     return {
       index,
       label: options.labels?.[index] ?? `update #${index}`,
       norm: s.norm,
       cosine: s.cosine,
       othersCosine: s.othersCosine,
+      stepCosine,
       distance: at(distances, index),
       nearestDistance: s.nearestDistance,
       normZ: nz,
@@ -137,7 +151,7 @@ export function screenUpdates(options: {
       cosineZ: cz,
       distanceZ: dz,
       normOutlier: (spread && nz > k) || (nhz !== null && nhz > k),
-      lowCosine: spread && cz < -k && s.othersCosine !== null && s.othersCosine < policy.minCosine,
+      lowCosine: spread && opposesOthers && (cz < -k || opposesStep),
       tooCentral: spread && dz < -k,
       duplicate: s.nearestDistance !== null && s.nearestDistance <= policy.duplicateDistance,
     };

@@ -15,7 +15,7 @@ import {
   type TensorList,
   type UpdateStats,
 } from '../audit/index.js';
-import { flattenTensors } from '../strategies/flatten.js';
+import { flattenTensors, type TensorLayout } from '../strategies/flatten.js';
 import { byzantineTolerance } from '../strategies/registry.js';
 import type { ComputeRoundResult } from './compute-round.js';
 import { encodeAggregate } from './aggregate-digest.js';
@@ -24,6 +24,7 @@ import { chargeRound } from './privacy-charge.js';
 import { moduleDriftOf } from './candidate-drift.js';
 import { applyTrustRegion } from './trust-region.js';
 import { readNormHistory, writeNormHistory } from './norm-history.js';
+import { readPromotedStep, stepInLayout, writePromotedStep } from './promoted-step.js';
 import { recordAndPublishDecision } from './publish-decision.js';
 import type { RoundContext } from './round-context.js';
 
@@ -37,7 +38,9 @@ export interface FinishRoundInput {
    * Per-update audit input: the flattened deltas, or their statistics from a hierarchical round's
    * shard jobs. Not used (and not computed) in a DP task, where updates are not screened one by one.
    */
-  perUpdate?: { updates: TensorList[] } | { stats: { perUpdate: UpdateStats[]; referenceNorm: number } };
+  perUpdate?:
+    | { updates: TensorList[]; layout?: TensorLayout }
+    | { stats: { perUpdate: UpdateStats[]; referenceNorm: number } };
   /** Set when the round aggregated in shard jobs: the shard size and each shard's usable updates. */
   hierarchical?: { shardSize: number; counts: number[] };
 }
@@ -80,6 +83,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
       ...perUpdateInput(task, input),
       labels: loaded.map((u) => u.devicePseudonym),
       ...(task.policy.dp ? {} : { normHistory: await readNormHistory(deps.redis, deps.prefix, job) }),
+      ...(await previousStepInput(ctx, input)),
       tolerance: {
         strategy: task.policy.strategy.name,
         updates: byzantineTolerance(task.policy.strategy, loaded.length),
@@ -150,6 +154,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     manifestDigest: promotion.manifestDigest,
   });
   if (audit.summary.normScale) await writeNormHistory(deps.redis, deps.prefix, job, audit.summary.normScale);
+  if (!task.policy.dp) await writePromotedStep(deps, job, subtractTensors(candidate, current));
   return recordAndPublishDecision(ctx, {
     decision: 'COMMITTED',
     reasons,
@@ -178,6 +183,18 @@ function metricsOf(
 }
 
 /** The audit's per-update input: none in a DP task, where only the noised aggregate may count. */
+/** The last promoted step in the updates' layout, for a round screened from its updates (not DP). */
+async function previousStepInput(
+  ctx: RoundContext,
+  input: FinishRoundInput,
+): Promise<Pick<AuditRoundInput, 'previousStep'>> {
+  const perUpdate = input.perUpdate;
+  if (ctx.task.policy.dp || perUpdate === undefined || !('updates' in perUpdate) || !perUpdate.layout)
+    return {};
+  const step = await readPromotedStep(ctx.deps, ctx.job);
+  return step === null ? {} : { previousStep: [stepInLayout(step, perUpdate.layout)] };
+}
+
 function perUpdateInput(
   task: TaskDefinition,
   input: FinishRoundInput,

@@ -1,7 +1,7 @@
 // A round aggregated in this process: every update is loaded and screened here. Its counterpart
 // for large rounds, summed by shard jobs, is hierarchical-round.ts; both end in finish-round.ts.
 import type { RoundOutcome } from '../../shared/round-outcomes.js';
-import { flattenTensors } from '../strategies/flatten.js';
+import { flattenTensors, type TensorLayout } from '../strategies/flatten.js';
 import { finishRound } from './finish-round.js';
 import { frozenTensors, loadUpdates } from './load-updates.js';
 import { budgetRefusal, computeOnceAndCharge } from './privacy-charge.js';
@@ -51,6 +51,16 @@ export async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutco
     loaded: loaded.map((u) => u.ref),
     exclusions,
     result,
-    perUpdate: { updates: loaded.map((u) => [flattenTensors(u.delta).values]) },
+    perUpdate: flattenedUpdates(loaded.map((u) => u.delta)),
   });
+}
+
+/** Each update flattened, and their common layout (the one of the first update). */
+function flattenedUpdates(deltas: ReadonlyArray<Parameters<typeof flattenTensors>[0]>): {
+  updates: Float32Array[][];
+  layout?: TensorLayout;
+} {
+  const flat = deltas.map((d) => flattenTensors(d));
+  const layout = flat[0]?.layout;
+  return { updates: flat.map((f) => [f.values]), ...(layout ? { layout } : {}) };
 }

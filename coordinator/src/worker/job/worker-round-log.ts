@@ -63,7 +63,7 @@ function flagMessage(flag: Flag, f: UpdateFinding): string {
     case 'normOutlier':
       return `norm ${f.norm.toPrecision(4)} has modified z-score ${f.normZ.toPrecision(3)} within the round`;
     case 'lowCosine':
-      return `cosine ${f.cosine.toPrecision(3)} to the round's robust reference has modified z-score ${f.cosineZ.toPrecision(3)}; cosine ${(f.othersCosine ?? Number.NaN).toPrecision(3)} to the other updates' median`;
+      return `cosine ${f.cosine.toPrecision(3)} to the round's robust reference has modified z-score ${f.cosineZ.toPrecision(3)}; cosine ${(f.othersCosine ?? Number.NaN).toPrecision(3)} to the other updates' median${f.stepCosine === null ? '' : `, ${f.stepCosine.toPrecision(3)} to the last promoted step`}`;
     case 'tooCentral':
       return `distance ${f.distance.toPrecision(4)} to the round's robust reference has modified z-score ${f.distanceZ.toPrecision(3)}`;
     case 'duplicate':
