@@ -10,9 +10,9 @@ import { testRedisUrl } from '../../test-support/redis.js';
 // rounds), on all the real parts: an honest 2-labels-per-device run, the attack-free reference,
 // and 30% attackers sending 10·Δ or the crafted vector of "a little is enough" with the clip bound
 // above every honest norm (C = 100); then at the built-in bound C = 1, where every update has norm
-// 1, 30% attackers sending −4·Δ clipped, or 10·Δ unclipped (which the coordinator refuses). The
-// full-size figures (20 devices, 20 rounds, 3 seeds, every case, both bounds) are in
-// docs/results.md.
+// 1, 30% attackers sending −4·Δ clipped. (Unclipped 10·Δ at C = 1 is refused by the coordinator;
+// each such round then waits for its deadline, too slow for this suite: precision.test.ts counts
+// refusals from a round log.) The full-size figures are in docs/results.md.
 const outDir = mkdtempSync(join(tmpdir(), 'flotilla-precision-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
@@ -56,26 +56,24 @@ describe('flotilla audit-precision (reduced size)', () => {
     expect(readFileSync(join(outDir, 'precision.md'), 'utf8')).toContain('| `scaling-30` | 1 |');
   }, 900_000);
 
-  it('meets them at the clip bound C = 1: clipped sign flips flagged, unclipped scaling refused', async () => {
+  it('meets them at the clip bound C = 1: clipped sign flips flagged', async () => {
     const dir = join(outDir, 'c1');
     const result = await runPrecisionSuite({
       size: 'reduced',
       seeds: [1],
       clipNorm: 1,
-      cases: ['sign-flip-30', 'scaling-30'],
+      cases: ['sign-flip-30'],
       outDir: dir,
       cacheDir: outDir,
       redisUrl: testRedisUrl(),
       threads: 2,
     });
-    expect(result.cases.map((c) => c.name)).toEqual(['attack-free', 'sign-flip-30', 'scaling-30']);
-    const [free, flip, scaling] = result.cases;
-    // Every honest update is clipped to norm 1; nothing honest is flagged or refused.
+    expect(result.cases.map((c) => c.name)).toEqual(['attack-free', 'sign-flip-30']);
+    const [free, flip] = result.cases;
+    // Every update is clipped to norm 1, the attackers' too: nothing is refused, nothing honest flagged.
     expect(free?.honestFlagged).toBe(0);
     expect(flip?.honestFlagged).toBe(0);
-    // The clipped sign flips reach the aggregation and are flagged there; the unclipped 10·Δ never do.
     expect(flip?.attackerRefused).toBe(0);
-    expect(scaling?.attackerUpdates).toBe(0);
     expectAttackTargets(result.cases);
     expect(result.targets.filter((t) => !t.pass)).toEqual([]);
   }, 900_000);
