@@ -46,6 +46,9 @@ export interface BrowserDevice {
   enrolled: boolean;
 }
 
+/** Milliseconds a browser device trains before the page gets a turn (input, rendering, Stop). */
+const BROWSER_TRAINING_TURN_MS = 50;
+
 /** Chooses the tfjs backend for a page: wasm when its files are served, else cpu. */
 export async function initBrowserBackend(options: { wasmPaths?: string } = {}): Promise<BackendInfo> {
   if (options.wasmPaths !== undefined) setWasmPaths(options.wasmPaths);
@@ -98,6 +101,8 @@ export async function startBrowserDevice(options: BrowserDeviceOptions): Promise
     new TfjsTrainer({
       data: data ?? (() => Promise.reject(new FlotillaError('BAD_REQUEST', 'no data'))),
       preferBackend: backend.name === 'wasm' ? 'wasm' : 'cpu',
+      // The page stays responsive while it trains, and stop() ends training at once.
+      yieldEveryMs: BROWSER_TRAINING_TURN_MS,
     });
   const device = new FlotillaDevice({
     ...deviceOptions,

@@ -7,7 +7,7 @@ import type { BaseModelPool } from '../model/base-model-pool.js';
 import type { ReplayMix } from '../replay/mix-replay.js';
 import { assertDataFitsModel, modelIo } from '../training/data-fit.js';
 import { datasetSize, type LocalDataset } from '../training/dataset.js';
-import { trainLocally } from '../training/train-locally.js';
+import { trainLocally, trainLocallyYielding } from '../training/train-locally.js';
 import { validationGate } from '../training/validation-gate.js';
 import type { PrepareContext, TrainContext, TrainOutcome, Trainer } from './trainer.js';
 
@@ -26,6 +26,12 @@ export interface TfjsTrainerOptions {
   preferBackend?: BackendName;
   /** Seed of the batch shuffle; mixed with the round number so rounds differ. Default 0. */
   seed?: number;
+  /**
+   * Milliseconds of training between turns given to the event loop; training then also stops
+   * as soon as the device stops (or the round's deadline passes) instead of at its end. For
+   * pages, which must stay responsive (`startBrowserDevice` uses 50). Default: none, one go.
+   */
+  yieldEveryMs?: number;
   /**
    * Base models shared with other trainers of this process (simulated devices). Default: the
    * trainer loads and keeps its own.
@@ -71,7 +77,7 @@ export class TfjsTrainer implements Trainer {
       if (context.adapter.size > 0) model.loadAdapterTensors(context.adapter);
       context.signal.throwIfAborted();
       const secondsLeft = Math.max(0.001, (plan.deadline - Date.now()) / 1000);
-      const result = trainLocally({
+      const run = {
         model,
         data: data.train,
         holdout: data.holdout,
@@ -79,7 +85,12 @@ export class TfjsTrainer implements Trainer {
         budget: { maxSteps: plan.budget.maxSteps, maxSeconds: Math.min(plan.budget.maxSeconds, secondsLeft) },
         seed: ((this.options.seed ?? 0) + plan.roundNumber) >>> 0,
         ...(data.replay ? { replay: data.replay } : {}),
-      });
+      };
+      const { yieldEveryMs } = this.options;
+      const result =
+        yieldEveryMs === undefined
+          ? trainLocally(run)
+          : await trainLocallyYielding(run, { yieldEveryMs, signal: context.signal });
       const gate = validationGate({
         lossBefore: result.holdout.lossBefore,
         lossAfter: result.holdout.lossAfter,

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdaptedModel } from '../adapters/adapted-model.js';
 import { initBackend } from '../backend/backend.js';
 import { flippedLabels, separableTask, tinyBase } from './test-fixtures.js';
-import { trainLocally } from './train-locally.js';
+import { trainLocally, trainLocallyYielding } from './train-locally.js';
 import { validationGate } from './validation-gate.js';
 
 const FEATURES = 6;
@@ -179,5 +179,46 @@ describe('validation gate', () => {
     expect(validationGate({ lossBefore: 1, lossAfter: Number.NaN, tolerance: 1 }).pass).toBe(false);
     // A task without the gate (tolerance null): whatever the holdout says, the update is sent.
     expect(validationGate({ lossBefore: 1, lossAfter: 50, tolerance: null }).pass).toBe(true);
+  });
+
+  it('yielding to the event loop trains the same steps bit for bit, and an abort stops it leaving no tensor', async () => {
+    await initBackend({ prefer: 'cpu', logger: () => undefined });
+    const options = (model: ReturnType<typeof createAdaptedModel>) => ({
+      model,
+      data: separableTask({ n: 120, features: FEATURES, seed: 1 }),
+      holdout: separableTask({ n: 60, features: FEATURES, seed: 2 }),
+      plan,
+      budget: { maxSteps: 40, maxSeconds: 30 },
+      seed: 4,
+    });
+    const base = tinyBase(FEATURES);
+    const one = createAdaptedModel({ base, spec: spec('lora') });
+    const two = createAdaptedModel({ base, spec: spec('lora') });
+    const inOneGo = trainLocally(options(one));
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const yielding = await trainLocallyYielding(options(two), {
+      yieldEveryMs: 0,
+      signal: new AbortController().signal,
+    });
+    clearInterval(ticker);
+    // Other work ran while it trained (a turn after every step with yieldEveryMs 0).
+    expect(turns).toBeGreaterThan(0);
+    expect(yielding.steps).toBe(inOneGo.steps);
+    for (const [name, t] of inOneGo.delta)
+      expect(bitsEqual(t.values, yielding.delta.get(name)?.values ?? new Float32Array())).toBe(true);
+
+    // Stopped after its first turn: rejects with the reason; optimizer and snapshots are released.
+    const stop = new AbortController();
+    const tensorsBefore = tf.memory().numTensors;
+    const reason = new Error('stopped by the owner');
+    setTimeout(() => stop.abort(reason), 0);
+    await expect(trainLocallyYielding(options(two), { yieldEveryMs: 0, signal: stop.signal })).rejects.toBe(
+      reason,
+    );
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    one.dispose();
+    two.dispose();
+    base.dispose();
   });
 });

@@ -61,6 +61,41 @@ function cpuNow(): number | null {
  * Base weights are never touched: only `model.trainableVariables()` are optimized.
  */
 export function trainLocally(options: TrainLocallyOptions): TrainLocallyResult {
+  const run = trainingSteps(options);
+  for (;;) {
+    const next = run.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * `trainLocally` that gives the event loop a turn every `yieldEveryMs` of training and stops
+ * when `signal` aborts (rejecting with its reason, every tensor released): a page stays
+ * responsive while it trains, and its Stop button stops training at once, not at the end.
+ */
+export async function trainLocallyYielding(
+  options: TrainLocallyOptions,
+  control: { yieldEveryMs: number; signal: AbortSignal },
+): Promise<TrainLocallyResult> {
+  const run = trainingSteps(options);
+  let lastTurn = performance.now();
+  try {
+    for (;;) {
+      control.signal.throwIfAborted();
+      const next = run.next();
+      if (next.done) return next.value;
+      if (performance.now() - lastTurn >= control.yieldEveryMs) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        lastTurn = performance.now();
+      }
+    }
+  } finally {
+    run.return(undefined as never); // an abandoned run releases its optimizer and snapshots
+  }
+}
+
+/** The training loop, one optimizer step per `next()`; its return value is the result. */
+function* trainingSteps(options: TrainLocallyOptions): Generator<void, TrainLocallyResult, void> {
   const { model, plan, budget } = options;
   const mu = options.fedProxMu ?? plan.fedProxMu;
   const rng = createRng(options.seed ?? 0);
@@ -82,6 +117,7 @@ export function trainLocally(options: TrainLocallyOptions): TrainLocallyResult {
   let steps = 0;
   let examples = 0;
   let stoppedBy: TrainLocallyResult['stoppedBy'] = 'epochs';
+  let completed = false;
   try {
     outer: for (let epoch = 0; epoch < plan.epochs; epoch++) {
       const order = shuffledIndices(n, rng);
@@ -111,10 +147,14 @@ export function trainLocally(options: TrainLocallyOptions): TrainLocallyResult {
         cost?.dispose();
         steps += 1;
         examples += indices.length;
+        yield;
       }
     }
+    completed = true;
   } finally {
     optimizer.dispose();
+    // Abandoned (an error, or `return()` from trainLocallyYielding): the snapshots go too.
+    if (!completed) for (const snapshot of startList) snapshot.dispose();
   }
   const trainingMs = performance.now() - t0;
   const cpuEnd = cpuNow();
