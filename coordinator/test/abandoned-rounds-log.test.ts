@@ -40,15 +40,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     label: 'ab',
   });
 
-  const abandoned = (roundId: string) =>
-    waitFor(
-      async () => {
-        const round = await fleet.tc.coordinator.rounds.get(roundId);
-        return round?.state === 'ABANDONED' ? round : null;
-      },
-      PATIENCE_MS,
-      `${roundId} ABANDONED`,
-    );
+  const abandoned = (roundId: string) => fleet.roundIn(roundId, 'ABANDONED');
 
   it('logs every abandoned round so that the log verifies and every view shows them', async () => {
     const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];

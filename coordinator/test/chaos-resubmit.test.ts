@@ -37,11 +37,7 @@ describe('re-submission after a lost ack', () => {
     expect((await d2.upload(blob)).status).toBe(201);
     const first = await d2.submit(metadata);
     expect(first.ok).toBe(true);
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      PATIENCE_MS,
-      'AGGREGATING',
-    );
+    await fleet.roundIn('test-task:1', 'AGGREGATING');
 
     // The lost ack: the identical signed update again.
     expect(errorCode(await d2.submit(metadata))).toBe('DUPLICATE_UPDATE');

@@ -91,11 +91,7 @@ describe('a full round with 10 devices', () => {
       reasons: [],
     });
     expect(await promoted).toEqual({ taskId: 'test-task', version: 1, manifestDigest: 'a'.repeat(64) });
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get(roundId))?.state === 'COMMITTED',
-      PATIENCE_MS,
-      'COMMITTED',
-    );
+    await fleet.roundIn(roundId, 'COMMITTED');
     await waitFor(() => (fleet.devices[0]?.closed.length ?? 0) >= 2, PATIENCE_MS, 'round:closed COMMITTED');
     expect(fleet.devices[0]?.closed.map((c) => c.state)).toEqual(['AGGREGATING', 'COMMITTED']);
     const next = await waitFor(

@@ -72,11 +72,7 @@ describe('fuzzed socket messages', () => {
       honest.map((d, i) => d.report(plans[i] as RoundPlan, loraDelta(0.1 * (i + 1)))),
     );
     for (const ack of acks) expect(ack.ok).toBe(true);
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      PATIENCE_MS,
-      'round closes',
-    );
+    await fleet.roundIn('test-task:1', 'AGGREGATING');
     const health = await fetch(`${fleet.tc.coordinator.url}/healthz`);
     expect(health.status).toBe(200);
   });

@@ -48,14 +48,7 @@ describe('quorum missed', () => {
       ok: true,
       data: { recorded: true },
     });
-    const round = await waitFor(
-      async () => {
-        const r = await fleet.tc.coordinator.rounds.get('test-task:1');
-        return r?.state === 'ABANDONED' ? r : null;
-      },
-      PATIENCE_MS,
-      'ABANDONED',
-    );
+    const round = await fleet.roundIn('test-task:1', 'ABANDONED');
     expect(round.reason).toBe('quorum missed: 1 of 2 updates');
     await waitFor(() => d0.closed.length > 0, PATIENCE_MS, 'round:closed');
     expect(d0.closed[0]).toEqual({
@@ -80,15 +73,7 @@ describe('quorum missed', () => {
   });
 
   it('abandons a round whose selection times out short of devices, keeps an idle one open, and stops at maxRounds', async () => {
-    const abandoned = (roundId: string) =>
-      waitFor(
-        async () => {
-          const r = await fleet.tc.coordinator.rounds.get(roundId);
-          return r?.state === 'ABANDONED' ? r : null;
-        },
-        PATIENCE_MS,
-        `${roundId} abandoned`,
-      );
+    const abandoned = (roundId: string) => fleet.roundIn(roundId, 'ABANDONED');
     const d0 = fleet.devices[0] as TestDevice;
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RoundLogRecord } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
-import { PATIENCE_MS } from '../../test-support/patience.js';
+import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
 
 // Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
 // are written by the round driver's periodic flush, after round.closed, and still add up.
@@ -20,11 +19,7 @@ describe('refusal counts of an ended round', () => {
     await b.waitForPlan('test-task:1');
     expect(await a.report(plan, loraDelta(0.1))).toMatchObject({ ok: true });
     expect(await b.report(plan, loraDelta(0.2))).toMatchObject({ ok: true });
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'AGGREGATING',
-      PATIENCE_MS,
-      'round closed',
-    );
+    await fleet.roundIn('test-task:1', 'AGGREGATING');
     // Five different updates for the closed round: all ROUND_CLOSED. (Their blobs could not be
     // uploaded any more: no round is reporting. The round's state is checked first.)
     for (let i = 0; i < 5; i++)

@@ -213,11 +213,7 @@ describe('refusals, each with its reason code, while honest devices finish the r
       [h0, h1, h2].map((d, i) => d.report(deadlinePlan, loraDelta(0.1 * (i + 1)))),
     );
     expect(reports.map(errorCode)).toEqual(['OK', 'OK', 'OK']);
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get(deadlinePlan.roundId))?.state === 'AGGREGATING',
-      PATIENCE_MS,
-      'close',
-    );
+    await fleet.roundIn(deadlinePlan.roundId, 'AGGREGATING');
     // Too late to upload (no round is reporting), and too late to submit.
     const lateBlob = loraDelta(0.2);
     expect((await h3.upload(lateBlob)).status).toBe(403);

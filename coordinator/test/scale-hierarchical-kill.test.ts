@@ -1,9 +1,6 @@
 // A worker process SIGKILLed in the middle of a hierarchical round: another process resumes the
 // aggregate job from its saved step, and the round is promoted exactly once, with the candidate
 // the killed process computed (DP noise from the CSPRNG is not drawn twice).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +11,6 @@ import {
   type RoundLogLine,
   type RoundLogRecord,
 } from '@flotilla/protocol';
-import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../src/shared/hierarchical-flow.js';
 import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
@@ -23,7 +19,7 @@ import { readRoundOutcome } from '../src/shared/round-outcomes.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { deltaLike, jobData, testRandom, until, workerTestEnv } from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, until, stateDirWorkerEnv } from './support/worker-fixtures.js';
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
 const MODULES = { hidden: { in: 6, out: 5 } };
@@ -37,11 +33,8 @@ afterAll(async () => {
 
 describe('hierarchical round across a worker crash', () => {
   it('resumes after SIGKILL from the saved step and promotes once', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-hier-kill-'));
-    cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-    const signingKey = loadOrCreateCoordinatorKey(stateDir);
-    const env = workerTestEnv('hier-kill', { dir: stateDir, signingKey });
-    cleanups.push(() => env.close());
+    const env = stateDirWorkerEnv('hier-kill', cleanups);
+    const stateDir = env.dir;
     await env.createTask({
       taskId: 'dpk',
       adapter: SPEC,

@@ -34,11 +34,7 @@ describe('a task the worker stopped', () => {
 
     // Round 1 ends (one device of three checks in before the selection timeout); round 2 must not open.
     await (fleet.devices[0] as TestDevice).checkIn('test-task');
-    await waitFor(
-      async () => (await fleet.tc.coordinator.rounds.get('test-task:1'))?.state === 'ABANDONED',
-      PATIENCE_MS,
-      'round 1 abandoned',
-    );
+    await fleet.roundIn('test-task:1', 'ABANDONED');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await fleet.tc.coordinator.rounds.current('test-task'))?.roundId).toBe('test-task:1');
     const checkin = await (fleet.devices[0] as TestDevice).checkIn('test-task');

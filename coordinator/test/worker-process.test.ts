@@ -1,10 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { manifestDigest, toBase64, verifyRoundLogSync, type RoundLogLine } from '@flotilla/protocol';
-import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/index.js';
@@ -12,7 +8,7 @@ import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-o
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
+import { seedCrashRound, until, stateDirWorkerEnv, workerTestEnv } from './support/worker-fixtures.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const children: ChildWorker[] = [];
@@ -36,11 +32,8 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
   });
 
   it('survives SIGKILL mid-job: the stalled job is retried by a new process, promoted once, same digest as a clean run', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-wk-crash-'));
-    cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-    const signingKey = loadOrCreateCoordinatorKey(stateDir);
-    const env = workerTestEnv('wk-crash', { dir: stateDir, signingKey });
-    cleanups.push(() => env.close());
+    const env = stateDirWorkerEnv('wk-crash', cleanups);
+    const stateDir = env.dir;
     const data = await seedCrashRound(env);
 
     const connection = redisOptionsFromUrl(testRedisUrl());
@@ -100,7 +93,7 @@ describe('worker process (node --import tsx coordinator/src/worker/main.ts)', ()
     expect(corruptLines).toEqual([]);
     const types = (records as RoundLogLine[]).flatMap((r) => ('event' in r ? [r.event.type] : []));
     expect(types).toEqual(['aggregation', 'aggregation', 'audit', 'promotion']);
-    const verdict = verifyRoundLogSync(records, { trustedKey: toBase64(signingKey.publicKey) });
+    const verdict = verifyRoundLogSync(records, { trustedKey: toBase64(env.signingKey.publicKey) });
     // No server opened the round in this test, so only "unknown round" rules may fail.
     expect(verdict.problems.filter((p) => p.code !== 'UNKNOWN_ROUND')).toEqual([]);
 

@@ -3,19 +3,15 @@
 // With two worker processes on their default settings, the one in the middle of the job is
 // SIGKILLed right after it renewed its lock (the worst moment: the lock then lives longest), and
 // the other decides the round within a bound well below the old lock duration alone.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { AGGREGATE_QUEUE, aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_STALLED_INTERVAL_MS } from '../src/worker/job-locks.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { seedCrashRound, until, workerTestEnv } from './support/worker-fixtures.js';
+import { seedCrashRound, until, stateDirWorkerEnv } from './support/worker-fixtures.js';
 
 /**
  * From the SIGKILL to the round's outcome. Worst case with the defaults: the lock's full
@@ -47,11 +43,8 @@ async function killRightAfterRenewal(redis: Redis, lockKey: string, worker: Chil
 
 /** A round's job data, a queue, and the outcomes heard on the pub/sub channel. */
 async function crashScene(label: string) {
-  const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
-  cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-  const signingKey = loadOrCreateCoordinatorKey(stateDir);
-  const env = workerTestEnv(label, { dir: stateDir, signingKey });
-  cleanups.push(() => env.close());
+  const env = stateDirWorkerEnv(label, cleanups);
+  const stateDir = env.dir;
   const data = await seedCrashRound(env);
   const connection = redisOptionsFromUrl(testRedisUrl());
   const queue = aggregateQueue(connection, env.prefix);

@@ -247,6 +247,17 @@ export class RoundStore {
     return u === 1 || s === 1;
   }
 
+  /** The keys a device's answer to a round touches, in the order the accept and skip scripts take them. */
+  private responseKeys(roundId: string): string[] {
+    const { keys } = this;
+    return [
+      keys.round(roundId),
+      keys.roundUpdates(roundId),
+      keys.roundSelected(roundId),
+      keys.roundSkips(roundId),
+    ];
+  }
+
   /**
    * Atomically stores an accepted update and counts it: `OK` with the new accepted count, or the
    * refusal (a FlotillaError code) with count 0.
@@ -260,10 +271,7 @@ export class RoundStore {
     const reply = await this.redis.eval(
       ACCEPT_UPDATE.source,
       5,
-      this.keys.round(roundId),
-      this.keys.roundUpdates(roundId),
-      this.keys.roundSelected(roundId),
-      this.keys.roundSkips(roundId),
+      ...this.responseKeys(roundId),
       this.keys.device(deviceId),
       deviceId,
       recordJson,
@@ -278,10 +286,7 @@ export class RoundStore {
     const reply = await this.redis.eval(
       RECORD_SKIP.source,
       4,
-      this.keys.round(roundId),
-      this.keys.roundUpdates(roundId),
-      this.keys.roundSelected(roundId),
-      this.keys.roundSkips(roundId),
+      ...this.responseKeys(roundId),
       deviceId,
       recordJson,
     );

@@ -8,6 +8,10 @@ import { startTestCoordinator, type TestCoordinator } from './test-coordinator.j
 import { createTestTask, type TestTaskOptions } from './test-task.js';
 import { TestDevice } from './test-device.js';
 import { roundLogVerdict, roundLogWhen } from './round-log-reads.js';
+import type { RoundState } from '../../src/server/round-machine.js';
+import type { RoundRecord } from '../../src/server/round-store.js';
+import { waitFor } from './wait-for.js';
+import { PATIENCE_MS } from '../../../test-support/patience.js';
 
 export * from './test-coordinator.js';
 export * from './test-task.js';
@@ -34,6 +38,8 @@ export interface TestFleetOptions {
 export interface TestFleet {
   readonly tc: TestCoordinator;
   readonly devices: TestDevice[];
+  /** Round `roundId` once it is in `state` (polled until PATIENCE_MS). */
+  roundIn(roundId: string, state: RoundState): Promise<RoundRecord>;
   /** Every device checks in to `taskId`; resolves with their plans for `roundId`, in device order. */
   joinRound(taskId: string, roundId: string): Promise<RoundPlan[]>;
   /** {@link roundLogWhen} on this fleet's coordinator. */
@@ -75,6 +81,15 @@ export function useTestFleet(options: TestFleetOptions = {}): TestFleet {
     get devices() {
       return running().devices;
     },
+    roundIn: (roundId, state) =>
+      waitFor(
+        async () => {
+          const round = await running().tc.coordinator.rounds.get(roundId);
+          return round?.state === state ? round : null;
+        },
+        PATIENCE_MS,
+        `${roundId} ${state}`,
+      ),
     async joinRound(taskId, roundId) {
       const { devices } = running();
       await Promise.all(devices.map((d) => d.checkIn(taskId)));

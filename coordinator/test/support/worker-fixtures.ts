@@ -22,6 +22,7 @@ import {
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { AdapterRegistry } from '../../src/shared/adapter-registry.js';
+import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
 import { LocalDirBlobStore, type BlobStore } from '../../src/shared/blob-store/index.js';
 import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
@@ -176,6 +177,19 @@ export interface TaskOptions {
   weighting?: TaskDefinitionInput['policy']['weighting'];
   kernelValue?: number;
   biasValue?: number;
+}
+
+/**
+ * A worker test environment in a fresh state directory that worker processes can share (`dir`):
+ * its blob store is `<dir>/blobs` and the coordinator key is kept there, as a worker process
+ * reads them. Closing it and removing the directory are pushed onto `cleanups`.
+ */
+export function stateDirWorkerEnv(label: string, cleanups: Array<() => Promise<void> | void>): WorkerTestEnv {
+  const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
+  cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
+  const env = workerTestEnv(label, { dir: stateDir, signingKey: loadOrCreateCoordinatorKey(stateDir) });
+  cleanups.push(() => env.close());
+  return env;
 }
 
 /**
