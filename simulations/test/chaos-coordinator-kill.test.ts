@@ -18,7 +18,6 @@ import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import * as chaos from './support/chaos-fleet.js';
 import {
-  freePort,
   startChildCoordinator,
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
@@ -51,11 +50,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     const keys = redisKeys(prefix);
     const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-kill-'));
     dirs.push(stateDir);
-    const port = await freePort();
-    const args = [
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(port), '--operator-token', chaos.OPERATOR],
-    ];
+    const args = await chaos.coordinatorProcessArgs(prefix, stateDir);
     const first = await startChildCoordinator(args);
     processes.push(first);
     const url = first.url;

@@ -19,7 +19,6 @@ import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import * as chaos from './support/chaos-fleet.js';
 import {
-  freePort,
   startChildCoordinator,
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
@@ -36,8 +35,7 @@ describe('devices check that the round log holds their updates', () => {
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    for (const d of devices) d.device.stop();
-    await worker?.close();
+    await chaos.stopDevicesAndWorker(devices, worker);
     for (const c of coordinators) await c.kill();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     redis.disconnect();
@@ -47,10 +45,7 @@ describe('devices check that the round log holds their updates', () => {
     const prefix = uniquePrefix(label);
     const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
     dirs.push(stateDir);
-    const coordinator = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(await freePort()), '--operator-token', chaos.OPERATOR],
-    ]);
+    const coordinator = await startChildCoordinator(await chaos.coordinatorProcessArgs(prefix, stateDir));
     coordinators.push(coordinator);
     const { url } = coordinator;
     await chaos.registerTask({ url }, TASK, { goalCount: count, minReports: count, maxRounds: 1 });

@@ -11,7 +11,6 @@ import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import * as chaos from './support/chaos-fleet.js';
 import {
-  freePort,
   startChildCoordinator,
   type ChildCoordinator,
 } from '../../coordinator/test/support/child-coordinator.js';
@@ -36,10 +35,7 @@ describe('FlotillaDevice transports', () => {
 
   it('default options (polling, then WebSocket), polling only and WebSocket only each complete a round', async () => {
     const prefix = uniquePrefix('transports');
-    coordinator = await startChildCoordinator([
-      ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
-      ...['--port', String(await freePort()), '--operator-token', chaos.OPERATOR],
-    ]);
+    coordinator = await startChildCoordinator(await chaos.coordinatorProcessArgs(prefix, stateDir));
     const { url } = coordinator;
     await chaos.registerTask({ url }, TASK, { goalCount: 3, minReports: 3, maxRounds: 1 });
     worker = await startRoundLogWorker({ redis, prefix, stateDir });

@@ -20,6 +20,8 @@ import type { Redis } from 'ioredis';
 import type { Coordinator } from '@flotilla/coordinator/server';
 import type { RoundLogWriter } from '@flotilla/coordinator/shared';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
+import { freePort } from '../../../coordinator/test/support/child-coordinator.js';
+import { testRedisUrl } from '../../../test-support/redis.js';
 import { openStateDirRoundLog } from './run-log.js';
 
 // Real devices (FlotillaDevice) with a trainer that needs no tfjs: the fault tests exercise the
@@ -142,6 +144,17 @@ export async function stopDevicesAndWorker(
 ): Promise<void> {
   for (const d of devices) d.device.stop();
   await worker?.close();
+}
+
+/**
+ * The arguments of a coordinator process (`startChildCoordinator`) on the test Redis under
+ * `prefix`, keeping its state in `stateDir`, on a free port, with the chaos operator token.
+ */
+export async function coordinatorProcessArgs(prefix: string, stateDir: string): Promise<string[]> {
+  return [
+    ...['--redis-url', testRedisUrl(), '--prefix', prefix, '--state-dir', stateDir],
+    ...['--port', String(await freePort()), '--operator-token', OPERATOR],
+  ];
 }
 
 export interface FastTrainerOptions {
