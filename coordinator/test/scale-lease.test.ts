@@ -1,26 +1,17 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisKeys } from '../src/shared/keys.js';
-import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { FleetPresence } from '../src/server/presence.js';
 import { RoundLease } from '../src/server/round-lease.js';
 import { RoundStore, type RoundRecord } from '../src/server/round-store.js';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { uniquePrefix } from '../../test-support/redis.js';
+import { testRedisConnections } from './support/test-redis.js';
 import { waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const logger = pino({ level: 'silent' });
-const connections: Redis[] = [];
-function connect(): Redis {
-  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  connections.push(redis);
-  return redis;
-}
-
-afterAll(() => {
-  for (const r of connections) r.disconnect();
-});
+const connect = testRedisConnections();
 
 function roundRecord(roundId: string): RoundRecord {
   return {

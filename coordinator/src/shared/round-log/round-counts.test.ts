@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keyPairFromSeed, toBase64, verifyRoundLog, type RoundLogEventOf } from '@flotilla/protocol';
-import { testRedisUrl, uniquePrefix } from '../../../../test-support/redis.js';
-import { redisOptionsFromUrl } from '../redis-connection.js';
+import { uniquePrefix } from '../../../../test-support/redis.js';
+import { testRedisConnections } from '../../../test/support/test-redis.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
 
@@ -15,20 +14,17 @@ import { openRoundLog } from './writer.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(8));
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-round-counts-'));
-const connections: Redis[] = [];
+const connect = testRedisConnections();
 function writer(prefix: string) {
-  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  connections.push(redis);
   return openRoundLog({
-    redis,
+    redis: connect(),
     prefix,
     filePath: join(dir, `${prefix}.jsonl`),
     signingKey: key,
     pseudonymSecret: new Uint8Array(32).fill(1),
   });
 }
-afterAll(async () => {
-  await Promise.all(connections.map((c) => c.quit()));
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -74,7 +70,7 @@ describe('round counts kept by the round-log writer', () => {
     expect(again).toEqual(first);
     await b.append(accepted(2));
     expect(await a.loggedAccepted(ROUND.roundId)).toEqual(new Set([dev(1), dev(2)]));
-    expect((await readRoundLog(connections[0] as Redis, prefix)).map((r) => r.event.type)).toEqual([
+    expect((await readRoundLog(connect(), prefix)).map((r) => r.event.type)).toEqual([
       'update.accepted',
       'update.accepted',
     ]);
@@ -95,7 +91,7 @@ describe('round counts kept by the round-log writer', () => {
       reason: `${logged.refused} refused`,
     }));
     await Promise.all(noise);
-    const records = await readRoundLog(connections[0] as Redis, prefix);
+    const records = await readRoundLog(connect(), prefix);
     const before = records.slice(0, end.leafIndex);
     const count = (type: string) => before.filter((r) => r.event.type === type).length;
     expect(end.event).toMatchObject({
@@ -103,7 +99,7 @@ describe('round counts kept by the round-log writer', () => {
       reason: `${count('update.refused')} refused`,
     });
     expect(records).toHaveLength(61);
-    const lines = await readRoundLogEntries(connections[0] as Redis, prefix);
+    const lines = await readRoundLogEntries(connect(), prefix);
     const verdict = await verifyRoundLog(lines, { trustedKey: toBase64(key.publicKey) });
     expect(verdict.records).toBe(lines.length);
     expect(verdict.problems.map((p) => p.code)).not.toContain('ROOT');

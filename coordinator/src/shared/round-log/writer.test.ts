@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   fromHex,
@@ -14,8 +13,8 @@ import {
   type RoundLogEvent,
   type TreeHeadLine,
 } from '@flotilla/protocol';
-import { testRedisUrl, uniquePrefix } from '../../../../test-support/redis.js';
-import { redisOptionsFromUrl } from '../redis-connection.js';
+import { uniquePrefix } from '../../../../test-support/redis.js';
+import { testRedisConnections } from '../../../test/support/test-redis.js';
 import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
@@ -27,18 +26,12 @@ const secret = new Uint8Array(32).fill(5);
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 
 let dir: string;
-const connections: Redis[] = [];
-function connect(): Redis {
-  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  connections.push(redis);
-  return redis;
-}
+const connect = testRedisConnections();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flotilla-round-log-'));
 });
-afterAll(async () => {
-  await Promise.all(connections.map((c) => c.quit()));
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
