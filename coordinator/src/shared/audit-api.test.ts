@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyPairFromSeed, toBase64, type RoundLogEvent } from '@flotilla/protocol';
+import { keyPairFromSeed, toBase64 } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { handleAuditRequest } from './audit-api.js';
 import { redisOptionsFromUrl } from './redis-connection.js';
 import { openRoundLog } from './round-log/writer.js';
+import { roundOpened } from '../../test/support/round-log-events.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(6));
 const TOKEN = 'auditor-token-0123456789';
@@ -18,20 +19,6 @@ let redis: Redis;
 let server: Server;
 let base: string;
 let dir: string;
-
-function opened(n: number): RoundLogEvent {
-  return {
-    type: 'round.opened',
-    taskId: 'demo',
-    roundId: `demo:${n}`,
-    goalCount: 2,
-    minReports: 1,
-    clipNorm: 1,
-    parentVersion: 0,
-    deadline: 1,
-    dp: null,
-  };
-}
 
 beforeAll(async () => {
   redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
@@ -53,7 +40,7 @@ beforeAll(async () => {
       minReports: 1,
       reason: 'selection timeout: 0 of 2 devices checked in',
     });
-  await writer.append(opened(3));
+  await writer.append(roundOpened(3));
   server = createServer((req, res) => {
     void handleAuditRequest(req, res, { redis, prefix, auditorTokens: [TOKEN] }).then((handled) => {
       if (!handled) res.writeHead(418).end();

@@ -10,11 +10,11 @@ import {
   verifyInclusion,
   verifyRoundLog,
   verifyTreeHeadSignature,
-  type RoundLogEvent,
   type TreeHeadLine,
 } from '@flotilla/protocol';
 import { uniquePrefix } from '../../../../test-support/redis.js';
 import { testRedisConnections } from '../../../test/support/test-redis.js';
+import { roundOpened } from '../../../test/support/round-log-events.js';
 import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
@@ -44,21 +44,6 @@ const writerAt = (prefix: string, filePath: string) => ({
   pseudonymSecret: secret,
 });
 
-/** Round `n` (from 1) of `taskId`: rounds of one task must begin in increasing order. */
-function opened(n: number, taskId = 'demo'): RoundLogEvent {
-  return {
-    type: 'round.opened',
-    taskId,
-    roundId: `${taskId}:${n}`,
-    goalCount: 2,
-    minReports: 1,
-    clipNorm: 1,
-    parentVersion: 0,
-    deadline: 1,
-    dp: null,
-  };
-}
-
 describe('RoundLogWriter', () => {
   it('two writers on two connections appending 200 records interleaved make one valid log and an identical mirror', async () => {
     const prefix = uniquePrefix('rlog-concurrent');
@@ -70,7 +55,7 @@ describe('RoundLogWriter', () => {
       Array.from(
         { length: 200 },
         // One task per record: the two writers interleave, so no per-task order is promised here.
-        (_, i) => writers[i % 2]?.append(opened(1, `t${i}`)) ?? Promise.reject(new Error('writer')),
+        (_, i) => writers[i % 2]?.append(roundOpened(1, `t${i}`)) ?? Promise.reject(new Error('writer')),
       ),
     );
     expect(new Set(appended.map((r) => r.seq)).size).toBe(200);
@@ -101,7 +86,7 @@ describe('RoundLogWriter', () => {
     const filePath = join(dir, `${prefix}.jsonl`);
     // A long interval: only the queue running dry signs a head here.
     const writer = openRoundLog({ ...writerAt(prefix, filePath), treeHeadIntervalMs: 3_600_000 });
-    await writer.append(opened(1));
+    await writer.append(roundOpened(1));
     const devices = Array.from({ length: 120 }, (_, i) => writer.pseudonymize(`device-${i}`));
     await writer.append({
       type: 'round.selected',
@@ -165,7 +150,7 @@ describe('RoundLogWriter', () => {
       signingKey: key1,
       pseudonymSecret: secret,
     });
-    await writer.append(opened(1));
+    await writer.append(roundOpened(1));
     const rotation = await writer.rotateKey(key2, 'annual rotation');
     expect(rotation.event).toEqual({
       type: 'key.rotated',
@@ -173,7 +158,7 @@ describe('RoundLogWriter', () => {
       newKeyId: toBase64(key2.publicKey),
       reason: 'annual rotation',
     });
-    const after = await writer.append(opened(1, 'demo-b'));
+    const after = await writer.append(roundOpened(1, 'demo-b'));
     // The head covering the rotation is signed by the old key, the next one by the new key.
     const heads = (await readRoundLogEntries(connect(), prefix)).filter(
       (line): line is TreeHeadLine => 'treeHead' in line,
@@ -183,7 +168,7 @@ describe('RoundLogWriter', () => {
       [rotation.seq + 1, toBase64(key1.publicKey)],
       [after.seq + 1, toBase64(key2.publicKey)],
     ]);
-    await expect(stale.append(opened(1, 'demo-c'))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    await expect(stale.append(roundOpened(1, 'demo-c'))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
     await expect(writer.append(rotation.event)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
 
     const result = await auditVerifyCommand({
@@ -211,7 +196,7 @@ describe('RoundLogWriter', () => {
     });
     const device = writer.pseudonymize('pixel-7-lab-0042');
     expect(device).toMatch(/^dev_[0-9a-f]{32}$/);
-    await writer.append(opened(1, 'demo'));
+    await writer.append(roundOpened(1, 'demo'));
     await writer.append({
       type: 'round.selected',
       taskId: 'demo',
@@ -298,7 +283,7 @@ describe('auditVerifyCommand on a damaged file', () => {
     const prefix = uniquePrefix('rlog-corrupt');
     const filePath = join(dir, `${prefix}.jsonl`);
     const writer = openRoundLog(writerAt(prefix, filePath));
-    for (let i = 1; i <= 3; i++) await writer.append(opened(1, `demo-${i}`));
+    for (let i = 1; i <= 3; i++) await writer.append(roundOpened(1, `demo-${i}`));
     const lines = readFileSync(filePath, 'utf8').split('\n');
     lines[2] = '{"seq":2, this is not json';
     const damaged = join(dir, `${prefix}-damaged.jsonl`);

@@ -1,0 +1,19 @@
+import type { RoundLogEventOf } from '@flotilla/protocol';
+
+/**
+ * The `round.opened` record of round `n` (from 1) of `taskId`, for tests that append to a round log
+ * directly: no DP, goal 2, quorum 1. Rounds of one task must open in increasing order.
+ */
+export function roundOpened(n: number, taskId = 'demo'): RoundLogEventOf<'round.opened'> {
+  return {
+    type: 'round.opened',
+    taskId,
+    roundId: `${taskId}:${n}`,
+    goalCount: 2,
+    minReports: 1,
+    clipNorm: 1,
+    parentVersion: 0,
+    deadline: 1,
+    dp: null,
+  };
+}
