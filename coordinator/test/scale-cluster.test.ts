@@ -1,55 +1,29 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
 import { AdapterRegistry } from '../src/shared/adapter-registry.js';
-import { redisKeys } from '../src/shared/keys.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
-import { readRoundOutcome } from '../src/shared/round-outcomes.js';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
 import { FailoverDevice } from './support/failover-device.js';
+import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
 import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
-const OPERATOR = 'operator-token-for-scale-test-0123456';
 const TASK = 'scale-task';
 const PER_SIDE = 3;
 
 describe('two coordinator processes and two worker processes on one Redis', () => {
-  const url = testRedisUrl();
-  const redis = new Redis(redisOptionsFromUrl(url));
-  const prefix = uniquePrefix('scale');
-  const keys = redisKeys(prefix);
-  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-scale-'));
-  const coordinators: ChildCoordinator[] = [];
-  const workers: ChildWorker[] = [];
+  const cluster = new ProcessCluster('scale');
+  const { redis, prefix, keys } = cluster;
   let devices: FailoverDevice[] = [];
 
   afterAll(async () => {
     for (const d of devices) d.disconnect();
-    for (const c of coordinators) await c.kill();
-    for (const w of workers) await w.kill();
-    rmSync(stateDir, { recursive: true, force: true });
-    redis.disconnect();
+    await cluster.stop();
   });
 
-  async function startCoordinator(): Promise<ChildCoordinator> {
-    const child = await startCoordinatorProcess({
-      redisUrl: url,
-      prefix,
-      stateDir,
-      operatorToken: OPERATOR,
-      args: ['--blob-store', 'redis', '--lease-ttl-ms', '3000'],
-    });
-    coordinators.push(child);
-    return child;
-  }
+  const startCoordinator = () =>
+    cluster.startCoordinator(['--blob-store', 'redis', '--lease-ttl-ms', '3000']);
 
   async function reportAll(
     roundId: string,
@@ -78,7 +52,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
   }
 
   async function aggregateJobDigests(roundId: string): Promise<string[]> {
-    const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(url), prefix });
+    const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(cluster.redisUrl), prefix });
     try {
       const job = await waitFor(() => queue.getJob(aggregateJobId(roundId)), 15_000, `job of ${roundId}`);
       return AggregateJobDataSchema.parse(job.data)
@@ -89,26 +63,18 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     }
   }
 
-  async function outcomeOf(roundId: string) {
-    return waitFor(() => readRoundOutcome(redis, prefix, roundId), 30_000, `outcome of ${roundId}`);
-  }
-
   it('commits a round fed through both processes, then survives a SIGKILL of the driver mid-round', async () => {
     const a = await startCoordinator();
     const b = await startCoordinator();
-    const workerEnv = {
-      ...workerProcessEnv({ redisUrl: url, prefix, stateDir }),
-      FLOTILLA_BLOB_STORE: 'redis',
-    };
-    workers.push(spawnChildWorker(workerEnv), spawnChildWorker(workerEnv));
-    await Promise.all(workers.map((w) => w.waitForLog('worker ready')));
+    await cluster.spawnWorker({ FLOTILLA_BLOB_STORE: 'redis' });
+    await cluster.spawnWorker({ FLOTILLA_BLOB_STORE: 'redis' });
 
     // The first process took the round-driver lease; the second follows.
     const holder = (await redis.get(keys.driverHolder())) ?? '';
     expect(JSON.parse(holder)).toMatchObject({ pid: a.pid });
 
     // Registered through the follower: the driver hears of it on the tasks channel.
-    await createTestTaskOverHttp(b.url, OPERATOR, {
+    await createTestTaskOverHttp(b.url, OPERATOR_TOKEN, {
       taskId: TASK,
       rounds: {
         goalCount: 2 * PER_SIDE,
@@ -134,7 +100,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
       const { enrolled } = await enrollWithToken({
         url: a.url,
         enrollUrl: b.url,
-        operatorToken: OPERATOR,
+        operatorToken: OPERATOR_TOKEN,
         device: d,
       });
       expect(enrolled.status).toBe(201);
@@ -151,7 +117,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     const blobs1 = new Map<string, Uint8Array>();
     const acked1 = await reportAll(`${TASK}:1`, devices, blobs1);
     expect(await aggregateJobDigests(`${TASK}:1`)).toEqual(acked1.sort());
-    const outcome1 = await outcomeOf(`${TASK}:1`);
+    const outcome1 = await cluster.outcome(`${TASK}:1`);
     expect(outcome1).toMatchObject({ decision: 'COMMITTED', version: 1 });
     await waitFor(
       () => devices.every((d) => d.closed.some((c) => c.roundId === `${TASK}:1` && c.state === 'COMMITTED')),
@@ -192,7 +158,7 @@ describe('two coordinator processes and two worker processes on one Redis', () =
 
     const digests2 = await aggregateJobDigests(`${TASK}:2`);
     expect(digests2).toEqual([...ackedEarly, ...ackedLate].sort());
-    const outcome2 = await outcomeOf(`${TASK}:2`);
+    const outcome2 = await cluster.outcome(`${TASK}:2`);
     expect(outcome2).toMatchObject({ decision: 'COMMITTED', version: 2 });
     const manifest = await new AdapterRegistry({ redis, prefix }).getManifest(TASK, 2);
     expect(manifest?.manifest.aggregation.participants).toBe(2 * PER_SIDE);

@@ -95,11 +95,15 @@ export class ProcessCluster {
     return this.worker;
   }
 
-  /** A worker process (`coordinator/src/worker/main.ts`) on this cluster's Redis, prefix and state. */
-  async spawnWorker(): Promise<ChildWorker> {
-    const worker = spawnChildWorker(
-      workerProcessEnv({ redisUrl: this.redisUrl, prefix: this.prefix, stateDir: this.stateDir }),
-    );
+  /**
+   * A worker process (`coordinator/src/worker/main.ts`) on this cluster's Redis, prefix and state,
+   * with `env` added to its environment (e.g. `FLOTILLA_BLOB_STORE`).
+   */
+  async spawnWorker(env: Record<string, string> = {}): Promise<ChildWorker> {
+    const worker = spawnChildWorker({
+      ...workerProcessEnv({ redisUrl: this.redisUrl, prefix: this.prefix, stateDir: this.stateDir }),
+      ...env,
+    });
     this.workerProcesses.push(worker);
     await worker.waitForLog('worker ready');
     return worker;
