@@ -1,8 +1,26 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionGuard } from './connection-guard.js';
 
-function closer(log: string[], id: string) {
-  return (code: string) => log.push(`${id}:${code}`);
+/**
+ * A guard keeping `maxPendingPerDevice` pending sockets and one authenticated socket per device,
+ * with a 1 s challenge; `closed` lists `<socket>:<code>` in the order the guard closes them, and
+ * `admit`/`authenticate` hand it a closer that records there.
+ */
+function guardWithLog(maxPendingPerDevice: number) {
+  const guard = new ConnectionGuard({
+    maxPendingPerDevice,
+    maxAuthenticatedPerDevice: 1,
+    authTimeoutMs: 1000,
+  });
+  const closed: string[] = [];
+  const closer = (socketId: string) => (code: string) => closed.push(`${socketId}:${code}`);
+  return {
+    guard,
+    closed,
+    admit: (deviceId: string, socketId: string) => guard.admit(deviceId, socketId, closer(socketId)),
+    authenticate: (deviceId: string, socketId: string) =>
+      guard.authenticate(deviceId, socketId, closer(socketId)),
+  };
 }
 
 describe('ConnectionGuard', () => {
@@ -10,31 +28,21 @@ describe('ConnectionGuard', () => {
   afterEach(() => vi.useRealTimers());
 
   it('keeps the newest 4 pending sockets of a device id and closes older ones', () => {
-    const guard = new ConnectionGuard({
-      maxPendingPerDevice: 4,
-      maxAuthenticatedPerDevice: 1,
-      authTimeoutMs: 1000,
-    });
-    const closed: string[] = [];
-    for (let i = 0; i < 10; i++) guard.admit('d', `s${i}`, closer(closed, `s${i}`));
+    const { guard, closed, admit } = guardWithLog(4);
+    for (let i = 0; i < 10; i++) admit('d', `s${i}`);
     expect(closed).toEqual(['s0', 's1', 's2', 's3', 's4', 's5'].map((s) => `${s}:RATE_LIMITED`));
     expect(guard.count('d')).toEqual({ pending: 4, authenticated: 0 });
     // Other ids are not affected.
-    guard.admit('e', 'x', closer(closed, 'x'));
+    admit('e', 'x');
     expect(guard.count('e')).toEqual({ pending: 1, authenticated: 0 });
     expect(guard.stats.evictedPending).toBe(6);
   });
 
   it('closes sockets that do not answer the challenge in time, and never authenticated ones', () => {
-    const guard = new ConnectionGuard({
-      maxPendingPerDevice: 4,
-      maxAuthenticatedPerDevice: 1,
-      authTimeoutMs: 1000,
-    });
-    const closed: string[] = [];
-    guard.admit('d', 'slow', closer(closed, 'slow'));
-    guard.admit('d', 'fast', closer(closed, 'fast'));
-    guard.authenticate('d', 'fast', closer(closed, 'fast'));
+    const { guard, closed, admit, authenticate } = guardWithLog(4);
+    admit('d', 'slow');
+    admit('d', 'fast');
+    authenticate('d', 'fast');
     vi.advanceTimersByTime(999);
     expect(closed).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -44,17 +52,12 @@ describe('ConnectionGuard', () => {
   });
 
   it('keeps only the newest authenticated socket; pending floods never evict it', () => {
-    const guard = new ConnectionGuard({
-      maxPendingPerDevice: 2,
-      maxAuthenticatedPerDevice: 1,
-      authTimeoutMs: 1000,
-    });
-    const closed: string[] = [];
-    guard.admit('d', 'old', closer(closed, 'old'));
-    guard.authenticate('d', 'old', closer(closed, 'old'));
-    for (let i = 0; i < 5; i++) guard.admit('d', `f${i}`, closer(closed, `f${i}`));
+    const { guard, closed, admit, authenticate } = guardWithLog(2);
+    admit('d', 'old');
+    authenticate('d', 'old');
+    for (let i = 0; i < 5; i++) admit('d', `f${i}`);
     expect(closed).not.toContain('old:RATE_LIMITED');
-    guard.authenticate('d', 'f4', closer(closed, 'f4'));
+    authenticate('d', 'f4');
     expect(closed).toContain('old:RATE_LIMITED');
     expect(guard.count('d')).toEqual({ pending: 1, authenticated: 1 });
     guard.release('d', 'f4');
