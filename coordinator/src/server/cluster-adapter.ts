@@ -41,6 +41,42 @@ function trackSets(client: Redis): Set<Promise<unknown>> {
   return pending;
 }
 
+/** The id of the stream's last entry, `0-0` when it is empty, or null when Redis cannot say. */
+async function lastEntryId(client: Redis, stream: string): Promise<string | null> {
+  try {
+    const [last] = await client.xrevrange(stream, '+', '-', 'COUNT', 1);
+    return last?.[0] ?? '0-0';
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The adapter polls its stream with `XREAD BLOCK 100 … $` until it has read a first entry, and `$`
+ * means "after the last entry when this read arrives": an entry added between two of those reads
+ * is never read. Until the first heartbeat (5 s) that lost emits from other processes, e.g. a round
+ * plan for a device connected here. A `$` read is given the last entry id seen instead (at first
+ * the stream's last id), so no entry falls between two reads; `$` stays when Redis cannot say.
+ */
+export function readFromLastSeen(client: Redis, stream: string): void {
+  const original = client.xread.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  let lastSeen: string | null = null;
+  Object.assign(client, {
+    xread: async (...args: unknown[]) => {
+      const at = args.lastIndexOf('$');
+      if (at >= 0) {
+        lastSeen ??= await lastEntryId(client, stream);
+        if (lastSeen !== null) args[at] = lastSeen;
+      }
+      const reply = (await original(...args)) as [string, [string, string[]][]][] | null;
+      const entries = reply?.[0]?.[1] ?? [];
+      const newest = entries[entries.length - 1];
+      if (newest) lastSeen = newest[0];
+      return reply;
+    },
+  });
+}
+
 /**
  * socket.io's Redis streams adapter: emits to a room (`device:<id>`, `fleet`) reach the sockets of
  * every coordinator process on the same Redis and prefix, and sessions survive a reconnect
@@ -61,6 +97,7 @@ export function redisStreamsAdapter(options: {
   // without a listener ioredis prints every failed attempt as an unhandled error event.
   client.on('error', () => undefined);
   const pendingSets = trackSets(client);
+  readFromLastSeen(client, options.keys.socketStream());
   const recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
   const adapter = createAdapter(client, {
     streamName: options.keys.socketStream(),
