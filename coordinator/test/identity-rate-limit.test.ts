@@ -7,7 +7,6 @@ import {
   summarizeRoundLog,
   type Ack,
   type RoundLogEventOf,
-  type RoundPlan,
   type UpdateMetadata,
 } from '@flotilla/protocol';
 import { auditVerifyCommand, exportRoundLog, readRoundLog } from '../src/shared/round-log/index.js';
@@ -40,22 +39,12 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
     // as both honest devices report, so the long deadline costs nothing).
     await cluster.createTask(TASK, { rounds: { goalCount: 2, minReports: 2, reportingDeadlineMs: 600_000 } });
     honest = await cluster.enrollAndConnect('honest', 2);
-    const [first] = await cluster.enrollAndConnect('attacker', 1, cluster.url(1));
-    if (!first) throw new Error('no attacker');
-    attacker = first;
+    attacker = await cluster.enrollOne('attacker', cluster.url(1));
   });
-  afterAll(async () => {
-    for (const d of honest) d.disconnect();
-    attacker.disconnect();
-    await cluster.stop();
-  });
+  afterAll(() => cluster.stop());
 
   it('keeps one budget per identity across connections and processes; refusals add up in the log', async () => {
-    await cluster.firstRoundOpen(TASK);
-    for (const d of honest)
-      expect(await d.checkIn(TASK)).toMatchObject({ ok: true, data: { status: 'waiting' } });
-    const plans = await Promise.all(honest.map((d) => d.waitForPlan(ROUND, 20_000)));
-    const plan = plans[0] as RoundPlan;
+    const plan = await cluster.joinFirstRound(TASK, honest);
     const recordsBefore = (await cluster.events()).length;
 
     // 1,000 submissions from one identity, 100 at a time over 10 fresh connections alternating

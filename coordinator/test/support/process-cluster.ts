@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { RoundLogEvent, TaskDefinitionInput } from '@flotilla/protocol';
+import { expect } from 'vitest';
+import type { RoundLogEvent, RoundPlan, TaskDefinitionInput } from '@flotilla/protocol';
 import { loadOrCreateCoordinatorKey } from '../../src/shared/coordinator-key.js';
 import { redisKeys, type RedisKeys } from '../../src/shared/keys.js';
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
@@ -52,6 +53,7 @@ export class ProcessCluster {
   readonly workerProcesses: ChildWorker[] = [];
   worker: AggregationWorker | null = null;
   private logRedis: Redis | null = null;
+  private readonly devices: TestDevice[] = [];
 
   constructor(label: string) {
     this.prefix = uniquePrefix(label);
@@ -150,15 +152,26 @@ export class ProcessCluster {
     });
   }
 
-  /** Registers devices `<label>-0…` through the operator API and connects each to `url`. */
+  /**
+   * Registers devices `<label>-0…` through the operator API and connects each to `url`. They are
+   * disconnected in `stop()`.
+   */
   async enrollAndConnect(label: string, count: number, url = this.url(0)): Promise<TestDevice[]> {
     const devices = Array.from({ length: count }, (_, i) => new TestDevice(url, `${label}-${i}`));
     for (const d of devices) {
+      this.devices.push(d);
       await registerDeviceOverHttp(this.url(0), OPERATOR_TOKEN, d);
       const ack = await d.connect();
       if (!ack.ok) throw new Error(`connect ${d.deviceId}: ${JSON.stringify(ack)}`);
     }
     return devices;
+  }
+
+  /** One device `<label>-0`, enrolled and connected to `url` as by {@link enrollAndConnect}. */
+  async enrollOne(label: string, url = this.url(0)): Promise<TestDevice> {
+    const [device] = await this.enrollAndConnect(label, 1, url);
+    if (!device) throw new Error(`no device ${label}`);
+    return device;
   }
 
   /**
@@ -171,6 +184,19 @@ export class ProcessCluster {
       timeoutMs,
       `round 1 of ${taskId} in SELECTING`,
     );
+  }
+
+  /**
+   * Once round 1 of `taskId` is open, checks every one of `devices` in (each is told to wait) and
+   * resolves with the plan each of them receives for the round.
+   */
+  async joinFirstRound(taskId: string, devices: TestDevice[]): Promise<RoundPlan> {
+    await this.firstRoundOpen(taskId);
+    for (const d of devices)
+      expect(await d.checkIn(taskId)).toMatchObject({ ok: true, data: { status: 'waiting' } });
+    const [plan] = await Promise.all(devices.map((d) => d.waitForPlan(`${taskId}:1`, 20_000)));
+    if (!plan) throw new Error('no device joined');
+    return plan;
   }
 
   async outcome(roundId: string, timeoutMs = 30_000): Promise<RoundOutcome> {
@@ -190,6 +216,7 @@ export class ProcessCluster {
   }
 
   async stop(): Promise<void> {
+    for (const device of this.devices) device.disconnect();
     for (const child of this.coordinators) await child.kill();
     for (const worker of this.workerProcesses) await worker.kill();
     await this.worker?.close();
