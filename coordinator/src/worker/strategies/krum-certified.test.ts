@@ -76,7 +76,21 @@ function makeUpdates(kind: Kind, n: number, length: number, seed: number): Weigh
   return updates;
 }
 
-const kinds = fc.constantFrom<Kind>('general', 'common-part', 'copies', 'integers');
+/** Updates of any kind: between `minCount` and `maxCount` of them, 1 to `maxLength` coordinates. */
+function updatesOfAnyKind(
+  minCount: number,
+  maxCount: number,
+  maxLength: number,
+): fc.Arbitrary<WeightedUpdate[]> {
+  return fc
+    .tuple(
+      fc.constantFrom<Kind>('general', 'common-part', 'copies', 'integers'),
+      fc.integer({ min: minCount, max: maxCount }),
+      fc.integer({ min: 1, max: maxLength }),
+      fc.nat(),
+    )
+    .map(([kind, n, length, seed]) => makeUpdates(kind, n, length, seed));
+}
 
 function expectSameBits(actual: Float32Array, expected: Float32Array): void {
   expect(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength)).toEqual(
@@ -102,15 +116,12 @@ describe('Krum on a Gram matrix takes the definition’s decisions', () => {
   it('Krum and Multi-Krum: same selection, same order of the kept, same aggregate bit for bit', () => {
     fc.assert(
       fc.property(
-        kinds,
-        fc.integer({ min: 1, max: 30 }),
-        fc.integer({ min: 1, max: 700 }),
-        fc.nat(),
+        updatesOfAnyKind(1, 30, 700),
         fc.nat(),
         fc.nat(),
         fc.boolean(),
-        (kind, n, length, seed, fRaw, keepRaw, uniform) => {
-          const updates = makeUpdates(kind, n, length, seed);
+        (updates, fRaw, keepRaw, uniform) => {
+          const n = updates.length;
           const f = fRaw % Math.max(1, Math.floor(n / 2));
           const keep = 1 + (keepRaw % n);
           const vectors = updates.map((u) => u.values);
@@ -138,27 +149,20 @@ describe('Krum on a Gram matrix takes the definition’s decisions', () => {
 
   it('Bulyan: the same θ updates in the same order as repeated definition Krum', () => {
     fc.assert(
-      fc.property(
-        kinds,
-        fc.integer({ min: 3, max: 30 }),
-        fc.integer({ min: 1, max: 400 }),
-        fc.nat(),
-        fc.nat(),
-        (kind, n, length, seed, fRaw) => {
-          const updates = makeUpdates(kind, n, length, seed);
-          const f = fRaw % (Math.floor((n - 3) / 4) + 1);
-          const vectors = updates.map((u) => u.values);
-          let remaining = vectors.map((_, i) => i);
-          const order: number[] = [];
-          while (order.length < n - 2 * f) {
-            const best = definitionRanking(vectors, remaining, f)[0] ?? -1;
-            order.push(best);
-            remaining = remaining.filter((i) => i !== best);
-          }
-          const result = aggregateBulyan(updates, { byzantine: f });
-          expect(result.details.selectionOrder).toEqual(order);
-        },
-      ),
+      fc.property(updatesOfAnyKind(3, 30, 400), fc.nat(), (updates, fRaw) => {
+        const n = updates.length;
+        const f = fRaw % (Math.floor((n - 3) / 4) + 1);
+        const vectors = updates.map((u) => u.values);
+        let remaining = vectors.map((_, i) => i);
+        const order: number[] = [];
+        while (order.length < n - 2 * f) {
+          const best = definitionRanking(vectors, remaining, f)[0] ?? -1;
+          order.push(best);
+          remaining = remaining.filter((i) => i !== best);
+        }
+        const result = aggregateBulyan(updates, { byzantine: f });
+        expect(result.details.selectionOrder).toEqual(order);
+      }),
       { numRuns: 100 },
     );
   });
@@ -167,25 +171,20 @@ describe('Krum on a Gram matrix takes the definition’s decisions', () => {
 describe('certified distance intervals', () => {
   it('contain the definition’s distance, and copies are exactly 0 with no computation', () => {
     fc.assert(
-      fc.property(
-        kinds,
-        fc.integer({ min: 2, max: 20 }),
-        fc.integer({ min: 1, max: 500 }),
-        fc.nat(),
-        (kind, n, length, seed) => {
-          const vectors = makeUpdates(kind, n, length, seed).map((u) => u.values);
-          const d = new PairDistances(vectors);
-          for (let i = 0; i < n; i++) {
-            for (let j = i + 1; j < n; j++) {
-              const exact = distance(vectors[i] ?? new Float32Array(), vectors[j] ?? new Float32Array());
-              expect(d.lower(i, j)).toBeLessThanOrEqual(exact);
-              expect(d.upper(i, j)).toBeGreaterThanOrEqual(exact);
-              if (d.isTwin(i, j)) expect([d.lower(i, j), d.upper(i, j), exact]).toEqual([0, 0, 0]);
-            }
+      fc.property(updatesOfAnyKind(2, 20, 500), (updates) => {
+        const n = updates.length;
+        const vectors = updates.map((u) => u.values);
+        const d = new PairDistances(vectors);
+        for (let i = 0; i < n; i++) {
+          for (let j = i + 1; j < n; j++) {
+            const exact = distance(vectors[i] ?? new Float32Array(), vectors[j] ?? new Float32Array());
+            expect(d.lower(i, j)).toBeLessThanOrEqual(exact);
+            expect(d.upper(i, j)).toBeGreaterThanOrEqual(exact);
+            if (d.isTwin(i, j)) expect([d.lower(i, j), d.upper(i, j), exact]).toEqual([0, 0, 0]);
           }
-          expect(d.computed).toBe(0);
-        },
-      ),
+        }
+        expect(d.computed).toBe(0);
+      }),
       { numRuns: 100 },
     );
   });
