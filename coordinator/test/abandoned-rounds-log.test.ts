@@ -45,19 +45,7 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
   it('logs every abandoned round so that the log verifies and every view shows them', async () => {
     const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
     // Round 1 outlives two selection timeouts with no check-in: still SELECTING, deadline moved on.
-    const first = await waitFor(
-      async () => fleet.tc.coordinator.rounds.get('test-task:1'),
-      PATIENCE_MS,
-      'round 1',
-    );
-    await waitFor(
-      async () => {
-        const round = await fleet.tc.coordinator.rounds.get('test-task:1');
-        return round && round.selectionDeadline > first.selectionDeadline + 1000 ? round : null;
-      },
-      PATIENCE_MS,
-      'round 1 selection extended twice',
-    );
+    await fleet.selectionKeptOpen('test-task:1', 1000);
     expect((await fleet.tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
     expect(await fleet.tc.coordinator.rounds.get('test-task:2')).toBeNull();
 

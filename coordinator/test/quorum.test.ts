@@ -84,19 +84,7 @@ describe('quorum missed', () => {
     expect((await abandoned('test-task:2')).reason).toBe('selection timeout: 1 of 3 devices checked in');
 
     // Round 3 outlives its selection timeout with nobody checked in: it stays open, uncounted.
-    const opened = await waitFor(
-      async () => fleet.tc.coordinator.rounds.get('test-task:3'),
-      PATIENCE_MS,
-      'round 3',
-    );
-    await waitFor(
-      async () => {
-        const r = await fleet.tc.coordinator.rounds.get('test-task:3');
-        return r !== null && r.selectionDeadline > opened.selectionDeadline ? r : null;
-      },
-      PATIENCE_MS,
-      'round 3 kept open',
-    );
+    await fleet.selectionKeptOpen('test-task:3');
     expect((await fleet.tc.coordinator.rounds.get('test-task:3'))?.state).toBe('SELECTING');
     expect(
       lines.some(

@@ -40,6 +40,12 @@ export interface TestFleet {
   readonly devices: TestDevice[];
   /** Round `roundId` once it is in `state` (polled until PATIENCE_MS). */
   roundIn(roundId: string, state: RoundState): Promise<RoundRecord>;
+  /**
+   * Round `roundId` once its selection deadline has moved more than `beyondMs` past the one it had
+   * when first seen: a selection timeout passed and the round was kept open (polled until
+   * PATIENCE_MS).
+   */
+  selectionKeptOpen(roundId: string, beyondMs?: number): Promise<RoundRecord>;
   /** Every device checks in to `taskId`; resolves with their plans for `roundId`, in device order. */
   joinRound(taskId: string, roundId: string): Promise<RoundPlan[]>;
   /** {@link roundLogWhen} on this fleet's coordinator. */
@@ -90,6 +96,18 @@ export function useTestFleet(options: TestFleetOptions = {}): TestFleet {
         PATIENCE_MS,
         `${roundId} ${state}`,
       ),
+    async selectionKeptOpen(roundId, beyondMs = 0) {
+      const round = () => running().tc.coordinator.rounds.get(roundId);
+      const first = await waitFor(round, PATIENCE_MS, roundId);
+      return waitFor(
+        async () => {
+          const now = await round();
+          return now && now.selectionDeadline > first.selectionDeadline + beyondMs ? now : null;
+        },
+        PATIENCE_MS,
+        `${roundId} kept open in selection`,
+      );
+    },
     async joinRound(taskId, roundId) {
       const { devices } = running();
       await Promise.all(devices.map((d) => d.checkIn(taskId)));
