@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RoundLogRecord } from '@flotilla/protocol';
+import { UpdateRefusalSchema, canonicalJson, type RoundLogRecord } from '@flotilla/protocol';
 import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
 
 // Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
-// are written by the round driver's periodic flush, after round.closed, and still add up.
+// are written by the round driver's periodic flush, after round.closed, and still add up. Each
+// answer names the first refusal's record, the one the log holds.
 describe('refusal counts of an ended round', () => {
   const fleet = useTestFleet({
     coordinator: { refusalFlushMs: 200 },
@@ -22,11 +24,11 @@ describe('refusal counts of an ended round', () => {
     await fleet.roundIn('test-task:1', 'AGGREGATING');
     // Five different updates for the closed round: all ROUND_CLOSED. (Their blobs could not be
     // uploaded any more: no round is reporting. The round's state is checked first.)
-    for (let i = 0; i < 5; i++)
-      expect(await a.submit(a.metadata(plan, loraDelta(0.05 + 0.01 * i)))).toMatchObject({
-        ok: false,
-        error: { code: 'ROUND_CLOSED' },
-      });
+    const late = Array.from({ length: 5 }, (_, i) => a.metadata(plan, loraDelta(0.05 + 0.01 * i)));
+    const answers: Array<Awaited<ReturnType<typeof a.submit>>> = [];
+    for (const metadata of late) answers.push(await a.submit(metadata));
+    for (const answer of answers)
+      expect(answer).toMatchObject({ ok: false, error: { code: 'ROUND_CLOSED' } });
     // Flushes run every 200 ms: the four repeats may be split over several count records.
     const repeats = (records: RoundLogRecord[]) =>
       records
@@ -41,5 +43,16 @@ describe('refusal counts of an ended round', () => {
     expect(repeats(log)).toBe(4);
     const verdict = await fleet.roundLogVerdict();
     expect(verdict).toMatchObject({ ok: true });
+    // Every answer names that one record: the first refusal's (its blob), with its leaf hash
+    // SHA-256(0x00 ‖ canonical JSON), so each repeat can be proved against the log as well.
+    const refused = log.find((r) => r.event.type === 'update.refused');
+    expect(refused?.event).toMatchObject({ reason: 'ROUND_CLOSED', blobDigest: late[0]?.blobDigest });
+    const leafHash = createHash('sha256')
+      .update(Buffer.concat([Buffer.from([0]), Buffer.from(canonicalJson(refused))]))
+      .digest('hex');
+    for (const answer of answers) {
+      const error = UpdateRefusalSchema.parse(answer.ok ? null : answer.error);
+      expect(error.logLeaf).toEqual({ record: refused, leafHash });
+    }
   });
 });

@@ -4,6 +4,7 @@ import { CheckInResultSchema, CheckInSchema, NotSelectedSchema } from './message
 import { RoundClosedSchema, RoundPlanSchema } from './messages/round-plan.js';
 import {
   UpdateReceiptSchema,
+  UpdateRefusalSchema,
   UpdateSkipResultSchema,
   UpdateSkipSchema,
   UpdateSubmissionSchema,
@@ -18,21 +19,51 @@ import { WireErrorSchema, type Ack } from './messages/primitives.js';
 // typed call are derived from these two tables, so a new message is one row here, and the
 // compiler then names the handler that is missing (docs/protocol.md describes each message).
 
-/** A device's request: its payload schema, its ack data schema, and whether it needs a session. */
+/**
+ * A device's request: its payload schema, its ack data schema, the schema of its error ack's
+ * `error`, and whether it needs a session.
+ */
 export interface RequestSpec {
   input: z.ZodType;
   output: z.ZodType;
+  /** The `error` of an `{ ok: false }` ack: `{ code, message }`, or more where a refusal says more. */
+  refusal: z.ZodType<z.output<typeof WireErrorSchema>>;
   /** False only for the message that opens the session (the answer to the challenge). */
   authenticated: boolean;
 }
 
 /** Socket.io events a device sends. Every one carries an ack callback; payloads are validated. */
 export const CLIENT_REQUESTS = {
-  'auth:response': { input: AuthResponseSchema, output: AuthResultSchema, authenticated: false },
-  checkin: { input: CheckInSchema, output: CheckInResultSchema, authenticated: true },
-  'update:submit': { input: UpdateSubmissionSchema, output: UpdateReceiptSchema, authenticated: true },
-  'update:skip': { input: UpdateSkipSchema, output: UpdateSkipResultSchema, authenticated: true },
-  'log:proof': { input: LogProofRequestSchema, output: LogProofResultSchema, authenticated: true },
+  'auth:response': {
+    input: AuthResponseSchema,
+    output: AuthResultSchema,
+    refusal: WireErrorSchema,
+    authenticated: false,
+  },
+  checkin: {
+    input: CheckInSchema,
+    output: CheckInResultSchema,
+    refusal: WireErrorSchema,
+    authenticated: true,
+  },
+  'update:submit': {
+    input: UpdateSubmissionSchema,
+    output: UpdateReceiptSchema,
+    refusal: UpdateRefusalSchema,
+    authenticated: true,
+  },
+  'update:skip': {
+    input: UpdateSkipSchema,
+    output: UpdateSkipResultSchema,
+    refusal: WireErrorSchema,
+    authenticated: true,
+  },
+  'log:proof': {
+    input: LogProofRequestSchema,
+    output: LogProofResultSchema,
+    refusal: WireErrorSchema,
+    authenticated: true,
+  },
 } as const satisfies Record<string, RequestSpec>;
 
 /** Socket.io events the coordinator sends, with their payload schema (no ack). */
@@ -55,6 +86,8 @@ export type RequestPayload<R extends ClientRequest> = z.input<(typeof CLIENT_REQ
 export type ParsedRequest<R extends ClientRequest> = z.output<(typeof CLIENT_REQUESTS)[R]['input']>;
 /** The data of an `{ ok: true }` ack to request `R`. */
 export type RequestResult<R extends ClientRequest> = z.output<(typeof CLIENT_REQUESTS)[R]['output']>;
+/** The `error` of an `{ ok: false }` ack to request `R`. */
+export type RequestRefusal<R extends ClientRequest> = z.output<(typeof CLIENT_REQUESTS)[R]['refusal']>;
 /** The payload of notice `N`. */
 export type NoticePayload<N extends ServerNotice> = z.output<(typeof SERVER_NOTICES)[N]>;
 
@@ -95,7 +128,11 @@ export const CLIENT_REQUEST_NAMES: readonly ClientRequest[] =
 // The table seen through its derived types: indexed with a generic request `R`, this gives the
 // schemas of that very request, so a parse and the handler it feeds stay tied at compile time.
 const TYPED_REQUESTS: {
-  readonly [R in ClientRequest]: { input: z.ZodType<ParsedRequest<R>>; output: z.ZodType<RequestResult<R>> };
+  readonly [R in ClientRequest]: {
+    input: z.ZodType<ParsedRequest<R>>;
+    output: z.ZodType<RequestResult<R>>;
+    refusal: z.ZodType<RequestRefusal<R>>;
+  };
 } = CLIENT_REQUESTS;
 
 const TYPED_NOTICES: { readonly [N in ServerNotice]: z.ZodType<NoticePayload<N>> } = SERVER_NOTICES;
@@ -127,6 +164,14 @@ export function parseRequestResult<R extends ClientRequest>(
   data: unknown,
 ): z.ZodSafeParseResult<RequestResult<R>> {
   return TYPED_REQUESTS[request].output.safeParse(data);
+}
+
+/** Validates the `error` of an `{ ok: false }` ack to request `R` (the device's side). */
+export function parseRequestRefusal<R extends ClientRequest>(
+  request: R,
+  error: unknown,
+): z.ZodSafeParseResult<RequestRefusal<R>> {
+  return TYPED_REQUESTS[request].refusal.safeParse(error);
 }
 
 /** HTTP routes served on the coordinator's port (see docs/protocol.md). */

@@ -1,7 +1,8 @@
-// A device proves its own update was counted, trusting only the coordinator key it pinned: every
-// accepted update's receipt names its record in the round log, and the device fetches an
-// inclusion proof (`log:proof`) and checks it against a signed tree head. Real parts: a
-// coordinator process, an aggregation worker, FlotillaDevices over socket.io, the test Redis.
+// A device proves its own update was counted, or refused for the reason it was given, trusting
+// only the coordinator key it pinned: every accepted update's receipt, and every refusal's answer,
+// names its record in the round log, and the device fetches an inclusion proof (`log:proof`) and
+// checks it against a signed tree head. Real parts: a coordinator process, an aggregation worker,
+// FlotillaDevices over socket.io, the test Redis.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,16 @@ describe('devices check that the round log holds their updates', () => {
     redis.disconnect();
   });
 
-  async function fleet(label: string, count: number, before?: () => Promise<void>) {
+  /**
+   * A coordinator process with the inclusion task and `count` devices; `before` holds their
+   * training; `overBound` sends each update unclipped at norm 1.87, over the clip bound 1.
+   */
+  async function fleet(
+    label: string,
+    count: number,
+    options: { before?: () => Promise<void>; overBound?: boolean } = {},
+  ) {
+    const { before, overBound = false } = options;
     const prefix = uniquePrefix(label);
     const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
     dirs.push(stateDir);
@@ -53,31 +63,28 @@ describe('devices check that the round log holds their updates', () => {
     for (let index = 0; index < count; index++) {
       const id = `${label}-${index}`;
       const keys = await chaos.registerDevice({ url }, id);
-      const trainer = new chaos.FastTrainer({ index, ...(before ? { before } : {}) });
-      own.push(await chaos.startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
+      const trainer = new chaos.FastTrainer({
+        index,
+        ...(before ? { before } : {}),
+        ...(overBound ? { scale: 100 } : {}),
+      });
+      const clipping = overBound ? 'off' : 'enforce';
+      own.push(await chaos.startChaosDevice({ url, id, keys, taskId: TASK, trainer, clipping }));
     }
     devices.push(...own);
     const roundState = async () => redis.hget(redisKeys(prefix).round(`${TASK}:1`), 'state');
     return { prefix, stateDir, devices: own, roundState };
   }
 
-  it('each device verifies its update against a signed tree head, and that head is one of the audited log', async () => {
-    const f = await fleet('inclusion-ok', 3);
-    worker = await startRoundLogWorker({ redis, prefix: f.prefix, stateDir: f.stateDir });
-    await chaos.waitUntil(async () => (await f.roundState()) === 'COMMITTED', 60_000, 'round 1 committed');
-    await chaos.waitUntil(
-      () => f.devices.every((d) => d.record.inclusion.length === 1),
-      PATIENCE_MS,
-      'every device checked its inclusion',
-    );
-    for (const d of f.devices) {
-      expect(d.record.inclusion.map(({ roundId, ok }) => ({ roundId, ok }))).toEqual([
-        { roundId: `${TASK}:1`, ok: true },
-      ]);
-      expect(d.record.errors).toEqual([]);
-    }
-    // What the devices were shown is what an auditor verifies: each device's head is a line of the
-    // log, and the log passes audit verify's checks with the coordinator key pinned.
+  /**
+   * What the devices were shown is what an auditor verifies: the log passes audit verify's checks
+   * with the coordinator key pinned, and each device's head is one of its lines. Returns the log.
+   */
+  async function expectHeadsOfAuditedLog(f: {
+    prefix: string;
+    stateDir: string;
+    devices: chaos.ChaosDevice[];
+  }) {
     const coordinatorKey = toBase64(loadOrCreateCoordinatorKey(f.stateDir).publicKey);
     const lines = await readSignedLog(redis, f.prefix);
     expect(await verifyRoundLog(lines, { trustedKey: coordinatorKey })).toMatchObject({
@@ -94,20 +101,51 @@ describe('devices check that the round log holds their updates', () => {
         ),
       ).toBe(true);
     }
-  });
+    return lines;
+  }
 
-  it('a device reports a proof that does not lead to the signed root (the stored tree was tampered with)', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const f = await fleet('inclusion-bad', 2, () => gate);
-    await chaos.waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
-    // Overwrite every stored subtree of the log (the records before the devices' updates): the
-    // coordinator's signed roots stay right, but the proofs it builds from storage no longer do.
-    const tree = roundLogKeys(f.prefix).tree;
+  /**
+   * Overwrites every stored subtree of the log (the records before the devices' answers): the
+   * coordinator's signed roots stay right, but the proofs it builds from storage no longer do.
+   */
+  async function tamperWithStoredTree(prefix: string) {
+    const tree = roundLogKeys(prefix).tree;
     const fields = await redis.hkeys(tree);
     expect(fields.length).toBeGreaterThan(0);
     for (const field of fields) await redis.hset(tree, field, randomBytes(32));
-    release();
+  }
+
+  /** A gate that holds the devices' training until released. */
+  function trainingGate() {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    return { before: () => gate, release: () => release() };
+  }
+
+  it('each device verifies its update against a signed tree head, and that head is one of the audited log', async () => {
+    const f = await fleet('inclusion-ok', 3);
+    worker = await startRoundLogWorker({ redis, prefix: f.prefix, stateDir: f.stateDir });
+    await chaos.waitUntil(async () => (await f.roundState()) === 'COMMITTED', 60_000, 'round 1 committed');
+    await chaos.waitUntil(
+      () => f.devices.every((d) => d.record.inclusion.length === 1),
+      PATIENCE_MS,
+      'every device checked its inclusion',
+    );
+    for (const d of f.devices) {
+      expect(d.record.inclusion.map(({ roundId, refusal, ok }) => ({ roundId, refusal, ok }))).toEqual([
+        { roundId: `${TASK}:1`, refusal: null, ok: true },
+      ]);
+      expect(d.record.errors).toEqual([]);
+    }
+    await expectHeadsOfAuditedLog(f);
+  });
+
+  it('a device reports a proof that does not lead to the signed root (the stored tree was tampered with)', async () => {
+    const gate = trainingGate();
+    const f = await fleet('inclusion-bad', 2, { before: gate.before });
+    await chaos.waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
+    await tamperWithStoredTree(f.prefix);
+    gate.release();
     await chaos.waitUntil(
       () => f.devices.every((d) => d.record.inclusion.length === 1),
       PATIENCE_MS,
@@ -116,10 +154,60 @@ describe('devices check that the round log holds their updates', () => {
     for (const d of f.devices) {
       expect(d.record.accepted).toEqual([`${TASK}:1`]);
       expect(d.record.inclusion[0]).toMatchObject({
+        refusal: null,
         ok: false,
         detail: "the proof leads to a different root than the tree head's",
       });
-      expect(d.record.errors.join('\n')).toContain('the round log does not prove update');
+      expect(d.record.errors.join('\n')).toContain(
+        `the round log does not prove update ${TASK}:1 was counted`,
+      );
     }
+  });
+
+  it('a device whose update is refused over the clip bound verifies the refusal, with its reason, in the audited log', async () => {
+    const f = await fleet('refusal-ok', 1, { overBound: true });
+    const [d] = f.devices as [chaos.ChaosDevice];
+    await chaos.waitUntil(
+      () => d.record.inclusion.length === 1,
+      PATIENCE_MS,
+      'the device checked its refusal',
+    );
+    expect(d.record.refused).toEqual([{ roundId: `${TASK}:1`, code: 'NORM_EXCEEDED' }]);
+    expect(d.record.inclusion.map(({ roundId, refusal, ok }) => ({ roundId, refusal, ok }))).toEqual([
+      { roundId: `${TASK}:1`, refusal: 'NORM_EXCEEDED', ok: true },
+    ]);
+    expect(d.record.errors).toEqual([]);
+    // The leaf the device proved is the audited log's update.refused record, with its reason.
+    const lines = await expectHeadsOfAuditedLog(f);
+    const leafIndex = Number(d.record.inclusion[0]?.detail.replace('leaf ', ''));
+    const record = lines.find((line) => !('treeHead' in line) && line.leafIndex === leafIndex);
+    expect(record && 'event' in record ? record.event : null).toMatchObject({
+      type: 'update.refused',
+      roundId: `${TASK}:1`,
+      reason: 'NORM_EXCEEDED',
+    });
+  });
+
+  it('a device reports a refusal whose proof does not lead to the signed root (the stored tree was tampered with)', async () => {
+    const gate = trainingGate();
+    const f = await fleet('refusal-bad', 1, { before: gate.before, overBound: true });
+    const [d] = f.devices as [chaos.ChaosDevice];
+    await chaos.waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
+    await tamperWithStoredTree(f.prefix);
+    gate.release();
+    await chaos.waitUntil(
+      () => d.record.inclusion.length === 1,
+      PATIENCE_MS,
+      'the device checked its refusal',
+    );
+    expect(d.record.refused).toEqual([{ roundId: `${TASK}:1`, code: 'NORM_EXCEEDED' }]);
+    expect(d.record.inclusion[0]).toMatchObject({
+      refusal: 'NORM_EXCEEDED',
+      ok: false,
+      detail: "the proof leads to a different root than the tree head's",
+    });
+    expect(d.record.errors.join('\n')).toContain(
+      `the round log does not prove update ${TASK}:1 was refused NORM_EXCEEDED`,
+    );
   });
 });

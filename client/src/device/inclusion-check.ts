@@ -1,11 +1,18 @@
-import { checkLogInclusion, type LogLeaf, type RoundPlan, type SignedTreeHead } from '@flotilla/protocol';
+import {
+  checkLogInclusion,
+  type LogLeaf,
+  type RoundPlan,
+  type SignedTreeHead,
+  type UpdateMetadata,
+} from '@flotilla/protocol';
 import { sleep } from './retry.js';
 import { AckLostError, callWithAck, type AckEmitter } from './socket-call.js';
 
-// After an update is accepted, the device checks that the coordinator's round log really holds
-// it: it asks for an inclusion proof of its receipt's leaf and checks it against a tree head
-// signed by the coordinator key it pinned. A coordinator that acknowledged an update but left it
-// out of the log (or rewrote it) cannot produce a proof that passes.
+// After the coordinator answers an update, the device checks that the coordinator's round log
+// really holds that answer: the accepted update, or the refusal with the reason it was given. It
+// asks for an inclusion proof of the answer's leaf and checks it against a tree head signed by the
+// coordinator key it pinned. A coordinator that answered but left the event out of the log (or
+// rewrote it) cannot produce a proof that passes.
 
 /** Waits between asks while no signed head covers the leaf yet, ms (the coordinator signs one at least every second). */
 export const INCLUSION_RETRY_DELAYS_MS: readonly number[] = [250, 500, 1000, 2000, 4000, 8000];
@@ -24,15 +31,27 @@ export interface InclusionCheckContext {
 export type InclusionOutcome =
   { ok: true; leafIndex: number; head: SignedTreeHead } | { ok: false; leafIndex: number; reason: string };
 
-/** Whether the receipt's record is this device's update in this round (the coordinator could name another). */
-function recordMismatch(leaf: LogLeaf, plan: RoundPlan, blobDigest: string): string | null {
+/** The update the device sent and how the coordinator answered it (`refusal`: the reason code, or null when accepted). */
+export interface AnsweredUpdate {
+  plan: RoundPlan;
+  metadata: UpdateMetadata;
+  refusal: string | null;
+}
+
+/** Whether the answer's record is this device's update in this round, answered this way (the coordinator could name another). */
+function recordMismatch(leaf: LogLeaf, update: AnsweredUpdate): string | null {
   const event = leaf.record.event;
-  if (event.type !== 'update.accepted')
-    return `the receipt's record is a ${event.type}, not an update.accepted`;
-  if (event.roundId !== plan.roundId) return `the receipt's record is for round ${event.roundId}`;
-  // A DP round names updates by a commitment the device cannot open; otherwise it is the digest.
-  if (event.norm !== null && event.blobDigest !== blobDigest)
-    return `the receipt's record names blob ${event.blobDigest}, not this update's ${blobDigest}`;
+  const expected = update.refusal === null ? 'update.accepted' : 'update.refused';
+  if (event.type !== expected) return `the answer's record is ${event.type}, not ${expected}`;
+  if (event.roundId !== update.plan.roundId) return `the answer's record is for round ${event.roundId}`;
+  if (event.type === 'update.refused' && event.reason !== update.refusal)
+    return `the answer's record gives the reason ${event.reason}, not ${String(update.refusal)}`;
+  // A DP round names updates by a commitment the device cannot open, and withholds what the update
+  // says of itself (an accepted update's norm, a refused one's size); otherwise it is the digest.
+  const stated = event.type === 'update.accepted' ? event.norm !== null : event.bytes !== null;
+  const { blobDigest } = update.metadata;
+  if (stated && event.blobDigest !== blobDigest)
+    return `the answer's record names blob ${String(event.blobDigest)}, not this update's ${blobDigest}`;
   return null;
 }
 
@@ -42,11 +61,11 @@ function recordMismatch(leaf: LogLeaf, plan: RoundPlan, blobDigest: string): str
  */
 export async function checkInclusion(
   leaf: LogLeaf,
-  update: { plan: RoundPlan; blobDigest: string },
+  update: AnsweredUpdate,
   context: InclusionCheckContext,
 ): Promise<InclusionOutcome | null> {
   const leafIndex = leaf.record.leafIndex;
-  const mismatch = recordMismatch(leaf, update.plan, update.blobDigest);
+  const mismatch = recordMismatch(leaf, update);
   if (mismatch) return { ok: false, leafIndex, reason: mismatch };
   for (const delay of [0, ...(context.retryDelaysMs ?? INCLUSION_RETRY_DELAYS_MS)]) {
     try {

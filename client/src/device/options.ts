@@ -34,11 +34,14 @@ export interface FlotillaDeviceEvents {
   /** The coordinator durably accepted the update (also after a DUPLICATE_UPDATE for a lost ack). */
   onUpdateAccepted?: (event: { plan: RoundPlan; receipt: UpdateReceipt | null; duplicate: boolean }) => void;
   /**
-   * The device checked that the coordinator's round log holds its accepted update: an inclusion
-   * proof of the receipt's record against a tree head signed by the pinned coordinator key.
-   * `ok: false` (also reported to `onError`) means the log does not prove the update was counted.
+   * The device checked that the coordinator's round log holds its answered update: an inclusion
+   * proof of the answer's record (the receipt's `update.accepted`, or the refusal's
+   * `update.refused`) against a tree head signed by the pinned coordinator key. `refusal` is null
+   * for an accepted update, else the reason code the update was refused with. `ok: false` (also
+   * reported to `onError`) means the log does not prove the update was counted (or refused for
+   * that reason).
    */
-  onInclusionChecked?: (event: { plan: RoundPlan } & InclusionOutcome) => void;
+  onInclusionChecked?: (event: { plan: RoundPlan; refusal: string | null } & InclusionOutcome) => void;
   /** The coordinator refused the update; `code` is the refusal reason (e.g. NORM_EXCEEDED, ROUND_CLOSED). */
   onUpdateRefused?: (event: { plan: RoundPlan; code: string; message: string }) => void;
   /** The trainer (or the runtime) declined to send an update for this round. */
@@ -103,8 +106,9 @@ export interface FlotillaDeviceOptions extends FlotillaDeviceEvents {
   /** Milliseconds to wait for a socket ack. Default 30 000. */
   ackTimeoutMs?: number;
   /**
-   * Check every accepted update's inclusion in the coordinator's round log (`log:proof`, then
-   * `onInclusionChecked`). Default true; coordinators without a round log send no leaf to check.
+   * Check the inclusion of every answered update (accepted, or refused with a logged reason) in
+   * the coordinator's round log (`log:proof`, then `onInclusionChecked`). Default true;
+   * coordinators without a round log send no leaf to check.
    */
   checkInclusion?: boolean;
   /**

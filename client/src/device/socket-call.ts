@@ -1,18 +1,20 @@
 import {
   ERROR_CODES,
   FlotillaError,
-  WireErrorSchema,
+  parseRequestRefusal,
   parseRequestResult,
   type ClientRequest,
   type ErrorCode,
   type RequestPayload,
+  type RequestRefusal,
   type RequestResult,
 } from '@flotilla/protocol';
 import { z } from 'zod';
 
+// The envelope only; `data` and `error` are then checked against the request's own schemas.
 const AckEnvelopeSchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), data: z.unknown() }),
-  z.object({ ok: z.literal(false), error: WireErrorSchema }),
+  z.object({ ok: z.literal(false), error: z.unknown() }),
 ]);
 
 /** The part of a socket.io client socket the runtime calls; typed loosely and validated with zod. */
@@ -26,7 +28,16 @@ export interface AckEmitter {
 }
 
 /** The ack was an error answer from the coordinator (as opposed to a timeout or a lost connection). */
-export class AckError extends FlotillaError {}
+export class AckError extends FlotillaError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    /** The ack's `error` as the request's table row describes it (e.g. a refused update's `logLeaf`). */
+    readonly refusal: RequestRefusal<ClientRequest>,
+  ) {
+    super(code, message);
+  }
+}
 
 /** The request may or may not have reached the coordinator: the connection dropped or the ack timed out. */
 export class AckLostError extends Error {
@@ -73,8 +84,10 @@ export function callWithAck<R extends ClientRequest>(
           if (!data.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack data`));
           return resolve(data.data);
         }
-        const wire = parsed.data.error;
-        reject(new AckError(isKnownCode(wire.code) ? wire.code : 'INTERNAL', wire.message));
+        const refusal = parseRequestRefusal(event, parsed.data.error);
+        if (!refusal.success) return reject(new FlotillaError('BAD_REQUEST', `malformed ${event} ack error`));
+        const wire = refusal.data;
+        reject(new AckError(isKnownCode(wire.code) ? wire.code : 'INTERNAL', wire.message, wire));
       });
     });
   });

@@ -1,4 +1,4 @@
-import { FlotillaError, type UpdateReceipt } from '@flotilla/protocol';
+import { FlotillaError, type LogLeaf, type UpdateReceipt } from '@flotilla/protocol';
 import { HttpStatusError, isRetryableHttpError } from './http-client.js';
 import { sleep } from './retry.js';
 import type { PendingUpdate } from './round.js';
@@ -17,7 +17,8 @@ export interface SubmitContext {
 
 export type SubmitResult =
   | { kind: 'accepted'; receipt: UpdateReceipt | null; duplicate: boolean }
-  | { kind: 'refused'; code: string; message: string }
+  /** `logLeaf`: the refusal's record in the round log, as the coordinator's answer named it. */
+  | { kind: 'refused'; code: string; message: string; logLeaf: LogLeaf | null }
   /** The device was stopped before the coordinator answered: nothing more is sent. */
   | { kind: 'stopped' };
 
@@ -62,9 +63,15 @@ export async function submitUntilAnswered(
       let message = error instanceof Error ? error.message : String(error);
       if (pending.attempts > 1 && code === 'ROUND_CLOSED')
         message = `${message} (an earlier submission's ack was lost: it may have been accepted)`;
-      return { kind: 'refused', code, message };
+      const logLeaf = error instanceof AckError && 'logLeaf' in error.refusal ? error.refusal.logLeaf : null;
+      return { kind: 'refused', code, message, logLeaf };
     }
   }
   if (context.isStopped()) return { kind: 'stopped' };
-  return { kind: 'refused', code: 'ROUND_CLOSED', message: 'the round deadline passed before an answer' };
+  return {
+    kind: 'refused',
+    code: 'ROUND_CLOSED',
+    message: 'the round deadline passed before an answer',
+    logLeaf: null,
+  };
 }

@@ -1,10 +1,16 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import type { UpdateMetadata, WireError } from '@flotilla/protocol';
+import {
+  LogLeafSchema,
+  logLeafOf,
+  type LogLeaf,
+  type UpdateMetadata,
+  type WireError,
+} from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { resultCode } from '../shared/lua-script.js';
-import { RECORD_REFUSAL, TAKE_REFUSALS } from './lua/round-scripts.js';
+import { KEEP_REFUSAL_LEAF, RECORD_REFUSAL, TAKE_REFUSALS } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
 
 // Refused updates in the round log, bounded per (round, device, reason): the first refusal gets
@@ -12,7 +18,8 @@ import type { RoundEvents } from './round-events.js';
 // records (counts since the previous one) before the round closes or is abandoned, and every
 // `flushIntervalMs` for refusals naming a round that has ended. A device repeating a refused
 // submission thus adds at most one record per reason and round, plus its share of the
-// periodic count records, however many times it repeats it.
+// periodic count records, however many times it repeats it. The device is answered with the
+// leaf of that first record (kept in Redis for the repeats), so it can prove why it was refused.
 
 /** Default period of the count flush for rounds with repeats not yet logged, in ms. */
 export const DEFAULT_REFUSAL_FLUSH_MS = 30_000;
@@ -49,23 +56,33 @@ export class RefusalLog {
 
   constructor(private readonly options: RefusalLogOptions) {}
 
-  /** Counts one refusal; the first of its (round, device, reason) is appended in full. */
-  async record(refusal: Refusal): Promise<void> {
+  /**
+   * Counts one refusal; the first of its (round, device, reason) is appended in full. Resolves
+   * with the leaf of that first refusal's record, which the device is answered with; null when
+   * it is not logged (no round log, a failed append, the round expired, or a repeat arriving
+   * before the first one's append finished).
+   */
+  async record(refusal: Refusal): Promise<LogLeaf | null> {
     const { redis, keys, events } = this.options;
     const device = events.pseudonymize(refusal.deviceId);
-    const counted = await redis.eval(
-      RECORD_REFUSAL.source,
-      4,
-      keys.round(refusal.roundId),
-      keys.roundRefusals(refusal.roundId),
-      keys.roundRefusalsPending(refusal.roundId),
-      keys.refusalsPending(),
-      `${device} ${refusal.error.code}`,
-      refusal.roundId,
+    const field = `${device} ${refusal.error.code}`;
+    const counted = resultCode(
+      RECORD_REFUSAL,
+      await redis.eval(
+        RECORD_REFUSAL.source,
+        4,
+        keys.round(refusal.roundId),
+        keys.roundRefusals(refusal.roundId),
+        keys.roundRefusalsPending(refusal.roundId),
+        keys.refusalsPending(),
+        field,
+        refusal.roundId,
+      ),
     );
-    if (resultCode(RECORD_REFUSAL, counted) !== 'FIRST') return;
+    if (counted === 'GONE') return null;
+    if (counted === 'REPEAT') return this.firstLeaf(refusal.roundId, field);
     const { metadata } = refusal;
-    await events.append({
+    const record = await events.append({
       type: 'update.refused',
       taskId: refusal.taskId,
       roundId: refusal.roundId,
@@ -81,6 +98,33 @@ export class RefusalLog {
       clipped: refusal.dp ? null : metadata.clipped,
       bytes: refusal.dp ? null : metadata.blobBytes,
     });
+    if (!record) return null;
+    const leaf = logLeafOf(record);
+    await redis.eval(
+      KEEP_REFUSAL_LEAF.source,
+      2,
+      keys.round(refusal.roundId),
+      keys.roundRefusalLeaves(refusal.roundId),
+      field,
+      JSON.stringify(leaf),
+    );
+    return leaf;
+  }
+
+  /** The kept leaf of the first refusal of `field` (`<pseudonym> <reason>`) in the round, if any. */
+  private async firstLeaf(roundId: string, field: string): Promise<LogLeaf | null> {
+    const json = await this.options.redis.hget(this.options.keys.roundRefusalLeaves(roundId), field);
+    if (json === null) return null;
+    let value: unknown = null;
+    try {
+      value = JSON.parse(json);
+    } catch {
+      // Not JSON: treated as malformed below.
+    }
+    const parsed = LogLeafSchema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    this.options.logger.warn({ roundId, field }, 'kept refusal leaf is malformed; answered without it');
+    return null;
   }
 
   /**

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import {
   FlotillaError,
-  roundLogLeafHash,
-  toHex,
+  logLeafOf,
   toWireError,
+  type LogLeaf,
   type LogProofResult,
   type UpdateReceipt,
   type UpdateSkip,
@@ -13,10 +13,12 @@ import {
 import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from './accept-update.js';
 import { acceptedUpdateEvent } from './accepted-update.js';
 import type { RefusalLog } from './refusal-log.js';
+import { RefusedUpdateError } from './refused-update-error.js';
 
 // What a selected device's answer does to its round: an update accepted (and logged
 // `update.accepted`), acknowledged again (a re-submission after a lost ack) or refused (logged
-// `update.refused`, counted), a skip stored. Every effect and log event of an answer is here; the
+// `update.refused`, counted), a skip stored. Accepted and refused updates are answered with
+// their record's leaf in the round log, so the device can check the log holds its answer. Every effect and log event of an answer is here; the
 // socket layer only parses the message and passes it on. After a stored answer, the round driver
 // is told, since it may close the round early.
 
@@ -67,8 +69,7 @@ export class RoundResponses {
       log.info({ count }, 'update accepted');
       this.answered(metadata.roundId, log);
       // The device can prove its update was counted: the receipt names its record in the log.
-      const logLeaf = logged ? { record: logged, leafHash: toHex(roundLogLeafHash(logged)) } : null;
-      return { ...receipt, logLeaf };
+      return { ...receipt, logLeaf: logged ? logLeafOf(logged) : null };
     } catch (error) {
       if (isAcknowledgedResubmission(error)) {
         // The device learns its update was accepted: counted apart, never as a refusal.
@@ -77,8 +78,12 @@ export class RoundResponses {
         log.info('accepted update acknowledged again');
         throw error;
       }
-      await this.recordRefusal(deviceId, submission, error);
-      throw error;
+      const logLeaf = await this.recordRefusal(deviceId, submission, error);
+      if (!logLeaf) throw error;
+      // The socket layer logs failures that are not FlotillaErrors; this one is about to become one.
+      if (!(error instanceof FlotillaError)) log.error({ err: error }, 'update:submit failed');
+      // The device can prove why it was refused: the answer names the refusal's record in the log.
+      throw new RefusedUpdateError(toWireError(error), logLeaf, error);
     }
   }
 
@@ -87,16 +92,22 @@ export class RoundResponses {
     return { inclusion: await this.deps.accept.events.proveInclusion(leafIndex) };
   }
 
-  private async recordRefusal(deviceId: string, submission: UpdateSubmission, error: unknown): Promise<void> {
+  /** Counts and logs a refusal; resolves with the leaf of its record (of the first like it), if logged. */
+  private async recordRefusal(
+    deviceId: string,
+    submission: UpdateSubmission,
+    error: unknown,
+  ): Promise<LogLeaf | null> {
     const { metadata } = submission;
     const wire = toWireError(error);
     const round = await this.deps.accept.rounds.get(metadata.roundId).catch(() => null);
     // Only a round with a plan was opened in the round log (round.opened is appended before
     // the plan is stored): a refusal naming a round still in selection, or abandoned there,
     // is not logged, or the log would hold an event of a round it never opened.
+    let logLeaf: LogLeaf | null = null;
     if (round?.plan) {
       this.deps.observe?.refusal(round.taskId, wire.code);
-      await this.deps.refusals.record({
+      logLeaf = await this.deps.refusals.record({
         taskId: round.taskId,
         roundId: round.roundId,
         clipBound: round.plan.clipNorm,
@@ -107,6 +118,7 @@ export class RoundResponses {
       });
     }
     this.deps.logger.info({ deviceId, roundId: metadata.roundId, code: wire.code }, 'update refused');
+    return logLeaf;
   }
 
   /** An `update:skip` of the authenticated `deviceId`: stored and counted, or refused. */

@@ -153,6 +153,7 @@ export class RoundStore {
       k.roundCandidate,
       k.roundRefusals,
       k.roundRefusalsPending,
+      k.roundRefusalLeaves,
       k.roundExcluded,
     ];
     const multi = this.redis.multi();

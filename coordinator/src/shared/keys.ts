@@ -95,6 +95,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     roundRefusals: (roundId: string) => `${p}:round:${roundId}:refusals`,
     /** Hash: `<pseudonym> <reason>` -> repeated refusals not yet written to the round log. */
     roundRefusalsPending: (roundId: string) => `${p}:round:${roundId}:refusals-pending`,
+    /** Hash: `<pseudonym> <reason>` -> JSON { record, leafHash } of that first refusal's round-log record (answers its repeats). */
+    roundRefusalLeaves: (roundId: string) => `${p}:round:${roundId}:refusal-leaves`,
     /** Set: round ids with repeated refusals not yet written to the round log. */
     refusalsPending: () => `${p}:refusals-pending`,
     /** Set: SHA-256 of every session token handed to the device (so revocation can end them); PX TTL. */

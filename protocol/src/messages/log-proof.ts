@@ -4,7 +4,7 @@ import { sameHash } from '../merkle/hash.js';
 import { verifyInclusion } from '../merkle/inclusion-proof.js';
 import type { MerkleCheck } from '../merkle/merkle-check.js';
 import { fromHex } from '../encoding.js';
-import { RoundLogRecordSchema, roundLogLeafHash } from '../round-log/record.js';
+import { RoundLogRecordSchema, roundLogLeafHash, type RoundLogRecord } from '../round-log/record.js';
 import { SignedTreeHeadSchema, verifyTreeHeadSignature } from '../round-log/tree-head.js';
 import { DigestSchema } from './primitives.js';
 
@@ -19,6 +19,11 @@ export const LogLeafSchema = z.strictObject({
   leafHash: DigestSchema,
 });
 export type LogLeaf = z.infer<typeof LogLeafSchema>;
+
+/** The leaf an answer names: `record` with its leaf hash. */
+export function logLeafOf(record: RoundLogRecord): LogLeaf {
+  return { record, leafHash: toHex(roundLogLeafHash(record)) };
+}
 
 /**
  * log:proof — sent by a device holding a receipt's leaf. Ack: `LogProofResult`: the proof of

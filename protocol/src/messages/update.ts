@@ -8,6 +8,7 @@ import {
   RoundIdSchema,
   SignatureSchema,
   TaskIdSchema,
+  WireErrorSchema,
 } from './primitives.js';
 import { LogLeafSchema } from './log-proof.js';
 
@@ -85,6 +86,21 @@ export const UpdateReceiptSchema = z.object({
   logLeaf: LogLeafSchema.nullable().default(null),
 });
 export type UpdateReceipt = z.infer<typeof UpdateReceiptSchema>;
+
+/**
+ * The `error` of a refused `update:submit` ack: the reason code and message, and where the round
+ * log holds the refusal, so the device can prove it was refused for that reason.
+ */
+export const UpdateRefusalSchema = WireErrorSchema.extend({
+  /**
+   * The `update.refused` record of this (round, device, reason) and its leaf hash: for a repeated
+   * refusal, the record of the first one (repeats are only counted). Null when the refusal is not
+   * logged (no round log, a round still in selection, a failed append, or a repeat answered while
+   * the first one's append was still under way).
+   */
+  logLeaf: LogLeafSchema.nullable().default(null),
+});
+export type UpdateRefusal = z.infer<typeof UpdateRefusalSchema>;
 
 /**
  * update:skip — sent by a selected device that will not send an update (its validation gate

@@ -160,6 +160,8 @@ export async function coordinatorProcessArgs(prefix: string, stateDir: string): 
 export interface FastTrainerOptions {
   /** Distinguishes the devices' deltas. */
   index: number;
+  /** Multiplies the delta: device 0's passes the clip bound 1 from 54 on (a device must turn clipping off to send it). Default 1. */
+  scale?: number;
   /** Awaited before training (e.g. held until the coordinator was restarted). */
   before?: (plan: RoundPlan) => Promise<void>;
   /** Returns true when the device should vanish in this round (it is then stopped by `onDrop`). */
@@ -167,7 +169,7 @@ export interface FastTrainerOptions {
   onDrop?: (plan: RoundPlan) => void;
 }
 
-/** A LoRA delta of norm ≈ 0.02·(index+1) in a few microseconds. */
+/** A LoRA delta of norm ≈ 0.0187·(index+1)·scale (every value ±0.005·(index+1)·scale, 14 values) in a few microseconds. */
 export class FastTrainer implements Trainer {
   constructor(private readonly options: FastTrainerOptions) {}
 
@@ -183,7 +185,7 @@ export class FastTrainer implements Trainer {
       return { kind: 'skip', reason: 'error', detail: 'dropped out' };
     }
     const names = loraTensorNames(MODULE);
-    const v = 0.005 * (this.options.index + 1);
+    const v = 0.005 * (this.options.index + 1) * (this.options.scale ?? 1);
     return {
       kind: 'update',
       delta: new Map([
@@ -204,8 +206,14 @@ export interface DeviceRecord {
   errors: string[];
   /** The transport of each connection, then of each upgrade, in order (`polling`, `websocket`). */
   transports: string[];
-  /** Each accepted update's check against the round log (`onInclusionChecked`). */
-  inclusion: Array<{ roundId: string; ok: boolean; detail: string; head: SignedTreeHead | null }>;
+  /** Each answered update's check against the round log (`onInclusionChecked`; `refusal`: null when accepted). */
+  inclusion: Array<{
+    roundId: string;
+    refusal: string | null;
+    ok: boolean;
+    detail: string;
+    head: SignedTreeHead | null;
+  }>;
 }
 
 export interface ChaosDevice {
@@ -225,6 +233,8 @@ export async function startChaosDevice(options: {
   record?: DeviceRecord;
   /** socket.io transports; default: the client's own (polling, then upgrade). */
   transports?: Array<'polling' | 'websocket'>;
+  /** `off` for a device that sends its delta unclipped. Default: the client's (`enforce`). */
+  clipping?: 'enforce' | 'off';
 }): Promise<ChaosDevice> {
   const record: DeviceRecord = options.record ?? {
     accepted: [],
@@ -246,6 +256,7 @@ export async function startChaosDevice(options: {
     planWaitMs: 5000,
     retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 1000 },
     ...(options.transports ? { transports: options.transports } : {}),
+    ...(options.clipping ? { clipping: options.clipping } : {}),
     logger: {
       debug: () => undefined,
       info: (fields, message) => {
@@ -264,6 +275,7 @@ export async function startChaosDevice(options: {
     onInclusionChecked: (checked) =>
       record.inclusion.push({
         roundId: checked.plan.roundId,
+        refusal: checked.refusal,
         ok: checked.ok,
         detail: checked.ok ? `leaf ${checked.leafIndex}` : checked.reason,
         head: checked.ok ? checked.head : null,

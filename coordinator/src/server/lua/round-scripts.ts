@@ -50,6 +50,9 @@ export const EXCLUDE_UPDATE = loadLuaScript(HERE, 'round-exclude-update', { KEPT
 /** A refused update, counted; the first of its (device, reason) to be logged in full. */
 export const RECORD_REFUSAL = loadLuaScript(HERE, 'round-record-refusal', { GONE: -1, REPEAT: 0, FIRST: 1 });
 
+/** The leaf of a first refusal's record, kept to answer its repeats with. */
+export const KEEP_REFUSAL_LEAF = loadLuaScript(HERE, 'round-keep-refusal-leaf', { GONE: -1, KEPT: 1 });
+
 /** The round's refusal counts not yet logged, taken, with its totals. */
 export const TAKE_REFUSALS = loadLuaScript(HERE, 'round-take-refusals', {});
 
@@ -63,5 +66,6 @@ export const ROUND_SCRIPTS = [
   RECORD_SKIP,
   EXCLUDE_UPDATE,
   RECORD_REFUSAL,
+  KEEP_REFUSAL_LEAF,
   TAKE_REFUSALS,
 ];
