@@ -17,6 +17,17 @@ export function scaled(update: TensorList, factor: number): TensorList {
   return update.map((t) => t.map((v) => v * factor));
 }
 
+/** {@link honestRound} with the updates at `indices` scaled by `factor` (the outliers to find). */
+export function roundWithOutliers(
+  count: number,
+  seed: string,
+  outliers: { indices: readonly number[]; factor: number },
+): TensorList[] {
+  const updates = honestRound(count, seed);
+  for (const i of outliers.indices) updates[i] = scaled(updates[i] ?? [], outliers.factor);
+  return updates;
+}
+
 /** Unweighted mean (what FedAvg with equal weights would give). */
 export function meanOf(updates: readonly TensorList[]): TensorList {
   const first = updates[0] ?? [];

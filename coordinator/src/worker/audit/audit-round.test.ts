@@ -5,7 +5,14 @@ import { auditRound, type AuditResult } from './audit-round.js';
 import { l2Norm, type TensorList } from './cosine.js';
 import { coordinateMedian, updateStats } from './reference.js';
 import { isFlagged } from './update-screen.js';
-import { honestRound, meanAndStd, meanOf, nonIidRound, scaled } from './audit-fixtures.fixture.js';
+import {
+  honestRound,
+  meanAndStd,
+  meanOf,
+  nonIidRound,
+  roundWithOutliers,
+  scaled,
+} from './audit-fixtures.fixture.js';
 
 const policy = AuditPolicySchema.parse({});
 const flaggedIndices = (r: AuditResult) => r.findings.filter(isFlagged).map((f) => f.index);
@@ -40,8 +47,7 @@ describe('auditRound: the per-update screen', () => {
   });
 
   it('flags an update scaled by 100 as a norm outlier, with a reason', () => {
-    const updates = honestRound(10, 'scaled');
-    updates[3] = scaled(updates[3] ?? [], 100);
+    const updates = roundWithOutliers(10, 'scaled', { indices: [3], factor: 100 });
     const result = auditRound(
       { updates, aggregate: meanOf(updates), labels: updates.map((_, i) => `device-${i}`) },
       policy,
@@ -56,8 +62,7 @@ describe('auditRound: the per-update screen', () => {
   });
 
   it('flags a sign-flipped update as pointing away, with a reason', () => {
-    const updates = honestRound(10, 'flip');
-    updates[7] = scaled(updates[7] ?? [], -1);
+    const updates = roundWithOutliers(10, 'flip', { indices: [7], factor: -1 });
     const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
     expect(flaggedIndices(result)).toEqual([7]);
     expect(result.findings[7]?.lowCosine).toBe(true);
@@ -70,8 +75,7 @@ describe('auditRound: the per-update screen', () => {
   it('flags only the attackers when 3 of 10 send unclipped −4·Δ (the mean of the others points backwards)', () => {
     // With a leave-one-out mean as the reference, every honest update pointed away from the
     // others (6 honest + 3·(−4) honest < 0) and every attacker was a norm outlier: 10 of 10.
-    const updates = honestRound(10, 'unclipped');
-    for (const i of [1, 4, 8]) updates[i] = scaled(updates[i] ?? [], -4);
+    const updates = roundWithOutliers(10, 'unclipped', { indices: [1, 4, 8], factor: -4 });
     const result = auditRound({ updates, aggregate: meanOf(updates) }, policy);
     expect(flaggedIndices(result)).toEqual([1, 4, 8]);
     for (const i of [1, 4, 8]) expect(result.findings[i]?.lowCosine).toBe(true);
@@ -95,8 +99,7 @@ describe('auditRound: the per-update screen', () => {
   });
 
   it("flags scaled updates that are half the round against the last promoted round's norms", () => {
-    const updates = honestRound(10, 'half');
-    for (const i of [5, 6, 7, 8, 9]) updates[i] = scaled(updates[i] ?? [], 10);
+    const updates = roundWithOutliers(10, 'half', { indices: [5, 6, 7, 8, 9], factor: 10 });
     // Half the round: its median norm is between the two groups, and nothing stands out.
     const alone = auditRound({ updates, aggregate: meanOf(updates) }, policy);
     expect(flaggedIndices(alone)).toEqual([]);
@@ -170,8 +173,7 @@ describe('auditRound: the per-update screen', () => {
 
 describe('auditRound: the decision', () => {
   it('rejects when too many updates are flagged and the holdout shows no gain beyond noise', () => {
-    const updates = honestRound(10, 'many');
-    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
+    const updates = roundWithOutliers(10, 'many', { indices: [0, 1, 2, 3], factor: -1 });
     const result = auditRound(
       { updates, aggregate: meanOf(updates), holdout: pairedHoldout(30, 25) },
       policy,
@@ -182,8 +184,7 @@ describe('auditRound: the decision', () => {
   });
 
   it("does not fail a robust strategy's round for flags it is built to withstand", () => {
-    const updates = honestRound(10, 'tolerated');
-    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -4);
+    const updates = roundWithOutliers(10, 'tolerated', { indices: [0, 1, 2, 3], factor: -4 });
     const median = auditRound(
       { updates, aggregate: meanOf(updates), tolerance: { strategy: 'median', updates: 4 } },
       policy,
@@ -201,8 +202,7 @@ describe('auditRound: the decision', () => {
   });
 
   it('promotes a candidate the holdout shows better beyond noise despite its flags, and says so', () => {
-    const updates = honestRound(10, 'krum');
-    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
+    const updates = roundWithOutliers(10, 'krum', { indices: [0, 1, 2, 3], factor: -1 });
     // The issue's Krum candidate: 48.0% -> 60.9% on the holdout.
     const result = auditRound(
       {
@@ -308,8 +308,7 @@ describe('auditRound: the decision', () => {
 
   it('with the audit off (enforce false) records drift, flags and a holdout drop, and rejects only what cannot be promoted', () => {
     const off = { ...policy, enforce: false };
-    const updates = honestRound(10, 'off');
-    for (const i of [0, 1, 2, 3]) updates[i] = scaled(updates[i] ?? [], -1);
+    const updates = roundWithOutliers(10, 'off', { indices: [0, 1, 2, 3], factor: -1 });
     const moduleDrift = [{ module: 'dense_1', kind: 'lora' as const, deltaNorm: 3, baseNorm: 2, drift: 1.5 }];
     const holdout = {
       candidate: { accuracy: 0.8, examples: 1000 },
