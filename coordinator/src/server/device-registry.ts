@@ -95,40 +95,48 @@ export class DeviceRegistry extends RedisStore {
     publicKey: string;
   }): Promise<DeviceRecord> {
     const record = this.newRecord(input.deviceId, input.publicKey, 'token');
-    const result = await this.redis.eval(
-      ENROLL_WITH_TOKEN,
-      4,
+    const result = await this.storeNewRecord(ENROLL_WITH_TOKEN, record, [
       this.keys.enrollToken(sha256HexOf(input.token)),
-      this.keys.device(record.deviceId),
-      this.keys.devices(),
-      this.keys.deviceKey(keyHashOf(record.publicKey)),
-      JSON.stringify(record),
-      record.deviceId,
-    );
+    ]);
     if (result === 'BAD_TOKEN')
       throw new FlotillaError('UNAUTHORIZED', 'enrollment token unknown, used or expired');
-    if (result === 'KEY_IN_USE') throw keyInUse();
-    if (result === 'EXISTS')
-      throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
     return record;
   }
 
   /** Operator registers a public key directly (replaces a revoked enrollment, refuses an active one). */
   async registerDevice(input: { deviceId: string; publicKey: string }): Promise<DeviceRecord> {
     const record = this.newRecord(input.deviceId, input.publicKey, 'operator');
-    const result = await this.redis.eval(
-      REGISTER,
-      3,
+    await this.storeNewRecord(REGISTER, record, []);
+    return record;
+  }
+
+  /**
+   * Runs an enrollment script (ENROLL_WITH_TOKEN, REGISTER) for `record`: KEYS are `leadingKeys`,
+   * then the device's record, the device set and the key index entry; ARGV the record and its id.
+   * Throws for EXISTS and KEY_IN_USE; returns the script's other answers.
+   */
+  private async storeNewRecord(
+    script: string,
+    record: DeviceRecord,
+    leadingKeys: string[],
+  ): Promise<unknown> {
+    const keys = [
+      ...leadingKeys,
       this.keys.device(record.deviceId),
       this.keys.devices(),
       this.keys.deviceKey(keyHashOf(record.publicKey)),
+    ];
+    const result = await this.redis.eval(
+      script,
+      keys.length,
+      ...keys,
       JSON.stringify(record),
       record.deviceId,
     );
     if (result === 'EXISTS')
       throw new FlotillaError('FORBIDDEN', `device ${record.deviceId} is already enrolled`);
     if (result === 'KEY_IN_USE') throw keyInUse();
-    return record;
+    return result;
   }
 
   /**
