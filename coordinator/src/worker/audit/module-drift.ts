@@ -99,15 +99,7 @@ export interface BiasDriftInput {
 
 /** ‖Δb‖ / ‖b‖ for one bias module. */
 export function biasModuleDrift(input: BiasDriftInput): ModuleDrift {
-  if (input.delta.length !== input.base.length) {
-    throw new FlotillaError(
-      'SHAPE_MISMATCH',
-      `${input.module}: bias delta has ${input.delta.length} values, base has ${input.base.length}`,
-    );
-  }
-  const deltaNorm = Math.sqrt(sumOfSquares(input.delta));
-  const baseNorm = Math.sqrt(sumOfSquares(input.base));
-  return { module: input.module, kind: 'bias', deltaNorm, baseNorm, drift: ratio(deltaNorm, baseNorm) };
+  return valueForValueDrift(input, 'bias', { delta: 'bias delta', base: 'base' });
 }
 
 /** Inputs of {@link fullModuleDrift}. */
@@ -121,13 +113,25 @@ export interface FullDriftInput {
 
 /** ‖ΔW‖_F / ‖W‖_F for one fully fine-tuned module (full mode's kernel offset). */
 export function fullModuleDrift(input: FullDriftInput): ModuleDrift {
+  return valueForValueDrift(input, 'full', { delta: 'kernel offset', base: 'base kernel' });
+}
+
+/**
+ * ‖Δ‖ / ‖base‖ over all values of a module whose delta holds one value per base value (bias and
+ * full modes); `names` say what the two are in the SHAPE_MISMATCH message.
+ */
+function valueForValueDrift(
+  input: BiasDriftInput | FullDriftInput,
+  kind: 'bias' | 'full',
+  names: { delta: string; base: string },
+): ModuleDrift {
   if (input.delta.length !== input.base.length) {
     throw new FlotillaError(
       'SHAPE_MISMATCH',
-      `${input.module}: kernel offset has ${input.delta.length} values, base kernel has ${input.base.length}`,
+      `${input.module}: ${names.delta} has ${input.delta.length} values, ${names.base} has ${input.base.length}`,
     );
   }
   const deltaNorm = Math.sqrt(sumOfSquares(input.delta));
   const baseNorm = Math.sqrt(sumOfSquares(input.base));
-  return { module: input.module, kind: 'full', deltaNorm, baseNorm, drift: ratio(deltaNorm, baseNorm) };
+  return { module: input.module, kind, deltaNorm, baseNorm, drift: ratio(deltaNorm, baseNorm) };
 }
