@@ -10,6 +10,7 @@ import {
 } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { resultCode } from '../shared/lua-script.js';
+import { parseJsonAs } from '../shared/parse-json-as.js';
 import { KEEP_REFUSAL_LEAF, RECORD_REFUSAL, TAKE_REFUSALS } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
 
@@ -115,14 +116,8 @@ export class RefusalLog {
   private async firstLeaf(roundId: string, field: string): Promise<LogLeaf | null> {
     const json = await this.options.redis.hget(this.options.keys.roundRefusalLeaves(roundId), field);
     if (json === null) return null;
-    let value: unknown = null;
-    try {
-      value = JSON.parse(json);
-    } catch {
-      // Not JSON: treated as malformed below.
-    }
-    const parsed = LogLeafSchema.safeParse(value);
-    if (parsed.success) return parsed.data;
+    const leaf = parseJsonAs(LogLeafSchema, json);
+    if (leaf !== null) return leaf;
     this.options.logger.warn({ roundId, field }, 'kept refusal leaf is malformed; answered without it');
     return null;
   }

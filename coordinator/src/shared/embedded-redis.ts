@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseJsonAs } from './parse-json-as.js';
 
 /** Options for a private redis-server child process. */
 export interface EmbeddedRedisOptions {
@@ -95,14 +96,8 @@ function redisPidOf(supervisor: ChildProcess, stderr: () => string): Promise<num
       if (newline < 0) return;
       supervisor.stdout?.off('data', onData);
       const line = buffer.slice(0, newline);
-      let value: unknown = null;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        // reported below
-      }
-      const parsed = z.object({ pid: z.number().int().positive() }).safeParse(value);
-      if (parsed.success) resolve(parsed.data.pid);
+      const started = parseJsonAs(z.object({ pid: z.number().int().positive() }), line);
+      if (started !== null) resolve(started.pid);
       else reject(new Error(`the redis supervisor said ${line}`));
     };
     supervisor.stdout?.on('data', onData);

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { DigestSchema, RoundIdSchema, TaskIdSchema } from '@flotilla/protocol';
 import { redisKeys } from './keys.js';
+import { parseJsonAs } from './parse-json-as.js';
 
 /** The worker's decision about a round, published to the server. */
 export const RoundOutcomeSchema = z.object({
@@ -64,14 +65,8 @@ export async function subscribeRoundOutcomes(
   const channel = redisKeys(prefix).roundOutcomesChannel();
   const listener = (ch: string, message: string) => {
     if (ch !== channel) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(message);
-    } catch {
-      return;
-    }
-    const parsed = RoundOutcomeSchema.safeParse(value);
-    if (parsed.success) onOutcome(parsed.data);
+    const outcome = parseJsonAs(RoundOutcomeSchema, message);
+    if (outcome !== null) onOutcome(outcome);
   };
   redisSub.on('message', listener);
   await redisSub.subscribe(channel);

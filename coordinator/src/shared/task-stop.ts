@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RoundIdSchema } from '@flotilla/protocol';
 import { redisKeys } from './keys.js';
+import { parseJsonAs } from './parse-json-as.js';
 
 /**
  * A task the worker has stopped, and why (e.g. its privacy budget cannot pay for another noised
@@ -25,14 +26,12 @@ export async function stopTask(redis: Redis, prefix: string, taskId: string, sto
 export async function readTaskStop(redis: Redis, prefix: string, taskId: string): Promise<TaskStop | null> {
   const raw = await redis.get(redisKeys(prefix).taskStop(taskId));
   if (raw === null) return null;
-  let value: unknown = null;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    // fall through: an unreadable stop record still stops the task
-  }
-  const parsed = TaskStopSchema.safeParse(value);
-  return parsed.success
-    ? parsed.data
-    : { reason: 'stopped (unreadable stop record)', roundId: `${taskId}:0`, at: 0 };
+  // An unreadable stop record still stops the task.
+  return (
+    parseJsonAs(TaskStopSchema, raw) ?? {
+      reason: 'stopped (unreadable stop record)',
+      roundId: `${taskId}:0`,
+      at: 0,
+    }
+  );
 }
