@@ -15,7 +15,12 @@ import {
 import { AdapterRegistry } from '../shared/adapter-registry.js';
 import { BlobAccess, openBlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
-import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+  signTailOnStart,
+} from '../shared/round-log/index.js';
 import { DEFAULT_PREFIX, redisKeys } from '../shared/keys.js';
 import { aggregateQueue } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
@@ -92,6 +97,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
           signingKey: coordinatorKey,
           pseudonymSecret,
         });
+  // Records a killed writer left unsigned are covered by a head before this process goes on.
+  if (roundLog) await signTailOnStart(roundLog, logger);
   const loggedEvents =
     options.roundEvents ??
     (roundLog ? roundLogEvents(logger, roundLog) : loggingRoundEvents(logger, pseudonymSecret));
@@ -127,6 +134,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     logger,
     ...(options.leaseTtlMs !== undefined ? { ttlMs: options.leaseTtlMs } : {}),
     onAcquired: async () => {
+      // The driver before may have died between an append and its head.
+      if (roundLog) await signTailOnStart(roundLog, logger);
       await late.manager?.start();
     },
     onLost: () => late.manager?.suspend(),

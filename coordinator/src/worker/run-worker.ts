@@ -11,7 +11,12 @@ import {
 import { AGGREGATE_QUEUE } from '../shared/queues.js';
 import { installProcessGuard } from '../shared/failure-guards.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
-import { defaultRoundLogPath, loadOrCreatePseudonymSecret, openRoundLog } from '../shared/round-log/index.js';
+import {
+  defaultRoundLogPath,
+  loadOrCreatePseudonymSecret,
+  openRoundLog,
+  signTailOnStart,
+} from '../shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from './aggregation-worker.js';
 import type { WorkerConfig } from './worker-config.js';
 
@@ -46,6 +51,8 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
       ? { retainDeltas: { ttlMs: Math.round(config.retainDeltasHours * 3_600_000) } }
       : {}),
   });
+  // Records a killed writer left unsigned are covered by a head before this process goes on.
+  await signTailOnStart(roundLog, log);
   const worker = await startAggregationWorker({
     redisUrl: config.redisUrl,
     prefix: config.prefix,

@@ -4,6 +4,7 @@ export * from './update-commitment.js';
 export * from './stream.js';
 export * from './mirror.js';
 export * from './writer.js';
+export { signTailOnStart } from './tail-head.js';
 export { proveInclusion, type InclusionProofAnswer } from './tree-store.js';
 export * from './retention.js';
 export * from './file.js';

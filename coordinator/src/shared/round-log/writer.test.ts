@@ -15,6 +15,7 @@ import {
 import { uniquePrefix } from '../../../../test-support/redis.js';
 import { testRedisConnections } from '../../../test/support/test-redis.js';
 import { roundOpened } from '../../../test/support/round-log-events.js';
+import { leaveUnsignedTail } from '../../../test/support/unsigned-tail.js';
 import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
@@ -275,6 +276,59 @@ describe('RoundLogWriter', () => {
       ),
     );
     expect(readFileSync(exported, 'utf8')).toBe(readFileSync(filePath, 'utf8'));
+  });
+});
+
+describe('signTail', () => {
+  it('signs the tail a writer killed before its head left, consistent with the head before, and only once', async () => {
+    const prefix = uniquePrefix('rlog-tail');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    const crashed = openRoundLog({ ...writerAt(prefix, filePath), treeHeadIntervalMs: 3_600_000 });
+    const tail = await leaveUnsignedTail(crashed, 3);
+    const trustedKey = toBase64(key1.publicKey);
+    const before = await readRoundLogEntries(connect(), prefix);
+    // round.opened and its head, then three records no head covers.
+    expect(before.map((line) => ('treeHead' in line ? 'head' : line.event.type))).toEqual([
+      'round.opened',
+      'head',
+      'update.refused',
+      'update.refused',
+      'update.refused',
+    ]);
+    const verdict = await verifyRoundLog(before, { trustedKey });
+    expect(verdict).toMatchObject({ ok: false, firstBad: 2 });
+    expect(verdict.problems.map((p) => p.code)).toEqual(['UNSIGNED']);
+
+    const restarted = openRoundLog(writerAt(prefix, filePath));
+    const head = await restarted.signTail();
+    expect(head?.treeHead.treeSize).toBe(4);
+    const after = await readRoundLogEntries(connect(), prefix);
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after).toHaveLength(before.length + 1);
+    // verify checks the new head's signature and its consistency proof from the head of 1 record.
+    expect(await verifyRoundLog(after, { trustedKey })).toMatchObject({ ok: true, problems: [] });
+    expect(readFileSync(filePath, 'utf8').trimEnd().split('\n')).toEqual(
+      after.map((line) => JSON.stringify(line)),
+    );
+    for (const record of tail) {
+      const answer = await restarted.proveInclusion(record.leafIndex);
+      expect(answer?.head).toEqual(head);
+    }
+    // Signed now: a second start writes nothing, nor does a start on an empty log.
+    expect(await restarted.signTail()).toBeNull();
+    expect(await readRoundLogEntries(connect(), prefix)).toHaveLength(after.length);
+    expect(await openRoundLog(writerAt(uniquePrefix('rlog-empty'), filePath)).signTail()).toBeNull();
+  });
+
+  it('refuses to sign with a key that is no longer the log signer', async () => {
+    const prefix = uniquePrefix('rlog-tail-key');
+    const filePath = join(dir, `${prefix}.jsonl`);
+    await leaveUnsignedTail(
+      openRoundLog({ ...writerAt(prefix, filePath), treeHeadIntervalMs: 3_600_000 }),
+      1,
+    );
+    const stranger = openRoundLog({ ...writerAt(prefix, filePath), signingKey: key2 });
+    await expect(stranger.signTail()).rejects.toThrow(/the round log is now signed by/);
   });
 });
 
