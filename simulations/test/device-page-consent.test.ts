@@ -20,7 +20,12 @@ import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
 const TASK = 'page-task';
 const DEVICE = 'page-device-1';
 const OPERATOR = 'operator-token-for-device-page-0123456789';
-const EXAMPLES = 120;
+// Each round trains until its time budget (TRAIN_SECONDS) ends: 100 epochs of 4,800 examples in
+// batches of 8 are 60,000 steps, far more than fit in it. Stop,
+// pressed once round 2 starts, then lands while it trains however fast or loaded the machine is
+// (1,200 steps took under a second on wasm, and Stop came after round 2's update was accepted).
+const EXAMPLES = 4800;
+const TRAIN_SECONDS = 10;
 const CLIP = 0.05;
 const SCREENSHOTS = new URL('../../test-results/', import.meta.url);
 
@@ -36,12 +41,20 @@ interface PageState {
 const pageState = (page: Page) =>
   page.evaluate(() => (window as unknown as { flotilla: PageState }).flotilla);
 
-/** Waits in the page until its state satisfies `predicate` (a function of `window.flotilla`). */
+/**
+ * Waits in the page until its state satisfies `predicate` (a function of `window.flotilla`); a
+ * timeout names the predicate and shows the page's state, so a stall says where the device stood.
+ */
 async function pageWaits(page: Page, predicate: string, timeout = 4 * PATIENCE_MS): Promise<void> {
-  await page.waitForFunction(`(() => { const s = window.flotilla; return ${predicate}; })()`, undefined, {
-    timeout,
-    polling: 200,
-  });
+  try {
+    await page.waitForFunction(`(() => { const s = window.flotilla; return ${predicate}; })()`, undefined, {
+      timeout,
+      polling: 200,
+    });
+  } catch (error) {
+    const state = await pageState(page).catch(() => 'unreadable');
+    throw new Error(`page never reached ${predicate}; its state: ${JSON.stringify(state)}`, { cause: error });
+  }
 }
 
 /** One sample of the coordinator's Prometheus text, by exact series name. */
@@ -80,15 +93,16 @@ describe('the browser device page served by flotilla coordinator --device-page',
     await registerMlpTaskOverHttp(coordinator.url, OPERATOR, {
       taskId: TASK,
       rounds: {
-        // One round: a second could commit before the test reads "latest version = 1".
-        maxRounds: 1,
+        // Two rounds: the test presses Stop while round 2 trains. The only device stops, so round 2
+        // cannot commit unless Stop came too late (which the test is there to catch).
+        maxRounds: 2,
         minGoalFraction: 1,
         selectionTimeoutMs: 4 * PATIENCE_MS,
         reportingDeadlineMs: 4 * PATIENCE_MS,
-        maxSteps: 60,
-        maxSeconds: 30,
+        maxSteps: 1_000_000,
+        maxSeconds: TRAIN_SECONDS,
       },
-      training: { epochs: 2, learningRate: 0.5 },
+      training: { epochs: 100, learningRate: 0.5 },
       clipNorm: CLIP,
     });
     browser = await launchChromium();
@@ -164,11 +178,11 @@ describe('the browser device page served by flotilla coordinator --device-page',
     expect(await devices()).toEqual([DEVICE]);
     expect(await metric(coordinator.url, 'flotilla_socket_connections_total')).toBeGreaterThanOrEqual(1);
 
-    // Round 1 committed: the coordinator promoted version 1 with this device's update.
-    const manifest = (await (
-      await fetch(`${coordinator.url}/api/tasks/${TASK}/adapters/latest/manifest`)
-    ).json()) as { manifest: { version: number } };
-    expect(manifest.manifest.version).toBe(1);
+    // Round 1 committed: the coordinator promoted version 1 with this device's update (asked by
+    // number: round 2 may already have started).
+    const manifest = await fetch(`${coordinator.url}/api/tasks/${TASK}/adapters/1/manifest`);
+    expect(manifest.status).toBe(200);
+    expect(((await manifest.json()) as { manifest: { version: number } }).manifest.version).toBe(1);
     const events: RoundLogEvent[] = (await readRoundLog(redis, prefix)).map((r) => r.event);
     const accepted = events.find((e) => e.type === 'update.accepted' && e.roundId === `${TASK}:1`);
     if (accepted?.type !== 'update.accepted') throw new Error('no accepted update in round 1');
@@ -201,7 +215,10 @@ describe('the browser device page served by flotilla coordinator --device-page',
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: new URL('device-page-round.png', SCREENSHOTS).pathname, fullPage: true });
 
-    // Stop: the page says so, and the coordinator sees the device leave.
+    // Stop while round 2 trains: training ends there, nothing of round 2 leaves the browser (no
+    // blob byte reaches the coordinator, no update or skip is logged), and the socket closes.
+    await pageWaits(page, `s.events.some((e) => e.kind === 'round' && e.detail.roundId === '${TASK}:2')`);
+    const bytesIn = await metric(coordinator.url, 'flotilla_blob_bytes_received_total');
     expect(await stop.isEnabled()).toBe(true);
     await stop.click();
     await pageWaits(page, "s.phase === 'stopped'");
@@ -210,6 +227,13 @@ describe('the browser device page served by flotilla coordinator --device-page',
     await waitUntil('the coordinator to see the device disconnect', async () => {
       return (await metric(coordinator.url, 'flotilla_connected_devices')) === 0;
     });
+    const round2 = (await pageState(page)).events.filter((e) => e.detail.roundId === `${TASK}:2`);
+    expect(round2.map((e) => e.kind)).toEqual(['round']);
+    expect(await metric(coordinator.url, 'flotilla_blob_bytes_received_total')).toBe(bytesIn);
+    const logged = (await readRoundLog(redis, prefix))
+      .map((r) => r.event)
+      .filter((e) => 'roundId' in e && e.roundId === `${TASK}:2` && e.type.startsWith('update.'));
+    expect(logged).toEqual([]);
     expect(problems).toEqual([]);
     await page.close();
   });
