@@ -11,19 +11,11 @@ import {
   type RoundPlan,
 } from '@flotilla/protocol';
 import { validateDeltaBlob } from './update-validator.js';
+import { moduleDTask } from '../../test/support/module-d-task.js';
 
-const task = TaskDefinitionSchema.parse({
-  taskId: 't',
-  baseModel: { digest: 'a'.repeat(64), format: 'tfjs-layers-bundle', bytes: 1 },
+const task = moduleDTask({
   adapter: { mode: 'lora', targetModules: ['d'], r: 1, alpha: 1, seed: 0 },
-  moduleShapes: { d: { in: 2, out: 2 } },
-  rounds: {
-    goalCount: 1,
-    minReports: 1,
-    training: { epochs: 1, batchSize: 1, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-  },
-  policy: { allowedModules: ['d'], clipNorm: 5, maxBlobBytes: 1000, strategy: { name: 'fedavg' }, audit: {} },
-  createdAt: 0,
+  shape: { in: 2, out: 2 },
 });
 const plan = {
   clipNorm: 5,
@@ -116,10 +108,9 @@ describe('validateDeltaBlob', () => {
 
   describe('full mode', () => {
     // A non-square module (in 3, out 2) so that [out, in] and [in, out] differ.
-    const fullTask = TaskDefinitionSchema.parse({
-      ...task,
+    const fullTask = moduleDTask({
       adapter: { mode: 'full', targetModules: ['d'], r: 1, alpha: 1, seed: 0 },
-      moduleShapes: { d: { in: 3, out: 2 } },
+      shape: { in: 3, out: 2 },
     });
     const planFor = (spec: AdapterSpec): RoundPlan => ({ ...plan, adapter: { ...plan.adapter, spec } });
     const fullPlan = planFor(fullTask.adapter);

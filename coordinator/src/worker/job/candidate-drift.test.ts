@@ -2,15 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  TaskDefinitionSchema,
-  biasTensorName,
-  encodeBaseBundle,
-  sha256Hex,
-  weightTensorName,
-} from '@flotilla/protocol';
+import { biasTensorName, encodeBaseBundle, sha256Hex, weightTensorName } from '@flotilla/protocol';
 import { LocalDirBlobStore } from '../../shared/blob-store/local-dir-blob-store.js';
 import { moduleDriftOf } from './candidate-drift.js';
+import { moduleDTask } from '../../../test/support/module-d-task.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-drift-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,24 +33,10 @@ describe('moduleDriftOf', () => {
     const bundle = baseBundle();
     const digest = sha256Hex(bundle);
     await blobs.put(digest, bundle);
-    const task = TaskDefinitionSchema.parse({
-      taskId: 't',
-      baseModel: { digest, format: 'tfjs-layers-bundle', bytes: bundle.length },
+    const task = moduleDTask({
       adapter: { mode: 'full', targetModules: ['d'], r: 1, alpha: 1, seed: 0 },
-      moduleShapes: { d: { in: 3, out: 2 } },
-      rounds: {
-        goalCount: 1,
-        minReports: 1,
-        training: { epochs: 1, batchSize: 1, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-      },
-      policy: {
-        allowedModules: ['d'],
-        clipNorm: 5,
-        maxBlobBytes: 1000,
-        strategy: { name: 'fedavg' },
-        audit: {},
-      },
-      createdAt: 0,
+      shape: { in: 3, out: 2 },
+      base: { digest, bytes: bundle.length },
     });
     const adapter = new Map([
       [weightTensorName('d'), { shape: [2, 3], values: Float32Array.from([0, 3, 0, 4, 0, 0]) }],
