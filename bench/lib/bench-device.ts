@@ -16,6 +16,7 @@ import {
   type SigningDomain,
   type UpdateMetadata,
 } from '@flotilla/protocol';
+import { standInUpdateMetadata } from '../../coordinator/test/support/update-metadata.js';
 
 /** DER prefix of an ed25519 PKCS#8 private key (RFC 8410); the 32-byte seed follows it. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -140,31 +141,14 @@ export class BenchDevice {
   }
 
   metadata(plan: RoundPlan, bytes: Uint8Array, digest: string, norm: number): UpdateMetadata {
-    return {
-      protocolVersion: PROTOCOL_VERSION,
-      taskId: plan.taskId,
-      roundId: plan.roundId,
-      nonce: plan.nonce,
+    return standInUpdateMetadata({
+      plan,
       deviceId: this.deviceId,
-      blobDigest: digest,
-      blobBytes: bytes.length,
-      adapterVersion: plan.adapter.version,
+      bytes,
       numExamples: 32,
       reportedNorm: norm,
-      clipped: false,
-      quantization: 'none',
-      telemetry: {
-        trainingMs: 10,
-        steps: 1,
-        examples: 32,
-        stepsPerSecond: 100,
-        bytesUp: bytes.length,
-        bytesDown: 0,
-        estimatedEnergyJ: 0.1,
-        backend: 'cpu',
-      },
-      createdAt: Date.now(),
-    };
+      blobDigest: digest,
+    });
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   type UpdateMetadata,
 } from '@flotilla/protocol';
 import { PATIENCE_MS } from '../../../test-support/patience.js';
+import { standInUpdateMetadata } from './update-metadata.js';
 
 export const ELIGIBLE: Omit<CheckIn, 'taskId'> = {
   eligibility: { charging: true, unmeteredNetwork: true, freeStorageBytes: 1e9, computeClass: 'medium' },
@@ -104,31 +105,7 @@ export abstract class ProtocolDevice {
 
   /** The metadata of `bytes` as an update in `plan`, claiming `numExamples`, with stand-in telemetry. */
   protected updateMetadata(plan: RoundPlan, bytes: Uint8Array, numExamples: number): UpdateMetadata {
-    return {
-      protocolVersion: PROTOCOL_VERSION,
-      taskId: plan.taskId,
-      roundId: plan.roundId,
-      nonce: plan.nonce,
-      deviceId: this.deviceId,
-      blobDigest: sha256Hex(bytes),
-      blobBytes: bytes.length,
-      adapterVersion: plan.adapter.version,
-      numExamples,
-      reportedNorm: 0.5,
-      clipped: false,
-      quantization: 'none',
-      telemetry: {
-        trainingMs: 10,
-        steps: 1,
-        examples: numExamples,
-        stepsPerSecond: 100,
-        bytesUp: bytes.length,
-        bytesDown: 0,
-        estimatedEnergyJ: 0.1,
-        backend: 'cpu',
-      },
-      createdAt: Date.now(),
-    };
+    return standInUpdateMetadata({ plan, deviceId: this.deviceId, bytes, numExamples, reportedNorm: 0.5 });
   }
 
   /** `update:submit` of `metadata` signed with `secretKey` (another key forges). */
