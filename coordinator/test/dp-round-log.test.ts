@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256Hex, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
+import { UpdateRefusalSchema, sha256Hex, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
 import {
   commitUpdate,
   loadOrCreatePseudonymSecret,
@@ -43,7 +43,8 @@ describe('the round log of a DP round', () => {
     const deltas = [loraDelta(0.5), loraDelta(0.25), loraDelta(0.75)];
     // The third device first sends an update above the clip bound (refused), then a valid one.
     const tooLarge = loraDelta(3);
-    expect((await fleet.devices[2]?.report(plans[2] as RoundPlan, tooLarge))?.ok).toBe(false);
+    const refusal = await fleet.devices[2]?.report(plans[2] as RoundPlan, tooLarge);
+    expect(refusal?.ok).toBe(false);
     for (const [i, d] of fleet.devices.entries())
       expect((await d.report(plans[i] as RoundPlan, deltas[i] as Uint8Array)).ok).toBe(true);
 
@@ -69,6 +70,10 @@ describe('the round log of a DP round', () => {
       clipped: null,
       bytes: null,
     });
+
+    // The refusal's answer names that very record, as logged: nothing the log withholds.
+    const answered = UpdateRefusalSchema.parse(refusal?.ok === false ? refusal.error : null);
+    expect(answered.logLeaf?.record).toEqual(records.find((r) => r.event.type === 'update.refused'));
 
     const [aggregation] = events.filter((e): e is RoundLogEventOf<'aggregation'> => e.type === 'aggregation');
     expect(aggregation?.noiseMultiplier).toBe(1);

@@ -20,6 +20,12 @@ import { startCoordinatorProcess, type ChildCoordinator } from './support/child-
 import { readSignedLog } from './support/round-log-reads.js';
 import { testRedisConnections } from './support/test-redis.js';
 import { leaveUnsignedTail } from './support/unsigned-tail.js';
+import { waitFor } from './support/wait-for.js';
+import { PATIENCE_MS } from '../../test-support/patience.js';
+
+const OPERATOR = 'operator-token-for-tail-tests-0123456789';
+const SIGNED_TAIL = "signed the round log's unsigned tail";
+const LEASE_ACQUIRED = 'round-driver lease acquired';
 
 describe('a crashed writer’s unsigned tail', () => {
   const connect = testRedisConnections();
@@ -31,8 +37,8 @@ describe('a crashed writer’s unsigned tail', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A state directory whose round log under `prefix` ends in 3 unsigned records; its key and lines. */
-  async function crashedLog(label: string) {
+  /** A state directory and a prefix for a fresh round log, and a writer on them as a coordinator's. */
+  async function stateFor(label: string) {
     const prefix = uniquePrefix(label);
     const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
     dirs.push(stateDir);
@@ -45,12 +51,16 @@ describe('a crashed writer’s unsigned tail', () => {
       pseudonymSecret: await loadOrCreatePseudonymSecret(stateDir),
       treeHeadIntervalMs: 3_600_000,
     });
-    await leaveUnsignedTail(writer, 3);
-    const trustedKey = toBase64(signingKey.publicKey);
-    const lines = await readRoundLogEntries(connect(), prefix);
-    const verdict = await verifyRoundLog(lines, { trustedKey });
+    return { prefix, stateDir, trustedKey: toBase64(signingKey.publicKey), writer };
+  }
+
+  /** Leaves the log as a writer killed before its head (3 unsigned records); the lines then. */
+  async function crash(state: Awaited<ReturnType<typeof stateFor>>) {
+    await leaveUnsignedTail(state.writer, 3);
+    const lines = await readRoundLogEntries(connect(), state.prefix);
+    const verdict = await verifyRoundLog(lines, { trustedKey: state.trustedKey });
     expect(verdict.problems.map((p) => p.code)).toEqual(['UNSIGNED']);
-    return { prefix, stateDir, trustedKey, lines };
+    return { ...state, lines };
   }
 
   /** The log passes audit verify, and holds the crashed log's lines unchanged, then one tree head over all 4 records. */
@@ -67,19 +77,42 @@ describe('a crashed writer’s unsigned tail', () => {
   }
 
   it('a coordinator process signs it when it starts', async () => {
-    const crashed = await crashedLog('tail-coordinator');
+    const crashed = await crash(await stateFor('tail-coordinator'));
     const child = await startCoordinatorProcess({
       prefix: crashed.prefix,
       stateDir: crashed.stateDir,
-      operatorToken: 'operator-token-for-tail-tests-0123456789',
+      operatorToken: OPERATOR,
     });
     children.push(child);
     await expectSignedTail(crashed);
-    expect(child.logs.join('\n')).toContain("signed the round log's unsigned tail");
+    expect(child.logs.join('\n')).toContain(SIGNED_TAIL);
+  });
+
+  it('a coordinator process signs it when it takes over the round driver from one that died', async () => {
+    const state = await stateFor('tail-takeover');
+    const start = () =>
+      startCoordinatorProcess({
+        prefix: state.prefix,
+        stateDir: state.stateDir,
+        operatorToken: OPERATOR,
+        args: ['--lease-ttl-ms', '2000'],
+      });
+    const driver = await start();
+    children.push(driver);
+    await waitFor(() => driver.logs.some((line) => line.includes(LEASE_ACQUIRED)), PATIENCE_MS, 'a driver');
+    const follower = await start();
+    children.push(follower);
+    // Both started on an empty log; then the driver appends, and dies before its head.
+    const crashed = await crash(state);
+    await driver.kill();
+    await expectSignedTail(crashed);
+    const logs = follower.logs.join('\n');
+    expect(logs).toContain(LEASE_ACQUIRED);
+    expect(logs.indexOf(SIGNED_TAIL)).toBeGreaterThan(logs.indexOf(LEASE_ACQUIRED));
   });
 
   it('a worker signs it when it starts', async () => {
-    const crashed = await crashedLog('tail-worker');
+    const crashed = await crash(await stateFor('tail-worker'));
     const worker = await runWorker(
       {
         redisUrl: testRedisUrl(),
