@@ -4,17 +4,11 @@
 // polling requests (slow, oversized, truncated, bad sid, bad EIO, garbage) leave it up and
 // serving, and devices on socket.io-client's default transports (polling, then upgrade) and on
 // polling alone complete a whole round, promoted by a worker.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterPromoted, RoundPlan } from '@flotilla/protocol';
 import { redisKeys } from '../src/shared/keys.js';
-import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import type { AggregationWorker } from '../src/worker/aggregation-worker.js';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import {
   TestDevice,
   createTestTaskOverHttp,
@@ -23,7 +17,8 @@ import {
   startRoundLogWorker,
   waitFor,
 } from './support/fleet.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
+import type { ChildCoordinator } from './support/child-coordinator.js';
+import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
 import { rawRequest } from './support/abuse.js';
 import {
   bodyOf,
@@ -34,7 +29,6 @@ import {
   statusOf,
 } from './support/engine-polling.js';
 
-const OPERATOR = 'operator-token-for-transport-test-0123';
 const TASK = 'polling-task';
 const FUZZ_REQUESTS = 240;
 const FUZZ_IN_FLIGHT = 24;
@@ -44,24 +38,21 @@ const crashLines = (logs: string[]) =>
   logs.filter((line) => /ERR_HTTP_HEADERS_SENT|uncaught|unhandled/i.test(line));
 
 describe('socket.io transports against a coordinator process', () => {
-  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-polling-'));
-  const prefix = uniquePrefix('polling');
+  const cluster = new ProcessCluster('polling');
+  const { redis, prefix, stateDir } = cluster;
   const devices: TestDevice[] = [];
   let child: ChildCoordinator;
   let port: number;
   let worker: AggregationWorker | null = null;
 
   beforeAll(async () => {
-    child = await startCoordinatorProcess({ prefix, stateDir, operatorToken: OPERATOR });
+    child = await cluster.startCoordinator();
     port = child.port;
   });
   afterAll(async () => {
     for (const d of devices) d.disconnect();
     await worker?.close();
-    await child.kill();
-    rmSync(stateDir, { recursive: true, force: true });
-    redis.disconnect();
+    await cluster.stop();
   });
 
   it('answers raw polling sessions, slow and oversized POSTs, bad sids and garbage, and stays up', async () => {
@@ -175,7 +166,7 @@ describe('socket.io transports against a coordinator process', () => {
 
   it('devices on socket.io defaults (polling, then upgrade) and on polling alone complete a round', async () => {
     const { url } = child;
-    await createTestTaskOverHttp(url, OPERATOR, {
+    await createTestTaskOverHttp(url, OPERATOR_TOKEN, {
       taskId: TASK,
       rounds: {
         goalCount: 4,
@@ -198,7 +189,7 @@ describe('socket.io transports against a coordinator process', () => {
     const promoted = new Map<string, AdapterPromoted>();
     for (const { label, transports } of setups) {
       const d = new TestDevice(url, label);
-      await registerDeviceOverHttp(url, OPERATOR, d);
+      await registerDeviceOverHttp(url, OPERATOR_TOKEN, d);
       const ack = await d.connect({ transports });
       expect(ack.ok, `${label}: ${JSON.stringify(ack)}`).toBe(true);
       d.socket?.on('adapter:promoted', (p: AdapterPromoted) => promoted.set(label, p));
