@@ -20,6 +20,9 @@ export function siblingModule(name: string, baseUrl: string): URL {
   return new URL(`./${name}${extension}`, baseUrl);
 }
 
+/** Flags a Worker refuses in its execArgv although its parent process may run with them. */
+const PROCESS_ONLY_FLAGS = new Set(['--expose-gc', '--expose_gc']);
+
 /**
  * Starts a worker thread running a module of this project. `entry` is the module's URL or
  * absolute path; `data` is passed as `workerData.data` (structured-cloned). A `.ts` entry is
@@ -33,7 +36,9 @@ export function startTsWorker(
 ): Worker {
   const path = entry instanceof URL ? fileURLToPath(entry) : entry;
   const conditionFlag = `--conditions=${SOURCE_CONDITION}`;
-  const inherited = options.execArgv ?? process.execArgv;
+  // A Worker refuses per-process V8 flags in its execArgv (`--expose-gc`, which the bench's
+  // processes take, ends the start with ERR_WORKER_INVALID_EXEC_ARGV); the thread needs none of them.
+  const inherited = (options.execArgv ?? process.execArgv).filter((flag) => !PROCESS_ONLY_FLAGS.has(flag));
   const execArgv =
     path.endsWith('.ts') && !inherited.includes(conditionFlag) ? [...inherited, conditionFlag] : inherited;
   return new Worker(BOOT, { ...options, execArgv, workerData: { entry: path, data } });
