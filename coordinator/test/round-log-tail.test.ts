@@ -106,6 +106,12 @@ describe('a crashed writer’s unsigned tail', () => {
     const crashed = await crash(state);
     await driver.kill();
     await expectSignedTail(crashed);
+    // The head can be in Redis before the follower's log line has come through its stdout pipe.
+    await waitFor(
+      () => follower.logs.some((line) => line.includes(SIGNED_TAIL)),
+      PATIENCE_MS,
+      'the follower to log the signed tail',
+    );
     const logs = follower.logs.join('\n');
     expect(logs).toContain(LEASE_ACQUIRED);
     expect(logs.indexOf(SIGNED_TAIL)).toBeGreaterThan(logs.indexOf(LEASE_ACQUIRED));
