@@ -1,10 +1,11 @@
 import { Queue } from 'bullmq';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
 import { AdapterRegistry } from '../src/shared/adapter-registry.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { FailoverDevice } from './support/failover-device.js';
+import type { ChildCoordinator } from './support/child-coordinator.js';
 import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
 import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
@@ -16,6 +17,15 @@ describe('two coordinator processes and two worker processes on one Redis', () =
   const cluster = new ProcessCluster('scale');
   const { redis, prefix, keys } = cluster;
   let devices: FailoverDevice[] = [];
+  // The `it`s are the steps of one run, in order: they share the processes, devices and rounds.
+  let a: ChildCoordinator;
+  let b: ChildCoordinator;
+  let onA: FailoverDevice[] = [];
+  let onB: FailoverDevice[] = [];
+  let early: FailoverDevice[] = [];
+  let ackedEarly: string[] = [];
+  const blobs2 = new Map<string, Uint8Array>();
+  let takenOver: { pid: number; token: number };
 
   afterAll(async () => {
     for (const d of devices) d.disconnect();
@@ -63,16 +73,19 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     }
   }
 
-  it('commits a round fed through both processes, then survives a SIGKILL of the driver mid-round', async () => {
-    const a = await startCoordinator();
-    const b = await startCoordinator();
+  beforeAll(async () => {
+    a = await startCoordinator();
+    b = await startCoordinator();
     await cluster.spawnWorker({ FLOTILLA_BLOB_STORE: 'redis' });
     await cluster.spawnWorker({ FLOTILLA_BLOB_STORE: 'redis' });
+  });
 
-    // The first process took the round-driver lease; the second follows.
+  it('gives the round-driver lease to the first process; the second follows', async () => {
     const holder = (await redis.get(keys.driverHolder())) ?? '';
     expect(JSON.parse(holder)).toMatchObject({ pid: a.pid });
+  });
 
+  it('commits a round whose task, enrollments and devices are spread over both processes', async () => {
     // Registered through the follower: the driver hears of it on the tasks channel.
     await createTestTaskOverHttp(b.url, OPERATOR_TOKEN, {
       taskId: TASK,
@@ -106,8 +119,8 @@ describe('two coordinator processes and two worker processes on one Redis', () =
       expect(enrolled.status).toBe(201);
       await d.connect();
     }
-    const onA = devices.slice(0, PER_SIDE);
-    const onB = devices.slice(PER_SIDE);
+    onA = devices.slice(0, PER_SIDE);
+    onB = devices.slice(PER_SIDE);
     expect(onA.every((d) => d.url === a.url) && onB.every((d) => d.url === b.url)).toBe(true);
 
     // Round 1: selection waits for all six; three checked in on the follower, whose nudges and
@@ -124,7 +137,9 @@ describe('two coordinator processes and two worker processes on one Redis', () =
       PATIENCE_MS,
       'every device told of the commit',
     );
+  });
 
+  it("hands the round over when the driver is SIGKILLed mid-round: devices fail over, the lease moves with a fresh token, the driver's accepted updates stay", async () => {
     // Round 2: everyone is selected; one device per side reports, then the driver is SIGKILLed.
     await waitFor(
       async () => (await redis.get(keys.currentRound(TASK))) === `${TASK}:2`,
@@ -132,14 +147,13 @@ describe('two coordinator processes and two worker processes on one Redis', () =
       'round 2',
     );
     for (const d of devices) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
-    const blobs2 = new Map<string, Uint8Array>();
-    const early = [onA[0], onB[0]].filter((d): d is FailoverDevice => d !== undefined);
-    const ackedEarly = await reportAll(`${TASK}:2`, early, blobs2);
+    early = [onA[0], onB[0]].filter((d): d is FailoverDevice => d !== undefined);
+    ackedEarly = await reportAll(`${TASK}:2`, early, blobs2);
     await a.kill();
 
     // A's devices fail over to B; B takes the lease over (fresh fencing token) and resumes the round.
     await waitFor(() => onA.every((d) => d.connected && d.url === b.url), 15_000, 'failover to B');
-    const takenOver = await waitFor(
+    takenOver = await waitFor(
       async () => {
         const raw = await redis.get(keys.driverHolder());
         const parsed = raw === null ? null : (JSON.parse(raw) as { pid: number; token: number });
@@ -152,6 +166,9 @@ describe('two coordinator processes and two worker processes on one Redis', () =
     expect(await redis.hkeys(keys.roundUpdates(`${TASK}:2`))).toEqual(
       expect.arrayContaining(early.map((d) => d.deviceId)),
     );
+  });
+
+  it("commits the interrupted round with every update, under the new driver's fencing token", async () => {
     const rest = devices.filter((d) => !early.includes(d));
     for (const d of rest) expect(await d.checkIn(TASK)).toMatchObject({ ok: true });
     const ackedLate = await reportAll(`${TASK}:2`, rest, blobs2);

@@ -55,113 +55,129 @@ describe('socket.io transports against a coordinator process', () => {
     await cluster.stop();
   });
 
-  it('answers raw polling sessions, slow and oversized POSTs, bad sids and garbage, and stays up', async () => {
-    const { url } = child;
-    // A session with a long-poll GET waiting, then a POST whose body arrives in three pieces:
-    // the request pair that used to crash the process. The socket.io CONNECT it carries has no
-    // auth, so the coordinator refuses it, and that refusal is what the waiting GET receives.
-    const sid = await openPollingSession(url);
-    const poll = rawRequest({
-      port,
-      head: `GET ${pollingPath({ EIO: '4', transport: 'polling', sid })} HTTP/1.1\r\nHost: x\r\n\r\n`,
-      body: new Uint8Array(0),
-      then: 'stall',
-      timeoutMs: 15_000,
+  // The raw requests below run one kind per `it`, in order, against the same process; the last
+  // `it` checks that none of them took it down.
+  describe('raw engine.io requests', () => {
+    it('answers a long poll and a POST sent in pieces on one session (the pair that used to crash it)', async () => {
+      const { url } = child;
+      // A session with a long-poll GET waiting, then a POST whose body arrives in three pieces:
+      // the request pair that used to crash the process. The socket.io CONNECT it carries has no
+      // auth, so the coordinator refuses it, and that refusal is what the waiting GET receives.
+      const sid = await openPollingSession(url);
+      const poll = rawRequest({
+        port,
+        head: `GET ${pollingPath({ EIO: '4', transport: 'polling', sid })} HTTP/1.1\r\nHost: x\r\n\r\n`,
+        body: new Uint8Array(0),
+        then: 'stall',
+        timeoutMs: 15_000,
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const connectPacket = new TextEncoder().encode('40');
+      const slowPost = await rawRequest({
+        port,
+        head:
+          `POST ${pollingPath({ EIO: '4', transport: 'polling', sid })} HTTP/1.1\r\nHost: x\r\n` +
+          `Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`,
+        body: [connectPacket.subarray(0, 1), connectPacket.subarray(1)],
+        pauseMs: 500,
+        then: 'end',
+        timeoutMs: 15_000,
+      });
+      expect(statusOf(slowPost.response)).toBe(200);
+      expect(bodyOf(slowPost.response)).toBe('ok');
+      const polled = await poll;
+      expect(statusOf(polled.response)).toBe(200);
+      expect(bodyOf(polled.response)).toContain('BAD_REQUEST');
     });
-    await new Promise((r) => setTimeout(r, 200));
-    const connectPacket = new TextEncoder().encode('40');
-    const slowPost = await rawRequest({
-      port,
-      head:
-        `POST ${pollingPath({ EIO: '4', transport: 'polling', sid })} HTTP/1.1\r\nHost: x\r\n` +
-        `Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`,
-      body: [connectPacket.subarray(0, 1), connectPacket.subarray(1)],
-      pauseMs: 500,
-      then: 'end',
-      timeoutMs: 15_000,
-    });
-    expect(statusOf(slowPost.response)).toBe(200);
-    expect(bodyOf(slowPost.response)).toBe('ok');
-    const polled = await poll;
-    expect(statusOf(polled.response)).toBe(200);
-    expect(bodyOf(polled.response)).toContain('BAD_REQUEST');
 
-    // A 200 kB POST (over the 64 KiB message cap), an unknown sid, unsupported protocol versions
-    // and an unknown transport: engine.io's own answers, untouched by the HTTP routes.
-    const big = await fetch(
-      `${url}${pollingPath({ EIO: '4', transport: 'polling', sid: await openPollingSession(url) })}`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain;charset=UTF-8' },
-        body: '4'.repeat(200_000),
-      },
-    ).catch(() => null);
-    // Either answered 413, or the connection was cut while the body was still being sent.
-    if (big !== null) expect(big.status).toBe(413);
-    const unknownSid = await fetch(`${url}${pollingPath({ EIO: '4', transport: 'polling', sid: 'nope' })}`);
-    expect(unknownSid.status).toBe(400);
-    expect(await unknownSid.json()).toEqual({ code: 1, message: 'Session ID unknown' });
-    for (const EIO of ['3', '5', 'x']) {
-      const res = await fetch(`${url}${pollingPath({ EIO, transport: 'polling' })}`);
-      expect(res.status, `EIO=${EIO}`).toBe(400);
-      await res.body?.cancel();
-    }
-    const badTransport = await fetch(`${url}${pollingPath({ EIO: '4', transport: 'nope' })}`);
-    expect(badTransport.status).toBe(400);
-    expect(await badTransport.json()).toEqual({ code: 0, message: 'Transport unknown' });
-
-    // Then the fuzz: random methods, versions, transports, sids (live, dead, made up), query
-    // garbage, bodies from empty to 200 kB, delivered whole, slowly or cut short.
-    const sids = await Promise.all(Array.from({ length: 8 }, () => openPollingSession(url)));
-    const cases = pollingFuzzCases(FUZZ_REQUESTS, 20261115, sids.length);
-    const statuses = new Map<string, number>();
-    for (let i = 0; i < cases.length; i += FUZZ_IN_FLIGHT) {
-      const answered = await Promise.all(
-        cases
-          .slice(i, i + FUZZ_IN_FLIGHT)
-          .map((fuzz) => sendPollingCase(port, fuzz, sids, { pauseMs: 150, stallMs: 1500 })),
-      );
-      for (const status of answered) {
-        const key = status === null ? 'none' : String(status);
-        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+    it("leaves engine.io's own answers to oversized POSTs, unknown sids, versions and transports", async () => {
+      const { url } = child;
+      // A 200 kB POST (over the 64 KiB message cap), an unknown sid, unsupported protocol versions
+      // and an unknown transport: engine.io's own answers, untouched by the HTTP routes.
+      const big = await fetch(
+        `${url}${pollingPath({ EIO: '4', transport: 'polling', sid: await openPollingSession(url) })}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain;charset=UTF-8' },
+          body: '4'.repeat(200_000),
+        },
+      ).catch(() => null);
+      // Either answered 413, or the connection was cut while the body was still being sent.
+      if (big !== null) expect(big.status).toBe(413);
+      const unknownSid = await fetch(`${url}${pollingPath({ EIO: '4', transport: 'polling', sid: 'nope' })}`);
+      expect(unknownSid.status).toBe(400);
+      expect(await unknownSid.json()).toEqual({ code: 1, message: 'Session ID unknown' });
+      for (const EIO of ['3', '5', 'x']) {
+        const res = await fetch(`${url}${pollingPath({ EIO, transport: 'polling' })}`);
+        expect(res.status, `EIO=${EIO}`).toBe(400);
+        await res.body?.cancel();
       }
-      expect(child.child.exitCode, 'coordinator exited during the fuzz').toBeNull();
-    }
-    // Most variations are refused by engine.io with a status; long polls and stalled bodies are
-    // left unanswered until the client gives up, which is what engine.io does with them.
-    expect(statuses.get('400') ?? 0).toBeGreaterThan(FUZZ_REQUESTS / 4);
+      const badTransport = await fetch(`${url}${pollingPath({ EIO: '4', transport: 'nope' })}`);
+      expect(badTransport.status).toBe(400);
+      expect(await badTransport.json()).toEqual({ code: 0, message: 'Transport unknown' });
+    });
 
-    // Bytes that are not HTTP ('clientError'), and WebSocket upgrades: one outside engine.io's
-    // path, one on it with a bad key, one with an unknown sid.
-    const upgrade = (path: string, key: string) =>
-      `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
-    const goodKey = Buffer.from(randomBytes(16)).toString('base64');
-    const raw = await Promise.all(
-      [
-        '\u0016\u0003\u0001 not http at all\r\n\r\n',
-        upgrade('/dashboard', goodKey),
-        upgrade(pollingPath({ EIO: '4', transport: 'websocket' }), 'not-a-key'),
-        upgrade(pollingPath({ EIO: '4', transport: 'websocket', sid: 'nope' }), goodKey),
-      ].map((head) => rawRequest({ port, head, body: new Uint8Array(0), then: 'stall', timeoutMs: 10_000 })),
-    );
-    // Each is answered 400 or closed (engine.io destroys upgrades it does not own); none hangs.
-    for (const { response, closedAfterMs } of raw) {
-      const status = statusOf(response);
-      expect(status === 400 || (status === null && closedAfterMs !== null), response).toBe(true);
-    }
+    it(`refuses most of ${FUZZ_REQUESTS} fuzzed polling requests without exiting`, async () => {
+      const { url } = child;
+      // Random methods, versions, transports, sids (live, dead, made up), query garbage, bodies
+      // from empty to 200 kB, delivered whole, slowly or cut short.
+      const sids = await Promise.all(Array.from({ length: 8 }, () => openPollingSession(url)));
+      const cases = pollingFuzzCases(FUZZ_REQUESTS, 20261115, sids.length);
+      const statuses = new Map<string, number>();
+      for (let i = 0; i < cases.length; i += FUZZ_IN_FLIGHT) {
+        const answered = await Promise.all(
+          cases
+            .slice(i, i + FUZZ_IN_FLIGHT)
+            .map((fuzz) => sendPollingCase(port, fuzz, sids, { pauseMs: 150, stallMs: 1500 })),
+        );
+        for (const status of answered) {
+          const key = status === null ? 'none' : String(status);
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        }
+        expect(child.child.exitCode, 'coordinator exited during the fuzz').toBeNull();
+      }
+      // Most variations are refused by engine.io with a status; long polls and stalled bodies are
+      // left unanswered until the client gives up, which is what engine.io does with them.
+      expect(statuses.get('400') ?? 0).toBeGreaterThan(FUZZ_REQUESTS / 4);
+      console.info(
+        `[transport] ${FUZZ_REQUESTS} raw polling requests -> ${JSON.stringify(Object.fromEntries(statuses))}`,
+      );
+    });
 
-    // Still up, still serving HTTP and new polling sessions, and nothing escaped to the process.
-    expect(child.child.exitCode).toBeNull();
-    expect(child.child.signalCode).toBeNull();
-    const health = await fetch(`${url}/healthz`);
-    expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ ok: true });
-    expect(await openPollingSession(url)).toMatch(/^[\w-]+$/);
-    expect(crashLines(child.logs)).toEqual([]);
-    console.info(
-      `[transport] ${FUZZ_REQUESTS} raw polling requests -> ${JSON.stringify(Object.fromEntries(statuses))}`,
-    );
+    it('answers bytes that are not HTTP and foreign WebSocket upgrades with 400 or a close', async () => {
+      // Bytes that are not HTTP ('clientError'), and WebSocket upgrades: one outside engine.io's
+      // path, one on it with a bad key, one with an unknown sid.
+      const upgrade = (path: string, key: string) =>
+        `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
+      const goodKey = Buffer.from(randomBytes(16)).toString('base64');
+      const raw = await Promise.all(
+        [
+          '\u0016\u0003\u0001 not http at all\r\n\r\n',
+          upgrade('/dashboard', goodKey),
+          upgrade(pollingPath({ EIO: '4', transport: 'websocket' }), 'not-a-key'),
+          upgrade(pollingPath({ EIO: '4', transport: 'websocket', sid: 'nope' }), goodKey),
+        ].map((head) =>
+          rawRequest({ port, head, body: new Uint8Array(0), then: 'stall', timeoutMs: 10_000 }),
+        ),
+      );
+      // Each is answered 400 or closed (engine.io destroys upgrades it does not own); none hangs.
+      for (const { response, closedAfterMs } of raw) {
+        const status = statusOf(response);
+        expect(status === 400 || (status === null && closedAfterMs !== null), response).toBe(true);
+      }
+    });
+
+    it('is still up afterwards, serving HTTP and new polling sessions, with nothing escaped to the process', async () => {
+      const { url } = child;
+      expect(child.child.exitCode).toBeNull();
+      expect(child.child.signalCode).toBeNull();
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ ok: true });
+      expect(await openPollingSession(url)).toMatch(/^[\w-]+$/);
+      expect(crashLines(child.logs)).toEqual([]);
+    });
   });
 
   it('devices on socket.io defaults (polling, then upgrade) and on polling alone complete a round', async () => {
