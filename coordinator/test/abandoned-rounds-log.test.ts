@@ -41,14 +41,19 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
   });
 
   const abandoned = (roundId: string) => fleet.roundIn(roundId, 'ABANDONED');
+  // The `it`s are the steps of one run, in order; the views are read once both rounds are logged.
+  const auth = { headers: { authorization: `Bearer ${AUDITOR}` } };
+  let lines: Awaited<ReturnType<typeof readSignedLog>> = [];
 
-  it('logs every abandoned round so that the log verifies and every view shows them', async () => {
-    const [d0, d1, d2] = fleet.devices as [TestDevice, TestDevice, TestDevice];
+  it('keeps round 1 open in selection while no device checks in', async () => {
     // Round 1 outlives two selection timeouts with no check-in: still SELECTING, deadline moved on.
     await fleet.selectionKeptOpen('test-task:1', 1000);
     expect((await fleet.tc.coordinator.rounds.get('test-task:1'))?.state).toBe('SELECTING');
     expect(await fleet.tc.coordinator.rounds.get('test-task:2')).toBeNull();
+  });
 
+  it('abandons round 1 at a selection timeout with one device waiting, refusing an unselected update', async () => {
+    const [d0, d1] = fleet.devices as [TestDevice, TestDevice];
     // Then one device waits; another names the round in an update before it has any plan.
     expect((await d0.checkIn('test-task')).ok).toBe(true);
     const bytes = loraDelta(0.2);
@@ -68,7 +73,10 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     );
     expect(early.ok).toBe(false);
     expect((await abandoned('test-task:1')).reason).toBe('selection timeout: 1 of 3 devices checked in');
+  });
 
+  it('abandons round 2 when its deadline passes without quorum', async () => {
+    const d2 = fleet.devices[2] as TestDevice;
     // Round 2: all three are selected, one reports, the deadline passes without quorum.
     await waitFor(
       async () => (await fleet.tc.coordinator.rounds.get('test-task:2'))?.state,
@@ -79,13 +87,14 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     const plan = await d2.waitForPlan('test-task:2');
     expect((await d2.report(plan, loraDelta(0.3))).ok).toBe(true);
     expect((await abandoned('test-task:2')).reason).toBe('quorum missed: 1 of 2 updates');
+  });
 
+  it('logs both abandonments in a round log that verifies', async () => {
     // The round.abandoned record follows the stored state change.
     const records = await fleet.roundLogWhen(
       'two round.abandoned records',
       (log) => log.filter((r) => r.event.type === 'round.abandoned').length === 2,
     );
-    const trustedKey = toBase64(fleet.tc.coordinator.coordinatorKey.publicKey);
     const verdict = await fleet.roundLogVerdict();
     expect(verdict.problems).toEqual([]);
     expect(verdict.ok).toBe(true);
@@ -94,12 +103,17 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
       'round.abandoned test-task:1',
       'round.abandoned test-task:2',
     ]);
-    // maxRounds (2) is reached: no third round opens.
-    expect(await fleet.tc.coordinator.rounds.get('test-task:3')).toBeNull();
+  });
 
+  it('opens no third round once maxRounds (2) is reached', async () => {
+    expect(await fleet.tc.coordinator.rounds.get('test-task:3')).toBeNull();
+  });
+
+  it('gives an auditor a mirror file that passes audit verify and that audit show explains', async () => {
+    const trustedKey = toBase64(fleet.tc.coordinator.coordinatorKey.publicKey);
     // The mirror file, as an auditor receives it: audit verify and audit show.
     const file = defaultRoundLogPath(fleet.tc.stateDir);
-    const lines = await readSignedLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
+    lines = await readSignedLog(fleet.tc.coordinator.redis, fleet.tc.coordinator.prefix);
     await waitFor(async () => (await readRoundLogFile(file)).records.length === lines.length);
     const verify = await auditVerifyCommand({ file, json: false, trustedKey });
     expect(verify.output).toMatch(/^PASS/);
@@ -114,9 +128,9 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
     const text = (await auditShowCommand({ file, json: false, round: 1 })).output;
     expect(text).toContain('round test-task:1 (abandoned before any plan)');
     expect(text).toContain('abandoned: selection timeout: 1 of 3 devices checked in');
+  });
 
-    // The auditor API answers for the abandoned round, and the dashboard's chain status is OK.
-    const auth = { headers: { authorization: `Bearer ${AUDITOR}` } };
+  it('answers the auditor API for the abandoned round and verifies the log there', async () => {
     const api = await fetch(`${fleet.tc.coordinator.url}/api/audit/rounds/1`, auth);
     expect(api.status).toBe(200);
     const one = (await api.json()) as RoundLogSummary;
@@ -126,6 +140,9 @@ describe('rounds abandoned before any check-in, in selection and in reporting', 
       ok: boolean;
     };
     expect(apiVerify.ok).toBe(true);
+  });
+
+  it("verifies the dashboard's chain status through the last line", async () => {
     // The dashboard verifies through the last line: the tree head that signs the last record.
     const lastLine = lines.at(-1)?.seq;
     const state = await waitFor(

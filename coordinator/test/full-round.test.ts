@@ -3,7 +3,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex, toBase64, type RoundPlan } from '@flotilla/protocol';
 import { readRoundLog } from '../src/shared/round-log/index.js';
-import { aggregateJobId, AGGREGATE_QUEUE, AggregateJobDataSchema } from '../src/shared/queues.js';
+import {
+  aggregateJobId,
+  AGGREGATE_QUEUE,
+  AggregateJobDataSchema,
+  type AggregateJobData,
+} from '../src/shared/queues.js';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
@@ -20,11 +25,17 @@ describe('a full round with 10 devices', () => {
 
   afterAll(() => redis.disconnect());
 
-  it('selects all 10, accepts every update, enqueues a job holding exactly those updates, then commits', async () => {
+  // The `it`s are the steps of one round, in order.
+  const roundId = 'test-task:1';
+  let plans: RoundPlan[] = [];
+  // Norms 0.05, 0.10, …, 0.50: every one within the clip bound 1.
+  const blobs = Array.from({ length: 10 }, (_, i) => loraDelta(0.05 * (i + 1)));
+  let data: AggregateJobData;
+
+  it("selects all 10 and sends each the round's plan", async () => {
     const checkins = await Promise.all(fleet.devices.map((d) => d.checkIn('test-task')));
     for (const ack of checkins) expect(ack).toEqual({ ok: true, data: { status: 'waiting' } });
-    const plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan()));
-    const roundId = 'test-task:1';
+    plans = await Promise.all(fleet.devices.map((d) => d.waitForPlan()));
     for (const plan of plans) {
       expect(plan.roundId).toBe(roundId);
       expect(plan.clipNorm).toBe(1);
@@ -34,8 +45,9 @@ describe('a full round with 10 devices', () => {
         spec: { r: 2, targetModules: ['dense'] },
       });
     }
-    // Norms 0.05, 0.10, …, 0.50: every one within the clip bound 1.
-    const blobs = fleet.devices.map((_, i) => loraDelta(0.05 * (i + 1)));
+  });
+
+  it('accepts every update and measures its norm', async () => {
     const acks = await Promise.all(
       fleet.devices.map((d, i) => d.report(plans[i] as RoundPlan, blobs[i] as Uint8Array)),
     );
@@ -43,7 +55,9 @@ describe('a full round with 10 devices', () => {
       expect(ack.ok).toBe(true);
       if (ack.ok) expect(ack.data.norm).toBeCloseTo(0.05 * (i + 1), 6);
     });
+  });
 
+  it('enqueues one retried, expiring job holding exactly those updates, under pseudonyms', async () => {
     const queue = new Queue(AGGREGATE_QUEUE, {
       connection: redisOptionsFromUrl(testRedisUrl()),
       prefix: fleet.tc.coordinator.prefix,
@@ -57,7 +71,7 @@ describe('a full round with 10 devices', () => {
       removeOnComplete: { age: 604_800 },
       removeOnFail: { age: 2_592_000 },
     });
-    const data = AggregateJobDataSchema.parse(job.data);
+    data = AggregateJobDataSchema.parse(job.data);
     expect(data).toMatchObject({
       taskId: 'test-task',
       roundId,
@@ -79,7 +93,9 @@ describe('a full round with 10 devices', () => {
     const round = await fleet.tc.coordinator.rounds.get(roundId);
     expect(round?.state).toBe('AGGREGATING');
     expect(round?.acceptedCount).toBe(10);
+  });
 
+  it("commits on the worker's decision, tells the fleet, and opens the next round", async () => {
     // The worker's decision arrives over pub/sub: the round commits and the fleet hears of it.
     const promoted = new Promise((resolve) => fleet.devices[0]?.socket?.once('adapter:promoted', resolve));
     await publishRoundOutcome(redis, fleet.tc.coordinator.prefix, {
@@ -104,7 +120,9 @@ describe('a full round with 10 devices', () => {
     );
     expect(next.roundId).toBe('test-task:2');
     expect(next.state).toBe('SELECTING');
+  });
 
+  it('writes every round event into a signed round log that verifies against the coordinator key', async () => {
     // Every round event went into the signed round log, which verifies against the coordinator key.
     const records = await readRoundLog(redis, fleet.tc.coordinator.prefix);
     const types = records.map((r) => r.event.type);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   SIGNING_DOMAINS,
@@ -32,107 +32,130 @@ function get(map: TensorMap, name: string): Float32Array {
 }
 
 describe('aggregation worker: promotion', () => {
-  it('promotes version 1 from 5 FedAvg LoRA deltas (fedit): signed manifest, F32/F16 adapter, delta, COMMITTED', async () => {
+  // One job runs in beforeAll; each `it` checks one thing it left behind.
+  describe('version 1 from 5 FedAvg LoRA deltas (fedit)', () => {
     const e = openEnv('wk-promo');
     const spec: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
     const modules = { hidden: { in: 4, out: 3 } };
-    const { task } = await e.createTask({
-      taskId: 'promo',
-      adapter: spec,
-      modules,
-      strategy: { name: 'fedavg', loraRule: 'fedit' },
-    });
     const v0 = initialAdapterTensors(spec, modules);
-    const rand = testRandom(11);
-    // Correlated honest deltas: a shared direction plus a little per-device noise.
-    const direction = deltaLike(v0, () => 0.05 * rand());
     const weights = [10, 20, 30, 15, 25];
-    const perDevice = weights.map((_, k) =>
-      deltaLike(direction, (name, i) => (get(direction, name)[i] ?? 0) * (1 + 0.1 * k) + 0.002 * rand()),
-    );
-    const refs = await Promise.all(
-      perDevice.map((d, k) => e.storeDelta(d, { updateId: `u${k}`, numExamples: weights[k] ?? 1 })),
-    );
-
+    let perDevice: TensorMap[] = [];
+    let refs: Awaited<ReturnType<typeof e.storeDelta>>[] = [];
+    let baseModelDigest: string;
+    let outcome: RoundOutcome;
+    let signed: NonNullable<Awaited<ReturnType<typeof e.adapters.getManifest>>>;
     const sub = new Redis(redisOptionsFromUrl(testRedisUrl()));
     const heard: RoundOutcome[] = [];
-    const unsubscribe = await subscribeRoundOutcomes(sub, e.prefix, (o) => heard.push(o));
-    const job = { taskId: 'promo', roundNumber: 1, parentVersion: 0, updates: refs };
-    const outcome = await e.runJob(job, ENQUEUED_AT);
+    let unsubscribe: () => Promise<void> = () => Promise.resolve();
 
-    expect(outcome.decision).toBe('COMMITTED');
-    expect(outcome.version).toBe(1);
-    expect(await e.adapters.listVersions('promo')).toEqual([1]);
-    const signed = await e.adapters.getManifest('promo', 1);
-    if (!signed) throw new Error('no manifest');
-    const { manifest } = signed;
-    expect(
-      verifyPayload(SIGNING_DOMAINS.manifest, manifest, signed.signature, toBase64(e.signingKey.publicKey)),
-    ).toBe(true);
-    expect(signed.coordinatorKey).toBe(toBase64(e.signingKey.publicKey));
-    expect(outcome.manifestDigest).toBe(manifestDigest(manifest));
-    expect(manifest).toMatchObject({
-      taskId: 'promo',
-      version: 1,
-      parentVersion: 0,
-      roundId: 'promo:1',
-      baseModelDigest: task.baseModel.digest,
-      aggregation: { strategy: 'fedavg', loraRule: 'fedit', participants: 5 },
-      createdAt: ENQUEUED_AT,
-      rollbackOf: null,
-      privacy: null,
+    beforeAll(async () => {
+      const { task } = await e.createTask({
+        taskId: 'promo',
+        adapter: spec,
+        modules,
+        strategy: { name: 'fedavg', loraRule: 'fedit' },
+      });
+      baseModelDigest = task.baseModel.digest;
+      const rand = testRandom(11);
+      // Correlated honest deltas: a shared direction plus a little per-device noise.
+      const direction = deltaLike(v0, () => 0.05 * rand());
+      perDevice = weights.map((_, k) =>
+        deltaLike(direction, (name, i) => (get(direction, name)[i] ?? 0) * (1 + 0.1 * k) + 0.002 * rand()),
+      );
+      refs = await Promise.all(
+        perDevice.map((d, k) => e.storeDelta(d, { updateId: `u${k}`, numExamples: weights[k] ?? 1 })),
+      );
+      unsubscribe = await subscribeRoundOutcomes(sub, e.prefix, (o) => heard.push(o));
+      const job = { taskId: 'promo', roundNumber: 1, parentVersion: 0, updates: refs };
+      outcome = await e.runJob(job, ENQUEUED_AT);
+      const manifest = await e.adapters.getManifest('promo', 1);
+      if (!manifest) throw new Error('no manifest');
+      signed = manifest;
+    });
+    afterAll(async () => {
+      await unsubscribe();
+      sub.disconnect();
     });
 
-    // Hand-computed: v1 = v0 + Σ w_k Δ_k / Σ w_k, per tensor (fedit averages A and B separately).
-    const total = weights.reduce((a, b) => a + b, 0);
-    const adapter = await e.blobTensors(manifest.adapter.f32.digest);
-    const f16 = await e.blobTensors(manifest.adapter.f16.digest);
-    const delta = await e.blobTensors(manifest.delta?.f32.digest ?? '');
-    expect([...adapter.keys()].sort()).toEqual([...v0.keys()].sort());
-    for (const [name, init] of v0) {
-      const got = get(adapter, name);
-      const half = get(f16, name);
-      const d = get(delta, name);
-      expect(adapter.get(name)?.shape).toEqual(init.shape);
-      for (let i = 0; i < init.values.length; i++) {
-        let mean = 0;
-        perDevice.forEach((p, k) => (mean += (weights[k] ?? 0) * (get(p, name)[i] ?? 0)));
-        const expected = (init.values[i] ?? 0) + mean / total;
-        expect(Math.abs((got[i] ?? NaN) - expected)).toBeLessThan(1e-6);
-        // F16: relative rounding 2^-11, plus the smallest subnormal.
-        expect(Math.abs((half[i] ?? NaN) - expected)).toBeLessThanOrEqual(
-          Math.abs(expected) * 2 ** -11 + 6e-8,
-        );
-        expect(d[i]).toBe(Math.fround((got[i] ?? 0) - (init.values[i] ?? 0)));
-      }
-    }
-
-    const stored = await readRoundOutcome(e.redis, e.prefix, 'promo:1');
-    expect(stored).toEqual(outcome);
-    const deadline = Date.now() + 5_000;
-    while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(heard).toEqual([
-      expect.objectContaining({
-        decision: 'COMMITTED',
+    it('commits version 1 under a manifest signed with the coordinator key', async () => {
+      expect(outcome.decision).toBe('COMMITTED');
+      expect(outcome.version).toBe(1);
+      expect(await e.adapters.listVersions('promo')).toEqual([1]);
+      const { manifest } = signed;
+      expect(
+        verifyPayload(SIGNING_DOMAINS.manifest, manifest, signed.signature, toBase64(e.signingKey.publicKey)),
+      ).toBe(true);
+      expect(signed.coordinatorKey).toBe(toBase64(e.signingKey.publicKey));
+      expect(outcome.manifestDigest).toBe(manifestDigest(manifest));
+      expect(manifest).toMatchObject({
+        taskId: 'promo',
         version: 1,
-        manifestDigest: manifestDigest(manifest),
-      }),
-    ]);
-    await unsubscribe();
-    sub.disconnect();
-
-    expect(e.log.events.map((ev) => ev.type)).toEqual(['aggregation', 'audit', 'promotion']);
-    const promotion = e.log.ofType('promotion')[0];
-    expect(promotion).toMatchObject({
-      version: 1,
-      parentVersion: 0,
-      manifestDigest: manifestDigest(manifest),
-      adapterDigest: manifest.adapter.f32.digest,
+        parentVersion: 0,
+        roundId: 'promo:1',
+        baseModelDigest,
+        aggregation: { strategy: 'fedavg', loraRule: 'fedit', participants: 5 },
+        createdAt: ENQUEUED_AT,
+        rollbackOf: null,
+        privacy: null,
+      });
     });
-    const participants = e.log.ofType('aggregation')[0]?.participants ?? [];
-    expect(new Map(participants.map((p) => [p.blobDigest, p.weight]))).toEqual(
-      new Map(refs.map((r) => [r.blobDigest, r.numExamples])),
-    );
+
+    it('stores the example-weighted mean as the F32 adapter, its F16 copy and the delta', async () => {
+      const { manifest } = signed;
+      // Hand-computed: v1 = v0 + Σ w_k Δ_k / Σ w_k, per tensor (fedit averages A and B separately).
+      const total = weights.reduce((a, b) => a + b, 0);
+      const adapter = await e.blobTensors(manifest.adapter.f32.digest);
+      const f16 = await e.blobTensors(manifest.adapter.f16.digest);
+      const delta = await e.blobTensors(manifest.delta?.f32.digest ?? '');
+      expect([...adapter.keys()].sort()).toEqual([...v0.keys()].sort());
+      for (const [name, init] of v0) {
+        const got = get(adapter, name);
+        const half = get(f16, name);
+        const d = get(delta, name);
+        expect(adapter.get(name)?.shape).toEqual(init.shape);
+        for (let i = 0; i < init.values.length; i++) {
+          let mean = 0;
+          perDevice.forEach((p, k) => (mean += (weights[k] ?? 0) * (get(p, name)[i] ?? 0)));
+          const expected = (init.values[i] ?? 0) + mean / total;
+          expect(Math.abs((got[i] ?? NaN) - expected)).toBeLessThan(1e-6);
+          // F16: relative rounding 2^-11, plus the smallest subnormal.
+          expect(Math.abs((half[i] ?? NaN) - expected)).toBeLessThanOrEqual(
+            Math.abs(expected) * 2 ** -11 + 6e-8,
+          );
+          expect(d[i]).toBe(Math.fround((got[i] ?? 0) - (init.values[i] ?? 0)));
+        }
+      }
+    });
+
+    it('stores the outcome and publishes it to the coordinators', async () => {
+      const stored = await readRoundOutcome(e.redis, e.prefix, 'promo:1');
+      expect(stored).toEqual(outcome);
+      const deadline = Date.now() + 5_000;
+      while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(heard).toEqual([
+        expect.objectContaining({
+          decision: 'COMMITTED',
+          version: 1,
+          manifestDigest: manifestDigest(signed.manifest),
+        }),
+      ]);
+    });
+
+    it("logs aggregation, audit and promotion, with each participant's weight", () => {
+      const { manifest } = signed;
+      expect(e.log.events.map((ev) => ev.type)).toEqual(['aggregation', 'audit', 'promotion']);
+      const promotion = e.log.ofType('promotion')[0];
+      expect(promotion).toMatchObject({
+        version: 1,
+        parentVersion: 0,
+        manifestDigest: manifestDigest(manifest),
+        adapterDigest: manifest.adapter.f32.digest,
+      });
+      const participants = e.log.ofType('aggregation')[0]?.participants ?? [];
+      expect(new Map(participants.map((p) => [p.blobDigest, p.weight]))).toEqual(
+        new Map(refs.map((r) => [r.blobDigest, r.numExamples])),
+      );
+    });
   });
 
   it('reproduces the NVFlare hello-numpy-sag end_to_end_three_rounds vector (bias mode, 2 clients, 3 rounds)', async () => {
