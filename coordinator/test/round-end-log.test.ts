@@ -50,9 +50,10 @@ describe("a round's end in the round log", () => {
       count: 2,
     });
 
-    // d2 is refused once (norm above the clip bound 1), then skips: every selected device answered.
-    const refused = await d2.report(plans[2] as RoundPlan, loraDelta(3));
-    expect(refused.ok).toBe(false);
+    // d2 is refused once (a blob it never uploaded: it could upload and resend, so it has not
+    // answered yet), then skips: every selected device answered.
+    const refused = await d2.submit(d2.metadata(plans[2] as RoundPlan, loraDelta(3)));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'BLOB_MISSING' } });
     expect(await d2.emit('update:skip', { roundId, reason: 'validation-gate', detail: 'worse' })).toEqual({
       ok: true,
       data: { recorded: true },

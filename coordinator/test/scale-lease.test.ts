@@ -29,6 +29,7 @@ function roundRecord(roundId: string): RoundRecord {
     minSelect: 1,
     acceptedCount: 0,
     skippedCount: 0,
+    finalRefusedCount: 0,
     selectedCount: 0,
   };
 }

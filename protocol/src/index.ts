@@ -17,6 +17,7 @@ export * from './messages/task.js';
 export * from './messages/task-control.js';
 export * from './messages/strategy-traits.js';
 export * from './update-weight.js';
+export * from './update-refusal-finality.js';
 export * from './unknown-fields.js';
 export * from './messages/manifest.js';
 export * from './seeded-random.js';

@@ -11,16 +11,26 @@ import type { RoundRecord } from './round-store.js';
 export type CloseReason = RoundLogEventOf<'round.closed'>['reason'];
 
 /**
- * Why reporting ended: the goal was reached, or every selected device answered (an update or a
- * skip) below the goal, or the deadline passed.
+ * True when every selected device answered: an accepted update, a skip, or an update refused for
+ * a final reason (protocol's FINAL_UPDATE_REFUSALS), which it need not be waited for to resend.
+ */
+export function everyoneAnswered(
+  round: Pick<RoundRecord, 'acceptedCount' | 'skippedCount' | 'finalRefusedCount' | 'selectedCount'>,
+): boolean {
+  return round.acceptedCount + round.skippedCount + round.finalRefusedCount >= round.selectedCount;
+}
+
+/**
+ * Why reporting ended: the goal was reached, or every selected device answered
+ * (`everyoneAnswered`) below the goal, or the deadline passed.
  */
 export function closeReason(
   round: { goalCount: number },
   accepted: number,
-  everyoneAnswered: boolean,
+  allAnswered: boolean,
 ): CloseReason {
   if (accepted >= round.goalCount) return 'goal-reached';
-  return everyoneAnswered ? 'all-answered' : 'deadline';
+  return allAnswered ? 'all-answered' : 'deadline';
 }
 
 /** The `update.accepted` events of every update stored for the round. */

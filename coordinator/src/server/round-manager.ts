@@ -12,7 +12,7 @@ import { jitter, newRoundRecord, roundOpenedEvent, shuffle } from './round-plan-
 import { applyDecision } from './round-decision.js';
 import { TERMINAL_STATES, sourcesOf, takesResponses } from './round-machine.js';
 import type { RoundRecord } from './round-store.js';
-import { logRoundEnd } from './round-end.js';
+import { everyoneAnswered, logRoundEnd } from './round-end.js';
 import { enqueueAggregation, planRound } from './round-handoff.js';
 import { RoundTimers } from './round-timers.js';
 import type { RoundManagerDeps } from './round-manager-deps.js';
@@ -345,8 +345,7 @@ export class RoundManager {
     if (!this.leads()) return this.forward('response', roundId);
     const round = await this.deps.rounds.get(roundId);
     if (!round || !takesResponses(round)) return;
-    const everyoneAnswered = round.acceptedCount + round.skippedCount >= round.selectedCount;
-    if (everyoneAnswered) return this.endReporting(roundId, true);
+    if (everyoneAnswered(round)) return this.endReporting(roundId, true);
     if (round.closeAt !== undefined) this.armReporting(round);
   }
 
@@ -370,8 +369,7 @@ export class RoundManager {
     // Why it closed, from the counts as the close froze them: a deadline timer may fire after the
     // last answer arrived (before its own check ran), and then every device had answered.
     const final = (await this.deps.rounds.get(roundId)) ?? round;
-    const everyoneAnswered = final.acceptedCount + final.skippedCount >= final.selectedCount;
-    await logRoundEnd(this.deps, round, { kind: 'closed', everyoneAnswered });
+    await logRoundEnd(this.deps, round, { kind: 'closed', everyoneAnswered: everyoneAnswered(final) });
     await enqueueAggregation(this.deps, round);
   }
 

@@ -49,6 +49,7 @@ export function newRoundRecord(task: TaskDefinition, roundNumber: number, now: n
     minSelect: Math.max(rounds.minReports, Math.ceil(rounds.goalCount * rounds.minGoalFraction)),
     acceptedCount: 0,
     skippedCount: 0,
+    finalRefusedCount: 0,
     selectedCount: 0,
   };
 }

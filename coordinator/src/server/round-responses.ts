@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   FlotillaError,
+  isFinalUpdateRefusal,
   logLeafOf,
   toWireError,
   type LogLeaf,
@@ -18,9 +19,10 @@ import { RefusedUpdateError } from './refused-update-error.js';
 // What a selected device's answer does to its round: an update accepted (and logged
 // `update.accepted`), acknowledged again (a re-submission after a lost ack) or refused (logged
 // `update.refused`, counted), a skip stored. Accepted and refused updates are answered with
-// their record's leaf in the round log, so the device can check the log holds its answer. Every effect and log event of an answer is here; the
-// socket layer only parses the message and passes it on. After a stored answer, the round driver
-// is told, since it may close the round early.
+// their record's leaf in the round log, so the device can check the log holds its answer. A
+// refusal for a final reason (protocol's FINAL_UPDATE_REFUSALS) counts its device as answered.
+// Every effect and log event of an answer is here; the socket layer only parses the message and
+// passes it on. After a stored answer, the round driver is told, since it may close the round early.
 
 export interface RoundResponsesDeps {
   accept: AcceptUpdateDeps;
@@ -79,6 +81,8 @@ export class RoundResponses {
         throw error;
       }
       const logLeaf = await this.recordRefusal(deviceId, submission, error);
+      // After its record is logged, so the log holds the refusal before the close it may cause.
+      await this.countFinalRefusal(deviceId, metadata.roundId, error, log);
       if (!logLeaf) throw error;
       // The socket layer logs failures that are not FlotillaErrors; this one is about to become one.
       if (!(error instanceof FlotillaError)) log.error({ err: error }, 'update:submit failed');
@@ -90,6 +94,22 @@ export class RoundResponses {
   /** A `log:proof`: the inclusion proof of a record against the last signed tree head. */
   async proveInclusion(leafIndex: number): Promise<LogProofResult> {
     return { inclusion: await this.deps.accept.events.proveInclusion(leafIndex) };
+  }
+
+  /**
+   * A final refusal (the device will not resend that update) counts its device as answered, if it
+   * was selected for the round, which still takes responses, and had not answered otherwise.
+   */
+  private async countFinalRefusal(
+    deviceId: string,
+    roundId: string,
+    error: unknown,
+    log: Logger,
+  ): Promise<void> {
+    const { code } = toWireError(error);
+    if (!isFinalUpdateRefusal(code)) return;
+    const counted = await this.deps.accept.rounds.countFinalRefusal(roundId, deviceId, code, Date.now());
+    if (counted === 'COUNTED') this.answered(roundId, log);
   }
 
   /** Counts and logs a refusal; resolves with the leaf of its record (of the first like it), if logged. */

@@ -8,6 +8,7 @@ import {
   ACCEPT_UPDATE,
   CLOSE_REPORTING,
   CREATE_ROUND,
+  RECORD_FINAL_REFUSAL,
   RECORD_SKIP,
   SELECT_DEVICES,
   TRANSITION_ROUND,
@@ -42,6 +43,8 @@ export const RoundRecordSchema = z.object({
   minSelect: z.coerce.number().int(),
   acceptedCount: z.coerce.number().int().default(0),
   skippedCount: z.coerce.number().int().default(0),
+  /** Selected devices answered by a final refusal only (protocol's FINAL_UPDATE_REFUSALS). */
+  finalRefusedCount: z.coerce.number().int().default(0),
   selectedCount: z.coerce.number().int().default(0),
   /** Reporting deadline (epoch ms), set in CONFIGURING. */
   deadline: z.coerce.number().optional(),
@@ -149,6 +152,7 @@ export class RoundStore {
       k.roundSelected,
       k.roundUpdates,
       k.roundSkips,
+      k.roundFinalRefusals,
       k.roundOutcome,
       k.roundCandidate,
       k.roundRefusals,
@@ -248,7 +252,10 @@ export class RoundStore {
     return u === 1 || s === 1;
   }
 
-  /** The keys a device's answer to a round touches, in the order the accept and skip scripts take them. */
+  /**
+   * The keys a device's answer to a round touches, in the order the accept, skip and
+   * final-refusal scripts take them.
+   */
   private responseKeys(roundId: string): string[] {
     const { keys } = this;
     return [
@@ -256,7 +263,19 @@ export class RoundStore {
       keys.roundUpdates(roundId),
       keys.roundSelected(roundId),
       keys.roundSkips(roundId),
+      keys.roundFinalRefusals(roundId),
     ];
+  }
+
+  /** Runs a script storing a device's answer: the response keys, then `extraKeys`; `args` as ARGV. */
+  private evalResponse(
+    script: LuaScript<string>,
+    roundId: string,
+    extraKeys: string[],
+    args: string[],
+  ): Promise<unknown> {
+    const keys = [...this.responseKeys(roundId), ...extraKeys];
+    return this.redis.eval(script.source, keys.length, ...keys, ...args);
   }
 
   /**
@@ -269,14 +288,11 @@ export class RoundStore {
     recordJson: string,
     now: number,
   ): Promise<{ status: keyof typeof ACCEPT_UPDATE.codes; count: number }> {
-    const reply = await this.redis.eval(
-      ACCEPT_UPDATE.source,
-      5,
-      ...this.responseKeys(roundId),
-      this.keys.device(deviceId),
-      deviceId,
-      recordJson,
-      String(now),
+    const reply = await this.evalResponse(
+      ACCEPT_UPDATE,
+      roundId,
+      [this.keys.device(deviceId)],
+      [deviceId, recordJson, String(now)],
     );
     const { code, count } = codeWithCount(ACCEPT_UPDATE, reply);
     return { status: code, count };
@@ -284,14 +300,22 @@ export class RoundStore {
 
   /** Stores a selected device's skip and counts it: `OK`, or the refusal (a FlotillaError code). */
   async skip(roundId: string, deviceId: string, recordJson: string): Promise<keyof typeof RECORD_SKIP.codes> {
-    const reply = await this.redis.eval(
-      RECORD_SKIP.source,
-      4,
-      ...this.responseKeys(roundId),
-      deviceId,
-      recordJson,
-    );
+    const reply = await this.evalResponse(RECORD_SKIP, roundId, [], [deviceId, recordJson]);
     return resultCode(RECORD_SKIP, reply);
+  }
+
+  /**
+   * Counts a selected device as answered after a final refusal `code` of its update: `COUNTED`,
+   * or why not (the round closed, the device is not selected or already answered).
+   */
+  async countFinalRefusal(
+    roundId: string,
+    deviceId: string,
+    code: string,
+    now: number,
+  ): Promise<keyof typeof RECORD_FINAL_REFUSAL.codes> {
+    const reply = await this.evalResponse(RECORD_FINAL_REFUSAL, roundId, [], [deviceId, code, String(now)]);
+    return resultCode(RECORD_FINAL_REFUSAL, reply);
   }
 
   /** Counts an accepted update acknowledged once more (re-sent after a lost ack; the dashboard shows it). */

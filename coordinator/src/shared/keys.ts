@@ -47,6 +47,11 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     roundUpdates: (roundId: string) => `${p}:round:${roundId}:updates`,
     /** Hash: deviceId -> skip record JSON. */
     roundSkips: (roundId: string) => `${p}:round:${roundId}:skips`,
+    /**
+     * Hash: deviceId -> the code of a final refusal (protocol's FINAL_UPDATE_REFUSALS) of a device
+     * with neither an accepted update nor a skip: it counts as answered.
+     */
+    roundFinalRefusals: (roundId: string) => `${p}:round:${roundId}:final-refusals`,
     /** String: digest of the round's noised candidate (DP rounds), so a retried job reuses it. */
     roundCandidate: (roundId: string) => `${p}:round:${roundId}:candidate`,
     /** String: RoundOutcome JSON stored by the worker. */

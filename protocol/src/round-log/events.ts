@@ -155,7 +155,8 @@ export const RoundClosedEventSchema = z.strictObject({
   minReports: z.number().int().positive(),
   /**
    * Why reporting ended: `goal-reached` (accepted ≥ goalCount), `all-answered` (every selected
-   * device sent an update or a skip before the deadline, below the goal), `deadline`.
+   * device sent an update or a skip, or had an update refused for a final reason
+   * (FINAL_UPDATE_REFUSALS), before the deadline, below the goal), `deadline`.
    */
   reason: z.enum(['goal-reached', 'all-answered', 'deadline']),
 });

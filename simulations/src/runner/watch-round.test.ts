@@ -23,6 +23,7 @@ function record(over: Partial<RoundRecord>): RoundRecord {
     minSelect: 1,
     acceptedCount: 0,
     skippedCount: 0,
+    finalRefusedCount: 0,
     selectedCount: 0,
     ...over,
   };

@@ -44,6 +44,14 @@ export const RECORD_SKIP = loadLuaScript(HERE, 'round-record-skip', {
   DUPLICATE_UPDATE: 4,
 });
 
+/** In REPORTING: a selected device counted as answered after a final refusal of its update. */
+export const RECORD_FINAL_REFUSAL = loadLuaScript(HERE, 'round-record-final-refusal', {
+  COUNTED: 1,
+  ROUND_CLOSED: 2,
+  NOT_SELECTED: 3,
+  ANSWERED: 4,
+});
+
 /** In REPORTING: a revoked device's accepted update taken out again. */
 export const EXCLUDE_UPDATE = loadLuaScript(HERE, 'round-exclude-update', { KEPT: 0, EXCLUDED: 1 });
 
@@ -64,6 +72,7 @@ export const ROUND_SCRIPTS = [
   CLOSE_REPORTING,
   ACCEPT_UPDATE,
   RECORD_SKIP,
+  RECORD_FINAL_REFUSAL,
   EXCLUDE_UPDATE,
   RECORD_REFUSAL,
   KEEP_REFUSAL_LEAF,
