@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64, verifyRoundLog } from '@flotilla/protocol';
 import {
   AGGREGATE_QUEUE,
@@ -44,10 +44,29 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     redis.disconnect();
   });
 
-  it('loses no acknowledged update; devices resume on their own; round 1 and round 2 commit', async () => {
-    const started = Date.now();
-    const prefix = uniquePrefix('chaos-kill');
-    const keys = redisKeys(prefix);
+  // The kill and the restart happen in beforeAll; the `it`s then follow the two rounds, in order.
+  let started = 0;
+  const prefix = uniquePrefix('chaos-kill');
+  const keys = redisKeys(prefix);
+  let signingKey: ReturnType<typeof loadOrCreateCoordinatorKey>;
+  let acknowledged: string[] = [];
+  let keptAfterKill: string[] = [];
+  let authsBefore: number[] = [];
+  let second: ChildCoordinator;
+
+  const committed = async (roundId: string) =>
+    chaos.waitUntil(
+      async () => {
+        const state = await redis.hget(keys.round(roundId), 'state');
+        if (state === 'ABANDONED' || state === 'REJECTED') throw new Error(`${roundId} ${state}`);
+        return state === 'COMMITTED';
+      },
+      45_000,
+      `${roundId} COMMITTED`,
+    );
+
+  beforeAll(async () => {
+    started = Date.now();
     const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-kill-'));
     dirs.push(stateDir);
     const args = await chaos.coordinatorProcessArgs(prefix, stateDir);
@@ -62,7 +81,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       maxRounds: 2,
     });
 
-    const signingKey = loadOrCreateCoordinatorKey(stateDir);
+    signingKey = loadOrCreateCoordinatorKey(stateDir);
     ({ worker } = await chaos.startChaosWorker({
       redisUrl: testRedisUrl(),
       redis,
@@ -96,38 +115,39 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       'acks',
     );
     await first.kill();
-    const acknowledged = devices.slice(0, 2).map((d) => d.id);
-    expect((await redis.hkeys(keys.roundUpdates(`${TASK}:1`))).sort()).toEqual(acknowledged);
-    const authsBefore = devices.map((d) => d.record.authentications);
+    acknowledged = devices.slice(0, 2).map((d) => d.id);
+    keptAfterKill = (await redis.hkeys(keys.roundUpdates(`${TASK}:1`))).sort();
+    authsBefore = devices.map((d) => d.record.authentications);
 
-    const second = await startChildCoordinator(args);
+    second = await startChildCoordinator(args);
     processes.push(second);
     release();
+  });
 
-    const committed = async (roundId: string) =>
-      chaos.waitUntil(
-        async () => {
-          const state = await redis.hget(keys.round(roundId), 'state');
-          if (state === 'ABANDONED' || state === 'REJECTED') throw new Error(`${roundId} ${state}`);
-          return state === 'COMMITTED';
-        },
-        45_000,
-        `${roundId} COMMITTED`,
-      );
+  it('keeps both acknowledged updates through a SIGKILL mid-round', () => {
+    expect(keptAfterKill).toEqual(acknowledged);
+  });
+
+  it("completes the interrupted round after the restart with every device's update", async () => {
     await committed(`${TASK}:1`);
-    // Every device re-authenticated by itself on the new process.
-    await chaos.waitUntil(
-      () => devices.every((d, i) => d.record.authentications > (authsBefore[i] ?? 0)),
-      15_000,
-      'every device re-authenticated',
-    );
     const queue = new Queue(AGGREGATE_QUEUE, { connection: redisOptionsFromUrl(testRedisUrl()), prefix });
     const job = await queue.getJob(aggregateJobId(`${TASK}:1`));
     await queue.close();
     const data = AggregateJobDataSchema.parse(job?.data);
     expect(data.updates).toHaveLength(DEVICES);
     expect(Number(await redis.hget(keys.round(`${TASK}:1`), 'acceptedCount'))).toBe(DEVICES);
+  });
 
+  it('lets every device re-authenticate on the new process by itself', async () => {
+    // Every device re-authenticated by itself on the new process.
+    await chaos.waitUntil(
+      () => devices.every((d, i) => d.record.authentications > (authsBefore[i] ?? 0)),
+      15_000,
+      'every device re-authenticated',
+    );
+  });
+
+  it('runs the next round with the promoted adapter, every device taking part on its own', async () => {
     // The devices go on to the next round with the promoted adapter, on their own.
     await committed(`${TASK}:2`);
     expect(Number(await redis.get(keys.adapterLatest(TASK)))).toBe(2);
@@ -140,7 +160,9 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
       expect(d.record.accepted).toEqual([`${TASK}:1`, `${TASK}:2`]);
       expect(d.record.refused).toEqual([]);
     }
+  });
 
+  it('leaves a round log that verifies, with both promotions', async () => {
     const records = await readRoundLog(redis, prefix);
     const verdict = await verifyRoundLog(await readSignedLog(redis, prefix), {
       trustedKey: toBase64(signingKey.publicKey),

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
 import { redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
@@ -31,8 +31,21 @@ describe('chaos: dropouts among selected devices', () => {
     redis.disconnect();
   });
 
-  it('commits with 30% dropped, abandons with 60% dropped, then the next round commits', async () => {
-    const started = Date.now();
+  // The fleet starts in beforeAll; the `it`s follow its three rounds, in order.
+  let started = 0;
+  const finalState = (roundId: string) =>
+    chaos.waitUntil(
+      async () => {
+        const round = await coordinator?.rounds.get(roundId);
+        return round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state) ? round : null;
+      },
+      30_000,
+      `${roundId} decided`,
+    );
+  const accepted: number[] = [];
+
+  beforeAll(async () => {
+    started = Date.now();
     const prefix = uniquePrefix('chaos-dropout');
     const c = await createCoordinator({
       redisUrl: testRedisUrl(),
@@ -95,34 +108,33 @@ describe('chaos: dropouts among selected devices', () => {
       if (keys) await chaos.registerDevice(c, `drop-dev-${i}`, keys);
       await start(i);
     }
+  });
 
-    const finalState = (roundId: string) =>
-      chaos.waitUntil(
-        async () => {
-          const round = await c.rounds.get(roundId);
-          return round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state) ? round : null;
-        },
-        30_000,
-        `${roundId} decided`,
-      );
+  it('commits round 1 at its deadline with 30% of the selected devices gone', async () => {
     const r1 = await finalState(`${TASK}:1`);
     expect(r1.state).toBe('COMMITTED');
     expect(r1.selectedCount).toBe(DEVICES);
     expect(r1.acceptedCount).toBe(DEVICES - 3);
+    accepted.push(r1.acceptedCount);
+  });
 
+  it('abandons round 2 with 60% gone: quorum missed', async () => {
     const r2 = await finalState(`${TASK}:2`);
     expect(r2.state).toBe('ABANDONED');
     expect(r2.acceptedCount).toBe(DEVICES - 6);
     expect(r2.reason).toBe(`quorum missed: ${DEVICES - 6} of 6 updates`);
+    accepted.push(r2.acceptedCount);
+  });
 
+  it('opens the next round at once, and with everyone back it commits', async () => {
     // The next round opened at once, and with everyone back it commits.
     const r3 = await finalState(`${TASK}:3`);
     expect(r3.state).toBe('COMMITTED');
     expect(r3.acceptedCount).toBe(DEVICES);
-    expect(await c.adapters.latestVersion(TASK)).toBe(2);
+    expect(await coordinator?.adapters.latestVersion(TASK)).toBe(2);
     console.info(
-      `[chaos] dropout: round 1 COMMITTED ${r1.acceptedCount}/${DEVICES}, round 2 ABANDONED ` +
-        `${r2.acceptedCount}/${DEVICES} (quorum 6), round 3 COMMITTED ${r3.acceptedCount}/${DEVICES}, ` +
+      `[chaos] dropout: round 1 COMMITTED ${accepted[0]}/${DEVICES}, round 2 ABANDONED ` +
+        `${accepted[1]}/${DEVICES} (quorum 6), round 3 COMMITTED ${r3.acceptedCount}/${DEVICES}, ` +
         `in ${Date.now() - started} ms`,
     );
   });

@@ -136,7 +136,8 @@ describe('devices against the real coordinator', () => {
     await started.stop();
   });
 
-  it('three devices with different data complete a round; a device cut off mid-round resubmits', async () => {
+  // The round runs once in beforeAll; each `it` checks one thing about it.
+  describe('three devices with different data, one cut off mid-round', () => {
     const accepted = new Map<
       string,
       { receipt: UpdateReceipt | null; duplicate: boolean; plan: RoundPlan }
@@ -144,129 +145,149 @@ describe('devices against the real coordinator', () => {
     const refused: string[] = [];
     const logs = new Map<string, string[]>();
     const puts = new Map<string, number>();
-    const devices: FlotillaDevice[] = [];
-    // The round closes once every selected device answered; the others hold back until the
-    // flaky device is through, so that its re-submission still meets an open round.
-    let flakyDone: () => void = () => undefined;
-    const flakyFinished = new Promise<void>((resolve) => (flakyDone = resolve));
+    let reasons: string[] = [];
+    let records: Array<{ deviceId: string; norm: number; blobDigest: string; numExamples: number }> = [];
 
-    for (let i = 0; i < 3; i++) {
-      const deviceId = `e2e-device-${i}`;
-      const keys = generateSigningKeyPair();
-      const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
-      const enrolled = await enrollDevice({ url: coordinator.url, token, deviceId, keys });
-      expect(enrolled.coordinatorKey).toBe(toBase64(coordinator.coordinatorKey.publicKey));
+    beforeAll(async () => {
+      const devices: FlotillaDevice[] = [];
+      // The round closes once every selected device answered; the others hold back until the
+      // flaky device is through, so that its re-submission still meets an open round.
+      let flakyDone: () => void = () => undefined;
+      const flakyFinished = new Promise<void>((resolve) => (flakyDone = resolve));
 
-      const tfjs = new TfjsTrainer({
-        data: { train: localData(i, 48, 100 + i), holdout: localData(i, 24, 200 + i) },
-        preferBackend: 'cpu',
-      });
-      const flaky = i === 2;
-      // Device 2 loses its connection while training, and later loses the ack of its submission.
-      const trainer: Trainer = flaky
-        ? {
-            train: async (plan, context) => {
-              const outcome = await tfjs.train(plan, context);
-              proxy.cut();
-              await new Promise((r) => setTimeout(r, 300));
-              proxy.state.dropNextReceipt = true;
-              return outcome;
-            },
-          }
-        : {
-            train: async (plan, context) => {
-              await flakyFinished;
-              return tfjs.train(plan, context);
-            },
-          };
-      const lines: string[] = [];
-      logs.set(deviceId, lines);
-      const device = new FlotillaDevice({
-        url: flaky ? proxy.url : coordinator.url,
-        deviceId,
-        keys,
-        taskId: TASK,
-        trainer,
-        keyStore: new MemoryKeyStore({ coordinatorKey: enrolled.coordinatorKey }),
-        maxRounds: 1,
-        reconnectDelayMs: 200,
-        ackTimeoutMs: 10_000,
-        logger: recordingLogger(lines),
-        fetch: (url, init) => {
-          if (init?.method === 'PUT') puts.set(deviceId, (puts.get(deviceId) ?? 0) + 1);
-          return fetch(url, init);
-        },
-        onUpdateAccepted: ({ receipt, duplicate, plan }) => {
-          accepted.set(deviceId, { receipt, duplicate, plan });
-          if (flaky) flakyDone();
-        },
-        onUpdateRefused: ({ code }) => {
-          refused.push(`${deviceId}:${code}`);
-          if (flaky) flakyDone();
-        },
-        onSkip: ({ reason, detail }) => refused.push(`${deviceId}:skip:${reason}:${detail}`),
-      });
-      devices.push(device);
-    }
+      for (let i = 0; i < 3; i++) {
+        const deviceId = `e2e-device-${i}`;
+        const keys = generateSigningKeyPair();
+        const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
+        const enrolled = await enrollDevice({ url: coordinator.url, token, deviceId, keys });
+        expect(enrolled.coordinatorKey).toBe(toBase64(coordinator.coordinatorKey.publicKey));
 
-    await Promise.all(devices.map((d) => d.start()));
-    const reasons = await Promise.race([
-      Promise.all(devices.map((d) => d.stopped)),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('devices did not finish')), REPORTING_DEADLINE_MS + 15_000),
-      ),
-    ]);
-    expect(reasons).toEqual(['max-rounds', 'max-rounds', 'max-rounds']);
-    expect(refused).toEqual([]);
-    expect([...accepted.keys()].sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
+        const tfjs = new TfjsTrainer({
+          data: { train: localData(i, 48, 100 + i), holdout: localData(i, 24, 200 + i) },
+          preferBackend: 'cpu',
+        });
+        const flaky = i === 2;
+        // Device 2 loses its connection while training, and later loses the ack of its submission.
+        const trainer: Trainer = flaky
+          ? {
+              train: async (plan, context) => {
+                const outcome = await tfjs.train(plan, context);
+                proxy.cut();
+                await new Promise((r) => setTimeout(r, 300));
+                proxy.state.dropNextReceipt = true;
+                return outcome;
+              },
+            }
+          : {
+              train: async (plan, context) => {
+                await flakyFinished;
+                return tfjs.train(plan, context);
+              },
+            };
+        const lines: string[] = [];
+        logs.set(deviceId, lines);
+        const device = new FlotillaDevice({
+          url: flaky ? proxy.url : coordinator.url,
+          deviceId,
+          keys,
+          taskId: TASK,
+          trainer,
+          keyStore: new MemoryKeyStore({ coordinatorKey: enrolled.coordinatorKey }),
+          maxRounds: 1,
+          reconnectDelayMs: 200,
+          ackTimeoutMs: 10_000,
+          logger: recordingLogger(lines),
+          fetch: (url, init) => {
+            if (init?.method === 'PUT') puts.set(deviceId, (puts.get(deviceId) ?? 0) + 1);
+            return fetch(url, init);
+          },
+          onUpdateAccepted: ({ receipt, duplicate, plan }) => {
+            accepted.set(deviceId, { receipt, duplicate, plan });
+            if (flaky) flakyDone();
+          },
+          onUpdateRefused: ({ code }) => {
+            refused.push(`${deviceId}:${code}`);
+            if (flaky) flakyDone();
+          },
+          onSkip: ({ reason, detail }) => refused.push(`${deviceId}:skip:${reason}:${detail}`),
+        });
+        devices.push(device);
+      }
 
-    const roundId = accepted.get('e2e-device-0')?.plan.roundId ?? '';
-    const stored = await coordinator.rounds.updates(roundId);
-    const records = Object.values(stored).map(
-      (json) =>
-        JSON.parse(json) as { deviceId: string; norm: number; blobDigest: string; numExamples: number },
-    );
-    expect(records.map((r) => r.deviceId).sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
-    const digests = new Set<string>();
-    for (const record of records) {
-      // The coordinator's recomputed norm, and our own recomputation from the stored blob.
-      expect(record.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
-      const blob = await coordinator.blobs.get(record.blobDigest);
-      expect(blob).not.toBeNull();
-      const { tensors } = decodeDeltaFile(blob ?? new Uint8Array());
-      const norm = globalL2Norm([...tensors.values()].map((t) => t.values));
-      expect(norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
-      // LoRA on two modules: A and B of each, PEFT names.
-      expect([...tensors.keys()].sort()).toEqual([
-        'base_model.model.head.lora_A.weight',
-        'base_model.model.head.lora_B.weight',
-        'base_model.model.hidden.lora_A.weight',
-        'base_model.model.hidden.lora_B.weight',
+      await Promise.all(devices.map((d) => d.start()));
+      reasons = await Promise.race([
+        Promise.all(devices.map((d) => d.stopped)),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('devices did not finish')), REPORTING_DEADLINE_MS + 15_000),
+        ),
       ]);
-      expect(record.numExamples).toBe(48);
-      digests.add(record.blobDigest);
-    }
-    // Different local data gives different deltas.
-    expect(digests.size).toBe(3);
+      const roundId = accepted.get('e2e-device-0')?.plan.roundId ?? '';
+      const stored = await coordinator.rounds.updates(roundId);
+      records = Object.values(stored).map((json) => JSON.parse(json) as (typeof records)[number]);
+    });
 
-    for (const id of ['e2e-device-0', 'e2e-device-1']) {
-      const receipt = accepted.get(id)?.receipt;
-      expect(receipt?.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
-      expect(accepted.get(id)?.duplicate).toBe(false);
-    }
-    // The flaky device: cut off mid-round, re-authenticated, its receipt lost; the re-submission
-    // answered DUPLICATE_UPDATE, which counts as accepted. Its blob went up exactly once.
-    expect(proxy.state.droppedReceipts).toBe(1);
-    expect(accepted.get('e2e-device-2')?.duplicate).toBe(true);
-    expect(puts.get('e2e-device-2')).toBe(1);
-    expect(logs.get('e2e-device-2')?.filter((l) => l === 'authenticated').length).toBeGreaterThanOrEqual(3);
+    it('every device completes its one round without a refusal or a skip', () => {
+      expect(reasons).toEqual(['max-rounds', 'max-rounds', 'max-rounds']);
+      expect(refused).toEqual([]);
+      expect([...accepted.keys()].sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
+    });
+
+    it('stores one update per device, within the clip bound by our own recomputation, LoRA A and B of both modules', async () => {
+      expect(records.map((r) => r.deviceId).sort()).toEqual(['e2e-device-0', 'e2e-device-1', 'e2e-device-2']);
+      for (const record of records) {
+        // The coordinator's recomputed norm, and our own recomputation from the stored blob.
+        expect(record.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+        const blob = await coordinator.blobs.get(record.blobDigest);
+        expect(blob).not.toBeNull();
+        const { tensors } = decodeDeltaFile(blob ?? new Uint8Array());
+        const norm = globalL2Norm([...tensors.values()].map((t) => t.values));
+        expect(norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+        // LoRA on two modules: A and B of each, PEFT names.
+        expect([...tensors.keys()].sort()).toEqual([
+          'base_model.model.head.lora_A.weight',
+          'base_model.model.head.lora_B.weight',
+          'base_model.model.hidden.lora_A.weight',
+          'base_model.model.hidden.lora_B.weight',
+        ]);
+        expect(record.numExamples).toBe(48);
+      }
+    });
+
+    it('different local data gives different deltas', () => {
+      const digests = new Set(records.map((r) => r.blobDigest));
+      expect(digests.size).toBe(3);
+    });
+
+    it('answers the steady devices with receipts within the clip bound', () => {
+      for (const id of ['e2e-device-0', 'e2e-device-1']) {
+        const receipt = accepted.get(id)?.receipt;
+        expect(receipt?.norm).toBeLessThanOrEqual(CLIP * (1 + 1e-6));
+        expect(accepted.get(id)?.duplicate).toBe(false);
+      }
+    });
+
+    it('the device cut off mid-round re-authenticates, and its re-submission counts as accepted without a second upload', () => {
+      // The flaky device: cut off mid-round, re-authenticated, its receipt lost; the re-submission
+      // answered DUPLICATE_UPDATE, which counts as accepted. Its blob went up exactly once.
+      expect(proxy.state.droppedReceipts).toBe(1);
+      expect(accepted.get('e2e-device-2')?.duplicate).toBe(true);
+      expect(puts.get('e2e-device-2')).toBe(1);
+      expect(logs.get('e2e-device-2')?.filter((l) => l === 'authenticated').length).toBeGreaterThanOrEqual(3);
+    });
   });
 
-  it('a device that was away catches up over HTTP along signed deltas and refuses a forged version', async () => {
+  // The `it`s are the visits of one device, in order, each after the coordinator promoted more.
+  describe('a device that was away catches up over HTTP', () => {
     const taskId = 'device-e2e-catchup';
-    const signed = await coordinator.tasks.getTask(TASK);
-    if (!signed) throw new Error('task missing');
-    await coordinator.createTask({ ...signed.task, taskId, createdAt: Date.now() });
+    let signed: NonNullable<Awaited<ReturnType<Coordinator['tasks']['getTask']>>>;
+    const keys = generateSigningKeyPair();
+    beforeAll(async () => {
+      const task = await coordinator.tasks.getTask(TASK);
+      if (!task) throw new Error('task missing');
+      signed = task;
+      await coordinator.createTask({ ...signed.task, taskId, createdAt: Date.now() });
+      await coordinator.devices.registerDevice({ deviceId: 'e2e-away', publicKey: toBase64(keys.publicKey) });
+    });
     const shapes = new Map([
       ['base_model.model.hidden.lora_A.weight', [2, FEATURES]],
       ['base_model.model.hidden.lora_B.weight', [8, 2]],
@@ -324,8 +345,6 @@ describe('devices against the real coordinator', () => {
       });
     };
 
-    const keys = generateSigningKeyPair();
-    await coordinator.devices.registerDevice({ deviceId: 'e2e-away', publicKey: toBase64(keys.publicKey) });
     const cache = new MemoryBlobCache();
     const changes: Array<{ version: number; route: string }> = [];
     const refusals: string[] = [];
@@ -361,25 +380,31 @@ describe('devices against the real coordinator', () => {
       return adapter;
     };
 
-    await promote(1);
-    const first = await session();
-    expect(changes).toEqual([{ version: 1, route: 'full' }]);
-    expect(first?.version).toBe(1);
+    it('takes its first version in full', async () => {
+      await promote(1);
+      const first = await session();
+      expect(changes).toEqual([{ version: 1, route: 'full' }]);
+      expect(first?.version).toBe(1);
+    });
 
-    await promote(2);
-    await promote(3);
-    const second = await session();
-    expect(changes[1]).toEqual({ version: 3, route: 'delta-chain' });
-    const expected = tensorsAt(3);
-    for (const [name, tensor] of second?.tensors ?? [])
-      expect(Array.from(tensor.values)).toEqual(Array.from(expected.get(name)?.values ?? []));
-    expect(second?.tensors.size).toBe(4);
+    it('catches up two versions along the signed delta chain, exactly', async () => {
+      await promote(2);
+      await promote(3);
+      const second = await session();
+      expect(changes[1]).toEqual({ version: 3, route: 'delta-chain' });
+      const expected = tensorsAt(3);
+      for (const [name, tensor] of second?.tensors ?? [])
+        expect(Array.from(tensor.values)).toEqual(Array.from(expected.get(name)?.values ?? []));
+      expect(second?.tensors.size).toBe(4);
+    });
 
-    // Version 4 signed by a key that is not the pinned coordinator key.
-    await promote(4, generateSigningKeyPair());
-    const third = await session();
-    expect(refusals).toHaveLength(1);
-    expect(refusals[0]).toMatch(/^BAD_SIGNATURE/);
-    expect(third?.version).toBe(3);
+    it('refuses a version signed by a key that is not the pinned one, and keeps its own', async () => {
+      // Version 4 signed by a key that is not the pinned coordinator key.
+      await promote(4, generateSigningKeyPair());
+      const third = await session();
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatch(/^BAD_SIGNATURE/);
+      expect(third?.version).toBe(3);
+    });
   });
 });
