@@ -8,9 +8,9 @@ import { formatTable, type BenchRow, type SectionResult } from './lib/report.js'
 import { runAggregation } from './sections/aggregation.js';
 import { runCli } from './sections/cli.js';
 import { runCrypto } from './sections/crypto.js';
-import { runIngest } from './sections/ingest.js';
+import { INGEST_KEYS, runIngest } from './sections/ingest.js';
 import { ROBUST_KEYS } from './sections/robust.js';
-import { runRoundOverhead } from './sections/round-overhead.js';
+import { ROUND_OVERHEAD_KEYS, runRoundOverhead } from './sections/round-overhead.js';
 import { SIM_SCALE_KEYS, runSimScale } from './sections/sim-scale.js';
 import { runTraining } from './sections/training.js';
 
@@ -69,7 +69,7 @@ const rows: BenchRow[] = [];
 const sections: Record<string, unknown> = {};
 const failures: Record<string, string> = {};
 const topKeys: Record<string, number | null> = Object.fromEntries(
-  [...ROBUST_KEYS, ...SIM_SCALE_KEYS].map((k) => [k, null]),
+  [...ROBUST_KEYS, ...SIM_SCALE_KEYS, ...INGEST_KEYS, ...ROUND_OVERHEAD_KEYS].map((k) => [k, null]),
 );
 for (const name of selected) {
   const t0 = Date.now();

@@ -23,6 +23,11 @@ import {
 import { interleaved, sleep } from '../lib/measure.js';
 import type { BenchRow, SectionResult } from '../lib/report.js';
 
+/** Top-level key of `bench/results.json`: last ack to promoted at every device, 1,000 FFA-LoRA updates. */
+export const ROUND_OVERHEAD_KEYS = ['roundOverheadMs1000'] as const;
+/** Issue 20's goal for that figure, with one worker process. */
+const ROUND_OVERHEAD_GOAL_MS = 2000;
+
 export interface RoundOverheadOptions {
   quick: boolean;
 }
@@ -212,5 +217,21 @@ export async function runRoundOverhead(
         'factors, O((out + in)·(N·r)²), instead of forming B_i·A_i (out x in) per update; 3125 x 3125, r 16 here',
     });
   }
-  return { rows, details: { levels, runs } };
+  const thousand = runs.find((r) => r.updates === 1000 && r.layout.mode === 'ffa-lora');
+  if (thousand?.toAllPromotedMs != null) {
+    rows.push({
+      section: 'round-overhead',
+      measure: 'last ack -> adapter:promoted at all devices, 1000 updates, against the goal',
+      ours: thousand.toAllPromotedMs,
+      oursUnit: 'ms',
+      reference: ROUND_OVERHEAD_GOAL_MS,
+      referenceUnit: 'ms',
+      referenceName: 'goal (issue 20)',
+      ratio: thousand.toAllPromotedMs / ROUND_OVERHEAD_GOAL_MS,
+      ratioMeaning: 'ours / goal (goal <= 1)',
+    });
+  }
+  const keys: Record<string, number> =
+    thousand?.toAllPromotedMs != null ? { roundOverheadMs1000: thousand.toAllPromotedMs } : {};
+  return { rows, details: { levels, runs }, keys };
 }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { createSeededRng } from '../privacy/random.js';
+import { squaredDistance } from '../strategies/checks.js';
 import { cosineSimilarity, l2Norm, nearestDistances } from './cosine.js';
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
@@ -27,5 +29,27 @@ describe('cosine', () => {
     expect(nearestDistances([a, [t(3.15, 0)]])[0]).toBeCloseTo(0.05 / 1.05, 6);
     expect(nearestDistances([a])).toEqual([null]);
     expect(nearestDistances([])).toEqual([]);
+  });
+
+  it('sums the nearest pair by the definition, also among near-copies', () => {
+    const rng = createSeededRng('nearest');
+    const base = Float32Array.from({ length: 3000 }, () => rng.normal());
+    // Near-copies (1e-6 apart) where the Gram expansion ‖u‖² + ‖v‖² − 2⟨u, v⟩ cancels, and strangers.
+    const updates = Array.from({ length: 12 }, (_, i) =>
+      i < 6
+        ? Float32Array.from(base, (x) => x + 1e-6 * rng.normal())
+        : Float32Array.from({ length: 3000 }, () => rng.normal()),
+    );
+    const definition = updates.map((u, i) =>
+      Math.min(
+        ...updates
+          .filter((_, j) => j !== i)
+          .map((v) => Math.sqrt(squaredDistance(u, v)) / Math.max(l2Norm([u]), l2Norm([v]))),
+      ),
+    );
+    expect(nearestDistances(updates.map((u) => [u]))).toEqual(definition);
+    // Split into two tensors, the same vectors give the same distances.
+    const split = updates.map((u) => [u.subarray(0, 1000), u.subarray(1000)]);
+    expect(nearestDistances(split)).toEqual(definition);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { at } from '@flotilla/protocol';
 import { createSeededRng } from '../privacy/random.js';
 import { cosineSimilarity, type TensorList } from './cosine.js';
 import { medianWithout, othersMedianCosines } from './others-median.js';
@@ -43,6 +44,24 @@ describe('othersMedianCosines', () => {
         const others = updates.filter((_, j) => j !== i);
         expect(fast[i], `n ${n}, update ${i}`).toBeCloseTo(cosineSimilarity(u, coordinateMedian(others)), 6);
       });
+    }
+  });
+
+  it('gives the same cosines bit for bit with the SIMD network as with a full sort, up to 101 updates', () => {
+    const rng = createSeededRng('others-median-simd');
+    for (const n of [2, 5, 32, 33, 64, 101]) {
+      // Half the tensors on a coarse grid (ties at the median), half continuous.
+      const updates: TensorList[] = Array.from({ length: n }, () => [
+        Float32Array.from({ length: 70 }, () => Math.round(2 * rng.normal()) / 2),
+        Float32Array.from({ length: 45 }, () => rng.normal()),
+      ]);
+      const simd = othersMedianCosines(updates, { kernel: 'simd' });
+      const scalar = othersMedianCosines(updates, { kernel: 'scalar' });
+      expect(simd, `n ${n}`).toEqual(scalar);
+      const i = n - 1;
+      const others = updates.slice(0, i);
+      // coordinateMedian rounds each median to f32; the cosines keep the float64 midpoint.
+      expect(simd[i]).toBeCloseTo(cosineSimilarity(at(updates, i), coordinateMedian(others)), 6);
     }
   });
 });

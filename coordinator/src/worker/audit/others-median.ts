@@ -9,6 +9,7 @@
 // gives no weight to an update pointing against the reference; here the reference is the others'
 // median rather than a server update, so no root dataset is needed.
 import { FlotillaError, at, f32At, f64At } from '@flotilla/protocol';
+import { forEachSortedColumnBlock, type ColumnOptions } from '../strategies/coordinate-wise.js';
 import type { TensorList } from './cosine.js';
 
 /**
@@ -18,26 +19,43 @@ import type { TensorList } from './cosine.js';
  */
 export function medianWithout(sorted: Float64Array, removed: number): number {
   const m = sorted.length - 1;
-  const value = (k: number): number => f64At(sorted, k < removed ? k : k + 1);
   const mid = m >> 1;
-  return m % 2 === 1 ? value(mid) : (value(mid - 1) + value(mid)) / 2;
+  // Position k of the others is sorted[k] below the removed one and sorted[k + 1] from it on.
+  const upper = f64At(sorted, mid < removed ? mid : mid + 1);
+  if (m % 2 === 1) return upper;
+  const lower = f64At(sorted, mid - 1 < removed ? mid - 1 : mid);
+  return (lower + upper) / 2;
 }
 
 /**
  * For each update, the cosine (float64, over all tensors) to the coordinate-wise median of the
  * other updates; null with a single update (there are no others), 0 when either side is all zeros.
- * One sort per coordinate: O(n log n · d) time, O(n) extra memory besides the column.
+ *
+ * Removing one value x from a sorted column leaves one of only three medians, and which one depends
+ * on x alone (removing any of several equal values leaves the same multiset): with `mid` the middle
+ * of the n − 1 others, x above the column's value at `mid` leaves `medianWithout(sorted, n − 1)`,
+ * x below it `medianWithout(sorted, 0)`, x equal to it `medianWithout(sorted, mid)`. So each column
+ * needs only its sorted positions mid − 1 … mid + 1 (a pruned sorting network, column-sort.ts),
+ * and the sums are added per update in coordinate order, as a fresh median per update would be.
  */
-export function othersMedianCosines(updates: readonly TensorList[]): Array<number | null> {
+export function othersMedianCosines(
+  updates: readonly TensorList[],
+  options: ColumnOptions = {},
+): Array<number | null> {
   const n = updates.length;
   if (n < 2) return updates.map(() => null);
   const first = at(updates, 0);
   const dot = new Float64Array(n);
   const selfSquares = new Float64Array(n);
   const referenceSquares = new Float64Array(n);
-  const order = Array.from({ length: n }, (_, i) => i);
-  const column = new Float64Array(n);
+  const mid = (n - 1) >> 1;
+  const positions = { from: (n - 1) % 2 === 0 ? mid - 1 : mid, to: mid + 2 };
   const sorted = new Float64Array(n);
+  // Per column of a block: the column's value at `mid` and the three medians one removal leaves.
+  let pivot = new Float64Array(0);
+  let above = pivot;
+  let below = pivot;
+  let equal = pivot;
   for (let k = 0; k < first.length; k++) {
     const length = at(first, k).length;
     const tensors = updates.map((u) => {
@@ -46,20 +64,44 @@ export function othersMedianCosines(updates: readonly TensorList[]): Array<numbe
         throw new FlotillaError('SHAPE_MISMATCH', 'updates must have the same tensors with the same sizes');
       return t;
     });
-    for (let j = 0; j < length; j++) {
-      for (let i = 0; i < n; i++) column[i] = f32At(at(tensors, i), j);
-      // Equal values are interchangeable, so any order among ties gives the same medians.
-      order.sort((a, b) => f64At(column, a) - f64At(column, b));
-      for (let r = 0; r < n; r++) sorted[r] = f64At(column, at(order, r));
-      for (let r = 0; r < n; r++) {
-        const i = at(order, r);
-        const x = f64At(column, i);
-        const reference = medianWithout(sorted, r);
-        dot[i] = f64At(dot, i) + x * reference;
-        selfSquares[i] = f64At(selfSquares, i) + x * x;
-        referenceSquares[i] = f64At(referenceSquares, i) + reference * reference;
-      }
-    }
+    forEachSortedColumnBlock(
+      tensors,
+      length,
+      ({ start, count, value }) => {
+        if (pivot.length < count) {
+          pivot = new Float64Array(count);
+          above = new Float64Array(count);
+          below = new Float64Array(count);
+          equal = new Float64Array(count);
+        }
+        for (let c = 0; c < count; c++) {
+          for (let r = positions.from; r < positions.to; r++) sorted[r] = value(r, c);
+          pivot[c] = f64At(sorted, mid);
+          above[c] = medianWithout(sorted, n - 1);
+          below[c] = medianWithout(sorted, 0);
+          equal[c] = medianWithout(sorted, mid);
+        }
+        // Update by update, each reading its slice of the block in one run.
+        for (let i = 0; i < n; i++) {
+          const values = at(tensors, i);
+          let d = f64At(dot, i);
+          let xx = f64At(selfSquares, i);
+          let rr = f64At(referenceSquares, i);
+          for (let c = 0; c < count; c++) {
+            const x = f32At(values, start + c);
+            const p = f64At(pivot, c);
+            const reference = x > p ? f64At(above, c) : x < p ? f64At(below, c) : f64At(equal, c);
+            d += x * reference;
+            xx += x * x;
+            rr += reference * reference;
+          }
+          dot[i] = d;
+          selfSquares[i] = xx;
+          referenceSquares[i] = rr;
+        }
+      },
+      { ...options, ...positions },
+    );
   }
   return Array.from({ length: n }, (_, i) => {
     const aa = f64At(selfSquares, i);

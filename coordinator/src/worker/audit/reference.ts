@@ -3,7 +3,7 @@
 // updates does (its breakdown point is 50% per coordinate), unlike the plain mean, which one
 // unclipped attacker can drag anywhere. A hierarchical round takes the coordinate-wise median of
 // its shards' medians (exact with one shard).
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at } from '@flotilla/protocol';
 import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
 import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './cosine.js';
 import { othersMedianCosines } from './others-median.js';
@@ -46,10 +46,11 @@ export interface UpdateStats {
 
 /** Each update's {@link UpdateStats} against `reference`, computed in one process. */
 export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
-  const nearest = nearestDistances(updates);
+  const norms = updates.map((u) => l2Norm(u));
+  const nearest = nearestDistances(updates, norms);
   const others = othersMedianCosines(updates);
   return updates.map((u, i) => ({
-    norm: l2Norm(u),
+    norm: at(norms, i),
     cosine: cosineSimilarity(u, reference),
     othersCosine: others[i] ?? null,
     nearestDistance: nearest[i] ?? null,

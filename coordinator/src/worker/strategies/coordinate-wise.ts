@@ -30,6 +30,54 @@ function useSimd(options: ColumnOptions, n: number): boolean {
   return kernel === 'simd' || (simdAvailable() && n <= MAX_NETWORK_UPDATES);
 }
 
+/** A block of coordinates whose columns are sorted: `value(k, c)` is the k-th smallest of column c. */
+export interface SortedColumns {
+  /** First coordinate of the block. */
+  start: number;
+  /** Coordinates in the block. */
+  count: number;
+  value: (position: number, column: number) => number;
+}
+
+/** Coordinates per block of the scalar path (its sorted columns are kept side by side). */
+const SCALAR_BLOCK = 256;
+
+/**
+ * Calls `visit` once per block of coordinates with their columns of values (one per update) sorted
+ * ascending in float64. Only the sorted positions [from, to) (default all) are certain: the SIMD
+ * path prunes its network to them. Visiting a block at a time lets a caller read each update's
+ * slice of the block in one sequential run.
+ */
+export function forEachSortedColumnBlock(
+  vectors: readonly Float32Array[],
+  length: number,
+  visit: (block: SortedColumns) => void,
+  options: ColumnOptions & { from?: number; to?: number } = {},
+): void {
+  const n = vectors.length;
+  if (!useSimd(options, n)) {
+    const columns = new Float64Array(n * SCALAR_BLOCK);
+    for (let start = 0; start < length; start += SCALAR_BLOCK) {
+      const count = Math.min(SCALAR_BLOCK, length - start);
+      for (let c = 0; c < count; c++) {
+        const column = columns.subarray(c * n, (c + 1) * n);
+        for (let k = 0; k < n; k++) column[k] = f32At(at(vectors, k), start + c);
+        column.sort();
+      }
+      visit({ start, count, value: (k, c) => f64At(columns, c * n + k) });
+    }
+    return;
+  }
+  const reduction = { kind: 'sorted', from: options.from ?? 0, to: options.to ?? n } as const;
+  forEachSortedBlock(vectors, length, reduction, (block) => {
+    const { kernel, keys, stride, start, count } = block;
+    kernel.floatsFromKeys(keys, keys, n * stride);
+    const sorted = new Float32Array(kernel.memory.buffer, keys, (n * stride) / 4);
+    const rowFloats = stride / 4;
+    visit({ start, count, value: (k, c) => f32At(sorted, k * rowFloats + c) });
+  });
+}
+
 /**
  * Applies `reduce` to every coordinate's column of values (one per update), sorted ascending, and
  * rounds the float64 result to f32.
@@ -41,26 +89,18 @@ export function reduceSortedColumns(
   options: ColumnOptions = {},
 ): Float32Array {
   const out = new Float32Array(length);
-  const n = vectors.length;
-  const column = new Float64Array(n);
-  if (!useSimd(options, n)) {
-    for (let j = 0; j < length; j++) {
-      for (let k = 0; k < n; k++) column[k] = f32At(at(vectors, k), j);
-      column.sort();
-      out[j] = reduce(column);
-    }
-    return out;
-  }
-  forEachSortedBlock(vectors, length, { kind: 'sorted', from: 0, to: n }, (block) => {
-    const { kernel, keys, stride, start, count } = block;
-    kernel.floatsFromKeys(keys, keys, n * stride);
-    const sorted = new Float32Array(kernel.memory.buffer, keys, (n * stride) / 4);
-    const rowFloats = stride / 4;
-    for (let c = 0; c < count; c++) {
-      for (let k = 0; k < n; k++) column[k] = f32At(sorted, k * rowFloats + c);
-      out[start + c] = reduce(column);
-    }
-  });
+  const column = new Float64Array(vectors.length);
+  forEachSortedColumnBlock(
+    vectors,
+    length,
+    ({ start, count, value }) => {
+      for (let c = 0; c < count; c++) {
+        for (let k = 0; k < column.length; k++) column[k] = value(k, c);
+        out[start + c] = reduce(column);
+      }
+    },
+    options,
+  );
   return out;
 }
 
