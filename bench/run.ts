@@ -11,6 +11,7 @@ import { runCrypto } from './sections/crypto.js';
 import { INGEST_KEYS, runIngest } from './sections/ingest.js';
 import { ROBUST_KEYS } from './sections/robust.js';
 import { ROUND_OVERHEAD_KEYS, runRoundOverhead } from './sections/round-overhead.js';
+import { SIM_MEMORY_KEYS, runSimMemory } from './sections/sim-memory.js';
 import { SIM_SCALE_KEYS, runSimScale } from './sections/sim-scale.js';
 import { runTraining } from './sections/training.js';
 
@@ -21,6 +22,7 @@ const SECTIONS = {
   ingest: (quick: boolean) => runIngest({ quick }),
   'round-overhead': (quick: boolean) => runRoundOverhead({ quick }),
   'sim-scale': (quick: boolean) => runSimScale({ quick }),
+  'sim-memory': () => runSimMemory(),
   cli: (quick: boolean) => Promise.resolve(runCli({ quick })),
 } satisfies Record<string, (quick: boolean) => Promise<SectionResult>>;
 type SectionName = keyof typeof SECTIONS;
@@ -68,9 +70,14 @@ const started = Date.now();
 const rows: BenchRow[] = [];
 const sections: Record<string, unknown> = {};
 const failures: Record<string, string> = {};
-const topKeys: Record<string, number | null> = Object.fromEntries(
-  [...ROBUST_KEYS, ...SIM_SCALE_KEYS, ...INGEST_KEYS, ...ROUND_OVERHEAD_KEYS].map((k) => [k, null]),
-);
+const headlineKeys = [
+  ...ROBUST_KEYS,
+  ...SIM_SCALE_KEYS,
+  ...INGEST_KEYS,
+  ...ROUND_OVERHEAD_KEYS,
+  ...SIM_MEMORY_KEYS,
+];
+const topKeys: Record<string, number | null> = Object.fromEntries(headlineKeys.map((k) => [k, null]));
 for (const name of selected) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${name}…\n`);

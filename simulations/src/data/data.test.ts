@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../rng/random.js';
-import { concatDatasets, splitDataset, subsetDataset } from './dataset.js';
+import { concatDatasets, shareDataset, splitDataset, subsetDataset } from './dataset.js';
 import { loadDomains } from './domains.js';
-import { loadMnist, MNIST_DIM } from './mnist.js';
+import { loadMnist, MNIST_DIM, readDigitFile } from './mnist.js';
 import { addPixelNoise, rotateImages } from './shift.js';
 import { makeSyntheticTask } from './synthetic.js';
 
@@ -25,6 +29,62 @@ describe('loadMnist', () => {
     expect(min).toBe(0);
     expect(max).toBeLessThanOrEqual(1);
     expect(loadMnist()).toBe(mnist); // cached
+  });
+});
+
+describe('readDigitFile', () => {
+  it('reads images of 784 values in [0, 1] as float32 and refuses anything else', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-digits-'));
+    try {
+      const file = (name: string, content: unknown) => {
+        const path = join(dir, name);
+        writeFileSync(path, JSON.stringify(content));
+        return path;
+      };
+      const image = Array.from({ length: MNIST_DIM }, (_, i) => (i % 7) / 6);
+      const read = readDigitFile(file('two.json', { data: [...image, ...image] }));
+      expect(read).toBeInstanceOf(Float32Array);
+      expect(read.length).toBe(2 * MNIST_DIM);
+      expect(read[MNIST_DIM + 1]).toBe(Math.fround(1 / 6));
+      const refused = [
+        { data: [...image.slice(1)] }, // not a whole image
+        { data: [...image.slice(1), 1.5] }, // out of [0, 1]
+        { data: [...image.slice(1), '0.5'] }, // not a number
+        { pixels: image }, // no data field
+        [image],
+      ];
+      refused.forEach((content, i) =>
+        expect(() => readDigitFile(file(`bad-${i}.json`, content))).toThrow(/not a list of 784-value images/),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('shareDataset', () => {
+  it('copies a dataset into memory a worker thread shares instead of cloning', async () => {
+    const data = makeSyntheticTask({ n: 50, dim: 4, rng: createRng(3) });
+    const shared = shareDataset(data);
+    expect(shared.xs.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.ys.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect([...shared.xs]).toEqual([...data.xs]);
+    expect([...shared.ys]).toEqual([...data.ys]);
+    expect({ ...shared, xs: null, ys: null }).toEqual({ ...data, xs: null, ys: null });
+    // A thread given the dataset writes into it: the write shows here, so no copy was made.
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       workerData.xs[0] = 42; workerData.ys[0] = 7; parentPort.postMessage('written');`,
+      { eval: true, workerData: shared },
+    );
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(shared.xs[0]).toBe(42);
+    expect(shared.ys[0]).toBe(7);
+    expect(data.xs[0]).not.toBe(42);
   });
 });
 

@@ -44,6 +44,18 @@ export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dat
   };
 }
 
+/**
+ * A copy of `dataset` in SharedArrayBuffer memory: handed to worker threads (workerData,
+ * postMessage), its buffers are shared rather than cloned, so every thread reads one copy.
+ */
+export function shareDataset(dataset: Dataset): Dataset {
+  const xs = new Float32Array(new SharedArrayBuffer(dataset.xs.byteLength));
+  const ys = new Int32Array(new SharedArrayBuffer(dataset.ys.byteLength));
+  xs.set(dataset.xs);
+  ys.set(dataset.ys);
+  return { ...dataset, xs, ys };
+}
+
 /** Concatenates datasets of the same shape (e.g. the union of all devices' data). */
 export function concatDatasets(parts: readonly Dataset[]): Dataset {
   const first = parts[0];

@@ -10,7 +10,6 @@ import { createRng } from '../rng/random.js';
 import { scenarioSeeds } from '../scenario/seeds.js';
 import type { Collusion } from './sim-trainer.js';
 import type { HostEvent, HostMessage, HostSetup, RoundBytes, VirtualDeviceSpec } from './host-messages.js';
-import { scenarioTask } from './scenario-data.js';
 import { materializeDevice, type HostContext } from './virtual-device.js';
 import { SharedBlobStore, emptyDormantCache, type DormantCache } from './virtual-device-cache.js';
 
@@ -89,7 +88,7 @@ const context: HostContext = {
   taskId: setup.taskId,
   coordinatorKey: setup.coordinatorKey,
   scenario: setup.scenario,
-  pool: scenarioTask(setup.scenario).pool,
+  pool: setup.pool,
   inputShape: setup.inputShape,
   backdoorTrigger: setup.backdoorTrigger,
   root: createRng(scenarioSeeds(setup.scenario).training),

@@ -1,4 +1,5 @@
 import type { BackdoorTrigger } from '../attacks/backdoor.js';
+import type { Dataset } from '../data/dataset.js';
 import type { Scenario } from '../scenario/schema.js';
 
 /** One simulated device as its host knows it while it is dormant: a few numbers and its shard. */
@@ -6,7 +7,7 @@ export interface VirtualDeviceSpec {
   deviceId: string;
   /** base64 32-byte ed25519 seed of the device key (a simulation secret). */
   seedKey: string;
-  /** Indices into the task's device pool (`scenarioTask(scenario).pool`). */
+  /** Indices into the task's device pool (`HostSetup.pool`). */
   trainIndices: number[];
   holdoutIndices: number[];
   byzantine: boolean;
@@ -21,6 +22,11 @@ export interface HostSetup {
   taskId: string;
   coordinatorKey: string;
   scenario: Scenario;
+  /**
+   * The task's device pool, in shared memory (`shareDataset`): every host reads the main thread's
+   * copy instead of building the task's data again.
+   */
+  pool: Dataset;
   /** One example as the base model takes it (e.g. [28, 28, 1] for a CNN, [784] for an MLP). */
   inputShape: number[];
   /** The task's base model: its downloads are counted apart from the adapters'. */

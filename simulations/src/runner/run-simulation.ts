@@ -9,6 +9,7 @@ import {
   initBackend,
   type LocalDataset,
 } from '@flotilla/client';
+import { shareDataset } from '../data/dataset.js';
 import type { TaskData } from '../data/task-data.js';
 import type { BaseModel } from '../model/base-model.js';
 import { modelInputShape } from '../model/input-shape.js';
@@ -205,12 +206,14 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
     const tally = new RoundEventTally();
     const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), specs.length));
     const backdoor = scenarioBackdoor(scenario, task, inputShape);
+    const pool = shareDataset(task.pool);
     const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({
       backdoorTrigger: backdoor?.trigger ?? null,
       url: env.coordinator.url,
       taskId: env.taskId,
       coordinatorKey: coordinatorKeyOf(env),
       scenario,
+      pool,
       inputShape,
       baseModelDigest: base.digest,
       devices: specs.filter((_, i) => i % threads === t),
