@@ -25,6 +25,7 @@ import {
   type LogState,
 } from './tree-store.js';
 import { APPEND_SCRIPT } from './append-script.js';
+import { coalesced } from './coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
 import { readRoundLog } from './stream.js';
@@ -175,6 +176,22 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   };
   const mirror = () =>
     syncMirror({ redis: options.redis, prefix: options.prefix, filePath: options.filePath });
+  // After an append, outside the one-at-a-time queue: appends that finish while the file is being
+  // written share the next sync (one lock, one fsync), so the file no longer caps the append rate.
+  const mirrorSoon = coalesced(() => mirror().then(() => undefined, onMirrorError));
+  // Appends between their Redis write and their mirror sync, for `flush`.
+  const mirroring = new Set<Promise<unknown>>();
+  /** `append` finishes once its record is in the file too (or the mirror error was reported). */
+  const mirrored = (appended: Promise<RoundLogRecord>): Promise<RoundLogRecord> => {
+    const done = appended.then(async (record) => {
+      await mirrorSoon();
+      return record;
+    });
+    const tracked = done.catch(() => undefined);
+    mirroring.add(tracked);
+    void tracked.then(() => mirroring.delete(tracked));
+    return done;
+  };
 
   /** The head, and the counts of `roundId` as of that head (one MULTI, so they agree). */
   async function readHead(
@@ -242,14 +259,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         ...retainedDigests,
       )) as [number, number?];
       if (appended[0] === 2) return loggedRecord(appended[1]);
-      if (appended[0] === 1) {
-        try {
-          await mirror();
-        } catch (error) {
-          onMirrorError(error);
-        }
-        return built.record;
-      }
+      if (appended[0] === 1) return built.record;
       // Another writer appended first: back off a little (jittered) and rebuild on the new head.
       await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
@@ -327,15 +337,16 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       do {
         drained = queue;
         await drained;
-      } while (drained !== queue);
-      await mirror().catch(onMirrorError);
+        await Promise.all([...mirroring]);
+      } while (drained !== queue || mirroring.size > 0);
+      await mirrorSoon();
     },
     async loggedAccepted(roundId) {
       const fields = await options.redis.hkeys(keys.round(roundId));
       return new Set(fields.filter((f) => f.startsWith('acc:')).map((f) => f.slice('acc:'.length)));
     },
     appendCounted(roundId, build) {
-      return serialized(() => appendRecord({ roundId, build }, signingKey));
+      return mirrored(serialized(() => appendRecord({ roundId, build }, signingKey)));
     },
     append(event) {
       const parsed = RoundLogEventSchema.parse(event);
@@ -347,11 +358,13 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       // A noised aggregate cannot be recomputed, and a DP round's participants are named by
       // commitments: its deltas are not kept for auditors.
       if (parsed.type === 'aggregation' && ttlMs !== undefined && parsed.noiseMultiplier === 0)
-        return serialized(() => appendRecord({ ...parsed, deltasRetainedUntil: now() + ttlMs }, signingKey));
-      return serialized(() => appendRecord(parsed, signingKey));
+        return mirrored(
+          serialized(() => appendRecord({ ...parsed, deltasRetainedUntil: now() + ttlMs }, signingKey)),
+        );
+      return mirrored(serialized(() => appendRecord(parsed, signingKey)));
     },
     rotateKey(newKey, reason) {
-      return serialized(() => rotate(newKey, reason));
+      return mirrored(serialized(() => rotate(newKey, reason)));
     },
   };
 
