@@ -88,11 +88,14 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
       throw new FlotillaError('CORRUPT_FILE', `${name}: I32 is not a delta dtype`);
     }
     const values = tensorToFloat32(entry);
-    for (const v of values) {
-      const x = v * scale;
-      if (!Number.isFinite(x)) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Infinity`);
+    // One pass that only adds; the values are looked at one by one only when the sum stopped being
+    // finite (a NaN or ±Inf, or an int8 scale so large that a square overflows: then the norm says so).
+    for (let i = 0; i < values.length; i++) {
+      const x = (values[i] ?? Number.NaN) * scale;
       sumSquares += x * x;
     }
+    if (!Number.isFinite(sumSquares) && values.some((v) => !Number.isFinite(v * scale)))
+      throw new FlotillaError('NON_FINITE', `${name} holds NaN or Infinity`);
     // FFA-LoRA's A is frozen: what a device may send for it is its zero delta, nothing else.
     if (spec.mode === 'ffa-lora' && parsed.kind === 'lora_A' && values.some((v) => v !== 0))
       throw new FlotillaError(
