@@ -18,7 +18,7 @@ import { startAggregationWorker } from '../coordinator/src/worker/aggregation-wo
 import { spawnChildWorker } from '../coordinator/test/support/child-worker.js';
 import {
   MemoryRoundLog,
-  createTestTask,
+  registerWorkerTask,
   deltaLike,
   jobData,
   storeDelta,
@@ -51,7 +51,10 @@ async function seed(label: string) {
   const signingKey = loadOrCreateCoordinatorKey(stateDir);
   const blobs = new LocalDirBlobStore({ dir: join(stateDir, 'blobs') });
   const tasks = new TaskRegistry({ redis: client, prefix, signingKey });
-  await createTestTask({ blobs, tasks }, { taskId: 'hb', adapter: SPEC, modules: MODULES, minReports: 2 });
+  await registerWorkerTask(
+    { blobs, tasks },
+    { taskId: 'hb', adapter: SPEC, modules: MODULES, minReports: 2 },
+  );
   const v0 = initialAdapterTensors(SPEC, MODULES);
   const rand = testRandom(3);
   const refs = [];

@@ -1,6 +1,7 @@
-// A raw protocol device for load generation (after coordinator/test/support/fleet.ts): socket.io
-// handshake + challenge, check-in, HTTP blob upload, signed update submission. Signing goes through
-// node:crypto so that thousands of simulated devices do not measure tweetnacl in the load generator.
+// A raw protocol device for load generation (after coordinator/test/support/device-protocol.ts):
+// socket.io handshake + challenge, check-in, HTTP blob upload, signed update submission. Signing
+// goes through node:crypto so that thousands of simulated devices do not measure tweetnacl in the
+// load generator.
 import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import {

@@ -10,7 +10,7 @@ import {
 import { auditShowCommand, auditVerifyCommand } from '../src/shared/round-log/cli.js';
 import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/index.js';
 import type { DashboardSnapshot } from '../src/server/dashboard/dashboard-snapshot.js';
-import { loraDelta, readSignedLog, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, readSignedLog, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 // An operator's honest run in which rounds end without aggregation at every stage: round 1 sees

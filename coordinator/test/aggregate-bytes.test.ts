@@ -3,14 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type RoundLogEventOf } from '@flotilla/protocol';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import {
-  deltaLike,
-  jobData,
-  PERMISSIVE_AUDIT,
-  testRandom,
-  workerTestEnvs,
-  type TensorMap,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, PERMISSIVE_AUDIT, testRandom, workerTestEnvs } from './support/index.js';
+import type { TensorMap } from './support/index.js';
 
 // docs/auditing.md ("The aggregate, byte for byte") must be enough for an auditor to recompute an
 // aggregate with their own code. This test is such an auditor: it reads only the aggregation

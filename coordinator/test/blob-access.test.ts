@@ -10,12 +10,13 @@ import { testRedisUrl } from '../../test-support/redis.js';
 import {
   CHILD_AUDITOR,
   CHILD_OPERATOR,
+  loraDelta,
+  spawnChildWorker,
   startChildFleet,
   waitForPromotion,
-  type ChildFleet,
-} from './support/child-fleet.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { loraDelta, type TestDevice } from './support/fleet.js';
+  workerProcessEnv,
+} from './support/index.js';
+import type { ChildFleet, ChildWorker, TestDevice } from './support/index.js';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const sessionOf = (device: TestDevice) => bearer(device.session?.sessionToken ?? '');

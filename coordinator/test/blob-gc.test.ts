@@ -10,9 +10,15 @@ import { redisKeys } from '../src/shared/keys.js';
 import { roundLogKeys } from '../src/shared/round-log/keys.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { startChildFleet, waitForPromotion, type ChildFleet } from './support/child-fleet.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { loraDelta, waitFor, type TestDevice } from './support/fleet.js';
+import {
+  loraDelta,
+  spawnChildWorker,
+  startChildFleet,
+  waitFor,
+  waitForPromotion,
+  workerProcessEnv,
+} from './support/index.js';
+import type { ChildFleet, ChildWorker, TestDevice } from './support/index.js';
 
 const GRACE_MS = 2000;
 const GC_ARGS = ['--blob-gc-grace-ms', String(GRACE_MS), '--blob-gc-interval-ms', '300'];

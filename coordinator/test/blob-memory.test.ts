@@ -6,8 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import { CHILD_OPERATOR, startChildFleet, type ChildFleet } from './support/child-fleet.js';
-import type { TestDevice } from './support/fleet.js';
+import { CHILD_OPERATOR, startChildFleet, type ChildFleet, type TestDevice } from './support/index.js';
 
 const MiB = 1024 ** 2;
 const BLOB_BYTES = 32 * MiB;

@@ -5,9 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
-import { rawRequest } from './support/abuse.js';
-import { startChildFleet, type ChildFleet } from './support/child-fleet.js';
-import { loraDelta, type TestDevice } from './support/fleet.js';
+import { loraDelta, rawRequest, startChildFleet, type ChildFleet, type TestDevice } from './support/index.js';
 
 const IDLE_MS = 1500;
 const CAP = 4096;

@@ -7,8 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
-import { startChildFleet, type ChildFleet } from './support/child-fleet.js';
-import type { TestDevice } from './support/fleet.js';
+import { startChildFleet, type ChildFleet, type TestDevice } from './support/index.js';
 
 async function codeOf(res: Response): Promise<string> {
   return ((await res.json()) as { error: { code: string } }).error.code;

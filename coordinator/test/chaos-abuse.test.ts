@@ -28,16 +28,21 @@ import {
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import {
-  TestDevice,
+  challenged,
   createTestTaskOverHttp,
+  fuzzMessages,
   loraDelta,
+  openSocket,
+  rawRequest,
   registerDeviceOverHttp,
+  residentBytes,
+  startCoordinatorProcess,
+  TestDevice,
+  verifyStoredLog,
   waitFor,
-} from './support/fleet.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
-import { challenged, fuzzMessages, openSocket, rawRequest, residentBytes } from './support/abuse.js';
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
-import { verifyStoredLog } from './support/round-log-reads.js';
 
 const OPERATOR = 'operator-token-for-chaos-abuse-0123456789';
 const TASK = 'abuse-task';

@@ -6,7 +6,7 @@ import { readRoundLog } from '../src/shared/round-log/index.js';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const errorCode = (ack: Ack<unknown>) => (ack.ok ? 'OK' : ack.error.code);

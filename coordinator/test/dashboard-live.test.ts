@@ -18,9 +18,8 @@ import {
   startTestCoordinator,
   testTaskDefinition,
   waitFor,
-  type TestCoordinator,
-  type TestDevice,
-} from './support/fleet.js';
+} from './support/index.js';
+import type { TestCoordinator, TestDevice } from './support/index.js';
 import { launchChromium } from '../../test-support/chromium.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';

@@ -3,7 +3,7 @@
 // the devices per round: any single refusal abandoned the round (4 of 10 rounds in a 10-device run).
 import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import { createTestTask, loraDelta, useTestFleet, waitFor } from './support/fleet.js';
+import { createTestTask, loraDelta, useTestFleet, waitFor } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('default quorum', () => {

@@ -1,7 +1,7 @@
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64 } from '@flotilla/protocol';
-import { ProcessCluster } from './support/process-cluster.js';
+import { ProcessCluster } from './support/index.js';
 
 // One public key could be enrolled under several device ids: whoever holds the key then acts as
 // all of them, and revoking one id leaves the key working under the others. Against a coordinator

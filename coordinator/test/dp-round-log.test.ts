@@ -6,7 +6,7 @@ import {
   updateCommitmentKey,
 } from '../src/shared/round-log/index.js';
 import type { AggregationWorker } from '../src/worker/index.js';
-import { loraDelta, startRoundLogWorker, useTestFleet } from './support/fleet.js';
+import { loraDelta, startRoundLogWorker, useTestFleet } from './support/index.js';
 
 // A DP round's log publishes nothing computed from one update's content (docs/privacy.md): the
 // coordinator names each accepted or refused update by its commitment, an HMAC of the blob's

@@ -6,14 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  processAlive,
-  redisServerPids,
-  startChildCoordinator,
-  type ChildCoordinator,
-} from './support/child-coordinator.js';
-import { waitFor } from './support/fleet.js';
+import { freePort, processAlive, redisServerPids, startChildCoordinator, waitFor } from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 
 /** Generous: redis-server shuts down in milliseconds; this bounds a loaded machine. */
 const GONE_WITHIN_MS = 20_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FINAL_UPDATE_REFUSALS, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, type TestDevice } from './support/index.js';
 
 // A device whose update is refused for a final reason (NORM_EXCEEDED: resending that update can
 // never succeed) has answered: once every selected device answered, the round closes long before

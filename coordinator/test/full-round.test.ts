@@ -12,9 +12,8 @@ import {
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { loraDelta, useTestFleet, waitFor } from './support/fleet.js';
+import { loraDelta, useTestFleet, verifyStoredLog, waitFor } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
-import { verifyStoredLog } from './support/round-log-reads.js';
 
 describe('a full round with 10 devices', () => {
   const fleet = useTestFleet({

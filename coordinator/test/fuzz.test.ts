@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const EVENTS = [

@@ -1,6 +1,6 @@
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
-import { connectFleet, useTestFleet, type TestDevice } from './support/fleet.js';
+import { connectFleet, useTestFleet, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 describe('handshake, per-connection and per-identity limits', () => {

@@ -10,7 +10,7 @@ import {
   verifyPayload,
   type AdapterManifest,
 } from '@flotilla/protocol';
-import { createTestTask, startTestCoordinator, type TestCoordinator } from './support/fleet.js';
+import { createTestTask, startTestCoordinator, type TestCoordinator } from './support/index.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
 

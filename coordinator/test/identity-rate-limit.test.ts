@@ -10,8 +10,7 @@ import {
   type UpdateMetadata,
 } from '@flotilla/protocol';
 import { auditVerifyCommand, exportRoundLog, readRoundLog } from '../src/shared/round-log/index.js';
-import { loraDelta, TestDevice } from './support/fleet.js';
-import { ProcessCluster } from './support/process-cluster.js';
+import { loraDelta, ProcessCluster, TestDevice } from './support/index.js';
 
 // One identity flooding refused submissions used to get a fresh burst with every new connection
 // (1,000 submits in 10.8 s passed the limiter) and every refusal appended a signed record

@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniquePrefix } from '../../test-support/redis.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
-import { rawRequest } from './support/abuse.js';
-import { statusOf } from './support/engine-polling.js';
+import { rawRequest, startCoordinatorProcess, statusOf, type ChildCoordinator } from './support/index.js';
 
 const OPERATOR = 'operator-token-for-malformed-paths-0123';
 const BAD = '%E0%A4%A';

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from './metrics-text-parser.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 

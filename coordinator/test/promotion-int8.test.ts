@@ -10,7 +10,7 @@ import { promoteAdapter } from '../src/shared/promotion/promote-adapter.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { TaskRegistry } from '../src/shared/task-registry.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { createTestTask } from './support/worker-fixtures.js';
+import { registerWorkerTask } from './support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-int8-'));
 const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
@@ -25,7 +25,7 @@ describe('int8 promotion artifacts', () => {
     const signingKey = generateSigningKeyPair();
     const blobs = new LocalDirBlobStore({ dir });
     const tasks = new TaskRegistry({ redis, prefix, signingKey });
-    const signed = await createTestTask(
+    const signed = await registerWorkerTask(
       { blobs, tasks },
       {
         taskId: 'int8',

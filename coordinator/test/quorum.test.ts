@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RoundPlan } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 /** Short enough to tell from the 7-day default, long enough not to expire during the test. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { UpdateRefusalSchema, canonicalJson, type RoundLogRecord } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, type TestDevice } from './support/index.js';
 
 // Refusals naming a round that has ended keep arriving (late or stale submissions): their repeats
 // are written by the round driver's periodic flush, after round.closed, and still add up. Each

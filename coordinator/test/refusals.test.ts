@@ -6,16 +6,16 @@ import { publishRoundOutcome } from '../src/shared/round-outcomes.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import {
+  connectFleet,
+  createTestTask,
+  loraDelta,
   MODULE,
   RANK,
   SHAPES,
   TestDevice,
-  connectFleet,
-  createTestTask,
-  loraDelta,
   useTestFleet,
   waitFor,
-} from './support/fleet.js';
+} from './support/index.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 function errorCode(ack: { ok: boolean; error?: { code: string } }): string | undefined {

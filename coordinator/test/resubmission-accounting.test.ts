@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNING_DOMAINS, signPayload } from '@flotilla/protocol';
 import type { DashboardSnapshot } from '../src/server/dashboard/index.js';
-import { loraDelta, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, OPERATOR_TOKEN, ProcessCluster, waitFor, type TestDevice } from './support/index.js';
 import { parsePrometheusText, sampleValue } from './metrics-text-parser.js';
-import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
 
 // A device whose ack was lost re-submits the identical signed update and hears DUPLICATE_UPDATE:
 // its update was accepted. The dashboard and /metrics used to count that answer as a refusal.

@@ -4,8 +4,7 @@ import { sha256Hex, type Ack, type RoundLogEvent, type RoundLogEventOf } from '@
 import { aggregateQueue, aggregateJobId, AggregateJobDataSchema } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { auditVerifyCommand, exportRoundLog } from '../src/shared/round-log/index.js';
-import { ELIGIBLE, loraDelta, waitFor, type TestDevice } from './support/fleet.js';
-import { ProcessCluster } from './support/process-cluster.js';
+import { ELIGIBLE, loraDelta, ProcessCluster, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // DELETE /api/admin/devices/:id used to flip a flag: the device's live socket stayed connected,

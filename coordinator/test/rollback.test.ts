@@ -10,8 +10,7 @@ import {
 } from '@flotilla/protocol';
 import { promoteAdapter } from '../src/shared/promotion/promote-adapter.js';
 import { defaultRoundLogPath } from '../src/shared/round-log/index.js';
-import { startTestCoordinator, type TestCoordinator } from './support/fleet.js';
-import { createTestTask } from './support/worker-fixtures.js';
+import { registerWorkerTask, startTestCoordinator, type TestCoordinator } from './support/index.js';
 
 const TOKEN = 'operator-token-for-tests-0123456789';
 const BIAS = 'base_model.model.dense.bias';
@@ -53,7 +52,7 @@ function rollback(body: unknown, token: string | null = TOKEN) {
 
 beforeAll(async () => {
   test = await startTestCoordinator();
-  const signed = await createTestTask(
+  const signed = await registerWorkerTask(
     { blobs: test.coordinator.blobs, tasks: test.coordinator.tasks },
     {
       taskId: 'rollback',

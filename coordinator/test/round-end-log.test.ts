@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256Hex, type RoundLogEventOf, type RoundPlan } from '@flotilla/protocol';
 import type { AcceptedUpdate } from '../src/server/accepted-update.js';
 import { loadOrCreatePseudonymSecret, pseudonymizeDevice } from '../src/shared/round-log/index.js';
-import { loraDelta, useTestFleet, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, type TestDevice } from './support/index.js';
 
 // A round's end in the log counts what the log holds before it: every accepted update (one a
 // coordinator process stored but died before logging is logged by the round's closer), every

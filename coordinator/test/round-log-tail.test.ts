@@ -16,11 +16,14 @@ import {
 } from '../src/shared/round-log/index.js';
 import { runWorker } from '../src/worker/run-worker.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
-import { readSignedLog } from './support/round-log-reads.js';
-import { testRedisConnections } from './support/test-redis.js';
-import { leaveUnsignedTail } from './support/unsigned-tail.js';
-import { waitFor } from './support/wait-for.js';
+import {
+  leaveUnsignedTail,
+  readSignedLog,
+  startCoordinatorProcess,
+  testRedisConnections,
+  waitFor,
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-tail-tests-0123456789';

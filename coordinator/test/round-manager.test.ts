@@ -21,7 +21,7 @@ import { RoundManager, type FleetChannel, type RoundDriverLease } from '../src/s
 import { newRoundRecord } from '../src/server/round-plan-builder.js';
 import { RoundStore, type RoundRecord } from '../src/server/round-store.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { ELIGIBLE, testTaskDefinition, waitFor, type RoundsInput } from './support/fleet.js';
+import { ELIGIBLE, testTaskDefinition, waitFor, type RoundsInput } from './support/index.js';
 import { PATIENCE_MS, WAITED_DEADLINE_MS } from '../../test-support/patience.js';
 
 // RoundManager on its own: a real Redis, round store, task registry and BullMQ queue; the fleet,

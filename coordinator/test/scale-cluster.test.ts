@@ -4,10 +4,16 @@ import { sha256Hex } from '@flotilla/protocol';
 import { AdapterRegistry } from '../src/shared/adapter-registry.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
-import { FailoverDevice } from './support/failover-device.js';
-import type { ChildCoordinator } from './support/child-coordinator.js';
-import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
-import { createTestTaskOverHttp, enrollWithToken, loraDelta, waitFor } from './support/fleet.js';
+import {
+  createTestTaskOverHttp,
+  enrollWithToken,
+  FailoverDevice,
+  loraDelta,
+  OPERATOR_TOKEN,
+  ProcessCluster,
+  waitFor,
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'scale-task';

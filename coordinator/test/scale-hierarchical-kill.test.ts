@@ -18,8 +18,16 @@ import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/i
 import { readRoundOutcome } from '../src/shared/round-outcomes.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { deltaLike, jobData, testRandom, until, stateDirWorkerEnv } from './support/worker-fixtures.js';
+import {
+  deltaLike,
+  jobData,
+  spawnChildWorker,
+  stateDirWorkerEnv,
+  testRandom,
+  until,
+  workerProcessEnv,
+} from './support/index.js';
+import type { ChildWorker } from './support/index.js';
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
 const MODULES = { hidden: { in: 6, out: 5 } };

@@ -20,16 +20,8 @@ import { startAggregationWorker } from '../src/worker/aggregation-worker.js';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  deltaLike,
-  jobData,
-  MemoryRoundLog,
-  testRandom,
-  until,
-  workerTestEnv,
-  type TensorMap,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, MemoryRoundLog, testRandom, until, workerTestEnv } from './support/index.js';
+import type { TensorMap, WorkerTestEnv } from './support/index.js';
 
 const SPEC: AdapterSpec = { mode: 'lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 7 };
 const MODULES = { hidden: { in: 6, out: 5 } };

@@ -6,8 +6,7 @@ import { FleetPresence } from '../src/server/presence.js';
 import { RoundLease } from '../src/server/round-lease.js';
 import { RoundStore, type RoundRecord } from '../src/server/round-store.js';
 import { uniquePrefix } from '../../test-support/redis.js';
-import { testRedisConnections } from './support/test-redis.js';
-import { waitFor } from './support/fleet.js';
+import { testRedisConnections, waitFor } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const logger = pino({ level: 'silent' });

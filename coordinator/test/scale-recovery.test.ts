@@ -3,9 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniquePrefix } from '../../test-support/redis.js';
-import { TestDevice, createTestTask, loraDelta, startTestCoordinator, waitFor } from './support/fleet.js';
-import type { TestCoordinator } from './support/fleet.js';
-import { startSwitchProxy, type SwitchProxy } from './support/switch-proxy.js';
+import {
+  createTestTask,
+  loraDelta,
+  startSwitchProxy,
+  startTestCoordinator,
+  TestDevice,
+  waitFor,
+} from './support/index.js';
+import type { SwitchProxy, TestCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // Two coordinators (one Redis, one prefix) behind a switchable proxy standing in for a load

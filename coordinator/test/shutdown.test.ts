@@ -15,8 +15,13 @@ import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { defaultRoundLogPath, openRoundLog, readRoundLogLines } from '../src/shared/round-log/index.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { TestDevice, createTestTask, startTestCoordinator } from './support/fleet.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
+import {
+  createTestTask,
+  startCoordinatorProcess,
+  startTestCoordinator,
+  TestDevice,
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
 /** A bound for "promptly" on a loaded machine; the old close() took 30 s or never returned. */

@@ -10,14 +10,15 @@ import { AGGREGATE_QUEUE, AggregateJobDataSchema, aggregateJobId } from '../src/
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import {
-  TestDevice,
   createTestTaskOverHttp,
   enrollWithToken,
   loraDelta,
   presentEnrollmentToken,
+  startCoordinatorProcess,
+  TestDevice,
   waitFor,
-} from './support/fleet.js';
-import { startCoordinatorProcess, type ChildCoordinator } from './support/child-coordinator.js';
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const OPERATOR = 'operator-token-for-sigkill-test-0123';

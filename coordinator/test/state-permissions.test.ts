@@ -8,8 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex, type RoundPlan } from '@flotilla/protocol';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/shared/embedded-redis.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
-import { startChildFleet, type ChildFleet } from './support/child-fleet.js';
-import { loraDelta, type TestDevice } from './support/fleet.js';
+import { loraDelta, startChildFleet, type ChildFleet, type TestDevice } from './support/index.js';
 
 /** Permission bits for group and others (any of them set: readable or enterable by someone else). */
 const OTHERS = 0o077;

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { summarizeRoundLog, type CheckInResult } from '@flotilla/protocol';
-import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { loraDelta, useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // An operator pauses a task while it selects (devices are told to come back, the round neither

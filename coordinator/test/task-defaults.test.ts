@@ -9,7 +9,7 @@ import {
   verifyPayload,
   type SignedTask,
 } from '@flotilla/protocol';
-import { MODULE, SHAPES, startTestCoordinator, type TestCoordinator } from './support/fleet.js';
+import { MODULE, SHAPES, startTestCoordinator, type TestCoordinator } from './support/index.js';
 
 const OPERATOR = 'operator-token-for-tests-0123456789';
 

@@ -6,7 +6,7 @@ import { registerTask } from '../src/server/register-task.js';
 import { TaskRegistry } from '../src/shared/task-registry.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { startTestCoordinator, testTaskDefinition, waitFor, type TestCoordinator } from './support/fleet.js';
+import { startTestCoordinator, testTaskDefinition, waitFor, type TestCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 function taskInput(taskId: string, digest: string, bytes: number): TaskDefinitionInput {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readTaskStop, stopTask } from '../src/shared/task-stop.js';
-import { useTestFleet, waitFor, type TestDevice } from './support/fleet.js';
+import { useTestFleet, waitFor, type TestDevice } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 // The worker stops a task (e.g. its ε budget cannot pay for another noised aggregate): the

@@ -10,24 +10,23 @@ import type { AdapterPromoted, RoundPlan } from '@flotilla/protocol';
 import { redisKeys } from '../src/shared/keys.js';
 import type { AggregationWorker } from '../src/worker/aggregation-worker.js';
 import {
-  TestDevice,
+  bodyOf,
   createTestTaskOverHttp,
   loraDelta,
-  registerDeviceOverHttp,
-  startRoundLogWorker,
-  waitFor,
-} from './support/fleet.js';
-import type { ChildCoordinator } from './support/child-coordinator.js';
-import { OPERATOR_TOKEN, ProcessCluster } from './support/process-cluster.js';
-import { rawRequest } from './support/abuse.js';
-import {
-  bodyOf,
   openPollingSession,
+  OPERATOR_TOKEN,
   pollingFuzzCases,
   pollingPath,
+  ProcessCluster,
+  rawRequest,
+  registerDeviceOverHttp,
   sendPollingCase,
+  startRoundLogWorker,
   statusOf,
-} from './support/engine-polling.js';
+  TestDevice,
+  waitFor,
+} from './support/index.js';
+import type { ChildCoordinator } from './support/index.js';
 
 const TASK = 'polling-task';
 const FUZZ_REQUESTS = 240;

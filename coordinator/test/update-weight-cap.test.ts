@@ -9,8 +9,7 @@ import {
 import { LocalDirBlobStore } from '../src/shared/blob-store/index.js';
 import { auditVerifyCommand, exportRoundLog } from '../src/shared/round-log/index.js';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
-import { loraDelta, type TestDevice } from './support/fleet.js';
-import { ProcessCluster } from './support/process-cluster.js';
+import { loraDelta, ProcessCluster, type TestDevice } from './support/index.js';
 
 // A device states its own numExamples, and FedAvg weighs by it. Before the cap one device
 // claiming 2^53 − 1 examples became the whole aggregate. Against a coordinator process: the

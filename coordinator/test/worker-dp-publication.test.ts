@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
-import { deltaLike, jobData, testRandom, workerTestEnvs } from './support/worker-fixtures.js';
+import { deltaLike, jobData, testRandom, workerTestEnvs } from './support/index.js';
 
 // In a DP task, what the worker publishes about a round is a function of the noised aggregate and
 // public data only (docs/privacy.md): no update is screened or named one by one, and FedIT's

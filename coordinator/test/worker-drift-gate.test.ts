@@ -6,15 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { HoldoutMetrics } from '../src/worker/audit/index.js';
 import { readTaskStop } from '../src/shared/task-stop.js';
 import type { TensorMap as AdapterTensors } from '../src/shared/promotion/tensor-math.js';
-import {
-  deltaLike,
-  hiddenBiasTask,
-  testRandom,
-  workerTestEnvs,
-  type TaskOptions,
-  type TensorMap,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, hiddenBiasTask, testRandom, workerTestEnvs } from './support/index.js';
+import type { TensorMap, WorkerTaskOptions, WorkerTestEnv } from './support/index.js';
 
 const OUT = 64;
 const { spec: SPEC, modules: MODULES, initial: v0, biasOf } = hiddenBiasTask({ in: 4, out: OUT });
@@ -24,7 +17,7 @@ const ENQUEUED_AT = 1_700_000_000_000;
 
 const openEnv = workerTestEnvs();
 
-async function setUp(label: string, options: Partial<TaskOptions> = {}): Promise<WorkerTestEnv> {
+async function setUp(label: string, options: Partial<WorkerTaskOptions> = {}): Promise<WorkerTestEnv> {
   const e = openEnv(label, { noiseSeed: `seed-${label}` });
   await e.createTask({ taskId: 'gate', adapter: SPEC, modules: MODULES, minReports: 3, ...options });
   return e;

@@ -3,15 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
 import type { AggregateUpdateRef } from '../src/shared/queues.js';
-import {
-  HIDDEN_BIAS,
-  deltaLike,
-  hiddenBiasTask,
-  testRandom,
-  workerTestEnvs,
-  type TensorMap,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, HIDDEN_BIAS, hiddenBiasTask, testRandom, workerTestEnvs } from './support/index.js';
+import type { TensorMap, WorkerTestEnv } from './support/index.js';
 
 const openEnv = workerTestEnvs();
 const { spec: SPEC, modules: MODULES, initial: v0, biasOf: values } = hiddenBiasTask({ in: 4, out: 16 });

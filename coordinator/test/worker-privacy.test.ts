@@ -4,15 +4,8 @@ import type { RoundOutcome } from '../src/shared/round-outcomes.js';
 import { readTaskStop } from '../src/shared/task-stop.js';
 import { readWorkerState } from '../src/worker/job/worker-state.js';
 import { erfc } from '../src/worker/privacy/index.js';
-import {
-  deltaLike,
-  hiddenBiasTask,
-  testRandom,
-  workerTestEnvs,
-  type TaskOptions,
-  type TensorMap,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, hiddenBiasTask, testRandom, workerTestEnvs } from './support/index.js';
+import type { TensorMap, WorkerTaskOptions, WorkerTestEnv } from './support/index.js';
 
 // Every noised aggregate that is computed is a release (DESIGN.md): it is charged whether the
 // candidate is promoted or rejected, once per round, before anything about it is published; a
@@ -43,7 +36,9 @@ const isZero = (adapter: TensorMap): boolean => values(adapter).every((v) => v =
 async function setUp(
   label: string,
   /** The task's budget under the default DP policy (z = Z_ROUND), or a DP policy of its own. */
-  options: { noiseSeed?: string } & ({ epsilonBudget: number } | { dp: NonNullable<TaskOptions['dp']> }),
+  options: { noiseSeed?: string } & (
+    { epsilonBudget: number } | { dp: NonNullable<WorkerTaskOptions['dp']> }
+  ),
 ) {
   const e = openEnv(label, options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {});
   e.deps.evaluate = (_task, adapter) => Promise.resolve({ accuracy: isZero(adapter) ? 0.9 : 0.1, loss: 1 });

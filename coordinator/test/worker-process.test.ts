@@ -7,8 +7,15 @@ import { defaultRoundLogPath, readRoundLogFile } from '../src/shared/round-log/i
 import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { seedCrashRound, until, stateDirWorkerEnv, workerTestEnv } from './support/worker-fixtures.js';
+import {
+  seedCrashRound,
+  spawnChildWorker,
+  stateDirWorkerEnv,
+  until,
+  workerProcessEnv,
+  workerTestEnv,
+} from './support/index.js';
+import type { ChildWorker } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const children: ChildWorker[] = [];

@@ -14,13 +14,7 @@ import { redisKeys } from '../src/shared/keys.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { readRoundOutcome, subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  deltaLike,
-  hiddenBiasTask,
-  testRandom,
-  workerTestEnvs,
-  type TensorMap,
-} from './support/worker-fixtures.js';
+import { deltaLike, hiddenBiasTask, testRandom, workerTestEnvs, type TensorMap } from './support/index.js';
 
 const ENQUEUED_AT = 1_700_000_100_000;
 const openEnv = workerTestEnvs();

@@ -8,14 +8,8 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { readRoundOutcome, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  deltaLike,
-  jobData,
-  MemoryRoundLog,
-  until,
-  workerTestEnv,
-  type WorkerTestEnv,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, MemoryRoundLog, until, workerTestEnv } from './support/index.js';
+import type { WorkerTestEnv } from './support/index.js';
 
 const SPEC: AdapterSpec = { mode: 'bias', targetModules: ['hidden'], r: 1, alpha: 1, seed: 0 };
 const MODULES = { hidden: { in: 3, out: 6 } };

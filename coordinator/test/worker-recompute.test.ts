@@ -3,13 +3,7 @@ import { initialAdapterTensors, type AdapterSpec, type TaskDefinitionInput } fro
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
 import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
 import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import {
-  deltaLike,
-  jobData,
-  PERMISSIVE_AUDIT,
-  testRandom,
-  workerTestEnvs,
-} from './support/worker-fixtures.js';
+import { deltaLike, jobData, PERMISSIVE_AUDIT, testRandom, workerTestEnvs } from './support/index.js';
 
 /** FFA-LoRA (A frozen from the shared seed) on the test module. */
 const FFA_SPEC: AdapterSpec = { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 };

@@ -10,8 +10,14 @@ import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { subscribeRoundOutcomes, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_STALLED_INTERVAL_MS } from '../src/worker/job-locks.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './support/child-worker.js';
-import { seedCrashRound, until, stateDirWorkerEnv } from './support/worker-fixtures.js';
+import {
+  seedCrashRound,
+  spawnChildWorker,
+  stateDirWorkerEnv,
+  until,
+  workerProcessEnv,
+} from './support/index.js';
+import type { ChildWorker } from './support/index.js';
 
 /**
  * From the SIGKILL to the round's outcome. Worst case with the defaults: the lock's full

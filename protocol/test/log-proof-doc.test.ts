@@ -9,7 +9,7 @@ import { fromBase64, fromHex } from '../src/encoding.js';
 import { checkLogInclusion } from '../src/messages/log-proof.js';
 import { RoundLogRecordSchema } from '../src/round-log/record.js';
 import { TreeHeadSchema } from '../src/round-log/tree-head.js';
-import { auditingDocSample } from './support/doc-sample.js';
+import { auditingDocSample } from './support/index.js';
 
 const KEY = '6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=';
 describe("docs/auditing.md: a device's inclusion proof checked by hand", () => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../src/encoding.js';
 import { inclusionProof, merkleLeafHash, merkleRoot, verifyInclusion } from '../src/merkle/index.js';
-import { auditingDocSample } from './support/doc-sample.js';
+import { auditingDocSample } from './support/index.js';
 
 const sha256 = (...parts: string[]): string => {
   const hash = createHash('sha256');

@@ -14,7 +14,7 @@ import { TaskDefinitionFieldsSchema, TaskDefinitionSchema } from '../src/message
 import { UpdateMetadataSchema } from '../src/messages/update.js';
 import { maxExamplesPerUpdate } from '../src/update-weight.js';
 import { SeededRandom, fnv1a32 } from '../src/seeded-random.js';
-import { codeSpans, docFields, fieldTableProblems, schemaFields, tablesUnder } from './support/doc-tables.js';
+import { codeSpans, docFields, fieldTableProblems, schemaFields, tablesUnder } from './support/index.js';
 
 describe('docs/protocol.md field tables match the schemas', () => {
   it.each([

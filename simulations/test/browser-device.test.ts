@@ -15,7 +15,7 @@ import {
 import { buildDevicePage } from '../web/build.js';
 import { launchChromium } from '../../test-support/chromium.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
+import { mintEnrollmentToken, registerMlpTask } from './support/index.js';
 
 const TASK = 'browser-task';
 const OPERATOR = 'operator-token-for-browser-device-0123456789';

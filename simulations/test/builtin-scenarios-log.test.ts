@@ -8,7 +8,7 @@ import type { Scenario } from '../src/scenario/schema.js';
 import { runSimulation } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { tempDirs } from '../../test-support/temp-dirs.js';
-import { flotilla } from './support/flotilla-cli.js';
+import { flotilla } from './support/index.js';
 
 // Every built-in scenario's honest log verifies (issue 16, "done when"): each one, shrunk to a few
 // devices and two rounds but otherwise as shipped (strategy, LoRA rule, adapter mode, DP,

@@ -16,13 +16,20 @@ import {
 } from '@flotilla/coordinator/shared';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import * as chaos from './support/chaos-fleet.js';
 import {
+  coordinatorProcessArgs,
+  FastTrainer,
+  readSignedLog,
+  registerDevice,
+  registerTask,
+  startChaosDevice,
+  startChaosWorker,
   startChildCoordinator,
-  type ChildCoordinator,
-} from '../../coordinator/test/support/child-coordinator.js';
+  stopDevicesAndWorker,
+  waitUntil,
+} from './support/index.js';
+import type { ChaosDevice, ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
-import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
 
 const TASK = 'chaos-kill';
 const DEVICES = 6;
@@ -33,12 +40,12 @@ const DEVICES = 6;
 describe('chaos: SIGKILL of the coordinator with real devices', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const processes: ChildCoordinator[] = [];
-  const devices: chaos.ChaosDevice[] = [];
+  const devices: ChaosDevice[] = [];
   const dirs: string[] = [];
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    await chaos.stopDevicesAndWorker(devices, worker);
+    await stopDevicesAndWorker(devices, worker);
     for (const p of processes) await p.kill();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     redis.disconnect();
@@ -55,7 +62,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
   let second: ChildCoordinator;
 
   const committed = async (roundId: string) =>
-    chaos.waitUntil(
+    waitUntil(
       async () => {
         const state = await redis.hget(keys.round(roundId), 'state');
         if (state === 'ABANDONED' || state === 'REJECTED') throw new Error(`${roundId} ${state}`);
@@ -69,12 +76,12 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     started = Date.now();
     const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-kill-'));
     dirs.push(stateDir);
-    const args = await chaos.coordinatorProcessArgs(prefix, stateDir);
+    const args = await coordinatorProcessArgs(prefix, stateDir);
     const first = await startChildCoordinator(args);
     processes.push(first);
     const url = first.url;
 
-    await chaos.registerTask({ url }, TASK, {
+    await registerTask({ url }, TASK, {
       goalCount: DEVICES,
       minReports: 4,
       reportingDeadlineMs: 60_000,
@@ -82,7 +89,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     });
 
     signingKey = loadOrCreateCoordinatorKey(stateDir);
-    ({ worker } = await chaos.startChaosWorker({
+    ({ worker } = await startChaosWorker({
       redisUrl: testRedisUrl(),
       redis,
       prefix,
@@ -95,21 +102,17 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     const restarted = new Promise<void>((resolve) => (release = resolve));
     for (let i = 0; i < DEVICES; i++) {
       const id = `kill-dev-${i}`;
-      const keys = await chaos.registerDevice({ url }, id);
-      const trainer = new chaos.FastTrainer({
+      const keys = await registerDevice({ url }, id);
+      const trainer = new FastTrainer({
         index: i,
         before: (plan) => (i >= 2 && plan.roundNumber === 1 ? restarted : Promise.resolve()),
       });
-      devices.push(await chaos.startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
+      devices.push(await startChaosDevice({ url, id, keys, taskId: TASK, trainer }));
     }
 
     // Two updates acknowledged, four devices mid-training: kill -9.
-    await chaos.waitUntil(
-      async () => (await redis.hlen(keys.roundUpdates(`${TASK}:1`))) >= 2,
-      20_000,
-      '2 acks',
-    );
-    await chaos.waitUntil(
+    await waitUntil(async () => (await redis.hlen(keys.roundUpdates(`${TASK}:1`))) >= 2, 20_000, '2 acks');
+    await waitUntil(
       () => devices.slice(0, 2).every((d) => d.record.accepted.length === 1),
       PATIENCE_MS,
       'acks',
@@ -140,7 +143,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
 
   it('lets every device re-authenticate on the new process by itself', async () => {
     // Every device re-authenticated by itself on the new process.
-    await chaos.waitUntil(
+    await waitUntil(
       () => devices.every((d, i) => d.record.authentications > (authsBefore[i] ?? 0)),
       15_000,
       'every device re-authenticated',
@@ -151,11 +154,7 @@ describe('chaos: SIGKILL of the coordinator with real devices', () => {
     // The devices go on to the next round with the promoted adapter, on their own.
     await committed(`${TASK}:2`);
     expect(Number(await redis.get(keys.adapterLatest(TASK)))).toBe(2);
-    await chaos.waitUntil(
-      () => devices.every((d) => d.record.accepted.length === 2),
-      PATIENCE_MS,
-      'round 2 acks',
-    );
+    await waitUntil(() => devices.every((d) => d.record.accepted.length === 2), PATIENCE_MS, 'round 2 acks');
     for (const d of devices) {
       expect(d.record.accepted).toEqual([`${TASK}:1`, `${TASK}:2`]);
       expect(d.record.refused).toEqual([]);

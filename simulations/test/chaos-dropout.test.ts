@@ -8,7 +8,18 @@ import { redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import * as chaos from './support/chaos-fleet.js';
+import {
+  FastTrainer,
+  newKeys,
+  OPERATOR,
+  registerDevice,
+  registerTask,
+  startChaosDevice,
+  startChaosWorker,
+  stopDevicesAndWorker,
+  waitUntil,
+} from './support/index.js';
+import type { ChaosDevice, DeviceRecord } from './support/index.js';
 
 const TASK = 'chaos-dropout';
 const DEVICES = 10;
@@ -21,11 +32,11 @@ describe('chaos: dropouts among selected devices', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   let coordinator: Coordinator | null = null;
   let worker: AggregationWorker | null = null;
-  const live = new Map<string, chaos.ChaosDevice>();
+  const live = new Map<string, ChaosDevice>();
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-dropout-'));
 
   afterAll(async () => {
-    await chaos.stopDevicesAndWorker(live.values(), worker);
+    await stopDevicesAndWorker(live.values(), worker);
     await coordinator?.close();
     rmSync(stateDir, { recursive: true, force: true });
     redis.disconnect();
@@ -34,7 +45,7 @@ describe('chaos: dropouts among selected devices', () => {
   // The fleet starts in beforeAll; the `it`s follow its three rounds, in order.
   let started = 0;
   const finalState = (roundId: string) =>
-    chaos.waitUntil(
+    waitUntil(
       async () => {
         const round = await coordinator?.rounds.get(roundId);
         return round && ['COMMITTED', 'REJECTED', 'ABANDONED'].includes(round.state) ? round : null;
@@ -51,48 +62,46 @@ describe('chaos: dropouts among selected devices', () => {
       redisUrl: testRedisUrl(),
       prefix,
       stateDir,
-      operatorToken: chaos.OPERATOR,
+      operatorToken: OPERATOR,
     });
     coordinator = c;
     const signingKey = c.coordinatorKey;
-    ({ worker } = await chaos.startChaosWorker({
+    ({ worker } = await startChaosWorker({
       redisUrl: testRedisUrl(),
       redis: c.redis,
       prefix,
       stateDir,
       signingKey,
     }));
-    await chaos.registerTask(c, TASK, {
+    await registerTask(c, TASK, {
       goalCount: DEVICES,
       minReports: 6,
       reportingDeadlineMs: 3000,
       maxRounds: 3,
     });
 
-    const records = new Map<string, chaos.DeviceRecord>();
-    const keysOf = new Map(Array.from({ length: DEVICES }, (_, i) => [`drop-dev-${i}`, chaos.newKeys()]));
+    const records = new Map<string, DeviceRecord>();
+    const keysOf = new Map(Array.from({ length: DEVICES }, (_, i) => [`drop-dev-${i}`, newKeys()]));
     // The last DROPS[round] devices vanish once selected, and come back once that round is over.
     const start = async (i: number): Promise<void> => {
       const id = `drop-dev-${i}`;
       const keys = keysOf.get(id);
       if (!keys) throw new Error(id);
-      const trainer = new chaos.FastTrainer({
+      const trainer = new FastTrainer({
         index: i,
         dropsOut: (plan: RoundPlan) => i >= DEVICES - (DROPS[plan.roundNumber] ?? 0),
         onDrop: (plan: RoundPlan) => {
           live.get(id)?.device.stop();
           live.delete(id);
-          void chaos
-            .waitUntil(
-              async () => (await c.rounds.get(plan.roundId))?.state !== 'REPORTING',
-              20_000,
-              `${plan.roundId} over`,
-            )
-            .then(() => start(i));
+          void waitUntil(
+            async () => (await c.rounds.get(plan.roundId))?.state !== 'REPORTING',
+            20_000,
+            `${plan.roundId} over`,
+          ).then(() => start(i));
         },
       });
       const record = records.get(id);
-      const device = await chaos.startChaosDevice({
+      const device = await startChaosDevice({
         url: c.url,
         id,
         keys,
@@ -105,7 +114,7 @@ describe('chaos: dropouts among selected devices', () => {
     };
     for (let i = 0; i < DEVICES; i++) {
       const keys = keysOf.get(`drop-dev-${i}`);
-      if (keys) await chaos.registerDevice(c, `drop-dev-${i}`, keys);
+      if (keys) await registerDevice(c, `drop-dev-${i}`, keys);
       await start(i);
     }
   });

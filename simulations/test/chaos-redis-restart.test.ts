@@ -14,8 +14,18 @@ import {
 } from '@flotilla/coordinator/shared';
 import { createCoordinator, type Coordinator } from '@flotilla/coordinator/server';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
-import * as chaos from './support/chaos-fleet.js';
-import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
+import {
+  FastTrainer,
+  OPERATOR,
+  readSignedLog,
+  registerDevice,
+  registerTask,
+  startChaosDevice,
+  startChaosWorker,
+  stopDevicesAndWorker,
+  waitUntil,
+} from './support/index.js';
+import type { ChaosDevice } from './support/index.js';
 
 const TASK = 'chaos-redis';
 const DEVICES = 4;
@@ -27,13 +37,13 @@ describe('chaos: Redis SIGKILL and restart', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-redis-'));
   const sockDir = mkdtempSync(join(tmpdir(), 'flr-'));
   const servers: EmbeddedRedis[] = [];
-  const devices: chaos.ChaosDevice[] = [];
+  const devices: ChaosDevice[] = [];
   let coordinator: Coordinator | null = null;
   let worker: AggregationWorker | null = null;
   let probe: Redis | null = null;
 
   afterAll(async () => {
-    await chaos.stopDevicesAndWorker(devices, worker);
+    await stopDevicesAndWorker(devices, worker);
     await coordinator?.close();
     probe?.disconnect();
     for (const s of servers) await s.stop();
@@ -52,10 +62,10 @@ describe('chaos: Redis SIGKILL and restart', () => {
       redisUrl: first.url,
       prefix,
       stateDir,
-      operatorToken: chaos.OPERATOR,
+      operatorToken: OPERATOR,
     });
     coordinator = c;
-    const aggregation = await chaos.startChaosWorker({
+    const aggregation = await startChaosWorker({
       redisUrl: first.url,
       redis: c.redis,
       prefix,
@@ -64,7 +74,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
     });
     worker = aggregation.worker;
     const { roundLog } = aggregation;
-    await chaos.registerTask(c, TASK, {
+    await registerTask(c, TASK, {
       goalCount: DEVICES,
       minReports: 3,
       reportingDeadlineMs: 30_000,
@@ -75,25 +85,21 @@ describe('chaos: Redis SIGKILL and restart', () => {
     const restarted = new Promise<void>((resolve) => (release = resolve));
     for (let i = 0; i < DEVICES; i++) {
       const id = `redis-dev-${i}`;
-      const keys = await chaos.registerDevice(c, id);
-      const trainer = new chaos.FastTrainer({
+      const keys = await registerDevice(c, id);
+      const trainer = new FastTrainer({
         index: i,
         // Round 2: one update goes in before the crash, the others wait for the restart.
         before: (plan) => (plan.roundNumber === 2 && i > 0 ? restarted : Promise.resolve()),
       });
-      devices.push(await chaos.startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
+      devices.push(await startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
     }
 
     probe = new Redis(redisOptionsFromUrl(first.url));
     probe.on('error', () => undefined); // expected while Redis is down
     const p = probe;
     const stateOf = (roundId: string) => p.hget(`${prefix}:round:${roundId}`, 'state');
-    await chaos.waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
-    await chaos.waitUntil(
-      async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1,
-      20_000,
-      'r2 ack',
-    );
+    await waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
+    await waitUntil(async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1, 20_000, 'r2 ack');
     const manifestBefore = await c.adapters.getManifest(TASK, 1);
     const logBefore = await readRoundLog(p, prefix);
 
@@ -117,7 +123,7 @@ describe('chaos: Redis SIGKILL and restart', () => {
     expect((await verifyRoundLog(await readSignedLog(p, prefix), { trustedKey })).problems).toEqual([]);
 
     release();
-    await chaos.waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
+    await waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
     expect(await stateOf(`${TASK}:2`)).toBe('COMMITTED');
     expect(await c.adapters.latestVersion(TASK)).toBe(3);
     for (const d of devices) expect(d.record.refused).toEqual([]);

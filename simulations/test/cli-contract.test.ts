@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 import { listBuiltinScenarios } from '../src/scenario/load.js';
-import { BIN, flotilla, startCliCoordinator } from './support/flotilla-cli.js';
+import { BIN, flotilla, startCliCoordinator } from './support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-contract-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

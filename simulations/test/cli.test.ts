@@ -6,9 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { processAlive, redisServerPids } from '../../coordinator/test/support/child-coordinator.js';
-import { waitUntil } from './support/chaos-fleet.js';
-import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
+import { flotilla, processAlive, redisServerPids, startCliCoordinator, waitUntil } from './support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

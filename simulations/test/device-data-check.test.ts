@@ -11,8 +11,8 @@ import {
   type LocalData,
 } from '@flotilla/client';
 import type { Coordinator } from '@flotilla/coordinator/server';
-import { startTestCoordinator, type TestCoordinator } from '../../coordinator/test/support/fleet.js';
-import { mintEnrollmentToken, registerMlpTask } from './support/device-coordinator.js';
+import { mintEnrollmentToken, registerMlpTask, startTestCoordinator } from './support/index.js';
+import type { TestCoordinator } from './support/index.js';
 
 const TASK = 'data-check';
 const OPERATOR = 'operator-token-for-data-check-0123456789';

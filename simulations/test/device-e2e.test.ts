@@ -26,13 +26,14 @@ import {
   type Trainer,
 } from '@flotilla/client';
 import type { Coordinator } from '@flotilla/coordinator/server';
-import { startTestCoordinator, type TestCoordinator } from '../../coordinator/test/support/fleet.js';
 import {
+  mintEnrollmentToken,
   MLP_CLASSES,
   MLP_FEATURES,
-  mintEnrollmentToken,
   registerMlpTask,
-} from './support/device-coordinator.js';
+  startTestCoordinator,
+} from './support/index.js';
+import type { TestCoordinator } from './support/index.js';
 
 const TASK = 'device-e2e';
 const OPERATOR = 'operator-token-for-device-e2e-0123456789';

@@ -1,9 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, toBase64, type RoundPlan } from '@flotilla/protocol';
 import { FlotillaDevice, type Trainer } from '@flotilla/client';
-import { ProcessCluster } from '../../coordinator/test/support/process-cluster.js';
-import { MODULE, RANK, SHAPES, waitFor } from '../../coordinator/test/support/fleet.js';
-import { flotilla } from './support/flotilla-cli.js';
+import { flotilla, MODULE, ProcessCluster, RANK, SHAPES, waitFor } from './support/index.js';
 
 // Failover without a load balancer: devices given both coordinators of one fleet (two processes
 // on one Redis) run a round on the first; the first is SIGKILLed while they train the next round,

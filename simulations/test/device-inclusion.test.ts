@@ -18,12 +18,19 @@ import {
 } from '@flotilla/coordinator/shared';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import * as chaos from './support/chaos-fleet.js';
 import {
+  coordinatorProcessArgs,
+  FastTrainer,
+  readSignedLog,
+  registerDevice,
+  registerTask,
+  startChaosDevice,
   startChildCoordinator,
-  type ChildCoordinator,
-} from '../../coordinator/test/support/child-coordinator.js';
-import { readSignedLog, startRoundLogWorker } from '../../coordinator/test/support/fleet.js';
+  startRoundLogWorker,
+  stopDevicesAndWorker,
+  waitUntil,
+} from './support/index.js';
+import type { ChaosDevice, ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'inclusion';
@@ -31,12 +38,12 @@ const TASK = 'inclusion';
 describe('devices check that the round log holds their updates', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const dirs: string[] = [];
-  const devices: chaos.ChaosDevice[] = [];
+  const devices: ChaosDevice[] = [];
   const coordinators: ChildCoordinator[] = [];
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    await chaos.stopDevicesAndWorker(devices, worker);
+    await stopDevicesAndWorker(devices, worker);
     for (const c of coordinators) await c.kill();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     redis.disconnect();
@@ -55,21 +62,21 @@ describe('devices check that the round log holds their updates', () => {
     const prefix = uniquePrefix(label);
     const stateDir = mkdtempSync(join(tmpdir(), `flotilla-${label}-`));
     dirs.push(stateDir);
-    const coordinator = await startChildCoordinator(await chaos.coordinatorProcessArgs(prefix, stateDir));
+    const coordinator = await startChildCoordinator(await coordinatorProcessArgs(prefix, stateDir));
     coordinators.push(coordinator);
     const { url } = coordinator;
-    await chaos.registerTask({ url }, TASK, { goalCount: count, minReports: count, maxRounds: 1 });
-    const own: chaos.ChaosDevice[] = [];
+    await registerTask({ url }, TASK, { goalCount: count, minReports: count, maxRounds: 1 });
+    const own: ChaosDevice[] = [];
     for (let index = 0; index < count; index++) {
       const id = `${label}-${index}`;
-      const keys = await chaos.registerDevice({ url }, id);
-      const trainer = new chaos.FastTrainer({
+      const keys = await registerDevice({ url }, id);
+      const trainer = new FastTrainer({
         index,
         ...(before ? { before } : {}),
         ...(overBound ? { scale: 100 } : {}),
       });
       const clipping = overBound ? 'off' : 'enforce';
-      own.push(await chaos.startChaosDevice({ url, id, keys, taskId: TASK, trainer, clipping }));
+      own.push(await startChaosDevice({ url, id, keys, taskId: TASK, trainer, clipping }));
     }
     devices.push(...own);
     const roundState = async () => redis.hget(redisKeys(prefix).round(`${TASK}:1`), 'state');
@@ -80,11 +87,7 @@ describe('devices check that the round log holds their updates', () => {
    * What the devices were shown is what an auditor verifies: the log passes audit verify's checks
    * with the coordinator key pinned, and each device's head is one of its lines. Returns the log.
    */
-  async function expectHeadsOfAuditedLog(f: {
-    prefix: string;
-    stateDir: string;
-    devices: chaos.ChaosDevice[];
-  }) {
+  async function expectHeadsOfAuditedLog(f: { prefix: string; stateDir: string; devices: ChaosDevice[] }) {
     const coordinatorKey = toBase64(loadOrCreateCoordinatorKey(f.stateDir).publicKey);
     const lines = await readSignedLog(redis, f.prefix);
     expect(await verifyRoundLog(lines, { trustedKey: coordinatorKey })).toMatchObject({
@@ -125,8 +128,8 @@ describe('devices check that the round log holds their updates', () => {
   it('each device verifies its update against a signed tree head, and that head is one of the audited log', async () => {
     const f = await fleet('inclusion-ok', 3);
     worker = await startRoundLogWorker({ redis, prefix: f.prefix, stateDir: f.stateDir });
-    await chaos.waitUntil(async () => (await f.roundState()) === 'COMMITTED', 60_000, 'round 1 committed');
-    await chaos.waitUntil(
+    await waitUntil(async () => (await f.roundState()) === 'COMMITTED', 60_000, 'round 1 committed');
+    await waitUntil(
       () => f.devices.every((d) => d.record.inclusion.length === 1),
       PATIENCE_MS,
       'every device checked its inclusion',
@@ -143,10 +146,10 @@ describe('devices check that the round log holds their updates', () => {
   it('a device reports a proof that does not lead to the signed root (the stored tree was tampered with)', async () => {
     const gate = trainingGate();
     const f = await fleet('inclusion-bad', 2, { before: gate.before });
-    await chaos.waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
+    await waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
     await tamperWithStoredTree(f.prefix);
     gate.release();
-    await chaos.waitUntil(
+    await waitUntil(
       () => f.devices.every((d) => d.record.inclusion.length === 1),
       PATIENCE_MS,
       'every device checked its inclusion',
@@ -166,12 +169,8 @@ describe('devices check that the round log holds their updates', () => {
 
   it('a device whose update is refused over the clip bound verifies the refusal, with its reason, in the audited log', async () => {
     const f = await fleet('refusal-ok', 1, { overBound: true });
-    const [d] = f.devices as [chaos.ChaosDevice];
-    await chaos.waitUntil(
-      () => d.record.inclusion.length === 1,
-      PATIENCE_MS,
-      'the device checked its refusal',
-    );
+    const [d] = f.devices as [ChaosDevice];
+    await waitUntil(() => d.record.inclusion.length === 1, PATIENCE_MS, 'the device checked its refusal');
     expect(d.record.refused).toEqual([{ roundId: `${TASK}:1`, code: 'NORM_EXCEEDED' }]);
     expect(d.record.inclusion.map(({ roundId, refusal, ok }) => ({ roundId, refusal, ok }))).toEqual([
       { roundId: `${TASK}:1`, refusal: 'NORM_EXCEEDED', ok: true },
@@ -191,15 +190,11 @@ describe('devices check that the round log holds their updates', () => {
   it('a device reports a refusal whose proof does not lead to the signed root (the stored tree was tampered with)', async () => {
     const gate = trainingGate();
     const f = await fleet('refusal-bad', 1, { before: gate.before, overBound: true });
-    const [d] = f.devices as [chaos.ChaosDevice];
-    await chaos.waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
+    const [d] = f.devices as [ChaosDevice];
+    await waitUntil(async () => (await f.roundState()) === 'REPORTING', PATIENCE_MS, 'the round plan');
     await tamperWithStoredTree(f.prefix);
     gate.release();
-    await chaos.waitUntil(
-      () => d.record.inclusion.length === 1,
-      PATIENCE_MS,
-      'the device checked its refusal',
-    );
+    await waitUntil(() => d.record.inclusion.length === 1, PATIENCE_MS, 'the device checked its refusal');
     expect(d.record.refused).toEqual([{ roundId: `${TASK}:1`, code: 'NORM_EXCEEDED' }]);
     expect(d.record.inclusion[0]).toMatchObject({
       refusal: 'NORM_EXCEEDED',

@@ -9,8 +9,12 @@ import { readRoundLog, redisOptionsFromUrl } from '@flotilla/coordinator/shared'
 import { launchChromium } from '../../test-support/chromium.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { mintEnrollmentToken, registerMlpTaskOverHttp } from './support/device-coordinator.js';
-import { flotilla, startCliCoordinator } from './support/flotilla-cli.js';
+import {
+  flotilla,
+  mintEnrollmentToken,
+  registerMlpTaskOverHttp,
+  startCliCoordinator,
+} from './support/index.js';
 
 // The browser device page as its owner meets it, served by `flotilla coordinator --device-page`
 // (a real process on a real Redis) to Debian's Chromium: it explains what leaves the device,

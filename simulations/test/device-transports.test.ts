@@ -9,12 +9,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { redisKeys, redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import type { AggregationWorker } from '@flotilla/coordinator/worker';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import * as chaos from './support/chaos-fleet.js';
 import {
+  coordinatorProcessArgs,
+  FastTrainer,
+  registerDevice,
+  registerTask,
+  startChaosDevice,
   startChildCoordinator,
-  type ChildCoordinator,
-} from '../../coordinator/test/support/child-coordinator.js';
-import { startRoundLogWorker } from '../../coordinator/test/support/fleet.js';
+  startRoundLogWorker,
+  stopDevicesAndWorker,
+  waitUntil,
+} from './support/index.js';
+import type { ChaosDevice, ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
 const TASK = 'transports';
@@ -22,12 +28,12 @@ const TASK = 'transports';
 describe('FlotillaDevice transports', () => {
   const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
   const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-transports-'));
-  const devices: chaos.ChaosDevice[] = [];
+  const devices: ChaosDevice[] = [];
   let coordinator: ChildCoordinator | null = null;
   let worker: AggregationWorker | null = null;
 
   afterAll(async () => {
-    await chaos.stopDevicesAndWorker(devices, worker);
+    await stopDevicesAndWorker(devices, worker);
     await coordinator?.kill();
     rmSync(stateDir, { recursive: true, force: true });
     redis.disconnect();
@@ -35,9 +41,9 @@ describe('FlotillaDevice transports', () => {
 
   it('default options (polling, then WebSocket), polling only and WebSocket only each complete a round', async () => {
     const prefix = uniquePrefix('transports');
-    coordinator = await startChildCoordinator(await chaos.coordinatorProcessArgs(prefix, stateDir));
+    coordinator = await startChildCoordinator(await coordinatorProcessArgs(prefix, stateDir));
     const { url } = coordinator;
-    await chaos.registerTask({ url }, TASK, { goalCount: 3, minReports: 3, maxRounds: 1 });
+    await registerTask({ url }, TASK, { goalCount: 3, minReports: 3, maxRounds: 1 });
     worker = await startRoundLogWorker({ redis, prefix, stateDir });
 
     const choices: Array<Array<'polling' | 'websocket'> | undefined> = [
@@ -47,19 +53,19 @@ describe('FlotillaDevice transports', () => {
     ];
     for (const [index, transports] of choices.entries()) {
       const id = `transport-${index}`;
-      const keys = await chaos.registerDevice({ url }, id);
+      const keys = await registerDevice({ url }, id);
       devices.push(
-        await chaos.startChaosDevice({
+        await startChaosDevice({
           url,
           id,
           keys,
           taskId: TASK,
-          trainer: new chaos.FastTrainer({ index }),
+          trainer: new FastTrainer({ index }),
           ...(transports ? { transports } : {}),
         }),
       );
     }
-    await chaos.waitUntil(
+    await waitUntil(
       async () => (await redis.hget(redisKeys(prefix).round(`${TASK}:1`), 'state')) === 'COMMITTED',
       60_000,
       'round 1 committed',
@@ -67,7 +73,7 @@ describe('FlotillaDevice transports', () => {
     // Every device's update was in it, and every device swapped in the promoted version.
     for (const d of devices) expect(d.record.accepted).toEqual([`${TASK}:1`]);
     for (const d of devices) expect(d.record.refused).toEqual([]);
-    await chaos.waitUntil(
+    await waitUntil(
       () => devices.every((d) => d.device.adapterVersion === 1),
       20_000,
       'version 1 everywhere',
@@ -76,7 +82,7 @@ describe('FlotillaDevice transports', () => {
     const [stock, pollingOnly, websocketOnly] = devices.map((d) => d.record.transports);
     // The default starts on long-polling and upgrades; the others keep the one they were given.
     expect(stock?.[0]).toBe('polling');
-    await chaos.waitUntil(() => stock?.includes('websocket'), PATIENCE_MS, 'upgrade of the default device');
+    await waitUntil(() => stock?.includes('websocket'), PATIENCE_MS, 'upgrade of the default device');
     expect(pollingOnly).toEqual(['polling']);
     expect(websocketOnly).toEqual(['websocket']);
   });

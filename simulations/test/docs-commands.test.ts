@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/program.js';
-import { docCommands, parseError, shellWords } from './support/doc-commands.js';
+import { docCommands, parseError, shellWords } from './support/index.js';
 
 // Every `flotilla` command line quoted in README.md and docs/*.md is parsed by the real CLI
 // parser (commander, as `flotilla` builds it), so a flag or command the docs name and the CLI

@@ -6,8 +6,7 @@ import { Redis } from 'ioredis';
 import { adapterTraffic } from '../src/runner/report-run.js';
 import { testRedisUrl } from '../../test-support/redis.js';
 import { tempDirs } from '../../test-support/temp-dirs.js';
-import { ffaFleet } from './support/ffa-fleet.js';
-import { simulate } from './support/test-simulation.js';
+import { ffaFleet, simulate } from './support/index.js';
 
 // FFA-LoRA trains B alone (A is frozen from the shared seed). A device following the fleet's
 // versions must then download only B: each version's delta holds only the tensors that changed,

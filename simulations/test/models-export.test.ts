@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@flotilla/protocol';
 import { initBackend, loadBaseModel } from '@flotilla/client';
 import { saveModelFiles } from '../src/model/model-files.js';
-import { flotilla } from './support/flotilla-cli.js';
+import { flotilla } from './support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-models-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskDefinitionSchema, sha256Hex } from '@flotilla/protocol';
 import { TaskFileSchema } from '../src/cli/commands/tasks.js';
-import { stopChild } from './support/child-process.js';
+import { stopChild } from './support/index.js';
 
 const BIN = fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'flotilla-init-'));

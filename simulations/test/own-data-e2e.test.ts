@@ -8,7 +8,7 @@ import { loadScenarioFile } from '../src/scenario/load.js';
 import { saveModelFiles } from '../src/model/model-files.js';
 import { runSimulation, type SimulationResult } from '../src/runner/run-simulation.js';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { readRunLog } from './support/run-log.js';
+import { readRunLog } from './support/index.js';
 
 // Scenarios on your own model and data, end to end on the real parts: the built-in text task on
 // the character-level GRU, LEAF FEMNIST files on the CNN, and a CSV table on a model.json base.

@@ -20,10 +20,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, type TaskDefinitionInput } from '@flotilla/protocol';
 import { createCoordinator } from '@flotilla/coordinator/server';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { PUBLISHED, REPO_ROOT, buildAndPack, npmInstall, plainEnv, run } from './support/scratch-packages.js';
-import { mintEnrollmentToken, mlpTaskDefinition } from './support/device-coordinator.js';
+import {
+  buildAndPack,
+  mintEnrollmentToken,
+  mlpTaskDefinition,
+  npmInstall,
+  plainEnv,
+  PUBLISHED,
+  REPO_ROOT,
+  run,
+  stopChild,
+} from './support/index.js';
 import { launchChromium } from '../../test-support/chromium.js';
-import { stopChild } from './support/child-process.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/package-install/', import.meta.url));
 const OPERATOR = 'package-install-operator-token-0123';

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeDeltaFile, decodeFloat32Tensors } from '@flotilla/protocol';
 import { parseScenario } from '../src/scenario/load.js';
 import { tempDirs } from '../../test-support/temp-dirs.js';
-import { readRunLog } from './support/run-log.js';
-import { simulate } from './support/test-simulation.js';
+import { readRunLog, simulate } from './support/index.js';
 
 // Plain FedAvg (McMahan et al. 2017) with every safeguard switched off: no device validation gate,
 // no clip bound, an audit that only records, quorum 1. The drift limit is set so low that the

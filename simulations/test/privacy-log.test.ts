@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SimulationResult } from '../src/runner/run-simulation.js';
 import { tempDirs } from '../../test-support/temp-dirs.js';
-import { ffaFleet } from './support/ffa-fleet.js';
-import { flotilla } from './support/flotilla-cli.js';
-import { simulate } from './support/test-simulation.js';
+import { ffaFleet, flotilla, simulate } from './support/index.js';
 
 // ε recomputed from the round log alone, on a real run (coordinator, BullMQ worker, devices
 // training over sockets), rejected rounds included, against a published value.

@@ -41,13 +41,20 @@ interface HoldoutMetrics {
   accuracy?: number;
   examples?: number;
 }
-import { connectFleet, waitFor, type TestDevice } from '../../coordinator/test/support/fleet.js';
-import { readSignedLog } from '../../coordinator/test/support/round-log-reads.js';
-import { fakeBaseBundle, testRandom } from '../../coordinator/test/support/worker-fixtures.js';
+import {
+  connectFleet,
+  coverablePairs,
+  fakeBaseBundle,
+  flotilla,
+  openStateDirRoundLog,
+  pairsOf,
+  pairwiseCover,
+  readSignedLog,
+  testRandom,
+  waitFor,
+} from './support/index.js';
+import type { Combination, TestDevice } from './support/index.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
-import { coverablePairs, pairsOf, pairwiseCover, type Combination } from './support/covering-array.js';
-import { flotilla } from './support/flotilla-cli.js';
-import { openStateDirRoundLog } from './support/run-log.js';
 
 // Every honest log verifies, over the whole matrix: every aggregation strategy × every LoRA rule
 // (named, or left to its default) × adapter mode × DP on/off × one-stage/hierarchical aggregation ×

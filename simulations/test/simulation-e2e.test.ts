@@ -6,8 +6,7 @@ import { LocalDirBlobStore } from '@flotilla/coordinator/shared';
 import { recomputeAggregateDigest } from '@flotilla/coordinator/worker';
 import type { SimulationResult } from '../src/runner/run-simulation.js';
 import { tempDirs } from '../../test-support/temp-dirs.js';
-import { ffaFleet } from './support/ffa-fleet.js';
-import { simulate } from './support/test-simulation.js';
+import { ffaFleet, simulate } from './support/index.js';
 
 // A short run on all the real parts: the shared test Redis, the coordinator, the BullMQ worker
 // and six devices training FFA-LoRA adapters with tfjs over real sockets, in two worker threads.

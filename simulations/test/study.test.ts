@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../test-support/redis.js';
-import { BIN, flotilla } from './support/flotilla-cli.js';
+import { BIN, flotilla } from './support/index.js';
 
 // Repeats and sweeps through the real CLI, on a scenario small enough to run a dozen times.
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-study-'));

@@ -2,12 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../test-support/redis.js';
-import {
-  createTestTask,
-  startTestCoordinator,
-  type TestCoordinator,
-} from '../../coordinator/test/support/fleet.js';
-import { flotilla } from './support/flotilla-cli.js';
+import { createTestTask, flotilla, startTestCoordinator, type TestCoordinator } from './support/index.js';
 
 // `flotilla tasks pause|resume|stop|archive` against a running coordinator, as an operator types
 // them: the coordinator from FLOTILLA_URL, the token from FLOTILLA_OPERATOR_TOKEN.

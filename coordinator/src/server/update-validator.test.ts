@@ -11,7 +11,7 @@ import {
   type RoundPlan,
 } from '@flotilla/protocol';
 import { validateDeltaBlob } from './update-validator.js';
-import { moduleDTask } from '../../test/support/module-d-task.js';
+import { moduleDTask } from '../../test/support/index.js';
 
 const task = moduleDTask({
   adapter: { mode: 'lora', targetModules: ['d'], r: 1, alpha: 1, seed: 0 },

@@ -10,7 +10,7 @@ import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { handleAuditRequest } from './audit-api.js';
 import { redisOptionsFromUrl } from './redis-connection.js';
 import { openRoundLog } from './round-log/writer.js';
-import { roundOpened } from '../../test/support/round-log-events.js';
+import { roundOpened } from '../../test/support/index.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(6));
 const TOKEN = 'auditor-token-0123456789';

@@ -15,7 +15,9 @@ import {
 } from '@flotilla/protocol';
 import { uniquePrefix } from '../../../test-support/redis.js';
 import { startCoordinatorProcess, type ChildCoordinator } from './child-coordinator.js';
-import { MODULE, RANK, SHAPES, TestDevice, waitFor } from './fleet.js';
+import { MODULE, RANK, SHAPES } from './test-task.js';
+import { TestDevice } from './test-device.js';
+import { waitFor } from './wait-for.js';
 
 export const CHILD_OPERATOR = 'operator-token-for-child-fleet-0123';
 export const CHILD_AUDITOR = 'auditor-token-for-child-fleet-01234';
@@ -28,7 +30,7 @@ export interface ChildFleet {
   /** A request with the operator's bearer token. */
   operator(path: string, init?: RequestInit): Promise<Response>;
   /** Uploads a base model and registers a LoRA task on module `dense` (one round at a time). */
-  createTask(options?: TaskOptions): Promise<{ taskId: string; baseDigest: string }>;
+  createTask(options?: ChildTaskOptions): Promise<{ taskId: string; baseDigest: string }>;
   /** Registers and connects devices `<label>-0` … over the operator API. */
   connectDevices(count: number, label?: string): Promise<TestDevice[]>;
   /** Checks the devices in to the task and waits for each one's plan. */
@@ -38,7 +40,7 @@ export interface ChildFleet {
   stop(): Promise<void>;
 }
 
-export interface TaskOptions {
+export interface ChildTaskOptions {
   taskId?: string;
   /** Devices selected per round. Default 3. */
   goalCount?: number;

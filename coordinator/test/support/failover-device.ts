@@ -2,7 +2,7 @@ import type { Ack, AuthChallenge, AuthResult, RoundPlan } from '@flotilla/protoc
 import { ProtocolDevice } from './device-protocol.js';
 
 /**
- * A raw-protocol test device (as in fleet.ts) that knows several coordinator URLs: it starts on
+ * A raw-protocol test device (as in test-device.ts) that knows several coordinator URLs: it starts on
  * `urls[0]` and, when its socket drops without being asked to, connects to the next URL that
  * answers (round robin, bounded attempts), re-authenticating with the new process's challenge.
  * Uploads go to whichever coordinator it is connected to.

@@ -1,6 +1,6 @@
-// The coordinator tests' support: an in-process coordinator, the test task, protocol-level test
-// devices, and useTestFleet() that starts and stops them around a describe block. The pieces live
-// in their own files; tests import them from here.
+// useTestFleet(): an in-process coordinator, the test task and connected protocol-level test
+// devices, started and stopped around a describe block. Tests import it, like every other piece
+// of the coordinator tests' support, from ./index.js.
 import { afterAll, beforeAll } from 'vitest';
 import type { RoundLogRecord, RoundPlan } from '@flotilla/protocol';
 import type { Coordinator, CoordinatorOptions } from '../../src/server/coordinator.js';
@@ -12,15 +12,6 @@ import type { RoundState } from '../../src/server/round-machine.js';
 import type { RoundRecord } from '../../src/server/round-store.js';
 import { waitFor } from './wait-for.js';
 import { PATIENCE_MS } from '../../../test-support/patience.js';
-
-export * from './test-coordinator.js';
-export * from './test-task.js';
-export * from './operator-api.js';
-export * from './round-log-worker.js';
-export * from './round-log-reads.js';
-export * from './wait-for.js';
-export * from './test-device.js';
-export { ELIGIBLE } from './device-protocol.js';
 
 export interface TestFleetOptions {
   /** Options of the coordinator ({@link startTestCoordinator}). */

@@ -15,17 +15,15 @@ import {
   openRoundLog,
   readRoundLog,
 } from '../../src/shared/round-log/index.js';
-import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
+import type { AggregationWorker } from '../../src/worker/aggregation-worker.js';
+import { loadAggregationWorker } from './lazy-modules.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { startCoordinatorProcess, type ChildCoordinator } from './child-coordinator.js';
 import { spawnChildWorker, workerProcessEnv, type ChildWorker } from './child-worker.js';
-import {
-  TestDevice,
-  createTestTaskOverHttp,
-  operatorFetch,
-  registerDeviceOverHttp,
-  waitFor,
-} from './fleet.js';
+import { operatorFetch, registerDeviceOverHttp } from './operator-api.js';
+import { createTestTaskOverHttp } from './test-task.js';
+import { TestDevice } from './test-device.js';
+import { waitFor } from './wait-for.js';
 
 export const OPERATOR_TOKEN = 'operator-token-for-process-tests-0123';
 
@@ -85,6 +83,7 @@ export class ProcessCluster {
       pseudonymSecret: await loadOrCreatePseudonymSecret(this.stateDir),
       retainDeltas: { ttlMs: 3_600_000 },
     });
+    const { startAggregationWorker } = await loadAggregationWorker();
     this.worker = await startAggregationWorker({
       redisUrl: this.redisUrl,
       prefix: this.prefix,

@@ -5,7 +5,8 @@ import {
   loadOrCreatePseudonymSecret,
   openRoundLog,
 } from '../../src/shared/round-log/index.js';
-import { startAggregationWorker, type AggregationWorker } from '../../src/worker/aggregation-worker.js';
+import type { AggregationWorker } from '../../src/worker/aggregation-worker.js';
+import { loadAggregationWorker } from './lazy-modules.js';
 import { testRedisUrl } from '../../../test-support/redis.js';
 
 /**
@@ -17,6 +18,7 @@ export async function startRoundLogWorker(options: {
   prefix: string;
   stateDir: string;
 }): Promise<AggregationWorker> {
+  const { startAggregationWorker } = await loadAggregationWorker();
   const signingKey = loadOrCreateCoordinatorKey(options.stateDir);
   return startAggregationWorker({
     redisUrl: testRedisUrl(),

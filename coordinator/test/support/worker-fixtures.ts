@@ -28,10 +28,10 @@ import type { AggregateJobData, AggregateUpdateRef } from '../../src/shared/queu
 import { redisOptionsFromUrl } from '../../src/shared/redis-connection.js';
 import { TaskRegistry } from '../../src/shared/task-registry.js';
 import type { RoundOutcome } from '../../src/shared/round-outcomes.js';
-import { processAggregateJob } from '../../src/worker/job/process-aggregate-job.js';
 import type { AggregateJobDeps } from '../../src/worker/job/round-context.js';
 import { workerRoundLog, type RoundLogAppender } from '../../src/worker/job/worker-round-log.js';
 import { seededRandom } from '../../src/worker/strategies/test-random.js';
+import { loadAggregateJob } from './lazy-modules.js';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
 export type TensorMap = Map<string, NamedTensor>;
@@ -90,8 +90,8 @@ export interface WorkerTestEnv {
   adapters: AdapterRegistry;
   log: MemoryRoundLog;
   deps: AggregateJobDeps;
-  /** {@link createTestTask} in this environment. */
-  createTask(options: TaskOptions): ReturnType<typeof createTestTask>;
+  /** {@link registerWorkerTask} in this environment. */
+  createTask(options: WorkerTaskOptions): ReturnType<typeof registerWorkerTask>;
   /** {@link storeDelta} in this environment's blob store. */
   storeDelta(delta: TensorMap, ref: UpdateRefOptions): Promise<AggregateUpdateRef>;
   /**
@@ -148,9 +148,12 @@ export function workerTestEnv(label: string, options: WorkerTestEnvOptions = {})
     adapters,
     log,
     deps,
-    createTask: (task) => createTestTask({ blobs, tasks }, task),
+    createTask: (task) => registerWorkerTask({ blobs, tasks }, task),
     storeDelta: (delta, ref) => storeDelta(blobs, delta, ref),
-    runJob: (round, enqueuedAt) => processAggregateJob(jobData(round), deps, enqueuedAt),
+    async runJob(round, enqueuedAt) {
+      const { processAggregateJob } = await loadAggregateJob();
+      return processAggregateJob(jobData(round), deps, enqueuedAt);
+    },
     blobTensors,
     async adapterTensors(taskId, version) {
       const signed = await adapters.getManifest(taskId, version);
@@ -164,7 +167,7 @@ export function workerTestEnv(label: string, options: WorkerTestEnvOptions = {})
   };
 }
 
-export interface TaskOptions {
+export interface WorkerTaskOptions {
   taskId: string;
   adapter: AdapterSpec;
   modules: Record<string, { in: number; out: number }>;
@@ -209,7 +212,10 @@ export function workerTestEnvs(): (label: string, options?: WorkerTestEnvOptions
 }
 
 /** Stores the fake base bundle and registers (signs) the task; createdAt is fixed so tasks are reproducible. */
-export async function createTestTask(env: { blobs: BlobStore; tasks: TaskRegistry }, options: TaskOptions) {
+export async function registerWorkerTask(
+  env: { blobs: BlobStore; tasks: TaskRegistry },
+  options: WorkerTaskOptions,
+) {
   const base = fakeBaseBundle({
     modules: options.modules,
     ...(options.kernelValue !== undefined ? { kernelValue: options.kernelValue } : {}),
@@ -358,7 +364,12 @@ const CRASH_MODULES = { hidden: { in: 16, out: 8 }, head: { in: 8, out: 4 } };
  * env give the same inputs (so a clean run can be compared with a crashed one).
  */
 export async function seedCrashRound(env: WorkerTestEnv) {
-  await createTestTask(env, { taskId: 'crash', adapter: CRASH_SPEC, modules: CRASH_MODULES, minReports: 3 });
+  await registerWorkerTask(env, {
+    taskId: 'crash',
+    adapter: CRASH_SPEC,
+    modules: CRASH_MODULES,
+    minReports: 3,
+  });
   const v0 = initialAdapterTensors(CRASH_SPEC, CRASH_MODULES);
   const rand = testRandom(77);
   const direction = deltaLike(v0, () => 0.02 * rand());

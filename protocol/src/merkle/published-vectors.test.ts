@@ -5,7 +5,7 @@ import { consistencyProof, verifyConsistency } from './consistency-proof.js';
 import { EMPTY_TREE_ROOT, merkleLeafHash, merkleNodeHash } from './hash.js';
 import { inclusionProof, verifyInclusion } from './inclusion-proof.js';
 import { merkleRoot } from './tree-hash.js';
-import { ENTRIES, ROOTS } from '../../test/support/ct-vectors.js';
+import { ENTRIES, ROOTS } from '../../test/support/index.js';
 
 // Published Certificate Transparency test vectors (transparency-dev/merkle, proof/verify_test.go
 // and rfc6962/rfc6962_test.go, inherited from Google's certificate-transparency C++ suite). Their

@@ -13,7 +13,7 @@ import {
   type MerkleFrontier,
 } from './stored-tree.js';
 import { merkleRoot } from './tree-hash.js';
-import { ENTRIES, ROOTS } from '../../test/support/ct-vectors.js';
+import { ENTRIES, ROOTS } from '../../test/support/index.js';
 
 // The stored tree must give exactly what RFC 9162's recursive definitions give over the whole
 // list of leaves (tree-hash.ts, itself checked against the published CT vectors).

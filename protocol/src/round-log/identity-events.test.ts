@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { RoundLogEventOf } from './events.js';
 import { summarizeRoundLog } from './summary.js';
 import {
-  TASK,
   accepted,
   aggregation,
   closed,
@@ -14,8 +13,9 @@ import {
   roundOf,
   selected,
   signedLog,
+  TASK,
   verifyEvents,
-} from '../../test/support/round-log-fixtures.js';
+} from '../../test/support/index.js';
 
 // The coordinator's records for revocation (update.excluded) and for bounded refusal logging
 // (update.refusals): how the verifier and the summary read them.

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { RoundLogEvent, RoundLogEventOf } from './events.js';
 import {
-  DP,
-  TASK,
   abandoned,
   accepted,
   audit,
   chargedAggregation,
   closed,
   dev,
+  DP,
   opened,
   problemsOf,
   promotion,
@@ -16,8 +15,9 @@ import {
   rejection,
   roundOf,
   selected,
+  TASK,
   verifyEvents,
-} from '../../test/support/round-log-fixtures.js';
+} from '../../test/support/index.js';
 
 // What `audit verify` checks beyond the chain: a key holder who lies must at least be consistent.
 // Each tamper below rewrites one honest record (or moves one) and the whole log is signed again

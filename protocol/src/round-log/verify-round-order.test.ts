@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  TASK,
   abandoned,
   accepted,
   opened,
@@ -8,8 +7,9 @@ import {
   refused,
   roundOf,
   selected,
+  TASK,
   verifyEvents,
-} from '../../test/support/round-log-fixtures.js';
+} from '../../test/support/index.js';
 
 // Rounds that end before they are opened, and the order in which a task's rounds begin.
 

@@ -3,15 +3,15 @@ import type { RoundLogEventOf } from './events.js';
 import { summarizeRoundLog } from './summary.js';
 import { renderRoundLogSummary } from './render.js';
 import {
-  TASK,
   abandoned,
   accepted,
   opened,
   problemsOf,
   selected,
   signedLog,
+  TASK,
   verifyEvents,
-} from '../../test/support/round-log-fixtures.js';
+} from '../../test/support/index.js';
 
 // An operator's pauses, resumes, stops and archivals are records of the log (`task.control`),
 // replayed by the verifier against the moves the coordinator applies (TASK_CONTROL_MOVES).

@@ -13,8 +13,9 @@ import type { RoundLogRecord } from './record.js';
 import type { TreeHeadLine } from './tree-head.js';
 import { verifyRoundLog, verifyRoundLogSync } from './verify.js';
 
-// Installs node:crypto's ed25519 verifier (same results as tweetnacl): keeps the property tests fast.
-import '../../test/support/round-log-fixtures.js';
+// The support index installs node:crypto's ed25519 verifier (same results as tweetnacl): keeps the
+// property tests fast.
+import '../../test/support/index.js';
 
 const keyA = keyPairFromSeed(new Uint8Array(32).fill(1));
 const keyB = keyPairFromSeed(new Uint8Array(32).fill(2));

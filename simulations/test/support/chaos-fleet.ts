@@ -21,16 +21,14 @@ import type { Coordinator } from '@flotilla/coordinator/server';
 import type { RoundLogWriter } from '@flotilla/coordinator/shared';
 import { startAggregationWorker, type AggregationWorker } from '@flotilla/coordinator/worker';
 import { freePort } from '../../../coordinator/test/support/child-coordinator.js';
+// The chaos task's only adapted layer is the coordinator tests' one: 4 inputs, 3 outputs, LoRA rank 2.
+import { MODULE, RANK, SHAPES } from '../../../coordinator/test/support/test-task.js';
 import { testRedisUrl } from '../../../test-support/redis.js';
 import { openStateDirRoundLog } from './run-log.js';
 
 // Real devices (FlotillaDevice) with a trainer that needs no tfjs: the fault tests exercise the
 // protocol, reconnection and durability, not learning.
 
-export const MODULE = 'dense';
-/** The chaos task's only adapted layer: 4 inputs, 3 outputs, LoRA rank 2. */
-export const SHAPES = { in: 4, out: 3 };
-export const RANK = 2;
 export const OPERATOR = 'operator-token-for-chaos-tests-0123456789';
 
 /** A stand-in base model: the trainer below never reads it, devices only verify its digest. */

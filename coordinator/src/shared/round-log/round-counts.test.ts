@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keyPairFromSeed, toBase64, verifyRoundLog, type RoundLogEventOf } from '@flotilla/protocol';
 import { uniquePrefix } from '../../../../test-support/redis.js';
-import { testRedisConnections } from '../../../test/support/test-redis.js';
+import { testRedisConnections } from '../../../test/support/index.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';
 

@@ -13,9 +13,7 @@ import {
   type TreeHeadLine,
 } from '@flotilla/protocol';
 import { uniquePrefix } from '../../../../test-support/redis.js';
-import { testRedisConnections } from '../../../test/support/test-redis.js';
-import { roundOpened } from '../../../test/support/round-log-events.js';
-import { leaveUnsignedTail } from '../../../test/support/unsigned-tail.js';
+import { leaveUnsignedTail, roundOpened, testRedisConnections } from '../../../test/support/index.js';
 import { auditExportCommand, auditShowCommand, auditVerifyCommand } from './cli.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { openRoundLog } from './writer.js';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { biasTensorName, encodeBaseBundle, sha256Hex, weightTensorName } from '@flotilla/protocol';
 import { LocalDirBlobStore } from '../../shared/blob-store/local-dir-blob-store.js';
 import { moduleDriftOf } from './candidate-drift.js';
-import { moduleDTask } from '../../../test/support/module-d-task.js';
+import { moduleDTask } from '../../../test/support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-drift-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
