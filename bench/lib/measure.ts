@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Timing helpers shared by the bench sections. Every figure the bench prints is a ratio of two
 // measurements taken side by side in one run, so the helpers interleave the contenders.
 
@@ -68,3 +69,18 @@ export function fillPseudoRandom(out: Float32Array, seed: number): Float32Array 
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * CPU time (user + system, ms, all threads) a process has used so far, from /proc; null where
+ * there is no /proc (CPU time, unlike wall time, does not grow when other work shares the cores).
+ */
+export function processCpuMs(pid: number): number | null {
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (1/100 s).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10 : null;
+  } catch {
+    return null;
+  }
+}

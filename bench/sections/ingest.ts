@@ -17,7 +17,7 @@ import {
   runReportingRound,
   type RoundRun,
 } from '../lib/fleet.js';
-import { sleep } from '../lib/measure.js';
+import { processCpuMs, sleep } from '../lib/measure.js';
 import type { BenchRow, SectionResult } from '../lib/report.js';
 
 /** Top-level keys of `bench/results.json`: the shipped coordinator's ingest (null when it did not run). */
@@ -95,6 +95,8 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-ingest-'));
   const redis = await startEmbeddedRedis({ dataDir: join(dir, 'redis') });
   const runs: Partial<Record<Crypto, RoundRun>> = {};
+  // CPU ms per accepted update in the coordinator and in this process (the load generator).
+  const cpuPerUpdate: Partial<Record<Crypto, { coordinator: number | null; generator: number }>> = {};
   let connections: Awaited<ReturnType<typeof holdConnections>> | null = null;
   try {
     const blobs = makeDeltaBlobs(count, LORA_100K);
@@ -109,13 +111,25 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
         await coordinator.call({ cmd: 'create-task', task: benchTask('ingest', count, LORA_100K) });
         const devices = await enrollDevices(coordinator, { label: `up-${crypto}`, count });
         try {
-          runs[crypto] = await runReportingRound({
+          const coordinatorCpu = processCpuMs(coordinator.pid);
+          const generatorCpu = process.cpuUsage();
+          const run = await runReportingRound({
             devices,
             blobs,
             taskId: 'ingest',
             concurrency,
             timeoutMs: options.quick ? 60_000 : 180_000,
           });
+          const coordinatorCpuAfter = processCpuMs(coordinator.pid);
+          const generator = process.cpuUsage(generatorCpu);
+          runs[crypto] = run;
+          cpuPerUpdate[crypto] = {
+            coordinator:
+              coordinatorCpu === null || coordinatorCpuAfter === null
+                ? null
+                : (coordinatorCpuAfter - coordinatorCpu) / run.accepted,
+            generator: (generator.user + generator.system) / 1000 / run.accepted,
+          };
         } finally {
           for (const d of devices) d.disconnect();
         }
@@ -185,6 +199,18 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
       latency('p99'),
       {
         section: 'ingest',
+        measure: 'coordinator CPU per accepted update (all threads)',
+        ours: cpuPerUpdate.node?.coordinator ?? null,
+        oursUnit: 'ms',
+        reference: 1000 / INGEST_GOAL_PER_SECOND,
+        referenceUnit: 'ms',
+        referenceName: 'one core at the goal rate',
+        ratio: (cpuPerUpdate.node?.coordinator ?? Number.NaN) / (1000 / INGEST_GOAL_PER_SECOND),
+        ratioMeaning: 'ours / budget (goal <= 1)',
+        note: `the load generator (this process) used ${cpuPerUpdate.node?.generator.toFixed(2) ?? '-'} ms per update`,
+      },
+      {
+        section: 'ingest',
         measure: 'report latency p50 / p99 (upload + submit)',
         ours: ours.reportMs.p50,
         oursUnit: 'ms',
@@ -232,5 +258,9 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
   const keys: Partial<Record<(typeof INGEST_KEYS)[number], number>> = ours
     ? { ingestUpdatesPerSecond: ours.acceptedPerSecond, ingestAckP99Ms: ours.submitAckMs.p99 }
     : {};
-  return { rows, details: { devices: count, concurrency, layout: LORA_100K, runs, connections }, keys };
+  return {
+    rows,
+    details: { devices: count, concurrency, layout: LORA_100K, runs, cpuPerUpdate, connections },
+    keys,
+  };
 }
