@@ -1,8 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,27 +12,19 @@ import {
   type RoundPlan,
   type SigningKeyPair,
 } from '@flotilla/protocol';
-import { redisKeys } from '../src/shared/keys.js';
-import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { loadOrCreateCoordinatorKey } from '../src/shared/coordinator-key.js';
-import {
-  defaultRoundLogPath,
-  loadOrCreatePseudonymSecret,
-  openRoundLog,
-  readRoundLog,
-} from '../src/shared/round-log/index.js';
-import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
-import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
+import { readRoundLog } from '../src/shared/round-log/index.js';
 import {
   challenged,
   createTestTaskOverHttp,
   fuzzMessages,
   loraDelta,
+  OPERATOR_TOKEN,
   openSocket,
+  ProcessCluster,
   rawRequest,
   registerDeviceOverHttp,
   residentBytes,
-  startCoordinatorProcess,
   TestDevice,
   verifyStoredLog,
   waitFor,
@@ -44,7 +32,6 @@ import {
 import type { ChildCoordinator } from './support/index.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
 
-const OPERATOR = 'operator-token-for-chaos-abuse-0123456789';
 const TASK = 'abuse-task';
 const FUZZ_CONNECTIONS = 20;
 const FUZZ_MESSAGES = 10_000;
@@ -91,14 +78,12 @@ async function fuzz(sockets: Socket[], messages: ReturnType<typeof fuzzMessages>
 // memory stays bounded and the honest round commits. The fuzzing starts with the round and runs
 // under every other abuse below; the tests run in order, one kind of abuse each.
 describe('chaos: abuse during an honest round', () => {
-  const redis = new Redis(redisOptionsFromUrl(testRedisUrl()));
-  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-chaos-abuse-'));
+  const cluster = new ProcessCluster('chaos-abuse');
+  const { redis, prefix, keys } = cluster;
   const sockets: Socket[] = [];
-  const honest: TestDevice[] = [];
+  let honest: TestDevice[] = [];
   let child: ChildCoordinator | null = null;
-  let worker: AggregationWorker | null = null;
   let started = 0;
-  let prefix = '';
   let port = 0;
   let url = '';
   let signingKey: SigningKeyPair;
@@ -124,16 +109,10 @@ describe('chaos: abuse during an honest round', () => {
 
   beforeAll(async () => {
     started = Date.now();
-    prefix = uniquePrefix('chaos-abuse');
-    child = await startCoordinatorProcess({
-      prefix,
-      stateDir,
-      operatorToken: OPERATOR,
-      args: ['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)],
-    });
+    child = await cluster.startCoordinator(['--upload-idle-timeout-ms', String(UPLOAD_IDLE_MS)]);
     port = child.port;
     url = child.url;
-    await createTestTaskOverHttp(url, OPERATOR, {
+    await createTestTaskOverHttp(url, OPERATOR_TOKEN, {
       taskId: TASK,
       rounds: {
         goalCount: 4,
@@ -145,35 +124,17 @@ describe('chaos: abuse during an honest round', () => {
         maxRounds: 1,
       },
     });
-    signingKey = loadOrCreateCoordinatorKey(stateDir);
-    worker = await startAggregationWorker({
-      redisUrl: testRedisUrl(),
-      prefix,
-      stateDir,
-      signingKey,
-      roundLog: openRoundLog({
-        redis,
-        prefix,
-        filePath: defaultRoundLogPath(stateDir),
-        signingKey,
-        pseudonymSecret: await loadOrCreatePseudonymSecret(stateDir),
-      }),
-      useThread: false,
-    });
+    signingKey = loadOrCreateCoordinatorKey(cluster.stateDir);
+    await cluster.startWorker();
 
     // Four honest devices, selected for round 1.
-    for (let i = 0; i < 4; i++) {
-      const d = new TestDevice(url, `honest-${i}`);
-      await registerDeviceOverHttp(url, OPERATOR, d);
-      expect((await d.connect()).ok).toBe(true);
-      honest.push(d);
-    }
+    honest = await cluster.enrollAndConnect('honest', 4, url);
     await Promise.all(honest.map((d) => d.checkIn(TASK)));
     plans = await Promise.all(honest.map((d) => d.waitForPlan()));
 
     // Hostile but enrolled identities: FUZZ_CONNECTIONS fuzzers, m0 and one to flood with.
     attackers = Array.from({ length: FUZZ_CONNECTIONS + 2 }, (_, i) => new TestDevice(url, `mallory-${i}`));
-    for (const a of attackers) await registerDeviceOverHttp(url, OPERATOR, a);
+    for (const a of attackers) await registerDeviceOverHttp(url, OPERATOR_TOKEN, a);
     for (const a of attackers.slice(0, FUZZ_CONNECTIONS + 1)) expect((await a.connect()).ok).toBe(true);
     rssBefore = await residentBytes(child.pid);
 
@@ -189,11 +150,7 @@ describe('chaos: abuse during an honest round', () => {
 
   afterAll(async () => {
     for (const s of sockets) s.disconnect();
-    for (const d of honest) d.disconnect();
-    await worker?.close();
-    await child?.kill();
-    rmSync(stateDir, { recursive: true, force: true });
-    redis.disconnect();
+    await cluster.stop();
   });
 
   it('refuses forged and replayed signatures, and updates replayed or signed by another key', async () => {
@@ -283,7 +240,7 @@ describe('chaos: abuse during an honest round', () => {
       (
         await fetch(`${url}/blobs/${sha256Hex(small)}`, {
           method: 'HEAD',
-          headers: { authorization: `Bearer ${OPERATOR}` },
+          headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
         })
       ).status,
     ).toBe(404);
@@ -375,7 +332,6 @@ describe('chaos: abuse during an honest round', () => {
       honestDevice(3).report(at(plans, 3), loraDelta(0.5)),
     ]);
     for (const ack of acks) expect(codeOf(ack)).toBe('OK');
-    const keys = redisKeys(prefix);
     await waitFor(
       async () => (await redis.hget(keys.round(`${TASK}:1`), 'state')) === 'COMMITTED',
       30_000,
