@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type AdapterSpec, type TaskDefinitionInput } from '@flotilla/protocol';
 import { recomputeAggregateDigest } from '../src/worker/job/aggregate-digest.js';
-import { processAggregateJob } from '../src/worker/job/process-aggregate-job.js';
-import { workerRoundLog } from '../src/worker/job/worker-round-log.js';
-import { deltaLike, jobData, PERMISSIVE_AUDIT, testRandom, workerTestEnvs } from './support/index.js';
+import {
+  aggregateRetained,
+  deltaLike,
+  PERMISSIVE_AUDIT,
+  testRandom,
+  workerTestEnvs,
+} from './support/index.js';
 
 /** FFA-LoRA (A frozen from the shared seed) on the test module. */
 const FFA_SPEC: AdapterSpec = { mode: 'ffa-lora', targetModules: ['hidden'], r: 2, alpha: 4, seed: 3 };
@@ -54,14 +58,7 @@ async function aggregationOf(options: {
           });
     refs.push(await env.storeDelta(delta, { updateId: `u${i}`, numExamples: 10 + i }));
   }
-  const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
-  await processAggregateJob(
-    jobData({ taskId: task.taskId, roundNumber: 1, parentVersion: 0, updates: refs }),
-    deps,
-    1,
-  );
-  const [event] = env.log.ofType('aggregation');
-  if (!event) throw new Error('no aggregation record');
+  const event = await aggregateRetained(env, task.taskId, refs);
   return { env, event };
 }
 

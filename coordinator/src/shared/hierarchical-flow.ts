@@ -117,9 +117,19 @@ export function shouldAggregateHierarchically(options: {
   strategy: Pick<StrategyConfig, 'name' | 'loraRule'>;
   updateCount: number;
   hierarchical?: HierarchicalOptions;
+  /**
+   * The task leaves flagged updates out of the aggregate (`audit.excludeFlagged`): shard jobs
+   * screen after summing, so such a round aggregates in one stage.
+   */
+  excludeFlagged?: boolean;
 }): boolean {
   const threshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
-  return threshold > 0 && decomposes(options.strategy) && options.updateCount >= threshold;
+  return (
+    threshold > 0 &&
+    options.excludeFlagged !== true &&
+    decomposes(options.strategy) &&
+    options.updateCount >= threshold
+  );
 }
 
 /** Splits refs, sorted by blob digest so float sums do not depend on arrival order, into shards. */

@@ -24,12 +24,17 @@ export function decomposes(strategy: Pick<StrategyConfig, 'name' | 'loraRule'>):
  * - DP needs a mean-type strategy (the noise is calibrated to the sensitivity C/m of a mean) and a
  *   rule that averages the tensors (the `product` rule changes the sensitivity).
  * - The `ffa` rule keeps A frozen: a `lora` adapter trains A, so every round would be refused.
+ * - Leaving flagged updates out of the aggregate is a decision on un-noised updates: not with DP.
  */
 export function strategyCombinationProblem(task: {
   adapter: { mode: AdapterMode };
-  policy: Pick<TaskDefinition['policy'], 'strategy' | 'dp'>;
+  policy: Pick<TaskDefinition['policy'], 'strategy' | 'dp'> & {
+    audit?: Pick<TaskDefinition['policy']['audit'], 'excludeFlagged'>;
+  };
 }): string | null {
   const { strategy, dp } = task.policy;
+  if (dp && task.policy.audit?.excludeFlagged === true)
+    return 'policy.audit.excludeFlagged cannot be used with policy.dp: under differential privacy no decision may depend on one un-noised update';
   if (dp && !STRATEGY_TRAITS[strategy.name].dpCompatible)
     return `policy.dp needs a mean-type strategy (fedavg, a server optimizer or norm-bounding), not ${strategy.name}`;
   if (dp && strategy.loraRule === 'product')

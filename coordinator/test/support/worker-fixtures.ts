@@ -18,6 +18,7 @@ import {
   type AdapterSpec,
   type NamedTensor,
   type RoundLogEvent,
+  type RoundLogEventOf,
   type SigningKeyPair,
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
@@ -382,4 +383,21 @@ export async function seedCrashRound(env: WorkerTestEnv) {
     refs.push(await storeDelta(env.blobs, delta, { updateId: `c${k}`, numExamples: 5 + k }));
   }
   return jobData({ taskId: 'crash', roundNumber: 1, parentVersion: 0, updates: refs });
+}
+
+/**
+ * Round 1 of `taskId` aggregated from `refs` with the deltas retained (as `--blobs` needs them):
+ * its `aggregation` record, for an auditor's recomputation.
+ */
+export async function aggregateRetained(
+  env: WorkerTestEnv,
+  taskId: string,
+  refs: AggregateUpdateRef[],
+): Promise<RoundLogEventOf<'aggregation'>> {
+  const deps = { ...env.deps, roundLog: workerRoundLog(env.log, { retainedUntil: () => 4_000_000_000_000 }) };
+  const { processAggregateJob } = await loadAggregateJob();
+  await processAggregateJob(jobData({ taskId, roundNumber: 1, parentVersion: 0, updates: refs }), deps, 1);
+  const [event] = env.log.ofType('aggregation');
+  if (!event) throw new Error('no aggregation record');
+  return event;
 }

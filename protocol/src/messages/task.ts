@@ -152,6 +152,15 @@ export const AuditPolicySchema = z.object({
    * enforced), so tasks signed before it keep their bytes.
    */
   enforce: z.boolean().optional(),
+  /**
+   * `true`: updates the per-update screen flags are left out of the aggregate (weight 0 in the
+   * round log's `aggregation.participants`, their indices in `strategyOptions.screenedOut`), so a
+   * flagged update moves nothing, instead of being only recorded while the strategy still takes
+   * it. Not with differential privacy, where no decision may depend on one device's un-noised
+   * update (registration refuses the combination). Optional without a default (absent means
+   * `false`), so tasks signed before it keep their bytes.
+   */
+  excludeFlagged: z.boolean().optional(),
 });
 export type AuditPolicy = z.infer<typeof AuditPolicySchema>;
 

@@ -5,3 +5,4 @@ export * from './log-builder.js';
 export * from './verify.js';
 export * from './summary.js';
 export * from './render.js';
+export * from './screened-out.js';

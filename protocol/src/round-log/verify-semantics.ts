@@ -2,6 +2,7 @@ import { canonicalJson } from '../canonical-json.js';
 import { applyTaskControlMove } from '../messages/task-control.js';
 import { roundNumberOf, type RoundLogEvent, type RoundLogEventOf } from './events.js';
 import { checkDecision } from './verify-decisions.js';
+import { screenedOutIndices } from './screened-out.js';
 import { checkAggregationPrivacy, checkPerUpdatePublication, checkRoundPromise } from './verify-privacy.js';
 import {
   taskState,
@@ -310,9 +311,34 @@ function checkAggregation(
       fail('COUNTS', `aggregation of ${id} counts ${participant.device} more than once`);
     devices.add(participant.device);
   }
+  checkScreenedOut(event, fail);
   checkAggregationPrivacy(taskState(state, event.taskId).privacy, opened, event, fail);
   checkPerUpdatePublication(opened, event, fail);
   round.aggregation = event;
+}
+
+/**
+ * `strategyOptions.screenedOut` lists the participants the drift screen left out of the
+ * aggregate (`audit.excludeFlagged`): indices of the record's participants, each weighing 0.
+ */
+function checkScreenedOut(event: RoundLogEventOf<'aggregation'>, fail: Fail): void {
+  const value = event.strategyOptions.screenedOut;
+  const indices = screenedOutIndices(value, event.participants.length);
+  if (indices === null) {
+    fail(
+      'COUNTS',
+      `aggregation of ${event.roundId} has a screenedOut ${JSON.stringify(value)} that does not name its participants`,
+    );
+    return;
+  }
+  for (const index of indices) {
+    const participant = event.participants[index];
+    if (participant !== undefined && participant.weight !== 0)
+      fail(
+        'COUNTS',
+        `aggregation of ${event.roundId} screens out ${participant.device} but weighs it ${participant.weight}, not 0`,
+      );
+  }
 }
 
 /** Two aggregation records of one round describe the same release (only retention may differ). */

@@ -59,6 +59,9 @@ function scenario(name: string, kind: SuiteSize, input: Partial<ScenarioInput>):
     seed: 1,
     dataset: 'mnist-rotated',
     adapter: { mode: 'ffa-lora', r: 16, alpha: 32, targetModules: ['hidden', 'out'] },
+    // Flagged updates are left out of the aggregate, not only recorded: a robust strategy then
+    // meets only the attackers the screen missed.
+    audit: { excludeFlagged: true },
     ...size(kind),
     ...input,
     partition: {

@@ -138,7 +138,11 @@ describe('auditRound: the per-update screen', () => {
     const reference = coordinateMedian(updates);
     const viaStats = auditRound(
       {
-        stats: { perUpdate: updateStats(updates, reference), referenceNorm: l2Norm(reference) },
+        stats: {
+          perUpdate: updateStats(updates, reference),
+          referenceNorm: l2Norm(reference),
+          dimension: reference.reduce((sum, t) => sum + t.length, 0),
+        },
         aggregate: meanOf(updates),
         labels,
       },
@@ -148,7 +152,10 @@ describe('auditRound: the per-update screen', () => {
     expect(viaStats.reasons).toEqual(direct.reasons);
     expect(flaggedIndices(direct)).toEqual([2, 9]);
     expect(() =>
-      auditRound({ updates, stats: { perUpdate: [], referenceNorm: 0 }, aggregate: [] }, policy),
+      auditRound(
+        { updates, stats: { perUpdate: [], referenceNorm: 0, dimension: 0 }, aggregate: [] },
+        policy,
+      ),
     ).toThrow(/exactly one/);
   });
 

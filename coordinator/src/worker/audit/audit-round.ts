@@ -25,7 +25,7 @@ export interface AuditRoundInput {
    * Or each update's statistics against a reference computed elsewhere (a hierarchical round's
    * shard jobs), with the reference's L2 norm.
    */
-  stats?: { perUpdate: readonly UpdateStats[]; referenceNorm: number };
+  stats?: { perUpdate: readonly UpdateStats[]; referenceNorm: number; dimension: number };
   /**
    * Or, in a DP task, no per-update screening at all (nothing may depend on one device's update
    * beyond the noised aggregate): how many updates went in, and why they are not screened.
@@ -43,6 +43,13 @@ export interface AuditRoundInput {
    * update against it and against the others is flagged even when it is no outlier of its round.
    */
   previousStep?: TensorList | null;
+  /**
+   * The screen's findings when it already ran on `updates` (before the aggregate, to leave flagged
+   * updates out of it: `screenRoundUpdates`), used as they are instead of screening again.
+   */
+  findings?: readonly UpdateFinding[];
+  /** How many flagged updates were left out of the aggregate (`audit.excludeFlagged`). */
+  excludedFlagged?: number;
   /** Names for the reasons (e.g. pseudonyms). Default `update #<index>`. */
   labels?: readonly string[];
   /** The candidate aggregate delta (its finiteness is checked). */
@@ -148,7 +155,18 @@ function describeFlags(f: UpdateFinding, policy: AuditPolicy, medianNorm: number
   return lines;
 }
 
-function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
+/** What the per-update screen reads of a round. */
+export type ScreenInput = Pick<
+  AuditRoundInput,
+  'updates' | 'stats' | 'findings' | 'labels' | 'normHistory' | 'previousStep'
+>;
+
+/**
+ * The per-update screen of a round (update-screen.ts) against its robust reference: the findings
+ * given, or those of its updates, or of their statistics (none without either).
+ */
+export function screenRoundUpdates(input: ScreenInput, policy: AuditPolicy): UpdateFinding[] {
+  if (input.findings !== undefined) return [...input.findings];
   const common = {
     ...(input.labels ? { labels: input.labels } : {}),
     normHistory: input.normHistory ?? null,
@@ -160,6 +178,7 @@ function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
     return screenUpdates({
       stats: updateStats(input.updates, reference),
       referenceNorm: l2Norm(reference),
+      dimension: reference.reduce((sum, t) => sum + t.length, 0),
       stepCosines: step === null ? null : input.updates.map((u) => cosineSimilarity(u, step)),
       ...common,
     });
@@ -168,6 +187,7 @@ function screen(input: AuditRoundInput, policy: AuditPolicy): UpdateFinding[] {
     return screenUpdates({
       stats: input.stats.perUpdate,
       referenceNorm: input.stats.referenceNorm,
+      dimension: input.stats.dimension,
       ...common,
     });
   return [];
@@ -212,8 +232,14 @@ export function auditRound(input: AuditRoundInput, policy: AuditPolicy): AuditRe
   if (updateCount === 0) check('inputs', false, 'no updates to audit');
   else if (!inputsFinite(input))
     check('inputs', false, 'an update, its statistics or the aggregate contains NaN or infinite values');
-  else findings = screen(input, policy);
+  else findings = screenRoundUpdates(input, policy);
   if (input.unscreened) check('screening', true, input.unscreened.reason);
+  if (input.excludedFlagged !== undefined && input.excludedFlagged > 0)
+    check(
+      'screening',
+      true,
+      `${input.excludedFlagged} flagged update${input.excludedFlagged === 1 ? ' was' : 's were'} left out of the aggregate (audit.excludeFlagged)`,
+    );
 
   const flagged = findings.filter(isFlagged);
   const flaggedFraction = findings.length === 0 ? 0 : flagged.length / findings.length;

@@ -22,6 +22,8 @@ export {
   normScale,
   type NormScale,
   RELATIVE_SPREAD_FLOOR,
+  CENTRAL_SPREAD_FLOOR,
+  centralSpreadFloor,
   COSINE_SPREAD_FLOOR,
   type UpdateFinding,
 } from './update-screen.js';
@@ -43,6 +45,8 @@ export {
 } from './holdout.js';
 export {
   auditRound,
+  screenRoundUpdates,
+  type ScreenInput,
   type AuditRoundInput,
   type AuditResult,
   type AuditSummary,

@@ -21,7 +21,7 @@ describe('screenUpdates: the low-cosine rule at the clip bound', () => {
       othersCosine: others[i] ?? null,
       nearestDistance: 1,
     }));
-    const findings = screenUpdates({ stats, referenceNorm: 0.5, policy });
+    const findings = screenUpdates({ stats, referenceNorm: 0.5, dimension: 1000, policy });
     expect(findings[8]?.cosineZ).toBeCloseTo(-8, 12);
     expect(findings[9]?.cosineZ).toBeCloseTo(-8, 12);
     expect(findings.filter(isFlagged).map((f) => f.index)).toEqual([8]);
@@ -29,9 +29,19 @@ describe('screenUpdates: the low-cosine rule at the clip bound', () => {
     expect(findings[8]?.othersCosine).toBe(-0.2);
     // A stricter floor (the policy's minCosine) lets the orthogonal one through too, a laxer one
     // neither.
-    const strict = screenUpdates({ stats, referenceNorm: 0.5, policy: { ...policy, minCosine: 0.1 } });
+    const strict = screenUpdates({
+      stats,
+      referenceNorm: 0.5,
+      dimension: 1000,
+      policy: { ...policy, minCosine: 0.1 },
+    });
     expect(strict.filter(isFlagged).map((f) => f.index)).toEqual([8, 9]);
-    const lax = screenUpdates({ stats, referenceNorm: 0.5, policy: { ...policy, minCosine: -0.3 } });
+    const lax = screenUpdates({
+      stats,
+      referenceNorm: 0.5,
+      dimension: 1000,
+      policy: { ...policy, minCosine: -0.3 },
+    });
     expect(lax.filter(isFlagged)).toEqual([]);
   });
 
@@ -46,17 +56,21 @@ describe('screenUpdates: the low-cosine rule at the clip bound', () => {
       nearestDistance: 1,
     }));
     const stepCosines = stats.map((_, i) => (i < 5 ? 0.4 : -0.4));
-    const findings = screenUpdates({ stats, referenceNorm: 0.5, policy, stepCosines });
+    const findings = screenUpdates({ stats, referenceNorm: 0.5, dimension: 1000, policy, stepCosines });
     expect(findings[9]?.cosineZ).toBeCloseTo(-0.6745, 12);
     expect(findings.filter(isFlagged).map((f) => f.index)).toEqual([5, 6, 7, 8, 9]);
     expect(findings[5]?.stepCosine).toBe(-0.4);
     // Without a last promoted step (the first round), nothing in such a round is flagged.
-    expect(screenUpdates({ stats, referenceNorm: 0.5, policy }).filter(isFlagged)).toEqual([]);
+    expect(screenUpdates({ stats, referenceNorm: 0.5, dimension: 1000, policy }).filter(isFlagged)).toEqual(
+      [],
+    );
     // Against the step but not against the others (an honest device whose labels the last step
     // moved away from): not flagged.
     const honest = stats.map((x) => ({ ...x, othersCosine: 0.05 }));
     expect(
-      screenUpdates({ stats: honest, referenceNorm: 0.5, policy, stepCosines }).filter(isFlagged),
+      screenUpdates({ stats: honest, referenceNorm: 0.5, dimension: 1000, policy, stepCosines }).filter(
+        isFlagged,
+      ),
     ).toEqual([]);
   });
 
@@ -68,7 +82,7 @@ describe('screenUpdates: the low-cosine rule at the clip bound', () => {
       othersCosine: -0.45 + 0.1 * i,
       nearestDistance: 1,
     }));
-    const findings = screenUpdates({ stats, referenceNorm: 0.5, policy });
+    const findings = screenUpdates({ stats, referenceNorm: 0.5, dimension: 1000, policy });
     expect(findings[0]?.cosineZ).toBeCloseTo(-0.45 / (1.4826 * 0.25), 3);
     expect(findings.filter(isFlagged)).toEqual([]);
   });

@@ -17,14 +17,34 @@ import { median, modifiedZScores } from './norm-stats.js';
 import type { UpdateStats } from './reference.js';
 
 /**
- * σ̂ floor of the norm and distance scores, relative to their medians: 15%, so with the default
- * threshold 3.5 an update is never an outlier for being less than about 50% longer than the
- * median, or less than about half as far from the reference. Honest updates can cluster tightly
- * (in a 2,208-parameter IID round one device 17% closer than the median scored −3.4), while the
- * updates these scores are for are several times longer (scaling, boosting) or a small fraction
- * of the honest distance away (crafted means).
+ * σ̂ floor of the norm scores, relative to their median: 15%, so with the default threshold 3.5
+ * an update is never a norm outlier for being less than about 50% longer than the median. Honest
+ * norms can cluster tightly, while the updates this score is for are several times longer
+ * (scaling, boosting).
  */
 export const RELATIVE_SPREAD_FLOOR = 0.15;
+
+/**
+ * Lower bound of the σ̂ floor of the distance scores, relative to their median: 10%, so with the
+ * default threshold 3.5 an update is "too central" only when it is less than 0.65 of the round's
+ * median distance from the reference. A crafted mean sits far inside the honest updates: in the
+ * audit-precision suite at C = 1 (IID, 10 updates of 2,208 parameters a round, 3 seeds), 1,079
+ * honest updates were never closer than 0.88 of their round's median distance, while a lone "a
+ * little is enough" attacker (it sends the round's mean, z = 0, then clips) was at 0.48 to 0.54,
+ * above the 0.475 that a 15% floor allowed.
+ */
+export const CENTRAL_SPREAD_FLOOR = 0.1;
+
+/**
+ * σ̂ floor of the distance scores for updates of `dimension` parameters, relative to the median
+ * distance: {@link CENTRAL_SPREAD_FLOOR}, or 1/√(2·dimension) when larger, the relative spread
+ * of the length of isotropic noise in that many dimensions (a chi variable): a small update's
+ * distances vary that much by chance (in a 32-parameter synthetic IID round an honest update sat
+ * at 0.63 of the median distance).
+ */
+export function centralSpreadFloor(dimension: number): number {
+  return Math.max(CENTRAL_SPREAD_FLOOR, 1 / Math.sqrt(2 * Math.max(1, dimension)));
+}
 /** σ̂ floor of the cosine scores, in cosine units: 0.05. */
 export const COSINE_SPREAD_FLOOR = 0.05;
 
@@ -106,6 +126,8 @@ export function distanceToReference(norm: number, cosine: number, referenceNorm:
 export function screenUpdates(options: {
   stats: readonly UpdateStats[];
   referenceNorm: number;
+  /** Parameters per update (the distance floor grows for small updates: `centralSpreadFloor`). */
+  dimension: number;
   labels?: readonly string[];
   /** The last promoted round's norm scale, if any (not in DP tasks). */
   normHistory?: NormScale | null;
@@ -125,7 +147,9 @@ export function screenUpdates(options: {
     stats.map((s) => s.cosine),
     { minRelativeSpread: 0, minSpread: COSINE_SPREAD_FLOOR },
   );
-  const distanceZ = modifiedZScores(distances, { minRelativeSpread: RELATIVE_SPREAD_FLOOR });
+  const distanceZ = modifiedZScores(distances, {
+    minRelativeSpread: centralSpreadFloor(options.dimension),
+  });
   const history = options.normHistory ?? null;
   const historySpread =
     history === null ? 0 : Math.max(history.spread, RELATIVE_SPREAD_FLOOR * history.median);

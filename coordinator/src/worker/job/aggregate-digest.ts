@@ -5,6 +5,7 @@ import {
   encodeFloat32Tensors,
   isServerOptimizer,
   parseAdapterTensorName,
+  screenedOutIndices,
   sha256Hex,
   type RoundLogEventOf,
 } from '@flotilla/protocol';
@@ -29,12 +30,24 @@ function trainedTensors(delta: TensorMap, loraRule: string): TensorMap {
   return new Map([...delta].filter(([name]) => parseAdapterTensorName(name)?.kind !== 'lora_A'));
 }
 
+/** `strategyOptions.screenedOut` as participant indices; malformed, the record cannot say what ran. */
+function screenedOutOf(record: RoundLogEventOf<'aggregation'>): Set<number> {
+  const value = record.strategyOptions.screenedOut;
+  const indices = screenedOutIndices(value, record.participants.length);
+  if (indices === null)
+    throw new FlotillaError(
+      'BAD_REQUEST',
+      `strategyOptions.screenedOut ${JSON.stringify(value)} does not name participants of the record`,
+    );
+  return new Set(indices);
+}
+
 /**
  * Recomputes an aggregation record's digest from the retained participant deltas, with the same
  * strategy code the worker ran. Returns null when the log alone cannot determine the result:
  * Gaussian noise was added, a server optimizer carried state, or the product LoRA rule ran.
  * A hierarchical round (`hierarchicalShardCounts` in the strategy options) is re-run in the
- * same shards, so its digest is reproduced too.
+ * same shards, so its digest is reproduced too. Participants in `screenedOut` are left out.
  * Throws BLOB_MISSING when a retained delta is gone (an auditor must hear of it).
  */
 export async function recomputeAggregateDigest(
@@ -54,10 +67,13 @@ export async function recomputeAggregateDigest(
     ...(typeof options.normBound === 'number' ? { normBound: options.normBound } : {}),
   });
   if (!config.success || isServerOptimizer(config.data.name)) return null;
+  const screenedOut = screenedOutOf(record);
   let layout: TensorLayout | undefined;
   const updates = [];
   const deltas = [];
-  for (const participant of record.participants) {
+  for (const [index, participant] of record.participants.entries()) {
+    // Left out of the aggregate by the drift screen (audit.excludeFlagged): the strategy never saw it.
+    if (screenedOut.has(index)) continue;
     const bytes = await blobs.get(participant.blobDigest);
     if (!bytes)
       throw new FlotillaError('BLOB_MISSING', `retained delta ${participant.blobDigest} is missing`);

@@ -23,8 +23,10 @@ import { writeWorkerState } from './worker-state.js';
 import { chargeRound } from './privacy-charge.js';
 import { moduleDriftOf } from './candidate-drift.js';
 import { applyTrustRegion } from './trust-region.js';
-import { readNormHistory, writeNormHistory } from './norm-history.js';
-import { readPromotedStep, stepInLayout, writePromotedStep } from './promoted-step.js';
+import { writeNormHistory } from './norm-history.js';
+import { writePromotedStep } from './promoted-step.js';
+import type { FlagExclusion } from './flag-exclusion.js';
+import { screenContext } from './screen-context.js';
 import { recordAndPublishDecision } from './publish-decision.js';
 import type { RoundContext } from './round-context.js';
 
@@ -40,7 +42,9 @@ export interface FinishRoundInput {
    */
   perUpdate?:
     | { updates: TensorList[]; layout?: TensorLayout }
-    | { stats: { perUpdate: UpdateStats[]; referenceNorm: number } };
+    | { stats: { perUpdate: UpdateStats[]; referenceNorm: number; dimension: number } };
+  /** Set when the screen ran before the aggregate and left flagged updates out (flag-exclusion.ts). */
+  screened?: FlagExclusion | null;
   /** Set when the round aggregated in shard jobs: the shard size and each shard's usable updates. */
   hierarchical?: { shardSize: number; counts: number[] };
 }
@@ -64,6 +68,7 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     result,
     aggregateDigest,
     ...(input.hierarchical ? { hierarchical: input.hierarchical } : {}),
+    ...(input.screened ? { screenedOut: input.screened.excluded } : {}),
   });
   await deps.afterAggregation?.(job.roundId);
 
@@ -82,8 +87,9 @@ export async function finishRound(ctx: RoundContext, input: FinishRoundInput): P
     {
       ...perUpdateInput(task, input),
       labels: loaded.map((u) => u.devicePseudonym),
-      ...(task.policy.dp ? {} : { normHistory: await readNormHistory(deps.redis, deps.prefix, job) }),
-      ...(await previousStepInput(ctx, input)),
+      ...(input.screened
+        ? { findings: input.screened.findings, excludedFlagged: input.screened.excluded.length }
+        : await screenContext(ctx, input.perUpdate)),
       tolerance: {
         strategy: task.policy.strategy.name,
         updates: byzantineTolerance(task.policy.strategy, loaded.length),
@@ -183,18 +189,6 @@ function metricsOf(
 }
 
 /** The audit's per-update input: none in a DP task, where only the noised aggregate may count. */
-/** The last promoted step in the updates' layout, for a round screened from its updates (not DP). */
-async function previousStepInput(
-  ctx: RoundContext,
-  input: FinishRoundInput,
-): Promise<Pick<AuditRoundInput, 'previousStep'>> {
-  const perUpdate = input.perUpdate;
-  if (ctx.task.policy.dp || perUpdate === undefined || !('updates' in perUpdate) || !perUpdate.layout)
-    return {};
-  const step = await readPromotedStep(ctx.deps, ctx.job);
-  return step === null ? {} : { previousStep: [stepInLayout(step, perUpdate.layout)] };
-}
-
 function perUpdateInput(
   task: TaskDefinition,
   input: FinishRoundInput,

@@ -176,6 +176,7 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
     if (stats.length !== loaded.length || stats.some((s, i) => s.updateId !== loaded[i]?.updateId))
       throw new FlotillaError('INTERNAL', 'the audit pass does not cover the aggregated updates in order');
     const reference = decodeFloat32Tensors(await getBlob(deps.blobs, referenceDigest, 'round reference'));
+    const flatReference = flattenTensors(reference.tensors).values;
     perUpdate = {
       stats: {
         perUpdate: stats.map(({ norm, cosine, othersCosine, nearestDistance }) => ({
@@ -184,7 +185,8 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
           othersCosine,
           nearestDistance,
         })),
-        referenceNorm: l2Norm([flattenTensors(reference.tensors).values]),
+        referenceNorm: l2Norm([flatReference]),
+        dimension: flatReference.length,
       },
     };
   }

@@ -78,6 +78,7 @@ export async function processAggregateJob(
       shouldAggregateHierarchically({
         strategy: task.policy.strategy,
         updateCount: job.updates.length,
+        excludeFlagged: task.policy.audit.excludeFlagged === true,
         ...(deps.hierarchical ? { hierarchical: deps.hierarchical } : {}),
       }))
   )

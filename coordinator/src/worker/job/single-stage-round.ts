@@ -2,7 +2,9 @@
 // for large rounds, summed by shard jobs, is hierarchical-round.ts; both end in finish-round.ts.
 import type { RoundOutcome } from '../../shared/round-outcomes.js';
 import { flattenTensors, type TensorLayout } from '../strategies/flatten.js';
+import { at } from '@flotilla/protocol';
 import { finishRound } from './finish-round.js';
+import { keptIndices, screenBeforeAggregate } from './flag-exclusion.js';
 import { frozenTensors, loadUpdates } from './load-updates.js';
 import { budgetRefusal, computeOnceAndCharge } from './privacy-charge.js';
 import { refuseOverBudget, rejectBelowQuorum } from './publish-decision.js';
@@ -11,7 +13,8 @@ import { runCompute } from './run-compute.js';
 
 /**
  * Loads the round's updates (excluding bad ones with reasons), checks the quorum and the privacy
- * budget, computes the candidate (once per round under DP) and hands it to the shared tail.
+ * budget, screens them first when the task leaves flagged updates out, computes the candidate
+ * (once per round under DP) and hands it to the shared tail.
  */
 export async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutcome> {
   const { deps, task, job, current } = ctx;
@@ -32,27 +35,28 @@ export async function runSingleStageRound(ctx: RoundContext): Promise<RoundOutco
   if (belowQuorum) return belowQuorum;
   const refusal = budgetRefusal(ctx);
   if (refusal !== null) return refuseOverBudget(ctx, refusal, exclusions);
-  const result = await computeOnceAndCharge(ctx, () =>
+  const perUpdate = flattenedUpdates(loaded.map((u) => u.delta));
+  const refs = loaded.map((u) => u.ref);
+  // With audit.excludeFlagged the screen runs first and the strategy sees only unflagged updates.
+  const screened = await screenBeforeAggregate(ctx, refs, perUpdate);
+  const kept = keptIndices(loaded.length, screened);
+  const computed = await computeOnceAndCharge(ctx, () =>
     runCompute(deps, job.roundId, {
       task,
       current,
-      updates: loaded.map((u) => ({
-        delta: u.delta,
-        numExamples: u.ref.numExamples,
-        norm: u.ref.norm,
-        clipped: u.ref.clipped,
-      })),
+      updates: kept.map((i) => {
+        const u = at(loaded, i);
+        return { delta: u.delta, numExamples: u.ref.numExamples, norm: u.ref.norm, clipped: u.ref.clipped };
+      }),
       clipNorm: job.clipNorm,
       optimizerState: ctx.state.optimizer,
       accountant: ctx.state.accountant,
     }),
   );
-  return finishRound(ctx, {
-    loaded: loaded.map((u) => u.ref),
-    exclusions,
-    result,
-    perUpdate: flattenedUpdates(loaded.map((u) => u.delta)),
-  });
+  // `selected` indexes the updates the strategy saw (all of them when empty): map it to `loaded`.
+  const selected = computed.selected.length === 0 ? kept : computed.selected.map((i) => at(kept, i));
+  const result = screened ? { ...computed, selected } : computed;
+  return finishRound(ctx, { loaded: refs, exclusions, result, perUpdate, screened });
 }
 
 /** Each update flattened, and their common layout (the one of the first update). */

@@ -21,6 +21,8 @@ export interface WorkerRoundLog {
     aggregateDigest: string;
     /** Set when shard jobs summed the updates: shard size, and each shard's usable updates in order. */
     hierarchical?: { shardSize: number; counts: number[] };
+    /** Indices into `loaded` of flagged updates left out of the aggregate (`audit.excludeFlagged`). */
+    screenedOut?: number[];
   }): Promise<void>;
   audit(entry: { task: TaskDefinition; job: AggregateJobData; audit: AuditResult }): Promise<void>;
   promotion(entry: {
@@ -115,7 +117,7 @@ export function workerRoundLog(
   options: { retainedUntil?: (job: AggregateJobData) => number | null } = {},
 ): WorkerRoundLog {
   return {
-    async aggregation({ task, job, loaded, result, aggregateDigest, hierarchical }) {
+    async aggregation({ task, job, loaded, result, aggregateDigest, hierarchical, screenedOut }) {
       const selected = new Set(result.selected);
       await log.append({
         type: 'aggregation',
@@ -146,6 +148,8 @@ export function workerRoundLog(
                 hierarchicalShardCounts: hierarchical.counts.join(','),
               }
             : {}),
+          // The strategy ran without these participants (weight 0): the recompute leaves them out.
+          ...(screenedOut && screenedOut.length > 0 ? { screenedOut: screenedOut.join(',') } : {}),
         },
         loraRule: result.lora.rule,
         participants: loaded.map((ref, i) => ({
