@@ -54,6 +54,8 @@ export interface Refusal {
 
 export class RefusalLog {
   private timer: NodeJS.Timeout | null = null;
+  /** First refusals being appended by this process, by `<roundId> <field>`: repeats wait for them. */
+  private readonly appending = new Map<string, Promise<LogLeaf | null>>();
 
   constructor(private readonly options: RefusalLogOptions) {}
 
@@ -61,7 +63,7 @@ export class RefusalLog {
    * Counts one refusal; the first of its (round, device, reason) is appended in full. Resolves
    * with the leaf of that first refusal's record, which the device is answered with; null when
    * it is not logged (no round log, a failed append, the round expired, or a repeat arriving
-   * before the first one's append finished).
+   * while another coordinator process is still appending the first one).
    */
   async record(refusal: Refusal): Promise<LogLeaf | null> {
     const { redis, keys, events } = this.options;
@@ -81,7 +83,20 @@ export class RefusalLog {
       ),
     );
     if (counted === 'GONE') return null;
-    if (counted === 'REPEAT') return this.firstLeaf(refusal.roundId, field);
+    const key = `${refusal.roundId} ${field}`;
+    if (counted === 'REPEAT') return this.appending.get(key) ?? this.firstLeaf(refusal.roundId, field);
+    const appended = this.appendFirst(refusal, device, field);
+    this.appending.set(key, appended);
+    try {
+      return await appended;
+    } finally {
+      this.appending.delete(key);
+    }
+  }
+
+  /** Appends the first refusal of `field` in full and keeps its leaf for the repeats. */
+  private async appendFirst(refusal: Refusal, device: string, field: string): Promise<LogLeaf | null> {
+    const { redis, keys, events } = this.options;
     const { metadata } = refusal;
     const record = await events.append({
       type: 'update.refused',
