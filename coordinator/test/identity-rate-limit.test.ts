@@ -6,6 +6,7 @@ import {
   signPayload,
   summarizeRoundLog,
   type Ack,
+  type RoundLogEvent,
   type RoundLogEventOf,
   type UpdateMetadata,
 } from '@flotilla/protocol';
@@ -42,7 +43,15 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
   });
   afterAll(() => cluster.stop());
 
-  it('keeps one budget per identity across connections and processes; refusals add up in the log', async () => {
+  // The flood and the round's close run once in beforeAll; each `it` checks one consequence.
+  const codes: string[] = [];
+  let passed: string[] = [];
+  let elapsedSeconds = 0;
+  let during: RoundLogEvent[] = [];
+  let closed: RoundLogEventOf<'round.closed'>;
+  let events: RoundLogEvent[] = [];
+
+  beforeAll(async () => {
     const plan = await cluster.joinFirstRound(TASK, honest);
     const recordsBefore = (await cluster.events()).length;
 
@@ -65,7 +74,6 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
       });
       if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
     }
-    const codes: string[] = [];
     const started = Date.now();
     for (let c = 0; c < CONNECTIONS; c++) {
       attacker.disconnect();
@@ -75,25 +83,37 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
       const acks = await Promise.all(batch.map((submission) => attacker.emit('update:submit', submission)));
       codes.push(...acks.map(codeOf));
     }
-    const elapsedSeconds = (Date.now() - started) / 1000;
+    elapsedSeconds = (Date.now() - started) / 1000;
+    passed = codes.filter((c) => c !== 'RATE_LIMITED');
+    during = (await cluster.events()).slice(recordsBefore);
 
-    const passed = codes.filter((c) => c !== 'RATE_LIMITED');
+    // The honest devices report; the round closes.
+    for (const [i, d] of honest.entries())
+      expect(await d.report(plan, loraDelta(0.1 * (i + 1)))).toMatchObject({ ok: true });
+    closed = await waitForClosed(cluster);
+    events = await cluster.events(ROUND);
+    console.info(
+      `[flood] ${codes.length} submits in ${elapsedSeconds.toFixed(1)} s: ${passed.length} past the limiter, ` +
+        `${during.length} records during the flood, ${events.length} records for the round`,
+    );
+  });
+
+  it('keeps one budget per identity across connections and processes', () => {
     // A token bucket that starts full lets through at most burst + rate × elapsed.
     expect(passed.length).toBeLessThanOrEqual(burst + perSecond * elapsedSeconds + 1);
     expect(new Set(passed)).toEqual(new Set(['NONCE_MISMATCH', 'FORBIDDEN']));
+  });
+
+  it('logs one record per refusal reason during the flood, and at most one count record per flush period', () => {
     // Two reasons: two update.refused records, however many refusals there were, and at most
     // one count record per flush period (30 s) that passed meanwhile.
-    const during = (await cluster.events()).slice(recordsBefore);
     expect(during.filter((e) => e.type === 'update.refused')).toHaveLength(2);
     const countRecords = during.filter((e) => e.type !== 'update.refused');
     expect(countRecords.every((e) => e.type === 'update.refusals')).toBe(true);
     expect(countRecords.length).toBeLessThanOrEqual(Math.ceil(elapsedSeconds / 30) + 1);
+  });
 
-    // The honest devices report; the round closes with its refusal counts written first.
-    for (const [i, d] of honest.entries())
-      expect(await d.report(plan, loraDelta(0.1 * (i + 1)))).toMatchObject({ ok: true });
-    const closed = await waitForClosed(cluster);
-    const events = await cluster.events(ROUND);
+  it('closes the round with its refusal counts written first, adding up to every refusal that passed', () => {
     const pseudonym = (during[0] as RoundLogEventOf<'update.refused'>).device;
     const logged = events.filter((e) => e.type === 'update.refused' && e.device === pseudonym).length;
     const counted = events
@@ -106,7 +126,9 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
     // The count record comes before round.closed, so the close's total can be checked from the log.
     const types = events.map((e) => e.type);
     expect(types.indexOf('update.refusals')).toBeLessThan(types.indexOf('round.closed'));
-    // The log verifies, and its summary adds the counted repeats to the logged refusals.
+  });
+
+  it('leaves a log that verifies, whose summary adds the counted repeats to the logged refusals', async () => {
     const file = join(cluster.stateDir, 'export.jsonl');
     await exportRoundLog(cluster.redis, cluster.prefix, file);
     const verdict = await auditVerifyCommand({ file, json: true });
@@ -117,10 +139,6 @@ describe('per-identity rate limit and bounded refusal logging (two coordinator p
       NONCE_MISMATCH: passed.filter((c) => c === 'NONCE_MISMATCH').length,
       FORBIDDEN: passed.filter((c) => c === 'FORBIDDEN').length,
     });
-    console.info(
-      `[flood] ${codes.length} submits in ${elapsedSeconds.toFixed(1)} s: ${passed.length} past the limiter, ` +
-        `${during.length} records during the flood, ${events.length} records for the round`,
-    );
   });
 });
 

@@ -105,81 +105,123 @@ describe('refusals, each with its reason code, while honest devices finish the r
     expect(anonymous.status).toBe(401);
   });
 
-  it('refuses forged, malformed-tensor, over-norm and non-finite updates, then accepts the honest ones', async () => {
-    const [h0, h1, h2] = honest as [TestDevice, TestDevice, TestDevice];
+  // One device's malformed updates, one kind per `it`, in order; then the honest ones are accepted.
+  describe('updates', () => {
     const good = loraDelta(0.4);
-    await h0.upload(good);
-    // Forged: signed with a key that is not the enrolled one.
-    expect(errorCode(await h0.submit(h0.metadata(plan, good), nacl.sign.keyPair().secretKey))).toBe(
-      'BAD_SIGNATURE',
-    );
-    // Another device's name in the metadata.
-    expect(
-      errorCode(await h1.submit(h1.metadata(plan, good, { deviceId: h0.deviceId }), h1.keys.secretKey)),
-    ).toBe('FORBIDDEN');
-    // Norm over the clip bound 1 (recomputed from the blob, whatever the device reports).
-    expect(errorCode(await h0.report(plan, loraDelta(1.5), { reportedNorm: 0.9 }))).toBe('NORM_EXCEEDED');
-    // int8: 100 · 0.001 · √14 ≈ 0.374 is fine; 100 · 0.01 · √14 ≈ 3.74 is not.
-    expect(errorCode(await h0.report(plan, int8Delta(0.01), { quantization: 'int8' }))).toBe('NORM_EXCEEDED');
     const names = loraTensorNames(MODULE);
-    const nanBytes = encodeSafetensors({
-      tensors: new Map([
-        [
-          names.a,
-          {
-            dtype: 'F32' as const,
-            shape: [RANK, SHAPES.in],
-            data: new Uint8Array(new Float32Array(RANK * SHAPES.in).fill(Number.NaN).buffer),
-          },
-        ],
-        [
-          names.b,
-          {
-            dtype: 'F32' as const,
-            shape: [SHAPES.out, RANK],
-            data: new Uint8Array(new Float32Array(SHAPES.out * RANK).buffer),
-          },
-        ],
-      ]),
+    const device = (i: number) => honest[i] as TestDevice;
+    beforeAll(async () => {
+      await device(0).upload(good);
     });
-    expect(errorCode(await h0.report(plan, nanBytes))).toBe('NON_FINITE');
-    const wrongShape = encodeSafetensors({
-      tensors: new Map([
-        [
-          names.a,
-          { dtype: 'F32' as const, shape: [SHAPES.in, RANK], data: new Uint8Array(4 * RANK * SHAPES.in) },
-        ],
-        [
-          names.b,
-          { dtype: 'F32' as const, shape: [SHAPES.out, RANK], data: new Uint8Array(4 * SHAPES.out * RANK) },
-        ],
-      ]),
-    });
-    expect(errorCode(await h0.report(plan, wrongShape))).toBe('SHAPE_MISMATCH');
-    const otherModule = loraDelta(
-      0.2,
-      new Map([['base_model.model.secret.lora_A.weight', { shape: [RANK, 4], values: new Float32Array(8) }]]),
-    );
-    expect(errorCode(await h0.report(plan, otherModule))).toBe('MODULE_NOT_ALLOWED');
-    expect(errorCode(await h0.report(plan, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])))).toBe(
-      'CORRUPT_FILE',
-    );
-    // Signed digest of a blob never uploaded.
-    expect(
-      errorCode(await h0.submit(h0.metadata(plan, good, { blobDigest: sha256Hex(new Uint8Array([9])) }))),
-    ).toBe('BLOB_MISSING');
-    expect(errorCode(await h0.submit(h0.metadata(plan, good, { nonce: 'b'.repeat(64) })))).toBe(
-      'NONCE_MISMATCH',
-    );
 
-    // Honest updates: plain, int8, and one exactly at the bound (f32 rounding within the 1e-6 tolerance).
-    expect(errorCode(await h0.report(plan, good))).toBe('OK');
-    const q = await h1.report(plan, int8Delta(0.001), { quantization: 'int8' });
-    expect(errorCode(q)).toBe('OK');
-    if (q.ok) expect(q.data.norm).toBeCloseTo(100 * 0.001 * Math.sqrt(14), 6);
-    expect(errorCode(await h2.report(plan, loraDelta(1)))).toBe('OK');
-    // Replay of an accepted update (same nonce, same device).
-    expect(errorCode(await h0.submit(h0.metadata(plan, good)))).toBe('DUPLICATE_UPDATE');
+    it('refuses one signed with a key that is not the enrolled one', async () => {
+      const h0 = device(0);
+      // Forged: signed with a key that is not the enrolled one.
+      expect(errorCode(await h0.submit(h0.metadata(plan, good), nacl.sign.keyPair().secretKey))).toBe(
+        'BAD_SIGNATURE',
+      );
+    });
+
+    it('refuses one naming another device', async () => {
+      const [h0, h1] = [device(0), device(1)];
+      // Another device's name in the metadata.
+      expect(
+        errorCode(await h1.submit(h1.metadata(plan, good, { deviceId: h0.deviceId }), h1.keys.secretKey)),
+      ).toBe('FORBIDDEN');
+    });
+
+    it('refuses f32 and int8 deltas over the clip bound, whatever norm the device reports', async () => {
+      const h0 = device(0);
+      // Norm over the clip bound 1 (recomputed from the blob, whatever the device reports).
+      expect(errorCode(await h0.report(plan, loraDelta(1.5), { reportedNorm: 0.9 }))).toBe('NORM_EXCEEDED');
+      // int8: 100 · 0.001 · √14 ≈ 0.374 is fine; 100 · 0.01 · √14 ≈ 3.74 is not.
+      expect(errorCode(await h0.report(plan, int8Delta(0.01), { quantization: 'int8' }))).toBe(
+        'NORM_EXCEEDED',
+      );
+    });
+
+    it('refuses non-finite values', async () => {
+      const h0 = device(0);
+      const nanBytes = encodeSafetensors({
+        tensors: new Map([
+          [
+            names.a,
+            {
+              dtype: 'F32' as const,
+              shape: [RANK, SHAPES.in],
+              data: new Uint8Array(new Float32Array(RANK * SHAPES.in).fill(Number.NaN).buffer),
+            },
+          ],
+          [
+            names.b,
+            {
+              dtype: 'F32' as const,
+              shape: [SHAPES.out, RANK],
+              data: new Uint8Array(new Float32Array(SHAPES.out * RANK).buffer),
+            },
+          ],
+        ]),
+      });
+      expect(errorCode(await h0.report(plan, nanBytes))).toBe('NON_FINITE');
+    });
+
+    it('refuses a tensor of the wrong shape', async () => {
+      const h0 = device(0);
+      const wrongShape = encodeSafetensors({
+        tensors: new Map([
+          [
+            names.a,
+            { dtype: 'F32' as const, shape: [SHAPES.in, RANK], data: new Uint8Array(4 * RANK * SHAPES.in) },
+          ],
+          [
+            names.b,
+            { dtype: 'F32' as const, shape: [SHAPES.out, RANK], data: new Uint8Array(4 * SHAPES.out * RANK) },
+          ],
+        ]),
+      });
+      expect(errorCode(await h0.report(plan, wrongShape))).toBe('SHAPE_MISMATCH');
+    });
+
+    it('refuses a module the task does not allow, and a file that is not safetensors', async () => {
+      const h0 = device(0);
+      const otherModule = loraDelta(
+        0.2,
+        new Map([
+          ['base_model.model.secret.lora_A.weight', { shape: [RANK, 4], values: new Float32Array(8) }],
+        ]),
+      );
+      expect(errorCode(await h0.report(plan, otherModule))).toBe('MODULE_NOT_ALLOWED');
+      expect(errorCode(await h0.report(plan, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])))).toBe(
+        'CORRUPT_FILE',
+      );
+    });
+
+    it('refuses a signed digest of a blob never uploaded, and a nonce not of its plan', async () => {
+      const h0 = device(0);
+      // Signed digest of a blob never uploaded.
+      expect(
+        errorCode(await h0.submit(h0.metadata(plan, good, { blobDigest: sha256Hex(new Uint8Array([9])) }))),
+      ).toBe('BLOB_MISSING');
+      expect(errorCode(await h0.submit(h0.metadata(plan, good, { nonce: 'b'.repeat(64) })))).toBe(
+        'NONCE_MISMATCH',
+      );
+    });
+
+    it('accepts honest updates: plain, int8 (with its dequantised norm) and one exactly at the bound', async () => {
+      const [h0, h1, h2] = [device(0), device(1), device(2)];
+      // Honest updates: plain, int8, and one exactly at the bound (f32 rounding within the 1e-6 tolerance).
+      expect(errorCode(await h0.report(plan, good))).toBe('OK');
+      const q = await h1.report(plan, int8Delta(0.001), { quantization: 'int8' });
+      expect(errorCode(q)).toBe('OK');
+      if (q.ok) expect(q.data.norm).toBeCloseTo(100 * 0.001 * Math.sqrt(14), 6);
+      expect(errorCode(await h2.report(plan, loraDelta(1)))).toBe('OK');
+    });
+
+    it('refuses the replay of an accepted update', async () => {
+      const h0 = device(0);
+      // Replay of an accepted update (same nonce, same device).
+      expect(errorCode(await h0.submit(h0.metadata(plan, good)))).toBe('DUPLICATE_UPDATE');
+    });
   });
 
   it('refuses a device that was not selected', async () => {
