@@ -38,6 +38,8 @@ process.stdout.write(
     supervisorPeakRssMb: run.supervisorPeakRssMb,
     redisPeakRssMb: run.redisPeakRssMb,
     backend: result.backend,
+    setupMs: result.setupMs,
+    roundMs: result.metrics.slice(1).map((m) => m.timings?.total_ms ?? Number.NaN),
     baseDigest: result.base.digest,
     accuracy: result.metrics.map((m) => m.accuracy),
     loss: result.metrics.map((m) => m.loss),

@@ -25,6 +25,8 @@ const RunSchema = z.object({
   supervisorPeakRssMb: z.number().nullable(),
   redisPeakRssMb: z.number().nullable(),
   backend: z.string(),
+  setupMs: z.number(),
+  roundMs: z.array(z.number()),
   accuracy: z.array(z.number()),
   decisions: z.array(z.string()),
 });

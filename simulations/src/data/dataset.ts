@@ -45,10 +45,13 @@ export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dat
 }
 
 /**
- * A copy of `dataset` in SharedArrayBuffer memory: handed to worker threads (workerData,
- * postMessage), its buffers are shared rather than cloned, so every thread reads one copy.
+ * `dataset` in SharedArrayBuffer memory (itself when it is already there, else a copy): handed to
+ * worker threads (workerData, postMessage), its buffers are shared rather than cloned, so every
+ * thread reads one copy.
  */
 export function shareDataset(dataset: Dataset): Dataset {
+  if (dataset.xs.buffer instanceof SharedArrayBuffer && dataset.ys.buffer instanceof SharedArrayBuffer)
+    return dataset;
   const xs = new Float32Array(new SharedArrayBuffer(dataset.xs.byteLength));
   const ys = new Int32Array(new SharedArrayBuffer(dataset.ys.byteLength));
   xs.set(dataset.xs);

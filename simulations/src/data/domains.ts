@@ -1,6 +1,6 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { createRng } from '../rng/random.js';
-import { subsetDataset, splitIndices, type Dataset } from './dataset.js';
+import { shareDataset, subsetDataset, splitIndices, type Dataset } from './dataset.js';
 import { loadMnist } from './mnist.js';
 import { addPixelNoise, rotateImages, withFeatures } from './shift.js';
 import { makeSyntheticTask } from './synthetic.js';
@@ -87,7 +87,11 @@ export function loadDomains(options: DomainOptions): Domains {
     holdout: subsetDataset(dataset, split.holdout),
     test: subsetDataset(dataset, split.test),
   });
-  const domains: Domains = { clean: cut(clean), shifted: cut(shifted), description };
+  const shiftedCut = cut(shifted);
+  // The shifted training set is the devices' pool: in shared memory from the start, a
+  // simulation's device-host threads read this copy instead of one of their own.
+  shiftedCut.train = shareDataset(shiftedCut.train);
+  const domains: Domains = { clean: cut(clean), shifted: shiftedCut, description };
   domainCache.set(key, domains);
   return domains;
 }

@@ -11,8 +11,6 @@ export const MNIST_DIM = MNIST_SIDE * MNIST_SIDE;
 // `{ data: number[] }` with 784 values in [0, 1] per digit. Reading the files directly avoids its
 // Math.random-based `set()` helper, which would break reproducibility.
 
-let cached: Dataset | undefined;
-
 /**
  * One digit file as float32 values, checked to be a list of 784-value images in [0, 1]. Checked
  * by hand and copied into a Float32Array as it goes: a schema would copy the 784,000 numbers into
@@ -36,11 +34,11 @@ export function readDigitFile(file: string): Float32Array {
 }
 
 /**
- * All 10,000 MNIST digits of the `mnist` package, ordered by class (all 0s, then all 1s, …).
- * Loaded once per process and cached; callers must treat the buffers as read-only.
+ * All 10,000 MNIST digits of the `mnist` package, ordered by class (all 0s, then all 1s, …), read
+ * afresh on every call (about half a second): callers keep what they cut from it (`loadDomains`
+ * caches its domains), so the 31 MB of the whole set are not held for the life of the process.
  */
 export function loadMnist(): Dataset {
-  if (cached !== undefined) return cached;
   const require = createRequire(import.meta.url);
   const perClass: Float32Array[] = [];
   for (let digit = 0; digit < 10; digit += 1)
@@ -55,6 +53,5 @@ export function loadMnist(): Dataset {
     ys.fill(digit, row, row + count);
     row += count;
   });
-  cached = { xs, ys, n, dim: MNIST_DIM, numClasses: 10 };
-  return cached;
+  return { xs, ys, n, dim: MNIST_DIM, numClasses: 10 };
 }

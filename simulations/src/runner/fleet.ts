@@ -28,7 +28,9 @@ export class SimulatedFleet {
     onEvent: (event: HostEvent) => void,
     options: { onReady?: (ready: number) => void; timeoutMs?: number } = {},
   ): Promise<SimulatedFleet> {
-    const hosts = setups.map((setup) => startTsWorker(new URL('./device-host.ts', import.meta.url), setup));
+    const hosts = setups.map((setup) =>
+      startTsWorker(new URL('./device-host-entry.ts', import.meta.url), setup),
+    );
     const fleet = new SimulatedFleet(hosts);
     const timeoutMs = options.timeoutMs ?? HOST_START_TIMEOUT_MS;
     let ready = 0;

@@ -42,7 +42,7 @@ export interface RunSimulationOptions {
   cacheDir?: string;
   /** An existing Redis; default: a private redis-server under stateDir. */
   redisUrl?: string;
-  /** Device worker threads. Default: the number of cores (at most the number of devices). */
+  /** Device worker threads. Default: {@link defaultDeviceThreads} (at most the number of devices). */
   threads?: number;
   /** Progress output (setup steps, a bar per round, what a slow round waits for). Default true. */
   progress?: boolean;
@@ -87,6 +87,14 @@ export interface SimulationResult {
   /** The final model's accuracy on each device's own holdout, and its distribution (null: no holdouts). */
   perDevice: { summary: PerDeviceSummary; devices: DeviceAccuracy[] } | null;
 }
+
+/**
+ * Device-host threads when the caller does not choose: one per core but one, and at least one.
+ * The main thread needs a core too (coordinator, BullMQ worker, evaluation), and every host loads
+ * its own tfjs and client (about 130 MB). On 2 cores one host ran the demo task and rounds of 100
+ * devices as fast as two (docs/benchmarks.md, simulation memory).
+ */
+export const defaultDeviceThreads = (): number => Math.max(1, availableParallelism() - 1);
 
 /** Runs `use` on the base with the adapter version in service (the initial adapter before any). */
 async function withPromotedModel<T>(
@@ -204,7 +212,7 @@ export async function runSimulation(options: RunSimulationOptions): Promise<Simu
       enrollDevices(env.coordinator.devices, specs, (done) => setup.count('enrolled', done, specs.length)),
     );
     const tally = new RoundEventTally();
-    const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), specs.length));
+    const threads = Math.max(1, Math.min(options.threads ?? defaultDeviceThreads(), specs.length));
     const backdoor = scenarioBackdoor(scenario, task, inputShape);
     const pool = shareDataset(task.pool);
     const setups: HostSetup[] = Array.from({ length: threads }, (_, t) => ({

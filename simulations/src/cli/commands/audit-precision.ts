@@ -32,7 +32,7 @@ export function registerAuditPrecision(program: Command): void {
     )
     .option('--out <dir>', 'where runs, precision.md and precision.json go', '.flotilla/audit-precision')
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server per run')
-    .option('--threads <n>', 'device worker threads per run (default: cores)')
+    .option('--threads <n>', 'device worker threads per run (default: cores - 1, at least 1)')
     .action((flags: PrecisionFlags) =>
       runCommand(async () => {
         if (flags.size !== 'full' && flags.size !== 'reduced')

@@ -198,7 +198,7 @@ export function registerSimulate(program: Command): void {
     .requiredOption('--out <dir>', 'where metrics.json, metrics.csv, report.md/html and plots go')
     .option('--state-dir <dir>', 'keys, blobs, embedded Redis and round log (default <out>/state)')
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server')
-    .option('--threads <n>', 'device worker threads (default: cores)')
+    .option('--threads <n>', 'device worker threads (default: cores - 1, at least 1)')
     .option('--seed <n>', 'override the scenario seed (the first seed with --repeats)')
     .option('--repeats <n>', 'run n seeds and report means with 95% confidence intervals')
     .option('--target <accuracy>', 'with --repeats: report the rounds each run took to reach this accuracy')
@@ -222,7 +222,7 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description(commandSummary('demo'))
     .option('--out <dir>', 'report directory', '.flotilla/demo')
-    .option('--threads <n>', 'device worker threads (default: cores)')
+    .option('--threads <n>', 'device worker threads (default: cores - 1, at least 1)')
     .option('--no-progress', 'no progress bar')
     .action((flags: SimulateFlags) =>
       runCommand(() => simulateAndReport(loadScenario('demo'), { ...flags, stateDir: resolve('.flotilla') })),

@@ -80,7 +80,7 @@ export function registerSweep(program: Command): void {
       'where the runs (runs/<configuration>/seed-<s>/) and the comparison report go',
     )
     .option('--redis-url <url>', 'use this Redis instead of a private redis-server per run')
-    .option('--threads <n>', 'device worker threads per run (default: cores)')
+    .option('--threads <n>', 'device worker threads per run (default: cores - 1, at least 1)')
     .option(
       '--stall-timeout <seconds>',
       'fail a run whose round makes no progress for this long (default 120)',

@@ -1,0 +1,7 @@
+// Worker-thread entry of a device host (device-host.ts). Source maps are turned off for this
+// thread before the host's modules load: under tsx, Node would otherwise parse and keep the map
+// of every module it loads (tfjs's bundle alone has a 17 MB map, about 30 MB of heap per thread
+// once parsed), and a host's errors leave the thread as messages, never as stack traces, so the
+// maps would never be read. The main thread keeps its own setting.
+process.setSourceMapsEnabled(false);
+await import('./device-host.js');
