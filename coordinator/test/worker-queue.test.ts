@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialAdapterTensors, type AdapterSpec } from '@flotilla/protocol';
-import { aggregateJobId, aggregateQueue } from '../src/shared/queues.js';
+import { aggregateJobId, aggregateQueue, type AggregateUpdateRef } from '../src/shared/queues.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { readRoundOutcome, type RoundOutcome } from '../src/shared/round-outcomes.js';
 import { startAggregationWorker, type AggregationWorker } from '../src/worker/aggregation-worker.js';
@@ -20,13 +20,18 @@ afterAll(async () => {
 });
 
 describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
-  it('decides queued rounds, and turns a job that cannot succeed into a REJECTED round with the reason', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-wk-queue-'));
-    cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-    const env: WorkerTestEnv = workerTestEnv('wk-queue', { dir: stateDir });
-    cleanups.push(() => env.close());
-    const log = new MemoryRoundLog();
-    const outcomes: RoundOutcome[] = [];
+  // One worker and queue for the `it`s below, each of which queues one round.
+  const stateDir = mkdtempSync(join(tmpdir(), 'flotilla-wk-queue-'));
+  cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
+  const env: WorkerTestEnv = workerTestEnv('wk-queue', { dir: stateDir });
+  cleanups.push(() => env.close());
+  const log = new MemoryRoundLog();
+  const outcomes: RoundOutcome[] = [];
+  const queue = aggregateQueue(redisOptionsFromUrl(testRedisUrl()), env.prefix);
+  cleanups.push(() => queue.close());
+  let refs: AggregateUpdateRef[] = [];
+
+  beforeAll(async () => {
     const worker: AggregationWorker = await startAggregationWorker({
       redisUrl: testRedisUrl(),
       prefix: env.prefix,
@@ -36,8 +41,6 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
       onOutcome: (o) => outcomes.push(o),
     });
     cleanups.push(() => worker.close());
-    const queue = aggregateQueue(redisOptionsFromUrl(testRedisUrl()), env.prefix);
-    cleanups.push(() => queue.close());
 
     await env.createTask({ taskId: 'good', adapter: SPEC, modules: MODULES, minReports: 2 });
     // Krum picks updates; z·C/m noise is only calibrated for means, so computeRound refuses DP here.
@@ -50,7 +53,7 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
       dp: { noiseMultiplier: 1, delta: 1e-5, epsilonBudget: 10, populationSize: 100 },
     });
     const v0 = initialAdapterTensors(SPEC, MODULES);
-    const refs = await Promise.all(
+    refs = await Promise.all(
       [1, 2, 3].map((k) =>
         env.storeDelta(
           deltaLike(v0, (_, i) => 0.01 * k + 0.001 * i),
@@ -58,7 +61,9 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
         ),
       ),
     );
+  });
 
+  it('decides a queued round once, however often its job is added', async () => {
     const good = jobData({ taskId: 'good', roundNumber: 1, parentVersion: 0, updates: refs });
     const goodJob = await queue.add('aggregate', good, { jobId: aggregateJobId(good.roundId) });
     // The same deterministic id again is a no-op: one job per round.
@@ -71,7 +76,9 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
     expect(committed).toMatchObject({ decision: 'COMMITTED', version: 1 });
     expect(outcomes).toEqual([committed]);
     expect(await env.adapters.listVersions('good')).toEqual([1]);
+  });
 
+  it('turns a job that cannot succeed into a REJECTED round with the reason, and logs the rejection', async () => {
     const bad = jobData({ taskId: 'dp-krum', roundNumber: 1, parentVersion: 0, updates: refs });
     const badJob = await queue.add('aggregate', bad, { jobId: aggregateJobId(bad.roundId) });
     await until('the failed job', 30_000, async () => ((await badJob.getState()) === 'failed' ? true : null));
@@ -87,7 +94,9 @@ describe('startAggregationWorker (BullMQ, math in a worker thread)', () => {
       ],
     });
     expect(log.ofType('rejection').map((r) => r.roundId)).toEqual(['dp-krum:1']);
+  });
 
+  it('rejects the round of a job for an unknown task as NOT_FOUND', async () => {
     const unknown = jobData({ taskId: 'nope', roundNumber: 4, parentVersion: 0, updates: refs });
     const unknownJob = await queue.add('aggregate', unknown, { jobId: aggregateJobId(unknown.roundId) });
     await until('the unknown-task job', 30_000, async () =>
