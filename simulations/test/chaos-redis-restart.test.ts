@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64, verifyRoundLog } from '@flotilla/protocol';
 import {
   auditVerifyCommand,
@@ -51,19 +51,26 @@ describe('chaos: Redis SIGKILL and restart', () => {
     rmSync(sockDir, { recursive: true, force: true });
   });
 
-  it('keeps adapters, the round in flight and a verifiable round log; rounds 2 and 3 commit', async () => {
-    const started = Date.now();
-    const redisOptions = { dataDir: join(dir, 'redis'), socketPath: join(sockDir, 'redis.sock') };
-    const first = await startEmbeddedRedis(redisOptions);
+  // Set in order by the steps below; each step is one behaviour of the restart.
+  const started = Date.now();
+  const redisOptions = { dataDir: join(dir, 'redis'), socketPath: join(sockDir, 'redis.sock') };
+  const stateDir = join(dir, 'state');
+  const prefix = 'chaos-redis';
+  let c: Coordinator;
+  let p: Redis;
+  let first: EmbeddedRedis;
+  let roundLog: Awaited<ReturnType<typeof startChaosWorker>>['roundLog'];
+  let release: () => void = () => undefined;
+  let manifestBefore: unknown;
+  let logBefore: Awaited<ReturnType<typeof readRoundLog>>;
+  let outageMs = 0;
+  const stateOf = (roundId: string) => p.hget(`${prefix}:round:${roundId}`, 'state');
+  const trustedKey = () => toBase64(c.coordinatorKey.publicKey);
+
+  beforeAll(async () => {
+    first = await startEmbeddedRedis(redisOptions);
     servers.push(first);
-    const stateDir = join(dir, 'state');
-    const prefix = 'chaos-redis';
-    const c = await createCoordinator({
-      redisUrl: first.url,
-      prefix,
-      stateDir,
-      operatorToken: OPERATOR,
-    });
+    c = await createCoordinator({ redisUrl: first.url, prefix, stateDir, operatorToken: OPERATOR });
     coordinator = c;
     const aggregation = await startChaosWorker({
       redisUrl: first.url,
@@ -73,15 +80,13 @@ describe('chaos: Redis SIGKILL and restart', () => {
       signingKey: c.coordinatorKey,
     });
     worker = aggregation.worker;
-    const { roundLog } = aggregation;
+    roundLog = aggregation.roundLog;
     await registerTask(c, TASK, {
       goalCount: DEVICES,
       minReports: 3,
       reportingDeadlineMs: 30_000,
       maxRounds: 3,
     });
-
-    let release: () => void = () => undefined;
     const restarted = new Promise<void>((resolve) => (release = resolve));
     for (let i = 0; i < DEVICES; i++) {
       const id = `redis-dev-${i}`;
@@ -93,16 +98,19 @@ describe('chaos: Redis SIGKILL and restart', () => {
       });
       devices.push(await startChaosDevice({ url: c.url, id, keys, taskId: TASK, trainer }));
     }
-
     probe = new Redis(redisOptionsFromUrl(first.url));
     probe.on('error', () => undefined); // expected while Redis is down
-    const p = probe;
-    const stateOf = (roundId: string) => p.hget(`${prefix}:round:${roundId}`, 'state');
+    p = probe;
+  });
+
+  it('commits round 1 and acks one update of round 2 before the crash', async () => {
     await waitUntil(async () => (await stateOf(`${TASK}:1`)) === 'COMMITTED', 30_000, 'round 1');
     await waitUntil(async () => (await p.hlen(`${prefix}:round:${TASK}:2:updates`)) === 1, 20_000, 'r2 ack');
-    const manifestBefore = await c.adapters.getManifest(TASK, 1);
-    const logBefore = await readRoundLog(p, prefix);
+    manifestBefore = await c.adapters.getManifest(TASK, 1);
+    logBefore = await readRoundLog(p, prefix);
+  });
 
+  it('comes back on the same data directory and socket after SIGKILL', async () => {
     // appendfsync everysec: wait past one fsync period, then crash Redis hard.
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(first.pid, 'SIGKILL');
@@ -111,30 +119,47 @@ describe('chaos: Redis SIGKILL and restart', () => {
     const second = await startEmbeddedRedis(redisOptions);
     servers.push(second);
     expect(second.url).toBe(first.url);
-    const outageMs = Date.now() - downAt + 500;
+    outageMs = Date.now() - downAt + 500;
+  });
 
+  it('keeps the promoted adapter', async () => {
     expect(await c.adapters.latestVersion(TASK)).toBe(1);
     expect(await c.adapters.getManifest(TASK, 1)).toEqual(manifestBefore);
+  });
+
+  it('keeps the round in flight with the update it had acked', async () => {
     expect(await stateOf(`${TASK}:2`)).toBe('REPORTING');
     expect(await p.hkeys(`${prefix}:round:${TASK}:2:updates`)).toEqual(['redis-dev-0']);
+  });
+
+  it('keeps the signed round log as it was, and it verifies', async () => {
     const logAfter = await readRoundLog(p, prefix);
     expect(logAfter.slice(0, logBefore.length)).toEqual(logBefore);
-    const trustedKey = toBase64(c.coordinatorKey.publicKey);
-    expect((await verifyRoundLog(await readSignedLog(p, prefix), { trustedKey })).problems).toEqual([]);
+    expect(
+      (await verifyRoundLog(await readSignedLog(p, prefix), { trustedKey: trustedKey() })).problems,
+    ).toEqual([]);
+  });
 
+  it('commits rounds 2 and 3 with the same coordinator, worker and devices, refusing nothing', async () => {
     release();
     await waitUntil(async () => (await stateOf(`${TASK}:3`)) === 'COMMITTED', 45_000, 'round 3');
     expect(await stateOf(`${TASK}:2`)).toBe('COMMITTED');
     expect(await c.adapters.latestVersion(TASK)).toBe(3);
     for (const d of devices) expect(d.record.refused).toEqual([]);
+  });
 
+  it('leaves a log with three promotions that verifies, in Redis and as the file audit verify reads', async () => {
     const records = await readRoundLog(p, prefix);
     const lines = await readSignedLog(p, prefix);
-    const verdict = await verifyRoundLog(lines, { trustedKey });
+    const verdict = await verifyRoundLog(lines, { trustedKey: trustedKey() });
     expect(verdict.problems).toEqual([]);
     expect(records.filter((r) => r.event.type === 'promotion')).toHaveLength(3);
     await roundLog.syncMirror();
-    const audit = await auditVerifyCommand({ file: defaultRoundLogPath(stateDir), json: true, trustedKey });
+    const audit = await auditVerifyCommand({
+      file: defaultRoundLogPath(stateDir),
+      json: true,
+      trustedKey: trustedKey(),
+    });
     expect(JSON.parse(audit.output)).toMatchObject({ ok: true, records: lines.length });
     expect(audit.exitCode).toBe(0);
     console.info(

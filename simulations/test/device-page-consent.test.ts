@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoundLogEvent } from '@flotilla/protocol';
+import type { RoundLogEvent, RoundLogEventOf } from '@flotilla/protocol';
 import { readRoundLog, redisOptionsFromUrl } from '@flotilla/coordinator/shared';
 import { launchChromium } from '../../test-support/chromium.js';
 import { PATIENCE_MS } from '../../test-support/patience.js';
@@ -120,14 +120,30 @@ describe('the browser device page served by flotilla coordinator --device-page',
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it('explains what leaves the device, connects only after consent, shows a round in words and a chart, and stops', async () => {
+  // The page's life in order: each step below is one behaviour, and starts where the last ended.
+  let page: Page;
+  const problems: string[] = [];
+  const requested: string[] = [];
+  let state: PageState;
+  let accepted: RoundLogEventOf<'update.accepted'>;
+  const joinButton = () => page.getByRole('button', { name: 'Join the training' });
+  const stopButton = () => page.getByRole('button', { name: 'Stop and disconnect' });
+  const statusLine = () => page.getByRole('status');
+  const devices = async () =>
+    (
+      (await (
+        await fetch(`${coordinator.url}/api/admin/devices`, {
+          headers: { authorization: `Bearer ${OPERATOR}` },
+        })
+      ).json()) as { devices: Array<{ deviceId: string }> }
+    ).devices.map((d) => d.deviceId);
+
+  it('explains what leaves the device before anything else, with Join and Stop disabled', async () => {
     if (!browser) throw new Error('no browser');
     expect(coordinator.output()).toContain(`device page ${coordinator.url}/device/?taskId=<task>`);
     const token = await mintEnrollmentToken(coordinator.url, OPERATOR);
-    const page = await browser.newPage();
-    const problems: string[] = [];
+    page = await browser.newPage();
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    const requested: string[] = [];
     page.on('request', (request) => requested.push(new URL(request.url()).pathname));
     const query = new URLSearchParams({
       taskId: TASK,
@@ -137,8 +153,6 @@ describe('the browser device page served by flotilla coordinator --device-page',
       seed: '3',
     });
     await page.goto(`${coordinator.url}/device/?${query.toString()}`, { waitUntil: 'load' });
-
-    // The explanation, before anything else.
     await expect(page.getByRole('heading', { name: 'What leaves this device' }).isVisible()).resolves.toBe(
       true,
     );
@@ -148,52 +162,44 @@ describe('the browser device page served by flotilla coordinator --device-page',
     expect(explanation).toMatch(/signed/);
     expect(explanation).toContain('Your examples themselves: no record, value or label is ever sent.');
     expect(await page.locator('#task').innerText()).toBe(TASK);
-    const join = page.getByRole('button', { name: 'Join the training' });
-    const stop = page.getByRole('button', { name: 'Stop and disconnect' });
-    expect(await join.isDisabled()).toBe(true);
-    expect(await stop.isDisabled()).toBe(true);
-    const status = page.getByRole('status');
-    expect(await status.getAttribute('aria-live')).toBe('polite');
-    expect(await status.innerText()).toBe('Not connected. Nothing has been sent.');
+    expect(await joinButton().isDisabled()).toBe(true);
+    expect(await stopButton().isDisabled()).toBe(true);
+    expect(await statusLine().getAttribute('aria-live')).toBe('polite');
+    expect(await statusLine().innerText()).toBe('Not connected. Nothing has been sent.');
+  });
 
-    // Nothing connected: the coordinator has seen no socket, served no blob, enrolled no device;
-    // the page fetched only its own files.
+  it('sends nothing before consent: no socket, no blob, no enrolment, only its own files fetched', async () => {
     expect((await pageState(page)).phase).toBe('consent');
     expect(await metric(coordinator.url, 'flotilla_socket_connections_total')).toBe(0);
     expect(await metric(coordinator.url, 'flotilla_blob_bytes_sent_total')).toBe(0);
-    const devices = async () =>
-      (
-        (await (
-          await fetch(`${coordinator.url}/api/admin/devices`, {
-            headers: { authorization: `Bearer ${OPERATOR}` },
-          })
-        ).json()) as { devices: Array<{ deviceId: string }> }
-      ).devices.map((d) => d.deviceId);
     expect(await devices()).toEqual([]);
     expect(requested.filter((path) => !path.startsWith('/device/'))).toEqual([]);
+  });
 
+  it('enrolls and connects once the person agrees, and round 1 commits with its update', async () => {
     // Consent: the box enables the button; joining enrolls and connects.
     await page.getByLabel('I understand what leaves this device and agree to take part.').check();
-    expect(await join.isEnabled()).toBe(true);
-    await join.click();
+    expect(await joinButton().isEnabled()).toBe(true);
+    await joinButton().click();
     await pageWaits(page, "s.events.some((e) => e.kind === 'adapter') || s.error !== null");
-    const state = await pageState(page);
+    state = await pageState(page);
     expect(state.error, JSON.stringify(state.events)).toBeNull();
     expect(problems).toEqual([]);
     expect(await devices()).toEqual([DEVICE]);
     expect(await metric(coordinator.url, 'flotilla_socket_connections_total')).toBeGreaterThanOrEqual(1);
-
-    // Round 1 committed: the coordinator promoted version 1 with this device's update (asked by
-    // number: round 2 may already have started).
+    // The coordinator promoted version 1 with this device's update (asked by number: round 2 may
+    // already have started).
     const manifest = await fetch(`${coordinator.url}/api/tasks/${TASK}/adapters/1/manifest`);
     expect(manifest.status).toBe(200);
     expect(((await manifest.json()) as { manifest: { version: number } }).manifest.version).toBe(1);
     const events: RoundLogEvent[] = (await readRoundLog(redis, prefix)).map((r) => r.event);
-    const accepted = events.find((e) => e.type === 'update.accepted' && e.roundId === `${TASK}:1`);
-    if (accepted?.type !== 'update.accepted') throw new Error('no accepted update in round 1');
+    const found = events.find((e) => e.type === 'update.accepted' && e.roundId === `${TASK}:1`);
+    if (found?.type !== 'update.accepted') throw new Error('no accepted update in round 1');
+    accepted = found;
+  });
 
-    // In words: what it trained on, what it sent (the size and clip the coordinator recorded),
-    // that it was accepted, and the new version.
+  it('tells round 1 in words: what it trained on, what it sent, that it was accepted, the new version', async () => {
+    // What it sent is the size and clip the coordinator recorded.
     const history = await page.getByTestId('history').locator('li').allInnerTexts();
     expect(history[0]).toBe('Connecting…');
     expect(history).toContain(`Round 1: training on your ${EXAMPLES} examples…`);
@@ -209,7 +215,9 @@ describe('the browser device page served by flotilla coordinator --device-page',
     expect(history).toContain(
       'The shared model is now at version 1; this browser downloaded it and checked its signature.',
     );
-    // The chart: one point for round 1, at the holdout accuracy the device measured.
+  });
+
+  it('draws round 1 in the chart at the holdout accuracy the device measured', async () => {
     const point = state.rounds.find((p) => p.round === 1);
     expect(point).toBeDefined();
     const title = await page.locator('#chart g.point[data-round="1"] title').textContent();
@@ -219,16 +227,19 @@ describe('the browser device page served by flotilla coordinator --device-page',
     expect(await page.locator('#chart svg[role="img"]').count()).toBe(1);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: new URL('device-page-round.png', SCREENSHOTS).pathname, fullPage: true });
+  });
 
-    // Stop while round 2 trains: training ends there, nothing of round 2 leaves the browser (no
-    // blob byte reaches the coordinator, no update or skip is logged), and the socket closes.
+  it('stops while round 2 trains: nothing of round 2 leaves the browser, and the socket closes', async () => {
+    // No blob byte reaches the coordinator, no update or skip is logged.
     await pageWaits(page, `s.events.some((e) => e.kind === 'round' && e.detail.roundId === '${TASK}:2')`);
     const bytesIn = await metric(coordinator.url, 'flotilla_blob_bytes_received_total');
-    expect(await stop.isEnabled()).toBe(true);
-    await stop.click();
+    expect(await stopButton().isEnabled()).toBe(true);
+    await stopButton().click();
     await pageWaits(page, "s.phase === 'stopped'");
-    expect(await status.innerText()).toBe('Stopped. This browser is disconnected and sends nothing more.');
-    expect(await stop.isDisabled()).toBe(true);
+    expect(await statusLine().innerText()).toBe(
+      'Stopped. This browser is disconnected and sends nothing more.',
+    );
+    expect(await stopButton().isDisabled()).toBe(true);
     await waitUntil('the coordinator to see the device disconnect', async () => {
       return (await metric(coordinator.url, 'flotilla_connected_devices')) === 0;
     });
