@@ -5,7 +5,10 @@ import { isNeverRetried, unrecoverable } from '../never-retry.js';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/hierarchical-flow.js';
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
-import { processCombine, processShardStats, processShardSum } from './shard-jobs.js';
+import { siblingModule } from '../../shared/ts-worker.js';
+import type { UpdateStats } from '../audit/reference.js';
+import { ThreadClient } from '../thread-client.js';
+import { processCombine, processShardStats, processShardSum, type ShardStatsMath } from './shard-jobs.js';
 
 export interface HierarchicalWorkersOptions {
   connection: ConnectionOptions;
@@ -13,8 +16,13 @@ export interface HierarchicalWorkersOptions {
   prefix?: string;
   /** Where the deltas are and where shard sums and means go (by content address). */
   blobs: BlobStore;
-  /** Shard jobs (sum and stats passes) processed at once by this process. Default 1. */
+  /**
+   * Shard jobs (sum and stats passes) processed at once by this process. Default 1, or 2 with the
+   * stats thread: one shard's deltas then load while the thread screens another.
+   */
   concurrency?: number;
+  /** Screen shards in a worker thread, off the event loop that renews the job locks. Default true. */
+  statsThread?: boolean;
   /** BullMQ job lock in ms (see the aggregation worker's). Default 10_000 (job-locks.ts). */
   lockDurationMs?: number;
   /** Stalled-job check period in ms. Default 5_000 (job-locks.ts). */
@@ -48,7 +56,18 @@ export async function startHierarchicalWorkers(
     prefix: options.prefix ?? DEFAULT_PREFIX,
     ...jobLockSettings(options),
   };
-  const shardOpts = { ...opts, concurrency: options.concurrency ?? 1 };
+  // The stats pass is the long math of a large round: in a thread it cannot hold up lock renewals,
+  // and the event loop loads the next shard meanwhile.
+  const thread =
+    options.statsThread === false
+      ? null
+      : new ThreadClient<Parameters<ShardStatsMath>[0], UpdateStats[]>(
+          siblingModule('stats-thread', import.meta.url),
+          'shard stats',
+        );
+  // Not started here: a process whose rounds never go hierarchical (simulations, small fleets)
+  // should not pay a thread's modules in memory. The first shard screen starts it.
+  const shardOpts = { ...opts, concurrency: options.concurrency ?? (thread ? 2 : 1) };
   const run =
     <T>(what: string, work: (job: Job) => Promise<T>) =>
     async (job: Job): Promise<T> => {
@@ -63,7 +82,9 @@ export async function startHierarchicalWorkers(
   );
   const statsWorker = new Worker(
     SHARD_STATS_QUEUE,
-    run('shard audited', (job) => processShardStats(job.data, blobs)),
+    run('shard audited', (job) =>
+      processShardStats(job.data, blobs, thread ? (input) => thread.request(input) : undefined),
+    ),
     shardOpts,
   );
   const combineWorker = new Worker(
@@ -82,6 +103,7 @@ export async function startHierarchicalWorkers(
     combineWorker,
     async close() {
       await Promise.all(all.map((w) => w.close()));
+      await thread?.close();
     },
   };
 }

@@ -22,6 +22,7 @@ import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { flattenTensors } from '../strategies/flatten.js';
 import { loadUpdates } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
+import type { UpdateStats } from '../audit/reference.js';
 import { medianDelta, shardStats } from './shard-stats.js';
 
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
@@ -116,8 +117,17 @@ export async function processCombine(
   return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
 }
 
+/** Computes a shard's {@link shardStats}: in this thread by default, or in a worker thread. */
+export type ShardStatsMath = (
+  input: Parameters<typeof shardStats>[0],
+) => UpdateStats[] | Promise<UpdateStats[]>;
+
 /** Second-pass child: the shard's updates against the round's robust reference and each other. */
-export async function processShardStats(raw: unknown, blobs: BlobStore): Promise<ShardStatsResult> {
+export async function processShardStats(
+  raw: unknown,
+  blobs: BlobStore,
+  math: ShardStatsMath = shardStats,
+): Promise<ShardStatsResult> {
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
   const job = parsed.data;
@@ -129,7 +139,7 @@ export async function processShardStats(raw: unknown, blobs: BlobStore): Promise
   const reference = flattenTensors(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
   ).values;
-  const stats = shardStats({ updates: loaded.map((u) => flattenTensors(u.delta).values), reference });
+  const stats = await math({ updates: loaded.map((u) => flattenTensors(u.delta).values), reference });
   return {
     shardIndex: job.shardIndex,
     updates: loaded.map((u, i) => ({
