@@ -88,8 +88,8 @@ function answering(inclusion: InclusionProof): InclusionCheckContext & { asked: 
 }
 
 /** The device's update as the check reads it: only its round id and blob digest matter. */
-function update(refusal: string | null, blobDigest = BLOB): AnsweredUpdate {
-  const plan: Pick<RoundPlan, 'roundId'> = { roundId: ROUND };
+function update(refusal: string | null, blobDigest = BLOB, dp = false): AnsweredUpdate {
+  const plan: Pick<RoundPlan, 'roundId' | 'dp'> = { roundId: ROUND, ...(dp ? { dp } : {}) };
   const metadata: Pick<UpdateMetadata, 'blobDigest'> = { blobDigest };
   return { plan: plan as RoundPlan, metadata: metadata as UpdateMetadata, refusal };
 }
@@ -126,6 +126,20 @@ describe('checkInclusion of a refused update', () => {
       reason: `the answer's record names blob ${BLOB}, not this update's ${'cd'.repeat(32)}`,
     },
     {
+      what: 'a DP-form record in a round whose plan promises no DP',
+      event: refused({ bytes: null, clipped: null, blobDigest: 'ef'.repeat(32) }),
+      answered: update('NORM_EXCEEDED'),
+      reason:
+        "the answer's record withholds the update's values (the DP form), but the round plan promises no differential privacy",
+    },
+    {
+      what: "a record stating the update's values in a round whose plan promises DP",
+      event: refused(),
+      answered: update('NORM_EXCEEDED', BLOB, true),
+      reason:
+        "the round plan promises differential privacy, but the answer's record states the update's values",
+    },
+    {
       what: 'a refusal for an accepted update',
       event: refused(),
       answered: update(null),
@@ -147,7 +161,7 @@ describe('checkInclusion of a refused update', () => {
       refused({ blobDigest: 'ee'.repeat(32), clipped: null, bytes: null }),
     );
     expect(
-      await checkInclusion(logLeafOf(record), update('NORM_EXCEEDED'), answering(inclusion)),
+      await checkInclusion(logLeafOf(record), update('NORM_EXCEEDED', BLOB, true), answering(inclusion)),
     ).toMatchObject({ ok: true });
   });
 

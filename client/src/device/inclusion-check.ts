@@ -49,6 +49,13 @@ function recordMismatch(leaf: LogLeaf, update: AnsweredUpdate): string | null {
   // A DP round names updates by a commitment the device cannot open, and withholds what the update
   // says of itself (an accepted update's norm, a refused one's size); otherwise it is the digest.
   const stated = event.type === 'update.accepted' ? event.norm !== null : event.bytes !== null;
+  // The form must be the one the plan promised, or a coordinator could write a non-DP round's
+  // record in the DP form and skip the blob check below.
+  const dp = update.plan.dp === true;
+  if (dp && stated)
+    return "the round plan promises differential privacy, but the answer's record states the update's values";
+  if (!dp && !stated)
+    return "the answer's record withholds the update's values (the DP form), but the round plan promises no differential privacy";
   const { blobDigest } = update.metadata;
   if (stated && event.blobDigest !== blobDigest)
     return `the answer's record names blob ${String(event.blobDigest)}, not this update's ${blobDigest}`;

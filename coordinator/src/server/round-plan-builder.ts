@@ -82,6 +82,8 @@ export function buildRoundPlan(input: {
     quantization: task.rounds.quantization,
     validationTolerance: task.rounds.validationTolerance,
     deadline: Date.now() + task.rounds.reportingDeadlineMs,
+    // The same promise round.opened logs: the device checks its record's form against it.
+    ...(task.policy.dp ? { dp: true } : {}),
   };
 }
 

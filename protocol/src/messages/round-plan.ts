@@ -60,6 +60,12 @@ export const RoundPlanSchema = z.object({
   validationTolerance: z.number().nonnegative().nullable(),
   /** Updates arriving after this time (epoch ms) are refused as ROUND_CLOSED. */
   deadline: EpochMsSchema,
+  /**
+   * True when the round promises differential privacy: the round log then names this device's
+   * update by a commitment and withholds what it says of itself (docs/privacy.md), and the device
+   * checks its log record has that form. Absent: false.
+   */
+  dp: z.boolean().optional(),
 });
 export type RoundPlan = z.infer<typeof RoundPlanSchema>;
 
