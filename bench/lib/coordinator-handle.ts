@@ -42,9 +42,11 @@ export async function startCoordinatorChild(options: StartCoordinatorOptions): P
   args.push('--role', role === 'coordinator' && options.worker === true ? 'both' : role);
   if (options.crypto === 'isomorphic') args.push('--isomorphic-crypto');
   const child: BenchChild = startTsChild(SCRIPT, args, {
-    // BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the child (all threads) on exit.
+    // BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the child (all threads) on exit;
+    // BENCH_CHILD_NODE_ARGS adds node flags (space-separated), e.g. `--single-threaded-gc`.
     nodeArgs: [
       '--expose-gc',
+      ...(process.env.BENCH_CHILD_NODE_ARGS ? process.env.BENCH_CHILD_NODE_ARGS.split(' ') : []),
       ...(process.env.BENCH_CPU_PROF_DIR
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
         : []),

@@ -14,6 +14,7 @@ import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import type { AcceptedUpdate } from './accepted-update.js';
 import type { DeviceRegistry } from './device-registry.js';
+import type { RecentUploads } from './recent-uploads.js';
 import type { RoundEvents } from './round-events.js';
 import { takesResponses } from './round-machine.js';
 import type { RoundStore } from './round-store.js';
@@ -32,6 +33,10 @@ export interface AcceptUpdateDeps {
   /** Bounds the blob reads of validation (one at a time per device, a byte budget in all). */
   validations: ValidationGate;
   events: RoundEvents;
+  /** Verified bytes of recent uploads: validated from memory instead of read back and hashed again. */
+  recentUploads?: RecentUploads;
+  /** Counts each validation by where its bytes came from. */
+  observeValidation?: (source: 'upload' | 'store') => void;
 }
 
 function roundNumberOf(roundId: string): number {
@@ -72,6 +77,15 @@ async function acknowledgeResubmission(
     `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
     { details: { kind: RESUBMISSION, roundId: metadata.roundId } },
   );
+}
+
+/** The stored bytes of `digest`, checked against the signed digest and size. */
+async function readVerified(blobs: BlobStore, digest: string, size: number): Promise<Uint8Array> {
+  const bytes = await blobs.get(digest);
+  if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${digest} was not uploaded`);
+  if (bytes.length !== size || sha256Hex(bytes) !== digest)
+    throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
+  return bytes;
 }
 
 /**
@@ -137,7 +151,8 @@ export async function acceptUpdate(
     );
   // Cheap checks before the blob is read: a submission naming a large blob it did not upload,
   // or with the wrong size, costs a stat and a set lookup, not a read and a hash.
-  const size = await deps.blobs.size(metadata.blobDigest);
+  const kept = deps.recentUploads?.get(metadata.blobDigest);
+  const size = kept?.length ?? (await deps.blobs.size(metadata.blobDigest));
   // Only bytes this device uploaded: another device's delta is neither readable nor submittable
   // by it. BLOB_MISSING makes an honest device upload again (which records it as uploader).
   if (size === null || !(await deps.access.isUploader(metadata.blobDigest, deviceId)))
@@ -151,10 +166,9 @@ export async function acceptUpdate(
     // A burst of identical submissions waits here: once one is accepted, the rest need no read.
     if (await deps.rounds.hasResponded(round.roundId, deviceId))
       throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
-    const bytes = await deps.blobs.get(metadata.blobDigest);
-    if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded`);
-    if (bytes.length !== metadata.blobBytes || sha256Hex(bytes) !== metadata.blobDigest)
-      throw new FlotillaError('DIGEST_MISMATCH', 'stored blob does not match the signed digest and size');
+    // Bytes kept from the upload were hashed as they arrived; bytes read back are hashed again.
+    const bytes = kept ?? (await readVerified(deps.blobs, metadata.blobDigest, metadata.blobBytes));
+    deps.observeValidation?.(kept ? 'upload' : 'store');
     return validateDeltaBlob(bytes, signed.task, plan);
   });
 
@@ -182,6 +196,7 @@ export async function acceptUpdate(
     if (result.status === 'DUPLICATE_UPDATE') await acknowledgeResubmission(deps, deviceId, submission);
     throw new FlotillaError(result.status, `update refused: ${result.status}`);
   }
+  deps.recentUploads?.forget(metadata.blobDigest);
   if (signed.task.policy.auditorDeltaAccess === true) await deps.access.grantAuditors(metadata.blobDigest);
   return {
     receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt, logLeaf: null },

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlotillaError } from '@flotilla/protocol';
 import type { BlobAccess, BlobPrincipal, BlobReader, BlobStore } from '../shared/blob-store/index.js';
 import { bearer, idleBoundedBody, sendError, sendJson } from './http-util.js';
+import type { RecentUploads } from './recent-uploads.js';
 import { operatorTokenMatches, type SessionStore } from './sessions.js';
 import type { TransferLimiter } from './transfer-limiter.js';
 
@@ -32,6 +33,8 @@ export interface BlobRouteDeps {
   /** Milliseconds a GET may go without the client taking a byte before its connection is closed. */
   downloadIdleTimeoutMs: number;
   limiter: TransferLimiter;
+  /** Devices' uploads kept in memory for the submissions that name them. */
+  recentUploads?: RecentUploads;
   /** Called with the bytes of each blob received ('in') or served ('out'), for /metrics. */
   onBlobBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }
@@ -178,8 +181,13 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
       // An existing digest is hashed, capped and timed like a new upload: the answer says
       // whether these bytes are that blob, and only then is the uploader recorded.
       const body = idleBoundedBody(req, res, deps.uploadIdleTimeoutMs);
-      const { bytes, stored } = await deps.blobs.putStream(digest, body, { maxBytes: cap });
+      const copy =
+        principal.kind === 'device' && deps.recentUploads
+          ? deps.recentUploads.copy(body, declared)
+          : { source: body, keep: () => undefined };
+      const { bytes, stored } = await deps.blobs.putStream(digest, copy.source, { maxBytes: cap });
       if (principal.kind === 'device') await deps.access.addUploader(digest, principal.deviceId);
+      copy.keep(digest);
       deps.onBlobBytes?.('in', bytes);
       sendJson(res, stored ? 201 : 200, { digest, bytes, stored });
     } catch (error) {

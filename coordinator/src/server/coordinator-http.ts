@@ -15,6 +15,7 @@ import { createHttpHandler } from './http-server.js';
 import { handleMetricsRequest, type FlotillaMetrics, type RoundLogFollower } from './metrics/index.js';
 import type { FleetPresence } from './presence.js';
 import type { RoundEvents } from './round-events.js';
+import type { RecentUploads } from './recent-uploads.js';
 import type { FleetChannel } from './round-manager.js';
 import { rollbackAdapter } from './rollback.js';
 import type { SessionStore } from './sessions.js';
@@ -34,6 +35,8 @@ export interface CoordinatorHttpDeps {
   devices: DeviceRegistry;
   blobs: BlobStore;
   blobAccess: BlobAccess;
+  /** Device uploads kept for the submissions that name them (shared with update acceptance). */
+  recentUploads: RecentUploads;
   sessions: SessionStore;
   presence: FleetPresence;
   /** The round log as the dashboard and the ε gauge read it. */
@@ -55,7 +58,8 @@ export interface CoordinatorHttpDeps {
 
 /** The HTTP server's request listener for the coordinator's surfaces and routes. */
 export function coordinatorRequestListener(deps: CoordinatorHttpDeps): RequestListener {
-  const { options, redis, keys, prefix, tasks, adapters, devices, blobs, blobAccess, sessions } = deps;
+  const { options, redis, keys, prefix, tasks, adapters, devices, blobs, blobAccess, recentUploads } = deps;
+  const { sessions } = deps;
   const { presence, roundLog, metrics, coordinatorKey, events, fleet, signal, logger } = deps;
   const dashboard =
     options.dashboard === false
@@ -111,6 +115,7 @@ export function coordinatorRequestListener(deps: CoordinatorHttpDeps): RequestLi
       uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? 30_000,
       downloadIdleTimeoutMs: options.downloadIdleTimeoutMs ?? 30_000,
       limiter: new TransferLimiter({ ...DEFAULT_TRANSFER_LIMITS, ...options.transferLimits }),
+      recentUploads,
       onBlobBytes: (direction, bytes) =>
         (direction === 'in' ? metrics.blobBytesReceived : metrics.blobBytesSent).inc(bytes),
     },

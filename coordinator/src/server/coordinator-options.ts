@@ -87,6 +87,12 @@ export interface CoordinatorOptions {
    */
   maxValidationBytes?: number;
   /**
+   * Bytes of device uploads kept in memory until the submission naming them, which is then checked
+   * without reading the blob back and hashing it again. Default 64 MiB
+   * (`DEFAULT_RECENT_UPLOAD_BYTES`); 0 keeps none.
+   */
+  recentUploadBytes?: number;
+  /**
    * Blob garbage collection (blob-gc.ts): every `intervalMs` (default 10 min) delete blobs that no
    * task, manifest, retained delta or round in flight needs and that were not used for `graceMs`
    * (default 1 h). `false` turns it off.

@@ -52,6 +52,7 @@ import {
   trackConnections,
 } from './shutdown.js';
 import { DEFAULT_VALIDATION_BYTES, ValidationGate } from './validation-gate.js';
+import { DEFAULT_RECENT_UPLOAD_BYTES, RecentUploads } from './recent-uploads.js';
 import {
   FlotillaMetrics,
   QUEUE_STATES,
@@ -189,6 +190,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   const roundsProxy: RoundOps = {
     checkIn: (deviceId, checkIn, task) => requireManager().checkIn(deviceId, checkIn, task),
   };
+  const recentUploads = new RecentUploads(options.recentUploadBytes ?? DEFAULT_RECENT_UPLOAD_BYTES);
   const acceptDeps = {
     redis,
     keys,
@@ -199,6 +201,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     access: blobAccess,
     validations: new ValidationGate({ maxBytes: options.maxValidationBytes ?? DEFAULT_VALIDATION_BYTES }),
     events,
+    recentUploads,
+    observeValidation: (source: 'upload' | 'store') => metrics.updateValidations.inc({ source }),
   };
   const refusals = new RefusalLog({
     redis,
@@ -287,6 +291,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       devices,
       blobs,
       blobAccess,
+      recentUploads,
       sessions,
       presence,
       roundLog: roundLogView,

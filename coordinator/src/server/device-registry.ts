@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DeviceIdSchema, FlotillaError, PublicKeySchema, fromBase64 } from '@flotilla/protocol';
 import { readLuaSource } from '../shared/lua-script.js';
 import { RedisStore, type RedisStoreOptions } from '../shared/redis-store.js';
+import { runScript } from '../shared/redis-script.js';
 
 export const DeviceRecordSchema = z.object({
   deviceId: DeviceIdSchema,
@@ -126,7 +127,8 @@ export class DeviceRegistry extends RedisStore {
       this.keys.devices(),
       this.keys.deviceKey(keyHashOf(record.publicKey)),
     ];
-    const result = await this.redis.eval(
+    const result = await runScript(
+      this.redis,
       script,
       keys.length,
       ...keys,

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../shared/keys.js';
+import { runScript } from '../shared/redis-script.js';
 
 /** Options of a token bucket: messages per second sustained, and the burst it starts with. */
 export interface RateLimitOptions {
@@ -72,7 +73,8 @@ export class IdentityRateLimiter {
 
   /** Takes one token from `deviceId`'s bucket; false when it is empty. */
   async take(deviceId: string): Promise<boolean> {
-    const allowed = await this.redis.eval(
+    const allowed = await runScript(
+      this.redis,
       TAKE,
       1,
       this.keys.rateLimit(deviceId),

@@ -13,6 +13,7 @@ import { resultCode } from '../shared/lua-script.js';
 import { parseJsonAs } from '../shared/parse-json-as.js';
 import { KEEP_REFUSAL_LEAF, RECORD_REFUSAL, TAKE_REFUSALS } from './lua/round-scripts.js';
 import type { RoundEvents } from './round-events.js';
+import { runScript } from '../shared/redis-script.js';
 
 // Refused updates in the round log, bounded per (round, device, reason): the first refusal gets
 // its own `update.refused` record; repeats are counted in Redis and written as `update.refusals`
@@ -71,7 +72,8 @@ export class RefusalLog {
     const field = `${device} ${refusal.error.code}`;
     const counted = resultCode(
       RECORD_REFUSAL,
-      await redis.eval(
+      await runScript(
+        redis,
         RECORD_REFUSAL.source,
         4,
         keys.round(refusal.roundId),
@@ -116,7 +118,8 @@ export class RefusalLog {
     });
     if (!record) return null;
     const leaf = logLeafOf(record);
-    await redis.eval(
+    await runScript(
+      redis,
       KEEP_REFUSAL_LEAF.source,
       2,
       keys.round(refusal.roundId),
@@ -145,7 +148,8 @@ export class RefusalLog {
   async flush(round: { taskId: string; roundId: string }): Promise<{ refused: number; accepted: number }> {
     const { redis, keys, events } = this.options;
     const [total, flat, accepted] = TakenSchema.parse(
-      await redis.eval(
+      await runScript(
+        redis,
         TAKE_REFUSALS.source,
         3,
         keys.roundRefusalsPending(round.roundId),

@@ -12,6 +12,7 @@ import type { RoundEvents } from './round-events.js';
 import { takesResponses } from './round-machine.js';
 import type { RoundStore } from './round-store.js';
 import type { SessionStore } from './sessions.js';
+import { runScript } from '../shared/redis-script.js';
 
 // Revoking a device ends everything it holds, on every coordinator process: its enrollment (no
 // new handshake, session or acceptance: those check the record atomically), its session tokens,
@@ -76,7 +77,8 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string): Prom
       message: 'the device was revoked while the round was open; its update is not aggregated',
       at: Date.now(),
     };
-    const taken = await deps.redis.eval(
+    const taken = await runScript(
+      deps.redis,
       EXCLUDE_UPDATE.source,
       3,
       deps.keys.round(round.roundId),

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RedisKeys } from '../shared/keys.js';
 import type { RoundFence } from './round-store.js';
+import { runScript } from '../shared/redis-script.js';
 
 /** Default lease length in ms: how long a dead driver blocks a takeover. */
 export const DEFAULT_LEASE_TTL_MS = 10_000;
@@ -120,9 +121,9 @@ export class RoundLease {
     const token = this.tokenValue;
     this.tokenValue = null;
     if (token !== null)
-      await this.options.redis
-        .eval(RELEASE, 1, this.options.keys.driverLock(), String(token))
-        .catch(() => undefined);
+      await runScript(this.options.redis, RELEASE, 1, this.options.keys.driverLock(), String(token)).catch(
+        () => undefined,
+      );
   }
 
   /** Publishes a nudge for whichever process drives. */
@@ -149,7 +150,8 @@ export class RoundLease {
     const { keys, redis } = this.options;
     const holder = `{"token":{token},"host":${JSON.stringify(hostname())},"pid":${process.pid}}`;
     const token = Number(
-      await redis.eval(
+      await runScript(
+        redis,
         ACQUIRE,
         3,
         keys.driverLock(),
@@ -195,7 +197,8 @@ export class RoundLease {
   private async renew(token: number): Promise<void> {
     const sentAt = Date.now();
     const { keys, redis } = this.options;
-    const ok = await redis.eval(
+    const ok = await runScript(
+      redis,
       RENEW,
       2,
       keys.driverLock(),

@@ -14,6 +14,7 @@ import {
   TRANSITION_ROUND,
 } from './lua/round-scripts.js';
 import { ROUND_STATES, TERMINAL_STATES, type RoundState, type SourceState } from './round-machine.js';
+import { runScript } from '../shared/redis-script.js';
 
 /**
  * How long a decided round's keys stay in Redis once the task's next round opens: 7 days. The
@@ -95,7 +96,8 @@ export class RoundStore {
     const fence = this.fence
       ? { keys: [this.fence.lockKey], token: this.fence.token() }
       : { keys: [], token: '' };
-    return this.redis.eval(
+    return runScript(
+      this.redis,
       script.source,
       keys.length + fence.keys.length,
       ...keys,
@@ -275,7 +277,7 @@ export class RoundStore {
     args: string[],
   ): Promise<unknown> {
     const keys = [...this.responseKeys(roundId), ...extraKeys];
-    return this.redis.eval(script.source, keys.length, ...keys, ...args);
+    return runScript(this.redis, script.source, keys.length, ...keys, ...args);
   }
 
   /**

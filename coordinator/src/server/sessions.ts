@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { FlotillaError } from '@flotilla/protocol';
 import { redisKeys, type RedisKeys } from '../shared/keys.js';
 import { DEVICE_ACTIVE_LUA } from './device-registry.js';
+import { runScript } from '../shared/redis-script.js';
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -44,7 +45,8 @@ export class SessionStore {
   async create(deviceId: string): Promise<{ sessionToken: string; expiresAt: number }> {
     const sessionToken = randomBytes(32).toString('hex');
     const hash = hashToken(sessionToken);
-    const created = await this.redis.eval(
+    const created = await runScript(
+      this.redis,
       CREATE,
       3,
       this.keys.device(deviceId),
@@ -61,7 +63,13 @@ export class SessionStore {
   /** Device id for a live token of an active device, else null. */
   async resolve(token: string): Promise<string | null> {
     if (token.length < 32 || token.length > 128) return null;
-    const id = await this.redis.eval(RESOLVE, 1, this.keys.session(hashToken(token)), this.keys.device(''));
+    const id = await runScript(
+      this.redis,
+      RESOLVE,
+      1,
+      this.keys.session(hashToken(token)),
+      this.keys.device(''),
+    );
     return typeof id === 'string' ? id : null;
   }
 

@@ -7,6 +7,7 @@ import { FlotillaError, RoundPlanSchema, type RoundPlan } from '@flotilla/protoc
 import type { RedisKeys } from '../shared/keys.js';
 import type { UploadAdmission } from './blob-routes.js';
 import { RESPONDING_STATE } from './round-machine.js';
+import { runScript } from '../shared/redis-script.js';
 
 /** Distinct blobs a device may store per round: its delta, with room for a re-encoded retry. */
 export const DEFAULT_MAX_UPLOADS_PER_ROUND = 4;
@@ -85,7 +86,8 @@ export function createUploadAdmission(deps: UploadAdmissionDeps) {
         'no round in REPORTING selected this device: uploads are deltas for a round the device was selected in',
       );
     const quotaKey = deps.keys.blobQuota(round.roundId, deviceId);
-    const reserved = await deps.redis.eval(
+    const reserved = await runScript(
+      deps.redis,
       RESERVE,
       1,
       quotaKey,

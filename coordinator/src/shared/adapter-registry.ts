@@ -1,6 +1,7 @@
 import { FlotillaError, SignedManifestSchema, type SignedManifest } from '@flotilla/protocol';
 import { manifestBlobDigests } from './blob-store/manifest-blobs.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { runScript } from './redis-script.js';
 
 // Promotes version N only if the latest is N-1 and N is not stored yet: one version, one promotion.
 // The manifest's artifacts (ARGV[3..]) become fleet-readable in the same step (blob-access.ts).
@@ -33,7 +34,8 @@ export class AdapterRegistry extends RedisStore {
   async putManifest(signed: SignedManifest): Promise<void> {
     const parsed = SignedManifestSchema.parse(signed);
     const { taskId, version } = parsed.manifest;
-    const result = await this.redis.eval(
+    const result = await runScript(
+      this.redis,
       PUT_MANIFEST,
       3,
       this.keys.adapterManifests(taskId),

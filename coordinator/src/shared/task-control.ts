@@ -9,6 +9,7 @@ import {
 } from '@flotilla/protocol';
 import { redisKeys } from './keys.js';
 import { TaskStopSchema } from './task-stop.js';
+import { runScript } from './redis-script.js';
 
 // An operator's pause, resume, stop and archive of a task, stored beside the worker's stop
 // (task-stop.ts). The moves are protocol's TASK_CONTROL_MOVES; a move is a compare-and-set, so two
@@ -100,7 +101,8 @@ export async function applyTaskControl(
 ): Promise<TaskControlState> {
   const move = TASK_CONTROL_MOVES[options.action];
   const next: TaskControlState = { status: move.to, reason: options.reason, at: options.now };
-  const [applied, found] = (await redis.eval(
+  const [applied, found] = (await runScript(
+    redis,
     SET_IF_STATUS,
     1,
     redisKeys(prefix).taskControl(options.taskId),

@@ -9,7 +9,7 @@ const SECRET_KEY_BYTES = 64;
 const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 /** Imported keys kept for reuse: a coordinator verifies the same enrolled keys over and over. */
-const KEY_CACHE_LIMIT = 1024;
+const KEY_CACHE_LIMIT = 16_384;
 const keyCache = new Map<string, KeyObject>();
 
 function importPublicKey(publicKey: Uint8Array): KeyObject {

@@ -43,6 +43,7 @@ export class FlotillaMetrics {
   readonly updatesRefused: Counter<'task' | 'reason'>;
   readonly updatesResubmitted: Counter<'task'>;
   readonly updateNormRatio: Histogram<'task'>;
+  readonly updateValidations: Counter<'source'>;
   readonly socketConnections: Counter;
   readonly socketDisconnections: Counter;
   readonly connectedDevices: Gauge;
@@ -104,6 +105,12 @@ export class FlotillaMetrics {
       help: 'L2 norm of each accepted update divided by the clip bound it was checked against.',
       labelNames: ['task'],
       buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1, 1.01],
+      registers,
+    });
+    this.updateValidations = new Counter({
+      name: 'flotilla_update_validations_total',
+      help: 'Update blobs validated at submission, by where the bytes came from: upload (kept in memory since their PUT) or store (read back and hashed again).',
+      labelNames: ['source'],
       registers,
     });
     this.socketConnections = new Counter({

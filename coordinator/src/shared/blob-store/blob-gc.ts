@@ -21,6 +21,7 @@ import type { TaskRegistry } from '../task-registry.js';
 import { BlobAccess } from './blob-access.js';
 import { manifestBlobDigests } from './manifest-blobs.js';
 import type { BlobStore } from './types.js';
+import { runScript } from '../redis-script.js';
 
 /** Default grace period: a blob nothing references survives this long after its last use, 1 h. */
 export const DEFAULT_BLOB_GC_GRACE_MS = 3_600_000;
@@ -153,7 +154,7 @@ export async function collectBlobGarbage(options: BlobGcOptions): Promise<BlobGc
     const access = new BlobAccess({ redis, prefix: keys.prefix });
     for await (const blob of blobs.list()) {
       result.scanned++;
-      if (result.scanned % 1000 === 0) await redis.eval(REFRESH, 1, lock, token, LOCK_TTL_MS);
+      if (result.scanned % 1000 === 0) await runScript(redis, REFRESH, 1, lock, token, LOCK_TTL_MS);
       if (live.digests.has(blob.digest)) result.referenced++;
       else if (blob.lastUsedAt >= result.cutoff) result.recent++;
       else if (await blobs.deleteIfUnused(blob.digest, result.cutoff)) {
@@ -165,6 +166,6 @@ export async function collectBlobGarbage(options: BlobGcOptions): Promise<BlobGc
     result.staleTemps = await blobs.removeStaleTemps(now - graceMs);
     return result;
   } finally {
-    await redis.eval(RELEASE, 1, lock, token).catch(() => undefined);
+    await runScript(redis, RELEASE, 1, lock, token).catch(() => undefined);
   }
 }

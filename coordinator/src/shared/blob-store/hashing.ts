@@ -13,7 +13,7 @@ export function assertDigest(digest: string): void {
  */
 export async function streamVerified(
   digest: string,
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes: number,
   onChunk?: (chunk: Uint8Array) => void | Promise<void>,
 ): Promise<number> {

@@ -36,12 +36,29 @@ export interface LocalDirBlobStoreOptions {
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 
+/** Bytes of an upload gathered before they are written: 1 MiB. */
+const WRITE_BATCH_BYTES = 1024 ** 2;
+
 /** chmod 0700; a directory owned by someone else (an auditor reading a copy) is left as it is. */
 function closeDirectory(path: string): void {
   try {
     chmodSync(path, DIR_MODE);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+  }
+}
+
+/** Writes every byte of `chunks` at the handle's position (writev may write only a part). */
+async function writeAll(handle: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest);
+    if (bytesWritten === 0) throw new FlotillaError('INTERNAL', 'blob write made no progress');
+    while (rest.length > 0 && bytesWritten >= (rest[0] as Uint8Array).length) {
+      bytesWritten -= (rest[0] as Uint8Array).length;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [(rest[0] as Uint8Array).subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 
@@ -146,12 +163,23 @@ export class LocalDirBlobStore implements BlobStore {
     const tmp = join(this.dir, 'tmp', `${digest}.${randomBytes(6).toString('hex')}`);
     const handle = await open(tmp, 'w', FILE_MODE);
     try {
-      const iterable = (async function* () {
-        for await (const c of source) yield c;
-      })();
-      const bytes = await streamVerified(digest, iterable, maxBytes, async (chunk) => {
-        await handle.write(chunk);
+      // Chunks are written in batches of up to WRITE_BATCH_BYTES (one writev each), not one
+      // write per network chunk: a delta of a few hundred kB is one write.
+      let batch: Uint8Array[] = [];
+      let batchBytes = 0;
+      const flush = async () => {
+        if (batch.length === 0) return;
+        const chunks = batch;
+        batch = [];
+        batchBytes = 0;
+        await writeAll(handle, chunks);
+      };
+      const bytes = await streamVerified(digest, source, maxBytes, async (chunk) => {
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
       });
+      await flush();
       await handle.sync();
       await handle.close();
       await mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true, mode: DIR_MODE });

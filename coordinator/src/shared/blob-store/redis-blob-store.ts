@@ -9,6 +9,7 @@ import {
 } from './types.js';
 import { assertDigest, clampRange, readAll, streamVerified, verifyAgainstStored } from './hashing.js';
 import { RedisStore, type RedisStoreOptions } from '../redis-store.js';
+import { runScript } from '../redis-script.js';
 
 /** Options of the Redis blob store: blobs live under `${prefix}:blob:<digest>`. */
 export type RedisBlobStoreOptions = RedisStoreOptions;
@@ -138,7 +139,16 @@ export class RedisBlobStore extends RedisStore implements BlobStore {
         if (pendingBytes >= BLOB_READ_CHUNK_BYTES) await flush();
       });
       await flush();
-      const stored = await this.redis.eval(COMMIT, 3, temp, key, this.keys.blobIndex(), Date.now(), digest);
+      const stored = await runScript(
+        this.redis,
+        COMMIT,
+        3,
+        temp,
+        key,
+        this.keys.blobIndex(),
+        Date.now(),
+        digest,
+      );
       return { bytes, stored: stored === 1 };
     } catch (error) {
       await this.redis.del(temp).catch(() => undefined);
@@ -147,7 +157,8 @@ export class RedisBlobStore extends RedisStore implements BlobStore {
   }
 
   async touch(digest: string): Promise<boolean> {
-    const touched = await this.redis.eval(
+    const touched = await runScript(
+      this.redis,
       TOUCH,
       2,
       this.key(digest),
@@ -194,7 +205,8 @@ export class RedisBlobStore extends RedisStore implements BlobStore {
   }
 
   async deleteIfUnused(digest: string, unusedSince: number): Promise<boolean> {
-    const deleted = await this.redis.eval(
+    const deleted = await runScript(
+      this.redis,
       DELETE_IF_UNUSED,
       2,
       this.key(digest),

@@ -11,6 +11,7 @@ import {
 } from '@flotilla/protocol';
 import { roundLogKeys, streamIdOf } from './keys.js';
 import { consistencyHex, frontierBytes, parseLogState, type LogState } from './tree-store.js';
+import { runScript } from '../redis-script.js';
 
 // A writer signs a tree head with the last of its queued appends, so records appended while more
 // were queued wait for it. A writer killed in between leaves them covered by no head (audit
@@ -75,7 +76,8 @@ export async function signUnsignedTail(options: SignTailOptions): Promise<Signed
     const built = await tailHead(options, parseLogState(rawHead, keys.head));
     if (built === null) return null;
     const { line, next } = built;
-    const stored = await options.redis.eval(
+    const stored = await runScript(
+      options.redis,
       SIGN_TAIL_SCRIPT,
       2,
       keys.head,

@@ -31,6 +31,7 @@ import { signUnsignedTail } from './tail-head.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
 import { commitUpdate, updateCommitmentKey } from './update-commitment.js';
+import { runScript } from '../redis-script.js';
 
 export interface OpenRoundLogOptions {
   /** Any connection; appends are compare-and-set scripts, so it may be shared. */
@@ -236,7 +237,8 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
           : ['0', []];
       const [countField, increment, onceField] = countFields(event);
       const roundKey = keys.round('roundId' in event ? event.roundId : '-');
-      const appended = (await options.redis.eval(
+      const appended = (await runScript(
+        options.redis,
         APPEND_SCRIPT,
         5,
         keys.head,
