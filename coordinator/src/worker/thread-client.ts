@@ -53,14 +53,19 @@ export class ThreadClient<Request, Result> {
     if (!this.closed) this.thread();
   }
 
-  request(request: Request): Promise<Result> {
+  /**
+   * `transfer`: buffers of the request moved to the thread instead of copied (they are unusable
+   * here afterwards); a buffer listed twice is moved once.
+   */
+  request(request: Request, transfer: readonly ArrayBufferLike[] = []): Promise<Result> {
     if (this.closed)
       return Promise.reject(new FlotillaError('INTERNAL', `the ${this.name} thread is closed`));
     const worker = this.thread();
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, request });
+      const moved = new Set(transfer.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer));
+      worker.postMessage({ id, request }, [...moved]);
     });
   }
 

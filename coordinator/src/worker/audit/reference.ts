@@ -4,16 +4,20 @@
 // unclipped attacker can drag anywhere. A hierarchical round takes the coordinate-wise median of
 // its shards' medians (exact with one shard).
 import { FlotillaError, at } from '@flotilla/protocol';
-import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
+import { columnMedians } from '../strategies/coordinate-wise.js';
 import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './cosine.js';
 import { othersMedianCosines } from './others-median.js';
 
-/** Coordinate-wise median of updates with the same layout (mean of the two middle values when even). */
+/**
+ * Coordinate-wise median of updates with the same layout (mean of the two middle values when even),
+ * the `median` strategy's columns: its SIMD path picks the middle rows in WebAssembly instead of
+ * reading every sorted column back into JavaScript.
+ */
 export function coordinateMedian(updates: readonly TensorList[]): Float32Array[] {
   const first = updates[0];
   if (first === undefined) throw new FlotillaError('INTERNAL', 'no updates to take a median of');
   return first.map((t, k) =>
-    reduceSortedColumns(
+    columnMedians(
       updates.map((u) => {
         const tensor = u[k];
         if (tensor?.length !== t.length)
@@ -21,7 +25,6 @@ export function coordinateMedian(updates: readonly TensorList[]): Float32Array[]
         return tensor;
       }),
       t.length,
-      sortedMedian,
     ),
   );
 }

@@ -83,7 +83,18 @@ export async function startHierarchicalWorkers(
   const statsWorker = new Worker(
     SHARD_STATS_QUEUE,
     run('shard audited', (job) =>
-      processShardStats(job.data, blobs, thread ? (input) => thread.request(input) : undefined),
+      processShardStats(
+        job.data,
+        blobs,
+        // The vectors are this job's alone: moved to the thread, not copied (60 MB a shard).
+        thread
+          ? (input) =>
+              thread.request(
+                input,
+                [...input.updates, input.reference].map((v) => v.buffer),
+              )
+          : undefined,
+      ),
     ),
     shardOpts,
   );

@@ -19,11 +19,10 @@ import {
 } from '../../shared/hierarchical-flow.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
-import { flattenTensors } from '../strategies/flatten.js';
 import { loadUpdates } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
 import type { UpdateStats } from '../audit/reference.js';
-import { medianDelta, shardStats } from './shard-stats.js';
+import { medianDelta, shardStats, trainedVector } from './shard-stats.js';
 
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
 export async function putByDigest(blobs: BlobStore, bytes: Uint8Array): Promise<string> {
@@ -72,8 +71,14 @@ export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<S
       weight: job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, u.ref.numExamples),
     })),
   );
-  const medianDigest = job.withMedian
-    ? await putByDigest(blobs, encodeFloat32Tensors(medianDelta(loaded.map((u) => u.delta)), metadata, 'F32'))
+  const median = job.withMedian
+    ? medianDelta(
+        loaded.map((u) => u.delta),
+        { zeros: new Set(job.frozen) },
+      )
+    : null;
+  const medianDigest = median
+    ? await putByDigest(blobs, encodeFloat32Tensors(median, metadata, 'F32'))
     : null;
   const sumDigest = await putByDigest(blobs, encodeShardSum(sum, metadata));
   return { ...base, sumDigest, medianDigest, totalWeight: sum.totalWeight, count: sum.count };
@@ -136,10 +141,13 @@ export async function processShardStats(
   const first = excluded[0];
   if (first)
     throw new FlotillaError(first.code, `update ${first.ref.updateId} no longer loads: ${first.reason}`);
-  const reference = flattenTensors(
+  // Frozen tensors are zeros in every update and in the reference: screened without them.
+  const frozen = new Set(job.frozen);
+  const reference = trainedVector(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
-  ).values;
-  const stats = await math({ updates: loaded.map((u) => flattenTensors(u.delta).values), reference });
+    frozen,
+  );
+  const stats = await math({ updates: loaded.map((u) => trainedVector(u.delta, frozen)), reference });
   return {
     shardIndex: job.shardIndex,
     updates: loaded.map((u, i) => ({

@@ -27,6 +27,17 @@ describe('the shard stats thread', () => {
     expect(expected[0]?.nearestDistance).toBe(0);
   });
 
+  it('answers the same when the vectors are moved to it instead of copied', async () => {
+    const rng = createSeededRng('stats-thread-transfer');
+    const draw = () => Float32Array.from({ length: 300 }, () => rng.normal());
+    const input = { updates: Array.from({ length: 9 }, draw), reference: draw() };
+    const expected = shardStats(input);
+    const buffers = [...input.updates, input.reference].map((v) => v.buffer);
+    // The reference's buffer listed twice: moved once.
+    expect(await thread.request(input, [...buffers, input.reference.buffer])).toEqual(expected);
+    expect(buffers.every((b) => b.byteLength === 0)).toBe(true);
+  });
+
   it("rejects with the thread's error code, and stays usable", async () => {
     const bad = thread.request({ updates: [new Float32Array(3)], reference: new Float32Array(4) });
     await expect(bad).rejects.toSatisfy((e) => FlotillaError.is(e, 'SHAPE_MISMATCH'));

@@ -65,11 +65,12 @@ async function loadOne(
       throw new FlotillaError('SHAPE_MISMATCH', `delta has tensor ${name}, which the adapter does not`);
   }
   for (const [name, tensor] of expected) {
-    let got = file.get(name);
-    // A frozen tensor (FFA-LoRA's A) is not sent: its delta is zero by construction.
+    const got = file.get(name);
+    // A frozen tensor (FFA-LoRA's A) is not sent: its delta is zero by construction (and needs
+    // none of the checks below).
     if (!got && frozen.has(name)) {
-      got = { shape: [...tensor.shape], values: new Float32Array(tensor.values.length) };
-      file.set(name, got);
+      file.set(name, { shape: [...tensor.shape], values: new Float32Array(tensor.values.length) });
+      continue;
     }
     if (!got) throw new FlotillaError('SHAPE_MISMATCH', `delta lacks tensor ${name}`);
     // Refused on arrival too; an update that got past it is excluded here, the round goes on.

@@ -23,6 +23,22 @@ export function flattenTensors(
   map: ReadonlyMap<string, NamedTensor>,
   options: { expected?: TensorLayout; allocate?: (length: number) => Float32Array } = {},
 ): { values: Float32Array; layout: TensorLayout } {
+  const layout = tensorLayout(map);
+  if (options.expected !== undefined) assertSameLayout(layout, options.expected);
+  const length = layout.reduce((sum, slot) => sum + slot.length, 0);
+  const values = options.allocate?.(length) ?? new Float32Array(length);
+  for (const slot of layout) {
+    const tensor = map.get(slot.name);
+    if (tensor !== undefined) values.set(tensor.values, slot.offset);
+  }
+  return { values, layout };
+}
+
+/**
+ * Where each tensor of `map` would sit in {@link flattenTensors}' vector, without building it.
+ * Throws SHAPE_MISMATCH when a shape does not hold its tensor's values.
+ */
+export function tensorLayout(map: ReadonlyMap<string, NamedTensor>): TensorLayout {
   const names = [...map.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const layout: TensorLayout = [];
   let offset = 0;
@@ -39,13 +55,7 @@ export function flattenTensors(
     layout.push({ name, shape: [...tensor.shape], offset, length });
     offset += length;
   }
-  if (options.expected !== undefined) assertSameLayout(layout, options.expected);
-  const values = options.allocate?.(offset) ?? new Float32Array(offset);
-  for (const slot of layout) {
-    const tensor = map.get(slot.name);
-    if (tensor !== undefined) values.set(tensor.values, slot.offset);
-  }
-  return { values, layout };
+  return layout;
 }
 
 /** Splits a flat vector back into named tensors (copies). Throws SHAPE_MISMATCH on a length mismatch. */
