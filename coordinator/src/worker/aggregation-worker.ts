@@ -8,7 +8,7 @@ import { AdapterRegistry } from '../shared/adapter-registry.js';
 import { openBlobStore, type BlobStore } from '../shared/blob-store/index.js';
 import { loadOrCreateCoordinatorKey } from '../shared/coordinator-key.js';
 import { DEFAULT_PREFIX } from '../shared/keys.js';
-import type { HierarchicalOptions } from '../shared/hierarchical-flow.js';
+import { DEFAULT_HIERARCHICAL_THRESHOLD, type HierarchicalOptions } from '../shared/hierarchical-flow.js';
 import { AGGREGATE_QUEUE, AggregateJobDataSchema, type AggregateJobData } from '../shared/queues.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { publishRoundOutcome, readRoundOutcome, type RoundOutcome } from '../shared/round-outcomes.js';
@@ -154,12 +154,18 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     ...(options.shardConcurrency !== undefined ? { concurrency: options.shardConcurrency } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const hierarchicalThreshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
   // Adds a large round's shard jobs under its aggregate job (see bullmq-round-steps.ts).
   const flows = new FlowProducer({ connection, prefix });
   const worker = new Worker<AggregateJobData, RoundOutcome>(
     AGGREGATE_QUEUE,
     async (job: Job<AggregateJobData, RoundOutcome>, token?: string) => {
       const started = Date.now();
+      // A round large enough for shard jobs: their math threads load their modules (about half a
+      // second each) now, while this job adds the shards, not once the first shard is loaded.
+      const updates: unknown = (job.data as { updates?: unknown }).updates;
+      if (hierarchicalThreshold > 0 && Array.isArray(updates) && updates.length >= hierarchicalThreshold)
+        shardWorkers.warmUp();
       try {
         const steps = bullmqRoundSteps(job, token, flows);
         const outcome = await processAggregateJob(job.data, deps, job.timestamp, steps);

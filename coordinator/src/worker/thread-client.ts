@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
-import { FlotillaError, type ErrorCode } from '@flotilla/protocol';
+import { FlotillaError, at, type ErrorCode } from '@flotilla/protocol';
 import { startTsWorker } from '../shared/ts-worker.js';
 
 // One worker thread that answers requests, so long math never blocks the BullMQ worker's event
@@ -43,6 +43,11 @@ export class ThreadClient<Request, Result> {
     return worker;
   }
 
+  /** Requests sent and not yet answered. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
   private failAll(error: Error): void {
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
@@ -74,6 +79,42 @@ export class ThreadClient<Request, Result> {
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
+  }
+}
+
+/**
+ * Several threads running the same entry: each request goes to the thread with the fewest
+ * requests in hand, so two shard jobs compute on two cores while the event loop loads the next.
+ */
+export class ThreadPool<Request, Result> {
+  private readonly clients: Array<ThreadClient<Request, Result>>;
+
+  /** `size`: threads (at least 1), each started on its first request (or by {@link start}). */
+  constructor(entry: URL, name: string, size: number) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`thread pool size must be >= 1, got ${size}`);
+    this.clients = Array.from(
+      { length: size },
+      (_, i) => new ThreadClient<Request, Result>(entry, `${name} #${i + 1}`),
+    );
+  }
+
+  get size(): number {
+    return this.clients.length;
+  }
+
+  start(): void {
+    for (const client of this.clients) client.start();
+  }
+
+  request(request: Request, transfer: readonly ArrayBufferLike[] = []): Promise<Result> {
+    let idlest = at(this.clients, 0);
+    for (const client of this.clients) if (client.pendingCount < idlest.pendingCount) idlest = client;
+    return idlest.request(request, transfer);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.close()));
   }
 }
 

@@ -7,8 +7,21 @@ import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
 import { siblingModule } from '../../shared/ts-worker.js';
 import type { UpdateStats } from '../audit/reference.js';
-import { ThreadClient } from '../thread-client.js';
-import { processCombine, processShardStats, processShardSum, type ShardStatsMath } from './shard-jobs.js';
+import { ThreadPool } from '../thread-client.js';
+import {
+  inProcessShardMath,
+  requestBuffers,
+  type ShardMathRequest,
+  type ShardMathRunner,
+  type ShardSumAnswer,
+} from './shard-math.js';
+import { processCombine, processShardStats, processShardSum } from './shard-jobs.js';
+
+/**
+ * Math threads of the shard jobs. One: on a machine whose cores are busy with other processes a
+ * second thread only adds its start-up; with idle cores, two let two shards' screens run at once.
+ */
+export const DEFAULT_SHARD_MATH_THREADS = 1;
 
 export interface HierarchicalWorkersOptions {
   connection: ConnectionOptions;
@@ -17,12 +30,15 @@ export interface HierarchicalWorkersOptions {
   /** Where the deltas are and where shard sums and means go (by content address). */
   blobs: BlobStore;
   /**
-   * Shard jobs (sum and stats passes) processed at once by this process. Default 1, or 2 with the
-   * stats thread: one shard's deltas then load while the thread screens another.
+   * Shard jobs (sum and stats passes) processed at once by this process. Default `mathThreads` + 1:
+   * while the threads compute, the event loop loads the next shard's deltas.
    */
   concurrency?: number;
-  /** Screen shards in a worker thread, off the event loop that renews the job locks. Default true. */
-  statsThread?: boolean;
+  /**
+   * Worker threads for the shards' math (sums, medians, screens), off the event loop that renews
+   * the job locks; 0 computes on the event loop. Default {@link DEFAULT_SHARD_MATH_THREADS}.
+   */
+  mathThreads?: number;
   /** BullMQ job lock in ms (see the aggregation worker's). Default 10_000 (job-locks.ts). */
   lockDurationMs?: number;
   /** Stalled-job check period in ms. Default 5_000 (job-locks.ts). */
@@ -34,6 +50,8 @@ export interface HierarchicalWorkers {
   shardWorker: Worker;
   statsWorker: Worker;
   combineWorker: Worker;
+  /** Starts the math threads (on the first shard job otherwise), ahead of a round that needs them. */
+  warmUp(): void;
   close(): Promise<void>;
 }
 
@@ -56,18 +74,25 @@ export async function startHierarchicalWorkers(
     prefix: options.prefix ?? DEFAULT_PREFIX,
     ...jobLockSettings(options),
   };
-  // The stats pass is the long math of a large round: in a thread it cannot hold up lock renewals,
-  // and the event loop loads the next shard meanwhile.
-  const thread =
-    options.statsThread === false
-      ? null
-      : new ThreadClient<Parameters<ShardStatsMath>[0], UpdateStats[]>(
-          siblingModule('stats-thread', import.meta.url),
-          'shard stats',
-        );
+  const threads = options.mathThreads ?? DEFAULT_SHARD_MATH_THREADS;
   // Not started here: a process whose rounds never go hierarchical (simulations, small fleets)
-  // should not pay a thread's modules in memory. The first shard screen starts it.
-  const shardOpts = { ...opts, concurrency: options.concurrency ?? (thread ? 2 : 1) };
+  // should not pay the threads' modules in memory. `warmUp` or the first shard job starts them.
+  const pool =
+    threads === 0
+      ? null
+      : new ThreadPool<ShardMathRequest, ShardSumAnswer | UpdateStats[]>(
+          siblingModule('stats-thread', import.meta.url),
+          'shard math',
+          threads,
+        );
+  // A job's vectors are its own: moved to the thread, not copied (60 MB for a shard of 100 here).
+  const math: ShardMathRunner = pool
+    ? {
+        sum: (request) => pool.request(request, requestBuffers(request)) as Promise<ShardSumAnswer>,
+        stats: (request) => pool.request(request, requestBuffers(request)) as Promise<UpdateStats[]>,
+      }
+    : inProcessShardMath;
+  const shardOpts = { ...opts, concurrency: options.concurrency ?? threads + 1 };
   const run =
     <T>(what: string, work: (job: Job) => Promise<T>) =>
     async (job: Job): Promise<T> => {
@@ -77,25 +102,12 @@ export async function startHierarchicalWorkers(
     };
   const shardWorker = new Worker(
     SHARD_SUM_QUEUE,
-    run('shard summed', (job) => processShardSum(job.data, blobs)),
+    run('shard summed', (job) => processShardSum(job.data, blobs, math)),
     shardOpts,
   );
   const statsWorker = new Worker(
     SHARD_STATS_QUEUE,
-    run('shard audited', (job) =>
-      processShardStats(
-        job.data,
-        blobs,
-        // The vectors are this job's alone: moved to the thread, not copied (60 MB a shard).
-        thread
-          ? (input) =>
-              thread.request(
-                input,
-                [...input.updates, input.reference].map((v) => v.buffer),
-              )
-          : undefined,
-      ),
-    ),
+    run('shard audited', (job) => processShardStats(job.data, blobs, math)),
     shardOpts,
   );
   const combineWorker = new Worker(
@@ -112,9 +124,12 @@ export async function startHierarchicalWorkers(
     shardWorker,
     statsWorker,
     combineWorker,
+    warmUp() {
+      pool?.start();
+    },
     async close() {
       await Promise.all(all.map((w) => w.close()));
-      await thread?.close();
+      await pool?.close();
     },
   };
 }

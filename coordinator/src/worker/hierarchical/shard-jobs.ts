@@ -20,9 +20,9 @@ import {
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { loadUpdates } from '../job/load-updates.js';
-import { combineShardSums, decodeShardSum, encodeShardSum, sumShard, type ShardSum } from './shard-sum.js';
-import type { UpdateStats } from '../audit/reference.js';
-import { medianDelta, shardStats, trainedVector } from './shard-stats.js';
+import { combineShardSums, decodeShardSum, encodeShardSum, type ShardSum } from './shard-sum.js';
+import { inProcessShardMath, type ShardMathRunner } from './shard-math.js';
+import { trainedVector } from './shard-stats.js';
 
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
 export async function putByDigest(blobs: BlobStore, bytes: Uint8Array): Promise<string> {
@@ -54,7 +54,11 @@ function loadShard(
 }
 
 /** Child: load and validate the shard's deltas (bad ones excluded with a reason), sum them. */
-export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<ShardSumResult> {
+export async function processShardSum(
+  raw: unknown,
+  blobs: BlobStore,
+  math: ShardMathRunner = inProcessShardMath,
+): Promise<ShardSumResult> {
   const parsed = ShardSumJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed shard job: ${parsed.error.message}`);
   const job = parsed.data;
@@ -65,18 +69,15 @@ export async function processShardSum(raw: unknown, blobs: BlobStore): Promise<S
   };
   if (loaded.length === 0) return { ...base, sumDigest: null, medianDigest: null, totalWeight: 0, count: 0 };
   const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
-  const sum = sumShard(
-    loaded.map((u) => ({
-      delta: u.delta,
-      weight: job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, u.ref.numExamples),
-    })),
-  );
-  const median = job.withMedian
-    ? medianDelta(
-        loaded.map((u) => u.delta),
-        { zeros: new Set(job.frozen) },
-      )
-    : null;
+  const { sum, median } = await math.sum({
+    kind: 'sum',
+    deltas: loaded.map((u) => u.delta),
+    weights: loaded.map((u) =>
+      job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, u.ref.numExamples),
+    ),
+    withMedian: job.withMedian,
+    zeros: job.frozen,
+  });
   const medianDigest = median
     ? await putByDigest(blobs, encodeFloat32Tensors(median, metadata, 'F32'))
     : null;
@@ -122,16 +123,11 @@ export async function processCombine(
   return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
 }
 
-/** Computes a shard's {@link shardStats}: in this thread by default, or in a worker thread. */
-export type ShardStatsMath = (
-  input: Parameters<typeof shardStats>[0],
-) => UpdateStats[] | Promise<UpdateStats[]>;
-
 /** Second-pass child: the shard's updates against the round's robust reference and each other. */
 export async function processShardStats(
   raw: unknown,
   blobs: BlobStore,
-  math: ShardStatsMath = shardStats,
+  math: ShardMathRunner = inProcessShardMath,
 ): Promise<ShardStatsResult> {
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
@@ -147,7 +143,11 @@ export async function processShardStats(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
     frozen,
   );
-  const stats = await math({ updates: loaded.map((u) => trainedVector(u.delta, frozen)), reference });
+  const stats = await math.stats({
+    kind: 'stats',
+    updates: loaded.map((u) => trainedVector(u.delta, frozen)),
+    reference,
+  });
   return {
     shardIndex: job.shardIndex,
     updates: loaded.map((u, i) => ({

@@ -1,6 +1,6 @@
-// Worker-thread entry: a shard's screening math (shard-stats.ts) off the main event loop. Started
-// by the hierarchical workers (hierarchical-workers.ts).
+// Worker-thread entry: both shard passes' math (shard-math.ts) off the main event loop. Started by
+// the hierarchical workers (hierarchical-workers.ts).
 import { serveThreadRequests } from '../thread-client.js';
-import { shardStats } from './shard-stats.js';
+import { shardMath } from './shard-math.js';
 
-serveThreadRequests(shardStats);
+serveThreadRequests(shardMath);
