@@ -47,6 +47,41 @@ describe('othersMedianCosines', () => {
     }
   });
 
+  it('equals, bit for bit, the float64 definition summed in coordinate order', () => {
+    // The definition without shortcuts: each coordinate's median of the others from a fresh sort,
+    // kept in float64, and the cosine's three sums added coordinate by coordinate.
+    const definition = (updates: readonly TensorList[], i: number): number => {
+      let dot = 0;
+      let xx = 0;
+      let rr = 0;
+      at(updates, i).forEach((tensor, k) => {
+        tensor.forEach((x, c) => {
+          const column = Float64Array.from(
+            updates.filter((_, j) => j !== i),
+            (u) => at(at(u, k), c),
+          ).sort();
+          const m = column.length >> 1;
+          const median = column.length % 2 === 1 ? at(column, m) : (at(column, m - 1) + at(column, m)) / 2;
+          dot += x * median;
+          xx += x * x;
+          rr += median * median;
+        });
+      });
+      return xx === 0 || rr === 0 ? 0 : Math.max(-1, Math.min(1, dot / Math.sqrt(xx * rr)));
+    };
+    const rng = createSeededRng('others-median-exact');
+    for (const n of [2, 3, 6, 9, 40]) {
+      // Half on a coarse grid (values equal to, below and above each column's middle), half not.
+      const updates: TensorList[] = Array.from({ length: n }, () => [
+        Float32Array.from({ length: 30 }, () => Math.round(2 * rng.normal()) / 2),
+        Float32Array.from({ length: 20 }, () => rng.normal()),
+      ]);
+      const expected = updates.map((_, i) => definition(updates, i));
+      for (const kernel of ['simd', 'scalar'] as const)
+        expect(othersMedianCosines(updates, { kernel }), `n ${n}, ${kernel}`).toEqual(expected);
+    }
+  });
+
   it('gives the same cosines bit for bit with the SIMD network as with a full sort, up to 101 updates', () => {
     const rng = createSeededRng('others-median-simd');
     for (const n of [2, 5, 32, 33, 64, 101]) {

@@ -51,11 +51,10 @@ export function othersMedianCosines(
   const mid = (n - 1) >> 1;
   const positions = { from: (n - 1) % 2 === 0 ? mid - 1 : mid, to: mid + 2 };
   const sorted = new Float64Array(n);
-  // Per column of a block: the column's value at `mid` and the three medians one removal leaves.
+  // Per column c of a block: the column's value at `mid`, and at 3c + 0, 1, 2 the medians that
+  // removing a value equal to it, below it and above it leaves.
   let pivot = new Float64Array(0);
-  let above = pivot;
-  let below = pivot;
-  let equal = pivot;
+  let medians = pivot;
   for (let k = 0; k < first.length; k++) {
     const length = at(first, k).length;
     const tensors = updates.map((u) => {
@@ -70,16 +69,14 @@ export function othersMedianCosines(
       ({ start, count, value }) => {
         if (pivot.length < count) {
           pivot = new Float64Array(count);
-          above = new Float64Array(count);
-          below = new Float64Array(count);
-          equal = new Float64Array(count);
+          medians = new Float64Array(3 * count);
         }
         for (let c = 0; c < count; c++) {
           for (let r = positions.from; r < positions.to; r++) sorted[r] = value(r, c);
           pivot[c] = f64At(sorted, mid);
-          above[c] = medianWithout(sorted, n - 1);
-          below[c] = medianWithout(sorted, 0);
-          equal[c] = medianWithout(sorted, mid);
+          medians[3 * c] = medianWithout(sorted, mid);
+          medians[3 * c + 1] = medianWithout(sorted, 0);
+          medians[3 * c + 2] = medianWithout(sorted, n - 1);
         }
         // Update by update, each reading its slice of the block in one run.
         for (let i = 0; i < n; i++) {
@@ -90,7 +87,9 @@ export function othersMedianCosines(
           for (let c = 0; c < count; c++) {
             const x = f32At(values, start + c);
             const p = f64At(pivot, c);
-            const reference = x > p ? f64At(above, c) : x < p ? f64At(below, c) : f64At(equal, c);
+            // An index computed from the comparisons rather than a branch on them: which of the
+            // three applies is a coin flip per value, and mispredicted branches were most of the time.
+            const reference = f64At(medians, 3 * c + Number(x > p) * 2 + Number(x < p));
             d += x * reference;
             xx += x * x;
             rr += reference * reference;
