@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSeededRng } from '../privacy/random.js';
 import { squaredDistance } from '../strategies/checks.js';
-import { cosineSimilarity, l2Norm, nearestDistances } from './cosine.js';
+import { cosineSimilarity, l2Norm, nearestDistances, normAndCosine } from './cosine.js';
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
 
@@ -13,6 +13,18 @@ describe('cosine', () => {
     expect(cosineSimilarity([t(1, 1)], [t(-1, -1)])).toBeCloseTo(-1, 15);
     expect(cosineSimilarity([t(0, 0)], [t(1, 1)])).toBe(0);
     expect(() => cosineSimilarity([t(1, 0)], [t(1)])).toThrow(/same tensors/);
+  });
+
+  it('takes the norm and the cosine in one pass, bit for bit as l2Norm and cosineSimilarity', () => {
+    const rng = createSeededRng('norm-and-cosine');
+    // From f32 subnormals to values near the f32 maximum, so every square's exponent range shows.
+    for (const scale of [1e-42, 1e-20, 1, 1e15, 1e37]) {
+      const draw = (length: number) => Float32Array.from({ length }, () => scale * rng.normal());
+      const a = [draw(700), draw(3)];
+      const b = [draw(700), draw(3)];
+      expect(normAndCosine(a, b)).toEqual({ norm: l2Norm(a), cosine: cosineSimilarity(a, b) });
+    }
+    expect(() => normAndCosine([t(1, 0)], [t(1)])).toThrow(/same tensors/);
   });
 
   it('gives each update its relative distance to the closest other one', () => {

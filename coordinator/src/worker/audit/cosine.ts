@@ -33,6 +33,17 @@ export function cosineSimilarity(a: TensorList, b: TensorList): number {
   return cosineFromSums(dot, aa, bb);
 }
 
+/**
+ * `l2Norm(a)` and `cosineSimilarity(a, b)` from one pass over both: the norm is √ of the cosine's
+ * own Σ a², which is l2Norm's sum exactly (the same terms in the same order, and the square of an
+ * f32 value is exact in float64).
+ */
+export function normAndCosine(a: TensorList, b: TensorList): { norm: number; cosine: number } {
+  checkSameLayout(a, b);
+  const { dot, aa, bb } = sums(a, b);
+  return { norm: Math.sqrt(aa), cosine: cosineFromSums(dot, aa, bb) };
+}
+
 /** Dot product and squared norms over all tensors of two updates with the same layout (float64). */
 function sums(a: TensorList, b: TensorList): { dot: number; aa: number; bb: number } {
   let dot = 0;

@@ -3,9 +3,9 @@
 // updates does (its breakdown point is 50% per coordinate), unlike the plain mean, which one
 // unclipped attacker can drag anywhere. A hierarchical round takes the coordinate-wise median of
 // its shards' medians (exact with one shard).
-import { FlotillaError, at } from '@flotilla/protocol';
+import { FlotillaError } from '@flotilla/protocol';
 import { columnMedians } from '../strategies/coordinate-wise.js';
-import { cosineSimilarity, l2Norm, nearestDistances, type TensorList } from './cosine.js';
+import { nearestDistances, normAndCosine, type TensorList } from './cosine.js';
 import { othersMedianCosines } from './others-median.js';
 
 /**
@@ -49,12 +49,13 @@ export interface UpdateStats {
 
 /** Each update's {@link UpdateStats} against `reference`, computed in one process. */
 export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
-  const norms = updates.map((u) => l2Norm(u));
+  const measured = updates.map((u) => normAndCosine(u, reference));
+  const norms = measured.map((m) => m.norm);
   const nearest = nearestDistances(updates, norms);
   const others = othersMedianCosines(updates);
-  return updates.map((u, i) => ({
-    norm: at(norms, i),
-    cosine: cosineSimilarity(u, reference),
+  return measured.map(({ norm, cosine }, i) => ({
+    norm,
+    cosine,
     othersCosine: others[i] ?? null,
     nearestDistance: nearest[i] ?? null,
   }));

@@ -13,7 +13,7 @@ export interface ShardSumRequest {
   /** FedAvg weight of each delta. */
   weights: number[];
   withMedian: boolean;
-  /** Tensors that are zero in every delta (frozen): their median is zero. */
+  /** Tensors that are zero in every delta (frozen): their sum and median are zero. */
   zeros: string[];
 }
 
@@ -35,10 +35,13 @@ export function shardMath(request: ShardMathRequest): ShardSumAnswer | UpdateSta
   const { deltas, weights } = request;
   if (weights.length !== deltas.length)
     throw new FlotillaError('INTERNAL', `${weights.length} weights for ${deltas.length} deltas`);
-  const sum = sumShard(deltas.map((delta, i) => ({ delta, weight: at(weights, i) })));
+  const zeros = new Set(request.zeros);
   return {
-    sum,
-    median: request.withMedian ? medianDelta(deltas, { zeros: new Set(request.zeros) }) : null,
+    sum: sumShard(
+      deltas.map((delta, i) => ({ delta, weight: at(weights, i) })),
+      { zeros },
+    ),
+    median: request.withMedian ? medianDelta(deltas, { zeros }) : null,
   };
 }
 

@@ -80,6 +80,20 @@ describe('shard sums', () => {
     );
   });
 
+  it('leaves tensors known to be zero at +0 without adding them, as adding would', () => {
+    const deltas = [
+      { delta: delta([1.5, -2, 3, 4], [0, 0, 0]), weight: 3 },
+      { delta: delta([0.25, 6, -7, 8], [0, 0, 0]), weight: 0.5 },
+    ];
+    const skipped = sumShard(deltas, { zeros: new Set(['b']) });
+    expect(encodeShardSum(skipped)).toEqual(encodeShardSum(sumShard(deltas)));
+    expect([...(skipped.sums.get('b')?.values ?? [])].map((v) => Object.is(v, 0))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+  });
+
   it('refuses deltas of different layouts', () => {
     const other = new Map([['a', { shape: [4], values: new Float32Array(4) }]]);
     expect(() =>
