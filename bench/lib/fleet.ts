@@ -60,13 +60,14 @@ export function benchTask(taskId: string, goalCount: number, layout: DeltaLayout
 /**
  * `count` distinct deltas sharing one direction plus noise, with norms spread evenly over [0.5, 1.5]
  * so that the worker's MAD audit sees an ordinary norm distribution (equal norms make MAD zero).
+ * Another `firstSeed` gives other deltas (other digests) of the same shape.
  */
-export function makeDeltaBlobs(count: number, layout: DeltaLayout): DeltaBlob[] {
+export function makeDeltaBlobs(count: number, layout: DeltaLayout, firstSeed = 1000): DeltaBlob[] {
   const names = loraTensorNames(MODULE);
   const params = deltaParams(layout);
   const common = fillPseudoRandom(new Float32Array(params), 12345);
   return Array.from({ length: count }, (_, i) => {
-    const values = fillPseudoRandom(new Float32Array(params), 1000 + i);
+    const values = fillPseudoRandom(new Float32Array(params), firstSeed + i);
     let sq = 0;
     for (let k = 0; k < values.length; k++) {
       const v = (common[k] ?? 0) + 0.3 * (values[k] ?? 0);
@@ -135,6 +136,8 @@ export async function runReportingRound(options: {
   taskId: string;
   concurrency: number;
   timeoutMs: number;
+  /** Called once every device holds its plan, right before the first upload. */
+  onReportingStart?: () => void;
 }): Promise<RoundRun> {
   const { devices, blobs, taskId } = options;
   const deadline = Date.now() + options.timeoutMs;
@@ -161,10 +164,11 @@ export async function runReportingRound(options: {
   const checkins = await withConcurrency(devices, 64, deadline, (d) => d.checkIn(taskId));
   const notWaiting = checkins.filter((r) => r?.status !== 'fulfilled' || !r.value.ok).length;
   if (notWaiting > 0) throw new Error(`${notWaiting} devices were not admitted to the round`);
-  while (devices.some((d) => d.plans.length === 0)) {
+  while (devices.some((d) => !d.plans.some((p) => p.taskId === taskId))) {
     if (Date.now() > deadline) throw new Error('not every device received a round plan');
     await sleep(20);
   }
+  options.onReportingStart?.();
   const t0 = performance.now();
   const reports = await withConcurrency(devices, options.concurrency, deadline, (d, i) => {
     const plan = d.plans.find((p) => p.taskId === taskId) as RoundPlan;

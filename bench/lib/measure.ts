@@ -75,9 +75,18 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * there is no /proc (CPU time, unlike wall time, does not grow when other work shares the cores).
  */
 export function processCpuMs(pid: number): number | null {
+  return cpuMsFromStat(`/proc/${pid}/stat`);
+}
+
+/** The same for a process's main thread alone (its event loop: GC helpers and I/O threads left out). */
+export function mainThreadCpuMs(pid: number): number | null {
+  return cpuMsFromStat(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function cpuMsFromStat(path: string): number | null {
   try {
     // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (1/100 s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
     const ticks = Number(fields[11]) + Number(fields[12]);
     return Number.isFinite(ticks) ? ticks * 10 : null;
   } catch {

@@ -116,3 +116,21 @@ describe.each(stores)('%s blob store', (_name, make) => {
     expect(await store.touch(oldDigest)).toBe(false);
   });
 });
+
+describe('local blob store files', () => {
+  it('writes a blob of many chunks whole, and into a shard directory removed since its last write', async () => {
+    const store = openBlobStore({ kind: 'local', dir });
+    const first = new Uint8Array(randomBytes(3 * 1024 ** 2));
+    const firstDigest = sha256Hex(first);
+    // 3 MiB in 64 KiB chunks: several batched writes.
+    await store.putStream(firstDigest, chunks(first, 64 * 1024), { maxBytes: first.length });
+    expect(sha256Hex((await store.get(firstDigest)) ?? new Uint8Array())).toBe(firstDigest);
+    // Another blob of the same shard, after the shard directory was removed by hand.
+    let second = new Uint8Array(randomBytes(100));
+    while (sha256Hex(second).slice(0, 2) !== firstDigest.slice(0, 2))
+      second = new Uint8Array(randomBytes(100));
+    rmSync(join(dir, firstDigest.slice(0, 2)), { recursive: true });
+    await store.put(sha256Hex(second), second);
+    expect(await store.get(sha256Hex(second))).toEqual(second);
+  });
+});

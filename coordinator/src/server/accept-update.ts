@@ -6,6 +6,7 @@ import {
   maxExamplesPerUpdate,
   sha256Hex,
   verifyPayload,
+  type RoundPlan,
   type UpdateReceipt,
   type UpdateSubmission,
 } from '@flotilla/protocol';
@@ -97,7 +98,7 @@ export async function acceptUpdate(
   deps: AcceptUpdateDeps,
   deviceId: string,
   submission: UpdateSubmission,
-): Promise<{ receipt: UpdateReceipt; record: AcceptedUpdate; count: number }> {
+): Promise<{ receipt: UpdateReceipt; record: AcceptedUpdate; count: number; plan: RoundPlan }> {
   const { metadata } = submission;
   if (!isCompatibleProtocol(metadata.protocolVersion))
     throw new FlotillaError('VERSION_MISMATCH', `protocol ${metadata.protocolVersion} is not supported`);
@@ -202,5 +203,6 @@ export async function acceptUpdate(
     receipt: { roundId: round.roundId, blobDigest: metadata.blobDigest, norm, acceptedAt, logLeaf: null },
     record,
     count: result.count,
+    plan,
   };
 }

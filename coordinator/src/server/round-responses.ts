@@ -56,18 +56,13 @@ export class RoundResponses {
     const { metadata } = submission;
     const log = this.deps.logger.child({ deviceId, roundId: metadata.roundId });
     try {
-      const { receipt, record, count } = await acceptUpdate(this.deps.accept, deviceId, submission);
-      const plan = (await this.deps.accept.rounds.get(metadata.roundId))?.plan;
-      // Accepted means REPORTING, which always has a plan; without one the round's closer logs it.
-      const logged = plan
-        ? await this.deps.accept.events.append(
-            acceptedUpdateEvent(
-              { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
-              record,
-            ),
-          )
-        : null;
-      if (!plan) log.error('accepted update of a round without a plan: not logged');
+      const { receipt, record, count, plan } = await acceptUpdate(this.deps.accept, deviceId, submission);
+      const logged = await this.deps.accept.events.append(
+        acceptedUpdateEvent(
+          { taskId: metadata.taskId, roundId: metadata.roundId, clipNorm: plan.clipNorm },
+          record,
+        ),
+      );
       log.info({ count }, 'update accepted');
       this.answered(metadata.roundId, log);
       // The device can prove its update was counted: the receipt names its record in the log.

@@ -15,6 +15,7 @@ import {
 } from './lua/round-scripts.js';
 import { ROUND_STATES, TERMINAL_STATES, type RoundState, type SourceState } from './round-machine.js';
 import { runScript } from '../shared/redis-script.js';
+import { ParsedTextCache } from '../shared/parsed-text-cache.js';
 
 /**
  * How long a decided round's keys stay in Redis once the task's next round opens: 7 days. The
@@ -24,6 +25,9 @@ import { runScript } from '../shared/redis-script.js';
 export const DEFAULT_ROUND_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** The round hash `${prefix}:round:<roundId>`, as read back from Redis. */
+/** Plans as parsed lately: every submission of a round reads the same plan text. */
+const roundPlans = new ParsedTextCache((text): RoundPlan => RoundPlanSchema.parse(JSON.parse(text)));
+
 export const RoundRecordSchema = z.object({
   roundId: z.string(),
   taskId: z.string(),
@@ -53,7 +57,7 @@ export const RoundRecordSchema = z.object({
   closeAt: z.coerce.number().optional(),
   plan: z
     .string()
-    .transform((s): RoundPlan => RoundPlanSchema.parse(JSON.parse(s)))
+    .transform((s): RoundPlan => roundPlans.get(s))
     .optional(),
   reason: z.string().optional(),
   /**

@@ -32,6 +32,16 @@ const MODE_KINDS: Record<AdapterMode, { allowed: AdapterTensorKind[]; required: 
   full: { allowed: ['weight', 'bias'], required: ['weight', 'bias'] },
 };
 
+/** `sum` + Σ (scale · v)² in float64 (added in order), in a loop small enough to be optimised on its own. */
+function addScaledSquares(start: number, values: Float32Array, scale: number): number {
+  let sum = start;
+  for (let i = 0; i < values.length; i++) {
+    const x = (values[i] as number) * scale;
+    sum += x * x;
+  }
+  return sum;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -90,10 +100,7 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
     const values = tensorToFloat32(entry);
     // One pass that only adds; the values are looked at one by one only when the sum stopped being
     // finite (a NaN or ±Inf, or an int8 scale so large that a square overflows: then the norm says so).
-    for (let i = 0; i < values.length; i++) {
-      const x = (values[i] ?? Number.NaN) * scale;
-      sumSquares += x * x;
-    }
+    sumSquares = addScaledSquares(sumSquares, values, scale);
     if (!Number.isFinite(sumSquares) && values.some((v) => !Number.isFinite(v * scale)))
       throw new FlotillaError('NON_FINITE', `${name} holds NaN or Infinity`);
     // FFA-LoRA's A is frozen: what a device may send for it is its zero delta, nothing else.

@@ -12,6 +12,10 @@ import {
   type TaskDefinitionInput,
 } from '@flotilla/protocol';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { ParsedTextCache } from './parsed-text-cache.js';
+
+/** Signed tasks as parsed lately: every submission and check-in reads its task. */
+const signedTasks = new ParsedTextCache((text): SignedTask => SignedTaskSchema.parse(JSON.parse(text)));
 
 export interface TaskRegistryOptions extends RedisStoreOptions {
   /** The coordinator key that signs tasks (`flotilla/v1/task` domain). */
@@ -67,7 +71,7 @@ export class TaskRegistry extends RedisStore {
   async getTask(taskId: string): Promise<SignedTask | null> {
     const raw = await this.redis.get(this.keys.task(taskId));
     if (raw === null) return null;
-    return SignedTaskSchema.parse(JSON.parse(raw));
+    return signedTasks.get(raw);
   }
 
   async listTasks(): Promise<SignedTask[]> {

@@ -65,6 +65,8 @@ async function writeAll(handle: FileHandle, chunks: Uint8Array[]): Promise<void>
 /** Blobs as files; writes go to a temp file renamed into place, so a reader never sees half a blob. */
 export class LocalDirBlobStore implements BlobStore {
   private readonly dir: string;
+  /** Shard directories (`<aa>`) known to exist. */
+  private readonly shards = new Set<string>();
 
   constructor(options: LocalDirBlobStoreOptions) {
     this.dir = options.dir;
@@ -182,13 +184,30 @@ export class LocalDirBlobStore implements BlobStore {
       await flush();
       await handle.sync();
       await handle.close();
-      await mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true, mode: DIR_MODE });
-      await rename(tmp, target);
+      await this.moveIntoPlace(tmp, target, digest.slice(0, 2));
       return bytes;
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw error;
+    }
+  }
+
+  /**
+   * Renames a finished temp file to its digest's path. The 256 shard directories are made once
+   * per process, not before every write; one removed meanwhile is made again.
+   */
+  private async moveIntoPlace(tmp: string, target: string, shard: string): Promise<void> {
+    if (!this.shards.has(shard)) {
+      await mkdir(join(this.dir, shard), { recursive: true, mode: DIR_MODE });
+      this.shards.add(shard);
+    }
+    try {
+      await rename(tmp, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(join(this.dir, shard), { recursive: true, mode: DIR_MODE });
+      await rename(tmp, target);
     }
   }
 
