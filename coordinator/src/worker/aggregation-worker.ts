@@ -47,8 +47,16 @@ export interface AggregationWorkerOptions {
    * shards of 100; `threshold: 0` keeps every round in one stage.
    */
   hierarchical?: HierarchicalOptions;
-  /** Shard jobs processed at once by this process. Default 1. */
+  /**
+   * Shard jobs processed at once by this process. Default `shardMathThreads` + 1: while the
+   * threads compute, the event loop loads the next shard's deltas.
+   */
   shardConcurrency?: number;
+  /**
+   * Worker threads for the shard jobs' math (sums, medians, screens); 0 computes on the event loop.
+   * Default 1 (`DEFAULT_SHARD_MATH_THREADS`); 2 lets two shards' screens use two idle cores.
+   */
+  shardMathThreads?: number;
   /** Run the math in a worker thread. Default true. */
   useThread?: boolean;
   logger?: Logger;
@@ -152,6 +160,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     blobs,
     ...lockOptions,
     ...(options.shardConcurrency !== undefined ? { concurrency: options.shardConcurrency } : {}),
+    ...(options.shardMathThreads !== undefined ? { mathThreads: options.shardMathThreads } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const hierarchicalThreshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
