@@ -163,9 +163,9 @@ export async function acceptUpdate(
       'DIGEST_MISMATCH',
       `stored blob is ${size} bytes, the update says ${metadata.blobBytes}`,
     );
-  const { norm } = await deps.validations.run(deviceId, size, async () => {
+  const { norm } = await deps.validations.run(deviceId, size, async (waited) => {
     // A burst of identical submissions waits here: once one is accepted, the rest need no read.
-    if (await deps.rounds.hasResponded(round.roundId, deviceId))
+    if (waited && (await deps.rounds.hasResponded(round.roundId, deviceId)))
       throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
     // Bytes kept from the upload were hashed as they arrived; bytes read back are hashed again.
     const bytes = kept ?? (await readVerified(deps.blobs, metadata.blobDigest, metadata.blobBytes));

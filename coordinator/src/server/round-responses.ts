@@ -15,6 +15,7 @@ import { acceptUpdate, isAcknowledgedResubmission, type AcceptUpdateDeps } from 
 import { acceptedUpdateEvent } from './accepted-update.js';
 import type { RefusalLog } from './refusal-log.js';
 import { RefusedUpdateError } from './refused-update-error.js';
+import { coalesced } from '../shared/coalesced.js';
 
 // What a selected device's answer does to its round: an update accepted (and logged
 // `update.accepted`), acknowledged again (a re-submission after a lost ack) or refused (logged
@@ -39,13 +40,33 @@ export interface RoundResponsesDeps {
 }
 
 export class RoundResponses {
+  /** Per round, the close check that answers arriving meanwhile share, and how many wait on it. */
+  private readonly closeChecks = new Map<string, { check: () => Promise<void>; waiting: number }>();
+
   constructor(private readonly deps: RoundResponsesDeps) {}
 
-  /** Tells the round driver an answer arrived, without making the device wait for it. */
+  /**
+   * Tells the round driver an answer arrived, without making the device wait for it. The check
+   * reads the round's counts, so answers arriving while one runs share the next run: under load
+   * a round is checked a few times, not once per answer.
+   */
   private answered(roundId: string, log: Logger): void {
-    this.deps
-      .afterResponse(roundId)
-      .catch((error: unknown) => log.error({ err: error }, 'close check failed'));
+    let entry = this.closeChecks.get(roundId);
+    if (!entry) {
+      const check = coalesced(() =>
+        this.deps
+          .afterResponse(roundId)
+          .catch((error: unknown) => log.error({ err: error }, 'close check failed')),
+      );
+      entry = { check, waiting: 0 };
+      this.closeChecks.set(roundId, entry);
+    }
+    const current = entry;
+    current.waiting++;
+    void current.check().then(() => {
+      if (--current.waiting === 0 && this.closeChecks.get(roundId) === current)
+        this.closeChecks.delete(roundId);
+    });
   }
 
   /**

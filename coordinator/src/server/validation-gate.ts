@@ -26,13 +26,14 @@ export class ValidationGate {
 
   constructor(private readonly options: ValidationGateOptions = { maxBytes: DEFAULT_VALIDATION_BYTES }) {}
 
-  /** Runs `task` (which reads about `bytes` bytes) once the device's previous one ended and bytes are free. */
-  run<T>(deviceId: string, bytes: number, task: () => Promise<T>): Promise<T> {
-    const previous = this.perDevice.get(deviceId) ?? Promise.resolve();
-    const run = previous.then(
-      () => this.withBytes(bytes, task),
-      () => this.withBytes(bytes, task),
-    );
+  /**
+   * Runs `task` (which reads about `bytes` bytes) once the device's previous one ended and bytes
+   * are free. `task` is told whether it waited for either: state it checked before may be stale.
+   */
+  run<T>(deviceId: string, bytes: number, task: (waited: boolean) => Promise<T>): Promise<T> {
+    const previous = this.perDevice.get(deviceId);
+    const start = () => this.withBytes(bytes, previous !== undefined, task);
+    const run = (previous ?? Promise.resolve()).then(start, start);
     const settled = run.catch(() => undefined);
     this.perDevice.set(deviceId, settled);
     void settled.then(() => {
@@ -41,22 +42,27 @@ export class ValidationGate {
     return run;
   }
 
-  private async withBytes<T>(bytes: number, task: () => Promise<T>): Promise<T> {
-    await this.acquire(bytes);
+  private async withBytes<T>(
+    bytes: number,
+    afterAnother: boolean,
+    task: (waited: boolean) => Promise<T>,
+  ): Promise<T> {
+    const queued = await this.acquire(bytes);
     try {
-      return await task();
+      return await task(afterAnother || queued);
     } finally {
       this.inUse -= bytes;
       this.wake();
     }
   }
 
-  private acquire(bytes: number): Promise<void> {
+  /** Takes `bytes`; resolves true when it had to queue for them. */
+  private acquire(bytes: number): Promise<boolean> {
     if (this.queue.length === 0 && this.fits(bytes)) {
       this.inUse += bytes;
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
-    return new Promise((start) => this.queue.push({ bytes, start }));
+    return new Promise((start) => this.queue.push({ bytes, start: () => start(true) }));
   }
 
   private fits(bytes: number): boolean {

@@ -25,7 +25,7 @@ import {
   type LogState,
 } from './tree-store.js';
 import { APPEND_SCRIPT } from './append-script.js';
-import { coalesced } from './coalesced.js';
+import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
 import { readRoundLog } from './stream.js';
@@ -175,6 +175,8 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     queue = run.catch(() => undefined);
     return run;
   };
+  // The head as this process last wrote it (text and state), for the next append.
+  let lastWritten: { raw: string; state: LogState } | null = null;
   const mirror = () =>
     syncMirror({ redis: options.redis, prefix: options.prefix, filePath: options.filePath });
   // After an append, outside the one-at-a-time queue: appends that finish while the file is being
@@ -222,9 +224,14 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     const keyId = toBase64(key.publicKey);
     const countedRound = 'build' in build ? build.roundId : null;
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      const { rawHead, counts } = await readHead(countedRound);
+      // The head this process wrote last, while no count is needed: no read, no parse. Another
+      // writer may have moved it since; then the append is refused and retried on a fresh read.
+      const known = countedRound === null ? lastWritten : null;
+      const { rawHead, counts } = known
+        ? { rawHead: known.raw, counts: { accepted: 0, refused: 0 } }
+        : await readHead(countedRound);
       const event = 'build' in build ? RoundLogEventSchema.parse(build.build(counts)) : build;
-      const state = parseLogState(rawHead, keys.head);
+      const state = known ? known.state : parseLogState(rawHead, keys.head);
       if (state !== null && state.keyId !== keyId)
         throw new FlotillaError(
           'BAD_SIGNATURE',
@@ -237,6 +244,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
           : ['0', []];
       const [countField, increment, onceField] = countFields(event);
       const roundKey = keys.round('roundId' in event ? event.roundId : '-');
+      const nextHead = JSON.stringify(built.state);
       const appended = (await runScript(
         options.redis,
         APPEND_SCRIPT,
@@ -247,7 +255,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         roundKey,
         keys.tree,
         rawHead ?? '',
-        JSON.stringify(built.state),
+        nextHead,
         countField,
         onceField,
         String(built.record.seq),
@@ -261,9 +269,14 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         ...retainedDigests,
       )) as [number, number?];
       if (appended[0] === 2) return loggedRecord(appended[1]);
-      if (appended[0] === 1) return built.record;
-      // Another writer appended first: back off a little (jittered) and rebuild on the new head.
-      await sleep(Math.random() * Math.min(20, 1 + attempt));
+      if (appended[0] === 1) {
+        lastWritten = { raw: nextHead, state: built.state };
+        return built.record;
+      }
+      lastWritten = null;
+      // Another writer appended first: back off a little (jittered) and rebuild on the new head;
+      // at once when only this process's memory of the head was out of date.
+      if (!known) await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
     throw new FlotillaError('INTERNAL', `round-log append lost the race ${maxRetries + 1} times`);
   }

@@ -1,7 +1,7 @@
-// Runs an idempotent catch-up task (the JSONL mirror) on behalf of many callers: a call while a run
-// is in progress waits for one more run that starts after it, and every call made meanwhile shares
-// that run. N callers cost at most two runs each way, never N, and no caller waits on more than
-// two, however long the calls keep coming.
+// Runs an idempotent catch-up task (the round log's JSONL mirror, a round's close check) on behalf
+// of many callers: a call while a run is in progress waits for one more run that starts after it,
+// and every call made meanwhile shares that run. N callers cost at most two runs each way, never
+// N, and no caller waits on more than two, however long the calls keep coming.
 
 /** Wraps `task` (which must not throw) so that concurrent calls share runs. */
 export function coalesced(task: () => Promise<void>): () => Promise<void> {
