@@ -2,10 +2,12 @@
 // out). The BullMQ wiring is in hierarchical-workers.ts; the math in shard-sum.ts and shard-stats.ts.
 import {
   FlotillaError,
+  at,
   decodeFloat32Tensors,
   encodeFloat32Tensors,
   sha256Hex,
   updateWeight,
+  type ErrorCode,
 } from '@flotilla/protocol';
 import type { BlobStore } from '../../shared/blob-store/index.js';
 import {
@@ -19,9 +21,9 @@ import {
 } from '../../shared/hierarchical-flow.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
-import { loadUpdates } from '../job/load-updates.js';
+import { exclusionReason, fetchUpdateBlob, loadUpdates } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, type ShardSum } from './shard-sum.js';
-import { inProcessShardMath, type ShardMathRunner } from './shard-math.js';
+import { inProcessShardMath, type ShardMathRunner, type ShardSumRequest } from './shard-math.js';
 import { trainedVector } from './shard-stats.js';
 
 /** Stores bytes under their SHA-256 (once) and returns the digest. */
@@ -53,7 +55,10 @@ function loadShard(
   return loadUpdates({ refs: job.updates, blobs, expected, frozen: new Set(job.frozen) });
 }
 
-/** Child: load and validate the shard's deltas (bad ones excluded with a reason), sum them. */
+/**
+ * Child: read the shard's blobs, have them checked (bad ones excluded with a reason, as
+ * loadUpdates would) and summed by the math thread; store the sum and the median.
+ */
 export async function processShardSum(
   raw: unknown,
   blobs: BlobStore,
@@ -62,22 +67,36 @@ export async function processShardSum(
   const parsed = ShardSumJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed shard job: ${parsed.error.message}`);
   const job = parsed.data;
-  const { loaded, excluded } = await loadShard(job, blobs);
+  // Only the reads happen on this event loop; hashing, decoding and checking go with the math.
+  const excluded: Array<{ position: number; code: ErrorCode; reason: string }> = [];
+  const fetched: Array<{ position: number; blob: ShardSumRequest['blobs'][number] }> = [];
+  for (const [position, ref] of job.updates.entries()) {
+    const weight = job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, ref.numExamples);
+    try {
+      const bytes = await fetchUpdateBlob(ref, blobs);
+      fetched.push({ position, blob: { blobDigest: ref.blobDigest, bytes, weight } });
+    } catch (error) {
+      excluded.push({ position, ...exclusionReason(error) });
+    }
+  }
+  const { sum, median, refused } = await math.sum({
+    kind: 'sum',
+    blobs: fetched.map((f) => f.blob),
+    expectedShapes: job.expectedShapes,
+    frozen: job.frozen,
+    withMedian: job.withMedian,
+  });
+  for (const { index, code, reason } of refused)
+    excluded.push({ position: at(fetched, index).position, code, reason });
   const base = {
     shardIndex: job.shardIndex,
-    excluded: excluded.map((e) => ({ updateId: e.ref.updateId, code: e.code, reason: e.reason })),
+    // In the job's order, as loadUpdates lists them.
+    excluded: excluded
+      .sort((a, b) => a.position - b.position)
+      .map((e) => ({ updateId: at(job.updates, e.position).updateId, code: e.code, reason: e.reason })),
   };
-  if (loaded.length === 0) return { ...base, sumDigest: null, medianDigest: null, totalWeight: 0, count: 0 };
+  if (sum === null) return { ...base, sumDigest: null, medianDigest: null, totalWeight: 0, count: 0 };
   const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
-  const { sum, median } = await math.sum({
-    kind: 'sum',
-    deltas: loaded.map((u) => u.delta),
-    weights: loaded.map((u) =>
-      job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, u.ref.numExamples),
-    ),
-    withMedian: job.withMedian,
-    zeros: job.frozen,
-  });
   const medianDigest = median
     ? await putByDigest(blobs, encodeFloat32Tensors(median, metadata, 'F32'))
     : null;

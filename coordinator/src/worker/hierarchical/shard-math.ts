@@ -1,25 +1,59 @@
 // The math of both shard passes as requests a worker thread answers (stats-thread.ts), or this
 // thread when there is none: the I/O stays in shard-jobs.ts, on the event loop that renews locks.
-import { FlotillaError, at } from '@flotilla/protocol';
+import type { ErrorCode } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { checkUpdateBlob, exclusionReason } from '../job/load-updates.js';
 import type { UpdateStats } from '../audit/reference.js';
 import { medianDelta, shardStats } from './shard-stats.js';
 import { sumShard, type ShardSum } from './shard-sum.js';
 
-/** Sum pass: Σ w·x of the shard's deltas and, when the round is screened, their median. */
+/**
+ * Sum pass: the shard's blobs as read from the store, checked and decoded here (digest, names and
+ * shapes, frozen zeros, finite values: load-updates.ts), then Σ w·x of those that pass and, when
+ * the round is screened, their median.
+ */
 export interface ShardSumRequest {
   kind: 'sum';
-  deltas: TensorMap[];
-  /** FedAvg weight of each delta. */
-  weights: number[];
+  /** In shard order, each with its FedAvg weight. */
+  blobs: Array<{ blobDigest: string; bytes: Uint8Array; weight: number }>;
+  /** Tensor name -> shape every delta must have (the adapter's). */
+  expectedShapes: Record<string, number[]>;
+  /** Tensors devices do not send (FFA-LoRA's A): zero in every delta, so their sum and median are. */
+  frozen: string[];
   withMedian: boolean;
-  /** Tensors that are zero in every delta (frozen): their sum and median are zero. */
-  zeros: string[];
 }
 
 export interface ShardSumAnswer {
-  sum: ShardSum;
+  /** Null when no blob passed the checks. */
+  sum: ShardSum | null;
   median: TensorMap | null;
+  /** The blobs that failed a check: their index in the request, and why. */
+  refused: Array<{ index: number; code: ErrorCode; reason: string }>;
+}
+
+function sumPass(request: ShardSumRequest): ShardSumAnswer {
+  const expected = new Map(Object.entries(request.expectedShapes).map(([name, shape]) => [name, { shape }]));
+  const frozen = new Set(request.frozen);
+  const deltas: Array<{ delta: TensorMap; weight: number }> = [];
+  const refused: ShardSumAnswer['refused'] = [];
+  request.blobs.forEach(({ blobDigest, bytes, weight }, index) => {
+    try {
+      deltas.push({ delta: checkUpdateBlob({ blobDigest }, bytes, expected, frozen), weight });
+    } catch (error) {
+      refused.push({ index, ...exclusionReason(error) });
+    }
+  });
+  if (deltas.length === 0) return { sum: null, median: null, refused };
+  return {
+    sum: sumShard(deltas, { zeros: frozen }),
+    median: request.withMedian
+      ? medianDelta(
+          deltas.map((d) => d.delta),
+          { zeros: frozen },
+        )
+      : null,
+    refused,
+  };
 }
 
 /** Screen pass: the shard's trained vectors against the round's reference (shard-stats.ts). */
@@ -31,18 +65,7 @@ export function shardMath(request: ShardSumRequest): ShardSumAnswer;
 export function shardMath(request: ShardStatsRequest): UpdateStats[];
 export function shardMath(request: ShardMathRequest): ShardSumAnswer | UpdateStats[];
 export function shardMath(request: ShardMathRequest): ShardSumAnswer | UpdateStats[] {
-  if (request.kind === 'stats') return shardStats(request);
-  const { deltas, weights } = request;
-  if (weights.length !== deltas.length)
-    throw new FlotillaError('INTERNAL', `${weights.length} weights for ${deltas.length} deltas`);
-  const zeros = new Set(request.zeros);
-  return {
-    sum: sumShard(
-      deltas.map((delta, i) => ({ delta, weight: at(weights, i) })),
-      { zeros },
-    ),
-    median: request.withMedian ? medianDelta(deltas, { zeros }) : null,
-  };
+  return request.kind === 'stats' ? shardStats(request) : sumPass(request);
 }
 
 /** Where a shard job's math runs: in this thread ({@link inProcessShardMath}) or a worker thread. */
@@ -53,8 +76,15 @@ export interface ShardMathRunner {
 
 export const inProcessShardMath: ShardMathRunner = { sum: shardMath, stats: shardMath };
 
-/** The buffers of a request's vectors, which the job hands over to the thread instead of copying. */
+/**
+ * The buffers a request can hand over to the thread instead of copying: those its arrays fill
+ * whole (a view into a larger buffer, e.g. a pooled Buffer, is copied; moving it would take the
+ * rest of the buffer from whoever else uses it).
+ */
 export function requestBuffers(request: ShardMathRequest): ArrayBufferLike[] {
-  if (request.kind === 'stats') return [...request.updates, request.reference].map((v) => v.buffer);
-  return request.deltas.flatMap((d) => [...d.values()].map((t) => t.values.buffer));
+  const arrays =
+    request.kind === 'stats' ? [...request.updates, request.reference] : request.blobs.map((b) => b.bytes);
+  return arrays
+    .filter((a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength)
+    .map((a) => a.buffer);
 }

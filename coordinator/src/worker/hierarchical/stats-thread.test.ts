@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { FlotillaError } from '@flotilla/protocol';
-import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { FlotillaError, encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
 import { siblingModule } from '../../shared/ts-worker.js';
 import { createSeededRng } from '../privacy/random.js';
 import { ThreadPool } from '../thread-client.js';
@@ -44,27 +43,31 @@ describe('the shard math threads', () => {
     expect(buffers.every((b) => b.byteLength === 0)).toBe(true);
   });
 
-  it('sums a shard and takes its median exactly as in process', async () => {
-    const delta = (): TensorMap =>
-      new Map([
-        ['a', { shape: [4, 5], values: new Float32Array(20) }],
-        ['b', { shape: [5, 3], values: draw(15) }],
-      ]);
+  it('checks, sums and takes the median of a shard exactly as in process', async () => {
+    const blob = (values: Float32Array) => {
+      const bytes = encodeFloat32Tensors(new Map([['b', { shape: [5, 3], values }]]));
+      return { blobDigest: sha256Hex(bytes), bytes, weight: 1 + rng.normal() ** 2 };
+    };
+    const blobs = Array.from({ length: 7 }, () => blob(draw(15)));
+    // Refused by the checks, with their reasons: a NaN, and bytes that do not match their digest.
+    blobs.push(blob(Float32Array.from({ length: 15 }, (_, i) => (i === 4 ? Number.NaN : i))));
+    blobs.push({ ...blob(draw(15)), blobDigest: sha256Hex(new Uint8Array(1)) });
     const request: ShardSumRequest = {
       kind: 'sum',
-      deltas: Array.from({ length: 7 }, delta),
-      weights: [1, 2, 3, 4, 5, 6, 7.5],
+      blobs,
+      expectedShapes: { a: [4, 5], b: [5, 3] },
+      frozen: ['a'],
       withMedian: true,
-      zeros: ['a'],
     };
-    const expected = shardMath(request);
-    // The same tensor listed twice (a buffer moved once).
-    const buffers = [
-      ...requestBuffers(request),
-      request.deltas[0]?.get('b')?.values.buffer ?? new ArrayBuffer(0),
-    ];
-    expect(await pool.request(request, buffers)).toEqual(expected);
+    const expected = shardMath({ ...request, blobs: blobs.map((b) => ({ ...b, bytes: b.bytes.slice() })) });
+    expect(expected.refused.map((r) => [r.index, r.code])).toEqual([
+      [7, 'NON_FINITE'],
+      [8, 'DIGEST_MISMATCH'],
+    ]);
     expect(expected.median?.get('a')?.values).toEqual(new Float32Array(20));
+    const buffers = requestBuffers(request);
+    expect(await pool.request(request, buffers)).toEqual(expected);
+    expect(buffers.every((b) => b.byteLength === 0)).toBe(true);
   });
 
   it("rejects with the thread's error code, and stays usable", async () => {

@@ -21,6 +21,9 @@ export interface ExcludedUpdate {
   reason: string;
 }
 
+/** The names and shapes every delta of a round must have (the adapter's). */
+export type ExpectedShapes = ReadonlyMap<string, { shape: readonly number[] }>;
+
 /**
  * Fetches and decodes every referenced delta. A bad update (missing or corrupt blob, wrong names
  * or shapes, NaN or Inf) is excluded with a reason; it never poisons the round.
@@ -29,7 +32,7 @@ export async function loadUpdates(options: {
   refs: AggregateUpdateRef[];
   blobs: BlobStore;
   /** The adapter the round started from: the names and shapes every delta must have. */
-  expected: TensorMap;
+  expected: ExpectedShapes;
   /** Tensors devices do not train (FFA-LoRA's A): absent from a delta means a zero delta. */
   frozen?: ReadonlySet<string>;
 }): Promise<{ loaded: LoadedUpdate[]; excluded: ExcludedUpdate[] }> {
@@ -37,26 +40,44 @@ export async function loadUpdates(options: {
   const excluded: ExcludedUpdate[] = [];
   for (const ref of options.refs) {
     try {
-      loaded.push({
-        ref,
-        delta: await loadOne(ref, options.blobs, options.expected, options.frozen ?? new Set()),
-      });
+      const bytes = await fetchUpdateBlob(ref, options.blobs);
+      loaded.push({ ref, delta: checkUpdateBlob(ref, bytes, options.expected, options.frozen ?? new Set()) });
     } catch (error) {
-      const code = error instanceof FlotillaError ? error.code : 'INTERNAL';
-      excluded.push({ ref, code, reason: error instanceof Error ? error.message : String(error) });
+      excluded.push({ ref, ...exclusionReason(error) });
     }
   }
   return { loaded, excluded };
 }
 
-async function loadOne(
-  ref: AggregateUpdateRef,
+/** The code and reason an update is excluded with, from what its fetch or check threw. */
+export function exclusionReason(error: unknown): { code: ErrorCode; reason: string } {
+  return {
+    code: error instanceof FlotillaError ? error.code : 'INTERNAL',
+    reason: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** The update's blob, as the store holds it; BLOB_MISSING when it does not. */
+export async function fetchUpdateBlob(
+  ref: Pick<AggregateUpdateRef, 'blobDigest'>,
   blobs: BlobStore,
-  expected: TensorMap,
-  frozen: ReadonlySet<string>,
-): Promise<TensorMap> {
+): Promise<Uint8Array> {
   const bytes = await blobs.get(ref.blobDigest);
   if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${ref.blobDigest} is not in the blob store`);
+  return bytes;
+}
+
+/**
+ * Checks a fetched blob against its digest and the adapter's names and shapes, and decodes it:
+ * a frozen tensor the device did not send becomes zeros, one it sent must be zeros, and every
+ * value must be finite. Throws the reason to exclude the update with.
+ */
+export function checkUpdateBlob(
+  ref: Pick<AggregateUpdateRef, 'blobDigest'>,
+  bytes: Uint8Array,
+  expected: ExpectedShapes,
+  frozen: ReadonlySet<string>,
+): TensorMap {
   if (sha256Hex(bytes) !== ref.blobDigest)
     throw new FlotillaError('DIGEST_MISMATCH', `blob ${ref.blobDigest} is corrupt`);
   const file = decodeDeltaFile(bytes).tensors;
@@ -69,7 +90,8 @@ async function loadOne(
     // A frozen tensor (FFA-LoRA's A) is not sent: its delta is zero by construction (and needs
     // none of the checks below).
     if (!got && frozen.has(name)) {
-      file.set(name, { shape: [...tensor.shape], values: new Float32Array(tensor.values.length) });
+      const size = tensor.shape.reduce((a, b) => a * b, 1);
+      file.set(name, { shape: [...tensor.shape], values: new Float32Array(size) });
       continue;
     }
     if (!got) throw new FlotillaError('SHAPE_MISMATCH', `delta lacks tensor ${name}`);
