@@ -2,7 +2,7 @@ import {
   FlotillaError,
   decodeSafetensors,
   parseAdapterTensorName,
-  tensorToFloat32,
+  readFloat32,
   type AdapterMode,
   type AdapterTensorKind,
   type RoundPlan,
@@ -97,7 +97,7 @@ export function validateDeltaBlob(bytes: Uint8Array, task: TaskDefinition, plan:
     } else if (entry.dtype === 'I32') {
       throw new FlotillaError('CORRUPT_FILE', `${name}: I32 is not a delta dtype`);
     }
-    const values = tensorToFloat32(entry);
+    const values = readFloat32(entry);
     // One pass that only adds; the values are looked at one by one only when the sum stopped being
     // finite (a NaN or ±Inf, or an int8 scale so large that a square overflows: then the norm says so).
     sumSquares = addScaledSquares(sumSquares, values, scale);

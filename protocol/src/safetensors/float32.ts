@@ -63,6 +63,25 @@ export function tensorToFloat32(entry: TensorEntry): Float32Array {
 }
 
 /**
+ * A tensor's values as float32 for reading only: a view of the file's own bytes when they are F32,
+ * the host is little-endian and the data starts 4-byte aligned (no copy: do not write to it, and
+ * it lives as long as the file's bytes), else the converted copy of `tensorToFloat32`.
+ */
+export function readFloat32(entry: TensorEntry): Float32Array {
+  const { data } = entry;
+  const count = elementCount(entry.shape);
+  if (
+    entry.dtype === 'F32' &&
+    LITTLE_ENDIAN_HOST &&
+    data.byteOffset % 4 === 0 &&
+    count !== null &&
+    data.length === count * 4
+  )
+    return new Float32Array(data.buffer, data.byteOffset, count);
+  return tensorToFloat32(entry);
+}
+
+/**
  * Stores `values` (row-major, `shape`) as a tensor of `dtype` (default F32). F16/BF16 round to
  * nearest, ties to even. Throws `SHAPE_MISMATCH` when the shape does not hold `values.length` elements.
  */

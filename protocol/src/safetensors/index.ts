@@ -6,6 +6,7 @@ export { decodeSafetensors, DEFAULT_MAX_HEADER_BYTES } from './decode.js';
 export { encodeSafetensors, type EncodeSafetensorsInput } from './encode.js';
 export {
   tensorToFloat32,
+  readFloat32,
   float32Tensor,
   encodeFloat32Tensors,
   decodeFloat32Tensors,

@@ -4,7 +4,13 @@ import { FlotillaError } from '../errors.js';
 import { decodeSafetensors } from './decode.js';
 import { DTYPE_BYTES, SAFETENSORS_DTYPES } from './dtypes.js';
 import { encodeSafetensors } from './encode.js';
-import { decodeFloat32Tensors, encodeFloat32Tensors, float32Tensor, tensorToFloat32 } from './float32.js';
+import {
+  decodeFloat32Tensors,
+  encodeFloat32Tensors,
+  float32Tensor,
+  readFloat32,
+  tensorToFloat32,
+} from './float32.js';
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from './half.js';
 import type { TensorEntry } from './types.js';
 
@@ -137,5 +143,28 @@ describe('safetensors round trip (property)', () => {
     expect(bad({ dtype: 'F64' as 'F32', shape: [0], data: new Uint8Array(0) })).toBe('BAD_REQUEST');
     const metadata = { k: 1 } as unknown as Record<string, string>;
     expect(code(() => encodeSafetensors({ tensors: new Map(), metadata }))).toBe('BAD_REQUEST');
+  });
+});
+
+describe('readFloat32', () => {
+  it('views aligned F32 data in place and copies what it cannot view, with the same values', () => {
+    const values = new Float32Array([1.5, -2.25, Number.NaN, 3e-40]);
+    const file = decodeSafetensors(encodeFloat32Tensors(new Map([['w', { shape: [4], values }]])));
+    const entry = file.tensors.get('w') as TensorEntry;
+    const view = readFloat32(entry);
+    // The encoder pads its header to 8 bytes, so the data is aligned: a view of the same bytes.
+    expect(view.buffer).toBe(entry.data.buffer);
+    expect(Object.is(view[2], Number.NaN)).toBe(true);
+    expect([...view]).toEqual([...tensorToFloat32(entry)]);
+    // The same bytes one byte off alignment: a copy, equal value for value.
+    const shifted = new Uint8Array(entry.data.length + 1);
+    shifted.set(entry.data, 1);
+    const unaligned = { ...entry, data: shifted.subarray(1) };
+    const copy = readFloat32(unaligned);
+    expect(copy.buffer).not.toBe(shifted.buffer);
+    expect([...copy]).toEqual([...view]);
+    // Other dtypes convert.
+    const half = float32Tensor(new Float32Array([0.5, -1]), [2], 'F16');
+    expect([...readFloat32(half)]).toEqual([0.5, -1]);
   });
 });
