@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
 import { SIGNING_DOMAINS } from '@flotilla/protocol';
-import { NativeSigner, withConcurrency, type DeltaBlob } from './bench-device.js';
+import { NativeSigner, putBlob, withConcurrency, type DeltaBlob } from './bench-device.js';
 import { startTsChild, type BenchChild } from './child.js';
 import { sleep } from './measure.js';
 
@@ -71,12 +71,7 @@ export async function runFloorLoad(options: {
     options.onReportingStart?.();
     const t0 = performance.now();
     const results = await withConcurrency(blobs, options.concurrency, deadline, async (blob, i) => {
-      const put = await fetch(`${url}/blobs/${blob.digest}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream' },
-        body: Buffer.from(blob.bytes),
-      });
-      await put.text();
+      await putBlob(`${url}/blobs/${blob.digest}`, blob.bytes, '');
       const metadata = { deviceId: `floor-${i}`, blobDigest: blob.digest, blobBytes: blob.bytes.length };
       const signer = signers[i] as NativeSigner;
       const ack = (await (sockets[i] as Socket).timeout(60_000).emitWithAck('update:submit', {
@@ -84,7 +79,7 @@ export async function runFloorLoad(options: {
         signature: signer.sign(SIGNING_DOMAINS.update, metadata),
         publicKey: signer.publicKey,
       })) as { ok: boolean };
-      return put.status === 201 && ack.ok;
+      return ack.ok;
     });
     const accepted = results.filter((r) => r?.status === 'fulfilled' && r.value).length;
     return { accepted, elapsedMs: performance.now() - t0 };
