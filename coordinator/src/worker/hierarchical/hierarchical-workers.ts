@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { jobLockSettings } from '../job-locks.js';
@@ -18,10 +19,12 @@ import {
 import { processCombine, processShardStats, processShardSum } from './shard-jobs.js';
 
 /**
- * Math threads of the shard jobs. One: on a machine whose cores are busy with other processes a
- * second thread only adds its start-up; with idle cores, two let two shards' screens run at once.
+ * Math threads of the shard jobs: one per core beyond the first (the event loop's, which reads the
+ * deltas), at most two. On a 2-core machine shared with the coordinator that is one: there a
+ * second thread measured no faster and less steady (docs/benchmarks.md); with idle cores, two let
+ * two shards compute at once.
  */
-export const DEFAULT_SHARD_MATH_THREADS = 1;
+export const DEFAULT_SHARD_MATH_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
 export interface HierarchicalWorkersOptions {
   connection: ConnectionOptions;
