@@ -14,7 +14,7 @@ import type { BlobAccess, BlobStore } from '../shared/blob-store/index.js';
 import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
 import type { AcceptedUpdate } from './accepted-update.js';
-import type { DeviceRegistry } from './device-registry.js';
+import type { DeviceRecord, DeviceRegistry } from './device-registry.js';
 import type { RecentUploads } from './recent-uploads.js';
 import type { RoundEvents } from './round-events.js';
 import { takesResponses } from './round-machine.js';
@@ -61,16 +61,13 @@ export function isAcknowledgedResubmission(error: unknown): error is FlotillaErr
  * so this is checked before the round's state: DUPLICATE_UPDATE for the identical signed update,
  * whatever the round's state now (`isAcknowledgedResubmission` tells it from a refusal).
  */
-async function acknowledgeResubmission(
-  deps: AcceptUpdateDeps,
-  deviceId: string,
+function acknowledgeResubmission(
   submission: UpdateSubmission,
-): Promise<void> {
+  stored: AcceptedUpdate | null,
+  device: DeviceRecord | null,
+): void {
   const { metadata } = submission;
-  if (!metadata.roundId.startsWith(`${metadata.taskId}:`)) return;
-  const stored = await deps.rounds.acceptedUpdate(metadata.roundId, deviceId);
   if (stored?.signature !== submission.signature || stored.blobDigest !== metadata.blobDigest) return;
-  const device = await deps.devices.getDevice(deviceId);
   if (!device || !verifyPayload(SIGNING_DOMAINS.update, metadata, submission.signature, device.publicKey))
     return;
   throw new FlotillaError(
@@ -78,6 +75,32 @@ async function acknowledgeResubmission(
     `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
     { details: { kind: RESUBMISSION, roundId: metadata.roundId } },
   );
+}
+
+/**
+ * Everything the checks of a submission read, fetched at once: concurrent commands leave in one
+ * pipeline, so a submission costs one Redis round trip before its blob is looked at, not nine in
+ * a row. The checks then run in their order on these answers; the accept script checks again,
+ * atomically, what may have changed since (state, deadline, selection, an answer, the device).
+ */
+async function readSubmissionState(deps: AcceptUpdateDeps, deviceId: string, submission: UpdateSubmission) {
+  const { metadata } = submission;
+  const [currentId, claimed, stored, selected, device, responded, signed, uploader] = await Promise.all([
+    deps.rounds.currentId(metadata.taskId),
+    deps.rounds.get(metadata.roundId),
+    metadata.roundId.startsWith(`${metadata.taskId}:`)
+      ? deps.rounds.acceptedUpdate(metadata.roundId, deviceId)
+      : null,
+    deps.rounds.isSelected(metadata.roundId, deviceId),
+    deps.devices.getDevice(deviceId),
+    deps.rounds.hasResponded(metadata.roundId, deviceId),
+    deps.tasks.getTask(metadata.taskId),
+    deps.access.isUploader(metadata.blobDigest, deviceId),
+  ]);
+  // The claimed round is the current one but for stale or forged submissions.
+  const round =
+    currentId === null ? null : currentId === metadata.roundId ? claimed : await deps.rounds.get(currentId);
+  return { round, stored, selected, device, responded, signed, uploader };
 }
 
 /** The stored bytes of `digest`, checked against the signed digest and size. */
@@ -104,8 +127,9 @@ export async function acceptUpdate(
     throw new FlotillaError('VERSION_MISMATCH', `protocol ${metadata.protocolVersion} is not supported`);
   if (metadata.deviceId !== deviceId)
     throw new FlotillaError('FORBIDDEN', 'update names a device other than the authenticated one');
-  await acknowledgeResubmission(deps, deviceId, submission);
-  const round = await deps.rounds.current(metadata.taskId);
+  const state = await readSubmissionState(deps, deviceId, submission);
+  acknowledgeResubmission(submission, state.stored, state.device);
+  const { round, device, signed } = state;
   if (!round) throw new FlotillaError('NO_ACTIVE_ROUND', `task ${metadata.taskId} has no round`);
   if (metadata.roundId !== round.roundId) {
     const submitted = roundNumberOf(metadata.roundId);
@@ -121,23 +145,21 @@ export async function acceptUpdate(
   if (!takesResponses(round) || !round.plan)
     throw new FlotillaError('ROUND_CLOSED', `round ${round.roundId} is ${round.state}`);
   const plan = round.plan;
-  if (!(await deps.rounds.isSelected(round.roundId, deviceId)))
+  if (!state.selected)
     throw new FlotillaError('NOT_SELECTED', `device was not selected for round ${round.roundId}`);
-  const device = await deps.devices.getDevice(deviceId);
   if (device?.status !== 'active') throw new FlotillaError('REVOKED_DEVICE', 'device is not enrolled');
   if (!verifyPayload(SIGNING_DOMAINS.update, metadata, submission.signature, device.publicKey))
     throw new FlotillaError('BAD_SIGNATURE', 'update signature does not verify with the enrolled key');
   const now = Date.now();
   if (now > plan.deadline || (round.closeAt !== undefined && now > round.closeAt))
     throw new FlotillaError('ROUND_CLOSED', 'the reporting deadline has passed');
-  if (await deps.rounds.hasResponded(round.roundId, deviceId))
+  if (state.responded)
     throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
   if (metadata.adapterVersion !== plan.adapter.version)
     throw new FlotillaError(
       'STALE_ROUND',
       `update trained from version ${metadata.adapterVersion}, plan is ${plan.adapter.version}`,
     );
-  const signed = await deps.tasks.getTask(metadata.taskId);
   if (!signed) throw new FlotillaError('NOT_FOUND', `task ${metadata.taskId} not found`);
   const maxExamples = maxExamplesPerUpdate(signed.task);
   if (metadata.numExamples > maxExamples)
@@ -156,7 +178,7 @@ export async function acceptUpdate(
   const size = kept?.length ?? (await deps.blobs.size(metadata.blobDigest));
   // Only bytes this device uploaded: another device's delta is neither readable nor submittable
   // by it. BLOB_MISSING makes an honest device upload again (which records it as uploader).
-  if (size === null || !(await deps.access.isUploader(metadata.blobDigest, deviceId)))
+  if (size === null || !state.uploader)
     throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded by this device`);
   if (size !== metadata.blobBytes)
     throw new FlotillaError(
@@ -194,7 +216,12 @@ export async function acceptUpdate(
   const result = await deps.rounds.accept(round.roundId, deviceId, JSON.stringify(record), acceptedAt);
   if (result.status !== 'OK') {
     // Two identical submissions raced past the first check: the second is the resubmission.
-    if (result.status === 'DUPLICATE_UPDATE') await acknowledgeResubmission(deps, deviceId, submission);
+    if (result.status === 'DUPLICATE_UPDATE')
+      acknowledgeResubmission(
+        submission,
+        await deps.rounds.acceptedUpdate(metadata.roundId, deviceId),
+        await deps.devices.getDevice(deviceId),
+      );
     throw new FlotillaError(result.status, `update refused: ${result.status}`);
   }
   deps.recentUploads?.forget(metadata.blobDigest);

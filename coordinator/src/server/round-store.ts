@@ -125,8 +125,13 @@ export class RoundStore {
   }
 
   async current(taskId: string): Promise<RoundRecord | null> {
-    const roundId = await this.redis.get(this.keys.currentRound(taskId));
+    const roundId = await this.currentId(taskId);
     return roundId === null ? null : this.get(roundId);
+  }
+
+  /** The id of the task's current round, without reading the round. */
+  currentId(taskId: string): Promise<string | null> {
+    return this.redis.get(this.keys.currentRound(taskId));
   }
 
   /** Creates the round and makes it the task's current one; false if that round id already exists (or fenced). */

@@ -94,11 +94,14 @@ export class LocalDirBlobStore implements BlobStore {
   }
 
   async get(digest: string): Promise<Uint8Array | null> {
+    let bytes: Buffer;
     try {
-      return new Uint8Array(await readFile(this.path(digest)));
+      bytes = await readFile(this.path(digest));
     } catch {
       return null;
     }
+    // A view of readFile's own buffer (allocated for this file alone), not a second copy.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   async getRange(digest: string, start: number, endInclusive: number): Promise<Uint8Array | null> {
