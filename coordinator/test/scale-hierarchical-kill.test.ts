@@ -69,11 +69,12 @@ describe('hierarchical round across a worker crash', () => {
       ...workerProcessEnv({ redisUrl: testRedisUrl(), prefix: env.prefix, stateDir, fastLocks: true }),
       FLOTILLA_HIERARCHICAL_THRESHOLD: '12',
       FLOTILLA_SHARD_SIZE: '5',
+      FLOTILLA_SHARD_MATH_THREADS: '1',
     };
     const first = spawnChildWorker({ ...workerEnv, FLOTILLA_TEST_DELAY_MS: '120000' });
     children.push(first);
     const ready = await first.waitForLog('worker ready');
-    expect(ready).toMatchObject({ hierarchicalThreshold: 12, shardSize: 5 });
+    expect(ready).toMatchObject({ hierarchicalThreshold: 12, shardSize: 5, shardMathThreads: 1 });
     const connection = redisOptionsFromUrl(testRedisUrl());
     const queue = aggregateQueue(connection, env.prefix);
     cleanups.push(() => queue.close());

@@ -81,4 +81,15 @@ describe('readWorkerConfig (worker process environment)', () => {
     );
     expect(bad({ FLOTILLA_SHARD_SIZE: '2.5' })).toThrow(/FLOTILLA_SHARD_SIZE must be a whole number/);
   });
+
+  it('reads the shard math threads (0 = on the event loop) and refuses a bad count', () => {
+    const read = (value: string) =>
+      readWorkerConfig({ REDIS_URL: 'redis://h', FLOTILLA_SHARD_MATH_THREADS: value });
+    expect(read('0')).toMatchObject({ shardMathThreads: 0 });
+    expect(read('2')).toMatchObject({ shardMathThreads: 2 });
+    expect(readWorkerConfig({ REDIS_URL: 'redis://h' }).shardMathThreads).toBeUndefined();
+    expect(() => read('-1')).toThrow(/shardMathThreads: FLOTILLA_SHARD_MATH_THREADS must be >= 0/);
+    expect(() => read('1.5')).toThrow(/FLOTILLA_SHARD_MATH_THREADS must be a whole number/);
+    expect(() => read('many')).toThrow(/FLOTILLA_SHARD_MATH_THREADS must be a number of threads/);
+  });
 });

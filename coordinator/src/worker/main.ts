@@ -4,7 +4,7 @@
 // environment (see worker-config.ts): REDIS_URL (required), FLOTILLA_PREFIX, FLOTILLA_STATE_DIR,
 // FLOTILLA_BLOB_STORE, LOG_LEVEL, FLOTILLA_NOISE_SEED, FLOTILLA_LOCK_DURATION_MS,
 // FLOTILLA_STALLED_INTERVAL_MS, FLOTILLA_WORKER_CONCURRENCY, FLOTILLA_HIERARCHICAL_THRESHOLD,
-// FLOTILLA_SHARD_SIZE and, for tests only,
+// FLOTILLA_SHARD_SIZE, FLOTILLA_SHARD_MATH_THREADS and, for tests only,
 // FLOTILLA_TEST_DELAY_MS. SIGTERM/SIGINT finish the job in hand, then exit 0.
 import { FlotillaError } from '@flotilla/protocol';
 import { runWorker } from './run-worker.js';

@@ -18,6 +18,7 @@ import {
   signTailOnStart,
 } from '../shared/round-log/index.js';
 import { startAggregationWorker, type AggregationWorker } from './aggregation-worker.js';
+import { DEFAULT_SHARD_MATH_THREADS } from './hierarchical/hierarchical-workers.js';
 import type { WorkerConfig } from './worker-config.js';
 
 export interface RunningWorker {
@@ -67,6 +68,7 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
       ...(config.hierarchicalThreshold !== undefined ? { threshold: config.hierarchicalThreshold } : {}),
       ...(config.shardSize !== undefined ? { shardSize: config.shardSize } : {}),
     },
+    ...(config.shardMathThreads !== undefined ? { shardMathThreads: config.shardMathThreads } : {}),
     ...(config.lockDurationMs !== undefined ? { lockDurationMs: config.lockDurationMs } : {}),
     ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
     ...(config.testDelayMs ? { testDelayMs: config.testDelayMs } : {}),
@@ -83,6 +85,7 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
       blobStore: config.blobStore,
       hierarchicalThreshold: config.hierarchicalThreshold ?? DEFAULT_HIERARCHICAL_THRESHOLD,
       shardSize: config.shardSize ?? DEFAULT_SHARD_SIZE,
+      shardMathThreads: config.shardMathThreads ?? DEFAULT_SHARD_MATH_THREADS,
       queues: [AGGREGATE_QUEUE, SHARD_SUM_QUEUE, SHARD_STATS_QUEUE],
     },
     'worker ready',

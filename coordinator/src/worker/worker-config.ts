@@ -45,6 +45,15 @@ export const WorkerConfigSchema = z.object({
     .positive({ error: 'FLOTILLA_SHARD_SIZE must be a whole number of updates, >= 1' })
     .optional(),
   /**
+   * FLOTILLA_SHARD_MATH_THREADS: worker threads for the shard jobs' checks, sums, medians and
+   * screens; 0 = on the event loop. Default: cores − 1, from 1 to 2.
+   */
+  shardMathThreads: z.coerce
+    .number({ error: 'FLOTILLA_SHARD_MATH_THREADS must be a number of threads (0 = none)' })
+    .int({ error: 'FLOTILLA_SHARD_MATH_THREADS must be a whole number of threads (0 = none)' })
+    .nonnegative({ error: 'FLOTILLA_SHARD_MATH_THREADS must be >= 0 (0 = none)' })
+    .optional(),
+  /**
    * FLOTILLA_RETAIN_DELTAS_HOURS: keep each aggregated round's participant deltas this long (hours,
    * fractions allowed) so auditors can recompute the aggregate (`flotilla audit verify --blobs`);
    * blob garbage collection deletes them afterwards. Default: not retained.
@@ -88,6 +97,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     concurrency: blankToUndefined(env.FLOTILLA_WORKER_CONCURRENCY),
     hierarchicalThreshold: blankToUndefined(env.FLOTILLA_HIERARCHICAL_THRESHOLD),
     shardSize: blankToUndefined(env.FLOTILLA_SHARD_SIZE),
+    shardMathThreads: blankToUndefined(env.FLOTILLA_SHARD_MATH_THREADS),
     retainDeltasHours: blankToUndefined(env.FLOTILLA_RETAIN_DELTAS_HOURS),
     testDelayMs: blankToUndefined(env.FLOTILLA_TEST_DELAY_MS),
   });

@@ -17,6 +17,7 @@ interface ServiceFlags {
   roundRetentionHours?: string;
   hierarchicalThreshold?: string;
   shardSize?: string;
+  shardMathThreads?: string;
   blobStore?: string;
   leaseTtlMs?: string;
   presenceTtlMs?: string;
@@ -53,6 +54,7 @@ const COORDINATOR_ENV: EnvNames = {
 const WORKER_ENV: EnvNames = {
   hierarchicalThreshold: 'FLOTILLA_HIERARCHICAL_THRESHOLD',
   shardSize: 'FLOTILLA_SHARD_SIZE',
+  shardMathThreads: 'FLOTILLA_SHARD_MATH_THREADS',
   blobStore: 'FLOTILLA_BLOB_STORE',
   retainDeltasHours: 'FLOTILLA_RETAIN_DELTAS_HOURS',
 };
@@ -190,6 +192,10 @@ export function registerServices(program: Command): void {
       'rounds with at least this many updates aggregate in shard jobs when the strategy decomposes into sums; 0 = never (FLOTILLA_HIERARCHICAL_THRESHOLD, default 200)',
     )
     .option('--shard-size <updates>', 'updates summed per shard job (FLOTILLA_SHARD_SIZE, default 100)')
+    .option(
+      '--shard-math-threads <threads>',
+      "worker threads for the shard jobs' math; 0 = on the event loop (FLOTILLA_SHARD_MATH_THREADS, default cores - 1, from 1 to 2)",
+    )
     .option('--blob-store <kind>', `${BLOB_STORE_HELP}; must match the coordinators'`)
     .option(
       '--retain-deltas-hours <hours>',
