@@ -79,8 +79,26 @@ export function processCpuMs(pid: number): number | null {
 }
 
 /** The same for a process's main thread alone (its event loop: GC helpers and I/O threads left out). */
-export function mainThreadCpuMs(pid: number): number | null {
+function mainThreadCpuMs(pid: number): number | null {
   return cpuMsFromStat(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/** A process's CPU so far, ms: all threads, and its main thread; null where there is no /proc. */
+export interface CpuSnapshot {
+  all: number | null;
+  main: number | null;
+}
+
+export function cpuSnapshot(pid: number): CpuSnapshot {
+  return { all: processCpuMs(pid), main: mainThreadCpuMs(pid) };
+}
+
+/** CPU ms per item that `pid` spent since `before`; null where unmeasured or with no items. */
+export function cpuPerItemSince(pid: number, before: CpuSnapshot, items: number): CpuSnapshot {
+  const now = cpuSnapshot(pid);
+  const per = (from: number | null, to: number | null) =>
+    from === null || to === null || items === 0 ? null : (to - from) / items;
+  return { all: per(before.all, now.all), main: per(before.main, now.main) };
 }
 
 function cpuMsFromStat(path: string): number | null {

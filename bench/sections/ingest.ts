@@ -17,7 +17,7 @@ import {
   runReportingRound,
   type RoundRun,
 } from '../lib/fleet.js';
-import { mainThreadCpuMs, processCpuMs, sleep } from '../lib/measure.js';
+import { cpuPerItemSince, cpuSnapshot, sleep, type CpuSnapshot } from '../lib/measure.js';
 import { runFloorLoad, startTransportFloor } from '../lib/transport-floor.js';
 import type { BenchRow, SectionResult } from '../lib/report.js';
 
@@ -107,32 +107,26 @@ function cpuAgainstBudget(measure: string, ms: number | null, note: string): Ben
 }
 
 /** The same load against the transport floor, warmed up the same way: its CPU per update. */
-async function measureFloor(blobs: DeltaBlob[], count: number, concurrency: number, timeoutMs: number) {
+async function measureFloor(
+  blobs: DeltaBlob[],
+  warmUpBlobs: DeltaBlob[],
+  concurrency: number,
+  timeoutMs: number,
+): Promise<{ accepted: number; elapsedMs: number; cpu: CpuSnapshot }> {
   const server = await startTransportFloor();
   try {
-    await runFloorLoad({
-      url: server.url,
-      blobs: makeDeltaBlobs(count, LORA_100K, 1000 + count),
-      concurrency,
-      timeoutMs,
-    });
-    let before = { all: null as number | null, main: null as number | null };
+    await runFloorLoad({ url: server.url, blobs: warmUpBlobs, concurrency, timeoutMs });
+    let before: CpuSnapshot = { all: null, main: null };
     const run = await runFloorLoad({
       url: server.url,
       blobs,
       concurrency,
       timeoutMs,
       onReportingStart: () => {
-        before = { all: processCpuMs(server.pid), main: mainThreadCpuMs(server.pid) };
+        before = cpuSnapshot(server.pid);
       },
     });
-    const perUpdate = (from: number | null, to: number | null) =>
-      from === null || to === null || run.accepted === 0 ? null : (to - from) / run.accepted;
-    return {
-      ...run,
-      cpu: perUpdate(before.all, processCpuMs(server.pid)),
-      cpuMain: perUpdate(before.main, mainThreadCpuMs(server.pid)),
-    };
+    return { ...run, cpu: cpuPerItemSince(server.pid, before, run.accepted) };
   } finally {
     await server.stop();
   }
@@ -147,15 +141,14 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
   const runs: Partial<Record<Crypto, RoundRun>> = {};
   // CPU ms per accepted update in the coordinator (all threads, and its main thread) and in this
   // process (the load generator).
-  const cpuPerUpdate: Partial<
-    Record<Crypto, { coordinator: number | null; coordinatorMain: number | null; generator: number }>
-  > = {};
+  const cpuPerUpdate: Partial<Record<Crypto, { coordinator: CpuSnapshot; generator: number }>> = {};
   const warmUps: Partial<Record<Crypto, RoundRun>> = {};
-  let floor: { accepted: number; elapsedMs: number; cpu: number | null; cpuMain: number | null } | null =
-    null;
+  let floor: Awaited<ReturnType<typeof measureFloor>> | null = null;
   let connections: Awaited<ReturnType<typeof holdConnections>> | null = null;
   try {
     const blobs = makeDeltaBlobs(count, LORA_100K);
+    // Other deltas (other digests) for the warm-up rounds.
+    const warmUpBlobs = makeDeltaBlobs(count, LORA_100K, 1000 + count);
     for (const crypto of ['isomorphic', 'node'] as const) {
       const coordinator = await startCoordinatorChild({
         redisUrl: redis.url,
@@ -172,18 +165,15 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
           // steady state, not the JIT compiling its handlers during the first few hundred updates.
           warmUps[crypto] = await runReportingRound({
             devices,
-            blobs: makeDeltaBlobs(count, LORA_100K, 1000 + count),
+            blobs: warmUpBlobs,
             taskId: 'warm-up',
             concurrency,
             timeoutMs: options.quick ? 60_000 : 180_000,
           });
           for (const d of devices) d.disconnect();
           // CPU from the first upload on: connecting and checking in are not ingest.
-          let cpuBefore = {
-            all: null as number | null,
-            main: null as number | null,
-            generator: process.cpuUsage(),
-          };
+          let before: CpuSnapshot = { all: null, main: null };
+          let generatorBefore = process.cpuUsage();
           const run = await runReportingRound({
             devices,
             blobs,
@@ -191,20 +181,14 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
             concurrency,
             timeoutMs: options.quick ? 60_000 : 180_000,
             onReportingStart: () => {
-              cpuBefore = {
-                all: processCpuMs(coordinator.pid),
-                main: mainThreadCpuMs(coordinator.pid),
-                generator: process.cpuUsage(),
-              };
+              before = cpuSnapshot(coordinator.pid);
+              generatorBefore = process.cpuUsage();
             },
           });
-          const perUpdate = (before: number | null, after: number | null) =>
-            before === null || after === null ? null : (after - before) / run.accepted;
-          const generator = process.cpuUsage(cpuBefore.generator);
+          const generator = process.cpuUsage(generatorBefore);
           runs[crypto] = run;
           cpuPerUpdate[crypto] = {
-            coordinator: perUpdate(cpuBefore.all, processCpuMs(coordinator.pid)),
-            coordinatorMain: perUpdate(cpuBefore.main, mainThreadCpuMs(coordinator.pid)),
+            coordinator: cpuPerItemSince(coordinator.pid, before, run.accepted),
             generator: (generator.user + generator.system) / 1000 / run.accepted,
           };
         } finally {
@@ -214,7 +198,7 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
         await coordinator.stop();
       }
     }
-    floor = await measureFloor(blobs, count, concurrency, options.quick ? 60_000 : 180_000);
+    floor = await measureFloor(blobs, warmUpBlobs, concurrency, options.quick ? 60_000 : 180_000);
     // Connections in a fresh coordinator, so the baseline holds no garbage from the rounds above.
     const coordinator = await startCoordinatorChild({
       redisUrl: redis.url,
@@ -277,25 +261,25 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
       latency('p99'),
       cpuAgainstBudget(
         'coordinator CPU per accepted update (all threads)',
-        cpuPerUpdate.node?.coordinator ?? null,
+        cpuPerUpdate.node?.coordinator.all ?? null,
         `the load generator (this process) used ${cpuPerUpdate.node?.generator.toFixed(2) ?? '-'} ms per update`,
       ),
       cpuAgainstBudget(
         'coordinator main-thread CPU per accepted update (its event loop)',
-        cpuPerUpdate.node?.coordinatorMain ?? null,
+        cpuPerUpdate.node?.coordinator.main ?? null,
         'one event loop caps a process at 1000 / this many updates per second, whatever the cores',
       ),
       {
         section: 'ingest',
         measure: 'coordinator CPU per accepted update against the transport floor (all threads)',
-        ours: cpuPerUpdate.node?.coordinator ?? null,
+        ours: cpuPerUpdate.node?.coordinator.all ?? null,
         oursUnit: 'ms',
-        reference: floor?.cpu ?? null,
+        reference: floor?.cpu.all ?? null,
         referenceUnit: 'ms',
         referenceName: 'bare node:http + socket.io: receive, SHA-256, write + fsync, ed25519 verify, ack',
-        ratio: (cpuPerUpdate.node?.coordinator ?? Number.NaN) / (floor?.cpu ?? Number.NaN),
+        ratio: (cpuPerUpdate.node?.coordinator.all ?? Number.NaN) / (floor?.cpu.all ?? Number.NaN),
         ratioMeaning: 'ours / floor',
-        note: `floor main thread ${floor?.cpuMain?.toFixed(2) ?? '-'} ms per update; ${floor?.accepted ?? 0} reports`,
+        note: `floor main thread ${floor?.cpu.main?.toFixed(2) ?? '-'} ms per update; ${floor?.accepted ?? 0} reports`,
       },
       {
         section: 'ingest',

@@ -17,7 +17,7 @@ async function drain(source: AsyncIterable<Uint8Array>): Promise<number[]> {
 }
 
 describe('RecentUploads', () => {
-  it('passes the body through unchanged and keeps a copy only once told its digest', async () => {
+  it('passes the body through unchanged and keeps a copy once told its digest, not before', async () => {
     const recent = new RecentUploads(1000);
     const copy = recent.copy(chunksOf([1, 2], [3], [4, 5]), 5);
     expect(await drain(copy.source)).toEqual([1, 2, 3, 4, 5]);

@@ -24,10 +24,15 @@ import { ParsedTextCache } from '../shared/parsed-text-cache.js';
  */
 export const DEFAULT_ROUND_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** The round hash `${prefix}:round:<roundId>`, as read back from Redis. */
-/** Plans as parsed lately: every submission of a round reads the same plan text. */
+/** Plans as parsed lately: every upload and submission of a round reads the same plan text. */
 const roundPlans = new ParsedTextCache((text): RoundPlan => RoundPlanSchema.parse(JSON.parse(text)));
 
+/** A round's plan from its stored JSON text (parsed once per text, shared and frozen). */
+export function parseRoundPlan(text: string): RoundPlan {
+  return roundPlans.get(text);
+}
+
+/** The round hash `${prefix}:round:<roundId>`, as read back from Redis. */
 export const RoundRecordSchema = z.object({
   roundId: z.string(),
   taskId: z.string(),
@@ -55,10 +60,7 @@ export const RoundRecordSchema = z.object({
   deadline: z.coerce.number().optional(),
   /** Earlier close once goalCount is reached: min(deadline, goal time + acceptWindowMs). */
   closeAt: z.coerce.number().optional(),
-  plan: z
-    .string()
-    .transform((s): RoundPlan => roundPlans.get(s))
-    .optional(),
+  plan: z.string().transform(parseRoundPlan).optional(),
   reason: z.string().optional(),
   /**
    * `1` when the round promises differential privacy (its `round.opened.dp`), set with the plan:

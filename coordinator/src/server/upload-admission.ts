@@ -3,12 +3,12 @@
 // round's `budget.maxUploadBytes` (the device's own task's `policy.maxBlobBytes`, within the
 // global cap), and it counts against the device's quota of distinct blobs in that round.
 import type { Redis } from 'ioredis';
-import { FlotillaError, RoundPlanSchema, type RoundPlan } from '@flotilla/protocol';
+import { FlotillaError, type RoundPlan } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import type { UploadAdmission } from './blob-routes.js';
 import { RESPONDING_STATE } from './round-machine.js';
 import { runScript } from '../shared/redis-script.js';
-import { ParsedTextCache } from '../shared/parsed-text-cache.js';
+import { parseRoundPlan } from './round-store.js';
 
 /** Distinct blobs a device may store per round: its delta, with room for a re-encoded retry. */
 export const DEFAULT_MAX_UPLOADS_PER_ROUND = 4;
@@ -46,9 +46,6 @@ interface OpenRound {
  * Rounds in REPORTING, before their deadline, that selected `deviceId`. A task has one current
  * round, so this is a few pipelined reads whatever the fleet size.
  */
-/** Plans as parsed lately: every upload of a round reads the same plan text. */
-const roundPlans = new ParsedTextCache((text): RoundPlan => RoundPlanSchema.parse(JSON.parse(text)));
-
 async function openRoundsOf(deps: UploadAdmissionDeps, deviceId: string, now: number): Promise<OpenRound[]> {
   const { redis, keys } = deps;
   const taskIds = await redis.zrange(keys.tasks(), 0, -1);
@@ -70,7 +67,7 @@ async function openRoundsOf(deps: UploadAdmissionDeps, deviceId: string, now: nu
     if (selectedError) throw selectedError;
     const [state, planJson] = fields as [string | null, string | null];
     if (state !== RESPONDING_STATE || planJson === null || selected !== 1) return;
-    const plan = roundPlans.get(planJson);
+    const plan = parseRoundPlan(planJson);
     if (now <= plan.deadline) open.push({ roundId, plan });
   });
   return open;
