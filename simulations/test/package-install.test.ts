@@ -168,7 +168,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
     }
     expect(contents.coordinator).toEqual(
       expect.arrayContaining([
-        'package/dist/shared/redis-supervisor.mjs',
+        'package/dist/shared/redis-supervisor.sh',
         'package/dist/shared/ts-worker-boot.mjs',
         'package/dist/worker/job/compute-thread.js',
         'package/dist/server/dashboard/assets/dashboard.html',
@@ -191,7 +191,7 @@ describe('published packages (npm pack, installed outside the monorepo)', () => 
 
     const bin = join(project, 'node_modules/@flotilla/coordinator/dist');
     const state = join(project, 'state');
-    // No REDIS_URL: the coordinator starts its own redis-server through dist/shared/redis-supervisor.mjs.
+    // No REDIS_URL: the coordinator starts its own redis-server through dist/shared/redis-supervisor.sh.
     const coordinator = startService(
       join(bin, 'server/main.js'),
       project,

@@ -80,8 +80,8 @@ function withPrivateUmask<T>(start: () => T): T {
   }
 }
 
-/** The supervisor between Flotilla and redis-server (see its header): plain JavaScript, run by node. */
-const SUPERVISOR = fileURLToPath(new URL('./redis-supervisor.mjs', import.meta.url));
+/** The supervisor between Flotilla and redis-server (see its header): a POSIX shell script. */
+const SUPERVISOR = fileURLToPath(new URL('./redis-supervisor.sh', import.meta.url));
 
 /** How long `stop()` waits for redis-server (and its supervisor) to exit before SIGKILL, in ms. */
 const STOP_TIMEOUT_MS = 15_000;
@@ -116,7 +116,7 @@ function alive(pid: number): boolean {
 
 /**
  * Starts a private redis-server (unix socket only, AOF on) that cannot outlive this process: it
- * runs under a small supervisor (`redis-supervisor.mjs`) that stops it as soon as this process
+ * runs under a small supervisor (`redis-supervisor.sh`) that stops it as soon as this process
  * is gone, even after a SIGKILL or a crash, because the supervisor's stdin pipe then closes.
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
@@ -150,7 +150,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   // stdin stays open and unwritten for the whole life of this process: its closing is the signal.
   // Under umask 077 (inherited by the supervisor, then by redis-server).
   const supervisor: ChildProcess = withPrivateUmask(() =>
-    spawn(process.execPath, [SUPERVISOR, ...redisArgs], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn('/bin/sh', [SUPERVISOR, ...redisArgs], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );
   supervisor.stdin?.on('error', () => undefined);
   let stderr = '';
