@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { parentPort } from 'node:worker_threads';
 import { FlotillaError, at, type ErrorCode } from '@flotilla/protocol';
 import { startTsWorker } from '../shared/ts-worker.js';
@@ -15,17 +15,25 @@ export class ThreadClient<Request, Result> {
   private next = 0;
   private readonly pending = new Map<number, { resolve: (r: Result) => void; reject: (e: Error) => void }>();
 
-  /** `entry`: a module that calls {@link serveThreadRequests}. */
+  /**
+   * `entry`: a module that calls {@link serveThreadRequests}. `resourceLimits`: the thread's V8
+   * heap limits (Node's defaults when absent).
+   */
   constructor(
     private readonly entry: URL,
     private readonly name: string,
+    private readonly resourceLimits?: ResourceLimits,
   ) {}
 
   // A thread that died (out of memory, a crash) fails the requests in hand; the next request
   // starts a fresh one instead of posting into a dead thread and waiting forever.
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startTsWorker(this.entry, null);
+    const worker = startTsWorker(
+      this.entry,
+      null,
+      this.resourceLimits ? { resourceLimits: this.resourceLimits } : {},
+    );
     worker.on('message', (reply: Reply<Result>) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
