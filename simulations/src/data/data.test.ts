@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../rng/random.js';
-import { concatDatasets, shareDataset, splitDataset, subsetDataset } from './dataset.js';
+import {
+  concatDatasets,
+  permuteRows,
+  rowRange,
+  shareDataset,
+  sharedFloat32,
+  splitDataset,
+  splitIndices,
+  subsetDataset,
+} from './dataset.js';
 import { loadDomains } from './domains.js';
 import { loadMnist, MNIST_DIM, readDigitFile } from './mnist.js';
 import { addPixelNoise, rotateImages } from './shift.js';
@@ -85,6 +94,50 @@ describe('shareDataset', () => {
     expect(shared.ys[0]).toBe(7);
     expect(data.xs[0]).not.toBe(42);
   });
+
+  it('copies only the buffers not yet shared', () => {
+    const data = makeSyntheticTask({ n: 20, dim: 3, rng: createRng(4) });
+    const xs = sharedFloat32(data.xs.length);
+    xs.set(data.xs);
+    const shared = shareDataset({ ...data, xs });
+    expect(shared.xs).toBe(xs);
+    expect(shared.ys.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect([...shared.ys]).toEqual([...data.ys]);
+  });
+});
+
+describe('permuteRows and rowRange', () => {
+  it('reorders rows in place exactly as a copying subset does', () => {
+    const data = makeSyntheticTask({ n: 257, dim: 5, rng: createRng(5) });
+    // Fixed points, 2-cycles and one long cycle: a seeded shuffle has all of them at this size.
+    const order = createRng(6).permutation(data.n);
+    const reference = subsetDataset(data, order);
+    const { xs, ys } = data;
+    permuteRows(data, order);
+    expect(data.xs).toBe(xs);
+    expect(data.ys).toBe(ys);
+    expect([...data.xs]).toEqual([...reference.xs]);
+    expect([...data.ys]).toEqual([...reference.ys]);
+    expect(() => permuteRows(data, order.slice(1))).toThrow(/permutation/);
+    expect(() =>
+      permuteRows(
+        data,
+        order.map(() => 0),
+      ),
+    ).toThrow(/not a permutation/);
+  });
+
+  it('cuts rows as views of the same memory', () => {
+    const data = { ...makeSyntheticTask({ n: 10, dim: 2, rng: createRng(7) }), shape: [2] };
+    const middle = rowRange(data, 3, 7);
+    expect(middle.n).toBe(4);
+    expect(middle.shape).toEqual([2]);
+    expect([...middle.xs]).toEqual([...data.xs.subarray(6, 14)]);
+    middle.ys[0] = 99;
+    expect(data.ys[3]).toBe(99);
+    expect(() => rowRange(data, 7, 3)).toThrow(/outside/);
+    expect(() => rowRange(data, 0, 11)).toThrow(/outside/);
+  });
 });
 
 describe('rotateImages', () => {
@@ -111,6 +164,14 @@ describe('rotateImages', () => {
     const ink = (xs: Float32Array) => xs.reduce((a, b) => a + b, 0);
     expect(ink(turned) / ink(sample)).toBeGreaterThan(0.95);
     expect(() => rotateImages(new Float32Array(10), { angleDeg: 5 })).toThrow(/multiple/);
+  });
+
+  it('writes into the output it is given, with the same values', () => {
+    const sample = loadMnist().xs.subarray(0, 3 * MNIST_DIM);
+    const out = sharedFloat32(sample.length);
+    expect(rotateImages(sample, { angleDeg: 35, out })).toBe(out);
+    expect([...out]).toEqual([...rotateImages(sample, { angleDeg: 35 })]);
+    expect(() => rotateImages(sample, { angleDeg: 35, out: new Float32Array(MNIST_DIM) })).toThrow(/output/);
   });
 });
 
@@ -190,6 +251,20 @@ describe('loadDomains', () => {
     // The devices' pool is made in shared memory, for a simulation's device-host threads.
     expect(domains.shifted.train.xs.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(shareDataset(domains.shifted.train)).toBe(domains.shifted.train);
+    // The cuts are the examples a copying subset of the whole set picks under the same split, and
+    // the shifted ones those examples rotated.
+    const mnist = loadMnist();
+    const split = splitIndices(mnist.n, { rng: createRng(1).fork('data/mnist-rotated').fork('split') });
+    // Bytewise (float32 values, not within a tolerance); a deep equality of 5.5M numbers is slow.
+    const bytes = (array: Float32Array | Int32Array) =>
+      Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+    for (const part of ['train', 'holdout', 'test'] as const) {
+      const reference = subsetDataset(mnist, split[part]);
+      expect(bytes(domains.clean[part].ys).equals(bytes(reference.ys)), `clean ${part} labels`).toBe(true);
+      expect(bytes(domains.clean[part].xs).equals(bytes(reference.xs)), `clean ${part}`).toBe(true);
+      const rotated = rotateImages(reference.xs, { angleDeg: 35 });
+      expect(bytes(domains.shifted[part].xs).equals(bytes(rotated)), `shifted ${part}`).toBe(true);
+    }
     const synthetic = loadDomains({ dataset: 'synthetic', seed: 1, syntheticExamples: 500 });
     expect(synthetic.clean.train.dim).toBe(32);
     expect(synthetic.shifted.train.n).toBe(350);

@@ -1,4 +1,4 @@
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, at } from '@flotilla/protocol';
 import type { Rng } from '../rng/random.js';
 
 /**
@@ -45,18 +45,75 @@ export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dat
 }
 
 /**
- * `dataset` in SharedArrayBuffer memory (itself when it is already there, else a copy): handed to
- * worker threads (workerData, postMessage), its buffers are shared rather than cloned, so every
- * thread reads one copy.
+ * `dataset` in SharedArrayBuffer memory (itself when it is already there, else with each buffer
+ * not yet shared copied): handed to worker threads (workerData, postMessage), its buffers are
+ * shared rather than cloned, so every thread reads one copy.
  */
 export function shareDataset(dataset: Dataset): Dataset {
-  if (dataset.xs.buffer instanceof SharedArrayBuffer && dataset.ys.buffer instanceof SharedArrayBuffer)
-    return dataset;
-  const xs = new Float32Array(new SharedArrayBuffer(dataset.xs.byteLength));
-  const ys = new Int32Array(new SharedArrayBuffer(dataset.ys.byteLength));
-  xs.set(dataset.xs);
-  ys.set(dataset.ys);
+  const shared = (array: Float32Array | Int32Array) => array.buffer instanceof SharedArrayBuffer;
+  if (shared(dataset.xs) && shared(dataset.ys)) return dataset;
+  const xs = shared(dataset.xs) ? dataset.xs : new Float32Array(new SharedArrayBuffer(dataset.xs.byteLength));
+  const ys = shared(dataset.ys) ? dataset.ys : new Int32Array(new SharedArrayBuffer(dataset.ys.byteLength));
+  if (xs !== dataset.xs) xs.set(dataset.xs);
+  if (ys !== dataset.ys) ys.set(dataset.ys);
   return { ...dataset, xs, ys };
+}
+
+/** A Float32Array of `length` zeros in SharedArrayBuffer memory. */
+export const sharedFloat32 = (length: number): Float32Array =>
+  new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+
+/**
+ * Reorders the examples of `dataset` in place: afterwards row r holds what row `order[r]` held
+ * (`order` a permutation of 0..n-1). The same result as {@link subsetDataset} with `order`,
+ * without a second copy of the whole set: each cycle of the permutation is followed with one
+ * example set aside.
+ */
+export function permuteRows(dataset: Dataset, order: readonly number[]): void {
+  const { dim, n, xs, ys } = dataset;
+  if (order.length !== n)
+    throw new FlotillaError('BAD_REQUEST', `a permutation of ${n} rows has ${order.length}`);
+  const placed = new Uint8Array(n);
+  for (const index of order) {
+    if (!Number.isInteger(index) || index < 0 || index >= n || placed[index] === 1)
+      throw new FlotillaError('BAD_REQUEST', `not a permutation of 0..${n - 1}: ${index}`);
+    placed[index] = 1;
+  }
+  placed.fill(0);
+  const aside = new Float32Array(dim);
+  for (let start = 0; start < n; start += 1) {
+    if (placed[start] === 1) continue;
+    aside.set(xs.subarray(start * dim, (start + 1) * dim));
+    const asideLabel = at(ys, start);
+    let row = start;
+    for (;;) {
+      placed[row] = 1;
+      const from = at(order, row);
+      if (from === start) {
+        xs.set(aside, row * dim);
+        ys[row] = asideLabel;
+        break;
+      }
+      xs.copyWithin(row * dim, from * dim, (from + 1) * dim);
+      ys[row] = at(ys, from);
+      row = from;
+    }
+  }
+}
+
+/** Rows `from` (inclusive) to `to` (exclusive) of `dataset`, as views of its buffers (no copy). */
+export function rowRange(dataset: Dataset, from: number, to: number): Dataset {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to < from || to > dataset.n)
+    throw new FlotillaError('BAD_REQUEST', `rows ${from}..${to} outside 0..${dataset.n}`);
+  const { dim } = dataset;
+  return {
+    xs: dataset.xs.subarray(from * dim, to * dim),
+    ys: dataset.ys.subarray(from, to),
+    n: to - from,
+    dim,
+    numClasses: dataset.numClasses,
+    ...(dataset.shape ? { shape: dataset.shape } : {}),
+  };
 }
 
 /** Concatenates datasets of the same shape (e.g. the union of all devices' data). */

