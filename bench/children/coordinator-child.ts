@@ -78,7 +78,15 @@ const coordinator =
 if (values['isomorphic-crypto']) useIsomorphicCrypto();
 const worker =
   role !== 'coordinator'
-    ? await startAggregationWorker({ redisUrl, prefix, stateDir, signingKey, roundLog })
+    ? // As `flotilla worker` starts it: the shard math threads load with the process.
+      await startAggregationWorker({
+        redisUrl,
+        prefix,
+        stateDir,
+        signingKey,
+        roundLog,
+        startShardMathThreads: true,
+      })
     : null;
 
 const gc = (globalThis as { gc?: () => void }).gc;

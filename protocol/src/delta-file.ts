@@ -3,6 +3,7 @@ import { FlotillaError } from './errors.js';
 import {
   decodeSafetensors,
   encodeSafetensors,
+  readFloat32,
   tensorToFloat32,
   type TensorEntry,
 } from './safetensors/index.js';
@@ -45,11 +46,13 @@ export function encodeInt8Delta(
 
 /**
  * Decodes any delta file (float or int8) to float32 values. Throws CORRUPT_FILE for a malformed
- * file, an I8 tensor without a finite scale, or an I32 tensor (not a delta dtype).
+ * file, an I8 tensor without a finite scale, or an I32 tensor (not a delta dtype). With `inPlace`,
+ * F32 tensors are views of `bytes` where they are aligned (`readFloat32`): for a caller that only
+ * reads them, while it holds the bytes.
  */
 export function decodeDeltaFile(
   bytes: Uint8Array,
-  options: { maxHeaderBytes?: number } = {},
+  options: { maxHeaderBytes?: number; inPlace?: boolean } = {},
 ): {
   tensors: Map<string, NamedTensor>;
   metadata: Record<string, string>;
@@ -60,7 +63,7 @@ export function decodeDeltaFile(
   let quantization: 'none' | 'int8' = 'none';
   for (const [name, entry] of file.tensors) {
     if (entry.dtype === 'I32') throw new FlotillaError('CORRUPT_FILE', `${name}: I32 is not a delta dtype`);
-    const values = tensorToFloat32(entry);
+    const values = options.inPlace === true ? readFloat32(entry) : tensorToFloat32(entry);
     if (entry.dtype === 'I8') {
       quantization = 'int8';
       const raw = file.metadata[int8ScaleKey(name)];

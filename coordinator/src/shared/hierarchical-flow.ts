@@ -43,6 +43,11 @@ export const ShardSumJobDataSchema = z.object({
    * taken. False in a DP task, whose audit does not screen updates one by one.
    */
   withMedian: z.boolean().default(true),
+  /**
+   * Also measure each update against the shard's others (`peers` in the result), for the drift
+   * audit's screen; a round that screens sets it with `withMedian`.
+   */
+  withPeers: z.boolean().default(false),
   updates: z.array(AggregateUpdateRefSchema).min(1),
 });
 export type ShardSumJobData = z.infer<typeof ShardSumJobDataSchema>;
@@ -58,6 +63,21 @@ export const ShardSumResultSchema = z.object({
    * when the shard has no usable update or `withMedian` was false.
    */
   medianDigest: DigestSchema.nullable(),
+  /**
+   * With `withPeers`: each summed update's norm, cosine to the median of the shard's other summed
+   * updates, and relative distance to the closest of them (null if alone), in the job's order.
+   */
+  peers: z
+    .array(
+      z.object({
+        updateId: z.string(),
+        norm: z.number().nonnegative(),
+        othersCosine: z.number().nullable(),
+        nearestDistance: z.number().nonnegative().nullable(),
+      }),
+    )
+    .nullable()
+    .default(null),
   totalWeight: z.number().nonnegative(),
   count: z.number().int().nonnegative(),
   excluded: z.array(ExcludedRefSchema),
@@ -77,8 +97,8 @@ export const ShardStatsJobDataSchema = z.object({
 export type ShardStatsJobData = z.infer<typeof ShardStatsJobDataSchema>;
 
 /**
- * Second-pass child return value, in the shard's order: each update's norm, cosine to the
- * reference, cosine to the median of the shard's other updates, and relative distance to the closest other update of the same shard (null if alone).
+ * Second-pass child return value, in the shard's order: each update's cosine to the reference (its
+ * stats against its peers came with the sum pass).
  */
 export const ShardStatsResultSchema = z.object({
   shardIndex: z.number().int().nonnegative(),
@@ -86,10 +106,7 @@ export const ShardStatsResultSchema = z.object({
     z.object({
       updateId: z.string(),
       blobDigest: DigestSchema,
-      norm: z.number().nonnegative(),
       cosine: z.number(),
-      othersCosine: z.number().nullable(),
-      nearestDistance: z.number().nonnegative().nullable(),
     }),
   ),
 });

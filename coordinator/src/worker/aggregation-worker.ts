@@ -57,6 +57,13 @@ export interface AggregationWorkerOptions {
    * Default `DEFAULT_SHARD_MATH_THREADS`: one per core beyond the first, at most 2.
    */
   shardMathThreads?: number;
+  /**
+   * Start the shard math threads with the worker, not with the first large round: their module
+   * loading (about a second from the TypeScript sources) then never delays a round. A dedicated
+   * worker process (`flotilla worker`) does; an embedded one whose rounds stay small need not
+   * carry the idle threads. Default false.
+   */
+  startShardMathThreads?: boolean;
   /** Run the math in a worker thread. Default true. */
   useThread?: boolean;
   logger?: Logger;
@@ -164,6 +171,7 @@ export async function startAggregationWorker(options: AggregationWorkerOptions):
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const hierarchicalThreshold = options.hierarchical?.threshold ?? DEFAULT_HIERARCHICAL_THRESHOLD;
+  if (options.startShardMathThreads === true && hierarchicalThreshold > 0) shardWorkers.warmUp();
   // Adds a large round's shard jobs under its aggregate job (see bullmq-round-steps.ts).
   const flows = new FlowProducer({ connection, prefix });
   const worker = new Worker<AggregateJobData, RoundOutcome>(

@@ -69,6 +69,8 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
       ...(config.shardSize !== undefined ? { shardSize: config.shardSize } : {}),
     },
     ...(config.shardMathThreads !== undefined ? { shardMathThreads: config.shardMathThreads } : {}),
+    // A dedicated worker process: its threads load with it, not at the first large round.
+    startShardMathThreads: true,
     ...(config.lockDurationMs !== undefined ? { lockDurationMs: config.lockDurationMs } : {}),
     ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
     ...(config.testDelayMs ? { testDelayMs: config.testDelayMs } : {}),

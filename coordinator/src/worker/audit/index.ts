@@ -14,7 +14,7 @@ export {
   type MadOutlierOptions,
 } from './norm-stats.js';
 export { l2Norm, cosineSimilarity, nearestDistances, type TensorList } from './cosine.js';
-export { coordinateMedian, updateStats, type UpdateStats } from './reference.js';
+export { coordinateMedian, peerStats, updateStats, type PeerStats, type UpdateStats } from './reference.js';
 export {
   screenUpdates,
   distanceToReference,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { at } from '@flotilla/protocol';
 import { createSeededRng } from '../privacy/random.js';
-import { cosineSimilarity, type TensorList } from './cosine.js';
-import { medianWithout, othersMedianCosines } from './others-median.js';
+import { cosineSimilarity, l2Norm, type TensorList } from './cosine.js';
+import { medianWithout, othersMedianCosines, othersMedianScreen } from './others-median.js';
 import { coordinateMedian } from './reference.js';
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
@@ -45,6 +45,20 @@ describe('othersMedianCosines', () => {
         expect(fast[i], `n ${n}, update ${i}`).toBeCloseTo(cosineSimilarity(u, coordinateMedian(others)), 6);
       });
     }
+  });
+
+  it("hands back each update's squared norm, l2Norm's bit for bit, over several tensors", () => {
+    const rng = createSeededRng('others-median-norms');
+    for (const n of [2, 5, 33]) {
+      const updates: TensorList[] = Array.from({ length: n }, () => [
+        Float32Array.from({ length: 700 }, () => rng.normal() * 1e-3),
+        Float32Array.from({ length: 61 }, () => rng.normal() * 40),
+      ]);
+      const { cosines, squaredNorms } = othersMedianScreen(updates);
+      expect(cosines).toEqual(othersMedianCosines(updates));
+      expect(Array.from(squaredNorms ?? [], Math.sqrt)).toEqual(updates.map((u) => l2Norm(u)));
+    }
+    expect(othersMedianScreen([[new Float32Array(3)]]).squaredNorms).toBeNull();
   });
 
   it('equals, bit for bit, the float64 definition summed in coordinate order', () => {

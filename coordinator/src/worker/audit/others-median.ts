@@ -42,8 +42,20 @@ export function othersMedianCosines(
   updates: readonly TensorList[],
   options: ColumnOptions = {},
 ): Array<number | null> {
+  return othersMedianScreen(updates, options).cosines;
+}
+
+/**
+ * {@link othersMedianCosines}, and each update's Σ x² that the cosine summed anyway: `l2Norm`'s
+ * sum bit for bit (the same terms in the same order, each square of an f32 exact in float64), so a
+ * caller needs no separate norm pass. Null squares with a single update (nothing is summed).
+ */
+export function othersMedianScreen(
+  updates: readonly TensorList[],
+  options: ColumnOptions = {},
+): { cosines: Array<number | null>; squaredNorms: Float64Array | null } {
   const n = updates.length;
-  if (n < 2) return updates.map(() => null);
+  if (n < 2) return { cosines: updates.map(() => null), squaredNorms: null };
   const first = at(updates, 0);
   const dot = new Float64Array(n);
   const selfSquares = new Float64Array(n);
@@ -102,10 +114,11 @@ export function othersMedianCosines(
       { ...options, ...positions },
     );
   }
-  return Array.from({ length: n }, (_, i) => {
+  const cosines = Array.from({ length: n }, (_, i) => {
     const aa = f64At(selfSquares, i);
     const bb = f64At(referenceSquares, i);
     if (aa === 0 || bb === 0) return 0;
     return Math.max(-1, Math.min(1, f64At(dot, i) / Math.sqrt(aa * bb)));
   });
+  return { cosines, squaredNorms: selfSquares };
 }

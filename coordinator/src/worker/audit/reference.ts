@@ -5,8 +5,8 @@
 // its shards' medians (exact with one shard).
 import { FlotillaError } from '@flotilla/protocol';
 import { columnMedians } from '../strategies/coordinate-wise.js';
-import { nearestDistances, normAndCosine, type TensorList } from './cosine.js';
-import { othersMedianCosines } from './others-median.js';
+import { l2Norm, nearestDistances, normAndCosine, type TensorList } from './cosine.js';
+import { othersMedianScreen } from './others-median.js';
 
 /**
  * Coordinate-wise median of updates with the same layout (mean of the two middle values when even),
@@ -47,16 +47,42 @@ export interface UpdateStats {
   nearestDistance: number | null;
 }
 
+/** The part of {@link UpdateStats} that needs no reference: each update against its peers. */
+export type PeerStats = Omit<UpdateStats, 'cosine'>;
+
+/**
+ * Each update's norm, cosine to the median of the others and distance to the nearest other, over
+ * one group of updates (the round, or a hierarchical round's shard). `norms` are `l2Norm`s the
+ * caller has already; without them they come from the others' median pass, which sums the same
+ * squares (others-median.ts).
+ */
+export function peerStats(updates: readonly TensorList[], norms?: readonly number[]): PeerStats[] {
+  const others = othersMedianScreen(updates);
+  const squares = others.squaredNorms;
+  const known = norms ?? (squares ? Array.from(squares, (s) => Math.sqrt(s)) : updates.map((u) => l2Norm(u)));
+  const nearest = nearestDistances(updates, known);
+  return known.map((norm, i) => ({
+    norm,
+    othersCosine: others.cosines[i] ?? null,
+    nearestDistance: nearest[i] ?? null,
+  }));
+}
+
 /** Each update's {@link UpdateStats} against `reference`, computed in one process. */
 export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
   const measured = updates.map((u) => normAndCosine(u, reference));
-  const norms = measured.map((m) => m.norm);
-  const nearest = nearestDistances(updates, norms);
-  const others = othersMedianCosines(updates);
-  return measured.map(({ norm, cosine }, i) => ({
-    norm,
-    cosine,
-    othersCosine: others[i] ?? null,
-    nearestDistance: nearest[i] ?? null,
-  }));
+  const peers = peerStats(
+    updates,
+    measured.map((m) => m.norm),
+  );
+  return measured.map(({ cosine }, i) => {
+    const peer = peers[i];
+    if (peer === undefined) throw new FlotillaError('INTERNAL', 'peer stats do not cover every update');
+    return {
+      norm: peer.norm,
+      cosine,
+      othersCosine: peer.othersCosine,
+      nearestDistance: peer.nearestDistance,
+    };
+  });
 }

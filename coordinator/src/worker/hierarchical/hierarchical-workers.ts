@@ -7,7 +7,6 @@ import type { BlobStore } from '../../shared/blob-store/index.js';
 import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/hierarchical-flow.js';
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
 import { siblingModule } from '../../shared/ts-worker.js';
-import type { UpdateStats } from '../audit/reference.js';
 import { ThreadPool } from '../thread-client.js';
 import {
   inProcessShardMath,
@@ -83,7 +82,7 @@ export async function startHierarchicalWorkers(
   const pool =
     threads === 0
       ? null
-      : new ThreadPool<ShardMathRequest, ShardSumAnswer | UpdateStats[]>(
+      : new ThreadPool<ShardMathRequest, ShardSumAnswer | number[]>(
           siblingModule('stats-thread', import.meta.url),
           'shard math',
           threads,
@@ -92,7 +91,7 @@ export async function startHierarchicalWorkers(
   const math: ShardMathRunner = pool
     ? {
         sum: (request) => pool.request(request, requestBuffers(request)) as Promise<ShardSumAnswer>,
-        stats: (request) => pool.request(request, requestBuffers(request)) as Promise<UpdateStats[]>,
+        stats: (request) => pool.request(request, requestBuffers(request)) as Promise<number[]>,
       }
     : inProcessShardMath;
   const shardOpts = { ...opts, concurrency: options.concurrency ?? threads + 1 };

@@ -19,9 +19,7 @@ import {
   type ShardStatsResult,
   type ShardSumResult,
 } from '../../shared/hierarchical-flow.js';
-import type { AggregateUpdateRef } from '../../shared/queues.js';
-import type { TensorMap } from '../../shared/promotion/tensor-math.js';
-import { exclusionReason, fetchUpdateBlob, loadUpdates } from '../job/load-updates.js';
+import { checkBlobDigest, exclusionReason, fetchUpdateBlob } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, type ShardSum } from './shard-sum.js';
 import { inProcessShardMath, type ShardMathRunner, type ShardSumRequest } from './shard-math.js';
 import { trainedVector } from './shard-stats.js';
@@ -40,24 +38,10 @@ export async function getBlob(blobs: BlobStore, digest: string, what: string): P
   return bytes;
 }
 
-/** Loads a shard's deltas, checked against the adapter's names and shapes (zeros stand for frozen tensors). */
-function loadShard(
-  job: { expectedShapes: Record<string, number[]>; frozen: string[]; updates: AggregateUpdateRef[] },
-  blobs: BlobStore,
-) {
-  // Only names and shapes are checked against `expected`.
-  const expected: TensorMap = new Map(
-    Object.entries(job.expectedShapes).map(([name, shape]) => [
-      name,
-      { shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) },
-    ]),
-  );
-  return loadUpdates({ refs: job.updates, blobs, expected, frozen: new Set(job.frozen) });
-}
-
 /**
  * Child: read the shard's blobs, have them checked (bad ones excluded with a reason, as
- * loadUpdates would) and summed by the math thread; store the sum and the median.
+ * loadUpdates would) and summed by the math thread; store the sum and the median, and return
+ * the summed updates' peer stats when asked.
  */
 export async function processShardSum(
   raw: unknown,
@@ -67,25 +51,31 @@ export async function processShardSum(
   const parsed = ShardSumJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed shard job: ${parsed.error.message}`);
   const job = parsed.data;
-  // Only the reads happen on this event loop; hashing, decoding and checking go with the math.
+  // The reads and digests happen on this event loop (the next shard's, while the math thread
+  // computes this one); decoding and checking go with the math.
   const excluded: Array<{ position: number; code: ErrorCode; reason: string }> = [];
   const fetched: Array<{ position: number; blob: ShardSumRequest['blobs'][number] }> = [];
   for (const [position, ref] of job.updates.entries()) {
     const weight = job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, ref.numExamples);
     try {
       const bytes = await fetchUpdateBlob(ref, blobs);
+      checkBlobDigest(ref, bytes);
       fetched.push({ position, blob: { blobDigest: ref.blobDigest, bytes, weight } });
     } catch (error) {
       excluded.push({ position, ...exclusionReason(error) });
     }
   }
-  const { sum, median, refused } = await math.sum({
+  const { sum, median, peers, refused } = await math.sum({
     kind: 'sum',
     blobs: fetched.map((f) => f.blob),
+    digestsChecked: true,
     expectedShapes: job.expectedShapes,
     frozen: job.frozen,
     withMedian: job.withMedian,
+    withPeers: job.withPeers,
   });
+  const refusedAt = new Set(refused.map((r) => r.index));
+  const summed = fetched.filter((_, index) => !refusedAt.has(index));
   for (const { index, code, reason } of refused)
     excluded.push({ position: at(fetched, index).position, code, reason });
   const base = {
@@ -95,13 +85,23 @@ export async function processShardSum(
       .sort((a, b) => a.position - b.position)
       .map((e) => ({ updateId: at(job.updates, e.position).updateId, code: e.code, reason: e.reason })),
   };
-  if (sum === null) return { ...base, sumDigest: null, medianDigest: null, totalWeight: 0, count: 0 };
+  if (sum === null)
+    return { ...base, sumDigest: null, medianDigest: null, peers: null, totalWeight: 0, count: 0 };
   const metadata = { 'flotilla.round': job.roundId, 'flotilla.shard': String(job.shardIndex) };
   const medianDigest = median
     ? await putByDigest(blobs, encodeFloat32Tensors(median, metadata, 'F32'))
     : null;
   const sumDigest = await putByDigest(blobs, encodeShardSum(sum, metadata));
-  return { ...base, sumDigest, medianDigest, totalWeight: sum.totalWeight, count: sum.count };
+  return {
+    ...base,
+    sumDigest,
+    medianDigest,
+    peers:
+      peers?.map((stats, i) => ({ updateId: at(job.updates, at(summed, i).position).updateId, ...stats })) ??
+      null,
+    totalWeight: sum.totalWeight,
+    count: sum.count,
+  };
 }
 
 /** The shard sums behind `digests` (null: an empty shard), decoded in the given order. */
@@ -142,7 +142,7 @@ export async function processCombine(
   return { meanDigest: await putByDigest(blobs, bytes), totalWeight, count, excluded };
 }
 
-/** Second-pass child: the shard's updates against the round's robust reference and each other. */
+/** Second-pass child: each of the shard's summed updates against the round's robust reference. */
 export async function processShardStats(
   raw: unknown,
   blobs: BlobStore,
@@ -151,31 +151,29 @@ export async function processShardStats(
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
   const job = parsed.data;
-  const { loaded, excluded } = await loadShard(job, blobs);
-  // These updates loaded in the first pass; one that no longer does must not vanish from the audit.
-  const first = excluded[0];
-  if (first)
-    throw new FlotillaError(first.code, `update ${first.ref.updateId} no longer loads: ${first.reason}`);
+  const fetched: Array<{ blobDigest: string; bytes: Uint8Array }> = [];
+  for (const ref of job.updates) {
+    // These updates were summed; one that is gone must not vanish from the audit.
+    const bytes = await blobs.get(ref.blobDigest);
+    if (!bytes)
+      throw new FlotillaError('BLOB_MISSING', `update ${ref.updateId} no longer loads: its blob is gone`);
+    if (sha256Hex(bytes) !== ref.blobDigest)
+      throw new FlotillaError('DIGEST_MISMATCH', `update ${ref.updateId} changed after it was summed`);
+    fetched.push({ blobDigest: ref.blobDigest, bytes });
+  }
   // Frozen tensors are zeros in every update and in the reference: screened without them.
   const frozen = new Set(job.frozen);
   const reference = trainedVector(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
     frozen,
   );
-  const stats = await math.stats({
-    kind: 'stats',
-    updates: loaded.map((u) => trainedVector(u.delta, frozen)),
-    reference,
-  });
+  const cosines = await math.stats({ kind: 'stats', blobs: fetched, reference, frozen: job.frozen });
   return {
     shardIndex: job.shardIndex,
-    updates: loaded.map((u, i) => ({
-      updateId: u.ref.updateId,
-      blobDigest: u.ref.blobDigest,
-      norm: stats[i]?.norm ?? Number.NaN,
-      cosine: stats[i]?.cosine ?? Number.NaN,
-      othersCosine: stats[i]?.othersCosine ?? null,
-      nearestDistance: stats[i]?.nearestDistance ?? null,
+    updates: job.updates.map((ref, i) => ({
+      updateId: ref.updateId,
+      blobDigest: ref.blobDigest,
+      cosine: cosines[i] ?? Number.NaN,
     })),
   };
 }

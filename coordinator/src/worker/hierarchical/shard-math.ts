@@ -3,30 +3,42 @@
 import type { ErrorCode } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { checkUpdateBlob, exclusionReason } from '../job/load-updates.js';
-import type { UpdateStats } from '../audit/reference.js';
-import { medianDelta, shardStats } from './shard-stats.js';
+import type { PeerStats } from '../audit/reference.js';
+import {
+  medianDelta,
+  referenceCosines,
+  shardPeerStats,
+  summedTrainedVector,
+  trainedVector,
+} from './shard-stats.js';
 import { sumShard, type ShardSum } from './shard-sum.js';
 
 /**
  * Sum pass: the shard's blobs as read from the store, checked and decoded here (digest, names and
  * shapes, frozen zeros, finite values: load-updates.ts), then Σ w·x of those that pass and, when
- * the round is screened, their median.
+ * the round is screened, their median and each one's stats against its peers (shard-stats.ts).
  */
 export interface ShardSumRequest {
   kind: 'sum';
   /** In shard order, each with its FedAvg weight. */
   blobs: Array<{ blobDigest: string; bytes: Uint8Array; weight: number }>;
+  /** The sender compared every blob with its digest already (on its event loop, while this computes). */
+  digestsChecked?: boolean;
   /** Tensor name -> shape every delta must have (the adapter's). */
   expectedShapes: Record<string, number[]>;
   /** Tensors devices do not send (FFA-LoRA's A): zero in every delta, so their sum and median are. */
   frozen: string[];
   withMedian: boolean;
+  /** The round is screened: each update's stats against its peers too. */
+  withPeers: boolean;
 }
 
 export interface ShardSumAnswer {
   /** Null when no blob passed the checks. */
   sum: ShardSum | null;
   median: TensorMap | null;
+  /** With `withPeers`: each summed update's stats against the shard's other summed updates, in order. */
+  peers: PeerStats[] | null;
   /** The blobs that failed a check: their index in the request, and why. */
   refused: Array<{ index: number; code: ErrorCode; reason: string }>;
 }
@@ -36,14 +48,20 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
   const frozen = new Set(request.frozen);
   const deltas: Array<{ delta: TensorMap; weight: number }> = [];
   const refused: ShardSumAnswer['refused'] = [];
+  // Every use below only reads the deltas: no copies of the blobs' values, one array of zeros.
+  const readOnly = { zeros: new Map<string, Float32Array>() };
   request.blobs.forEach(({ blobDigest, bytes, weight }, index) => {
     try {
-      deltas.push({ delta: checkUpdateBlob({ blobDigest }, bytes, expected, frozen), weight });
+      const delta = checkUpdateBlob({ blobDigest }, bytes, expected, frozen, {
+        readOnly,
+        digestChecked: request.digestsChecked === true,
+      });
+      deltas.push({ delta, weight });
     } catch (error) {
       refused.push({ index, ...exclusionReason(error) });
     }
   });
-  if (deltas.length === 0) return { sum: null, median: null, refused };
+  if (deltas.length === 0) return { sum: null, median: null, peers: null, refused };
   return {
     sum: sumShard(deltas, { zeros: frozen }),
     median: request.withMedian
@@ -52,26 +70,44 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
           { zeros: frozen },
         )
       : null,
+    peers: request.withPeers ? shardPeerStats(deltas.map((d) => trainedVector(d.delta, frozen))) : null,
     refused,
   };
 }
 
-/** Screen pass: the shard's trained vectors against the round's reference (shard-stats.ts). */
-export type ShardStatsRequest = Parameters<typeof shardStats>[0] & { kind: 'stats' };
+/**
+ * Second pass: the bytes of the shard's summed updates read again (and compared with their digests
+ * by the sender), each update's cosine to the round's reference (its trained tensors, flattened),
+ * in order.
+ */
+export interface ShardStatsRequest {
+  kind: 'stats';
+  blobs: Array<{ blobDigest: string; bytes: Uint8Array }>;
+  reference: Float32Array;
+  frozen: string[];
+}
+
+function statsPass(request: ShardStatsRequest): number[] {
+  const frozen = new Set(request.frozen);
+  return referenceCosines(
+    request.blobs.map((blob) => summedTrainedVector(blob.bytes, frozen)),
+    request.reference,
+  );
+}
 
 export type ShardMathRequest = ShardSumRequest | ShardStatsRequest;
 
 export function shardMath(request: ShardSumRequest): ShardSumAnswer;
-export function shardMath(request: ShardStatsRequest): UpdateStats[];
-export function shardMath(request: ShardMathRequest): ShardSumAnswer | UpdateStats[];
-export function shardMath(request: ShardMathRequest): ShardSumAnswer | UpdateStats[] {
-  return request.kind === 'stats' ? shardStats(request) : sumPass(request);
+export function shardMath(request: ShardStatsRequest): number[];
+export function shardMath(request: ShardMathRequest): ShardSumAnswer | number[];
+export function shardMath(request: ShardMathRequest): ShardSumAnswer | number[] {
+  return request.kind === 'stats' ? statsPass(request) : sumPass(request);
 }
 
 /** Where a shard job's math runs: in this thread ({@link inProcessShardMath}) or a worker thread. */
 export interface ShardMathRunner {
   sum(request: ShardSumRequest): ShardSumAnswer | Promise<ShardSumAnswer>;
-  stats(request: ShardStatsRequest): UpdateStats[] | Promise<UpdateStats[]>;
+  stats(request: ShardStatsRequest): number[] | Promise<number[]>;
 }
 
 export const inProcessShardMath: ShardMathRunner = { sum: shardMath, stats: shardMath };
@@ -82,8 +118,10 @@ export const inProcessShardMath: ShardMathRunner = { sum: shardMath, stats: shar
  * rest of the buffer from whoever else uses it).
  */
 export function requestBuffers(request: ShardMathRequest): ArrayBufferLike[] {
-  const arrays =
-    request.kind === 'stats' ? [...request.updates, request.reference] : request.blobs.map((b) => b.bytes);
+  const arrays = [
+    ...request.blobs.map((b) => b.bytes),
+    ...(request.kind === 'stats' ? [request.reference] : []),
+  ];
   return arrays
     .filter((a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength)
     .map((a) => a.buffer);

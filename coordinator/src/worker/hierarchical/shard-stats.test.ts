@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeFloat32Tensors, sha256Hex } from '@flotilla/protocol';
+import { FlotillaError, encodeFloat32Tensors, encodeInt8Delta, sha256Hex } from '@flotilla/protocol';
 import { LocalDirBlobStore } from '../../shared/blob-store/index.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { createSeededRng } from '../privacy/random.js';
@@ -12,7 +12,8 @@ import type { AggregateUpdateRef } from '../../shared/queues.js';
 import { loadUpdates } from '../job/load-updates.js';
 import { processShardStats, processShardSum } from './shard-jobs.js';
 import { encodeShardSum, sumShard } from './shard-sum.js';
-import { medianDelta, shardStats } from './shard-stats.js';
+import { updateStats } from '../audit/reference.js';
+import { medianDelta } from './shard-stats.js';
 
 // Two LoRA modules; the A factors are frozen (FFA-LoRA): devices do not send them, their delta is
 // zero, and they sit between trained tensors in the flattened order.
@@ -39,20 +40,40 @@ function randomDelta(rng: ReturnType<typeof createSeededRng>): TensorMap {
 const withoutFrozen = (delta: TensorMap): TensorMap =>
   new Map([...delta].filter(([name]) => !FROZEN.includes(name)));
 
+/** The delta as an int8 file, each tensor scaled by its largest magnitude. */
+function int8(delta: TensorMap): Uint8Array {
+  return encodeInt8Delta(
+    new Map(
+      [...delta].map(([name, { shape, values }]) => {
+        const scale = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 127;
+        const quantized = Int8Array.from(values, (v) => Math.round(v / scale));
+        return [name, { shape, quantized, scale }];
+      }),
+    ),
+  );
+}
+
 describe('the shard screen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-shard-stats-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('skips the frozen tensors and answers bit for bit as over the whole adapter', async () => {
+  it('screens over both passes bit for bit as the single-stage audit, frozen tensors skipped', async () => {
     const blobs = new LocalDirBlobStore({ dir });
     const rng = createSeededRng('shard-stats-frozen');
-    const deltas = Array.from({ length: 11 }, () => randomDelta(rng));
-    // A copy, so that a nearest distance of 0 is among the answers.
+    const deltas = Array.from({ length: 12 }, () => randomDelta(rng));
+    // A copy (stored as F32, as its original is), so that a nearest distance of 0 is among the answers.
     const copied = deltas[3];
     if (copied) deltas.push(new Map(copied));
     const refs: AggregateUpdateRef[] = [];
     for (const [i, delta] of deltas.entries()) {
-      const bytes = encodeFloat32Tensors(withoutFrozen(delta));
+      // Stored as F32, F16 and int8 in turn: the second pass reads each as the first decoded it.
+      const trained = withoutFrozen(delta);
+      const bytes =
+        i % 3 === 0
+          ? encodeFloat32Tensors(trained)
+          : i % 3 === 1
+            ? encodeFloat32Tensors(trained, {}, 'F16')
+            : int8(trained);
       const blobDigest = sha256Hex(bytes);
       await blobs.put(blobDigest, bytes);
       refs.push({
@@ -68,32 +89,62 @@ describe('the shard screen', () => {
     const referenceBytes = encodeFloat32Tensors(reference);
     const referenceDigest = sha256Hex(referenceBytes);
     await blobs.put(referenceDigest, referenceBytes);
+    const job = { roundId: 'task:1', shardIndex: 0, expectedShapes: SHAPES, frozen: FROZEN, updates: refs };
 
-    const result = await processShardStats(
-      {
-        roundId: 'task:1',
-        shardIndex: 0,
-        expectedShapes: SHAPES,
-        frozen: FROZEN,
-        updates: refs,
-        referenceDigest,
-      },
-      blobs,
-    );
-    // The independent path: every tensor, frozen zeros included, flattened as the audit would.
-    const expected = shardStats({
-      updates: deltas.map((d) => flattenTensors(d).values),
-      reference: flattenTensors(reference).values,
+    const summed = await processShardSum({ ...job, weighting: 'examples', withPeers: true }, blobs);
+    const second = await processShardStats({ ...job, referenceDigest }, blobs);
+    const peers = new Map((summed.peers ?? []).map((p) => [p.updateId, p]));
+    const both = second.updates.map(({ updateId, cosine }) => {
+      const { norm, othersCosine, nearestDistance } = peers.get(updateId) ?? {};
+      return { norm, cosine, othersCosine, nearestDistance };
     });
-    expect(
-      result.updates.map(({ norm, cosine, othersCosine, nearestDistance }) => ({
-        norm,
-        cosine,
-        othersCosine,
-        nearestDistance,
-      })),
-    ).toEqual(expected);
-    expect(result.updates[3]?.nearestDistance).toBe(0);
+    // The independent path: the single-stage audit over every tensor, frozen zeros included, of
+    // the deltas as the store decodes them.
+    const { loaded } = await loadUpdates({
+      refs,
+      blobs,
+      expected: new Map(Object.entries(SHAPES).map(([name, shape]) => [name, { shape }])),
+      frozen: new Set(FROZEN),
+    });
+    const expected = updateStats(
+      loaded.map((u) => [flattenTensors(u.delta).values]),
+      [flattenTensors(reference).values],
+    );
+    expect(both).toEqual(expected);
+    expect(both[3]?.nearestDistance).toBe(0);
+    expect(new Set(expected.map((e) => e.cosine)).size).toBeGreaterThan(10);
+  });
+
+  it('refuses, in the second pass, a blob that changed or vanished after it was summed', async () => {
+    const blobs = new LocalDirBlobStore({ dir });
+    const rng = createSeededRng('shard-stats-changed');
+    const bytes = encodeFloat32Tensors(withoutFrozen(randomDelta(rng)));
+    const blobDigest = sha256Hex(bytes);
+    const refs = [
+      { updateId: 'c0', devicePseudonym: 'd0', blobDigest, numExamples: 8, norm: 1, clipped: false },
+    ];
+    const referenceBytes = encodeFloat32Tensors(randomDelta(rng));
+    const referenceDigest = sha256Hex(referenceBytes);
+    await blobs.put(referenceDigest, referenceBytes);
+    const job = {
+      roundId: 'task:1',
+      shardIndex: 0,
+      expectedShapes: SHAPES,
+      frozen: FROZEN,
+      updates: refs,
+      referenceDigest,
+    };
+
+    await expect(processShardStats(job, blobs)).rejects.toSatisfy((e) => FlotillaError.is(e, 'BLOB_MISSING'));
+    await blobs.put(blobDigest, bytes);
+    expect((await processShardStats(job, blobs)).updates.map((u) => u.updateId)).toEqual(['c0']);
+    // Changed on disk behind the store's back (the store itself refuses bytes that do not hash).
+    const changed = bytes.slice();
+    changed[changed.length - 1] = (changed.at(-1) ?? 0) ^ 1;
+    writeFileSync(join(dir, blobDigest.slice(0, 2), blobDigest), changed);
+    await expect(processShardStats(job, blobs)).rejects.toSatisfy((e) =>
+      FlotillaError.is(e, 'DIGEST_MISMATCH'),
+    );
   });
 
   it('sums a shard and excludes its bad blobs exactly as loading them on the event loop did', async () => {
@@ -113,7 +164,8 @@ describe('the shard screen', () => {
       });
     };
     for (let i = 0; i < 9; i++) await store(encodeFloat32Tensors(withoutFrozen(randomDelta(rng))), i);
-    // Bad ones among them: not in the store, a NaN, a frozen tensor that changed, a wrong shape.
+    // Bad ones among them: not in the store, a NaN, a frozen tensor that changed, a wrong shape,
+    // bytes changed on disk after they were stored.
     await store(encodeFloat32Tensors(withoutFrozen(randomDelta(rng))), 9, false);
     const nan = withoutFrozen(randomDelta(rng));
     nan.get('m2.lora_B.weight')?.values.fill(Number.NaN, 2, 3);
@@ -125,6 +177,9 @@ describe('the shard screen', () => {
       encodeFloat32Tensors(new Map([['m1.lora_B.weight', { shape: [12], values: new Float32Array(12) }]])),
       12,
     );
+    await store(encodeFloat32Tensors(withoutFrozen(randomDelta(rng))), 13);
+    const corrupted = refs.at(-1)?.blobDigest ?? '';
+    writeFileSync(join(dir, corrupted.slice(0, 2), corrupted), new Uint8Array(64));
     refs.reverse();
     const job = {
       roundId: 'task:1',
@@ -143,6 +198,7 @@ describe('the shard screen', () => {
       excluded.map((e) => ({ updateId: e.ref.updateId, code: e.code, reason: e.reason })),
     );
     expect(result.excluded.map((e) => e.code)).toEqual([
+      'DIGEST_MISMATCH',
       'SHAPE_MISMATCH',
       'BAD_REQUEST',
       'NON_FINITE',

@@ -1,28 +1,40 @@
-// The drift audit's second pass over one shard: each update's norm, its cosine to the round's
-// robust reference, its cosine to the median of the shard's other updates (the others of a
-// one-shard round), and its relative distance to the closest other update of the shard. The same functions as
-// the single-stage audit (audit/reference.ts), so a hierarchical round is screened as one stage
-// would screen it; only near-duplicates in different shards go unseen (shards are cut by blob
-// digest, so colluders do not land in one shard by design).
-import { FlotillaError } from '@flotilla/protocol';
-import { updateStats, type UpdateStats } from '../audit/reference.js';
+// The drift audit of a hierarchical round, in its two passes. The sum pass, which holds a shard's
+// decoded updates anyway, measures each against its peers: its norm, its cosine to the median of
+// the shard's other updates, and its relative distance to the closest other update of the shard.
+// The second pass, once the round's robust reference exists (the median of the shard medians),
+// only needs each update's cosine to it: it reads the same bytes again, compares them with their
+// digest and reads them in place, with no second check of their contents. The same functions as the single-stage
+// audit (audit/reference.ts), so a hierarchical round is screened as one stage would screen it;
+// only near-duplicates in different shards go unseen (shards are cut by blob digest, so colluders
+// do not land in one shard by design).
+import { FlotillaError, decodeDeltaFile } from '@flotilla/protocol';
+import { normAndCosine } from '../audit/cosine.js';
+import { peerStats, type PeerStats } from '../audit/reference.js';
 import { columnMedians } from '../strategies/coordinate-wise.js';
 import { assertSameLayout, flattenTensors, tensorLayout } from '../strategies/flatten.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
-/** Stats of a shard's flattened updates (the adapter's layout) against the flattened reference. */
-export function shardStats(options: {
-  updates: readonly Float32Array[];
-  reference: Float32Array;
-}): UpdateStats[] {
-  const { reference } = options;
-  for (const values of options.updates)
+/** The sum pass's screen of a shard's flattened trained vectors (the adapter's layout). */
+export function shardPeerStats(updates: readonly Float32Array[]): PeerStats[] {
+  return peerStats(updates.map((values) => [values]));
+}
+
+/** Each flattened update's cosine to the flattened reference (audit/cosine.ts). */
+export function referenceCosines(updates: readonly Float32Array[], reference: Float32Array): number[] {
+  return updates.map((values) => {
     if (values.length !== reference.length)
       throw new FlotillaError('SHAPE_MISMATCH', 'an update and the round reference differ in size');
-  return updateStats(
-    options.updates.map((values) => [values]),
-    [reference],
-  );
+    return normAndCosine([values], [reference]).cosine;
+  });
+}
+
+/**
+ * The trained vector of a delta the sum pass already checked, read again once its bytes matched
+ * their digest: the same bytes, so every check they passed holds and is not repeated. F32
+ * tensors are read in place (no copy), as the sum pass read them.
+ */
+export function summedTrainedVector(bytes: Uint8Array, frozen: ReadonlySet<string>): Float32Array {
+  return trainedVector(decodeDeltaFile(bytes, { inPlace: true }).tensors, frozen);
 }
 
 /**

@@ -1,10 +1,11 @@
 // A large round whose strategy decomposes into sums, aggregated by shard jobs so no process holds
-// every update: (1) `shard-sum` children each sum a shard of deltas; (2) this job combines the
+// every update: (1) `shard-sum` children each sum a shard of deltas, and for the drift audit take
+// its median and measure each update against the others of its shard; (2) this job combines the
 // sums into the weighted mean and runs the strategy on it (server optimizer, DP noise, LoRA rule);
-// (3) `shard-stats` children compare each update with the round's robust reference (the median of
-// the shard medians) and with the others of its shard, for the drift audit (skipped under DP,
-// whose audit does not screen updates one by one); (4) the shared tail records, audits and
-// promotes (finish-round.ts). Rounds below the threshold take single-stage-round.ts.
+// (3) `shard-stats` children take each update's cosine to the round's robust reference (the median
+// of the shard medians), which only exists once every shard is summed; the audit's steps are
+// skipped under DP, whose audit does not screen updates one by one; (4) the shared tail records,
+// audits and promotes (finish-round.ts). Rounds below the threshold take single-stage-round.ts.
 import { WaitingChildrenError } from 'bullmq';
 import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors } from '@flotilla/protocol';
 import {
@@ -105,6 +106,7 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
           expectedShapes,
           frozen,
           withMedian: !task.policy.dp,
+          withPeers: !task.policy.dp,
           updates,
         } satisfies ShardSumJobData,
       })),
@@ -169,22 +171,24 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
         } satisfies ShardStatsJobData,
       })),
     );
-    const stats = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
+    const cosines = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
       .map((v) => ShardStatsResultSchema.parse(v))
       .sort((a, b) => a.shardIndex - b.shardIndex)
       .flatMap((r) => r.updates);
-    if (stats.length !== loaded.length || stats.some((s, i) => s.updateId !== loaded[i]?.updateId))
+    if (cosines.length !== loaded.length || cosines.some((s, i) => s.updateId !== loaded[i]?.updateId))
       throw new FlotillaError('INTERNAL', 'the audit pass does not cover the aggregated updates in order');
+    const peers = new Map(sums.flatMap((s) => s.peers ?? []).map((p) => [p.updateId, p]));
     const reference = decodeFloat32Tensors(await getBlob(deps.blobs, referenceDigest, 'round reference'));
     const flatReference = flattenTensors(reference.tensors).values;
     perUpdate = {
       stats: {
-        perUpdate: stats.map(({ norm, cosine, othersCosine, nearestDistance }) => ({
-          norm,
-          cosine,
-          othersCosine,
-          nearestDistance,
-        })),
+        perUpdate: cosines.map(({ updateId, cosine }) => {
+          const peer = peers.get(updateId);
+          if (peer === undefined)
+            throw new FlotillaError('INTERNAL', `the sum pass did not screen update ${updateId}`);
+          const { norm, othersCosine, nearestDistance } = peer;
+          return { norm, cosine, othersCosine, nearestDistance };
+        }),
         referenceNorm: l2Norm([flatReference]),
         dimension: flatReference.length,
       },

@@ -67,6 +67,23 @@ export async function fetchUpdateBlob(
   return bytes;
 }
 
+export interface CheckBlobOptions {
+  /**
+   * For a caller that only reads the decoded deltas (the shard jobs): F32 tensors stay views of
+   * the blob's bytes, and a frozen tensor a device did not send is one zero array per name, shared
+   * by every delta checked with the same map, instead of a copy and a fresh array per delta.
+   */
+  readOnly?: { zeros: Map<string, Float32Array> };
+  /** The caller has compared the bytes with their digest already ({@link checkBlobDigest}). */
+  digestChecked?: boolean;
+}
+
+/** Throws DIGEST_MISMATCH unless `bytes` hash to the digest the update was accepted with. */
+export function checkBlobDigest(ref: Pick<AggregateUpdateRef, 'blobDigest'>, bytes: Uint8Array): void {
+  if (sha256Hex(bytes) !== ref.blobDigest)
+    throw new FlotillaError('DIGEST_MISMATCH', `blob ${ref.blobDigest} is corrupt`);
+}
+
 /**
  * Checks a fetched blob against its digest and the adapter's names and shapes, and decodes it:
  * a frozen tensor the device did not send becomes zeros, one it sent must be zeros, and every
@@ -77,10 +94,11 @@ export function checkUpdateBlob(
   bytes: Uint8Array,
   expected: ExpectedShapes,
   frozen: ReadonlySet<string>,
+  options: CheckBlobOptions = {},
 ): TensorMap {
-  if (sha256Hex(bytes) !== ref.blobDigest)
-    throw new FlotillaError('DIGEST_MISMATCH', `blob ${ref.blobDigest} is corrupt`);
-  const file = decodeDeltaFile(bytes).tensors;
+  const { readOnly } = options;
+  if (options.digestChecked !== true) checkBlobDigest(ref, bytes);
+  const file = decodeDeltaFile(bytes, { inPlace: readOnly !== undefined }).tensors;
   for (const name of file.keys()) {
     if (!expected.has(name))
       throw new FlotillaError('SHAPE_MISMATCH', `delta has tensor ${name}, which the adapter does not`);
@@ -91,7 +109,12 @@ export function checkUpdateBlob(
     // none of the checks below).
     if (!got && frozen.has(name)) {
       const size = tensor.shape.reduce((a, b) => a * b, 1);
-      file.set(name, { shape: [...tensor.shape], values: new Float32Array(size) });
+      let values = readOnly?.zeros.get(name);
+      if (values?.length !== size) {
+        values = new Float32Array(size);
+        readOnly?.zeros.set(name, values);
+      }
+      file.set(name, { shape: [...tensor.shape], values });
       continue;
     }
     if (!got) throw new FlotillaError('SHAPE_MISMATCH', `delta lacks tensor ${name}`);
