@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadScenario } from '../../simulations/src/scenario/load.js';
-import { prepareBaseModel, simulateWithPrivateRedis } from '../lib/sim-child.js';
+import { preloadTfjs } from '../../simulations/src/runner/preload-tfjs.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -24,6 +24,11 @@ if (!Number.isInteger(devices) || devices < 1) {
 }
 const demo = loadScenario('demo');
 const scenario = { ...demo, devices, devicesPerRound: Math.min(demo.devicesPerRound, devices) };
+
+// As `flotilla simulate` starts a run (cli/top-commands.ts): tfjs is preloaded before the runner's
+// modules import it.
+preloadTfjs();
+const { prepareBaseModel, simulateWithPrivateRedis } = await import('../lib/sim-child.js');
 
 // The base model is trained first, as `npm run demo` finds it after its first run.
 if (values.prepare) await prepareBaseModel(scenario, values.cache ?? tmpdir());

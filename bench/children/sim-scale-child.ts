@@ -4,7 +4,7 @@
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseScenario } from '../../simulations/src/scenario/load.js';
-import { prepareBaseModel, simulateWithPrivateRedis } from '../lib/sim-child.js';
+import { preloadTfjs } from '../../simulations/src/runner/preload-tfjs.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -45,6 +45,11 @@ adapter: { mode: ffa-lora, r: 8, alpha: 16, targetModules: [hidden, out] }
 training: { maxSteps: 5, batchSize: 8, validationTolerance: 1000000000 }
 strategy: { name: fedavg, loraRule: ffa }
 `);
+
+// As `flotilla simulate` starts a run (cli/top-commands.ts): tfjs is preloaded before the runner's
+// modules import it.
+preloadTfjs();
+const { prepareBaseModel, simulateWithPrivateRedis } = await import('../lib/sim-child.js');
 
 if (values.prepare) await prepareBaseModel(scenario, values.cache ?? tmpdir());
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { preloadTfjs } from '../runner/preload-tfjs.js';
 
 /**
  * The top-level `flotilla` commands: how `flotilla --help` lists them and which module defines
@@ -20,7 +21,10 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     term: 'demo [options]',
     description:
       'the built-in demo: ~20 devices, 10 rounds, private Redis; prints a summary, writes a report, verifies the round log',
-    load: async () => (await import('./commands/simulate.js')).registerDemo,
+    load: async () => {
+      preloadTfjs();
+      return (await import('./commands/simulate.js')).registerDemo;
+    },
   },
   {
     name: 'coordinator',
@@ -41,14 +45,20 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     term: 'simulate [options] <scenario>',
     description:
       'run a scenario with real coordinator, worker and virtual devices; write metrics and a report',
-    load: async () => (await import('./commands/simulate.js')).registerSimulate,
+    load: async () => {
+      preloadTfjs();
+      return (await import('./commands/simulate.js')).registerSimulate;
+    },
   },
   {
     name: 'sweep',
     term: 'sweep [options] <sweep>',
     description:
       'run a grid of scenario variants × seeds (resuming an interrupted sweep) and write one comparison report with 95% intervals',
-    load: async () => (await import('./commands/sweep.js')).registerSweep,
+    load: async () => {
+      preloadTfjs();
+      return (await import('./commands/sweep.js')).registerSweep;
+    },
   },
   {
     name: 'audit',
