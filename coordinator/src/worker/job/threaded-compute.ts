@@ -4,7 +4,7 @@ import type { ComputeRoundInput, ComputeRoundResult } from './compute-round.js';
 
 /**
  * The compute thread's young generation, MB (V8 gives it 4 MB semi-spaces, 8 MB resident, where
- * Node's default reaches 32 MB). The updates and the aggregate live outside the JS heap (typed
+ * Node's default lets it grow to 32 MB; it held 16 MB in the demo task). The updates and the aggregate live outside the JS heap (typed
  * arrays, the kernel's WebAssembly memory); what the young generation holds between collections
  * is short-lived garbage, which a smaller one frees sooner.
  */
