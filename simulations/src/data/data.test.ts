@@ -95,7 +95,7 @@ describe('shareDataset', () => {
     expect(data.xs[0]).not.toBe(42);
   });
 
-  it('copies only the buffers not yet shared', () => {
+  it('copies the buffers not yet shared and leaves the shared ones in place', () => {
     const data = makeSyntheticTask({ n: 20, dim: 3, rng: createRng(4) });
     const xs = sharedFloat32(data.xs.length);
     xs.set(data.xs);
