@@ -57,7 +57,7 @@ describe('the shard screen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-shard-stats-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('screens over both passes bit for bit as the single-stage audit, frozen tensors skipped', async () => {
+  it('screens over both passes bit for bit as the single-stage audit, leaving frozen tensors out', async () => {
     const blobs = new LocalDirBlobStore({ dir });
     const rng = createSeededRng('shard-stats-frozen');
     const deltas = Array.from({ length: 12 }, () => randomDelta(rng));
