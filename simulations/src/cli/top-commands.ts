@@ -15,16 +15,21 @@ export interface TopCommand {
   load(): Promise<(program: Command) => void>;
 }
 
+/** A command that runs a simulation: tfjs is preloaded (preload-tfjs.ts) before its module loads. */
+function simulationCommand(load: () => Promise<(program: Command) => void>): TopCommand['load'] {
+  return async () => {
+    preloadTfjs();
+    return load();
+  };
+}
+
 export const TOP_COMMANDS: readonly TopCommand[] = [
   {
     name: 'demo',
     term: 'demo [options]',
     description:
       'the built-in demo: ~20 devices, 10 rounds, private Redis; prints a summary, writes a report, verifies the round log',
-    load: async () => {
-      preloadTfjs();
-      return (await import('./commands/simulate.js')).registerDemo;
-    },
+    load: simulationCommand(async () => (await import('./commands/simulate.js')).registerDemo),
   },
   {
     name: 'coordinator',
@@ -45,20 +50,14 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     term: 'simulate [options] <scenario>',
     description:
       'run a scenario with real coordinator, worker and virtual devices; write metrics and a report',
-    load: async () => {
-      preloadTfjs();
-      return (await import('./commands/simulate.js')).registerSimulate;
-    },
+    load: simulationCommand(async () => (await import('./commands/simulate.js')).registerSimulate),
   },
   {
     name: 'sweep',
     term: 'sweep [options] <sweep>',
     description:
       'run a grid of scenario variants × seeds (resuming an interrupted sweep) and write one comparison report with 95% intervals',
-    load: async () => {
-      preloadTfjs();
-      return (await import('./commands/sweep.js')).registerSweep;
-    },
+    load: simulationCommand(async () => (await import('./commands/sweep.js')).registerSweep),
   },
   {
     name: 'audit',
