@@ -44,6 +44,8 @@ export const CoordinatorConfigSchema = z.object({
   maxUploadsPerRound: z.coerce.number().int().positive().default(4),
   /** FLOTILLA_DOWNLOAD_IDLE_TIMEOUT_MS: a GET /blobs whose client takes no byte for this long is closed. Default 30 000. */
   downloadIdleTimeoutMs: z.coerce.number().int().positive().default(30_000),
+  /** FLOTILLA_ROUND_LOG_KEEP_LINES: newest round-log lines kept in the Redis stream once older ones are in every mirror file and signed; 0 = never trim. Default 10 000. */
+  roundLogKeepLines: z.coerce.number().int().nonnegative().optional(),
   /** LOG_LEVEL, default info. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -73,6 +75,7 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
       'lease-ttl-ms': { type: 'string' },
       'presence-ttl-ms': { type: 'string' },
       'recovery-window-ms': { type: 'string' },
+      'round-log-keep-lines': { type: 'string' },
     },
     strict: true,
   });
@@ -97,5 +100,6 @@ export function readCoordinatorConfig(argv: string[], env: NodeJS.ProcessEnv): C
     leaseTtlMs: values['lease-ttl-ms'] ?? env.FLOTILLA_LEASE_TTL_MS,
     presenceTtlMs: values['presence-ttl-ms'] ?? env.FLOTILLA_PRESENCE_TTL_MS,
     recoveryWindowMs: values['recovery-window-ms'] ?? env.FLOTILLA_RECOVERY_WINDOW_MS,
+    roundLogKeepLines: values['round-log-keep-lines'] ?? env.FLOTILLA_ROUND_LOG_KEEP_LINES,
   });
 }

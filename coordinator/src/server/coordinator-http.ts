@@ -7,7 +7,7 @@ import { handleAuditRequest } from '../shared/audit-api.js';
 import type { BlobAccess, BlobStore } from '../shared/blob-store/index.js';
 import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
-import type { Coordinator, CoordinatorOptions } from './coordinator-options.js';
+import { roundLogMirrorPath, type Coordinator, type CoordinatorOptions } from './coordinator-options.js';
 import { DashboardSource, handleDashboardRequest, handleStaticRequest } from './dashboard/index.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { createRequestListener } from './http-entry.js';
@@ -86,6 +86,7 @@ export function coordinatorRequestListener(deps: CoordinatorHttpDeps): RequestLi
           signal,
           logger,
         };
+  const mirrorPath = roundLogMirrorPath(options);
   // /metrics, /dashboard, /api/audit and static mounts first; everything else to the HTTP routes.
   async function operatorSurfaces(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     return (
@@ -94,7 +95,12 @@ export function coordinatorRequestListener(deps: CoordinatorHttpDeps): RequestLi
         ...(options.metricsToken !== undefined ? { token: options.metricsToken } : {}),
       })) ||
       (dashboard !== null && (await handleDashboardRequest(req, res, dashboard))) ||
-      (await handleAuditRequest(req, res, { redis, prefix, auditorTokens: options.auditorTokens ?? [] })) ||
+      (await handleAuditRequest(req, res, {
+        redis,
+        prefix,
+        auditorTokens: options.auditorTokens ?? [],
+        ...(mirrorPath ? { mirrorPath } : {}),
+      })) ||
       (await handleStaticRequest(req, res, options.staticMounts ?? []))
     );
   }

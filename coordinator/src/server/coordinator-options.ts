@@ -9,6 +9,7 @@ import type {
   TaskDefinitionInput,
 } from '@flotilla/protocol';
 import type { AdapterRegistry } from '../shared/adapter-registry.js';
+import { defaultRoundLogPath } from '../shared/round-log/keys.js';
 import type { BlobStore } from '../shared/blob-store/index.js';
 import type { RedisKeys } from '../shared/keys.js';
 import type { TaskRegistry } from '../shared/task-registry.js';
@@ -116,9 +117,11 @@ export interface CoordinatorOptions {
   maxHttpBufferSize?: number;
   /**
    * The signed round log every round event is appended to (Redis stream + JSONL mirror, default
-   * `defaultRoundLogPath(stateDir)`); `false` logs round events to pino only.
+   * `defaultRoundLogPath(stateDir)`); `false` logs round events to pino only. `keepLines`: newest
+   * lines kept in the Redis stream once older ones are mirrored and signed (default 10,000; 0 =
+   * never trim; `OpenRoundLogOptions.keepLines`).
    */
-  roundLog?: { filePath?: string } | false;
+  roundLog?: { filePath?: string; keepLines?: number } | false;
   /** Overrides where round events go (tests, embedding). */
   roundEvents?: RoundEvents;
   /**
@@ -195,4 +198,10 @@ export interface Coordinator {
    * resolves, nothing writes under `stateDir`.
    */
   close(): Promise<void>;
+}
+
+/** Where this coordinator mirrors the round log, or undefined when it keeps none. */
+export function roundLogMirrorPath(options: CoordinatorOptions): string | undefined {
+  if (options.roundLog === false) return undefined;
+  return options.roundLog?.filePath ?? defaultRoundLogPath(options.stateDir);
 }

@@ -64,7 +64,7 @@ import {
 import { liveHoldoutAccuracy } from './metrics/holdout-accuracy.js';
 import { attachFleetSockets, type FleetServer, type SocketData } from './socket-server.js';
 
-import type { Coordinator, CoordinatorOptions } from './coordinator-options.js';
+import { roundLogMirrorPath, type Coordinator, type CoordinatorOptions } from './coordinator-options.js';
 
 export type { Coordinator, CoordinatorOptions };
 
@@ -97,9 +97,16 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       : openRoundLog({
           redis,
           prefix,
-          filePath: options.roundLog?.filePath ?? defaultRoundLogPath(options.stateDir),
+          filePath: roundLogMirrorPath(options) ?? defaultRoundLogPath(options.stateDir),
           signingKey: coordinatorKey,
           pseudonymSecret,
+          onMirrorError: (error) => logger.warn({ err: error }, 'round-log mirror not updated'),
+          onLaggingMirror: (lagging) =>
+            logger.warn(
+              lagging,
+              'a round-log mirror stopped advancing and keeps lines in Redis (flotilla audit mirrors --remove <id> if its host is gone)',
+            ),
+          ...(options.roundLog?.keepLines !== undefined ? { keepLines: options.roundLog.keepLines } : {}),
         });
   // Records a killed writer left unsigned are covered by a head before this process goes on.
   if (roundLog) await signTailOnStart(roundLog, logger);
@@ -266,7 +273,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       request,
     );
 
-  const roundLogView = new RoundLogFollower({ redis, prefix });
+  const mirrorPath = roundLogMirrorPath(options);
+  const roundLogView = new RoundLogFollower({ redis, prefix, ...(mirrorPath ? { mirrorPath } : {}) });
   metrics.setSources({
     connectedDevices: observeSockets(io, metrics),
     queueCounts: () => queue.getJobCounts(...QUEUE_STATES),

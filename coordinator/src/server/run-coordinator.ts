@@ -62,6 +62,9 @@ export async function runCoordinator(
       ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
       ...(config.presenceTtlMs !== undefined ? { presenceTtlMs: config.presenceTtlMs } : {}),
       ...(config.recoveryWindowMs !== undefined ? { recoveryWindowMs: config.recoveryWindowMs } : {}),
+      ...(config.roundLogKeepLines !== undefined
+        ? { roundLog: { keepLines: config.roundLogKeepLines } }
+        : {}),
       ...(extras.staticMounts ? { staticMounts: extras.staticMounts } : {}),
     });
   } catch (error) {

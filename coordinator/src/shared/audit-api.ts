@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import {
+  FlotillaError,
   firstTreeHeadSigner,
   isTreeHeadLine,
   signedPrefix,
@@ -28,6 +29,8 @@ export interface AuditApiDeps {
   trustedKey?: string;
   /** Recomputes retained aggregates during /verify. */
   recompute?: RecomputeAggregate;
+  /** This process's round-log mirror: lines trimmed from the Redis stream are read from it. */
+  mirrorPath?: string;
 }
 
 const PREFIX = '/api/audit/';
@@ -97,14 +100,21 @@ export async function handleAuditRequest(
   }
   try {
     await route(url, res, deps);
-  } catch {
-    sendError(res, 500, 'INTERNAL', 'internal error');
+  } catch (error) {
+    // Lines trimmed from Redis that this process's mirror cannot supply (410), or a mirror that
+    // disagrees with the stream (500): the auditor is told so and where the lines are.
+    if (error instanceof FlotillaError && error.code === 'NOT_FOUND')
+      sendError(res, 410, error.code, error.message);
+    else if (error instanceof FlotillaError && error.code === 'CORRUPT_FILE')
+      sendError(res, 500, error.code, error.message);
+    else sendError(res, 500, 'INTERNAL', 'internal error');
   }
   return true;
 }
 
 async function route(url: URL, res: ServerResponse, deps: AuditApiDeps): Promise<void> {
   const path = url.pathname.slice(PREFIX.length);
+  const mirror = deps.mirrorPath === undefined ? {} : { mirrorPath: deps.mirrorPath };
   if (path === 'records') {
     const from = intParam(url.searchParams.get('from'), 0);
     const limit = intParam(url.searchParams.get('limit'), DEFAULT_LIMIT);
@@ -112,14 +122,14 @@ async function route(url: URL, res: ServerResponse, deps: AuditApiDeps): Promise
       sendError(res, 400, 'BAD_REQUEST', `from must be a seq and limit 1-${MAX_LIMIT}`);
       return;
     }
-    const records = await readRoundLogEntries(deps.redis, deps.prefix, { from, limit: limit + 1 });
+    const records = await readRoundLogEntries(deps.redis, deps.prefix, { from, limit: limit + 1, ...mirror });
     const page = records.slice(0, limit);
     send(res, 200, { records: page, next: records.length > limit ? (records[limit]?.seq ?? null) : null });
     return;
   }
   if (path === 'verify') {
     // Records appended since the last tree head are not signed yet: verify what is.
-    const lines = await readRoundLogEntries(deps.redis, deps.prefix);
+    const lines = await readRoundLogEntries(deps.redis, deps.prefix, mirror);
     const signed = signedPrefix(lines);
     const trustedKey = deps.trustedKey ?? firstTreeHeadSigner(signed) ?? '';
     const result = await verifyRoundLog(signed, {
@@ -140,7 +150,7 @@ async function route(url: URL, res: ServerResponse, deps: AuditApiDeps): Promise
   const round = /^rounds\/(\d{1,12})$/.exec(path);
   if (round?.[1] !== undefined) {
     const n = Number(round[1]);
-    const summary = summarizeRoundLog(await readRoundLog(deps.redis, deps.prefix), { round: n });
+    const summary = summarizeRoundLog(await readRoundLog(deps.redis, deps.prefix, mirror), { round: n });
     if (summary.rounds.length === 0) {
       sendError(res, 404, 'NOT_FOUND', `no round number ${n} in the log`);
       return;

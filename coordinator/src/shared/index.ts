@@ -32,6 +32,8 @@ export {
   auditVerifyCommand,
   auditShowCommand,
   auditExportCommand,
+  auditMirrorsCommand,
+  DEFAULT_KEEP_LINES,
   epsilonFromLogCommand,
   type EpsilonFromLogOptions,
   type OpenRoundLogOptions,

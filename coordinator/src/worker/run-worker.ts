@@ -48,6 +48,8 @@ export async function runWorker(config: WorkerConfig, logger?: Logger): Promise<
     signingKey,
     pseudonymSecret,
     onMirrorError: (error) => log.warn({ err: error }, 'round-log mirror not updated'),
+    onLaggingMirror: (lagging) => log.warn(lagging, 'a round-log mirror stopped and keeps lines in Redis'),
+    ...(config.roundLogKeepLines !== undefined ? { keepLines: config.roundLogKeepLines } : {}),
     ...(config.retainDeltasHours !== undefined
       ? { retainDeltas: { ttlMs: Math.round(config.retainDeltasHours * 3_600_000) } }
       : {}),

@@ -62,6 +62,12 @@ export const WorkerConfigSchema = z.object({
     .number({ error: 'FLOTILLA_RETAIN_DELTAS_HOURS must be a number of hours' })
     .positive({ error: 'FLOTILLA_RETAIN_DELTAS_HOURS must be > 0 (leave it unset to retain nothing)' })
     .optional(),
+  /** FLOTILLA_ROUND_LOG_KEEP_LINES: newest round-log lines kept in the Redis stream once older ones are in every mirror file and signed; 0 = never trim. Default 10 000. */
+  roundLogKeepLines: z.coerce
+    .number({ error: 'FLOTILLA_ROUND_LOG_KEEP_LINES must be a number of lines' })
+    .int({ error: 'FLOTILLA_ROUND_LOG_KEEP_LINES must be a whole number of lines, >= 0 (0 = never trim)' })
+    .nonnegative({ error: 'FLOTILLA_ROUND_LOG_KEEP_LINES must be >= 0 (0 = never trim)' })
+    .optional(),
   /**
    * FLOTILLA_TEST_DELAY_MS — TEST ONLY (crash-recovery tests): pause inside each job after the
    * aggregation record, so a test can kill the process mid-job. Never set it in production.
@@ -99,6 +105,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     shardSize: blankToUndefined(env.FLOTILLA_SHARD_SIZE),
     shardMathThreads: blankToUndefined(env.FLOTILLA_SHARD_MATH_THREADS),
     retainDeltasHours: blankToUndefined(env.FLOTILLA_RETAIN_DELTAS_HOURS),
+    roundLogKeepLines: blankToUndefined(env.FLOTILLA_ROUND_LOG_KEEP_LINES),
     testDelayMs: blankToUndefined(env.FLOTILLA_TEST_DELAY_MS),
   });
   if (!parsed.success) {

@@ -23,6 +23,8 @@ export interface RoundLogFollowerOptions {
    * A verification rehashes every record and checks every tree head. Default 2000.
    */
   verifyEveryMs?: number;
+  /** The round-log mirror: lines trimmed from the Redis stream are read from it. */
+  mirrorPath?: string;
 }
 
 /** Chain status as the dashboard shows it. */
@@ -67,6 +69,7 @@ export class RoundLogFollower {
     const last = this.records.at(-1);
     const fresh = await readRoundLogEntries(this.options.redis, this.options.prefix, {
       from: last ? last.seq + 1 : 0,
+      ...(this.options.mirrorPath === undefined ? {} : { mirrorPath: this.options.mirrorPath }),
     });
     if (fresh.length > 0) this.records = this.records.concat(fresh);
   }

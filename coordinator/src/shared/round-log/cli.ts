@@ -148,6 +148,8 @@ export interface AuditExportOptions {
   /** Redis key prefix; default in Flotilla `flotilla`. */
   prefix: string;
   toFile: string;
+  /** A mirror of this log (e.g. `.flotilla/audit/round-log.jsonl`): the lines trimmed from Redis are taken from it. */
+  mirrorPath?: string;
 }
 
 /** Redis key prefixes that hold a round log (`<prefix>:roundlog:stream`), at most 20. */
@@ -183,7 +185,12 @@ export async function auditExportCommand(options: AuditExportOptions): Promise<C
             : 'it holds no round log under any prefix\n'),
       };
     }
-    const count = await exportRoundLog(options.redis, options.prefix, options.toFile);
+    const count = await exportRoundLog(
+      options.redis,
+      options.prefix,
+      options.toFile,
+      options.mirrorPath === undefined ? {} : { mirrorPath: options.mirrorPath },
+    );
     return {
       exitCode: 0,
       output: `exported ${count} round-log lines (records and tree heads) to ${options.toFile}\n`,

@@ -38,9 +38,16 @@ export async function readRoundLogFile(path: string): Promise<RoundLogFileConten
 /**
  * Writes the whole log from the Redis stream to `toFile` as JSONL (atomically: temp file, fsync,
  * rename). Returns the number of lines (records and tree heads). For `flotilla audit export`.
+ * Lines trimmed from the stream come from `options.mirrorPath` (checked against the stream); with
+ * none, or one that lacks them, the export fails saying where they are.
  */
-export async function exportRoundLog(redis: Redis, prefix: string, toFile: string): Promise<number> {
-  const lines = await readRoundLogLines(redis, prefix, -1);
+export async function exportRoundLog(
+  redis: Redis,
+  prefix: string,
+  toFile: string,
+  options: { mirrorPath?: string } = {},
+): Promise<number> {
+  const lines = await readRoundLogLines(redis, prefix, -1, options);
   await mkdir(dirname(toFile), { recursive: true, mode: 0o700 });
   const temp = `${toFile}.${process.pid}.tmp`;
   // Owner-only like the mirror; whoever hands it to an auditor widens it on purpose.

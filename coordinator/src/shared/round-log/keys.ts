@@ -9,6 +9,12 @@ export function roundLogKeys(prefix: string) {
     tree: `${prefix}:roundlog:tree`,
     /** Stream of lines (records and tree heads); entry id `0-<seq+1>`, field `record` = the line's JSON. */
     stream: `${prefix}:roundlog:stream`,
+    /**
+     * Hash of the JSONL mirrors that registered themselves: field = mirror id (`mirrorIdOf`),
+     * value = JSON `{ seq, at }`, the last line durably in that file and when it was written
+     * (epoch ms). The stream is trimmed only below every registered mirror's seq (trim.ts).
+     */
+    mirrors: `${prefix}:roundlog:mirrors`,
     /** Sorted set: retained delta blob digest, score = retained until (epoch ms). */
     retained: `${prefix}:roundlog:retained`,
     /**

@@ -1,12 +1,17 @@
 import { mkdir, open, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { FlotillaError } from '@flotilla/protocol';
+import { roundLogKeys } from './keys.js';
 import { readRoundLogLines } from './stream.js';
 
 // The JSONL mirror. Any writer may call `syncMirror` after an append; under an exclusive lock
 // file it appends every stream entry after the file's last seq, so the file is always a prefix
 // of the stream in chain order no matter how appends from several processes interleave.
+// After each fsync it records in Redis the seq the file now holds (`{prefix}:roundlog:mirrors`),
+// which is what lets the stream be trimmed (trim.ts): a crash between the fsync and that write
+// leaves the recorded seq behind the file, never ahead of it.
 
 export interface MirrorOptions {
   redis: Redis;
@@ -95,7 +100,33 @@ async function closeToOthers(handle: FileHandle): Promise<void> {
   if ((mode & 0o007) !== 0) await handle.chmod(mode & 0o770);
 }
 
-/** Appends to the JSONL file every stream record it lacks; returns how many lines were written. */
+/**
+ * A mirror's name in `{prefix}:roundlog:mirrors`: host and absolute path, so processes on one
+ * host sharing one file share one entry, and the same path on two hosts is two mirrors.
+ */
+export function mirrorIdOf(filePath: string): string {
+  return `${hostname()}:${resolve(filePath)}`;
+}
+
+/** Records that the file durably holds every line through `seq` (−1: none). */
+async function registerMirror(options: MirrorOptions, seq: number): Promise<void> {
+  const value = JSON.stringify({ seq, at: Date.now() });
+  await options.redis.hset(roundLogKeys(options.prefix).mirrors, mirrorIdOf(options.filePath), value);
+}
+
+/** The stream's first line, when lines after `after` were trimmed from it before this file got them. */
+async function trimmedPast(options: MirrorOptions, after: number): Promise<number | null> {
+  const [first] = await options.redis.xrange(roundLogKeys(options.prefix).stream, '-', '+', 'COUNT', 1);
+  const firstSeq = first ? Number(first[0].slice(2)) - 1 : null;
+  return firstSeq !== null && firstSeq > after + 1 ? firstSeq : null;
+}
+
+/**
+ * Appends to the JSONL file every stream record it lacks; returns how many lines were written.
+ * A file that lacks lines already trimmed from the stream (deleted or cut short by hand, or new
+ * on a trimmed log) is not written: the error says so, and its registration keeps the stream
+ * from being trimmed further until it is restored or removed (docs/reliability.md).
+ */
 export async function syncMirror(options: MirrorOptions): Promise<number> {
   await mkdir(dirname(options.filePath), { recursive: true, mode: 0o700 });
   const lockPath = `${options.filePath}.lock`;
@@ -105,8 +136,19 @@ export async function syncMirror(options: MirrorOptions): Promise<number> {
     try {
       await closeToOthers(handle);
       const after = await lastMirroredSeq(handle, options.filePath);
+      const firstInStream = await trimmedPast(options, after);
+      if (firstInStream !== null) {
+        await registerMirror(options, after);
+        throw new FlotillaError(
+          'NOT_FOUND',
+          `${options.filePath} ends at line ${after}, but lines ${after + 1}-${firstInStream - 1} were trimmed from Redis: copy a complete mirror of this log there (flotilla audit mirrors lists them), or remove this mirror's entry`,
+        );
+      }
       const lines = await readRoundLogLines(options.redis, options.prefix, after);
-      if (lines.length === 0) return 0;
+      if (lines.length === 0) {
+        await registerMirror(options, after);
+        return 0;
+      }
       let expected = after + 1;
       for (const { seq } of lines) {
         if (seq !== expected)
@@ -118,6 +160,7 @@ export async function syncMirror(options: MirrorOptions): Promise<number> {
       }
       await handle.appendFile(lines.map(({ line }) => `${line}\n`).join(''));
       await handle.sync();
+      await registerMirror(options, expected - 1);
       return lines.length;
     } finally {
       await handle.close();

@@ -7,6 +7,13 @@ import {
   type RoundLogRecord,
 } from '@flotilla/protocol';
 import { roundLogKeys, streamIdOf } from './keys.js';
+import { readMirrorLines, type RawLogLine } from './mirror-read.js';
+
+// Reading the log. The Redis stream holds the newest lines; older ones may have been trimmed
+// from it once every registered mirror file held them (trim.ts). A read that reaches below the
+// stream's first line takes those lines from this process's mirror, checked for seq continuity
+// and for a byte-identical hand-over at the boundary, or fails saying where they are: a reader
+// never gets silently fewer lines.
 
 /** Largest page read from the stream at once. */
 const PAGE = 500;
@@ -14,28 +21,33 @@ const PAGE = 500;
 export interface ReadRoundLogOptions {
   /** First seq to return; default 0. */
   from?: number;
-  /** Most records to return; default all. */
+  /** Most lines to return; default all. */
   limit?: number;
+  /**
+   * This process's JSONL mirror (e.g. `defaultRoundLogPath(stateDir)`): lines trimmed from the
+   * stream are read from it. Without it, reading a trimmed line fails (`NOT_FOUND`, naming the
+   * registered mirrors).
+   */
+  mirrorPath?: string;
 }
 
-function parseEntry(fields: string[], id: string): RoundLogLine {
-  const index = fields.indexOf('record');
-  const json = index >= 0 ? fields[index + 1] : undefined;
-  if (json === undefined)
-    throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} has no record`);
-  const parsed = RoundLogLineSchema.safeParse(JSON.parse(json));
-  if (!parsed.success)
-    throw new FlotillaError(
-      'CORRUPT_FILE',
-      `round-log stream entry ${id} is not a valid record or tree head`,
-    );
+function parseLine({ seq, line }: RawLogLine): RoundLogLine {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    json = undefined;
+  }
+  const parsed = RoundLogLineSchema.safeParse(json);
+  if (!parsed.success || parsed.data.seq !== seq)
+    throw new FlotillaError('CORRUPT_FILE', `round-log line ${seq} is not a valid record or tree head`);
   return parsed.data;
 }
 
 const isRecord = (line: RoundLogLine): line is RoundLogRecord => !isTreeHeadLine(line);
 
 /**
- * Reads the records (not the tree heads) from the Redis stream in log order, from line `from`.
+ * Reads the records (not the tree heads) in log order, from line `from`.
  * Entries are validated against the schema (not verified: that is `verifyRoundLog`'s job).
  */
 export async function readRoundLog(
@@ -55,41 +67,105 @@ export async function readRoundLogEntries(
   prefix: string,
   options: ReadRoundLogOptions = {},
 ): Promise<RoundLogLine[]> {
-  const key = roundLogKeys(prefix).stream;
-  const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const out: RoundLogLine[] = [];
-  let start = streamIdOf(Math.max(0, options.from ?? 0));
-  while (out.length < limit) {
-    const count = Math.min(PAGE, limit - out.length);
-    const entries = await redis.xrange(key, start, '+', 'COUNT', count);
-    for (const [id, fields] of entries) out.push(parseEntry(fields, id));
-    const last = out.at(-1);
-    if (entries.length < count || !last) break;
-    start = streamIdOf(last.seq + 1);
-  }
-  return out;
+  const { from = 0, ...rest } = options;
+  return (await readRoundLogLines(redis, prefix, from - 1, rest)).map(parseLine);
 }
 
-/** Raw JSON lines of the records after `afterSeq` (for the mirror: byte-identical to the stream). */
+/** Stream entries from `from` on, at most `count`, as raw lines. */
+async function streamPage(redis: Redis, key: string, from: number, count: number): Promise<RawLogLine[]> {
+  const entries = await redis.xrange(key, streamIdOf(from), '+', 'COUNT', count);
+  return entries.map(([id, fields]) => {
+    const index = fields.indexOf('record');
+    const line = index >= 0 ? fields[index + 1] : undefined;
+    if (line === undefined)
+      throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} has no record`);
+    return { seq: Number(id.slice(2)) - 1, line };
+  });
+}
+
+/** Where the trimmed lines can be found, for error messages. */
+async function mirrorsHint(redis: Redis, prefix: string): Promise<string> {
+  const ids = await redis.hkeys(roundLogKeys(prefix).mirrors);
+  return ids.length > 0
+    ? `the mirror files registered for this log hold them: ${ids.sort().join(', ')}`
+    : 'no mirror file is registered for this log';
+}
+
+/**
+ * Lines `from`..`through` (all below the stream's first line `boundary`) out of the mirror,
+ * checked: every seq present in order, and where the span meets the stream, the mirror's line
+ * equal byte for byte to the stream's (the file is this log's mirror, not another's).
+ */
+async function trimmedSpan(
+  redis: Redis,
+  prefix: string,
+  span: { from: number; through: number; boundary: RawLogLine },
+  mirrorPath: string | undefined,
+): Promise<RawLogLine[]> {
+  const { from, through, boundary } = span;
+  const trimmed = `round-log lines ${from}-${boundary.seq - 1} were trimmed from Redis`;
+  if (mirrorPath === undefined)
+    throw new FlotillaError('NOT_FOUND', `${trimmed}; ${await mirrorsHint(redis, prefix)}`);
+  const reachesBoundary = through === boundary.seq - 1;
+  const lines = await readMirrorLines(mirrorPath, from, reachesBoundary ? boundary.seq : through);
+  const wanted = lines.filter((line) => line.seq <= through);
+  wanted.forEach((line, i) => {
+    if (line.seq !== from + i)
+      throw new FlotillaError(
+        'CORRUPT_FILE',
+        `${mirrorPath} lacks line ${from + i} (it holds ${line.seq} next)`,
+      );
+  });
+  if (wanted.length !== through - from + 1)
+    throw new FlotillaError(
+      'NOT_FOUND',
+      `${trimmed} and ${mirrorPath} holds them only up to ${wanted.at(-1)?.seq ?? from - 1}; ${await mirrorsHint(redis, prefix)}`,
+    );
+  const handOver = lines.find((line) => line.seq === boundary.seq);
+  if (handOver && handOver.line !== boundary.line)
+    throw new FlotillaError(
+      'CORRUPT_FILE',
+      `${mirrorPath} differs from the Redis stream at line ${boundary.seq}: it is not this log's mirror, or it was edited`,
+    );
+  return wanted;
+}
+
+/**
+ * Raw JSON lines after `afterSeq`, byte-identical to what was appended (for the mirror and
+ * `flotilla audit export`). Lines trimmed from the stream come from `options.mirrorPath`.
+ */
 export async function readRoundLogLines(
   redis: Redis,
   prefix: string,
   afterSeq: number,
-): Promise<Array<{ seq: number; line: string }>> {
+  options: Omit<ReadRoundLogOptions, 'from'> = {},
+): Promise<RawLogLine[]> {
   const key = roundLogKeys(prefix).stream;
-  const out: Array<{ seq: number; line: string }> = [];
-  let start = streamIdOf(afterSeq + 1);
-  for (;;) {
-    const entries = await redis.xrange(key, start, '+', 'COUNT', PAGE);
-    for (const [id, fields] of entries) {
-      const index = fields.indexOf('record');
-      const line = index >= 0 ? fields[index + 1] : undefined;
-      if (line === undefined)
-        throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} has no record`);
-      out.push({ seq: Number(id.slice(2)) - 1, line });
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const out: RawLogLine[] = [];
+  let from = Math.max(0, afterSeq + 1);
+  while (out.length < limit) {
+    const want = Math.min(PAGE, limit - out.length);
+    const page = await streamPage(redis, key, from, want);
+    const first = page[0];
+    if (first === undefined) break;
+    // Below the stream's first line (trimmed, possibly between two pages of this read).
+    if (first.seq > from) {
+      const through = Math.min(first.seq - 1, from + want - 1);
+      out.push(...(await trimmedSpan(redis, prefix, { from, through, boundary: first }, options.mirrorPath)));
+      from = through + 1;
+      continue;
     }
-    const last = out.at(-1);
-    if (entries.length < PAGE || !last) return out;
-    start = streamIdOf(last.seq + 1);
+    page.forEach((line, i) => {
+      if (line.seq !== from + i)
+        throw new FlotillaError(
+          'INTERNAL',
+          `round-log stream has line ${line.seq} where ${from + i} was expected`,
+        );
+    });
+    out.push(...page);
+    if (page.length < want) break;
+    from += page.length;
   }
+  return out;
 }

@@ -62,7 +62,7 @@ async function tailHead(
     options.signingKey,
   );
   const line: TreeHeadLine = { seq: state.seq + 1, ...signed, consistency };
-  return { line, next: { ...state, seq: line.seq, ts, signed } };
+  return { line, next: { ...state, seq: line.seq, ts, signed, signedSeq: line.seq } };
 }
 
 /**

@@ -36,6 +36,11 @@ export const LogStateSchema = z.object({
   frontier: z.array(z.string()),
   /** The last signed tree head, or null before the first. */
   signed: SignedTreeHeadSchema.nullable(),
+  /**
+   * Seq of the line holding `signed`: every line up to it is covered by a signed tree head, so
+   * the stream may be trimmed up to it (trim.ts). Absent in heads written before trimming.
+   */
+  signedSeq: z.number().int().nonnegative().optional(),
 });
 export type LogState = z.infer<typeof LogStateSchema>;
 

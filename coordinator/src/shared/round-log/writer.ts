@@ -28,6 +28,7 @@ import { APPEND_SCRIPT } from './append-script.js';
 import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
+import { DEFAULT_KEEP_LINES, trimRoundLog, type LaggingMirror } from './trim.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
 import { commitUpdate, updateCommitmentKey } from './update-commitment.js';
@@ -65,6 +66,31 @@ export interface OpenRoundLogOptions {
    * and the next append (or `syncMirror`) catches the file up. Default: `process.emitWarning`.
    */
   onMirrorError?: (error: unknown) => void;
+  /**
+   * Newest lines (records and tree heads) kept in the Redis stream. Older ones are trimmed from
+   * it once every registered mirror file holds them and a signed tree head covers them; they are
+   * then read from the mirror (trim.ts, docs/reliability.md). 0: never trim. Default 10,000
+   * (`DEFAULT_KEEP_LINES`).
+   */
+  keepLines?: number;
+  /**
+   * Called (at most once a minute) when a registered mirror has not synced for a minute and is
+   * more than `keepLines` lines behind the log, so it alone keeps lines in Redis. Default:
+   * `process.emitWarning`.
+   */
+  onLaggingMirror?: (lagging: LaggingMirror) => void;
+}
+
+/**
+ * A mirror silent this long while it holds lines in Redis is reported, at most this often, ms.
+ * (Under load every mirror is some lines behind; one that syncs is not stuck.)
+ */
+const LAGGING_MIRROR_REPORT_MS = 60_000;
+
+function warnLaggingMirror(lagging: LaggingMirror): void {
+  process.emitWarning(
+    `round-log mirror ${lagging.mirrorId} is ${lagging.behind} lines behind (last synced ${new Date(lagging.at).toISOString()}) and keeps them in Redis; if its host is gone for good: flotilla audit mirrors --remove '${lagging.mirrorId}'`,
+  );
 }
 
 /** Default of `treeHeadIntervalMs`. */
@@ -161,6 +187,14 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       process.emitWarning(
         `round-log mirror not updated: ${error instanceof Error ? error.message : String(error)}`,
       ));
+  const keepLines = options.keepLines ?? DEFAULT_KEEP_LINES;
+  if (!Number.isInteger(keepLines) || keepLines < 0)
+    throw new FlotillaError('BAD_REQUEST', `keepLines must be a whole number ≥ 0, not ${keepLines}`);
+  const onLaggingMirror = options.onLaggingMirror ?? warnLaggingMirror;
+  // One trim per this many lines mirrored here: the stream exceeds keepLines by at most that.
+  const trimEvery = Math.max(1, Math.ceil(keepLines / 100));
+  let mirroredSinceTrim = 0;
+  let laggingReportedAt = Number.NEGATIVE_INFINITY;
   let signingKey = options.signingKey;
   const commitmentKey = updateCommitmentKey(options.pseudonymSecret);
   // Appends from this process run one at a time: the compare-and-append then only races the
@@ -177,8 +211,33 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   };
   // The head as this process last wrote it (text and state), for the next append.
   let lastWritten: { raw: string; state: LogState } | null = null;
-  const mirror = () =>
-    syncMirror({ redis: options.redis, prefix: options.prefix, filePath: options.filePath });
+  async function trim(): Promise<void> {
+    const { lagging } = await trimRoundLog(options.redis, options.prefix, keepLines);
+    const now = Date.now();
+    if (!lagging || now - lagging.at < LAGGING_MIRROR_REPORT_MS) return;
+    if (now - laggingReportedAt >= LAGGING_MIRROR_REPORT_MS) {
+      laggingReportedAt = now;
+      onLaggingMirror(lagging);
+    }
+  }
+  /** Brings the file up to the stream (registering it), then trims the stream now and then. */
+  const mirror = async (): Promise<number> => {
+    const written = await syncMirror({
+      redis: options.redis,
+      prefix: options.prefix,
+      filePath: options.filePath,
+    });
+    mirroredSinceTrim += written;
+    if (keepLines > 0 && mirroredSinceTrim >= trimEvery) {
+      mirroredSinceTrim = 0;
+      await trim().catch((error: unknown) =>
+        onMirrorError(
+          new FlotillaError('INTERNAL', 'the round-log stream was not trimmed', { cause: error }),
+        ),
+      );
+    }
+    return written;
+  };
   // After an append, outside the one-at-a-time queue: appends that finish while the file is being
   // written share the next sync (one lock, one fsync), so the file no longer caps the append rate.
   const mirrorSoon = coalesced(() => mirror().then(() => undefined, onMirrorError));
@@ -301,13 +360,15 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     );
     const size = record.leafIndex + 1;
     let signed = state?.signed ?? null;
+    let signedSeq = state?.signedSeq;
     const lines: Array<RoundLogRecord | TreeHeadLine> = [record];
     const sign = signsHead(event) || queued <= 1 || record.ts - (signed?.treeHead.ts ?? 0) >= headIntervalMs;
     if (sign) {
       const oldSize = signed?.treeHead.treeSize ?? 0;
       const consistency = await consistencyHex(options.redis, options.prefix, oldSize, size, created);
       signed = signTreeHead({ treeSize: size, rootHash: rootFromFrontier(frontier), ts: record.ts }, key);
-      lines.push({ seq: record.seq + 1, ...signed, consistency });
+      signedSeq = record.seq + 1;
+      lines.push({ seq: signedSeq, ...signed, consistency });
     }
     const next: LogState = {
       format: 2,
@@ -317,13 +378,20 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       leaves: size,
       frontier: frontier.map(toHex),
       signed,
+      ...(signedSeq === undefined ? {} : { signedSeq }),
     };
     return { record, lines, nodes: created, state: next };
   }
 
   async function loggedRecord(seq: number | undefined): Promise<RoundLogRecord> {
     const [record] =
-      seq === undefined ? [] : await readRoundLog(options.redis, options.prefix, { from: seq, limit: 1 });
+      seq === undefined
+        ? []
+        : await readRoundLog(options.redis, options.prefix, {
+            from: seq,
+            limit: 1,
+            mirrorPath: options.filePath,
+          });
     if (!record || record.seq !== seq)
       throw new FlotillaError('INTERNAL', `round-log record ${seq} is missing`);
     return record;

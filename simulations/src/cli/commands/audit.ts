@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
 import type { CommandResult } from '@flotilla/coordinator/shared';
 import { ConfigError, loadConfig } from '../config.js';
 import { parseNumberOption, runCommand } from '../output.js';
@@ -101,24 +103,64 @@ export function registerAudit(program: Command): void {
       '--prefix <prefix>',
       "the coordinator's Redis key prefix (default: FLOTILLA_PREFIX, else flotilla)",
     )
-    .action((flags: { out: string; prefix?: string }) =>
-      runCommand(async () => {
-        const config = loadConfig({
-          ...program.opts<{ config?: string }>(),
-          ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}),
-        });
-        if (!config.redisUrl)
-          throw new ConfigError('redisUrl: export reads the log from Redis (REDIS_URL or --config)');
-        const { Redis } = await import('ioredis');
-        const { auditExportCommand, redisOptionsFromUrl } = await import('@flotilla/coordinator/shared');
-        const redis = new Redis(redisOptionsFromUrl(config.redisUrl));
-        try {
-          const result = await auditExportCommand({ redis, prefix: config.prefix, toFile: flags.out });
-          return emit(result);
-        } finally {
-          redis.disconnect();
-        }
+    .option(
+      '--mirror <file>',
+      'the JSONL mirror that holds the lines trimmed from Redis (default: <state-dir>/audit/round-log.jsonl when it exists)',
+    )
+    .action((flags: { out: string; prefix?: string; mirror?: string }) =>
+      withLogRedis(flags, 'export', async (redis, config) => {
+        const { auditExportCommand, defaultRoundLogPath } = await import('@flotilla/coordinator/shared');
+        const mirrorPath = flags.mirror ?? defaultRoundLogPath(config.stateDir);
+        const mirror = flags.mirror !== undefined || existsSync(mirrorPath) ? { mirrorPath } : {};
+        return emit(await auditExportCommand({ redis, prefix: config.prefix, toFile: flags.out, ...mirror }));
       }),
     );
-  describeEnvironmentAt(program, 'audit export', ['redisUrl', 'prefix']);
+  describeEnvironmentAt(program, 'audit export', ['redisUrl', 'prefix', 'stateDir']);
+  audit
+    .command('mirrors')
+    .description(
+      'list the JSONL mirrors of the round log and how far each has synced (the Redis stream is trimmed only below all of them); --remove forgets a dead one',
+    )
+    .option('--remove <id>', 'a mirror id as listed (host:path) whose host is gone for good')
+    .option(
+      '--prefix <prefix>',
+      "the coordinator's Redis key prefix (default: FLOTILLA_PREFIX, else flotilla)",
+    )
+    .action((flags: { remove?: string; prefix?: string }) =>
+      withLogRedis(flags, 'mirrors', async (redis, config) => {
+        const { auditMirrorsCommand } = await import('@flotilla/coordinator/shared');
+        return emit(
+          await auditMirrorsCommand({
+            redis,
+            prefix: config.prefix,
+            ...(flags.remove !== undefined ? { remove: flags.remove } : {}),
+          }),
+        );
+      }),
+    );
+  describeEnvironmentAt(program, 'audit mirrors', ['redisUrl', 'prefix']);
+
+  /** Runs `body` on a connection to the configured Redis (required), closed afterwards. */
+  function withLogRedis(
+    flags: { prefix?: string },
+    command: string,
+    body: (redis: Redis, config: ReturnType<typeof loadConfig>) => Promise<number>,
+  ) {
+    return runCommand(async () => {
+      const config = loadConfig({
+        ...program.opts<{ config?: string }>(),
+        ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}),
+      });
+      if (!config.redisUrl)
+        throw new ConfigError(`redisUrl: ${command} reads the log from Redis (REDIS_URL or --config)`);
+      const { Redis } = await import('ioredis');
+      const { redisOptionsFromUrl } = await import('@flotilla/coordinator/shared');
+      const redis = new Redis(redisOptionsFromUrl(config.redisUrl));
+      try {
+        return await body(redis, config);
+      } finally {
+        redis.disconnect();
+      }
+    });
+  }
 }

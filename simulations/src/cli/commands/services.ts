@@ -29,6 +29,7 @@ interface ServiceFlags {
   blobGcGraceMs?: string;
   blobGcIntervalMs?: string;
   retainDeltasHours?: string;
+  roundLogKeepLines?: string;
   devicePage?: boolean;
 }
 
@@ -48,6 +49,7 @@ const COORDINATOR_ENV: EnvNames = {
   maxUploadsPerRound: 'FLOTILLA_MAX_UPLOADS_PER_ROUND',
   blobGcGraceMs: 'FLOTILLA_BLOB_GC_GRACE_MS',
   blobGcIntervalMs: 'FLOTILLA_BLOB_GC_INTERVAL_MS',
+  roundLogKeepLines: 'FLOTILLA_ROUND_LOG_KEEP_LINES',
 };
 
 /** Worker settings: the hierarchical-round thresholds, the blob store and delta retention. */
@@ -57,6 +59,7 @@ const WORKER_ENV: EnvNames = {
   shardMathThreads: 'FLOTILLA_SHARD_MATH_THREADS',
   blobStore: 'FLOTILLA_BLOB_STORE',
   retainDeltasHours: 'FLOTILLA_RETAIN_DELTAS_HOURS',
+  roundLogKeepLines: 'FLOTILLA_ROUND_LOG_KEEP_LINES',
 };
 
 /** Each named setting from its flag, else its environment variable; unset ones are left out. */
@@ -68,6 +71,9 @@ function flagsOrEnv(flags: ServiceFlags, names: EnvNames): Record<string, string
   }
   return values;
 }
+
+const ROUND_LOG_KEEP_LINES_HELP =
+  'newest round-log lines kept in Redis once older ones are in every mirror file and signed; 0 = never trim (FLOTILLA_ROUND_LOG_KEEP_LINES, default 10000; docs/reliability.md)';
 
 const BLOB_STORE_HELP =
   'where deltas and adapters live: local (<state-dir>/blobs) or redis, which every coordinator and worker on the Redis can reach (FLOTILLA_BLOB_STORE, default local)';
@@ -139,6 +145,7 @@ export function registerServices(program: Command): void {
       '--blob-gc-interval-ms <ms>',
       'time between blob garbage-collection sweeps; 0 = off (FLOTILLA_BLOB_GC_INTERVAL_MS, default 600000)',
     )
+    .option('--round-log-keep-lines <lines>', ROUND_LOG_KEEP_LINES_HELP)
     .option(
       '--device-page',
       `also serve the browser device page at ${DEVICE_PAGE_PREFIX}?taskId=<task>: people join a task from a browser after agreeing to what it sends (FLOTILLA_DEVICE_PAGE=1; docs/operations.md)`,
@@ -201,6 +208,7 @@ export function registerServices(program: Command): void {
       '--retain-deltas-hours <hours>',
       "keep each aggregated round's deltas this long so auditors can recompute it (flotilla audit verify --blobs); unset = not retained (FLOTILLA_RETAIN_DELTAS_HOURS)",
     )
+    .option('--round-log-keep-lines <lines>', ROUND_LOG_KEEP_LINES_HELP)
     .action((flags: ServiceFlags) =>
       runCommand(async () => {
         const config = loadConfig({ ...globalFlags(program), ...pick(flags) });
