@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlotillaError, sha256Hex } from '@flotilla/protocol';
-import { BLOB_READ_CHUNK_BYTES, openBlobStore, type BlobStore } from '../src/shared/blob-store/index.js';
+import {
+  BLOB_READ_CHUNK_BYTES,
+  SYNC_READ_SLICE_BYTES,
+  openBlobStore,
+  type BlobStore,
+} from '../src/shared/blob-store/index.js';
 import { redisOptionsFromUrl } from '../src/shared/redis-connection.js';
 import { testRedisUrl, uniquePrefix } from '../../test-support/redis.js';
 
@@ -99,6 +104,17 @@ describe.each(stores)('%s blob store', (_name, make) => {
     expect(await store.openRead(sha256Hex(new Uint8Array([9, 9])))).toBeNull();
   });
 
+  it('reads several blobs at once, in the order asked, with null for one it does not hold', async () => {
+    const a = new Uint8Array(randomBytes(1_000));
+    const b = new Uint8Array(randomBytes(2_000));
+    await store.put(sha256Hex(a), a);
+    await store.put(sha256Hex(b), b);
+    const absent = sha256Hex(new Uint8Array([4, 5, 6]));
+    expect(await store.getMany([sha256Hex(b), absent, sha256Hex(a), sha256Hex(b)])).toEqual([b, null, a, b]);
+    expect(await store.getMany([])).toEqual([]);
+    await expect(store.getMany(['not-a-digest'])).rejects.toThrow();
+  });
+
   it('lists blobs with their last use and deletes only those unused since a time', async () => {
     const old = new Uint8Array(randomBytes(50));
     const oldDigest = sha256Hex(old);
@@ -118,6 +134,25 @@ describe.each(stores)('%s blob store', (_name, make) => {
 });
 
 describe('local blob store files', () => {
+  it('lets the event loop run between slices of a large batch read', async () => {
+    const store = openBlobStore({ kind: 'local', dir });
+    // Three blobs of just over half a slice: the slice is full after two of them.
+    const blobs = [1, 2, 3].map(() => new Uint8Array(randomBytes(SYNC_READ_SLICE_BYTES / 2 + 1)));
+    for (const blob of blobs) await store.put(sha256Hex(blob), blob);
+    const order: string[] = [];
+    setImmediate(() => order.push('event loop'));
+    const read = await store.getMany(blobs.map((blob) => sha256Hex(blob)));
+    order.push('read');
+    expect(order).toEqual(['event loop', 'read']);
+    expect(read.map((bytes) => sha256Hex(bytes ?? new Uint8Array()))).toEqual(blobs.map((b) => sha256Hex(b)));
+    // A small batch is read in one go.
+    order.length = 0;
+    setImmediate(() => order.push('event loop'));
+    await store.getMany([sha256Hex(blobs[0] ?? new Uint8Array())]);
+    order.push('read');
+    expect(order).toEqual(['read']);
+  });
+
   it('writes a blob of many chunks whole, and into a shard directory removed since its last write', async () => {
     const store = openBlobStore({ kind: 'local', dir });
     const first = new Uint8Array(randomBytes(3 * 1024 ** 2));

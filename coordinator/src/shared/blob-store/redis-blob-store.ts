@@ -78,6 +78,12 @@ export class RedisBlobStore extends RedisStore implements BlobStore {
     return value ? new Uint8Array(value) : null;
   }
 
+  async getMany(digests: readonly string[]): Promise<Array<Uint8Array | null>> {
+    if (digests.length === 0) return [];
+    const values = await this.redis.mgetBuffer(digests.map((d) => this.key(d)));
+    return values.map((value) => (value ? new Uint8Array(value) : null));
+  }
+
   async getRange(digest: string, start: number, endInclusive: number): Promise<Uint8Array | null> {
     return readAll(await this.openRead(digest, { start, endInclusive }));
   }

@@ -19,7 +19,7 @@ import {
   type ShardStatsResult,
   type ShardSumResult,
 } from '../../shared/hierarchical-flow.js';
-import { checkBlobDigest, exclusionReason, fetchUpdateBlob } from '../job/load-updates.js';
+import { checkBlobDigest, exclusionReason, storedUpdateBlob } from '../job/load-updates.js';
 import { combineShardSums, decodeShardSum, encodeShardSum, type ShardSum } from './shard-sum.js';
 import { inProcessShardMath, type ShardMathRunner, type ShardSumRequest } from './shard-math.js';
 import { trainedVector } from './shard-stats.js';
@@ -55,10 +55,11 @@ export async function processShardSum(
   // computes this one); decoding and checking go with the math.
   const excluded: Array<{ position: number; code: ErrorCode; reason: string }> = [];
   const fetched: Array<{ position: number; blob: ShardSumRequest['blobs'][number] }> = [];
+  const stored = await blobs.getMany(job.updates.map((ref) => ref.blobDigest));
   for (const [position, ref] of job.updates.entries()) {
     const weight = job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, ref.numExamples);
     try {
-      const bytes = await fetchUpdateBlob(ref, blobs);
+      const bytes = storedUpdateBlob(ref, stored[position]);
       checkBlobDigest(ref, bytes);
       fetched.push({ position, blob: { blobDigest: ref.blobDigest, bytes, weight } });
     } catch (error) {
@@ -152,9 +153,10 @@ export async function processShardStats(
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
   const job = parsed.data;
   const fetched: Array<{ blobDigest: string; bytes: Uint8Array }> = [];
-  for (const ref of job.updates) {
+  const stored = await blobs.getMany(job.updates.map((ref) => ref.blobDigest));
+  for (const [index, ref] of job.updates.entries()) {
     // These updates were summed; one that is gone must not vanish from the audit.
-    const bytes = await blobs.get(ref.blobDigest);
+    const bytes = stored[index];
     if (!bytes)
       throw new FlotillaError('BLOB_MISSING', `update ${ref.updateId} no longer loads: its blob is gone`);
     if (sha256Hex(bytes) !== ref.blobDigest)

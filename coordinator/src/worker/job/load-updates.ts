@@ -38,9 +38,10 @@ export async function loadUpdates(options: {
 }): Promise<{ loaded: LoadedUpdate[]; excluded: ExcludedUpdate[] }> {
   const loaded: LoadedUpdate[] = [];
   const excluded: ExcludedUpdate[] = [];
-  for (const ref of options.refs) {
+  const stored = await options.blobs.getMany(options.refs.map((ref) => ref.blobDigest));
+  for (const [index, ref] of options.refs.entries()) {
     try {
-      const bytes = await fetchUpdateBlob(ref, options.blobs);
+      const bytes = storedUpdateBlob(ref, stored[index]);
       loaded.push({ ref, delta: checkUpdateBlob(ref, bytes, options.expected, options.frozen ?? new Set()) });
     } catch (error) {
       excluded.push({ ref, ...exclusionReason(error) });
@@ -57,12 +58,11 @@ export function exclusionReason(error: unknown): { code: ErrorCode; reason: stri
   };
 }
 
-/** The update's blob, as the store holds it; BLOB_MISSING when it does not. */
-export async function fetchUpdateBlob(
+/** The update's blob as the store returned it (`getMany`); BLOB_MISSING when it holds none. */
+export function storedUpdateBlob(
   ref: Pick<AggregateUpdateRef, 'blobDigest'>,
-  blobs: BlobStore,
-): Promise<Uint8Array> {
-  const bytes = await blobs.get(ref.blobDigest);
+  bytes: Uint8Array | null | undefined,
+): Uint8Array {
   if (!bytes) throw new FlotillaError('BLOB_MISSING', `blob ${ref.blobDigest} is not in the blob store`);
   return bytes;
 }
