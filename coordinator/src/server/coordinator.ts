@@ -19,6 +19,7 @@ import {
   defaultRoundLogPath,
   loadOrCreatePseudonymSecret,
   openRoundLog,
+  roundLogStorage,
   signTailOnStart,
 } from '../shared/round-log/index.js';
 import { DEFAULT_PREFIX, redisKeys } from '../shared/keys.js';
@@ -283,6 +284,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       return roundLogView.epsilonByTask();
     },
     holdoutAccuracy: () => liveHoldoutAccuracy(tasks, adapters),
+    roundLogStorage: () => roundLogStorage(redis, prefix),
   });
   const closing = new AbortController();
   const revoke = (deviceId: string) =>

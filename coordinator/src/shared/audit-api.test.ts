@@ -10,7 +10,7 @@ import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { handleAuditRequest } from './audit-api.js';
 import { redisOptionsFromUrl } from './redis-connection.js';
 import { openRoundLog } from './round-log/writer.js';
-import { roundOpened } from '../../test/support/index.js';
+import { roundAbandonedInSelection, roundOpened } from '../../test/support/index.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(6));
 const TOKEN = 'auditor-token-0123456789';
@@ -31,15 +31,7 @@ beforeAll(async () => {
     pseudonymSecret: new Uint8Array(32),
   });
   // Rounds 1 and 2 time out in selection (no plan, so no round.opened); round 3 is open.
-  for (const n of [1, 2])
-    await writer.append({
-      type: 'round.abandoned',
-      taskId: 'demo',
-      roundId: `demo:${n}`,
-      accepted: 0,
-      minReports: 1,
-      reason: 'selection timeout: 0 of 2 devices checked in',
-    });
+  for (const n of [1, 2]) await writer.append(roundAbandonedInSelection(n));
   await writer.append(roundOpened(3));
   server = createServer((req, res) => {
     void handleAuditRequest(req, res, { redis, prefix, auditorTokens: [TOKEN] }).then((handled) => {

@@ -17,3 +17,15 @@ export function roundOpened(n: number, taskId = 'demo'): RoundLogEventOf<'round.
     dp: null,
   };
 }
+
+/** The `round.abandoned` record of round `n` of `taskId` when selection timed out (no plan, so no `round.opened`). */
+export function roundAbandonedInSelection(n: number, taskId = 'demo'): RoundLogEventOf<'round.abandoned'> {
+  return {
+    type: 'round.abandoned',
+    taskId,
+    roundId: `${taskId}:${n}`,
+    accepted: 0,
+    minReports: 1,
+    reason: 'selection timeout: 0 of 2 devices checked in',
+  };
+}

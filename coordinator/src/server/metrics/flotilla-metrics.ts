@@ -12,6 +12,11 @@ export interface MetricsSources {
   epsilonSpent?: () => Promise<ReadonlyMap<string, number>>;
   /** Server-holdout accuracy of each task's live adapter version (tasks whose worker has a holdout). */
   holdoutAccuracy?: () => Promise<ReadonlyMap<string, number>>;
+  /** Lines in the round log's Redis stream, and the lines each registered mirror lacks. */
+  roundLogStorage?: () => Promise<{
+    streamLines: number;
+    mirrors: ReadonlyArray<{ mirrorId: string; behind: number }>;
+  }>;
 }
 
 export interface FlotillaMetricsOptions {
@@ -54,6 +59,8 @@ export class FlotillaMetrics {
   readonly queueJobs: Gauge<'state'>;
   readonly epsilonSpent: Gauge<'task'>;
   readonly holdoutAccuracy: Gauge<'task'>;
+  readonly roundLogStreamLines: Gauge;
+  readonly roundLogMirrorLag: Gauge<'mirror'>;
 
   constructor(options: FlotillaMetricsOptions = {}) {
     const registry = options.registry ?? new Registry();
@@ -183,6 +190,25 @@ export class FlotillaMetrics {
         this.reset();
         const accuracy = (await sources().holdoutAccuracy?.()) ?? new Map<string, number>();
         for (const [task, value] of accuracy) this.set({ task }, value);
+      },
+    });
+    this.roundLogStreamLines = new Gauge({
+      name: 'flotilla_round_log_stream_lines',
+      help: "Lines (records and tree heads) in the round log's Redis stream: about keepLines once older ones are mirrored and signed; growing past it means a mirror holds them.",
+      registers,
+      async collect() {
+        this.set((await sources().roundLogStorage?.())?.streamLines ?? 0);
+      },
+    });
+    this.roundLogMirrorLag = new Gauge({
+      name: 'flotilla_round_log_mirror_lag_lines',
+      help: 'Round-log lines each registered JSONL mirror (host:path) lacks; one that keeps growing is a stopped mirror holding lines in Redis (flotilla audit mirrors).',
+      labelNames: ['mirror'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const { mirrorId, behind } of (await sources().roundLogStorage?.())?.mirrors ?? [])
+          this.set({ mirror: mirrorId }, behind);
       },
     });
   }

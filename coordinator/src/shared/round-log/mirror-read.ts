@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, RoundLogLineSchema, type RoundLogLine } from '@flotilla/protocol';
 
 // Reads a span of lines out of a JSONL mirror without reading the whole file: the mirror holds
 // one line per seq in order, so the first wanted line is found by bisecting byte offsets (each
@@ -10,6 +10,20 @@ import { FlotillaError } from '@flotilla/protocol';
 export interface RawLogLine {
   seq: number;
   line: string;
+}
+
+/** A stored line parsed and checked against the schema (its seq must be the one it is stored under). */
+export function parseRawLine({ seq, line }: RawLogLine): RoundLogLine {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    json = undefined;
+  }
+  const parsed = RoundLogLineSchema.safeParse(json);
+  if (!parsed.success || parsed.data.seq !== seq)
+    throw new FlotillaError('CORRUPT_FILE', `round-log line ${seq} is not a valid record or tree head`);
+  return parsed.data;
 }
 
 const CHUNK = 64 * 1024;

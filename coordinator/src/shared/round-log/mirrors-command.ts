@@ -1,8 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { CommandResult } from './cli.js';
-import { roundLogKeys } from './keys.js';
-import { parseLogState } from './tree-store.js';
-import { listRoundLogMirrors, removeRoundLogMirror } from './trim.js';
+import { removeRoundLogMirror, roundLogStorage } from './trim.js';
 
 // `flotilla audit mirrors [--remove <id>]`: which JSONL mirrors hold the round log, how far each
 // has synced, and what the Redis stream still holds. A mirror whose host is gone for good keeps
@@ -29,21 +27,16 @@ export async function auditMirrorsCommand(options: AuditMirrorsOptions): Promise
         }
       : { exitCode: 1, output: `no mirror ${options.remove} is registered under prefix "${prefix}"\n` };
   }
-  const keys = roundLogKeys(prefix);
-  const state = parseLogState(await redis.get(keys.head), keys.head);
-  const last = state?.seq ?? -1;
-  const [first] = await redis.xrange(keys.stream, '-', '+', 'COUNT', 1);
-  const length = await redis.xlen(keys.stream);
+  const storage = await roundLogStorage(redis, prefix);
   const now = options.now ?? Date.now();
   const lines = [
-    `round log "${prefix}": ${last + 1} lines; the Redis stream holds ${length}` +
-      (first ? ` (from line ${Number(first[0].slice(2)) - 1})` : ''),
+    `round log "${prefix}": ${storage.lines} lines; the Redis stream holds ${storage.streamLines}` +
+      (storage.streamFirst !== null ? ` (from line ${storage.streamFirst})` : ''),
   ];
-  const mirrors = await listRoundLogMirrors(redis, prefix);
-  if (mirrors.length === 0) lines.push('no mirror registered: nothing is trimmed');
-  for (const mirror of mirrors)
+  if (storage.mirrors.length === 0) lines.push('no mirror registered: nothing is trimmed');
+  for (const mirror of storage.mirrors)
     lines.push(
-      `${mirror.mirrorId}  through line ${mirror.seq} (${last - mirror.seq} behind), synced ${Math.round((now - mirror.at) / 1000)} s ago`,
+      `${mirror.mirrorId}  through line ${mirror.seq} (${mirror.behind} behind), synced ${Math.round((now - mirror.at) / 1000)} s ago`,
     );
   return { exitCode: 0, output: `${lines.join('\n')}\n` };
 }

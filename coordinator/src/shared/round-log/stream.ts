@@ -1,19 +1,14 @@
 import type { Redis } from 'ioredis';
-import {
-  FlotillaError,
-  RoundLogLineSchema,
-  isTreeHeadLine,
-  type RoundLogLine,
-  type RoundLogRecord,
-} from '@flotilla/protocol';
+import { FlotillaError, isTreeHeadLine, type RoundLogLine, type RoundLogRecord } from '@flotilla/protocol';
 import { roundLogKeys, streamIdOf } from './keys.js';
-import { readMirrorLines, type RawLogLine } from './mirror-read.js';
+import { parseRawLine, type RawLogLine } from './mirror-read.js';
+import { trimmedSpan } from './trimmed-span.js';
 
 // Reading the log. The Redis stream holds the newest lines; older ones may have been trimmed
 // from it once every registered mirror file held them (trim.ts). A read that reaches below the
-// stream's first line takes those lines from this process's mirror, checked for seq continuity
-// and for a byte-identical hand-over at the boundary, or fails saying where they are: a reader
-// never gets silently fewer lines.
+// stream's first line takes those lines from this process's mirror, checked against the Merkle
+// tree, for seq continuity and for a byte-identical hand-over at the boundary (trimmed-span.ts),
+// or fails saying where they are: a reader never gets silently fewer or other lines.
 
 /** Largest page read from the stream at once. */
 const PAGE = 500;
@@ -29,19 +24,6 @@ export interface ReadRoundLogOptions {
    * registered mirrors).
    */
   mirrorPath?: string;
-}
-
-function parseLine({ seq, line }: RawLogLine): RoundLogLine {
-  let json: unknown;
-  try {
-    json = JSON.parse(line);
-  } catch {
-    json = undefined;
-  }
-  const parsed = RoundLogLineSchema.safeParse(json);
-  if (!parsed.success || parsed.data.seq !== seq)
-    throw new FlotillaError('CORRUPT_FILE', `round-log line ${seq} is not a valid record or tree head`);
-  return parsed.data;
 }
 
 const isRecord = (line: RoundLogLine): line is RoundLogRecord => !isTreeHeadLine(line);
@@ -68,7 +50,7 @@ export async function readRoundLogEntries(
   options: ReadRoundLogOptions = {},
 ): Promise<RoundLogLine[]> {
   const { from = 0, ...rest } = options;
-  return (await readRoundLogLines(redis, prefix, from - 1, rest)).map(parseLine);
+  return (await readRoundLogLines(redis, prefix, from - 1, rest)).map(parseRawLine);
 }
 
 /** Stream entries from `from` on, at most `count`, as raw lines. */
@@ -81,53 +63,6 @@ async function streamPage(redis: Redis, key: string, from: number, count: number
       throw new FlotillaError('CORRUPT_FILE', `round-log stream entry ${id} has no record`);
     return { seq: Number(id.slice(2)) - 1, line };
   });
-}
-
-/** Where the trimmed lines can be found, for error messages. */
-async function mirrorsHint(redis: Redis, prefix: string): Promise<string> {
-  const ids = await redis.hkeys(roundLogKeys(prefix).mirrors);
-  return ids.length > 0
-    ? `the mirror files registered for this log hold them: ${ids.sort().join(', ')}`
-    : 'no mirror file is registered for this log';
-}
-
-/**
- * Lines `from`..`through` (all below the stream's first line `boundary`) out of the mirror,
- * checked: every seq present in order, and where the span meets the stream, the mirror's line
- * equal byte for byte to the stream's (the file is this log's mirror, not another's).
- */
-async function trimmedSpan(
-  redis: Redis,
-  prefix: string,
-  span: { from: number; through: number; boundary: RawLogLine },
-  mirrorPath: string | undefined,
-): Promise<RawLogLine[]> {
-  const { from, through, boundary } = span;
-  const trimmed = `round-log lines ${from}-${boundary.seq - 1} were trimmed from Redis`;
-  if (mirrorPath === undefined)
-    throw new FlotillaError('NOT_FOUND', `${trimmed}; ${await mirrorsHint(redis, prefix)}`);
-  const reachesBoundary = through === boundary.seq - 1;
-  const lines = await readMirrorLines(mirrorPath, from, reachesBoundary ? boundary.seq : through);
-  const wanted = lines.filter((line) => line.seq <= through);
-  wanted.forEach((line, i) => {
-    if (line.seq !== from + i)
-      throw new FlotillaError(
-        'CORRUPT_FILE',
-        `${mirrorPath} lacks line ${from + i} (it holds ${line.seq} next)`,
-      );
-  });
-  if (wanted.length !== through - from + 1)
-    throw new FlotillaError(
-      'NOT_FOUND',
-      `${trimmed} and ${mirrorPath} holds them only up to ${wanted.at(-1)?.seq ?? from - 1}; ${await mirrorsHint(redis, prefix)}`,
-    );
-  const handOver = lines.find((line) => line.seq === boundary.seq);
-  if (handOver && handOver.line !== boundary.line)
-    throw new FlotillaError(
-      'CORRUPT_FILE',
-      `${mirrorPath} differs from the Redis stream at line ${boundary.seq}: it is not this log's mirror, or it was edited`,
-    );
-  return wanted;
 }
 
 /**

@@ -124,6 +124,12 @@ describe('round-log trimming', () => {
     // Every line, trimmed or not, read back through the mirror equals the file byte for byte.
     const read = await readRoundLogLines(connect(), prefix, -1, { mirrorPath: filePath });
     expect(read.map((l) => l.line)).toEqual(lines);
+    // Pages from the middle of a mirror larger than one read chunk (found by bisection).
+    expect(readFileSync(filePath).length).toBeGreaterThan(2 * 64 * 1024);
+    for (const from of [1, 150, 333]) {
+      const page = await readRoundLogLines(connect(), prefix, from - 1, { limit: 20, mirrorPath: filePath });
+      expect(page.map((l) => l.line)).toEqual(lines.slice(from, from + 20));
+    }
     // Without the mirror, a read of trimmed lines fails and says where they are.
     await expect(readRoundLogEntries(connect(), prefix)).rejects.toMatchObject({
       code: 'NOT_FOUND',
@@ -250,6 +256,15 @@ describe('round-log trimming', () => {
     const lines = fileLines(filePath);
     const read = () => readRoundLogEntries(connect(), prefix, { mirrorPath: filePath });
 
+    // A record edited well below the stream: it is not the leaf the Merkle tree holds.
+    writeLines(
+      filePath,
+      lines.map((l, seq) => (seq === 5 ? l.replace('"bytes":64', '"bytes":65') : l)),
+    );
+    await expect(read()).rejects.toMatchObject({
+      code: 'CORRUPT_FILE',
+      message: expect.stringContaining('line 5 is not the record') as string,
+    });
     // Another log's mirror, or an edited one: the line where the file meets the stream differs.
     const [firstEntry] = await connect().xrange(roundLogKeys(prefix).stream, '-', '+', 'COUNT', 1);
     const first = Number(firstEntry?.[0].slice(2)) - 1;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { FlotillaError } from '@flotilla/protocol';
 import { roundLogKeys } from './keys.js';
+import { parseLogState } from './tree-store.js';
 import { runScript } from '../redis-script.js';
 
 // Trimming the round log's Redis stream. A line may leave the stream once (a) every registered
@@ -104,6 +105,30 @@ export async function listRoundLogMirrors(
       return { mirrorId, ...entry.data };
     })
     .sort((a, b) => a.mirrorId.localeCompare(b.mirrorId));
+}
+
+/** What the log holds where: for `flotilla audit mirrors` and the coordinator's gauges. */
+export interface RoundLogStorage {
+  /** Lines in the log (records and tree heads). */
+  lines: number;
+  /** Lines still in the Redis stream, and the first of them (null: none). */
+  streamLines: number;
+  streamFirst: number | null;
+  /** Every registered mirror, with the lines it lacks. */
+  mirrors: Array<{ mirrorId: string; seq: number; at: number; behind: number }>;
+}
+
+export async function roundLogStorage(redis: Redis, prefix: string): Promise<RoundLogStorage> {
+  const keys = roundLogKeys(prefix);
+  const state = parseLogState(await redis.get(keys.head), keys.head);
+  const last = state?.seq ?? -1;
+  const [first] = await redis.xrange(keys.stream, '-', '+', 'COUNT', 1);
+  return {
+    lines: last + 1,
+    streamLines: await redis.xlen(keys.stream),
+    streamFirst: first ? Number(first[0].slice(2)) - 1 : null,
+    mirrors: (await listRoundLogMirrors(redis, prefix)).map((m) => ({ ...m, behind: last - m.seq })),
+  };
 }
 
 /**
