@@ -2,7 +2,7 @@
 // thread when there is none: the I/O stays in shard-jobs.ts, on the event loop that renews locks.
 import type { ErrorCode } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
-import { checkUpdateBlob, exclusionReason } from '../job/load-updates.js';
+import { checkUpdateBlob, exclusionReason, nonFiniteError, nonFiniteTensor } from '../job/load-updates.js';
 import type { PeerStats } from '../audit/reference.js';
 import {
   medianDelta,
@@ -11,7 +11,7 @@ import {
   summedTrainedVector,
   trainedVector,
 } from './shard-stats.js';
-import { sumShard, type ShardSum } from './shard-sum.js';
+import { sumIsFinite, sumShard, type ShardSum } from './shard-sum.js';
 
 /**
  * Sum pass: the shard's blobs as read from the store, checked and decoded here (digest, names and
@@ -46,7 +46,7 @@ export interface ShardSumAnswer {
 function sumPass(request: ShardSumRequest): ShardSumAnswer {
   const expected = new Map(Object.entries(request.expectedShapes).map(([name, shape]) => [name, { shape }]));
   const frozen = new Set(request.frozen);
-  const deltas: Array<{ delta: TensorMap; weight: number }> = [];
+  let deltas: Array<{ delta: TensorMap; weight: number; index: number }> = [];
   const refused: ShardSumAnswer['refused'] = [];
   // Every use below only reads the deltas: no copies of the blobs' values, one array of zeros.
   const readOnly = { zeros: new Map<string, Float32Array>() };
@@ -55,15 +55,32 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
       const delta = checkUpdateBlob({ blobDigest }, bytes, expected, frozen, {
         readOnly,
         digestChecked: request.digestsChecked === true,
+        // NaN or ±Inf shows in the sum, unless the weight is 0 (the fold leaves such terms out).
+        skipFiniteCheck: weight > 0,
       });
-      deltas.push({ delta, weight });
+      deltas.push({ delta, weight, index });
     } catch (error) {
       refused.push({ index, ...exclusionReason(error) });
     }
   });
-  if (deltas.length === 0) return { sum: null, median: null, peers: null, refused };
+  let sum = deltas.length > 0 ? sumShard(deltas, { zeros: frozen }) : null;
+  if (sum !== null && !sumIsFinite(sum)) {
+    // Some delta holds NaN or ±Inf (finite f32 values times finite weights cannot overflow a
+    // float64 sum of a shard): exclude them as checkUpdateBlob would have, and sum the rest.
+    const finite = deltas.filter(({ delta, index }) => {
+      const name = nonFiniteTensor(delta, expected);
+      if (name !== null) refused.push({ index, ...exclusionReason(nonFiniteError(name)) });
+      return name === null;
+    });
+    if (finite.length < deltas.length) {
+      deltas = finite;
+      sum = deltas.length > 0 ? sumShard(deltas, { zeros: frozen }) : null;
+      refused.sort((a, b) => a.index - b.index);
+    }
+  }
+  if (sum === null) return { sum: null, median: null, peers: null, refused };
   return {
-    sum: sumShard(deltas, { zeros: frozen }),
+    sum,
     median: request.withMedian
       ? medianDelta(
           deltas.map((d) => d.delta),

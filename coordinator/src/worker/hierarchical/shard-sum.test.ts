@@ -7,9 +7,11 @@ import {
   combineShardSums,
   decodeShardSum,
   encodeShardSum,
+  sumIsFinite,
   sumShard,
   type WeightedDelta,
 } from './shard-sum.js';
+import { createSeededRng } from '../privacy/random.js';
 
 function delta(a: number[], b: number[]): WeightedDelta['delta'] {
   return new Map([
@@ -92,6 +94,49 @@ describe('shard sums', () => {
       true,
       true,
     ]);
+  });
+
+  it('adds w·x in float64 update by update, bit for bit as a plain loop, weight 0 and tails included', () => {
+    const rng = createSeededRng('shard-sum-bits');
+    // Past one 32,768-value chunk of the fold, with a tail that is not a whole lane group.
+    const length = 70_003;
+    const weights = [3, 0, 1e6, 0.1, 7, 2.5, 1];
+    const updates = weights.map((weight) => ({
+      weight,
+      delta: new Map([
+        [
+          'w',
+          {
+            shape: [length],
+            values: Float32Array.from(
+              { length },
+              () => rng.normal() * 10 ** Math.floor(rng.uniform() * 11 - 8),
+            ),
+          },
+        ],
+      ]),
+    }));
+    const definition = new Float64Array(length);
+    for (const { delta: d, weight } of updates) {
+      const values = d.get('w')?.values ?? new Float32Array(length);
+      for (let i = 0; i < length; i++) definition[i] = (definition[i] ?? 0) + weight * (values[i] ?? 0);
+    }
+    const sum = sumShard(updates);
+    const got = sum.sums.get('w')?.values ?? new Float64Array(0);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(definition.buffer))).toBe(true);
+    expect(sum.totalWeight).toBe(weights.reduce((a, b) => a + b, 0));
+    expect(sumIsFinite(sum)).toBe(true);
+  });
+
+  it('shows NaN and ±Inf in any delta in the sum', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const poisoned = delta([1, 2, 3, 4], [0, bad, 0]);
+      const sum = sumShard([
+        { delta: delta([1, 2, 3, 4], [5, 6, 7]), weight: 2 },
+        { delta: poisoned, weight: 1 },
+      ]);
+      expect(sumIsFinite(sum)).toBe(false);
+    }
   });
 
   it('refuses deltas of different layouts', () => {

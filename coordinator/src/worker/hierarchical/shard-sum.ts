@@ -3,6 +3,7 @@
 // so shards can be summed by different workers and combined by one. Pure functions, no I/O.
 import { FlotillaError, decodeFloat32Tensors, encodeFloat32Tensors, f32At, f64At } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
+import { StreamingFedAvg } from '../strategies/streaming-fedavg.js';
 
 /** One decoded delta (tensor name -> shape and f32 values) and its FedAvg weight. */
 export interface WeightedDelta {
@@ -21,11 +22,6 @@ export interface ShardSum {
 const HI = 'hi/';
 const LO = 'lo/';
 
-/** out[i] += weight · values[i], in float64: its own function, so V8 optimizes it on first use. */
-function addScaled(out: Float64Array, values: Float32Array, weight: number): void {
-  for (let i = 0; i < values.length; i++) out[i] = f64At(out, i) + weight * f32At(values, i);
-}
-
 /**
  * Folds `updates` into one shard sum; every delta must have the same tensor names and shapes.
  * Tensors named in `zeros` are zero in every delta (frozen ones, which loadUpdates refuses
@@ -35,26 +31,52 @@ export function sumShard(
   updates: readonly WeightedDelta[],
   options: { zeros?: ReadonlySet<string> } = {},
 ): ShardSum {
-  const sums: ShardSum['sums'] = new Map();
+  const first = updates[0]?.delta ?? new Map<string, never>();
+  const layout = [...first].map(([name, tensor]) => ({
+    name,
+    shape: [...tensor.shape],
+    length: tensor.values.length,
+  }));
   let totalWeight = 0;
-  for (const [index, { delta, weight }] of updates.entries()) {
+  for (const { delta, weight } of updates) {
     if (!Number.isFinite(weight) || weight < 0)
       throw new FlotillaError('BAD_REQUEST', `weight must be finite and >= 0, got ${weight}`);
-    if (index === 0)
-      for (const [name, tensor] of delta)
-        sums.set(name, { shape: [...tensor.shape], values: new Float64Array(tensor.values.length) });
-    if (delta.size !== sums.size)
-      throw new FlotillaError('SHAPE_MISMATCH', `delta has ${delta.size} tensors, expected ${sums.size}`);
-    for (const [name, tensor] of delta) {
-      const out = sums.get(name)?.values;
-      const values = tensor.values;
-      if (out?.length !== values.length)
+    if (delta.size !== layout.length)
+      throw new FlotillaError('SHAPE_MISMATCH', `delta has ${delta.size} tensors, expected ${layout.length}`);
+    for (const { name, length } of layout)
+      if (delta.get(name)?.values.length !== length)
         throw new FlotillaError('SHAPE_MISMATCH', `${name} is missing from a delta or has another size`);
-      if (!options.zeros?.has(name)) addScaled(out, values, weight);
-    }
     totalWeight += weight;
   }
+  const sums: ShardSum['sums'] = new Map();
+  for (const { name, shape, length } of layout) {
+    if (options.zeros?.has(name)) {
+      sums.set(name, { shape, values: new Float64Array(length) });
+      continue;
+    }
+    // The FedAvg fold (its SIMD kernel when there is one): each coordinate adds w·x update by
+    // update in order, in float64, as a plain loop would, bit for bit. It leaves out terms of
+    // weight 0, which add +0 or −0 to a sum that is never −0 (it starts at +0): no change.
+    const fold = new StreamingFedAvg({ length });
+    try {
+      fold.addAll(
+        updates.map(({ delta, weight }) => ({
+          values: delta.get(name)?.values ?? new Float32Array(length),
+          weight,
+        })),
+      );
+      sums.set(name, { shape, values: fold.sums() });
+    } finally {
+      fold.release();
+    }
+  }
   return { sums, totalWeight, count: updates.length };
+}
+
+/** True when every value of the sum is finite: a delta holding NaN or ±Inf makes its sum so. */
+export function sumIsFinite(sum: ShardSum): boolean {
+  for (const { values } of sum.sums.values()) for (const v of values) if (!Number.isFinite(v)) return false;
+  return true;
 }
 
 /**

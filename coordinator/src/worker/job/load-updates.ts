@@ -76,6 +76,11 @@ export interface CheckBlobOptions {
   readOnly?: { zeros: Map<string, Float32Array> };
   /** The caller has compared the bytes with their digest already ({@link checkBlobDigest}). */
   digestChecked?: boolean;
+  /**
+   * Leave the NaN/Inf check to the caller ({@link nonFiniteTensor}): the shard jobs see it in
+   * their float64 sum, and look for the culprit only when the sum is not finite.
+   */
+  skipFiniteCheck?: boolean;
 }
 
 /** Throws DIGEST_MISMATCH unless `bytes` hash to the digest the update was accepted with. */
@@ -127,9 +132,26 @@ export function checkUpdateBlob(
         `${name} has shape [${got.shape.join(', ')}], expected [${tensor.shape.join(', ')}]`,
       );
     }
-    if (firstNonFinite(got.values) >= 0) throw new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
+  }
+  if (options.skipFiniteCheck !== true) {
+    const name = nonFiniteTensor(file, expected);
+    if (name !== null) throw nonFiniteError(name);
   }
   return file;
+}
+
+/** The first of the adapter's tensors (in `expected`'s order) whose delta holds NaN or ±Inf, or null. */
+export function nonFiniteTensor(delta: TensorMap, expected: ExpectedShapes): string | null {
+  for (const name of expected.keys()) {
+    const values = delta.get(name)?.values;
+    if (values !== undefined && firstNonFinite(values) >= 0) return name;
+  }
+  return null;
+}
+
+/** Why an update with NaN or ±Inf in tensor `name` is excluded. */
+export function nonFiniteError(name: string): FlotillaError {
+  return new FlotillaError('NON_FINITE', `${name} holds NaN or Inf`);
 }
 
 /** FFA-LoRA's A is frozen: devices do not send it, and its delta is zero. */

@@ -134,6 +134,12 @@ export class StreamingFedAvg {
     }
   }
 
+  /** A copy of Σ w·x so far, in float64 (for a caller that combines partial sums: shard jobs). */
+  sums(): Float64Array {
+    this.checkLive();
+    return this.acc.slice();
+  }
+
   /** The weighted mean so far, rounded once to f32. Throws when the total weight is 0. */
   result(): Float32Array {
     this.checkLive();
