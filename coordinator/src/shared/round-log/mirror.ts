@@ -108,6 +108,26 @@ export function mirrorIdOf(filePath: string): string {
   return `${hostname()}:${resolve(filePath)}`;
 }
 
+/** Mirror files whose directory entry this process has fsynced. */
+const durableEntries = new Set<string>();
+
+/**
+ * Fsyncs the file's directory the first time this process writes the file: fsyncing the file
+ * alone does not make a newly created file's name durable, and its registration (which allows
+ * trimming) must not outlive the file in a crash.
+ */
+async function syncDirectoryOnce(filePath: string): Promise<void> {
+  const path = resolve(filePath);
+  if (durableEntries.has(path)) return;
+  const directory = await open(dirname(path), 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
+  durableEntries.add(path);
+}
+
 /** Records that the file durably holds every line through `seq` (−1: none). */
 async function registerMirror(options: MirrorOptions, seq: number): Promise<void> {
   const value = JSON.stringify({ seq, at: Date.now() });
@@ -160,6 +180,7 @@ export async function syncMirror(options: MirrorOptions): Promise<number> {
       }
       await handle.appendFile(lines.map(({ line }) => `${line}\n`).join(''));
       await handle.sync();
+      await syncDirectoryOnce(options.filePath);
       await registerMirror(options, expected - 1);
       return lines.length;
     } finally {
