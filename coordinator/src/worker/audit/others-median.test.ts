@@ -4,6 +4,7 @@ import { createSeededRng } from '../privacy/random.js';
 import { cosineSimilarity, l2Norm, type TensorList } from './cosine.js';
 import { medianWithout, othersMedianCosines, othersMedianScreen } from './others-median.js';
 import { coordinateMedian } from './reference.js';
+import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
 
@@ -59,6 +60,31 @@ describe('othersMedianCosines', () => {
       expect(Array.from(squaredNorms ?? [], Math.sqrt)).toEqual(updates.map((u) => l2Norm(u)));
     }
     expect(othersMedianScreen([[new Float32Array(3)]]).squaredNorms).toBeNull();
+  });
+
+  it("hands back the whole columns' median, the median strategy's bit for bit, with odd and even counts", () => {
+    const rng = createSeededRng('others-median-median');
+    for (const n of [2, 3, 8, 33, 100]) {
+      const updates: TensorList[] = Array.from({ length: n }, () => [
+        // Rounded to a few values so columns hold ties, and a wide spread so midpoints round.
+        Float32Array.from({ length: 517 }, () => Math.round(rng.normal() * 4) / 4),
+        Float32Array.from({ length: 70 }, () => rng.normal() * 10 ** Math.floor(rng.uniform() * 12 - 6)),
+      ]);
+      const { median, cosines } = othersMedianScreen(updates, { withMedian: true });
+      const definition = updates[0]?.map((_, k) =>
+        reduceSortedColumns(
+          updates.map((u) => at(u, k)),
+          at(at(updates, 0), k).length,
+          sortedMedian,
+          { kernel: 'scalar' },
+        ),
+      );
+      expect(median).toEqual(definition);
+      expect(median).toEqual(coordinateMedian(updates));
+      expect(cosines).toEqual(othersMedianCosines(updates));
+    }
+    expect(othersMedianScreen([[new Float32Array(3)]], { withMedian: true }).median).toBeNull();
+    expect(othersMedianScreen([[new Float32Array(3)], [new Float32Array(3)]]).median).toBeNull();
   });
 
   it('equals, bit for bit, the float64 definition summed in coordinate order', () => {

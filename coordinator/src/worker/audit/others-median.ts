@@ -45,6 +45,18 @@ export function othersMedianCosines(
   return othersMedianScreen(updates, options).cosines;
 }
 
+export interface OthersMedianScreen {
+  cosines: Array<number | null>;
+  /** Each update's Σ x² (null with a single update). */
+  squaredNorms: Float64Array | null;
+  /**
+   * With `withMedian`, the coordinate-wise median of all the updates, per tensor: the sorted
+   * positions read for the others' medians hold it, and it is `columnMedians`' value bit for bit
+   * (`sortedMedian` rounded to f32). Null otherwise, and with a single update.
+   */
+  median: Float32Array[] | null;
+}
+
 /**
  * {@link othersMedianCosines}, and each update's Σ x² that the cosine summed anyway: `l2Norm`'s
  * sum bit for bit (the same terms in the same order, each square of an f32 exact in float64), so a
@@ -52,10 +64,10 @@ export function othersMedianCosines(
  */
 export function othersMedianScreen(
   updates: readonly TensorList[],
-  options: ColumnOptions = {},
-): { cosines: Array<number | null>; squaredNorms: Float64Array | null } {
+  options: ColumnOptions & { withMedian?: boolean } = {},
+): OthersMedianScreen {
   const n = updates.length;
-  if (n < 2) return { cosines: updates.map(() => null), squaredNorms: null };
+  if (n < 2) return { cosines: updates.map(() => null), squaredNorms: null, median: null };
   const first = at(updates, 0);
   const dot = new Float64Array(n);
   const selfSquares = new Float64Array(n);
@@ -67,6 +79,9 @@ export function othersMedianScreen(
   // removing a value equal to it, below it and above it leaves.
   let pivot = new Float64Array(0);
   let medians = pivot;
+  // The whole column's median (sortedMedian): its middle value, or the mean of its two middle ones.
+  const half = n >> 1;
+  const median = options.withMedian === true ? first.map((t) => new Float32Array(t.length)) : null;
   for (let k = 0; k < first.length; k++) {
     const length = at(first, k).length;
     const tensors = updates.map((u) => {
@@ -75,6 +90,7 @@ export function othersMedianScreen(
         throw new FlotillaError('SHAPE_MISMATCH', 'updates must have the same tensors with the same sizes');
       return t;
     });
+    const columnMedian = median?.[k] ?? null;
     forEachSortedColumnBlock(
       tensors,
       length,
@@ -89,6 +105,10 @@ export function othersMedianScreen(
           medians[3 * c] = medianWithout(sorted, mid);
           medians[3 * c + 1] = medianWithout(sorted, 0);
           medians[3 * c + 2] = medianWithout(sorted, n - 1);
+          if (columnMedian !== null) {
+            const upper = f64At(sorted, half);
+            columnMedian[start + c] = n % 2 === 1 ? upper : (f64At(sorted, half - 1) + upper) / 2;
+          }
         }
         // Update by update, each reading its slice of the block in one run.
         for (let i = 0; i < n; i++) {
@@ -120,5 +140,5 @@ export function othersMedianScreen(
     if (aa === 0 || bb === 0) return 0;
     return Math.max(-1, Math.min(1, f64At(dot, i) / Math.sqrt(aa * bb)));
   });
-  return { cosines, squaredNorms: selfSquares };
+  return { cosines, squaredNorms: selfSquares, median };
 }

@@ -6,7 +6,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { columnMedians } from '../strategies/coordinate-wise.js';
 import { l2Norm, nearestDistances, normAndCosine, type TensorList } from './cosine.js';
-import { othersMedianScreen } from './others-median.js';
+import { othersMedianScreen, type OthersMedianScreen } from './others-median.js';
 
 /**
  * Coordinate-wise median of updates with the same layout (mean of the two middle values when even),
@@ -56,8 +56,12 @@ export type PeerStats = Omit<UpdateStats, 'cosine'>;
  * caller has already; without them they come from the others' median pass, which sums the same
  * squares (others-median.ts).
  */
-export function peerStats(updates: readonly TensorList[], norms?: readonly number[]): PeerStats[] {
-  const others = othersMedianScreen(updates);
+export function peerStats(
+  updates: readonly TensorList[],
+  norms?: readonly number[],
+  /** The others' median pass over `updates`, when the caller ran it already. */
+  others: OthersMedianScreen = othersMedianScreen(updates),
+): PeerStats[] {
   const squares = others.squaredNorms;
   const known = norms ?? (squares ? Array.from(squares, (s) => Math.sqrt(s)) : updates.map((u) => l2Norm(u)));
   const nearest = nearestDistances(updates, known);

@@ -6,8 +6,9 @@ import { checkUpdateBlob, exclusionReason, nonFiniteError, nonFiniteTensor } fro
 import type { PeerStats } from '../audit/reference.js';
 import {
   medianDelta,
+  medianFromTrained,
   referenceCosines,
-  shardPeerStats,
+  shardScreen,
   summedTrainedVector,
   trainedVector,
 } from './shard-stats.js';
@@ -79,17 +80,22 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
     }
   }
   if (sum === null) return { sum: null, median: null, peers: null, refused };
-  return {
-    sum,
-    median: request.withMedian
-      ? medianDelta(
-          deltas.map((d) => d.delta),
-          { zeros: frozen },
-        )
-      : null,
-    peers: request.withPeers ? shardPeerStats(deltas.map((d) => trainedVector(d.delta, frozen))) : null,
-    refused,
-  };
+  const screen = request.withPeers
+    ? shardScreen(
+        deltas.map((d) => trainedVector(d.delta, frozen)),
+        { withMedian: request.withMedian },
+      )
+    : null;
+  const first = deltas[0]?.delta;
+  let median: TensorMap | null = null;
+  // The screen's sorted columns hold the median already; without a screen it is taken here.
+  if (screen?.median && first) median = medianFromTrained(screen.median, first, frozen);
+  else if (request.withMedian)
+    median = medianDelta(
+      deltas.map((d) => d.delta),
+      { zeros: frozen },
+    );
+  return { sum, median, peers: screen?.peers ?? null, refused };
 }
 
 /**

@@ -112,6 +112,10 @@ describe('the shard screen', () => {
     );
     expect(both).toEqual(expected);
     expect(both[3]?.nearestDistance).toBe(0);
+    // The median the screen read off its sorted columns: the definition's, frozen zeros included.
+    const median = medianDelta(loaded.map((u) => u.delta));
+    const metadata = { 'flotilla.round': 'task:1', 'flotilla.shard': '0' };
+    expect(summed.medianDigest).toBe(sha256Hex(encodeFloat32Tensors(median, metadata, 'F32')));
     expect(new Set(expected.map((e) => e.cosine)).size).toBeGreaterThan(10);
   });
 

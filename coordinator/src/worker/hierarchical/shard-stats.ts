@@ -9,14 +9,45 @@
 // do not land in one shard by design).
 import { FlotillaError, decodeDeltaFile } from '@flotilla/protocol';
 import { normAndCosine } from '../audit/cosine.js';
+import { othersMedianScreen } from '../audit/others-median.js';
 import { peerStats, type PeerStats } from '../audit/reference.js';
 import { columnMedians } from '../strategies/coordinate-wise.js';
 import { assertSameLayout, flattenTensors, tensorLayout } from '../strategies/flatten.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 
-/** The sum pass's screen of a shard's flattened trained vectors (the adapter's layout). */
-export function shardPeerStats(updates: readonly Float32Array[]): PeerStats[] {
-  return peerStats(updates.map((values) => [values]));
+/**
+ * The sum pass's screen of a shard's flattened trained vectors (the adapter's layout) and, with
+ * `withMedian`, their coordinate-wise median, which the screen's sorted columns hold anyway.
+ */
+export function shardScreen(
+  updates: readonly Float32Array[],
+  options: { withMedian?: boolean } = {},
+): { peers: PeerStats[]; median: Float32Array | null } {
+  const lists = updates.map((values) => [values]);
+  const others = othersMedianScreen(lists, options);
+  return { peers: peerStats(lists, undefined, others), median: others.median?.[0] ?? null };
+}
+
+/**
+ * The median delta from the median of the trained vectors ({@link trainedVector}'s order): the
+ * adapter's tensors as `layout` (any delta of the shard) has them, frozen ones zero, as
+ * {@link medianDelta} gives it.
+ */
+export function medianFromTrained(
+  trained: Float32Array,
+  layout: TensorMap,
+  frozen: ReadonlySet<string>,
+): TensorMap {
+  const slots = new Map(
+    tensorLayout(new Map([...layout].filter(([name]) => !frozen.has(name)))).map((s) => [s.name, s]),
+  );
+  const median: TensorMap = new Map();
+  for (const { name, shape, length } of tensorLayout(layout)) {
+    const slot = slots.get(name);
+    const values = slot ? trained.slice(slot.offset, slot.offset + slot.length) : new Float32Array(length);
+    median.set(name, { shape: [...shape], values });
+  }
+  return median;
 }
 
 /** Each flattened update's cosine to the flattened reference (audit/cosine.ts). */
