@@ -23,6 +23,7 @@ export {
   readRoundLogEntries,
   readRoundLogLines,
   syncMirror,
+  mirrorIdOf,
   exportRoundLog,
   readRoundLogFile,
   retainedDeltaDigests,
