@@ -134,13 +134,6 @@ async function registerMirror(options: MirrorOptions, seq: number): Promise<void
   await options.redis.hset(roundLogKeys(options.prefix).mirrors, mirrorIdOf(options.filePath), value);
 }
 
-/** The stream's first line, when lines after `after` were trimmed from it before this file got them. */
-async function trimmedPast(options: MirrorOptions, after: number): Promise<number | null> {
-  const [first] = await options.redis.xrange(roundLogKeys(options.prefix).stream, '-', '+', 'COUNT', 1);
-  const firstSeq = first ? Number(first[0].slice(2)) - 1 : null;
-  return firstSeq !== null && firstSeq > after + 1 ? firstSeq : null;
-}
-
 /**
  * Appends to the JSONL file every stream record it lacks; returns how many lines were written.
  * A file that lacks lines already trimmed from the stream (deleted or cut short by hand, or new
@@ -156,15 +149,18 @@ export async function syncMirror(options: MirrorOptions): Promise<number> {
     try {
       await closeToOthers(handle);
       const after = await lastMirroredSeq(handle, options.filePath);
-      const firstInStream = await trimmedPast(options, after);
-      if (firstInStream !== null) {
-        await registerMirror(options, after);
-        throw new FlotillaError(
-          'NOT_FOUND',
-          `${options.filePath} ends at line ${after}, but lines ${after + 1}-${firstInStream - 1} were trimmed from Redis: copy a complete mirror of this log there (flotilla audit mirrors lists them), or remove this mirror's entry`,
-        );
-      }
-      const lines = await readRoundLogLines(options.redis, options.prefix, after);
+      const lines = await readRoundLogLines(options.redis, options.prefix, after).catch(
+        async (error: unknown) => {
+          // NOT_FOUND: lines after the file's last one were trimmed from the stream.
+          if (!(error instanceof FlotillaError) || error.code !== 'NOT_FOUND') throw error;
+          await registerMirror(options, after);
+          throw new FlotillaError(
+            'NOT_FOUND',
+            `${options.filePath} ends at line ${after}, but ${error.message}: copy a complete mirror of this log there, or remove this mirror's entry (flotilla audit mirrors)`,
+            { cause: error },
+          );
+        },
+      );
       if (lines.length === 0) {
         await registerMirror(options, after);
         return 0;
