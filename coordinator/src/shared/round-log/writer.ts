@@ -28,7 +28,8 @@ import { APPEND_SCRIPT } from './append-script.js';
 import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
-import { DEFAULT_KEEP_LINES, trimRoundLog, type LaggingMirror } from './trim.js';
+import { streamTrimmer } from './stream-trimmer.js';
+import type { LaggingMirror } from './trim.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
 import { commitUpdate, updateCommitmentKey } from './update-commitment.js';
@@ -79,18 +80,6 @@ export interface OpenRoundLogOptions {
    * `process.emitWarning`.
    */
   onLaggingMirror?: (lagging: LaggingMirror) => void;
-}
-
-/**
- * A mirror silent this long while it holds lines in Redis is reported, at most this often, ms.
- * (Under load every mirror is some lines behind; one that syncs is not stuck.)
- */
-const LAGGING_MIRROR_REPORT_MS = 60_000;
-
-function warnLaggingMirror(lagging: LaggingMirror): void {
-  process.emitWarning(
-    `round-log mirror ${lagging.mirrorId} is ${lagging.behind} lines behind (last synced ${new Date(lagging.at).toISOString()}) and keeps them in Redis; if its host is gone for good: flotilla audit mirrors --remove '${lagging.mirrorId}'`,
-  );
 }
 
 /** Default of `treeHeadIntervalMs`. */
@@ -187,14 +176,13 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       process.emitWarning(
         `round-log mirror not updated: ${error instanceof Error ? error.message : String(error)}`,
       ));
-  const keepLines = options.keepLines ?? DEFAULT_KEEP_LINES;
-  if (!Number.isInteger(keepLines) || keepLines < 0)
-    throw new FlotillaError('BAD_REQUEST', `keepLines must be a whole number ≥ 0, not ${keepLines}`);
-  const onLaggingMirror = options.onLaggingMirror ?? warnLaggingMirror;
-  // One trim per this many lines mirrored here: the stream exceeds keepLines by at most that.
-  const trimEvery = Math.max(1, Math.ceil(keepLines / 100));
-  let mirroredSinceTrim = 0;
-  let laggingReportedAt = Number.NEGATIVE_INFINITY;
+  const trimAfterMirroring = streamTrimmer({
+    redis: options.redis,
+    prefix: options.prefix,
+    keepLines: options.keepLines,
+    onLaggingMirror: options.onLaggingMirror,
+    onError: onMirrorError,
+  });
   let signingKey = options.signingKey;
   const commitmentKey = updateCommitmentKey(options.pseudonymSecret);
   // Appends from this process run one at a time: the compare-and-append then only races the
@@ -211,31 +199,11 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   };
   // The head as this process last wrote it (text and state), for the next append.
   let lastWritten: { raw: string; state: LogState } | null = null;
-  async function trim(): Promise<void> {
-    const { lagging } = await trimRoundLog(options.redis, options.prefix, keepLines);
-    const now = Date.now();
-    if (!lagging || now - lagging.at < LAGGING_MIRROR_REPORT_MS) return;
-    if (now - laggingReportedAt >= LAGGING_MIRROR_REPORT_MS) {
-      laggingReportedAt = now;
-      onLaggingMirror(lagging);
-    }
-  }
   /** Brings the file up to the stream (registering it), then trims the stream now and then. */
   const mirror = async (): Promise<number> => {
-    const written = await syncMirror({
-      redis: options.redis,
-      prefix: options.prefix,
-      filePath: options.filePath,
-    });
-    mirroredSinceTrim += written;
-    if (keepLines > 0 && mirroredSinceTrim >= trimEvery) {
-      mirroredSinceTrim = 0;
-      await trim().catch((error: unknown) =>
-        onMirrorError(
-          new FlotillaError('INTERNAL', 'the round-log stream was not trimmed', { cause: error }),
-        ),
-      );
-    }
+    const { redis, prefix, filePath } = options;
+    const written = await syncMirror({ redis, prefix, filePath });
+    await trimAfterMirroring(written);
     return written;
   };
   // After an append, outside the one-at-a-time queue: appends that finish while the file is being
