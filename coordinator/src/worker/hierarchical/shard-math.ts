@@ -1,6 +1,6 @@
 // The math of both shard passes as requests a worker thread answers (stats-thread.ts), or this
 // thread when there is none: the I/O stays in shard-jobs.ts, on the event loop that renews locks.
-import type { ErrorCode } from '@flotilla/protocol';
+import { FlotillaError, sha256Hex, type ErrorCode } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { checkUpdateBlob, exclusionReason, nonFiniteError, nonFiniteTensor } from '../job/load-updates.js';
 import type { PeerStats } from '../audit/reference.js';
@@ -99,19 +99,24 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
 }
 
 /**
- * Second pass: the bytes of the shard's summed updates read again (and compared with their digests
- * by the sender), each update's cosine to the round's reference (its trained tensors, flattened),
- * in order.
+ * Second pass: the bytes of the shard's summed updates read again, compared with their digests
+ * here (the event loop only reads them: this pass's math is light, and hashing on the loop made it
+ * the bottleneck), and each update's cosine to the round's reference (its trained tensors,
+ * flattened), in order.
  */
 export interface ShardStatsRequest {
   kind: 'stats';
-  blobs: Array<{ blobDigest: string; bytes: Uint8Array }>;
+  blobs: Array<{ updateId: string; blobDigest: string; bytes: Uint8Array }>;
   reference: Float32Array;
   frozen: string[];
 }
 
 function statsPass(request: ShardStatsRequest): number[] {
   const frozen = new Set(request.frozen);
+  for (const { updateId, blobDigest, bytes } of request.blobs)
+    // The bytes every check passed in the sum pass, or the update fails the round.
+    if (sha256Hex(bytes) !== blobDigest)
+      throw new FlotillaError('DIGEST_MISMATCH', `update ${updateId} changed after it was summed`);
   return referenceCosines(
     request.blobs.map((blob) => summedTrainedVector(blob.bytes, frozen)),
     request.reference,

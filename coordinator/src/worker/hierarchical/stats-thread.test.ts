@@ -33,7 +33,7 @@ describe('the shard math threads', () => {
   function statsRequest(): ShardStatsRequest {
     return {
       kind: 'stats',
-      blobs: Array.from({ length: 12 }, () => stored(draw(15))),
+      blobs: Array.from({ length: 12 }, (_, i) => ({ updateId: `u${i}`, ...stored(draw(15)) })),
       reference: draw(15),
       frozen: ['a'],
     };
@@ -85,6 +85,14 @@ describe('the shard math threads', () => {
     await expect(bad).rejects.toSatisfy((e) => FlotillaError.is(e, 'SHAPE_MISMATCH'));
     const ok = await pool.request(statsRequest());
     expect(ok).toHaveLength(12);
+    // The second pass compares each blob with its digest in the thread.
+    const changed = statsRequest();
+    const third = changed.blobs[2];
+    if (third) third.bytes = stored(draw(15)).bytes;
+    await expect(pool.request(changed)).rejects.toSatisfy(
+      (e) =>
+        FlotillaError.is(e, 'DIGEST_MISMATCH') && /update u2 changed after it was summed/.test(String(e)),
+    );
   });
 
   it('refuses requests once closed', async () => {
