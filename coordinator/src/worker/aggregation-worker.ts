@@ -54,7 +54,7 @@ export interface AggregationWorkerOptions {
   shardConcurrency?: number;
   /**
    * Worker threads for the shard jobs' math (sums, medians, screens); 0 computes on the event loop.
-   * Default `DEFAULT_SHARD_MATH_THREADS`: one per core beyond the first, at most 2.
+   * Default `DEFAULT_SHARD_MATH_THREADS`: one per core, at most 2.
    */
   shardMathThreads?: number;
   /**

@@ -46,7 +46,7 @@ export const WorkerConfigSchema = z.object({
     .optional(),
   /**
    * FLOTILLA_SHARD_MATH_THREADS: worker threads for the shard jobs' checks, sums, medians and
-   * screens; 0 = on the event loop. Default: cores − 1, from 1 to 2.
+   * screens; 0 = on the event loop. Default: one per core, at most 2.
    */
   shardMathThreads: z.coerce
     .number({ error: 'FLOTILLA_SHARD_MATH_THREADS must be a number of threads (0 = none)' })

@@ -18,12 +18,12 @@ import {
 import { processCombine, processShardStats, processShardSum } from './shard-jobs.js';
 
 /**
- * Math threads of the shard jobs: one per core beyond the first (the event loop's, which reads the
- * deltas), at most two. On a 2-core machine shared with the coordinator that is one: there a
- * second thread measured no faster and less steady (docs/benchmarks.md); with idle cores, two let
- * two shards compute at once.
+ * Math threads of the shard jobs: one per core, at most two. The event loop's share of a shard
+ * (reading the deltas, hashing them in the sum pass) is a small fraction of the threads' math, so
+ * even on 2 cores two threads keep both busy: there the 1,000-update round of `npm run bench`
+ * took 2.8–3.2 s with two against 3.6–3.7 s with one (docs/benchmarks.md).
  */
-export const DEFAULT_SHARD_MATH_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
+export const DEFAULT_SHARD_MATH_THREADS = Math.max(1, Math.min(2, availableParallelism()));
 
 export interface HierarchicalWorkersOptions {
   connection: ConnectionOptions;

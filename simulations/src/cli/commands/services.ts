@@ -201,7 +201,7 @@ export function registerServices(program: Command): void {
     .option('--shard-size <updates>', 'updates summed per shard job (FLOTILLA_SHARD_SIZE, default 100)')
     .option(
       '--shard-math-threads <threads>',
-      "worker threads for the shard jobs' math; 0 = on the event loop (FLOTILLA_SHARD_MATH_THREADS, default cores - 1, from 1 to 2)",
+      "worker threads for the shard jobs' math; 0 = on the event loop (FLOTILLA_SHARD_MATH_THREADS, default one per core, at most 2)",
     )
     .option('--blob-store <kind>', `${BLOB_STORE_HELP}; must match the coordinators'`)
     .option(
