@@ -74,8 +74,6 @@ export const ShardSumResultSchema = z.object({
         norm: z.number().nonnegative(),
         othersCosine: z.number().nullable(),
         nearestDistance: z.number().nonnegative().nullable(),
-        /** Σ x², for the second pass's cosine (absent from results of an earlier version). */
-        squaredNorm: z.number().nonnegative().optional(),
       }),
     )
     .nullable()
@@ -95,11 +93,6 @@ export const ShardStatsJobDataSchema = z.object({
   updates: z.array(AggregateUpdateRefSchema).min(1),
   /** The round's robust reference delta (F32 safetensors, the adapter's tensor names). */
   referenceDigest: DigestSchema,
-  /**
-   * Each update's Σ x² as the sum pass added it, in `updates` order: the cosine then needs only
-   * the dot product with the reference. Absent when a sum result lacked it (an earlier version).
-   */
-  squaredNorms: z.array(z.number().nonnegative()).optional(),
 });
 export type ShardStatsJobData = z.infer<typeof ShardStatsJobDataSchema>;
 

@@ -13,31 +13,15 @@ function checkSameLayout(
     throw new FlotillaError('SHAPE_MISMATCH', `${what} must have the same tensors with the same sizes`);
 }
 
-/** Σ x² over all tensors, in float64 and coordinate order: the square of {@link l2Norm}. */
-export function sumOfSquares(tensors: TensorList): number {
-  let sum = 0;
-  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += f32At(t, i) ** 2;
-  return sum;
-}
-
 /** L2 norm over all tensors (float64 accumulation). */
 export function l2Norm(tensors: TensorList): number {
-  return Math.sqrt(sumOfSquares(tensors));
+  let sum = 0;
+  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += f32At(t, i) ** 2;
+  return Math.sqrt(sum);
 }
 
-/** Σ a·b of two vectors of one length, in float64 and coordinate order (as {@link cosineSimilarity} sums it). */
-export function dotProduct(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new FlotillaError('SHAPE_MISMATCH', 'vectors must have the same length');
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += f32At(a, i) * f32At(b, i);
-  return dot;
-}
-
-/**
- * dot / (|a|·|b|) clamped to [-1, 1] (rounding can step past it); 0 when either side is all zeros.
- * From the sums {@link cosineSimilarity} adds (`aa` = Σ a², `bb` = Σ b²), whoever added them.
- */
-export function cosineFromSums(dot: number, aa: number, bb: number): number {
+/** dot / (|a|·|b|) clamped to [-1, 1] (rounding can step past it); 0 when either side is all zeros. */
+function cosineFromSums(dot: number, aa: number, bb: number): number {
   if (aa === 0 || bb === 0) return 0;
   return Math.max(-1, Math.min(1, dot / Math.sqrt(aa * bb)));
 }

@@ -166,13 +166,7 @@ export async function processShardStats(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
     frozen,
   );
-  const cosines = await math.stats({
-    kind: 'stats',
-    blobs: fetched,
-    reference,
-    frozen: job.frozen,
-    ...(job.squaredNorms ? { squaredNorms: job.squaredNorms } : {}),
-  });
+  const cosines = await math.stats({ kind: 'stats', blobs: fetched, reference, frozen: job.frozen });
   return {
     shardIndex: job.shardIndex,
     updates: job.updates.map((ref, i) => ({

@@ -3,12 +3,12 @@
 import { FlotillaError, sha256Hex, type ErrorCode } from '@flotilla/protocol';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { checkUpdateBlob, exclusionReason, nonFiniteError, nonFiniteTensor } from '../job/load-updates.js';
+import type { PeerStats } from '../audit/reference.js';
 import {
   medianDelta,
   medianFromTrained,
   referenceCosines,
   shardScreen,
-  type ShardPeerStats,
   summedTrainedVector,
   trainedVector,
 } from './shard-stats.js';
@@ -39,7 +39,7 @@ export interface ShardSumAnswer {
   sum: ShardSum | null;
   median: TensorMap | null;
   /** With `withPeers`: each summed update's stats against the shard's other summed updates, in order. */
-  peers: ShardPeerStats[] | null;
+  peers: PeerStats[] | null;
   /** The blobs that failed a check: their index in the request, and why. */
   refused: Array<{ index: number; code: ErrorCode; reason: string }>;
 }
@@ -109,8 +109,6 @@ export interface ShardStatsRequest {
   blobs: Array<{ updateId: string; blobDigest: string; bytes: Uint8Array }>;
   reference: Float32Array;
   frozen: string[];
-  /** Each update's Σ x² from the sum pass, in order (absent from jobs of an earlier version). */
-  squaredNorms?: number[];
 }
 
 function statsPass(request: ShardStatsRequest): number[] {
@@ -122,7 +120,6 @@ function statsPass(request: ShardStatsRequest): number[] {
   return referenceCosines(
     request.blobs.map((blob) => summedTrainedVector(blob.bytes, frozen)),
     request.reference,
-    request.squaredNorms,
   );
 }
 

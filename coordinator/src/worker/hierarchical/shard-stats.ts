@@ -8,7 +8,7 @@
 // only near-duplicates in different shards go unseen (shards are cut by blob digest, so colluders
 // do not land in one shard by design).
 import { FlotillaError, decodeDeltaFile } from '@flotilla/protocol';
-import { cosineFromSums, dotProduct, normAndCosine, sumOfSquares } from '../audit/cosine.js';
+import { normAndCosine } from '../audit/cosine.js';
 import { othersMedianScreen } from '../audit/others-median.js';
 import { peerStats, type PeerStats } from '../audit/reference.js';
 import { columnMedians } from '../strategies/coordinate-wise.js';
@@ -22,24 +22,11 @@ import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 export function shardScreen(
   updates: readonly Float32Array[],
   options: { withMedian?: boolean } = {},
-): { peers: ShardPeerStats[]; median: Float32Array | null } {
+): { peers: PeerStats[]; median: Float32Array | null } {
   const lists = updates.map((values) => [values]);
   const others = othersMedianScreen(lists, options);
-  const squares = others.squaredNorms ?? lists.map((list) => sumOfSquares(list));
-  return {
-    peers: peerStats(lists, undefined, others).map((stats, i) => ({
-      ...stats,
-      squaredNorm: squares[i] ?? 0,
-    })),
-    median: others.median?.[0] ?? null,
-  };
+  return { peers: peerStats(lists, undefined, others), median: others.median?.[0] ?? null };
 }
-
-/**
- * An update's stats against its shard, and its Σ x² (`norm` squared before the square root): the
- * second pass's cosine needs that sum, bit for bit, and then only its dot product with the reference.
- */
-export type ShardPeerStats = PeerStats & { squaredNorm: number };
 
 /**
  * The median delta from the median of the trained vectors ({@link trainedVector}'s order): the
@@ -63,26 +50,13 @@ export function medianFromTrained(
   return median;
 }
 
-/**
- * Each flattened update's cosine to the flattened reference (audit/cosine.ts). With the updates'
- * Σ x² from the sum pass, the reference's Σ r² is added once for all and each update only needs
- * its dot product: the same three float64 sums, each in coordinate order, so the same cosines.
- */
-export function referenceCosines(
-  updates: readonly Float32Array[],
-  reference: Float32Array,
-  squaredNorms?: readonly number[],
-): number[] {
-  for (const values of updates)
+/** Each flattened update's cosine to the flattened reference (audit/cosine.ts). */
+export function referenceCosines(updates: readonly Float32Array[], reference: Float32Array): number[] {
+  return updates.map((values) => {
     if (values.length !== reference.length)
       throw new FlotillaError('SHAPE_MISMATCH', 'an update and the round reference differ in size');
-  if (squaredNorms === undefined) return updates.map((values) => normAndCosine([values], [reference]).cosine);
-  if (squaredNorms.length !== updates.length)
-    throw new FlotillaError('INTERNAL', `${squaredNorms.length} squared norms for ${updates.length} updates`);
-  const referenceSquares = sumOfSquares([reference]);
-  return updates.map((values, i) =>
-    cosineFromSums(dotProduct(values, reference), squaredNorms[i] ?? Number.NaN, referenceSquares),
-  );
+    return normAndCosine([values], [reference]).cosine;
+  });
 }
 
 /**

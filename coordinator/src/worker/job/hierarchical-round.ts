@@ -155,28 +155,21 @@ export async function runHierarchicalRound(ctx: RoundContext, steps: RoundJobSte
   if (referenceDigest === null) await steps.save(progress);
   else {
     // Also on resume: children lost to a crash before they were added are added now.
-    const squaredNorms = new Map(
-      sums.flatMap((s) => s.peers ?? []).map((p) => [p.updateId, p.squaredNorm] as const),
-    );
     await awaitChildren(
       steps,
       progress,
       SHARD_STATS_QUEUE,
-      statsShards.map((updates, shardIndex) => {
-        const squares = updates.map((u) => squaredNorms.get(u.updateId));
-        return {
-          jobId: shardJobId(job.roundId, 'stats', shardIndex),
-          data: {
-            roundId: job.roundId,
-            shardIndex,
-            expectedShapes,
-            frozen,
-            updates,
-            referenceDigest,
-            ...(squares.every((s) => s !== undefined) ? { squaredNorms: squares } : {}),
-          } satisfies ShardStatsJobData,
-        };
-      }),
+      statsShards.map((updates, shardIndex) => ({
+        jobId: shardJobId(job.roundId, 'stats', shardIndex),
+        data: {
+          roundId: job.roundId,
+          shardIndex,
+          expectedShapes,
+          frozen,
+          updates,
+          referenceDigest,
+        } satisfies ShardStatsJobData,
+      })),
     );
     const cosines = (await allResults(steps, SHARD_STATS_QUEUE, progress.statsShards))
       .map((v) => ShardStatsResultSchema.parse(v))
