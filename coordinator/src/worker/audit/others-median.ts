@@ -11,6 +11,7 @@
 import { FlotillaError, at, f32At, f64At } from '@flotilla/protocol';
 import { forEachSortedColumnBlock, type ColumnOptions } from '../strategies/coordinate-wise.js';
 import type { TensorList } from './cosine.js';
+import { LeaveOneOutSums } from './leave-one-out-kernel.js';
 
 /**
  * Median of a sorted column with its element at `removed` left out: the remaining n − 1 values
@@ -77,11 +78,13 @@ export function othersMedianScreen(
   const sorted = new Float64Array(n);
   // Per column c of a block: the column's value at `mid`, and at 3c + 0, 1, 2 the medians that
   // removing a value equal to it, below it and above it leaves.
-  let pivot = new Float64Array(0);
-  let medians = pivot;
+  let pivot: Float64Array = new Float64Array(0);
+  let medians: Float64Array = pivot;
   // The whole column's median (sortedMedian): its middle value, or the mean of its two middle ones.
   const half = n >> 1;
   const median = options.withMedian === true ? first.map((t) => new Float32Array(t.length)) : null;
+  // The loop below in WebAssembly (leave-one-out-kernel.ts), but with the scalar column sort.
+  const kernel = options.kernel === 'scalar' ? null : LeaveOneOutSums.create(n);
   for (let k = 0; k < first.length; k++) {
     const length = at(first, k).length;
     const tensors = updates.map((u) => {
@@ -95,7 +98,8 @@ export function othersMedianScreen(
       tensors,
       length,
       ({ start, count, value }) => {
-        if (pivot.length < count) {
+        if (kernel) ({ pivots: pivot, medians } = kernel.block(count));
+        else if (pivot.length < count) {
           pivot = new Float64Array(count);
           medians = new Float64Array(3 * count);
         }
@@ -111,6 +115,10 @@ export function othersMedianScreen(
           }
         }
         // Update by update, each reading its slice of the block in one run.
+        if (kernel) {
+          tensors.forEach((values, i) => kernel.add(i, values, start, count));
+          return;
+        }
         for (let i = 0; i < n; i++) {
           const values = at(tensors, i);
           let d = f64At(dot, i);
@@ -134,6 +142,13 @@ export function othersMedianScreen(
       { ...options, ...positions },
     );
   }
+  if (kernel)
+    for (let i = 0; i < n; i++) {
+      const sums = kernel.sums(i);
+      dot[i] = sums.dot;
+      selfSquares[i] = sums.self;
+      referenceSquares[i] = sums.reference;
+    }
   const cosines = Array.from({ length: n }, (_, i) => {
     const aa = f64At(selfSquares, i);
     const bb = f64At(referenceSquares, i);

@@ -30,6 +30,7 @@ export const op = {
   localTee: (i: number): number[] => [0x22, ...uleb(i)],
   /** Memory access: `align` is log2 of the natural alignment, `offset` a constant byte offset. */
   i32Load: (offset = 0): number[] => [0x28, 2, ...uleb(offset)],
+  f32Load: (offset = 0): number[] => [0x2a, 2, ...uleb(offset)],
   f64Load: (offset = 0): number[] => [0x2b, 3, ...uleb(offset)],
   i32Store: (offset = 0): number[] => [0x36, 2, ...uleb(offset)],
   f64Store: (offset = 0): number[] => [0x39, 3, ...uleb(offset)],
@@ -42,6 +43,10 @@ export const op = {
   i32Mul: [0x6c],
   i32Shl: [0x74],
   f64Add: [0xa0],
+  f64Mul: [0xa2],
+  f64Lt: [0x63],
+  f64Gt: [0x64],
+  f64PromoteF32: [0xbb],
 };
 
 /** A SIMD instruction: prefix 0xfd then the opcode as LEB128. */
