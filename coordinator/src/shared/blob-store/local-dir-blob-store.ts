@@ -63,6 +63,11 @@ async function writeAll(handle: FileHandle, chunks: Uint8Array[]): Promise<void>
   }
 }
 
+/** A view of a read's own buffer (allocated for this file alone), not a second copy. */
+function viewOf(bytes: Buffer): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Blobs as files; writes go to a temp file renamed into place, so a reader never sees half a blob. */
 export class LocalDirBlobStore implements BlobStore {
   private readonly dir: string;
@@ -101,8 +106,7 @@ export class LocalDirBlobStore implements BlobStore {
     } catch {
       return null;
     }
-    // A view of readFile's own buffer (allocated for this file alone), not a second copy.
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return viewOf(bytes);
   }
 
   /**
@@ -118,18 +122,21 @@ export class LocalDirBlobStore implements BlobStore {
         await new Promise((resolve) => setImmediate(resolve));
         sinceYield = 0;
       }
-      const path = this.path(digest);
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(path);
-      } catch {
-        out.push(null);
-        continue;
-      }
-      sinceYield += bytes.byteLength;
-      out.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const bytes = this.readSync(digest);
+      sinceYield += bytes?.byteLength ?? 0;
+      out.push(bytes);
     }
     return out;
+  }
+
+  /** The whole blob read synchronously; null when it cannot be read (as `get`). */
+  private readSync(digest: string): Uint8Array | null {
+    const path = this.path(digest);
+    try {
+      return viewOf(readFileSync(path));
+    } catch {
+      return null;
+    }
   }
 
   async getRange(digest: string, start: number, endInclusive: number): Promise<Uint8Array | null> {

@@ -3,10 +3,10 @@
 // the shard's other updates, and its relative distance to the closest other update of the shard.
 // The second pass, once the round's robust reference exists (the median of the shard medians),
 // only needs each update's cosine to it: it reads the same bytes again, compares them with their
-// digest and reads them in place, with no second check of their contents. The same functions as the single-stage
-// audit (audit/reference.ts), so a hierarchical round is screened as one stage would screen it;
-// only near-duplicates in different shards go unseen (shards are cut by blob digest, so colluders
-// do not land in one shard by design).
+// digest and reads them in place, with no second check of their contents. The same functions as
+// the single-stage audit (audit/reference.ts), so a hierarchical round is screened as one stage
+// would screen it; only near-duplicates in different shards go unseen (shards are cut by blob
+// digest, so colluders do not land in one shard by design).
 import { FlotillaError, decodeDeltaFile } from '@flotilla/protocol';
 import { normAndCosine } from '../audit/cosine.js';
 import { othersMedianScreen } from '../audit/others-median.js';
