@@ -6,6 +6,7 @@ import { FlotillaError } from '@flotilla/protocol';
 import type { BlobAccess, BlobPrincipal, BlobReader, BlobStore } from '../shared/blob-store/index.js';
 import { bearer, idleBoundedBody, sendError, sendJson } from './http-util.js';
 import type { RecentUploads } from './recent-uploads.js';
+import type { AdmittedDeviceUpload } from './upload-admission.js';
 import { operatorTokenMatches, type SessionStore } from './sessions.js';
 import type { TransferLimiter } from './transfer-limiter.js';
 
@@ -24,8 +25,11 @@ export interface BlobRouteDeps {
   operatorToken: string | undefined;
   /** Auditor bearer tokens: they read fleet artifacts and, where the policy allows, raw deltas. */
   auditorTokens: readonly string[];
-  /** Admits (or refuses, throwing) a device's upload of `digest`: its cap and quota. */
-  admitDeviceUpload(deviceId: string, digest: string): Promise<UploadAdmission>;
+  /**
+   * Admits (or refuses, throwing) the upload of `digest` by the device of a session token: its
+   * cap and quota. Null when the token names no live session of an active device.
+   */
+  admitDeviceUpload(sessionToken: string, digest: string): Promise<AdmittedDeviceUpload | null>;
   /** Largest upload by an operator (base models), bytes. */
   maxOperatorBlobBytes: number;
   /** Milliseconds a PUT may go without receiving a byte before it is answered 408. */
@@ -107,11 +111,18 @@ async function pump(
 }
 
 export function createBlobRoutes(deps: BlobRouteDeps) {
+  /** The operator or an auditor, by their configured tokens; null for any other token. */
+  function configuredPrincipal(token: string): BlobPrincipal | null {
+    if (operatorTokenMatches(token, deps.operatorToken)) return { kind: 'operator' };
+    if (deps.auditorTokens.some((t) => operatorTokenMatches(token, t))) return { kind: 'auditor' };
+    return null;
+  }
+
   async function principalOf(req: IncomingMessage): Promise<BlobPrincipal | null> {
     const token = bearer(req);
     if (!token) return null;
-    if (operatorTokenMatches(token, deps.operatorToken)) return { kind: 'operator' };
-    if (deps.auditorTokens.some((t) => operatorTokenMatches(token, t))) return { kind: 'auditor' };
+    const configured = configuredPrincipal(token);
+    if (configured) return configured;
     const deviceId = await deps.sessions.resolve(token);
     return deviceId === null ? null : { kind: 'device', deviceId };
   }
@@ -141,15 +152,20 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
     req: IncomingMessage,
     digest: string,
   ): Promise<{ principal: BlobPrincipal; admission: UploadAdmission }> {
-    const principal = await principalOf(req);
-    if (principal === null)
-      throw new FlotillaError('UNAUTHORIZED', 'Bearer session token or operator token required');
-    if (principal.kind === 'auditor') throw new FlotillaError('FORBIDDEN', 'auditors cannot upload blobs');
-    const admission: UploadAdmission =
-      principal.kind === 'operator'
-        ? { maxBytes: deps.maxOperatorBlobBytes, release: () => Promise.resolve() }
-        : await deps.admitDeviceUpload(principal.deviceId, digest);
-    return { principal, admission };
+    const unauthorized = new FlotillaError('UNAUTHORIZED', 'Bearer session token or operator token required');
+    const token = bearer(req);
+    if (!token) throw unauthorized;
+    const configured = configuredPrincipal(token);
+    if (configured?.kind === 'auditor') throw new FlotillaError('FORBIDDEN', 'auditors cannot upload blobs');
+    if (configured?.kind === 'operator')
+      return {
+        principal: configured,
+        admission: { maxBytes: deps.maxOperatorBlobBytes, release: () => Promise.resolve() },
+      };
+    // The session and the admission in one Redis round trip (upload-admit.lua).
+    const device = await deps.admitDeviceUpload(token, digest);
+    if (device === null) throw unauthorized;
+    return { principal: { kind: 'device', deviceId: device.deviceId }, admission: device.admission };
   }
 
   async function put(req: IncomingMessage, res: ServerResponse, digest: string): Promise<void> {

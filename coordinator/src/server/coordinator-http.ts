@@ -114,6 +114,7 @@ export function coordinatorRequestListener(deps: CoordinatorHttpDeps): RequestLi
       admitDeviceUpload: createUploadAdmission({
         redis,
         keys,
+        sessions,
         maxDeviceBlobBytes: options.maxDeviceBlobBytes ?? 64 * 1024 ** 2,
         maxUploadsPerRound: options.maxUploadsPerRound ?? DEFAULT_MAX_UPLOADS_PER_ROUND,
       }),

@@ -60,16 +60,17 @@ export class SessionStore {
     return { sessionToken, expiresAt: Date.now() + this.ttlMs };
   }
 
+  /** The Redis key of `token`'s session; null for a token no session can have (its length). */
+  keyOf(token: string): string | null {
+    if (token.length < 32 || token.length > 128) return null;
+    return this.keys.session(hashToken(token));
+  }
+
   /** Device id for a live token of an active device, else null. */
   async resolve(token: string): Promise<string | null> {
-    if (token.length < 32 || token.length > 128) return null;
-    const id = await runScript(
-      this.redis,
-      RESOLVE,
-      1,
-      this.keys.session(hashToken(token)),
-      this.keys.device(''),
-    );
+    const key = this.keyOf(token);
+    if (key === null) return null;
+    const id = await runScript(this.redis, RESOLVE, 1, key, this.keys.device(''));
     return typeof id === 'string' ? id : null;
   }
 

@@ -64,6 +64,15 @@ export const KEEP_REFUSAL_LEAF = loadLuaScript(HERE, 'round-keep-refusal-leaf', 
 /** The round's refusal counts not yet logged, taken, with its totals. */
 export const TAKE_REFUSALS = loadLuaScript(HERE, 'round-take-refusals', {});
 
+/** In REPORTING: a device's upload admitted (session, selection, size cap) and reserved in its quota. */
+export const ADMIT_UPLOAD = loadLuaScript(HERE, 'upload-admit', {
+  RESERVED: 1,
+  RETRY: 2,
+  UNAUTHORIZED: 3,
+  NOT_SELECTED: 4,
+  QUOTA_EXCEEDED: 5,
+});
+
 /** Every round script, for the header test. */
 export const ROUND_SCRIPTS = [
   CREATE_ROUND,
@@ -77,4 +86,5 @@ export const ROUND_SCRIPTS = [
   RECORD_REFUSAL,
   KEEP_REFUSAL_LEAF,
   TAKE_REFUSALS,
+  ADMIT_UPLOAD,
 ];
