@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FlotillaError, sha256Hex } from '@flotilla/protocol';
 import {
   BLOB_READ_CHUNK_BYTES,
+  ReadArena,
   SYNC_READ_SLICE_BYTES,
   openBlobStore,
   type BlobStore,
@@ -113,6 +114,9 @@ describe.each(stores)('%s blob store', (_name, make) => {
     expect(await store.getMany([sha256Hex(b), absent, sha256Hex(a), sha256Hex(b)])).toEqual([b, null, a, b]);
     expect(await store.getMany([])).toEqual([]);
     await expect(store.getMany(['not-a-digest'])).rejects.toThrow();
+    // Offered read memory, the same bytes come back (the Redis store does not use it).
+    const arena = new ReadArena(new SharedArrayBuffer(4_096));
+    expect(await store.getMany([sha256Hex(a), absent, sha256Hex(b)], { into: arena })).toEqual([a, null, b]);
   });
 
   it('lists blobs with their last use and deletes only those unused since a time', async () => {
@@ -151,6 +155,25 @@ describe('local blob store files', () => {
     await store.getMany([sha256Hex(blobs[0] ?? new Uint8Array())]);
     order.push('read');
     expect(order).toEqual(['read']);
+  });
+
+  it('reads a batch into the read memory it is given while that has room, and the rest into buffers of its own', async () => {
+    const store = openBlobStore({ kind: 'local', dir });
+    const blobs = [100, 3_000, 50, 2_000].map((size) => new Uint8Array(randomBytes(size)));
+    for (const blob of blobs) await store.put(sha256Hex(blob), blob);
+    const arena = new ReadArena(new SharedArrayBuffer(3_200));
+    const read = await store.getMany(
+      blobs.map((blob) => sha256Hex(blob)),
+      { into: arena },
+    );
+    expect(read).toEqual(blobs);
+    // 100 and 3,000 bytes fit (at 0 and 104), and then 50 (at 3,104); 2,000 do not.
+    expect(read.map((bytes) => (bytes?.buffer === arena.buffer ? bytes.byteOffset : 'own'))).toEqual([
+      0,
+      104,
+      3_104,
+      'own',
+    ]);
   });
 
   it('writes a blob of many chunks whole, and into a shard directory removed since its last write', async () => {

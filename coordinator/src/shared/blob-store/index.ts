@@ -5,6 +5,7 @@ import type { BlobStore } from './types.js';
 
 export * from './types.js';
 export { BlobAccess, type BlobAccessOptions, type BlobPrincipal } from './blob-access.js';
+export { ReadArena, ReadArenaPool, type ReadArenaPoolOptions } from './read-arena.js';
 export { manifestBlobDigests } from './manifest-blobs.js';
 export { LocalDirBlobStore, type LocalDirBlobStoreOptions } from './local-dir-blob-store.js';
 export { RedisBlobStore, type RedisBlobStoreOptions } from './redis-blob-store.js';

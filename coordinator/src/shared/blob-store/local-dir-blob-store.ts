@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import {
   mkdir,
   open,
@@ -21,6 +21,7 @@ import {
   type BlobReader,
   type BlobStore,
   type ByteRange,
+  type ReadMemory,
 } from './types.js';
 import { assertDigest, clampRange, readAll, streamVerified, verifyAgainstStored } from './hashing.js';
 
@@ -114,7 +115,10 @@ export class LocalDirBlobStore implements BlobStore {
    * async reads (their thread-pool round trips and promises), and the event loop runs again after
    * every `SYNC_READ_SLICE_BYTES`.
    */
-  async getMany(digests: readonly string[]): Promise<Array<Uint8Array | null>> {
+  async getMany(
+    digests: readonly string[],
+    options: { into?: ReadMemory } = {},
+  ): Promise<Array<Uint8Array | null>> {
     const out: Array<Uint8Array | null> = [];
     let sinceYield = 0;
     for (const digest of digests) {
@@ -122,20 +126,37 @@ export class LocalDirBlobStore implements BlobStore {
         await new Promise((resolve) => setImmediate(resolve));
         sinceYield = 0;
       }
-      const bytes = this.readSync(digest);
+      const bytes = this.readWhole(digest, options.into);
       sinceYield += bytes?.byteLength ?? 0;
       out.push(bytes);
     }
     return out;
   }
 
-  /** The whole blob read synchronously; null when it cannot be read (as `get`). */
-  private readSync(digest: string): Uint8Array | null {
+  /** The whole blob read synchronously, into `memory` while it has room; null when it cannot be read (as `get`). */
+  private readWhole(digest: string, memory?: ReadMemory): Uint8Array | null {
     const path = this.path(digest);
+    let fd: number;
     try {
-      return viewOf(readFileSync(path));
+      fd = openSync(path, 'r');
     } catch {
       return null;
+    }
+    try {
+      const { size } = fstatSync(fd);
+      const target = memory?.take(size);
+      if (!target) return viewOf(readFileSync(fd));
+      let filled = 0;
+      while (filled < size) {
+        const n = readSync(fd, target, filled, size - filled, filled);
+        if (n === 0) return null; // cut short under us: unreadable, as a failed read is
+        filled += n;
+      }
+      return target;
+    } catch {
+      return null;
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -39,8 +39,10 @@ export interface BlobStore {
    * job that reads a batch of bounded blobs (a shard of deltas), at a fraction of the CPU of one
    * `get` each. The local store reads them synchronously, letting the event loop run between
    * slices of `SYNC_READ_SLICE_BYTES`; the Redis store asks for all of them in one command.
+   * With `into`, the local store places the blobs in that memory while it has room (read-arena.ts);
+   * the Redis store, whose client allocates its own buffers, does not use it.
    */
-  getMany(digests: readonly string[]): Promise<Array<Uint8Array | null>>;
+  getMany(digests: readonly string[], options?: { into?: ReadMemory }): Promise<Array<Uint8Array | null>>;
   /**
    * Stores bytes; throws FlotillaError('DIGEST_MISMATCH') if their SHA-256 is not `digest`. Idempotent:
    * when the blob exists it is not rewritten, only its last-use time refreshed.
@@ -77,6 +79,11 @@ export interface BlobStore {
    * (epoch ms); returns how many. (The Redis store's temp keys expire by themselves: 0.)
    */
   removeStaleTemps(olderThan: number): Promise<number>;
+}
+
+/** Memory a batch read may place blobs in: a view of `byteLength` bytes, or null when it is full. */
+export interface ReadMemory {
+  take(byteLength: number): Uint8Array | null;
 }
 
 /** Largest chunk a blob read yields (and the Redis store reads or appends per command): 256 KiB. */

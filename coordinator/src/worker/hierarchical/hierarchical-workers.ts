@@ -3,7 +3,7 @@ import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { jobLockSettings } from '../job-locks.js';
 import { isNeverRetried, unrecoverable } from '../never-retry.js';
-import type { BlobStore } from '../../shared/blob-store/index.js';
+import { ReadArenaPool, type BlobStore } from '../../shared/blob-store/index.js';
 import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/hierarchical-flow.js';
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
 import { siblingModule } from '../../shared/ts-worker.js';
@@ -95,6 +95,8 @@ export async function startHierarchicalWorkers(
       }
     : inProcessShardMath;
   const shardOpts = { ...opts, concurrency: options.concurrency ?? threads + 1 };
+  // The shards' deltas are read into arenas reused job after job (read-arena.ts).
+  const arenas = new ReadArenaPool({ keep: shardOpts.concurrency });
   const run =
     <T>(what: string, work: (job: Job) => Promise<T>) =>
     async (job: Job): Promise<T> => {
@@ -104,12 +106,12 @@ export async function startHierarchicalWorkers(
     };
   const shardWorker = new Worker(
     SHARD_SUM_QUEUE,
-    run('shard summed', (job) => processShardSum(job.data, blobs, math)),
+    run('shard summed', (job) => processShardSum(job.data, blobs, math, arenas)),
     shardOpts,
   );
   const statsWorker = new Worker(
     SHARD_STATS_QUEUE,
-    run('shard audited', (job) => processShardStats(job.data, blobs, math)),
+    run('shard audited', (job) => processShardStats(job.data, blobs, math, arenas)),
     shardOpts,
   );
   const combineWorker = new Worker(
@@ -132,6 +134,7 @@ export async function startHierarchicalWorkers(
     async close() {
       await Promise.all(all.map((w) => w.close()));
       await pool?.close();
+      arenas.clear();
     },
   };
 }

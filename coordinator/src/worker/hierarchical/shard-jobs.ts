@@ -9,7 +9,7 @@ import {
   updateWeight,
   type ErrorCode,
 } from '@flotilla/protocol';
-import type { BlobStore } from '../../shared/blob-store/index.js';
+import type { BlobStore, ReadArenaPool, ReadMemory } from '../../shared/blob-store/index.js';
 import {
   CombineJobDataSchema,
   ShardStatsJobDataSchema,
@@ -47,6 +47,7 @@ export async function processShardSum(
   raw: unknown,
   blobs: BlobStore,
   math: ShardMathRunner = inProcessShardMath,
+  arenas: ReadArenaPool | null = null,
 ): Promise<ShardSumResult> {
   const parsed = ShardSumJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed shard job: ${parsed.error.message}`);
@@ -55,25 +56,30 @@ export async function processShardSum(
   // computes this one); decoding and checking go with the math.
   const excluded: Array<{ position: number; code: ErrorCode; reason: string }> = [];
   const fetched: Array<{ position: number; blob: ShardSumRequest['blobs'][number] }> = [];
-  const stored = await blobs.getMany(job.updates.map((ref) => ref.blobDigest));
-  for (const [position, ref] of job.updates.entries()) {
-    const weight = job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, ref.numExamples);
-    try {
-      const bytes = storedUpdateBlob(ref, stored[position]);
-      checkBlobDigest(ref, bytes);
-      fetched.push({ position, blob: { blobDigest: ref.blobDigest, bytes, weight } });
-    } catch (error) {
-      excluded.push({ position, ...exclusionReason(error) });
+  const { sum, median, peers, refused } = await withReadMemory(arenas, async (into) => {
+    const stored = await blobs.getMany(
+      job.updates.map((ref) => ref.blobDigest),
+      { into },
+    );
+    for (const [position, ref] of job.updates.entries()) {
+      const weight = job.weighting === 'uniform' ? 1 : updateWeight(job.updateWeighting, ref.numExamples);
+      try {
+        const bytes = storedUpdateBlob(ref, stored[position]);
+        checkBlobDigest(ref, bytes);
+        fetched.push({ position, blob: { blobDigest: ref.blobDigest, bytes, weight } });
+      } catch (error) {
+        excluded.push({ position, ...exclusionReason(error) });
+      }
     }
-  }
-  const { sum, median, peers, refused } = await math.sum({
-    kind: 'sum',
-    blobs: fetched.map((f) => f.blob),
-    digestsChecked: true,
-    expectedShapes: job.expectedShapes,
-    frozen: job.frozen,
-    withMedian: job.withMedian,
-    withPeers: job.withPeers,
+    return math.sum({
+      kind: 'sum',
+      blobs: fetched.map((f) => f.blob),
+      digestsChecked: true,
+      expectedShapes: job.expectedShapes,
+      frozen: job.frozen,
+      withMedian: job.withMedian,
+      withPeers: job.withPeers,
+    });
   });
   const refusedAt = new Set(refused.map((r) => r.index));
   const summed = fetched.filter((_, index) => !refusedAt.has(index));
@@ -103,6 +109,17 @@ export async function processShardSum(
     totalWeight: sum.totalWeight,
     count: sum.count,
   };
+}
+
+/**
+ * Runs a job's read and math with memory from `arenas` when there are any (read-arena.ts): the
+ * math's answers are new arrays, never views of what was read, so the arena can be reused after.
+ */
+function withReadMemory<T>(
+  arenas: ReadArenaPool | null,
+  work: (into: ReadMemory | undefined) => Promise<T>,
+): Promise<T> {
+  return arenas ? arenas.use((arena) => work(arena)) : work(undefined);
 }
 
 /** The shard sums behind `digests` (null: an empty shard), decoded in the given order. */
@@ -148,25 +165,31 @@ export async function processShardStats(
   raw: unknown,
   blobs: BlobStore,
   math: ShardMathRunner = inProcessShardMath,
+  arenas: ReadArenaPool | null = null,
 ): Promise<ShardStatsResult> {
   const parsed = ShardStatsJobDataSchema.safeParse(raw);
   if (!parsed.success) throw new FlotillaError('INTERNAL', `malformed stats job: ${parsed.error.message}`);
   const job = parsed.data;
-  const stored = await blobs.getMany(job.updates.map((ref) => ref.blobDigest));
-  const fetched = job.updates.map((ref, index) => {
-    // These updates were summed; one that is gone must not vanish from the audit.
-    const bytes = stored[index];
-    if (!bytes)
-      throw new FlotillaError('BLOB_MISSING', `update ${ref.updateId} no longer loads: its blob is gone`);
-    return { updateId: ref.updateId, blobDigest: ref.blobDigest, bytes };
-  });
   // Frozen tensors are zeros in every update and in the reference: screened without them.
   const frozen = new Set(job.frozen);
   const reference = trainedVector(
     decodeFloat32Tensors(await getBlob(blobs, job.referenceDigest, 'round reference')).tensors,
     frozen,
   );
-  const cosines = await math.stats({ kind: 'stats', blobs: fetched, reference, frozen: job.frozen });
+  const cosines = await withReadMemory(arenas, async (into) => {
+    const stored = await blobs.getMany(
+      job.updates.map((ref) => ref.blobDigest),
+      { into },
+    );
+    const fetched = job.updates.map((ref, index) => {
+      // These updates were summed; one that is gone must not vanish from the audit.
+      const bytes = stored[index];
+      if (!bytes)
+        throw new FlotillaError('BLOB_MISSING', `update ${ref.updateId} no longer loads: its blob is gone`);
+      return { updateId: ref.updateId, blobDigest: ref.blobDigest, bytes };
+    });
+    return math.stats({ kind: 'stats', blobs: fetched, reference, frozen: job.frozen });
+  });
   return {
     shardIndex: job.shardIndex,
     updates: job.updates.map((ref, i) => ({

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FlotillaError, encodeFloat32Tensors, encodeInt8Delta, sha256Hex } from '@flotilla/protocol';
-import { LocalDirBlobStore } from '../../shared/blob-store/index.js';
+import { FlotillaError, at, encodeFloat32Tensors, encodeInt8Delta, sha256Hex } from '@flotilla/protocol';
+import { LocalDirBlobStore, ReadArenaPool } from '../../shared/blob-store/index.js';
 import type { TensorMap } from '../../shared/promotion/tensor-math.js';
 import { createSeededRng } from '../privacy/random.js';
 import { reduceSortedColumns, sortedMedian } from '../strategies/coordinate-wise.js';
@@ -11,6 +11,7 @@ import { flattenTensors } from '../strategies/flatten.js';
 import type { AggregateUpdateRef } from '../../shared/queues.js';
 import { loadUpdates } from '../job/load-updates.js';
 import { processShardStats, processShardSum } from './shard-jobs.js';
+import { inProcessShardMath, shardMath } from './shard-math.js';
 import { encodeShardSum, sumShard } from './shard-sum.js';
 import { updateStats } from '../audit/reference.js';
 import { medianDelta } from './shard-stats.js';
@@ -117,6 +118,62 @@ describe('the shard screen', () => {
     const metadata = { 'flotilla.round': 'task:1', 'flotilla.shard': '0' };
     expect(summed.medianDigest).toBe(sha256Hex(encodeFloat32Tensors(median, metadata, 'F32')));
     expect(new Set(expected.map((e) => e.cosine)).size).toBeGreaterThan(10);
+
+    // Read into arenas reused job after job (the first sizes them): the same answers.
+    const arenas = new ReadArenaPool({ keep: 1 });
+    for (let run = 0; run < 2; run++) {
+      expect(
+        await processShardSum(
+          { ...job, weighting: 'examples', withPeers: true },
+          blobs,
+          inProcessShardMath,
+          arenas,
+        ),
+      ).toEqual(summed);
+      expect(await processShardStats({ ...job, referenceDigest }, blobs, inProcessShardMath, arenas)).toEqual(
+        second,
+      );
+    }
+    // The math's answer holds no view of what it read, so the arena can be reused at once.
+    await arenas.use(async (arena) => {
+      const read = await blobs.getMany(
+        refs.map((r) => r.blobDigest),
+        { into: arena },
+      );
+      expect(read.every((bytes) => bytes?.buffer === arena.buffer)).toBe(true);
+      const blobsRead = read.map((bytes, i) => ({
+        blobDigest: at(refs, i).blobDigest,
+        bytes: bytes ?? new Uint8Array(),
+        weight: 1,
+      }));
+      // Every update, screened; and a lone update, whose median is itself.
+      const answers = [
+        { blobs: blobsRead, withPeers: true },
+        { blobs: blobsRead.slice(0, 1), withPeers: false },
+      ].map(({ blobs: some, withPeers }) =>
+        shardMath({
+          kind: 'sum',
+          blobs: some,
+          expectedShapes: SHAPES,
+          frozen: FROZEN,
+          withMedian: true,
+          withPeers,
+        }),
+      );
+      // A copy by value (structuredClone would share the SharedArrayBuffer behind a view).
+      const snapshot = (): string =>
+        JSON.stringify(answers, (_key, value: unknown) =>
+          value instanceof Map
+            ? [...value]
+            : ArrayBuffer.isView(value)
+              ? Array.from(value as Float32Array)
+              : value,
+        );
+      const before = snapshot();
+      new Uint8Array(arena.buffer).fill(0xff);
+      expect(snapshot()).toBe(before);
+      expect(answers.map((answer) => answer.median?.size)).toEqual([4, 4]);
+    });
   });
 
   it('refuses, in the second pass, a blob that changed or vanished after it was summed', async () => {
