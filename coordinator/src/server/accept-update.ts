@@ -19,6 +19,7 @@ import type { RecentUploads } from './recent-uploads.js';
 import type { RoundEvents } from './round-events.js';
 import { takesResponses } from './round-machine.js';
 import type { RoundStore } from './round-store.js';
+import { readSubmissionState } from './submission-state.js';
 import { validateDeltaBlob } from './update-validator.js';
 import type { ValidationGate } from './validation-gate.js';
 
@@ -75,32 +76,6 @@ function acknowledgeResubmission(
     `this update was already accepted in round ${metadata.roundId} at ${stored.acceptedAt}`,
     { details: { kind: RESUBMISSION, roundId: metadata.roundId } },
   );
-}
-
-/**
- * Everything the checks of a submission read, fetched at once: concurrent commands leave in one
- * pipeline, so a submission costs one Redis round trip before its blob is looked at, not nine in
- * a row. The checks then run in their order on these answers; the accept script checks again,
- * atomically, what may have changed since (state, deadline, selection, an answer, the device).
- */
-async function readSubmissionState(deps: AcceptUpdateDeps, deviceId: string, submission: UpdateSubmission) {
-  const { metadata } = submission;
-  const [currentId, claimed, stored, selected, device, responded, signed, uploader] = await Promise.all([
-    deps.rounds.currentId(metadata.taskId),
-    deps.rounds.get(metadata.roundId),
-    metadata.roundId.startsWith(`${metadata.taskId}:`)
-      ? deps.rounds.acceptedUpdate(metadata.roundId, deviceId)
-      : null,
-    deps.rounds.isSelected(metadata.roundId, deviceId),
-    deps.devices.getDevice(deviceId),
-    deps.rounds.hasResponded(metadata.roundId, deviceId),
-    deps.tasks.getTask(metadata.taskId),
-    deps.access.isUploader(metadata.blobDigest, deviceId),
-  ]);
-  // The claimed round is the current one but for stale or forged submissions.
-  const round =
-    currentId === null ? null : currentId === metadata.roundId ? claimed : await deps.rounds.get(currentId);
-  return { round, stored, selected, device, responded, signed, uploader };
 }
 
 /** The stored bytes of `digest`, checked against the signed digest and size. */

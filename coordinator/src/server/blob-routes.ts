@@ -6,17 +6,9 @@ import { FlotillaError } from '@flotilla/protocol';
 import type { BlobAccess, BlobPrincipal, BlobReader, BlobStore } from '../shared/blob-store/index.js';
 import { bearer, idleBoundedBody, sendError, sendJson } from './http-util.js';
 import type { RecentUploads } from './recent-uploads.js';
-import type { AdmittedDeviceUpload } from './upload-admission.js';
+import type { AdmittedDeviceUpload, UploadAdmission } from './upload-admission.js';
 import { operatorTokenMatches, type SessionStore } from './sessions.js';
 import type { TransferLimiter } from './transfer-limiter.js';
-
-/** What a device's upload may be, decided before its body is read. */
-export interface UploadAdmission {
-  /** Largest body accepted, bytes. */
-  maxBytes: number;
-  /** Gives back what was reserved for an upload that stored nothing. */
-  release(): Promise<void>;
-}
 
 export interface BlobRouteDeps {
   blobs: BlobStore;

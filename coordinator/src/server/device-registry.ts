@@ -16,6 +16,13 @@ export const DeviceRecordSchema = z.object({
 });
 export type DeviceRecord = z.infer<typeof DeviceRecordSchema>;
 
+/** A stored device record; null when absent or not a record. */
+export function parseDeviceRecord(raw: string | null): DeviceRecord | null {
+  if (raw === null) return null;
+  const parsed = DeviceRecordSchema.safeParse(JSON.parse(raw));
+  return parsed.success ? parsed.data : null;
+}
+
 export type DeviceRegistryOptions = RedisStoreOptions;
 
 function sha256HexOf(text: string): string {
@@ -182,10 +189,7 @@ export class DeviceRegistry extends RedisStore {
 
   async getDevice(deviceId: string): Promise<DeviceRecord | null> {
     if (!DeviceIdSchema.safeParse(deviceId).success) return null;
-    const raw = await this.redis.get(this.keys.device(deviceId));
-    if (raw === null) return null;
-    const parsed = DeviceRecordSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
+    return parseDeviceRecord(await this.redis.get(this.keys.device(deviceId)));
   }
 
   async listDevices(): Promise<DeviceRecord[]> {

@@ -32,6 +32,19 @@ export function parseRoundPlan(text: string): RoundPlan {
   return roundPlans.get(text);
 }
 
+/** A round hash as read back from Redis (its fields and values); null when it has none. */
+export function parseRoundRecord(raw: Record<string, string>): RoundRecord | null {
+  if (Object.keys(raw).length === 0) return null;
+  return RoundRecordSchema.parse(raw);
+}
+
+/** A stored accepted-update record; null when absent or not a record. */
+export function parseAcceptedUpdate(raw: string | null): AcceptedUpdate | null {
+  if (raw === null) return null;
+  const parsed = AcceptedUpdateSchema.safeParse(JSON.parse(raw));
+  return parsed.success ? parsed.data : null;
+}
+
 /** The round hash `${prefix}:round:<roundId>`, as read back from Redis. */
 export const RoundRecordSchema = z.object({
   roundId: z.string(),
@@ -121,9 +134,7 @@ export class RoundStore {
   }
 
   async get(roundId: string): Promise<RoundRecord | null> {
-    const raw = await this.redis.hgetall(this.keys.round(roundId));
-    if (Object.keys(raw).length === 0) return null;
-    return RoundRecordSchema.parse(raw);
+    return parseRoundRecord(await this.redis.hgetall(this.keys.round(roundId)));
   }
 
   async current(taskId: string): Promise<RoundRecord | null> {
@@ -345,10 +356,7 @@ export class RoundStore {
 
   /** The accepted update of `deviceId` in the round, or null. */
   async acceptedUpdate(roundId: string, deviceId: string): Promise<AcceptedUpdate | null> {
-    const raw = await this.redis.hget(this.keys.roundUpdates(roundId), deviceId);
-    if (raw === null) return null;
-    const parsed = AcceptedUpdateSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
+    return parseAcceptedUpdate(await this.redis.hget(this.keys.roundUpdates(roundId), deviceId));
   }
 
   /** Accepted update records, deviceId -> JSON. */

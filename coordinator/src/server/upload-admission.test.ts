@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlotillaError, type RoundPlan } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
+import { testRoundPlan } from '../../test/support/test-round-plan.js';
 import { redisKeys, type RedisKeys } from '../shared/keys.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
 import { runScript } from '../shared/redis-script.js';
@@ -28,28 +29,6 @@ const [D0, D1, D2, D3, D4] = ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(64)) 
   string,
 ];
 const DIGESTS = [D0, D1, D2, D3, D4];
-
-function planOf(roundId: string, maxUploadBytes: number, deadline: number): RoundPlan {
-  const taskId = roundId.slice(0, roundId.lastIndexOf(':'));
-  return {
-    roundId,
-    taskId,
-    roundNumber: 1,
-    nonce: 'ab'.repeat(16),
-    baseModelDigest: 'f'.repeat(64),
-    adapter: {
-      spec: { mode: 'lora', targetModules: ['dense'], r: 2, alpha: 4, seed: 1 },
-      version: 0,
-      digest: null,
-    },
-    training: { epochs: 1, batchSize: 32, learningRate: 0.1, fedProxMu: 0, optimizer: 'sgd' },
-    budget: { maxSteps: 10, maxSeconds: 60, maxUploadBytes },
-    clipNorm: 1,
-    quantization: 'none',
-    validationTolerance: null,
-    deadline,
-  };
-}
 
 interface RoundSeed {
   taskId: string;
@@ -91,7 +70,11 @@ async function seed(scenario: Scenario): Promise<{ keys: RedisKeys; token: strin
       state: round.state ?? RESPONDING_STATE,
       ...(round.state === 'SELECTING'
         ? {}
-        : { plan: JSON.stringify(planOf(roundId, round.maxUploadBytes ?? 1000, deadline)) }),
+        : {
+            plan: JSON.stringify(
+              testRoundPlan(roundId, { maxUploadBytes: round.maxUploadBytes ?? 1000, deadline }),
+            ),
+          }),
       deadline,
     });
     if (round.selected !== false) await redis.sadd(keys.roundSelected(roundId), 'dev-1', 'dev-2');

@@ -8,7 +8,7 @@ import { FlotillaError } from '@flotilla/protocol';
 import type { RedisKeys } from '../shared/keys.js';
 import { resultCode } from '../shared/lua-script.js';
 import { runScript } from '../shared/redis-script.js';
-import type { UploadAdmission } from './blob-routes.js';
+import { ID_SLOTS, textAroundIds } from './key-slots.js';
 import { ADMIT_UPLOAD } from './lua/round-scripts.js';
 import type { SessionStore } from './sessions.js';
 
@@ -31,6 +31,14 @@ export interface UploadAdmissionDeps {
   now?: () => number;
 }
 
+/** What an upload may be, decided before its body is read. */
+export interface UploadAdmission {
+  /** Largest body accepted, bytes. */
+  maxBytes: number;
+  /** Gives back what was reserved for an upload that stored nothing. */
+  release(): Promise<void>;
+}
+
 /** A device's upload admitted: who uploads, and within what. */
 export interface AdmittedDeviceUpload {
   deviceId: string;
@@ -39,23 +47,15 @@ export interface AdmittedDeviceUpload {
 
 const ReplySchema = z.tuple([z.number().int(), z.string(), z.string(), z.number().int()]);
 
-// Where the ids go in a key: characters no key prefix holds.
-const ID_MARKS = ['\u0001', '\u0002'] as const;
-
-/** The text of a key around its ids, in order: the script puts the ids back between the parts. */
-function around(key: string): string[] {
-  return key.split(new RegExp(`[${ID_MARKS.join('')}]`));
-}
-
 /** ARGV[5..15] of upload-admit.lua: the keys it builds, as keys.ts names them. */
 function keyTemplates(keys: RedisKeys): string[] {
-  const [a, b] = ID_MARKS;
+  const [a, b] = ID_SLOTS;
   return [
-    ...around(keys.device(a)),
-    ...around(keys.currentRound(a)),
-    ...around(keys.round(a)),
-    ...around(keys.roundSelected(a)),
-    ...around(keys.blobQuota(a, b)),
+    ...textAroundIds(keys.device(a)),
+    ...textAroundIds(keys.currentRound(a)),
+    ...textAroundIds(keys.round(a)),
+    ...textAroundIds(keys.roundSelected(a)),
+    ...textAroundIds(keys.blobQuota(a, b)),
   ];
 }
 

@@ -17,6 +17,11 @@ import { ParsedTextCache } from './parsed-text-cache.js';
 /** Signed tasks as parsed lately: every submission and check-in reads its task. */
 const signedTasks = new ParsedTextCache((text): SignedTask => SignedTaskSchema.parse(JSON.parse(text)));
 
+/** A stored signed task from its JSON text (parsed once per text); null when absent. */
+export function parseSignedTask(raw: string | null): SignedTask | null {
+  return raw === null ? null : signedTasks.get(raw);
+}
+
 export interface TaskRegistryOptions extends RedisStoreOptions {
   /** The coordinator key that signs tasks (`flotilla/v1/task` domain). */
   signingKey: SigningKeyPair;
@@ -69,9 +74,7 @@ export class TaskRegistry extends RedisStore {
   }
 
   async getTask(taskId: string): Promise<SignedTask | null> {
-    const raw = await this.redis.get(this.keys.task(taskId));
-    if (raw === null) return null;
-    return signedTasks.get(raw);
+    return parseSignedTask(await this.redis.get(this.keys.task(taskId)));
   }
 
   async listTasks(): Promise<SignedTask[]> {

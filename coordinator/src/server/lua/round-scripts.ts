@@ -73,6 +73,9 @@ export const ADMIT_UPLOAD = loadLuaScript(HERE, 'upload-admit', {
   QUOTA_EXCEEDED: 5,
 });
 
+/** What the checks of an update:submit read: the current round, the device, the task, its answers. */
+export const READ_SUBMISSION = loadLuaScript(HERE, 'round-read-submission', {});
+
 /** Every round script, for the header test. */
 export const ROUND_SCRIPTS = [
   CREATE_ROUND,
@@ -87,4 +90,5 @@ export const ROUND_SCRIPTS = [
   KEEP_REFUSAL_LEAF,
   TAKE_REFUSALS,
   ADMIT_UPLOAD,
+  READ_SUBMISSION,
 ];
