@@ -2,6 +2,9 @@
 // Redis memory of the round log with and without stream trimming, side by side in one run:
 // two private redis-servers, the same N `update.accepted` appends to each (one writer keeping
 // the default 10,000 lines, one never trimming), then INFO memory and MEMORY USAGE of the keys.
+// Then the Merkle tree's storage, old against new for the same appends: the segment strings the
+// appends wrote, the same nodes as the hash of head format 2 (a field per node, as the append
+// script wrote them before segments), and the segments the migration makes from that hash.
 //   node scripts/round-log-memory.mjs [appends, default 20000]
 import { register } from 'node:module';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -84,9 +87,64 @@ async function measure(side) {
     keepLines: side.keepLines,
     streamLines: await side.redis.xlen(keys.stream),
     streamBytes: await usage(keys.stream),
-    treeBytes: await usage(keys.tree),
+    treeBytes: (await segmentBytes(side.redis)).bytes,
     usedMemory,
     mirrorBytes: statSync(side.filePath).size,
+  };
+}
+
+/** Sum of MEMORY USAGE (exact: SAMPLES 0) over the tree's segment strings. */
+async function segmentBytes(redis) {
+  const keys = await redis.keys(shared.roundLogKeys(prefix).treeSegmentPattern);
+  let bytes = 0;
+  for (const k of keys) bytes += Number((await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
+  return { bytes, keys };
+}
+
+/** Old hash against new segments for the tree `side`'s appends wrote, then the migration between them. */
+async function measureTree(side) {
+  const { redis } = side;
+  const keys = shared.roundLogKeys(prefix);
+  const leaves = JSON.parse(await redis.get(keys.head)).leaves;
+  const written = await segmentBytes(redis);
+  // The same nodes as head format 2 kept them: one hash field `<level>:<index>` per node.
+  let nodes = 0;
+  for (const k of written.keys) {
+    const [level, segment] = k
+      .slice(keys.treeSegmentPattern.length - 1)
+      .split(':')
+      .map(Number);
+    const bytes = await redis.getBuffer(k);
+    const batch = redis.pipeline();
+    for (let j = 0; j < bytes.length / 32; j++, nodes++)
+      batch.hset(
+        keys.oldTreeHash,
+        `${level}:${segment * shared.TREE_SEGMENT_NODES + j}`,
+        bytes.subarray(32 * j, 32 * j + 32),
+      );
+    await batch.exec();
+  }
+  await redis.del(...written.keys);
+  const head = await redis.get(keys.head);
+  await redis.set(keys.head, head.replace('{"format":3,', '{"format":2,'));
+  const hashBytes = Number(await redis.call('MEMORY', 'USAGE', keys.oldTreeHash, 'SAMPLES', '0'));
+  const started = performance.now();
+  const migration = await shared.migrateTreeToSegments({ redis, prefix });
+  const migrationMs = performance.now() - started;
+  const migrated = await segmentBytes(redis);
+  return {
+    leaves,
+    nodes,
+    treeBytesOldHash: hashBytes,
+    treeBytesSegments: written.bytes,
+    treeBytesMigrated: migrated.bytes,
+    bytesPerRecordOldHash: +(hashBytes / leaves).toFixed(1),
+    bytesPerRecordSegments: +(written.bytes / leaves).toFixed(1),
+    bytesPerRecordMigrated: +(migrated.bytes / leaves).toFixed(1),
+    migrationMoved: migration.moved,
+    migrationDone: migration.done,
+    migrationMs: Math.round(migrationMs),
+    oldHashLeft: await redis.exists(keys.oldTreeHash),
   };
 }
 
@@ -107,6 +165,9 @@ try {
       usedMemorySaved: untrimmed.usedMemory - trimmed.usedMemory,
     }),
   );
+  const tree = await measureTree(sides[1]);
+  console.table([tree]);
+  console.log(JSON.stringify(tree));
 } finally {
   for (const side of sides) {
     side.redis.disconnect();

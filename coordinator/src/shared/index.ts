@@ -35,6 +35,8 @@ export {
   auditExportCommand,
   auditMirrorsCommand,
   DEFAULT_KEEP_LINES,
+  TREE_SEGMENT_NODES,
+  migrateTreeToSegments,
   epsilonFromLogCommand,
   type EpsilonFromLogOptions,
   type OpenRoundLogOptions,

@@ -26,16 +26,47 @@ function isNoScript(error: unknown): boolean {
  * documentation, several kB each; sent with every call on the hot path they cost more to write,
  * read and hash than the work they do. NOSCRIPT means nothing ran, so the EVAL retry is safe.
  */
-export async function runScript(
+export function runScript(
   redis: Redis,
   source: string,
   numKeys: number,
   ...args: ScriptArgument[]
 ): Promise<unknown> {
+  return bySha(
+    () => redis.evalsha(shaOf(source), numKeys, ...args),
+    () => redis.eval(source, numKeys, ...args),
+  );
+}
+
+/**
+ * ioredis adds a `<command>Buffer` variant of every command at runtime, but its types leave out
+ * the scripting ones. (`callBuffer('EVALSHA', …)` is no way round: with auto-pipelining on, as
+ * the coordinator runs it, ioredis drops the command name.)
+ */
+interface BufferScripting {
+  evalshaBuffer(sha: string, numKeys: number, ...args: ScriptArgument[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: number, ...args: ScriptArgument[]): Promise<unknown>;
+}
+
+/** `runScript` whose bulk-string replies stay raw bytes (Buffers), for scripts that return binary. */
+export function runScriptBuffer(
+  redis: Redis,
+  source: string,
+  numKeys: number,
+  ...args: ScriptArgument[]
+): Promise<unknown> {
+  const buffers = redis as unknown as BufferScripting;
+  return bySha(
+    () => buffers.evalshaBuffer(shaOf(source), numKeys, ...args),
+    () => buffers.evalBuffer(source, numKeys, ...args),
+  );
+}
+
+async function bySha(viaSha: () => Promise<unknown>, viaSource: () => Promise<unknown>): Promise<unknown> {
   try {
-    return await redis.evalsha(shaOf(source), numKeys, ...args);
+    return await viaSha();
   } catch (error) {
     if (!isNoScript(error)) throw error;
-    return redis.eval(source, numKeys, ...args);
+    return viaSource();
   }
 }

@@ -31,6 +31,7 @@ export * from './round-log-worker.js';
 export * from './round-log-reads.js';
 export * from './round-log-events.js';
 export * from './unsigned-tail.js';
+export * from './round-log-tree.js';
 
 // Malformed and hostile traffic.
 export * from './abuse.js';

@@ -5,80 +5,10 @@ import { consistencyProof, verifyConsistency } from './consistency-proof.js';
 import { EMPTY_TREE_ROOT, merkleLeafHash, merkleNodeHash } from './hash.js';
 import { inclusionProof, verifyInclusion } from './inclusion-proof.js';
 import { merkleRoot } from './tree-hash.js';
-import { ENTRIES, ROOTS } from '../../test/support/index.js';
+import { CONSISTENCY, ENTRIES, INCLUSION, ROOTS } from '../../test/support/index.js';
 
-// Published Certificate Transparency test vectors (transparency-dev/merkle, proof/verify_test.go
-// and rfc6962/rfc6962_test.go, inherited from Google's certificate-transparency C++ suite). Their
-// leaf numbers are 1-based; ours are 0-based indexes, so "leaf 6 of 8" there is index 5 here.
-const INCLUSION = [
-  { leaf: 1, size: 1, proof: [] },
-  {
-    leaf: 1,
-    size: 8,
-    proof: [
-      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-    ],
-  },
-  {
-    leaf: 6,
-    size: 8,
-    proof: [
-      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-    ],
-  },
-  { leaf: 3, size: 3, proof: ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125'] },
-  {
-    leaf: 2,
-    size: 5,
-    proof: [
-      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
-      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-    ],
-  },
-];
-const CONSISTENCY = [
-  { size1: 1, size2: 1, proof: [] },
-  {
-    size1: 1,
-    size2: 8,
-    proof: [
-      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-    ],
-  },
-  {
-    size1: 6,
-    size2: 8,
-    proof: [
-      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-    ],
-  },
-  {
-    size1: 2,
-    size2: 5,
-    proof: [
-      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-    ],
-  },
-  {
-    size1: 6,
-    size2: 7,
-    proof: [
-      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
-      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-    ],
-  },
-];
+// Published Certificate Transparency test vectors (test/support/ct-vectors.ts). Their leaf numbers
+// are 1-based; ours are 0-based indexes, so "leaf 6 of 8" there is index 5 here.
 
 const leafHashes = ENTRIES.map((entry) => merkleLeafHash(fromHex(entry)));
 const root = (size: number): Uint8Array => fromHex(at(ROOTS, size - 1));

@@ -9,6 +9,8 @@ export * from './mirrors-command.js';
 export * from './writer.js';
 export { signTailOnStart } from './tail-head.js';
 export { proveInclusion, type InclusionProofAnswer } from './tree-store.js';
+export { TREE_SEGMENT_NODES } from './tree-segments.js';
+export * from './tree-migration.js';
 export * from './retention.js';
 export * from './file.js';
 export * from './cli.js';

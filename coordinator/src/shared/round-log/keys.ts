@@ -5,8 +5,20 @@ export function roundLogKeys(prefix: string) {
   return {
     /** String JSON of where the log stands (`LogState`): the compare-and-set head of appends. */
     head: `${prefix}:roundlog:head`,
-    /** Hash of the Merkle tree's complete subtrees: field `<level>:<index>`, 32 raw bytes. */
-    tree: `${prefix}:roundlog:tree`,
+    /**
+     * Where logs of head format 2 kept the Merkle tree's complete subtrees: a hash, field
+     * `<level>:<index>`, 32 raw bytes. Emptied (and so deleted) by the migration to segments
+     * (tree-migration.ts); read as a fallback until then.
+     */
+    oldTreeHash: `${prefix}:roundlog:tree`,
+    /**
+     * String of up to `TREE_SEGMENT_NODES` complete subtrees of one level, 32 raw bytes each, in
+     * index order: node (level, index) is at byte 32·(index mod TREE_SEGMENT_NODES) of segment
+     * ⌊index / TREE_SEGMENT_NODES⌋ (tree-segments.ts).
+     */
+    treeSegment: (level: number, segment: number) => `${prefix}:roundlog:tree:${level}:${segment}`,
+    /** SCAN/KEYS pattern matching every tree segment key. */
+    treeSegmentPattern: `${prefix}:roundlog:tree:*`,
     /** Stream of lines (records and tree heads); entry id `0-<seq+1>`, field `record` = the line's JSON. */
     stream: `${prefix}:roundlog:stream`,
     /**

@@ -14,16 +14,26 @@ import {
   type SignedTreeHead,
 } from '@flotilla/protocol';
 import { roundLogKeys } from './keys.js';
+import { readTreeNodes } from './tree-segments.js';
 
 // The round log's Merkle tree in Redis. The head key holds what an append needs: the next seq,
 // the tree's right edge (frontier, ≤ 53 hashes) and the last signed head; every complete subtree
-// is kept in one hash (`{prefix}:roundlog:tree`, field `<level>:<index>`, 32 raw bytes), written
-// by the same script that appends the record. Nodes never change once written, so proofs read
-// them outside the append's compare-and-set: O(log² n) of them per proof, in one HMGET.
+// is kept in segment strings (tree-segments.ts), written by the same script that appends the
+// record. Nodes never change once written, so proofs read them outside the append's
+// compare-and-set: O(log² n) of them per proof, in one script call.
 
-/** The head key's JSON: where the log stands. `format` 2 is the tree-head format. */
+/** Head format of logs whose tree nodes are (partly) in the old hash: migrated on the next append. */
+export const TREE_IN_HASH = 2;
+/** Head format of logs whose tree nodes are all in segment strings. */
+export const TREE_IN_SEGMENTS = 3;
+
+/**
+ * The head key's JSON: where the log stands. `format` must stay its first key (the migration
+ * rewrites it in place, tree-migration.ts).
+ */
 export const LogStateSchema = z.object({
-  format: z.literal(2),
+  /** 2: tree nodes in the old hash (tree heads, before segments); 3: in segment strings. */
+  format: z.union([z.literal(TREE_IN_HASH), z.literal(TREE_IN_SEGMENTS)]),
   /** Seq of the last line (record or tree head). */
   seq: z.number().int().nonnegative(),
   /** Time of the last line, epoch ms. */
@@ -44,12 +54,9 @@ export const LogStateSchema = z.object({
 });
 export type LogState = z.infer<typeof LogStateSchema>;
 
-/** Redis hash field of a stored node. */
-export const nodeField = (level: number, index: number): string => `${level}:${index}`;
-
 /**
- * Parses the head key. A head without `format: 2` is a log written before tree heads: this
- * version cannot append to it (docs/auditing.md, "Logs written before tree heads").
+ * Parses the head key. A head without `format` is a log written before tree heads: this version
+ * cannot append to it (docs/auditing.md, "Logs written before tree heads").
  */
 export function parseLogState(raw: string | null, key: string): LogState | null {
   if (raw === null) return null;
@@ -70,8 +77,8 @@ export function parseLogState(raw: string | null, key: string): LogState | null 
 }
 
 /**
- * Runs `compute` over the stored nodes it needs, fetched in one HMGET; `extra` are nodes not
- * stored yet (made by the append being built).
+ * Runs `compute` over the stored nodes it needs, fetched in one script call; `extra` are nodes
+ * not stored yet (made by the append being built).
  */
 export async function withStoredNodes<T>(
   redis: Redis,
@@ -79,19 +86,16 @@ export async function withStoredNodes<T>(
   compute: (node: MerkleNodeLookup) => T,
   extra: ReadonlyArray<MerkleNodeId & { hash: Uint8Array }> = [],
 ): Promise<T> {
-  const known = new Map(extra.map((n) => [nodeField(n.level, n.index), n.hash]));
-  const wanted = merkleNodesRead(compute)
-    .map((id) => nodeField(id.level, id.index))
-    .filter((field) => !known.has(field));
-  if (wanted.length > 0) {
-    const values = await redis.hmgetBuffer(roundLogKeys(prefix).tree, ...wanted);
-    wanted.forEach((field, i) => {
-      const value = values[i];
-      if (value) known.set(field, new Uint8Array(value));
-    });
-  }
+  const key = (level: number, index: number) => `${level}:${index}`;
+  const known = new Map(extra.map((n) => [key(n.level, n.index), n.hash]));
+  const wanted = merkleNodesRead(compute).filter((id) => !known.has(key(id.level, id.index)));
+  const hashes = await readTreeNodes(redis, prefix, wanted);
+  wanted.forEach((id, i) => {
+    const hash = hashes[i];
+    if (hash) known.set(key(id.level, id.index), hash);
+  });
   return compute((level, index) => {
-    const hash = known.get(nodeField(level, index));
+    const hash = known.get(key(level, index));
     if (!hash) throw new FlotillaError('INTERNAL', `round-log tree node ${level}:${index} is missing`);
     return hash;
   });

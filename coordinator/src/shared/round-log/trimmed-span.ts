@@ -1,8 +1,14 @@
 import type { Redis } from 'ioredis';
-import { FlotillaError, isTreeHeadLine, roundLogLeafHash, type RoundLogRecord } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  isTreeHeadLine,
+  roundLogLeafHash,
+  sameHash,
+  type RoundLogRecord,
+} from '@flotilla/protocol';
 import { roundLogKeys } from './keys.js';
 import { parseRawLine, readMirrorLines, type RawLogLine } from './mirror-read.js';
-import { nodeField } from './tree-store.js';
+import { readTreeNodes } from './tree-segments.js';
 
 // Lines trimmed from the Redis stream, read back from a mirror file without trusting it: each
 // record must be the leaf the log's Merkle tree holds in Redis (the tree is never trimmed), the
@@ -56,7 +62,7 @@ export async function trimmedSpan(
   return wanted;
 }
 
-/** Each record's leaf hash must be the one stored in the tree (one HMGET for the span). */
+/** Each record's leaf hash must be the one stored in the tree (one read for the span). */
 async function checkAgainstTree(
   redis: Redis,
   prefix: string,
@@ -65,13 +71,14 @@ async function checkAgainstTree(
 ): Promise<void> {
   const records = lines.map(parseRawLine).filter((line): line is RoundLogRecord => !isTreeHeadLine(line));
   if (records.length === 0) return;
-  const stored = await redis.hmgetBuffer(
-    roundLogKeys(prefix).tree,
-    ...records.map((record) => nodeField(0, record.leafIndex)),
+  const stored = await readTreeNodes(
+    redis,
+    prefix,
+    records.map((record) => ({ level: 0, index: record.leafIndex })),
   );
   records.forEach((record, i) => {
     const leaf = stored[i];
-    if (!leaf || !Buffer.from(roundLogLeafHash(record)).equals(leaf))
+    if (!leaf || !sameHash(roundLogLeafHash(record), leaf))
       throw new FlotillaError(
         'CORRUPT_FILE',
         `${mirrorPath} line ${record.seq} is not the record the log's Merkle tree holds: the file was edited, or is another log's mirror`,

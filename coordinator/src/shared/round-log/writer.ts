@@ -21,10 +21,14 @@ import {
   frontierBytes,
   parseLogState,
   proveInclusion,
+  TREE_IN_HASH,
+  TREE_IN_SEGMENTS,
   type InclusionProofAnswer,
   type LogState,
 } from './tree-store.js';
-import { APPEND_SCRIPT } from './append-script.js';
+import { APPEND_RESULT, APPEND_SCRIPT } from './append-script.js';
+import { nodeSlot } from './tree-segments.js';
+import { migrateTreeToSegments } from './tree-migration.js';
 import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
@@ -223,6 +227,24 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     return done;
   };
 
+  // A log whose tree is still in the old hash is moved to segments in the background, once per
+  // process (again after a failure, at most once a minute); `flush` waits for it.
+  let migration: Promise<void> | null = null;
+  let migrationFailedAt = -Infinity;
+  const migrateTree = () => {
+    if (migration !== null || Date.now() - migrationFailedAt < 60_000) return;
+    migration = migrateTreeToSegments({ redis: options.redis, prefix: options.prefix }).then(
+      () => undefined,
+      (error: unknown) => {
+        migrationFailedAt = Date.now();
+        migration = null;
+        process.emitWarning(
+          `round-log tree not moved to segments yet: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
+    );
+  };
+
   /** The head, and the counts of `roundId` as of that head (one MULTI, so they agree). */
   async function readHead(
     roundId: string | null,
@@ -272,15 +294,17 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       const [countField, increment, onceField] = countFields(event);
       const roundKey = keys.round('roundId' in event ? event.roundId : '-');
       const nextHead = JSON.stringify(built.state);
+      const slots = built.nodes.map((node) => nodeSlot(options.prefix, node.level, node.index));
       const appended = (await runScript(
         options.redis,
         APPEND_SCRIPT,
-        5,
+        5 + slots.length,
         keys.head,
         keys.stream,
         keys.retained,
         roundKey,
-        keys.tree,
+        keys.oldTreeHash,
+        ...slots.map((slot) => slot.key),
         rawHead ?? '',
         nextHead,
         countField,
@@ -292,11 +316,21 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         String(built.lines.length),
         ...built.lines.flatMap((line) => [streamIdOf(line.seq), JSON.stringify(line)]),
         String(built.nodes.length),
-        ...built.nodes.flatMap((node) => [`${node.level}:${node.index}`, Buffer.from(node.hash)]),
+        ...built.nodes.flatMap((node, i) => {
+          const slot = slots[i];
+          return slot ? [String(slot.offset), slot.field, Buffer.from(node.hash)] : [];
+        }),
         ...retainedDigests,
-      )) as [number, number?];
-      if (appended[0] === 2) return loggedRecord(appended[1]);
-      if (appended[0] === 1) {
+      )) as [number, (number | string)?, number?, number?];
+      if (appended[0] === APPEND_RESULT.duplicate)
+        return loggedRecord(typeof appended[1] === 'number' ? appended[1] : undefined);
+      if (appended[0] === APPEND_RESULT.corruptSegment)
+        throw new FlotillaError(
+          'INTERNAL',
+          `round-log tree segment ${String(appended[1])} holds ${appended[2]} bytes where the next node goes at byte ${appended[3]}: the tree in Redis is damaged, nothing was appended`,
+        );
+      if (state?.format === TREE_IN_HASH) migrateTree();
+      if (appended[0] === APPEND_RESULT.appended) {
         lastWritten = { raw: nextHead, state: built.state };
         return built.record;
       }
@@ -339,7 +373,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       lines.push({ seq: signedSeq, ...signed, consistency });
     }
     const next: LogState = {
-      format: 2,
+      format: state?.format ?? TREE_IN_SEGMENTS,
       seq: record.seq + lines.length - 1,
       ts: record.ts,
       keyId: event.type === 'key.rotated' ? event.newKeyId : toBase64(key.publicKey),
@@ -391,6 +425,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         await Promise.all([...mirroring]);
       } while (drained !== queue || mirroring.size > 0);
       await mirrorSoon();
+      await migration;
     },
     async loggedAccepted(roundId) {
       const fields = await options.redis.hkeys(keys.round(roundId));
