@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -190,5 +190,24 @@ describe('local blob store files', () => {
     rmSync(join(dir, firstDigest.slice(0, 2)), { recursive: true });
     await store.put(sha256Hex(second), second);
     expect(await store.get(sha256Hex(second))).toEqual(second);
+  });
+
+  it('closes each upload file once and leaves no temp file, whether the upload is stored or refused', async () => {
+    const store = openBlobStore({ kind: 'local', dir });
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) {
+      const body = new Uint8Array(randomBytes(5000 + i));
+      await store.putStream(sha256Hex(body), chunks(body, 1000), { maxBytes: body.length });
+      // Refused after its bytes were written (a wrong digest), and at its first chunk (over the cap).
+      await expect(
+        store.putStream(sha256Hex(body.subarray(1)), chunks(body, 1000), { maxBytes: 1e6 }),
+      ).rejects.toSatisfy((e) => FlotillaError.is(e, 'DIGEST_MISMATCH'));
+      await expect(
+        store.putStream(sha256Hex(body.subarray(2)), chunks(body, 1000), { maxBytes: 100 }),
+      ).rejects.toSatisfy((e) => FlotillaError.is(e, 'BLOB_TOO_LARGE'));
+    }
+    expect(openFiles()).toBe(before);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 });

@@ -23,7 +23,9 @@ export async function streamVerified(
     bytes += chunk.length;
     if (bytes > maxBytes) throw new FlotillaError('BLOB_TOO_LARGE', `blob exceeds ${maxBytes} bytes`);
     hash.update(chunk);
-    if (onChunk) await onChunk(chunk);
+    // Awaited only when it returned a promise: most chunks are only gathered.
+    const pending = onChunk?.(chunk);
+    if (pending) await pending;
   }
   const actual = hash.digest('hex');
   if (actual !== digest)

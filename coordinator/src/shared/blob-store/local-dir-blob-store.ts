@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import {
+  chmodSync,
+  close as fsClose,
+  closeSync,
+  fstatSync,
+  fsync as fsFsync,
+  mkdirSync,
+  open as fsOpen,
+  openSync,
+  readFileSync,
+  readSync,
+  writev as fsWritev,
+} from 'node:fs';
 import {
   mkdir,
   open,
@@ -50,11 +62,27 @@ function closeDirectory(path: string): void {
   }
 }
 
-/** Writes every byte of `chunks` at the handle's position (writev may write only a part). */
-async function writeAll(handle: FileHandle, chunks: Uint8Array[]): Promise<void> {
+// The write path calls node:fs with a file descriptor and callbacks, one promise per call: the
+// FileHandle of fs/promises adds its own bookkeeping to each of an upload's calls on the event
+// loop (docs/benchmarks.md, ingest).
+const openForWrite = (path: string) =>
+  new Promise<number>((resolve, reject) =>
+    fsOpen(path, 'w', FILE_MODE, (error, fd) => (error ? reject(error) : resolve(fd))),
+  );
+const writevAt = (fd: number, chunks: Uint8Array[]) =>
+  new Promise<number>((resolve, reject) =>
+    fsWritev(fd, chunks, (error, written) => (error ? reject(error) : resolve(written))),
+  );
+const fsyncFd = (fd: number) =>
+  new Promise<void>((resolve, reject) => fsFsync(fd, (error) => (error ? reject(error) : resolve())));
+const closeFd = (fd: number) =>
+  new Promise<void>((resolve, reject) => fsClose(fd, (error) => (error ? reject(error) : resolve())));
+
+/** Writes every byte of `chunks` at the file's position (writev may write only a part). */
+async function writeAll(fd: number, chunks: Uint8Array[]): Promise<void> {
   let rest = chunks;
   while (rest.length > 0) {
-    let { bytesWritten } = await handle.writev(rest);
+    let bytesWritten = await writevAt(fd, rest);
     if (bytesWritten === 0) throw new FlotillaError('INTERNAL', 'blob write made no progress');
     while (rest.length > 0 && bytesWritten >= (rest[0] as Uint8Array).length) {
       bytesWritten -= (rest[0] as Uint8Array).length;
@@ -222,7 +250,8 @@ export class LocalDirBlobStore implements BlobStore {
   ): Promise<number> {
     const target = this.path(digest);
     const tmp = join(this.dir, 'tmp', `${digest}.${randomBytes(6).toString('hex')}`);
-    const handle = await open(tmp, 'w', FILE_MODE);
+    const fd = await openForWrite(tmp);
+    let fdOpen = true;
     try {
       // Chunks are written in batches of up to WRITE_BATCH_BYTES (one writev each), not one
       // write per network chunk: a delta of a few hundred kB is one write.
@@ -233,20 +262,22 @@ export class LocalDirBlobStore implements BlobStore {
         const chunks = batch;
         batch = [];
         batchBytes = 0;
-        await writeAll(handle, chunks);
+        await writeAll(fd, chunks);
       };
-      const bytes = await streamVerified(digest, source, maxBytes, async (chunk) => {
+      const bytes = await streamVerified(digest, source, maxBytes, (chunk) => {
         batch.push(chunk);
         batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+        return batchBytes >= WRITE_BATCH_BYTES ? flush() : undefined;
       });
       await flush();
-      await handle.sync();
-      await handle.close();
+      await fsyncFd(fd);
+      fdOpen = false;
+      await closeFd(fd);
       await this.moveIntoPlace(tmp, target, digest.slice(0, 2));
       return bytes;
     } catch (error) {
-      await handle.close().catch(() => undefined);
+      // A descriptor is closed once: its number may belong to another file right after.
+      if (fdOpen) await closeFd(fd).catch(() => undefined);
       await rm(tmp, { force: true });
       throw error;
     }
