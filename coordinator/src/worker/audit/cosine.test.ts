@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSeededRng } from '../privacy/random.js';
-import { squaredDistance } from '../strategies/checks.js';
-import { cosineSimilarity, l2Norm, nearestDistances, normAndCosine } from './cosine.js';
+import { squaredDistance, squaredDistances } from '../strategies/checks.js';
+import { cosineSimilarity, l2Norm, nearestDistances, normAndCosine, normsAndCosinesTo } from './cosine.js';
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
 
@@ -25,6 +25,41 @@ describe('cosine', () => {
       expect(normAndCosine(a, b)).toEqual({ norm: l2Norm(a), cosine: cosineSimilarity(a, b) });
     }
     expect(() => normAndCosine([t(1, 0)], [t(1)])).toThrow(/same tensors/);
+  });
+
+  it("takes every update's norm and cosine to one reference four at a time, bit for bit as one at a time", () => {
+    const rng = createSeededRng('norms-and-cosines');
+    for (const scale of [1e-42, 1, 1e37]) {
+      const draw = (length: number) => Float32Array.from({ length }, () => scale * rng.normal());
+      const reference = [draw(701), draw(3)];
+      // 1 to 9 updates: whole groups of four and every size of a short last group; an all-zero
+      // update (cosine 0) and a NaN among them.
+      for (let n = 1; n <= 9; n++) {
+        const updates = Array.from({ length: n }, () => [draw(701), draw(3)]);
+        if (n >= 3) updates[1] = [new Float32Array(701), new Float32Array(3)];
+        if (n >= 6) updates[5]?.[0]?.fill(Number.NaN, 100, 101);
+        expect(normsAndCosinesTo(updates, reference)).toEqual(
+          updates.map((u) => normAndCosine(u, reference)),
+        );
+      }
+    }
+    expect(normsAndCosinesTo([], [t(1)])).toEqual([]);
+    expect(() => normsAndCosinesTo([[t(1, 0)], [t(1)]], [t(1, 0)])).toThrow(/same tensors/);
+  });
+
+  it('sums the squared distances of four pairs at a time, bit for bit as one at a time', () => {
+    const rng = createSeededRng('distances-of-pairs');
+    const draw = () => Float32Array.from({ length: 1001 }, () => rng.normal());
+    const vectors = Array.from({ length: 6 }, draw);
+    // A pair of equal vectors among them (distance 0).
+    vectors[5] = vectors[0]?.slice() ?? draw();
+    const all = vectors.flatMap((a, i) => vectors.slice(i + 1).map((b) => [a, b] as const));
+    for (let n = 0; n <= 9; n++) {
+      const pairs = all.slice(n, 2 * n);
+      expect(squaredDistances(pairs)).toEqual(pairs.map(([a, b]) => squaredDistance(a, b)));
+    }
+    expect(squaredDistances([[vectors[0] ?? draw(), vectors[5] ?? draw()]])).toEqual([0]);
+    expect(() => squaredDistances([[draw(), draw().subarray(1)]])).toThrow(/same length/);
   });
 
   it('gives each update its relative distance to the closest other one', () => {

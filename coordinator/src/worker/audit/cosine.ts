@@ -1,4 +1,4 @@
-import { FlotillaError, at, f32At } from '@flotilla/protocol';
+import { FlotillaError, at, f32At, f64At } from '@flotilla/protocol';
 import { PairDistances } from '../strategies/krum-distances.js';
 
 /** An update or aggregate: its tensors in a fixed order (e.g. sorted tensor names), flattened. */
@@ -42,6 +42,59 @@ export function normAndCosine(a: TensorList, b: TensorList): { norm: number; cos
   checkSameLayout(a, b);
   const { dot, aa, bb } = sums(a, b);
   return { norm: Math.sqrt(aa), cosine: cosineFromSums(dot, aa, bb) };
+}
+
+/**
+ * `normAndCosine(u, reference)` of every update, bit for bit, four updates per pass over the
+ * reference: each update's Σ x·y and Σ x² are still added in coordinate order, and Σ y², the
+ * same for every update, is taken once. About twice as fast as one update at a time.
+ */
+export function normsAndCosinesTo(
+  updates: readonly TensorList[],
+  reference: TensorList,
+): Array<{ norm: number; cosine: number }> {
+  for (const u of updates) checkSameLayout(u, reference);
+  let bb = 0;
+  for (const y of reference) for (let i = 0; i < y.length; i++) bb += f32At(y, i) * f32At(y, i);
+  const out: Array<{ norm: number; cosine: number }> = [];
+  for (let g = 0; g < updates.length; g += 4) {
+    // A short last group repeats its first update; those sums are not kept.
+    const group = [0, 1, 2, 3].map((k) => updates[g + k] ?? at(updates, g));
+    const [dot, self] = [new Float64Array(4), new Float64Array(4)];
+    reference.forEach((y, t) => addFourSums(group.map((u) => at(u, t)) as FourVectors, y, dot, self));
+    for (let k = 0; k < Math.min(4, updates.length - g); k++) {
+      const aa = f64At(self, k);
+      out.push({ norm: Math.sqrt(aa), cosine: cosineFromSums(f64At(dot, k), aa, bb) });
+    }
+  }
+  return out;
+}
+
+type FourVectors = [Float32Array, Float32Array, Float32Array, Float32Array];
+
+/** dot[k] += Σ x_k·y and self[k] += Σ x_k², in coordinate order, for four vectors x_k. */
+function addFourSums(x: FourVectors, y: Float32Array, dot: Float64Array, self: Float64Array): void {
+  const [x0, x1, x2, x3] = x;
+  let [d0, d1, d2, d3] = [f64At(dot, 0), f64At(dot, 1), f64At(dot, 2), f64At(dot, 3)];
+  let [s0, s1, s2, s3] = [f64At(self, 0), f64At(self, 1), f64At(self, 2), f64At(self, 3)];
+  // Written out four times on purpose: eight scalar locals are what lets the sums run side by side.
+  for (let i = 0; i < y.length; i++) {
+    const r = f32At(y, i);
+    const a = f32At(x0, i);
+    d0 += a * r;
+    s0 += a * a;
+    const b = f32At(x1, i);
+    d1 += b * r;
+    s1 += b * b;
+    const c = f32At(x2, i);
+    d2 += c * r;
+    s2 += c * c;
+    const e = f32At(x3, i);
+    d3 += e * r;
+    s3 += e * e;
+  }
+  dot.set([d0, d1, d2, d3]);
+  self.set([s0, s1, s2, s3]);
 }
 
 /** Dot product and squared norms over all tensors of two updates with the same layout (float64). */
@@ -103,15 +156,24 @@ export function nearestDistances(
     const larger = Math.max(at(norms, i), at(norms, j));
     return larger === 0 ? 0 : Math.sqrt(Math.max(0, squared)) / larger;
   };
-  return updates.map((_, i) => {
+  // Each row's candidates: the pairs whose lower bound does not exceed the row's smallest upper
+  // bound (NaN bounds too: NaN > bar is false). The nearest pair is always one of them, so
+  // summing them all by the definition, four at a time across rows, gives the nearest distance.
+  const candidates = updates.map((_, i) => {
     let bar = Infinity;
     for (let j = 0; j < n; j++) if (j !== i) bar = Math.min(bar, relative(i, j, pairs.upper(i, j)));
+    const row: number[] = [];
+    for (let j = 0; j < n; j++) if (j !== i && !(relative(i, j, pairs.lower(i, j)) > bar)) row.push(j);
+    return row;
+  });
+  const wanted = new Map<number, [number, number]>();
+  candidates.forEach((row, i) => {
+    for (const j of row) wanted.set(Math.min(i, j) * n + Math.max(i, j), [Math.min(i, j), Math.max(i, j)]);
+  });
+  pairs.computeExactPairs([...wanted.values()]);
+  return candidates.map((row, i) => {
     let nearest = Infinity;
-    for (let j = 0; j < n; j++) {
-      if (j === i || relative(i, j, pairs.lower(i, j)) > bar) continue;
-      pairs.computeExact(i, j);
-      nearest = Math.min(nearest, relative(i, j, pairs.lower(i, j)));
-    }
+    for (const j of row) nearest = Math.min(nearest, relative(i, j, pairs.lower(i, j)));
     return nearest;
   });
 }

@@ -5,7 +5,7 @@
 // its shards' medians (exact with one shard).
 import { FlotillaError } from '@flotilla/protocol';
 import { columnMedians } from '../strategies/coordinate-wise.js';
-import { l2Norm, nearestDistances, normAndCosine, type TensorList } from './cosine.js';
+import { l2Norm, nearestDistances, normsAndCosinesTo, type TensorList } from './cosine.js';
 import { othersMedianScreen, type OthersMedianScreen } from './others-median.js';
 
 /**
@@ -74,7 +74,7 @@ export function peerStats(
 
 /** Each update's {@link UpdateStats} against `reference`, computed in one process. */
 export function updateStats(updates: readonly TensorList[], reference: TensorList): UpdateStats[] {
-  const measured = updates.map((u) => normAndCosine(u, reference));
+  const measured = normsAndCosinesTo(updates, reference);
   const peers = peerStats(
     updates,
     measured.map((m) => m.norm),

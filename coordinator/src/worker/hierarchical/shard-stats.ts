@@ -8,7 +8,7 @@
 // would screen it; only near-duplicates in different shards go unseen (shards are cut by blob
 // digest, so colluders do not land in one shard by design).
 import { FlotillaError, decodeDeltaFile } from '@flotilla/protocol';
-import { normAndCosine } from '../audit/cosine.js';
+import { normsAndCosinesTo } from '../audit/cosine.js';
 import { othersMedianScreen } from '../audit/others-median.js';
 import { peerStats, type PeerStats } from '../audit/reference.js';
 import { columnMedians } from '../strategies/coordinate-wise.js';
@@ -52,11 +52,12 @@ export function medianFromTrained(
 
 /** Each flattened update's cosine to the flattened reference (audit/cosine.ts). */
 export function referenceCosines(updates: readonly Float32Array[], reference: Float32Array): number[] {
-  return updates.map((values) => {
-    if (values.length !== reference.length)
-      throw new FlotillaError('SHAPE_MISMATCH', 'an update and the round reference differ in size');
-    return normAndCosine([values], [reference]).cosine;
-  });
+  if (updates.some((values) => values.length !== reference.length))
+    throw new FlotillaError('SHAPE_MISMATCH', 'an update and the round reference differ in size');
+  return normsAndCosinesTo(
+    updates.map((values) => [values]),
+    [reference],
+  ).map((m) => m.cosine);
 }
 
 /**

@@ -28,7 +28,7 @@
  * the colluding-copies attack (many identical updates) as fast as any other round.
  */
 import { at, f64At } from '@flotilla/protocol';
-import { squaredDistance } from './checks.js';
+import { squaredDistance, squaredDistances } from './checks.js';
 import { gramMatrix } from './gram-matrix.js';
 
 const U = 2 ** -53;
@@ -147,6 +147,25 @@ export class PairDistances {
     const vb = this.vectors[b];
     this.setExact(i, j, va === undefined || vb === undefined ? NaN : squaredDistance(va, vb));
     this.computed += 1;
+  }
+
+  /**
+   * `computeExact(i, j)` for every pair [i, j] not exact yet, the same values, four pairs per
+   * pass (`squaredDistances`).
+   */
+  computeExactPairs(pairs: ReadonlyArray<readonly [number, number]>): void {
+    const todo = pairs.filter(([i, j]) => !this.isExact(i, j));
+    const vectors = todo.map(([i, j]) => [this.vectors[i], this.vectors[j]] as const);
+    const distances = vectors.every((p): p is readonly [Float32Array, Float32Array] => p.every(Boolean))
+      ? squaredDistances(vectors)
+      : null;
+    todo.forEach(([i, j], k) => {
+      if (distances === null) this.computeExact(i, j);
+      else {
+        this.setExact(i, j, at(distances, k));
+        this.computed += 1;
+      }
+    });
   }
 
   private setExact(i: number, j: number, d: number): void {
