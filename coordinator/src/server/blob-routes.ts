@@ -144,9 +144,10 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
     req: IncomingMessage,
     digest: string,
   ): Promise<{ principal: BlobPrincipal; admission: UploadAdmission }> {
-    const unauthorized = new FlotillaError('UNAUTHORIZED', 'Bearer session token or operator token required');
+    const unauthorized = () =>
+      new FlotillaError('UNAUTHORIZED', 'Bearer session token or operator token required');
     const token = bearer(req);
-    if (!token) throw unauthorized;
+    if (!token) throw unauthorized();
     const configured = configuredPrincipal(token);
     if (configured?.kind === 'auditor') throw new FlotillaError('FORBIDDEN', 'auditors cannot upload blobs');
     if (configured?.kind === 'operator')
@@ -156,7 +157,7 @@ export function createBlobRoutes(deps: BlobRouteDeps) {
       };
     // The session and the admission in one Redis round trip (upload-admit.lua).
     const device = await deps.admitDeviceUpload(token, digest);
-    if (device === null) throw unauthorized;
+    if (device === null) throw unauthorized();
     return { principal: { kind: 'device', deviceId: device.deviceId }, admission: device.admission };
   }
 

