@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Redis memory of the round log with and without stream trimming, side by side in one run:
 // two private redis-servers, the same N `update.accepted` appends to each (one writer keeping
-// the default 10,000 lines, one never trimming), then INFO memory and MEMORY USAGE of the keys.
+// the default 10,000 lines, one never trimming), then INFO memory and MEMORY USAGE of the keys
+// (the trimming writer also prunes the tree's low levels under the trimmed records).
 // Then the Merkle tree's storage, old against new for the same appends: the segment strings the
 // appends wrote, the same nodes as the hash of head format 2 (a field per node, as the append
 // script wrote them before segments), and the segments the migration makes from that hash.

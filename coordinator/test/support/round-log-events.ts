@@ -29,3 +29,23 @@ export function roundAbandonedInSelection(n: number, taskId = 'demo'): RoundLogE
     reason: 'selection timeout: 0 of 2 devices checked in',
   };
 }
+
+/**
+ * The `update.refused` record of the `i`-th device (pseudonym `dev_<i in hex>`) in round `demo:1`,
+ * over the norm bound: a record per device, for filling a log with many leaves.
+ */
+export function updateRefused(i: number): RoundLogEventOf<'update.refused'> {
+  return {
+    type: 'update.refused',
+    taskId: 'demo',
+    roundId: 'demo:1',
+    device: `dev_${i.toString(16).padStart(32, '0')}`,
+    reason: 'NORM_EXCEEDED',
+    message: `norm ${2 + i} > 1`,
+    blobDigest: (i + 1).toString(16).padStart(64, '0'),
+    norm: null,
+    clipBound: 1,
+    clipped: null,
+    bytes: null,
+  };
+}

@@ -17,6 +17,11 @@ export function roundLogKeys(prefix: string) {
      * ⌊index / TREE_SEGMENT_NODES⌋ (tree-segments.ts).
      */
     treeSegment: (level: number, segment: number) => `${prefix}:roundlog:tree:${level}:${segment}`,
+    /**
+     * String, a whole number of `PRUNE_BLOCK_LEAVES`: the records below it have their tree levels
+     * under `PRUNE_BELOW_LEVEL` dropped from Redis (tree-prune.ts). Absent: nothing dropped.
+     */
+    prunedLeaves: `${prefix}:roundlog:pruned`,
     /** SCAN/KEYS pattern matching every tree segment key. */
     treeSegmentPattern: `${prefix}:roundlog:tree:*`,
     /** Stream of lines (records and tree heads); entry id `0-<seq+1>`, field `record` = the line's JSON. */

@@ -62,23 +62,50 @@ async function nextLineStart(handle: FileHandle, offset: number, size: number): 
   return null;
 }
 
-function seqOf(line: string, filePath: string): number {
-  let seq: unknown;
-  try {
-    seq = (JSON.parse(line) as { seq?: unknown }).seq;
-  } catch {
-    seq = undefined;
-  }
-  if (typeof seq !== 'number' || !Number.isInteger(seq))
-    throw new FlotillaError(
-      'CORRUPT_FILE',
-      `${filePath} holds a line that is not a round-log record; run flotilla audit verify on it`,
-    );
-  return seq;
+/** A line's position along the log, by which the file is bisected: both grow along the file. */
+interface LinePosition {
+  seq: number;
+  /**
+   * The last leaf the line is or covers: a record's `leafIndex`, a tree head's `treeSize − 1`
+   * (every record before the head is a leaf below its size); undefined for anything else.
+   */
+  lastLeaf: number | undefined;
 }
 
-/** Byte offset of a line start at or before the first line whose seq is ≥ `fromSeq`. */
-async function bisect(handle: FileHandle, size: number, fromSeq: number, filePath: string): Promise<number> {
+const isWholeNumber = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value);
+
+const notARecord = (filePath: string) =>
+  new FlotillaError(
+    'CORRUPT_FILE',
+    `${filePath} holds a line that is not a round-log record; run flotilla audit verify on it`,
+  );
+
+function positionOf(line: string, filePath: string): LinePosition {
+  let json: { seq?: unknown; leafIndex?: unknown; treeHead?: { treeSize?: unknown } } | undefined;
+  try {
+    json = JSON.parse(line) as typeof json;
+  } catch {
+    json = undefined;
+  }
+  const seq = json?.seq;
+  if (!isWholeNumber(seq)) throw notARecord(filePath);
+  const treeSize = json?.treeHead?.treeSize;
+  const lastLeaf = isWholeNumber(json?.leafIndex)
+    ? json.leafIndex
+    : isWholeNumber(treeSize)
+      ? treeSize - 1
+      : undefined;
+  return { seq, lastLeaf };
+}
+
+/** Byte offset of a line start at or before the first line where `before` no longer holds. */
+async function bisect(
+  handle: FileHandle,
+  size: number,
+  before: (position: LinePosition) => boolean,
+  filePath: string,
+): Promise<number> {
   // Invariant: the wanted line starts after `lo`; probing stops once the gap is one chunk.
   let lo = 0;
   let hi = size;
@@ -86,7 +113,7 @@ async function bisect(handle: FileHandle, size: number, fromSeq: number, filePat
     const mid = Math.floor((lo + hi) / 2);
     const start = await nextLineStart(handle, mid, size);
     const line = start === null ? null : await lineAt(handle, start, size);
-    if (start !== null && line !== null && seqOf(line, filePath) < fromSeq) lo = start;
+    if (start !== null && line !== null && before(positionOf(line, filePath))) lo = start;
     else hi = mid;
   }
   return lo;
@@ -96,10 +123,41 @@ async function bisect(handle: FileHandle, size: number, fromSeq: number, filePat
  * The mirror's lines with seq in [`fromSeq`, `throughSeq`], in file order (a torn last line is
  * left out). Continuity is the caller's to check: this returns what the file holds.
  */
-export async function readMirrorLines(
+export function readMirrorLines(
   filePath: string,
   fromSeq: number,
   throughSeq: number,
+): Promise<RawLogLine[]> {
+  return scanMirror(
+    filePath,
+    (p) => p.seq < fromSeq,
+    (p) => (p.seq > throughSeq ? 'stop' : p.seq >= fromSeq),
+  );
+}
+
+/**
+ * The mirror's lines from the first one whose last leaf is `firstLeaf` (a record of that leaf
+ * index, or a head just before it) through the record of leaf `firstLeaf + count − 1`, found by
+ * bisecting on leaf indexes: the lines of a span of the Merkle tree, for recomputing it.
+ */
+export function readMirrorLeaves(filePath: string, firstLeaf: number, count: number): Promise<RawLogLine[]> {
+  const end = firstLeaf + count;
+  const leafOf = (p: LinePosition): number => {
+    if (p.lastLeaf === undefined) throw notARecord(filePath);
+    return p.lastLeaf;
+  };
+  return scanMirror(
+    filePath,
+    (p) => leafOf(p) < firstLeaf,
+    (p) => (leafOf(p) >= end ? 'stop' : leafOf(p) >= firstLeaf),
+  );
+}
+
+/** Reads from the bisected start, keeping the lines `keep` accepts, until it says stop. */
+async function scanMirror(
+  filePath: string,
+  before: (position: LinePosition) => boolean,
+  keep: (position: LinePosition) => boolean | 'stop',
 ): Promise<RawLogLine[]> {
   let handle: FileHandle;
   try {
@@ -110,7 +168,7 @@ export async function readMirrorLines(
   try {
     const { size } = await handle.stat();
     const out: RawLogLine[] = [];
-    let position = await bisect(handle, size, fromSeq, filePath);
+    let position = await bisect(handle, size, before, filePath);
     let carry = Buffer.alloc(0);
     while (position < size) {
       const chunk = Buffer.alloc(Math.min(CHUNK, size - position));
@@ -124,9 +182,10 @@ export async function readMirrorLines(
         buffer = buffer.subarray(newline + 1);
         newline = buffer.indexOf(0x0a);
         if (line.trim() === '') continue;
-        const seq = seqOf(line, filePath);
-        if (seq > throughSeq) return out;
-        if (seq >= fromSeq) out.push({ seq, line });
+        const at = positionOf(line, filePath);
+        const verdict = keep(at);
+        if (verdict === 'stop') return out;
+        if (verdict) out.push({ seq: at.seq, line });
       }
       carry = buffer;
     }

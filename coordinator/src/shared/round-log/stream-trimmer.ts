@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { FlotillaError } from '@flotilla/protocol';
 import { DEFAULT_KEEP_LINES, trimRoundLog, type LaggingMirror } from './trim.js';
+import { pruneTrimmedTree } from './tree-prune.js';
 
-// When a writer trims the stream: after its mirror syncs, once per `keepLines / 100` lines it
-// mirrored (one script call per hundred-odd lines, and the stream exceeds keepLines by at most
-// that), and whom it tells about a mirror that stopped.
+// When a writer trims the stream (and prunes the tree under it): after its mirror syncs, once per
+// `keepLines / 100` lines it mirrored (one script call per hundred-odd lines, and the stream
+// exceeds keepLines by at most that), and whom it tells about a mirror that stopped.
 
 /**
  * A mirror silent this long while it holds lines in Redis is reported, at most this often, ms.
@@ -40,7 +41,9 @@ export function streamTrimmer(options: StreamTrimmerOptions): (mirroredLines: nu
   let laggingReportedAt = Number.NEGATIVE_INFINITY;
 
   async function trim(): Promise<void> {
-    const { lagging } = await trimRoundLog(options.redis, options.prefix, keepLines);
+    const { lagging, removed } = await trimRoundLog(options.redis, options.prefix, keepLines);
+    // What left the stream also leaves the tree's low levels (tree-prune.ts).
+    if (removed > 0) await pruneTrimmedTree(options.redis, options.prefix);
     const now = Date.now();
     if (!lagging || now - lagging.at < LAGGING_MIRROR_REPORT_MS) return;
     if (now - laggingReportedAt >= LAGGING_MIRROR_REPORT_MS) {

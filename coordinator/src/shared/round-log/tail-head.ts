@@ -40,6 +40,8 @@ export interface SignTailOptions {
   now: () => number;
   /** Compare-and-set retries under contention. */
   maxRetries: number;
+  /** This process's mirror, for tree nodes of the pruned span (tree-nodes.ts). */
+  mirrorPath?: string;
 }
 
 /** The head line over every record of `state`, when some are not covered by its last head; else null. */
@@ -56,7 +58,7 @@ async function tailHead(
       `the round log is now signed by ${state.keyId}, not this process's key ${keyId}: reload the coordinator key`,
     );
   const ts = Math.max(options.now(), state.ts);
-  const consistency = await consistencyHex(options.redis, options.prefix, signedSize, state.leaves, []);
+  const consistency = await consistencyHex(options, signedSize, state.leaves, []);
   const signed = signTreeHead(
     { treeSize: state.leaves, rootHash: rootFromFrontier(frontierBytes(state)), ts },
     options.signingKey,

@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   consistencyPath,
   consistencyProof,
@@ -13,33 +11,33 @@ import {
   toBase64,
   toHex,
   verifyRoundLog,
-  type RoundLogEvent,
 } from '@flotilla/protocol';
 import { uniquePrefix } from '../../../../test-support/redis.js';
+import { tempDirs } from '../../../../test-support/temp-dirs.js';
 import {
   nodesAtLevel,
   rewriteAsOldFormat,
   roundOpened,
   testRedisConnections,
+  updateRefused,
   treeOfLog,
 } from '../../../test/support/index.js';
 import { auditVerifyCommand } from './cli.js';
 import { roundLogKeys } from './keys.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
-import { nodeSlot, readTreeNodes } from './tree-segments.js';
+import { nodeSlot } from './tree-segments.js';
+import { readTreeNodes } from './tree-nodes.js';
 import { migrateTreeToSegments } from './tree-migration.js';
 import { withStoredNodes } from './tree-store.js';
 import { openRoundLog } from './writer.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(6));
 const connect = testRedisConnections();
+const dir = tempDirs('flotilla-tree-migration-')();
 let redis: ReturnType<typeof connect>;
-let dir: string;
 beforeAll(() => {
   redis = connect();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-tree-migration-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const writerOn = (prefix: string) =>
   openRoundLog({
@@ -50,31 +48,17 @@ const writerOn = (prefix: string) =>
     pseudonymSecret: new Uint8Array(32),
   });
 
-const refused = (i: number): RoundLogEvent => ({
-  type: 'update.refused',
-  taskId: 'demo',
-  roundId: 'demo:1',
-  device: `dev_${i.toString(16).padStart(32, '0')}`,
-  reason: 'NORM_EXCEEDED',
-  message: `norm ${2 + i} > 1`,
-  blobDigest: (i + 1).toString(16).padStart(64, '0'),
-  norm: null,
-  clipBound: 1,
-  clipped: null,
-  bytes: null,
-});
-
 /** A log of `count` refusals after a round opening, appended in flight (heads batch them). */
 async function writeLog(prefix: string, count: number, from = 0) {
   const writer = writerOn(prefix);
   if (from === 0) await writer.append(roundOpened(1));
-  await Promise.all(Array.from({ length: count }, (_, i) => writer.append(refused(from + i))));
+  await Promise.all(Array.from({ length: count }, (_, i) => writer.append(updateRefused(from + i))));
   await writer.flush();
 }
 
 const leavesOf = async (prefix: string) => (await readRoundLog(redis, prefix)).map(roundLogLeafHash);
 const proofsFromRedis = (prefix: string, indexes: readonly number[], size: number) =>
-  withStoredNodes(redis, prefix, (node) =>
+  withStoredNodes({ redis, prefix }, (node) =>
     indexes.map((index) => inclusionPath(subtreeFromNodes(node), index, size).map(toHex)),
   );
 const completeSubtrees = (size: number) => {
@@ -132,7 +116,7 @@ describe('moving a format-2 log tree from its hash into segments', () => {
     expect(await proofsFromRedis(prefix, sample, oldSize)).toEqual(before);
     const leaves = await leavesOf(prefix);
     expect(
-      await withStoredNodes(redis, prefix, (node) =>
+      await withStoredNodes({ redis, prefix }, (node) =>
         consistencyPath(subtreeFromNodes(node), oldSize, size).map(toHex),
       ),
     ).toEqual(consistencyProof(leaves, oldSize, size).map(toHex));
@@ -214,7 +198,7 @@ describe('moving a format-2 log tree from its hash into segments', () => {
         /still has 2\d nodes in .* that cannot be moved to segments \(0:2\d/,
       ) as string,
     });
-    await expect(withStoredNodes(redis, prefix, (node) => node(0, 20))).rejects.toMatchObject({
+    await expect(withStoredNodes({ redis, prefix }, (node) => node(0, 20))).rejects.toMatchObject({
       code: 'INTERNAL',
       message: expect.stringContaining(
         `${nodeSlot(prefix, 0, 0).key} holds 20 nodes, so not node 0:20`,
@@ -223,7 +207,7 @@ describe('moving a format-2 log tree from its hash into segments', () => {
     expect(JSON.parse((await redis.get(keys.head)) ?? '{}')).toMatchObject({ format: 2 });
 
     await redis.hset(keys.oldTreeHash, '0:21', Buffer.alloc(31));
-    await expect(withStoredNodes(redis, prefix, (node) => node(0, 21))).rejects.toMatchObject({
+    await expect(withStoredNodes({ redis, prefix }, (node) => node(0, 21))).rejects.toMatchObject({
       code: 'INTERNAL',
       message: expect.stringContaining(
         `round-log tree node 0:21 in ${keys.oldTreeHash} holds 31 bytes, not 32`,

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   StoredMerkleTree,
   consistencyPath,
@@ -18,32 +16,34 @@ import {
   type MerkleNodeId,
 } from '@flotilla/protocol';
 import { testRedisUrl, uniquePrefix } from '../../../../test-support/redis.js';
+import { tempDirs } from '../../../../test-support/temp-dirs.js';
 import { redisOptionsFromUrl } from '../redis-connection.js';
 import { CONSISTENCY, ENTRIES, INCLUSION, ROOTS } from '../../../../protocol/test/support/index.js';
 import { nodesAtLevel, roundOpened, storeLeaves, testRedisConnections } from '../../../test/support/index.js';
 import { roundLogKeys } from './keys.js';
-import { TREE_SEGMENT_BYTES, TREE_SEGMENT_NODES, nodeSlot, readTreeNodes } from './tree-segments.js';
+import { TREE_SEGMENT_BYTES, TREE_SEGMENT_NODES, nodeSlot } from './tree-segments.js';
+import { readTreeNodes } from './tree-nodes.js';
 import { withStoredNodes } from './tree-store.js';
 import { openRoundLog } from './writer.js';
 import { readRoundLogEntries } from './stream.js';
 
 const connect = testRedisConnections();
+const dir = tempDirs('flotilla-tree-segments-')();
 let redis: ReturnType<typeof connect>;
-let dir: string;
 beforeAll(() => {
   redis = connect();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-tree-segments-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const proveFromRedis = (prefix: string, index: number, size: number, on = redis) =>
-  withStoredNodes(on, prefix, (node) => inclusionPath(subtreeFromNodes(node), index, size).map(toHex));
+  withStoredNodes({ redis: on, prefix }, (node) =>
+    inclusionPath(subtreeFromNodes(node), index, size).map(toHex),
+  );
 const consistencyFromRedis = (prefix: string, oldSize: number, newSize: number) =>
-  withStoredNodes(redis, prefix, (node) =>
+  withStoredNodes({ redis, prefix }, (node) =>
     consistencyPath(subtreeFromNodes(node), oldSize, newSize).map(toHex),
   );
 const rootFromRedis = (prefix: string, size: number) =>
-  withStoredNodes(redis, prefix, (node) => toHex(subtreeFromNodes(node)(0, size)));
+  withStoredNodes({ redis, prefix }, (node) => toHex(subtreeFromNodes(node)(0, size)));
 
 describe('round-log tree in segment strings', () => {
   it('serves the published Certificate Transparency roots, inclusion paths and consistency proofs', async () => {

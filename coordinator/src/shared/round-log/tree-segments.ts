@@ -50,15 +50,15 @@ export function nodeSlot(prefix: string, level: number, index: number): NodeSlot
 /**
  * Reads nodes, each from its segment when the segment reaches it, else from the old hash (a log
  * still migrating). One script, so a migration step cannot move a node between the two reads.
- * KEYS: old hash, segment keys. ARGV: per node (segment key number, byte offset, hash field).
- * Returns per node its 32 bytes, or, when neither holds it (or the segment is not whole nodes),
- * the segment's length in bytes.
+ * KEYS: old hash, pruned-leaves key, segment keys. ARGV: per node (segment key number, byte
+ * offset, hash field). Returns per node its 32 bytes, or, when neither holds it (or the segment
+ * is not whole nodes), the segment's length in bytes; then the pruned-leaves count.
  */
 const READ_NODES_SCRIPT = `
 local lengths, out = {}, {}
 for n = 1, #ARGV / 3 do
   local k, offset, field = tonumber(ARGV[3 * n - 2]), tonumber(ARGV[3 * n - 1]), ARGV[3 * n]
-  local key = KEYS[k + 1]
+  local key = KEYS[k + 2]
   local length = lengths[k]
   if not length then
     length = redis.call('STRLEN', key)
@@ -72,8 +72,18 @@ for n = 1, #ARGV / 3 do
     out[n] = redis.call('HGET', KEYS[1], field) or length
   end
 end
+out[#out + 1] = tonumber(redis.call('GET', KEYS[2]) or '0')
 return out
 `;
+
+/** Tree levels below this one are dropped from Redis for records the stream no longer holds. */
+export const PRUNE_BELOW_LEVEL = 10;
+/** Records under one kept node of level `PRUNE_BELOW_LEVEL`: the unit that is pruned and recomputed. */
+export const PRUNE_BLOCK_LEAVES = 2 ** PRUNE_BELOW_LEVEL;
+
+/** Whether node (level, index) lies in the pruned span: dropped from Redis, recomputed from a mirror. */
+export const isPruned = (id: MerkleNodeId, prunedLeaves: number): boolean =>
+  id.level < PRUNE_BELOW_LEVEL && (id.index + 1) * 2 ** id.level <= prunedLeaves;
 
 /** The error for a node Redis should hold but does not (the tree was cut short or overwritten). */
 export function treeNodeMissing(slot: NodeSlot, id: MerkleNodeId, length: number): FlotillaError {
@@ -86,31 +96,38 @@ export function treeNodeMissing(slot: NodeSlot, id: MerkleNodeId, length: number
   });
 }
 
-/** Stored nodes by id, in one round trip; throws INTERNAL naming the key of any node not held. */
-export async function readTreeNodes(
+/**
+ * Stored nodes by id, in one round trip: null for a node of the pruned span (its segment was
+ * dropped; tree-nodes.ts recomputes it). Throws INTERNAL naming the key of any other node not held.
+ */
+export async function readStoredNodes(
   redis: Redis,
   prefix: string,
   ids: readonly MerkleNodeId[],
-): Promise<Uint8Array[]> {
+): Promise<Array<Uint8Array | null>> {
   if (ids.length === 0) return [];
+  const keys = roundLogKeys(prefix);
   const reads = ids.map((id) => ({ id, slot: nodeSlot(prefix, id.level, id.index) }));
   const keyNumbers = new Map<string, number>();
   for (const { slot } of reads) if (!keyNumbers.has(slot.key)) keyNumbers.set(slot.key, keyNumbers.size + 1);
   const values = (await runScriptBuffer(
     redis,
     READ_NODES_SCRIPT,
-    1 + keyNumbers.size,
-    roundLogKeys(prefix).oldTreeHash,
+    2 + keyNumbers.size,
+    keys.oldTreeHash,
+    keys.prunedLeaves,
     ...keyNumbers.keys(),
     ...reads.flatMap(({ slot }) => [keyNumbers.get(slot.key) ?? 0, slot.offset, slot.field]),
   )) as Array<Buffer | number>;
+  const prunedLeaves = Number(values.at(-1) ?? 0);
   return reads.map(({ id, slot }, i) => {
     const value = values[i];
+    if (value === 0 && isPruned(id, prunedLeaves)) return null;
     if (typeof value === 'number' || value === undefined) throw treeNodeMissing(slot, id, value ?? 0);
     if (value.length !== MERKLE_HASH_BYTES)
       throw new FlotillaError(
         'INTERNAL',
-        `round-log tree node ${slot.field} in ${roundLogKeys(prefix).oldTreeHash} holds ${value.length} bytes, not ${MERKLE_HASH_BYTES}`,
+        `round-log tree node ${slot.field} in ${keys.oldTreeHash} holds ${value.length} bytes, not ${MERKLE_HASH_BYTES}`,
       );
     return new Uint8Array(value);
   });

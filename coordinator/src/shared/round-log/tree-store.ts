@@ -14,7 +14,7 @@ import {
   type SignedTreeHead,
 } from '@flotilla/protocol';
 import { roundLogKeys } from './keys.js';
-import { readTreeNodes } from './tree-segments.js';
+import { readTreeNodes } from './tree-nodes.js';
 
 // The round log's Merkle tree in Redis. The head key holds what an append needs: the next seq,
 // the tree's right edge (frontier, ≤ 53 hashes) and the last signed head; every complete subtree
@@ -76,20 +76,27 @@ export function parseLogState(raw: string | null, key: string): LogState | null 
   return parsed.data;
 }
 
+/** Where a log's tree nodes are read: Redis, and for the pruned span a mirror file (tree-nodes.ts). */
+export interface TreeStore {
+  redis: Redis;
+  prefix: string;
+  /** This process's JSONL mirror; without it, nodes of the pruned span cannot be read. */
+  mirrorPath?: string;
+}
+
 /**
  * Runs `compute` over the stored nodes it needs, fetched in one script call; `extra` are nodes
  * not stored yet (made by the append being built).
  */
 export async function withStoredNodes<T>(
-  redis: Redis,
-  prefix: string,
+  store: TreeStore,
   compute: (node: MerkleNodeLookup) => T,
   extra: ReadonlyArray<MerkleNodeId & { hash: Uint8Array }> = [],
 ): Promise<T> {
   const key = (level: number, index: number) => `${level}:${index}`;
   const known = new Map(extra.map((n) => [key(n.level, n.index), n.hash]));
   const wanted = merkleNodesRead(compute).filter((id) => !known.has(key(id.level, id.index)));
-  const hashes = await readTreeNodes(redis, prefix, wanted);
+  const hashes = await readTreeNodes(store.redis, store.prefix, wanted, store.mirrorPath);
   wanted.forEach((id, i) => {
     const hash = hashes[i];
     if (hash) known.set(key(id.level, id.index), hash);
@@ -103,15 +110,13 @@ export async function withStoredNodes<T>(
 
 /** The consistency proof (hex) from the signed head of `oldSize` records to `newSize`. */
 export function consistencyHex(
-  redis: Redis,
-  prefix: string,
+  store: TreeStore,
   oldSize: number,
   newSize: number,
   extra: ReadonlyArray<MerkleNodeId & { hash: Uint8Array }>,
 ): Promise<string[]> {
   return withStoredNodes(
-    redis,
-    prefix,
+    store,
     (node) => consistencyPath(subtreeFromNodes(node), oldSize, newSize).map(toHex),
     extra,
   );
@@ -127,16 +132,15 @@ export interface InclusionProofAnswer {
 
 /** Reads the last signed head and proves leaf `leafIndex` against it; null when it does not cover the leaf yet. */
 export async function proveInclusion(
-  redis: Redis,
-  prefix: string,
+  store: TreeStore,
   leafIndex: number,
 ): Promise<InclusionProofAnswer | null> {
-  const keys = roundLogKeys(prefix);
-  const state = parseLogState(await redis.get(keys.head), keys.head);
+  const keys = roundLogKeys(store.prefix);
+  const state = parseLogState(await store.redis.get(keys.head), keys.head);
   const head = state?.signed ?? null;
   if (head === null || leafIndex >= head.treeHead.treeSize) return null;
   const size = head.treeHead.treeSize;
-  const proof = await withStoredNodes(redis, prefix, (node) =>
+  const proof = await withStoredNodes(store, (node) =>
     inclusionPath(subtreeFromNodes(node), leafIndex, size).map(toHex),
   );
   return { leafIndex, proof, head };

@@ -8,7 +8,7 @@ import {
 } from '@flotilla/protocol';
 import { roundLogKeys } from './keys.js';
 import { parseRawLine, readMirrorLines, type RawLogLine } from './mirror-read.js';
-import { readTreeNodes } from './tree-segments.js';
+import { readTreeNodes } from './tree-nodes.js';
 
 // Lines trimmed from the Redis stream, read back from a mirror file without trusting it: each
 // record must be the leaf the log's Merkle tree holds in Redis (the tree is never trimmed), the
@@ -75,6 +75,7 @@ async function checkAgainstTree(
     redis,
     prefix,
     records.map((record) => ({ level: 0, index: record.leafIndex })),
+    mirrorPath,
   );
   records.forEach((record, i) => {
     const leaf = stored[i];

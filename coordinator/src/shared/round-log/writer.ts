@@ -171,6 +171,7 @@ const signsHead = (event: RoundLogEvent): boolean => !event.type.startsWith('upd
 /** Opens the writer; no I/O happens until the first append. */
 export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   const keys = roundLogKeys(options.prefix);
+  const treeStore = { redis: options.redis, prefix: options.prefix, mirrorPath: options.filePath };
   const now = options.now ?? Date.now;
   const maxRetries = options.maxRetries ?? 200;
   const headIntervalMs = options.treeHeadIntervalMs ?? DEFAULT_TREE_HEAD_INTERVAL_MS;
@@ -367,7 +368,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     const sign = signsHead(event) || queued <= 1 || record.ts - (signed?.treeHead.ts ?? 0) >= headIntervalMs;
     if (sign) {
       const oldSize = signed?.treeHead.treeSize ?? 0;
-      const consistency = await consistencyHex(options.redis, options.prefix, oldSize, size, created);
+      const consistency = await consistencyHex(treeStore, oldSize, size, created);
       signed = signTreeHead({ treeSize: size, rootHash: rootFromFrontier(frontier), ts: record.ts }, key);
       signedSeq = record.seq + 1;
       lines.push({ seq: signedSeq, ...signed, consistency });
@@ -406,11 +407,18 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     pseudonymize: (deviceId) => pseudonymizeDevice(options.pseudonymSecret, deviceId),
     commitUpdate: (roundId, blobDigest) => commitUpdate(commitmentKey, roundId, blobDigest),
     head: async () => parseLogState(await options.redis.get(keys.head), keys.head)?.signed ?? null,
-    proveInclusion: (leafIndex) => proveInclusion(options.redis, options.prefix, leafIndex),
+    proveInclusion: (leafIndex) => proveInclusion(treeStore, leafIndex),
     signTail() {
       return serialized(async () => {
         const { redis, prefix } = options;
-        const head = await signUnsignedTail({ redis, prefix, signingKey, now, maxRetries });
+        const head = await signUnsignedTail({
+          redis,
+          prefix,
+          signingKey,
+          now,
+          maxRetries,
+          mirrorPath: options.filePath,
+        });
         if (head) await mirror().catch(onMirrorError);
         return head;
       });
