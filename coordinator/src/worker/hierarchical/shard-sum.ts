@@ -153,8 +153,12 @@ export function combineShardSums(shards: readonly ShardSum[]): {
   const { sums, totalWeight, count } = addShardSums(shards);
   if (!(totalWeight > 0)) throw new FlotillaError('BAD_REQUEST', 'weighted mean of zero total weight');
   const mean: TensorMap = new Map();
-  for (const [name, { shape, values }] of sums)
-    mean.set(name, { shape, values: Float32Array.from(values, (v) => v / totalWeight) });
+  for (const [name, { shape, values }] of sums) {
+    // A plain loop: `Float32Array.from` with a map function boxes every value on its way through.
+    const out = new Float32Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = f64At(values, i) / totalWeight;
+    mean.set(name, { shape, values: out });
+  }
   return { mean, totalWeight, count };
 }
 
