@@ -23,6 +23,7 @@ import {
   treeOfLog,
 } from '../../../test/support/index.js';
 import { auditVerifyCommand } from './cli.js';
+import { auditMirrorsCommand } from './mirrors-command.js';
 import { roundLogKeys } from './keys.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { nodeSlot } from './tree-segments.js';
@@ -150,6 +151,9 @@ describe('moving a format-2 log tree from its hash into segments', () => {
       inSegments += Math.min(20, nodesAtLevel(old.size, level));
     const inHash = completeSubtrees(old.size) - inSegments;
     expect(await redis.hlen(keys.oldTreeHash)).toBe(inHash);
+    expect((await auditMirrorsCommand({ redis, prefix })).output).toContain(
+      `Merkle tree: ${inHash} nodes still in the old hash ${keys.oldTreeHash}, moving into segment strings`,
+    );
     const leaves = await leavesOf(prefix);
     const sample = [0, 19, 20, 21, 500, 1022, 1023, 1024, old.size - 1];
     const expected = sample.map((i) => inclusionProof(leaves, i, old.size).map(toHex));
@@ -165,6 +169,9 @@ describe('moving a format-2 log tree from its hash into segments', () => {
     expect(Math.max(...steps)).toBe(16);
     expect(steps.reduce((a, b) => a + b, 0)).toBe(inHash);
     expect(await redis.exists(keys.oldTreeHash)).toBe(0);
+    expect((await auditMirrorsCommand({ redis, prefix })).output).toContain(
+      'Merkle tree: in segment strings, none of it pruned',
+    );
     // The head changed in its format digit alone.
     expect(await redis.get(keys.head)).toBe(rawBefore);
     expect(await proofsFromRedis(prefix, sample, old.size)).toEqual(expected);

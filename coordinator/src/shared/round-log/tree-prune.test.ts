@@ -16,6 +16,7 @@ import { uniquePrefix } from '../../../../test-support/redis.js';
 import { tempDirs } from '../../../../test-support/temp-dirs.js';
 import { roundOpened, testRedisConnections, updateRefused } from '../../../test/support/index.js';
 import { auditVerifyCommand } from './cli.js';
+import { auditMirrorsCommand } from './mirrors-command.js';
 import { roundLogKeys } from './keys.js';
 import { readRoundLog, readRoundLogEntries } from './stream.js';
 import { PRUNE_BLOCK_LEAVES } from './tree-segments.js';
@@ -54,6 +55,9 @@ describe('pruning the tree under the trimmed stream', () => {
     const { prefix, filePath, writer } = await prunedLog('tree-prune');
     const keys = roundLogKeys(prefix);
     expect(await redis.get(keys.prunedLeaves)).toBe(String(2 * PRUNE_BLOCK_LEAVES));
+    expect((await auditMirrorsCommand({ redis, prefix })).output).toContain(
+      'Merkle tree: in segment strings; levels 0-9 dropped under the first 2048 records',
+    );
     // Segments of 1,023 nodes: level 0's first two (leaves 0-2045) are gone, its third stays;
     // level 1's first (leaves 0-2045) is gone; level 9's and level 10's first stay.
     const present = async (level: number, segment: number) => redis.exists(keys.treeSegment(level, segment));
