@@ -30,14 +30,18 @@ export const TILE_FIELDS = 2 + TILE_A * TILE_B;
 /** Bytes from one promoted row to the next: GRAM_LANES f64 and a cache line of padding. */
 export const GRAM_LANES = 256;
 export const GRAM_STRIDE = GRAM_LANES * 8 + 64;
+/** The same for rows kept as f32 (`gramTilesF32`). */
+export const GRAM_STRIDE_F32 = GRAM_LANES * 4 + 64;
 
 /**
  * `(rows, n, srcOffset, dst, count, dstStride)`: for each of the n row addresses (i32) at `rows`,
- * widens `count` f32 (a multiple of 4) from `address + srcOffset` to f64 at `dst + r · dstStride`.
+ * widens `count` f32 (a multiple of 4) from `address + srcOffset` to f64 at `dst + r · dstStride`
+ * (`promoteRows`), or copies them as they are (`copyRows`, for the f32 tiles).
  */
-function promoteRows(): WasmFunction {
+function stageRows(widen: boolean): WasmFunction {
+  const store = (v: number[], offset: number): number[] => [...v, ...simdOp.v128Store(offset)];
   return wasmFunction(
-    'promoteRows',
+    widen ? 'promoteRows' : 'copyRows',
     { rows: I32, n: I32, srcOffset: I32, dst: I32, count: I32, dstStride: I32 },
     { rowsEnd: I32, src: I32, srcEnd: I32, d: I32, x: V128 },
     (l) =>
@@ -52,17 +56,22 @@ function promoteRows(): WasmFunction {
           ...op.localGet(l.src),
           ...simdOp.v128Load(0),
           ...op.localSet(l.x),
-          ...op.localGet(l.d),
-          ...op.localGet(l.x),
-          ...simdOp.f64x2PromoteLowF32x4,
-          ...simdOp.v128Store(0),
-          ...op.localGet(l.d),
-          ...op.localGet(l.x),
-          ...op.localGet(l.x),
-          ...simdOp.i8x16Shuffle(HIGH_HALF),
-          ...simdOp.f64x2PromoteLowF32x4,
-          ...simdOp.v128Store(16),
-          ...setSum(l.d, l.d, { value: 32 }),
+          ...(widen
+            ? [
+                ...store([...op.localGet(l.d), ...op.localGet(l.x), ...simdOp.f64x2PromoteLowF32x4], 0),
+                ...store(
+                  [
+                    ...op.localGet(l.d),
+                    ...op.localGet(l.x),
+                    ...op.localGet(l.x),
+                    ...simdOp.i8x16Shuffle(HIGH_HALF),
+                    ...simdOp.f64x2PromoteLowF32x4,
+                  ],
+                  16,
+                ),
+                ...setSum(l.d, l.d, { value: 32 }),
+              ]
+            : [...store([...op.localGet(l.d), ...op.localGet(l.x)], 0), ...setSum(l.d, l.d, { value: 16 })]),
         ]),
       ]),
   );
@@ -72,27 +81,33 @@ function promoteRows(): WasmFunction {
  * `(base, tiles, tileCount, bytes)`: for each tile in the table at `tiles` (TILE_FIELDS i32 each:
  * the byte offset from `base` of the tile's first a-row and of its first b-row, then the byte
  * address of G for each pair, a-major), adds Σ a[k]·b[k] over the first `bytes` (a multiple of 32)
- * of f64 of each pair of rows to that pair's G entry. A tile's rows are consecutive rows of the
- * block, GRAM_STRIDE bytes apart. Lane 0 of a pair's f64x2 sums the even coordinates, lane 1 the
- * odd ones, each in order; G gets (lane 0 + lane 1).
+ * of each pair of rows to that pair's G entry (f64). A tile's rows are consecutive rows of the
+ * block, `stride` bytes apart.
+ * - `gramTiles`, rows of f64 (GRAM_STRIDE apart): lane 0 of a pair's f64x2 sums the even
+ *   coordinates, lane 1 the odd ones, each in order; G gets (lane 0 + lane 1).
+ * - `gramTilesF32`, rows of f32 (GRAM_STRIDE_F32 apart): lane q of a pair's f32x4 sums the
+ *   coordinates ≡ q mod 4 in f32, in order; G gets ((lane 0 + lane 2) + (lane 1 + lane 3)) in f64.
+ *   Twice the products per instruction, for bounds that are 10⁷ times wider (gram-matrix.ts).
  */
-function gramTiles(): WasmFunction {
+function gramTiles(f32: boolean): WasmFunction {
+  const stride = f32 ? GRAM_STRIDE_F32 : GRAM_STRIDE;
   const pairs = TILE_A * TILE_B;
   const va = Array.from({ length: TILE_A }, (_, i) => `va${i}`);
   const vb = Array.from({ length: TILE_B }, (_, j) => `vb${j}`);
   const sums = Array.from({ length: pairs }, (_, q) => `s${q}`);
-  const locals: Record<string, number> = { tilesEnd: I32, pa: I32, pb: I32, paEnd: I32 };
+  const locals: Record<string, number> = { tilesEnd: I32, pa: I32, pb: I32, paEnd: I32, flushed: V128 };
   for (const name of [...va, ...vb, ...sums]) locals[name] = V128;
-  return wasmFunction('gramTiles', { base: I32, tiles: I32, tileCount: I32, bytes: I32 }, locals, (l) => {
+  const name = f32 ? 'gramTilesF32' : 'gramTiles';
+  return wasmFunction(name, { base: I32, tiles: I32, tileCount: I32, bytes: I32 }, locals, (l) => {
     const at = (name: string | undefined): number => {
       const index = l[name ?? ''];
       if (index === undefined) throw new Error(`gramTiles has no local ${name}`);
       return index;
     };
-    // Rows of one side are GRAM_STRIDE apart: constant offsets from that side's pointer.
+    // Rows of one side are `stride` apart: constant offsets from that side's pointer.
     const load = (pointer: string, row: number, into: string | undefined): number[] => [
       ...op.localGet(at(pointer)),
-      ...simdOp.v128Load(row * GRAM_STRIDE),
+      ...simdOp.v128Load(row * stride),
       ...op.localSet(at(into)),
     ];
     const step = [
@@ -102,8 +117,7 @@ function gramTiles(): WasmFunction {
         ...op.localGet(at(name)),
         ...op.localGet(at(va[Math.floor(q / TILE_B)])),
         ...op.localGet(at(vb[q % TILE_B])),
-        ...simdOp.f64x2Mul,
-        ...simdOp.f64x2Add,
+        ...(f32 ? [...simdOp.f32x4Mul, ...simdOp.f32x4Add] : [...simdOp.f64x2Mul, ...simdOp.f64x2Add]),
         ...op.localSet(at(name)),
       ]),
       ...setSum(at('pb'), at('pb'), { value: 16 }),
@@ -115,6 +129,19 @@ function gramTiles(): WasmFunction {
       ...op.i32Add,
       ...op.localSet(at(into)),
     ];
+    // The pair's sum as an f64x2: itself, or its four f32 lanes widened, (lane 0 + lane 2, lane 1 + lane 3).
+    const asF64x2 = (name: string): number[] =>
+      f32
+        ? [
+            ...op.localGet(at(name)),
+            ...simdOp.f64x2PromoteLowF32x4,
+            ...op.localGet(at(name)),
+            ...op.localGet(at(name)),
+            ...simdOp.i8x16Shuffle(HIGH_HALF),
+            ...simdOp.f64x2PromoteLowF32x4,
+            ...simdOp.f64x2Add,
+          ]
+        : op.localGet(at(name));
     const flush = sums.flatMap((name, q) => [
       // G[pair] += lane 0 + lane 1
       ...op.localGet(at('tiles')),
@@ -122,9 +149,11 @@ function gramTiles(): WasmFunction {
       ...op.localGet(at('tiles')),
       ...op.i32Load(4 * (2 + q)),
       ...op.f64Load(0),
-      ...op.localGet(at(name)),
+      ...asF64x2(name),
+      ...op.localSet(at('flushed')),
+      ...op.localGet(at('flushed')),
       ...simdOp.f64x2ExtractLane(0),
-      ...op.localGet(at(name)),
+      ...op.localGet(at('flushed')),
       ...simdOp.f64x2ExtractLane(1),
       ...op.f64Add,
       ...op.f64Add,
@@ -138,6 +167,7 @@ function gramTiles(): WasmFunction {
       ...op.i32Add,
       ...op.localSet(at('tilesEnd')),
       ...stepLoop(at('tiles'), at('tilesEnd'), 4 * TILE_FIELDS, [
+        // +0 in every lane (both splats give all-zero bits).
         ...sums.flatMap((name) => [...op.f64Const(0), ...simdOp.f64x2Splat, ...op.localSet(at(name))]),
         ...start(0, 'pa'),
         ...start(1, 'pb'),
@@ -151,7 +181,7 @@ function gramTiles(): WasmFunction {
 
 /** The Gram kernels, in the order their exports are listed in `GramKernel`. */
 export function gramFunctions(): WasmFunction[] {
-  return [promoteRows(), gramTiles()];
+  return [stageRows(true), gramTiles(false), stageRows(false), gramTiles(true)];
 }
 
 /** Exports of the Gram kernels (pointers and sizes in bytes of the instance's memory). */
@@ -165,4 +195,6 @@ export interface GramKernel {
     dstStride: number,
   ): void;
   gramTiles(base: number, tiles: number, tileCount: number, bytes: number): void;
+  copyRows(rows: number, n: number, srcOffset: number, dst: number, count: number, dstStride: number): void;
+  gramTilesF32(base: number, tiles: number, tileCount: number, bytes: number): void;
 }

@@ -168,25 +168,48 @@ describe('Krum on a Gram matrix takes the definition’s decisions', () => {
   });
 });
 
+/** Every interval holds the definition's distance; copies are exactly 0; nothing was computed. */
+function expectContained(d: PairDistances, vectors: readonly Float32Array[]): void {
+  for (let i = 0; i < vectors.length; i++) {
+    for (let j = i + 1; j < vectors.length; j++) {
+      const exact = distance(vectors[i] ?? new Float32Array(), vectors[j] ?? new Float32Array());
+      expect(d.lower(i, j)).toBeLessThanOrEqual(exact);
+      expect(d.upper(i, j)).toBeGreaterThanOrEqual(exact);
+      if (d.isTwin(i, j)) expect([d.lower(i, j), d.upper(i, j), exact]).toEqual([0, 0, 0]);
+    }
+  }
+  expect(d.computed).toBe(0);
+}
+
 describe('certified distance intervals', () => {
   it('contain the definition’s distance, and copies are exactly 0 with no computation', () => {
     fc.assert(
       fc.property(updatesOfAnyKind(2, 20, 500), (updates) => {
         const n = updates.length;
         const vectors = updates.map((u) => u.values);
-        const d = new PairDistances(vectors);
-        for (let i = 0; i < n; i++) {
-          for (let j = i + 1; j < n; j++) {
-            const exact = distance(vectors[i] ?? new Float32Array(), vectors[j] ?? new Float32Array());
-            expect(d.lower(i, j)).toBeLessThanOrEqual(exact);
-            expect(d.upper(i, j)).toBeGreaterThanOrEqual(exact);
-            if (d.isTwin(i, j)) expect([d.lower(i, j), d.upper(i, j), exact]).toEqual([0, 0, 0]);
-          }
-        }
-        expect(d.computed).toBe(0);
+        for (const precision of ['f64', 'f32'] as const)
+          expectContained(new PairDistances(vectors, precision), vectors);
       }),
       { numRuns: 100 },
     );
+  });
+
+  it("contain it with f32 tiles at the ends of f32's range: products below its normal range, and |x| near 2⁶⁰", () => {
+    const random = seededRandom(20);
+    // 700 values: two whole blocks of 256 and a partial one; 7 updates: a partial tile.
+    for (const scale of [2 ** -140, 2 ** -75, 1, 2 ** 50]) {
+      const vectors = Array.from({ length: 7 }, () =>
+        Float32Array.from({ length: 700 }, () => scale * (random() - 0.5)),
+      );
+      vectors[6] = vectors[0]?.slice() ?? new Float32Array(700);
+      expectContained(new PairDistances(vectors, 'f32'), vectors);
+    }
+    // Mixed: one coordinate of an ordinary size, the rest far below f32's normal range, so the
+    // products' absolute losses are all that separates two updates.
+    const mixed = Array.from({ length: 5 }, (_, i) =>
+      Float32Array.from({ length: 700 }, (_, k) => (k === 0 ? 1 : 2 ** -100 * (i + 1) * ((k % 7) - 3))),
+    );
+    expectContained(new PairDistances(mixed, 'f32'), mixed);
   });
 
   it('settles near-ties by computing the definition’s distances, and only then', () => {

@@ -10,12 +10,13 @@
  * order) is taken on intervals that certainly contain the definition's value, and where two
  * intervals overlap the distances involved are computed by the definition itself.
  *
- * Error bound. With u = 2⁻⁵³ and k the summation depth of G (`GramMatrix.depth`): products of f32
- * values are exact in f64, so |G̃_ij − G_ij| ≤ γ_k Σ|x_i x_j| ≤ γ_k √(N_i N_j) with γ_k = ku/(1−ku)
- * (Higham, "Accuracy and Stability of Numerical Algorithms", §4.2); the two additions forming D̃
- * add at most 2u(N_i + N_j + 2|G_ij|). Since 2√(N_i N_j) ≤ N_i + N_j,
- *     |D̃_ij − D_ij| ≤ E_ij = (2γ_k + 4u)(Ñ_i + Ñ_j)·(1 + 10⁻⁶)
- * (the last factor covers Ñ for N). The definition's own sum of L non-negative terms, each rounded
+ * Error bound. With u = 2⁻⁵³, the Gram matrix's entry error e and absolute error a (gram-matrix.ts;
+ * in f64, e = γ_k for a summation depth k, as products of f32 values are exact, and a = 0),
+ * |G̃_ij − G_ij| ≤ e Σ|x_i x_j| + a ≤ e √(N_i N_j) + a, with γ_k = ku/(1−ku) (Higham, "Accuracy and
+ * Stability of Numerical Algorithms", §3.1, §4.2); the two additions forming D̃ add at most
+ * 2u(N_i + N_j + 2|G_ij|). Since 2√(N_i N_j) ≤ N_i + N_j, and N ≤ (Ñ + a)/(1 − e),
+ *     |D̃_ij − D_ij| ≤ E_ij = (2e + 4u)/(1 − e) · (Ñ_i + Ñ_j + 2a)·(1 + 10⁻⁶) + 4a·(1 + 10⁻⁶)
+ * (the last factors cover the rounding of the bound itself). The definition's own sum of L non-negative terms, each rounded
  * at most three times, is within ρ = γ_{L+3} of D relatively. Hence the definition's value lies in
  * [max(0, D̃ − E)(1 − ρ), (D̃ + E)(1 + ρ)], widened by a few more u for the rounding of the bounds.
  * A Krum score (the sum of the m smallest distances of a row, added in ascending order) lies in
@@ -29,13 +30,9 @@
  */
 import { at, f64At } from '@flotilla/protocol';
 import { squaredDistance, squaredDistances } from './checks.js';
-import { gramMatrix } from './gram-matrix.js';
+import { gamma, gramMatrix, type GramPrecision } from './gram-matrix.js';
 
 const U = 2 ** -53;
-
-function gamma(k: number): number {
-  return (k * U) / (1 - k * U);
-}
 
 /** Pairwise squared distances of a set of updates, as intervals refined on demand. */
 export class PairDistances {
@@ -57,7 +54,11 @@ export class PairDistances {
   private readonly byLower: (Int32Array | null)[];
   private readonly byUpper: (Int32Array | null)[];
 
-  constructor(vectors: readonly Float32Array[]) {
+  /**
+   * `precision`: the Gram matrix's arithmetic (gram-matrix.ts). f32 bounds are about 10⁷ times
+   * wider, so more pairs may need the definition; it needs every |x| ≤ 2⁶⁰ (no f32 overflow).
+   */
+  constructor(vectors: readonly Float32Array[], precision: GramPrecision = 'f64') {
     const n = vectors.length;
     this.n = n;
     this.vectors = vectors;
@@ -70,14 +71,16 @@ export class PairDistances {
     this.byUpper = Array<Int32Array | null>(n).fill(null);
     for (let i = 0; i < n; i++) this.exact[i * n + i] = 1;
     const length = n === 0 ? 0 : at(vectors, 0).length;
-    const gram = gramMatrix(vectors, length);
+    const gram = gramMatrix(vectors, length, precision);
     const norm = (i: number): number => f64At(gram.values, i * n + i);
     this.definitionOnly = !Array.from({ length: n }, (_, i) => norm(i)).every(Number.isFinite);
     if (this.definitionOnly) {
       for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) this.computeExact(i, j);
       return;
     }
-    const c = (2 * gamma(gram.depth) + 4 * U) * (1 + 1e-6);
+    const { entryError: e, absoluteError: a } = gram;
+    const c = ((2 * e + 4 * U) / (1 - e)) * (1 + 1e-6);
+    const absolute = 4 * a * (1 + 1e-6);
     const rho = gamma(length + 3) + 8 * U;
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
@@ -90,9 +93,9 @@ export class PairDistances {
           this.twins[j * n + i] = 1;
           continue;
         }
-        const e = c * sum;
-        this.set(i, j, 'lo', Math.max(0, d - e) * (1 - rho));
-        this.set(i, j, 'hi', (d + e) * (1 + rho));
+        const bound = c * (sum + 2 * a) + absolute;
+        this.set(i, j, 'lo', Math.max(0, d - bound) * (1 - rho));
+        this.set(i, j, 'hi', (d + bound) * (1 + rho));
       }
     }
   }

@@ -64,6 +64,7 @@ export const simdOp = {
     simd(0x0c, ...lanes.flatMap((v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff])),
   /** Picks 16 bytes from the concatenation of two v128 (indices 0–31). */
   i8x16Shuffle: (bytes: readonly number[]): number[] => simd(0x0d, ...bytes),
+  f32x4Splat: simd(0x13),
   f64x2Splat: simd(0x14),
   f64x2ExtractLane: (lane: number): number[] => simd(0x21, lane),
   i32x4LtS: simd(0x39),
@@ -85,6 +86,8 @@ export const simdOp = {
   i32x4MinS: simd(0xb6),
   i32x4MinU: simd(0xb7),
   i32x4MaxS: simd(0xb8),
+  f32x4Add: simd(0xe4),
+  f32x4Mul: simd(0xe6),
   f64x2Add: simd(0xf0),
   f64x2Sub: simd(0xf1),
   f64x2Mul: simd(0xf2),
