@@ -31,23 +31,33 @@ beforeAll(() => {
   redis = connect();
 });
 
-/** A log of 2,201 records whose stream keeps 50 lines: two blocks of 1,024 records get pruned. */
-async function prunedLog(label: string) {
+/**
+ * A log of 2,201 records whose stream keeps 50 lines: two blocks of 1,024 records get pruned.
+ * `writers` processes append it together, each with its own mirror file (each trims and prunes).
+ */
+async function prunedLog(label: string, writers = 1) {
   const prefix = uniquePrefix(label);
-  const filePath = join(dir, `${prefix}.jsonl`);
-  const writer = openRoundLog({
-    redis: connect(),
-    prefix,
-    filePath,
-    signingKey: key,
-    pseudonymSecret: new Uint8Array(32),
-    keepLines: 50,
+  const opened = Array.from({ length: writers }, (_, w) => {
+    const filePath = join(dir, `${prefix}-${w}.jsonl`);
+    const writer = openRoundLog({
+      redis: connect(),
+      prefix,
+      filePath,
+      signingKey: key,
+      pseudonymSecret: new Uint8Array(32),
+      keepLines: 50,
+    });
+    return { filePath, writer };
   });
-  await writer.append(roundOpened(1));
+  const [first] = opened;
+  if (!first) throw new Error('no writer');
+  await first.writer.append(roundOpened(1));
   for (let start = 0; start < 2200; start += 200)
-    await Promise.all(Array.from({ length: 200 }, (_, i) => writer.append(updateRefused(start + i))));
-  await writer.flush();
-  return { prefix, filePath, writer };
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => opened[i % writers]?.writer.append(updateRefused(start + i))),
+    );
+  for (const { writer } of opened) await writer.flush();
+  return { prefix, filePath: first.filePath, writer: first.writer, opened };
 }
 
 describe('pruning the tree under the trimmed stream', () => {
@@ -130,5 +140,23 @@ describe('pruning the tree under the trimmed stream', () => {
       code: 'NOT_FOUND',
       message: expect.stringContaining(`${cut} lacks records 1024-2047`) as string,
     });
+  });
+
+  it('prunes once while two writers with their own mirrors trim together, and both prove pruned leaves', async () => {
+    const { prefix, opened } = await prunedLog('tree-prune-two', 2);
+    expect(await redis.get(roundLogKeys(prefix).prunedLeaves)).toBe(String(2 * PRUNE_BLOCK_LEAVES));
+    const [mirrorA, mirrorB] = opened;
+    if (!mirrorA || !mirrorB) throw new Error('two writers expected');
+    const leaves = (await readRoundLog(redis, prefix, { mirrorPath: mirrorB.filePath })).map(
+      roundLogLeafHash,
+    );
+    expect(leaves).toHaveLength(2201);
+    for (const { writer } of opened)
+      for (const index of [3, 1030, 2100]) {
+        const answer = await writer.proveInclusion(index);
+        expect(answer?.proof, `leaf ${index}`).toEqual(
+          inclusionProof(leaves, index, answer?.head.treeHead.treeSize ?? 0).map(toHex),
+        );
+      }
   });
 });
