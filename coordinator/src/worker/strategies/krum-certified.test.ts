@@ -185,7 +185,6 @@ describe('certified distance intervals', () => {
   it('contain the definition’s distance, and copies are exactly 0 with no computation', () => {
     fc.assert(
       fc.property(updatesOfAnyKind(2, 20, 500), (updates) => {
-        const n = updates.length;
         const vectors = updates.map((u) => u.values);
         for (const precision of ['f64', 'f32'] as const)
           expectContained(new PairDistances(vectors, precision), vectors);
