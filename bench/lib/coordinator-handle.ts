@@ -1,4 +1,5 @@
 // Parent side of the coordinator child: start it, send IPC commands, stop it by its pid.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './measure.js';
 import { startTsChild, type BenchChild } from './child.js';
@@ -34,6 +35,11 @@ export interface StartCoordinatorOptions {
    * @noble/hashes put back after the coordinator starts, to measure what node:crypto buys.
    */
   crypto?: 'node' | 'isomorphic';
+  /**
+   * Another checkout of the repository (its root directory, with its node_modules) whose
+   * coordinator child to start instead of this one's: two versions measured side by side.
+   */
+  checkout?: string;
 }
 
 export async function startCoordinatorChild(options: StartCoordinatorOptions): Promise<CoordinatorHandle> {
@@ -41,7 +47,8 @@ export async function startCoordinatorChild(options: StartCoordinatorOptions): P
   const role = options.role ?? 'coordinator';
   args.push('--role', role === 'coordinator' && options.worker === true ? 'both' : role);
   if (options.crypto === 'isomorphic') args.push('--isomorphic-crypto');
-  const child: BenchChild = startTsChild(SCRIPT, args, {
+  const script = options.checkout ? join(options.checkout, 'bench/children/coordinator-child.ts') : SCRIPT;
+  const child: BenchChild = startTsChild(script, args, {
     // BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the child (all threads) on exit;
     // BENCH_CHILD_NODE_ARGS adds node flags (space-separated), e.g. `--single-threaded-gc`.
     nodeArgs: [
