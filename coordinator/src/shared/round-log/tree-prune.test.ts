@@ -52,10 +52,12 @@ async function prunedLog(label: string, writers = 1) {
   const [first] = opened;
   if (!first) throw new Error('no writer');
   await first.writer.append(roundOpened(1));
+  // Every mirror registers before the stream is trimmed (a mirror that joins later lacks the
+  // trimmed lines: docs/reliability.md).
+  for (const { writer } of opened) await writer.syncMirror();
+  const writerOf = (i: number) => opened[i % writers]?.writer ?? first.writer;
   for (let start = 0; start < 2200; start += 200)
-    await Promise.all(
-      Array.from({ length: 200 }, (_, i) => opened[i % writers]?.writer.append(updateRefused(start + i))),
-    );
+    await Promise.all(Array.from({ length: 200 }, (_, i) => writerOf(i).append(updateRefused(start + i))));
   for (const { writer } of opened) await writer.flush();
   return { prefix, filePath: first.filePath, writer: first.writer, opened };
 }
