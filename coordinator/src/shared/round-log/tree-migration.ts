@@ -168,3 +168,38 @@ export async function migrateTreeToSegments(options: TreeMigrationOptions): Prom
   }
   throw await stuck(options);
 }
+
+/** A writer's migration: started at most once at a time, retried after a failure at most once a minute. */
+export interface BackgroundTreeMigration {
+  /** Starts moving the tree unless a move is running (or failed less than a minute ago). */
+  start(): void;
+  /** Resolves once no move of this writer is running (a failure was reported, not thrown). */
+  settled(): Promise<void>;
+}
+
+export function backgroundTreeMigration(
+  options: Pick<TreeMigrationOptions, 'redis' | 'prefix'>,
+  onError: (error: unknown) => void = (error) =>
+    process.emitWarning(
+      `round-log tree not moved to segments yet: ${error instanceof Error ? error.message : String(error)}`,
+    ),
+): BackgroundTreeMigration {
+  let running: Promise<void> | null = null;
+  let failedAt = Number.NEGATIVE_INFINITY;
+  return {
+    start() {
+      if (running !== null || Date.now() - failedAt < 60_000) return;
+      running = migrateTreeToSegments(options).then(
+        () => undefined,
+        (error: unknown) => {
+          failedAt = Date.now();
+          running = null;
+          onError(error);
+        },
+      );
+    },
+    settled: async () => {
+      await running;
+    },
+  };
+}

@@ -28,7 +28,7 @@ import {
 } from './tree-store.js';
 import { APPEND_RESULT, APPEND_SCRIPT } from './append-script.js';
 import { nodeSlot } from './tree-segments.js';
-import { migrateTreeToSegments } from './tree-migration.js';
+import { backgroundTreeMigration } from './tree-migration.js';
 import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
 import { signUnsignedTail } from './tail-head.js';
@@ -228,23 +228,8 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
     return done;
   };
 
-  // A log whose tree is still in the old hash is moved to segments in the background, once per
-  // process (again after a failure, at most once a minute); `flush` waits for it.
-  let migration: Promise<void> | null = null;
-  let migrationFailedAt = -Infinity;
-  const migrateTree = () => {
-    if (migration !== null || Date.now() - migrationFailedAt < 60_000) return;
-    migration = migrateTreeToSegments({ redis: options.redis, prefix: options.prefix }).then(
-      () => undefined,
-      (error: unknown) => {
-        migrationFailedAt = Date.now();
-        migration = null;
-        process.emitWarning(
-          `round-log tree not moved to segments yet: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      },
-    );
-  };
+  // A log whose tree is still in the old hash is moved to segments in the background.
+  const treeMigration = backgroundTreeMigration({ redis: options.redis, prefix: options.prefix });
 
   /** The head, and the counts of `roundId` as of that head (one MULTI, so they agree). */
   async function readHead(
@@ -330,7 +315,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
           'INTERNAL',
           `round-log tree segment ${String(appended[1])} holds ${appended[2]} bytes where the next node goes at byte ${appended[3]}: the tree in Redis is damaged, nothing was appended`,
         );
-      if (state?.format === TREE_IN_HASH) migrateTree();
+      if (state?.format === TREE_IN_HASH) treeMigration.start();
       if (appended[0] === APPEND_RESULT.appended) {
         lastWritten = { raw: nextHead, state: built.state };
         return built.record;
@@ -433,7 +418,7 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
         await Promise.all([...mirroring]);
       } while (drained !== queue || mirroring.size > 0);
       await mirrorSoon();
-      await migration;
+      await treeMigration.settled();
     },
     async loggedAccepted(roundId) {
       const fields = await options.redis.hkeys(keys.round(roundId));
