@@ -138,6 +138,20 @@ describe('moving a format-2 log tree from its hash into segments', () => {
     expect(proof?.proof).toEqual(inclusionProof(leaves, 5, proof?.head.treeHead.treeSize ?? 0).map(toHex));
   });
 
+  it('is started by the first append of a writer of this version, and done when the writer has flushed', async () => {
+    const prefix = uniquePrefix('tree-migrate-auto');
+    const keys = roundLogKeys(prefix);
+    await writeLog(prefix, 50);
+    await rewriteAsOldFormat(redis, prefix);
+    expect(await redis.exists(keys.oldTreeHash)).toBe(1);
+    const writer = writerOn(prefix);
+    await writer.append(roundOpened(1, 'next'));
+    await writer.flush();
+    expect(await redis.exists(keys.oldTreeHash)).toBe(0);
+    expect(JSON.parse((await redis.get(keys.head)) ?? '{}')).toMatchObject({ format: 3, leaves: 52 });
+    await expectTreeOfLog(prefix);
+  });
+
   it('resumes a migration killed part-way: both places serve proofs, then the hash drains in bounded steps', async () => {
     const prefix = uniquePrefix('tree-migrate-resume');
     const keys = roundLogKeys(prefix);
