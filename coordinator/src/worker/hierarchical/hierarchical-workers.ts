@@ -19,7 +19,7 @@ import { processCombine, processShardStats, processShardSum } from './shard-jobs
 
 /**
  * Math threads of the shard jobs: one per core, at most two. The event loop's share of a shard
- * (reading the deltas, hashing them in the sum pass) is a small fraction of the threads' math, so
+ * (reading the deltas) is a small fraction of the threads' math (digests, checks, sums, screen), so
  * even on 2 cores two threads keep both busy: there the 1,000-update round of `npm run bench`
  * took 2.8–3.2 s with two against 3.6–3.7 s with one (docs/benchmarks.md).
  */

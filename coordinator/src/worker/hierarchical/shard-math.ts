@@ -23,8 +23,6 @@ export interface ShardSumRequest {
   kind: 'sum';
   /** In shard order, each with its FedAvg weight. */
   blobs: Array<{ blobDigest: string; bytes: Uint8Array; weight: number }>;
-  /** The sender compared every blob with its digest already (on its event loop, while this computes). */
-  digestsChecked?: boolean;
   /** Tensor name -> shape every delta must have (the adapter's). */
   expectedShapes: Record<string, number[]>;
   /** Tensors devices do not send (FFA-LoRA's A): zero in every delta, so their sum and median are. */
@@ -55,7 +53,6 @@ function sumPass(request: ShardSumRequest): ShardSumAnswer {
     try {
       const delta = checkUpdateBlob({ blobDigest }, bytes, expected, frozen, {
         readOnly,
-        digestChecked: request.digestsChecked === true,
         // NaN or ±Inf shows in the sum, unless the weight is 0 (the fold leaves such terms out).
         skipFiniteCheck: weight > 0,
       });
