@@ -2,8 +2,12 @@ import type { Redis } from 'ioredis';
 import {
   StoredMerkleTree,
   appendToFrontier,
+  buildRoundLogRecord,
+  fromHex,
   roundLogLeafHash,
+  toHex,
   type MerkleFrontier,
+  type RoundLogEvent,
 } from '@flotilla/protocol';
 import { roundLogKeys } from '../../src/shared/round-log/keys.js';
 import { readRoundLog } from '../../src/shared/round-log/stream.js';
@@ -99,4 +103,53 @@ export async function rewriteAsOldFormat(
   if (!head?.startsWith('{"format":3,')) throw new Error(`rewriteAsOldFormat: unexpected head ${head}`);
   await redis.set(keys.head, `{"format":2,${head.slice('{"format":3,'.length)}`);
   return tree;
+}
+
+/**
+ * The append script of head format 2, as processes of the previous version run it: every node the
+ * record completes goes into the hash, whatever the segments hold. KEYS: head, stream, tree hash.
+ * ARGV: expected head, next head, stream id, line JSON, node count N, N × (field, hash bytes).
+ */
+const FORMAT_2_APPEND_SCRIPT = `
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], ARGV[3], 'record', ARGV[4])
+for i = 6, 5 + 2 * tonumber(ARGV[5]), 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Appends `event` as a writer of the previous version would (no tree head): reads the head, which
+ * it can only parse as `format: 2`, and stores the record's nodes in the old hash. Resolves with
+ * false, having written nothing, once the head is `format: 3` (that version refuses such a head).
+ */
+export async function appendAsFormat2(redis: Redis, prefix: string, event: RoundLogEvent): Promise<boolean> {
+  const keys = roundLogKeys(prefix);
+  for (;;) {
+    const raw = await redis.get(keys.head);
+    if (!raw?.startsWith('{"format":2,')) return false;
+    const state = JSON.parse(raw) as { seq: number; ts: number; leaves: number; frontier: string[] };
+    const record = buildRoundLogRecord({ seq: state.seq + 1, leafIndex: state.leaves, ts: state.ts, event });
+    const { frontier, created } = appendToFrontier(
+      state.frontier.map(fromHex),
+      state.leaves,
+      roundLogLeafHash(record),
+    );
+    const next = { ...state, seq: record.seq, leaves: state.leaves + 1, frontier: frontier.map(toHex) };
+    const stored = await runScript(
+      redis,
+      FORMAT_2_APPEND_SCRIPT,
+      3,
+      keys.head,
+      keys.stream,
+      keys.oldTreeHash,
+      raw,
+      JSON.stringify(next),
+      `0-${record.seq + 1}`,
+      JSON.stringify(record),
+      String(created.length),
+      ...created.flatMap((node) => [`${node.level}:${node.index}`, Buffer.from(node.hash)]),
+    );
+    if (stored === 1) return true;
+  }
 }

@@ -15,6 +15,7 @@ import {
 import { uniquePrefix } from '../../../../test-support/redis.js';
 import { tempDirs } from '../../../../test-support/temp-dirs.js';
 import {
+  appendAsFormat2,
   nodesAtLevel,
   rewriteAsOldFormat,
   roundOpened,
@@ -150,6 +151,48 @@ describe('moving a format-2 log tree from its hash into segments', () => {
     expect(await redis.exists(keys.oldTreeHash)).toBe(0);
     expect(JSON.parse((await redis.get(keys.head)) ?? '{}')).toMatchObject({ format: 3, leaves: 52 });
     await expectTreeOfLog(prefix);
+  });
+
+  it('keeps the nodes a process of the previous version appends during the move, and finishes once it stops', async () => {
+    const prefix = uniquePrefix('tree-migrate-mixed');
+    const keys = roundLogKeys(prefix);
+    await writeLog(prefix, 200);
+    await rewriteAsOldFormat(redis, prefix);
+    let oldAppended = 0;
+    const oldRedis = connect();
+    const oldVersion = async (count: number) => {
+      // It appends until the head is format 3, which that version cannot read.
+      for (let i = 0; i < count; i++) {
+        if (!(await appendAsFormat2(oldRedis, prefix, updateRefused(5000 + oldAppended)))) return;
+        oldAppended++;
+      }
+    };
+    // A slow move (a node a step) while the old version appends, then this version's writer joins.
+    const migrating = migrateTreeToSegments({
+      redis: connect(),
+      prefix,
+      stepNodes: 1,
+      maxPasses: 1000,
+    }).catch((error: unknown) => error);
+    await oldVersion(40);
+    await Promise.all([oldVersion(40), migrating, writeLog(prefix, 50, 9000)]);
+    expect(await migrateTreeToSegments({ redis, prefix })).toMatchObject({ done: true });
+    // Once the head is format 3, the previous version appends nothing more.
+    expect(await appendAsFormat2(oldRedis, prefix, updateRefused(4999))).toBe(false);
+
+    expect(await redis.exists(keys.oldTreeHash)).toBe(0);
+    expect(await expectTreeOfLog(prefix)).toBe(201 + oldAppended + 50);
+    await writerOn(prefix).signTail();
+    const lines = await readRoundLogEntries(redis, prefix);
+    expect(await verifyRoundLog(lines, { trustedKey: toBase64(key.publicKey) })).toMatchObject({
+      ok: true,
+      problems: [],
+    });
+    const leaves = await leavesOf(prefix);
+    const sample = [0, 150, 200, 201, leaves.length - 1];
+    expect(await proofsFromRedis(prefix, sample, leaves.length)).toEqual(
+      sample.map((i) => inclusionProof(leaves, i, leaves.length).map(toHex)),
+    );
   });
 
   it('resumes a migration killed part-way: both places serve proofs, then the hash drains in bounded steps', async () => {

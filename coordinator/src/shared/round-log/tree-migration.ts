@@ -151,6 +151,7 @@ export async function migrateTreeToSegments(options: TreeMigrationOptions): Prom
   const { redis } = options;
   const keys = roundLogKeys(options.prefix);
   let moved = 0;
+  let idlePasses = 0;
   for (let pass = 0; pass < (options.maxPasses ?? 5); pass++) {
     const state = parseLogState(await redis.get(keys.head), keys.head);
     if (state === null) return { moved, done: false };
@@ -164,7 +165,10 @@ export async function migrateTreeToSegments(options: TreeMigrationOptions): Prom
     moved += movedThisPass;
     const finished = await runScript(redis, FINISH_SCRIPT, 2, keys.head, keys.oldTreeHash);
     if (finished === 1) return { moved, done: true };
-    if (pass > 0 && movedThisPass === 0) break;
+    // Nodes a format-2 writer added after this pass walked their level are moved by the next;
+    // two passes in a row that move nothing mean nodes no pass can place.
+    idlePasses = pass > 0 && movedThisPass === 0 ? idlePasses + 1 : 0;
+    if (idlePasses === 2) break;
   }
   throw await stuck(options);
 }
