@@ -28,7 +28,11 @@ export function aggregateBulyan(
   }
   const theta = n - 2 * f;
   const beta = theta - 2 * f;
-  const distances = new PairDistances(updates.map((u) => u.values));
+  // f32 bounds: Bulyan reports no scores, only which updates its certified decisions kept.
+  const distances = new PairDistances(
+    updates.map((u) => u.values),
+    'f32',
+  );
   let remaining = updates.map((_, index) => index);
   const selected: number[] = [];
   while (selected.length < theta) {

@@ -24,8 +24,8 @@ export interface GramMatrix {
   entryError: number;
   /**
    * f32 only: products below f32's normal range lose up to 2⁻¹⁵⁰ each, not a relative part (twice that
-   * after the adds that follow, which stay within a factor 1 + γ_m ≤ 2); the
-   * callers keep |x| ≤ 2⁶⁰ so none overflows. 0 for f64.
+   * after the adds that follow, which stay within a factor 1 + γ_m ≤ 2). An overflow shows as an
+   * entry that is not finite (PairDistances then takes the f64 matrix). 0 for f64.
    */
   absoluteError: number;
 }

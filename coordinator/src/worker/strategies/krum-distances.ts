@@ -56,7 +56,9 @@ export class PairDistances {
 
   /**
    * `precision`: the Gram matrix's arithmetic (gram-matrix.ts). f32 bounds are about 10⁷ times
-   * wider, so more pairs may need the definition; it needs every |x| ≤ 2⁶⁰ (no f32 overflow).
+   * wider, so more pairs may need the definition. An f32 Gram matrix with any entry that is not
+   * finite (a product or sum past f32's range, or NaN/±Inf in an update) is taken again in f64, so
+   * every bound below holds for finite inputs whatever their size.
    */
   constructor(vectors: readonly Float32Array[], precision: GramPrecision = 'f64') {
     const n = vectors.length;
@@ -71,7 +73,8 @@ export class PairDistances {
     this.byUpper = Array<Int32Array | null>(n).fill(null);
     for (let i = 0; i < n; i++) this.exact[i * n + i] = 1;
     const length = n === 0 ? 0 : at(vectors, 0).length;
-    const gram = gramMatrix(vectors, length, precision);
+    let gram = gramMatrix(vectors, length, precision);
+    if (precision === 'f32' && !gram.values.every(Number.isFinite)) gram = gramMatrix(vectors, length, 'f64');
     const norm = (i: number): number => f64At(gram.values, i * n + i);
     this.definitionOnly = !Array.from({ length: n }, (_, i) => norm(i)).every(Number.isFinite);
     if (this.definitionOnly) {
