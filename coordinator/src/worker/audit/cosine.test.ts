@@ -5,6 +5,16 @@ import { cosineSimilarity, l2Norm, nearestDistances, normAndCosine, normsAndCosi
 
 const t = (...values: number[]): Float32Array => Float32Array.from(values);
 
+/** Each update's relative distance to its nearest other, every pair summed by the definition. */
+const definitionNearest = (updates: readonly Float32Array[]): number[] =>
+  updates.map((u, i) =>
+    Math.min(
+      ...updates
+        .filter((_, j) => j !== i)
+        .map((v) => Math.sqrt(squaredDistance(u, v)) / Math.max(l2Norm([u]), l2Norm([v]))),
+    ),
+  );
+
 describe('cosine', () => {
   it('spans tensors', () => {
     expect(l2Norm([t(3), t(4)])).toBe(5);
@@ -87,16 +97,21 @@ describe('cosine', () => {
         ? Float32Array.from(base, (x) => x + 1e-6 * rng.normal())
         : Float32Array.from({ length: 3000 }, () => rng.normal()),
     );
-    const definition = updates.map((u, i) =>
-      Math.min(
-        ...updates
-          .filter((_, j) => j !== i)
-          .map((v) => Math.sqrt(squaredDistance(u, v)) / Math.max(l2Norm([u]), l2Norm([v]))),
-      ),
-    );
+    const definition = definitionNearest(updates);
     expect(nearestDistances(updates.map((u) => [u]))).toEqual(definition);
     // Split into two tensors, the same vectors give the same distances.
     const split = updates.map((u) => [u.subarray(0, 1000), u.subarray(1000)]);
     expect(nearestDistances(split)).toEqual(definition);
+  });
+
+  it("gives the definition's nearest distances when a large common part leaves the f32 bounds full of near-ties", () => {
+    const rng = createSeededRng('common-part');
+    const common = Float32Array.from({ length: 3000 }, () => rng.normal());
+    // Every pair's distance is ~10⁻³ of the norms: inside the f32 bounds' width, so the f64 matrix is taken.
+    const updates = Array.from({ length: 16 }, () =>
+      Float32Array.from(common, (x) => x + 1e-3 * rng.normal()),
+    );
+    const definition = definitionNearest(updates);
+    expect(nearestDistances(updates.map((u) => [u]))).toEqual(definition);
   });
 });

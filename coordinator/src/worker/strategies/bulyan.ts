@@ -28,11 +28,7 @@ export function aggregateBulyan(
   }
   const theta = n - 2 * f;
   const beta = theta - 2 * f;
-  // f32 bounds: Bulyan reports no scores, only which updates its certified decisions kept.
-  const distances = new PairDistances(
-    updates.map((u) => u.values),
-    'f32',
-  );
+  const distances = new PairDistances(updates.map((u) => u.values));
   let remaining = updates.map((_, index) => index);
   const selected: number[] = [];
   while (selected.length < theta) {
