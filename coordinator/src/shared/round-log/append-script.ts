@@ -1,5 +1,10 @@
 // The round log's append, one Lua script run by every writer (writer.ts).
-import { COMPACT_FULL_SEGMENT } from './tree-segments.js';
+import type { Redis } from 'ioredis';
+import type { RoundLogEvent } from '@flotilla/protocol';
+import { runScript } from '../redis-script.js';
+import type { AppendLines } from './append-lines.js';
+import { roundLogKeys, streamIdOf } from './keys.js';
+import { COMPACT_FULL_SEGMENT, nodeSlot } from './tree-segments.js';
 
 /** The append script's first reply element: what happened. */
 export const APPEND_RESULT = {
@@ -72,3 +77,69 @@ end
 for j = first + 3 * nodes, #ARGV do redis.call('ZADD', KEYS[3], 'GT', ARGV[8], ARGV[j]) end
 return {1}
 `;
+
+/**
+ * How long a round's counts stay in Redis after its last counted record: 30 days (its closer
+ * reads them when reporting ends, normally minutes later).
+ */
+const ROUND_COUNTS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** How an event counts in its round's hash: [count field, increment, once field]. */
+function countFields(event: RoundLogEvent): [string, number, string] {
+  if (event.type === 'update.accepted') return ['accepted', 1, `acc:${event.device}`];
+  if (event.type === 'update.refused') return ['refused', 1, ''];
+  // An accepted update taken out before the round's end (a revoked device) no longer counts.
+  if (event.type === 'update.excluded') return ['accepted', -1, ''];
+  // Repeated refusals counted rather than logged one by one add to the same total.
+  if (event.type === 'update.refusals')
+    return ['refused', event.counts.reduce((sum, c) => sum + c.count, 0), ''];
+  return ['', 0, ''];
+}
+
+/**
+ * Runs the append of `built`, made on `heads.raw` (the head's text as read) and moving it to
+ * `heads.next` (`built.state` as JSON), and returns the script's reply.
+ */
+export async function runAppendScript(
+  redis: Redis,
+  prefix: string,
+  heads: { raw: string | null; next: string },
+  event: RoundLogEvent,
+  built: AppendLines,
+): Promise<[number, (number | string)?, number?, number?]> {
+  const keys = roundLogKeys(prefix);
+  const [retainedUntil, retainedDigests] =
+    event.type === 'aggregation' && event.deltasRetainedUntil !== null
+      ? [String(event.deltasRetainedUntil), event.participants.map((p) => p.blobDigest)]
+      : ['0', []];
+  const [countField, increment, onceField] = countFields(event);
+  const roundKey = keys.round('roundId' in event ? event.roundId : '-');
+  const slots = built.nodes.map((node) => nodeSlot(prefix, node.level, node.index));
+  return (await runScript(
+    redis,
+    APPEND_SCRIPT,
+    5 + slots.length,
+    keys.head,
+    keys.stream,
+    keys.retained,
+    roundKey,
+    keys.oldTreeHash,
+    ...slots.map((slot) => slot.key),
+    heads.raw ?? '',
+    heads.next,
+    countField,
+    onceField,
+    String(built.record.seq),
+    String(ROUND_COUNTS_TTL_MS),
+    String(increment),
+    retainedUntil,
+    String(built.lines.length),
+    ...built.lines.flatMap((line) => [streamIdOf(line.seq), JSON.stringify(line)]),
+    String(built.nodes.length),
+    ...built.nodes.flatMap((node, i) => {
+      const slot = slots[i];
+      return slot ? [String(slot.offset), slot.field, Buffer.from(node.hash)] : [];
+    }),
+    ...retainedDigests,
+  )) as [number, (number | string)?, number?, number?];
+}

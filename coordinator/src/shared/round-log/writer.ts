@@ -2,32 +2,22 @@ import type { Redis } from 'ioredis';
 import {
   FlotillaError,
   RoundLogEventSchema,
-  appendToFrontier,
-  buildRoundLogRecord,
-  rootFromFrontier,
-  roundLogLeafHash,
-  signTreeHead,
   toBase64,
-  toHex,
   type RoundLogEvent,
   type RoundLogRecord,
   type SignedTreeHead,
   type SigningKeyPair,
-  type TreeHeadLine,
 } from '@flotilla/protocol';
-import { roundLogKeys, streamIdOf } from './keys.js';
+import { roundLogKeys } from './keys.js';
 import {
-  consistencyHex,
-  frontierBytes,
   parseLogState,
   proveInclusion,
   TREE_IN_HASH,
-  TREE_IN_SEGMENTS,
   type InclusionProofAnswer,
   type LogState,
 } from './tree-store.js';
-import { APPEND_RESULT, APPEND_SCRIPT } from './append-script.js';
-import { nodeSlot } from './tree-segments.js';
+import { APPEND_RESULT, runAppendScript } from './append-script.js';
+import { buildAppendLines } from './append-lines.js';
 import { backgroundTreeMigration } from './tree-migration.js';
 import { coalesced } from '../coalesced.js';
 import { syncMirror } from './mirror.js';
@@ -37,7 +27,6 @@ import type { LaggingMirror } from './trim.js';
 import { readRoundLog } from './stream.js';
 import { pseudonymizeDevice } from './pseudonym.js';
 import { commitUpdate, updateCommitmentKey } from './update-commitment.js';
-import { runScript } from '../redis-script.js';
 
 export interface OpenRoundLogOptions {
   /** Any connection; appends are compare-and-set scripts, so it may be shared. */
@@ -147,27 +136,6 @@ export interface RoundLogWriter {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/**
- * How long a round's counts stay in Redis after its last counted record: 30 days (its closer
- * reads them when reporting ends, normally minutes later).
- */
-const ROUND_COUNTS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
-
-/** How an event counts in its round's hash: [count field, increment, once field]. */
-function countFields(event: RoundLogEvent): [string, number, string] {
-  if (event.type === 'update.accepted') return ['accepted', 1, `acc:${event.device}`];
-  if (event.type === 'update.refused') return ['refused', 1, ''];
-  // An accepted update taken out before the round's end (a revoked device) no longer counts.
-  if (event.type === 'update.excluded') return ['accepted', -1, ''];
-  // Repeated refusals counted rather than logged one by one add to the same total.
-  if (event.type === 'update.refusals')
-    return ['refused', event.counts.reduce((sum, c) => sum + c.count, 0), ''];
-  return ['', 0, ''];
-}
-
-/** Events that end a step of a round (or are not about one update): a head is signed right after them. */
-const signsHead = (event: RoundLogEvent): boolean => !event.type.startsWith('update.');
-
 /** Opens the writer; no I/O happens until the first append. */
 export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
   const keys = roundLogKeys(options.prefix);
@@ -272,42 +240,23 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
           'BAD_SIGNATURE',
           `the round log is now signed by ${state.keyId}, not this process's key ${keyId}: reload the coordinator key`,
         );
-      const built = await buildLines(state, event, key);
-      const [retainedUntil, retainedDigests] =
-        event.type === 'aggregation' && event.deltasRetainedUntil !== null
-          ? [String(event.deltasRetainedUntil), event.participants.map((p) => p.blobDigest)]
-          : ['0', []];
-      const [countField, increment, onceField] = countFields(event);
-      const roundKey = keys.round('roundId' in event ? event.roundId : '-');
+      const built = await buildAppendLines({
+        treeStore,
+        state,
+        event,
+        key,
+        now: now(),
+        othersQueued: queued > 1,
+        headIntervalMs,
+      });
       const nextHead = JSON.stringify(built.state);
-      const slots = built.nodes.map((node) => nodeSlot(options.prefix, node.level, node.index));
-      const appended = (await runScript(
+      const appended = await runAppendScript(
         options.redis,
-        APPEND_SCRIPT,
-        5 + slots.length,
-        keys.head,
-        keys.stream,
-        keys.retained,
-        roundKey,
-        keys.oldTreeHash,
-        ...slots.map((slot) => slot.key),
-        rawHead ?? '',
-        nextHead,
-        countField,
-        onceField,
-        String(built.record.seq),
-        String(ROUND_COUNTS_TTL_MS),
-        String(increment),
-        retainedUntil,
-        String(built.lines.length),
-        ...built.lines.flatMap((line) => [streamIdOf(line.seq), JSON.stringify(line)]),
-        String(built.nodes.length),
-        ...built.nodes.flatMap((node, i) => {
-          const slot = slots[i];
-          return slot ? [String(slot.offset), slot.field, Buffer.from(node.hash)] : [];
-        }),
-        ...retainedDigests,
-      )) as [number, (number | string)?, number?, number?];
+        options.prefix,
+        { raw: rawHead, next: nextHead },
+        event,
+        built,
+      );
       if (appended[0] === APPEND_RESULT.duplicate)
         return loggedRecord(typeof appended[1] === 'number' ? appended[1] : undefined);
       if (appended[0] === APPEND_RESULT.corruptSegment)
@@ -326,49 +275,6 @@ export function openRoundLog(options: OpenRoundLogOptions): RoundLogWriter {
       if (!known) await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
     throw new FlotillaError('INTERNAL', `round-log append lost the race ${maxRetries + 1} times`);
-  }
-
-  /**
-   * The record of `event` on top of `state`, and the tree head that covers it when this append
-   * signs one: after any event but an update's, when nothing else is queued here, or when the
-   * last head is `treeHeadIntervalMs` old.
-   */
-  async function buildLines(state: LogState | null, event: RoundLogEvent, key: SigningKeyPair) {
-    const record = buildRoundLogRecord({
-      seq: state === null ? 0 : state.seq + 1,
-      leafIndex: state?.leaves ?? 0,
-      // Time never goes backwards along the log, even if another host's clock is behind.
-      ts: Math.max(now(), state?.ts ?? 0),
-      event,
-    });
-    const { frontier, created } = appendToFrontier(
-      frontierBytes(state),
-      record.leafIndex,
-      roundLogLeafHash(record),
-    );
-    const size = record.leafIndex + 1;
-    let signed = state?.signed ?? null;
-    let signedSeq = state?.signedSeq;
-    const lines: Array<RoundLogRecord | TreeHeadLine> = [record];
-    const sign = signsHead(event) || queued <= 1 || record.ts - (signed?.treeHead.ts ?? 0) >= headIntervalMs;
-    if (sign) {
-      const oldSize = signed?.treeHead.treeSize ?? 0;
-      const consistency = await consistencyHex(treeStore, oldSize, size, created);
-      signed = signTreeHead({ treeSize: size, rootHash: rootFromFrontier(frontier), ts: record.ts }, key);
-      signedSeq = record.seq + 1;
-      lines.push({ seq: signedSeq, ...signed, consistency });
-    }
-    const next: LogState = {
-      format: state?.format ?? TREE_IN_SEGMENTS,
-      seq: record.seq + lines.length - 1,
-      ts: record.ts,
-      keyId: event.type === 'key.rotated' ? event.newKeyId : toBase64(key.publicKey),
-      leaves: size,
-      frontier: frontier.map(toHex),
-      signed,
-      ...(signedSeq === undefined ? {} : { signedSeq }),
-    };
-    return { record, lines, nodes: created, state: next };
   }
 
   async function loggedRecord(seq: number | undefined): Promise<RoundLogRecord> {
