@@ -3,6 +3,9 @@
  * whitespace, numbers in ECMAScript shortest form (what JSON.stringify already emits for finite
  * numbers), strings escaped as JSON.stringify does. Signatures cover these bytes, so two
  * implementations that agree on RFC 8785 agree on every signature.
+ *
+ * Written as one loop per level that appends to a string, without a `map`/`filter`/`join` array
+ * per object: every accepted update is canonicalised for its signature and its round-log leaf.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null) return 'null';
@@ -14,21 +17,32 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'string':
       return JSON.stringify(value);
-    case 'object': {
-      if (Array.isArray(value))
-        return `[${value.map((item: unknown) => canonicalJson(item ?? null)).join(',')}]`;
-      const record = value as Record<string, unknown>;
-      const keys = Object.keys(record)
-        .filter((key) => record[key] !== undefined)
-        .sort(compareUtf16);
-      return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
-    }
+    case 'object':
+      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Record<string, unknown>);
     default:
       throw new TypeError(`canonical JSON cannot encode a ${typeof value}`);
   }
 }
 
-function compareUtf16(a: string, b: string): number {
-  // Default string comparison in JS is by UTF-16 code units, which is what RFC 8785 asks for.
-  return a < b ? -1 : a > b ? 1 : 0;
+function canonicalArray(items: readonly unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    // A hole of a sparse array stays empty (as `map` then `join` left it); undefined is null.
+    if (i in items) out += canonicalJson(items[i] ?? null);
+  }
+  return `${out}]`;
+}
+
+function canonicalObject(record: Record<string, unknown>): string {
+  // The default sort compares strings by UTF-16 code units, which is what RFC 8785 asks for.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+  }
+  return `${out}}`;
 }

@@ -13,7 +13,7 @@ export const nobleSha256: Sha256 = (bytes) => sha256(bytes);
 let activeSha256: Sha256 = nobleSha256;
 let activeSha256Name = '@noble/hashes';
 
-/** Replaces the SHA-256 behind `sha256Hex` and `domainDigest` in this process. */
+/** Replaces the SHA-256 behind `sha256Bytes`, `sha256Hex`, `domainDigest` and the Merkle hashes in this process. */
 export function setSha256(name: string, implementation: Sha256): void {
   activeSha256 = implementation;
   activeSha256Name = name;
@@ -21,6 +21,11 @@ export function setSha256(name: string, implementation: Sha256): void {
 
 export function sha256Name(): string {
   return activeSha256Name;
+}
+
+/** SHA-256 of bytes (32 bytes) by the implementation installed in this process. */
+export function sha256Bytes(bytes: Uint8Array): Uint8Array {
+  return activeSha256(bytes);
 }
 
 /** Lowercase hex SHA-256 of bytes (64 characters): the content address of a blob. */

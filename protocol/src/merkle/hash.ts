@@ -1,5 +1,8 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256Bytes as sha256 } from '../digest.js';
 
+// SHA-256 by whichever implementation the process installed (node:crypto in the coordinator:
+// every accepted update hashes a leaf and the nodes it completes).
+//
 // RFC 9162 §2.1.1: leaves and interior nodes are hashed under different one-byte prefixes, so no
 // interior node can be passed off as a leaf (second-preimage resistance of the tree).
 
