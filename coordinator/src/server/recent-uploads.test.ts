@@ -38,6 +38,27 @@ describe('RecentUploads', () => {
     expect(recent.get('short')).toBeUndefined();
   });
 
+  it('keeps nothing when the body ran past its declared size, even if a part fitted exactly', async () => {
+    const recent = new RecentUploads(1000);
+    const copy = recent.copy(chunksOf([1, 2, 3], [4, 5], [6]), 5);
+    expect(await drain(copy.source)).toEqual([1, 2, 3, 4, 5, 6]);
+    copy.keep('long');
+    expect(recent.get('long')).toBeUndefined();
+    expect(recent.bytes).toBe(0);
+  });
+
+  it('keeps bytes equal to the body, from a buffer of its own', async () => {
+    const recent = new RecentUploads(1 << 20);
+    const body = Array.from({ length: 3000 }, (_, i) => (i * 7) % 256);
+    const copy = recent.copy(chunksOf(body.slice(0, 1000), body.slice(1000, 2999), body.slice(2999)), 3000);
+    await drain(copy.source);
+    copy.keep('whole');
+    const kept = recent.get('whole');
+    expect(kept && [...kept]).toEqual(body);
+    expect(kept?.byteOffset).toBe(0);
+    expect(kept?.buffer.byteLength).toBe(3000);
+  });
+
   it('does not copy bodies without a size or larger than a quarter of the budget', async () => {
     const recent = new RecentUploads(100);
     for (const declared of [Number.NaN, 0, 26]) {

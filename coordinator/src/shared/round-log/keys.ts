@@ -1,8 +1,20 @@
 import { join } from 'node:path';
 
-/** Redis keys of the round log, all under `${prefix}:roundlog:`. */
-export function roundLogKeys(prefix: string) {
-  return {
+/** The round log's Redis keys under one prefix (`roundLogKeys`). */
+export type RoundLogKeys = ReturnType<typeof keysUnder>;
+
+// A process writes one prefix: its keys are built once, not with every append (the object holds
+// two closures and eight template strings).
+let lastKeys: { prefix: string; keys: RoundLogKeys } | null = null;
+
+/** Redis keys of the round log, all under `${prefix}:roundlog:` (the same frozen object for the same prefix). */
+export function roundLogKeys(prefix: string): RoundLogKeys {
+  if (lastKeys?.prefix !== prefix) lastKeys = { prefix, keys: keysUnder(prefix) };
+  return lastKeys.keys;
+}
+
+function keysUnder(prefix: string) {
+  return Object.freeze({
     /** String JSON of where the log stands (`LogState`): the compare-and-set head of appends. */
     head: `${prefix}:roundlog:head`,
     /**
@@ -39,7 +51,7 @@ export function roundLogKeys(prefix: string) {
      * `refused` record counts, and `acc:<pseudonym>` = seq of the device's `update.accepted`.
      */
     round: (roundId: string) => `${prefix}:roundlog:round:${roundId}`,
-  };
+  });
 }
 
 /** Stream entry id of a seq; ids encode the seq so a reader can resume after any seq. */
