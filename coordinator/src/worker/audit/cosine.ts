@@ -1,5 +1,6 @@
 import { FlotillaError, at, f32At, f64At } from '@flotilla/protocol';
 import { PairDistances } from '../strategies/krum-distances.js';
+import { laneDotsAndSquares } from '../strategies/lane-sums-kernel.js';
 
 /** An update or aggregate: its tensors in a fixed order (e.g. sorted tensor names), flattened. */
 export type TensorList = readonly Float32Array[];
@@ -45,29 +46,47 @@ export function normAndCosine(a: TensorList, b: TensorList): { norm: number; cos
 }
 
 /**
- * `normAndCosine(u, reference)` of every update, bit for bit, four updates per pass over the
- * reference: each update's Σ x·y and Σ x² are still added in coordinate order, and Σ y², the
- * same for every update, is taken once. About twice as fast as one update at a time.
+ * `normAndCosine(u, reference)` of every update, bit for bit: each update's Σ x·y and Σ x² are
+ * still added in coordinate order, and Σ y², the same for every update, is taken once. Two updates
+ * per SIMD vector (lane-sums-kernel.ts), five times as fast as the loop below, which runs without
+ * WebAssembly SIMD or with `kernel: 'scalar'` (four updates per pass, twice one at a time).
  */
 export function normsAndCosinesTo(
   updates: readonly TensorList[],
   reference: TensorList,
+  options: { kernel?: 'scalar' } = {},
 ): Array<{ norm: number; cosine: number }> {
   for (const u of updates) checkSameLayout(u, reference);
   let bb = 0;
   for (const y of reference) for (let i = 0; i < y.length; i++) bb += f32At(y, i) * f32At(y, i);
-  const out: Array<{ norm: number; cosine: number }> = [];
+  const { dot, self } =
+    (options.kernel === 'scalar' ? null : laneDotsAndSquares(updates, reference)) ??
+    scalarDotsAndSquares(updates, reference);
+  return Array.from(dot, (d, i) => {
+    const aa = f64At(self, i);
+    return { norm: Math.sqrt(aa), cosine: cosineFromSums(d, aa, bb) };
+  });
+}
+
+/** Each update's Σ x·y and Σ x², four updates per pass over the reference. */
+function scalarDotsAndSquares(
+  updates: readonly TensorList[],
+  reference: TensorList,
+): { dot: Float64Array; self: Float64Array } {
+  const dot = new Float64Array(updates.length);
+  const self = new Float64Array(updates.length);
   for (let g = 0; g < updates.length; g += 4) {
     // A short last group repeats its first update; those sums are not kept.
     const group = [0, 1, 2, 3].map((k) => updates[g + k] ?? at(updates, g));
-    const [dot, self] = [new Float64Array(4), new Float64Array(4)];
-    reference.forEach((y, t) => addFourSums(group.map((u) => at(u, t)) as FourVectors, y, dot, self));
-    for (let k = 0; k < Math.min(4, updates.length - g); k++) {
-      const aa = f64At(self, k);
-      out.push({ norm: Math.sqrt(aa), cosine: cosineFromSums(f64At(dot, k), aa, bb) });
-    }
+    const [groupDot, groupSelf] = [new Float64Array(4), new Float64Array(4)];
+    reference.forEach((y, t) =>
+      addFourSums(group.map((u) => at(u, t)) as FourVectors, y, groupDot, groupSelf),
+    );
+    const kept = Math.min(4, updates.length - g);
+    dot.set(groupDot.subarray(0, kept), g);
+    self.set(groupSelf.subarray(0, kept), g);
   }
-  return out;
+  return { dot, self };
 }
 
 type FourVectors = [Float32Array, Float32Array, Float32Array, Float32Array];
