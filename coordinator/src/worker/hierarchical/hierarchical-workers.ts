@@ -8,6 +8,7 @@ import { COMBINE_QUEUE, SHARD_STATS_QUEUE, SHARD_SUM_QUEUE } from '../../shared/
 import { DEFAULT_PREFIX } from '../../shared/keys.js';
 import { siblingModule } from '../../shared/ts-worker.js';
 import { ThreadPool } from '../thread-client.js';
+import { reserveThreadYoungGeneration } from '../thread-heap.js';
 import {
   inProcessShardMath,
   requestBuffers,
@@ -77,6 +78,7 @@ export async function startHierarchicalWorkers(
     ...jobLockSettings(options),
   };
   const threads = options.mathThreads ?? DEFAULT_SHARD_MATH_THREADS;
+  if (threads > 0) reserveThreadYoungGeneration();
   // Not started here: a process whose rounds never go hierarchical (simulations, small fleets)
   // should not pay the threads' modules in memory. `warmUp` or the first shard job starts them.
   const pool =
