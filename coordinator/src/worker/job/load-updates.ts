@@ -74,8 +74,6 @@ export interface CheckBlobOptions {
    * by every delta checked with the same map, instead of a copy and a fresh array per delta.
    */
   readOnly?: { zeros: Map<string, Float32Array> };
-  /** The caller has compared the bytes with their digest already ({@link checkBlobDigest}). */
-  digestChecked?: boolean;
   /**
    * Leave the NaN/Inf check to the caller ({@link nonFiniteTensor}): the shard jobs see it in
    * their float64 sum, and look for the culprit only when the sum is not finite.
@@ -102,7 +100,7 @@ export function checkUpdateBlob(
   options: CheckBlobOptions = {},
 ): TensorMap {
   const { readOnly } = options;
-  if (options.digestChecked !== true) checkBlobDigest(ref, bytes);
+  checkBlobDigest(ref, bytes);
   const file = decodeDeltaFile(bytes, { inPlace: readOnly !== undefined }).tensors;
   for (const name of file.keys()) {
     if (!expected.has(name))
