@@ -18,6 +18,8 @@ export interface CoordinatorHandle {
   pid: number;
   call(command: CoordinatorCommandInput, timeoutMs?: number): Promise<unknown>;
   memory(): Promise<Memory>;
+  /** The end of what the child wrote to stderr, and its exit code once it has exited: for a report of what went wrong. */
+  diagnostics(): string;
   /** SIGTERM to the child's pid (SIGKILL after 10 s). */
   stop(): Promise<void>;
 }
@@ -106,6 +108,11 @@ export async function startCoordinatorChild(options: StartCoordinatorOptions): P
     pid: child.pid,
     call,
     memory: async () => MemorySchema.parse(await call({ cmd: 'memory' })),
+    diagnostics: () => {
+      const { exitCode, signalCode } = child.child;
+      const exited = exitCode !== null || signalCode !== null ? `exited (${exitCode ?? signalCode}); ` : '';
+      return `${exited}stderr: ${child.stderr.join('').slice(-1500).trim() || '(empty)'}`;
+    },
     stop: () => child.stop('SIGTERM'),
   };
 }

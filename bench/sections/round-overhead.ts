@@ -161,8 +161,18 @@ export async function runRoundOverhead(
           const { decision } = waited;
           let { reason } = waited;
           if (decision === 'TIMEOUT') {
-            const state = (await coordinator.call({ cmd: 'round', roundId })) as { state?: string } | null;
-            reason = `${reason ?? ''}; the round was still ${state?.state ?? 'unknown'}`;
+            // Everything that tells where the round stopped: its state, the devices, both processes.
+            const state = await coordinator
+              .call({ cmd: 'round', roundId }, 10_000)
+              .then((r) => (r as { state?: string } | null)?.state ?? 'unknown')
+              .catch((error: unknown) => `not known (${String(error)})`);
+            const connected = devices.filter((d) => d.socket?.connected === true).length;
+            const heardClose = devices.filter((d) =>
+              d.closed.some((c) => c.event.roundId === roundId),
+            ).length;
+            reason =
+              `${reason ?? ''}; the round was still ${state}; ${connected}/${count} devices connected, ` +
+              `${heardClose} heard round:closed; coordinator ${coordinator.diagnostics()}; worker ${worker.diagnostics()}`;
           }
           const closedAt = devices.flatMap((d) =>
             d.closed
