@@ -171,10 +171,12 @@ export async function acceptUpdate(
   });
 
   const acceptedAt = Date.now();
+  // One keyed hash (HMAC-SHA-256) per update: the id and the record name the same pseudonym.
+  const devicePseudonym = deps.events.pseudonymize(deviceId);
   const record: AcceptedUpdate = {
-    updateId: `${round.roundId}:${metadata.blobDigest.slice(0, 16)}:${deps.events.pseudonymize(deviceId).slice(4, 16)}`,
+    updateId: `${round.roundId}:${metadata.blobDigest.slice(0, 16)}:${devicePseudonym.slice(4, 16)}`,
     deviceId,
-    devicePseudonym: deps.events.pseudonymize(deviceId),
+    devicePseudonym,
     blobDigest: metadata.blobDigest,
     blobBytes: metadata.blobBytes,
     numExamples: metadata.numExamples,
