@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testRedisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { redisOptionsFromUrl } from '../shared/redis-connection.js';
-import { readFromLastSeen } from './cluster-adapter.js';
+import { publishApart, readFromLastSeen } from './cluster-adapter.js';
 
 // The streams adapter's poll, replayed by hand on a real Redis: XREAD BLOCK 100 from `$`, an entry
 // added by another process while no read is pending, then the next read from `$`. Plain `$` skips
@@ -57,5 +57,43 @@ describe('readFromLastSeen (cluster adapter stream reads)', () => {
     await reader.set(stream, 'not a stream');
     readFromLastSeen(reader, stream);
     await expect(reader.xread('BLOCK', 10, 'STREAMS', stream, '$')).rejects.toThrow(/WRONGTYPE/);
+  });
+});
+
+describe('publishApart (cluster adapter appends)', () => {
+  /** Until Redis holds a client blocked in XREAD (the poll has arrived and waits). */
+  async function pollBlocking(observer: Redis): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      const clients = (await observer.call('CLIENT', 'LIST')) as string;
+      if (/flags=[a-zA-Z]*b[a-zA-Z]* .*cmd=xread/.test(clients)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    throw new Error('the poll never blocked');
+  }
+
+  /** How a 100 ms blocking poll of `reader` and an append made through `reader` while it blocks settle, in order. */
+  async function pollAndAppend(reader: Redis, stream: string): Promise<string[]> {
+    const order: string[] = [];
+    const poll = reader.xread('BLOCK', 100, 'STREAMS', stream, '$').then((reply) => {
+      order.push(reply === null ? 'poll timed out' : 'poll read the append');
+    });
+    await pollBlocking(client());
+    // As the adapter appends: its client's xadd, with the arguments as one array.
+    const append = (reader.xadd as (...args: unknown[]) => Promise<unknown>)
+      .call(reader, [stream, '*', 'nsp', '/', 'data', 'promoted'])
+      .then(() => order.push('append'));
+    await Promise.all([poll, append]);
+    return order;
+  }
+
+  it('lets an append overtake the poll on the same client, which it otherwise waits behind', async () => {
+    const stream = `${uniquePrefix('adapter-apart')}:socket.io`;
+    await client().xadd(stream, '*', 'nsp', '/', 'data', 'first');
+    // On one connection the append waits until the poll gives up (the delay it removes).
+    expect(await pollAndAppend(client(), stream)).toEqual(['poll timed out', 'append']);
+    const reader = client();
+    publishApart(reader, client());
+    // On its own connection it lands while the poll blocks, and the poll reads it.
+    expect((await pollAndAppend(reader, stream)).sort()).toEqual(['append', 'poll read the append']);
   });
 });
