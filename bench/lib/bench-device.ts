@@ -183,9 +183,28 @@ export class BenchDevice {
 
 /**
  * PUTs `bytes` to `url` over node:http with the shared keep-alive agent (fetch costs the load
- * generator twice the CPU per upload); rejects unless answered 200 or 201.
+ * generator twice the CPU per upload); rejects unless answered 200 or 201. A pooled socket the
+ * server closed while it sat idle (past the server's keep-alive timeout, 5 s: between two of the
+ * bench's rounds) fails the request that reuses it at that moment with "socket hang up"; that
+ * request is sent once more on a new socket, as Node's documentation advises (the PUT is
+ * idempotent: a blob is stored by its digest). The client library retries network errors too.
  */
-export function putBlob(url: string, bytes: Uint8Array, token: string): Promise<void> {
+export async function putBlob(url: string, bytes: Uint8Array, token: string): Promise<void> {
+  try {
+    await putOnce(url, bytes, token);
+  } catch (error) {
+    if (!(error instanceof ReusedSocketClosed)) throw error;
+    uploadRetries += 1;
+    await putOnce(url, bytes, token);
+  }
+}
+
+/** Uploads sent again after their pooled socket turned out closed (see putBlob). */
+export let uploadRetries = 0;
+
+class ReusedSocketClosed extends Error {}
+
+function putOnce(url: string, bytes: Uint8Array, token: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -208,7 +227,11 @@ export function putBlob(url: string, bytes: Uint8Array, token: string): Promise<
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      const closedUnderUs =
+        req.reusedSocket && (error.code === 'ECONNRESET' || error.message === 'socket hang up');
+      reject(closedUnderUs ? new ReusedSocketClosed(error.message, { cause: error }) : error);
+    });
     req.end(bytes);
   });
 }

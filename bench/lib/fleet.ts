@@ -2,7 +2,7 @@
 // simulated devices through the coordinator child, and one reporting round driven end to end.
 import { createHash } from 'node:crypto';
 import { encodeFloat32Tensors, loraTensorNames, type RoundPlan } from '@flotilla/protocol';
-import { BenchDevice, NativeSigner, withConcurrency, type DeltaBlob } from './bench-device.js';
+import { BenchDevice, NativeSigner, uploadRetries, withConcurrency, type DeltaBlob } from './bench-device.js';
 import type { CoordinatorHandle } from './coordinator-handle.js';
 import { fillPseudoRandom, percentile, sleep } from './measure.js';
 
@@ -120,6 +120,8 @@ export interface RoundRun {
   refused: string[];
   /** Handshakes that failed and were retried. */
   connectRetries: number;
+  /** Uploads sent again because their pooled keep-alive socket was closed under them (putBlob). */
+  uploadRetries: number;
   /** ms from the first report started to the last ack. */
   elapsedMs: number;
   acceptedPerSecond: number;
@@ -169,6 +171,7 @@ export async function runReportingRound(options: {
     await sleep(20);
   }
   options.onReportingStart?.();
+  const retriesBefore = uploadRetries;
   const t0 = performance.now();
   const reports = await withConcurrency(devices, options.concurrency, deadline, (d, i) => {
     const plan = d.plans.find((p) => p.taskId === taskId) as RoundPlan;
@@ -192,6 +195,7 @@ export async function runReportingRound(options: {
     accepted: ok.length,
     refused,
     connectRetries,
+    uploadRetries: uploadRetries - retriesBefore,
     elapsedMs,
     acceptedPerSecond: ok.length / (elapsedMs / 1000),
     submitAckMs: { p50: percentile(submit, 50), p99: percentile(submit, 99) },

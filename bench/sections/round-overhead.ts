@@ -237,7 +237,10 @@ export async function runRoundOverhead(
         : '') +
       (run.decision === 'COMMITTED'
         ? `to AGGREGATING ${run.toAggregatingMs?.toFixed(0) ?? '-'} ms, to first device ${run.toFirstPromotedMs?.toFixed(0) ?? '-'} ms; ` +
-          `${run.promotedDevices}/${run.updates} devices told (${run.disconnectedDevices} dropped); ingest ${run.round.acceptedPerSecond.toFixed(1)} updates/s`
+          `${run.promotedDevices}/${run.updates} devices told (${run.disconnectedDevices} dropped); ingest ${run.round.acceptedPerSecond.toFixed(1)} updates/s` +
+          (run.round.uploadRetries > 0
+            ? `; ${run.round.uploadRetries} uploads sent again on a fresh socket`
+            : '')
         : `round ended ${run.decision}: ${run.reason ?? ''}`),
   }));
   const medians = medianRuns.map((m) => m.run);
