@@ -78,7 +78,6 @@ export async function startHierarchicalWorkers(
     ...jobLockSettings(options),
   };
   const threads = options.mathThreads ?? DEFAULT_SHARD_MATH_THREADS;
-  if (threads > 0) reserveThreadYoungGeneration();
   // Not started here: a process whose rounds never go hierarchical (simulations, small fleets)
   // should not pay the threads' modules in memory. `warmUp` or the first shard job starts them.
   const pool =
@@ -92,8 +91,14 @@ export async function startHierarchicalWorkers(
   // A job's vectors are its own: moved to the thread, not copied (60 MB for a shard of 100 here).
   const math: ShardMathRunner = pool
     ? {
-        sum: (request) => pool.request(request, requestBuffers(request)) as Promise<ShardSumAnswer>,
-        stats: (request) => pool.request(request, requestBuffers(request)) as Promise<number[]>,
+        sum: (request) => {
+          reserveThreadYoungGeneration();
+          return pool.request(request, requestBuffers(request)) as Promise<ShardSumAnswer>;
+        },
+        stats: (request) => {
+          reserveThreadYoungGeneration();
+          return pool.request(request, requestBuffers(request)) as Promise<number[]>;
+        },
       }
     : inProcessShardMath;
   const shardOpts = { ...opts, concurrency: options.concurrency ?? threads + 1 };
@@ -131,7 +136,11 @@ export async function startHierarchicalWorkers(
     statsWorker,
     combineWorker,
     warmUp() {
-      pool?.start();
+      if (pool === null) return;
+      // Only once the threads are wanted: the flag reaches every thread started after it, and a
+      // process whose rounds never go hierarchical (a simulation's device threads) should not pay it.
+      reserveThreadYoungGeneration();
+      pool.start();
     },
     async close() {
       await Promise.all(all.map((w) => w.close()));
