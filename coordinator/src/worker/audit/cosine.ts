@@ -1,5 +1,6 @@
 import { FlotillaError, at, f32At, f64At } from '@flotilla/protocol';
 import { PairDistances } from '../strategies/krum-distances.js';
+import { groupOfFour, type Four } from '../strategies/groups-of-four.js';
 import { laneDotsAndSquares } from '../strategies/lane-sums-kernel.js';
 
 /** An update or aggregate: its tensors in a fixed order (e.g. sorted tensor names), flattened. */
@@ -76,23 +77,19 @@ function scalarDotsAndSquares(
   const dot = new Float64Array(updates.length);
   const self = new Float64Array(updates.length);
   for (let g = 0; g < updates.length; g += 4) {
-    // A short last group repeats its first update; those sums are not kept.
-    const group = [0, 1, 2, 3].map((k) => updates[g + k] ?? at(updates, g));
+    const { group, kept } = groupOfFour(updates, g);
     const [groupDot, groupSelf] = [new Float64Array(4), new Float64Array(4)];
     reference.forEach((y, t) =>
-      addFourSums(group.map((u) => at(u, t)) as FourVectors, y, groupDot, groupSelf),
+      addFourSums(group.map((u) => at(u, t)) as Four<Float32Array>, y, groupDot, groupSelf),
     );
-    const kept = Math.min(4, updates.length - g);
     dot.set(groupDot.subarray(0, kept), g);
     self.set(groupSelf.subarray(0, kept), g);
   }
   return { dot, self };
 }
 
-type FourVectors = [Float32Array, Float32Array, Float32Array, Float32Array];
-
 /** dot[k] += Σ x_k·y and self[k] += Σ x_k², in coordinate order, for four vectors x_k. */
-function addFourSums(x: FourVectors, y: Float32Array, dot: Float64Array, self: Float64Array): void {
+function addFourSums(x: Four<Float32Array>, y: Float32Array, dot: Float64Array, self: Float64Array): void {
   const [x0, x1, x2, x3] = x;
   let [d0, d1, d2, d3] = [f64At(dot, 0), f64At(dot, 1), f64At(dot, 2), f64At(dot, 3)];
   let [s0, s1, s2, s3] = [f64At(self, 0), f64At(self, 1), f64At(self, 2), f64At(self, 3)];

@@ -58,6 +58,23 @@ export interface HierarchicalWorkers {
   close(): Promise<void>;
 }
 
+/**
+ * The shard math on the pool's threads. A job's vectors are its own: moved to the thread, not
+ * copied (60 MB for a shard of 100 here). The threads' young generation is reserved when they are
+ * first wanted (here, or by `warmUp`): the flag reaches every thread started after it, and a
+ * process whose rounds never go hierarchical (a simulation's device threads) should not pay it.
+ */
+function threadMath(pool: ThreadPool<ShardMathRequest, ShardSumAnswer | number[]>): ShardMathRunner {
+  const ask = (request: ShardMathRequest): Promise<ShardSumAnswer | number[]> => {
+    reserveThreadYoungGeneration();
+    return pool.request(request, requestBuffers(request));
+  };
+  return {
+    sum: (request) => ask(request) as Promise<ShardSumAnswer>,
+    stats: (request) => ask(request) as Promise<number[]>,
+  };
+}
+
 function failHard(error: unknown): never {
   throw isNeverRetried(error) ? unrecoverable(error) : error;
 }
@@ -88,19 +105,7 @@ export async function startHierarchicalWorkers(
           'shard math',
           threads,
         );
-  // A job's vectors are its own: moved to the thread, not copied (60 MB for a shard of 100 here).
-  const math: ShardMathRunner = pool
-    ? {
-        sum: (request) => {
-          reserveThreadYoungGeneration();
-          return pool.request(request, requestBuffers(request)) as Promise<ShardSumAnswer>;
-        },
-        stats: (request) => {
-          reserveThreadYoungGeneration();
-          return pool.request(request, requestBuffers(request)) as Promise<number[]>;
-        },
-      }
-    : inProcessShardMath;
+  const math: ShardMathRunner = pool ? threadMath(pool) : inProcessShardMath;
   const shardOpts = { ...opts, concurrency: options.concurrency ?? threads + 1 };
   // The shards' deltas are read into arenas reused job after job (read-arena.ts).
   const arenas = new ReadArenaPool({ keep: shardOpts.concurrency });
@@ -137,9 +142,7 @@ export async function startHierarchicalWorkers(
     combineWorker,
     warmUp() {
       if (pool === null) return;
-      // Only once the threads are wanted: the flag reaches every thread started after it, and a
-      // process whose rounds never go hierarchical (a simulation's device threads) should not pay it.
-      reserveThreadYoungGeneration();
+      reserveThreadYoungGeneration(); // see threadMath
       pool.start();
     },
     async close() {

@@ -1,5 +1,6 @@
-import { FlotillaError, at, f32At } from '@flotilla/protocol';
+import { FlotillaError, f32At } from '@flotilla/protocol';
 import type { WeightedUpdate } from './types.js';
+import { groupOfFour } from './groups-of-four.js';
 import { laneSquaredDistances } from './lane-sums-kernel.js';
 
 /** Throws unless there is at least one update, all of one length, with finite weights >= 0. */
@@ -92,9 +93,8 @@ export function squaredDistances(pairs: readonly Pair[], options: { kernel?: 'sc
 function scalarSquaredDistances(pairs: readonly Pair[]): number[] {
   const out: number[] = [];
   for (let g = 0; g < pairs.length; g += 4) {
-    // A short last group repeats its first pair; those sums are not kept.
-    const group = [0, 1, 2, 3].map((k) => pairs[g + k] ?? at(pairs, g));
-    const [[a0, b0], [a1, b1], [a2, b2], [a3, b3]] = group as [Pair, Pair, Pair, Pair];
+    const { group, kept } = groupOfFour(pairs, g);
+    const [[a0, b0], [a1, b1], [a2, b2], [a3, b3]] = group;
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
@@ -109,7 +109,7 @@ function scalarSquaredDistances(pairs: readonly Pair[]): number[] {
       const d3 = f32At(a3, i) - f32At(b3, i);
       s3 += d3 * d3;
     }
-    out.push(...[s0, s1, s2, s3].slice(0, Math.min(4, pairs.length - g)));
+    out.push(...[s0, s1, s2, s3].slice(0, kept));
   }
   return out;
 }

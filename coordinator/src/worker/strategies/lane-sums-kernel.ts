@@ -11,6 +11,7 @@
  */
 import { at, f32At, f64At } from '@flotilla/protocol';
 import { HIGH_HALF } from './column-kernels.js';
+import { groupOfFour } from './groups-of-four.js';
 import { I32, V128, assembleModule, op, setSum, simdOp, stepLoop, wasmFunction } from './wasm-encoding.js';
 
 /** Floats of each row copied in per call. */
@@ -169,6 +170,8 @@ interface LaneExports {
 /** Row slots of the scratch: eight of BLOCK floats (the pairs' rows, or four rows and y). */
 const SLOT_BYTES = BLOCK * 4;
 const SUMS_AT = 8 * SLOT_BYTES;
+/** Byte address of each slot, in the kernels' argument order. */
+const SLOT_ADDRESSES = [0, 1, 2, 3, 4, 5, 6, 7].map((slot) => slot * SLOT_BYTES);
 const PAGE = 65_536;
 
 let instance: LaneExports | null | undefined;
@@ -219,16 +222,14 @@ export function laneDotsAndSquares(
   const ready = prepare(groups * 64);
   if (ready === null) return null;
   const { kernel, slots, sums } = ready;
-  // A short last group repeats its first update; those sums are not kept.
-  const member = (g: number, k: number): readonly Float32Array[] => updates[4 * g + k] ?? at(updates, 4 * g);
+  const members = Array.from({ length: groups }, (_, g) => groupOfFour(updates, 4 * g).group);
   reference.forEach((y, t) => {
     for (let start = 0; start < y.length; start += BLOCK) {
       const count = Math.min(BLOCK, y.length - start);
       const whole = kernelCount(count);
       stage(slots, 4, y, start, count);
       for (let g = 0; g < groups; g++) {
-        const rows = [0, 1, 2, 3].map((k) => at(member(g, k), t));
-        rows.forEach((row, k) => stage(slots, k, row, start, count));
+        at(members, g).forEach((member, k) => stage(slots, k, at(member, t), start, count));
         kernel.dots4(0, SLOT_BYTES, 2 * SLOT_BYTES, 3 * SLOT_BYTES, 4 * SLOT_BYTES, whole, SUMS_AT + 64 * g);
         for (let c = whole; c < count; c++) {
           const r = f32At(slots, 4 * BLOCK + c);
@@ -263,21 +264,22 @@ export function laneSquaredDistances(
   const { kernel, slots, sums } = ready;
   const out: number[] = [];
   for (let g = 0; g < pairs.length; g += 4) {
-    const rows = [0, 1, 2, 3].flatMap((k) => [...(pairs[g + k] ?? at(pairs, g))]);
+    const { group, kept } = groupOfFour(pairs, g);
+    const rows = group.flat();
     const length = at(rows, 0).length;
     sums.fill(0);
     for (let start = 0; start < length; start += BLOCK) {
       const count = Math.min(BLOCK, length - start);
       const whole = kernelCount(count);
       rows.forEach((row, slot) => stage(slots, slot, row, start, count));
-      kernel.distances4(...rows.map((_, slot) => slot * SLOT_BYTES), whole, SUMS_AT);
+      kernel.distances4(...SLOT_ADDRESSES, whole, SUMS_AT);
       for (let c = whole; c < count; c++)
         for (let k = 0; k < 4; k++) {
           const d = f32At(slots, 2 * k * BLOCK + c) - f32At(slots, (2 * k + 1) * BLOCK + c);
           sums[k] = f64At(sums, k) + d * d;
         }
     }
-    out.push(...Array.from(sums.subarray(0, Math.min(4, pairs.length - g))));
+    out.push(...Array.from(sums.subarray(0, kept)));
   }
   return out;
 }
