@@ -64,7 +64,11 @@ describe('redis-supervisor.sh', () => {
     const supervised = supervise();
     const { supervisor, redisPid, exited } = supervised;
     const pid = await redisPid;
-    expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('redis-server');
+    // The shell prints the pid of its forked child, which becomes redis-server when it execs: on a
+    // loaded machine the pid may still name the shell for a moment, so the name is awaited.
+    const comm = () => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    await waitFor(() => comm() === 'redis-server', GONE_WITHIN_MS, `pid ${pid} to be redis-server`);
+    expect(comm()).toBe('redis-server');
     await listening(supervised);
     supervisor.stdin?.end();
     expect((await exited).code).toBe(0);
