@@ -41,7 +41,8 @@ describe('thread young generation', () => {
         [
           '-e',
           `const { Worker } = require('node:worker_threads');
-           new Worker(${JSON.stringify(GARBAGE_THREAD)}, { eval: true }).once('message', (n) => { console.log(n); process.exit(0); });`,
+           const thread = new Worker(${JSON.stringify(GARBAGE_THREAD)}, { eval: true });
+           thread.once('message', (n) => { console.log(n); void thread.terminate(); });`,
         ],
         { encoding: 'utf8', timeout: 60_000 },
       ).trim(),
