@@ -149,26 +149,32 @@ export async function acceptUpdate(
     );
   // Cheap checks before the blob is read: a submission naming a large blob it did not upload,
   // or with the wrong size, costs a stat and a set lookup, not a read and a hash.
-  const kept = deps.recentUploads?.get(metadata.blobDigest);
-  const size = kept?.length ?? (await deps.blobs.size(metadata.blobDigest));
-  // Only bytes this device uploaded: another device's delta is neither readable nor submittable
-  // by it. BLOB_MISSING makes an honest device upload again (which records it as uploader).
-  if (size === null || !state.uploader)
-    throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded by this device`);
-  if (size !== metadata.blobBytes)
-    throw new FlotillaError(
-      'DIGEST_MISMATCH',
-      `stored blob is ${size} bytes, the update says ${metadata.blobBytes}`,
-    );
-  const { norm } = await deps.validations.run(deviceId, size, async (waited) => {
-    // A burst of identical submissions waits here: once one is accepted, the rest need no read.
-    if (waited && (await deps.rounds.hasResponded(round.roundId, deviceId)))
-      throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
-    // Bytes kept from the upload were hashed as they arrived; bytes read back are hashed again.
-    const bytes = kept ?? (await readVerified(deps.blobs, metadata.blobDigest, metadata.blobBytes));
-    deps.observeValidation?.(kept ? 'upload' : 'store');
-    return validateDeltaBlob(bytes, signed.task, plan);
-  });
+  // Lent until validated: its buffer is reused for later uploads once no reader holds it.
+  const kept = deps.recentUploads?.borrow(metadata.blobDigest);
+  let norm: number;
+  try {
+    const size = kept?.bytes.length ?? (await deps.blobs.size(metadata.blobDigest));
+    // Only bytes this device uploaded: another device's delta is neither readable nor submittable
+    // by it. BLOB_MISSING makes an honest device upload again (which records it as uploader).
+    if (size === null || !state.uploader)
+      throw new FlotillaError('BLOB_MISSING', `blob ${metadata.blobDigest} was not uploaded by this device`);
+    if (size !== metadata.blobBytes)
+      throw new FlotillaError(
+        'DIGEST_MISMATCH',
+        `stored blob is ${size} bytes, the update says ${metadata.blobBytes}`,
+      );
+    ({ norm } = await deps.validations.run(deviceId, size, async (waited) => {
+      // A burst of identical submissions waits here: once one is accepted, the rest need no read.
+      if (waited && (await deps.rounds.hasResponded(round.roundId, deviceId)))
+        throw new FlotillaError('DUPLICATE_UPDATE', 'this device already reported in this round');
+      // Bytes kept from the upload were hashed as they arrived; bytes read back are hashed again.
+      const bytes = kept?.bytes ?? (await readVerified(deps.blobs, metadata.blobDigest, metadata.blobBytes));
+      deps.observeValidation?.(kept ? 'upload' : 'store');
+      return validateDeltaBlob(bytes, signed.task, plan);
+    }));
+  } finally {
+    kept?.release();
+  }
 
   const acceptedAt = Date.now();
   // One keyed hash (HMAC-SHA-256) per update: the id and the record name the same pseudonym.
