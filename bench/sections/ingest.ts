@@ -106,6 +106,11 @@ function cpuAgainstBudget(measure: string, ms: number | null, note: string): Ben
   };
 }
 
+/** Reports per second the floor accepted, from its first upload to its last ack. */
+function floorPerSecond(floor: { accepted: number; elapsedMs: number } | null): number | null {
+  return floor === null || floor.elapsedMs <= 0 ? null : floor.accepted / (floor.elapsedMs / 1000);
+}
+
 /** The same load against the transport floor, warmed up the same way: its CPU per update. */
 async function measureFloor(
   blobs: DeltaBlob[],
@@ -241,6 +246,20 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
         referenceName: 'goal per coordinator process (issue 20)',
         ratio: ours.acceptedPerSecond / INGEST_GOAL_PER_SECOND,
         ratioMeaning: 'ours / goal (goal >= 1)',
+      },
+      // What this machine allows at all: the floor does only the work every coordinator must do,
+      // under the same load generator on the same cores.
+      {
+        section: 'ingest',
+        measure: `accepted updates/s against the transport floor, ${concurrency} in flight`,
+        ours: ours.acceptedPerSecond,
+        oursUnit: 'updates/s',
+        reference: floorPerSecond(floor),
+        referenceUnit: 'updates/s',
+        referenceName: 'bare node:http + socket.io server, same load, same machine',
+        ratio: ours.acceptedPerSecond / (floorPerSecond(floor) ?? Number.NaN),
+        ratioMeaning: 'ours / floor',
+        note: 'the floor bounds any coordinator on this machine with this load generator beside it',
       },
       {
         section: 'ingest',
