@@ -223,6 +223,7 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
   const ours = runs.node;
   const portable = runs.isomorphic;
   const rows: BenchRow[] = [];
+  const floorRate = floorPerSecond(floor);
   if (ours && portable) {
     const latency = (name: 'p50' | 'p99') => ({
       section: 'ingest',
@@ -254,10 +255,10 @@ export async function runIngest(options: IngestOptions): Promise<SectionResult> 
         measure: `accepted updates/s against the transport floor, ${concurrency} in flight`,
         ours: ours.acceptedPerSecond,
         oursUnit: 'updates/s',
-        reference: floorPerSecond(floor),
+        reference: floorRate,
         referenceUnit: 'updates/s',
         referenceName: 'bare node:http + socket.io server, same load, same machine',
-        ratio: ours.acceptedPerSecond / (floorPerSecond(floor) ?? Number.NaN),
+        ratio: ours.acceptedPerSecond / (floorRate ?? Number.NaN),
         ratioMeaning: 'ours / floor',
         note: 'the floor bounds any coordinator on this machine with this load generator beside it',
       },

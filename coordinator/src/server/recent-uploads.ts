@@ -19,8 +19,6 @@ interface Held {
   bytes: Uint8Array;
   /** Readers that borrowed the bytes and have not released them. */
   readers: number;
-  /** Forgotten or pushed out while read: recycled when the last reader releases. */
-  dropped: boolean;
 }
 
 /**
@@ -95,7 +93,8 @@ export class RecentUploads {
         if (released) return;
         released = true;
         entry.readers -= 1;
-        if (entry.dropped && entry.readers === 0) this.recycle(entry.bytes);
+        // Forgotten or pushed out while it was read: the last reader gives the buffer back.
+        if (entry.readers === 0 && this.entries.get(digest) !== entry) this.recycle(entry.bytes);
       },
     };
   }
@@ -106,13 +105,12 @@ export class RecentUploads {
     if (!entry) return;
     this.entries.delete(digest);
     this.held -= entry.bytes.length;
-    entry.dropped = true;
     if (entry.readers === 0) this.recycle(entry.bytes);
   }
 
   private remember(digest: string, bytes: Uint8Array): void {
     this.forget(digest);
-    this.entries.set(digest, { bytes, readers: 0, dropped: false });
+    this.entries.set(digest, { bytes, readers: 0 });
     this.held += bytes.length;
     // Map iteration is insertion order: the first key is the oldest upload.
     for (const [oldest] of this.entries) {
